@@ -1,0 +1,67 @@
+# espresso: AF_XDP IPsec gateway dataplane.
+#   make          build bpf/espresso.bpf.o, espressod, espressoctl
+#   make demo     install missing packages, build, run the two-gateway demo
+#   make check    install missing packages, build, run every test
+#   make bench    benchmarks (never part of check)
+
+CC      ?= gcc
+CLANG   ?= clang
+CFLAGS  ?= -O2 -g
+CFLAGS  += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -pthread
+BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -Iinclude \
+	-I/usr/include/$(shell gcc -dumpmachine)
+LIBS    := -lxdp -lbpf -lelf -lz -lcrypto -lconfig -lmnl -lsystemd -pthread
+
+BPF_OBJ := bpf/espresso.bpf.o
+# Every user/*.c but the two mains is a module linked into all programs/tests.
+MAIN_SRCS := user/main.c user/espressoctl.c
+LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard user/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=build/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
+HDRS      := $(wildcard include/espresso/*.h user/*.h)
+
+all: deps-build $(BPF_OBJ) espressod espressoctl
+
+deps-build:
+	@tools/deps.sh build
+deps-check:
+	@tools/deps.sh check
+
+$(BPF_OBJ): bpf/espresso.bpf.c $(HDRS)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+espressod: build/user/main.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+espressoctl: build/user/espressoctl.o
+	$(CC) $(CFLAGS) -o $@ $^
+
+tools/espresso-gen: build/tools/espresso-gen.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+build/tests/%: tests/unit/%.c $(LIB_OBJS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJS) $(LIBS) -lcriterion
+
+unit: deps-check all $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 1; done
+
+check: deps-check all $(UNIT_BINS)
+	bash tests/run.sh
+
+demo: deps-check all
+	bash tools/demo.sh
+
+bench: all
+	bash tools/bench.sh
+
+clean:
+	rm -rf build espressod espressoctl tools/espresso-gen $(BPF_OBJ)
+
+.PHONY: all deps-build deps-check unit check demo bench clean
+.SECONDARY:

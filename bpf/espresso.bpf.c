@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * espresso XDP classifier, on the uplink.
+ *
+ *   ESP (IP proto 50) with an SPI in espresso_sa_in          -> XSK of this queue
+ *   UDP to 4500 whose first 4 bytes are not zero (NAT-T ESP)  -> XSK of this queue
+ *   UDP to 4500 with the zero non-ESP marker (IKE)            -> kernel
+ *   ESP with an unknown SPI                                   -> drop, counted
+ *   NAT-T keepalive (one 0xFF byte)                            -> kernel
+ *   everything else                                           -> kernel
+ *
+ * Each redirected frame carries a struct espresso_meta in front of it so
+ * userspace does not parse the outer headers again.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/in.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <xdp/xdp_helpers.h>
+
+#include "espresso/common.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESPRESSO_MAX_SA);
+	__type(key, __u32);
+	__type(value, struct espresso_sa_in);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_sa_in SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, ESPRESSO_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct espresso_xdp_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_stats SEC(".maps");
+
+/* Runs alone or behind libxdp's dispatcher; XDP_PASS lets later programs run. */
+struct {
+	__uint(priority, 10);
+	__uint(XDP_PASS, 1);
+} XDP_RUN_CONFIG(espresso_xdp);
+
+#define VLAN_MAX_DEPTH 2
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+/* The parse cursor. */
+struct cursor {
+	void *pos;
+	void *end;
+};
+
+enum { CONTINUE = -1 };
+
+#define COUNT(st, field)                                                       \
+	do {                                                                   \
+		if (st)                                                        \
+			(st)->field++;                                         \
+	} while (0)
+
+static __always_inline int parse_eth(struct cursor *c, __u16 *proto)
+{
+	struct ethhdr *eth = c->pos;
+	struct vlan_hdr *vh;
+	__u16 p;
+	int i;
+
+	if ((void *)(eth + 1) > c->end)
+		return -1;
+	c->pos = eth + 1;
+	p = eth->h_proto;
+#pragma unroll
+	for (i = 0; i < VLAN_MAX_DEPTH; i++) {
+		if (p != bpf_htons(ETH_P_8021Q) && p != bpf_htons(ETH_P_8021AD))
+			break;
+		vh = c->pos;
+		if ((void *)(vh + 1) > c->end)
+			return -1;
+		p = vh->proto;
+		c->pos = vh + 1;
+	}
+	*proto = p;
+	return 0;
+}
+
+/* Returns the L4 protocol, -1 for malformed, -2 for a fragment. */
+static __always_inline int parse_ip4(struct cursor *c)
+{
+	struct iphdr *ip = c->pos;
+	__u32 hlen;
+
+	if ((void *)(ip + 1) > c->end)
+		return -1;
+	if (ip->version != 4 || ip->ihl < 5)
+		return -1;
+	hlen = ip->ihl * 4;
+	if (c->pos + hlen > c->end)
+		return -1;
+	if (bpf_ntohs(ip->tot_len) < hlen ||
+	    c->pos + bpf_ntohs(ip->tot_len) > c->end)
+		return -1;
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+		return -2;
+	c->pos += hlen;
+	return ip->protocol;
+}
+
+static __always_inline int parse_ip6(struct cursor *c)
+{
+	struct ipv6hdr *ip6 = c->pos;
+
+	if ((void *)(ip6 + 1) > c->end)
+		return -1;
+	if (ip6->version != 6)
+		return -1;
+	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > c->end)
+		return -1;
+	c->pos = ip6 + 1;
+	if (ip6->nexthdr == 44 /* fragment */)
+		return -2;
+	return ip6->nexthdr;
+}
+
+/* Redirect a frame whose ESP header starts at esp_off, or return a verdict. */
+static __always_inline int esp_redirect(struct xdp_md *ctx,
+					struct espresso_xdp_stats *st,
+					__u32 spi_be, int encap, int l3_proto,
+					__u16 l3_off, __u16 esp_off)
+{
+	struct espresso_sa_in *sa;
+	struct espresso_meta *meta;
+	__u32 spi = bpf_ntohl(spi_be);
+	__u32 qid = ctx->rx_queue_index;
+	void *data;
+
+	sa = bpf_map_lookup_elem(&espresso_sa_in, &spi);
+	if (!sa) {
+		COUNT(st, drop_unknown_spi);
+		return XDP_DROP;
+	}
+	if (!bpf_map_lookup_elem(&espresso_xsks, &qid)) {
+		COUNT(st, drop_no_xsk);
+		return XDP_DROP;
+	}
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta))) {
+		COUNT(st, drop_meta);
+		return XDP_DROP;
+	}
+	data = (void *)(long)ctx->data;
+	meta = (void *)(long)ctx->data_meta;
+	if ((void *)(meta + 1) > data) {
+		COUNT(st, drop_meta);
+		return XDP_DROP;
+	}
+	meta->magic = ESPRESSO_META_MAGIC;
+	meta->verdict = ESPRESSO_V_ESP_IN;
+	meta->encap = encap;
+	meta->l3_proto = l3_proto;
+	meta->l3_off = l3_off;
+	meta->esp_off = esp_off;
+	meta->sa_index = sa->sa_index;
+	meta->spi = spi;
+	if (encap)
+		COUNT(st, redirect_natt);
+	else
+		COUNT(st, redirect_esp);
+	return bpf_redirect_map(&espresso_xsks, qid, XDP_DROP);
+}
+
+SEC("xdp")
+int espresso_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct cursor c = { .pos = data, .end = data_end };
+	struct espresso_xdp_stats *st;
+	__u32 zero = 0;
+	__u16 proto, l3_off, esp_off;
+	struct udphdr *udp;
+	__u32 *marker;
+	int l4, l3;
+
+	st = bpf_map_lookup_elem(&espresso_stats, &zero);
+	COUNT(st, rx_packets);
+
+	if (parse_eth(&c, &proto) < 0)
+		goto malformed;
+	l3_off = c.pos - data;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		l3 = 4;
+		l4 = parse_ip4(&c);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		l3 = 6;
+		l4 = parse_ip6(&c);
+	} else {
+		COUNT(st, pass_not_ip);
+		return XDP_PASS;
+	}
+	if (l4 == -1)
+		goto malformed;
+	if (l4 == -2) {
+		COUNT(st, pass_fragment);
+		return XDP_PASS;
+	}
+
+	if (l4 == IPPROTO_ESP) {
+		__u32 *spi = c.pos;
+
+		if ((void *)(spi + 2) > data_end) /* SPI + sequence number */
+			goto malformed;
+		esp_off = c.pos - data;
+		return esp_redirect(ctx, st, *spi, 0, l3, l3_off, esp_off);
+	}
+	if (l4 != IPPROTO_UDP)
+		goto pass;
+	udp = c.pos;
+	if ((void *)(udp + 1) > data_end)
+		goto malformed;
+	if (udp->dest != bpf_htons(ESPRESSO_NATT_PORT))
+		goto pass;
+	marker = (void *)(udp + 1);
+	if ((void *)(marker + 1) > data_end) {
+		/* shorter than an SPI: a 0xFF NAT keepalive or junk, for the kernel */
+		if ((void *)((__u8 *)marker + 1) <= data_end &&
+		    *(__u8 *)marker == 0xff) {
+			COUNT(st, pass_natt_keepalive);
+			return XDP_PASS;
+		}
+		goto pass;
+	}
+	if (*marker == 0) {
+		COUNT(st, pass_ike);
+		return XDP_PASS;
+	}
+	if ((void *)(marker + 2) > data_end) /* SPI + sequence number */
+		goto malformed;
+	esp_off = (void *)marker - data;
+	return esp_redirect(ctx, st, *marker, 1, l3, l3_off, esp_off);
+
+pass:
+	COUNT(st, pass_other);
+	return XDP_PASS;
+malformed:
+	COUNT(st, drop_malformed);
+	return XDP_DROP;
+}
+
+char _license[] SEC("license") = "GPL";

@@ -1,0 +1,26 @@
+#!/bin/bash
+# Install the Debian packages espresso needs that are missing. Quick when none is.
+# usage: tools/deps.sh [build|check|demo|bench]
+set -e
+set -o pipefail
+want="make gcc clang llvm pkg-config libxdp-dev libbpf-dev libssl-dev libconfig-dev \
+libmnl-dev libsystemd-dev libelf-dev zlib1g-dev linux-libc-dev xdp-tools bpftool"
+case "${1:-check}" in
+check|demo)
+  want="$want libcriterion-dev iproute2 iperf3 tshark python3-scapy python3-cryptography \
+ethtool iputils-ping procps";;
+esac
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "deps: missing Debian packages:$missing (run as root to install them)" >&2
+  exit 1
+fi
+echo "deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+apt-get update -qq >&2
+apt-get install -y -qq --no-install-recommends $missing >&2

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* config: a libconfig file -> validated structs. Nothing is attached here. */
+#ifndef ESPRESSO_CONFIG_H
+#define ESPRESSO_CONFIG_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_NAME_MAX 32
+#define CFG_MAX_QUEUES 64
+#define CFG_MAX_ADDRS 8
+#define CFG_KEY_MAX 36 /* AES-256 key + 4-byte salt */
+#define CFG_REPLAY_DEFAULT 1024
+#define CFG_REPLAY_MAX 4096
+
+enum cfg_cipher {
+	CIPHER_AES_GCM_128 = 0, /* "aes-gcm-128": 16-byte key + 4-byte salt */
+	CIPHER_AES_GCM_256 = 1, /* "aes-gcm-256": 32-byte key + 4-byte salt */
+};
+
+enum cfg_encap {
+	ENCAP_ESP = 0, /* "esp": IP protocol 50 */
+	ENCAP_UDP = 1, /* "udp": RFC 3948, UDP port 4500 */
+};
+
+enum cfg_xdp_mode { XDPMODE_NATIVE = 0, XDPMODE_SKB = 1 };
+enum cfg_zerocopy { ZC_AUTO = 0, ZC_ON = 1, ZC_OFF = 2 };
+
+struct cfg_prefix {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network byte order; IPv4 in the first 4 bytes */
+	uint8_t len;
+};
+
+struct cfg_sa {
+	uint32_t spi;           /* host byte order, never 0..255 (RFC 4303) */
+	uint8_t key[CFG_KEY_MAX]; /* key then 4-byte salt, as rfc4106(gcm(aes)) */
+	size_t key_len;         /* 20 or 36 */
+};
+
+struct cfg_tunnel {
+	char name[CFG_NAME_MAX];
+	struct in_addr local, remote; /* outer IPv4 */
+	enum cfg_encap encap;
+	enum cfg_cipher cipher;
+	uint32_t replay_window; /* 32..4096, multiple of 32; default 1024 */
+	bool esn;               /* default true */
+	struct cfg_sa out, in;
+	struct cfg_prefix *routes; /* remote prefixes reached through the tunnel */
+	int nroutes;
+	int line; /* line of the tunnel's group in the file, for messages */
+};
+
+struct cfg {
+	char path[4096];
+	char instance[CFG_NAME_MAX]; /* [A-Za-z0-9_-]+ */
+	struct {
+		int queues;              /* 1..CFG_MAX_QUEUES */
+		int cpus[CFG_MAX_QUEUES]; /* -1: not pinned */
+		int batch;               /* 1..256, default 64 */
+	} workers;
+	struct {
+		char name[IF_NAMESIZE];
+		int ifindex;
+		enum cfg_xdp_mode xdp_mode;
+		enum cfg_zerocopy zerocopy;
+	} uplink;
+	struct {
+		char name[IF_NAMESIZE];
+		int mtu;                  /* 576..9000, default 1400 */
+		struct cfg_prefix addrs[CFG_MAX_ADDRS];
+		int naddrs;
+	} tun;
+	struct cfg_tunnel *tunnels;
+	int ntunnels;
+};
+
+/*
+ * Parse and validate path into *c. On failure returns -EINVAL (or -errno for
+ * I/O) and writes "FILE:LINE: FIELD: what is wrong" into err. Warnings
+ * (a config or key file readable by other users) go to the log.
+ * check_system: also check that the uplink interface exists.
+ */
+int config_load(const char *path, struct cfg *c, bool check_system,
+		char *err, size_t errlen);
+/* Frees what config_load allocated and wipes the keys. */
+void config_free(struct cfg *c);
+
+const char *config_cipher_name(enum cfg_cipher c);
+/* Key length including the 4-byte salt. */
+size_t config_cipher_key_len(enum cfg_cipher c);
+/* Parse "a.b.c.d/len" or "x::y/len" (no /len: host prefix). 0 or -EINVAL. */
+int config_parse_prefix(const char *s, struct cfg_prefix *p);
+/* true when addr (family's size, network order) is inside p. */
+bool config_prefix_contains(const struct cfg_prefix *p, int family,
+			    const void *addr);
+
+#endif

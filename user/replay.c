@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdlib.h>
+
+#include "replay.h"
+
+#define BLOCK_SHIFT 5 /* 32 sequence numbers per slot */
+#define BLOCK_BITS (1u << BLOCK_SHIFT)
+
+int replay_init(struct replay_window *w, uint32_t size, bool esn)
+{
+	uint32_t nslots = 1;
+
+	if (size < BLOCK_BITS || size > 4096 || size % BLOCK_BITS)
+		return -EINVAL;
+	/* One block more than the window, so a slot is only reused once its
+	 * block has left the window entirely. */
+	while (nslots < size / BLOCK_BITS + 1)
+		nslots <<= 1;
+	w->slots = calloc(nslots, sizeof(*w->slots));
+	if (!w->slots)
+		return -ENOMEM;
+	w->size = size;
+	w->mask = nslots - 1;
+	w->esn = esn;
+	atomic_init(&w->top, 0);
+	return 0;
+}
+
+void replay_free(struct replay_window *w)
+{
+	free(w->slots);
+	w->slots = NULL;
+}
+
+uint64_t replay_infer(const struct replay_window *w, uint32_t seq_lo)
+{
+	uint64_t top = atomic_load_explicit(&w->top, memory_order_relaxed);
+	uint32_t tl = (uint32_t)top, th = top >> 32;
+	uint32_t bottom = tl - w->size + 1; /* mod 2^32 */
+
+	if (!w->esn)
+		return seq_lo;
+	if (tl >= w->size - 1) {
+		/* window within one subspace */
+		if (seq_lo < bottom)
+			th++; /* wrapped into the next subspace */
+	} else if (seq_lo >= bottom && th > 0) {
+		th--; /* window spans two subspaces; seq_lo in the lower */
+	}
+	return (uint64_t)th << 32 | seq_lo;
+}
+
+/* Compare block numbers by their low 32 bits (valid within 2^31 blocks). */
+static inline int32_t block_diff(uint64_t block, uint64_t slot)
+{
+	return (int32_t)((uint32_t)block - (uint32_t)(slot >> 32));
+}
+
+int replay_check(const struct replay_window *w, uint64_t seq)
+{
+	uint64_t top = atomic_load_explicit(&w->top, memory_order_acquire);
+	uint64_t block = seq >> BLOCK_SHIFT, slot;
+	int32_t d;
+
+	if (seq == 0)
+		return REPLAY_OLD; /* RFC 4303: the first packet is number 1 */
+	if (seq > top)
+		return REPLAY_OK;
+	if (seq + w->size <= top)
+		return REPLAY_OLD;
+	slot = atomic_load_explicit(&w->slots[block & w->mask],
+				    memory_order_acquire);
+	d = block_diff(block, slot);
+	if (d < 0)
+		return REPLAY_OLD;
+	if (d == 0 && (slot & (1u << (seq & (BLOCK_BITS - 1)))))
+		return REPLAY_DUP;
+	return REPLAY_OK;
+}
+
+int replay_update(struct replay_window *w, uint64_t seq)
+{
+	uint64_t top = atomic_load_explicit(&w->top, memory_order_acquire);
+	uint64_t block = seq >> BLOCK_SHIFT, old, new;
+	uint32_t bit = 1u << (seq & (BLOCK_BITS - 1));
+	_Atomic uint64_t *slot = &w->slots[block & w->mask];
+	int32_t d;
+
+	if (seq == 0 || seq + w->size <= top)
+		return REPLAY_OLD;
+	old = atomic_load_explicit(slot, memory_order_acquire);
+	do {
+		d = block_diff(block, old);
+		if (d < 0)
+			return REPLAY_OLD; /* slot already holds a newer block */
+		if (d == 0) {
+			if (old & bit)
+				return REPLAY_DUP;
+			new = old | bit;
+		} else {
+			/* a stale block leaves the ring */
+			new = (uint64_t)(uint32_t)block << 32 | bit;
+		}
+	} while (!atomic_compare_exchange_weak_explicit(
+		slot, &old, new, memory_order_acq_rel, memory_order_acquire));
+
+	while (seq > top &&
+	       !atomic_compare_exchange_weak_explicit(&w->top, &top, seq,
+						      memory_order_acq_rel,
+						      memory_order_acquire))
+		;
+	return REPLAY_OK;
+}

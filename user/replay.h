@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * replay: the anti-replay window of an inbound SA (RFC 4303 3.4.3) with
+ * extended sequence numbers (RFC 4303 appendix A, RFC 4304).
+ *
+ * An RFC 6479 ring of bitmap blocks, made lock-free so that several workers
+ * may decrypt for one SA: each 64-bit slot holds the low 32 bits of a block
+ * number (seq >> 5) and the 32 bits of that block, and only moves forward
+ * with a compare-and-swap. A sequence number is accepted at most once, ever:
+ * the bit is set after the ICV passed (replay_update), and of two threads
+ * racing with the same number only one wins the CAS.
+ */
+#ifndef ESPRESSO_REPLAY_H
+#define ESPRESSO_REPLAY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum replay_result {
+	REPLAY_OK = 0,
+	REPLAY_DUP = -1, /* seen before */
+	REPLAY_OLD = -2, /* left of the window */
+};
+
+struct replay_window {
+	uint32_t size;   /* W, 32..4096, multiple of 32 */
+	uint32_t mask;   /* nslots - 1 */
+	bool esn;
+	_Atomic uint64_t top; /* highest authenticated sequence number */
+	_Atomic uint64_t *slots;
+};
+
+int replay_init(struct replay_window *w, uint32_t size, bool esn);
+void replay_free(struct replay_window *w);
+/* The full 64-bit sequence number for the 32 bits on the wire (ESN). */
+uint64_t replay_infer(const struct replay_window *w, uint32_t seq_lo);
+/* Before decryption: could seq be accepted? Reads only. */
+int replay_check(const struct replay_window *w, uint64_t seq);
+/* After the ICV passed: record seq. REPLAY_OK exactly once per number. */
+int replay_update(struct replay_window *w, uint64_t seq);
+
+#endif

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * sa: the SA database built from the config. Each tunnel has one outbound
+ * and one inbound SA; sa_index is the tunnel's index, and the inbound SPI
+ * map in BPF points to it. Keys live here (wiped on free); each worker keys
+ * its own cipher contexts from them.
+ */
+#ifndef ESPRESSO_SA_H
+#define ESPRESSO_SA_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "replay.h"
+
+enum sa_dir { SA_IN = 0, SA_OUT = 1 };
+
+struct tunnel;
+
+struct sa {
+	uint32_t spi;
+	enum sa_dir dir;
+	enum cfg_cipher cipher;
+	enum cfg_encap encap;
+	bool esn;
+	uint8_t key[CFG_KEY_MAX];
+	size_t key_len;
+	struct tunnel *tunnel;
+	/* outbound: the last sequence number handed out; never wraps */
+	_Atomic uint64_t seq;
+	uint64_t seq_max;
+	_Atomic int exhausted; /* set once by a worker, logged by control */
+	/* inbound */
+	struct replay_window replay;
+};
+
+#define NH_MAC_VALID (1ull << 48)
+
+struct tunnel {
+	const struct cfg_tunnel *cfg;
+	int index;
+	struct sa out, in;
+	uint16_t overhead; /* outer IPv4 (+UDP) + ESP + IV + max trailer + ICV */
+	/* next hop toward cfg->remote, kept by the control thread */
+	int nh_ifindex;
+	struct in_addr nh_ip;
+	_Atomic uint64_t nh_mac; /* 6 bytes + NH_MAC_VALID, 0 when unknown */
+	_Atomic int nh_wanted;   /* a worker asked for resolution */
+};
+
+struct sadb {
+	struct tunnel *tunnels;
+	int ntunnels;
+};
+
+int sadb_init(struct sadb *db, const struct cfg *c);
+void sadb_free(struct sadb *db);
+/* Outbound route: the tunnel whose routes hold the destination, or NULL. */
+struct tunnel *sadb_route(const struct sadb *db, int family, const void *dst);
+
+/*
+ * Reserve n consecutive outbound sequence numbers; returns the first. When
+ * the SA's space would be exceeded, returns 0 and marks it exhausted.
+ */
+uint64_t sa_seq_reserve(struct sa *sa, uint32_t n);
+
+static inline bool tunnel_nh_mac(struct tunnel *t, uint8_t mac[6])
+{
+	uint64_t v = atomic_load_explicit(&t->nh_mac, memory_order_acquire);
+	int i;
+
+	if (!(v & NH_MAC_VALID))
+		return false;
+	for (i = 0; i < 6; i++)
+		mac[i] = v >> (8 * (5 - i));
+	return true;
+}
+
+static inline uint64_t tunnel_mac_pack(const uint8_t mac[6])
+{
+	uint64_t v = NH_MAC_VALID;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		v |= (uint64_t)mac[i] << (8 * (5 - i));
+	return v;
+}
+
+#endif

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * stats: named drop reasons and the counters of each worker and SA.
+ * Every counter is written by exactly one worker thread and read by the
+ * control thread: no locks, no atomics on the packet path.
+ */
+#ifndef ESPRESSO_STATS_H
+#define ESPRESSO_STATS_H
+
+#include <stdint.h>
+
+/* X(name, help): generates the enum, the names and the help strings. */
+#define ESPRESSO_DROPS(X)                                                     \
+	X(rx_bad_meta, "frame without valid XDP metadata or outer header")   \
+	X(rx_no_sa, "no inbound SA for the SPI")                             \
+	X(rx_encap, "encapsulation does not match the SA")                   \
+	X(rx_outer_addr, "outer addresses do not match the SA")              \
+	X(rx_short, "ESP packet too short")                                  \
+	X(rx_window, "sequence number left of the replay window")            \
+	X(rx_replay, "sequence number already received")                     \
+	X(rx_auth, "ICV did not verify")                                     \
+	X(rx_padding, "bad ESP padding")                                     \
+	X(rx_next_hdr, "next header neither IPv4 nor IPv6")                  \
+	X(rx_dummy, "dummy packet (next header 59)")                         \
+	X(rx_inner_len, "inner packet length does not match")                \
+	X(rx_inner_src, "inner source outside the tunnel's routes")          \
+	X(rx_inner_dst, "inner destination inside the tunnel's routes")      \
+	X(rx_tun_write, "write to the tun failed")                           \
+	X(tx_malformed, "packet from the tun is not valid IPv4/IPv6")        \
+	X(tx_no_route, "no tunnel for the destination")                      \
+	X(tx_too_big, "too big for the uplink MTU after encapsulation")      \
+	X(tx_seq_exhausted, "sequence numbers used up: the SA needs a rekey") \
+	X(tx_no_neigh, "next-hop MAC not resolved yet (resolution asked)")   \
+	X(tx_no_frame, "no free UMEM frame")                                 \
+	X(tx_ring_full, "XSK TX ring full")                                  \
+	X(tx_crypto, "encryption failed")
+
+#define ESPRESSO_X_ENUM(name, help) DROP_##name,
+enum espresso_drop { DROP_NONE = 0, ESPRESSO_DROPS(ESPRESSO_X_ENUM) DROP_MAX };
+#undef ESPRESSO_X_ENUM
+
+extern const char *const stats_drop_names[DROP_MAX];
+extern const char *const stats_drop_help[DROP_MAX];
+
+/* One per worker. */
+struct queue_stats {
+	uint64_t rx_frames;  /* frames taken from the XSK RX ring */
+	uint64_t rx_bytes;
+	uint64_t rx_decrypted; /* inner packets written to the tun */
+	uint64_t tun_rx;     /* packets read from the tun */
+	uint64_t tx_frames;  /* ESP frames put on the XSK TX ring */
+	uint64_t tx_bytes;
+	uint64_t tx_completed; /* frames back from the completion ring */
+	uint64_t wakeups;    /* sendto() kicks for need_wakeup */
+	uint64_t polls;      /* poll() sleeps when idle */
+	uint64_t drops[DROP_MAX];
+} __attribute__((aligned(64)));
+
+/* One per SA per worker; the control socket adds them up. */
+struct sa_stats {
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t errors[DROP_MAX];
+};
+
+#endif

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * worker: one thread per uplink queue. It owns its AF_XDP socket and UMEM,
+ * its tun queue, its cipher contexts and its counters: nothing on its
+ * packet path takes a lock. Each turn it takes a burst from the XSK
+ * (inbound ESP) and one from the tun (outbound plaintext) and runs each
+ * through three passes: prepare, crypto, post.
+ */
+#ifndef ESPRESSO_WORKER_H
+#define ESPRESSO_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "sa.h"
+#include "stats.h"
+#include "xsk.h"
+
+#define WORKER_BATCH_MAX 256
+/* The inner packet read from the tun starts here in its frame. */
+#define WORKER_TX_INNER_OFF 256
+
+struct worker_env {
+	const struct sadb *db;
+	uint8_t uplink_mac[6];
+	int uplink_mtu;
+	int batch;
+	_Atomic int *stop;
+};
+
+struct worker {
+	int id; /* = uplink queue */
+	int cpu; /* -1: not pinned */
+	const struct worker_env *env;
+	struct xsk_port port;
+	int tun_fd;
+	struct esp_aead *aead_in, *aead_out; /* by tunnel index */
+	struct sa_stats *sa_in, *sa_out;     /* by tunnel index */
+	struct queue_stats st;
+	uint16_t ip_id;
+	pthread_t thread;
+	bool started;
+	/* frame audit, asked by the control thread, run by the worker */
+	_Atomic int audit_req;
+	_Atomic int audit_done;
+	struct xsk_audit audit;
+};
+
+/* Key the worker's contexts and allocate its counters. 0 or -errno. */
+int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
+		int tun_fd);
+int worker_start(struct worker *w);
+void worker_join(struct worker *w);
+/* Free contexts (keys wiped) and close the port. */
+void worker_free(struct worker *w);
+/* Ask the worker for a frame audit and wait (up to timeout_ms) for it. */
+int worker_audit(struct worker *w, struct xsk_audit *out, int timeout_ms);
+
+#endif

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * xsk: one AF_XDP socket with its own UMEM, and the accounting of its
+ * frames. Every frame has exactly one owner at every moment:
+ *
+ *   FREE   on the worker's LIFO free stack
+ *   FILL   given to the kernel: fill ring, the kernel, or the RX ring
+ *   WORKER in the worker's hands during a burst
+ *   TX     given to the kernel: TX ring, the kernel, or the completion ring
+ *
+ * owner[] records the state of each frame; n_state[] counts them. The
+ * audit recounts owner[], and walks the free stack and the RX and completion
+ * rings checking that every frame there is found once, where its owner says.
+ */
+#ifndef ESPRESSO_XSK_H
+#define ESPRESSO_XSK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <xdp/xsk.h>
+
+#define XSK_FRAME_SIZE 4096
+#define XSK_NUM_FRAMES 4096
+#define XSK_RX_SIZE 1024
+#define XSK_TX_SIZE 1024
+#define XSK_FILL_SIZE (2 * XSK_RX_SIZE)
+#define XSK_COMP_SIZE (2 * XSK_TX_SIZE)
+
+_Static_assert((XSK_NUM_FRAMES & (XSK_NUM_FRAMES - 1)) == 0, "power of 2");
+_Static_assert(XSK_FILL_SIZE + XSK_TX_SIZE < XSK_NUM_FRAMES,
+	       "fill ring and TX ring together must leave free frames");
+
+enum frame_state { FRAME_FREE, FRAME_FILL, FRAME_WORKER, FRAME_TX, FRAME_NSTATES };
+
+struct xsk_port {
+	struct xsk_umem *umem;
+	struct xsk_socket *xsk;
+	struct xsk_ring_prod fill, tx;
+	struct xsk_ring_cons comp, rx;
+	void *area;
+	int fd;
+	bool zerocopy;
+	uint64_t *free_stack; /* frame addresses */
+	uint32_t nfree;
+	uint8_t *owner;       /* enum frame_state, by frame index */
+	uint64_t n_state[FRAME_NSTATES];
+};
+
+struct xsk_audit {
+	uint64_t frames;
+	uint64_t n_state[FRAME_NSTATES];
+	uint64_t in_fill_ring, in_rx_ring, in_tx_ring, in_comp_ring;
+	uint64_t kernel_held; /* FILL or TX, not in RX/completion: kernel's */
+	uint64_t duplicates;  /* a frame found twice */
+	uint64_t misplaced;   /* found where its owner says it is not */
+	uint64_t count_errors; /* n_state[] disagrees with owner[] */
+};
+
+/*
+ * Create the UMEM and the socket on ifname/queue and put it into the XSKMAP
+ * xsks_map_fd. zerocopy: ZC_AUTO tries zero-copy then copy mode.
+ * Returns 0 or -errno (message logged).
+ */
+int xsk_port_open(struct xsk_port *p, const char *ifname, int queue,
+		  int zerocopy, int xsks_map_fd);
+void xsk_port_close(struct xsk_port *p);
+
+static inline uint8_t *xsk_port_frame(const struct xsk_port *p, uint64_t addr)
+{
+	return (uint8_t *)p->area + addr;
+}
+
+static inline void frame_move(struct xsk_port *p, uint64_t addr,
+			      enum frame_state to)
+{
+	uint32_t i = addr / XSK_FRAME_SIZE;
+
+	p->n_state[p->owner[i]]--;
+	p->owner[i] = to;
+	p->n_state[to]++;
+}
+
+/* Take a free frame (WORKER now); false when none is left. */
+static inline bool xsk_port_alloc(struct xsk_port *p, uint64_t *addr)
+{
+	if (!p->nfree)
+		return false;
+	*addr = p->free_stack[--p->nfree];
+	frame_move(p, *addr, FRAME_WORKER);
+	return true;
+}
+
+/* Give a WORKER frame back to the free stack. */
+static inline void xsk_port_free(struct xsk_port *p, uint64_t addr)
+{
+	addr -= addr % XSK_FRAME_SIZE;
+	frame_move(p, addr, FRAME_FREE);
+	p->free_stack[p->nfree++] = addr;
+}
+
+/* Free stack -> fill ring, as much as fits. Returns frames given. */
+unsigned int xsk_port_refill(struct xsk_port *p);
+/* Completion ring -> free stack. Returns frames completed. */
+unsigned int xsk_port_complete(struct xsk_port *p);
+/* Kick the kernel to send when the TX ring asks for it. */
+bool xsk_port_kick(struct xsk_port *p);
+/* Check every frame is where its owner says (call with none in WORKER). */
+void xsk_port_audit(const struct xsk_port *p, struct xsk_audit *a);
+
+#endif
