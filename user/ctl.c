@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <linux/if_xdp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,25 @@ static void show_xdp(FILE *f, struct espd *d)
 #undef X_PRINT
 }
 
+/* What the kernel dropped on this socket, where we cannot count it. */
+static void show_xsk_kernel(FILE *f, const struct xsk_port *p)
+{
+	struct xdp_statistics x;
+	socklen_t len = sizeof(x);
+
+	if (getsockopt(p->fd, SOL_XDP, XDP_STATISTICS, &x, &len))
+		return;
+	fprintf(f, "  kernel: rx_dropped %llu rx_ring_full %llu "
+		   "rx_fill_ring_empty %llu rx_invalid_descs %llu "
+		   "tx_invalid_descs %llu tx_ring_empty %llu\n",
+		(unsigned long long)x.rx_dropped,
+		(unsigned long long)x.rx_ring_full,
+		(unsigned long long)x.rx_fill_ring_empty_descs,
+		(unsigned long long)x.rx_invalid_descs,
+		(unsigned long long)x.tx_invalid_descs,
+		(unsigned long long)x.tx_ring_empty_descs);
+}
+
 static void show_stats(FILE *f, struct espd *d)
 {
 	int q;
@@ -131,7 +151,8 @@ static void show_stats(FILE *f, struct espd *d)
 
 		fprintf(f, "queue %d %s rx_frames %llu rx_bytes %llu "
 			   "rx_decrypted %llu tun_rx %llu tx_frames %llu "
-			   "tx_bytes %llu tx_completed %llu wakeups %llu\n",
+			   "tx_bytes %llu tx_completed %llu wakeups %llu "
+			   "neigh_held %llu neigh_released %llu\n",
 			q, d->workers[q].port.zerocopy ? "zerocopy" : "copy",
 			(unsigned long long)s->rx_frames,
 			(unsigned long long)s->rx_bytes,
@@ -140,8 +161,11 @@ static void show_stats(FILE *f, struct espd *d)
 			(unsigned long long)s->tx_frames,
 			(unsigned long long)s->tx_bytes,
 			(unsigned long long)s->tx_completed,
-			(unsigned long long)s->wakeups);
+			(unsigned long long)s->wakeups,
+			(unsigned long long)s->neigh_held,
+			(unsigned long long)s->neigh_released);
 		print_errors(f, "  drops:", s->drops);
+		show_xsk_kernel(f, &d->workers[q].port);
 	}
 	show_xdp(f, d);
 }
@@ -157,7 +181,7 @@ static void show_frames(FILE *f, struct espd *d)
 			continue;
 		}
 		fprintf(f, "queue %d frames %llu free %llu fill %llu worker %llu "
-			   "tx %llu in_fill_ring %llu in_rx_ring %llu "
+			   "tx %llu held %llu in_fill_ring %llu in_rx_ring %llu "
 			   "in_tx_ring %llu in_comp_ring %llu kernel_held %llu "
 			   "duplicates %llu misplaced %llu count_errors %llu %s\n",
 			q, (unsigned long long)a.frames,
@@ -165,6 +189,7 @@ static void show_frames(FILE *f, struct espd *d)
 			(unsigned long long)a.n_state[FRAME_FILL],
 			(unsigned long long)a.n_state[FRAME_WORKER],
 			(unsigned long long)a.n_state[FRAME_TX],
+			(unsigned long long)a.n_state[FRAME_HELD],
 			(unsigned long long)a.in_fill_ring,
 			(unsigned long long)a.in_rx_ring,
 			(unsigned long long)a.in_tx_ring,

@@ -17,7 +17,11 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
+#include <stdarg.h>
 #include <time.h>
+
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -25,6 +29,30 @@
 #include "log.h"
 #include "netlink.h"
 #include "tun.h"
+
+/* libbpf and libxdp talk through our log; their warnings are debug detail
+ * (espressod logs its own error when something fails). */
+static int lib_print(enum libbpf_print_level level, const char *fmt,
+		     va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG || log_level < LOG_LVL_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	log_debug("%s", buf);
+	return 0;
+}
+
+static int xdp_print(enum libxdp_print_level level, const char *fmt,
+		     va_list ap)
+{
+	return lib_print((enum libbpf_print_level)level, fmt, ap);
+}
 
 static void usage(FILE *f)
 {
@@ -319,6 +347,8 @@ int main(int argc, char **argv)
 	}
 	for (c = 0; c < CFG_MAX_QUEUES; c++)
 		d.tun_fds[c] = -1;
+	libbpf_set_print(lib_print);
+	libxdp_set_print(xdp_print);
 	r = config_load(config, &d.cfg, true, err, sizeof(err));
 	if (r) {
 		log_err("%s", err);

@@ -36,19 +36,20 @@ void replay_free(struct replay_window *w)
 uint64_t replay_infer(const struct replay_window *w, uint32_t seq_lo)
 {
 	uint64_t top = atomic_load_explicit(&w->top, memory_order_relaxed);
-	uint32_t tl = (uint32_t)top, th = top >> 32;
-	uint32_t bottom = tl - w->size + 1; /* mod 2^32 */
+	int32_t d = (int32_t)(seq_lo - (uint32_t)top);
 
 	if (!w->esn)
 		return seq_lo;
-	if (tl >= w->size - 1) {
-		/* window within one subspace */
-		if (seq_lo < bottom)
-			th++; /* wrapped into the next subspace */
-	} else if (seq_lo >= bottom && th > 0) {
-		th--; /* window spans two subspaces; seq_lo in the lower */
-	}
-	return (uint64_t)th << 32 | seq_lo;
+	/*
+	 * The candidate closest to top (serial number arithmetic, RFC 1982).
+	 * Inside the window and for packets ahead of it this is RFC 4303
+	 * appendix A's answer; for a packet further behind than the window,
+	 * A2.1 would guess the next 2^32 block and fail the ICV, where this
+	 * guesses the old one and the packet is counted as too old.
+	 */
+	if (d < 0 && (uint64_t)-(int64_t)d > top)
+		return top + (uint32_t)(seq_lo - (uint32_t)top);
+	return top + d;
 }
 
 /* Compare block numbers by their low 32 bits (valid within 2^31 blocks). */

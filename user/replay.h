@@ -33,7 +33,10 @@ struct replay_window {
 
 int replay_init(struct replay_window *w, uint32_t size, bool esn);
 void replay_free(struct replay_window *w);
-/* The full 64-bit sequence number for the 32 bits on the wire (ESN). */
+/*
+ * The full 64-bit sequence number for the 32 bits on the wire (ESN): of the
+ * numbers with these low bits, the closest to the highest one received.
+ */
 uint64_t replay_infer(const struct replay_window *w, uint32_t seq_lo);
 /* Before decryption: could seq be accepted? Reads only. */
 int replay_check(const struct replay_window *w, uint64_t seq);

@@ -30,7 +30,7 @@
 	X(tx_no_route, "no tunnel for the destination")                      \
 	X(tx_too_big, "too big for the uplink MTU after encapsulation")      \
 	X(tx_seq_exhausted, "sequence numbers used up: the SA needs a rekey") \
-	X(tx_no_neigh, "next-hop MAC not resolved yet (resolution asked)")   \
+	X(tx_no_neigh, "next-hop MAC unresolved: hold list full or timed out") \
 	X(tx_no_frame, "no free UMEM frame")                                 \
 	X(tx_ring_full, "XSK TX ring full")                                  \
 	X(tx_crypto, "encryption failed")
@@ -52,6 +52,8 @@ struct queue_stats {
 	uint64_t tx_bytes;
 	uint64_t tx_completed; /* frames back from the completion ring */
 	uint64_t wakeups;    /* sendto() kicks for need_wakeup */
+	uint64_t neigh_held; /* packets held while their next hop resolved */
+	uint64_t neigh_released; /* held packets sent once it was */
 	uint64_t polls;      /* poll() sleeps when idle */
 	uint64_t drops[DROP_MAX];
 } __attribute__((aligned(64)));

@@ -26,6 +26,7 @@ struct pkt {
 	uint64_t seq;
 	struct tunnel *t;
 	uint8_t mac[6]; /* TX: the next hop's */
+	bool hold;      /* TX: waits for the next hop's MAC */
 	int drop; /* enum espresso_drop, 0 while the packet lives */
 };
 
@@ -218,7 +219,7 @@ static void tx_prepare(struct worker *w, struct pkt *p)
 	}
 	if (!tunnel_nh_mac(t, p->mac)) {
 		atomic_store_explicit(&t->nh_wanted, 1, memory_order_relaxed);
-		drop_tx(w, p, DROP_tx_no_neigh);
+		p->hold = true;
 	}
 }
 
@@ -245,6 +246,73 @@ static void tx_crypto(struct worker *w, struct pkt *p)
 	p->esp_len = outer_len;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+/* Keep a packet until its next hop resolves (as the kernel's arp_queue). */
+static void hold_add(struct worker *w, struct pkt *p)
+{
+	struct held_pkt *h;
+
+	if (w->nhold == WORKER_HOLD_MAX) {
+		drop_tx(w, p, DROP_tx_no_neigh);
+		xsk_port_free(&w->port, p->addr);
+		return;
+	}
+	h = &w->hold[w->nhold++];
+	h->addr = p->addr;
+	h->len = p->len;
+	h->t = p->t;
+	h->since_ms = now_ms();
+	frame_move(&w->port, p->addr, FRAME_HELD);
+	w->st.neigh_held++;
+}
+
+static unsigned int tx_post(struct worker *w, struct pkt *pkts,
+			    unsigned int n);
+
+/* Send the held packets whose next hop is known; drop the expired ones. */
+static unsigned int hold_flush(struct worker *w)
+{
+	struct pkt pkts[WORKER_HOLD_MAX];
+	uint64_t now = now_ms();
+	unsigned int i, keep = 0, n = 0;
+
+	for (i = 0; i < w->nhold; i++) {
+		struct held_pkt *h = &w->hold[i];
+		struct pkt *p = &pkts[n];
+
+		memset(p, 0, sizeof(*p));
+		p->t = h->t;
+		p->addr = h->addr;
+		if (tunnel_nh_mac(h->t, p->mac)) {
+			frame_move(&w->port, h->addr, FRAME_WORKER);
+			p->data = xsk_port_frame(&w->port, h->addr) +
+				  WORKER_TX_INNER_OFF;
+			p->len = h->len;
+			w->st.neigh_released++;
+			n++;
+		} else if (now - h->since_ms > WORKER_HOLD_MS) {
+			frame_move(&w->port, h->addr, FRAME_WORKER);
+			drop_tx(w, p, DROP_tx_no_neigh);
+			xsk_port_free(&w->port, h->addr);
+		} else {
+			w->hold[keep++] = *h;
+		}
+	}
+	w->nhold = keep;
+	for (i = 0; i < n; i++)
+		tx_crypto(w, &pkts[i]);
+	if (n)
+		tx_post(w, pkts, n);
+	return n;
+}
+
 /* Outbound, pass 3: Ethernet header and the TX ring. */
 static unsigned int tx_post(struct worker *w, struct pkt *pkts, unsigned int n)
 {
@@ -253,7 +321,7 @@ static unsigned int tx_post(struct worker *w, struct pkt *pkts, unsigned int n)
 	uint32_t idx = 0;
 
 	for (i = 0; i < n; i++)
-		good += !pkts[i].drop;
+		good += !pkts[i].drop && !pkts[i].hold;
 	if (good)
 		good = xsk_ring_prod__reserve(&port->tx, good, &idx);
 	for (i = 0; i < n; i++) {
@@ -261,6 +329,10 @@ static unsigned int tx_post(struct worker *w, struct pkt *pkts, unsigned int n)
 		struct xdp_desc *d;
 		struct ethhdr *eth;
 
+		if (p->hold) {
+			hold_add(w, p);
+			continue;
+		}
 		if (!p->drop && sent == good)
 			drop_tx(w, p, DROP_tx_ring_full);
 		if (p->drop) {
@@ -310,6 +382,7 @@ static unsigned int tun_burst(struct worker *w)
 		p->len = r;
 		p->t = NULL;
 		p->drop = 0;
+		p->hold = false;
 		w->st.tun_rx++;
 		n++;
 	}
@@ -318,7 +391,7 @@ static unsigned int tun_burst(struct worker *w)
 	for (i = 0; i < n; i++)
 		tx_prepare(w, &pkts[i]);
 	for (i = 0; i < n; i++)
-		if (!pkts[i].drop)
+		if (!pkts[i].drop && !pkts[i].hold)
 			tx_crypto(w, &pkts[i]);
 	tx_post(w, pkts, n);
 	return n;
@@ -357,6 +430,8 @@ static void *worker_main(void *arg)
 		w->st.tx_completed += work;
 		work += rx_burst(w);
 		work += tun_burst(w);
+		if (w->nhold)
+			work += hold_flush(w);
 		if (w->port.n_state[FRAME_TX] && xsk_port_kick(&w->port))
 			w->st.wakeups++;
 		if (work)
@@ -365,7 +440,7 @@ static void *worker_main(void *arg)
 		 * Completions do not wake poll(): come back soon if frames
 		 * are still out for transmission. */
 		w->st.polls++;
-		poll(pfd, 2, w->port.n_state[FRAME_TX] ? 1 : 100);
+		poll(pfd, 2, w->port.n_state[FRAME_TX] ? 1 : w->nhold ? 10 : 100);
 	}
 	return NULL;
 }

@@ -21,6 +21,16 @@
 #define WORKER_BATCH_MAX 256
 /* The inner packet read from the tun starts here in its frame. */
 #define WORKER_TX_INNER_OFF 256
+/* Packets a worker keeps while their next hop is resolved, and how long. */
+#define WORKER_HOLD_MAX 64
+#define WORKER_HOLD_MS 3000
+
+struct held_pkt {
+	uint64_t addr;
+	uint32_t len;
+	struct tunnel *t;
+	uint64_t since_ms;
+};
 
 struct worker_env {
 	const struct sadb *db;
@@ -40,6 +50,8 @@ struct worker {
 	struct sa_stats *sa_in, *sa_out;     /* by tunnel index */
 	struct queue_stats st;
 	uint16_t ip_id;
+	struct held_pkt hold[WORKER_HOLD_MAX];
+	unsigned int nhold;
 	pthread_t thread;
 	bool started;
 	/* frame audit, asked by the control thread, run by the worker */

@@ -185,7 +185,7 @@ static void walk_ring(const struct xsk_port *p, void *ring, uint32_t mask,
 void xsk_port_audit(const struct xsk_port *p, struct xsk_audit *a)
 {
 	uint8_t *seen = calloc(XSK_NUM_FRAMES, 1);
-	uint64_t counted[FRAME_NSTATES] = { 0 }, total = 0;
+	uint64_t counted[FRAME_NSTATES] = { 0 }, total = 0, held, seen_in_rings;
 	uint32_t i;
 
 	memset(a, 0, sizeof(*a));
@@ -226,7 +226,9 @@ void xsk_port_audit(const struct xsk_port *p, struct xsk_audit *a)
 		total += p->n_state[i];
 	if (total != XSK_NUM_FRAMES)
 		a->count_errors++;
-	a->kernel_held = p->n_state[FRAME_FILL] + p->n_state[FRAME_TX] -
-			 a->in_rx_ring - a->in_comp_ring;
+	seen_in_rings = a->in_fill_ring + a->in_rx_ring + a->in_tx_ring +
+			a->in_comp_ring;
+	held = p->n_state[FRAME_FILL] + p->n_state[FRAME_TX];
+	a->kernel_held = held > seen_in_rings ? held - seen_in_rings : 0;
 	free(seen);
 }

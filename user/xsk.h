@@ -7,6 +7,7 @@
  *   FILL   given to the kernel: fill ring, the kernel, or the RX ring
  *   WORKER in the worker's hands during a burst
  *   TX     given to the kernel: TX ring, the kernel, or the completion ring
+ *   HELD   read from the tun, waiting for its next hop's MAC (worker's list)
  *
  * owner[] records the state of each frame; n_state[] counts them. The
  * audit recounts owner[], and walks the free stack and the RX and completion
@@ -31,7 +32,14 @@ _Static_assert((XSK_NUM_FRAMES & (XSK_NUM_FRAMES - 1)) == 0, "power of 2");
 _Static_assert(XSK_FILL_SIZE + XSK_TX_SIZE < XSK_NUM_FRAMES,
 	       "fill ring and TX ring together must leave free frames");
 
-enum frame_state { FRAME_FREE, FRAME_FILL, FRAME_WORKER, FRAME_TX, FRAME_NSTATES };
+enum frame_state {
+	FRAME_FREE,
+	FRAME_FILL,
+	FRAME_WORKER,
+	FRAME_TX,
+	FRAME_HELD,
+	FRAME_NSTATES
+};
 
 struct xsk_port {
 	struct xsk_umem *umem;
@@ -51,7 +59,7 @@ struct xsk_audit {
 	uint64_t frames;
 	uint64_t n_state[FRAME_NSTATES];
 	uint64_t in_fill_ring, in_rx_ring, in_tx_ring, in_comp_ring;
-	uint64_t kernel_held; /* FILL or TX, not in RX/completion: kernel's */
+	uint64_t kernel_held; /* FILL or TX frames in no ring: inside the kernel */
 	uint64_t duplicates;  /* a frame found twice */
 	uint64_t misplaced;   /* found where its owner says it is not */
 	uint64_t count_errors; /* n_state[] disagrees with owner[] */

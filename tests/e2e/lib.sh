@@ -1,0 +1,126 @@
+# shellcheck shell=bash
+# Shared by the end-to-end tests and the demo: two gateways in network
+# namespaces joined by a veth wire, each with espressod and its tun.
+#
+#   netns ${P}A (gateway A + its host)         netns ${P}B (gateway B + its host)
+#   esp0 10.1.0.1, fd00:1::1  (tun)            esp0 10.2.0.1, fd00:2::1  (tun)
+#        | espressod gw-a                           | espressod gw-b
+#   eA 192.0.2.1/24 (XDP) ======= veth wire ======= eB 192.0.2.2/24 (XDP)
+#
+# A routes 10.2.0.0/16 and fd00:2::/64 into its tun, B the 10.1/16 and fd00:1::/64.
+# A -> B: SPI 0x1000 key KEY_AB;  B -> A: SPI 0x2000 key KEY_BA.
+
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+P=${P:-esp$$}
+NS_A=${P}A
+NS_B=${P}B
+WORK=${WORK:-$(mktemp -d /tmp/espresso-e2e.XXXXXX)}
+# Test keys (aes-gcm-256: 32-byte key + 4-byte salt). Never use outside tests.
+KEY_AB=${KEY_AB:-000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223}
+KEY_BA=${KEY_BA:-a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3}
+SPI_AB=${SPI_AB:-0x1000}
+SPI_BA=${SPI_BA:-0x2000}
+CIPHER=${CIPHER:-aes-gcm-256}
+ENCAP=${ENCAP:-esp}
+QUEUES=${QUEUES:-1}
+PID_A= PID_B=
+
+say() { printf '== %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+topo_up() {
+	ip netns add "$NS_A"
+	ip netns add "$NS_B"
+	ip link add eA netns "$NS_A" numrxqueues "$QUEUES" numtxqueues "$QUEUES" \
+		type veth peer name eB netns "$NS_B" \
+		numrxqueues "$QUEUES" numtxqueues "$QUEUES"
+	ip -n "$NS_A" addr add 192.0.2.1/24 dev eA
+	ip -n "$NS_B" addr add 192.0.2.2/24 dev eB
+	for n in "$NS_A" "$NS_B"; do ip -n "$n" link set lo up; done
+	ip -n "$NS_A" link set eA up
+	ip -n "$NS_B" link set eB up
+}
+
+# gw_conf NAME UPLINK TUNADDR4 TUNADDR6 LOCAL REMOTE ROUTE4 ROUTE6 OSPI OKEY ISPI IKEY
+gw_conf() {
+	local f=$WORK/gw-$1.conf
+	cat > "$f" <<CONF
+espresso: {
+  instance = "$P-$1";
+  workers = { queues = $QUEUES; };
+  uplink = { name = "$2"; };
+  tun = { name = "esp0"; mtu = 1400; address = [ "$3", "$4" ]; };
+  tunnels = (
+    { name = "to-peer"; local = "$5"; remote = "$6"; encap = "$ENCAP";
+      cipher = "$CIPHER"; replay_window = 1024; esn = true;
+      outbound = { spi = $9; key = "${10}"; };
+      inbound  = { spi = ${11}; key = "${12}"; };
+      routes = [ "$7", "$8" ]; }
+  );
+};
+CONF
+	chmod 600 "$f"
+	echo "$f"
+}
+
+gw_start() { # gw_start a|b
+	local ns conf log
+	if [ "$1" = a ]; then
+		ns=$NS_A
+		conf=$(gw_conf a eA 10.1.0.1/32 fd00:1::1/128 192.0.2.1 192.0.2.2 \
+			10.2.0.0/16 fd00:2::/64 "$SPI_AB" "$KEY_AB" "$SPI_BA" "$KEY_BA")
+	else
+		ns=$NS_B
+		conf=$(gw_conf b eB 10.2.0.1/32 fd00:2::1/128 192.0.2.2 192.0.2.1 \
+			10.1.0.0/16 fd00:1::/64 "$SPI_BA" "$KEY_BA" "$SPI_AB" "$KEY_AB")
+	fi
+	log=$WORK/gw-$1.log
+	ip netns exec "$ns" "$ROOT/espressod" -c "$conf" >"$log" 2>&1 &
+	eval "PID_${1^^}=$!"
+	for _ in $(seq 50); do
+		[ -S "/run/espresso/$P-$1.sock" ] && grep -q running "$log" && return 0
+		kill -0 "$!" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$log" >&2
+	fail "espressod gw-$1 did not start"
+}
+
+gw_stop() { # gw_stop a|b: SIGTERM and wait
+	local pid
+	eval "pid=\$PID_${1^^}"
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null || true
+	eval "PID_${1^^}="
+}
+
+ctl() { # ctl a|b COMMAND...
+	local gw=$1
+	shift
+	"$ROOT/espressoctl" -i "$P-$gw" "$@"
+}
+
+# counter TEXT NAME: the number after the word NAME in TEXT (0 if absent)
+counter() {
+	local v
+	v=$(printf '%s\n' "$1" | tr ' ' '\n' | grep -A1 -x "$2" | sed -n 2p)
+	echo "${v:-0}"
+}
+
+# bpf_dump a|b MAP: bpftool in the daemon's mount namespace (its bpffs)
+bpf_dump() {
+	local pid
+	eval "pid=\$PID_${1^^}"
+	nsenter -t "$pid" -m -n bpftool map dump pinned \
+		"/sys/fs/bpf/espresso/$P-$1/$2"
+}
+
+topo_down() {
+	gw_stop a
+	gw_stop b
+	ip netns del "$NS_A" 2>/dev/null || true
+	ip netns del "$NS_B" 2>/dev/null || true
+	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+}
