@@ -166,7 +166,7 @@ static const char *list_str(char *buf, size_t len, const char *const *names)
 static void warn_mode(const char *what, const char *path, const struct stat *st)
 {
 	if (st->st_mode & 077)
-		log_warn("%s %s is accessible by group/other (mode %04o); it holds keys: chmod 600 %s",
+		log_warn("%s %s is accessible by group/other (mode %04o), keys must stay private: chmod 600 %s",
 			 what, path, (unsigned int)(st->st_mode & 07777), path);
 }
 

@@ -22,9 +22,9 @@
 #include <xdp/xsk.h>
 
 #define XSK_FRAME_SIZE 4096
-#define XSK_NUM_FRAMES 4096
-#define XSK_RX_SIZE 1024
-#define XSK_TX_SIZE 1024
+#define XSK_NUM_FRAMES 8192
+#define XSK_RX_SIZE 2048
+#define XSK_TX_SIZE 2048
 #define XSK_FILL_SIZE (2 * XSK_RX_SIZE)
 #define XSK_COMP_SIZE (2 * XSK_TX_SIZE)
 

@@ -1,0 +1,51 @@
+#!/bin/bash
+# The whole test suite: Criterion unit tests (ESP vectors, replay window,
+# config validation, BPF program), then end-to-end tests in network
+# namespaces. Prints one line per suite and "N passed, M failed".
+# Usage: tests/run.sh [unit|e2e] [NAME-FILTER]
+set -u
+cd "$(dirname "$0")/.."
+what=${1:-all}
+filter=${2:-}
+pass=0 failed=0 failures=()
+logdir=$(mktemp -d /tmp/espresso-tests.XXXXXX)
+
+run() { # run NAME CMD...
+	local name=$1 t0 rc
+	shift
+	[ -n "$filter" ] && [[ $name != *$filter* ]] && return
+	t0=$(date +%s)
+	"$@" >"$logdir/$name.log" 2>&1
+	rc=$?
+	if [ $rc = 0 ]; then
+		pass=$((pass + 1))
+		printf 'PASS %-28s %3ss\n' "$name" $(( $(date +%s) - t0 ))
+	else
+		failed=$((failed + 1))
+		failures+=("$name")
+		printf 'FAIL %-28s %3ss (rc %d)\n' "$name" $(( $(date +%s) - t0 )) $rc
+		tail -40 "$logdir/$name.log" | sed 's/^/    /'
+	fi
+}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "tests need root (network namespaces, XDP, AF_XDP)" >&2
+	exit 1
+fi
+
+if [ "$what" = all ] || [ "$what" = unit ]; then
+	for t in build/tests/test_*; do
+		[ -x "$t" ] || continue
+		run "unit/$(basename "$t")" "$t" --jobs 1
+	done
+fi
+if [ "$what" = all ] || [ "$what" = e2e ]; then
+	for t in tests/e2e/test_*.sh; do
+		run "e2e/$(basename "$t" .sh)" bash "$t"
+	done
+fi
+echo
+echo "logs: $logdir"
+[ $failed = 0 ] || echo "failed: ${failures[*]}"
+echo "$pass passed, $failed failed"
+[ $failed = 0 ]
