@@ -60,8 +60,17 @@ demo: deps-check all
 bench: all
 	bash tools/bench.sh
 
+PREFIX ?= /usr/local
+install: all
+	install -D -m 755 espressod $(DESTDIR)$(PREFIX)/sbin/espressod
+	install -D -m 755 espressoctl $(DESTDIR)$(PREFIX)/sbin/espressoctl
+	install -D -m 644 $(BPF_OBJ) $(DESTDIR)$(PREFIX)/lib/espresso/espresso.bpf.o
+	install -D -m 644 tools/espressod@.service $(DESTDIR)/etc/systemd/system/espressod@.service
+	install -D -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/espresso/README.md
+	install -d -m 700 $(DESTDIR)/etc/espresso
+
 clean:
 	rm -rf build espressod espressoctl tools/espresso-gen $(BPF_OBJ)
 
-.PHONY: all deps-build deps-check unit check demo bench clean
+.PHONY: all deps-build deps-check unit check demo bench install clean
 .SECONDARY:

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -596,15 +597,40 @@ Test(replay_esn, rollover)
 #define NSEQ 200000
 #define NTHREADS 4
 
+/* How far a thread may run ahead of the slowest one: well inside W. */
+#define MAX_LEAD 1024
+
+struct rshared {
+	pthread_barrier_t go;
+	_Atomic uint64_t pos[NTHREADS]; /* where each thread is; MAX: done */
+};
+
 struct rthread {
 	struct replay_window *w;
+	struct rshared *sh;
+	int me;
 	_Atomic uint32_t *accepted; /* per number: REPLAY_OK count */
 	uint64_t base;
 	uint64_t seed;
 	long ok, dup, old;
 };
 
-/* Walk base+1 .. base+NSEQ ascending, shuffled within blocks of 32. */
+/* Wait while this thread is more than MAX_LEAD ahead of another one. */
+static void keep_pace(struct rthread *t, uint64_t start)
+{
+	int i;
+
+	atomic_store(&t->sh->pos[t->me], start);
+	for (i = 0; i < NTHREADS; i++)
+		while (start > atomic_load(&t->sh->pos[i]) + MAX_LEAD)
+			sched_yield();
+}
+
+/*
+ * Walk base+1 .. base+NSEQ ascending, shuffled within blocks of 32, all
+ * threads at about the same pace, so every number is tried by all four at
+ * nearly the same time.
+ */
 static void *replay_worker(void *arg)
 {
 	struct rthread *t = arg;
@@ -612,7 +638,9 @@ static void *replay_worker(void *arg)
 	uint64_t start;
 	int i, j, n, r;
 
+	pthread_barrier_wait(&t->sh->go);
 	for (start = 1; start <= NSEQ; start += 32) {
+		keep_pace(t, start);
 		n = (int)(NSEQ - start + 1 < 32 ? NSEQ - start + 1 : 32);
 		for (i = 0; i < n; i++)
 			order[i] = (uint32_t)(start + i);
@@ -636,6 +664,7 @@ static void *replay_worker(void *arg)
 			}
 		}
 	}
+	atomic_store(&t->sh->pos[t->me], UINT64_MAX - MAX_LEAD);
 	return NULL;
 }
 
@@ -644,16 +673,20 @@ static void run_concurrent(uint32_t size, bool esn, uint64_t base)
 	struct rthread th[NTHREADS];
 	pthread_t tid[NTHREADS];
 	struct replay_window w;
+	struct rshared sh;
 	_Atomic uint32_t *acc;
-	long ok = 0;
+	long ok = 0, dup = 0, old = 0;
 	int i;
 
 	acc = calloc(NSEQ + 1, sizeof(*acc));
 	cr_assert_not_null(acc);
 	cr_assert_eq(replay_init(&w, size, esn), 0);
+	cr_assert_eq(pthread_barrier_init(&sh.go, NULL, NTHREADS), 0);
+	for (i = 0; i < NTHREADS; i++)
+		atomic_init(&sh.pos[i], 0);
 	for (i = 0; i < NTHREADS; i++) {
-		th[i] = (struct rthread){ .w = &w, .accepted = acc,
-					  .base = base,
+		th[i] = (struct rthread){ .w = &w, .sh = &sh, .me = i,
+					  .accepted = acc, .base = base,
 					  .seed = 0x1234567ull * (i + 1) };
 		cr_assert_eq(pthread_create(&tid[i], NULL, replay_worker,
 					    &th[i]),
@@ -662,13 +695,19 @@ static void run_concurrent(uint32_t size, bool esn, uint64_t base)
 	for (i = 0; i < NTHREADS; i++) {
 		pthread_join(tid[i], NULL);
 		ok += th[i].ok;
+		dup += th[i].dup;
+		old += th[i].old;
 	}
+	pthread_barrier_destroy(&sh.go);
 	for (i = 1; i <= NSEQ; i++)
 		cr_assert_eq(atomic_load(&acc[i]), 1,
 			     "seq %llu accepted %u times",
 			     (unsigned long long)(base + i),
 			     atomic_load(&acc[i]));
 	cr_assert_eq(ok, NSEQ);
+	/* no thread was ever more than MAX_LEAD + 64 behind the top */
+	cr_assert_eq(old, 0, "%ld numbers too old", old);
+	cr_assert_eq(dup, (long)NSEQ * (NTHREADS - 1));
 	cr_assert_eq(atomic_load(&w.top), base + NSEQ);
 	replay_free(&w);
 	free(acc);
