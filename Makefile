@@ -57,7 +57,11 @@ check: deps-check all $(UNIT_BINS)
 demo: deps-check all
 	bash tools/demo.sh
 
-bench: all
+build/bench_esp: tests/bench/bench_esp.c $(LIB_OBJS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+
+bench: all build/bench_esp
 	bash tools/bench.sh
 
 PREFIX ?= /usr/local

@@ -197,6 +197,7 @@ int espresso_xdp(struct xdp_md *ctx)
 	__u16 proto, l3_off, esp_off;
 	struct udphdr *udp;
 	__u32 *marker;
+	__u16 ulen;
 	int l4, l3;
 
 	st = bpf_map_lookup_elem(&espresso_stats, &zero);
@@ -237,22 +238,30 @@ int espresso_xdp(struct xdp_md *ctx)
 		goto malformed;
 	if (udp->dest != bpf_htons(ESPRESSO_NATT_PORT))
 		goto pass;
+	/* The UDP length bounds the payload: a NIC may pad short frames. */
+	ulen = bpf_ntohs(udp->len);
+	if (ulen < sizeof(*udp) || (void *)udp + ulen > data_end)
+		goto malformed;
 	marker = (void *)(udp + 1);
-	if ((void *)(marker + 1) > data_end) {
-		/* shorter than an SPI: a 0xFF NAT keepalive or junk, for the kernel */
-		if ((void *)((__u8 *)marker + 1) <= data_end &&
+	if (ulen < sizeof(*udp) + 4) {
+		/* shorter than an SPI: a one-byte 0xFF NAT keepalive, or
+		 * something for whoever listens on 4500 */
+		if (ulen == sizeof(*udp) + 1 &&
+		    (void *)((__u8 *)marker + 1) <= data_end &&
 		    *(__u8 *)marker == 0xff) {
 			COUNT(st, pass_natt_keepalive);
 			return XDP_PASS;
 		}
 		goto pass;
 	}
+	if ((void *)(marker + 1) > data_end)
+		goto malformed;
 	if (*marker == 0) {
 		COUNT(st, pass_ike);
 		return XDP_PASS;
 	}
-	if ((void *)(marker + 2) > data_end) /* SPI + sequence number */
-		goto malformed;
+	if (ulen < sizeof(*udp) + 8 || (void *)(marker + 2) > data_end)
+		goto malformed; /* SPI + sequence number */
 	esp_off = (void *)marker - data;
 	return esp_redirect(ctx, st, *marker, 1, l3, l3_off, esp_off);
 

@@ -53,6 +53,9 @@ int esp_open(struct esp_aead *a, uint64_t seq, bool esn, uint8_t *esp,
 
 	if (len < ESP_MIN_LEN)
 		return -EINVAL;
+	memcpy(&spi, esp + 4, 4);
+	if (ntohl(spi) != (uint32_t)seq)
+		return -EBADMSG; /* seq must be the one on the wire */
 	memcpy(&spi, esp, 4);
 	aad_len = build_aad(aad, ntohl(spi), seq, esn);
 	ct_len = len - ESP_HDR_LEN - ESP_GCM_IV_LEN - ESP_GCM_ICV_LEN;

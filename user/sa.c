@@ -89,9 +89,11 @@ uint64_t sa_seq_reserve(struct sa *sa, uint32_t n)
 {
 	uint64_t last = atomic_load_explicit(&sa->seq, memory_order_relaxed);
 
+	if (n == 0)
+		return 0;
 	do {
 		/* last + n > seq_max, written so that nothing overflows */
-		if (n == 0 || last > sa->seq_max || n > sa->seq_max - last) {
+		if (last > sa->seq_max || n > sa->seq_max - last) {
 			atomic_store_explicit(&sa->exhausted, 1,
 					      memory_order_relaxed);
 			return 0;

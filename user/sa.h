@@ -63,7 +63,8 @@ struct tunnel *sadb_route(const struct sadb *db, int family, const void *dst);
 
 /*
  * Reserve n consecutive outbound sequence numbers; returns the first. When
- * the SA's space would be exceeded, returns 0 and marks it exhausted.
+ * the SA's space would be exceeded, returns 0 and marks it exhausted
+ * (n == 0 returns 0 and marks nothing).
  */
 uint64_t sa_seq_reserve(struct sa *sa, uint32_t n);
 

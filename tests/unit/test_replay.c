@@ -631,7 +631,7 @@ static void keep_pace(struct rthread *t, uint64_t start)
  * threads at about the same pace, so every number is tried by all four at
  * nearly the same time.
  */
-static void *replay_worker(void *arg)
+static void *rp_thread_main(void *arg)
 {
 	struct rthread *t = arg;
 	uint32_t order[32];
@@ -688,7 +688,7 @@ static void run_concurrent(uint32_t size, bool esn, uint64_t base)
 		th[i] = (struct rthread){ .w = &w, .sh = &sh, .me = i,
 					  .accepted = acc, .base = base,
 					  .seed = 0x1234567ull * (i + 1) };
-		cr_assert_eq(pthread_create(&tid[i], NULL, replay_worker,
+		cr_assert_eq(pthread_create(&tid[i], NULL, rp_thread_main,
 					    &th[i]),
 			     0);
 	}
@@ -728,7 +728,7 @@ Test(replay_concurrent, across_2_32_esn, .timeout = 60)
 
 /* ---- sa_seq_reserve ---------------------------------------------------- */
 
-static void sa_out_init(struct sa *sa, uint64_t seq_max, uint64_t seq)
+static void seq_sa_init(struct sa *sa, uint64_t seq_max, uint64_t seq)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->dir = SA_OUT;
@@ -741,7 +741,7 @@ Test(sa_seq, first_numbers)
 {
 	struct sa sa;
 
-	sa_out_init(&sa, UINT32_MAX, 0);
+	seq_sa_init(&sa, UINT32_MAX, 0);
 	cr_assert_eq(sa_seq_reserve(&sa, 1), 1, "the first number is 1");
 	cr_assert_eq(sa_seq_reserve(&sa, 64), 2);
 	cr_assert_eq(atomic_load(&sa.seq), 65);
@@ -754,7 +754,7 @@ Test(sa_seq, end_of_32_bit_space)
 	struct sa sa;
 	uint64_t k;
 
-	sa_out_init(&sa, 0xffffffffull, 0xfffffff0ull);
+	seq_sa_init(&sa, 0xffffffffull, 0xfffffff0ull);
 	for (k = 1; k <= 15; k++) {
 		cr_assert_eq(sa_seq_reserve(&sa, 1), 0xfffffff0ull + k);
 		cr_assert_eq(atomic_load(&sa.exhausted), 0);
@@ -772,7 +772,7 @@ Test(sa_seq, batches_never_cross_seq_max)
 {
 	struct sa sa;
 
-	sa_out_init(&sa, 0xffffffffull, 0xfffffff0ull);
+	seq_sa_init(&sa, 0xffffffffull, 0xfffffff0ull);
 	cr_assert_eq(sa_seq_reserve(&sa, 16), 0, "16 do not fit, 15 left");
 	cr_assert_eq(atomic_load(&sa.exhausted), 1);
 	cr_assert_eq(atomic_load(&sa.seq), 0xfffffff0ull, "failed call moved seq");
@@ -780,12 +780,12 @@ Test(sa_seq, batches_never_cross_seq_max)
 	cr_assert_eq(atomic_load(&sa.seq), 0xffffffffull);
 	cr_assert_eq(sa_seq_reserve(&sa, 1), 0);
 
-	sa_out_init(&sa, 0xffffffffull, 0xfffffffcull);
+	seq_sa_init(&sa, 0xffffffffull, 0xfffffffcull);
 	cr_assert_eq(sa_seq_reserve(&sa, 4), 0);
 	cr_assert_eq(sa_seq_reserve(&sa, 3), 0xfffffffdull);
 	cr_assert_eq(sa_seq_reserve(&sa, UINT32_MAX), 0);
 
-	sa_out_init(&sa, 0xffffffffull, 0);
+	seq_sa_init(&sa, 0xffffffffull, 0);
 	cr_assert_eq(sa_seq_reserve(&sa, UINT32_MAX), 1, "the whole space");
 	cr_assert_eq(atomic_load(&sa.seq), 0xffffffffull);
 	cr_assert_eq(sa_seq_reserve(&sa, 1), 0);
@@ -795,7 +795,7 @@ Test(sa_seq, esn_end_of_64_bit_space)
 {
 	struct sa sa;
 
-	sa_out_init(&sa, UINT64_MAX, UINT64_MAX - 3);
+	seq_sa_init(&sa, UINT64_MAX, UINT64_MAX - 3);
 	cr_assert_eq(sa_seq_reserve(&sa, 2), UINT64_MAX - 2);
 	cr_assert_eq(sa_seq_reserve(&sa, 2), 0);
 	cr_assert_eq(atomic_load(&sa.exhausted), 1);
@@ -804,14 +804,14 @@ Test(sa_seq, esn_end_of_64_bit_space)
 	cr_assert_eq(sa_seq_reserve(&sa, 1), 0, "wrapped to 0");
 	cr_assert_eq(atomic_load(&sa.seq), UINT64_MAX);
 
-	sa_out_init(&sa, UINT64_MAX, UINT64_MAX - UINT32_MAX);
+	seq_sa_init(&sa, UINT64_MAX, UINT64_MAX - UINT32_MAX);
 	cr_assert_eq(sa_seq_reserve(&sa, UINT32_MAX),
 		     UINT64_MAX - UINT32_MAX + 1);
 	cr_assert_eq(atomic_load(&sa.seq), UINT64_MAX);
 	cr_assert_eq(atomic_load(&sa.exhausted), 0);
 
 	/* ESN crosses 2^32 without a stop */
-	sa_out_init(&sa, UINT64_MAX, 0xfffffffeull);
+	seq_sa_init(&sa, UINT64_MAX, 0xfffffffeull);
 	cr_assert_eq(sa_seq_reserve(&sa, 1), 0xffffffffull);
 	cr_assert_eq(sa_seq_reserve(&sa, 1), 0x100000000ull);
 	cr_assert_eq(sa_seq_reserve(&sa, 8), 0x100000001ull);
@@ -822,7 +822,7 @@ Test(sa_seq, seq_beyond_max)
 {
 	struct sa sa;
 
-	sa_out_init(&sa, 100, 200);
+	seq_sa_init(&sa, 100, 200);
 	cr_assert_eq(sa_seq_reserve(&sa, 1), 0);
 	cr_assert_eq(atomic_load(&sa.exhausted), 1);
 	cr_assert_eq(atomic_load(&sa.seq), 200);
@@ -873,7 +873,7 @@ Test(sa_seq, concurrent_reservers, .timeout = 60)
 
 	given = calloc(RES_MAX + 1, sizeof(*given));
 	cr_assert_not_null(given);
-	sa_out_init(&sa, RES_MAX, 0);
+	seq_sa_init(&sa, RES_MAX, 0);
 	for (i = 0; i < NTHREADS; i++) {
 		th[i] = (struct sthread){ .sa = &sa, .given = given,
 					  .seed = 0xabcdefull * (i + 3),
