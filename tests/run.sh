@@ -11,11 +11,12 @@ pass=0 failed=0 failures=()
 logdir=$(mktemp -d /tmp/espresso-tests.XXXXXX)
 
 run() { # run NAME CMD...
-	local name=$1 t0 rc
+	local name=$1 t0 rc log
 	shift
+	log=$logdir/${name//\//_}.log
 	[ -n "$filter" ] && [[ $name != *$filter* ]] && return
 	t0=$(date +%s)
-	"$@" >"$logdir/$name.log" 2>&1
+	"$@" >"$log" 2>&1
 	rc=$?
 	if [ $rc = 0 ]; then
 		pass=$((pass + 1))
@@ -24,7 +25,7 @@ run() { # run NAME CMD...
 		failed=$((failed + 1))
 		failures+=("$name")
 		printf 'FAIL %-28s %3ss (rc %d)\n' "$name" $(( $(date +%s) - t0 )) $rc
-		tail -40 "$logdir/$name.log" | sed 's/^/    /'
+		tail -40 "$log" | sed 's/^/    /'
 	fi
 }
 
