@@ -72,10 +72,15 @@ static const char *const workers_keys[] = { "queues", "cpus", "batch", NULL };
 static const char *const uplink_keys[] = {
 	"name", "xdp_mode", "zerocopy", NULL,
 };
-static const char *const tun_keys[] = { "name", "mtu", "address", NULL };
+static const char *const tun_keys[] = {
+	"name", "mtu", "address", "offload", "mss_clamp", NULL,
+};
+static const char *const fragment_names[] = {
+	[FRAG_INNER] = "inner", [FRAG_OUTER] = "outer", NULL,
+};
 static const char *const tunnel_keys[] = {
 	"name", "local", "remote", "encap", "cipher", "replay_window", "esn",
-	"outbound", "inbound", "routes", NULL,
+	"fragment", "outbound", "inbound", "routes", NULL,
 };
 static const char *const sa_keys[] = { "spi", "key", "key_file", NULL };
 
@@ -689,18 +694,22 @@ static int parse_tun(struct ctx *x, const config_setting_t *esp,
 		     struct cfg *c)
 {
 	config_setting_t *g, *name, *mtu_s;
-	long long mtu = 1400;
+	long long mtu = 0;
 	char f[FIELD_MAX];
 	int ret;
 
 	strcpy(c->tun.name, "esp0");
-	c->tun.mtu = 1400;
+	c->tun.mtu = 0;
+	c->tun.offload = true;
+	c->tun.mss_clamp = true;
 	ret = member(x, esp, "", "tun", K_GROUP, false, &g, f);
 	if (ret || !g)
 		return ret;
 	ret = known_only(x, g, "tun", tun_keys);
 	ret = ret ?: get_ifname(x, g, "tun", "name", false, c->tun.name, &name);
-	ret = ret ?: get_int(x, g, "tun", "mtu", false, 576, 9000, &mtu);
+	ret = ret ?: get_int(x, g, "tun", "mtu", false, 576, 3500, &mtu);
+	ret = ret ?: get_bool(x, g, "tun", "offload", &c->tun.offload);
+	ret = ret ?: get_bool(x, g, "tun", "mss_clamp", &c->tun.mss_clamp);
 	ret = ret ?: parse_tun_addrs(x, g, c);
 	if (ret)
 		return ret;
@@ -710,7 +719,7 @@ static int parse_tun(struct ctx *x, const config_setting_t *esp,
 			    "'%s' is also the uplink (the TUN device needs its own name)",
 			    c->tun.name);
 	mtu_s = config_setting_get_member(g, "mtu");
-	if (mtu < 1280 && tun_has_ipv6(c))
+	if (mtu && mtu < 1280 && tun_has_ipv6(c))
 		return fail(x, mtu_s ? mtu_s : g, "tun.mtu",
 			    "%lld is below 1280, the IPv6 minimum (RFC 8200), and tun.address has an IPv6 prefix",
 			    mtu);
@@ -930,7 +939,7 @@ static int parse_routes(struct ctx *x, const config_setting_t *tg,
 static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 			const char *tpath, struct cfg_tunnel *t)
 {
-	int encap = ENCAP_ESP, cipher = 0, ret;
+	int encap = ENCAP_ESP, cipher = 0, frag = FRAG_INNER, ret;
 	long long replay = CFG_REPLAY_DEFAULT;
 	config_setting_t *s;
 	char f[FIELD_MAX];
@@ -949,8 +958,11 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 	ret = ret ?: get_int(x, tg, tpath, "replay_window", false, 32,
 			     CFG_REPLAY_MAX, &replay);
 	ret = ret ?: get_bool(x, tg, tpath, "esn", &t->esn);
+	ret = ret ?: get_enum(x, tg, tpath, "fragment", false, fragment_names,
+			      "fragmentation", &frag);
 	if (ret)
 		return ret;
+	t->fragment = frag;
 	t->encap = encap;
 	t->cipher = cipher;
 	t->replay_window = (uint32_t)replay;

@@ -26,6 +26,11 @@ enum cfg_encap {
 	ENCAP_UDP = 1, /* "udp": RFC 3948, UDP port 4500 */
 };
 
+enum cfg_fragment {
+	FRAG_INNER = 0, /* "inner": fragment the clear packet, then encrypt */
+	FRAG_OUTER = 1, /* "outer": encrypt, then fragment the ESP packet */
+};
+
 enum cfg_xdp_mode { XDPMODE_NATIVE = 0, XDPMODE_SKB = 1 };
 enum cfg_zerocopy { ZC_AUTO = 0, ZC_ON = 1, ZC_OFF = 2 };
 
@@ -48,6 +53,7 @@ struct cfg_tunnel {
 	enum cfg_cipher cipher;
 	uint32_t replay_window; /* 32..4096, multiple of 32; default 1024 */
 	bool esn;               /* default true */
+	enum cfg_fragment fragment; /* DF-clear packets too big: default inner */
 	struct cfg_sa out, in;
 	struct cfg_prefix *routes; /* remote prefixes reached through the tunnel */
 	int nroutes;
@@ -70,7 +76,9 @@ struct cfg {
 	} uplink;
 	struct {
 		char name[IF_NAMESIZE];
-		int mtu;                  /* 576..9000, default 1400 */
+		int mtu;      /* 576..3500; 0 (default): uplink MTU - ESP overhead */
+		bool offload; /* virtio_net_hdr: GSO/GRO/checksum; default true */
+		bool mss_clamp; /* clamp TCP MSS on SYNs; default true */
 		struct cfg_prefix addrs[CFG_MAX_ADDRS];
 		int naddrs;
 	} tun;

@@ -358,9 +358,12 @@ Test(config, defaults)
 	cr_assert_eq(c.uplink.xdp_mode, XDPMODE_NATIVE);
 	cr_assert_eq(c.uplink.zerocopy, ZC_AUTO);
 	cr_assert_str_eq(c.tun.name, "esp0");
-	cr_assert_eq(c.tun.mtu, 1400);
+	cr_assert_eq(c.tun.mtu, 0); /* auto: from the uplink */
+	cr_assert(c.tun.offload);
+	cr_assert(c.tun.mss_clamp);
 	cr_assert_eq(c.tun.naddrs, 0);
 	cr_assert_eq(c.tunnels[0].encap, ENCAP_ESP);
+	cr_assert_eq(c.tunnels[0].fragment, FRAG_INNER);
 	cr_assert_eq(c.tunnels[0].replay_window, CFG_REPLAY_DEFAULT);
 	cr_assert(c.tunnels[0].esn);
 	cr_assert_eq(c.tunnels[0].nroutes, 0);
@@ -630,9 +633,11 @@ Test(config, out_of_range)
 	EXPECT_ERR(load_edit(&c, false, 3, "  workers = { batch = 0; };", 0),
 		   &c, 3, "workers.batch", "1..256");
 	EXPECT_ERR(load_edit(&c, false, 7, "    mtu = 575;", 0), &c, 7,
-		   "tun.mtu", "576..9000");
-	EXPECT_ERR(load_edit(&c, false, 7, "    mtu = 9001;", 0), &c, 7,
-		   "tun.mtu", "576..9000");
+		   "tun.mtu", "576..3500");
+	EXPECT_ERR(load_edit(&c, false, 7, "    mtu = 3501;", 0), &c, 7,
+		   "tun.mtu", "576..3500");
+	EXPECT_ERR(load_edit(&c, false, 7, "    mtu = 1400; offload = 1;", 0),
+		   &c, 7, "tun.offload", "true or false");
 	EXPECT_ERR(load_edit(&c, false, 17, "      replay_window = 16;", 0),
 		   &c, 17, "tunnels.[0].replay_window", "32..4096");
 	EXPECT_ERR(load_edit(&c, false, 29, "      replay_window = 4128;", 0),
