@@ -7,6 +7,7 @@
  *   UDP to 4500 with the zero non-ESP marker (IKE)            -> kernel
  *   ESP with an unknown SPI                                   -> drop, counted
  *   NAT-T keepalive (one 0xFF byte)                            -> kernel
+ *   IPv4 fragment of ESP (IP proto 50)                          -> XSK, reassembled there
  *   everything else                                           -> kernel
  *
  * Each redirected frame carries a struct espresso_meta in front of it so
@@ -102,7 +103,8 @@ static __always_inline int parse_eth(struct cursor *c, __u16 *proto)
 	return 0;
 }
 
-/* Returns the L4 protocol, -1 for malformed, -2 for a fragment. */
+/* Returns the L4 protocol, -1 for malformed, -2 for a fragment, -3 for a
+ * fragment of ESP. */
 static __always_inline int parse_ip4(struct cursor *c)
 {
 	struct iphdr *ip = c->pos;
@@ -119,7 +121,7 @@ static __always_inline int parse_ip4(struct cursor *c)
 	    c->pos + bpf_ntohs(ip->tot_len) > c->end)
 		return -1;
 	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
-		return -2;
+		return ip->protocol == IPPROTO_ESP ? -3 : -2;
 	c->pos += hlen;
 	return ip->protocol;
 }
@@ -186,6 +188,40 @@ static __always_inline int esp_redirect(struct xdp_md *ctx,
 	return bpf_redirect_map(&espresso_xsks, qid, XDP_DROP);
 }
 
+static __always_inline int frag_redirect(struct xdp_md *ctx,
+					 struct espresso_xdp_stats *st,
+					 __u16 l3_off)
+{
+	struct espresso_meta *meta;
+	__u32 qid = ctx->rx_queue_index;
+	void *data;
+
+	if (!bpf_map_lookup_elem(&espresso_xsks, &qid)) {
+		COUNT(st, pass_fragment);
+		return XDP_PASS;
+	}
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta))) {
+		COUNT(st, drop_meta);
+		return XDP_DROP;
+	}
+	data = (void *)(long)ctx->data;
+	meta = (void *)(long)ctx->data_meta;
+	if ((void *)(meta + 1) > data) {
+		COUNT(st, drop_meta);
+		return XDP_DROP;
+	}
+	meta->magic = ESPRESSO_META_MAGIC;
+	meta->verdict = ESPRESSO_V_FRAG;
+	meta->encap = 0;
+	meta->l3_proto = 4;
+	meta->l3_off = l3_off;
+	meta->esp_off = 0;
+	meta->sa_index = 0;
+	meta->spi = 0;
+	COUNT(st, redirect_frag);
+	return bpf_redirect_map(&espresso_xsks, qid, XDP_DROP);
+}
+
 SEC("xdp")
 int espresso_xdp(struct xdp_md *ctx)
 {
@@ -218,6 +254,10 @@ int espresso_xdp(struct xdp_md *ctx)
 	}
 	if (l4 == -1)
 		goto malformed;
+	/* IPv4 fragments of ESP are reassembled by the worker; the kernel,
+	 * which has no use for ESP, keeps the others. */
+	if (l4 == -3)
+		return frag_redirect(ctx, st, l3_off);
 	if (l4 == -2) {
 		COUNT(st, pass_fragment);
 		return XDP_PASS;

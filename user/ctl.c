@@ -123,6 +123,17 @@ static void show_xdp(FILE *f, struct espd *d)
 #undef X_PRINT
 }
 
+static void show_reasm(FILE *f, const struct reasm_table *r)
+{
+	const struct reasm_stats *s = reasm_stats(r);
+
+#define X_PRINT(name, help) fprintf(f, " %s %llu", #name, (unsigned long long)s->name);
+	fprintf(f, "  reasm:");
+	REASM_COUNTERS(X_PRINT)
+	fprintf(f, " memory %zu\n", reasm_mem(r));
+#undef X_PRINT
+}
+
 /* What the kernel dropped on this socket, where we cannot count it. */
 static void show_xsk_kernel(FILE *f, const struct xsk_port *p)
 {
@@ -152,7 +163,10 @@ static void show_stats(FILE *f, struct espd *d)
 		fprintf(f, "queue %d %s rx_frames %llu rx_bytes %llu "
 			   "rx_decrypted %llu tun_rx %llu tx_frames %llu "
 			   "tx_bytes %llu tx_completed %llu wakeups %llu "
-			   "neigh_held %llu neigh_released %llu\n",
+			   "neigh_held %llu neigh_released %llu tun_tx %llu "
+			   "gso_super %llu gso_segments %llu frag_out %llu "
+			   "icmp_sent %llu mss_clamped %llu rx_reassembled %llu "
+			   "gro_merged %llu gro_written %llu\n",
 			q, d->workers[q].port.zerocopy ? "zerocopy" : "copy",
 			(unsigned long long)s->rx_frames,
 			(unsigned long long)s->rx_bytes,
@@ -163,7 +177,17 @@ static void show_stats(FILE *f, struct espd *d)
 			(unsigned long long)s->tx_completed,
 			(unsigned long long)s->wakeups,
 			(unsigned long long)s->neigh_held,
-			(unsigned long long)s->neigh_released);
+			(unsigned long long)s->neigh_released,
+			(unsigned long long)s->tun_tx,
+			(unsigned long long)s->gso_super,
+			(unsigned long long)s->gso_segments,
+			(unsigned long long)s->frag_out,
+			(unsigned long long)s->icmp_sent,
+			(unsigned long long)s->mss_clamped,
+			(unsigned long long)s->rx_reassembled,
+			(unsigned long long)d->workers[q].gro.st.merged,
+			(unsigned long long)d->workers[q].gro.st.written);
+		show_reasm(f, d->workers[q].reasm);
 		print_errors(f, "  drops:", s->drops);
 		show_xsk_kernel(f, &d->workers[q].port);
 	}

@@ -40,6 +40,20 @@ static inline unsigned int esp_overhead(enum cfg_encap encap)
 }
 
 /*
+ * The largest inner packet whose ESP packet fits outer_mtu: the padded
+ * payload (inner + 2) is a multiple of 4 (RFC 4303 2.4).
+ */
+static inline unsigned int esp_max_inner(unsigned int outer_mtu,
+					 enum cfg_encap encap)
+{
+	unsigned int room = outer_mtu - ESP_IPV4_LEN -
+			    (encap == ENCAP_UDP ? ESP_UDP_LEN : 0) -
+			    ESP_HDR_LEN - ESP_GCM_IV_LEN - ESP_GCM_ICV_LEN;
+
+	return (room & ~3u) - 2;
+}
+
+/*
  * The RFC 4106 transform itself. esp points at the ESP header; the
  * plaintext, trailer included, is at esp + 16 for pt_len bytes. Writes SPI,
  * the low 32 bits of seq and iv, encrypts, appends the ICV.

@@ -12,6 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* UDP segmentation (kernel 6.2), newer than Debian 12's headers. */
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5
+#endif
+
 /* The largest packet the tun hands over with offloads on. */
 #define GSO_MAX_PACKET 65536
 /* The largest header (IPv6 + options/extension headers + TCP options). */

@@ -26,6 +26,7 @@
 
 #include "ctl.h"
 #include "daemon.h"
+#include "esp.h"
 #include "log.h"
 #include "netlink.h"
 #include "tun.h"
@@ -156,6 +157,15 @@ static int setup_workers(struct espd *d)
 
 	d->env.db = &d->db;
 	d->env.batch = d->cfg.workers.batch;
+	d->env.offload = d->cfg.tun.offload;
+	d->env.mss_clamp = d->cfg.tun.mss_clamp;
+	for (q = 0; q < d->cfg.tun.naddrs; q++) {
+		if (d->cfg.tun.addrs[q].family == AF_INET6) {
+			memcpy(d->env.src6, d->cfg.tun.addrs[q].addr, 16);
+			d->env.has_src6 = true;
+			break;
+		}
+	}
 	d->env.stop = &d->stop;
 	d->workers = calloc(d->cfg.workers.queues, sizeof(*d->workers));
 	if (!d->workers)
@@ -179,6 +189,41 @@ static int setup_workers(struct espd *d)
 	return 0;
 }
 
+/*
+ * Each tunnel carries inner packets up to the uplink MTU less its exact ESP
+ * overhead; the tun gets the smallest of these unless tun.mtu says more
+ * (then bigger packets get fragmented or an ICMP error).
+ */
+static int set_mtu(struct espd *d)
+{
+	unsigned int auto_mtu = 65535;
+	int i;
+
+	if (d->env.uplink_mtu < 576) {
+		log_err("%s: MTU %d is too small to carry ESP",
+			d->cfg.uplink.name, d->env.uplink_mtu);
+		return -EINVAL;
+	}
+	for (i = 0; i < d->db.ntunnels; i++) {
+		struct tunnel *t = &d->db.tunnels[i];
+
+		t->mtu = esp_max_inner(d->env.uplink_mtu, t->cfg->encap);
+		if (t->mtu < auto_mtu)
+			auto_mtu = t->mtu;
+	}
+	if (!d->cfg.tun.mtu) {
+		d->cfg.tun.mtu = auto_mtu;
+	} else if ((unsigned int)d->cfg.tun.mtu > auto_mtu) {
+		log_warn("tun.mtu %d is above what the tunnels carry on %s "
+			 "(MTU %d): packets over %u bytes get an ICMP error "
+			 "(DF, IPv6) or are fragmented", d->cfg.tun.mtu,
+			 d->cfg.uplink.name, d->env.uplink_mtu, auto_mtu);
+	}
+	log_info("tunnel MTU %u (uplink %d), tun %s MTU %d", auto_mtu,
+		 d->env.uplink_mtu, d->cfg.tun.name, d->cfg.tun.mtu);
+	return 0;
+}
+
 static int setup(struct espd *d, const char *obj, bool xdp_attached)
 {
 	int i, err, nq;
@@ -199,7 +244,11 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached)
 	err = sadb_init(&d->db, &d->cfg);
 	if (err)
 		return err;
-	err = tun_open(d->cfg.tun.name, d->cfg.workers.queues, d->tun_fds);
+	err = set_mtu(d);
+	if (err)
+		return err;
+	err = tun_open(d->cfg.tun.name, d->cfg.workers.queues, d->tun_fds,
+		       d->cfg.tun.offload);
 	if (err)
 		return err;
 	d->tun_ifindex = if_nametoindex(d->cfg.tun.name);

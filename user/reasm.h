@@ -41,7 +41,7 @@ enum { REASM_HELD = 0, REASM_DONE = 1 };
 /*
  * Offer the IPv4 fragment at ip (len bytes, the IP packet, trailing frame
  * padding allowed). The bytes are copied: the caller keeps its buffer.
- * Returns REASM_HELD, REASM_DONE with *out/*out_len = the whole IP packet
+ * Returns REASM_HELD, REASM_DONE with *out, *out_len = the whole IP packet
  * (header of the first fragment, fragment fields cleared, lengths and
  * checksum right; valid until the next call on t), or -1 when the fragment
  * or its train was dropped (counted in the stats).

@@ -44,6 +44,7 @@ struct tunnel {
 	int index;
 	struct sa out, in;
 	uint16_t overhead; /* outer IPv4 (+UDP) + ESP + IV + max trailer + ICV */
+	uint16_t mtu;      /* largest inner packet that fits the uplink MTU */
 	/* next hop toward cfg->remote, kept by the control thread */
 	int nh_ifindex;
 	struct in_addr nh_ip;

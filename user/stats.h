@@ -26,6 +26,7 @@
 	X(rx_inner_src, "inner source outside the tunnel's routes")          \
 	X(rx_inner_dst, "inner destination inside the tunnel's routes")      \
 	X(rx_tun_write, "write to the tun failed")                           \
+	X(rx_fragment, "outer fragment dropped by reassembly (see reasm)")  \
 	X(tx_malformed, "packet from the tun is not valid IPv4/IPv6")        \
 	X(tx_no_route, "no tunnel for the destination")                      \
 	X(tx_too_big, "too big for the uplink MTU after encapsulation")      \
@@ -48,12 +49,19 @@ struct queue_stats {
 	uint64_t rx_bytes;
 	uint64_t rx_decrypted; /* inner packets written to the tun */
 	uint64_t tun_rx;     /* packets read from the tun */
+	uint64_t tun_tx;     /* packets written to the tun (merged count once) */
 	uint64_t tx_frames;  /* ESP frames put on the XSK TX ring */
 	uint64_t tx_bytes;
 	uint64_t tx_completed; /* frames back from the completion ring */
 	uint64_t wakeups;    /* sendto() kicks for need_wakeup */
 	uint64_t neigh_held; /* packets held while their next hop resolved */
 	uint64_t neigh_released; /* held packets sent once it was */
+	uint64_t gso_super;  /* super-packets read from the tun */
+	uint64_t gso_segments; /* packets made from them (and inner fragments) */
+	uint64_t frag_out;   /* outer fragments sent */
+	uint64_t icmp_sent;  /* "fragmentation needed"/"too big" to the host */
+	uint64_t mss_clamped; /* SYNs whose MSS was lowered */
+	uint64_t rx_reassembled; /* ESP packets completed from fragments */
 	uint64_t polls;      /* poll() sleeps when idle */
 	uint64_t drops[DROP_MAX];
 } __attribute__((aligned(64)));

@@ -13,6 +13,13 @@
 #include <unistd.h>
 
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+
+/* UDP segmentation offload: kernel 6.2, newer than Debian 12's headers. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
 
 #include "log.h"
 #include "netlink.h"
@@ -53,8 +60,22 @@ static const char *setiff_hint(int err)
 	}
 }
 
-int tun_open(const char *name, int nqueues, int *fds)
+/* Checksum and TCP segmentation offload; UDP segmentation if the kernel
+ * has it (6.2+). Returns the flags set, or -errno. */
+static int set_offload(int fd)
 {
+	unsigned int base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+
+	if (!ioctl(fd, TUNSETOFFLOAD, base | TUN_F_USO4 | TUN_F_USO6))
+		return base | TUN_F_USO4 | TUN_F_USO6;
+	if (!ioctl(fd, TUNSETOFFLOAD, base))
+		return base;
+	return -errno;
+}
+
+int tun_open(const char *name, int nqueues, int *fds, bool offload)
+{
+	int hdrsz = sizeof(struct virtio_net_hdr);
 	struct ifreq ifr;
 	int i, ret;
 
@@ -81,6 +102,8 @@ int tun_open(const char *name, int nqueues, int *fds)
 		memset(&ifr, 0, sizeof(ifr));
 		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 		ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE;
+		if (offload)
+			ifr.ifr_flags |= IFF_VNET_HDR;
 		if (ioctl(fds[i], TUNSETIFF, &ifr) < 0) {
 			ret = -errno;
 			log_err("tun %s: cannot attach queue %d of %d (TUNSETIFF): %s%s",
@@ -88,6 +111,25 @@ int tun_open(const char *name, int nqueues, int *fds)
 				setiff_hint(-ret));
 			goto fail;
 		}
+		if (!offload)
+			continue;
+		if (ioctl(fds[i], TUNSETVNETHDRSZ, &hdrsz) < 0) {
+			ret = -errno;
+			log_err("tun %s: TUNSETVNETHDRSZ: %s (set tun.offload = "
+				"false to run without offloads)", name,
+				strerror(-ret));
+			goto fail;
+		}
+		ret = set_offload(fds[i]);
+		if (ret < 0) {
+			log_err("tun %s: TUNSETOFFLOAD: %s (set tun.offload = "
+				"false to run without offloads)", name,
+				strerror(-ret));
+			goto fail;
+		}
+		if (i == 0)
+			log_info("tun %s: offloads on: checksum, TSO%s", name,
+				 ret & TUN_F_USO4 ? ", USO" : "");
 	}
 	return 0;
 fail:

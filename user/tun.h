@@ -3,14 +3,18 @@
 #ifndef ESPRESSO_TUN_H
 #define ESPRESSO_TUN_H
 
+#include <stdbool.h>
+
 #include "config.h"
 
 /*
  * Create (or attach to) tun device name with nqueues queues
- * (IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE), fds[i] non-blocking.
+ * (IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE), fds[i] non-blocking. offload:
+ * IFF_VNET_HDR, every packet preceded by a struct virtio_net_hdr, with
+ * checksum, TSO4/6 (and USO where the kernel has it) turned on.
  * Returns 0 or -errno; on failure nothing stays open.
  */
-int tun_open(const char *name, int nqueues, int *fds);
+int tun_open(const char *name, int nqueues, int *fds, bool offload);
 /*
  * Bring the tun up with its MTU and addresses, and route every tunnel's
  * prefixes into it. Returns 0 or -errno with a logged message.

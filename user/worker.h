@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include "crypto.h"
+#include "gro.h"
+#include "reasm.h"
 #include "sa.h"
 #include "stats.h"
 #include "xsk.h"
@@ -37,8 +39,19 @@ struct worker_env {
 	uint8_t uplink_mac[6];
 	int uplink_mtu;
 	int batch;
+	bool offload;   /* the tun has a virtio_net_hdr: GSO, GRO, csum */
+	bool mss_clamp;
+	bool has_src6;  /* src6: source of ICMPv6 errors toward the host */
+	uint8_t src6[16];
 	_Atomic int *stop;
 };
+
+struct pkt;
+
+/* Outer fragment reassembly bounds, per worker. */
+#define WORKER_REASM_MEM (4u << 20)
+#define WORKER_REASM_FRAGS 64
+#define WORKER_REASM_MS 2000
 
 struct worker {
 	int id; /* = uplink queue */
@@ -49,6 +62,15 @@ struct worker {
 	struct esp_aead *aead_in, *aead_out; /* by tunnel index */
 	struct sa_stats *sa_in, *sa_out;     /* by tunnel index */
 	struct queue_stats st;
+	bool vnet;
+	struct gro_table gro;
+	struct reasm_table *reasm;
+	uint8_t *big;         /* staging for super-packets from the tun */
+	struct pkt *txb;      /* the outbound batch, 2 * WORKER_BATCH_MAX */
+	unsigned int ntx;
+	struct tunnel *cur_t; /* for the gso/frag callbacks */
+	uint8_t cur_mac[6];
+	uint64_t last_expire_ms;
 	uint16_t ip_id;
 	struct held_pkt hold[WORKER_HOLD_MAX];
 	unsigned int nhold;

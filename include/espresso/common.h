@@ -32,6 +32,7 @@ struct espresso_sa_in {
 enum espresso_verdict {
 	ESPRESSO_V_NONE = 0,
 	ESPRESSO_V_ESP_IN = 1, /* inbound ESP for sa_index, to decrypt */
+	ESPRESSO_V_FRAG = 2,   /* an IPv4 fragment of ESP, to reassemble */
 };
 
 /*
@@ -61,7 +62,8 @@ struct espresso_meta {
 	X(pass_not_ip, "not IPv4/IPv6: to the kernel")                       \
 	X(pass_other, "IP but not ESP nor NAT-T: to the kernel")             \
 	X(pass_ike, "UDP 4500 with the non-ESP marker (IKE): to the kernel") \
-	X(pass_fragment, "IP fragment: to the kernel")                       \
+	X(pass_fragment, "IP fragment, not of ESP: to the kernel")           \
+	X(redirect_frag, "IPv4 fragment of ESP redirected for reassembly")   \
 	X(redirect_esp, "ESP with known SPI redirected to the XSK")          \
 	X(redirect_natt, "UDP-encapsulated ESP redirected to the XSK")       \
 	X(drop_unknown_spi, "ESP with an SPI not in espresso_sa_in")         \

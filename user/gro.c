@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gro: merge the TCP segments of a burst into super-packets for the tun.
+ *
+ * The rules follow Linux's inet_gro_receive/tcp_gro_receive:
+ *  - a flow is keyed by (family, saddr, daddr, sport, dport) and started by
+ *    a TCP segment with payload, no SYN/RST/URG/FIN/PSH, no IPv4 options or
+ *    fragmentation, no IPv6 extension header, an IP length equal to the
+ *    buffer length and a valid TCP checksum;
+ *  - a segment joins its flow when its sequence number is the one expected,
+ *    the IP fields that must not change (TTL/hop limit, TOS/traffic class
+ *    and flow label, DF) and the TCP ones (header length, options bytes,
+ *    ACK number, window, flags but PSH/FIN) are those of the first segment,
+ *    it has no CWR, its payload is at most the first's (mss), the merged
+ *    packet stays within 65535 bytes and GRO_MAX_SEGS segments, and its TCP
+ *    checksum is valid;
+ *  - a joining segment with less than mss bytes, PSH or FIN is the last:
+ *    the flow is written right after it;
+ *  - any other segment of a held flow writes the flow first, then starts a
+ *    new flow or is written alone, so a flow is never reordered.
+ *
+ * TCP checksums are verified before a segment is held: the merged packet is
+ * handed over as CHECKSUM_PARTIAL (NEEDS_CSUM), which the kernel trusts, so
+ * a segment corrupted before its encryption would otherwise be accepted.
+ * A segment that fails the check is written alone and the kernel drops it.
+ *
+ * When a write fails, the packet offered to gro_add is never held: it is
+ * written alone, and the first error is returned.
+ */
+#include <arpa/inet.h>
+#include <linux/virtio_net.h>
+#include <string.h>
+
+#include "csum.h"
+#include "gro.h"
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+#define TCP_URG 0x20
+#define TCP_ECE 0x40
+#define TCP_CWR 0x80
+
+#define IP_MAX_LEN 65535
+
+/* One offered packet, as far as gro cares. */
+struct seg {
+	uint8_t family;  /* 4 or 6 */
+	uint8_t flags;   /* TCP flags byte */
+	bool clean;      /* no IP options/fragment/ext header, exact length */
+	uint16_t iphl;   /* IP header length */
+	uint16_t hlen;   /* IP + TCP header length */
+	uint32_t iplen;  /* IP total length */
+	uint32_t plen;   /* TCP payload length */
+	uint32_t seq;
+};
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+/*
+ * Fills s for a TCP packet whose IP and TCP headers lie within len bytes
+ * (IP length <= len). False for anything else: not TCP, a fragment,
+ * truncated or malformed headers.
+ */
+static bool parse(const uint8_t *pkt, size_t len, struct seg *s)
+{
+	uint32_t l4, thl;
+
+	if (len < 20)
+		return false;
+	switch (pkt[0] >> 4) {
+	case 4:
+		s->family = 4;
+		s->iphl = (pkt[0] & 0x0f) * 4;
+		s->iplen = get16(pkt + 2);
+		if (s->iphl < 20 || s->iplen < s->iphl || s->iplen > len)
+			return false;
+		if (pkt[9] != IPPROTO_TCP || (get16(pkt + 6) & 0x3fff))
+			return false;
+		s->clean = s->iphl == 20;
+		break;
+	case 6:
+		if (len < 40)
+			return false;
+		s->family = 6;
+		s->iphl = 40;
+		s->iplen = 40 + get16(pkt + 4);
+		if (s->iplen > len || pkt[6] != IPPROTO_TCP)
+			return false;
+		s->clean = true;
+		break;
+	default:
+		return false;
+	}
+	s->clean = s->clean && s->iplen == len;
+	l4 = s->iplen - s->iphl;
+	if (l4 < 20)
+		return false;
+	thl = (pkt[s->iphl + 12] >> 4) * 4;
+	if (thl < 20 || thl > l4)
+		return false;
+	s->hlen = s->iphl + thl;
+	s->plen = l4 - thl;
+	s->seq = get32(pkt + s->iphl + 4);
+	s->flags = pkt[s->iphl + 13];
+	return true;
+}
+
+static uint32_t pseudo(const uint8_t *pkt, uint8_t family, uint32_t l4)
+{
+	if (family == 4)
+		return csum_pseudo4(pkt + 12, pkt + 16, IPPROTO_TCP, l4);
+	return csum_pseudo6(pkt + 8, pkt + 24, IPPROTO_TCP, l4);
+}
+
+static bool tcp_csum_ok(const uint8_t *pkt, const struct seg *s)
+{
+	uint32_t l4 = s->iplen - s->iphl;
+	uint32_t sum = pseudo(pkt, s->family, l4);
+
+	return csum_fold(csum_add(sum, pkt + s->iphl, l4)) == 0xffff;
+}
+
+/* The packet may start a flow (checksum aside). */
+static bool startable(const struct seg *s)
+{
+	return s->clean && s->plen &&
+	       !(s->flags & (TCP_SYN | TCP_RST | TCP_URG | TCP_FIN | TCP_PSH));
+}
+
+static bool same_key(const struct gro_flow *f, const uint8_t *pkt,
+		     const struct seg *s)
+{
+	const uint8_t *fp = f->pkt;
+	uint16_t fiphl = f->family == 4 ? 20 : 40;
+
+	if (f->family != s->family)
+		return false;
+	if (s->family == 4) {
+		if (memcmp(fp + 12, pkt + 12, 8))
+			return false;
+	} else if (memcmp(fp + 8, pkt + 8, 32)) {
+		return false;
+	}
+	return !memcmp(fp + fiphl, pkt + s->iphl, 4);
+}
+
+static struct gro_flow *find(struct gro_table *t, const uint8_t *pkt,
+			     const struct seg *s)
+{
+	int i;
+
+	for (i = 0; i < t->nflows; i++)
+		if (same_key(&t->flows[i], pkt, s))
+			return &t->flows[i];
+	return NULL;
+}
+
+/* Every header rule of tcp_gro_receive/inet_gro_receive/ipv6_gro_receive,
+ * the sequence number and the size limits; the checksum comes after. */
+static bool can_merge(const struct gro_flow *f, const uint8_t *pkt,
+		      const struct seg *s)
+{
+	const uint8_t *fp = f->pkt;
+	uint16_t iphl = s->iphl;
+	const uint8_t *th = pkt + iphl, *fth = fp + iphl;
+	uint8_t fflags = fth[13];
+
+	if (!s->clean || !s->plen || s->hlen != f->hlen)
+		return false;
+	if (s->family == 4) {
+		if (fp[1] != pkt[1] || fp[8] != pkt[8] ||
+		    ((fp[6] ^ pkt[6]) & 0x40))
+			return false;
+	} else {
+		if (memcmp(fp, pkt, 4) || fp[7] != pkt[7])
+			return false;
+	}
+	if (s->flags & TCP_CWR)
+		return false;
+	if ((s->flags ^ fflags) & ~(TCP_CWR | TCP_FIN | TCP_PSH))
+		return false;
+	if (memcmp(fth + 8, th + 8, 4) || memcmp(fth + 14, th + 14, 2))
+		return false;
+	if (memcmp(fth + 20, th + 20, s->hlen - iphl - 20))
+		return false;
+	if (s->seq != f->next_seq || s->plen > f->mss)
+		return false;
+	if (f->nsegs >= GRO_MAX_SEGS || f->total + s->plen > IP_MAX_LEN)
+		return false;
+	return true;
+}
+
+static int write_alone(struct gro_table *t, uint8_t *pkt, size_t len,
+		       gro_out_fn out, void *arg)
+{
+	struct virtio_net_hdr vh;
+	struct iovec iov[2];
+	int err;
+
+	memset(&vh, 0, sizeof(vh));
+	iov[0].iov_base = &vh;
+	iov[0].iov_len = sizeof(vh);
+	iov[1].iov_base = pkt;
+	iov[1].iov_len = len;
+	err = out(arg, iov, 2);
+	if (!err)
+		t->st.written++;
+	return err;
+}
+
+/* Writes flow f (the table entry stays; the caller removes it). */
+static int write_flow(struct gro_table *t, struct gro_flow *f,
+		      gro_out_fn out, void *arg)
+{
+	struct iovec iov[GRO_MAX_SEGS + 1];
+	struct virtio_net_hdr vh;
+	uint8_t *p = f->pkt;
+	uint16_t iphl = f->family == 4 ? 20 : 40;
+	uint16_t check;
+	int i, err;
+
+	if (f->nsegs == 1)
+		return write_alone(t, f->pkt, f->len, out, arg);
+
+	if (f->family == 4) {
+		uint16_t old, new_ = htons((uint16_t)f->total);
+
+		memcpy(&old, p + 2, 2);
+		memcpy(&check, p + 10, 2);
+		csum_replace16(&check, old, new_);
+		memcpy(p + 2, &new_, 2);
+		memcpy(p + 10, &check, 2);
+	} else {
+		put16(p + 4, (uint16_t)(f->total - iphl));
+	}
+	/* CHECKSUM_PARTIAL: the pseudo-header sum, not inverted */
+	check = csum_fold(pseudo(p, f->family, f->total - iphl));
+	memcpy(p + iphl + 16, &check, 2);
+
+	memset(&vh, 0, sizeof(vh));
+	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	vh.gso_type = f->family == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 :
+				       VIRTIO_NET_HDR_GSO_TCPV6;
+	if (p[iphl + 13] & TCP_CWR)
+		vh.gso_type |= VIRTIO_NET_HDR_GSO_ECN;
+	vh.hdr_len = f->hlen;
+	vh.gso_size = f->mss;
+	vh.csum_start = iphl;
+	vh.csum_offset = 16;
+
+	iov[0].iov_base = &vh;
+	iov[0].iov_len = sizeof(vh);
+	iov[1].iov_base = p;
+	iov[1].iov_len = f->len;
+	for (i = 1; i < f->nsegs; i++)
+		iov[i + 1] = f->segs[i - 1];
+	err = out(arg, iov, f->nsegs + 1);
+	if (!err)
+		t->st.written++;
+	return err;
+}
+
+static void flow_copy(struct gro_flow *dst, const struct gro_flow *src)
+{
+	dst->pkt = src->pkt;
+	dst->len = src->len;
+	dst->family = src->family;
+	dst->hlen = src->hlen;
+	dst->mss = src->mss;
+	dst->next_seq = src->next_seq;
+	dst->total = src->total;
+	dst->nsegs = src->nsegs;
+	memcpy(dst->segs, src->segs, (src->nsegs - 1) * sizeof(src->segs[0]));
+}
+
+/* Writes flow f and removes it; the others keep their order. */
+static int flush_flow(struct gro_table *t, struct gro_flow *f,
+		      gro_out_fn out, void *arg)
+{
+	int i = (int)(f - t->flows), err;
+
+	err = write_flow(t, f, out, arg);
+	for (; i + 1 < t->nflows; i++)
+		flow_copy(&t->flows[i], &t->flows[i + 1]);
+	t->nflows--;
+	return err;
+}
+
+void gro_init(struct gro_table *t, bool enabled)
+{
+	memset(t, 0, sizeof(*t));
+	t->enabled = enabled;
+}
+
+int gro_add(struct gro_table *t, uint8_t *pkt, size_t len, gro_out_fn out,
+	    void *arg)
+{
+	struct gro_flow *f;
+	struct seg s;
+	int err = 0;
+
+	if (!t->enabled || !parse(pkt, len, &s))
+		return write_alone(t, pkt, len, out, arg);
+
+	f = find(t, pkt, &s);
+	if (f) {
+		if (can_merge(f, pkt, &s) && tcp_csum_ok(pkt, &s)) {
+			f->segs[f->nsegs - 1].iov_base = pkt + s.hlen;
+			f->segs[f->nsegs - 1].iov_len = s.plen;
+			f->nsegs++;
+			f->total += s.plen;
+			f->next_seq += s.plen;
+			t->st.merged++;
+			/* the merged packet carries the last one's PSH/FIN */
+			f->pkt[s.iphl + 13] |= s.flags & (TCP_PSH | TCP_FIN);
+			if (s.plen < f->mss || (s.flags & (TCP_PSH | TCP_FIN))) {
+				t->st.flushes++;
+				return flush_flow(t, f, out, arg);
+			}
+			return 0;
+		}
+		t->st.flushes++;
+		err = flush_flow(t, f, out, arg);
+	}
+
+	if (err || !startable(&s) || !tcp_csum_ok(pkt, &s)) {
+		int e = write_alone(t, pkt, len, out, arg);
+
+		return err ? err : e;
+	}
+
+	if (t->nflows == GRO_MAX_FLOWS) {
+		t->st.flushes++;
+		err = flush_flow(t, &t->flows[0], out, arg);
+		if (err) {
+			write_alone(t, pkt, len, out, arg);
+			return err;
+		}
+	}
+	f = &t->flows[t->nflows++];
+	f->pkt = pkt;
+	f->len = len;
+	f->family = s.family;
+	f->hlen = (uint8_t)s.hlen;
+	f->mss = (uint16_t)s.plen;
+	f->next_seq = s.seq + s.plen;
+	f->total = s.iplen;
+	f->nsegs = 1;
+	return 0;
+}
+
+int gro_flush(struct gro_table *t, gro_out_fn out, void *arg)
+{
+	int i, err, ret = 0;
+
+	for (i = 0; i < t->nflows; i++) {
+		err = write_flow(t, &t->flows[i], out, arg);
+		if (err && !ret)
+			ret = err;
+	}
+	t->nflows = 0;
+	return ret;
+}

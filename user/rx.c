@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rx: the inbound path of a worker. ESP frames from the XSK, in three
+ * passes over the burst (VPP's esp_decrypt_inline): prepare (metadata, SA,
+ * outer addresses, replay pre-check; outer fragments to reassembly),
+ * crypto (AES-GCM open for the whole burst), post (replay update once the
+ * ICV passed, trailer, inner checks, MSS clamp, GRO toward the tun).
+ */
+#include <arpa/inet.h>
+#include <linux/virtio_net.h>
+#include <netinet/ip.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "esp.h"
+#include "frag.h"
+#include "gro.h"
+#include "parse.h"
+#include "pkt.h"
+#include "reasm.h"
+
+/* SA, outer addresses, ESP length, replay pre-check. */
+static void rx_check(struct worker *w, struct pkt *p,
+		     const struct espresso_meta *m, const struct iphdr *ip,
+		     size_t l3_len)
+{
+	const struct sadb *db = w->env->db;
+	struct tunnel *t;
+	uint32_t seq_lo;
+	int r;
+
+	if (m->l3_off + l3_len > p->len || m->esp_off > m->l3_off + l3_len) {
+		drop_rx(w, p, DROP_rx_bad_meta);
+		return;
+	}
+	if (m->sa_index >= (uint32_t)db->ntunnels ||
+	    db->tunnels[m->sa_index].in.spi != m->spi) {
+		drop_rx(w, p, DROP_rx_no_sa);
+		return;
+	}
+	t = p->t = &db->tunnels[m->sa_index];
+	if (m->encap != (t->in.encap == ENCAP_UDP)) {
+		drop_rx(w, p, DROP_rx_encap);
+		return;
+	}
+	/* Behind NAT the source may differ: only raw ESP checks it. */
+	if (ip->daddr != t->cfg->local.s_addr ||
+	    (!m->encap && ip->saddr != t->cfg->remote.s_addr)) {
+		drop_rx(w, p, DROP_rx_outer_addr);
+		return;
+	}
+	p->esp = p->data + m->esp_off;
+	p->esp_len = m->l3_off + l3_len - m->esp_off;
+	if (p->esp_len < ESP_MIN_LEN) {
+		drop_rx(w, p, DROP_rx_short);
+		return;
+	}
+	memcpy(&seq_lo, p->esp + 4, 4);
+	p->seq = replay_infer(&t->in.replay, ntohl(seq_lo));
+	r = replay_check(&t->in.replay, p->seq);
+	if (r == REPLAY_OLD)
+		drop_rx(w, p, DROP_rx_window);
+	else if (r == REPLAY_DUP)
+		drop_rx(w, p, DROP_rx_replay);
+}
+
+static uint32_t sa_by_spi(const struct sadb *db, uint32_t spi)
+{
+	int i;
+
+	for (i = 0; i < db->ntunnels; i++)
+		if (db->tunnels[i].in.spi == spi)
+			return i;
+	return UINT32_MAX;
+}
+
+static void rx_post(struct worker *w, struct pkt *p);
+
+/* A whole ESP packet out of reassembly: decrypt and deliver it now. */
+static void rx_reassembled(struct worker *w, uint8_t *ip4, size_t len)
+{
+	struct espresso_meta m = { 0 };
+	struct pkt p = { .data = ip4, .len = len, .no_frame = true };
+	struct iphdr ip;
+
+	w->st.rx_reassembled++;
+	memcpy(&ip, ip4, sizeof(ip));
+	if (ip.protocol != IPPROTO_ESP || len < ip.ihl * 4u + 8) {
+		drop_rx(w, &p, DROP_rx_bad_meta);
+		return;
+	}
+	m.l3_off = 0;
+	m.esp_off = ip.ihl * 4;
+	memcpy(&m.spi, ip4 + m.esp_off, 4);
+	m.spi = ntohl(m.spi);
+	m.sa_index = sa_by_spi(w->env->db, m.spi);
+	rx_check(w, &p, &m, &ip, len);
+	if (p.drop)
+		return;
+	if (esp_open(&w->aead_in[p.t->index], p.seq, p.t->in.esn, p.esp,
+		     p.esp_len)) {
+		drop_rx(w, &p, DROP_rx_auth);
+		return;
+	}
+	rx_post(w, &p);
+}
+
+/* Pass 1. */
+static void rx_prepare(struct worker *w, struct pkt *p)
+{
+	struct espresso_meta m, *mp = (void *)(p->data - sizeof(m));
+	size_t l3_len, out_len;
+	struct iphdr ip;
+	uint8_t *out;
+	int r;
+
+	if (mp->magic == ESPRESSO_META_MAGIC && mp->l3_proto == 4 &&
+	    (mp->verdict == ESPRESSO_V_ESP_IN || mp->verdict == ESPRESSO_V_FRAG) &&
+	    mp->l3_off + sizeof(ip) <= p->len) {
+		m = *mp;
+		mp->magic = 0; /* a reused frame must not carry stale meta */
+		memcpy(&ip, p->data + m.l3_off, sizeof(ip));
+		l3_len = ntohs(ip.tot_len);
+	} else {
+		/* no metadata from the driver: parse the headers here */
+		if (parse_outer(p->data, p->len, &m, &l3_len) ||
+		    m.l3_proto != 4) {
+			drop_rx(w, p, DROP_rx_bad_meta);
+			return;
+		}
+		m.sa_index = sa_by_spi(w->env->db, m.spi);
+		memcpy(&ip, p->data + m.l3_off, sizeof(ip));
+	}
+	if (m.verdict == ESPRESSO_V_FRAG) {
+		if (m.l3_off + l3_len > p->len) {
+			drop_rx(w, p, DROP_rx_bad_meta);
+			return;
+		}
+		r = reasm_add(w->reasm, p->data + m.l3_off, l3_len,
+			      worker_now_ms(), &out, &out_len);
+		p->drop = -1; /* the frame's work is done either way */
+		if (r < 0)
+			w->st.drops[DROP_rx_fragment]++;
+		else if (r == REASM_DONE)
+			rx_reassembled(w, out, out_len);
+		return;
+	}
+	rx_check(w, p, &m, &ip, l3_len);
+}
+
+/* Pass 3: replay update now that the ICV passed, trailer, inner checks. */
+static void rx_post(struct worker *w, struct pkt *p)
+{
+	struct tunnel *t = p->t;
+	uint8_t *inner = p->esp + ESP_HDR_LEN + ESP_GCM_IV_LEN;
+	size_t inner_len;
+	int r;
+
+	r = replay_update(&t->in.replay, p->seq);
+	if (r) {
+		drop_rx(w, p, r == REPLAY_DUP ? DROP_rx_replay : DROP_rx_window);
+		return;
+	}
+	r = esp_decap_post(t, inner,
+			   p->esp_len - ESP_HDR_LEN - ESP_GCM_IV_LEN -
+				   ESP_GCM_ICV_LEN,
+			   &inner_len);
+	if (r) {
+		drop_rx(w, p, r);
+		return;
+	}
+	if (w->env->mss_clamp &&
+	    frag_mss_clamp(inner, inner_len, t->mtu - 40, t->mtu - 60))
+		w->st.mss_clamped++;
+	w->sa_in[t->index].packets++;
+	w->sa_in[t->index].bytes += inner_len;
+	w->st.rx_decrypted++;
+	if (p->no_frame) {
+		/* its buffer is reassembly's: write it now, after what GRO
+		 * holds, so nothing is reordered */
+		struct virtio_net_hdr vh = { 0 };
+		struct iovec iov[2] = { { &vh, sizeof(vh) }, { inner, inner_len } };
+
+		if (gro_flush(&w->gro, worker_tun_write, w) ||
+		    worker_tun_write(w, iov, 2))
+			drop_rx(w, p, DROP_rx_tun_write);
+		return;
+	}
+	if (gro_add(&w->gro, inner, inner_len, worker_tun_write, w))
+		drop_rx(w, p, DROP_rx_tun_write);
+}
+
+unsigned int rx_burst(struct worker *w)
+{
+	struct xsk_port *port = &w->port;
+	struct pkt pkts[WORKER_BATCH_MAX];
+	uint32_t idx, n, i;
+
+	n = xsk_ring_cons__peek(&port->rx, w->env->batch, &idx);
+	if (!n) {
+		if (xsk_ring_prod__needs_wakeup(&port->fill))
+			recvfrom(port->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&port->rx,
+								  idx + i);
+		struct pkt *p = &pkts[i];
+
+		memset(p, 0, sizeof(*p));
+		p->addr = d->addr;
+		p->data = xsk_port_frame(port, xsk_umem__add_offset_to_addr(d->addr));
+		p->len = d->len;
+		frame_move(port, d->addr - d->addr % XSK_FRAME_SIZE,
+			   FRAME_WORKER);
+		w->st.rx_frames++;
+		w->st.rx_bytes += d->len;
+	}
+	xsk_ring_cons__release(&port->rx, n);
+
+	for (i = 0; i < n; i++)
+		rx_prepare(w, &pkts[i]);
+	for (i = 0; i < n; i++) {
+		struct pkt *p = &pkts[i];
+
+		if (p->drop)
+			continue;
+		if (esp_open(&w->aead_in[p->t->index], p->seq, p->t->in.esn,
+			     p->esp, p->esp_len))
+			drop_rx(w, p, DROP_rx_auth);
+	}
+	for (i = 0; i < n; i++)
+		if (!pkts[i].drop)
+			rx_post(w, &pkts[i]);
+	/* GRO points into the frames: write before giving them back */
+	if (gro_flush(&w->gro, worker_tun_write, w))
+		w->st.drops[DROP_rx_tun_write]++;
+	for (i = 0; i < n; i++)
+		xsk_port_free(port, pkts[i].addr);
+	xsk_port_refill(port);
+	return n;
+}
