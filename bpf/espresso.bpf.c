@@ -105,7 +105,7 @@ static __always_inline int parse_eth(struct cursor *c, __u16 *proto)
 
 /* Returns the L4 protocol, -1 for malformed, -2 for a fragment, -3 for a
  * fragment of ESP. */
-static __always_inline int parse_ip4(struct cursor *c)
+static __always_inline int parse_ip4(struct cursor *c, __u32 *l3_len)
 {
 	struct iphdr *ip = c->pos;
 	__u32 hlen;
@@ -120,13 +120,14 @@ static __always_inline int parse_ip4(struct cursor *c)
 	if (bpf_ntohs(ip->tot_len) < hlen ||
 	    c->pos + bpf_ntohs(ip->tot_len) > c->end)
 		return -1;
+	*l3_len = bpf_ntohs(ip->tot_len);
 	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
 		return ip->protocol == IPPROTO_ESP ? -3 : -2;
 	c->pos += hlen;
 	return ip->protocol;
 }
 
-static __always_inline int parse_ip6(struct cursor *c)
+static __always_inline int parse_ip6(struct cursor *c, __u32 *l3_len)
 {
 	struct ipv6hdr *ip6 = c->pos;
 
@@ -136,6 +137,7 @@ static __always_inline int parse_ip6(struct cursor *c)
 		return -1;
 	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > c->end)
 		return -1;
+	*l3_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	c->pos = ip6 + 1;
 	if (ip6->nexthdr == 44 /* fragment */)
 		return -2;
@@ -233,6 +235,7 @@ int espresso_xdp(struct xdp_md *ctx)
 	__u16 proto, l3_off, esp_off;
 	struct udphdr *udp;
 	__u32 *marker;
+	__u32 l3_len = 0;
 	__u16 ulen;
 	int l4, l3;
 
@@ -244,10 +247,10 @@ int espresso_xdp(struct xdp_md *ctx)
 	l3_off = c.pos - data;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		l3 = 4;
-		l4 = parse_ip4(&c);
+		l4 = parse_ip4(&c, &l3_len);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		l3 = 6;
-		l4 = parse_ip6(&c);
+		l4 = parse_ip6(&c, &l3_len);
 	} else {
 		COUNT(st, pass_not_ip);
 		return XDP_PASS;
@@ -266,9 +269,13 @@ int espresso_xdp(struct xdp_md *ctx)
 	if (l4 == IPPROTO_ESP) {
 		__u32 *spi = c.pos;
 
-		if ((void *)(spi + 2) > data_end) /* SPI + sequence number */
+		/* SPI + sequence number, within the frame and the IP packet
+		 * (a NIC pads short frames) */
+		if ((void *)(spi + 2) > data_end)
 			goto malformed;
 		esp_off = c.pos - data;
+		if (esp_off + 8 > l3_off + l3_len)
+			goto malformed;
 		return esp_redirect(ctx, st, *spi, 0, l3, l3_off, esp_off);
 	}
 	if (l4 != IPPROTO_UDP)
@@ -280,7 +287,8 @@ int espresso_xdp(struct xdp_md *ctx)
 		goto pass;
 	/* The UDP length bounds the payload: a NIC may pad short frames. */
 	ulen = bpf_ntohs(udp->len);
-	if (ulen < sizeof(*udp) || (void *)udp + ulen > data_end)
+	if (ulen < sizeof(*udp) || (void *)udp + ulen > data_end ||
+	    ((void *)udp - data) + ulen > l3_off + l3_len)
 		goto malformed;
 	marker = (void *)(udp + 1);
 	if (ulen < sizeof(*udp) + 4) {

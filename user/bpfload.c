@@ -156,10 +156,14 @@ int bpfload_attach(struct bpf_state *b, const struct cfg *c, const char *obj)
 	err = xdp_program__attach(b->prog, b->ifindex, b->mode, 0);
 	if (err) {
 		libxdp_strerror(err, msg, sizeof(msg));
-		log_err("cannot attach XDP to %s in %s mode: %s (another "
-			"non-libxdp program attached? see xdp-loader status)",
+		log_err("cannot attach XDP to %s in %s mode: %s (%s)",
 			c->uplink.name,
-			b->mode == XDP_MODE_SKB ? "skb" : "native", msg);
+			b->mode == XDP_MODE_SKB ? "skb" : "native", msg,
+			err == -EACCES || err == -EPERM || err == -EINVAL
+				? "the verifier may have refused the program: "
+				  "run espressod -v for its log"
+				: "another non-libxdp program attached? see "
+				  "xdp-loader status");
 		xdp_program__close(b->prog);
 		b->prog = NULL;
 		bpfload_close(b);

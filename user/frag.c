@@ -42,14 +42,14 @@ static inline uint16_t get16(const uint8_t *p)
 
 static inline void put16(uint8_t *p, uint16_t v)
 {
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
 }
 
 static inline void put32(uint8_t *p, uint32_t v)
 {
-	put16(p, v >> 16);
-	put16(p + 2, v & 0xffff);
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
 }
 
 /* The checksum of an IPv4 header of hlen bytes, stored in place. */
@@ -316,7 +316,8 @@ size_t frag_icmp6_too_big(uint8_t *out, size_t cap, const uint8_t *pkt,
 	out[IP6_HLEN] = 2;
 	put32(out + IP6_HLEN + 4, mtu);
 	memmove(out + IP6_HLEN + ICMP_HLEN, pkt, quote);
-	sum = csum_pseudo6(out + 8, out + 24, PROTO_ICMP6, ICMP_HLEN + quote);
+	sum = csum_pseudo6(out + 8, out + 24, PROTO_ICMP6,
+			   (uint32_t)(ICMP_HLEN + quote));
 	sum = csum_add(sum, out + IP6_HLEN, ICMP_HLEN + quote);
 	c = csum_finish(sum);
 	memcpy(out + IP6_HLEN + 2, &c, 2);
@@ -351,7 +352,8 @@ static bool tcp_clamp(uint8_t *tcp, size_t seg, uint16_t limit)
 		l = tcp[i + 1];
 		if (l < 2 || i + l > doff)
 			break;
-		if (kind == TCPOPT_MSS && l == 4 && get16(tcp + i + 2) > limit) {
+		if (kind == TCPOPT_MSS && l == 4 &&
+		    get16(tcp + i + 2) > limit) {
 			uint16_t old, new_, check;
 
 			memcpy(&old, tcp + i + 2, 2);

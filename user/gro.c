@@ -19,6 +19,11 @@
  *  - any other segment of a held flow writes the flow first, then starts a
  *    new flow or is written alone, so a flow is never reordered.
  *
+ * A packet that may be TCP but that gro cannot read (an IPv4 fragment, an
+ * IPv6 extension header, truncated or malformed headers) first writes every
+ * flow between the same two addresses; other packets (UDP, ICMP, ...) are
+ * written at once and leave the held flows alone.
+ *
  * TCP checksums are verified before a segment is held: the merged packet is
  * handed over as CHECKSUM_PARTIAL (NEEDS_CSUM), which the kernel trusts, so
  * a segment corrupted before its encryption would otherwise be accepted.
@@ -38,9 +43,7 @@
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
 #define TCP_PSH 0x08
-#define TCP_ACK 0x10
 #define TCP_URG 0x20
-#define TCP_ECE 0x40
 #define TCP_CWR 0x80
 
 #define IP_MAX_LEN 65535
@@ -74,53 +77,72 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = v & 0xff;
 }
 
+enum kind {
+	K_OTHER, /* not TCP of a flow gro could hold: written at once */
+	K_ADDRS, /* may be TCP between two addresses, but not parsed: every
+		  * flow between them is written before it */
+	K_TCP,   /* s is filled */
+};
+
+static bool ipv6_exthdr(uint8_t nh)
+{
+	return nh == 0 || nh == 43 || nh == 44 || nh == 60;
+}
+
 /*
- * Fills s for a TCP packet whose IP and TCP headers lie within len bytes
- * (IP length <= len). False for anything else: not TCP, a fragment,
- * truncated or malformed headers.
+ * Classifies the packet. K_TCP: the IP and TCP headers lie within len bytes
+ * (IP length <= len) and s is filled. K_ADDRS: IPv4 TCP that is a fragment
+ * or malformed/truncated past the IP addresses, IPv6 TCP likewise or with
+ * extension headers (a hold of the same addresses is flushed before it, so
+ * nothing is reordered). K_OTHER: anything else.
  */
-static bool parse(const uint8_t *pkt, size_t len, struct seg *s)
+static enum kind parse(const uint8_t *pkt, size_t len, struct seg *s)
 {
 	uint32_t l4, thl;
 
 	if (len < 20)
-		return false;
+		return K_OTHER;
 	switch (pkt[0] >> 4) {
 	case 4:
+		if (pkt[9] != IPPROTO_TCP)
+			return K_OTHER;
 		s->family = 4;
 		s->iphl = (pkt[0] & 0x0f) * 4;
 		s->iplen = get16(pkt + 2);
-		if (s->iphl < 20 || s->iplen < s->iphl || s->iplen > len)
-			return false;
-		if (pkt[9] != IPPROTO_TCP || (get16(pkt + 6) & 0x3fff))
-			return false;
+		if (s->iphl < 20 || s->iplen < s->iphl || s->iplen > len ||
+		    (get16(pkt + 6) & 0x3fff))
+			return K_ADDRS;
 		s->clean = s->iphl == 20;
 		break;
 	case 6:
 		if (len < 40)
-			return false;
+			return K_OTHER;
 		s->family = 6;
+		if (ipv6_exthdr(pkt[6]))
+			return K_ADDRS;
+		if (pkt[6] != IPPROTO_TCP)
+			return K_OTHER;
 		s->iphl = 40;
 		s->iplen = 40 + get16(pkt + 4);
-		if (s->iplen > len || pkt[6] != IPPROTO_TCP)
-			return false;
+		if (s->iplen > len)
+			return K_ADDRS;
 		s->clean = true;
 		break;
 	default:
-		return false;
+		return K_OTHER;
 	}
 	s->clean = s->clean && s->iplen == len;
 	l4 = s->iplen - s->iphl;
 	if (l4 < 20)
-		return false;
+		return K_ADDRS;
 	thl = (pkt[s->iphl + 12] >> 4) * 4;
 	if (thl < 20 || thl > l4)
-		return false;
+		return K_ADDRS;
 	s->hlen = s->iphl + thl;
 	s->plen = l4 - thl;
 	s->seq = get32(pkt + s->iphl + 4);
 	s->flags = pkt[s->iphl + 13];
-	return true;
+	return K_TCP;
 }
 
 static uint32_t pseudo(const uint8_t *pkt, uint8_t family, uint32_t l4)
@@ -145,21 +167,14 @@ static bool startable(const struct seg *s)
 	       !(s->flags & (TCP_SYN | TCP_RST | TCP_URG | TCP_FIN | TCP_PSH));
 }
 
-static bool same_key(const struct gro_flow *f, const uint8_t *pkt,
-		     const struct seg *s)
+static bool same_addrs(const struct gro_flow *f, const uint8_t *pkt,
+		       uint8_t family)
 {
-	const uint8_t *fp = f->pkt;
-	uint16_t fiphl = f->family == 4 ? 20 : 40;
-
-	if (f->family != s->family)
+	if (f->family != family)
 		return false;
-	if (s->family == 4) {
-		if (memcmp(fp + 12, pkt + 12, 8))
-			return false;
-	} else if (memcmp(fp + 8, pkt + 8, 32)) {
-		return false;
-	}
-	return !memcmp(fp + fiphl, pkt + s->iphl, 4);
+	if (family == 4)
+		return !memcmp(f->pkt + 12, pkt + 12, 8);
+	return !memcmp(f->pkt + 8, pkt + 8, 32);
 }
 
 static struct gro_flow *find(struct gro_table *t, const uint8_t *pkt,
@@ -167,9 +182,14 @@ static struct gro_flow *find(struct gro_table *t, const uint8_t *pkt,
 {
 	int i;
 
-	for (i = 0; i < t->nflows; i++)
-		if (same_key(&t->flows[i], pkt, s))
-			return &t->flows[i];
+	for (i = 0; i < t->nflows; i++) {
+		struct gro_flow *f = &t->flows[i];
+		uint16_t fiphl = f->family == 4 ? 20 : 40;
+
+		if (same_addrs(f, pkt, s->family) &&
+		    !memcmp(f->pkt + fiphl, pkt + s->iphl, 4))
+			return f;
+	}
 	return NULL;
 }
 
@@ -310,6 +330,26 @@ void gro_init(struct gro_table *t, bool enabled)
 	t->enabled = enabled;
 }
 
+/* Writes every flow between the addresses of pkt, then pkt. */
+static int add_addrs(struct gro_table *t, uint8_t *pkt, size_t len,
+		     uint8_t family, gro_out_fn out, void *arg)
+{
+	int i = 0, err, ret = 0;
+
+	while (i < t->nflows) {
+		if (!same_addrs(&t->flows[i], pkt, family)) {
+			i++;
+			continue;
+		}
+		t->st.flushes++;
+		err = flush_flow(t, &t->flows[i], out, arg);
+		if (err && !ret)
+			ret = err;
+	}
+	err = write_alone(t, pkt, len, out, arg);
+	return ret ? ret : err;
+}
+
 int gro_add(struct gro_table *t, uint8_t *pkt, size_t len, gro_out_fn out,
 	    void *arg)
 {
@@ -317,8 +357,16 @@ int gro_add(struct gro_table *t, uint8_t *pkt, size_t len, gro_out_fn out,
 	struct seg s;
 	int err = 0;
 
-	if (!t->enabled || !parse(pkt, len, &s))
+	if (!t->enabled)
 		return write_alone(t, pkt, len, out, arg);
+	switch (parse(pkt, len, &s)) {
+	case K_OTHER:
+		return write_alone(t, pkt, len, out, arg);
+	case K_ADDRS:
+		return add_addrs(t, pkt, len, s.family, out, arg);
+	case K_TCP:
+		break;
+	}
 
 	f = find(t, pkt, &s);
 	if (f) {

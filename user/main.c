@@ -159,13 +159,7 @@ static int setup_workers(struct espd *d)
 	d->env.batch = d->cfg.workers.batch;
 	d->env.offload = d->cfg.tun.offload;
 	d->env.mss_clamp = d->cfg.tun.mss_clamp;
-	for (q = 0; q < d->cfg.tun.naddrs; q++) {
-		if (d->cfg.tun.addrs[q].family == AF_INET6) {
-			memcpy(d->env.src6, d->cfg.tun.addrs[q].addr, 16);
-			d->env.has_src6 = true;
-			break;
-		}
-	}
+
 	d->env.stop = &d->stop;
 	d->workers = calloc(d->cfg.workers.queues, sizeof(*d->workers));
 	if (!d->workers)

@@ -205,7 +205,8 @@ static struct train *lookup(struct reasm_table *t, const uint8_t *ip,
 		struct train *tr = train_of(e, hash);
 
 		if (tr->id == id && tr->proto == ip[9] &&
-		    !memcmp(tr->src, ip + 12, 4) && !memcmp(tr->dst, ip + 16, 4))
+		    !memcmp(tr->src, ip + 12, 4) &&
+		    !memcmp(tr->dst, ip + 16, 4))
 			return tr;
 	}
 	return NULL;

@@ -68,21 +68,25 @@ static struct pkt *tx_copy(struct worker *w, unsigned int cap, size_t off,
 	return p;
 }
 
+/*
+ * The ICMP error comes from the packet's destination, arriving on the tun
+ * that routes to it: the host's reverse-path and martian checks accept it
+ * (a local address as source would be dropped as martian).
+ */
 static void tx_icmp(struct worker *w, struct pkt *p)
 {
 	struct virtio_net_hdr vh = { 0 };
 	uint8_t buf[1280];
 	struct iovec iov[2] = { { &vh, sizeof(vh) }, { buf, 0 } };
-	const struct worker_env *env = w->env;
 
 	if ((p->data[0] >> 4) == 4)
-		iov[1].iov_len = frag_icmp4_needed(buf, sizeof(buf), p->data,
-						   p->len, p->t->mtu,
-						   &p->t->cfg->local);
-	else if (env->has_src6)
-		iov[1].iov_len = frag_icmp6_too_big(buf, sizeof(buf), p->data,
-						    p->len, p->t->mtu,
-						    env->src6);
+		iov[1].iov_len = frag_icmp4_needed(
+			buf, sizeof(buf), p->data, p->len, p->t->mtu,
+			&((const struct iphdr *)p->data)->daddr);
+	else
+		iov[1].iov_len = frag_icmp6_too_big(
+			buf, sizeof(buf), p->data, p->len, p->t->mtu,
+			&((const struct ip6_hdr *)p->data)->ip6_dst);
 	if (iov[1].iov_len && !worker_tun_write(w, iov, 2))
 		w->st.icmp_sent++;
 }

@@ -41,8 +41,6 @@ struct worker_env {
 	int batch;
 	bool offload;   /* the tun has a virtio_net_hdr: GSO, GRO, csum */
 	bool mss_clamp;
-	bool has_src6;  /* src6: source of ICMPv6 errors toward the host */
-	uint8_t src6[16];
 	_Atomic int *stop;
 };
 

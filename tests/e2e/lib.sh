@@ -23,6 +23,11 @@ SPI_BA=${SPI_BA:-0x2000}
 CIPHER=${CIPHER:-aes-gcm-256}
 ENCAP=${ENCAP:-esp}
 QUEUES=${QUEUES:-1}
+TUN_MTU=${TUN_MTU:-1400}       # 0: automatic (uplink MTU - ESP overhead)
+OFFLOAD=${OFFLOAD:-true}       # tun virtio_net_hdr: GSO/GRO/checksum
+MSS_CLAMP=${MSS_CLAMP:-true}
+FRAGMENT=${FRAGMENT:-inner}
+WIRE_MTU=${WIRE_MTU:-1500}
 PID_A= PID_B=
 
 say() { printf '== %s\n' "$*"; }
@@ -34,6 +39,8 @@ topo_up() {
 	ip link add eA netns "$NS_A" numrxqueues "$QUEUES" numtxqueues "$QUEUES" \
 		type veth peer name eB netns "$NS_B" \
 		numrxqueues "$QUEUES" numtxqueues "$QUEUES"
+	ip -n "$NS_A" link set eA mtu "$WIRE_MTU"
+	ip -n "$NS_B" link set eB mtu "$WIRE_MTU"
 	ip -n "$NS_A" addr add 192.0.2.1/24 dev eA
 	ip -n "$NS_B" addr add 192.0.2.2/24 dev eB
 	for n in "$NS_A" "$NS_B"; do ip -n "$n" link set lo up; done
@@ -49,10 +56,11 @@ espresso: {
   instance = "$P-$1";
   workers = { queues = $QUEUES; };
   uplink = { name = "$2"; };
-  tun = { name = "esp0"; mtu = 1400; address = [ "$3", "$4" ]; };
+  tun = { name = "esp0"; $( [ "$TUN_MTU" = 0 ] || echo "mtu = $TUN_MTU;" ) address = [ "$3", "$4" ];
+          offload = $OFFLOAD; mss_clamp = $MSS_CLAMP; };
   tunnels = (
     { name = "to-peer"; local = "$5"; remote = "$6"; encap = "$ENCAP";
-      cipher = "$CIPHER"; replay_window = 1024; esn = true;
+      cipher = "$CIPHER"; replay_window = 1024; esn = true; fragment = "$FRAGMENT";
       outbound = { spi = $9; key = "${10}"; };
       inbound  = { spi = ${11}; key = "${12}"; };
       routes = [ "$7", "$8" ]; }

@@ -23,7 +23,8 @@
 #      sequence number, RFC 4303 padding; inside: every echo request and its
 #      reply (addresses, types, id/seq, payload), the ICMPv6 ones, and TCP
 #      segments that reassemble to exactly the bytes sent;
-#  (c) sequence numbers per SPI unique and increasing, and as many ESP frames
+#  (c) sequence numbers per SPI unique and increasing (one queue: QUEUES=1, as
+#      in lib.sh; several queues may reorder on the wire), and as many ESP frames
 #      per SPI as the sending gateway counted;
 #  and tshark's own ESP dissector decrypts them with an esp_sa table (its
 #  ICV check is not asserted: Wireshark 4.0's esp_sa has no ESN setting and
@@ -47,8 +48,14 @@ topo_up
 ip -n "$NS_A" link del eA
 ip netns add "$NS_W"
 ip netns exec "$NS_W" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip link add eA netns "$NS_A" type veth peer name wA netns "$NS_W"
-ip link add eB netns "$NS_B" type veth peer name wB netns "$NS_W"
+for x in A B; do
+	ns=${P}$x
+	ip link add "e$x" netns "$ns" numrxqueues "$QUEUES" numtxqueues "$QUEUES" \
+		type veth peer name "w$x" netns "$NS_W" \
+		numrxqueues "$QUEUES" numtxqueues "$QUEUES"
+	ip -n "$ns" link set "e$x" mtu "${WIRE_MTU:-1500}"
+	ip -n "$NS_W" link set "w$x" mtu "${WIRE_MTU:-1500}"
+done
 ip -n "$NS_W" link add br0 type bridge mcast_snooping 0 # no IGMP of its own
 for l in wA wB; do ip -n "$NS_W" link set "$l" master br0 up; done
 ip -n "$NS_W" link set br0 up

@@ -219,8 +219,8 @@ static struct built build(uint8_t *p, const struct spec *s)
 			wr32(ts + 2, 0xdeadbeef);
 			wr32(ts + 6, 0x01020304);
 		}
-		wr16(l4 + 16, ref_fold(ref_pseudo(p, s->v6, 6,
-						  (uint32_t)(b.len - b.l3len))));
+		wr16(l4 + 16, ref_fold(ref_pseudo(p, s->v6, 6, (uint32_t)
+						  (b.len - b.l3len))));
 	} else {
 		wr16(l4, 4433);
 		wr16(l4 + 2, 443);
@@ -399,7 +399,7 @@ static void check_udp(const uint8_t *orig, const struct built *b, int v6,
 	cr_assert_arr_eq(g_reasm, orig + b->hlen, total, "payload");
 }
 
-/* segment a TCP super-packet and check it; returns the segment size used */
+/* segment a TCP super-packet, expecting exp_seg bytes per segment */
 static void run_tcp(const struct spec *sp, uint8_t type, uint16_t gso_size,
 		    unsigned int mtu, size_t exp_seg)
 {
@@ -942,7 +942,8 @@ Test(gso, scapy_cross_check)
 			   .flags = T_ACK | T_PSH | T_FIN, .seq = 0xfffff000,
 			   .id = 7 };
 	struct spec su = { .v6 = 1, .proto = 17, .paylen = 9999 };
-	char hex[] = "/tmp/test_gso_hex.XXXXXX", py[] = "/tmp/test_gso_py.XXXXXX";
+	char hex[] = "/tmp/test_gso_hex.XXXXXX";
+	char py[] = "/tmp/test_gso_py.XXXXXX";
 	char cmd[256], out[256] = "";
 	struct sink k = { 0 };
 	struct virtio_net_hdr vh;
