@@ -61,7 +61,7 @@ build/bench_esp: tests/bench/bench_esp.c $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
 
-bench: all build/bench_esp
+bench: deps-check all build/bench_esp
 	bash tools/bench.sh
 
 PREFIX ?= /usr/local

@@ -51,6 +51,7 @@ sa_packets() { # sa_packets a|b out|in
 }
 iperf() { # iperf LABEL ADDR STREAMS
 	local bps ca cb pa pb tunnel=0
+	# plain veth: its own addresses, the gateways' XDP passes them
 	[[ $1 == espresso* ]] && tunnel=1
 	ip netns exec "$NS_B" iperf3 -s -1 -B "$2" >/dev/null 2>&1 &
 	sleep 0.5
@@ -72,18 +73,34 @@ iperf() { # iperf LABEL ADDR STREAMS
 	echo "$1,$3,$bps,$ca,$cb" >>"$OUT/e2e.csv"
 	sleep 0.5
 }
-for q in 1 2; do
-	QUEUES=$q
+run_gw() { # run_gw LABEL QUEUES OFFLOAD STREAMS...
+	local label=$1 s
+	QUEUES=$2 OFFLOAD=$3
+	shift 3
 	topo_up
 	gw_start a
 	gw_start b
 	ip netns exec "$NS_A" ping -c1 -W2 10.2.0.1 >/dev/null
-	iperf "espresso-${q}q" 10.2.0.1 1
-	iperf "espresso-${q}q" 10.2.0.1 4
-	[ "$q" = 1 ] && iperf plain-veth 192.0.2.2 1
+	for s in "$@"; do iperf "$label" 10.2.0.1 "$s"; done
+	if [ "$label" = espresso-1q ]; then
+		iperf plain-veth 192.0.2.2 1
+		ethtool_off
+		iperf plain-veth-no-offloads 192.0.2.2 1
+	fi
 	topo_down
 	WORK=$(mktemp -d /tmp/espresso-e2e.XXXXXX)
-done
+}
+ethtool_off() {
+	ip netns exec "$NS_A" ethtool -K eA tso off gso off gro off >/dev/null 2>&1 || true
+	ip netns exec "$NS_B" ethtool -K eB tso off gso off gro off >/dev/null 2>&1 || true
+}
+run_gw espresso-1q 1 true 1 4
+run_gw espresso-1q-offload-off 1 false 1
+run_gw espresso-2q 2 true 1 4
 column -t -s, "$OUT/e2e.csv"
+on=$(awk -F, '$1 == "espresso-1q" && $2 == 1 {print $3}' "$OUT/e2e.csv")
+off=$(awk -F, '$1 == "espresso-1q-offload-off" {print $3}' "$OUT/e2e.csv")
+echo
+echo "TCP single stream, tun offloads on / off (same run): $on / $off Gbit/s = $(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.2fx", a / b}')"
 echo
 echo "results in $OUT"
