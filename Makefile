@@ -11,6 +11,13 @@ CFLAGS  += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -pthr
 BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -Iinclude \
 	-I/usr/include/$(shell gcc -dumpmachine)
 LIBS    := -lxdp -lbpf -lelf -lz -lcrypto -lconfig -lmnl -lsystemd -pthread
+# intel-ipsec-mb: the optional second crypto backend (user/crypto_ipsecmb.c),
+# built in where its header is (tools/deps.sh build installs it on amd64).
+HAVE_IPSECMB := $(shell test -f /usr/include/intel-ipsec-mb.h && echo 1)
+ifeq ($(HAVE_IPSECMB),1)
+CFLAGS  += -DHAVE_IPSECMB
+LIBS    += -lIPSec_MB
+endif
 
 BPF_OBJ := bpf/espresso.bpf.o
 # Every user/*.c but the two mains is a module linked into all programs/tests.
@@ -34,6 +41,10 @@ $(BPF_OBJ): bpf/espresso.bpf.c $(HDRS)
 build/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+# rebuilt when the probe's answer changes (build/ipsecmb.flag holds it)
+build/user/crypto.o build/user/crypto_ipsecmb.o: $(shell mkdir -p build; \
+	echo '$(HAVE_IPSECMB)' | cmp -s - build/ipsecmb.flag || \
+	echo '$(HAVE_IPSECMB)' >build/ipsecmb.flag; echo build/ipsecmb.flag)
 
 espressod: build/user/main.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)

@@ -5,6 +5,10 @@ set -e
 set -o pipefail
 want="make gcc clang llvm pkg-config libxdp-dev libbpf-dev libssl-dev libconfig-dev \
 libmnl-dev libsystemd-dev libelf-dev zlib1g-dev linux-libc-dev xdp-tools bpftool"
+# intel-ipsec-mb: the optional ipsec-mb crypto backend (x86-64 only)
+if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
+  want="$want libipsec-mb-dev"
+fi
 case "${1:-check}" in
 check|demo)
   want="$want libcriterion-dev iproute2 iperf3 tshark python3-scapy python3-cryptography \

@@ -68,7 +68,9 @@ static const char *const root_keys[] = { "espresso", NULL };
 static const char *const espresso_keys[] = {
 	"instance", "workers", "uplink", "tun", "tunnels", NULL,
 };
-static const char *const workers_keys[] = { "queues", "cpus", "batch", NULL };
+static const char *const workers_keys[] = {
+	"queues", "cpus", "batch", "busy_poll", "busy_poll_budget", NULL,
+};
 static const char *const uplink_keys[] = {
 	"name", "xdp_mode", "zerocopy", NULL,
 };
@@ -80,7 +82,7 @@ static const char *const fragment_names[] = {
 };
 static const char *const tunnel_keys[] = {
 	"name", "local", "remote", "encap", "cipher", "replay_window", "esn",
-	"fragment", "outbound", "inbound", "routes", NULL,
+	"fragment", "sa_pairs", "outbound", "inbound", "routes", NULL,
 };
 static const char *const sa_keys[] = { "spi", "key", "key_file", NULL };
 
@@ -592,7 +594,7 @@ static int parse_cpus(struct ctx *x, const config_setting_t *g, struct cfg *c)
 static int parse_workers(struct ctx *x, const config_setting_t *esp,
 			 struct cfg *c)
 {
-	long long queues = 1, batch = 64;
+	long long queues = 1, batch = 64, budget = 64;
 	char f[FIELD_MAX];
 	config_setting_t *g;
 	int i, ret;
@@ -601,6 +603,7 @@ static int parse_workers(struct ctx *x, const config_setting_t *esp,
 		c->workers.cpus[i] = -1;
 	c->workers.queues = 1;
 	c->workers.batch = 64;
+	c->workers.busy_poll_budget = 64;
 	ret = member(x, esp, "", "workers", K_GROUP, false, &g, f);
 	if (ret || !g)
 		return ret;
@@ -608,10 +611,14 @@ static int parse_workers(struct ctx *x, const config_setting_t *esp,
 	ret = ret ?: get_int(x, g, "workers", "queues", false, 1,
 			     CFG_MAX_QUEUES, &queues);
 	ret = ret ?: get_int(x, g, "workers", "batch", false, 1, 256, &batch);
+	ret = ret ?: get_bool(x, g, "workers", "busy_poll", &c->workers.busy_poll);
+	ret = ret ?: get_int(x, g, "workers", "busy_poll_budget", false, 1, 1024,
+			     &budget);
 	if (ret)
 		return ret;
 	c->workers.queues = (int)queues;
 	c->workers.batch = (int)batch;
+	c->workers.busy_poll_budget = (int)budget;
 	return parse_cpus(x, g, c);
 }
 
@@ -940,7 +947,7 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 			const char *tpath, struct cfg_tunnel *t)
 {
 	int encap = ENCAP_ESP, cipher = 0, frag = FRAG_INNER, ret;
-	long long replay = CFG_REPLAY_DEFAULT;
+	long long replay = CFG_REPLAY_DEFAULT, pairs = 1;
 	config_setting_t *s;
 	char f[FIELD_MAX];
 
@@ -960,8 +967,11 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 	ret = ret ?: get_bool(x, tg, tpath, "esn", &t->esn);
 	ret = ret ?: get_enum(x, tg, tpath, "fragment", false, fragment_names,
 			      "fragmentation", &frag);
+	ret = ret ?: get_int(x, tg, tpath, "sa_pairs", false, 1, CFG_MAX_QUEUES,
+			     &pairs);
 	if (ret)
 		return ret;
+	t->sa_pairs = (int)pairs;
 	t->fragment = frag;
 	t->encap = encap;
 	t->cipher = cipher;
@@ -1014,6 +1024,18 @@ static int spi_cmp(const struct ref *a, const struct ref *b)
 	uint32_t x = ref_sa(a)->spi, y = ref_sa(b)->spi;
 
 	return x < y ? -1 : x > y;
+}
+
+/* The SPIs of an SA's pairs: spi .. spi + sa_pairs - 1 (64-bit: no wrap). */
+static uint64_t spi_last(const struct ref *r)
+{
+	return (uint64_t)ref_sa(r)->spi + r->tun->sa_pairs - 1;
+}
+
+/* Sorted by first SPI, ranges that overlap anywhere overlap a neighbour. */
+static bool spi_clash(const struct ref *a, const struct ref *b)
+{
+	return ref_sa(a)->spi <= spi_last(b) && ref_sa(b)->spi <= spi_last(a);
 }
 
 /* The AES key without the salt: the same key with another salt is reuse. */
@@ -1110,13 +1132,30 @@ static config_setting_t *sa_setting(const config_setting_t *tunnels,
 static int check_spis(struct ctx *x, const config_setting_t *tunnels,
 		      struct ref *r, int n)
 {
-	static const struct check ck = { spi_cmp, NULL };
+	static const struct check ck = { spi_cmp, spi_clash };
 	struct ref *a, *b = find_clash(r, n, &ck, &a);
 	char f[FIELD_MAX];
+	int i;
 
+	for (i = 0; !b && i < n; i++) {
+		if (spi_last(&r[i]) <= UINT32_MAX)
+			continue;
+		snprintf(f, sizeof(f), "tunnels.[%d].%s.spi", r[i].t,
+			 dir_name(&r[i]));
+		return fail(x, sa_setting(tunnels, &r[i], "spi"), f,
+			    "SPI 0x%x + sa_pairs %d passes 0xffffffff",
+			    ref_sa(&r[i])->spi, r[i].tun->sa_pairs);
+	}
 	if (!b)
 		return 0;
 	snprintf(f, sizeof(f), "tunnels.[%d].%s.spi", b->t, dir_name(b));
+	if (a->tun->sa_pairs > 1 || b->tun->sa_pairs > 1)
+		return fail(x, sa_setting(tunnels, b, "spi"), f,
+			    "SPIs 0x%x..0x%llx overlap 0x%x..0x%llx of tunnels.[%d].%s.spi (line %u) (with sa_pairs = N an SA uses N SPIs from spi up)",
+			    ref_sa(b)->spi, (unsigned long long)spi_last(b),
+			    ref_sa(a)->spi, (unsigned long long)spi_last(a),
+			    a->t, dir_name(a),
+			    line_of(sa_setting(tunnels, a, "spi")));
 	return fail(x, sa_setting(tunnels, b, "spi"), f,
 		    "SPI 0x%x is also used by tunnels.[%d].%s.spi (line %u) (every SA needs its own SPI, inbound and outbound alike)",
 		    ref_sa(b)->spi, a->t, dir_name(a),

@@ -54,6 +54,13 @@ struct cfg_tunnel {
 	uint32_t replay_window; /* 32..4096, multiple of 32; default 1024 */
 	bool esn;               /* default true */
 	enum cfg_fragment fragment; /* DF-clear packets too big: default inner */
+	/*
+	 * SA pairs (1..CFG_MAX_QUEUES, default 1). With n > 1, pair i uses SPI
+	 * spi + i each way and the key derived from the configured one by
+	 * sa_derive_key (HKDF, RFC 5869, with the SPI): one SA pair per queue,
+	 * RFC 9611 style. With 1, every queue shares the pair ("fat tunnel").
+	 */
+	int sa_pairs;
 	struct cfg_sa out, in;
 	struct cfg_prefix *routes; /* remote prefixes reached through the tunnel */
 	int nroutes;
@@ -67,6 +74,8 @@ struct cfg {
 		int queues;              /* 1..CFG_MAX_QUEUES */
 		int cpus[CFG_MAX_QUEUES]; /* -1: not pinned */
 		int batch;               /* 1..256, default 64 */
+		bool busy_poll;          /* spin instead of sleeping; default false */
+		int busy_poll_budget;    /* SO_BUSY_POLL_BUDGET, 1..1024, 64 */
 	} workers;
 	struct {
 		char name[IF_NAMESIZE];

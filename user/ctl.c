@@ -61,14 +61,16 @@ static void print_errors(FILE *f, const char *label, const uint64_t *e)
 		fputc('\n', f);
 }
 
-static void sum_sa(const struct espd *d, int t, bool in, struct sa_stats *s)
+static void sum_sa(const struct espd *d, const struct sa *sa,
+		   struct sa_stats *s)
 {
 	int q, i;
 
 	memset(s, 0, sizeof(*s));
 	for (q = 0; q < d->nworkers; q++) {
-		const struct sa_stats *x = in ? &d->workers[q].sa_in[t]
-					      : &d->workers[q].sa_out[t];
+		const struct sa_stats *x = sa->dir == SA_IN
+						   ? &d->workers[q].sa_in[sa->index]
+						   : &d->workers[q].sa_out[sa->index];
 
 		s->packets += x->packets;
 		s->bytes += x->bytes;
@@ -77,34 +79,42 @@ static void sum_sa(const struct espd *d, int t, bool in, struct sa_stats *s)
 	}
 }
 
-static void show_sa(FILE *f, struct espd *d)
+static void show_one_sa(FILE *f, struct espd *d, const struct sa *sa)
 {
 	struct sa_stats s;
-	int t;
+	char owner[16] = "any";
+
+	sum_sa(d, sa, &s);
+	if (sa->owner >= 0)
+		snprintf(owner, sizeof(owner), "%d", sa->owner);
+	fprintf(f, "sa %s %s spi 0x%08x %s pair %d worker %s packets %llu "
+		   "bytes %llu ",
+		sa->tunnel->cfg->name, sa->dir == SA_IN ? "in" : "out", sa->spi,
+		config_cipher_name(sa->cipher), sa->pair, owner,
+		(unsigned long long)s.packets, (unsigned long long)s.bytes);
+	if (sa->dir == SA_OUT)
+		fprintf(f, "seq %llu%s\n",
+			(unsigned long long)atomic_load(&((struct sa *)sa)->seq),
+			atomic_load(&((struct sa *)sa)->exhausted) ? " EXHAUSTED"
+								   : "");
+	else
+		fprintf(f, "replay_top %llu window %u\n",
+			(unsigned long long)atomic_load(&((struct sa *)sa)->replay.top),
+			sa->replay.size);
+	print_errors(f, "  errors:", s.errors);
+}
+
+static void show_sa(FILE *f, struct espd *d)
+{
+	int t, p;
 
 	for (t = 0; t < d->db.ntunnels; t++) {
 		struct tunnel *tn = &d->db.tunnels[t];
 
-		sum_sa(d, t, false, &s);
-		fprintf(f, "sa %s out spi 0x%08x %s packets %llu bytes %llu "
-			   "seq %llu%s\n",
-			tn->cfg->name, tn->out.spi,
-			config_cipher_name(tn->out.cipher),
-			(unsigned long long)s.packets,
-			(unsigned long long)s.bytes,
-			(unsigned long long)atomic_load(&tn->out.seq),
-			atomic_load(&tn->out.exhausted) ? " EXHAUSTED" : "");
-		print_errors(f, "  errors:", s.errors);
-		sum_sa(d, t, true, &s);
-		fprintf(f, "sa %s in spi 0x%08x %s packets %llu bytes %llu "
-			   "replay_top %llu window %u\n",
-			tn->cfg->name, tn->in.spi,
-			config_cipher_name(tn->in.cipher),
-			(unsigned long long)s.packets,
-			(unsigned long long)s.bytes,
-			(unsigned long long)atomic_load(&tn->in.replay.top),
-			tn->in.replay.size);
-		print_errors(f, "  errors:", s.errors);
+		for (p = 0; p < tn->npairs; p++) {
+			show_one_sa(f, d, &tn->out[p]);
+			show_one_sa(f, d, &tn->in[p]);
+		}
 	}
 }
 
@@ -166,7 +176,8 @@ static void show_stats(FILE *f, struct espd *d)
 			   "neigh_held %llu neigh_released %llu tun_tx %llu "
 			   "gso_super %llu gso_segments %llu frag_out %llu "
 			   "icmp_sent %llu mss_clamped %llu rx_reassembled %llu "
-			   "gro_merged %llu gro_written %llu\n",
+			   "gro_merged %llu gro_written %llu handoff_out %llu "
+			   "handoff_in %llu\n",
 			q, d->workers[q].port.zerocopy ? "zerocopy" : "copy",
 			(unsigned long long)s->rx_frames,
 			(unsigned long long)s->rx_bytes,
@@ -186,7 +197,9 @@ static void show_stats(FILE *f, struct espd *d)
 			(unsigned long long)s->mss_clamped,
 			(unsigned long long)s->rx_reassembled,
 			(unsigned long long)d->workers[q].gro.st.merged,
-			(unsigned long long)d->workers[q].gro.st.written);
+			(unsigned long long)d->workers[q].gro.st.written,
+			(unsigned long long)s->handoff_out,
+			(unsigned long long)s->handoff_in);
 		show_reasm(f, d->workers[q].reasm);
 		print_errors(f, "  drops:", s->drops);
 		show_xsk_kernel(f, &d->workers[q].port);
@@ -205,7 +218,7 @@ static void show_frames(FILE *f, struct espd *d)
 			continue;
 		}
 		fprintf(f, "queue %d frames %llu free %llu fill %llu worker %llu "
-			   "tx %llu held %llu in_fill_ring %llu in_rx_ring %llu "
+			   "tx %llu held %llu handoff %llu in_fill_ring %llu in_rx_ring %llu "
 			   "in_tx_ring %llu in_comp_ring %llu kernel_held %llu "
 			   "duplicates %llu misplaced %llu count_errors %llu %s\n",
 			q, (unsigned long long)a.frames,
@@ -214,6 +227,7 @@ static void show_frames(FILE *f, struct espd *d)
 			(unsigned long long)a.n_state[FRAME_WORKER],
 			(unsigned long long)a.n_state[FRAME_TX],
 			(unsigned long long)a.n_state[FRAME_HELD],
+			(unsigned long long)a.n_state[FRAME_HANDOFF],
 			(unsigned long long)a.in_fill_ring,
 			(unsigned long long)a.in_rx_ring,
 			(unsigned long long)a.in_tx_ring,

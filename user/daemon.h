@@ -8,6 +8,7 @@
 #include "bpfload.h"
 #include "config.h"
 #include "sa.h"
+#include "steer.h"
 #include "worker.h"
 
 struct espd {
@@ -19,6 +20,7 @@ struct espd {
 	int nworkers;
 	int tun_ifindex;
 	int tun_fds[CFG_MAX_QUEUES];
+	struct steer_state steer;
 	_Atomic int stop;
 };
 

@@ -27,6 +27,8 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "esp.h"
+#include "handoff.h"
+#include "steer.h"
 #include "log.h"
 #include "netlink.h"
 #include "tun.h"
@@ -143,14 +145,54 @@ static void tick(struct espd *d, time_t now, time_t *last_full)
 
 		if (full || atomic_load(&t->nh_wanted) || unresolved)
 			nh_refresh(d, t, unresolved || atomic_load(&t->nh_wanted));
-		if (atomic_exchange(&t->out.exhausted, 0) == 1)
+	}
+	for (i = 0; i < d->db.nout; i++) {
+		struct sa *sa = d->db.out[i];
+
+		if (atomic_exchange(&sa->exhausted, 0) == 1)
 			log_rl(LOG_LVL_ERR, 60, "tunnel %s: outbound SA 0x%08x "
 			       "has used all its sequence numbers and stopped "
-			       "sending; it needs a new SA", t->cfg->name,
-			       t->out.spi);
+			       "sending; it needs a new SA",
+			       sa->tunnel->cfg->name, sa->spi);
 	}
 }
 
+static int setup_rings(struct espd *d)
+{
+	int n = d->cfg.workers.queues, i, err;
+
+	d->env.hand = calloc(n * n, sizeof(*d->env.hand));
+	d->env.back = calloc(n * n, sizeof(*d->env.back));
+	if (!d->env.hand || !d->env.back)
+		return -ENOMEM;
+	for (i = 0; i < n * n; i++) {
+		if (i / n == i % n)
+			continue; /* no ring to itself */
+		err = spsc_init(&d->env.hand[i], HANDOFF_RING,
+				sizeof(struct handoff_desc));
+		if (!err)
+			err = spsc_init(&d->env.back[i], HANDOFF_RING,
+					sizeof(uint64_t));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void free_rings(struct espd *d)
+{
+	int n = d->cfg.workers.queues, i;
+
+	for (i = 0; d->env.hand && i < n * n; i++) {
+		spsc_free(&d->env.hand[i]);
+		spsc_free(&d->env.back[i]);
+	}
+	free(d->env.hand);
+	free(d->env.back);
+	d->env.hand = d->env.back = NULL;
+}
+
+/* All workers exist before any starts: they reach into each other. */
 static int setup_workers(struct espd *d)
 {
 	int q, err;
@@ -160,10 +202,16 @@ static int setup_workers(struct espd *d)
 	d->env.offload = d->cfg.tun.offload;
 	d->env.mss_clamp = d->cfg.tun.mss_clamp;
 
+	d->env.busy_poll = d->cfg.workers.busy_poll;
 	d->env.stop = &d->stop;
 	d->workers = calloc(d->cfg.workers.queues, sizeof(*d->workers));
 	if (!d->workers)
 		return -ENOMEM;
+	d->env.workers = d->workers;
+	d->env.nworkers = d->cfg.workers.queues;
+	err = setup_rings(d);
+	if (err)
+		return err;
 	for (q = 0; q < d->cfg.workers.queues; q++) {
 		struct worker *w = &d->workers[q];
 
@@ -175,8 +223,12 @@ static int setup_workers(struct espd *d)
 					    d->bpf.xsks_fd);
 		if (err)
 			return err;
+		if (d->cfg.workers.busy_poll)
+			xsk_port_busy_poll(&w->port, d->cfg.workers.busy_poll_budget);
 		d->nworkers++;
-		err = worker_start(w);
+	}
+	for (q = 0; q < d->nworkers; q++) {
+		err = worker_start(&d->workers[q]);
 		if (err)
 			return err;
 	}
@@ -235,7 +287,7 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached)
 		log_err("cannot read the MAC and MTU of %s", d->cfg.uplink.name);
 		return err;
 	}
-	err = sadb_init(&d->db, &d->cfg);
+	err = sadb_init(&d->db, &d->cfg, d->cfg.workers.queues);
 	if (err)
 		return err;
 	err = set_mtu(d);
@@ -259,19 +311,21 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached)
 	err = setup_workers(d);
 	if (err)
 		return err;
-	for (i = 0; i < d->db.ntunnels; i++) {
-		struct tunnel *t = &d->db.tunnels[i];
+	for (i = 0; i < d->db.nin; i++) {
+		struct sa *sa = d->db.in[i];
 
-		err = bpfload_sa_add(&d->bpf, t->in.spi, i,
-				     t->in.encap == ENCAP_UDP ? ESPRESSO_SA_F_UDP
-							      : ESPRESSO_SA_F_RAW);
+		err = bpfload_sa_add(&d->bpf, sa->spi, sa->index,
+				     sa->encap == ENCAP_UDP ? ESPRESSO_SA_F_UDP
+							    : ESPRESSO_SA_F_RAW);
 		if (err) {
-			log_err("cannot add SPI 0x%08x to %s: %s", t->in.spi,
+			log_err("cannot add SPI 0x%08x to %s: %s", sa->spi,
 				ESPRESSO_MAP_SA_IN, strerror(-err));
 			return err;
 		}
-		nh_refresh(d, t, true);
 	}
+	steer_setup(&d->steer, &d->db, d->cfg.uplink.name);
+	for (i = 0; i < d->db.ntunnels; i++)
+		nh_refresh(d, &d->db.tunnels[i], true);
 	return 0;
 }
 
@@ -287,6 +341,8 @@ static void teardown(struct espd *d)
 	free(d->workers);
 	d->workers = NULL;
 	d->nworkers = 0;
+	free_rings(d);
+	steer_teardown(&d->steer, d->cfg.uplink.name);
 	bpfload_close(&d->bpf);
 	if (d->tun_ifindex)
 		tun_teardown(&d->cfg, d->tun_ifindex);

@@ -20,10 +20,13 @@ struct pkt {
 	uint32_t esp_len;
 	uint64_t seq;
 	struct tunnel *t;
+	struct sa *sa;
 	uint8_t mac[6]; /* TX: the next hop's */
 	bool hold;      /* TX: waits for the next hop's MAC */
 	bool raw;       /* TX: already encapsulated (outer fragment) */
 	bool no_frame;  /* RX: not in a UMEM frame (reassembled) */
+	bool handed;    /* RX: lent to the SA's owner */
+	int from;       /* RX: the worker whose frame it is (handoff) */
 	int drop;       /* enum espresso_drop, 0 while the packet lives */
 };
 
@@ -31,8 +34,8 @@ static inline void drop_rx(struct worker *w, struct pkt *p, int reason)
 {
 	p->drop = reason;
 	w->st.drops[reason]++;
-	if (p->t)
-		w->sa_in[p->t->index].errors[reason]++;
+	if (p->sa)
+		w->sa_in[p->sa->index].errors[reason]++;
 }
 
 static inline void drop_tx(struct worker *w, struct pkt *p, int reason)
@@ -40,16 +43,21 @@ static inline void drop_tx(struct worker *w, struct pkt *p, int reason)
 	p->drop = reason;
 	w->st.drops[reason]++;
 	if (p->t)
-		w->sa_out[p->t->index].errors[reason]++;
+		w->sa_out[tunnel_out_sa(p->t, w->id)->index].errors[reason]++;
 }
 
 uint64_t worker_now_ms(void);
+/* Wake the workers in w->kick_mask (handoff or returned frames). */
+void worker_kick_peers(struct worker *w);
 /* Write one packet to the tun: iov[0] the virtio_net_hdr, iov[1..] the
  * packet (the header is skipped when the tun has none). gro_out_fn. */
 int worker_tun_write(void *w, const struct iovec *iov, int iovcnt);
 
 /* rx.c: one burst from the XSK. Returns the frames taken. */
 unsigned int rx_burst(struct worker *w);
+/* rx.c: frames handed over by other workers, and frames given back. */
+unsigned int rx_handoff_burst(struct worker *w);
+unsigned int rx_handoff_return(struct worker *w);
 /* tx.c: one burst from the tun. Returns the packets read. */
 unsigned int tx_burst(struct worker *w);
 /* tx.c: send the held packets whose next hop is known, expire others. */

@@ -5,6 +5,7 @@
  * outer addresses, replay pre-check; outer fragments to reassembly),
  * crypto (AES-GCM open for the whole burst), post (replay update once the
  * ICV passed, trailer, inner checks, MSS clamp, GRO toward the tun).
+ * A packet of an SA owned by another worker is handed to it (handoff.h).
  */
 #include <arpa/inet.h>
 #include <linux/virtio_net.h>
@@ -15,17 +16,41 @@
 #include "esp.h"
 #include "frag.h"
 #include "gro.h"
+#include "handoff.h"
 #include "parse.h"
 #include "pkt.h"
 #include "reasm.h"
 
-/* SA, outer addresses, ESP length, replay pre-check. */
+/* Lend the frame to the worker that owns its SA. */
+static void rx_hand(struct worker *w, struct pkt *p,
+		    const struct espresso_meta *m)
+{
+	int o = p->sa->owner, n = w->env->nworkers;
+	struct handoff_desc hd = {
+		.addr = p->addr, .len = p->len, .from = w->id, .meta = *m,
+	};
+
+	if (w->handoff_out[o] >= HANDOFF_RING ||
+	    !spsc_push(&w->env->hand[w->id * n + o], &hd)) {
+		drop_rx(w, p, DROP_rx_handoff);
+		return;
+	}
+	w->handoff_out[o]++;
+	w->st.handoff_out++;
+	w->kick_mask |= 1ull << o;
+	p->handed = true;
+	p->drop = -1; /* the owner does the rest */
+	frame_move(&w->port, p->addr - p->addr % XSK_FRAME_SIZE, FRAME_HANDOFF);
+}
+
+/* SA, owner, outer addresses, ESP length, replay pre-check. */
 static void rx_check(struct worker *w, struct pkt *p,
 		     const struct espresso_meta *m, const struct iphdr *ip,
 		     size_t l3_len)
 {
 	const struct sadb *db = w->env->db;
 	struct tunnel *t;
+	struct sa *sa;
 	uint32_t seq_lo;
 	int r;
 
@@ -33,13 +58,18 @@ static void rx_check(struct worker *w, struct pkt *p,
 		drop_rx(w, p, DROP_rx_bad_meta);
 		return;
 	}
-	if (m->sa_index >= (uint32_t)db->ntunnels ||
-	    db->tunnels[m->sa_index].in.spi != m->spi) {
+	if (m->sa_index >= (uint32_t)db->nin ||
+	    db->in[m->sa_index]->spi != m->spi) {
 		drop_rx(w, p, DROP_rx_no_sa);
 		return;
 	}
-	t = p->t = &db->tunnels[m->sa_index];
-	if (m->encap != (t->in.encap == ENCAP_UDP)) {
+	sa = p->sa = db->in[m->sa_index];
+	t = p->t = sa->tunnel;
+	if (sa->owner >= 0 && sa->owner != w->id && !p->no_frame) {
+		rx_hand(w, p, m);
+		return;
+	}
+	if (m->encap != (sa->encap == ENCAP_UDP)) {
 		drop_rx(w, p, DROP_rx_encap);
 		return;
 	}
@@ -56,8 +86,8 @@ static void rx_check(struct worker *w, struct pkt *p,
 		return;
 	}
 	memcpy(&seq_lo, p->esp + 4, 4);
-	p->seq = replay_infer(&t->in.replay, ntohl(seq_lo));
-	r = replay_check(&t->in.replay, p->seq);
+	p->seq = replay_infer(&sa->replay, ntohl(seq_lo));
+	r = replay_check(&sa->replay, p->seq);
 	if (r == REPLAY_OLD)
 		drop_rx(w, p, DROP_rx_window);
 	else if (r == REPLAY_DUP)
@@ -66,12 +96,9 @@ static void rx_check(struct worker *w, struct pkt *p,
 
 static uint32_t sa_by_spi(const struct sadb *db, uint32_t spi)
 {
-	int i;
+	struct sa *sa = sadb_in_by_spi(db, spi);
 
-	for (i = 0; i < db->ntunnels; i++)
-		if (db->tunnels[i].in.spi == spi)
-			return i;
-	return UINT32_MAX;
+	return sa ? (uint32_t)sa->index : UINT32_MAX;
 }
 
 static void rx_post(struct worker *w, struct pkt *p);
@@ -97,7 +124,7 @@ static void rx_reassembled(struct worker *w, uint8_t *ip4, size_t len)
 	rx_check(w, &p, &m, &ip, len);
 	if (p.drop)
 		return;
-	if (esp_open(&w->aead_in[p.t->index], p.seq, p.t->in.esn, p.esp,
+	if (esp_open(&w->aead_in[p.sa->index], p.seq, p.sa->esn, p.esp,
 		     p.esp_len)) {
 		drop_rx(w, &p, DROP_rx_auth);
 		return;
@@ -156,7 +183,7 @@ static void rx_post(struct worker *w, struct pkt *p)
 	size_t inner_len;
 	int r;
 
-	r = replay_update(&t->in.replay, p->seq);
+	r = replay_update(&p->sa->replay, p->seq);
 	if (r) {
 		drop_rx(w, p, r == REPLAY_DUP ? DROP_rx_replay : DROP_rx_window);
 		return;
@@ -172,8 +199,8 @@ static void rx_post(struct worker *w, struct pkt *p)
 	if (w->env->mss_clamp &&
 	    frag_mss_clamp(inner, inner_len, t->mtu - 40, t->mtu - 60))
 		w->st.mss_clamped++;
-	w->sa_in[t->index].packets++;
-	w->sa_in[t->index].bytes += inner_len;
+	w->sa_in[p->sa->index].packets++;
+	w->sa_in[p->sa->index].bytes += inner_len;
 	w->st.rx_decrypted++;
 	if (p->no_frame) {
 		/* its buffer is reassembly's: write it now, after what GRO
@@ -188,6 +215,28 @@ static void rx_post(struct worker *w, struct pkt *p)
 	}
 	if (gro_add(&w->gro, inner, inner_len, worker_tun_write, w))
 		drop_rx(w, p, DROP_rx_tun_write);
+}
+
+/* Passes 2 and 3 over a burst whose pass 1 is done. */
+static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		struct pkt *p = &pkts[i];
+
+		if (p->drop)
+			continue;
+		if (esp_open(&w->aead_in[p->sa->index], p->seq, p->sa->esn,
+			     p->esp, p->esp_len))
+			drop_rx(w, p, DROP_rx_auth);
+	}
+	for (i = 0; i < n; i++)
+		if (!pkts[i].drop)
+			rx_post(w, &pkts[i]);
+	/* GRO points into the frames: write before giving them back */
+	if (gro_flush(&w->gro, worker_tun_write, w))
+		w->st.drops[DROP_rx_tun_write]++;
 }
 
 unsigned int rx_burst(struct worker *w)
@@ -211,6 +260,7 @@ unsigned int rx_burst(struct worker *w)
 		p->addr = d->addr;
 		p->data = xsk_port_frame(port, xsk_umem__add_offset_to_addr(d->addr));
 		p->len = d->len;
+		p->from = w->id;
 		frame_move(port, d->addr - d->addr % XSK_FRAME_SIZE,
 			   FRAME_WORKER);
 		w->st.rx_frames++;
@@ -220,23 +270,86 @@ unsigned int rx_burst(struct worker *w)
 
 	for (i = 0; i < n; i++)
 		rx_prepare(w, &pkts[i]);
-	for (i = 0; i < n; i++) {
-		struct pkt *p = &pkts[i];
-
-		if (p->drop)
-			continue;
-		if (esp_open(&w->aead_in[p->t->index], p->seq, p->t->in.esn,
-			     p->esp, p->esp_len))
-			drop_rx(w, p, DROP_rx_auth);
-	}
+	if (w->kick_mask)
+		worker_kick_peers(w);
+	rx_finish(w, pkts, n);
 	for (i = 0; i < n; i++)
-		if (!pkts[i].drop)
-			rx_post(w, &pkts[i]);
-	/* GRO points into the frames: write before giving them back */
-	if (gro_flush(&w->gro, worker_tun_write, w))
-		w->st.drops[DROP_rx_tun_write]++;
-	for (i = 0; i < n; i++)
-		xsk_port_free(port, pkts[i].addr);
+		if (!pkts[i].handed)
+			xsk_port_free(port, pkts[i].addr);
 	xsk_port_refill(port);
 	return n;
+}
+
+/* Frames other workers handed to this one, the owner of their SAs. */
+unsigned int rx_handoff_burst(struct worker *w)
+{
+	const struct worker_env *env = w->env;
+	struct pkt pkts[WORKER_BATCH_MAX];
+	struct handoff_desc hd[WORKER_BATCH_MAX];
+	unsigned int total = 0;
+	uint32_t n, i;
+	int s;
+
+	for (s = 0; s < env->nworkers; s++) {
+		struct spsc_ring *in = &env->hand[s * env->nworkers + w->id];
+
+		if (s == w->id || !spsc_count(in))
+			continue;
+		{
+		struct xsk_port *port = &env->workers[s].port;
+
+		for (n = 0; n < (uint32_t)env->batch && spsc_pop(in, &hd[n]); n++) {
+			struct pkt *p = &pkts[n];
+			struct iphdr ip;
+
+			memset(p, 0, sizeof(*p));
+			p->addr = hd[n].addr;
+			p->data = xsk_port_frame(port, xsk_umem__add_offset_to_addr(hd[n].addr));
+			p->len = hd[n].len;
+			p->from = s;
+			memcpy(&ip, p->data + hd[n].meta.l3_off, sizeof(ip));
+			rx_check(w, p, &hd[n].meta, &ip, ntohs(ip.tot_len));
+		}
+		if (!n)
+			continue;
+		w->st.handoff_in += n;
+		rx_finish(w, pkts, n);
+		/* back to their owner: the return ring cannot be full */
+		for (i = 0; i < n; i++)
+			spsc_push(&env->back[w->id * env->nworkers + s],
+				  &hd[i].addr);
+		w->kick_mask |= 1ull << s;
+		total += n;
+		}
+	}
+	if (w->kick_mask)
+		worker_kick_peers(w);
+	return total;
+}
+
+/* Frames this worker lent that came back. */
+unsigned int rx_handoff_return(struct worker *w)
+{
+	const struct worker_env *env = w->env;
+	unsigned int total = 0;
+	uint64_t addr;
+	int d;
+
+	for (d = 0; d < env->nworkers; d++) {
+		struct spsc_ring *r;
+
+		if (d == w->id || !w->handoff_out[d])
+			continue;
+		r = &env->back[d * env->nworkers + w->id];
+		while (spsc_pop(r, &addr)) {
+			addr -= addr % XSK_FRAME_SIZE;
+			frame_move(&w->port, addr, FRAME_WORKER);
+			xsk_port_free(&w->port, addr);
+			w->handoff_out[d]--;
+			total++;
+		}
+	}
+	if (total)
+		xsk_port_refill(&w->port);
+	return total;
 }

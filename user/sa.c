@@ -4,20 +4,56 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
 
 #include "esp.h"
 #include "sa.h"
 
-static int sa_setup(struct sa *sa, const struct cfg_tunnel *t,
-		    const struct cfg_sa *c, enum sa_dir dir, struct tunnel *tun)
+int sa_derive_key(const uint8_t *key, size_t key_len, uint32_t spi,
+		  uint8_t *out)
 {
-	sa->spi = c->spi;
+	uint8_t info[15] = "espresso sa";
+	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	size_t outlen = key_len;
+	int ok;
+
+	if (!pc)
+		return -ENOMEM;
+	info[11] = spi >> 24;
+	info[12] = spi >> 16;
+	info[13] = spi >> 8;
+	info[14] = spi;
+	ok = EVP_PKEY_derive_init(pc) > 0 &&
+	     EVP_PKEY_CTX_set_hkdf_md(pc, EVP_sha256()) > 0 &&
+	     EVP_PKEY_CTX_set1_hkdf_key(pc, key, key_len) > 0 &&
+	     EVP_PKEY_CTX_add1_hkdf_info(pc, info, sizeof(info)) > 0 &&
+	     EVP_PKEY_derive(pc, out, &outlen) > 0 && outlen == key_len;
+	EVP_PKEY_CTX_free(pc);
+	return ok ? 0 : -EINVAL;
+}
+
+static int sa_setup(struct sa *sa, const struct cfg_tunnel *t,
+		    const struct cfg_sa *c, enum sa_dir dir, struct tunnel *tun,
+		    int pair, int nqueues)
+{
+	int err;
+
+	sa->spi = c->spi + pair;
+	sa->pair = pair;
+	sa->owner = t->sa_pairs > 1 ? pair % nqueues : -1;
 	sa->dir = dir;
 	sa->cipher = t->cipher;
 	sa->encap = t->encap;
 	sa->esn = t->esn;
-	memcpy(sa->key, c->key, c->key_len);
 	sa->key_len = c->key_len;
+	if (t->sa_pairs > 1) {
+		err = sa_derive_key(c->key, c->key_len, sa->spi, sa->key);
+		if (err)
+			return err;
+	} else {
+		memcpy(sa->key, c->key, c->key_len);
+	}
 	sa->tunnel = tun;
 	atomic_init(&sa->seq, 0);
 	atomic_init(&sa->exhausted, 0);
@@ -27,13 +63,20 @@ static int sa_setup(struct sa *sa, const struct cfg_tunnel *t,
 	return 0;
 }
 
-int sadb_init(struct sadb *db, const struct cfg *c)
+int sadb_init(struct sadb *db, const struct cfg *c, int nqueues)
 {
-	int i, err;
+	int i, p, err, n = 0;
 
+	memset(db, 0, sizeof(*db));
+	for (i = 0; i < c->ntunnels; i++)
+		n += c->tunnels[i].sa_pairs;
 	db->tunnels = calloc(c->ntunnels, sizeof(*db->tunnels));
-	if (!db->tunnels)
+	db->in = calloc(n, sizeof(*db->in));
+	db->out = calloc(n, sizeof(*db->out));
+	if (!db->tunnels || !db->in || !db->out) {
+		sadb_free(db);
 		return -ENOMEM;
+	}
 	db->ntunnels = c->ntunnels;
 	for (i = 0; i < c->ntunnels; i++) {
 		struct tunnel *t = &db->tunnels[i];
@@ -44,12 +87,27 @@ int sadb_init(struct sadb *db, const struct cfg *c)
 		t->overhead = esp_overhead(ct->encap);
 		atomic_init(&t->nh_mac, 0);
 		atomic_init(&t->nh_wanted, 0);
-		err = sa_setup(&t->out, ct, &ct->out, SA_OUT, t);
-		if (!err)
-			err = sa_setup(&t->in, ct, &ct->in, SA_IN, t);
-		if (err) {
+		t->in = calloc(ct->sa_pairs, sizeof(*t->in));
+		t->out = calloc(ct->sa_pairs, sizeof(*t->out));
+		if (!t->in || !t->out) {
 			sadb_free(db);
-			return err;
+			return -ENOMEM;
+		}
+		t->npairs = ct->sa_pairs;
+		for (p = 0; p < ct->sa_pairs; p++) {
+			err = sa_setup(&t->out[p], ct, &ct->out, SA_OUT, t, p,
+				       nqueues);
+			if (!err)
+				err = sa_setup(&t->in[p], ct, &ct->in, SA_IN, t,
+					       p, nqueues);
+			if (err) {
+				sadb_free(db);
+				return err;
+			}
+			t->in[p].index = db->nin;
+			t->out[p].index = db->nout;
+			db->in[db->nin++] = &t->in[p];
+			db->out[db->nout++] = &t->out[p];
 		}
 	}
 	return 0;
@@ -57,16 +115,33 @@ int sadb_init(struct sadb *db, const struct cfg *c)
 
 void sadb_free(struct sadb *db)
 {
-	int i;
+	int i, p;
 
-	for (i = 0; i < db->ntunnels; i++) {
-		replay_free(&db->tunnels[i].in.replay);
-		OPENSSL_cleanse(db->tunnels[i].in.key, CFG_KEY_MAX);
-		OPENSSL_cleanse(db->tunnels[i].out.key, CFG_KEY_MAX);
+	for (i = 0; db->tunnels && i < db->ntunnels; i++) {
+		struct tunnel *t = &db->tunnels[i];
+
+		for (p = 0; p < t->npairs; p++) {
+			replay_free(&t->in[p].replay);
+			OPENSSL_cleanse(t->in[p].key, CFG_KEY_MAX);
+			OPENSSL_cleanse(t->out[p].key, CFG_KEY_MAX);
+		}
+		free(t->in);
+		free(t->out);
 	}
 	free(db->tunnels);
-	db->tunnels = NULL;
-	db->ntunnels = 0;
+	free(db->in);
+	free(db->out);
+	memset(db, 0, sizeof(*db));
+}
+
+struct sa *sadb_in_by_spi(const struct sadb *db, uint32_t spi)
+{
+	int i;
+
+	for (i = 0; i < db->nin; i++)
+		if (db->in[i]->spi == spi)
+			return db->in[i];
+	return NULL;
 }
 
 struct tunnel *sadb_route(const struct sadb *db, int family, const void *dst)

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * sa: the SA database built from the config. Each tunnel has one outbound
- * and one inbound SA; sa_index is the tunnel's index, and the inbound SPI
- * map in BPF points to it. Keys live here (wiped on free); each worker keys
- * its own cipher contexts from them.
+ * sa: the SA database built from the config. Each tunnel has sa_pairs SA
+ * pairs (outbound + inbound). Every SA has an index among the SAs of its
+ * direction; the inbound SPI map in BPF gives the inbound one. Keys live
+ * here (wiped on free); each worker keys its own cipher contexts from them.
+ *
+ * With one pair, any worker uses it (a "fat tunnel": sequence numbers and
+ * the replay window are lock-free). With several, pair i is owned by worker
+ * i % queues: it sends with it, and decrypts for it; a packet of an SA that
+ * lands on another worker is handed over to the owner.
  */
 #ifndef ESPRESSO_SA_H
 #define ESPRESSO_SA_H
@@ -22,6 +27,9 @@ struct tunnel;
 
 struct sa {
 	uint32_t spi;
+	int index;  /* among the SAs of this direction */
+	int pair;   /* in its tunnel */
+	int owner;  /* the worker that uses it, -1 for any */
 	enum sa_dir dir;
 	enum cfg_cipher cipher;
 	enum cfg_encap encap;
@@ -42,7 +50,8 @@ struct sa {
 struct tunnel {
 	const struct cfg_tunnel *cfg;
 	int index;
-	struct sa out, in;
+	int npairs;
+	struct sa *out, *in; /* npairs each */
 	uint16_t overhead; /* outer IPv4 (+UDP) + ESP + IV + max trailer + ICV */
 	uint16_t mtu;      /* largest inner packet that fits the uplink MTU */
 	/* next hop toward cfg->remote, kept by the control thread */
@@ -55,10 +64,28 @@ struct tunnel {
 struct sadb {
 	struct tunnel *tunnels;
 	int ntunnels;
+	struct sa **in, **out; /* by SA index */
+	int nin, nout;
 };
 
-int sadb_init(struct sadb *db, const struct cfg *c);
+/* nqueues: the workers, to give each SA of a multi-pair tunnel its owner. */
+int sadb_init(struct sadb *db, const struct cfg *c, int nqueues);
 void sadb_free(struct sadb *db);
+/*
+ * The key of SA pair i from the configured key (key_len bytes, salt
+ * included): HKDF-SHA256 (RFC 5869) with no salt, the configured key as
+ * input and "espresso sa" || SPI (big-endian) as info, key_len bytes out.
+ * Both gateways derive the same key for the same SPI; no two SPIs share one.
+ */
+int sa_derive_key(const uint8_t *key, size_t key_len, uint32_t spi,
+		  uint8_t *out);
+/* The inbound SA with this SPI, or NULL (a linear search: not per packet). */
+struct sa *sadb_in_by_spi(const struct sadb *db, uint32_t spi);
+/* The outbound SA worker q sends with on tunnel t. */
+static inline struct sa *tunnel_out_sa(struct tunnel *t, int q)
+{
+	return &t->out[q % t->npairs];
+}
 /* Outbound route: the tunnel whose routes hold the destination, or NULL. */
 struct tunnel *sadb_route(const struct sadb *db, int family, const void *dst);
 

@@ -27,6 +27,7 @@
 	X(rx_inner_dst, "inner destination inside the tunnel's routes")      \
 	X(rx_tun_write, "write to the tun failed")                           \
 	X(rx_fragment, "outer fragment dropped by reassembly (see reasm)")  \
+	X(rx_handoff, "handoff ring to the SA's owning worker full")        \
 	X(tx_malformed, "packet from the tun is not valid IPv4/IPv6")        \
 	X(tx_no_route, "no tunnel for the destination")                      \
 	X(tx_too_big, "too big for the uplink MTU after encapsulation")      \
@@ -62,6 +63,8 @@ struct queue_stats {
 	uint64_t icmp_sent;  /* "fragmentation needed"/"too big" to the host */
 	uint64_t mss_clamped; /* SYNs whose MSS was lowered */
 	uint64_t rx_reassembled; /* ESP packets completed from fragments */
+	uint64_t handoff_out; /* frames handed to the worker owning their SA */
+	uint64_t handoff_in;  /* frames taken from other workers */
 	uint64_t polls;      /* poll() sleeps when idle */
 	uint64_t drops[DROP_MAX];
 } __attribute__((aligned(64)));

@@ -260,16 +260,17 @@ static int emit_outer(void *arg, const uint8_t *hdr, size_t hlen,
 static void tx_crypto(struct worker *w, struct pkt *p)
 {
 	struct tunnel *t = p->t;
+	struct sa *sa = p->sa = tunnel_out_sa(t, w->id);
 	uint8_t *outer;
 	size_t outer_len;
 	int r;
 
-	p->seq = sa_seq_reserve(&t->out, 1);
+	p->seq = sa_seq_reserve(sa, 1);
 	if (!p->seq) {
 		drop_tx(w, p, DROP_tx_seq_exhausted);
 		return;
 	}
-	r = esp_encap4(&t->out, &w->aead_out[t->index], p->seq, w->ip_id++,
+	r = esp_encap4(sa, &w->aead_out[sa->index], p->seq, w->ip_id++,
 		       p->data, p->len, &outer, &outer_len);
 	if (r) {
 		drop_tx(w, p, r);
@@ -349,8 +350,8 @@ static void tx_post(struct worker *w)
 		w->st.tx_frames++;
 		w->st.tx_bytes += d->len;
 		if (!p->raw) {
-			w->sa_out[p->t->index].packets++;
-			w->sa_out[p->t->index].bytes += p->len;
+			w->sa_out[p->sa->index].packets++;
+			w->sa_out[p->sa->index].bytes += p->len;
 		}
 	}
 	if (sent) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -23,6 +24,17 @@ uint64_t worker_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+void worker_kick_peers(struct worker *w)
+{
+	uint64_t one = 1, m = w->kick_mask;
+	int i;
+
+	for (i = 0; m; i++, m >>= 1)
+		if ((m & 1) && write(w->env->workers[i].evfd, &one, 8) < 0)
+			w->st.wakeups++; /* already pending: fine */
+	w->kick_mask = 0;
 }
 
 int worker_tun_write(void *arg, const struct iovec *iov, int iovcnt)
@@ -52,10 +64,12 @@ static void audit_if_asked(struct worker *w)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = w->port.fd, .events = POLLIN },
 		{ .fd = w->tun_fd, .events = POLLIN },
+		{ .fd = w->evfd, .events = POLLIN },
 	};
+	uint64_t ev;
 
 	if (w->cpu >= 0) {
 		cpu_set_t set;
@@ -72,6 +86,10 @@ static void *worker_main(void *arg)
 		work += xsk_port_complete(&w->port);
 		w->st.tx_completed += work;
 		work += rx_burst(w);
+		if (w->env->nworkers > 1) {
+			work += rx_handoff_burst(w);
+			work += rx_handoff_return(w);
+		}
 		work += tx_burst(w);
 		if (w->nhold)
 			work += tx_hold_flush(w);
@@ -85,13 +103,15 @@ static void *worker_main(void *arg)
 		}
 		if (w->port.n_state[FRAME_TX] && xsk_port_kick(&w->port))
 			w->st.wakeups++;
-		if (work)
+		if (work || w->env->busy_poll)
 			continue;
 		/* Idle: sleep until the uplink or the tun has something.
 		 * Completions do not wake poll(): come back soon if frames
 		 * are still out for transmission. */
 		w->st.polls++;
-		poll(pfd, 2, w->port.n_state[FRAME_TX] ? 1 : w->nhold ? 10 : 100);
+		poll(pfd, 3, w->port.n_state[FRAME_TX] ? 1 : w->nhold ? 10 : 100);
+		if ((pfd[2].revents & POLLIN) && read(w->evfd, &ev, 8) < 0)
+			continue;
 	}
 	return NULL;
 }
@@ -99,7 +119,7 @@ static void *worker_main(void *arg)
 int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
 		int tun_fd)
 {
-	int n = env->db->ntunnels, i, err;
+	int nin = env->db->nin, nout = env->db->nout, i, err;
 
 	memset(w, 0, sizeof(*w));
 	w->id = id;
@@ -107,10 +127,11 @@ int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
 	w->env = env;
 	w->tun_fd = tun_fd;
 	w->ip_id = (uint16_t)(id << 12);
-	w->aead_in = calloc(n, sizeof(*w->aead_in));
-	w->aead_out = calloc(n, sizeof(*w->aead_out));
-	w->sa_in = calloc(n, sizeof(*w->sa_in));
-	w->sa_out = calloc(n, sizeof(*w->sa_out));
+	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->aead_in = calloc(nin, sizeof(*w->aead_in));
+	w->aead_out = calloc(nout, sizeof(*w->aead_out));
+	w->sa_in = calloc(nin, sizeof(*w->sa_in));
+	w->sa_out = calloc(nout, sizeof(*w->sa_out));
 	w->vnet = env->offload;
 	gro_init(&w->gro, env->offload);
 	w->reasm = reasm_new(WORKER_REASM_MEM, WORKER_REASM_FRAGS,
@@ -118,21 +139,26 @@ int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
 	w->big = malloc(GSO_MAX_PACKET + XSK_FRAME_SIZE);
 	w->txb = calloc(2 * WORKER_BATCH_MAX, sizeof(*w->txb));
 	if (!w->aead_in || !w->aead_out || !w->sa_in || !w->sa_out ||
-	    !w->reasm || !w->big || !w->txb) {
+	    !w->reasm || !w->big || !w->txb || w->evfd < 0) {
 		worker_free(w);
 		return -ENOMEM;
 	}
-	for (i = 0; i < n; i++) {
-		const struct tunnel *t = &env->db->tunnels[i];
+	/*
+	 * Every SA gets a context here, owned or not: a reassembled packet is
+	 * decrypted where it completes (the replay window is lock-free).
+	 */
+	for (i = 0; i < nin + nout; i++) {
+		const struct sa *sa = i < nin ? env->db->in[i]
+					      : env->db->out[i - nin];
 
-		err = crypto_aead_init(&w->aead_in[i], t->in.cipher, t->in.key,
-				       t->in.key_len, 0);
-		if (!err)
-			err = crypto_aead_init(&w->aead_out[i], t->out.cipher,
-					       t->out.key, t->out.key_len, 1);
+		err = crypto_aead_init(i < nin ? &w->aead_in[i]
+					       : &w->aead_out[i - nin],
+				       sa->cipher, sa->key, sa->key_len,
+				       sa->dir == SA_OUT);
 		if (err) {
-			log_err("worker %d: cannot key tunnel %s: %s", id,
-				t->cfg->name, strerror(-err));
+			log_err("worker %d: cannot key SA 0x%08x of tunnel %s: "
+				"%s", id, sa->spi, sa->tunnel->cfg->name,
+				strerror(-err));
 			worker_free(w);
 			return err;
 		}
@@ -161,12 +187,10 @@ void worker_free(struct worker *w)
 {
 	int i;
 
-	for (i = 0; w->env && i < w->env->db->ntunnels; i++) {
-		if (w->aead_in)
-			crypto_aead_free(&w->aead_in[i]);
-		if (w->aead_out)
-			crypto_aead_free(&w->aead_out[i]);
-	}
+	for (i = 0; w->env && w->aead_in && i < w->env->db->nin; i++)
+		crypto_aead_free(&w->aead_in[i]);
+	for (i = 0; w->env && w->aead_out && i < w->env->db->nout; i++)
+		crypto_aead_free(&w->aead_out[i]);
 	free(w->aead_in);
 	free(w->aead_out);
 	free(w->sa_in);
@@ -181,6 +205,9 @@ void worker_free(struct worker *w)
 	w->aead_in = w->aead_out = NULL;
 	w->sa_in = w->sa_out = NULL;
 	xsk_port_close(&w->port);
+	if (w->evfd > 0)
+		close(w->evfd);
+	w->evfd = -1;
 }
 
 int worker_audit(struct worker *w, struct xsk_audit *out, int timeout_ms)

@@ -34,8 +34,16 @@ struct held_pkt {
 	uint64_t since_ms;
 };
 
+struct spsc_ring;
+struct worker;
+
 struct worker_env {
 	const struct sadb *db;
+	struct worker *workers;  /* all of them, for handoff */
+	int nworkers;
+	struct spsc_ring *hand;  /* [s * nworkers + d]: s hands frames to d */
+	struct spsc_ring *back;  /* [d * nworkers + s]: d gives them back */
+	bool busy_poll;
 	uint8_t uplink_mac[6];
 	int uplink_mtu;
 	int batch;
@@ -70,6 +78,9 @@ struct worker {
 	uint8_t cur_mac[6];
 	uint64_t last_expire_ms;
 	uint16_t ip_id;
+	uint32_t handoff_out[CFG_MAX_QUEUES]; /* frames lent to each owner */
+	uint64_t kick_mask;   /* workers to wake after this burst */
+	int evfd;             /* eventfd: another worker has work for us */
 	struct held_pkt hold[WORKER_HOLD_MAX];
 	unsigned int nhold;
 	pthread_t thread;

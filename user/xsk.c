@@ -113,6 +113,23 @@ void xsk_port_close(struct xsk_port *p)
 	memset(p, 0, sizeof(*p));
 }
 
+int xsk_port_busy_poll(struct xsk_port *p, int budget)
+{
+	int one = 1, usecs = 20;
+
+	if (setsockopt(p->fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one,
+		       sizeof(one)) ||
+	    setsockopt(p->fd, SOL_SOCKET, SO_BUSY_POLL, &usecs,
+		       sizeof(usecs)) ||
+	    setsockopt(p->fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget,
+		       sizeof(budget))) {
+		log_warn("busy polling on the AF_XDP socket: %s (needs "
+			 "CAP_NET_ADMIN; kernel 5.11+)", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 unsigned int xsk_port_refill(struct xsk_port *p)
 {
 	uint32_t n = xsk_prod_nb_free(&p->fill, p->nfree), idx, i;

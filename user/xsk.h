@@ -8,6 +8,7 @@
  *   WORKER in the worker's hands during a burst
  *   TX     given to the kernel: TX ring, the kernel, or the completion ring
  *   HELD   read from the tun, waiting for its next hop's MAC (worker's list)
+ *   HANDOFF lent to the worker that owns its SA, until it comes back
  *
  * owner[] records the state of each frame; n_state[] counts them. The
  * audit recounts owner[], and walks the free stack and the RX and completion
@@ -38,6 +39,7 @@ enum frame_state {
 	FRAME_WORKER,
 	FRAME_TX,
 	FRAME_HELD,
+	FRAME_HANDOFF,
 	FRAME_NSTATES
 };
 
@@ -107,6 +109,8 @@ static inline void xsk_port_free(struct xsk_port *p, uint64_t addr)
 	p->free_stack[p->nfree++] = addr;
 }
 
+/* SO_PREFER_BUSY_POLL, SO_BUSY_POLL and SO_BUSY_POLL_BUDGET on the socket. */
+int xsk_port_busy_poll(struct xsk_port *p, int budget);
 /* Free stack -> fill ring, as much as fits. Returns frames given. */
 unsigned int xsk_port_refill(struct xsk_port *p);
 /* Completion ring -> free stack. Returns frames completed. */

@@ -4,8 +4,9 @@
  * thread, one core: encrypt = esp_encap4 (trailer, seal, outer IPv4) with
  * sequence numbers from sa_seq_reserve; decrypt = replay check, esp_open,
  * replay update, esp_decap_post. Prints packets/s, Gbit/s (inner bytes) and
- * ns/packet per size, as CSV when asked.
- *   bench_esp [-c aes-gcm-128|aes-gcm-256] [-s seconds] [--csv]
+ * ns/packet per size, as CSV when asked (backend in the last column).
+ *   bench_esp [-c aes-gcm-128|aes-gcm-256] [-b openssl|ipsec-mb]
+ *             [-s seconds] [--csv]
  */
 #include <arpa/inet.h>
 #include <netinet/ip.h>
@@ -50,14 +51,16 @@ struct result {
 };
 
 /* sizes: inner IP packet lengths, cycled (IMIX: several) */
-static void run(enum cfg_cipher cipher, const size_t *sizes, int nsizes,
-		double secs, struct result *enc, struct result *dec)
+static void run(enum crypto_backend backend, enum cfg_cipher cipher,
+		const size_t *sizes, int nsizes, double secs,
+		struct result *enc, struct result *dec)
 {
 	static uint8_t frames[BURST][FRAME], wire[BURST][FRAME];
 	uint8_t key[36];
 	struct cfg_tunnel ct = { 0 };
 	struct cfg_prefix route;
 	struct tunnel t = { 0 };
+	struct sa out_sa = { 0 }, in_sa = { 0 };
 	struct esp_aead ea, da;
 	size_t klen = config_cipher_key_len(cipher), lens[BURST], outl[BURST];
 	uint64_t pkts = 0, bytes = 0;
@@ -74,24 +77,31 @@ static void run(enum cfg_cipher cipher, const size_t *sizes, int nsizes,
 	inet_pton(AF_INET, "192.0.2.1", &ct.local);
 	inet_pton(AF_INET, "192.0.2.2", &ct.remote);
 	t.cfg = &ct;
-	t.out.tunnel = t.in.tunnel = &t;
-	t.out.spi = t.in.spi = 0x1000;
-	t.out.esn = t.in.esn = true;
-	t.out.seq_max = UINT64_MAX;
-	replay_init(&t.in.replay, 1024, true);
-	crypto_aead_init(&ea, cipher, key, klen, 1);
-	crypto_aead_init(&da, cipher, key, klen, 0);
+	t.out = &out_sa;
+	t.in = &in_sa;
+	t.npairs = 1;
+	t.out->tunnel = t.in->tunnel = &t;
+	t.out->spi = t.in->spi = 0x1000;
+	t.out->esn = t.in->esn = true;
+	t.out->seq_max = UINT64_MAX;
+	replay_init(&t.in->replay, 1024, true);
+	if (crypto_aead_init_backend(&ea, backend, cipher, key, klen, 1) ||
+	    crypto_aead_init_backend(&da, backend, cipher, key, klen, 0)) {
+		fprintf(stderr, "bench_esp: cannot key %s\n",
+			crypto_backend_name(backend));
+		exit(1);
+	}
 
 	/* encrypt */
 	t0 = now();
 	do {
 		for (i = 0; i < BURST; i++) {
 			uint8_t *outer;
-			uint64_t seq = sa_seq_reserve(&t.out, 1);
+			uint64_t seq = sa_seq_reserve(t.out, 1);
 
 			lens[i] = sizes[(pkts + i) % nsizes];
 			make_inner(frames[i] + OFF, lens[i]);
-			esp_encap4(&t.out, &ea, seq, 0, frames[i] + OFF, lens[i],
+			esp_encap4(t.out, &ea, seq, 0, frames[i] + OFF, lens[i],
 				   &outer, &outl[i]);
 			bytes += lens[i];
 		}
@@ -108,7 +118,7 @@ static void run(enum cfg_cipher cipher, const size_t *sizes, int nsizes,
 
 		lens[i] = sizes[i % nsizes];
 		make_inner(frames[i] + OFF, lens[i]);
-		esp_encap4(&t.out, &ea, i + 1, 0, frames[i] + OFF, lens[i],
+		esp_encap4(t.out, &ea, i + 1, 0, frames[i] + OFF, lens[i],
 			   &outer, &outl[i]);
 		memcpy(wire[i], outer, outl[i]);
 	}
@@ -124,9 +134,9 @@ static void run(enum cfg_cipher cipher, const size_t *sizes, int nsizes,
 			 * window is driven with fresh numbers so its cost is
 			 * the one of a live SA. */
 			memcpy(frames[i], wire[i], outl[i]);
-			if (replay_check(&t.in.replay, seq) ||
+			if (replay_check(&t.in->replay, seq) ||
 			    esp_open(&da, i + 1, true, esp, esp_len) ||
-			    replay_update(&t.in.replay, seq) ||
+			    replay_update(&t.in->replay, seq) ||
 			    esp_decap_post(&t, esp + 16, esp_len - 32, &inner))
 				abort();
 			bytes += inner;
@@ -139,7 +149,7 @@ static void run(enum cfg_cipher cipher, const size_t *sizes, int nsizes,
 	dec->ns = el * 1e9 / pkts;
 	crypto_aead_free(&ea);
 	crypto_aead_free(&da);
-	replay_free(&t.in.replay);
+	replay_free(&t.in->replay);
 }
 
 int main(int argc, char **argv)
@@ -158,6 +168,7 @@ int main(int argc, char **argv)
 		{ "imix", imix, 12 },
 	};
 	enum cfg_cipher cipher = CIPHER_AES_GCM_256;
+	enum crypto_backend backend = CRYPTO_OPENSSL;
 	double secs = 1.0;
 	bool csv = false;
 	size_t i;
@@ -168,34 +179,43 @@ int main(int argc, char **argv)
 			cipher = !strcmp(argv[++a], "aes-gcm-128")
 					 ? CIPHER_AES_GCM_128
 					 : CIPHER_AES_GCM_256;
-		else if (!strcmp(argv[a], "-s") && a + 1 < argc)
+		else if (!strcmp(argv[a], "-b") && a + 1 < argc) {
+			if (crypto_backend_parse(argv[++a], &backend)) {
+				fprintf(stderr, "bench_esp: -b openssl|ipsec-mb\n");
+				return 2;
+			}
+		} else if (!strcmp(argv[a], "-s") && a + 1 < argc)
 			secs = atof(argv[++a]);
 		else if (!strcmp(argv[a], "--csv"))
 			csv = true;
 	}
+	if (crypto_set_backend(backend))
+		return 1; /* logged why */
 	if (csv)
-		printf("cipher,size,dir,pps,gbps,ns_per_pkt\n");
+		printf("cipher,size,dir,pps,gbps,ns_per_pkt,backend\n");
 	else
-		printf("%-12s %-5s %-8s %12s %9s %9s\n", "cipher", "size", "dir",
-		       "packets/s", "Gbit/s", "ns/pkt");
+		printf("%-12s %-5s %-8s %12s %9s %9s  %s\n", "cipher", "size",
+		       "dir", "packets/s", "Gbit/s", "ns/pkt", "backend");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct result e, d;
 
-		run(cipher, cases[i].sizes, cases[i].n, secs, &e, &d);
+		run(backend, cipher, cases[i].sizes, cases[i].n, secs, &e, &d);
 		if (csv) {
-			printf("%s,%s,encrypt,%.0f,%.3f,%.1f\n",
+			printf("%s,%s,encrypt,%.0f,%.3f,%.1f,%s\n",
 			       config_cipher_name(cipher), cases[i].name, e.pps,
-			       e.gbps, e.ns);
-			printf("%s,%s,decrypt,%.0f,%.3f,%.1f\n",
+			       e.gbps, e.ns, crypto_backend_name(backend));
+			printf("%s,%s,decrypt,%.0f,%.3f,%.1f,%s\n",
 			       config_cipher_name(cipher), cases[i].name, d.pps,
-			       d.gbps, d.ns);
+			       d.gbps, d.ns, crypto_backend_name(backend));
 		} else {
-			printf("%-12s %-5s %-8s %12.0f %9.2f %9.1f\n",
+			printf("%-12s %-5s %-8s %12.0f %9.2f %9.1f  %s\n",
 			       config_cipher_name(cipher), cases[i].name,
-			       "encrypt", e.pps, e.gbps, e.ns);
-			printf("%-12s %-5s %-8s %12.0f %9.2f %9.1f\n",
+			       "encrypt", e.pps, e.gbps, e.ns,
+			       crypto_backend_name(backend));
+			printf("%-12s %-5s %-8s %12.0f %9.2f %9.1f  %s\n",
 			       config_cipher_name(cipher), cases[i].name,
-			       "decrypt", d.pps, d.gbps, d.ns);
+			       "decrypt", d.pps, d.gbps, d.ns,
+			       crypto_backend_name(backend));
 		}
 	}
 	return 0;

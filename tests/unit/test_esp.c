@@ -385,6 +385,7 @@ struct tfix {
 	struct cfg_tunnel ct;
 	struct cfg_prefix routes[2];
 	struct tunnel t;
+	struct sa out, in; /* t.out and t.in point here: one SA pair */
 	struct esp_aead enc, dec;
 };
 
@@ -432,8 +433,11 @@ static void tfix_init(struct tfix *f, enum cfg_encap encap, bool esn,
 	f->t.cfg = &f->ct;
 	f->t.index = 0;
 	f->t.overhead = (uint16_t)esp_overhead(encap);
-	sa_fill(&f->t.out, f, SA_OUT);
-	sa_fill(&f->t.in, f, SA_IN);
+	f->t.out = &f->out;
+	f->t.in = &f->in;
+	f->t.npairs = 1;
+	sa_fill(f->t.out, f, SA_OUT);
+	sa_fill(f->t.in, f, SA_IN);
 	cr_assert_eq(crypto_aead_init(&f->enc, cipher, f->ct.out.key, klen, 1),
 		     0);
 	cr_assert_eq(crypto_aead_init(&f->dec, cipher, f->ct.in.key, klen, 0),
@@ -502,7 +506,7 @@ static void roundtrip_one(struct tfix *f, int family, size_t payload,
 {
 	uint8_t buf[BUF_LEN], orig[1600], *inner = buf + ESP_HEADROOM, *outer,
 		*esp, *pt;
-	bool udp = f->t.out.encap == ENCAP_UDP;
+	bool udp = f->t.out->encap == ENCAP_UDP;
 	size_t len, hdr = 20 + (udp ? 8 : 0), esp_len, outer_len = 0,
 		    inner_len = 0, i;
 	uint16_t ip_id = (uint16_t)(0x4000 + seq * 7);
@@ -521,14 +525,14 @@ static void roundtrip_one(struct tfix *f, int family, size_t payload,
 	pad = (4 - ((len + 2) & 3)) & 3;
 	esp_len = 8 + 8 + len + pad + 2 + 16;
 
-	r = esp_encap4(&f->t.out, &f->enc, seq, ip_id, inner, len, &outer,
+	r = esp_encap4(f->t.out, &f->enc, seq, ip_id, inner, len, &outer,
 		       &outer_len);
 	cr_assert_eq(r, 0, "IPv%d len %zu: esp_encap4 returned %d", family,
 		     len, r);
 	cr_assert_eq(outer, inner - 16 - hdr, "outer header misplaced");
 	cr_assert_eq(outer_len, hdr + esp_len, "IPv%d len %zu: outer_len %zu",
 		     family, len, outer_len);
-	cr_assert_leq(outer_len, len + esp_overhead(f->t.out.encap));
+	cr_assert_leq(outer_len, len + esp_overhead(f->t.out->encap));
 	cr_assert_eq((outer_len - hdr - 16 - 16) % 4, 0,
 		     "encrypted part not a multiple of 4");
 	/* nothing written outside [outer, outer + outer_len) */
@@ -578,7 +582,7 @@ static void roundtrip_one(struct tfix *f, int family, size_t payload,
 	cr_assert(memcmp(esp + 16, orig, len) != 0, "payload left in clear");
 
 	/* decrypt */
-	r = esp_open(&f->dec, seq, f->t.in.esn, esp, esp_len);
+	r = esp_open(&f->dec, seq, f->t.in->esn, esp, esp_len);
 	cr_assert_eq(r, 0, "IPv%d len %zu seq %llx: esp_open %d", family, len,
 		     (unsigned long long)seq, r);
 	pt = esp + 16;
@@ -669,7 +673,7 @@ Test(esp_roundtrip, esn_high_half_authenticated)
 
 	tfix_init(&f, ENCAP_ESP, true, CIPHER_AES_GCM_128);
 	len = build_inner4(inner, 50, 0, true, "10.1.0.1", "10.9.0.1");
-	cr_assert_eq(esp_encap4(&f.t.out, &f.enc, seq, 1, inner, len, &outer,
+	cr_assert_eq(esp_encap4(f.t.out, &f.enc, seq, 1, inner, len, &outer,
 				&outer_len),
 		     0);
 	esp_len = outer_len - 20;
@@ -704,7 +708,7 @@ Test(esp_roundtrip, wrong_key)
 				      20, 0),
 		     0);
 	len = build_inner4(inner, 50, 0, true, "10.1.0.1", "10.9.0.1");
-	cr_assert_eq(esp_encap4(&f.t.out, &f.enc, 7, 1, inner, len, &outer,
+	cr_assert_eq(esp_encap4(f.t.out, &f.enc, 7, 1, inner, len, &outer,
 				&outer_len),
 		     0);
 	cr_assert_eq(esp_open(&g.dec, 7, false, outer + 20, outer_len - 20),
@@ -721,23 +725,23 @@ Test(esp_encap, malformed_inner)
 
 	tfix_init(&f, ENCAP_ESP, false, CIPHER_AES_GCM_128);
 	memset(buf, 0, sizeof(buf));
-	cr_assert_eq(esp_encap4(&f.t.out, &f.enc, 1, 1, inner, 0, &outer,
+	cr_assert_eq(esp_encap4(f.t.out, &f.enc, 1, 1, inner, 0, &outer,
 				&outer_len),
 		     DROP_tx_malformed);
 	inner[0] = 0x45;
-	cr_assert_eq(esp_encap4(&f.t.out, &f.enc, 1, 1, inner, 19, &outer,
+	cr_assert_eq(esp_encap4(f.t.out, &f.enc, 1, 1, inner, 19, &outer,
 				&outer_len),
 		     DROP_tx_malformed, "IPv4 shorter than its header");
 	inner[0] = 0x60;
-	cr_assert_eq(esp_encap4(&f.t.out, &f.enc, 1, 1, inner, 39, &outer,
+	cr_assert_eq(esp_encap4(f.t.out, &f.enc, 1, 1, inner, 39, &outer,
 				&outer_len),
 		     DROP_tx_malformed, "IPv6 shorter than its header");
 	inner[0] = 0x55;
-	cr_assert_eq(esp_encap4(&f.t.out, &f.enc, 1, 1, inner, 60, &outer,
+	cr_assert_eq(esp_encap4(f.t.out, &f.enc, 1, 1, inner, 60, &outer,
 				&outer_len),
 		     DROP_tx_malformed, "IP version 5");
 	inner[0] = 0x00;
-	cr_assert_eq(esp_encap4(&f.t.out, &f.enc, 1, 1, inner, 60, &outer,
+	cr_assert_eq(esp_encap4(f.t.out, &f.enc, 1, 1, inner, 60, &outer,
 				&outer_len),
 		     DROP_tx_malformed, "IP version 0");
 	cr_assert_null(outer);
@@ -1025,7 +1029,7 @@ Test(esp_python, aesgcm_decrypts_encap4_output)
 	tfix_init(&f, ENCAP_UDP, true, CIPHER_AES_GCM_256);
 	len = build_inner4(inner, 101, 0x10, true, "10.1.4.4", "172.16.0.1");
 	memcpy(orig, inner, len);
-	cr_assert_eq(esp_encap4(&f.t.out, &f.enc, seq, 99, inner, len, &outer,
+	cr_assert_eq(esp_encap4(f.t.out, &f.enc, seq, 99, inner, len, &outer,
 				&outer_len),
 		     0);
 	esp_len = outer_len - 28;
