@@ -27,6 +27,8 @@
 #include "pkt.h"
 
 #define FRAME_CAP (XSK_FRAME_SIZE - WORKER_TX_INNER_OFF - ESP_TAILROOM)
+/* TX ring slots wanted free before reading one more packet from the tun */
+#define TX_ROOM (GSO_MAX_PACKET / 1280 + 2 * WORKER_BATCH_MAX / 4)
 
 static void tx_flush(struct worker *w);
 
@@ -322,6 +324,11 @@ static void tx_post(struct worker *w)
 
 	for (i = 0; i < n; i++)
 		good += !pkts[i].drop && !pkts[i].hold;
+	if (good && xsk_prod_nb_free(&port->tx, good) < good) {
+		/* make room: let the kernel send what is queued */
+		xsk_port_kick(port);
+		w->st.tx_completed += xsk_port_complete(port);
+	}
 	if (good)
 		good = xsk_ring_prod__reserve(&port->tx, good, &idx);
 	for (i = 0; i < n; i++) {
@@ -391,6 +398,18 @@ unsigned int tx_burst(struct worker *w)
 
 		if (w->ntx >= WORKER_BATCH_MAX)
 			tx_flush(w);
+		/*
+		 * Backpressure: read only what the TX ring can take (a
+		 * super-packet may make 45 segments). What stays in the tun
+		 * queue slows the host down, instead of being dropped here.
+		 */
+		if (xsk_prod_nb_free(&w->port.tx, TX_ROOM) < TX_ROOM + w->ntx) {
+			tx_flush(w);
+			xsk_port_kick(&w->port);
+			w->st.tx_completed += xsk_port_complete(&w->port);
+			if (xsk_prod_nb_free(&w->port.tx, TX_ROOM) < TX_ROOM)
+				break;
+		}
 		if (!xsk_port_alloc(&w->port, &addr))
 			break; /* the packets wait in the tun for frames */
 		if (w->vnet)

@@ -167,10 +167,22 @@ unsigned int xsk_port_complete(struct xsk_port *p)
 
 bool xsk_port_kick(struct xsk_port *p)
 {
+	int i;
+
 	if (!xsk_ring_prod__needs_wakeup(&p->tx))
 		return false;
-	/* EAGAIN/EBUSY/ENOBUFS: the kernel is busy, the frames stay queued */
-	sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+	/*
+	 * Copy mode sends at most 32 frames per sendto(), synchronously: go on
+	 * until the ring is drained (bounded). Zero-copy drivers send on their
+	 * own once woken. EAGAIN/EBUSY/ENOBUFS: the frames stay queued.
+	 */
+	for (i = 0; i < (p->zerocopy ? 1 : XSK_TX_SIZE / 32); i++) {
+		if (sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
+		    errno != ENOBUFS)
+			break;
+		if (xsk_prod_nb_free(&p->tx, XSK_TX_SIZE) == XSK_TX_SIZE)
+			break;
+	}
 	return true;
 }
 

@@ -28,6 +28,7 @@ OFFLOAD=${OFFLOAD:-true}       # tun virtio_net_hdr: GSO/GRO/checksum
 MSS_CLAMP=${MSS_CLAMP:-true}
 FRAGMENT=${FRAGMENT:-inner}
 WIRE_MTU=${WIRE_MTU:-1500}
+SA_PAIRS=${SA_PAIRS:-1}         # SA pairs per tunnel (keys derived by HKDF)
 PID_A= PID_B=
 
 say() { printf '== %s\n' "$*"; }
@@ -61,6 +62,7 @@ espresso: {
   tunnels = (
     { name = "to-peer"; local = "$5"; remote = "$6"; encap = "$ENCAP";
       cipher = "$CIPHER"; replay_window = 1024; esn = true; fragment = "$FRAGMENT";
+      sa_pairs = $SA_PAIRS;
       outbound = { spi = $9; key = "${10}"; };
       inbound  = { spi = ${11}; key = "${12}"; };
       routes = [ "$7", "$8" ]; }

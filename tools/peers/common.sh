@@ -162,6 +162,16 @@ cpu_ticks() { # cpu_ticks PID: utime + stime of all its threads, in clock ticks
 
 # ---------------------------------------------------------------- measurement
 
+cpu_busy_pct() { # cpu_busy_pct: how busy all CPUs were over the next second, in %
+	local a b
+	read -r -a a </proc/stat
+	sleep 1
+	read -r -a b </proc/stat
+	# fields: cpu user nice system idle iowait irq softirq steal
+	awk -v u="$((b[1] + b[2] + b[3] + b[6] + b[7] + b[8] - a[1] - a[2] - a[3] - a[6] - a[7] - a[8]))" \
+		-v i="$((b[4] + b[5] - a[4] - a[5]))" 'BEGIN {printf "%d", (u + i) ? 100 * u / (u + i) : 0}'
+}
+
 # csv_row TEST MODE GBPS CPU
 csv_row() { echo "$1,$2,$3,$4" >>"$CSV"; }
 
@@ -180,6 +190,10 @@ run_test() {
 	udp1400) args+=(-u -b 0 -l 1400) ;;
 	esac
 	[ -n "$src" ] && args+=(-B "$src")
+
+	# the peers are CPU bound on 2 cores: say so when something else is running
+	p=$(cpu_busy_pct)
+	[ "$p" -gt 15 ] && log "warning: CPUs ${p}% busy just before $test $mode (other work on this machine), result may be low"
 
 	ip netns exec "$NS_B" timeout $((SECS + 60)) iperf3 -s -1 -p "$IPERF_PORT" \
 		>"$RAW/${test}_${mode}.server.log" 2>&1 &
@@ -231,5 +245,4 @@ PYEOF
 		log "$test $mode: $gbps Gbit/s received (${info#*$'\t'})${cpu:+, daemons ${cpu}% CPU}"
 	fi
 	csv_row "$test" "$mode" "$gbps" "$cpu"
-	sleep 1
 }
