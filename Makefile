@@ -28,7 +28,14 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 HDRS      := $(wildcard include/espresso/*.h user/*.h)
 
-all: deps-build $(BPF_OBJ) espressod espressoctl
+# Each entry point installs what is missing first, then builds in a second
+# make, so the feature probes above see what deps.sh just installed.
+SUBMAKE := $(MAKE) --no-print-directory
+
+all: deps-build
+	@$(SUBMAKE) build
+
+build: $(BPF_OBJ) espressod espressoctl
 
 deps-build:
 	@tools/deps.sh build
@@ -52,27 +59,33 @@ espressod: build/user/main.o $(LIB_OBJS)
 espressoctl: build/user/espressoctl.o
 	$(CC) $(CFLAGS) -o $@ $^
 
-tools/espresso-gen: build/tools/espresso-gen.o $(LIB_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-
 build/tests/%: tests/unit/%.c $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJS) $(LIBS) -lcriterion
 
-unit: deps-check all $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 1; done
+unit: deps-check
+	@$(SUBMAKE) build $(UNIT_BINS)
+	bash tests/run.sh unit
 
-check: deps-check all $(UNIT_BINS)
+check: deps-check
+	@$(SUBMAKE) build $(UNIT_BINS)
 	bash tests/run.sh
 
-demo: deps-check all
+demo: deps-check
+	@$(SUBMAKE) build
 	bash tools/demo.sh
 
 build/bench_esp: tests/bench/bench_esp.c $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
 
-bench: deps-check all build/bench_esp
+build/bench_scale: tests/bench/bench_scale.c $(LIB_OBJS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+
+bench: deps-check
+	@tools/deps.sh bench
+	@$(SUBMAKE) build build/bench_esp build/bench_scale
 	bash tools/bench.sh
 
 PREFIX ?= /usr/local
@@ -85,7 +98,7 @@ install: all
 	install -d -m 700 $(DESTDIR)/etc/espresso
 
 clean:
-	rm -rf build espressod espressoctl tools/espresso-gen $(BPF_OBJ)
+	rm -rf build espressod espressoctl $(BPF_OBJ)
 
-.PHONY: all deps-build deps-check unit check demo bench install clean
+.PHONY: all build deps-build deps-check unit check demo bench install clean
 .SECONDARY:

@@ -21,6 +21,7 @@
 
 #include "espresso/common.h"
 #include "config.h"
+#include "crypto.h"
 #include "log.h"
 
 #define CONFIG_FILE_MAX (16u << 20)
@@ -69,7 +70,11 @@ static const char *const espresso_keys[] = {
 	"instance", "workers", "uplink", "tun", "tunnels", NULL,
 };
 static const char *const workers_keys[] = {
-	"queues", "cpus", "batch", "busy_poll", "busy_poll_budget", NULL,
+	"queues", "cpus", "batch", "busy_poll", "busy_poll_budget", "crypto",
+	NULL,
+};
+static const char *const crypto_names[] = {
+	[CRYPTO_OPENSSL] = "openssl", [CRYPTO_IPSECMB] = "ipsec-mb", NULL,
 };
 static const char *const uplink_keys[] = {
 	"name", "xdp_mode", "zerocopy", NULL,
@@ -595,6 +600,7 @@ static int parse_workers(struct ctx *x, const config_setting_t *esp,
 			 struct cfg *c)
 {
 	long long queues = 1, batch = 64, budget = 64;
+	int crypto = CRYPTO_OPENSSL;
 	char f[FIELD_MAX];
 	config_setting_t *g;
 	int i, ret;
@@ -614,8 +620,11 @@ static int parse_workers(struct ctx *x, const config_setting_t *esp,
 	ret = ret ?: get_bool(x, g, "workers", "busy_poll", &c->workers.busy_poll);
 	ret = ret ?: get_int(x, g, "workers", "busy_poll_budget", false, 1, 1024,
 			     &budget);
+	ret = ret ?: get_enum(x, g, "workers", "crypto", false, crypto_names,
+			      "crypto backend", &crypto);
 	if (ret)
 		return ret;
+	c->workers.crypto = crypto;
 	c->workers.queues = (int)queues;
 	c->workers.batch = (int)batch;
 	c->workers.busy_poll_budget = (int)budget;

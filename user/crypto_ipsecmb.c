@@ -102,7 +102,8 @@ void crypto_imb_free(struct esp_aead *a)
 	a->imb = NULL;
 }
 
-static inline void nonce(uint8_t n[IMB_GCM_IV_DATA_LEN], const struct esp_aead *a,
+static inline void nonce(uint8_t n[IMB_GCM_IV_DATA_LEN],
+			 const struct esp_aead *a,
 			 const uint8_t iv[ESP_GCM_IV_LEN])
 {
 	memcpy(n, a->salt, ESP_GCM_SALT_LEN);

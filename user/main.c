@@ -453,6 +453,13 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 1;
 	}
+	if (crypto_set_backend((enum crypto_backend)d.cfg.workers.crypto)) {
+		log_err("%s: workers.crypto = \"%s\" cannot be used here",
+			config, crypto_backend_name(
+				(enum crypto_backend)d.cfg.workers.crypto));
+		config_free(&d.cfg);
+		return 1;
+	}
 	if (test) {
 		printf("%s: OK\n", config);
 		config_free(&d.cfg);

@@ -29,6 +29,8 @@ MSS_CLAMP=${MSS_CLAMP:-true}
 FRAGMENT=${FRAGMENT:-inner}
 WIRE_MTU=${WIRE_MTU:-1500}
 SA_PAIRS=${SA_PAIRS:-1}         # SA pairs per tunnel (keys derived by HKDF)
+CPUS_A=${CPUS_A:-}              # worker CPUs, e.g. "0, 1" (default: not pinned)
+CPUS_B=${CPUS_B:-}
 PID_A= PID_B=
 
 say() { printf '== %s\n' "$*"; }
@@ -49,13 +51,13 @@ topo_up() {
 	ip -n "$NS_B" link set eB up
 }
 
-# gw_conf NAME UPLINK TUNADDR4 TUNADDR6 LOCAL REMOTE ROUTE4 ROUTE6 OSPI OKEY ISPI IKEY
+# gw_conf NAME UPLINK TUNADDR4 TUNADDR6 LOCAL REMOTE ROUTE4 ROUTE6 OSPI OKEY ISPI IKEY [CPUS]
 gw_conf() {
 	local f=$WORK/gw-$1.conf
 	cat > "$f" <<CONF
 espresso: {
   instance = "$P-$1";
-  workers = { queues = $QUEUES; };
+  workers = { queues = $QUEUES; $( [ -z "${13:-}" ] || echo "cpus = [ ${13} ];" ) };
   uplink = { name = "$2"; };
   tun = { name = "esp0"; $( [ "$TUN_MTU" = 0 ] || echo "mtu = $TUN_MTU;" ) address = [ "$3", "$4" ];
           offload = $OFFLOAD; mss_clamp = $MSS_CLAMP; };
@@ -78,11 +80,11 @@ gw_start() { # gw_start a|b
 	if [ "$1" = a ]; then
 		ns=$NS_A
 		conf=$(gw_conf a eA 10.1.0.1/32 fd00:1::1/128 192.0.2.1 192.0.2.2 \
-			10.2.0.0/16 fd00:2::/64 "$SPI_AB" "$KEY_AB" "$SPI_BA" "$KEY_BA")
+			10.2.0.0/16 fd00:2::/64 "$SPI_AB" "$KEY_AB" "$SPI_BA" "$KEY_BA" "$CPUS_A")
 	else
 		ns=$NS_B
 		conf=$(gw_conf b eB 10.2.0.1/32 fd00:2::1/128 192.0.2.2 192.0.2.1 \
-			10.1.0.0/16 fd00:1::/64 "$SPI_BA" "$KEY_BA" "$SPI_AB" "$KEY_AB")
+			10.1.0.0/16 fd00:1::/64 "$SPI_BA" "$KEY_BA" "$SPI_AB" "$KEY_AB" "$CPUS_B")
 	fi
 	log=$WORK/gw-$1.log
 	ip netns exec "$ns" "$ROOT/espressod" -c "$conf" >"$log" 2>&1 &
