@@ -1,106 +1,152 @@
 #!/bin/bash
-# make bench: benchmarks, never part of make check. Results go to
-# results/<date>/ as CSV next to the printed tables.
-#   engine: ESP encrypt/decrypt pipelines on synthetic bursts, one core,
-#           next to `openssl speed -evp` of the same cipher, same run
-#   e2e:    iperf3 TCP through two espresso gateways next to the plain veth
+# make bench: benchmarks, never part of make check. One results folder,
+# results/<date>/, with CSV files, a plot (bench.png) and the printed tables.
+#   engine:  ESP encrypt/decrypt pipelines on synthetic bursts, one core,
+#            OpenSSL and intel-ipsec-mb backends, next to `openssl speed
+#            -evp` of the same cipher measured in the same run
+#   e2e:     iperf3 TCP 1 and 4 streams and UDP 1400 through two espresso
+#            gateways in namespaces (tun offloads on and off, both crypto
+#            backends), with each gateway's CPU per packet
+#   peers:   the same tests through plain veth (offloads off), wireguard-go,
+#            OpenVPN and strongSwan kernel-libipsec (tools/bench_peers.sh)
+#   scaling: tools/scale.sh, up to the cores this machine has
+# SECS: seconds per engine case (default 1); E2E_SECS per iperf3 test (10).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/results/$(date +%Y%m%d-%H%M%S)}
 SECS=${SECS:-1}
+E2E_SECS=${E2E_SECS:-10}
 OSECS=${SECS%.*}            # openssl speed takes whole seconds
 [ "${OSECS:-0}" -ge 1 ] 2>/dev/null || OSECS=1
 mkdir -p "$OUT"
 cd "$ROOT"
+backends=openssl
+./build/bench_esp -b ipsec-mb -s 0.01 >/dev/null 2>&1 && backends="openssl ipsec-mb"
 
-echo "== engine, one core (build/bench_esp), $SECS s per case"
-for c in aes-gcm-128 aes-gcm-256; do
-	./build/bench_esp -c "$c" -s "$SECS" --csv
+echo "== engine, one core (build/bench_esp), $SECS s per case: $backends"
+for b in $backends; do
+	for c in aes-gcm-128 aes-gcm-256; do
+		./build/bench_esp -b "$b" -c "$c" -s "$SECS" --csv
+	done
 done | awk 'NR == 1 || !/^cipher/' >"$OUT/engine.csv"
 column -t -s, "$OUT/engine.csv"
 
 echo
 echo "== openssl speed -evp, same run, and engine/openssl ratio (bytes/s)"
-echo "cipher,size,openssl_Bps,engine_encrypt_Bps,ratio" >"$OUT/engine_vs_openssl.csv"
+echo "cipher,size,backend,openssl_speed_Bps,engine_encrypt_Bps,ratio" >"$OUT/engine_vs_openssl.csv"
 for c in aes-128-gcm aes-256-gcm; do
 	ours=aes-gcm-${c:4:3}
 	for size in 64 512 1400; do
 		o=$(openssl speed -elapsed -seconds "$OSECS" -bytes "$size" -evp "$c" 2>/dev/null |
 			awk '/^AES/ {v = $NF; sub(/k$/, "", v); print v * 1000}')
-		e=$(awk -F, -v c="$ours" -v s="$size" \
-			'$1 == c && $2 == s && $3 == "encrypt" {print $5 * 1e9 / 8}' "$OUT/engine.csv")
-		r=$(awk -v e="$e" -v o="$o" 'BEGIN {printf "%.2f", e / o}')
-		echo "$ours,$size,$o,$e,$r" >>"$OUT/engine_vs_openssl.csv"
+		for b in $backends; do
+			e=$(awk -F, -v c="$ours" -v s="$size" -v b="$b" \
+				'$1 == c && $2 == s && $3 == "encrypt" && $7 == b {print $5 * 1e9 / 8}' "$OUT/engine.csv")
+			r=$(awk -v e="$e" -v o="$o" 'BEGIN {printf "%.2f", e / o}')
+			echo "$ours,$size,$b,$o,$e,$r" >>"$OUT/engine_vs_openssl.csv"
+		done
 	done
 done
 column -t -s, "$OUT/engine_vs_openssl.csv"
 
 echo
-echo "== end to end: iperf3 TCP, 10 s, two gateways in namespaces on this machine"
+echo "== end to end: iperf3, $E2E_SECS s per test, two gateways in namespaces"
 P=bench
 KEY_AB=$(openssl rand -hex 36)
 KEY_BA=$(openssl rand -hex 36)
 source "$ROOT/tests/e2e/lib.sh"
 trap topo_down EXIT
-echo "test,streams,gbps,gw_a_cpu_ns_per_pkt,gw_b_cpu_ns_per_pkt" >"$OUT/e2e.csv"
+echo "test,streams_or_udp,gbps,gw_a_cpu_ns_per_pkt,gw_b_cpu_ns_per_pkt" >"$OUT/e2e.csv"
 cpu_ns() { # CPU time (user + system, all threads) of a pid, in ns
 	awk -v hz="$(getconf CLK_TCK)" '{printf "%.0f", ($14 + $15) * 1e9 / hz}' "/proc/$1/stat"
 }
-sa_packets() { # sa_packets a|b out|in
-	counter "$(ctl "$1" show sa | grep " $2 spi")" packets
+sa_packets() { # sa_packets a|b out|in: summed over SA pairs
+	ctl "$1" show sa | grep " $2 spi" |
+		awk '{for (i = 1; i < NF; i++) if ($i == "packets") s += $(i + 1)} END {print s + 0}'
 }
-iperf() { # iperf LABEL ADDR STREAMS
-	local bps ca cb pa pb tunnel=0
-	# plain veth: its own addresses, the gateways' XDP passes them
-	[[ $1 == espresso* ]] && tunnel=1
+iperf() { # iperf LABEL ADDR 1|4|udp1400
+	local bps ca cb pa pb args
+	case $3 in
+	udp1400) args=(-u -b 0 -l 1400) ;;
+	*) args=(-P "$3") ;;
+	esac
 	ip netns exec "$NS_B" iperf3 -s -1 -B "$2" >/dev/null 2>&1 &
 	sleep 0.5
-	if [ $tunnel = 1 ]; then
-		ca=$(cpu_ns "$PID_A") cb=$(cpu_ns "$PID_B")
-		pa=$(sa_packets a out) pb=$(sa_packets b in)
-	fi
-	bps=$(ip netns exec "$NS_A" iperf3 -c "$2" -t 10 -P "$3" -J |
+	ca=$(cpu_ns "$PID_A") cb=$(cpu_ns "$PID_B")
+	pa=$(sa_packets a out) pb=$(sa_packets b in)
+	bps=$(ip netns exec "$NS_A" iperf3 -c "$2" -t "$E2E_SECS" "${args[@]}" -J |
 		/usr/bin/python3 -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))')
-	if [ $tunnel = 1 ]; then
-		# gw-a's CPU per packet it encrypted (tun read, seal, XSK TX and
-		# the kernel's copy-mode transmit in its sendto), gw-b's per packet
-		# it decrypted; the few ACKs going the other way are included.
-		ca=$(( ($(cpu_ns "$PID_A") - ca) / ($(sa_packets a out) - pa) ))
-		cb=$(( ($(cpu_ns "$PID_B") - cb) / ($(sa_packets b in) - pb) ))
-	else
-		ca= cb=
-	fi
+	# gw-a's CPU per ESP packet it sent (tun read, GSO, seal, XSK TX and
+	# the kernel's copy-mode transmit in its sendto); gw-b's per ESP packet
+	# it received (decrypt, GRO, tun write); ACKs the other way included
+	ca=$(( ($(cpu_ns "$PID_A") - ca) / ($(sa_packets a out) - pa + 1) ))
+	cb=$(( ($(cpu_ns "$PID_B") - cb) / ($(sa_packets b in) - pb + 1) ))
 	echo "$1,$3,$bps,$ca,$cb" >>"$OUT/e2e.csv"
 	sleep 0.5
 }
-run_gw() { # run_gw LABEL QUEUES OFFLOAD STREAMS...
+run_gw() { # run_gw LABEL QUEUES OFFLOAD CRYPTO TESTS...
 	local label=$1 s
-	QUEUES=$2 OFFLOAD=$3
-	shift 3
+	QUEUES=$2 SA_PAIRS=$2 OFFLOAD=$3 CRYPTO=$4
+	shift 4
 	topo_up
 	gw_start a
 	gw_start b
 	ip netns exec "$NS_A" ping -c1 -W2 10.2.0.1 >/dev/null
 	for s in "$@"; do iperf "$label" 10.2.0.1 "$s"; done
-	if [ "$label" = espresso-1q ]; then
-		iperf plain-veth 192.0.2.2 1
-		ethtool_off
-		iperf plain-veth-no-offloads 192.0.2.2 1
-	fi
 	topo_down
 	WORK=$(mktemp -d /tmp/espresso-e2e.XXXXXX)
 }
-ethtool_off() {
-	ip netns exec "$NS_A" ethtool -K eA tso off gso off gro off >/dev/null 2>&1 || true
-	ip netns exec "$NS_B" ethtool -K eB tso off gso off gro off >/dev/null 2>&1 || true
-}
-run_gw espresso-1q 1 true 1 4
-run_gw espresso-1q-offload-off 1 false 1
-run_gw espresso-2q 2 true 1 4
+run_gw espresso 1 true openssl 1 4 udp1400
+run_gw espresso-offload-off 1 false openssl 1
+[[ $backends == *ipsec-mb* ]] && run_gw espresso-ipsec-mb 1 true ipsec-mb 1 4 udp1400
+run_gw espresso-2q-2pairs 2 true openssl 1 4
 column -t -s, "$OUT/e2e.csv"
-on=$(awk -F, '$1 == "espresso-1q" && $2 == 1 {print $3}' "$OUT/e2e.csv")
-off=$(awk -F, '$1 == "espresso-1q-offload-off" {print $3}' "$OUT/e2e.csv")
+
 echo
-echo "TCP single stream, tun offloads on / off (same run): $on / $off Gbit/s = $(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.2fx", a / b}')"
+echo "== peers, same topology, same run (tools/bench_peers.sh)"
+SECS=$E2E_SECS bash "$ROOT/tools/bench_peers.sh" "$OUT" || echo "peers: failed (see above)"
+
 echo
+echo "== scaling (tools/scale.sh) on $(nproc) CPUs"
+list=1
+for n in 2 4 8; do [ $((2 * n)) -le "$(nproc)" ] && list="$list $n"; done
+[ "$(nproc)" -ge 2 ] && [[ $list != *2* ]] && list="1 2"
+OUT=$OUT LIST=$list SECS=$E2E_SECS bash "$ROOT/tools/scale.sh" || echo "scaling: failed"
+
+echo
+echo "== summary"
+val() { awk -F, -v t="$1" -v s="$2" '$1 == t && $2 == s {print $3}' "$OUT/e2e.csv" "$OUT/peers.csv" 2>/dev/null | head -1; }
+on=$(val espresso 1) off=$(val espresso-offload-off 1)
+best=0 bestname=none
+for p in wireguard-go openvpn strongswan-libipsec; do
+	v=$(val $p 1)
+	[ -n "$v" ] && [ "$v" != error ] && awk -v a="$v" -v b="$best" 'BEGIN {exit !(a > b)}' && best=$v bestname=$p
+done
+{
+	echo "TCP single stream through espresso: $on Gbit/s"
+	echo "tun offloads on / off: $on / $off = $(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.2fx", a / b}')"
+	echo "best peer ($bestname): $best Gbit/s; espresso / best peer = $(awk -v a="$on" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}')"
+} | tee "$OUT/summary.txt"
+
+# the plot: TCP 1 stream, TCP 4 streams and UDP 1400 per contender
+awk -F, 'FNR > 1 && $3 != "error" {v[$1 "," $2] = $3; n[$1] = 1}
+	END {for (t in n) printf "%s %s %s %s\n", t, (t ",1" in v) ? v[t ",1"] : 0,
+		(t ",4" in v) ? v[t ",4"] : 0, (t ",udp1400" in v) ? v[t ",udp1400"] : 0}' \
+	"$OUT/e2e.csv" "$OUT/peers.csv" 2>/dev/null | sort -k2 -n -r >"$OUT/plot.dat"
+if command -v gnuplot >/dev/null; then
+	gnuplot <<GP
+set terminal pngcairo size 1100,600 noenhanced
+set output "$OUT/bench.png"
+set title "iperf3 through each tunnel, two namespaces on this machine ($(nproc) CPUs)"
+set ylabel "Gbit/s"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set xtics rotate by -25
+set key top right
+set grid ytics
+plot "$OUT/plot.dat" using 2:xtic(1) title "TCP 1 stream", "" using 3 title "TCP 4 streams", "" using 4 title "UDP 1400 B"
+GP
+	echo "plot: $OUT/bench.png"
+fi
 echo "results in $OUT"

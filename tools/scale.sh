@@ -18,14 +18,18 @@ BENCH_SCALE=${BENCH_SCALE:-$ROOT/build/bench_scale}
 mkdir -p "$OUT"
 echo "CPUs: $(nproc)"
 
-echo "mode,threads,size,pps,pps_per_thread,gbps,behind_window" >"$OUT/engine_scale.csv"
-for m in pairs fat; do
-	for t in $LIST; do
-		"$BENCH_SCALE" -t "$t" -m "$m" -s 2 --csv >>"$OUT/engine_scale.csv"
+echo "backend,mode,threads,size,pps,pps_per_thread,gbps,behind_window" >"$OUT/engine_scale.csv"
+for b in ${BACKENDS:-openssl}; do
+	for m in pairs fat; do
+		for t in $LIST; do
+			"$BENCH_SCALE" -b "$b" -t "$t" -m "$m" -s 2 \
+				-c "${STRIDE:-1}" --csv >>"$OUT/engine_scale.csv"
+		done
 	done
 done
 column -t -s, "$OUT/engine_scale.csv"
 [ "${ENGINE_ONLY:-}" ] && exit 0
+command -v column >/dev/null || column() { cat; }
 
 P=scale
 KEY_AB=$(openssl rand -hex 36 2>/dev/null || od -An -tx1 -N36 /dev/urandom | tr -d ' \n')

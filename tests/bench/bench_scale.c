@@ -9,7 +9,8 @@
  * Each thread encrypts a burst (sequence numbers reserved once per burst),
  * then decrypts it with replay check/update, so both directions count.
  * Prints packets/s in total and per thread, and Gbit/s of inner bytes.
- *   bench_scale [-t THREADS] [-m pairs|fat] [-s SECS] [-l SIZE] [--csv]
+ *   bench_scale [-t THREADS] [-m pairs|fat] [-s SECS] [-l SIZE]
+ *               [-b openssl|ipsec-mb] [-c CPU_STRIDE] [--csv]
  */
 #include <arpa/inet.h>
 #include <netinet/ip.h>
@@ -37,6 +38,7 @@ struct shared {
 	size_t size;
 	double secs;
 	int fat;
+	int stride; /* thread i runs on CPU i * stride */
 	_Atomic int go;
 };
 
@@ -70,7 +72,7 @@ static void *run(void *arg)
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
-	CPU_SET(th->id % CPU_SETSIZE, &set);
+	CPU_SET((th->id * sh->stride) % CPU_SETSIZE, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	crypto_aead_init(&ea, CIPHER_AES_GCM_256, sh->key, 36, 1);
 	crypto_aead_init(&da, CIPHER_AES_GCM_256, sh->key, 36, 0);
@@ -130,6 +132,7 @@ int main(int argc, char **argv)
 
 	sh.size = 1400;
 	sh.secs = 2;
+	sh.stride = 1;
 	for (a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "-t") && a + 1 < argc)
 			n = atoi(argv[++a]);
@@ -137,9 +140,17 @@ int main(int argc, char **argv)
 			sh.fat = !strcmp(argv[++a], "fat");
 		else if (!strcmp(argv[a], "-s") && a + 1 < argc)
 			sh.secs = atof(argv[++a]);
+		else if (!strcmp(argv[a], "-c") && a + 1 < argc)
+			sh.stride = atoi(argv[++a]) > 0 ? atoi(argv[a]) : 1;
 		else if (!strcmp(argv[a], "-l") && a + 1 < argc)
 			sh.size = atoi(argv[++a]);
-		else if (!strcmp(argv[a], "--csv"))
+		else if (!strcmp(argv[a], "-b") && a + 1 < argc) {
+			enum crypto_backend b;
+
+			if (crypto_backend_parse(argv[++a], &b) ||
+			    crypto_set_backend(b))
+				return 2;
+		} else if (!strcmp(argv[a], "--csv"))
 			csv = true;
 	}
 	if (n < 1 || n > 64 || sh.size < 28 || sh.size > 1500) {
@@ -181,7 +192,8 @@ int main(int argc, char **argv)
 			el = th[i].el;
 	}
 	if (csv)
-		printf("%s,%d,%zu,%.0f,%.0f,%.3f,%llu\n",
+		printf("%s,%s,%d,%zu,%.0f,%.0f,%.3f,%llu\n",
+		       crypto_backend_name(crypto_get_backend()),
 		       sh.fat ? "fat" : "pairs", n, sh.size, total / el,
 		       total / el / n, total * sh.size * 8 / el / 1e9,
 		       (unsigned long long)late);

@@ -29,6 +29,7 @@ MSS_CLAMP=${MSS_CLAMP:-true}
 FRAGMENT=${FRAGMENT:-inner}
 WIRE_MTU=${WIRE_MTU:-1500}
 SA_PAIRS=${SA_PAIRS:-1}         # SA pairs per tunnel (keys derived by HKDF)
+CRYPTO=${CRYPTO:-openssl}       # AES-GCM backend: openssl | ipsec-mb
 CPUS_A=${CPUS_A:-}              # worker CPUs, e.g. "0, 1" (default: not pinned)
 CPUS_B=${CPUS_B:-}
 PID_A= PID_B=
@@ -57,7 +58,7 @@ gw_conf() {
 	cat > "$f" <<CONF
 espresso: {
   instance = "$P-$1";
-  workers = { queues = $QUEUES; $( [ -z "${13:-}" ] || echo "cpus = [ ${13} ];" ) };
+  workers = { queues = $QUEUES; crypto = "$CRYPTO"; $( [ -z "${13:-}" ] || echo "cpus = [ ${13} ];" ) };
   uplink = { name = "$2"; };
   tun = { name = "esp0"; $( [ "$TUN_MTU" = 0 ] || echo "mtu = $TUN_MTU;" ) address = [ "$3", "$4" ];
           offload = $OFFLOAD; mss_clamp = $MSS_CLAMP; };
