@@ -144,19 +144,47 @@ static __always_inline int parse_ip6(struct cursor *c, __u32 *l3_len)
 	return ip6->nexthdr;
 }
 
-/* Redirect a frame whose ESP header starts at esp_off, or return a verdict. */
+/*
+ * Write the metadata in front of the frame and redirect it to the XSK of
+ * this queue (checked to exist by the caller). Returns the XDP action.
+ */
+static __always_inline int meta_redirect(struct xdp_md *ctx,
+					 struct espresso_xdp_stats *st,
+					 const struct espresso_meta *m)
+{
+	struct espresso_meta *meta;
+	__u32 qid = ctx->rx_queue_index;
+	void *data;
+
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta))) {
+		COUNT(st, drop_meta);
+		return XDP_DROP;
+	}
+	data = (void *)(long)ctx->data;
+	meta = (void *)(long)ctx->data_meta;
+	if ((void *)(meta + 1) > data) {
+		COUNT(st, drop_meta);
+		return XDP_DROP;
+	}
+	*meta = *m;
+	return bpf_redirect_map(&espresso_xsks, qid, XDP_DROP);
+}
+
+/* ESP whose header starts at esp_off: to the XSK if its SPI is ours. */
 static __always_inline int esp_redirect(struct xdp_md *ctx,
 					struct espresso_xdp_stats *st,
 					__u32 spi_be, int encap, int l3_proto,
 					__u16 l3_off, __u16 esp_off)
 {
-	struct espresso_sa_in *sa;
-	struct espresso_meta *meta;
-	__u32 spi = bpf_ntohl(spi_be);
+	struct espresso_meta m = {
+		.magic = ESPRESSO_META_MAGIC, .verdict = ESPRESSO_V_ESP_IN,
+		.encap = encap, .l3_proto = l3_proto, .l3_off = l3_off,
+		.esp_off = esp_off, .spi = bpf_ntohl(spi_be),
+	};
 	__u32 qid = ctx->rx_queue_index;
-	void *data;
+	struct espresso_sa_in *sa;
 
-	sa = bpf_map_lookup_elem(&espresso_sa_in, &spi);
+	sa = bpf_map_lookup_elem(&espresso_sa_in, &m.spi);
 	if (!sa) {
 		COUNT(st, drop_unknown_spi);
 		return XDP_DROP;
@@ -165,63 +193,31 @@ static __always_inline int esp_redirect(struct xdp_md *ctx,
 		COUNT(st, drop_no_xsk);
 		return XDP_DROP;
 	}
-	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta))) {
-		COUNT(st, drop_meta);
-		return XDP_DROP;
-	}
-	data = (void *)(long)ctx->data;
-	meta = (void *)(long)ctx->data_meta;
-	if ((void *)(meta + 1) > data) {
-		COUNT(st, drop_meta);
-		return XDP_DROP;
-	}
-	meta->magic = ESPRESSO_META_MAGIC;
-	meta->verdict = ESPRESSO_V_ESP_IN;
-	meta->encap = encap;
-	meta->l3_proto = l3_proto;
-	meta->l3_off = l3_off;
-	meta->esp_off = esp_off;
-	meta->sa_index = sa->sa_index;
-	meta->spi = spi;
+	m.sa_index = sa->sa_index;
 	if (encap)
 		COUNT(st, redirect_natt);
 	else
 		COUNT(st, redirect_esp);
-	return bpf_redirect_map(&espresso_xsks, qid, XDP_DROP);
+	return meta_redirect(ctx, st, &m);
 }
 
+/* An IPv4 fragment of ESP: to the XSK, which reassembles it. */
 static __always_inline int frag_redirect(struct xdp_md *ctx,
 					 struct espresso_xdp_stats *st,
 					 __u16 l3_off)
 {
-	struct espresso_meta *meta;
+	struct espresso_meta m = {
+		.magic = ESPRESSO_META_MAGIC, .verdict = ESPRESSO_V_FRAG,
+		.l3_proto = 4, .l3_off = l3_off,
+	};
 	__u32 qid = ctx->rx_queue_index;
-	void *data;
 
 	if (!bpf_map_lookup_elem(&espresso_xsks, &qid)) {
 		COUNT(st, pass_fragment);
 		return XDP_PASS;
 	}
-	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta))) {
-		COUNT(st, drop_meta);
-		return XDP_DROP;
-	}
-	data = (void *)(long)ctx->data;
-	meta = (void *)(long)ctx->data_meta;
-	if ((void *)(meta + 1) > data) {
-		COUNT(st, drop_meta);
-		return XDP_DROP;
-	}
-	meta->magic = ESPRESSO_META_MAGIC;
-	meta->verdict = ESPRESSO_V_FRAG;
-	meta->encap = 0;
-	meta->l3_proto = 4;
-	meta->l3_off = l3_off;
-	meta->esp_off = 0;
-	meta->sa_index = 0;
-	meta->spi = 0;
 	COUNT(st, redirect_frag);
-	return bpf_redirect_map(&espresso_xsks, qid, XDP_DROP);
+	return meta_redirect(ctx, st, &m);
 }
 
 SEC("xdp")
