@@ -68,7 +68,7 @@ unit: deps-check
 	bash tests/run.sh unit
 
 check: deps-check
-	@$(SUBMAKE) build $(UNIT_BINS)
+	@$(SUBMAKE) build $(UNIT_BINS) $(FUZZ_BINS)
 	bash tests/run.sh
 
 demo: deps-check
@@ -88,6 +88,25 @@ bench: deps-check
 	@$(SUBMAKE) build build/bench_esp build/bench_scale
 	bash tools/bench.sh
 
+# libFuzzer targets, one per parser, with ASan and UBSan (tests/fuzz/).
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 \
+	-D_GNU_SOURCE -Iinclude -Iuser
+FUZZ_BINS := build/fuzz/fuzz_parse build/fuzz/fuzz_gso build/fuzz/fuzz_reasm \
+	build/fuzz/fuzz_decap
+build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c user/parse.c $(HDRS)
+build/fuzz/fuzz_gso: tests/fuzz/fuzz_gso.c user/gso.c user/csum.c $(HDRS)
+build/fuzz/fuzz_reasm: tests/fuzz/fuzz_reasm.c user/reasm.c user/csum.c $(HDRS)
+build/fuzz/fuzz_decap: tests/fuzz/fuzz_decap.c user/esp.c user/config.c \
+	user/crypto.c user/log.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lcrypto -lconfig
+build/fuzz/%:
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+fuzz: deps-check
+	@$(SUBMAKE) $(FUZZ_BINS)
+	bash tests/run.sh fuzz
+
 PREFIX ?= /usr/local
 install: all
 	install -D -m 755 espressod $(DESTDIR)$(PREFIX)/sbin/espressod
@@ -100,5 +119,5 @@ install: all
 clean:
 	rm -rf build espressod espressoctl $(BPF_OBJ)
 
-.PHONY: all build deps-build deps-check unit check demo bench install clean
+.PHONY: all build deps-build deps-check unit check fuzz demo bench install clean
 .SECONDARY:

@@ -1,8 +1,9 @@
 #!/bin/bash
 # The whole test suite: Criterion unit tests (ESP vectors, replay window,
-# config validation, BPF program), then end-to-end tests in network
+# config validation, BPF program), a short run of each fuzz target (libFuzzer,
+# ASan, UBSan), then end-to-end tests in network
 # namespaces. Prints one line per suite and "N passed, M failed".
-# Usage: tests/run.sh [unit|e2e] [NAME-FILTER]
+# Usage: tests/run.sh [unit|fuzz|e2e] [NAME-FILTER]
 set -u
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -38,6 +39,15 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 	for t in build/tests/test_*; do
 		[ -x "$t" ] || continue
 		run "unit/$(basename "$t")" "$t" --jobs 1
+	done
+fi
+if [ "$what" = all ] || [ "$what" = fuzz ]; then
+	# every parser, FUZZ_SECS each (a crash is a failure; corpus in build/)
+	for t in build/fuzz/fuzz_*; do
+		[ -x "$t" ] || continue
+		mkdir -p "build/corpus/$(basename "$t")"
+		run "fuzz/$(basename "$t")" "$t" -max_total_time="${FUZZ_SECS:-8}" \
+			-max_len=4096 "build/corpus/$(basename "$t")"
 	done
 fi
 if [ "$what" = all ] || [ "$what" = e2e ]; then
