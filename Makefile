@@ -2,6 +2,7 @@
 #   make          build bpf/espresso.bpf.o, espressod, espressoctl
 #   make demo     install missing packages, build, run the two-gateway demo
 #   make check    install missing packages, build, run every test
+#   make fuzz     the fuzz targets alone (FUZZ_SECS each)
 #   make bench    benchmarks (never part of check)
 
 CC      ?= gcc
