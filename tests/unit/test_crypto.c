@@ -26,6 +26,7 @@
 #include "crypto.h"
 #include "esp.h"
 #include "vectors_rfc4106.h"
+#include "vectors_util.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -47,32 +48,6 @@ static void need(enum crypto_backend b)
 #endif
 		);
 	cr_assert_eq(r, 0, "backend %s: %d", crypto_backend_name(b), r);
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static size_t unhex(const char *hex, uint8_t *out, size_t max)
-{
-	size_t n = strlen(hex), i;
-
-	cr_assert_eq(n % 2, 0, "odd hex string length %zu", n);
-	cr_assert_leq(n / 2, max, "hex string too long (%zu bytes)", n / 2);
-	for (i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		cr_assert(hi >= 0 && lo >= 0, "bad hex digit at %zu", 2 * i);
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return n / 2;
 }
 
 static uint32_t get32(const uint8_t *p)
@@ -98,35 +73,8 @@ static void rnd_fill(uint8_t *p, size_t n)
 		*p++ = (uint8_t)(rnd() >> 56);
 }
 
-static size_t key_len(enum cfg_cipher c)
-{
-	return c == CIPHER_AES_GCM_256 ? 36 : 20;
-}
 
 /* ---- RFC 4106 vectors through each backend ---------------------------- */
-
-struct vbytes {
-	uint8_t key[CFG_KEY_MAX];
-	size_t key_len;
-	uint8_t iv[ESP_GCM_IV_LEN];
-	uint8_t pt[256];
-	size_t pt_len;
-	uint8_t esp[512];
-	size_t esp_len;
-};
-
-static void vec_load(const struct rfc4106_vector *v, struct vbytes *b)
-{
-	memset(b, 0, sizeof(*b));
-	b->key_len = unhex(v->key, b->key, sizeof(b->key));
-	cr_assert_eq(b->key_len, key_len(v->cipher), "%s: key length",
-		     v->name);
-	cr_assert_eq(unhex(v->iv, b->iv, sizeof(b->iv)), ESP_GCM_IV_LEN);
-	b->pt_len = unhex(v->pt, b->pt, sizeof(b->pt));
-	b->esp_len = unhex(v->esp, b->esp, sizeof(b->esp));
-	cr_assert_eq(b->esp_len, 8 + 8 + b->pt_len + 16, "%s: esp length",
-		     v->name);
-}
 
 /* parameters carry no pointers (criterion may exec each test afresh) */
 struct vparam {
@@ -287,7 +235,7 @@ static void cross(enum cfg_cipher c, int aad_len, size_t off)
 	uint8_t key[36], iv[ESP_GCM_IV_LEN], aad[12], pt[MAXPT],
 		tags[NBACKENDS][ESP_GCM_ICV_LEN], tag[ESP_GCM_ICV_LEN];
 	int bits = c == CIPHER_AES_GCM_256 ? 256 : 128, s, o, r, len;
-	size_t klen = key_len(c);
+	size_t klen = cipher_key_len(c);
 
 	need(CRYPTO_IPSECMB);
 	for (len = 0; len <= MAXPT; len += 7) {
@@ -381,17 +329,17 @@ Test(crypto_cross, esp_packets)
 			uint64_t seq = rnd();
 			bool esn = len & 1;
 
-			rnd_fill(key, key_len(c));
+			rnd_fill(key, cipher_key_len(c));
 			rnd_fill(iv, 8);
 			rnd_fill(pt, len);
 			for (s = 0; s < NBACKENDS; s++) {
 				cr_assert_eq(crypto_aead_init_backend(
 						     &e[s], backends[s], c, key,
-						     key_len(c), 1),
+						     cipher_key_len(c), 1),
 					     0);
 				cr_assert_eq(crypto_aead_init_backend(
 						     &d[s], backends[s], c, key,
-						     key_len(c), 0),
+						     cipher_key_len(c), 0),
 					     0);
 			}
 			for (s = 0; s < NBACKENDS; s++) {
@@ -442,10 +390,10 @@ ParameterizedTest(int *bk, crypto_tamper, every_tag_bit)
 		rnd_fill(aad, sizeof(aad));
 		rnd_fill(buf, sizeof(buf));
 		cr_assert_eq(crypto_aead_init_backend(&e, b, c, key,
-						      key_len(c), 1),
+						      cipher_key_len(c), 1),
 			     0);
 		cr_assert_eq(crypto_aead_init_backend(&d, b, c, key,
-						      key_len(c), 0),
+						      cipher_key_len(c), 0),
 			     0);
 		cr_assert_eq(crypto_aead_seal(&e, iv, aad, 12, buf, len, tag),
 			     0);
