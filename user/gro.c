@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * gro: merge the TCP segments of a burst into super-packets for the tun.
+ * gro: merge the TCP segments and UDP datagrams of a burst into
+ * super-packets for the tun.
  *
  * The rules follow Linux's inet_gro_receive/tcp_gro_receive:
- *  - a flow is keyed by (family, saddr, daddr, sport, dport) and started by
- *    a TCP segment with payload, no SYN/RST/URG/FIN/PSH, no IPv4 options or
- *    fragmentation, no IPv6 extension header, an IP length equal to the
- *    buffer length and a valid TCP checksum;
+ *  - a flow is keyed by (family, protocol, saddr, daddr, sport, dport) and
+ *    started by a TCP segment with payload, no SYN/RST/URG/FIN/PSH, no IPv4
+ *    options or fragmentation, a valid IPv4 header checksum, no IPv6
+ *    extension header, an IP length equal to the buffer length and a valid
+ *    TCP checksum;
  *  - a segment joins its flow when its sequence number is the one expected,
  *    the IP fields that must not change (TTL/hop limit, TOS/traffic class
  *    and flow label, DF) and the TCP ones (header length, options bytes,
@@ -19,25 +21,47 @@
  *  - any other segment of a held flow writes the flow first, then starts a
  *    new flow or is written alone, so a flow is never reordered.
  *
- * A packet that may be TCP but that gro cannot read (an IPv4 fragment, an
- * IPv6 extension header, truncated or malformed headers) first writes every
- * flow between the same two addresses; other packets (UDP, ICMP, ...) are
+ * UDP (udp_gro_receive_segment): a flow is started by a datagram like a TCP
+ * segment's (clean IP header, payload, UDP length equal to the IP payload
+ * length) with a checksum (not 0) that is valid; a datagram joins when the
+ * IP fields that must not change are the first's, and for IPv4 without DF
+ * its IP id is the first's + its index (GSO numbers the datagrams so: ids
+ * matter to fragment reassembly), its payload is at most the first's
+ * (gso_size), the size limits hold and its checksum is valid; a shorter one
+ * is the last. The merged packet goes out as UDP_L4: the UDP length is the
+ * total, the checksum field holds the pseudo-header sum over that length,
+ * which __udp_gso_segment adjusts to each datagram's length. A tun that
+ * refuses UDP_L4 (EINVAL: before kernel 6.2) has the flow written datagram
+ * by datagram, and the table stops merging UDP (udp_off).
+ *
+ * A packet that may be TCP or UDP but that gro cannot read (an IPv4
+ * fragment, an IPv6 extension header, truncated or malformed headers) first
+ * writes every flow of that protocol (any protocol behind an IPv6 extension
+ * header) between the same two addresses; other packets (ICMP, ...) are
  * written at once and leave the held flows alone.
  *
- * TCP checksums are verified before a segment is held: the merged packet is
- * handed over as CHECKSUM_PARTIAL (NEEDS_CSUM), which the kernel trusts, so
- * a segment corrupted before its encryption would otherwise be accepted.
- * A segment that fails the check is written alone and the kernel drops it.
+ * TCP and UDP checksums are verified before a segment is held: the merged
+ * packet is handed over as CHECKSUM_PARTIAL (NEEDS_CSUM), which the kernel
+ * trusts, so a segment corrupted before its encryption would otherwise be
+ * accepted. A segment that fails the check is written alone and the kernel
+ * drops it. So is an IPv4 header with a bad checksum (inet_gro_receive
+ * checks it too): merged, only the first header's is seen.
  *
  * When a write fails, the packet offered to gro_add is never held: it is
  * written alone, and the first error is returned.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <linux/virtio_net.h>
 #include <string.h>
 
 #include "csum.h"
 #include "gro.h"
+
+/* UDP segmentation (kernel 6.2), newer than Debian 12's headers. */
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5
+#endif
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -47,17 +71,21 @@
 #define TCP_CWR 0x80
 
 #define IP_MAX_LEN 65535
+#define UDP_HLEN 8
+#define IPV4_DF 0x40 /* in byte 6 */
 
 /* One offered packet, as far as gro cares. */
 struct seg {
 	uint8_t family;  /* 4 or 6 */
+	uint8_t proto;   /* IPPROTO_TCP, IPPROTO_UDP; 0: either (K_ADDRS) */
 	uint8_t flags;   /* TCP flags byte */
-	bool clean;      /* no IP options/fragment/ext header, exact length */
+	bool clean;      /* no IP options/fragment/ext header, exact length,
+			  * valid IPv4 header checksum; UDP: UDP length too */
 	uint16_t iphl;   /* IP header length */
-	uint16_t hlen;   /* IP + TCP header length */
+	uint16_t hlen;   /* IP + TCP/UDP header length */
 	uint32_t iplen;  /* IP total length */
-	uint32_t plen;   /* TCP payload length */
-	uint32_t seq;
+	uint32_t plen;   /* TCP/UDP payload length */
+	uint32_t seq;    /* TCP */
 };
 
 static uint16_t get16(const uint8_t *p)
@@ -78,10 +106,11 @@ static void put16(uint8_t *p, uint16_t v)
 }
 
 enum kind {
-	K_OTHER, /* not TCP of a flow gro could hold: written at once */
-	K_ADDRS, /* may be TCP between two addresses, but not parsed: every
-		  * flow between them is written before it */
-	K_TCP,   /* s is filled */
+	K_OTHER, /* not TCP/UDP of a flow gro could hold: written at once */
+	K_ADDRS, /* may be TCP/UDP (s->proto, 0: either) between two addresses
+		  * (s->family), but not parsed: every flow of that protocol
+		  * between them is written before it */
+	K_L4,    /* TCP or UDP: s is filled */
 };
 
 static bool ipv6_exthdr(uint8_t nh)
@@ -89,39 +118,49 @@ static bool ipv6_exthdr(uint8_t nh)
 	return nh == 0 || nh == 43 || nh == 44 || nh == 60;
 }
 
+static bool l4_proto(uint8_t p)
+{
+	return p == IPPROTO_TCP || p == IPPROTO_UDP;
+}
+
 /*
- * Classifies the packet. K_TCP: the IP and TCP headers lie within len bytes
- * (IP length <= len) and s is filled. K_ADDRS: IPv4 TCP that is a fragment
- * or malformed/truncated past the IP addresses, IPv6 TCP likewise or with
- * extension headers (a hold of the same addresses is flushed before it, so
- * nothing is reordered). K_OTHER: anything else.
+ * Classifies the packet. K_L4: the IP and TCP/UDP headers lie within len
+ * bytes (IP length <= len) and s is filled. K_ADDRS: IPv4 TCP/UDP that is a
+ * fragment or malformed/truncated past the IP addresses, IPv6 TCP/UDP
+ * likewise, or anything behind IPv6 extension headers (a hold of the same
+ * addresses is flushed before it, so nothing is reordered). K_OTHER:
+ * anything else.
  */
 static enum kind parse(const uint8_t *pkt, size_t len, struct seg *s)
 {
-	uint32_t l4, thl;
+	uint32_t l4, thl, ulen;
 
 	if (len < 20)
 		return K_OTHER;
 	switch (pkt[0] >> 4) {
 	case 4:
-		if (pkt[9] != IPPROTO_TCP)
+		if (!l4_proto(pkt[9]))
 			return K_OTHER;
 		s->family = 4;
+		s->proto = pkt[9];
 		s->iphl = (pkt[0] & 0x0f) * 4;
 		s->iplen = get16(pkt + 2);
 		if (s->iphl < 20 || s->iplen < s->iphl || s->iplen > len ||
 		    (get16(pkt + 6) & 0x3fff))
 			return K_ADDRS;
-		s->clean = s->iphl == 20;
+		s->clean = s->iphl == 20 &&
+			   csum_fold(csum_add(0, pkt, 20)) == 0xffff;
 		break;
 	case 6:
 		if (len < 40)
 			return K_OTHER;
 		s->family = 6;
+		s->proto = 0;
 		if (ipv6_exthdr(pkt[6]))
 			return K_ADDRS;
-		if (pkt[6] != IPPROTO_TCP)
+		if (!l4_proto(pkt[6]))
 			return K_OTHER;
+		s->proto = pkt[6];
 		s->iphl = 40;
 		s->iplen = 40 + get16(pkt + 4);
 		if (s->iplen > len)
@@ -133,6 +172,20 @@ static enum kind parse(const uint8_t *pkt, size_t len, struct seg *s)
 	}
 	s->clean = s->clean && s->iplen == len;
 	l4 = s->iplen - s->iphl;
+	if (s->proto == IPPROTO_UDP) {
+		if (l4 < UDP_HLEN)
+			return K_ADDRS;
+		ulen = get16(pkt + s->iphl + 4);
+		if (ulen < UDP_HLEN || ulen > l4)
+			return K_ADDRS;
+		/* bytes past the UDP length: not merged */
+		s->clean = s->clean && ulen == l4;
+		s->hlen = s->iphl + UDP_HLEN;
+		s->plen = l4 - UDP_HLEN;
+		s->seq = 0;
+		s->flags = 0;
+		return K_L4;
+	}
 	if (l4 < 20)
 		return K_ADDRS;
 	thl = (pkt[s->iphl + 12] >> 4) * 4;
@@ -142,35 +195,43 @@ static enum kind parse(const uint8_t *pkt, size_t len, struct seg *s)
 	s->plen = l4 - thl;
 	s->seq = get32(pkt + s->iphl + 4);
 	s->flags = pkt[s->iphl + 13];
-	return K_TCP;
+	return K_L4;
 }
 
-static uint32_t pseudo(const uint8_t *pkt, uint8_t family, uint32_t l4)
+static uint32_t pseudo(const uint8_t *pkt, uint8_t family, uint8_t proto,
+		       uint32_t l4)
 {
 	if (family == 4)
-		return csum_pseudo4(pkt + 12, pkt + 16, IPPROTO_TCP, l4);
-	return csum_pseudo6(pkt + 8, pkt + 24, IPPROTO_TCP, l4);
+		return csum_pseudo4(pkt + 12, pkt + 16, proto, l4);
+	return csum_pseudo6(pkt + 8, pkt + 24, proto, l4);
 }
 
-static bool tcp_csum_ok(const uint8_t *pkt, const struct seg *s)
+/* TCP or UDP checksum valid; a UDP checksum of 0 (none) is not. */
+static bool l4_csum_ok(const uint8_t *pkt, const struct seg *s)
 {
 	uint32_t l4 = s->iplen - s->iphl;
-	uint32_t sum = pseudo(pkt, s->family, l4);
+	uint32_t sum = pseudo(pkt, s->family, s->proto, l4);
 
+	if (s->proto == IPPROTO_UDP && !get16(pkt + s->iphl + 6))
+		return false;
 	return csum_fold(csum_add(sum, pkt + s->iphl, l4)) == 0xffff;
 }
 
 /* The packet may start a flow (checksum aside). */
-static bool startable(const struct seg *s)
+static bool startable(const struct gro_table *t, const struct seg *s)
 {
-	return s->clean && s->plen &&
-	       !(s->flags & (TCP_SYN | TCP_RST | TCP_URG | TCP_FIN | TCP_PSH));
+	if (!s->clean || !s->plen)
+		return false;
+	if (s->proto == IPPROTO_UDP)
+		return !t->udp_off;
+	return !(s->flags & (TCP_SYN | TCP_RST | TCP_URG | TCP_FIN | TCP_PSH));
 }
 
+/* f is between the addresses of pkt; proto 0 matches any protocol */
 static bool same_addrs(const struct gro_flow *f, const uint8_t *pkt,
-		       uint8_t family)
+		       uint8_t family, uint8_t proto)
 {
-	if (f->family != family)
+	if (f->family != family || (proto && f->proto != proto))
 		return false;
 	if (family == 4)
 		return !memcmp(f->pkt + 12, pkt + 12, 8);
@@ -186,33 +247,60 @@ static struct gro_flow *find(struct gro_table *t, const uint8_t *pkt,
 		struct gro_flow *f = &t->flows[i];
 		uint16_t fiphl = f->family == 4 ? 20 : 40;
 
-		if (same_addrs(f, pkt, s->family) &&
+		if (same_addrs(f, pkt, s->family, s->proto) &&
 		    !memcmp(f->pkt + fiphl, pkt + s->iphl, 4))
 			return f;
 	}
 	return NULL;
 }
 
+/* The IP fields that must not change (inet_gro_receive/ipv6_gro_receive):
+ * TOS, TTL, DF; traffic class, flow label, hop limit. */
+static bool ip_same(const uint8_t *fp, const uint8_t *pkt, uint8_t family)
+{
+	if (family == 4)
+		return fp[1] == pkt[1] && fp[8] == pkt[8] &&
+		       !((fp[6] ^ pkt[6]) & IPV4_DF);
+	return !memcmp(fp, pkt, 4) && fp[7] == pkt[7];
+}
+
+/* The rules of udp_gro_receive_segment and the size limits; the checksum
+ * comes after. */
+static bool can_merge_udp(const struct gro_table *t, const struct gro_flow *f,
+			  const uint8_t *pkt, const struct seg *s)
+{
+	const uint8_t *fp = f->pkt;
+
+	if (t->udp_off || !s->clean || !s->plen || s->hlen != f->hlen ||
+	    !ip_same(fp, pkt, s->family))
+		return false;
+	/* without DF, GSO gives the datagrams the ids first + 1, + 2... */
+	if (s->family == 4 && !(pkt[6] & IPV4_DF) &&
+	    get16(pkt + 4) != (uint16_t)(get16(fp + 4) + f->nsegs))
+		return false;
+	if (s->plen > f->mss)
+		return false;
+	if (f->nsegs >= GRO_MAX_SEGS || f->total + s->plen > IP_MAX_LEN)
+		return false;
+	return true;
+}
+
 /* Every header rule of tcp_gro_receive/inet_gro_receive/ipv6_gro_receive,
  * the sequence number and the size limits; the checksum comes after. */
-static bool can_merge(const struct gro_flow *f, const uint8_t *pkt,
-		      const struct seg *s)
+static bool can_merge(const struct gro_table *t, const struct gro_flow *f,
+		      const uint8_t *pkt, const struct seg *s)
 {
 	const uint8_t *fp = f->pkt;
 	uint16_t iphl = s->iphl;
 	const uint8_t *th = pkt + iphl, *fth = fp + iphl;
 	uint8_t fflags = fth[13];
 
+	if (s->proto == IPPROTO_UDP)
+		return can_merge_udp(t, f, pkt, s);
 	if (!s->clean || !s->plen || s->hlen != f->hlen)
 		return false;
-	if (s->family == 4) {
-		if (fp[1] != pkt[1] || fp[8] != pkt[8] ||
-		    ((fp[6] ^ pkt[6]) & 0x40))
-			return false;
-	} else {
-		if (memcmp(fp, pkt, 4) || fp[7] != pkt[7])
-			return false;
-	}
+	if (!ip_same(fp, pkt, s->family))
+		return false;
 	if (s->flags & TCP_CWR)
 		return false;
 	if ((s->flags ^ fflags) & ~(TCP_CWR | TCP_FIN | TCP_PSH))
@@ -246,20 +334,48 @@ static int write_alone(struct gro_table *t, uint8_t *pkt, size_t len,
 	return err;
 }
 
+/*
+ * The tun refused a merged UDP packet (no UDP_L4 before kernel 6.2): the
+ * first datagram's headers are restored from orig, the datagrams are
+ * written one by one, and UDP is merged no more.
+ */
+static int write_udp_alone(struct gro_table *t, struct gro_flow *f,
+			   const uint8_t *orig, gro_out_fn out, void *arg)
+{
+	int i, err, ret;
+
+	t->udp_off = true;
+	memcpy(f->pkt, orig, f->hlen);
+	t->st.merged -= (uint64_t)(f->nsegs - 1);
+	ret = write_alone(t, f->pkt, f->len, out, arg);
+	for (i = 0; i < f->nsegs - 1; i++) {
+		/* every datagram of the flow has the first's header length */
+		uint8_t *q = (uint8_t *)f->segs[i].iov_base - f->hlen;
+
+		err = write_alone(t, q, f->hlen + f->segs[i].iov_len, out, arg);
+		if (err && !ret)
+			ret = err;
+	}
+	return ret;
+}
+
 /* Writes flow f (the table entry stays; the caller removes it). */
 static int write_flow(struct gro_table *t, struct gro_flow *f,
 		      gro_out_fn out, void *arg)
 {
 	struct iovec iov[GRO_MAX_SEGS + 1];
 	struct virtio_net_hdr vh;
-	uint8_t *p = f->pkt;
+	uint8_t *p = f->pkt, orig[40 + UDP_HLEN];
 	uint16_t iphl = f->family == 4 ? 20 : 40;
+	bool udp = f->proto == IPPROTO_UDP;
 	uint16_t check;
 	int i, err;
 
 	if (f->nsegs == 1)
 		return write_alone(t, f->pkt, f->len, out, arg);
 
+	if (udp)
+		memcpy(orig, p, f->hlen);
 	if (f->family == 4) {
 		uint16_t old, new_ = htons((uint16_t)f->total);
 
@@ -271,20 +387,28 @@ static int write_flow(struct gro_table *t, struct gro_flow *f,
 	} else {
 		put16(p + 4, (uint16_t)(f->total - iphl));
 	}
-	/* CHECKSUM_PARTIAL: the pseudo-header sum, not inverted */
-	check = csum_fold(pseudo(p, f->family, f->total - iphl));
-	memcpy(p + iphl + 16, &check, 2);
-
+	/* CHECKSUM_PARTIAL: the pseudo-header sum, not inverted; for UDP over
+	 * the total length, which __udp_gso_segment trades for each
+	 * datagram's */
+	check = csum_fold(pseudo(p, f->family, f->proto, f->total - iphl));
 	memset(&vh, 0, sizeof(vh));
 	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	vh.gso_type = f->family == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 :
-				       VIRTIO_NET_HDR_GSO_TCPV6;
-	if (p[iphl + 13] & TCP_CWR)
-		vh.gso_type |= VIRTIO_NET_HDR_GSO_ECN;
 	vh.hdr_len = f->hlen;
 	vh.gso_size = f->mss;
 	vh.csum_start = iphl;
-	vh.csum_offset = 16;
+	if (udp) {
+		put16(p + iphl + 4, (uint16_t)(f->total - iphl));
+		memcpy(p + iphl + 6, &check, 2);
+		vh.gso_type = VIRTIO_NET_HDR_GSO_UDP_L4;
+		vh.csum_offset = 6;
+	} else {
+		memcpy(p + iphl + 16, &check, 2);
+		vh.gso_type = f->family == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 :
+					       VIRTIO_NET_HDR_GSO_TCPV6;
+		if (p[iphl + 13] & TCP_CWR)
+			vh.gso_type |= VIRTIO_NET_HDR_GSO_ECN;
+		vh.csum_offset = 16;
+	}
 
 	iov[0].iov_base = &vh;
 	iov[0].iov_len = sizeof(vh);
@@ -293,6 +417,8 @@ static int write_flow(struct gro_table *t, struct gro_flow *f,
 	for (i = 1; i < f->nsegs; i++)
 		iov[i + 1] = f->segs[i - 1];
 	err = out(arg, iov, f->nsegs + 1);
+	if (udp && err == -EINVAL)
+		return write_udp_alone(t, f, orig, out, arg);
 	if (!err)
 		t->st.written++;
 	return err;
@@ -308,6 +434,7 @@ static void flow_copy(struct gro_flow *dst, const struct gro_flow *src)
 	dst->next_seq = src->next_seq;
 	dst->total = src->total;
 	dst->nsegs = src->nsegs;
+	dst->proto = src->proto;
 	memcpy(dst->segs, src->segs, (src->nsegs - 1) * sizeof(src->segs[0]));
 }
 
@@ -330,14 +457,15 @@ void gro_init(struct gro_table *t, bool enabled)
 	t->enabled = enabled;
 }
 
-/* Writes every flow between the addresses of pkt, then pkt. */
+/* Writes every flow of protocol proto (0: any) between the addresses of
+ * pkt, then pkt. */
 static int add_addrs(struct gro_table *t, uint8_t *pkt, size_t len,
-		     uint8_t family, gro_out_fn out, void *arg)
+		     uint8_t family, uint8_t proto, gro_out_fn out, void *arg)
 {
 	int i = 0, err, ret = 0;
 
 	while (i < t->nflows) {
-		if (!same_addrs(&t->flows[i], pkt, family)) {
+		if (!same_addrs(&t->flows[i], pkt, family, proto)) {
 			i++;
 			continue;
 		}
@@ -363,23 +491,30 @@ int gro_add(struct gro_table *t, uint8_t *pkt, size_t len, gro_out_fn out,
 	case K_OTHER:
 		return write_alone(t, pkt, len, out, arg);
 	case K_ADDRS:
-		return add_addrs(t, pkt, len, s.family, out, arg);
-	case K_TCP:
+		return add_addrs(t, pkt, len, s.family, s.proto, out, arg);
+	case K_L4:
 		break;
 	}
 
 	f = find(t, pkt, &s);
 	if (f) {
-		if (can_merge(f, pkt, &s) && tcp_csum_ok(pkt, &s)) {
+		if (can_merge(t, f, pkt, &s) && l4_csum_ok(pkt, &s)) {
+			bool last = s.plen < f->mss;
+
 			f->segs[f->nsegs - 1].iov_base = pkt + s.hlen;
 			f->segs[f->nsegs - 1].iov_len = s.plen;
 			f->nsegs++;
 			f->total += s.plen;
-			f->next_seq += s.plen;
 			t->st.merged++;
-			/* the merged packet carries the last one's PSH/FIN */
-			f->pkt[s.iphl + 13] |= s.flags & (TCP_PSH | TCP_FIN);
-			if (s.plen < f->mss || (s.flags & (TCP_PSH | TCP_FIN))) {
+			if (s.proto == IPPROTO_TCP) {
+				f->next_seq += s.plen;
+				/* the merged packet carries the last one's
+				 * PSH/FIN */
+				f->pkt[s.iphl + 13] |=
+					s.flags & (TCP_PSH | TCP_FIN);
+				last = last || (s.flags & (TCP_PSH | TCP_FIN));
+			}
+			if (last) {
 				t->st.flushes++;
 				return flush_flow(t, f, out, arg);
 			}
@@ -389,7 +524,7 @@ int gro_add(struct gro_table *t, uint8_t *pkt, size_t len, gro_out_fn out,
 		err = flush_flow(t, f, out, arg);
 	}
 
-	if (err || !startable(&s) || !tcp_csum_ok(pkt, &s)) {
+	if (err || !startable(t, &s) || !l4_csum_ok(pkt, &s)) {
 		int e = write_alone(t, pkt, len, out, arg);
 
 		return err ? err : e;
@@ -407,6 +542,7 @@ int gro_add(struct gro_table *t, uint8_t *pkt, size_t len, gro_out_fn out,
 	f->pkt = pkt;
 	f->len = len;
 	f->family = s.family;
+	f->proto = s.proto;
 	f->hlen = (uint8_t)s.hlen;
 	f->mss = (uint16_t)s.plen;
 	f->next_seq = s.seq + s.plen;

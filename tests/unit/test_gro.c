@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * gro: TCP segment trains built field by field below (IPv4 and IPv6, with a
- * timestamp option) are offered to gro_add; what the out callback receives
- * is flattened and compared byte for byte with packets built independently:
- *  - a merged packet must equal one big TCP packet carrying the whole
+ * timestamp option), and UDP datagram trains, are offered to gro_add; what
+ * the out callback receives is flattened and compared byte for byte with
+ * packets built independently:
+ *  - a merged packet must equal one big TCP (UDP) packet carrying the whole
  *    payload, once its partial checksum is completed the way the kernel
  *    does (sum from csum_start, the field holding the pseudo-header sum);
- *    the checksum code here is a plain RFC 1071 loop, not csum.c;
+ *    the checksum code here is a plain RFC 1071 loop, not csum.c; a merged
+ *    UDP packet is also cut back into datagrams the way __udp_gso_segment
+ *    does (the partial sum traded for each datagram's length), which must
+ *    be the datagrams offered;
  *  - a packet written alone must be the packet offered, untouched, with an
  *    all-zero virtio_net_hdr.
  * Then each flush rule on its own, malformed inputs, write errors, and a
@@ -31,6 +35,14 @@
 #include <unistd.h>
 
 #include "gro.h"
+
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5
+#endif
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
 
 #define F_FIN 0x01
 #define F_SYN 0x02
@@ -60,7 +72,8 @@ static uint16_t ref_fold(uint64_t sum)
 	return (uint16_t)sum;
 }
 
-/* pseudo-header of the IP packet ip carrying l4len bytes of TCP */
+/* pseudo-header of the IP packet ip carrying l4len bytes of TCP or UDP
+ * (the protocol of its header) */
 static uint64_t ref_pseudo(const uint8_t *ip, int family, uint32_t l4len)
 {
 	uint8_t ph[40];
@@ -68,7 +81,7 @@ static uint64_t ref_pseudo(const uint8_t *ip, int family, uint32_t l4len)
 	memset(ph, 0, sizeof(ph));
 	if (family == 4) {
 		memcpy(ph, ip + 12, 8);
-		ph[9] = 6;
+		ph[9] = ip[9];
 		ph[10] = l4len >> 8;
 		ph[11] = l4len & 0xff;
 		return ref_sum(0, ph, 12);
@@ -78,7 +91,7 @@ static uint64_t ref_pseudo(const uint8_t *ip, int family, uint32_t l4len)
 	ph[33] = (l4len >> 16) & 0xff;
 	ph[34] = (l4len >> 8) & 0xff;
 	ph[35] = l4len & 0xff;
-	ph[39] = 6;
+	ph[39] = ip[6];
 	return ref_sum(0, ph, 40);
 }
 
@@ -87,7 +100,8 @@ static int ip_hlen(const uint8_t *ip)
 	return (ip[0] >> 4) == 4 ? (ip[0] & 15) * 4 : 40;
 }
 
-/* true if the IP packet (IPv4 header checksum too) has a valid TCP sum */
+/* true if the IP packet (IPv4 header checksum too) has a valid TCP (UDP)
+ * sum */
 static bool ref_tcp_ok(const uint8_t *ip, size_t len)
 {
 	int family = ip[0] >> 4, hl = ip_hlen(ip);
@@ -112,7 +126,11 @@ struct spec {
 	bool ts;              /* NOP NOP TS option (12 bytes) */
 	uint32_t tsval, tsecr;
 	bool ipopt;           /* 4 bytes of IPv4 options */
-	bool badsum;          /* TCP checksum off by one */
+	bool badsum;          /* TCP (UDP) checksum off by one */
+	bool udp;             /* a UDP datagram (seq: the payload's seed;
+			       * ack, win, flags, ts: unused) */
+	bool nosum;           /* UDP checksum 0 (none) */
+	bool badipsum;        /* IPv4 header checksum off by one */
 };
 
 static struct spec spec4(void)
@@ -136,6 +154,26 @@ static struct spec spec6(void)
 	return s;
 }
 
+static struct spec spec4u(void)
+{
+	struct spec s = spec4();
+
+	s.udp = true;
+	s.sport = 40001;
+	s.dport = 4789;
+	return s;
+}
+
+static struct spec spec6u(void)
+{
+	struct spec s = spec6();
+
+	s.udp = true;
+	s.sport = 40001;
+	s.dport = 4789;
+	return s;
+}
+
 static uint8_t pay_byte(uint32_t seq)
 {
 	return (uint8_t)(seq * 31u + (seq >> 8) + 7);
@@ -153,16 +191,25 @@ static void w32(uint8_t *p, uint32_t v)
 	w16(p + 2, v & 0xffff);
 }
 
+/* TCP (UDP) header length */
+static size_t l4_hlen(const struct spec *s)
+{
+	if (s->udp)
+		return 8;
+	return s->ts ? 32 : 20;
+}
+
 static size_t spec_len(const struct spec *s)
 {
-	return (s->family == 4 ? 20 + (s->ipopt ? 4 : 0) : 40) + 20 +
-	       (s->ts ? 12 : 0) + s->plen;
+	return (s->family == 4 ? 20 + (s->ipopt ? 4 : 0) : 40) + l4_hlen(s) +
+	       s->plen;
 }
 
 /* Builds the packet into b (spec_len bytes) with correct checksums. */
 static size_t build(uint8_t *b, const struct spec *s)
 {
-	size_t len = spec_len(s), hl, thl = s->ts ? 32 : 20, i;
+	size_t len = spec_len(s), hl, thl = l4_hlen(s), i;
+	uint8_t proto = s->udp ? 17 : 6;
 	uint8_t *th;
 	uint16_t sum;
 
@@ -175,7 +222,7 @@ static size_t build(uint8_t *b, const struct spec *s)
 		w16(b + 4, s->id);
 		w16(b + 6, s->df ? 0x4000 : 0);
 		b[8] = s->ttl;
-		b[9] = 6;
+		b[9] = proto;
 		b[12] = 10;
 		b[13] = 9;
 		b[15] = s->src;
@@ -186,12 +233,14 @@ static size_t build(uint8_t *b, const struct spec *s)
 		if (s->ipopt)
 			memset(b + 20, 1, 3); /* NOP NOP NOP EOL */
 		sum = ~ref_fold(ref_sum(0, b, hl));
+		if (s->badipsum)
+			sum++;
 		w16(b + 10, sum);
 	} else {
 		hl = 40;
 		w32(b, 6u << 28 | (uint32_t)s->tos << 20 | s->flowlabel);
 		w16(b + 4, len - 40);
-		b[6] = 6;
+		b[6] = proto;
 		b[7] = s->ttl;
 		b[8] = 0xfd;
 		b[10] = 0;
@@ -206,6 +255,21 @@ static size_t build(uint8_t *b, const struct spec *s)
 	th = b + hl;
 	w16(th, s->sport);
 	w16(th + 2, s->dport);
+	if (s->udp) {
+		w16(th + 4, len - hl);
+		for (i = 0; i < s->plen; i++)
+			th[8 + i] = pay_byte(s->seq + i);
+		sum = ~ref_fold(ref_pseudo(b, s->family, len - hl) +
+				ref_sum(0, th, len - hl));
+		if (!sum)
+			sum = 0xffff; /* 0 means none (RFC 768) */
+		if (s->badsum)
+			sum += sum == 0xffff ? 2 : 1; /* never 0 */
+		if (s->nosum)
+			sum = 0;
+		w16(th + 6, sum);
+		return len;
+	}
 	w32(th + 4, s->seq);
 	w32(th + 8, s->ack);
 	th[12] = (thl / 4) << 4;
@@ -231,7 +295,7 @@ static size_t build(uint8_t *b, const struct spec *s)
 
 /* Every packet offered is its own exact-size allocation, so that a read
  * past its end is caught by valgrind/ASan. */
-#define MAX_PKTS 256
+#define MAX_PKTS 512
 static uint8_t *pk[MAX_PKTS];
 static size_t pkl[MAX_PKTS];
 static int npk;
@@ -343,9 +407,66 @@ static void expect_alone(int i, const struct spec *s)
 }
 
 /*
- * caps[i] is the merge of n segments, the first built from *first, carrying
- * plen payload bytes in all, the last one's flags `last` (PSH/FIN kept);
- * seg[] are the segments offered (payloads must be pointed to, not copied).
+ * The merged UDP packet c (hl: its IP header length) cut as
+ * __udp_gso_segment does: gso_size bytes of payload per datagram, the IP
+ * header of the first with its length (IPv4: header checksum, id + k for
+ * the k-th), the UDP length, the partial sum of the field with the total
+ * UDP length traded for the datagram's (csum16_sub/csum16_add), completed
+ * (0 becomes 0xffff). Each must be the datagram offered, dg[k], but for
+ * the IPv4 id (and header checksum) of a datagram with DF, which gro does
+ * not require to follow on.
+ */
+static void expect_resegmented(const struct cap *c, int hl, int n,
+			       uint8_t **dg)
+{
+	static uint8_t d[65536];
+	uint32_t gso = c->vh.gso_size, total = c->len - hl - 8, off = 0;
+	uint16_t partial = (uint16_t)(c->data[hl + 6] << 8 | c->data[hl + 7]);
+	uint16_t ulen_all = (uint16_t)(c->data[hl + 4] << 8 | c->data[hl + 5]);
+	int k;
+
+	cr_assert_eq(ulen_all, total + 8);
+	for (k = 0; k < n; k++) {
+		uint32_t pl = total - off < gso ? total - off : gso;
+		size_t len = hl + 8 + pl;
+		uint16_t part, sum;
+
+		memcpy(d, c->data, hl + 8);
+		memcpy(d + hl + 8, c->data + hl + 8 + off, pl);
+		if (hl == 20) {
+			w16(d + 2, len);
+			w16(d + 4, (c->data[4] << 8 | c->data[5]) + k);
+			w16(d + 10, 0);
+			w16(d + 10, ~ref_fold(ref_sum(0, d, 20)));
+		} else {
+			w16(d + 4, len - 40);
+		}
+		w16(d + hl + 4, 8 + pl);
+		/* ~(~partial - old length) + new length, one's complement */
+		part = ref_fold((uint64_t)partial + (uint16_t)~ulen_all +
+				8 + pl);
+		w16(d + hl + 6, part);
+		sum = ~ref_fold(ref_sum(0, d + hl, 8 + pl));
+		w16(d + hl + 6, sum ? sum : 0xffff);
+		if (hl == 20 && (d[6] & 0x40)) {
+			cr_assert_eq(memcmp(d, dg[k], 4), 0);
+			cr_assert_eq(memcmp(d + 6, dg[k] + 6, 4), 0);
+			cr_assert_eq(memcmp(d + 12, dg[k] + 12, len - 12), 0,
+				     "datagram %d not cut back as offered", k);
+		} else {
+			cr_assert_eq(memcmp(d, dg[k], len), 0,
+				     "datagram %d not cut back as offered", k);
+		}
+		off += pl;
+	}
+	cr_assert_eq(off, total);
+}
+
+/*
+ * caps[i] is the merge of n segments (datagrams), the first built from
+ * *first, carrying plen payload bytes in all, the last one's flags `last`
+ * (PSH/FIN kept); seg[] are the segments offered (payloads must be pointed
+ * to, not copied).
  */
 static void expect_merged(int i, const struct spec *first, int n,
 			  uint32_t plen, uint8_t last, uint8_t **seg)
@@ -353,7 +474,8 @@ static void expect_merged(int i, const struct spec *first, int n,
 	static uint8_t ref[65536], done[65536];
 	struct spec big = *first;
 	const struct cap *c;
-	int hl = first->family == 4 ? 20 : 40, thl = first->ts ? 32 : 20, k;
+	int hl = first->family == 4 ? 20 : 40, thl = l4_hlen(first), k;
+	int csum_off = first->udp ? 6 : 16;
 	size_t len;
 	uint16_t partial, sum;
 
@@ -364,14 +486,18 @@ static void expect_merged(int i, const struct spec *first, int n,
 	len = build(ref, &big);
 
 	cr_assert_eq(c->vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
-	cr_assert_eq(c->vh.gso_type,
-		     (first->family == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 :
-					   VIRTIO_NET_HDR_GSO_TCPV6) |
-		     (first->flags & F_CWR ? VIRTIO_NET_HDR_GSO_ECN : 0));
+	if (first->udp)
+		cr_assert_eq(c->vh.gso_type, VIRTIO_NET_HDR_GSO_UDP_L4);
+	else
+		cr_assert_eq(c->vh.gso_type,
+			     (first->family == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 :
+						   VIRTIO_NET_HDR_GSO_TCPV6) |
+			     (first->flags & F_CWR ?
+				      VIRTIO_NET_HDR_GSO_ECN : 0));
 	cr_assert_eq(c->vh.hdr_len, hl + thl);
 	cr_assert_eq(c->vh.gso_size, first->plen);
 	cr_assert_eq(c->vh.csum_start, hl);
-	cr_assert_eq(c->vh.csum_offset, 16);
+	cr_assert_eq(c->vh.csum_offset, csum_off);
 	cr_assert_eq(c->len, len, "packet %d: %zu bytes, not %zu", i, c->len,
 		     len);
 
@@ -383,7 +509,8 @@ static void expect_merged(int i, const struct spec *first, int n,
 			     "segment %d not pointed to", k);
 
 	/* the field holds the pseudo-header sum, not inverted */
-	partial = (uint16_t)(c->data[hl + 16] << 8 | c->data[hl + 17]);
+	partial = (uint16_t)(c->data[hl + csum_off] << 8 |
+			     c->data[hl + csum_off + 1]);
 	cr_assert_eq(partial, ref_fold(ref_pseudo(ref, first->family,
 						   len - hl)),
 		     "partial 0x%04x", partial);
@@ -391,9 +518,23 @@ static void expect_merged(int i, const struct spec *first, int n,
 	/* completed as skb_checksum_help does, it is the big packet */
 	memcpy(done, c->data, len);
 	sum = ~ref_fold(ref_sum(0, done + hl, len - hl));
-	w16(done + hl + 16, sum);
+	if (first->udp && !sum)
+		sum = 0xffff;
+	w16(done + hl + csum_off, sum);
 	cr_assert_eq(memcmp(done, ref, len), 0, "packet %d differs", i);
 	cr_assert(ref_tcp_ok(done, len));
+
+	if (first->udp) {
+		/* the first datagram was rewritten in place: built again */
+		static uint8_t d0[65536];
+		uint8_t *dg[GRO_MAX_SEGS];
+
+		build(d0, first);
+		dg[0] = d0;
+		for (k = 1; k < n; k++)
+			dg[k] = seg[k];
+		expect_resegmented(c, hl, n, dg);
+	}
 }
 
 /* s advanced to the next segment */
@@ -1355,10 +1496,777 @@ Test(gro, error_writing_alone)
 	cr_assert_eq(tbl.st.written, 0);
 }
 
+/* ---- UDP ---- */
+
+Test(gro, udp_merge_ipv4)
+{
+	merge_train(spec4u());
+}
+
+Test(gro, udp_merge_ipv6)
+{
+	struct spec s = spec6u();
+
+	s.tos = 0xb8;
+	merge_train(s);
+}
+
+Test(gro, udp_merge_odd_size)
+{
+	/* odd datagram payloads: the slices start at odd offsets of the
+	 * checksummed data */
+	struct spec s = spec6u(), first;
+	uint8_t *seg[3];
+	int i;
+
+	s.plen = 999;
+	first = s;
+	for (i = 0; i < 3; i++) {
+		seg[i] = add(&s);
+		s = next(s);
+	}
+	flush();
+	expect_merged(0, &first, 3, 2997, 0, seg);
+}
+
+Test(gro, udp_merge_without_df)
+{
+	/* consecutive ids, as GSO will number them again */
+	struct spec s = spec4u();
+
+	s.df = false;
+	s.id = 0xfffe; /* and they wrap */
+	merge_train(s);
+}
+
+Test(gro, udp_df_ids_may_change)
+{
+	struct spec s = spec4u(), first = s;
+	uint8_t *seg[3];
+
+	seg[0] = add(&s);
+	s.seq += s.plen;
+	s.id = 7;
+	seg[1] = add(&s);
+	s.seq += s.plen;
+	s.id = 0;
+	seg[2] = add(&s);
+	flush();
+	cr_assert_eq(ncaps, 1);
+	expect_merged(0, &first, 3, 3000, 0, seg);
+}
+
+Test(gro, udp_without_df_id_gap)
+{
+	struct spec a = spec4u(), x;
+
+	a.df = false;
+	x = third(a);
+	x.id += 5;
+	breaks_flow(a, x);
+}
+
+Test(gro, udp_single_datagram_alone)
+{
+	struct spec s = spec6u();
+
+	add(&s);
+	flush();
+	cr_assert_eq(ncaps, 1);
+	expect_alone(0, &s);
+	cr_assert_eq(tbl.st.merged, 0);
+}
+
+Test(gro, udp_shorter_is_last)
+{
+	struct spec s = spec4u(), first = s, after;
+	uint8_t *seg[4];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		seg[i] = add(&s);
+		s = next(s);
+	}
+	s.plen = 500;
+	seg[3] = add(&s);
+	cr_assert_eq(ncaps, 1, "written at once");
+	expect_merged(0, &first, 4, 3500, 0, seg);
+	cr_assert_eq(caps[0].vh.gso_size, 1000);
+	cr_assert_eq(tbl.nflows, 0);
+	cr_assert_eq(tbl.st.flushes, 1);
+	cr_assert_eq(tbl.st.merged, 3);
+	/* the next datagram is held anew */
+	after = next(s);
+	after.plen = 1000;
+	add(&after);
+	cr_assert_eq(ncaps, 1);
+	flush();
+	expect_alone(1, &after);
+}
+
+Test(gro, udp_shorter_second)
+{
+	struct spec s = spec6u(), first = s;
+	uint8_t *seg[2];
+
+	seg[0] = add(&s);
+	s = next(s);
+	s.plen = 1;
+	seg[1] = add(&s);
+	cr_assert_eq(ncaps, 1);
+	expect_merged(0, &first, 2, 1001, 0, seg);
+}
+
+Test(gro, udp_longer_datagram)
+{
+	struct spec x = third(spec4u());
+
+	x.plen = 1200;
+	breaks_flow(spec4u(), x);
+}
+
+Test(gro, udp_changed_ttl)
+{
+	struct spec x = third(spec4u());
+
+	x.ttl = 63;
+	breaks_flow(spec4u(), x);
+}
+
+Test(gro, udp_changed_tos)
+{
+	struct spec x = third(spec4u());
+
+	x.tos = 0x03;
+	breaks_flow(spec4u(), x);
+}
+
+Test(gro, udp_changed_df)
+{
+	/* x without DF: its id is the next one (id rule aside) */
+	struct spec x = third(spec4u());
+
+	x.df = false;
+	breaks_flow(spec4u(), x);
+}
+
+Test(gro, udp_changed_hop_limit)
+{
+	struct spec x = third(spec6u());
+
+	x.ttl = 1;
+	breaks_flow(spec6u(), x);
+}
+
+Test(gro, udp_changed_traffic_class)
+{
+	struct spec x = third(spec6u());
+
+	x.tos = 0x01;
+	breaks_flow(spec6u(), x);
+}
+
+Test(gro, udp_changed_flow_label)
+{
+	struct spec x = third(spec6u());
+
+	x.flowlabel = 1;
+	breaks_flow(spec6u(), x);
+}
+
+Test(gro, udp_ip_options)
+{
+	struct spec x = third(spec4u());
+
+	x.ipopt = true;
+	flushes_and_alone(spec4u(), x);
+}
+
+Test(gro, udp_zero_payload)
+{
+	struct spec x = third(spec4u());
+
+	x.plen = 0;
+	flushes_and_alone(spec4u(), x);
+}
+
+Test(gro, udp_zero_checksum_not_merged)
+{
+	/* no checksum: each written alone at once, never held */
+	struct spec s = spec4u(), t[3];
+	int i;
+
+	s.nosum = true;
+	for (i = 0; i < 3; i++) {
+		t[i] = s;
+		add(&s);
+		cr_assert_eq(ncaps, i + 1, "written at once");
+		s = next(s);
+	}
+	cr_assert_eq(tbl.nflows, 0);
+	for (i = 0; i < 3; i++)
+		expect_alone(i, &t[i]);
+	cr_assert_eq(tbl.st.merged, 0);
+}
+
+Test(gro, udp_zero_checksum_flushes)
+{
+	struct spec x = third(spec4u());
+
+	x.nosum = true;
+	flushes_and_alone(spec4u(), x);
+}
+
+Test(gro, udp_zero_checksum_that_would_verify)
+{
+	/* a datagram whose checksum would be 0 (sent as 0xffff) verifies
+	 * with the field 0 too: 0 still means none, never merged */
+	struct spec s = spec4u();
+	uint8_t raw[2][2048];
+	size_t len = 0;
+	int k;
+
+	s.nosum = true;
+	for (k = 0; k < 2; k++) {
+		uint16_t sum, w;
+
+		len = build(raw[k], &s);
+		sum = ref_fold(ref_pseudo(raw[k], 4, len - 20) +
+			       ref_sum(0, raw[k] + 20, len - 20));
+		w = raw[k][28] << 8 | raw[k][29];
+		w16(raw[k] + 28, ref_fold((uint64_t)w + (uint16_t)~sum));
+		cr_assert(ref_tcp_ok(raw[k], len));
+		s = next(s);
+	}
+	s = spec4u();
+	add(&s);
+	offer_raw(raw[0], len);
+	offer_raw(raw[1], len);
+	cr_assert_eq(ncaps, 3);
+	expect_alone(0, &s);
+	expect_raw(1, raw[0], len);
+	expect_raw(2, raw[1], len);
+	cr_assert_eq(tbl.nflows, 0);
+}
+
+Test(gro, udp_zero_checksum_ipv6)
+{
+	/* invalid in IPv6: left to the kernel, alone */
+	struct spec x = third(spec6u());
+
+	x.nosum = true;
+	flushes_and_alone(spec6u(), x);
+}
+
+Test(gro, udp_bad_checksum_not_merged)
+{
+	struct spec x = third(spec6u());
+
+	x.badsum = true;
+	flushes_and_alone(spec6u(), x);
+}
+
+Test(gro, udp_bad_checksum_never_held)
+{
+	struct spec s = spec4u();
+
+	s.badsum = true;
+	add(&s);
+	cr_assert_eq(ncaps, 1);
+	expect_alone(0, &s);
+	cr_assert_eq(tbl.nflows, 0);
+}
+
+Test(gro, udp_bad_ip_header_checksum)
+{
+	struct spec x = third(spec4u());
+
+	x.badipsum = true;
+	flushes_and_alone(spec4u(), x);
+}
+
+Test(gro, tcp_bad_ip_header_checksum)
+{
+	struct spec x = third(spec4());
+
+	x.badipsum = true;
+	flushes_and_alone(spec4(), x);
+}
+
+Test(gro, udp_size_limit_65535)
+{
+	/* 28 header bytes + 46 * 1400 = 64428; 1107 more is exactly 65535 */
+	struct spec s = spec4u(), first;
+	uint8_t *seg[47];
+	int i;
+
+	s.plen = 1400;
+	first = s;
+	for (i = 0; i < 46; i++) {
+		seg[i] = add(&s);
+		s = next(s);
+	}
+	s.plen = 1107;
+	seg[46] = add(&s);
+	cr_assert_eq(ncaps, 1);
+	expect_merged(0, &first, 47, 65535 - 28, 0, seg);
+	cr_assert_eq(caps[0].len, 65535);
+}
+
+Test(gro, udp_size_limit_exceeded)
+{
+	/* IPv6: 40 + 8 + 46 * 1400 = 64448; 1088 more would be 65536 */
+	struct spec s = spec6u(), first, x;
+	uint8_t *seg[46];
+	int i;
+
+	s.plen = 1400;
+	first = s;
+	for (i = 0; i < 46; i++) {
+		seg[i] = add(&s);
+		s = next(s);
+	}
+	x = s;
+	x.plen = 1088;
+	add(&x);
+	cr_assert_eq(ncaps, 1);
+	expect_merged(0, &first, 46, 46 * 1400, 0, seg);
+	cr_assert_eq(tbl.nflows, 1);
+	flush();
+	expect_alone(1, &x);
+}
+
+Test(gro, udp_max_segs)
+{
+	struct spec s = spec4u(), first, last;
+	uint8_t *seg[GRO_MAX_SEGS];
+	int i;
+
+	s.plen = 100;
+	first = s;
+	for (i = 0; i < GRO_MAX_SEGS; i++) {
+		seg[i] = add(&s);
+		s = next(s);
+	}
+	cr_assert_eq(ncaps, 0);
+	last = s;
+	add(&last);
+	cr_assert_eq(ncaps, 1);
+	expect_merged(0, &first, GRO_MAX_SEGS, GRO_MAX_SEGS * 100, 0, seg);
+	flush();
+	expect_alone(1, &last);
+	cr_assert_eq(tbl.st.merged, GRO_MAX_SEGS - 1);
+}
+
+Test(gro, udp_interleaved_with_tcp)
+{
+	/* TCP and UDP between the same addresses and ports: two flows */
+	struct spec a = spec4(), b = spec4(), c = spec6u(), fa, fb, fc;
+	uint8_t *sa[3], *sb[3], *sc[3];
+	int i;
+
+	b.udp = true;
+	fa = a;
+	fb = b;
+	fc = c;
+	for (i = 0; i < 3; i++) {
+		sb[i] = add(&b);
+		sa[i] = add(&a);
+		sc[i] = add(&c);
+		a = next(a);
+		b = next(b);
+		c = next(c);
+	}
+	cr_assert_eq(ncaps, 0);
+	cr_assert_eq(tbl.nflows, 3);
+	flush();
+	cr_assert_eq(ncaps, 3);
+	expect_merged(0, &fb, 3, 3000, 0, sb);
+	expect_merged(1, &fa, 3, 3000, 0, sa);
+	expect_merged(2, &fc, 3, 3000, 0, sc);
+	cr_assert_eq(tbl.st.merged, 6);
+	cr_assert_eq(tbl.st.written, 3);
+}
+
+Test(gro, udp_interleaved_flows)
+{
+	struct spec a = spec4u(), b = spec4u(), fa, fb, x;
+	uint8_t *sa[3], *sb[2];
+	int i;
+
+	b.dport++;
+	b.seq = 999999;
+	fa = a;
+	fb = b;
+	for (i = 0; i < 2; i++) {
+		sa[i] = add(&a);
+		sb[i] = add(&b);
+		a = next(a);
+		b = next(b);
+	}
+	/* a's last, shorter: written at once; b stays held */
+	a.plen = 10;
+	sa[2] = add(&a);
+	cr_assert_eq(ncaps, 1);
+	expect_merged(0, &fa, 3, 2010, 0, sa);
+	cr_assert_eq(tbl.nflows, 1);
+	x = next(a);
+	x.plen = 1000;
+	add(&x);
+	flush();
+	cr_assert_eq(ncaps, 3);
+	expect_merged(1, &fb, 2, 2000, 0, sb);
+	expect_alone(2, &x);
+}
+
+Test(gro, udp_fragment_flushes_udp_of_same_hosts)
+{
+	/* an IPv4 UDP fragment between held hosts: the UDP flows between
+	 * them are written first; TCP between them and UDP to another host
+	 * stay held */
+	struct spec u = spec4u(), t = spec4(), o = spec4u(), fu, ft, fo;
+	uint8_t *su[2], *st[2], *so[2], *frag;
+
+	o.dst_net = 7;
+	fu = u;
+	ft = t;
+	fo = o;
+	su[0] = add(&u);
+	st[0] = add(&t);
+	so[0] = add(&o);
+	u = next(u);
+	t = next(t);
+	o = next(o);
+	su[1] = add(&u);
+	st[1] = add(&t);
+	so[1] = add(&o);
+	frag = mk(&u);
+	frag[6] |= 0x20; /* more fragments */
+	cr_assert_eq(gro_add(&tbl, frag, pkl[npk - 1], capture, NULL), 0);
+	cr_assert_eq(ncaps, 2);
+	expect_merged(0, &fu, 2, 2000, 0, su);
+	cr_assert_eq(caps[1].base[1], frag);
+	cr_assert_eq(tbl.nflows, 2);
+	flush();
+	cr_assert_eq(ncaps, 4);
+	expect_merged(2, &ft, 2, 2000, 0, st);
+	expect_merged(3, &fo, 2, 2000, 0, so);
+}
+
+Test(gro, udp_ipv6_ext_header_flushes_same_hosts)
+{
+	/* behind an extension header the protocol is unknown: TCP and UDP
+	 * flows between the hosts are written first */
+	struct spec u = spec6u(), t = spec6(), fu = u, ft = t;
+	uint8_t *su[2], *st[2], *ext;
+
+	st[0] = add(&t);
+	su[0] = add(&u);
+	t = next(t);
+	u = next(u);
+	st[1] = add(&t);
+	su[1] = add(&u);
+	ext = mk(&u);
+	ext[6] = 0; /* hop-by-hop */
+	cr_assert_eq(gro_add(&tbl, ext, pkl[npk - 1], capture, NULL), 0);
+	cr_assert_eq(ncaps, 3);
+	expect_merged(0, &ft, 2, 2000, 0, st);
+	expect_merged(1, &fu, 2, 2000, 0, su);
+	cr_assert_eq(caps[2].base[1], ext);
+	cr_assert_eq(tbl.nflows, 0);
+}
+
+/* sets the UDP checksum of the IP packet b (header length hl) as if its
+ * UDP length were the IP payload length */
+static void fix_udp_sum(uint8_t *b, int hl, size_t len)
+{
+	w16(b + hl + 6, 0);
+	w16(b + hl + 6, ~ref_fold(ref_pseudo(b, b[0] >> 4, len - hl) +
+				  ref_sum(0, b + hl, len - hl)));
+}
+
+Test(gro, udp_malformed)
+{
+	/* each after a held datagram of the same flow: the flow is written,
+	 * then the packet as is */
+	struct spec s;
+	uint8_t bad[2048];
+	size_t len;
+	int n = 0, k;
+
+	for (k = 0; k < 6; k++) {
+		s = k < 4 ? spec4u() : spec6u();
+		add(&s);
+		len = build(bad, &s);
+		switch (k) {
+		case 0: /* UDP length below its header */
+			w16(bad + 24, 7);
+			break;
+		case 1: /* UDP length past the IP payload */
+			w16(bad + 24, len - 20 + 1);
+			break;
+		case 2: /* UDP length below the IP payload: trailing bytes */
+			w16(bad + 24, len - 20 - 1);
+			break;
+		case 3: /* an IP payload shorter than a UDP header */
+			w16(bad + 2, 27);
+			bad[10] = bad[11] = 0;
+			w16(bad + 10, ~ref_fold(ref_sum(0, bad, 20)));
+			break;
+		case 4: /* IPv6: UDP length 0 (jumbogram) */
+			w16(bad + 44, 0);
+			break;
+		case 5: /* IPv6: a payload length shorter than a UDP header */
+			w16(bad + 4, 7);
+			break;
+		}
+		/* a checksum that holds over the IP payload */
+		if (k != 3 && k != 5)
+			fix_udp_sum(bad, k < 4 ? 20 : 40, len);
+		offer_raw(bad, len);
+		cr_assert_eq(ncaps, n + 2, "case %d", k);
+		expect_alone(n, &s);
+		expect_raw(n + 1, bad, len);
+		n += 2;
+		cr_assert_eq(tbl.nflows, 0, "case %d", k);
+	}
+}
+
+Test(gro, udp_truncated_ipv4)
+{
+	struct spec s = spec4u();
+
+	s.plen = 100;
+	truncations(&s);
+}
+
+Test(gro, udp_truncated_ipv6)
+{
+	struct spec s = spec6u();
+
+	s.plen = 100;
+	truncations(&s);
+}
+
+Test(gro, udp_disabled)
+{
+	struct spec s = spec4u(), t[3];
+	int i;
+
+	gro_init(&tbl, false);
+	for (i = 0; i < 3; i++) {
+		t[i] = s;
+		add(&s);
+		cr_assert_eq(ncaps, i + 1, "written at once");
+		s = next(s);
+	}
+	for (i = 0; i < 3; i++)
+		expect_alone(i, &t[i]);
+}
+
+Test(gro, udp_random_bytes)
+{
+	/* every packet offered is either written or merged into one */
+	static uint8_t *keep[20000];
+	uint8_t seed[2048];
+	int i, written = 0, n = 0;
+
+	srand(2);
+	for (i = 0; i < (int)sizeof(seed); i++)
+		seed[i] = rand();
+	build(seed, &(struct spec){ .family = 4, .udp = true, .plen = 40 });
+	for (i = 0; i < 20000; i++) {
+		size_t len = rand() % 120, k;
+		uint8_t *p = malloc(len ? len : 1);
+
+		cr_assert_not_null(p);
+		memcpy(p, seed, len);
+		for (k = 0; k < len; k++)
+			if (rand() % 8 == 0)
+				p[k] = rand();
+		if (len && rand() % 2)
+			p[0] = (p[0] & 0x0f) | (rand() % 2 ? 0x40 : 0x60);
+		if (len > 6 && p[0] >> 4 == 6)
+			p[6] = rand() % 2 ? 17 : 6;
+		if (len > 9 && p[0] >> 4 == 4 && rand() % 2)
+			p[9] = 17;
+		keep[n++] = p;
+		cr_assert_eq(gro_add(&tbl, p, len, count_out, &written), 0);
+		if (i % 50 == 49)
+			cr_assert_eq(gro_flush(&tbl, count_out, &written), 0);
+	}
+	cr_assert_eq(gro_flush(&tbl, count_out, &written), 0);
+	cr_assert_eq(tbl.st.written + tbl.st.merged, 20000);
+	cr_assert_eq((uint64_t)written, tbl.st.written);
+	for (i = 0; i < n; i++)
+		free(keep[i]);
+}
+
+Test(gro, udp_random_trains)
+{
+	/* valid datagrams of a few flows and sizes, shuffled: whatever gro
+	 * merges, cut back as the kernel does, gives the datagrams offered,
+	 * in each flow's order */
+	static struct spec sent[4][400];
+	int nsent[4] = { 0 }, got[4] = { 0 }, i, c, f;
+
+	srand(3);
+	for (i = 0; i < 400; i++) {
+		static struct spec cur[4];
+		struct spec s;
+
+		f = rand() % 4;
+		if (!nsent[f]) {
+			cur[f] = f & 1 ? spec6u() : spec4u();
+			cur[f].sport += f;
+			cur[f].df = f != 2;
+			cur[f].seq = 100000 * f;
+		}
+		s = cur[f];
+		s.plen = rand() % 3 ? 300 : 1 + rand() % 400;
+		if (rand() % 10 == 0)
+			s.ttl--;
+		add(&s);
+		sent[f][nsent[f]++] = s;
+		cur[f] = next(s);
+		if (rand() % 30 == 0)
+			flush();
+		cr_assert_lt(ncaps, CAP_MAX - GRO_MAX_FLOWS);
+		/* check and forget what was written so far */
+		for (c = 0; c < ncaps; c++) {
+			const struct cap *cp = &caps[c];
+			int fam = cp->data[0] >> 4, hl = fam == 4 ? 20 : 40;
+			int sp = cp->data[hl] << 8 | cp->data[hl + 1];
+			uint8_t *dg[GRO_MAX_SEGS];
+			int k, segs = 1;
+
+			f = sp - spec4u().sport;
+			cr_assert(f >= 0 && f < 4);
+			if (cp->vh.gso_type == VIRTIO_NET_HDR_GSO_UDP_L4)
+				segs = cp->iovcnt - 1;
+			cr_assert_leq(got[f] + segs, nsent[f]);
+			if (segs == 1) {
+				expect_alone(c, &sent[f][got[f]]);
+			} else {
+				static uint8_t store[GRO_MAX_SEGS][2048];
+
+				for (k = 0; k < segs; k++) {
+					build(store[k], &sent[f][got[f] + k]);
+					dg[k] = store[k];
+				}
+				expect_resegmented(cp, hl, segs, dg);
+			}
+			got[f] += segs;
+		}
+		ncaps = 0;
+	}
+	flush();
+	for (c = 0; c < ncaps; c++) {
+		const struct cap *cp = &caps[c];
+		int hl = (cp->data[0] >> 4) == 4 ? 20 : 40;
+
+		f = (cp->data[hl] << 8 | cp->data[hl + 1]) - spec4u().sport;
+		got[f] += cp->vh.gso_type == VIRTIO_NET_HDR_GSO_UDP_L4 ?
+				  cp->iovcnt - 1 : 1;
+	}
+	for (f = 0; f < 4; f++)
+		cr_assert_eq(got[f], nsent[f], "flow %d: %d of %d", f, got[f],
+			     nsent[f]);
+	cr_assert_gt(tbl.st.merged, 100);
+}
+
+/* refuses UDP_L4 like a tun before 6.2, captures the rest */
+static int refuse_uso(void *arg, const struct iovec *iov, int iovcnt)
+{
+	const struct virtio_net_hdr *vh = iov[0].iov_base;
+
+	if (vh->gso_type == VIRTIO_NET_HDR_GSO_UDP_L4) {
+		(*(int *)arg)++;
+		return -EINVAL;
+	}
+	return capture(NULL, iov, iovcnt);
+}
+
+Test(gro, udp_refused_written_alone)
+{
+	/* the kernel refuses the merged packet: its datagrams are written
+	 * one by one, untouched (the first's headers restored), and UDP is
+	 * merged no more; TCP still is */
+	struct spec u = spec4u(), v = spec6u(), t = spec4(), fu, ft;
+	uint8_t *st[2], *p;
+	int refused = 0, i;
+
+	fu = u;
+	ft = t;
+	for (i = 0; i < 3; i++) {
+		p = mk(&u);
+		cr_assert_eq(gro_add(&tbl, p, pkl[npk - 1], refuse_uso,
+				     &refused), 0);
+		p = mk(&v);
+		cr_assert_eq(gro_add(&tbl, p, pkl[npk - 1], refuse_uso,
+				     &refused), 0);
+		u = next(u);
+		v = next(v);
+	}
+	for (i = 0; i < 2; i++) {
+		p = mk(&t);
+		st[i] = p;
+		cr_assert_eq(gro_add(&tbl, p, pkl[npk - 1], refuse_uso,
+				     &refused), 0);
+		t = next(t);
+	}
+	cr_assert_eq(gro_flush(&tbl, refuse_uso, &refused), 0);
+	cr_assert_eq(refused, 2, "one refusal per UDP flow held");
+	cr_assert(tbl.udp_off);
+	cr_assert_eq(ncaps, 7);
+	for (i = 0; i < 3; i++) {
+		struct spec a = fu, b = spec6u();
+		int k;
+
+		for (k = 0; k < i; k++) {
+			a = next(a);
+			b = next(b);
+		}
+		expect_alone(i, &a);
+		expect_alone(3 + i, &b);
+	}
+	expect_merged(6, &ft, 2, 2000, 0, st);
+	cr_assert_eq(tbl.st.written, 7);
+	cr_assert_eq(tbl.st.merged, 1);
+
+	/* the next burst: UDP written at once */
+	u = next(u);
+	for (i = 0; i < 2; i++) {
+		p = mk(&u);
+		cr_assert_eq(gro_add(&tbl, p, pkl[npk - 1], refuse_uso,
+				     &refused), 0);
+		cr_assert_eq(ncaps, 8 + i);
+		expect_alone(7 + i, &u);
+		u = next(u);
+	}
+	cr_assert_eq(refused, 2);
+	cr_assert_eq(tbl.nflows, 0);
+}
+
+Test(gro, udp_write_error)
+{
+	/* an error other than EINVAL: returned, UDP stays on */
+	struct spec s = spec4u();
+
+	add(&s);
+	s = next(s);
+	add(&s);
+	fail_at = 0;
+	cr_assert_eq(gro_flush(&tbl, capture, NULL), -EIO);
+	cr_assert_eq(ncaps, 0);
+	cr_assert(!tbl.udp_off);
+}
+
 /* ---- the kernel accepts the headers: a tun in a new network namespace ----
  *
  * gro0: IFF_TUN|IFF_NO_PI|IFF_VNET_HDR, vnet header 10 bytes, offloads
- * CSUM|TSO4|TSO6, 10.9.0.2/24 and fd00:9::2/64. gro1: a plain tun (no vnet
+ * CSUM|TSO4|TSO6 (and USO4|USO6 where the kernel has them, as user/tun.c
+ * asks), 10.9.0.2/24 and fd00:9::2/64. gro1: a plain tun (no vnet
  * header, hence no checksum or TSO offload), 10.9.1.1/24, fd00:9:1::1/64.
  * Forwarding is on. gro's out callback is one writev to gro0.
  *
@@ -1419,6 +2327,9 @@ static long snmp_get(const char *grp, const char *name)
 	return r;
 }
 
+/* true once a tun took USO4|USO6 (kernel 6.2+), as user/tun.c asks */
+static bool tun_uso;
+
 static int tun_open(const char *name, bool vnet)
 {
 	struct ifreq ifr;
@@ -1431,10 +2342,17 @@ static int tun_open(const char *name, bool vnet)
 	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
 	strcpy(ifr.ifr_name, name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0 ||
-	    (vnet && (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 ||
-		      ioctl(fd, TUNSETOFFLOAD, off) < 0))) {
+	    (vnet && ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0)) {
 		close(fd);
 		return -1;
+	}
+	if (vnet) {
+		tun_uso = !ioctl(fd, TUNSETOFFLOAD,
+				 off | TUN_F_USO4 | TUN_F_USO6);
+		if (!tun_uso && ioctl(fd, TUNSETOFFLOAD, off) < 0) {
+			close(fd);
+			return -1;
+		}
 	}
 	return fd;
 }
@@ -1500,10 +2418,10 @@ struct tunout {
 	int fd;
 	long ret;
 	long want;
-	uint16_t bump; /* added to the TCP field of a merged packet */
+	uint16_t bump; /* added to the TCP (UDP) field of a merged packet */
 };
 
-/* gro's out: one writev to the tun, the TCP field bumped on demand */
+/* gro's out: one writev to the tun, the TCP (UDP) field bumped on demand */
 static int tun_out(void *arg, const struct iovec *iov, int iovcnt)
 {
 	struct tunout *t = arg;
@@ -1511,7 +2429,8 @@ static int tun_out(void *arg, const struct iovec *iov, int iovcnt)
 	int i;
 
 	if (t->bump && vh->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
-		uint8_t *f = (uint8_t *)iov[1].iov_base + vh->csum_start + 16;
+		uint8_t *f = (uint8_t *)iov[1].iov_base + vh->csum_start +
+			     vh->csum_offset;
 
 		w16(f, (f[0] << 8 | f[1]) + t->bump);
 	}
@@ -1737,4 +2656,344 @@ Test(gro_kernel, tun_accepts_merged_packets)
 	cr_assert_eq(r.d_outrsts, 1);
 	cr_assert_eq(r.wr_alone, r.wr_alone_want);
 	cr_assert_eq(r.d_csumerr_alone, 1);
+}
+
+/* ---- the kernel accepts merged UDP (UDP_L4): the same namespace setup ----
+ *
+ * gro0 as above, with USO4|USO6 in TUNSETOFFLOAD where the kernel has them
+ * (6.2+). Datagrams to port 5201: 5 of 1000 bytes, then one of 700 (the
+ * shorter one ends the flow), merged into one UDP_L4 packet.
+ * 1. Forwarded out gro1 (no offloads: software GSO): each datagram must be
+ *    the one offered, byte for byte, but for TTL/hop limit - 1 (IPv4: ids
+ *    consecutive, as GSO makes them). IPv4 with DF, IPv6, IPv4 without DF.
+ * 2. Negative control: the UDP field off by one gives datagrams whose
+ *    checksums are all wrong, so (1) does test the partial sum.
+ * 3. Local delivery to UDP sockets bound to 10.9.0.2:5201 and
+ *    [fd00:9::2]:5201: one write, then six datagrams read one by one, each
+ *    with its payload (the socket has no UDP_GRO: udp_rcv_segment cuts
+ *    it); IPv4: Ip InReceives +1, Udp InDatagrams +6, Udp InCsumErrors +0
+ *    (both counted when read: the checksum of a datagram handed over with
+ *    a complete checksum is verified on recv, a partial one is trusted).
+ * 4. A datagram with a broken checksum is written alone, and the kernel
+ *    drops it (Udp InCsumErrors +1, nothing read); one with no checksum (0)
+ *    is written alone and delivered.
+ * Where the tun refuses UDP_L4 (EINVAL, kernels before 6.2), gro writes
+ * the datagrams one by one (udp_off) and all of the above must hold but
+ * the single writes; where the tun took USO, it must not refuse.
+ */
+
+struct ures {
+	int stage;
+	int err;
+	int skip;
+	bool uso;
+	bool refused[3];
+	int writes[3];
+	int fwd_n[3], fwd_same[3]; /* IPv4 with DF, IPv6, IPv4 without DF */
+	int neg_n, neg_bad;
+	int loc_writes[2], loc_n[2], loc_same[2]; /* IPv4, IPv6 */
+	long d_inrecv, d_indgrams, d_csumerr;
+	int bad_rcvd, nosum_rcvd;
+	long d_csumerr_bad;
+};
+
+/* Reads UDP packets to port 5201 from fd into pkts (up to max) until none
+ * comes for 300 ms. */
+static int read_udp(int fd, uint8_t (*pkts)[2048], size_t *lens, int max)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint8_t b[2048];
+	int n = 0;
+
+	while (n < max && poll(&pfd, 1, 300) > 0) {
+		ssize_t r = read(fd, b, sizeof(b));
+		int hl;
+
+		if (r < 28)
+			continue;
+		hl = ip_hlen(b);
+		if ((b[0] >> 4 == 4 && b[9] != 17) ||
+		    (b[0] >> 4 == 6 && b[6] != 17) || r < hl + 8 ||
+		    (b[hl + 2] << 8 | b[hl + 3]) != 5201)
+			continue;
+		memcpy(pkts[n], b, r);
+		lens[n++] = r;
+	}
+	return n;
+}
+
+/* Reads datagrams from socket fd until none comes for 300 ms. */
+static int recv_all(int fd, uint8_t (*dg)[2048], size_t *lens, int max)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int n = 0;
+
+	while (n < max && poll(&pfd, 1, 300) > 0) {
+		ssize_t r = recv(fd, dg[n], sizeof(dg[n]), MSG_DONTWAIT);
+
+		if (r >= 0)
+			lens[n++] = r;
+	}
+	return n;
+}
+
+/* 5 datagrams of 1000 bytes to port 5201, then one of 700 */
+static int utrain(struct spec s, struct spec *segs)
+{
+	int i;
+
+	s.dport = 5201;
+	for (i = 0; i < 6; i++) {
+		segs[i] = s;
+		if (i == 5)
+			segs[i].plen = 700;
+		s = next(s);
+	}
+	return 6;
+}
+
+/* Like send_train; *refused: the table turned UDP off. */
+static int send_utrain(struct tunout *to, const struct spec *segs, int n,
+		       uint8_t **bufs, bool *refused)
+{
+	struct gro_table t;
+	int i;
+
+	gro_init(&t, true);
+	for (i = 0; i < n; i++) {
+		build(bufs[i], &segs[i]);
+		if (gro_add(&t, bufs[i], spec_len(&segs[i]), tun_out, to))
+			return -1;
+	}
+	if (gro_flush(&t, tun_out, to))
+		return -1;
+	if (refused)
+		*refused = t.udp_off;
+	return (int)t.st.written;
+}
+
+static int udp_bind(int family, const char *addr)
+{
+	int fd = socket(family, SOCK_DGRAM, 0), one = 1;
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+	int ok;
+
+	if (fd < 0)
+		return -1;
+	if (family == AF_INET) {
+		s4.sin_port = htons(5201);
+		inet_pton(AF_INET, addr, &s4.sin_addr);
+		ok = !bind(fd, (struct sockaddr *)&s4, sizeof(s4));
+	} else {
+		s6.sin6_port = htons(5201);
+		inet_pton(AF_INET6, addr, &s6.sin6_addr);
+		ok = !setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+				 sizeof(one)) &&
+		     !bind(fd, (struct sockaddr *)&s6, sizeof(s6));
+	}
+	if (!ok) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void udp_kernel_child(struct ures *r)
+{
+	static uint8_t got[16][2048], store[8][2048];
+	uint8_t ref[2048], *bufs[8];
+	struct spec segs[8], one;
+	struct tunout to = { 0 };
+	size_t lens[16], hl;
+	long before[4];
+	int t0, t1, fam, i, n, w, sk[2];
+
+	for (i = 0; i < 8; i++)
+		bufs[i] = store[i];
+	r->stage = 1;
+	if (unshare(CLONE_NEWNET) < 0) {
+		r->skip = 1;
+		r->err = errno;
+		return;
+	}
+	t0 = tun_open("gro0", true);
+	t1 = tun_open("gro1", false);
+	if (t0 < 0 || t1 < 0) {
+		r->skip = 1;
+		r->err = errno;
+		return;
+	}
+	r->uso = tun_uso;
+	r->stage = 2;
+	if (if_setup("gro0", "10.9.0.2", "fd00:9::2") ||
+	    if_setup("gro1", "10.9.1.1", "fd00:9:1::1") ||
+	    sysctl_set("/proc/sys/net/ipv4/ip_forward") ||
+	    sysctl_set("/proc/sys/net/ipv6/conf/all/forwarding")) {
+		r->err = errno;
+		return;
+	}
+	to.fd = t0;
+
+	/* 1. forwarded, cut back into datagrams */
+	for (fam = 0; fam < 3; fam++) {
+		r->stage = 3 + fam;
+		one = fam == 1 ? spec6u() : spec4u();
+		one.df = fam != 2;
+		n = utrain(one, segs);
+		w = send_utrain(&to, segs, n, bufs, &r->refused[fam]);
+		r->writes[fam] = w;
+		if (w < 0 || to.ret != to.want) {
+			r->err = to.ret < 0 ? errno : 0;
+			return;
+		}
+		r->fwd_n[fam] = read_udp(t1, got, lens, 16);
+		for (i = 0; i < r->fwd_n[fam] && i < n; i++) {
+			one = segs[i];
+			one.ttl--;
+			build(ref, &one);
+			if (lens[i] == spec_len(&one) &&
+			    !memcmp(got[i], ref, lens[i]))
+				r->fwd_same[fam]++;
+		}
+	}
+
+	/* 2. negative control: a wrong partial sum */
+	r->stage = 6;
+	n = utrain(spec4u(), segs);
+	to.bump = 1;
+	if (send_utrain(&to, segs, n, bufs, NULL) < 0 || to.ret != to.want)
+		return;
+	to.bump = 0;
+	r->neg_n = read_udp(t1, got, lens, 16);
+	for (i = 0; i < r->neg_n; i++)
+		r->neg_bad += !ref_tcp_ok(got[i], lens[i]);
+
+	/* 3. local delivery to sockets on gro0's addresses */
+	r->stage = 7;
+	sk[0] = udp_bind(AF_INET, "10.9.0.2");
+	sk[1] = udp_bind(AF_INET6, "fd00:9::2");
+	if (sk[0] < 0 || sk[1] < 0) {
+		r->err = errno;
+		return;
+	}
+	before[0] = snmp_get("Ip", "InReceives");
+	before[1] = snmp_get("Udp", "InDatagrams");
+	before[2] = snmp_get("Udp", "InCsumErrors");
+	for (i = 0; i < 3; i++)
+		if (before[i] < 0)
+			return;
+	for (fam = 0; fam < 2; fam++) {
+		r->stage = 8 + fam;
+		one = fam ? spec6u() : spec4u();
+		one.dst_net = 0;
+		one.dst = 2;
+		n = utrain(one, segs);
+		w = send_utrain(&to, segs, n, bufs, NULL);
+		r->loc_writes[fam] = w;
+		if (w < 0 || to.ret != to.want)
+			return;
+		r->loc_n[fam] = recv_all(sk[fam], got, lens, 16);
+		/* InDatagrams and a checksum left to verify move on recv */
+		if (!fam) {
+			r->d_inrecv = snmp_get("Ip", "InReceives") - before[0];
+			r->d_indgrams = snmp_get("Udp", "InDatagrams") -
+					before[1];
+			r->d_csumerr = snmp_get("Udp", "InCsumErrors") -
+				       before[2];
+		}
+		hl = (fam ? 40 : 20) + 8;
+		for (i = 0; i < r->loc_n[fam] && i < n; i++) {
+			build(ref, &segs[i]);
+			if (lens[i] == segs[i].plen &&
+			    !memcmp(got[i], ref + hl, lens[i]))
+				r->loc_same[fam]++;
+		}
+	}
+
+	/* 4. alone: a broken checksum is dropped, none (0) is delivered */
+	r->stage = 10;
+	before[2] = snmp_get("Udp", "InCsumErrors");
+	one = spec4u();
+	one.dst_net = 0;
+	one.dst = 2;
+	one.dport = 5201;
+	one.badsum = true;
+	if (send_utrain(&to, &one, 1, bufs, NULL) != 1 || to.ret != to.want)
+		return;
+	r->bad_rcvd = recv_all(sk[0], got, lens, 16);
+	r->d_csumerr_bad = snmp_get("Udp", "InCsumErrors") - before[2];
+	one.badsum = false;
+	one.nosum = true;
+	if (send_utrain(&to, &one, 1, bufs, NULL) != 1 || to.ret != to.want)
+		return;
+	r->nosum_rcvd = recv_all(sk[0], got, lens, 16);
+	r->stage = 0;
+}
+
+Test(gro_kernel, tun_accepts_merged_udp)
+{
+	struct ures r;
+	int p[2], st, fam;
+
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		memset(&r, 0, sizeof(r));
+		udp_kernel_child(&r);
+		if (write(p[1], &r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	memset(&r, 0, sizeof(r));
+	cr_assert_eq(read(p[0], &r, sizeof(r)), (ssize_t)sizeof(r));
+	waitpid(pid, &st, 0);
+	close(p[0]);
+	if (r.skip)
+		cr_skip("no network namespace or tun: %s", strerror(r.err));
+	cr_assert_eq(r.stage, 0, "stopped at stage %d: %s", r.stage,
+		     strerror(r.err));
+	cr_log_info("UDP: tun USO %s; UDP_L4 %s; writes v4 %d v6 %d v4-noDF "
+		    "%d; forwarded v4 %d/%d v6 %d/%d v4-noDF %d/%d, bad "
+		    "partial %d/%d bad; local: writes %d/%d, received v4 %d/%d "
+		    "v6 %d/%d, InReceives +%ld InDatagrams +%ld InCsumErrors "
+		    "+%ld; alone with a bad sum: InCsumErrors +%ld, received "
+		    "%d; without a sum: received %d",
+		    r.uso ? "on" : "off",
+		    r.refused[0] ? "refused (written alone)" : "accepted",
+		    r.writes[0], r.writes[1], r.writes[2], r.fwd_same[0],
+		    r.fwd_n[0], r.fwd_same[1], r.fwd_n[1], r.fwd_same[2],
+		    r.fwd_n[2], r.neg_bad, r.neg_n, r.loc_writes[0],
+		    r.loc_writes[1], r.loc_same[0], r.loc_n[0], r.loc_same[1],
+		    r.loc_n[1], r.d_inrecv, r.d_indgrams, r.d_csumerr,
+		    r.d_csumerr_bad, r.bad_rcvd, r.nosum_rcvd);
+	if (r.uso)
+		cr_assert(!r.refused[0] && !r.refused[1] && !r.refused[2],
+			  "the tun took USO but refused UDP_L4");
+	for (fam = 0; fam < 3; fam++) {
+		cr_assert_eq(r.writes[fam], r.refused[fam] ? 6 : 1,
+			     "train %d: %d writes", fam, r.writes[fam]);
+		cr_assert_eq(r.fwd_n[fam], 6, "train %d: %d forwarded", fam,
+			     r.fwd_n[fam]);
+		cr_assert_eq(r.fwd_same[fam], 6, "train %d: %d as sent", fam,
+			     r.fwd_same[fam]);
+	}
+	cr_assert_eq(r.neg_n, 6);
+	if (!r.refused[0])
+		cr_assert_eq(r.neg_bad, 6);
+	for (fam = 0; fam < 2; fam++) {
+		cr_assert_eq(r.loc_writes[fam], r.refused[0] ? 6 : 1);
+		cr_assert_eq(r.loc_n[fam], 6, "%s: %d received",
+			     fam ? "IPv6" : "IPv4", r.loc_n[fam]);
+		cr_assert_eq(r.loc_same[fam], 6);
+	}
+	cr_assert_eq(r.d_inrecv, r.refused[0] ? 6 : 1);
+	cr_assert_eq(r.d_indgrams, 6);
+	cr_assert_eq(r.d_csumerr, 0);
+	cr_assert_eq(r.d_csumerr_bad, 1);
+	cr_assert_eq(r.bad_rcvd, 0);
+	cr_assert_eq(r.nosum_rcvd, 1);
 }
