@@ -7,7 +7,8 @@
 #
 #  1. offloads on: TCP works, A segments super-packets (gso_super > 0), B
 #     merges (gro_merged > 0) and its tun shows packets bigger than the MTU;
-#     no checksum errors in either kernel (nstat)
+#     UDP datagrams are merged too (UDP GRO); no checksum errors in either
+#     kernel (nstat)
 #  2. offloads off: TCP works, no checksum errors, nothing merged
 #  3. tun MTU 1500 over a 1446-byte tunnel: a DF ping of 1500 bytes gets
 #     "fragmentation needed" and the host learns MTU 1446 (ip route get); a
@@ -59,6 +60,20 @@ echo "   tun capture: $big packets bigger than the 1400-byte MTU, the largest $m
 [ "$big" -gt 0 ] || fail "no super-packets on B's tun"
 [ "$(stat_sum a gso_super)" -gt 0 ] || fail "gw-a segmented nothing: $(ctl a show stats)"
 [ "$(stat_sum b gro_merged)" -gt 0 ] || fail "gw-b merged nothing: $(ctl b show stats)"
+for ns in "$NS_A" "$NS_B"; do
+	[ "$(csum_errors "$ns")" = 0 ] || fail "checksum errors in $ns"
+done
+
+say "   UDP through the tunnel: datagrams merged toward B's host (UDP GRO)"
+merged=$(stat_sum b gro_merged)
+ip netns exec "$NS_B" iperf3 -s -1 -B 10.2.0.1 >/dev/null 2>&1 &
+srv=$!
+sleep 0.5
+ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -u -b 800M -l 1200 -t 2 >/dev/null 2>&1 ||
+	fail "iperf3 UDP"
+wait $srv
+echo "   gw-b merged $(( $(stat_sum b gro_merged) - merged )) more segments"
+[ $(( $(stat_sum b gro_merged) - merged )) -gt 0 ] || fail "no UDP datagram merged"
 for ns in "$NS_A" "$NS_B"; do
 	[ "$(csum_errors "$ns")" = 0 ] || fail "checksum errors in $ns"
 done
