@@ -12,7 +12,7 @@ fi
 case "${1:-check}" in
 check|demo)
   want="$want libcriterion-dev iproute2 iperf3 tshark python3-scapy python3-cryptography \
-ethtool iputils-ping procps util-linux libclang-rt-14-dev";;
+ethtool iputils-ping procps util-linux libclang-rt-14-dev openssl";;
 bench)
   # the plot; the peers' packages come with tools/bench_peers.sh
   want="$want gnuplot-nox bsdextrautils";;
