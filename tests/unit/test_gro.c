@@ -967,10 +967,10 @@ Test(gro, bad_checksum_never_held)
 	cr_assert_eq(tbl.nflows, 0);
 }
 
-Test(gro, size_limit_65535)
+/* 46 segments of 1400 bytes, then one of last bytes: exactly 65535 merge */
+static void size_limit_exact(struct spec s, size_t last, size_t hdr)
 {
-	/* 52 header bytes + 46 * 1400 = 64452; 1083 more is exactly 65535 */
-	struct spec s = spec4(), first;
+	struct spec first;
 	uint8_t *seg[47];
 	int i;
 
@@ -980,18 +980,18 @@ Test(gro, size_limit_65535)
 		seg[i] = add(&s);
 		s = next(s);
 	}
-	s.plen = 1083;
+	s.plen = last;
 	seg[46] = add(&s);
 	cr_assert_eq(ncaps, 1);
-	expect_merged(0, &first, 47, 65535 - 52, 0, seg);
+	expect_merged(0, &first, 47, 65535 - hdr, 0, seg);
 	cr_assert_eq(caps[0].len, 65535);
 }
 
-Test(gro, size_limit_exceeded)
+/* the same with a last one of `last` bytes that would make 65536: the 46
+ * are written first, it starts a flow (held, written alone by the flush) */
+static void size_limit_exceeded(struct spec s, size_t last)
 {
-	/* 1084 bytes more would make 65536: written first, the segment
-	 * starts a flow (held, written alone by the flush) */
-	struct spec s = spec4(), first, x;
+	struct spec first, x;
 	uint8_t *seg[46];
 	int i;
 
@@ -1002,13 +1002,24 @@ Test(gro, size_limit_exceeded)
 		s = next(s);
 	}
 	x = s;
-	x.plen = 1084;
+	x.plen = last;
 	add(&x);
 	cr_assert_eq(ncaps, 1);
 	expect_merged(0, &first, 46, 46 * 1400, 0, seg);
 	cr_assert_eq(tbl.nflows, 1);
 	flush();
 	expect_alone(1, &x);
+}
+
+Test(gro, size_limit_65535)
+{
+	/* 52 header bytes + 46 * 1400 = 64452; 1083 more is exactly 65535 */
+	size_limit_exact(spec4(), 1083, 52);
+}
+
+Test(gro, size_limit_exceeded)
+{
+	size_limit_exceeded(spec4(), 1084);
 }
 
 Test(gro, size_limit_full_segments)
@@ -1796,44 +1807,13 @@ Test(gro, tcp_bad_ip_header_checksum)
 Test(gro, udp_size_limit_65535)
 {
 	/* 28 header bytes + 46 * 1400 = 64428; 1107 more is exactly 65535 */
-	struct spec s = spec4u(), first;
-	uint8_t *seg[47];
-	int i;
-
-	s.plen = 1400;
-	first = s;
-	for (i = 0; i < 46; i++) {
-		seg[i] = add(&s);
-		s = next(s);
-	}
-	s.plen = 1107;
-	seg[46] = add(&s);
-	cr_assert_eq(ncaps, 1);
-	expect_merged(0, &first, 47, 65535 - 28, 0, seg);
-	cr_assert_eq(caps[0].len, 65535);
+	size_limit_exact(spec4u(), 1107, 28);
 }
 
 Test(gro, udp_size_limit_exceeded)
 {
 	/* IPv6: 40 + 8 + 46 * 1400 = 64448; 1088 more would be 65536 */
-	struct spec s = spec6u(), first, x;
-	uint8_t *seg[46];
-	int i;
-
-	s.plen = 1400;
-	first = s;
-	for (i = 0; i < 46; i++) {
-		seg[i] = add(&s);
-		s = next(s);
-	}
-	x = s;
-	x.plen = 1088;
-	add(&x);
-	cr_assert_eq(ncaps, 1);
-	expect_merged(0, &first, 46, 46 * 1400, 0, seg);
-	cr_assert_eq(tbl.nflows, 1);
-	flush();
-	expect_alone(1, &x);
+	size_limit_exceeded(spec6u(), 1088);
 }
 
 Test(gro, udp_max_segs)
