@@ -17,29 +17,13 @@
 #include <criterion/criterion.h>
 
 #include "frag.h"
+#include "refcsum.h"
 
 #define MAXF 1024
 #define FSZ 4096
 
 /* ---- reference checksum ---- */
 
-static uint32_t ref_add(uint32_t s, const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)p[i] << 8 | p[i + 1];
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	return s;
-}
-
-static uint16_t ref_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
 
 /* The checksum to store (host order value of the big-endian field). */
 static uint16_t ref_csum(uint32_t s, const uint8_t *p, size_t n)
