@@ -22,8 +22,7 @@
 #define MAXF 1024
 #define FSZ 4096
 
-/* ---- reference checksum ---- */
-
+/* ---- reference checksum (refcsum.h) ---- */
 
 /* The checksum to store (host order value of the big-endian field). */
 static uint16_t ref_csum(uint32_t s, const uint8_t *p, size_t n)
