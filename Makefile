@@ -97,7 +97,7 @@ FUZZ_BINS := build/fuzz/fuzz_parse build/fuzz/fuzz_gso build/fuzz/fuzz_reasm \
 build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c user/parse.c $(HDRS)
 build/fuzz/fuzz_gso: tests/fuzz/fuzz_gso.c user/gso.c user/csum.c $(HDRS)
 build/fuzz/fuzz_reasm: tests/fuzz/fuzz_reasm.c user/reasm.c user/csum.c $(HDRS)
-build/fuzz/fuzz_decap: tests/fuzz/fuzz_decap.c user/esp.c user/config.c \
+build/fuzz/fuzz_decap: tests/fuzz/fuzz_decap.c user/esp.c user/csum.c user/config.c \
 	user/crypto.c user/log.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lcrypto -lconfig

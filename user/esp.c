@@ -6,6 +6,7 @@
 #include <netinet/udp.h>
 #include <string.h>
 
+#include "csum.h"
 #include "esp.h"
 #include "espresso/common.h"
 #include "sa.h"
@@ -66,14 +67,7 @@ int esp_open(struct esp_aead *a, uint64_t seq, bool esn, uint8_t *esp,
 
 uint16_t esp_ip_csum(const void *hdr, unsigned int hlen)
 {
-	const uint16_t *p = hdr;
-	uint32_t sum = 0;
-
-	for (; hlen > 1; hlen -= 2)
-		sum += *p++;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
+	return csum_finish(csum_add(0, hdr, hlen));
 }
 
 int esp_encap4(const struct sa *sa, struct esp_aead *a, uint64_t seq,
