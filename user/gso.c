@@ -252,22 +252,30 @@ static int gso_udp(const struct virtio_net_hdr *vh, const uint8_t *pkt,
 	return n;
 }
 
+int gso_csum_complete(const struct virtio_net_hdr *vh, uint8_t *pkt,
+		      size_t len)
+{
+	size_t start = vh->csum_start, coff = start + vh->csum_offset;
+	uint16_t c;
+
+	if (!(vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return 0;
+	if (coff + 2 > len)
+		return -EINVAL;
+	c = csum_finish(csum_add(0, pkt + start, len - start));
+	if (c == 0)
+		c = 0xffff;
+	memcpy(pkt + coff, &c, 2);
+	return 0;
+}
+
 static int gso_none(const struct virtio_net_hdr *vh, uint8_t *pkt,
 		    size_t len, gso_emit_fn emit, void *arg)
 {
 	int err;
 
-	if (vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-		size_t start = vh->csum_start, coff = start + vh->csum_offset;
-		uint16_t c;
-
-		if (coff + 2 > len)
-			return -EINVAL;
-		c = csum_finish(csum_add(0, pkt + start, len - start));
-		if (c == 0)
-			c = 0xffff;
-		memcpy(pkt + coff, &c, 2);
-	}
+	if (gso_csum_complete(vh, pkt, len))
+		return -EINVAL;
 	err = emit(arg, pkt, len, pkt + len, 0);
 	return err < 0 ? err : 1;
 }

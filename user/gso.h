@@ -48,4 +48,12 @@ typedef int (*gso_emit_fn)(void *arg, const uint8_t *hdr, size_t hlen,
 int gso_segment(const struct virtio_net_hdr *vh, uint8_t *pkt, size_t len,
 		unsigned int mtu, gso_emit_fn emit, void *arg);
 
+/*
+ * Complete a partial checksum in place (VIRTIO_NET_HDR_F_NEEDS_CSUM: the
+ * field at csum_start + csum_offset holds the pseudo-header sum; a result
+ * of 0 is stored as 0xffff). 0, or -EINVAL when the field is outside pkt.
+ */
+int gso_csum_complete(const struct virtio_net_hdr *vh, uint8_t *pkt,
+		      size_t len);
+
 #endif

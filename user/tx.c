@@ -20,7 +20,6 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include "csum.h"
 #include "esp.h"
 #include "frag.h"
 #include "gso.h"
@@ -173,23 +172,6 @@ static int emit_inner(void *arg, const uint8_t *hdr, size_t hlen,
 	return 0;
 }
 
-/* Complete a partial checksum in place (VIRTIO_NET_HDR_F_NEEDS_CSUM). */
-static bool csum_complete(const struct virtio_net_hdr *vh, uint8_t *pkt,
-			  size_t len)
-{
-	size_t start = vh->csum_start, off = start + vh->csum_offset;
-	uint16_t c;
-
-	if (start >= len || off + 2 > len || (vh->csum_offset != 16 &&
-					      vh->csum_offset != 6))
-		return false;
-	c = csum_finish(csum_add(0, pkt + start, len - start));
-	if (!c && vh->csum_offset == 6)
-		c = 0xffff; /* UDP: zero means "no checksum" */
-	memcpy(pkt + off, &c, 2);
-	return true;
-}
-
 /* One packet read from the tun. */
 static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hdr *vh,
 		     size_t len)
@@ -204,9 +186,7 @@ static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hd
 		p->addr = addr;
 		p->data = frame;
 		p->len = len;
-		if (!ip_ok(frame, len) ||
-		    ((vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
-		     !csum_complete(vh, frame, len))) {
+		if (!ip_ok(frame, len) || gso_csum_complete(vh, frame, len)) {
 			drop_tx(w, p, DROP_tx_malformed);
 			return;
 		}
