@@ -204,7 +204,7 @@ static int setup_workers(struct espd *d)
 
 	d->env.busy_poll = d->cfg.workers.busy_poll;
 	d->env.stop = &d->stop;
-	d->workers = calloc(d->cfg.workers.queues, sizeof(*d->workers));
+	d->workers = calloc_lines(d->cfg.workers.queues, sizeof(*d->workers));
 	if (!d->workers)
 		return -ENOMEM;
 	d->env.workers = d->workers;

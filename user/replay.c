@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "cacheline.h"
 #include "replay.h"
 
 #define BLOCK_SHIFT 5 /* 32 sequence numbers per slot */
@@ -17,7 +18,7 @@ int replay_init(struct replay_window *w, uint32_t size, bool esn)
 	 * block has left the window entirely. */
 	while (nslots < size / BLOCK_BITS + 1)
 		nslots <<= 1;
-	w->slots = calloc(nslots, sizeof(*w->slots));
+	w->slots = calloc_lines(nslots, sizeof(*w->slots));
 	if (!w->slots)
 		return -ENOMEM;
 	w->size = size;

@@ -70,7 +70,7 @@ int sadb_init(struct sadb *db, const struct cfg *c, int nqueues)
 	memset(db, 0, sizeof(*db));
 	for (i = 0; i < c->ntunnels; i++)
 		n += c->tunnels[i].sa_pairs;
-	db->tunnels = calloc(c->ntunnels, sizeof(*db->tunnels));
+	db->tunnels = calloc_lines(c->ntunnels, sizeof(*db->tunnels));
 	db->in = calloc(n, sizeof(*db->in));
 	db->out = calloc(n, sizeof(*db->out));
 	if (!db->tunnels || !db->in || !db->out) {
@@ -87,8 +87,8 @@ int sadb_init(struct sadb *db, const struct cfg *c, int nqueues)
 		t->overhead = esp_overhead(ct->encap);
 		atomic_init(&t->nh_mac, 0);
 		atomic_init(&t->nh_wanted, 0);
-		t->in = calloc(ct->sa_pairs, sizeof(*t->in));
-		t->out = calloc(ct->sa_pairs, sizeof(*t->out));
+		t->in = calloc_lines(ct->sa_pairs, sizeof(*t->in));
+		t->out = calloc_lines(ct->sa_pairs, sizeof(*t->out));
 		if (!t->in || !t->out) {
 			sadb_free(db);
 			return -ENOMEM;

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cacheline.h"
 #include "config.h"
 #include "replay.h"
 
@@ -37,12 +38,13 @@ struct sa {
 	uint8_t key[CFG_KEY_MAX];
 	size_t key_len;
 	struct tunnel *tunnel;
-	/* outbound: the last sequence number handed out; never wraps */
-	_Atomic uint64_t seq;
+	/* outbound: the last sequence number handed out; never wraps.
+	 * Written per packet: a line of its own (cacheline.h). */
+	_Alignas(CACHELINE) _Atomic uint64_t seq;
 	uint64_t seq_max;
 	_Atomic int exhausted; /* set once by a worker, logged by control */
-	/* inbound */
-	struct replay_window replay;
+	/* inbound, written per packet: its own line */
+	_Alignas(CACHELINE) struct replay_window replay;
 };
 
 #define NH_MAC_VALID (1ull << 48)

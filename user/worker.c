@@ -128,16 +128,16 @@ int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
 	w->tun_fd = tun_fd;
 	w->ip_id = (uint16_t)(id << 12);
 	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	w->aead_in = calloc(nin, sizeof(*w->aead_in));
-	w->aead_out = calloc(nout, sizeof(*w->aead_out));
-	w->sa_in = calloc(nin, sizeof(*w->sa_in));
-	w->sa_out = calloc(nout, sizeof(*w->sa_out));
+	w->aead_in = calloc_lines(nin, sizeof(*w->aead_in));
+	w->aead_out = calloc_lines(nout, sizeof(*w->aead_out));
+	w->sa_in = calloc_lines(nin, sizeof(*w->sa_in));
+	w->sa_out = calloc_lines(nout, sizeof(*w->sa_out));
 	w->vnet = env->offload;
 	gro_init(&w->gro, env->offload);
 	w->reasm = reasm_new(WORKER_REASM_MEM, WORKER_REASM_FRAGS,
 			     WORKER_REASM_MS);
 	w->big = malloc(GSO_MAX_PACKET + XSK_FRAME_SIZE);
-	w->txb = calloc(2 * WORKER_BATCH_MAX, sizeof(*w->txb));
+	w->txb = calloc_lines(2 * WORKER_BATCH_MAX, sizeof(*w->txb));
 	if (!w->aead_in || !w->aead_out || !w->sa_in || !w->sa_out ||
 	    !w->reasm || !w->big || !w->txb || w->evfd < 0) {
 		worker_free(w);

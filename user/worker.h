@@ -60,7 +60,8 @@ struct pkt;
 #define WORKER_REASM_MS 2000
 
 struct worker {
-	int id; /* = uplink queue */
+	/* workers sit in one array: each starts on its own line */
+	_Alignas(CACHELINE) int id; /* = uplink queue */
 	int cpu; /* -1: not pinned */
 	const struct worker_env *env;
 	struct xsk_port port;

@@ -43,7 +43,7 @@ struct shared {
 };
 
 struct thr {
-	struct shared *sh;
+	_Alignas(64) struct shared *sh;
 	int id;
 	uint64_t pkts, late;
 	double el;
