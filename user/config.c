@@ -71,6 +71,7 @@ static const char *const espresso_keys[] = {
 };
 static const char *const workers_keys[] = {
 	"queues", "cpus", "batch", "busy_poll", "busy_poll_budget", "crypto",
+	"fill_ring",
 	NULL,
 };
 static const char *const crypto_names[] = {
@@ -599,7 +600,7 @@ static int parse_cpus(struct ctx *x, const config_setting_t *g, struct cfg *c)
 static int parse_workers(struct ctx *x, const config_setting_t *esp,
 			 struct cfg *c)
 {
-	long long queues = 1, batch = 64, budget = 64;
+	long long queues = 1, batch = 64, budget = 64, fill = 1024;
 	int crypto = CRYPTO_OPENSSL;
 	char f[FIELD_MAX];
 	config_setting_t *g;
@@ -610,6 +611,7 @@ static int parse_workers(struct ctx *x, const config_setting_t *esp,
 	c->workers.queues = 1;
 	c->workers.batch = 64;
 	c->workers.busy_poll_budget = 64;
+	c->workers.fill_ring = 1024;
 	ret = member(x, esp, "", "workers", K_GROUP, false, &g, f);
 	if (ret || !g)
 		return ret;
@@ -622,8 +624,15 @@ static int parse_workers(struct ctx *x, const config_setting_t *esp,
 			     &budget);
 	ret = ret ?: get_enum(x, g, "workers", "crypto", false, crypto_names,
 			      "crypto backend", &crypto);
+	ret = ret ?: get_int(x, g, "workers", "fill_ring", false, 64, 4096,
+			     &fill);
 	if (ret)
 		return ret;
+	if (fill & (fill - 1))
+		return fail(x, config_setting_get_member(g, "fill_ring"),
+			    "workers.fill_ring",
+			    "%lld is not a power of 2 (an AF_XDP ring)", fill);
+	c->workers.fill_ring = (int)fill;
 	c->workers.crypto = crypto;
 	c->workers.queues = (int)queues;
 	c->workers.batch = (int)batch;

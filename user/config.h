@@ -76,6 +76,8 @@ struct cfg {
 		int batch;               /* 1..256, default 64 */
 		bool busy_poll;          /* spin instead of sleeping; default false */
 		int busy_poll_budget;    /* SO_BUSY_POLL_BUDGET, 1..1024, 64 */
+		int fill_ring;  /* frames given to the kernel to receive into:
+				 * 64..4096, a power of 2, default 1024 */
 		int crypto;  /* enum crypto_backend: "openssl" (default), "ipsec-mb" */
 	} workers;
 	struct {

@@ -220,7 +220,8 @@ static int setup_workers(struct espd *d)
 		if (!err)
 			err = xsk_port_open(&w->port, d->cfg.uplink.name, q,
 					    d->cfg.uplink.zerocopy,
-					    d->bpf.xsks_fd);
+					    d->bpf.xsks_fd,
+					    d->cfg.workers.fill_ring);
 		if (err)
 			return err;
 		if (d->cfg.workers.busy_poll)

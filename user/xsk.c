@@ -26,10 +26,10 @@ static int socket_create(struct xsk_port *p, const char *ifname, int queue,
 }
 
 int xsk_port_open(struct xsk_port *p, const char *ifname, int queue,
-		  int zerocopy, int xsks_map_fd)
+		  int zerocopy, int xsks_map_fd, uint32_t fill_size)
 {
 	struct xsk_umem_config ucfg = {
-		.fill_size = XSK_FILL_SIZE,
+		.fill_size = fill_size,
 		.comp_size = XSK_COMP_SIZE,
 		.frame_size = XSK_FRAME_SIZE,
 		.frame_headroom = 0,

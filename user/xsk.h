@@ -26,11 +26,12 @@
 #define XSK_NUM_FRAMES 8192
 #define XSK_RX_SIZE 2048
 #define XSK_TX_SIZE 2048
-#define XSK_FILL_SIZE (2 * XSK_RX_SIZE)
+/* The fill ring's size is the config's workers.fill_ring, up to this. */
+#define XSK_FILL_MAX 4096
 #define XSK_COMP_SIZE (2 * XSK_TX_SIZE)
 
 _Static_assert((XSK_NUM_FRAMES & (XSK_NUM_FRAMES - 1)) == 0, "power of 2");
-_Static_assert(XSK_FILL_SIZE + XSK_TX_SIZE < XSK_NUM_FRAMES,
+_Static_assert(XSK_FILL_MAX + XSK_TX_SIZE < XSK_NUM_FRAMES,
 	       "fill ring and TX ring together must leave free frames");
 
 enum frame_state {
@@ -70,10 +71,15 @@ struct xsk_audit {
 /*
  * Create the UMEM and the socket on ifname/queue and put it into the XSKMAP
  * xsks_map_fd. zerocopy: ZC_AUTO tries zero-copy then copy mode.
+ * fill_size: the fill ring (a power of 2 up to XSK_FILL_MAX), which the
+ * worker keeps full: the frames the kernel can receive into before the
+ * worker next runs. Like a NIC's RX ring: deeper rides out longer stalls,
+ * shallower cycles fewer frames, so they are still in cache when the
+ * kernel copies into them again.
  * Returns 0 or -errno (message logged).
  */
 int xsk_port_open(struct xsk_port *p, const char *ifname, int queue,
-		  int zerocopy, int xsks_map_fd);
+		  int zerocopy, int xsks_map_fd, uint32_t fill_size);
 void xsk_port_close(struct xsk_port *p);
 
 static inline uint8_t *xsk_port_frame(const struct xsk_port *p, uint64_t addr)

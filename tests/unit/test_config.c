@@ -355,6 +355,7 @@ Test(config, defaults)
 	for (i = 0; i < CFG_MAX_QUEUES; i++)
 		cr_assert_eq(c.workers.cpus[i], -1);
 	cr_assert_eq(c.workers.batch, 64);
+	cr_assert_eq(c.workers.fill_ring, 1024);
 	cr_assert_eq(c.uplink.xdp_mode, XDPMODE_NATIVE);
 	cr_assert_eq(c.uplink.zerocopy, ZC_AUTO);
 	cr_assert_str_eq(c.tun.name, "esp0");
@@ -632,6 +633,12 @@ Test(config, out_of_range)
 		   &c, 3, "workers.batch", "1..256");
 	EXPECT_ERR(load_edit(&c, false, 3, "  workers = { batch = 0; };", 0),
 		   &c, 3, "workers.batch", "1..256");
+	EXPECT_ERR(load_edit(&c, false, 3, "  workers = { fill_ring = 32; };", 0),
+		   &c, 3, "workers.fill_ring", "64..4096");
+	EXPECT_ERR(load_edit(&c, false, 3, "  workers = { fill_ring = 8192; };", 0),
+		   &c, 3, "workers.fill_ring", "64..4096");
+	EXPECT_ERR(load_edit(&c, false, 3, "  workers = { fill_ring = 1000; };", 0),
+		   &c, 3, "workers.fill_ring", "1000 is not a power of 2");
 	EXPECT_ERR(load_edit(&c, false, 7, "    mtu = 575;", 0), &c, 7,
 		   "tun.mtu", "576..3500");
 	EXPECT_ERR(load_edit(&c, false, 7, "    mtu = 3501;", 0), &c, 7,
