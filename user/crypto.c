@@ -81,6 +81,15 @@ int crypto_imb_available(void)
 	return -ENOTSUP;
 }
 
+int crypto_imb_thread_init(void)
+{
+	return 0;
+}
+
+void crypto_imb_thread_exit(void)
+{
+}
+
 int crypto_imb_init(struct esp_aead *a, const uint8_t *key, size_t klen)
 {
 	(void)a, (void)key, (void)klen;
@@ -133,6 +142,18 @@ int crypto_backend_parse(const char *s, enum crypto_backend *b)
 	else
 		return -EINVAL;
 	return 0;
+}
+
+int crypto_thread_init(void)
+{
+	if (crypto_get_backend() != CRYPTO_IPSECMB)
+		return 0;
+	return crypto_imb_thread_init();
+}
+
+void crypto_thread_exit(void)
+{
+	crypto_imb_thread_exit();
 }
 
 int crypto_backend_available(enum crypto_backend b)

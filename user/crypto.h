@@ -91,7 +91,26 @@ int crypto_aead_open(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 		     const uint8_t *aad, int aad_len, uint8_t *buf, int len,
 		     const uint8_t *tag);
 
+/*
+ * Per-thread state of the backends, for threads that run the packet path
+ * (workers, benchmark threads): call crypto_thread_init() in the thread
+ * before its first packet and crypto_thread_exit() before it ends.
+ * OpenSSL needs nothing. intel-ipsec-mb 1.3 (Debian 12's) stores to one
+ * library-global error word at the start of every call (fixed upstream in
+ * 1.4, intel/intel-ipsec-mb#112); threads sharing that cache line stop
+ * scaling at ~3x. Each thread therefore gets a private copy of the library
+ * (dlmopen into a new link namespace) with its own manager. glibc has room
+ * for about ten such copies (its static TLS surplus; raise it with
+ * GLIBC_TUNABLES=glibc.rtld.optional_static_tls=N); a thread that gets
+ * none goes on with the shared copy, which is correct, only slower.
+ * Returns 0, or -errno when the thread uses the shared state.
+ */
+int crypto_thread_init(void);
+void crypto_thread_exit(void);
+
 /* ---- backend internals (user/crypto_ipsecmb.c), for crypto.c only ---- */
+int crypto_imb_thread_init(void);
+void crypto_imb_thread_exit(void);
 int crypto_imb_available(void);
 int crypto_imb_init(struct esp_aead *a, const uint8_t *key, size_t klen);
 void crypto_imb_free(struct esp_aead *a);

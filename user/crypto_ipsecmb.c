@@ -11,6 +11,15 @@
  * and never writes the manager, which is only its table of functions for
  * this CPU: every thread can use the one manager, with no per-thread set-up.
  *
+ * That was the plan; but intel-ipsec-mb 1.3 (Debian 12's) begins every GCM
+ * call by storing 0 to a library-global error word (intel-ipsec-mb#112,
+ * fixed in 1.4): eight threads sharing it ran at ~3x one thread, eight
+ * processes at 7.5x. So each packet thread takes a private copy of the
+ * library (crypto_imb_thread_init: dlmopen into a new link namespace, its
+ * own manager, its own error word); the shared manager stays for key
+ * expansion and for threads that got no copy. The contexts are plain data
+ * (struct gcm_key_data) that every copy of the same file reads alike.
+ *
  * Per context: struct gcm_key_data (AES round keys and GHASH key powers,
  * about 1 KiB, 64-byte aligned, so allocated apart from struct esp_aead,
  * whose arrays the workers calloc), expanded once by IMB_AES*_GCM_PRE and
@@ -20,6 +29,7 @@
  */
 #ifdef HAVE_IPSECMB
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -29,14 +39,26 @@
 #include <openssl/crypto.h>
 
 #include "crypto.h"
+#include "log.h"
 
 struct crypto_imb {
 	struct gcm_key_data key; /* aligned(64) by the header */
 };
 
 static IMB_MGR *mgr;
+static IMB_ARCH mgr_arch;
 static int mgr_err;
 static pthread_once_t mgr_once = PTHREAD_ONCE_INIT;
+
+/* this thread's private copy of the library, if it has one */
+static __thread IMB_MGR *tmgr;
+static __thread void *tdl;
+static __thread void (*tfree)(IMB_MGR *);
+
+static inline IMB_MGR *cur_mgr(void)
+{
+	return tmgr ? tmgr : mgr;
+}
 
 static void mgr_setup(void)
 {
@@ -63,6 +85,62 @@ static void mgr_setup(void)
 		return;
 	}
 	mgr = m;
+	mgr_arch = arch;
+}
+
+int crypto_imb_thread_init(void)
+{
+	IMB_MGR *(*alloc)(uint64_t);
+	void (*init)(IMB_MGR *, IMB_ARCH *);
+	int (*get_errno)(IMB_MGR *);
+	IMB_ARCH arch = IMB_ARCH_NONE;
+	Dl_info info;
+	IMB_MGR *m;
+	void *h;
+	int err = crypto_imb_available();
+
+	if (err)
+		return err;
+	if (tmgr)
+		return 0;
+	if (!dladdr((void *)alloc_mb_mgr, &info) || !info.dli_fname)
+		return -ENOENT;
+	h = dlmopen(LM_ID_NEWLM, info.dli_fname, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		log_warn("crypto: ipsec-mb: no private copy for this thread "
+			 "(%s): it shares the library's state", dlerror());
+		return -ENOMEM;
+	}
+	alloc = (IMB_MGR * (*)(uint64_t))dlsym(h, "alloc_mb_mgr");
+	init = (void (*)(IMB_MGR *, IMB_ARCH *))dlsym(h, "init_mb_mgr_auto");
+	get_errno = (int (*)(IMB_MGR *))dlsym(h, "imb_get_errno");
+	tfree = (void (*)(IMB_MGR *))dlsym(h, "free_mb_mgr");
+	m = alloc && init && get_errno && tfree ? alloc(0) : NULL;
+	if (m)
+		init(m, &arch);
+	/* the same file on the same CPU picks the same code: the key data
+	 * the shared manager expanded fits it; refuse anything else */
+	if (!m || get_errno(m) || arch != mgr_arch) {
+		if (m)
+			tfree(m);
+		dlclose(h);
+		tfree = NULL;
+		return -ENOTSUP;
+	}
+	tmgr = m;
+	tdl = h;
+	return 0;
+}
+
+void crypto_imb_thread_exit(void)
+{
+	if (!tmgr)
+		return;
+	tfree(tmgr);
+	dlclose(tdl);
+	tmgr = NULL;
+	tdl = NULL;
+	tfree = NULL;
 }
 
 int crypto_imb_available(void)
@@ -121,10 +199,10 @@ int crypto_imb_seal(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 		return -EIO;
 	nonce(n, a, iv);
 	if (a->cipher == CIPHER_AES_GCM_256)
-		IMB_AES256_GCM_ENC(mgr, &a->imb->key, &ctx, buf, buf, len, n,
+		IMB_AES256_GCM_ENC(cur_mgr(), &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, tag, ESP_GCM_ICV_LEN);
 	else
-		IMB_AES128_GCM_ENC(mgr, &a->imb->key, &ctx, buf, buf, len, n,
+		IMB_AES128_GCM_ENC(cur_mgr(), &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, tag, ESP_GCM_ICV_LEN);
 	return 0;
 }
@@ -144,10 +222,10 @@ int crypto_imb_open(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 		calc[i] = (uint8_t)~tag[i];
 	nonce(n, a, iv);
 	if (a->cipher == CIPHER_AES_GCM_256)
-		IMB_AES256_GCM_DEC(mgr, &a->imb->key, &ctx, buf, buf, len, n,
+		IMB_AES256_GCM_DEC(cur_mgr(), &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, calc, ESP_GCM_ICV_LEN);
 	else
-		IMB_AES128_GCM_DEC(mgr, &a->imb->key, &ctx, buf, buf, len, n,
+		IMB_AES128_GCM_DEC(cur_mgr(), &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, calc, ESP_GCM_ICV_LEN);
 	if (CRYPTO_memcmp(calc, tag, ESP_GCM_ICV_LEN))
 		return -EBADMSG;

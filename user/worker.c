@@ -79,6 +79,9 @@ static void *worker_main(void *arg)
 		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
 			log_warn("worker %d: cannot pin to CPU %d", w->id, w->cpu);
 	}
+	if (crypto_thread_init())
+		log_warn("worker %d: crypto state shared with other workers "
+			 "(slower with many workers)", w->id);
 	while (!atomic_load_explicit(w->env->stop, memory_order_relaxed)) {
 		unsigned int work = 0;
 
@@ -113,6 +116,7 @@ static void *worker_main(void *arg)
 		if ((pfd[2].revents & POLLIN) && read(w->evfd, &ev, 8) < 0)
 			continue;
 	}
+	crypto_thread_exit();
 	return NULL;
 }
 

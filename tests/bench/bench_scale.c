@@ -11,6 +11,7 @@
  * Prints packets/s in total and per thread, and Gbit/s of inner bytes.
  *   bench_scale [-t THREADS] [-m pairs|fat] [-s SECS] [-l SIZE]
  *               [-b openssl|ipsec-mb] [-c CPU_STRIDE] [--csv]
+ * Thread i runs on CPU i * CPU_STRIDE (default 1); -c 0: not pinned.
  */
 #include <arpa/inet.h>
 #include <netinet/ip.h>
@@ -38,7 +39,7 @@ struct shared {
 	size_t size;
 	double secs;
 	int fat;
-	int stride; /* thread i runs on CPU i * stride */
+	int stride; /* thread i runs on CPU i * stride; 0: not pinned */
 	_Atomic int go;
 };
 
@@ -71,9 +72,13 @@ static void *run(void *arg)
 	double t0;
 	cpu_set_t set;
 
-	CPU_ZERO(&set);
-	CPU_SET((th->id * sh->stride) % CPU_SETSIZE, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (sh->stride > 0) {
+		CPU_ZERO(&set);
+		CPU_SET((th->id * sh->stride) % CPU_SETSIZE, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	if (crypto_thread_init())
+		fprintf(stderr, "thread %d: shared crypto state\n", th->id);
 	crypto_aead_init(&ea, CIPHER_AES_GCM_256, sh->key, 36, 1);
 	crypto_aead_init(&da, CIPHER_AES_GCM_256, sh->key, 36, 0);
 	while (!atomic_load(&sh->go))
@@ -117,6 +122,7 @@ static void *run(void *arg)
 	} while (th->el < sh->secs);
 	crypto_aead_free(&ea);
 	crypto_aead_free(&da);
+	crypto_thread_exit();
 	free(f);
 	return NULL;
 }
@@ -141,7 +147,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[a], "-s") && a + 1 < argc)
 			sh.secs = atof(argv[++a]);
 		else if (!strcmp(argv[a], "-c") && a + 1 < argc)
-			sh.stride = atoi(argv[++a]) > 0 ? atoi(argv[a]) : 1;
+			sh.stride = atoi(argv[++a]) > 0 ? atoi(argv[a]) : 0;
 		else if (!strcmp(argv[a], "-l") && a + 1 < argc)
 			sh.size = atoi(argv[++a]);
 		else if (!strcmp(argv[a], "-b") && a + 1 < argc) {
