@@ -537,19 +537,24 @@ ParameterizedTest(int *bk, crypto_backend, init_rejects_bad_keys)
 	crypto_aead_free(&a); /* twice: safe */
 }
 
-/* ---- contexts keyed in one thread, used by others (as the workers) ----- */
+/* ---- contexts keyed in one thread, used by others (as the workers), with
+ * private copies of the library (crypto_thread_init) and without ---------- */
 
 struct thr {
-	struct esp_aead *enc, *dec;
-	int id, fails;
+	struct esp_aead *enc, *dec, *ref; /* ref: OpenSSL, the same key */
+	int id, fails, init;              /* init: crypto_thread_init() */
 };
 
 static void *thr_main(void *arg)
 {
 	struct thr *t = arg;
-	uint8_t buf[16 + 1500 + 16], pt[1500], iv[8] = { 0 };
+	uint8_t buf[16 + 1500 + 16], rbuf[16 + 1500 + 16], pt[1500];
+	uint8_t iv[8] = { 0 };
 	int i, n;
 
+	/* even threads take a private copy of the library, odd ones share */
+	if (t->id % 2 == 0)
+		t->init = crypto_thread_init();
 	for (i = 0; i < 3000; i++) {
 		size_t len = 2 + (size_t)(i * 13 + t->id) % 1498;
 
@@ -559,17 +564,23 @@ static void *thr_main(void *arg)
 		memcpy(iv + 4, &i, 4);
 		n = esp_seal(t->enc, 0x100 + t->id, (uint64_t)i + 1, true, iv,
 			     buf, len);
+		memcpy(rbuf + 16, pt, len);
+		if (esp_seal(t->ref, 0x100 + t->id, (uint64_t)i + 1, true, iv,
+			     rbuf, len) != n ||
+		    memcmp(buf, rbuf, (size_t)n))
+			t->fails++; /* not what OpenSSL makes of it */
 		if (n != (int)len + 32 ||
 		    esp_open(t->dec, (uint64_t)i + 1, true, buf, (size_t)n) ||
 		    memcmp(buf + 16, pt, len))
 			t->fails++;
 	}
+	crypto_thread_exit();
 	return NULL;
 }
 
 Test(crypto_threads, ipsecmb_contexts_in_four_threads)
 {
-	struct esp_aead enc[4], dec[4];
+	struct esp_aead enc[4], dec[4], ref[4];
 	struct thr t[4];
 	pthread_t th[4];
 	uint8_t key[36];
@@ -587,7 +598,12 @@ Test(crypto_threads, ipsecmb_contexts_in_four_threads)
 							     : CIPHER_AES_GCM_256,
 					      key, i & 1 ? 20 : 36, 0),
 			     0);
-		t[i] = (struct thr){ &enc[i], &dec[i], i, 0 };
+		cr_assert_eq(crypto_aead_init_backend(&ref[i], CRYPTO_OPENSSL,
+						      i & 1 ? CIPHER_AES_GCM_128
+							    : CIPHER_AES_GCM_256,
+						      key, i & 1 ? 20 : 36, 1),
+			     0);
+		t[i] = (struct thr){ &enc[i], &dec[i], &ref[i], i, 0, 0 };
 	}
 	for (i = 0; i < 4; i++)
 		cr_assert_eq(pthread_create(&th[i], NULL, thr_main, &t[i]), 0);
@@ -595,7 +611,9 @@ Test(crypto_threads, ipsecmb_contexts_in_four_threads)
 		pthread_join(th[i], NULL);
 		cr_assert_eq(t[i].fails, 0, "thread %d: %d failures", i,
 			     t[i].fails);
+		cr_assert_eq(t[i].init, 0, "thread %d: no private copy", i);
 		crypto_aead_free(&enc[i]);
 		crypto_aead_free(&dec[i]);
+		crypto_aead_free(&ref[i]);
 	}
 }
