@@ -116,7 +116,7 @@ OUT=$OUT LIST=$list SECS=$E2E_SECS bash "$ROOT/tools/scale.sh" || echo "scaling:
 echo
 echo "== summary"
 val() { awk -F, -v t="$1" -v s="$2" '$1 == t && $2 == s {print $3}' "$OUT/e2e.csv" "$OUT/peers.csv" 2>/dev/null | head -1; }
-on=$(val espresso 1) off=$(val espresso-offload-off 1)
+on=$(val espresso 1) off=$(val espresso-offload-off 1) imb=$(val espresso-ipsec-mb 1)
 best=0 bestname=none
 for p in wireguard-go openvpn strongswan-libipsec; do
 	v=$(val $p 1)
@@ -125,7 +125,8 @@ done
 {
 	echo "TCP single stream through espresso: $on Gbit/s"
 	echo "tun offloads on / off: $on / $off = $(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.2fx", a / b}')"
-	echo "best peer ($bestname): $best Gbit/s; espresso / best peer = $(awk -v a="$on" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}')"
+	echo "best peer ($bestname): $best Gbit/s; espresso / best peer = $(awk -v a="$on" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}') (OpenSSL)"
+	[ -z "$imb" ] || echo "TCP single stream, ipsec-mb backend: $imb Gbit/s; / best peer = $(awk -v a="$imb" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}')"
 } | tee "$OUT/summary.txt"
 
 # the plot: TCP 1 stream, TCP 4 streams and UDP 1400 per contender
