@@ -10,7 +10,14 @@
 
 int replay_init(struct replay_window *w, uint32_t size, bool esn)
 {
+	return replay_init_spread(w, size, esn, false);
+}
+
+int replay_init_spread(struct replay_window *w, uint32_t size, bool esn,
+		       bool spread)
+{
 	uint32_t nslots = 1;
+	uint8_t shift = spread ? 3 : 0;
 
 	if (size < BLOCK_BITS || size > 4096 || size % BLOCK_BITS)
 		return -EINVAL;
@@ -18,11 +25,12 @@ int replay_init(struct replay_window *w, uint32_t size, bool esn)
 	 * block has left the window entirely. */
 	while (nslots < size / BLOCK_BITS + 1)
 		nslots <<= 1;
-	w->slots = calloc_lines(nslots, sizeof(*w->slots));
+	w->slots = calloc_lines((size_t)nslots << shift, sizeof(*w->slots));
 	if (!w->slots)
 		return -ENOMEM;
 	w->size = size;
 	w->mask = nslots - 1;
+	w->shift = shift;
 	w->esn = esn;
 	atomic_init(&w->top, 0);
 	return 0;
@@ -71,7 +79,7 @@ int replay_check(const struct replay_window *w, uint64_t seq)
 		return REPLAY_OK;
 	if (seq + w->size <= top)
 		return REPLAY_OLD;
-	slot = atomic_load_explicit(&w->slots[block & w->mask],
+	slot = atomic_load_explicit(&w->slots[(block & w->mask) << w->shift],
 				    memory_order_acquire);
 	d = block_diff(block, slot);
 	if (d < 0)
@@ -86,7 +94,7 @@ int replay_update(struct replay_window *w, uint64_t seq)
 	uint64_t top = atomic_load_explicit(&w->top, memory_order_acquire);
 	uint64_t block = seq >> BLOCK_SHIFT, old, new;
 	uint32_t bit = 1u << (seq & (BLOCK_BITS - 1));
-	_Atomic uint64_t *slot = &w->slots[block & w->mask];
+	_Atomic uint64_t *slot = &w->slots[(block & w->mask) << w->shift];
 	int32_t d;
 
 	if (seq == 0 || seq + w->size <= top)

@@ -26,12 +26,20 @@ enum replay_result {
 struct replay_window {
 	uint32_t size;   /* W, 32..4096, multiple of 32 */
 	uint32_t mask;   /* nslots - 1 */
+	uint8_t shift;   /* slot i is at slots[i << shift] (0, or 3: a line each) */
 	bool esn;
 	_Atomic uint64_t top; /* highest authenticated sequence number */
 	_Atomic uint64_t *slots;
 };
 
 int replay_init(struct replay_window *w, uint32_t size, bool esn);
+/*
+ * The same; spread: each slot on a cache line of its own (8 times the
+ * memory), for an SA that several workers update at once (a fat tunnel:
+ * their bursts of sequence numbers fall in neighbouring slots).
+ */
+int replay_init_spread(struct replay_window *w, uint32_t size, bool esn,
+		       bool spread);
 void replay_free(struct replay_window *w);
 /*
  * The full 64-bit sequence number for the 32 bits on the wire (ESN): of the

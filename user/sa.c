@@ -59,7 +59,9 @@ static int sa_setup(struct sa *sa, const struct cfg_tunnel *t,
 	atomic_init(&sa->exhausted, 0);
 	sa->seq_max = t->esn ? UINT64_MAX : UINT32_MAX;
 	if (dir == SA_IN)
-		return replay_init(&sa->replay, t->replay_window, t->esn);
+		/* a pair every worker uses: its window's slots apart */
+		return replay_init_spread(&sa->replay, t->replay_window,
+					  t->esn, sa->owner < 0);
 	return 0;
 }
 

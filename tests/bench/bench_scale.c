@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 		t->out->spi = t->in->spi = 0x1000 + i;
 		t->out->esn = t->in->esn = true;
 		t->out->seq_max = UINT64_MAX;
-		if (replay_init(&t->in->replay, 4096, true))
+		if (replay_init_spread(&t->in->replay, 4096, true, sh.fat))
 			return 1;
 	}
 	for (i = 0; i < n; i++) {

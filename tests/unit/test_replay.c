@@ -46,14 +46,14 @@ static const char *rname(int r)
 	return "?";
 }
 
-static void run_table(uint32_t size, bool esn, const struct rcase *c,
-		      size_t n)
+static void run_table_spread(uint32_t size, bool esn, const struct rcase *c,
+			     size_t n, bool spread)
 {
 	struct replay_window w;
 	size_t i;
 	int chk, upd;
 
-	cr_assert_eq(replay_init(&w, size, esn), 0);
+	cr_assert_eq(replay_init_spread(&w, size, esn, spread), 0);
 	for (i = 0; i < n; i++) {
 		chk = replay_check(&w, c[i].seq);
 		cr_assert_eq(chk, c[i].expect,
@@ -190,6 +190,14 @@ static const struct rcase table_4096[] = {
 	T(18191, OK),
 	T(18192, DUP),
 };
+
+/* each table twice: slots packed, and a cache line each (fat tunnels) */
+static void run_table(uint32_t size, bool esn, const struct rcase *c,
+		      size_t n)
+{
+	run_table_spread(size, esn, c, n, false);
+	run_table_spread(size, esn, c, n, true);
+}
 
 Test(replay_table, window_1024)
 {
@@ -668,7 +676,8 @@ static void *rp_thread_main(void *arg)
 	return NULL;
 }
 
-static void run_concurrent(uint32_t size, bool esn, uint64_t base)
+static void run_concurrent(uint32_t size, bool esn, uint64_t base,
+			   bool spread)
 {
 	struct rthread th[NTHREADS];
 	pthread_t tid[NTHREADS];
@@ -680,7 +689,7 @@ static void run_concurrent(uint32_t size, bool esn, uint64_t base)
 
 	acc = calloc(NSEQ + 1, sizeof(*acc));
 	cr_assert_not_null(acc);
-	cr_assert_eq(replay_init(&w, size, esn), 0);
+	cr_assert_eq(replay_init_spread(&w, size, esn, spread), 0);
 	cr_assert_eq(pthread_barrier_init(&sh.go, NULL, NTHREADS), 0);
 	for (i = 0; i < NTHREADS; i++)
 		atomic_init(&sh.pos[i], 0);
@@ -718,12 +727,13 @@ Test(replay_concurrent, each_number_accepted_once, .timeout = 60)
 	int round;
 
 	for (round = 0; round < 3; round++)
-		run_concurrent(4096, false, 0);
+		run_concurrent(4096, false, 0, round == 2);
 }
 
 Test(replay_concurrent, across_2_32_esn, .timeout = 60)
 {
-	run_concurrent(4096, true, 0xffffffffull - NSEQ / 2);
+	run_concurrent(4096, true, 0xffffffffull - NSEQ / 2, false);
+	run_concurrent(4096, true, 0xffffffffull - NSEQ / 2, true);
 }
 
 /* ---- sa_seq_reserve ---------------------------------------------------- */
