@@ -171,8 +171,9 @@ uint64_t sa_seq_reserve(struct sa *sa, uint32_t n)
 	do {
 		/* last + n > seq_max, written so that nothing overflows */
 		if (last > sa->seq_max || n > sa->seq_max - last) {
-			atomic_store_explicit(&sa->exhausted, 1,
-					      memory_order_relaxed);
+			if (last >= sa->seq_max) /* not even one left */
+				atomic_store_explicit(&sa->exhausted, 1,
+						      memory_order_relaxed);
 			return 0;
 		}
 	} while (!atomic_compare_exchange_weak_explicit(

@@ -93,8 +93,9 @@ struct tunnel *sadb_route(const struct sadb *db, int family, const void *dst);
 
 /*
  * Reserve n consecutive outbound sequence numbers; returns the first. When
- * the SA's space would be exceeded, returns 0 and marks it exhausted
- * (n == 0 returns 0 and marks nothing).
+ * the SA's space would be exceeded, returns 0 and reserves nothing; the SA
+ * is marked exhausted once not a single number is left (n == 0 returns 0
+ * and marks nothing). A batch that does not fit can go on one by one.
  */
 uint64_t sa_seq_reserve(struct sa *sa, uint32_t n);
 

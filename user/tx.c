@@ -239,15 +239,62 @@ static int emit_outer(void *arg, const uint8_t *hdr, size_t hlen,
 	return 0;
 }
 
-static void tx_crypto(struct worker *w, struct pkt *p)
+/*
+ * Sequence numbers for the batch: one reservation (one atomic operation on
+ * the SA's counter, a line every worker writes when a fat tunnel's pair
+ * serves them all) per run of consecutive packets of one tunnel, handed
+ * out in batch order.
+ */
+struct seq_run {
+	struct sa *sa;
+	uint64_t next;
+	uint32_t left;
+};
+
+static uint64_t tx_seq(struct worker *w, struct seq_run *r, struct sa *sa,
+		       unsigned int i)
 {
+	uint32_t n = 0;
+	unsigned int j;
+
+	if (r->sa != sa || !r->left) {
+		/* this packet and those after it for the same tunnel */
+		for (j = i; j < w->ntx; j++) {
+			const struct pkt *q = &w->txb[j];
+
+			if (q->drop || q->hold || q->raw)
+				continue;
+			if (q->t != w->txb[i].t)
+				break;
+			n++;
+		}
+		r->sa = sa;
+		r->next = sa_seq_reserve(sa, n);
+		r->left = n;
+		if (!r->next && n > 1) {
+			/* near the end of the space: what is left, one by one */
+			r->next = sa_seq_reserve(sa, 1);
+			r->left = 1;
+		}
+		if (!r->next) {
+			r->left = 0;
+			return 0;
+		}
+	}
+	r->left--;
+	return r->next++;
+}
+
+static void tx_crypto(struct worker *w, struct seq_run *run, unsigned int i)
+{
+	struct pkt *p = &w->txb[i];
 	struct tunnel *t = p->t;
 	struct sa *sa = p->sa = tunnel_out_sa(t, w->id);
 	uint8_t *outer;
 	size_t outer_len;
 	int r;
 
-	p->seq = sa_seq_reserve(sa, 1);
+	p->seq = tx_seq(w, run, sa, i);
 	if (!p->seq) {
 		drop_tx(w, p, DROP_tx_seq_exhausted);
 		return;
@@ -350,6 +397,7 @@ static void tx_post(struct worker *w)
 
 static void tx_flush(struct worker *w)
 {
+	struct seq_run run = { 0 };
 	unsigned int i;
 
 	if (!w->ntx)
@@ -359,7 +407,7 @@ static void tx_flush(struct worker *w)
 		struct pkt *p = &w->txb[i];
 
 		if (!p->drop && !p->hold && !p->raw)
-			tx_crypto(w, p);
+			tx_crypto(w, &run, i);
 	}
 	tx_post(w);
 	w->ntx = 0;
