@@ -177,7 +177,7 @@ static void show_stats(FILE *f, struct espd *d)
 			   "gso_super %llu gso_segments %llu frag_out %llu "
 			   "icmp_sent %llu mss_clamped %llu rx_reassembled %llu "
 			   "gro_merged %llu gro_written %llu handoff_out %llu "
-			   "handoff_in %llu\n",
+			   "handoff_in %llu polls %llu\n",
 			q, d->workers[q].port.zerocopy ? "zerocopy" : "copy",
 			(unsigned long long)s->rx_frames,
 			(unsigned long long)s->rx_bytes,
@@ -199,7 +199,8 @@ static void show_stats(FILE *f, struct espd *d)
 			(unsigned long long)d->workers[q].gro.st.merged,
 			(unsigned long long)d->workers[q].gro.st.written,
 			(unsigned long long)s->handoff_out,
-			(unsigned long long)s->handoff_in);
+			(unsigned long long)s->handoff_in,
+			(unsigned long long)s->polls);
 		show_reasm(f, d->workers[q].reasm);
 		print_errors(f, "  drops:", s->drops);
 		show_xsk_kernel(f, &d->workers[q].port);
