@@ -6,6 +6,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 P=demo
+TUN_MTU=0 # the default: from the uplink MTU
 KEY_AB=$(openssl rand -hex 36)
 KEY_BA=$(openssl rand -hex 36)
 QUEUES=${QUEUES:-1}

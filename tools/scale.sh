@@ -42,6 +42,7 @@ column -t -s, "$OUT/engine_scale.csv"
 command -v column >/dev/null || column() { cat; }
 
 P=scale
+TUN_MTU=0 # the default: from the uplink MTU
 KEY_AB=$(openssl rand -hex 36 2>/dev/null || od -An -tx1 -N36 /dev/urandom | tr -d ' \n')
 KEY_BA=$(openssl rand -hex 36 2>/dev/null || od -An -tx1 -N36 /dev/urandom | tr -d ' \n')
 source "$ROOT/tests/e2e/lib.sh"
