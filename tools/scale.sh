@@ -22,7 +22,9 @@ mkdir -p "$OUT"
 echo "CPUs: $(nproc)"
 
 echo "backend,mode,threads,size,pps,pps_per_thread,gbps,behind_window" >"$OUT/engine_scale.csv"
+[ "${E2E_ONLY:-}" ] && BACKENDS=none
 for b in ${BACKENDS:-openssl}; do
+	[ "$b" = none ] && continue
 	for m in pairs fat; do
 		for t in $LIST; do
 			for r in $(seq "$REPS"); do
@@ -47,7 +49,9 @@ KEY_AB=$(openssl rand -hex 36 2>/dev/null || od -An -tx1 -N36 /dev/urandom | tr 
 KEY_BA=$(openssl rand -hex 36 2>/dev/null || od -An -tx1 -N36 /dev/urandom | tr -d ' \n')
 source "$ROOT/tests/e2e/lib.sh"
 trap topo_down EXIT
-echo "queues,flows,gbps" >"$OUT/e2e_scale.csv"
+# busy share of all CPUs between two /proc/stat readings (all but idle+iowait)
+cpu_ticks() { awk '/^cpu / {b = 0; for (i = 2; i <= NF; i++) b += $i; print b, $5 + $6}' /proc/stat; }
+echo "queues,flows,gbps,cpu_busy_pct" >"$OUT/e2e_scale.csv"
 for q in $LIST; do
 	QUEUES=$q SA_PAIRS=$q
 	CPUS_A=$(seq -s ', ' 0 $((q - 1)))
@@ -57,12 +61,13 @@ for q in $LIST; do
 	gw_start a
 	gw_start b
 	ip netns exec "$NS_A" ping -c1 -W2 10.2.0.1 >/dev/null
-	runs=()
+	runs=() ticks=0 idle=0
 	for r in $(seq "$REPS"); do
 		for i in $(seq 1 "$FLOWS"); do
 			ip netns exec "$NS_B" iperf3 -s -1 -B 10.2.0.1 -p $((5200 + i)) >/dev/null 2>&1 &
 		done
 		sleep 1
+		read -r t0 i0 < <(cpu_ticks)
 		pids=()
 		for i in $(seq 1 "$FLOWS"); do
 			ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -p $((5200 + i)) -t "$SECS" -f m \
@@ -70,11 +75,14 @@ for q in $LIST; do
 			pids+=($!)
 		done
 		wait "${pids[@]}"
+		read -r t1 i1 < <(cpu_ticks)
+		ticks=$((ticks + t1 - t0)) idle=$((idle + i1 - i0))
 		runs+=("$(cat "$WORK"/c*.txt | awk '/receiver/ {s += $(NF - 2)} END {printf "%.3f", s / 1000}')")
 	done
 	g=$(printf '%s\n' "${runs[@]}" | median)
-	echo "$q,$FLOWS,$g" >>"$OUT/e2e_scale.csv"
-	echo "queues $q: $g Gbit/s (median of ${runs[*]})"
+	busy=$(awk -v t=$ticks -v i=$idle 'BEGIN {printf "%.0f", t ? 100 * (t - i) / t : 0}')
+	echo "$q,$FLOWS,$g,$busy" >>"$OUT/e2e_scale.csv"
+	echo "queues $q: $g Gbit/s (median of ${runs[*]}), CPUs $busy % busy"
 	topo_down
 	WORK=$(mktemp -d /tmp/espresso-e2e.XXXXXX)
 done
