@@ -22,10 +22,11 @@ static inline void *calloc_lines(size_t n, size_t size)
 
 	if (__builtin_mul_overflow(n, size, &bytes) || bytes > SIZE_MAX / 2)
 		return NULL;
-	bytes = (bytes + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
-	p = aligned_alloc(CACHELINE, bytes ? bytes : CACHELINE);
+	bytes = bytes ? (bytes + CACHELINE - 1) & ~(size_t)(CACHELINE - 1) :
+			CACHELINE;
+	p = aligned_alloc(CACHELINE, bytes);
 	if (p)
-		memset(p, 0, bytes ? bytes : CACHELINE);
+		memset(p, 0, bytes);
 	return p;
 }
 

@@ -93,17 +93,11 @@ int crypto_aead_open(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 
 /*
  * Per-thread state of the backends, for threads that run the packet path
- * (workers, benchmark threads): call crypto_thread_init() in the thread
- * before its first packet and crypto_thread_exit() before it ends.
- * OpenSSL needs nothing. intel-ipsec-mb 1.3 (Debian 12's) stores to one
- * library-global error word at the start of every call (fixed upstream in
- * 1.4, intel/intel-ipsec-mb#112); threads sharing that cache line stop
- * scaling at ~3x. Each thread therefore gets a private copy of the library
- * (dlmopen into a new link namespace) with its own manager. glibc has room
- * for about ten such copies (its static TLS surplus; raise it with
- * GLIBC_TUNABLES=glibc.rtld.optional_static_tls=N); a thread that gets
- * none goes on with the shared copy, which is correct, only slower.
- * Returns 0, or -errno when the thread uses the shared state.
+ * (workers, benchmark threads): crypto_thread_init() in the thread before
+ * its first packet, crypto_thread_exit() before it ends. OpenSSL needs
+ * none; ipsec-mb gives the thread a private copy of the library (why: see
+ * user/crypto_ipsecmb.c). Returns 0, or -errno when the thread goes on
+ * with the shared state: correct, only slower with many threads.
  */
 int crypto_thread_init(void);
 void crypto_thread_exit(void);

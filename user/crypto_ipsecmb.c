@@ -19,6 +19,9 @@
  * own manager, its own error word); the shared manager stays for key
  * expansion and for threads that got no copy. The contexts are plain data
  * (struct gcm_key_data) that every copy of the same file reads alike.
+ * glibc has room for about ten copies (its static TLS surplus), 15 with
+ * GLIBC_TUNABLES=glibc.rtld.optional_static_tls=8192 (the systemd unit
+ * sets it; 15 is its limit of link namespaces).
  *
  * Per context: struct gcm_key_data (AES round keys and GHASH key powers,
  * about 1 KiB, 64-byte aligned, so allocated apart from struct esp_aead,
@@ -192,6 +195,7 @@ int crypto_imb_seal(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 		    const uint8_t *aad, int aad_len, uint8_t *buf, int len,
 		    uint8_t *tag)
 {
+	IMB_MGR *m = cur_mgr();
 	struct gcm_context_data ctx;
 	uint8_t n[IMB_GCM_IV_DATA_LEN];
 
@@ -199,10 +203,10 @@ int crypto_imb_seal(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 		return -EIO;
 	nonce(n, a, iv);
 	if (a->cipher == CIPHER_AES_GCM_256)
-		IMB_AES256_GCM_ENC(cur_mgr(), &a->imb->key, &ctx, buf, buf, len, n,
+		IMB_AES256_GCM_ENC(m, &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, tag, ESP_GCM_ICV_LEN);
 	else
-		IMB_AES128_GCM_ENC(cur_mgr(), &a->imb->key, &ctx, buf, buf, len, n,
+		IMB_AES128_GCM_ENC(m, &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, tag, ESP_GCM_ICV_LEN);
 	return 0;
 }
@@ -211,6 +215,7 @@ int crypto_imb_open(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 		    const uint8_t *aad, int aad_len, uint8_t *buf, int len,
 		    const uint8_t *tag)
 {
+	IMB_MGR *m = cur_mgr();
 	struct gcm_context_data ctx;
 	uint8_t n[IMB_GCM_IV_DATA_LEN], calc[ESP_GCM_ICV_LEN];
 	int i;
@@ -222,10 +227,10 @@ int crypto_imb_open(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 		calc[i] = (uint8_t)~tag[i];
 	nonce(n, a, iv);
 	if (a->cipher == CIPHER_AES_GCM_256)
-		IMB_AES256_GCM_DEC(cur_mgr(), &a->imb->key, &ctx, buf, buf, len, n,
+		IMB_AES256_GCM_DEC(m, &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, calc, ESP_GCM_ICV_LEN);
 	else
-		IMB_AES128_GCM_DEC(cur_mgr(), &a->imb->key, &ctx, buf, buf, len, n,
+		IMB_AES128_GCM_DEC(m, &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, calc, ESP_GCM_ICV_LEN);
 	if (CRYPTO_memcmp(calc, tag, ESP_GCM_ICV_LEN))
 		return -EBADMSG;

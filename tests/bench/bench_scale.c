@@ -44,7 +44,7 @@ struct shared {
 };
 
 struct thr {
-	_Alignas(64) struct shared *sh;
+	_Alignas(CACHELINE) struct shared *sh; /* no two threads share a line */
 	int id;
 	uint64_t pkts, late;
 	double el;
