@@ -60,8 +60,8 @@ static const char *const encap_names[] = {
 static const char *const xdp_mode_names[] = {
 	[XDPMODE_NATIVE] = "native", [XDPMODE_SKB] = "skb", NULL,
 };
-static const char *const zerocopy_names[] = {
-	[ZC_AUTO] = "auto", [ZC_ON] = "on", [ZC_OFF] = "off", NULL,
+static const char *const auto_on_off_names[] = {
+	[CFG_AUTO] = "auto", [CFG_ON] = "on", [CFG_OFF] = "off", NULL,
 };
 
 /* The settings each group may hold. */
@@ -78,7 +78,7 @@ static const char *const crypto_names[] = {
 	[CRYPTO_OPENSSL] = "openssl", [CRYPTO_IPSECMB] = "ipsec-mb", NULL,
 };
 static const char *const uplink_keys[] = {
-	"name", "xdp_mode", "zerocopy", NULL,
+	"name", "xdp_mode", "zerocopy", "threaded_napi", NULL,
 };
 static const char *const tun_keys[] = {
 	"name", "mtu", "address", "offload", "mss_clamp", NULL,
@@ -643,7 +643,7 @@ static int parse_workers(struct ctx *x, const config_setting_t *esp,
 static int parse_uplink(struct ctx *x, const config_setting_t *esp,
 			struct cfg *c)
 {
-	int mode = XDPMODE_NATIVE, zc = ZC_AUTO, ret;
+	int mode = XDPMODE_NATIVE, zc = CFG_AUTO, napi = CFG_AUTO, ret;
 	char f[FIELD_MAX];
 	config_setting_t *g, *name;
 
@@ -654,11 +654,14 @@ static int parse_uplink(struct ctx *x, const config_setting_t *esp,
 	ret = ret ?: get_enum(x, g, "uplink", "xdp_mode", false,
 			      xdp_mode_names, "XDP mode", &mode);
 	ret = ret ?: get_enum(x, g, "uplink", "zerocopy", false,
-			      zerocopy_names, "zerocopy setting", &zc);
+			      auto_on_off_names, "zerocopy setting", &zc);
+	ret = ret ?: get_enum(x, g, "uplink", "threaded_napi", false,
+			      auto_on_off_names, "threaded_napi setting", &napi);
 	if (ret)
 		return ret;
 	c->uplink.xdp_mode = mode;
 	c->uplink.zerocopy = zc;
+	c->uplink.threaded_napi = napi;
 	if (!x->check_system)
 		return 0;
 	c->uplink.ifindex = (int)if_nametoindex(c->uplink.name);

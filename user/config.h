@@ -32,7 +32,7 @@ enum cfg_fragment {
 };
 
 enum cfg_xdp_mode { XDPMODE_NATIVE = 0, XDPMODE_SKB = 1 };
-enum cfg_zerocopy { ZC_AUTO = 0, ZC_ON = 1, ZC_OFF = 2 };
+enum cfg_auto { CFG_AUTO = 0, CFG_ON = 1, CFG_OFF = 2 };
 
 struct cfg_prefix {
 	int family; /* AF_INET or AF_INET6 */
@@ -84,7 +84,10 @@ struct cfg {
 		char name[IF_NAMESIZE];
 		int ifindex;
 		enum cfg_xdp_mode xdp_mode;
-		enum cfg_zerocopy zerocopy;
+		enum cfg_auto zerocopy;
+		/* receive path in kernel threads of its own (sysfs "threaded"):
+		 * auto (default: on for veth, NICs left as they are), on, off */
+		enum cfg_auto threaded_napi;
 	} uplink;
 	struct {
 		char name[IF_NAMESIZE];

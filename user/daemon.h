@@ -8,6 +8,7 @@
 #include "bpfload.h"
 #include "config.h"
 #include "sa.h"
+#include "napi.h"
 #include "steer.h"
 #include "worker.h"
 
@@ -21,6 +22,7 @@ struct espd {
 	int tun_ifindex;
 	int tun_fds[CFG_MAX_QUEUES];
 	struct steer_state steer;
+	struct napi_state napi;
 	_Atomic int stop;
 };
 

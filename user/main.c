@@ -28,6 +28,7 @@
 #include "daemon.h"
 #include "esp.h"
 #include "handoff.h"
+#include "napi.h"
 #include "steer.h"
 #include "log.h"
 #include "netlink.h"
@@ -325,6 +326,9 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached)
 		}
 	}
 	steer_setup(&d->steer, &d->db, d->cfg.uplink.name);
+	err = napi_setup(&d->napi, &d->cfg);
+	if (err)
+		return err;
 	for (i = 0; i < d->db.ntunnels; i++)
 		nh_refresh(d, &d->db.tunnels[i], true);
 	return 0;
@@ -344,6 +348,7 @@ static void teardown(struct espd *d)
 	d->nworkers = 0;
 	free_rings(d);
 	steer_teardown(&d->steer, d->cfg.uplink.name);
+	napi_restore(&d->napi, &d->cfg);
 	bpfload_close(&d->bpf);
 	if (d->tun_ifindex)
 		tun_teardown(&d->cfg, d->tun_ifindex);

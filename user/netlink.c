@@ -311,7 +311,18 @@ struct link_info {
 	uint8_t mac[6];
 	bool have_mac;
 	int mtu;
+	char kind[16]; /* IFLA_INFO_KIND: "veth", "bridge"...; "" for a NIC */
 };
+
+static int linkinfo_attr_cb(const struct nlattr *a, void *arg)
+{
+	struct link_info *li = arg;
+
+	if (mnl_attr_get_type(a) == IFLA_INFO_KIND &&
+	    mnl_attr_validate(a, MNL_TYPE_STRING) >= 0)
+		snprintf(li->kind, sizeof(li->kind), "%s", mnl_attr_get_str(a));
+	return MNL_CB_OK;
+}
 
 static int link_attr_cb(const struct nlattr *a, void *arg)
 {
@@ -328,6 +339,9 @@ static int link_attr_cb(const struct nlattr *a, void *arg)
 		if (mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
 			li->mtu = (int)mnl_attr_get_u32(a);
 		break;
+	case IFLA_LINKINFO:
+		mnl_attr_parse_nested(a, linkinfo_attr_cb, li);
+		break;
 	}
 	return MNL_CB_OK;
 }
@@ -339,10 +353,9 @@ static int link_cb(const struct nlmsghdr *nlh, void *arg)
 	return mnl_attr_parse(nlh, sizeof(struct ifinfomsg), link_attr_cb, arg);
 }
 
-int nl_link_info(int ifindex, uint8_t mac[6], int *mtu)
+static int get_link(int ifindex, struct link_info *li)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN], name[IF_NAMESIZE];
-	struct link_info li = { .mtu = -1 };
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
 	int ret;
@@ -354,12 +367,21 @@ int nl_link_info(int ifindex, uint8_t mac[6], int *mtu)
 	ifi->ifi_index = ifindex;
 	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
 
-	ret = talk(nlh, link_cb, &li, why);
-	if (ret < 0) {
+	ret = talk(nlh, link_cb, li, why);
+	if (ret < 0)
 		log_err("netlink: cannot read link %s: %s%s",
 			ifname(ifindex, name), why, hint(-ret));
+	return ret < 0 ? ret : 0;
+}
+
+int nl_link_info(int ifindex, uint8_t mac[6], int *mtu)
+{
+	struct link_info li = { .mtu = -1 };
+	char name[IF_NAMESIZE];
+	int ret = get_link(ifindex, &li);
+
+	if (ret)
 		return ret;
-	}
 	if (!li.have_mac || li.mtu < 0) {
 		log_err("netlink: link %s has no %s; an Ethernet-like interface is needed",
 			ifname(ifindex, name),
@@ -369,6 +391,16 @@ int nl_link_info(int ifindex, uint8_t mac[6], int *mtu)
 	memcpy(mac, li.mac, 6);
 	*mtu = li.mtu;
 	return 0;
+}
+
+int nl_link_kind(int ifindex, char *kind, size_t len)
+{
+	struct link_info li = { .mtu = -1 };
+	int ret = get_link(ifindex, &li);
+
+	if (!ret)
+		snprintf(kind, len, "%s", li.kind);
+	return ret;
 }
 
 /* ---- addresses -------------------------------------------------------- */

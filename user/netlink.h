@@ -18,6 +18,9 @@
 int nl_link_up(int ifindex, int mtu);
 /* Read a link's MAC address (6 bytes) and MTU. */
 int nl_link_info(int ifindex, uint8_t mac[6], int *mtu);
+/* Read a link's kind (IFLA_INFO_KIND: "veth", "bridge"...); "" when it has
+ * none, as a hardware NIC. */
+int nl_link_kind(int ifindex, char *kind, size_t len);
 /* Add an address (IPv4 or IPv6 prefix) to a link. -EEXIST is success. */
 int nl_addr_add(int ifindex, const struct cfg_prefix *p);
 /* Add or delete a route to prefix p through link ifindex (no gateway). */

@@ -62,11 +62,11 @@ int xsk_port_open(struct xsk_port *p, const char *ifname, int queue,
 		return err;
 	}
 	err = -EOPNOTSUPP;
-	if (zerocopy != ZC_OFF) {
+	if (zerocopy != CFG_OFF) {
 		err = socket_create(p, ifname, queue, true);
 		if (!err)
 			p->zerocopy = true;
-		else if (zerocopy == ZC_ON)
+		else if (zerocopy == CFG_ON)
 			log_err("%s queue %d: zero-copy bind failed: %s "
 				"(set uplink.zerocopy = \"auto\" to fall back "
 				"to copy mode)", ifname, queue, strerror(-err));
@@ -74,10 +74,10 @@ int xsk_port_open(struct xsk_port *p, const char *ifname, int queue,
 			log_info("%s queue %d: no zero-copy (%s), using copy "
 				 "mode", ifname, queue, strerror(-err));
 	}
-	if (err && zerocopy != ZC_ON)
+	if (err && zerocopy != CFG_ON)
 		err = socket_create(p, ifname, queue, false);
 	if (err) {
-		if (zerocopy != ZC_ON)
+		if (zerocopy != CFG_ON)
 			log_err("%s queue %d: AF_XDP socket: %s", ifname, queue,
 				strerror(-err));
 		xsk_port_close(p);

@@ -70,7 +70,7 @@ struct xsk_audit {
 
 /*
  * Create the UMEM and the socket on ifname/queue and put it into the XSKMAP
- * xsks_map_fd. zerocopy: ZC_AUTO tries zero-copy then copy mode.
+ * xsks_map_fd. zerocopy: CFG_AUTO tries zero-copy then copy mode.
  * fill_size: the fill ring (a power of 2 up to XSK_FILL_MAX), which the
  * worker keeps full: the frames the kernel can receive into before the
  * worker next runs. Like a NIC's RX ring: deeper rides out longer stalls,

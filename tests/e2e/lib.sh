@@ -25,6 +25,7 @@ ENCAP=${ENCAP:-esp}
 QUEUES=${QUEUES:-1}
 TUN_MTU=${TUN_MTU:-1400}       # 0: automatic (uplink MTU - ESP overhead)
 OFFLOAD=${OFFLOAD:-true}       # tun virtio_net_hdr: GSO/GRO/checksum
+THREADED_NAPI=${THREADED_NAPI:-auto} # uplink.threaded_napi: auto (on for veth), on, off
 MSS_CLAMP=${MSS_CLAMP:-true}
 FRAGMENT=${FRAGMENT:-inner}
 WIRE_MTU=${WIRE_MTU:-1500}
@@ -59,7 +60,7 @@ gw_conf() {
 espresso: {
   instance = "$P-$1";
   workers = { queues = $QUEUES; crypto = "$CRYPTO"; busy_poll = ${BUSY_POLL:-false}; $( [ -z "${13:-}" ] || echo "cpus = [ ${13} ];" ) };
-  uplink = { name = "$2"; };
+  uplink = { name = "$2"; threaded_napi = "${THREADED_NAPI:-auto}"; };
   tun = { name = "esp0"; $( [ "$TUN_MTU" = 0 ] || echo "mtu = $TUN_MTU;" ) address = [ "$3", "$4" ];
           offload = $OFFLOAD; mss_clamp = $MSS_CLAMP; };
   tunnels = (

@@ -1,7 +1,8 @@
 #!/bin/bash
 # espressod as an operator meets it:
 #  - a bad config is refused before anything is attached (no XDP, no tun)
-#  - SIGTERM and SIGINT stop it cleanly: XDP detached, pins removed, tun gone
+#  - SIGTERM and SIGINT stop it cleanly: XDP detached, pins removed, tun gone,
+#    the uplink's threaded NAPI setting (auto: on for veth) put back
 #  - with --xdp-attached it uses the program xdp-loader attached and its
 #    pinned maps (bpftool prints them by field name), and leaves it attached
 #  - keys never reach the log; a world-readable config gets a warning
@@ -47,9 +48,14 @@ for sig in TERM INT; do
 		for i in \$(seq 50); do grep -q running '$WORK/run.log' && break; sleep 0.1; done
 		ls /sys/fs/bpf/espresso/$P-a/ > '$WORK/pins.txt'
 		ip link show eA > '$WORK/link.txt'
+		cat /sys/class/net/eA/threaded > '$WORK/napi-during.txt'
 		kill -$sig \$pid; wait \$pid; echo \$? > '$WORK/rc.txt'
 		ls /sys/fs/bpf/espresso/$P-a 2>/dev/null | wc -l > '$WORK/pins-after.txt'
+		cat /sys/class/net/eA/threaded > '$WORK/napi-after.txt'
 	"
+	[ "$(cat "$WORK/napi-during.txt")" = 1 ] || fail "threaded NAPI not on for veth: $(cat "$WORK/napi-during.txt")"
+	[ "$(cat "$WORK/napi-after.txt")" = 0 ] || fail "threaded NAPI not put back: $(cat "$WORK/napi-after.txt")"
+	grep -q "eA: threaded NAPI on (was 0" "$WORK/run.log" || fail "threaded NAPI not logged"
 	grep -q espresso_sa_in "$WORK/pins.txt" || fail "maps not pinned: $(cat "$WORK/pins.txt")"
 	grep -q prog/xdp "$WORK/link.txt" || fail "XDP was not attached"
 	[ "$(cat "$WORK/rc.txt")" = 0 ] || fail "exit status $(cat "$WORK/rc.txt")"
@@ -68,19 +74,26 @@ grep -q "chmod 600" "$WORK/perm.log" || fail "no permission warning: $(cat "$WOR
 chmod 600 "$conf"
 
 say "xdp-loader attaches, espressod --xdp-attached uses its maps"
+# and with threaded_napi = off turns threaded NAPI (set by the operator) off
+# while it runs, and back on when it stops
+conf_off=$(THREADED_NAPI=off gw_conf a eA 10.1.0.1/32 fd00:1::1/128 192.0.2.1 \
+	192.0.2.2 10.2.0.0/16 fd00:2::/64 0x1000 "$KEY_AB" 0x2000 "$KEY_BA")
 gw_start b
 ip netns exec "$NS_A" bash -c "
 	set -e
 	mount -t bpf bpf /sys/fs/bpf
 	mkdir -p /sys/fs/bpf/espresso/$P-a
 	xdp-loader load -p /sys/fs/bpf/espresso/$P-a eA '$BPF_OBJ'
-	'$ROOT/espressod' --xdp-attached -c '$conf' 2>'$WORK/att.log' &
+	echo 1 > /sys/class/net/eA/threaded
+	'$ROOT/espressod' --xdp-attached -c '$conf_off' 2>'$WORK/att.log' &
 	pid=\$!
 	for i in \$(seq 50); do grep -q running '$WORK/att.log' && break; sleep 0.1; done
 	ping -c3 -i0.3 -W2 10.2.0.1 > '$WORK/ping.txt' || true
 	bpftool map dump pinned /sys/fs/bpf/espresso/$P-a/espresso_sa_in > '$WORK/sa_map.txt'
 	bpftool map dump pinned /sys/fs/bpf/espresso/$P-a/espresso_stats > '$WORK/stats_map.txt'
+	cat /sys/class/net/eA/threaded > '$WORK/napi-during.txt'
 	kill -TERM \$pid; wait \$pid
+	cat /sys/class/net/eA/threaded > '$WORK/napi-after.txt'
 	xdp-loader status eA > '$WORK/status.txt'
 	bpftool map dump pinned /sys/fs/bpf/espresso/$P-a/espresso_sa_in > '$WORK/sa_map_after.txt'
 	xdp-loader unload -a eA
@@ -90,5 +103,7 @@ grep -q '"sa_index": 0' "$WORK/sa_map.txt" || fail "SA map: $(cat "$WORK/sa_map.
 grep -q '"redirect_esp": [1-9]' "$WORK/stats_map.txt" || fail "stats map: $(cat "$WORK/stats_map.txt")"
 grep -q espresso_xdp "$WORK/status.txt" || fail "espressod detached xdp-loader's program"
 grep -q '"sa_index"' "$WORK/sa_map_after.txt" && fail "SPIs left in the map after stop"
+[ "$(cat "$WORK/napi-during.txt")" = 0 ] || fail "threaded_napi = off left it on"
+[ "$(cat "$WORK/napi-after.txt")" = 1 ] || fail "threaded NAPI not put back to 1"
 no_xdp "$NS_A" eA || fail "xdp-loader unload"
 say "PASS"

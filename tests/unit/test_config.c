@@ -41,7 +41,7 @@ static const char *const base[] = {
 	/* 1 */ "espresso: {",
 	/* 2 */ "  instance = \"gw-a\";",
 	/* 3 */ "  workers = { queues = 2; cpus = [3, 1]; batch = 32; };",
-	/* 4 */ "  uplink = { name = \"lo\"; xdp_mode = \"skb\"; zerocopy = \"off\"; };",
+	/* 4 */ "  uplink = { name = \"lo\"; xdp_mode = \"skb\"; zerocopy = \"off\"; threaded_napi = \"on\"; };",
 	/* 5 */ "  tun = {",
 	/* 6 */ "    name = \"esp9\";",
 	/* 7 */ "    mtu = 1300;",
@@ -259,7 +259,8 @@ Test(config, full_valid)
 	cr_assert_eq(c.uplink.ifindex, (int)if_nametoindex("lo"));
 	cr_assert_gt(c.uplink.ifindex, 0);
 	cr_assert_eq(c.uplink.xdp_mode, XDPMODE_SKB);
-	cr_assert_eq(c.uplink.zerocopy, ZC_OFF);
+	cr_assert_eq(c.uplink.zerocopy, CFG_OFF);
+	cr_assert_eq(c.uplink.threaded_napi, CFG_ON);
 	cr_assert_str_eq(c.tun.name, "esp9");
 	cr_assert_eq(c.tun.mtu, 1300);
 	cr_assert_eq(c.tun.naddrs, 2);
@@ -357,7 +358,8 @@ Test(config, defaults)
 	cr_assert_eq(c.workers.batch, 64);
 	cr_assert_eq(c.workers.fill_ring, 1024);
 	cr_assert_eq(c.uplink.xdp_mode, XDPMODE_NATIVE);
-	cr_assert_eq(c.uplink.zerocopy, ZC_AUTO);
+	cr_assert_eq(c.uplink.zerocopy, CFG_AUTO);
+	cr_assert_eq(c.uplink.threaded_napi, CFG_AUTO);
 	cr_assert_str_eq(c.tun.name, "esp0");
 	cr_assert_eq(c.tun.mtu, 0); /* auto: from the uplink */
 	cr_assert(c.tun.offload);
@@ -519,6 +521,16 @@ Test(config, unknown_zerocopy)
 
 	EXPECT_ERR(load_edit(&c, false, 4, "  uplink = { name = \"lo\"; zerocopy = \"yes\"; };", 0),
 		   &c, 4, "uplink.zerocopy", "'yes'", "auto, on, off");
+}
+
+Test(config, unknown_threaded_napi)
+{
+	struct cfg c;
+
+	EXPECT_ERR(load_edit(&c, false, 4, "  uplink = { name = \"lo\"; threaded_napi = \"1\"; };", 0),
+		   &c, 4, "uplink.threaded_napi", "'1'", "auto, on, off");
+	EXPECT_ERR(load_edit(&c, false, 4, "  uplink = { name = \"lo\"; threaded_napi = true; };", 0),
+		   &c, 4, "uplink.threaded_napi", "string");
 }
 
 Test(config, duplicate_spi_same_direction)
