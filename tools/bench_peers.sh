@@ -14,7 +14,8 @@
 #   daemon_cpu_pct  CPU of the peer's daemons (both sides summed, 100 = one core)
 #                   over the test, from /proc/PID/stat; empty for the veth
 # Raw iperf3 JSON goes to OUTDIR/peers-raw/.
-# Env: SECS (test length, whole seconds), PEERS (subset, space separated names).
+# Env: SECS (test length, whole seconds), PEERS (subset, space separated names),
+# PEER_RPS=1 (RPS on the wire, the counterpart of espresso's threaded NAPI).
 # Installs the peers' Debian packages when missing (no daemon gets started).
 set -u -o pipefail
 

@@ -95,6 +95,16 @@ topo_up() {
 	ip -n "$NS_B" link set wB up
 	ip netns exec "$NS_A" ethtool -K wA tso off gso off gro off >/dev/null 2>&1 || return 1
 	ip netns exec "$NS_B" ethtool -K wB tso off gso off gro off >/dev/null 2>&1 || return 1
+	if [ "${PEER_RPS:-0}" = 1 ]; then
+		# The peers' counterpart of espresso's threaded NAPI: without it a
+		# veth's receive work runs on the sender's CPU; RPS hands it to
+		# any CPU (a fairness check, off by default)
+		local mask
+		mask=$(printf '%x' $(((1 << $(nproc)) - 1)))
+		ip netns exec "$NS_A" sh -c "echo $mask > /sys/class/net/wA/queues/rx-0/rps_cpus" || return 1
+		ip netns exec "$NS_B" sh -c "echo $mask > /sys/class/net/wB/queues/rx-0/rps_cpus" || return 1
+		log "RPS on wA/wB: CPUs $mask"
+	fi
 	wait_ping "$NS_A" "$WIRE_B"
 }
 
