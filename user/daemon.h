@@ -7,8 +7,8 @@
 
 #include "bpfload.h"
 #include "config.h"
-#include "sa.h"
 #include "napi.h"
+#include "sa.h"
 #include "steer.h"
 #include "worker.h"
 
