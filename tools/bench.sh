@@ -5,8 +5,8 @@
 #            OpenSSL and intel-ipsec-mb backends, next to `openssl speed
 #            -evp` of the same cipher measured in the same run
 #   e2e:     iperf3 TCP 1 and 4 streams and UDP 1400 through two espresso
-#            gateways in namespaces (tun offloads on and off, both crypto
-#            backends), with each gateway's CPU per packet
+#            gateways in namespaces (tun offloads on and off, threaded NAPI
+#            on and off, both crypto backends), each gateway's CPU per packet
 #   peers:   the same tests through plain veth (offloads off), wireguard-go,
 #            OpenVPN and strongSwan kernel-libipsec (tools/bench_peers.sh)
 #   scaling: tools/scale.sh, up to the cores this machine has
@@ -81,7 +81,9 @@ iperf() { # iperf LABEL ADDR 1|4|udp1400
 		/usr/bin/python3 -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))')
 	# gw-a's CPU per ESP packet it sent (tun read, GSO, seal, XSK TX and
 	# the kernel's copy-mode transmit in its sendto); gw-b's per ESP packet
-	# it received (decrypt, GRO, tun write); ACKs the other way included
+	# it received (decrypt, GRO, tun write); ACKs the other way included.
+	# Threaded NAPI's kernel threads (the uplinks' receive paths) are not
+	# the gateways' threads and not counted here.
 	ca=$(( ($(cpu_ns "$PID_A") - ca) / ($(sa_packets a out) - pa + 1) ))
 	cb=$(( ($(cpu_ns "$PID_B") - cb) / ($(sa_packets b in) - pb + 1) ))
 	echo "$1,$3,$bps,$ca,$cb" >>"$OUT/e2e.csv"
@@ -101,6 +103,10 @@ run_gw() { # run_gw LABEL QUEUES OFFLOAD CRYPTO TESTS...
 }
 run_gw espresso 1 true openssl 1 4 udp1400
 run_gw espresso-offload-off 1 false openssl 1
+# uplink.threaded_napi = off: the veth's receive path in the sender's softirq
+THREADED_NAPI=off
+run_gw espresso-napi-off 1 true openssl 1 udp1400
+THREADED_NAPI=auto
 [[ $backends == *ipsec-mb* ]] && run_gw espresso-ipsec-mb 1 true ipsec-mb 1 4 udp1400
 run_gw espresso-2q-2pairs 2 true openssl 1 4
 column -t -s, "$OUT/e2e.csv"
@@ -120,6 +126,7 @@ echo
 echo "== summary"
 val() { awk -F, -v t="$1" -v s="$2" '$1 == t && $2 == s {print $3}' "$OUT/e2e.csv" "$OUT/peers.csv" 2>/dev/null | head -1; }
 on=$(val espresso 1) off=$(val espresso-offload-off 1) imb=$(val espresso-ipsec-mb 1)
+napioff=$(val espresso-napi-off 1)
 best=0 bestname=none
 for p in wireguard-go openvpn strongswan-libipsec; do
 	v=$(val $p 1)
@@ -128,6 +135,7 @@ done
 {
 	echo "TCP single stream through espresso: $on Gbit/s"
 	echo "tun offloads on / off: $on / $off = $(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.2fx", a / b}')"
+	echo "threaded NAPI auto (on for veth) / off: $on / $napioff = $(awk -v a="$on" -v b="$napioff" 'BEGIN {printf "%.2fx", a / b}')"
 	echo "best peer ($bestname): $best Gbit/s; espresso / best peer = $(awk -v a="$on" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}') (OpenSSL)"
 	[ -z "$imb" ] || echo "TCP single stream, ipsec-mb backend: $imb Gbit/s; / best peer = $(awk -v a="$imb" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}')"
 } | tee "$OUT/summary.txt"
