@@ -60,7 +60,7 @@ gw_conf() {
 espresso: {
   instance = "$P-$1";
   workers = { queues = $QUEUES; crypto = "$CRYPTO"; busy_poll = ${BUSY_POLL:-false}; $( [ -z "${13:-}" ] || echo "cpus = [ ${13} ];" ) };
-  uplink = { name = "$2"; threaded_napi = "${THREADED_NAPI:-auto}"; };
+  uplink = { name = "$2"; threaded_napi = "$THREADED_NAPI"; };
   tun = { name = "esp0"; $( [ "$TUN_MTU" = 0 ] || echo "mtu = $TUN_MTU;" ) address = [ "$3", "$4" ];
           offload = $OFFLOAD; mss_clamp = $MSS_CLAMP; };
   tunnels = (
