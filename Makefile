@@ -21,13 +21,16 @@ LIBS    += -lIPSec_MB
 endif
 
 BPF_OBJ := bpf/espresso.bpf.o
-# Every user/*.c but the two mains is a module linked into all programs/tests.
-MAIN_SRCS := user/main.c user/espressoctl.c
-LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard user/*.c))
+# Every user/*/*.c but the daemon's main is a module linked into all
+# programs and tests. Folders by plane: core (worker, rx, tx), proto (ESP,
+# crypto, GSO/GRO, fragments), tables, io (XSK, tun, BPF maps), control,
+# config, lib.
+MAIN_SRCS := user/control/main.c
+LIB_SRCS  := $(filter-out $(MAIN_SRCS),$(wildcard user/*/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=build/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
-HDRS      := $(wildcard include/espresso/*.h user/*.h)
+HDRS      := $(wildcard include/espresso/*.h user/*/*.h)
 
 # Each entry point installs what is missing first, then builds in a second
 # make, so the feature probes above see what deps.sh just installed.
@@ -50,14 +53,14 @@ build/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 # rebuilt when the probe's answer changes (build/ipsecmb.flag holds it)
-build/user/crypto.o build/user/crypto_ipsecmb.o: $(shell mkdir -p build; \
+build/user/proto/crypto.o build/user/proto/crypto_ipsecmb.o: $(shell mkdir -p build; \
 	echo '$(HAVE_IPSECMB)' | cmp -s - build/ipsecmb.flag || \
 	echo '$(HAVE_IPSECMB)' >build/ipsecmb.flag; echo build/ipsecmb.flag)
 
-espressod: build/user/main.o $(LIB_OBJS)
+espressod: build/user/control/main.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-espressoctl: build/user/espressoctl.o
+espressoctl: build/tools/espressoctl.o
 	$(CC) $(CFLAGS) -o $@ $^
 
 build/tests/%: tests/unit/%.c $(LIB_OBJS) $(HDRS)
@@ -94,11 +97,11 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 \
 	-D_GNU_SOURCE -Iinclude -Iuser
 FUZZ_BINS := build/fuzz/fuzz_parse build/fuzz/fuzz_gso build/fuzz/fuzz_reasm \
 	build/fuzz/fuzz_decap
-build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c user/parse.c $(HDRS)
-build/fuzz/fuzz_gso: tests/fuzz/fuzz_gso.c user/gso.c user/csum.c $(HDRS)
-build/fuzz/fuzz_reasm: tests/fuzz/fuzz_reasm.c user/reasm.c user/csum.c $(HDRS)
-build/fuzz/fuzz_decap: tests/fuzz/fuzz_decap.c user/esp.c user/csum.c user/config.c \
-	user/crypto.c user/log.c $(HDRS)
+build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c user/proto/parse.c $(HDRS)
+build/fuzz/fuzz_gso: tests/fuzz/fuzz_gso.c user/proto/gso.c user/proto/csum.c $(HDRS)
+build/fuzz/fuzz_reasm: tests/fuzz/fuzz_reasm.c user/proto/reasm.c user/proto/csum.c $(HDRS)
+build/fuzz/fuzz_decap: tests/fuzz/fuzz_decap.c user/proto/esp.c user/proto/csum.c \
+	user/config/config.c user/proto/crypto.c user/lib/log.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lcrypto -lconfig
 build/fuzz/%:

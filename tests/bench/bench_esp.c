@@ -15,9 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "esp.h"
-#include "replay.h"
-#include "sa.h"
+#include "proto/esp.h"
+#include "proto/replay.h"
+#include "tables/sa.h"
 
 #define BURST 64
 #define FRAME 2048

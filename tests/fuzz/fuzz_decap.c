@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "esp.h"
-#include "sa.h"
+#include "proto/esp.h"
+#include "tables/sa.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gso.h"
+#include "proto/gso.h"
 
 static int emit(void *arg, const uint8_t *hdr, size_t hlen, const uint8_t *pl,
 		size_t plen)

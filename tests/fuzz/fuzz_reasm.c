@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reasm.h"
+#include "proto/reasm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

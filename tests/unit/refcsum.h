@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * A reference Internet checksum (RFC 1071) written byte by byte, for the
- * unit tests to check user/csum.c's users against something independent.
+ * unit tests to check user/proto/csum.c's users against something independent.
  */
 #ifndef ESPRESSO_TEST_REFCSUM_H
 #define ESPRESSO_TEST_REFCSUM_H

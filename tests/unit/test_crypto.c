@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests of the crypto backends of user/crypto.h (OpenSSL EVP and
+ * Unit tests of the crypto backends of user/proto/crypto.h (OpenSSL EVP and
  * intel-ipsec-mb), through esp_seal/esp_open as the workers use them:
  *   - the RFC 4106 known answers (tests/unit/vectors_rfc4106.h) with each
  *     backend chosen the way espressod does, crypto_set_backend() at start;
@@ -22,9 +22,9 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
-#include "config.h"
-#include "crypto.h"
-#include "esp.h"
+#include "config/config.h"
+#include "proto/crypto.h"
+#include "proto/esp.h"
 #include "vectors_rfc4106.h"
 #include "vectors_util.h"
 

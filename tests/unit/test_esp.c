@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests of user/esp.c and user/crypto.c:
+ * Unit tests of user/proto/esp.c and user/proto/crypto.c:
  *   - RFC 4106 known answers from draft-mcgrew-gcm-test-01
  *     (tests/unit/vectors_rfc4106.h): esp_seal, esp_open, tampering;
  *   - tunnel-mode round trips esp_encap4 -> esp_open -> esp_decap_post for
@@ -25,12 +25,12 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
-#include "config.h"
-#include "crypto.h"
-#include "esp.h"
+#include "config/config.h"
+#include "proto/crypto.h"
+#include "proto/esp.h"
 #include "espresso/common.h"
-#include "sa.h"
-#include "stats.h"
+#include "tables/sa.h"
+#include "core/stats.h"
 #include "vectors_rfc4106.h"
 #include "vectors_util.h"
 

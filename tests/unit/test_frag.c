@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests of user/frag.c: IPv4 fragmentation, ICMP "fragmentation
+ * Unit tests of user/proto/frag.c: IPv4 fragmentation, ICMP "fragmentation
  * needed" / ICMPv6 "packet too big" and TCP MSS clamping.
  *
  * Checksums are verified with a reference implementation written here
- * (plain big-endian 16-bit words), not with user/csum.c. The ICMP answers
+ * (plain big-endian 16-bit words), not with user/proto/csum.c. The ICMP answers
  * are also parsed and rebuilt by scapy (/usr/bin/python3) when it is there.
  */
 #include <errno.h>
@@ -16,7 +16,7 @@
 
 #include <criterion/criterion.h>
 
-#include "frag.h"
+#include "proto/frag.h"
 #include "refcsum.h"
 
 #define MAXF 1024

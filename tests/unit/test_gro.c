@@ -34,7 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "gro.h"
+#include "proto/gro.h"
 
 #ifndef VIRTIO_NET_HDR_GSO_UDP_L4
 #define VIRTIO_NET_HDR_GSO_UDP_L4 5
@@ -2245,7 +2245,7 @@ Test(gro, udp_write_error)
 /* ---- the kernel accepts the headers: a tun in a new network namespace ----
  *
  * gro0: IFF_TUN|IFF_NO_PI|IFF_VNET_HDR, vnet header 10 bytes, offloads
- * CSUM|TSO4|TSO6 (and USO4|USO6 where the kernel has them, as user/tun.c
+ * CSUM|TSO4|TSO6 (and USO4|USO6 where the kernel has them, as user/io/tun.c
  * asks), 10.9.0.2/24 and fd00:9::2/64. gro1: a plain tun (no vnet
  * header, hence no checksum or TSO offload), 10.9.1.1/24, fd00:9:1::1/64.
  * Forwarding is on. gro's out callback is one writev to gro0.
@@ -2307,7 +2307,7 @@ static long snmp_get(const char *grp, const char *name)
 	return r;
 }
 
-/* true once a tun took USO4|USO6 (kernel 6.2+), as user/tun.c asks */
+/* true once a tun took USO4|USO6 (kernel 6.2+), as user/io/tun.c asks */
 static bool tun_uso;
 
 static int tun_open(const char *name, bool vnet)

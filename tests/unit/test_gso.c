@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gso.h"
+#include "proto/gso.h"
 
 #define T_FIN 0x01
 #define T_SYN 0x02

@@ -8,7 +8,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "parse.h"
+#include "proto/parse.h"
 
 /* Ethernet / IPv4 (ihl 5) / ESP SPI 0x1000 seq 1 / 32 bytes: 66 bytes */
 static size_t build(uint8_t *f, int vlans, int ihl, uint8_t proto, int natt)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unit tests of user/reasm.c: IPv4 reassembly, its drops and bounds, and
- * the round trip through frag_ip4 (user/frag.c).
+ * the round trip through frag_ip4 (user/proto/frag.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -9,9 +9,9 @@
 
 #include <criterion/criterion.h>
 
-#include "frag.h"
+#include "proto/frag.h"
 #include "refcsum.h"
-#include "reasm.h"
+#include "proto/reasm.h"
 
 #define MAXF 1024
 #define FSZ 1600

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests of user/replay.c (anti-replay window, RFC 4303 3.4.3 and
- * appendix A) and of sa_seq_reserve (user/sa.c).
+ * Unit tests of user/proto/replay.c (anti-replay window, RFC 4303 3.4.3 and
+ * appendix A) and of sa_seq_reserve (user/tables/sa.c).
  *
  * The window tables follow the style of WireGuard's selftest/counter.c:
  * T(seq, expected) run in order against one window; every case is checked
@@ -18,8 +18,8 @@
 
 #include <criterion/criterion.h>
 
-#include "replay.h"
-#include "sa.h"
+#include "proto/replay.h"
+#include "tables/sa.h"
 
 #define OK REPLAY_OK
 #define DUP REPLAY_DUP
@@ -392,7 +392,7 @@ Test(replay, check_does_not_modify)
 
 /*
  * replay_infer picks, of the numbers with the given low 32 bits, the one
- * closest to the top (user/replay.h). For numbers inside the window and
+ * closest to the top (user/proto/replay.h). For numbers inside the window and
  * ahead of it (by less than 2^31) that is RFC 4303 appendix A2.2's answer,
  * in both of its cases; for a number behind the window A2.2 would guess the
  * next 2^32 subspace (and the ICV would fail) where replay_infer guesses

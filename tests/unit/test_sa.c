@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "esp.h"
-#include "sa.h"
+#include "proto/esp.h"
+#include "tables/sa.h"
 
 static void unhex(const char *h, uint8_t *out)
 {

@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "config.h"
-#include "crypto.h"
+#include "config/config.h"
+#include "proto/crypto.h"
 
 static inline int hexval(char c)
 {

@@ -1,0 +1,1435 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * config: reads the libconfig file described in config/example.conf into a
+ * struct cfg and validates all of it, so that nothing after it has to.
+ *
+ * Every error reads "FILE:LINE: FIELD: problem (hint)", FIELD being the path
+ * of the setting (tunnels.[0].outbound.key). Key material is never printed
+ * and is wiped from every buffer this file owns once it is no longer needed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "espresso/common.h"
+#include "config/config.h"
+#include "proto/crypto.h"
+#include "lib/log.h"
+
+#define CONFIG_FILE_MAX (16u << 20)
+#define KEY_FILE_MAX 4096u
+#define FIELD_MAX 128
+#define SALT_LEN 4
+
+struct ctx {
+	const char *path; /* the config file, as given */
+	char dir[4096];   /* its directory: base of relative key_file paths */
+	bool check_system;
+	char *err;
+	size_t errlen;
+};
+
+/* Value kinds a setting may be asked to have. */
+enum kind { K_INT, K_BOOL, K_STR, K_GROUP, K_LIST, K_STR_OR_LIST };
+
+static const char *const kind_names[] = {
+	[K_INT] = "an integer",
+	[K_BOOL] = "true or false",
+	[K_STR] = "a string in double quotes",
+	[K_GROUP] = "a group { ... }",
+	[K_LIST] = "a list [ ... ]",
+	[K_STR_OR_LIST] = "a string or a list of strings",
+};
+
+static const char *const cipher_names[] = {
+	[CIPHER_AES_GCM_128] = "aes-gcm-128",
+	[CIPHER_AES_GCM_256] = "aes-gcm-256",
+	NULL,
+};
+static const char *const encap_names[] = {
+	[ENCAP_ESP] = "esp", [ENCAP_UDP] = "udp", NULL,
+};
+static const char *const xdp_mode_names[] = {
+	[XDPMODE_NATIVE] = "native", [XDPMODE_SKB] = "skb", NULL,
+};
+static const char *const auto_on_off_names[] = {
+	[CFG_AUTO] = "auto", [CFG_ON] = "on", [CFG_OFF] = "off", NULL,
+};
+
+/* The settings each group may hold. */
+static const char *const root_keys[] = { "espresso", NULL };
+static const char *const espresso_keys[] = {
+	"instance", "workers", "uplink", "tun", "tunnels", NULL,
+};
+static const char *const workers_keys[] = {
+	"queues", "cpus", "batch", "busy_poll", "busy_poll_budget", "crypto",
+	"fill_ring",
+	NULL,
+};
+static const char *const crypto_names[] = {
+	[CRYPTO_OPENSSL] = "openssl", [CRYPTO_IPSECMB] = "ipsec-mb", NULL,
+};
+static const char *const uplink_keys[] = {
+	"name", "xdp_mode", "zerocopy", "threaded_napi", NULL,
+};
+static const char *const tun_keys[] = {
+	"name", "mtu", "address", "offload", "mss_clamp", NULL,
+};
+static const char *const fragment_names[] = {
+	[FRAG_INNER] = "inner", [FRAG_OUTER] = "outer", NULL,
+};
+static const char *const tunnel_keys[] = {
+	"name", "local", "remote", "encap", "cipher", "replay_window", "esn",
+	"fragment", "sa_pairs", "outbound", "inbound", "routes", NULL,
+};
+static const char *const sa_keys[] = { "spi", "key", "key_file", NULL };
+
+/* ---- messages ---- */
+
+static unsigned int line_of(const config_setting_t *s)
+{
+	while (s && !config_setting_source_line(s))
+		s = config_setting_parent(s);
+	return s ? config_setting_source_line(s) : 1;
+}
+
+static const char *file_of(const struct ctx *x, const config_setting_t *s)
+{
+	const char *f = s ? config_setting_source_file(s) : NULL;
+
+	return f ? f : x->path;
+}
+
+/* Writes "FILE:LINE: FIELD: ..." for setting s into x->err; -EINVAL. */
+__attribute__((format(printf, 4, 5)))
+static int fail(struct ctx *x, const config_setting_t *s, const char *field,
+		const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!x->err || !x->errlen)
+		return -EINVAL;
+	n = snprintf(x->err, x->errlen, "%s:%u: %s: ", file_of(x, s),
+		     line_of(s), field);
+	if (n < 0 || (size_t)n >= x->errlen)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(x->err + n, x->errlen - n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* A message without a setting (I/O on the config file itself). */
+__attribute__((format(printf, 3, 4)))
+static int fail_file(struct ctx *x, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (x->err && x->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(x->err, x->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+/* Marks a field path cut short (it cannot be: names are short). */
+static const char *field_done(char *buf, int n)
+{
+	if (n < 0 || n >= FIELD_MAX)
+		strcpy(buf + FIELD_MAX - 4, "...");
+	return buf;
+}
+
+/* "workers" + "queues" -> "workers.queues"; "" + "instance" -> "instance". */
+static const char *join(char *buf, const char *gpath, const char *name)
+{
+	return field_done(buf, snprintf(buf, FIELD_MAX, "%s%s%s", gpath,
+					*gpath ? "." : "", name));
+}
+
+/* "tunnels" + 0 -> "tunnels.[0]" */
+static const char *join_idx(char *buf, const char *gpath, int i)
+{
+	return field_done(buf, snprintf(buf, FIELD_MAX, "%s.[%d]", gpath, i));
+}
+
+/* "a, b, c" from a NULL-terminated list. */
+static const char *list_str(char *buf, size_t len, const char *const *names)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (; *names && n < len; names++)
+		n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "", *names);
+	return buf;
+}
+
+/* ---- files ---- */
+
+static void warn_mode(const char *what, const char *path, const struct stat *st)
+{
+	if (st->st_mode & 077)
+		log_warn("%s %s is accessible by group/other (mode %04o), keys must stay private: chmod 600 %s",
+			 what, path, (unsigned int)(st->st_mode & 07777), path);
+}
+
+/* Frees a buffer that may hold key material. */
+static void free_wiped(char *buf, size_t len)
+{
+	if (!buf)
+		return;
+	explicit_bzero(buf, len);
+	free(buf);
+}
+
+/* Grows *buf (holding len bytes, cap large) to twice cap, wiping the old. */
+static int grow(char **buf, size_t len, size_t *cap)
+{
+	char *nb = malloc(*cap * 2);
+
+	if (!nb)
+		return -ENOMEM;
+	memcpy(nb, *buf, len);
+	free_wiped(*buf, *cap);
+	*buf = nb;
+	*cap *= 2;
+	return 0;
+}
+
+/*
+ * Reads all of path (at most max bytes) into a NUL-terminated buffer, and
+ * warns (what: "config file") when others may read or write it. -errno.
+ */
+static int slurp(const char *path, const char *what, size_t max, char **out,
+		 size_t *cap_out)
+{
+	size_t len = 0, cap = 1024;
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd, ret = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	warn_mode(what, path, &st);
+	buf = malloc(cap);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		if (len + 1 == cap) {
+			ret = cap >= max ? -EFBIG : grow(&buf, len, &cap);
+			if (ret)
+				break;
+		}
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			ret = -errno;
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	if (!ret && memchr(buf, '\0', len))
+		ret = -EILSEQ;
+	if (ret) {
+		free_wiped(buf, cap);
+		goto out;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*cap_out = cap;
+out:
+	close(fd);
+	return ret;
+}
+
+static void set_dir(struct ctx *x, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(x->dir, sizeof(x->dir), ".");
+	else if (slash == path)
+		snprintf(x->dir, sizeof(x->dir), "/");
+	else
+		snprintf(x->dir, sizeof(x->dir), "%.*s", (int)(slash - path),
+			 path);
+}
+
+/* ---- settings ---- */
+
+static bool kind_ok(const config_setting_t *s, enum kind k)
+{
+	int t = config_setting_type(s);
+
+	switch (k) {
+	case K_INT:
+		return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+	case K_BOOL:
+		return t == CONFIG_TYPE_BOOL;
+	case K_STR:
+		return t == CONFIG_TYPE_STRING;
+	case K_GROUP:
+		return t == CONFIG_TYPE_GROUP;
+	case K_LIST:
+		return t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY;
+	case K_STR_OR_LIST:
+		return t == CONFIG_TYPE_STRING || t == CONFIG_TYPE_LIST ||
+		       t == CONFIG_TYPE_ARRAY;
+	}
+	return false;
+}
+
+/* Checks that s (path f) is of kind k. */
+static int check_kind(struct ctx *x, const config_setting_t *s, const char *f,
+		      enum kind k)
+{
+	if (!kind_ok(s, k))
+		return fail(x, s, f, "expected %s", kind_names[k]);
+	return 0;
+}
+
+/*
+ * Member name of group g (path gpath), of kind k, its path in f. 0 with
+ * *out NULL when it is absent and optional.
+ */
+static int member(struct ctx *x, const config_setting_t *g, const char *gpath,
+		  const char *name, enum kind k, bool required,
+		  config_setting_t **out, char *f)
+{
+	config_setting_t *s = config_setting_get_member(g, name);
+
+	*out = s;
+	join(f, gpath, name);
+	if (!s)
+		return required ? fail(x, g, f, "missing (this setting is required)") : 0;
+	return check_kind(x, s, f, k);
+}
+
+/* Refuses members of g not in names: a typo must not silently default. */
+static int known_only(struct ctx *x, const config_setting_t *g,
+		      const char *gpath, const char *const *names)
+{
+	char f[FIELD_MAX], valid[256];
+	const char *const *n;
+	const char *name;
+	int i;
+
+	for (i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *m = config_setting_get_elem(g, i);
+
+		name = config_setting_name(m);
+		for (n = names; *n && strcmp(*n, name); n++)
+			;
+		if (!*n)
+			return fail(x, m, join(f, gpath, name),
+				    "unknown setting (valid here: %s)",
+				    list_str(valid, sizeof(valid), names));
+	}
+	return 0;
+}
+
+static int get_int(struct ctx *x, const config_setting_t *g, const char *gpath,
+		   const char *name, bool required, long long lo, long long hi,
+		   long long *v)
+{
+	char f[FIELD_MAX];
+	config_setting_t *s;
+	long long n;
+	int ret;
+
+	ret = member(x, g, gpath, name, K_INT, required, &s, f);
+	if (ret || !s)
+		return ret;
+	n = config_setting_get_int64(s);
+	if (n < lo || n > hi)
+		return fail(x, s, f, "%lld is out of range (%lld..%lld)", n, lo,
+			    hi);
+	*v = n;
+	return 0;
+}
+
+static int get_bool(struct ctx *x, const config_setting_t *g,
+		    const char *gpath, const char *name, bool *v)
+{
+	char f[FIELD_MAX];
+	config_setting_t *s;
+	int ret;
+
+	ret = member(x, g, gpath, name, K_BOOL, false, &s, f);
+	if (!ret && s)
+		*v = config_setting_get_bool(s);
+	return ret;
+}
+
+/* One of the NULL-terminated names; *v is its index, untouched if absent. */
+static int get_enum(struct ctx *x, const config_setting_t *g,
+		    const char *gpath, const char *name, bool required,
+		    const char *const *names, const char *what, int *v)
+{
+	char f[FIELD_MAX], valid[128];
+	config_setting_t *s;
+	const char *str;
+	int i, ret;
+
+	ret = member(x, g, gpath, name, K_STR, required, &s, f);
+	if (ret || !s)
+		return ret;
+	str = config_setting_get_string(s);
+	for (i = 0; names[i]; i++) {
+		if (!strcmp(names[i], str)) {
+			*v = i;
+			return 0;
+		}
+	}
+	return fail(x, s, f, "unknown %s '%s' (valid: %s)", what, str,
+		    list_str(valid, sizeof(valid), names));
+}
+
+static bool ident_ok(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+
+	return n && n == strlen(s) && n < CFG_NAME_MAX;
+}
+
+/* instance and tunnel names: [A-Za-z0-9_-], 1..31 characters. */
+static int get_ident(struct ctx *x, const config_setting_t *g,
+		     const char *gpath, const char *name, char *dst)
+{
+	char f[FIELD_MAX];
+	config_setting_t *s;
+	const char *str;
+	int ret;
+
+	ret = member(x, g, gpath, name, K_STR, true, &s, f);
+	if (ret)
+		return ret;
+	str = config_setting_get_string(s);
+	if (!ident_ok(str))
+		return fail(x, s, f, "'%s' is not a valid name (1..%d characters of A-Z a-z 0-9 _ -)",
+			    str, CFG_NAME_MAX - 1);
+	strcpy(dst, str);
+	return 0;
+}
+
+static bool ifname_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n && n < IF_NAMESIZE && !strpbrk(s, "/: \t\n") &&
+	       strcmp(s, ".") && strcmp(s, "..");
+}
+
+/* Interface names (dst is IF_NAMESIZE); dst keeps its default if absent. */
+static int get_ifname(struct ctx *x, const config_setting_t *g,
+		      const char *gpath, const char *name, bool required,
+		      char *dst, config_setting_t **out)
+{
+	char f[FIELD_MAX];
+	config_setting_t *s;
+	const char *str;
+	int ret;
+
+	ret = member(x, g, gpath, name, K_STR, required, &s, f);
+	*out = s;
+	if (ret || !s)
+		return ret;
+	str = config_setting_get_string(s);
+	if (!ifname_ok(str))
+		return fail(x, s, f, "'%s' is not a valid interface name (1..%d characters, no '/', ':' or spaces)",
+			    str, IF_NAMESIZE - 1);
+	strcpy(dst, str);
+	return 0;
+}
+
+/* ---- prefixes ---- */
+
+static size_t addr_len(int family)
+{
+	return family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
+}
+
+/* "24" -> 24, digits only, at most max. */
+static int parse_len(const char *s, unsigned int max, uint8_t *len)
+{
+	unsigned int v = 0;
+	size_t n = strlen(s);
+
+	if (!n || n > 3 || strspn(s, "0123456789") != n)
+		return -EINVAL;
+	while (*s)
+		v = v * 10 + (unsigned int)(*s++ - '0');
+	if (v > max)
+		return -EINVAL;
+	*len = (uint8_t)v;
+	return 0;
+}
+
+int config_parse_prefix(const char *s, struct cfg_prefix *p)
+{
+	char buf[INET6_ADDRSTRLEN];
+	const char *slash;
+	size_t alen;
+
+	if (!s || !p)
+		return -EINVAL;
+	memset(p, 0, sizeof(*p));
+	slash = strchr(s, '/');
+	alen = slash ? (size_t)(slash - s) : strlen(s);
+	if (!alen || alen >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, alen);
+	buf[alen] = '\0';
+	p->family = strchr(buf, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(p->family, buf, p->addr) != 1)
+		goto bad;
+	p->len = (uint8_t)(addr_len(p->family) * 8);
+	if (!slash || !parse_len(slash + 1, p->len, &p->len))
+		return 0;
+bad:
+	memset(p, 0, sizeof(*p));
+	return -EINVAL;
+}
+
+bool config_prefix_contains(const struct cfg_prefix *p, int family,
+			    const void *addr)
+{
+	const uint8_t *a = addr;
+	unsigned int full, bits;
+	uint8_t mask;
+
+	if (!p || !a || p->family != family || !addr_len(family) ||
+	    p->len > addr_len(family) * 8)
+		return false;
+	full = p->len / 8;
+	bits = p->len % 8;
+	if (memcmp(p->addr, a, full))
+		return false;
+	if (!bits)
+		return true;
+	mask = (uint8_t)(0xff << (8 - bits));
+	return !((p->addr[full] ^ a[full]) & mask);
+}
+
+/* p with the host bits cleared. */
+static struct cfg_prefix prefix_masked(const struct cfg_prefix *p)
+{
+	struct cfg_prefix m = *p;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(m.addr); i++) {
+		unsigned int bit = i * 8;
+
+		if (bit >= m.len)
+			m.addr[i] = 0;
+		else if (bit + 8 > m.len)
+			m.addr[i] &= (uint8_t)(0xff << (bit + 8 - m.len));
+	}
+	return m;
+}
+
+static const char *prefix_str(const struct cfg_prefix *p, char *buf,
+			      size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(p->family, p->addr, a, sizeof(a)))
+		snprintf(a, sizeof(a), "?");
+	snprintf(buf, len, "%s/%u", a, p->len);
+	return buf;
+}
+
+static bool prefixes_overlap(const struct cfg_prefix *a,
+			     const struct cfg_prefix *b)
+{
+	return config_prefix_contains(a, b->family, b->addr) ||
+	       config_prefix_contains(b, a->family, a->addr);
+}
+
+/* ---- sections ---- */
+
+static int parse_cpus(struct ctx *x, const config_setting_t *g, struct cfg *c)
+{
+	char f[FIELD_MAX], fe[FIELD_MAX];
+	config_setting_t *s, *e;
+	int i, n, ret;
+
+	ret = member(x, g, "workers", "cpus", K_LIST, false, &s, f);
+	if (ret || !s)
+		return ret;
+	n = config_setting_length(s);
+	if (n != c->workers.queues)
+		return fail(x, s, f, "%d entries but queues = %d (one CPU per queue, or leave cpus out)",
+			    n, c->workers.queues);
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, i);
+		join_idx(fe, f, i);
+		ret = check_kind(x, e, fe, K_INT);
+		if (ret)
+			return ret;
+		if (config_setting_get_int64(e) < 0 ||
+		    config_setting_get_int64(e) >= CPU_SETSIZE)
+			return fail(x, e, fe, "CPU %lld is out of range (0..%d)",
+				    config_setting_get_int64(e),
+				    CPU_SETSIZE - 1);
+		c->workers.cpus[i] = (int)config_setting_get_int64(e);
+	}
+	return 0;
+}
+
+static int parse_workers(struct ctx *x, const config_setting_t *esp,
+			 struct cfg *c)
+{
+	long long queues = 1, batch = 64, budget = 64, fill = 1024;
+	int crypto = CRYPTO_OPENSSL;
+	char f[FIELD_MAX];
+	config_setting_t *g;
+	int i, ret;
+
+	for (i = 0; i < CFG_MAX_QUEUES; i++)
+		c->workers.cpus[i] = -1;
+	c->workers.queues = 1;
+	c->workers.batch = 64;
+	c->workers.busy_poll_budget = 64;
+	c->workers.fill_ring = 1024;
+	ret = member(x, esp, "", "workers", K_GROUP, false, &g, f);
+	if (ret || !g)
+		return ret;
+	ret = known_only(x, g, "workers", workers_keys);
+	ret = ret ?: get_int(x, g, "workers", "queues", false, 1,
+			     CFG_MAX_QUEUES, &queues);
+	ret = ret ?: get_int(x, g, "workers", "batch", false, 1, 256, &batch);
+	ret = ret ?: get_bool(x, g, "workers", "busy_poll", &c->workers.busy_poll);
+	ret = ret ?: get_int(x, g, "workers", "busy_poll_budget", false, 1, 1024,
+			     &budget);
+	ret = ret ?: get_enum(x, g, "workers", "crypto", false, crypto_names,
+			      "crypto backend", &crypto);
+	ret = ret ?: get_int(x, g, "workers", "fill_ring", false, 64, 4096,
+			     &fill);
+	if (ret)
+		return ret;
+	if (fill & (fill - 1))
+		return fail(x, config_setting_get_member(g, "fill_ring"),
+			    "workers.fill_ring",
+			    "%lld is not a power of 2 (an AF_XDP ring)", fill);
+	c->workers.fill_ring = (int)fill;
+	c->workers.crypto = crypto;
+	c->workers.queues = (int)queues;
+	c->workers.batch = (int)batch;
+	c->workers.busy_poll_budget = (int)budget;
+	return parse_cpus(x, g, c);
+}
+
+static int parse_uplink(struct ctx *x, const config_setting_t *esp,
+			struct cfg *c)
+{
+	int mode = XDPMODE_NATIVE, zc = CFG_AUTO, napi = CFG_AUTO, ret;
+	char f[FIELD_MAX];
+	config_setting_t *g, *name;
+
+	ret = member(x, esp, "", "uplink", K_GROUP, true, &g, f);
+	ret = ret ?: known_only(x, g, "uplink", uplink_keys);
+	ret = ret ?: get_ifname(x, g, "uplink", "name", true, c->uplink.name,
+				&name);
+	ret = ret ?: get_enum(x, g, "uplink", "xdp_mode", false,
+			      xdp_mode_names, "XDP mode", &mode);
+	ret = ret ?: get_enum(x, g, "uplink", "zerocopy", false,
+			      auto_on_off_names, "zerocopy setting", &zc);
+	ret = ret ?: get_enum(x, g, "uplink", "threaded_napi", false,
+			      auto_on_off_names, "threaded_napi setting", &napi);
+	if (ret)
+		return ret;
+	c->uplink.xdp_mode = mode;
+	c->uplink.zerocopy = zc;
+	c->uplink.threaded_napi = napi;
+	if (!x->check_system)
+		return 0;
+	c->uplink.ifindex = (int)if_nametoindex(c->uplink.name);
+	if (!c->uplink.ifindex)
+		return fail(x, name, "uplink.name",
+			    "interface '%s' not found (see `ip link`)",
+			    c->uplink.name);
+	return 0;
+}
+
+static int parse_tun_addr(struct ctx *x, const config_setting_t *s,
+			  const char *f, struct cfg *c)
+{
+	struct cfg_prefix *p = &c->tun.addrs[c->tun.naddrs];
+	int ret = check_kind(x, s, f, K_STR);
+
+	if (ret)
+		return ret;
+	if (c->tun.naddrs == CFG_MAX_ADDRS)
+		return fail(x, s, f, "too many addresses (at most %d)",
+			    CFG_MAX_ADDRS);
+	if (config_parse_prefix(config_setting_get_string(s), p))
+		return fail(x, s, f, "'%s' is not an address prefix (like 10.10.0.1/24 or fd00::1/64)",
+			    config_setting_get_string(s));
+	c->tun.naddrs++;
+	return 0;
+}
+
+static int parse_tun_addrs(struct ctx *x, const config_setting_t *g,
+			   struct cfg *c)
+{
+	char f[FIELD_MAX], fe[FIELD_MAX];
+	config_setting_t *s;
+	int i, ret;
+
+	ret = member(x, g, "tun", "address", K_STR_OR_LIST, false, &s, f);
+	if (ret || !s)
+		return ret;
+	if (config_setting_type(s) == CONFIG_TYPE_STRING)
+		return parse_tun_addr(x, s, f, c);
+	for (i = 0; !ret && i < config_setting_length(s); i++)
+		ret = parse_tun_addr(x, config_setting_get_elem(s, i),
+				     join_idx(fe, f, i), c);
+	return ret;
+}
+
+static bool tun_has_ipv6(const struct cfg *c)
+{
+	int i;
+
+	for (i = 0; i < c->tun.naddrs; i++)
+		if (c->tun.addrs[i].family == AF_INET6)
+			return true;
+	return false;
+}
+
+static int parse_tun(struct ctx *x, const config_setting_t *esp,
+		     struct cfg *c)
+{
+	config_setting_t *g, *name, *mtu_s;
+	long long mtu = 0;
+	char f[FIELD_MAX];
+	int ret;
+
+	strcpy(c->tun.name, "esp0");
+	c->tun.mtu = 0;
+	c->tun.offload = true;
+	c->tun.mss_clamp = true;
+	ret = member(x, esp, "", "tun", K_GROUP, false, &g, f);
+	if (ret || !g)
+		return ret;
+	ret = known_only(x, g, "tun", tun_keys);
+	ret = ret ?: get_ifname(x, g, "tun", "name", false, c->tun.name, &name);
+	ret = ret ?: get_int(x, g, "tun", "mtu", false, 576, 3500, &mtu);
+	ret = ret ?: get_bool(x, g, "tun", "offload", &c->tun.offload);
+	ret = ret ?: get_bool(x, g, "tun", "mss_clamp", &c->tun.mss_clamp);
+	ret = ret ?: parse_tun_addrs(x, g, c);
+	if (ret)
+		return ret;
+	c->tun.mtu = (int)mtu;
+	if (!strcmp(c->tun.name, c->uplink.name))
+		return fail(x, name ? name : g, "tun.name",
+			    "'%s' is also the uplink (the TUN device needs its own name)",
+			    c->tun.name);
+	mtu_s = config_setting_get_member(g, "mtu");
+	if (mtu && mtu < 1280 && tun_has_ipv6(c))
+		return fail(x, mtu_s ? mtu_s : g, "tun.mtu",
+			    "%lld is below 1280, the IPv6 minimum (RFC 8200), and tun.address has an IPv6 prefix",
+			    mtu);
+	return 0;
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Hex text (optional 0x) -> sa->key for cipher ci. src names a key file the
+ * text came from, or is NULL. Messages never quote the text.
+ */
+static int parse_key(struct ctx *x, const config_setting_t *s, const char *f,
+		     const char *text, enum cfg_cipher ci, const char *src,
+		     struct cfg_sa *sa)
+{
+	size_t want = config_cipher_key_len(ci), n, i;
+	const char *in = src ? " in key file " : "";
+
+	src = src ? src : "";
+	if (!strncmp(text, "0x", 2) || !strncmp(text, "0X", 2))
+		text += 2;
+	n = strlen(text);
+	for (i = 0; i < n; i++)
+		if (hexval(text[i]) < 0)
+			return fail(x, s, f, "not a hex string%s%s: character %zu is not a hex digit (use 0-9 a-f only, optionally after 0x)",
+				    in, src, i + 1);
+	if (n % 2)
+		return fail(x, s, f, "odd number of hex digits%s%s (each byte is two digits)",
+			    in, src);
+	if (n / 2 != want)
+		return fail(x, s, f, "key is %zu bytes%s%s, %s needs %zu (%zu-byte key + %d-byte salt = %zu hex digits; e.g. openssl rand -hex %zu)",
+			    n / 2, in, src, config_cipher_name(ci), want,
+			    want - SALT_LEN, SALT_LEN, want * 2, want);
+	for (i = 0; i < want; i++)
+		sa->key[i] = (uint8_t)(hexval(text[2 * i]) << 4 |
+				       hexval(text[2 * i + 1]));
+	sa->key_len = want;
+	return 0;
+}
+
+/* Resolves a key_file name against the config file's directory. */
+static int key_path(struct ctx *x, const config_setting_t *s, const char *f,
+		    const char *name, char *buf, size_t len)
+{
+	int n;
+
+	if (!*name)
+		return fail(x, s, f, "empty file name");
+	if (name[0] == '/')
+		n = snprintf(buf, len, "%s", name);
+	else
+		n = snprintf(buf, len, "%s/%s", x->dir, name);
+	if (n < 0 || (size_t)n >= len)
+		return fail(x, s, f, "path too long");
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	s += strspn(s, " \t\r\n");
+	end = s + strlen(s);
+	while (end > s && strchr(" \t\r\n", end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+static int parse_key_file(struct ctx *x, const config_setting_t *s,
+			  const char *f, enum cfg_cipher ci, struct cfg_sa *sa)
+{
+	char path[4096], *buf = NULL;
+	size_t cap = 0;
+	int ret;
+
+	ret = key_path(x, s, f, config_setting_get_string(s), path,
+		       sizeof(path));
+	if (ret)
+		return ret;
+	ret = slurp(path, "key file", KEY_FILE_MAX, &buf, &cap);
+	if (ret)
+		return fail(x, s, f, "cannot read key file %s: %s", path,
+			    ret == -EFBIG ? "too large for a key" :
+			    ret == -EILSEQ ? "contains a NUL byte" :
+			    strerror(-ret));
+	ret = parse_key(x, s, f, trim(buf), ci, path, sa);
+	free_wiped(buf, cap);
+	return ret;
+}
+
+/* SPIs above 0x7fffffff only fit libconfig's int when written in hex. */
+static int parse_spi(struct ctx *x, const config_setting_t *g,
+		     const char *gpath, struct cfg_sa *sa)
+{
+	char f[FIELD_MAX];
+	config_setting_t *s;
+	long long v;
+	int ret;
+
+	ret = member(x, g, gpath, "spi", K_INT, true, &s, f);
+	if (ret)
+		return ret;
+	v = config_setting_get_int64(s);
+	if (config_setting_type(s) == CONFIG_TYPE_INT &&
+	    config_setting_get_format(s) == CONFIG_FORMAT_HEX)
+		v = (uint32_t)config_setting_get_int(s);
+	if (v < 0 || v > 0xffffffffLL)
+		return fail(x, s, f, "%lld does not fit in 32 bits (write large SPIs in hex, e.g. 0xc0000001)",
+			    v);
+	if (v < 256)
+		return fail(x, s, f, "SPI %lld is reserved (RFC 4303: 0..255 are never used; pick 256 or more, e.g. 0x1000)",
+			    v);
+	sa->spi = (uint32_t)v;
+	return 0;
+}
+
+static int parse_sa(struct ctx *x, const config_setting_t *tg,
+		    const char *tpath, const char *name, enum cfg_cipher ci,
+		    struct cfg_sa *sa)
+{
+	char gpath[FIELD_MAX], f[FIELD_MAX];
+	config_setting_t *g, *key, *key_file;
+	int ret;
+
+	ret = member(x, tg, tpath, name, K_GROUP, true, &g, gpath);
+	ret = ret ?: known_only(x, g, gpath, sa_keys);
+	ret = ret ?: parse_spi(x, g, gpath, sa);
+	ret = ret ?: member(x, g, gpath, "key_file", K_STR, false, &key_file, f);
+	ret = ret ?: member(x, g, gpath, "key", K_STR, false, &key, f);
+	if (ret)
+		return ret;
+	if (key && key_file)
+		return fail(x, key_file, join(f, gpath, "key_file"),
+			    "set either key or key_file, not both");
+	if (key_file)
+		return parse_key_file(x, key_file, join(f, gpath, "key_file"),
+				      ci, sa);
+	if (!key)
+		return fail(x, g, join(f, gpath, "key"), "missing (set key = \"<hex>\" or key_file = \"path\")");
+	return parse_key(x, key, f, config_setting_get_string(key), ci, NULL,
+			 sa);
+}
+
+static int parse_ipv4(struct ctx *x, const config_setting_t *tg,
+		      const char *tpath, const char *name, struct in_addr *a)
+{
+	char f[FIELD_MAX];
+	config_setting_t *s;
+	int ret;
+
+	ret = member(x, tg, tpath, name, K_STR, true, &s, f);
+	if (ret)
+		return ret;
+	if (inet_pton(AF_INET, config_setting_get_string(s), a) != 1)
+		return fail(x, s, f, "'%s' is not an IPv4 address (outer addresses are IPv4, like 192.0.2.1)",
+			    config_setting_get_string(s));
+	return 0;
+}
+
+static int parse_route(struct ctx *x, const config_setting_t *s,
+		       const char *f, struct cfg_prefix *p)
+{
+	struct cfg_prefix m;
+	char buf[64];
+	int ret;
+
+	ret = check_kind(x, s, f, K_STR);
+	if (ret)
+		return ret;
+	if (config_parse_prefix(config_setting_get_string(s), p))
+		return fail(x, s, f, "'%s' is not a prefix (like 10.1.0.0/16 or fd01::/48)",
+			    config_setting_get_string(s));
+	m = prefix_masked(p);
+	if (memcmp(m.addr, p->addr, sizeof(m.addr)))
+		return fail(x, s, f, "'%s' has host bits set (did you mean %s?)",
+			    config_setting_get_string(s),
+			    prefix_str(&m, buf, sizeof(buf)));
+	return 0;
+}
+
+static int parse_routes(struct ctx *x, const config_setting_t *tg,
+			const char *tpath, struct cfg_tunnel *t)
+{
+	char f[FIELD_MAX], fe[FIELD_MAX];
+	config_setting_t *s;
+	int i, n, ret;
+
+	ret = member(x, tg, tpath, "routes", K_LIST, false, &s, f);
+	if (ret || !s)
+		return ret;
+	n = config_setting_length(s);
+	if (!n)
+		return 0;
+	t->routes = calloc(n, sizeof(*t->routes));
+	if (!t->routes)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		ret = parse_route(x, config_setting_get_elem(s, i),
+				  join_idx(fe, f, i), &t->routes[i]);
+		if (ret)
+			return ret;
+		t->nroutes++;
+	}
+	return 0;
+}
+
+static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
+			const char *tpath, struct cfg_tunnel *t)
+{
+	int encap = ENCAP_ESP, cipher = 0, frag = FRAG_INNER, ret;
+	long long replay = CFG_REPLAY_DEFAULT, pairs = 1;
+	config_setting_t *s;
+	char f[FIELD_MAX];
+
+	t->line = (int)line_of(tg);
+	t->esn = true;
+	ret = check_kind(x, tg, tpath, K_GROUP);
+	ret = ret ?: known_only(x, tg, tpath, tunnel_keys);
+	ret = ret ?: get_ident(x, tg, tpath, "name", t->name);
+	ret = ret ?: parse_ipv4(x, tg, tpath, "local", &t->local);
+	ret = ret ?: parse_ipv4(x, tg, tpath, "remote", &t->remote);
+	ret = ret ?: get_enum(x, tg, tpath, "encap", false, encap_names,
+			      "encapsulation", &encap);
+	ret = ret ?: get_enum(x, tg, tpath, "cipher", true, cipher_names,
+			      "cipher", &cipher);
+	ret = ret ?: get_int(x, tg, tpath, "replay_window", false, 32,
+			     CFG_REPLAY_MAX, &replay);
+	ret = ret ?: get_bool(x, tg, tpath, "esn", &t->esn);
+	ret = ret ?: get_enum(x, tg, tpath, "fragment", false, fragment_names,
+			      "fragmentation", &frag);
+	ret = ret ?: get_int(x, tg, tpath, "sa_pairs", false, 1, CFG_MAX_QUEUES,
+			     &pairs);
+	if (ret)
+		return ret;
+	t->sa_pairs = (int)pairs;
+	t->fragment = frag;
+	t->encap = encap;
+	t->cipher = cipher;
+	t->replay_window = (uint32_t)replay;
+	if (replay % 32) {
+		s = config_setting_get_member(tg, "replay_window");
+		return fail(x, s, join(f, tpath, "replay_window"),
+			    "%lld is not a multiple of 32 (try %lld)", replay,
+			    (replay + 31) / 32 * 32);
+	}
+	if (t->local.s_addr == t->remote.s_addr) {
+		s = config_setting_get_member(tg, "remote");
+		return fail(x, s, join(f, tpath, "remote"),
+			    "same address as local");
+	}
+	ret = parse_sa(x, tg, tpath, "outbound", t->cipher, &t->out);
+	ret = ret ?: parse_sa(x, tg, tpath, "inbound", t->cipher, &t->in);
+	return ret ?: parse_routes(x, tg, tpath, t);
+}
+
+/* ---- checks across tunnels ---- */
+
+/* One SA (sub 0 outbound, 1 inbound), route (sub = index) or tunnel. */
+struct ref {
+	const struct cfg_tunnel *tun;
+	int t;
+	int sub;
+};
+
+static const struct cfg_sa *ref_sa(const struct ref *r)
+{
+	return r->sub ? &r->tun->in : &r->tun->out;
+}
+
+static const struct cfg_prefix *ref_route(const struct ref *r)
+{
+	return &r->tun->routes[r->sub];
+}
+
+/* Position in the file: ties in the sorts below break on it. */
+static int ref_order(const struct ref *a, const struct ref *b)
+{
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
+	return a->sub - b->sub;
+}
+
+static int spi_cmp(const struct ref *a, const struct ref *b)
+{
+	uint32_t x = ref_sa(a)->spi, y = ref_sa(b)->spi;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The SPIs of an SA's pairs: spi .. spi + sa_pairs - 1 (64-bit: no wrap). */
+static uint64_t spi_last(const struct ref *r)
+{
+	return (uint64_t)ref_sa(r)->spi + r->tun->sa_pairs - 1;
+}
+
+/* Sorted by first SPI, ranges that overlap anywhere overlap a neighbour. */
+static bool spi_clash(const struct ref *a, const struct ref *b)
+{
+	return ref_sa(a)->spi <= spi_last(b) && ref_sa(b)->spi <= spi_last(a);
+}
+
+/* The AES key without the salt: the same key with another salt is reuse. */
+static int key_cmp(const struct ref *a, const struct ref *b)
+{
+	const struct cfg_sa *x = ref_sa(a), *y = ref_sa(b);
+
+	if (x->key_len != y->key_len)
+		return x->key_len < y->key_len ? -1 : 1;
+	return memcmp(x->key, y->key, x->key_len - SALT_LEN);
+}
+
+static int route_cmp(const struct ref *a, const struct ref *b)
+{
+	const struct cfg_prefix *x = ref_route(a), *y = ref_route(b);
+	int r;
+
+	if (x->family != y->family)
+		return x->family - y->family;
+	r = memcmp(x->addr, y->addr, sizeof(x->addr));
+	return r ? r : x->len - y->len;
+}
+
+static int name_cmp(const struct ref *a, const struct ref *b)
+{
+	return strcmp(a->tun->name, b->tun->name);
+}
+
+static bool route_clash(const struct ref *a, const struct ref *b)
+{
+	return prefixes_overlap(ref_route(a), ref_route(b));
+}
+
+struct check {
+	int (*cmp)(const struct ref *, const struct ref *);
+	/* NULL: a clash is cmp() == 0 */
+	bool (*clash)(const struct ref *, const struct ref *);
+};
+
+static int sort_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct check *ck = arg;
+	int r = ck->cmp(pa, pb);
+
+	return r ? r : ref_order(pa, pb);
+}
+
+/*
+ * Sorts r and finds two that clash; *first is the one earlier in the file.
+ * Comparing neighbours is enough: for routes, which have no host bits, a
+ * prefix sorts right before the first of the prefixes inside it.
+ */
+static struct ref *find_clash(struct ref *r, int n, const struct check *ck,
+			      struct ref **first)
+{
+	struct ref *a, *b;
+	int i;
+
+	qsort_r(r, n, sizeof(*r), sort_cmp, (void *)ck);
+	for (i = 1; i < n; i++) {
+		a = &r[i - 1];
+		b = &r[i];
+		if (ck->clash ? !ck->clash(a, b) : ck->cmp(a, b))
+			continue;
+		if (ref_order(a, b) > 0) {
+			*first = b;
+			return a;
+		}
+		*first = a;
+		return b;
+	}
+	return NULL;
+}
+
+static const char *dir_name(const struct ref *r)
+{
+	return r->sub ? "inbound" : "outbound";
+}
+
+/* The key or key_file setting of an SA, for its line. */
+static config_setting_t *sa_setting(const config_setting_t *tunnels,
+				    const struct ref *r, const char *name)
+{
+	config_setting_t *g = config_setting_get_elem(tunnels, r->t);
+	config_setting_t *s;
+
+	g = config_setting_get_member(g, dir_name(r));
+	s = config_setting_get_member(g, name);
+	if (!s && !strcmp(name, "key"))
+		s = config_setting_get_member(g, "key_file");
+	return s ? s : g;
+}
+
+static int check_spis(struct ctx *x, const config_setting_t *tunnels,
+		      struct ref *r, int n)
+{
+	static const struct check ck = { spi_cmp, spi_clash };
+	struct ref *a, *b = find_clash(r, n, &ck, &a);
+	char f[FIELD_MAX];
+	int i;
+
+	for (i = 0; !b && i < n; i++) {
+		if (spi_last(&r[i]) <= UINT32_MAX)
+			continue;
+		snprintf(f, sizeof(f), "tunnels.[%d].%s.spi", r[i].t,
+			 dir_name(&r[i]));
+		return fail(x, sa_setting(tunnels, &r[i], "spi"), f,
+			    "SPI 0x%x + sa_pairs %d passes 0xffffffff",
+			    ref_sa(&r[i])->spi, r[i].tun->sa_pairs);
+	}
+	if (!b)
+		return 0;
+	snprintf(f, sizeof(f), "tunnels.[%d].%s.spi", b->t, dir_name(b));
+	if (a->tun->sa_pairs > 1 || b->tun->sa_pairs > 1)
+		return fail(x, sa_setting(tunnels, b, "spi"), f,
+			    "SPIs 0x%x..0x%llx overlap 0x%x..0x%llx of tunnels.[%d].%s.spi (line %u) (with sa_pairs = N an SA uses N SPIs from spi up)",
+			    ref_sa(b)->spi, (unsigned long long)spi_last(b),
+			    ref_sa(a)->spi, (unsigned long long)spi_last(a),
+			    a->t, dir_name(a),
+			    line_of(sa_setting(tunnels, a, "spi")));
+	return fail(x, sa_setting(tunnels, b, "spi"), f,
+		    "SPI 0x%x is also used by tunnels.[%d].%s.spi (line %u) (every SA needs its own SPI, inbound and outbound alike)",
+		    ref_sa(b)->spi, a->t, dir_name(a),
+		    line_of(sa_setting(tunnels, a, "spi")));
+}
+
+static int check_keys(struct ctx *x, const config_setting_t *tunnels,
+		      struct ref *r, int n)
+{
+	static const struct check ck = { key_cmp, NULL };
+	struct ref *a, *b = find_clash(r, n, &ck, &a);
+	config_setting_t *s;
+	char f[FIELD_MAX];
+
+	if (!b)
+		return 0;
+	s = sa_setting(tunnels, b, "key");
+	snprintf(f, sizeof(f), "tunnels.[%d].%s.%s", b->t, dir_name(b),
+		 config_setting_name(s));
+	return fail(x, s, f,
+		    "same AEAD key as tunnels.[%d].%s (line %u) (an AEAD key is never shared by two SAs; generate one per SA, e.g. openssl rand -hex %zu)",
+		    a->t, dir_name(a), line_of(sa_setting(tunnels, a, "key")),
+		    ref_sa(b)->key_len);
+}
+
+static config_setting_t *route_setting(const config_setting_t *tunnels,
+				       const struct ref *r)
+{
+	config_setting_t *g = config_setting_get_elem(tunnels, r->t);
+
+	return config_setting_get_elem(config_setting_get_member(g, "routes"),
+				       r->sub);
+}
+
+static int check_routes(struct ctx *x, const config_setting_t *tunnels,
+			struct ref *r, int n)
+{
+	static const struct check ck = { route_cmp, route_clash };
+	struct ref *a, *b = find_clash(r, n, &ck, &a);
+	char f[FIELD_MAX], pa[64], pb[64];
+
+	if (!b)
+		return 0;
+	snprintf(f, sizeof(f), "tunnels.[%d].routes.[%d]", b->t, b->sub);
+	return fail(x, route_setting(tunnels, b), f,
+		    "%s overlaps %s of tunnels.[%d].routes.[%d] (line %u) (routes must be disjoint so each packet has one tunnel)",
+		    prefix_str(ref_route(b), pb, sizeof(pb)),
+		    prefix_str(ref_route(a), pa, sizeof(pa)), a->t, a->sub,
+		    line_of(route_setting(tunnels, a)));
+}
+
+static int check_names(struct ctx *x, const config_setting_t *tunnels,
+		       struct ref *r, int n)
+{
+	static const struct check ck = { name_cmp, NULL };
+	struct ref *a, *b = find_clash(r, n, &ck, &a);
+	config_setting_t *g;
+	char f[FIELD_MAX];
+
+	if (!b)
+		return 0;
+	g = config_setting_get_elem(tunnels, b->t);
+	snprintf(f, sizeof(f), "tunnels.[%d].name", b->t);
+	return fail(x, config_setting_get_member(g, "name"), f,
+		    "'%s' is already the name of tunnels.[%d] (line %d) (names must be unique)",
+		    b->tun->name, a->t, a->tun->line);
+}
+
+static int check_tunnels(struct ctx *x, const config_setting_t *tunnels,
+			 const struct cfg *c)
+{
+	int i, j, n = 0, nroutes = 0, ret;
+	struct ref *r;
+
+	for (i = 0; i < c->ntunnels; i++)
+		nroutes += c->tunnels[i].nroutes;
+	r = calloc((size_t)2 * c->ntunnels + nroutes + 1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (i = 0; i < c->ntunnels; i++)
+		r[n++] = (struct ref){ &c->tunnels[i], i, 0 };
+	ret = check_names(x, tunnels, r, n);
+	for (i = 0, n = 0; i < c->ntunnels; i++) {
+		r[n++] = (struct ref){ &c->tunnels[i], i, 0 };
+		r[n++] = (struct ref){ &c->tunnels[i], i, 1 };
+	}
+	ret = ret ?: check_spis(x, tunnels, r, n);
+	ret = ret ?: check_keys(x, tunnels, r, n);
+	for (i = 0, n = 0; i < c->ntunnels; i++)
+		for (j = 0; j < c->tunnels[i].nroutes; j++)
+			r[n++] = (struct ref){ &c->tunnels[i], i, j };
+	ret = ret ?: check_routes(x, tunnels, r, n);
+	free(r);
+	return ret;
+}
+
+static int parse_tunnels(struct ctx *x, const config_setting_t *esp,
+			 struct cfg *c)
+{
+	char f[FIELD_MAX], ft[FIELD_MAX];
+	config_setting_t *s;
+	int i, n, ret;
+
+	ret = member(x, esp, "", "tunnels", K_LIST, true, &s, f);
+	if (ret)
+		return ret;
+	n = config_setting_length(s);
+	if (!n)
+		return fail(x, s, f, "no tunnels (at least one is required)");
+	if (n > ESPRESSO_MAX_SA)
+		return fail(x, s, f, "%d tunnels, at most %d", n,
+			    ESPRESSO_MAX_SA);
+	c->tunnels = calloc(n, sizeof(*c->tunnels));
+	if (!c->tunnels)
+		return -ENOMEM;
+	c->ntunnels = n;
+	for (i = 0; i < n; i++) {
+		ret = parse_tunnel(x, config_setting_get_elem(s, i),
+				   join_idx(ft, "tunnels", i), &c->tunnels[i]);
+		if (ret)
+			return ret;
+	}
+	return check_tunnels(x, s, c);
+}
+
+static int parse_root(struct ctx *x, const config_setting_t *root,
+		      struct cfg *c)
+{
+	char f[FIELD_MAX];
+	config_setting_t *esp;
+	int ret;
+
+	ret = known_only(x, root, "", root_keys);
+	ret = ret ?: member(x, root, "", "espresso", K_GROUP, true, &esp, f);
+	ret = ret ?: known_only(x, esp, "", espresso_keys);
+	ret = ret ?: get_ident(x, esp, "", "instance", c->instance);
+	ret = ret ?: parse_workers(x, esp, c);
+	ret = ret ?: parse_uplink(x, esp, c);
+	ret = ret ?: parse_tun(x, esp, c);
+	return ret ?: parse_tunnels(x, esp, c);
+}
+
+/* Wipes every key string in the parsed tree before libconfig frees it. */
+static void wipe_tree(config_setting_t *s)
+{
+	const char *name = config_setting_name(s);
+	int i;
+
+	if (config_setting_type(s) == CONFIG_TYPE_STRING && name &&
+	    !strcmp(name, "key")) {
+		char *str = (char *)config_setting_get_string(s);
+
+		explicit_bzero(str, strlen(str));
+	}
+	if (config_setting_is_aggregate(s))
+		for (i = 0; i < config_setting_length(s); i++)
+			wipe_tree(config_setting_get_elem(s, i));
+}
+
+static int syntax_error(struct ctx *x, const config_t *cf)
+{
+	const char *file = config_error_file(cf);
+	const char *text = config_error_text(cf);
+
+	return fail_file(x, -EINVAL, "%s:%d: %s (%s)", file ? file : x->path,
+			 config_error_line(cf), text ? text : "parse error",
+			 text && !strcmp(text, "syntax error") ?
+				 "a missing ';', '=', quote or brace on this line or the one before?" :
+				 "see libconfig(3) for the syntax");
+}
+
+static int read_config(struct ctx *x, char **text, size_t *cap)
+{
+	int ret = slurp(x->path, "config file", CONFIG_FILE_MAX, text, cap);
+
+	if (ret == -EFBIG)
+		return fail_file(x, -EINVAL, "%s: too large (over %u bytes)",
+				 x->path, CONFIG_FILE_MAX);
+	if (ret == -EILSEQ)
+		return fail_file(x, -EINVAL, "%s: contains a NUL byte (not a text file?)",
+				 x->path);
+	if (ret)
+		return fail_file(x, ret, "%s: cannot read: %s", x->path,
+				 strerror(-ret));
+	return 0;
+}
+
+int config_load(const char *path, struct cfg *c, bool check_system,
+		char *err, size_t errlen)
+{
+	struct ctx x = {
+		.path = path, .check_system = check_system,
+		.err = err, .errlen = errlen,
+	};
+	char *text = NULL;
+	size_t cap = 0;
+	config_t cf;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	if (err && errlen)
+		err[0] = '\0';
+	if (!path || strlen(path) >= sizeof(c->path))
+		return fail_file(&x, -EINVAL, "config file path too long");
+	strcpy(c->path, path);
+	set_dir(&x, path);
+	ret = read_config(&x, &text, &cap);
+	if (ret)
+		return ret;
+	config_init(&cf);
+	config_set_include_dir(&cf, x.dir);
+	if (!config_read_string(&cf, text))
+		ret = syntax_error(&x, &cf);
+	else
+		ret = parse_root(&x, config_root_setting(&cf), c);
+	if (ret == -ENOMEM)
+		fail_file(&x, ret, "%s: out of memory", path);
+	wipe_tree(config_root_setting(&cf));
+	config_destroy(&cf);
+	free_wiped(text, cap);
+	if (ret)
+		config_free(c);
+	return ret;
+}
+
+void config_free(struct cfg *c)
+{
+	int i;
+
+	if (!c)
+		return;
+	for (i = 0; c->tunnels && i < c->ntunnels; i++)
+		free(c->tunnels[i].routes);
+	if (c->tunnels)
+		explicit_bzero(c->tunnels, c->ntunnels * sizeof(*c->tunnels));
+	free(c->tunnels);
+	explicit_bzero(c, sizeof(*c));
+}
+
+const char *config_cipher_name(enum cfg_cipher c)
+{
+	if ((unsigned int)c > CIPHER_AES_GCM_256)
+		return "unknown";
+	return cipher_names[c];
+}
+
+size_t config_cipher_key_len(enum cfg_cipher c)
+{
+	switch (c) {
+	case CIPHER_AES_GCM_128:
+		return 16 + SALT_LEN;
+	case CIPHER_AES_GCM_256:
+		return 32 + SALT_LEN;
+	}
+	return 0;
+}

@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * espressod: the daemon. Reads and checks the config, then sets up in order
+ * tun, XDP program, AF_XDP sockets and workers, SPIs, control socket; runs
+ * the control loop (signals, neighbours, control requests, watchdog) and
+ * tears everything down in reverse on SIGTERM/SIGINT.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <stdarg.h>
+#include <time.h>
+
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+#include <unistd.h>
+
+#include "control/ctl.h"
+#include "control/daemon.h"
+#include "proto/esp.h"
+#include "core/handoff.h"
+#include "control/napi.h"
+#include "control/steer.h"
+#include "lib/log.h"
+#include "control/netlink.h"
+#include "io/tun.h"
+
+/* libbpf and libxdp talk through our log; their warnings are debug detail
+ * (espressod logs its own error when something fails). */
+static int lib_print(enum libbpf_print_level level, const char *fmt,
+		     va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG || log_level < LOG_LVL_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	log_debug("%s", buf);
+	return 0;
+}
+
+static int xdp_print(enum libxdp_print_level level, const char *fmt,
+		     va_list ap)
+{
+	return lib_print((enum libbpf_print_level)level, fmt, ap);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: espressod -c FILE [options]\n"
+		"  -c, --config FILE   the configuration (libconfig)\n"
+		"  -t, --test          check the configuration and exit\n"
+		"      --xdp-attached  use the program attached by xdp-loader and\n"
+		"                      the maps pinned in /sys/fs/bpf/espresso/<instance>\n"
+		"      --bpf-obj PATH  the XDP object (default: next to the binary)\n"
+		"  -v, --verbose       debug logging\n"
+		"  -h, --help\n");
+}
+
+static int uplink_queues(const char *ifname)
+{
+	char path[128];
+	struct dirent *e;
+	int n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)))
+		n += !strncmp(e->d_name, "rx-", 3);
+	closedir(dir);
+	return n;
+}
+
+/* Where does the tunnel's remote go, and what is the next hop's MAC? */
+static void nh_refresh(struct espd *d, struct tunnel *t, bool resolve)
+{
+	struct in_addr nh;
+	uint8_t mac[6];
+	int oif;
+
+	if (nl_route_get4(t->cfg->remote, &oif, &nh))
+		return;
+	if (oif != d->cfg.uplink.ifindex) {
+		log_rl(LOG_LVL_WARN, 60, "tunnel %s: the kernel routes %s via "
+		       "ifindex %d, not the uplink %s", t->cfg->name,
+		       inet_ntoa(t->cfg->remote), oif, d->cfg.uplink.name);
+	}
+	if (t->nh_ip.s_addr != nh.s_addr || t->nh_ifindex != oif) {
+		t->nh_ip = nh;
+		t->nh_ifindex = oif;
+		atomic_store(&t->nh_mac, 0);
+	}
+	if (!nl_neigh_get4(oif, nh, mac)) {
+		atomic_store(&t->nh_mac, tunnel_mac_pack(mac));
+		atomic_store(&t->nh_wanted, 0);
+	} else if (resolve) {
+		atomic_store(&t->nh_mac, 0);
+		nl_neigh_resolve4(oif, nh);
+	}
+}
+
+static void on_neigh(void *arg, int ifindex, struct in_addr ip,
+		     const uint8_t *mac)
+{
+	struct espd *d = arg;
+	int i;
+
+	for (i = 0; i < d->db.ntunnels; i++) {
+		struct tunnel *t = &d->db.tunnels[i];
+
+		if (t->nh_ifindex != ifindex || t->nh_ip.s_addr != ip.s_addr)
+			continue;
+		atomic_store(&t->nh_mac, mac ? tunnel_mac_pack(mac) : 0);
+		if (mac)
+			atomic_store(&t->nh_wanted, 0);
+	}
+}
+
+static void tick(struct espd *d, time_t now, time_t *last_full)
+{
+	bool full = now - *last_full >= 5;
+	int i;
+
+	if (full)
+		*last_full = now;
+	for (i = 0; i < d->db.ntunnels; i++) {
+		struct tunnel *t = &d->db.tunnels[i];
+		bool unresolved = !(atomic_load(&t->nh_mac) & NH_MAC_VALID);
+
+		if (full || atomic_load(&t->nh_wanted) || unresolved)
+			nh_refresh(d, t, unresolved || atomic_load(&t->nh_wanted));
+	}
+	for (i = 0; i < d->db.nout; i++) {
+		struct sa *sa = d->db.out[i];
+
+		if (atomic_exchange(&sa->exhausted, 0) == 1)
+			log_rl(LOG_LVL_ERR, 60, "tunnel %s: outbound SA 0x%08x "
+			       "has used all its sequence numbers and stopped "
+			       "sending; it needs a new SA",
+			       sa->tunnel->cfg->name, sa->spi);
+	}
+}
+
+static int setup_rings(struct espd *d)
+{
+	int n = d->cfg.workers.queues, i, err;
+
+	d->env.hand = calloc(n * n, sizeof(*d->env.hand));
+	d->env.back = calloc(n * n, sizeof(*d->env.back));
+	if (!d->env.hand || !d->env.back)
+		return -ENOMEM;
+	for (i = 0; i < n * n; i++) {
+		if (i / n == i % n)
+			continue; /* no ring to itself */
+		err = spsc_init(&d->env.hand[i], HANDOFF_RING,
+				sizeof(struct handoff_desc));
+		if (!err)
+			err = spsc_init(&d->env.back[i], HANDOFF_RING,
+					sizeof(uint64_t));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void free_rings(struct espd *d)
+{
+	int n = d->cfg.workers.queues, i;
+
+	for (i = 0; d->env.hand && i < n * n; i++) {
+		spsc_free(&d->env.hand[i]);
+		spsc_free(&d->env.back[i]);
+	}
+	free(d->env.hand);
+	free(d->env.back);
+	d->env.hand = d->env.back = NULL;
+}
+
+/* All workers exist before any starts: they reach into each other. */
+static int setup_workers(struct espd *d)
+{
+	int q, err;
+
+	d->env.db = &d->db;
+	d->env.batch = d->cfg.workers.batch;
+	d->env.offload = d->cfg.tun.offload;
+	d->env.mss_clamp = d->cfg.tun.mss_clamp;
+
+	d->env.busy_poll = d->cfg.workers.busy_poll;
+	d->env.stop = &d->stop;
+	d->workers = calloc_lines(d->cfg.workers.queues, sizeof(*d->workers));
+	if (!d->workers)
+		return -ENOMEM;
+	d->env.workers = d->workers;
+	d->env.nworkers = d->cfg.workers.queues;
+	err = setup_rings(d);
+	if (err)
+		return err;
+	for (q = 0; q < d->cfg.workers.queues; q++) {
+		struct worker *w = &d->workers[q];
+
+		err = worker_init(w, q, d->cfg.workers.cpus[q], &d->env,
+				  d->tun_fds[q]);
+		if (!err)
+			err = xsk_port_open(&w->port, d->cfg.uplink.name, q,
+					    d->cfg.uplink.zerocopy,
+					    d->bpf.xsks_fd,
+					    d->cfg.workers.fill_ring);
+		if (err)
+			return err;
+		if (d->cfg.workers.busy_poll)
+			xsk_port_busy_poll(&w->port, d->cfg.workers.busy_poll_budget);
+		d->nworkers++;
+	}
+	for (q = 0; q < d->nworkers; q++) {
+		err = worker_start(&d->workers[q]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * Each tunnel carries inner packets up to the uplink MTU less its exact ESP
+ * overhead; the tun gets the smallest of these unless tun.mtu says more
+ * (then bigger packets get fragmented or an ICMP error).
+ */
+static int set_mtu(struct espd *d)
+{
+	unsigned int auto_mtu = 65535;
+	int i;
+
+	if (d->env.uplink_mtu < 576) {
+		log_err("%s: MTU %d is too small to carry ESP",
+			d->cfg.uplink.name, d->env.uplink_mtu);
+		return -EINVAL;
+	}
+	for (i = 0; i < d->db.ntunnels; i++) {
+		struct tunnel *t = &d->db.tunnels[i];
+
+		t->mtu = esp_max_inner(d->env.uplink_mtu, t->cfg->encap);
+		if (t->mtu < auto_mtu)
+			auto_mtu = t->mtu;
+	}
+	if (!d->cfg.tun.mtu) {
+		d->cfg.tun.mtu = auto_mtu;
+	} else if ((unsigned int)d->cfg.tun.mtu > auto_mtu) {
+		log_warn("tun.mtu %d is above what the tunnels carry on %s "
+			 "(MTU %d): packets over %u bytes get an ICMP error "
+			 "(DF, IPv6) or are fragmented", d->cfg.tun.mtu,
+			 d->cfg.uplink.name, d->env.uplink_mtu, auto_mtu);
+	}
+	log_info("tunnel MTU %u (uplink %d), tun %s MTU %d", auto_mtu,
+		 d->env.uplink_mtu, d->cfg.tun.name, d->cfg.tun.mtu);
+	return 0;
+}
+
+static int setup(struct espd *d, const char *obj, bool xdp_attached)
+{
+	int i, err, nq;
+
+	nq = uplink_queues(d->cfg.uplink.name);
+	if (nq >= 0 && nq < d->cfg.workers.queues) {
+		log_err("%s: workers.queues = %d but %s has %d RX queues (see "
+			"ethtool -L)", d->cfg.path, d->cfg.workers.queues,
+			d->cfg.uplink.name, nq);
+		return -EINVAL;
+	}
+	err = nl_link_info(d->cfg.uplink.ifindex, d->env.uplink_mac,
+			   &d->env.uplink_mtu);
+	if (err) {
+		log_err("cannot read the MAC and MTU of %s", d->cfg.uplink.name);
+		return err;
+	}
+	err = sadb_init(&d->db, &d->cfg, d->cfg.workers.queues);
+	if (err)
+		return err;
+	err = set_mtu(d);
+	if (err)
+		return err;
+	err = tun_open(d->cfg.tun.name, d->cfg.workers.queues, d->tun_fds,
+		       d->cfg.tun.offload);
+	if (err)
+		return err;
+	d->tun_ifindex = if_nametoindex(d->cfg.tun.name);
+	err = tun_setup(&d->cfg, d->tun_ifindex);
+	if (err)
+		return err;
+	err = bpfload_ensure_bpffs();
+	if (err)
+		return err;
+	err = xdp_attached ? bpfload_use_pinned(&d->bpf, &d->cfg)
+			   : bpfload_attach(&d->bpf, &d->cfg, obj);
+	if (err)
+		return err;
+	err = setup_workers(d);
+	if (err)
+		return err;
+	for (i = 0; i < d->db.nin; i++) {
+		struct sa *sa = d->db.in[i];
+
+		err = bpfload_sa_add(&d->bpf, sa->spi, sa->index,
+				     sa->encap == ENCAP_UDP ? ESPRESSO_SA_F_UDP
+							    : ESPRESSO_SA_F_RAW);
+		if (err) {
+			log_err("cannot add SPI 0x%08x to %s: %s", sa->spi,
+				ESPRESSO_MAP_SA_IN, strerror(-err));
+			return err;
+		}
+	}
+	steer_setup(&d->steer, &d->db, d->cfg.uplink.name);
+	err = napi_setup(&d->napi, &d->cfg);
+	if (err)
+		return err;
+	for (i = 0; i < d->db.ntunnels; i++)
+		nh_refresh(d, &d->db.tunnels[i], true);
+	return 0;
+}
+
+static void teardown(struct espd *d)
+{
+	int q;
+
+	atomic_store(&d->stop, 1);
+	for (q = 0; q < d->nworkers; q++)
+		worker_join(&d->workers[q]);
+	for (q = 0; q < d->nworkers; q++)
+		worker_free(&d->workers[q]);
+	free(d->workers);
+	d->workers = NULL;
+	d->nworkers = 0;
+	free_rings(d);
+	steer_teardown(&d->steer, d->cfg.uplink.name);
+	napi_restore(&d->napi, &d->cfg);
+	bpfload_close(&d->bpf);
+	if (d->tun_ifindex)
+		tun_teardown(&d->cfg, d->tun_ifindex);
+	tun_close(d->tun_fds, d->cfg.workers.queues);
+	sadb_free(&d->db);
+	config_free(&d->cfg);
+}
+
+static int run(struct espd *d, int sfd)
+{
+	struct nl_listener *nl = nl_neigh_listen();
+	char ctl_path[128];
+	int ctl_fd = ctl_open(d->cfg.instance, ctl_path, sizeof(ctl_path));
+	uint64_t wd_usec = 0;
+	time_t last_full = time(NULL), last_wd = 0;
+	struct pollfd pfd[3];
+
+	if (ctl_fd < 0)
+		log_warn("no control socket: espressoctl will not reach this "
+			 "instance");
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+	sd_notifyf(0, "READY=1\nSTATUS=%d queue(s), %d tunnel(s) on %s",
+		   d->nworkers, d->db.ntunnels, d->cfg.uplink.name);
+	log_info("running: %d queue(s), %d tunnel(s), uplink %s, tun %s",
+		 d->nworkers, d->db.ntunnels, d->cfg.uplink.name,
+		 d->cfg.tun.name);
+	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = ctl_fd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = nl ? nl_listener_fd(nl) : -1,
+				  .events = POLLIN };
+	for (;;) {
+		time_t now;
+
+		poll(pfd, 3, 200);
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					log_warn("SIGHUP: reloading the config is "
+						 "not supported by this version; "
+						 "restart espressod to apply it");
+				} else {
+					log_info("signal %d: stopping",
+						 si.ssi_signo);
+					break;
+				}
+			}
+		}
+		if (pfd[1].revents & POLLIN)
+			ctl_serve(ctl_fd, d);
+		if (pfd[2].revents & POLLIN)
+			nl_neigh_read(nl, on_neigh, d);
+		now = time(NULL);
+		tick(d, now, &last_full);
+		if (wd_usec && (uint64_t)(now - last_wd) * 2000000 >= wd_usec) {
+			sd_notify(0, "WATCHDOG=1");
+			last_wd = now;
+		}
+	}
+	sd_notify(0, "STOPPING=1");
+	ctl_close(ctl_fd, ctl_path);
+	if (nl)
+		nl_listener_close(nl);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "xdp-attached", no_argument, NULL, 'X' },
+		{ "bpf-obj", required_argument, NULL, 'B' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	static struct espd d;
+	const char *config = NULL, *obj = NULL;
+	bool test = false, xdp_attached = false;
+	char err[512];
+	sigset_t mask;
+	int c, sfd, r;
+
+	while ((c = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 't': test = true; break;
+		case 'X': xdp_attached = true; break;
+		case 'B': obj = optarg; break;
+		case 'v': log_level = LOG_LVL_DEBUG; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!config || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (c = 0; c < CFG_MAX_QUEUES; c++)
+		d.tun_fds[c] = -1;
+	libbpf_set_print(lib_print);
+	libxdp_set_print(xdp_print);
+	r = config_load(config, &d.cfg, true, err, sizeof(err));
+	if (r) {
+		log_err("%s", err);
+		return 1;
+	}
+	if (crypto_set_backend((enum crypto_backend)d.cfg.workers.crypto)) {
+		log_err("%s: workers.crypto = \"%s\" cannot be used here",
+			config, crypto_backend_name(
+				(enum crypto_backend)d.cfg.workers.crypto));
+		config_free(&d.cfg);
+		return 1;
+	}
+	if (test) {
+		printf("%s: OK\n", config);
+		config_free(&d.cfg);
+		return 0;
+	}
+	if (!obj)
+		obj = bpfload_find_object(argv[0]);
+
+	/* Signals go to the control loop only, through a signalfd. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+	r = setup(&d, obj, xdp_attached);
+	if (!r)
+		run(&d, sfd);
+	else
+		log_err("start-up failed; undoing what was set up");
+	teardown(&d);
+	close(sfd);
+	log_info("stopped");
+	return r ? 1 : 0;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * netlink: rtnetlink over libmnl. Links, addresses and routes for the tun,
+ * route and neighbour look-ups for the next hop of each tunnel, and the
+ * RTNLGRP_NEIGH listener that keeps next-hop MACs current.
+ * All functions return 0 or -errno; none is called on the packet path.
+ */
+#ifndef ESPRESSO_NETLINK_H
+#define ESPRESSO_NETLINK_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+/* Set a link up (and its MTU when mtu > 0). */
+int nl_link_up(int ifindex, int mtu);
+/* Read a link's MAC address (6 bytes) and MTU. */
+int nl_link_info(int ifindex, uint8_t mac[6], int *mtu);
+/* Read a link's kind (IFLA_INFO_KIND: "veth", "bridge"...); "" when it has
+ * none, as a hardware NIC. */
+int nl_link_kind(int ifindex, char *kind, size_t len);
+/* Add an address (IPv4 or IPv6 prefix) to a link. -EEXIST is success. */
+int nl_addr_add(int ifindex, const struct cfg_prefix *p);
+/* Add or delete a route to prefix p through link ifindex (no gateway). */
+int nl_route_add(int ifindex, const struct cfg_prefix *p);
+int nl_route_del(int ifindex, const struct cfg_prefix *p);
+
+/*
+ * Ask the kernel how it would reach IPv4 dst: the output link and the next
+ * hop (the gateway, or dst itself when on-link).
+ */
+int nl_route_get4(struct in_addr dst, int *oif, struct in_addr *nexthop);
+
+/*
+ * Look up the MAC of IPv4 nexthop on link ifindex in the kernel's neighbour
+ * table. Returns 0 with mac filled when the entry is usable (REACHABLE,
+ * STALE, DELAY, PROBE, PERMANENT, NOARP), -ENOENT otherwise.
+ */
+int nl_neigh_get4(int ifindex, struct in_addr nexthop, uint8_t mac[6]);
+/*
+ * Ask the kernel to resolve nexthop (RTM_NEWNEIGH with NTF_USE, as
+ * `ip neigh replace ADDR dev DEV use`): it sends the ARP request itself.
+ */
+int nl_neigh_resolve4(int ifindex, struct in_addr nexthop);
+
+/*
+ * Neighbour listener: a socket subscribed to RTNLGRP_NEIGH. nl_neigh_listen
+ * returns the fd to poll (non-blocking); nl_neigh_read reads what is pending
+ * and calls cb for each IPv4 neighbour that got a usable MAC (mac != NULL)
+ * or lost it (mac == NULL).
+ */
+struct nl_listener;
+struct nl_listener *nl_neigh_listen(void);
+int nl_listener_fd(const struct nl_listener *l);
+typedef void (*nl_neigh_cb)(void *arg, int ifindex, struct in_addr ip,
+			    const uint8_t *mac);
+int nl_neigh_read(struct nl_listener *l, nl_neigh_cb cb, void *arg);
+void nl_listener_close(struct nl_listener *l);
+
+#endif

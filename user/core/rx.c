@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rx: the inbound path of a worker. ESP frames from the XSK, in three
+ * passes over the burst (VPP's esp_decrypt_inline): prepare (metadata, SA,
+ * outer addresses, replay pre-check; outer fragments to reassembly),
+ * crypto (AES-GCM open for the whole burst), post (replay update once the
+ * ICV passed, trailer, inner checks, MSS clamp, GRO toward the tun).
+ * A packet of an SA owned by another worker is handed to it (handoff.h).
+ */
+#include <arpa/inet.h>
+#include <linux/virtio_net.h>
+#include <netinet/ip.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proto/esp.h"
+#include "proto/frag.h"
+#include "proto/gro.h"
+#include "core/handoff.h"
+#include "proto/parse.h"
+#include "core/pkt.h"
+#include "proto/reasm.h"
+
+/* Lend the frame to the worker that owns its SA. */
+static void rx_hand(struct worker *w, struct pkt *p,
+		    const struct espresso_meta *m)
+{
+	int o = p->sa->owner, n = w->env->nworkers;
+	struct handoff_desc hd = {
+		.addr = p->addr, .len = p->len, .from = w->id, .meta = *m,
+	};
+
+	if (w->handoff_out[o] >= HANDOFF_RING ||
+	    !spsc_push(&w->env->hand[w->id * n + o], &hd)) {
+		drop_rx(w, p, DROP_rx_handoff);
+		return;
+	}
+	w->handoff_out[o]++;
+	w->st.handoff_out++;
+	w->kick_mask |= 1ull << o;
+	p->handed = true;
+	p->drop = -1; /* the owner does the rest */
+	frame_move(&w->port, p->addr - p->addr % XSK_FRAME_SIZE, FRAME_HANDOFF);
+}
+
+/* SA, owner, outer addresses, ESP length, replay pre-check. */
+static void rx_check(struct worker *w, struct pkt *p,
+		     const struct espresso_meta *m, const struct iphdr *ip,
+		     size_t l3_len)
+{
+	const struct sadb *db = w->env->db;
+	struct tunnel *t;
+	struct sa *sa;
+	uint32_t seq_lo;
+	int r;
+
+	if (m->l3_off + l3_len > p->len || m->esp_off > m->l3_off + l3_len) {
+		drop_rx(w, p, DROP_rx_bad_meta);
+		return;
+	}
+	if (m->sa_index >= (uint32_t)db->nin ||
+	    db->in[m->sa_index]->spi != m->spi) {
+		drop_rx(w, p, DROP_rx_no_sa);
+		return;
+	}
+	sa = p->sa = db->in[m->sa_index];
+	t = p->t = sa->tunnel;
+	if (sa->owner >= 0 && sa->owner != w->id && !p->no_frame) {
+		rx_hand(w, p, m);
+		return;
+	}
+	if (m->encap != (sa->encap == ENCAP_UDP)) {
+		drop_rx(w, p, DROP_rx_encap);
+		return;
+	}
+	/* Behind NAT the source may differ: only raw ESP checks it. */
+	if (ip->daddr != t->cfg->local.s_addr ||
+	    (!m->encap && ip->saddr != t->cfg->remote.s_addr)) {
+		drop_rx(w, p, DROP_rx_outer_addr);
+		return;
+	}
+	p->esp = p->data + m->esp_off;
+	p->esp_len = m->l3_off + l3_len - m->esp_off;
+	if (p->esp_len < ESP_MIN_LEN) {
+		drop_rx(w, p, DROP_rx_short);
+		return;
+	}
+	memcpy(&seq_lo, p->esp + 4, 4);
+	p->seq = replay_infer(&sa->replay, ntohl(seq_lo));
+	r = replay_check(&sa->replay, p->seq);
+	if (r == REPLAY_OLD)
+		drop_rx(w, p, DROP_rx_window);
+	else if (r == REPLAY_DUP)
+		drop_rx(w, p, DROP_rx_replay);
+}
+
+static uint32_t sa_by_spi(const struct sadb *db, uint32_t spi)
+{
+	struct sa *sa = sadb_in_by_spi(db, spi);
+
+	return sa ? (uint32_t)sa->index : UINT32_MAX;
+}
+
+static void rx_post(struct worker *w, struct pkt *p);
+
+/* A whole ESP packet out of reassembly: decrypt and deliver it now. */
+static void rx_reassembled(struct worker *w, uint8_t *ip4, size_t len)
+{
+	struct espresso_meta m = { 0 };
+	struct pkt p = { .data = ip4, .len = len, .no_frame = true };
+	struct iphdr ip;
+
+	w->st.rx_reassembled++;
+	memcpy(&ip, ip4, sizeof(ip));
+	if (ip.protocol != IPPROTO_ESP || len < ip.ihl * 4u + 8) {
+		drop_rx(w, &p, DROP_rx_bad_meta);
+		return;
+	}
+	m.l3_off = 0;
+	m.esp_off = ip.ihl * 4;
+	memcpy(&m.spi, ip4 + m.esp_off, 4);
+	m.spi = ntohl(m.spi);
+	m.sa_index = sa_by_spi(w->env->db, m.spi);
+	rx_check(w, &p, &m, &ip, len);
+	if (p.drop)
+		return;
+	if (esp_open(&w->aead_in[p.sa->index], p.seq, p.sa->esn, p.esp,
+		     p.esp_len)) {
+		drop_rx(w, &p, DROP_rx_auth);
+		return;
+	}
+	rx_post(w, &p);
+}
+
+/* Pass 1. */
+static void rx_prepare(struct worker *w, struct pkt *p)
+{
+	struct espresso_meta m, *mp = (void *)(p->data - sizeof(m));
+	size_t l3_len, out_len;
+	struct iphdr ip;
+	uint8_t *out;
+	int r;
+
+	if (mp->magic == ESPRESSO_META_MAGIC && mp->l3_proto == 4 &&
+	    (mp->verdict == ESPRESSO_V_ESP_IN || mp->verdict == ESPRESSO_V_FRAG) &&
+	    mp->l3_off + sizeof(ip) <= p->len) {
+		m = *mp;
+		mp->magic = 0; /* a reused frame must not carry stale meta */
+		memcpy(&ip, p->data + m.l3_off, sizeof(ip));
+		l3_len = ntohs(ip.tot_len);
+	} else {
+		/* no metadata from the driver: parse the headers here */
+		if (parse_outer(p->data, p->len, &m, &l3_len) ||
+		    m.l3_proto != 4) {
+			drop_rx(w, p, DROP_rx_bad_meta);
+			return;
+		}
+		m.sa_index = sa_by_spi(w->env->db, m.spi);
+		memcpy(&ip, p->data + m.l3_off, sizeof(ip));
+	}
+	if (m.verdict == ESPRESSO_V_FRAG) {
+		if (m.l3_off + l3_len > p->len) {
+			drop_rx(w, p, DROP_rx_bad_meta);
+			return;
+		}
+		r = reasm_add(w->reasm, p->data + m.l3_off, l3_len,
+			      worker_now_ms(), &out, &out_len);
+		p->drop = -1; /* the frame's work is done either way */
+		if (r < 0)
+			w->st.drops[DROP_rx_fragment]++;
+		else if (r == REASM_DONE)
+			rx_reassembled(w, out, out_len);
+		return;
+	}
+	rx_check(w, p, &m, &ip, l3_len);
+}
+
+/* Pass 3: replay update now that the ICV passed, trailer, inner checks. */
+static void rx_post(struct worker *w, struct pkt *p)
+{
+	struct tunnel *t = p->t;
+	uint8_t *inner = p->esp + ESP_HDR_LEN + ESP_GCM_IV_LEN;
+	size_t inner_len;
+	int r;
+
+	r = replay_update(&p->sa->replay, p->seq);
+	if (r) {
+		drop_rx(w, p, r == REPLAY_DUP ? DROP_rx_replay : DROP_rx_window);
+		return;
+	}
+	r = esp_decap_post(t, inner,
+			   p->esp_len - ESP_HDR_LEN - ESP_GCM_IV_LEN -
+				   ESP_GCM_ICV_LEN,
+			   &inner_len);
+	if (r) {
+		drop_rx(w, p, r);
+		return;
+	}
+	if (w->env->mss_clamp &&
+	    frag_mss_clamp(inner, inner_len, t->mtu - 40, t->mtu - 60))
+		w->st.mss_clamped++;
+	w->sa_in[p->sa->index].packets++;
+	w->sa_in[p->sa->index].bytes += inner_len;
+	w->st.rx_decrypted++;
+	if (p->no_frame) {
+		/* its buffer is reassembly's: write it now, after what GRO
+		 * holds, so nothing is reordered */
+		struct virtio_net_hdr vh = { 0 };
+		struct iovec iov[2] = { { &vh, sizeof(vh) }, { inner, inner_len } };
+
+		if (gro_flush(&w->gro, worker_tun_write, w) ||
+		    worker_tun_write(w, iov, 2))
+			drop_rx(w, p, DROP_rx_tun_write);
+		return;
+	}
+	if (gro_add(&w->gro, inner, inner_len, worker_tun_write, w))
+		drop_rx(w, p, DROP_rx_tun_write);
+}
+
+/* Passes 2 and 3 over a burst whose pass 1 is done. */
+static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		struct pkt *p = &pkts[i];
+
+		if (p->drop)
+			continue;
+		if (esp_open(&w->aead_in[p->sa->index], p->seq, p->sa->esn,
+			     p->esp, p->esp_len))
+			drop_rx(w, p, DROP_rx_auth);
+	}
+	for (i = 0; i < n; i++)
+		if (!pkts[i].drop)
+			rx_post(w, &pkts[i]);
+	/* GRO points into the frames: write before giving them back */
+	if (gro_flush(&w->gro, worker_tun_write, w))
+		w->st.drops[DROP_rx_tun_write]++;
+}
+
+unsigned int rx_burst(struct worker *w)
+{
+	struct xsk_port *port = &w->port;
+	struct pkt pkts[WORKER_BATCH_MAX];
+	uint32_t idx, n, i;
+
+	n = xsk_ring_cons__peek(&port->rx, w->env->batch, &idx);
+	if (!n) {
+		if (xsk_ring_prod__needs_wakeup(&port->fill))
+			recvfrom(port->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&port->rx,
+								  idx + i);
+		struct pkt *p = &pkts[i];
+
+		memset(p, 0, sizeof(*p));
+		p->addr = d->addr;
+		p->data = xsk_port_frame(port, xsk_umem__add_offset_to_addr(d->addr));
+		p->len = d->len;
+		p->from = w->id;
+		frame_move(port, d->addr - d->addr % XSK_FRAME_SIZE,
+			   FRAME_WORKER);
+		w->st.rx_frames++;
+		w->st.rx_bytes += d->len;
+	}
+	xsk_ring_cons__release(&port->rx, n);
+
+	for (i = 0; i < n; i++)
+		rx_prepare(w, &pkts[i]);
+	if (w->kick_mask)
+		worker_kick_peers(w);
+	rx_finish(w, pkts, n);
+	for (i = 0; i < n; i++)
+		if (!pkts[i].handed)
+			xsk_port_free(port, pkts[i].addr);
+	xsk_port_refill(port);
+	return n;
+}
+
+/* Frames other workers handed to this one, the owner of their SAs. */
+unsigned int rx_handoff_burst(struct worker *w)
+{
+	const struct worker_env *env = w->env;
+	struct pkt pkts[WORKER_BATCH_MAX];
+	struct handoff_desc hd[WORKER_BATCH_MAX];
+	unsigned int total = 0;
+	uint32_t n, i;
+	int s;
+
+	for (s = 0; s < env->nworkers; s++) {
+		struct spsc_ring *in = &env->hand[s * env->nworkers + w->id];
+
+		if (s == w->id || !spsc_count(in))
+			continue;
+		{
+		struct xsk_port *port = &env->workers[s].port;
+
+		for (n = 0; n < (uint32_t)env->batch && spsc_pop(in, &hd[n]); n++) {
+			struct pkt *p = &pkts[n];
+			struct iphdr ip;
+
+			memset(p, 0, sizeof(*p));
+			p->addr = hd[n].addr;
+			p->data = xsk_port_frame(port, xsk_umem__add_offset_to_addr(hd[n].addr));
+			p->len = hd[n].len;
+			p->from = s;
+			memcpy(&ip, p->data + hd[n].meta.l3_off, sizeof(ip));
+			rx_check(w, p, &hd[n].meta, &ip, ntohs(ip.tot_len));
+		}
+		if (!n)
+			continue;
+		w->st.handoff_in += n;
+		rx_finish(w, pkts, n);
+		/* back to their owner: the return ring cannot be full */
+		for (i = 0; i < n; i++)
+			spsc_push(&env->back[w->id * env->nworkers + s],
+				  &hd[i].addr);
+		w->kick_mask |= 1ull << s;
+		total += n;
+		}
+	}
+	if (w->kick_mask)
+		worker_kick_peers(w);
+	return total;
+}
+
+/* Frames this worker lent that came back. */
+unsigned int rx_handoff_return(struct worker *w)
+{
+	const struct worker_env *env = w->env;
+	unsigned int total = 0;
+	uint64_t addr;
+	int d;
+
+	for (d = 0; d < env->nworkers; d++) {
+		struct spsc_ring *r;
+
+		if (d == w->id || !w->handoff_out[d])
+			continue;
+		r = &env->back[d * env->nworkers + w->id];
+		while (spsc_pop(r, &addr)) {
+			addr -= addr % XSK_FRAME_SIZE;
+			frame_move(&w->port, addr, FRAME_WORKER);
+			xsk_port_free(&w->port, addr);
+			w->handoff_out[d]--;
+			total++;
+		}
+	}
+	if (total)
+		xsk_port_refill(&w->port);
+	return total;
+}

@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tx: the outbound path of a worker. Packets from the tun queue, read
+ * straight into UMEM frames (super-packets through a staging buffer and
+ * gso_segment), prepared one by one as they are read (route, MSS clamp,
+ * size, next hop), then for the whole batch: sequence numbers and
+ * encryption, then Ethernet headers and the XSK TX ring.
+ *
+ * A packet too big for its tunnel: ICMP "fragmentation needed" / "packet
+ * too big" back through the tun when DF is set or it is IPv6; otherwise
+ * fragmented before encryption, or the ESP packet after it (fragment =
+ * "outer").
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "proto/esp.h"
+#include "proto/frag.h"
+#include "proto/gso.h"
+#include "core/pkt.h"
+
+#define FRAME_CAP (XSK_FRAME_SIZE - WORKER_TX_INNER_OFF - ESP_TAILROOM)
+/* TX ring slots wanted free before reading one more packet from the tun */
+#define TX_ROOM (GSO_MAX_PACKET / 1280 + 2 * WORKER_BATCH_MAX / 4)
+
+static void tx_flush(struct worker *w);
+
+/* A new packet in the batch; cap leaves room for outer fragments. */
+static struct pkt *tx_slot(struct worker *w, unsigned int cap)
+{
+	struct pkt *p;
+
+	if (w->ntx >= cap)
+		return NULL;
+	p = &w->txb[w->ntx++];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+/* A new frame with hdr + payload copied at off; the packet's slot. */
+static struct pkt *tx_copy(struct worker *w, unsigned int cap, size_t off,
+			   const uint8_t *hdr, size_t hlen, const uint8_t *pl,
+			   size_t plen)
+{
+	struct pkt *p;
+	uint64_t addr;
+
+	if (hlen + plen > FRAME_CAP || !xsk_port_alloc(&w->port, &addr)) {
+		w->st.drops[DROP_tx_no_frame]++;
+		return NULL;
+	}
+	p = tx_slot(w, cap);
+	if (!p) {
+		xsk_port_free(&w->port, addr);
+		w->st.drops[DROP_tx_no_frame]++;
+		return NULL;
+	}
+	p->addr = addr;
+	p->data = xsk_port_frame(&w->port, addr) + off;
+	memcpy(p->data, hdr, hlen);
+	memcpy(p->data + hlen, pl, plen);
+	p->len = hlen + plen;
+	return p;
+}
+
+/*
+ * The ICMP error comes from the packet's destination, arriving on the tun
+ * that routes to it: the host's reverse-path and martian checks accept it
+ * (a local address as source would be dropped as martian).
+ */
+static void tx_icmp(struct worker *w, struct pkt *p)
+{
+	struct virtio_net_hdr vh = { 0 };
+	uint8_t buf[1280];
+	struct iovec iov[2] = { { &vh, sizeof(vh) }, { buf, 0 } };
+
+	if ((p->data[0] >> 4) == 4)
+		iov[1].iov_len = frag_icmp4_needed(
+			buf, sizeof(buf), p->data, p->len, p->t->mtu,
+			&((const struct iphdr *)p->data)->daddr);
+	else
+		iov[1].iov_len = frag_icmp6_too_big(
+			buf, sizeof(buf), p->data, p->len, p->t->mtu,
+			&((const struct ip6_hdr *)p->data)->ip6_dst);
+	if (iov[1].iov_len && !worker_tun_write(w, iov, 2))
+		w->st.icmp_sent++;
+}
+
+static int emit_inner(void *arg, const uint8_t *hdr, size_t hlen,
+		      const uint8_t *pl, size_t plen);
+
+/* Too big for the tunnel: ICMP back, or fragment before encryption. */
+static void tx_too_big(struct worker *w, struct pkt *p)
+{
+	const struct iphdr *ip = (const void *)p->data;
+
+	if ((p->data[0] >> 4) == 6 || (ip->frag_off & htons(IP_DF))) {
+		tx_icmp(w, p);
+		drop_tx(w, p, DROP_tx_too_big);
+		return;
+	}
+	if (p->t->cfg->fragment == FRAG_OUTER &&
+	    p->len + p->t->overhead <= FRAME_CAP)
+		return; /* encrypted whole, the ESP packet is cut in tx_crypto */
+	w->cur_t = p->t;
+	if (frag_ip4(p->data, p->len, p->t->mtu, emit_inner, w) < 0) {
+		drop_tx(w, p, DROP_tx_too_big);
+		return;
+	}
+	p->drop = -1; /* replaced by its fragments */
+}
+
+/* Pass 1 for a packet whose tunnel is known: MSS, size, next hop. */
+static void tx_check(struct worker *w, struct pkt *p)
+{
+	struct tunnel *t = p->t;
+
+	if (w->env->mss_clamp &&
+	    frag_mss_clamp(p->data, p->len, t->mtu - 40, t->mtu - 60))
+		w->st.mss_clamped++;
+	if (p->len > t->mtu) {
+		tx_too_big(w, p);
+		if (p->drop)
+			return;
+	}
+	if (!tunnel_nh_mac(t, p->mac)) {
+		atomic_store_explicit(&t->nh_wanted, 1, memory_order_relaxed);
+		p->hold = true;
+	}
+}
+
+static struct tunnel *tx_route(struct worker *w, const uint8_t *pkt,
+			       size_t len)
+{
+	if ((pkt[0] >> 4) == 4 && len >= sizeof(struct iphdr))
+		return sadb_route(w->env->db, AF_INET,
+				  &((const struct iphdr *)pkt)->daddr);
+	if ((pkt[0] >> 4) == 6 && len >= sizeof(struct ip6_hdr))
+		return sadb_route(w->env->db, AF_INET6,
+				  &((const struct ip6_hdr *)pkt)->ip6_dst);
+	return NULL;
+}
+
+static bool ip_ok(const uint8_t *pkt, size_t len)
+{
+	return len && (((pkt[0] >> 4) == 4 && len >= sizeof(struct iphdr)) ||
+		       ((pkt[0] >> 4) == 6 && len >= sizeof(struct ip6_hdr)));
+}
+
+/* A segment or fragment of a packet whose tunnel is w->cur_t. */
+static int emit_inner(void *arg, const uint8_t *hdr, size_t hlen,
+		      const uint8_t *pl, size_t plen)
+{
+	struct worker *w = arg;
+	struct pkt *p;
+
+	if (w->ntx >= WORKER_BATCH_MAX)
+		tx_flush(w);
+	p = tx_copy(w, WORKER_BATCH_MAX, WORKER_TX_INNER_OFF, hdr, hlen, pl,
+		    plen);
+	if (!p)
+		return 0; /* counted; the others may still go */
+	p->t = w->cur_t;
+	w->st.gso_segments++;
+	tx_check(w, p);
+	return 0;
+}
+
+/* One packet read from the tun. */
+static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hdr *vh,
+		     size_t len)
+{
+	uint8_t *frame = xsk_port_frame(&w->port, addr) + WORKER_TX_INNER_OFF;
+	struct tunnel *t;
+	struct pkt *p;
+	int r;
+
+	if (vh->gso_type == VIRTIO_NET_HDR_GSO_NONE && len <= FRAME_CAP) {
+		p = tx_slot(w, WORKER_BATCH_MAX);
+		p->addr = addr;
+		p->data = frame;
+		p->len = len;
+		if (!ip_ok(frame, len) || gso_csum_complete(vh, frame, len)) {
+			drop_tx(w, p, DROP_tx_malformed);
+			return;
+		}
+		p->t = tx_route(w, frame, len);
+		if (!p->t) {
+			drop_tx(w, p, DROP_tx_no_route);
+			return;
+		}
+		tx_check(w, p);
+		return;
+	}
+	/* A super-packet: the part read into the frame joins the rest in the
+	 * staging buffer, and gso_segment copies segments into new frames. */
+	memcpy(w->big, frame, FRAME_CAP);
+	xsk_port_free(&w->port, addr);
+	w->st.gso_super++;
+	t = ip_ok(w->big, len) ? tx_route(w, w->big, len) : NULL;
+	if (!t) {
+		struct pkt dummy = { 0 };
+
+		drop_tx(w, &dummy, ip_ok(w->big, len) ? DROP_tx_no_route
+						       : DROP_tx_malformed);
+		return;
+	}
+	w->cur_t = t;
+	r = gso_segment(vh, w->big, len, t->mtu, emit_inner, w);
+	if (r < 0) {
+		struct pkt dummy = { .t = t };
+
+		drop_tx(w, &dummy, DROP_tx_malformed);
+	}
+}
+
+/* Pass 2 for one packet: sequence number, encryption, outer fragments. */
+static int emit_outer(void *arg, const uint8_t *hdr, size_t hlen,
+		      const uint8_t *pl, size_t plen)
+{
+	struct worker *w = arg;
+	struct pkt *p = tx_copy(w, 2 * WORKER_BATCH_MAX, WORKER_TX_INNER_OFF,
+				hdr, hlen, pl, plen);
+
+	if (!p)
+		return 0;
+	p->raw = true;
+	p->t = w->cur_t;
+	memcpy(p->mac, w->cur_mac, 6);
+	p->esp = p->data;
+	p->esp_len = p->len;
+	w->st.frag_out++;
+	return 0;
+}
+
+/*
+ * Sequence numbers for the batch: one reservation (one atomic operation on
+ * the SA's counter, a line every worker writes when a fat tunnel's pair
+ * serves them all) per run of consecutive packets of one tunnel, handed
+ * out in batch order.
+ */
+struct seq_run {
+	struct sa *sa;
+	uint64_t next;
+	uint32_t left;
+};
+
+static uint64_t tx_seq(struct worker *w, struct seq_run *r, struct sa *sa,
+		       unsigned int i)
+{
+	uint32_t n = 0;
+	unsigned int j;
+
+	if (r->sa != sa || !r->left) {
+		/* this packet and those after it for the same tunnel */
+		for (j = i; j < w->ntx; j++) {
+			const struct pkt *q = &w->txb[j];
+
+			if (q->drop || q->hold || q->raw)
+				continue;
+			if (q->t != w->txb[i].t)
+				break;
+			n++;
+		}
+		r->sa = sa;
+		r->next = sa_seq_reserve(sa, n);
+		r->left = n;
+		if (!r->next && n > 1) {
+			/* near the end of the space: what is left, one by one */
+			r->next = sa_seq_reserve(sa, 1);
+			r->left = 1;
+		}
+		if (!r->next) {
+			r->left = 0;
+			return 0;
+		}
+	}
+	r->left--;
+	return r->next++;
+}
+
+static void tx_crypto(struct worker *w, struct seq_run *run, unsigned int i)
+{
+	struct pkt *p = &w->txb[i];
+	struct tunnel *t = p->t;
+	struct sa *sa = p->sa = tunnel_out_sa(t, w->id);
+	uint8_t *outer;
+	size_t outer_len;
+	int r;
+
+	p->seq = tx_seq(w, run, sa, i);
+	if (!p->seq) {
+		drop_tx(w, p, DROP_tx_seq_exhausted);
+		return;
+	}
+	r = esp_encap4(sa, &w->aead_out[sa->index], p->seq, w->ip_id++,
+		       p->data, p->len, &outer, &outer_len);
+	if (r) {
+		drop_tx(w, p, r);
+		return;
+	}
+	p->esp = outer; /* from here: the outer IPv4 header */
+	p->esp_len = outer_len;
+	if (outer_len > (size_t)w->env->uplink_mtu) {
+		/* fragment = "outer": cut the ESP packet (DF is clear) */
+		((struct iphdr *)outer)->frag_off = 0;
+		((struct iphdr *)outer)->check = 0;
+		((struct iphdr *)outer)->check = esp_ip_csum(outer, 20);
+		w->cur_t = t;
+		memcpy(w->cur_mac, p->mac, 6);
+		if (frag_ip4(outer, outer_len, w->env->uplink_mtu, emit_outer,
+			     w) < 0)
+			drop_tx(w, p, DROP_tx_too_big);
+		else
+			p->drop = -1;
+	}
+}
+
+/* Keep a packet until its next hop resolves (as the kernel's arp_queue). */
+static void hold_add(struct worker *w, struct pkt *p)
+{
+	struct held_pkt *h;
+
+	if (w->nhold == WORKER_HOLD_MAX) {
+		drop_tx(w, p, DROP_tx_no_neigh);
+		xsk_port_free(&w->port, p->addr);
+		return;
+	}
+	h = &w->hold[w->nhold++];
+	h->addr = p->addr;
+	h->len = p->len;
+	h->t = p->t;
+	h->since_ms = worker_now_ms();
+	frame_move(&w->port, p->addr, FRAME_HELD);
+	w->st.neigh_held++;
+}
+
+/* Pass 3: Ethernet headers and the TX ring, for w->txb[0..ntx). */
+static void tx_post(struct worker *w)
+{
+	struct xsk_port *port = &w->port;
+	unsigned int i, good = 0, sent = 0, n = w->ntx;
+	struct pkt *pkts = w->txb;
+	uint32_t idx = 0;
+
+	for (i = 0; i < n; i++)
+		good += !pkts[i].drop && !pkts[i].hold;
+	if (good && xsk_prod_nb_free(&port->tx, good) < good) {
+		/* make room: let the kernel send what is queued */
+		xsk_port_kick(port);
+		w->st.tx_completed += xsk_port_complete(port);
+	}
+	if (good)
+		good = xsk_ring_prod__reserve(&port->tx, good, &idx);
+	for (i = 0; i < n; i++) {
+		struct pkt *p = &pkts[i];
+		struct xdp_desc *d;
+		struct ethhdr *eth;
+
+		if (p->hold && !p->drop) {
+			hold_add(w, p);
+			continue;
+		}
+		if (!p->drop && sent == good)
+			drop_tx(w, p, DROP_tx_ring_full);
+		if (p->drop) {
+			xsk_port_free(port, p->addr);
+			continue;
+		}
+		eth = (struct ethhdr *)(p->esp - ETH_HLEN);
+		memcpy(eth->h_dest, p->mac, ETH_ALEN);
+		memcpy(eth->h_source, w->env->uplink_mac, ETH_ALEN);
+		eth->h_proto = htons(ETH_P_IP);
+		d = xsk_ring_prod__tx_desc(&port->tx, idx + sent++);
+		d->addr = p->addr + ((uint8_t *)eth - xsk_port_frame(port, p->addr));
+		d->len = p->esp_len + ETH_HLEN;
+		frame_move(port, p->addr, FRAME_TX);
+		w->st.tx_frames++;
+		w->st.tx_bytes += d->len;
+		if (!p->raw) {
+			w->sa_out[p->sa->index].packets++;
+			w->sa_out[p->sa->index].bytes += p->len;
+		}
+	}
+	if (sent) {
+		xsk_ring_prod__submit(&port->tx, sent);
+		if (xsk_port_kick(port))
+			w->st.wakeups++;
+	}
+}
+
+static void tx_flush(struct worker *w)
+{
+	struct seq_run run = { 0 };
+	unsigned int i;
+
+	if (!w->ntx)
+		return;
+	/* sequence numbers in batch order, then encryption */
+	for (i = 0; i < w->ntx; i++) {
+		struct pkt *p = &w->txb[i];
+
+		if (!p->drop && !p->hold && !p->raw)
+			tx_crypto(w, &run, i);
+	}
+	tx_post(w);
+	w->ntx = 0;
+}
+
+unsigned int tx_burst(struct worker *w)
+{
+	struct virtio_net_hdr vh = { 0 };
+	unsigned int n = 0;
+	uint64_t addr;
+	ssize_t r;
+
+	while (n < (unsigned int)w->env->batch) {
+		struct iovec iov[3];
+		int k = 0;
+
+		if (w->ntx >= WORKER_BATCH_MAX)
+			tx_flush(w);
+		/*
+		 * Backpressure: read only what the TX ring can take (a
+		 * super-packet may make 45 segments). What stays in the tun
+		 * queue slows the host down, instead of being dropped here.
+		 */
+		if (xsk_prod_nb_free(&w->port.tx, TX_ROOM) < TX_ROOM + w->ntx) {
+			tx_flush(w);
+			xsk_port_kick(&w->port);
+			w->st.tx_completed += xsk_port_complete(&w->port);
+			if (xsk_prod_nb_free(&w->port.tx, TX_ROOM) < TX_ROOM)
+				break;
+		}
+		if (!xsk_port_alloc(&w->port, &addr))
+			break; /* the packets wait in the tun for frames */
+		if (w->vnet)
+			iov[k++] = (struct iovec){ &vh, sizeof(vh) };
+		iov[k++] = (struct iovec){ xsk_port_frame(&w->port, addr) +
+						   WORKER_TX_INNER_OFF,
+					   FRAME_CAP };
+		if (w->vnet)
+			iov[k++] = (struct iovec){ w->big + FRAME_CAP,
+						   GSO_MAX_PACKET };
+		r = readv(w->tun_fd, iov, k);
+		if (r <= 0) {
+			xsk_port_free(&w->port, addr);
+			break;
+		}
+		w->st.tun_rx++;
+		n++;
+		if (w->vnet)
+			r -= sizeof(vh);
+		if (r <= 0) {
+			struct pkt dummy = { 0 };
+
+			xsk_port_free(&w->port, addr);
+			drop_tx(w, &dummy, DROP_tx_malformed);
+			continue;
+		}
+		tx_input(w, addr, &vh, r);
+	}
+	tx_flush(w);
+	return n;
+}
+
+/* Send the held packets whose next hop is known; drop the expired ones. */
+unsigned int tx_hold_flush(struct worker *w)
+{
+	uint64_t now = worker_now_ms();
+	unsigned int i, keep = 0, n = 0;
+
+	tx_flush(w);
+	for (i = 0; i < w->nhold; i++) {
+		struct held_pkt *h = &w->hold[i];
+		struct pkt *p;
+		uint8_t mac[6];
+
+		if (tunnel_nh_mac(h->t, mac)) {
+			p = tx_slot(w, WORKER_BATCH_MAX);
+			frame_move(&w->port, h->addr, FRAME_WORKER);
+			p->addr = h->addr;
+			p->t = h->t;
+			memcpy(p->mac, mac, 6);
+			p->data = xsk_port_frame(&w->port, h->addr) +
+				  WORKER_TX_INNER_OFF;
+			p->len = h->len;
+			w->st.neigh_released++;
+			n++;
+		} else if (now - h->since_ms > WORKER_HOLD_MS) {
+			struct pkt dummy = { .t = h->t };
+
+			frame_move(&w->port, h->addr, FRAME_WORKER);
+			drop_tx(w, &dummy, DROP_tx_no_neigh);
+			xsk_port_free(&w->port, h->addr);
+		} else {
+			w->hold[keep++] = *h;
+		}
+	}
+	w->nhold = keep;
+	tx_flush(w);
+	return n;
+}

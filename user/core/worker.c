@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "proto/gso.h"
+#include "lib/log.h"
+#include "core/pkt.h"
+#include "core/worker.h"
+
+uint64_t worker_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+void worker_kick_peers(struct worker *w)
+{
+	uint64_t one = 1, m = w->kick_mask;
+	int i;
+
+	for (i = 0; m; i++, m >>= 1)
+		if ((m & 1) && write(w->env->workers[i].evfd, &one, 8) < 0)
+			w->st.wakeups++; /* already pending: fine */
+	w->kick_mask = 0;
+}
+
+int worker_tun_write(void *arg, const struct iovec *iov, int iovcnt)
+{
+	struct worker *w = arg;
+	ssize_t want = 0, r;
+	int i, skip = !w->vnet;
+
+	for (i = skip; i < iovcnt; i++)
+		want += iov[i].iov_len;
+	r = writev(w->tun_fd, iov + skip, iovcnt - skip);
+	if (r != want)
+		return r < 0 ? -errno : -EIO;
+	w->st.tun_tx++;
+	return 0;
+}
+
+static void audit_if_asked(struct worker *w)
+{
+	if (!atomic_load_explicit(&w->audit_req, memory_order_acquire))
+		return;
+	xsk_port_audit(&w->port, &w->audit);
+	atomic_store_explicit(&w->audit_req, 0, memory_order_relaxed);
+	atomic_store_explicit(&w->audit_done, 1, memory_order_release);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pollfd pfd[3] = {
+		{ .fd = w->port.fd, .events = POLLIN },
+		{ .fd = w->tun_fd, .events = POLLIN },
+		{ .fd = w->evfd, .events = POLLIN },
+	};
+	uint64_t ev;
+
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+			log_warn("worker %d: cannot pin to CPU %d", w->id, w->cpu);
+	}
+	if (crypto_thread_init())
+		log_warn("worker %d: crypto state shared with other workers "
+			 "(slower with many workers)", w->id);
+	while (!atomic_load_explicit(w->env->stop, memory_order_relaxed)) {
+		unsigned int work = 0;
+
+		audit_if_asked(w);
+		work += xsk_port_complete(&w->port);
+		w->st.tx_completed += work;
+		work += rx_burst(w);
+		if (w->env->nworkers > 1) {
+			work += rx_handoff_burst(w);
+			work += rx_handoff_return(w);
+		}
+		work += tx_burst(w);
+		if (w->nhold)
+			work += tx_hold_flush(w);
+		if (reasm_mem(w->reasm)) {
+			uint64_t now = worker_now_ms();
+
+			if (now - w->last_expire_ms >= 100) {
+				reasm_expire(w->reasm, now);
+				w->last_expire_ms = now;
+			}
+		}
+		if (w->port.n_state[FRAME_TX] && xsk_port_kick(&w->port))
+			w->st.wakeups++;
+		if (work || w->env->busy_poll)
+			continue;
+		/* Idle: sleep until the uplink or the tun has something.
+		 * Completions do not wake poll(): come back soon if frames
+		 * are still out for transmission. */
+		w->st.polls++;
+		poll(pfd, 3, w->port.n_state[FRAME_TX] ? 1 : w->nhold ? 10 : 100);
+		if ((pfd[2].revents & POLLIN) && read(w->evfd, &ev, 8) < 0)
+			continue;
+	}
+	crypto_thread_exit();
+	return NULL;
+}
+
+int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
+		int tun_fd)
+{
+	int nin = env->db->nin, nout = env->db->nout, i, err;
+
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->cpu = cpu;
+	w->env = env;
+	w->tun_fd = tun_fd;
+	w->ip_id = (uint16_t)(id << 12);
+	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->aead_in = calloc_lines(nin, sizeof(*w->aead_in));
+	w->aead_out = calloc_lines(nout, sizeof(*w->aead_out));
+	w->sa_in = calloc_lines(nin, sizeof(*w->sa_in));
+	w->sa_out = calloc_lines(nout, sizeof(*w->sa_out));
+	w->vnet = env->offload;
+	gro_init(&w->gro, env->offload);
+	w->reasm = reasm_new(WORKER_REASM_MEM, WORKER_REASM_FRAGS,
+			     WORKER_REASM_MS);
+	w->big = malloc(GSO_MAX_PACKET + XSK_FRAME_SIZE);
+	w->txb = calloc_lines(2 * WORKER_BATCH_MAX, sizeof(*w->txb));
+	if (!w->aead_in || !w->aead_out || !w->sa_in || !w->sa_out ||
+	    !w->reasm || !w->big || !w->txb || w->evfd < 0) {
+		worker_free(w);
+		return -ENOMEM;
+	}
+	/*
+	 * Every SA gets a context here, owned or not: a reassembled packet is
+	 * decrypted where it completes (the replay window is lock-free).
+	 */
+	for (i = 0; i < nin + nout; i++) {
+		const struct sa *sa = i < nin ? env->db->in[i]
+					      : env->db->out[i - nin];
+
+		err = crypto_aead_init(i < nin ? &w->aead_in[i]
+					       : &w->aead_out[i - nin],
+				       sa->cipher, sa->key, sa->key_len,
+				       sa->dir == SA_OUT);
+		if (err) {
+			log_err("worker %d: cannot key SA 0x%08x of tunnel %s: "
+				"%s", id, sa->spi, sa->tunnel->cfg->name,
+				strerror(-err));
+			worker_free(w);
+			return err;
+		}
+	}
+	return 0;
+}
+
+int worker_start(struct worker *w)
+{
+	int err = pthread_create(&w->thread, NULL, worker_main, w);
+
+	if (err)
+		return -err;
+	w->started = true;
+	return 0;
+}
+
+void worker_join(struct worker *w)
+{
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	w->started = false;
+}
+
+void worker_free(struct worker *w)
+{
+	int i;
+
+	for (i = 0; w->env && w->aead_in && i < w->env->db->nin; i++)
+		crypto_aead_free(&w->aead_in[i]);
+	for (i = 0; w->env && w->aead_out && i < w->env->db->nout; i++)
+		crypto_aead_free(&w->aead_out[i]);
+	free(w->aead_in);
+	free(w->aead_out);
+	free(w->sa_in);
+	free(w->sa_out);
+	free(w->big);
+	free(w->txb);
+	if (w->reasm)
+		reasm_free(w->reasm);
+	w->reasm = NULL;
+	w->big = NULL;
+	w->txb = NULL;
+	w->aead_in = w->aead_out = NULL;
+	w->sa_in = w->sa_out = NULL;
+	xsk_port_close(&w->port);
+	if (w->evfd > 0)
+		close(w->evfd);
+	w->evfd = -1;
+}
+
+int worker_audit(struct worker *w, struct xsk_audit *out, int timeout_ms)
+{
+	struct timespec ts = { 0, 1000000 };
+	int i;
+
+	atomic_store_explicit(&w->audit_done, 0, memory_order_relaxed);
+	atomic_store_explicit(&w->audit_req, 1, memory_order_release);
+	for (i = 0; i < timeout_ms; i++) {
+		if (atomic_load_explicit(&w->audit_done, memory_order_acquire)) {
+			*out = w->audit;
+			return 0;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * worker: one thread per uplink queue. It owns its AF_XDP socket and UMEM,
+ * its tun queue, its cipher contexts and its counters: nothing on its
+ * packet path takes a lock. Each turn it takes a burst from the XSK
+ * (inbound ESP) and one from the tun (outbound plaintext) and runs each
+ * through three passes: prepare, crypto, post.
+ */
+#ifndef ESPRESSO_WORKER_H
+#define ESPRESSO_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "proto/crypto.h"
+#include "proto/gro.h"
+#include "proto/reasm.h"
+#include "tables/sa.h"
+#include "core/stats.h"
+#include "io/xsk.h"
+
+#define WORKER_BATCH_MAX 256
+/* The inner packet read from the tun starts here in its frame. */
+#define WORKER_TX_INNER_OFF 256
+/* Packets a worker keeps while their next hop is resolved, and how long. */
+#define WORKER_HOLD_MAX 64
+#define WORKER_HOLD_MS 3000
+
+struct held_pkt {
+	uint64_t addr;
+	uint32_t len;
+	struct tunnel *t;
+	uint64_t since_ms;
+};
+
+struct spsc_ring;
+struct worker;
+
+struct worker_env {
+	const struct sadb *db;
+	struct worker *workers;  /* all of them, for handoff */
+	int nworkers;
+	struct spsc_ring *hand;  /* [s * nworkers + d]: s hands frames to d */
+	struct spsc_ring *back;  /* [d * nworkers + s]: d gives them back */
+	bool busy_poll;
+	uint8_t uplink_mac[6];
+	int uplink_mtu;
+	int batch;
+	bool offload;   /* the tun has a virtio_net_hdr: GSO, GRO, csum */
+	bool mss_clamp;
+	_Atomic int *stop;
+};
+
+struct pkt;
+
+/* Outer fragment reassembly bounds, per worker. */
+#define WORKER_REASM_MEM (4u << 20)
+#define WORKER_REASM_FRAGS 64
+#define WORKER_REASM_MS 2000
+
+struct worker {
+	/* workers sit in one array: each starts on its own line */
+	_Alignas(CACHELINE) int id; /* = uplink queue */
+	int cpu; /* -1: not pinned */
+	const struct worker_env *env;
+	struct xsk_port port;
+	int tun_fd;
+	struct esp_aead *aead_in, *aead_out; /* by tunnel index */
+	struct sa_stats *sa_in, *sa_out;     /* by tunnel index */
+	struct queue_stats st;
+	bool vnet;
+	struct gro_table gro;
+	struct reasm_table *reasm;
+	uint8_t *big;         /* staging for super-packets from the tun */
+	struct pkt *txb;      /* the outbound batch, 2 * WORKER_BATCH_MAX */
+	unsigned int ntx;
+	struct tunnel *cur_t; /* for the gso/frag callbacks */
+	uint8_t cur_mac[6];
+	uint64_t last_expire_ms;
+	uint16_t ip_id;
+	uint32_t handoff_out[CFG_MAX_QUEUES]; /* frames lent to each owner */
+	uint64_t kick_mask;   /* workers to wake after this burst */
+	int evfd;             /* eventfd: another worker has work for us */
+	struct held_pkt hold[WORKER_HOLD_MAX];
+	unsigned int nhold;
+	pthread_t thread;
+	bool started;
+	/* frame audit, asked by the control thread, run by the worker */
+	_Atomic int audit_req;
+	_Atomic int audit_done;
+	struct xsk_audit audit;
+};
+
+/* Key the worker's contexts and allocate its counters. 0 or -errno. */
+int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
+		int tun_fd);
+int worker_start(struct worker *w);
+void worker_join(struct worker *w);
+/* Free contexts (keys wiped) and close the port. */
+void worker_free(struct worker *w);
+/* Ask the worker for a frame audit and wait (up to timeout_ms) for it. */
+int worker_audit(struct worker *w, struct xsk_audit *out, int timeout_ms);
+
+#endif

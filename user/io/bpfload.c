@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/magic.h>
+#include <xdp/libxdp.h>
+
+#include "io/bpfload.h"
+#include "lib/log.h"
+
+#define BPFFS "/sys/fs/bpf"
+
+static const char *const map_names[] = { ESPRESSO_MAP_SA_IN, ESPRESSO_MAP_XSKS,
+					 ESPRESSO_MAP_STATS };
+
+int bpfload_ensure_bpffs(void)
+{
+	struct statfs st;
+
+	if (!statfs(BPFFS, &st) && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", BPFFS, "bpf", 0, "mode=0700")) {
+		int err = -errno;
+
+		log_err("no bpffs on %s and cannot mount one: %s", BPFFS,
+			strerror(errno));
+		return err;
+	}
+	log_info("mounted a bpffs on %s", BPFFS);
+	return 0;
+}
+
+const char *bpfload_find_object(const char *argv0)
+{
+	static char path[PATH_MAX];
+	static const char *const installed[] = {
+		"/usr/local/lib/espresso/espresso.bpf.o",
+		"/usr/lib/espresso/espresso.bpf.o",
+	};
+	char exe[PATH_MAX];
+	ssize_t n;
+	size_t i;
+
+	if (getenv("ESPRESSO_BPF_OBJ"))
+		return getenv("ESPRESSO_BPF_OBJ");
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		snprintf(path, sizeof(path), "%s/bpf/espresso.bpf.o",
+			 dirname(exe));
+		if (!access(path, R_OK))
+			return path;
+	}
+	for (i = 0; i < sizeof(installed) / sizeof(installed[0]); i++)
+		if (!access(installed[i], R_OK))
+			return installed[i];
+	(void)argv0;
+	return installed[1];
+}
+
+static int mkdirs(const char *dir)
+{
+	char tmp[PATH_MAX], *p;
+
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int open_maps_pinned(struct bpf_state *b)
+{
+	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd };
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, map_names[i]);
+		*fds[i] = bpf_obj_get(path);
+		if (*fds[i] < 0) {
+			int err = -errno;
+
+			log_err("cannot open pinned map %s: %s (was the program "
+				"loaded with xdp-loader load -p %s ?)", path,
+				strerror(errno), b->pin_dir);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void clear_sa_map(struct bpf_state *b)
+{
+	uint32_t key, next;
+
+	/* Entries left by an earlier run must not steer traffic to us. */
+	while (!bpf_map_get_next_key(b->sa_fd, NULL, &next)) {
+		key = next;
+		if (bpf_map_delete_elem(b->sa_fd, &key))
+			break;
+	}
+}
+
+static void init_state(struct bpf_state *b, const struct cfg *c)
+{
+	memset(b, 0, sizeof(*b));
+	b->sa_fd = b->xsks_fd = b->stats_fd = -1;
+	b->ifindex = c->uplink.ifindex;
+	b->mode = c->uplink.xdp_mode == XDPMODE_SKB ? XDP_MODE_SKB
+						    : XDP_MODE_NATIVE;
+	snprintf(b->pin_dir, sizeof(b->pin_dir), "%s/%s", ESPRESSO_PIN_ROOT,
+		 c->instance);
+}
+
+int bpfload_attach(struct bpf_state *b, const struct cfg *c, const char *obj)
+{
+	struct bpf_object *bo;
+	char msg[256];
+	int err;
+
+	init_state(b, c);
+	err = mkdirs(b->pin_dir);
+	if (err) {
+		log_err("cannot create %s: %s", b->pin_dir, strerror(-err));
+		return err;
+	}
+	DECLARE_LIBBPF_OPTS(bpf_object_open_opts, opts,
+			    .pin_root_path = b->pin_dir);
+	b->prog = xdp_program__open_file(obj, "xdp", &opts);
+	err = libxdp_get_error(b->prog);
+	if (err) {
+		b->prog = NULL;
+		libxdp_strerror(err, msg, sizeof(msg));
+		log_err("cannot open the XDP object %s: %s (build it with make, "
+			"or set ESPRESSO_BPF_OBJ)", obj, msg);
+		bpfload_close(b);
+		return err;
+	}
+	err = xdp_program__attach(b->prog, b->ifindex, b->mode, 0);
+	if (err) {
+		libxdp_strerror(err, msg, sizeof(msg));
+		log_err("cannot attach XDP to %s in %s mode: %s (%s)",
+			c->uplink.name,
+			b->mode == XDP_MODE_SKB ? "skb" : "native", msg,
+			err == -EACCES || err == -EPERM || err == -EINVAL
+				? "the verifier may have refused the program: "
+				  "run espressod -v for its log"
+				: "another non-libxdp program attached? see "
+				  "xdp-loader status");
+		xdp_program__close(b->prog);
+		b->prog = NULL;
+		bpfload_close(b);
+		return err;
+	}
+	bo = xdp_program__bpf_obj(b->prog);
+	b->sa_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SA_IN));
+	b->xsks_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_XSKS));
+	b->stats_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_STATS));
+	if (b->sa_fd < 0 || b->xsks_fd < 0 || b->stats_fd < 0) {
+		log_err("%s lacks espresso's maps", obj);
+		bpfload_close(b);
+		return -ENOENT;
+	}
+	/* the object's fds belong to libxdp: keep our own */
+	b->sa_fd = dup(b->sa_fd);
+	b->xsks_fd = dup(b->xsks_fd);
+	b->stats_fd = dup(b->stats_fd);
+	clear_sa_map(b);
+	log_info("XDP program attached to %s (%s mode), maps pinned in %s",
+		 c->uplink.name, b->mode == XDP_MODE_SKB ? "skb" : "native",
+		 b->pin_dir);
+	return 0;
+}
+
+int bpfload_use_pinned(struct bpf_state *b, const struct cfg *c)
+{
+	struct xdp_multiprog *mp;
+	struct xdp_program *p = NULL;
+	bool found = false;
+	int err;
+
+	init_state(b, c);
+	mp = xdp_multiprog__get_from_ifindex(b->ifindex);
+	if (!libxdp_get_error(mp) && mp) {
+		if (xdp_multiprog__is_legacy(mp)) {
+			p = xdp_multiprog__main_prog(mp);
+			found = p && !strcmp(xdp_program__name(p),
+					     ESPRESSO_PROG_NAME);
+		}
+		while (!found && (p = xdp_multiprog__next_prog(p, mp)))
+			found = !strcmp(xdp_program__name(p), ESPRESSO_PROG_NAME);
+		xdp_multiprog__close(mp);
+	}
+	if (!found) {
+		log_err("no %s program attached to %s: attach it first with "
+			"`xdp-loader load -p %s %s espresso.bpf.o`, or run "
+			"without --xdp-attached", ESPRESSO_PROG_NAME,
+			c->uplink.name, b->pin_dir, c->uplink.name);
+		return -ENOENT;
+	}
+	err = open_maps_pinned(b);
+	if (err) {
+		bpfload_close(b);
+		return err;
+	}
+	clear_sa_map(b);
+	log_info("using the XDP program attached to %s, maps in %s",
+		 c->uplink.name, b->pin_dir);
+	return 0;
+}
+
+int bpfload_sa_add(struct bpf_state *b, uint32_t spi, uint32_t sa_index,
+		   uint32_t flags)
+{
+	struct espresso_sa_in v = { .sa_index = sa_index, .flags = flags };
+
+	return bpf_map_update_elem(b->sa_fd, &spi, &v, BPF_ANY) ? -errno : 0;
+}
+
+int bpfload_sa_del(struct bpf_state *b, uint32_t spi)
+{
+	return bpf_map_delete_elem(b->sa_fd, &spi) ? -errno : 0;
+}
+
+int bpfload_read_stats(const struct bpf_state *b,
+		       struct espresso_xdp_stats *sum)
+{
+	int ncpu = libbpf_num_possible_cpus(), i;
+	struct espresso_xdp_stats *v;
+	uint32_t key = 0;
+	size_t j, n = sizeof(*sum) / sizeof(__u64);
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(b->stats_fd, &key, v)) {
+		free(v);
+		return -errno;
+	}
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < ncpu; i++)
+		for (j = 0; j < n; j++)
+			((__u64 *)sum)[j] += ((__u64 *)&v[i])[j];
+	free(v);
+	return 0;
+}
+
+void bpfload_close(struct bpf_state *b)
+{
+	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd };
+	char path[PATH_MAX];
+	size_t i;
+
+	if (b->sa_fd >= 0 && !b->prog)
+		clear_sa_map(b); /* the program stays: leave it no SPI */
+	for (i = 0; i < 3; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+	if (!b->prog)
+		return;
+	xdp_program__detach(b->prog, b->ifindex, b->mode, 0);
+	xdp_program__close(b->prog);
+	b->prog = NULL;
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, map_names[i]);
+		unlink(path);
+	}
+	rmdir(b->pin_dir);
+	rmdir(ESPRESSO_PIN_ROOT); /* fails, rightly, while others use it */
+	log_info("XDP program detached, pins removed");
+}

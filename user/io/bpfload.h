@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * bpfload: the XDP program and its maps. Either espressod loads and attaches
+ * bpf/espresso.bpf.o itself (through libxdp, so it can sit beside other XDP
+ * programs), or it uses a program already attached with
+ *   xdp-loader load -p /sys/fs/bpf/espresso/<instance> IFACE espresso.bpf.o
+ * and the maps pinned there.
+ */
+#ifndef ESPRESSO_BPFLOAD_H
+#define ESPRESSO_BPFLOAD_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "espresso/common.h"
+
+struct xdp_program;
+
+struct bpf_state {
+	struct xdp_program *prog; /* NULL when the program is someone else's */
+	int ifindex;
+	int mode; /* enum xdp_attach_mode */
+	int sa_fd, xsks_fd, stats_fd;
+	char pin_dir[128]; /* ESPRESSO_PIN_ROOT/<instance> */
+};
+
+/* Mount a bpffs on /sys/fs/bpf unless one is there. 0 or -errno. */
+int bpfload_ensure_bpffs(void);
+/* The object file: $ESPRESSO_BPF_OBJ, next to the binary, or installed. */
+const char *bpfload_find_object(const char *argv0);
+/* Load obj, pin its maps under the instance's folder, attach. */
+int bpfload_attach(struct bpf_state *b, const struct cfg *c, const char *obj);
+/* Use the program attached by xdp-loader and its pinned maps. */
+int bpfload_use_pinned(struct bpf_state *b, const struct cfg *c);
+/* Inbound SPI -> SA index. */
+int bpfload_sa_add(struct bpf_state *b, uint32_t spi, uint32_t sa_index,
+		   uint32_t flags);
+int bpfload_sa_del(struct bpf_state *b, uint32_t spi);
+/* The per-CPU counters, summed over CPUs. */
+int bpfload_read_stats(const struct bpf_state *b,
+		       struct espresso_xdp_stats *sum);
+/* Detach what we attached and unpin; close everything. */
+void bpfload_close(struct bpf_state *b);
+
+#endif

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* tun: the multi-queue tun toward the host stack, one queue per worker. */
+#ifndef ESPRESSO_TUN_H
+#define ESPRESSO_TUN_H
+
+#include <stdbool.h>
+
+#include "config/config.h"
+
+/*
+ * Create (or attach to) tun device name with nqueues queues
+ * (IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE), fds[i] non-blocking. offload:
+ * IFF_VNET_HDR, every packet preceded by a struct virtio_net_hdr, with
+ * checksum, TSO4/6 (and USO where the kernel has it) turned on.
+ * Returns 0 or -errno; on failure nothing stays open.
+ */
+int tun_open(const char *name, int nqueues, int *fds, bool offload);
+/*
+ * Bring the tun up with its MTU and addresses, and route every tunnel's
+ * prefixes into it. Returns 0 or -errno with a logged message.
+ */
+int tun_setup(const struct cfg *c, int ifindex);
+/* Remove the routes tun_setup added (the tun itself goes with its fds). */
+void tun_teardown(const struct cfg *c, int ifindex);
+void tun_close(int *fds, int nqueues);
+
+#endif

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+
+int log_level = LOG_LVL_INFO;
+
+void log_msg(int lvl, const char *fmt, ...)
+{
+	static const char *const names[] = {
+		[LOG_LVL_ERR] = "error", [LOG_LVL_WARN] = "warning",
+		[LOG_LVL_INFO] = "info", [LOG_LVL_DEBUG] = "debug",
+	};
+	char buf[1024];
+	va_list ap;
+
+	if (lvl > log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	/* Under systemd, "<N>" lets journald keep the level (sd-daemon(3)). */
+	if (getenv("JOURNAL_STREAM"))
+		fprintf(stderr, "<%d>%s: %s\n", lvl, names[lvl], buf);
+	else
+		fprintf(stderr, "espressod: %s: %s\n", names[lvl], buf);
+}

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * crypto_ipsecmb: the CRYPTO_IPSECMB backend of crypto.h over intel-ipsec-mb
+ * (1.3+), compiled only with HAVE_IPSECMB (the Makefile defines it where
+ * /usr/include/intel-ipsec-mb.h exists; crypto.c has the stubs otherwise).
+ *
+ * One IMB_MGR for the process, allocated and set up for the best the CPU
+ * has (init_mb_mgr_auto: SSE, AVX, AVX2, AVX-512, with VAES/VPCLMULQDQ where
+ * present) the first time it is needed, read-only afterwards. The direct GCM
+ * API keeps all its state in the caller's gcm_key_data and gcm_context_data
+ * and never writes the manager, which is only its table of functions for
+ * this CPU: every thread can use the one manager, with no per-thread set-up.
+ *
+ * That was the plan; but intel-ipsec-mb 1.3 (Debian 12's) begins every GCM
+ * call by storing 0 to a library-global error word (intel-ipsec-mb#112,
+ * fixed in 1.4): eight threads sharing it ran at ~3x one thread, eight
+ * processes at 7.5x. So each packet thread takes a private copy of the
+ * library (crypto_imb_thread_init: dlmopen into a new link namespace, its
+ * own manager, its own error word); the shared manager stays for key
+ * expansion and for threads that got no copy. The contexts are plain data
+ * (struct gcm_key_data) that every copy of the same file reads alike.
+ * glibc has room for about ten copies (its static TLS surplus), 15 with
+ * GLIBC_TUNABLES=glibc.rtld.optional_static_tls=8192 (the systemd unit
+ * sets it; 15 is its limit of link namespaces).
+ *
+ * Per context: struct gcm_key_data (AES round keys and GHASH key powers,
+ * about 1 KiB, 64-byte aligned, so allocated apart from struct esp_aead,
+ * whose arrays the workers calloc), expanded once by IMB_AES*_GCM_PRE and
+ * wiped when freed. Per packet: one IMB_AES*_GCM_ENC/DEC call with the
+ * 12-byte nonce salt || IV, the AAD and a 16-byte tag, in place; decryption
+ * then compares the tag with CRYPTO_memcmp.
+ */
+#ifdef HAVE_IPSECMB
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <intel-ipsec-mb.h>
+#include <openssl/crypto.h>
+
+#include "proto/crypto.h"
+#include "lib/log.h"
+
+struct crypto_imb {
+	struct gcm_key_data key; /* aligned(64) by the header */
+};
+
+static IMB_MGR *mgr;
+static IMB_ARCH mgr_arch;
+static int mgr_err;
+static pthread_once_t mgr_once = PTHREAD_ONCE_INIT;
+
+/* this thread's private copy of the library, if it has one */
+static __thread IMB_MGR *tmgr;
+static __thread void *tdl;
+static __thread void (*tfree)(IMB_MGR *);
+
+static inline IMB_MGR *cur_mgr(void)
+{
+	return tmgr ? tmgr : mgr;
+}
+
+static void mgr_setup(void)
+{
+	const uint64_t need = IMB_FEATURE_AESNI | IMB_FEATURE_PCLMULQDQ;
+	IMB_ARCH arch = IMB_ARCH_NONE;
+	IMB_MGR *m;
+
+	/* the macros below read IMB_MGR fields: no older library than ours */
+	if (imb_get_version() < IMB_VERSION_NUM) {
+		mgr_err = -ENOTSUP;
+		return;
+	}
+	m = alloc_mb_mgr(0);
+	if (!m) {
+		mgr_err = -ENOMEM;
+		return;
+	}
+	init_mb_mgr_auto(m, &arch);
+	/* IMB_ARCH_NOAESNI is a software emulation: not worth having */
+	if (imb_get_errno(m) || arch < IMB_ARCH_SSE ||
+	    (m->features & need) != need) {
+		free_mb_mgr(m);
+		mgr_err = -ENOTSUP;
+		return;
+	}
+	mgr = m;
+	mgr_arch = arch;
+}
+
+int crypto_imb_thread_init(void)
+{
+	IMB_MGR *(*alloc)(uint64_t);
+	void (*init)(IMB_MGR *, IMB_ARCH *);
+	int (*get_errno)(IMB_MGR *);
+	IMB_ARCH arch = IMB_ARCH_NONE;
+	Dl_info info;
+	IMB_MGR *m;
+	void *h;
+	int err = crypto_imb_available();
+
+	if (err)
+		return err;
+	if (tmgr)
+		return 0;
+	if (!dladdr((void *)alloc_mb_mgr, &info) || !info.dli_fname)
+		return -ENOENT;
+	h = dlmopen(LM_ID_NEWLM, info.dli_fname, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		log_warn("crypto: ipsec-mb: no private copy for this thread "
+			 "(%s): it shares the library's state", dlerror());
+		return -ENOMEM;
+	}
+	alloc = (IMB_MGR * (*)(uint64_t))dlsym(h, "alloc_mb_mgr");
+	init = (void (*)(IMB_MGR *, IMB_ARCH *))dlsym(h, "init_mb_mgr_auto");
+	get_errno = (int (*)(IMB_MGR *))dlsym(h, "imb_get_errno");
+	tfree = (void (*)(IMB_MGR *))dlsym(h, "free_mb_mgr");
+	m = alloc && init && get_errno && tfree ? alloc(0) : NULL;
+	if (m)
+		init(m, &arch);
+	/* the same file on the same CPU picks the same code: the key data
+	 * the shared manager expanded fits it; refuse anything else */
+	if (!m || get_errno(m) || arch != mgr_arch) {
+		if (m)
+			tfree(m);
+		dlclose(h);
+		tfree = NULL;
+		return -ENOTSUP;
+	}
+	tmgr = m;
+	tdl = h;
+	return 0;
+}
+
+void crypto_imb_thread_exit(void)
+{
+	if (!tmgr)
+		return;
+	tfree(tmgr);
+	dlclose(tdl);
+	tmgr = NULL;
+	tdl = NULL;
+	tfree = NULL;
+}
+
+int crypto_imb_available(void)
+{
+	pthread_once(&mgr_once, mgr_setup);
+	return mgr_err;
+}
+
+int crypto_imb_init(struct esp_aead *a, const uint8_t *key, size_t klen)
+{
+	DECLARE_ALIGNED(uint8_t k[32], 16);
+	void *p;
+	int err = crypto_imb_available();
+
+	if (err)
+		return err;
+	if (klen != 16 && klen != 32)
+		return -EINVAL;
+	if (posix_memalign(&p, 64, sizeof(struct crypto_imb)))
+		return -ENOMEM;
+	a->imb = p;
+	memcpy(k, key, klen);
+	if (klen == 16)
+		IMB_AES128_GCM_PRE(mgr, k, &a->imb->key);
+	else
+		IMB_AES256_GCM_PRE(mgr, k, &a->imb->key);
+	OPENSSL_cleanse(k, sizeof(k));
+	return 0;
+}
+
+void crypto_imb_free(struct esp_aead *a)
+{
+	if (!a->imb)
+		return;
+	OPENSSL_cleanse(&a->imb->key, sizeof(a->imb->key));
+	free(a->imb);
+	a->imb = NULL;
+}
+
+static inline void nonce(uint8_t n[IMB_GCM_IV_DATA_LEN],
+			 const struct esp_aead *a,
+			 const uint8_t iv[ESP_GCM_IV_LEN])
+{
+	memcpy(n, a->salt, ESP_GCM_SALT_LEN);
+	memcpy(n + ESP_GCM_SALT_LEN, iv, ESP_GCM_IV_LEN);
+}
+
+int crypto_imb_seal(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
+		    const uint8_t *aad, int aad_len, uint8_t *buf, int len,
+		    uint8_t *tag)
+{
+	IMB_MGR *m = cur_mgr();
+	struct gcm_context_data ctx;
+	uint8_t n[IMB_GCM_IV_DATA_LEN];
+
+	if (__builtin_expect(len < 0 || aad_len < 0, 0))
+		return -EIO;
+	nonce(n, a, iv);
+	if (a->cipher == CIPHER_AES_GCM_256)
+		IMB_AES256_GCM_ENC(m, &a->imb->key, &ctx, buf, buf, len, n,
+				   aad, aad_len, tag, ESP_GCM_ICV_LEN);
+	else
+		IMB_AES128_GCM_ENC(m, &a->imb->key, &ctx, buf, buf, len, n,
+				   aad, aad_len, tag, ESP_GCM_ICV_LEN);
+	return 0;
+}
+
+int crypto_imb_open(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
+		    const uint8_t *aad, int aad_len, uint8_t *buf, int len,
+		    const uint8_t *tag)
+{
+	IMB_MGR *m = cur_mgr();
+	struct gcm_context_data ctx;
+	uint8_t n[IMB_GCM_IV_DATA_LEN], calc[ESP_GCM_ICV_LEN];
+	int i;
+
+	if (__builtin_expect(len < 0 || aad_len < 0, 0))
+		return -EIO;
+	/* should the library ever return without writing calc: no match */
+	for (i = 0; i < ESP_GCM_ICV_LEN; i++)
+		calc[i] = (uint8_t)~tag[i];
+	nonce(n, a, iv);
+	if (a->cipher == CIPHER_AES_GCM_256)
+		IMB_AES256_GCM_DEC(m, &a->imb->key, &ctx, buf, buf, len, n,
+				   aad, aad_len, calc, ESP_GCM_ICV_LEN);
+	else
+		IMB_AES128_GCM_DEC(m, &a->imb->key, &ctx, buf, buf, len, n,
+				   aad, aad_len, calc, ESP_GCM_ICV_LEN);
+	if (CRYPTO_memcmp(calc, tag, ESP_GCM_ICV_LEN))
+		return -EBADMSG;
+	return 0;
+}
+
+#endif /* HAVE_IPSECMB */

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
+#include <netinet/udp.h>
+#include <string.h>
+
+#include "proto/csum.h"
+#include "proto/esp.h"
+#include "espresso/common.h"
+#include "tables/sa.h"
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, 4);
+}
+
+static int build_aad(uint8_t *aad, uint32_t spi, uint64_t seq, bool esn)
+{
+	put32(aad, spi);
+	if (!esn) {
+		put32(aad + 4, (uint32_t)seq);
+		return 8;
+	}
+	put32(aad + 4, seq >> 32); /* RFC 4106 5: SPI, 64-bit ESN */
+	put32(aad + 8, (uint32_t)seq);
+	return 12;
+}
+
+int esp_seal(struct esp_aead *a, uint32_t spi, uint64_t seq, bool esn,
+	     const uint8_t iv[ESP_GCM_IV_LEN], uint8_t *esp, size_t pt_len)
+{
+	uint8_t aad[12];
+	int aad_len = build_aad(aad, spi, seq, esn);
+	uint8_t *pt = esp + ESP_HDR_LEN + ESP_GCM_IV_LEN;
+
+	put32(esp, spi);
+	put32(esp + 4, (uint32_t)seq);
+	memcpy(esp + ESP_HDR_LEN, iv, ESP_GCM_IV_LEN);
+	if (crypto_aead_seal(a, iv, aad, aad_len, pt, pt_len, pt + pt_len))
+		return -EIO;
+	return ESP_HDR_LEN + ESP_GCM_IV_LEN + pt_len + ESP_GCM_ICV_LEN;
+}
+
+int esp_open(struct esp_aead *a, uint64_t seq, bool esn, uint8_t *esp,
+	     size_t len)
+{
+	uint8_t aad[12];
+	int aad_len;
+	size_t ct_len;
+	uint32_t spi;
+
+	if (len < ESP_MIN_LEN)
+		return -EINVAL;
+	memcpy(&spi, esp + 4, 4);
+	if (ntohl(spi) != (uint32_t)seq)
+		return -EBADMSG; /* seq must be the one on the wire */
+	memcpy(&spi, esp, 4);
+	aad_len = build_aad(aad, ntohl(spi), seq, esn);
+	ct_len = len - ESP_HDR_LEN - ESP_GCM_IV_LEN - ESP_GCM_ICV_LEN;
+	return crypto_aead_open(a, esp + ESP_HDR_LEN, aad, aad_len,
+				esp + ESP_HDR_LEN + ESP_GCM_IV_LEN, ct_len,
+				esp + len - ESP_GCM_ICV_LEN);
+}
+
+uint16_t esp_ip_csum(const void *hdr, unsigned int hlen)
+{
+	return csum_finish(csum_add(0, hdr, hlen));
+}
+
+int esp_encap4(const struct sa *sa, struct esp_aead *a, uint64_t seq,
+	       uint16_t ip_id, uint8_t *inner, size_t len, uint8_t **outer,
+	       size_t *outer_len)
+{
+	const struct cfg_tunnel *ct = sa->tunnel->cfg;
+	unsigned int pad, i, hdr = ESP_IPV4_LEN + ESP_HDR_LEN + ESP_GCM_IV_LEN;
+	uint8_t iv[ESP_GCM_IV_LEN], next, tos, *esp;
+	uint16_t frag = htons(IP_DF);
+	struct iphdr *ip;
+	uint64_t be;
+	int esp_len;
+
+	if (len < 1)
+		return DROP_tx_malformed;
+	switch (inner[0] >> 4) {
+	case 4:
+		if (len < sizeof(struct iphdr))
+			return DROP_tx_malformed;
+		next = IPPROTO_IPIP;
+		tos = ((struct iphdr *)inner)->tos;
+		frag = ((struct iphdr *)inner)->frag_off & htons(IP_DF);
+		break;
+	case 6:
+		if (len < sizeof(struct ip6_hdr))
+			return DROP_tx_malformed;
+		next = IPPROTO_IPV6;
+		tos = ntohl(((struct ip6_hdr *)inner)->ip6_flow) >> 20;
+		break;
+	default:
+		return DROP_tx_malformed;
+	}
+	if (sa->encap == ENCAP_UDP)
+		hdr += ESP_UDP_LEN;
+
+	/* trailer: pad the plaintext + 2 to a multiple of 4 (RFC 4303 2.4) */
+	pad = (4 - ((len + 2) & 3)) & 3;
+	for (i = 0; i < pad; i++)
+		inner[len + i] = i + 1;
+	inner[len + pad] = pad;
+	inner[len + pad + 1] = next;
+
+	be = htobe64(seq); /* the sequence number is the IV (RFC 4106 3.1) */
+	memcpy(iv, &be, sizeof(iv));
+	esp = inner - ESP_HDR_LEN - ESP_GCM_IV_LEN;
+	esp_len = esp_seal(a, sa->spi, seq, sa->esn, iv, esp, len + pad + 2);
+	if (esp_len < 0)
+		return DROP_tx_crypto;
+
+	ip = (struct iphdr *)(inner - hdr);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = tos;
+	ip->tot_len = htons(hdr - ESP_HDR_LEN - ESP_GCM_IV_LEN + esp_len);
+	ip->id = htons(ip_id);
+	ip->frag_off = frag;
+	ip->ttl = 64;
+	ip->protocol = sa->encap == ENCAP_UDP ? IPPROTO_UDP : IPPROTO_ESP;
+	ip->check = 0;
+	ip->saddr = ct->local.s_addr;
+	ip->daddr = ct->remote.s_addr;
+	ip->check = esp_ip_csum(ip, sizeof(*ip));
+	if (sa->encap == ENCAP_UDP) {
+		struct udphdr *udp = (struct udphdr *)(ip + 1);
+
+		udp->source = htons(ESPRESSO_NATT_PORT);
+		udp->dest = htons(ESPRESSO_NATT_PORT);
+		udp->len = htons(ESP_UDP_LEN + esp_len);
+		udp->check = 0; /* RFC 3948 2.1: zero for IPv4 */
+	}
+	*outer = (uint8_t *)ip;
+	*outer_len = ntohs(ip->tot_len);
+	return 0;
+}
+
+static bool addr_in_routes(const struct cfg_tunnel *ct, int family,
+			   const void *addr)
+{
+	int i;
+
+	for (i = 0; i < ct->nroutes; i++)
+		if (config_prefix_contains(&ct->routes[i], family, addr))
+			return true;
+	return false;
+}
+
+int esp_decap_post(const struct tunnel *t, const uint8_t *pt, size_t pt_len,
+		   size_t *inner_len)
+{
+	unsigned int pad, i;
+	const void *src, *dst;
+	uint8_t next;
+	size_t len;
+	int family;
+
+	if (pt_len < 2)
+		return DROP_rx_short;
+	pad = pt[pt_len - 2];
+	next = pt[pt_len - 1];
+	if (pad + 2 > pt_len)
+		return DROP_rx_padding;
+	len = pt_len - 2 - pad;
+	for (i = 0; i < pad; i++) /* RFC 4303 2.4: 1, 2, 3, ... */
+		if (pt[len + i] != i + 1)
+			return DROP_rx_padding;
+	switch (next) {
+	case IPPROTO_IPIP: {
+		const struct iphdr *ip = (const void *)pt;
+
+		if (len < sizeof(*ip) || ip->version != 4 || ip->ihl < 5 ||
+		    ntohs(ip->tot_len) != len || ip->ihl * 4u > len)
+			return DROP_rx_inner_len;
+		family = AF_INET;
+		src = &ip->saddr;
+		dst = &ip->daddr;
+		break;
+	}
+	case IPPROTO_IPV6: {
+		const struct ip6_hdr *ip6 = (const void *)pt;
+
+		if (len < sizeof(*ip6) || (pt[0] >> 4) != 6 ||
+		    ntohs(ip6->ip6_plen) + sizeof(*ip6) != len)
+			return DROP_rx_inner_len;
+		family = AF_INET6;
+		src = &ip6->ip6_src;
+		dst = &ip6->ip6_dst;
+		break;
+	}
+	case IPPROTO_NONE_ESP:
+		return DROP_rx_dummy;
+	default:
+		return DROP_rx_next_hdr;
+	}
+	if (!addr_in_routes(t->cfg, family, src))
+		return DROP_rx_inner_src;
+	if (addr_in_routes(t->cfg, family, dst))
+		return DROP_rx_inner_dst;
+	*inner_len = len;
+	return 0;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * esp: ESP tunnel mode (RFC 4303) with AES-GCM (RFC 4106), outer IPv4,
+ * raw or UDP-encapsulated (RFC 3948). The packet is transformed in place:
+ * the caller leaves ESP_HEADROOM bytes in front of the inner packet and
+ * ESP_TAILROOM behind it.
+ *
+ *   outer IPv4 | [UDP] | SPI | seq | IV (8) | inner ... | pad | padlen | nh | ICV (16)
+ *                        \_________ AAD _/   \____________ encrypted ______/
+ */
+#ifndef ESPRESSO_ESP_H
+#define ESPRESSO_ESP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "proto/crypto.h"
+#include "core/stats.h"
+
+struct sa;
+struct tunnel;
+
+#define ESP_HDR_LEN 8 /* SPI + sequence number */
+#define ESP_IPV4_LEN 20
+#define ESP_UDP_LEN 8
+#define ESP_HEADROOM (ESP_IPV4_LEN + ESP_UDP_LEN + ESP_HDR_LEN + ESP_GCM_IV_LEN)
+#define ESP_TAILROOM (3 + 2 + ESP_GCM_ICV_LEN)
+/* ESP header + IV + padlen + next header + ICV: the least an ESP packet has */
+#define ESP_MIN_LEN (ESP_HDR_LEN + ESP_GCM_IV_LEN + 2 + ESP_GCM_ICV_LEN)
+
+#define IPPROTO_NONE_ESP 59 /* "no next header": a dummy packet */
+
+/* Worst-case bytes added to an inner packet (outer IP, UDP, ESP, trailer). */
+static inline unsigned int esp_overhead(enum cfg_encap encap)
+{
+	return ESP_IPV4_LEN + (encap == ENCAP_UDP ? ESP_UDP_LEN : 0) +
+	       ESP_HDR_LEN + ESP_GCM_IV_LEN + ESP_TAILROOM;
+}
+
+/*
+ * The largest inner packet whose ESP packet fits outer_mtu: the padded
+ * payload (inner + 2) is a multiple of 4 (RFC 4303 2.4).
+ */
+static inline unsigned int esp_max_inner(unsigned int outer_mtu,
+					 enum cfg_encap encap)
+{
+	unsigned int room = outer_mtu - ESP_IPV4_LEN -
+			    (encap == ENCAP_UDP ? ESP_UDP_LEN : 0) -
+			    ESP_HDR_LEN - ESP_GCM_IV_LEN - ESP_GCM_ICV_LEN;
+
+	return (room & ~3u) - 2;
+}
+
+/*
+ * The RFC 4106 transform itself. esp points at the ESP header; the
+ * plaintext, trailer included, is at esp + 16 for pt_len bytes. Writes SPI,
+ * the low 32 bits of seq and iv, encrypts, appends the ICV.
+ * Returns the ESP length (header to ICV) or -EIO.
+ */
+int esp_seal(struct esp_aead *a, uint32_t spi, uint64_t seq, bool esn,
+	     const uint8_t iv[ESP_GCM_IV_LEN], uint8_t *esp, size_t pt_len);
+/*
+ * Verify and decrypt len bytes of ESP (header to ICV) in place, with the
+ * full sequence number seq (its high half goes in the AAD when esn).
+ * Returns 0 (plaintext at esp + 16, len - ESP_HDR_LEN - 8 - 16 bytes with
+ * the trailer), -EBADMSG on ICV failure, -EINVAL when too short.
+ */
+int esp_open(struct esp_aead *a, uint64_t seq, bool esn, uint8_t *esp,
+	     size_t len);
+
+/*
+ * Tunnel-mode encapsulation of the inner IPv4/IPv6 packet at inner (len
+ * bytes) for sa with sequence number seq. Writes *outer (start of the outer
+ * IPv4 header) and *outer_len. ip_id: outer IPv4 identification.
+ * Returns 0 or a drop reason.
+ */
+int esp_encap4(const struct sa *sa, struct esp_aead *a, uint64_t seq,
+	       uint16_t ip_id, uint8_t *inner, size_t len, uint8_t **outer,
+	       size_t *outer_len);
+
+/*
+ * After esp_open: check the trailer of the plaintext pt (pt_len bytes with
+ * trailer) and the inner packet against the tunnel. On success *inner_len
+ * is the inner packet's length. Returns 0 or a drop reason.
+ */
+int esp_decap_post(const struct tunnel *t, const uint8_t *pt, size_t pt_len,
+		   size_t *inner_len);
+
+/* The IPv4 header checksum of hdr (hlen bytes, checksum field zero). */
+uint16_t esp_ip_csum(const void *hdr, unsigned int hlen);
+
+#endif
