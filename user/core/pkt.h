@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * pkt: a packet of a worker's burst between the passes, and what the
- * inbound (rx.c) and outbound (tx.c) paths share. Internal to the worker.
+ * pkt: a packet of a worker's burst between the passes, and the one
+ * choke point for its drops (a counter per reason, per queue and per SA).
+ * Internal to the worker; rx.h and tx.h are the two paths.
  */
 #ifndef ESPRESSO_PKT_H
 #define ESPRESSO_PKT_H
@@ -45,22 +46,5 @@ static inline void drop_tx(struct worker *w, struct pkt *p, int reason)
 	if (p->t)
 		w->sa_out[tunnel_out_sa(p->t, w->id)->index].errors[reason]++;
 }
-
-uint64_t worker_now_ms(void);
-/* Wake the workers in w->kick_mask (handoff or returned frames). */
-void worker_kick_peers(struct worker *w);
-/* Write one packet to the tun: iov[0] the virtio_net_hdr, iov[1..] the
- * packet (the header is skipped when the tun has none). gro_out_fn. */
-int worker_tun_write(void *w, const struct iovec *iov, int iovcnt);
-
-/* rx.c: one burst from the XSK. Returns the frames taken. */
-unsigned int rx_burst(struct worker *w);
-/* rx.c: frames handed over by other workers, and frames given back. */
-unsigned int rx_handoff_burst(struct worker *w);
-unsigned int rx_handoff_return(struct worker *w);
-/* tx.c: one burst from the tun. Returns the packets read. */
-unsigned int tx_burst(struct worker *w);
-/* tx.c: send the held packets whose next hop is known, expire others. */
-unsigned int tx_hold_flush(struct worker *w);
 
 #endif

@@ -19,6 +19,7 @@
 #include "core/handoff.h"
 #include "proto/parse.h"
 #include "core/pkt.h"
+#include "core/rx.h"
 #include "proto/reasm.h"
 
 /* Lend the frame to the worker that owns its SA. */

@@ -24,6 +24,7 @@
 #include "proto/frag.h"
 #include "proto/gso.h"
 #include "core/pkt.h"
+#include "core/tx.h"
 
 #define FRAME_CAP (XSK_FRAME_SIZE - WORKER_TX_INNER_OFF - ESP_TAILROOM)
 /* TX ring slots wanted free before reading one more packet from the tun */

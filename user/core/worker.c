@@ -16,6 +16,8 @@
 #include "proto/gso.h"
 #include "lib/log.h"
 #include "core/pkt.h"
+#include "core/rx.h"
+#include "core/tx.h"
 #include "core/worker.h"
 
 uint64_t worker_now_ms(void)

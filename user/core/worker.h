@@ -99,6 +99,13 @@ int worker_start(struct worker *w);
 void worker_join(struct worker *w);
 /* Free contexts (keys wiped) and close the port. */
 void worker_free(struct worker *w);
+uint64_t worker_now_ms(void);
+/* Wake the workers in w->kick_mask (handoff or returned frames). */
+void worker_kick_peers(struct worker *w);
+/* Write one packet to the tun: iov[0] the virtio_net_hdr, iov[1..] the
+ * packet (the header is skipped when the tun has none). gro_out_fn. */
+struct iovec;
+int worker_tun_write(void *w, const struct iovec *iov, int iovcnt);
 /* Ask the worker for a frame audit and wait (up to timeout_ms) for it. */
 int worker_audit(struct worker *w, struct xsk_audit *out, int timeout_ms);
 
