@@ -4,7 +4,7 @@
 set -e
 set -o pipefail
 want="make gcc clang llvm pkg-config libxdp-dev libbpf-dev libssl-dev libconfig-dev \
-libmnl-dev libsystemd-dev libelf-dev zlib1g-dev linux-libc-dev xdp-tools bpftool"
+libmnl-dev libsystemd-dev libjson-c-dev libelf-dev zlib1g-dev linux-libc-dev xdp-tools bpftool"
 # intel-ipsec-mb: the optional ipsec-mb crypto backend (x86-64 only)
 if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
   want="$want libipsec-mb-dev"

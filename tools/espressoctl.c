@@ -1,99 +1,688 @@
 // SPDX-License-Identifier: GPL-2.0
-/* espressoctl: the operator's CLI, over espressod's control socket. */
+/*
+ * espressoctl: the operator's CLI, a thin client of espressod's control socket.
+ *
+ * Wire protocol (unix stream socket, any number of requests per connection):
+ *   client  one request line: tokens joined by single spaces, ended by "\n",
+ *           at most CTL_LINE_MAX bytes with the "\n"; "-j" first asks for JSON
+ *   server  "ESPRESSO <code> <len>\n", then exactly <len> bytes of body;
+ *           code 0: the body is the output, printed as is;
+ *           else:   the body is a one-line error message
+ *   monitor "ESPRESSO 0 0\n", then event lines until the server closes
+ *
+ * espressod parses the commands. The client only replaces "key-file FILE" in
+ * "sa add" by "key HEX" read from FILE (so no key shows in ps or in the shell's
+ * history) and runs -b FILE as "batch begin", one request per line of FILE,
+ * "batch end", on one connection, reading each reply before the next request.
+ */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "control/ctl.h"
+#include "espresso/version.h"
 
-static void usage(FILE *f)
+#define CTL_LINE_MAX 4096	/* a request line, its "\n" included */
+#define CTL_HDR_MAX 64		/* "ESPRESSO <code> <len>\n" */
+#define KEY_FILE_MAX 4096	/* bytes read from a key-file */
+#define ERR_MSG_MAX 4096	/* error message kept from a reply body */
+#define REPLY_BUF 65536		/* socket read buffer */
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+enum reply {
+	REPLY_OK,	/* code 0, body printed */
+	REPLY_FAILED,	/* code != 0, message printed; the connection is usable */
+	REPLY_BROKEN,	/* truncated, malformed or unreadable; message printed */
+};
+
+struct conn {
+	const char *path;
+	int fd;
+	FILE *in;	/* buffered reader over fd; requests go to fd directly */
+};
+
+struct request {
+	char line[CTL_LINE_MAX + 1];
+	size_t len;
+	char key[KEY_FILE_MAX + 1];	/* the hex read from a key-file */
+	bool monitor;
+};
+
+/* "FILE:LINENO: " while a batch line is handled, else "". */
+static char where[PATH_MAX + 32];
+
+static const char synopsis[] =
+	"usage: espressoctl [-i INSTANCE | -s SOCKET] [-j] COMMAND [ARGS...]\n"
+	"       espressoctl [-i INSTANCE | -s SOCKET] [-j] -b FILE\n"
+	"       espressoctl --help | -h\n"
+	"       espressoctl --version | -V\n";
+
+static void help(void)
 {
-	fprintf(f,
-		"usage: espressoctl [-i INSTANCE | -s SOCKET] COMMAND\n"
-		"commands:\n"
-		"  show sa       per SA: SPI, direction, packets, bytes, errors\n"
-		"  show stats    per queue: rx, tx, drops by reason; XDP counters\n"
-		"  show xdp      the XDP program's counters\n"
-		"  show frames   audit of every UMEM frame's owner\n"
-		"INSTANCE defaults to the only socket in " CTL_DIR ".\n");
+	fputs(synopsis, stdout);
+	fputs("\n"
+	"options:\n"
+	"  -i INSTANCE    talk to " CTL_DIR "/INSTANCE.sock (default: the only one)\n"
+	"  -s SOCKET      talk to the control socket at path SOCKET\n"
+	"  -j             ask espressod for JSON output\n"
+	"  -b FILE        run FILE's lines as commands in one batch (\"-\": standard\n"
+	"                 input), skipping blank lines and '#' comments; stops at the\n"
+	"                 first failure\n"
+	"  -h, --help     print this help\n"
+	"  -V, --version  print the version\n"
+	"\n"
+	"commands (espressod parses them):\n"
+	"  show sa        SAs: SPI, direction, tunnel, counters, lifetimes\n"
+	"  show tunnels   tunnels and their settings\n"
+	"  show routes    routes and the tunnel each goes into\n"
+	"  show stats     per queue: rx, tx, drops by reason\n"
+	"  show frames    audit of every UMEM frame's owner\n"
+	"  show xdp       the XDP program's counters\n"
+	"  tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256] [replay-window N] [esn on|off] [fragment inner|outer]\n"
+	"  tunnel del NAME\n"
+	"  sa add TUNNEL in|out spi SPI key HEX|key-file FILE [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]\n"
+	"  sa del SPI [in|out]\n"
+	"  sa update SPI remote ADDR [sport N dport N]   new peer address and ports\n"
+	"  route add PREFIX tunnel NAME\n"
+	"  route del PREFIX\n"
+	"  reload         re-read the configuration\n"
+	"  monitor        print espressod's events as they happen, until it closes\n"
+	"\n"
+	"keys: \"key-file FILE\" is the safe way to give a key: espressoctl reads the hex\n"
+	"  key from FILE (keep it mode 600; whitespace and a 0x prefix are allowed) and\n"
+	"  sends it over the socket. \"key HEX\" on the command line shows in ps and in\n"
+	"  the shell's history.\n"
+	"socket: " CTL_DIR "/INSTANCE.sock, root only.\n"
+	"exit status: 0 success, 1 espressod refused or could not be reached,\n"
+	"  2 usage error.\n",
+	stdout);
 }
 
-static int only_socket(char *path, size_t len)
+__attribute__((format(printf, 1, 2)))
+static void complain(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);		/* keep what came before the error before it */
+	fprintf(stderr, "espressoctl: %s", where);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+__attribute__((format(printf, 1, 2)))
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("espressoctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%sTry 'espressoctl --help'.\n", synopsis);
+	return EXIT_USAGE;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+/*
+ * Read the hex key in FILE into hex[hexsize]: whitespace around it and a 0x
+ * prefix stripped, hex digits only. Never prints key bytes.
+ */
+static int key_file_read(const char *file, char *hex, size_t hexsize)
+{
+	unsigned char buf[KEY_FILE_MAX + 1];
+	size_t n = 0, a, b, i;
+	struct stat st;
+	ssize_t r;
+	int fd, ret = -1;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		complain("key-file %s: %s", file, strerror(errno));
+		return -1;
+	}
+	if (!fstat(fd, &st) && (st.st_mode & (S_IRGRP | S_IROTH)))
+		complain("warning: key-file %s is readable by group or others; "
+			 "chmod 600 it", file);
+	while (n < sizeof(buf)) {
+		r = read(fd, buf + n, sizeof(buf) - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			complain("key-file %s: %s", file, strerror(errno));
+			goto out;
+		}
+		if (!r)
+			break;
+		n += r;
+	}
+	if (n > KEY_FILE_MAX) {
+		complain("key-file %s: longer than %d bytes", file, KEY_FILE_MAX);
+		goto out;
+	}
+	for (a = 0; a < n && isspace(buf[a]); a++)
+		;
+	for (b = n; b > a && isspace(buf[b - 1]); b--)
+		;
+	if (b - a >= 2 && buf[a] == '0' && (buf[a + 1] == 'x' || buf[a + 1] == 'X'))
+		a += 2;
+	for (i = a; i < b && isxdigit(buf[i]); i++)
+		;
+	if (a == b || i < b || b - a >= hexsize) {
+		complain("key-file %s: not hex", file);
+		goto out;
+	}
+	memcpy(hex, buf + a, b - a);
+	hex[b - a] = '\0';
+	ret = 0;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return ret;
+}
+
+static void request_wipe(struct request *rq)
+{
+	explicit_bzero(rq->line, sizeof(rq->line));
+	explicit_bzero(rq->key, sizeof(rq->key));
+	rq->len = 0;
+}
+
+/* Append token s to the line; -1 when the line would outgrow CTL_LINE_MAX. */
+static int request_append(struct request *rq, const char *s)
+{
+	size_t n = strlen(s), sep = rq->len ? 1 : 0;
+
+	if (rq->len + sep + n + 1 > CTL_LINE_MAX)	/* + 1: the "\n" */
+		return -1;
+	if (sep)
+		rq->line[rq->len++] = ' ';
+	memcpy(rq->line + rq->len, s, n);
+	rq->len += n;
+	rq->line[rq->len] = '\0';
+	return 0;
+}
+
+/* Describe a bad token without echoing a key. */
+static void token_complain(char **tok, int i, const char *what)
+{
+	char shown[48];
+	size_t k = 0;
+	const unsigned char *s = (const unsigned char *)tok[i];
+
+	if (i > 0 && !strcmp(tok[i - 1], "key")) {
+		complain("token %d (the key) %s", i + 1, what);
+		return;
+	}
+	for (; *s && k + 5 < sizeof(shown); s++) {
+		if (isprint(*s) && *s != ' ')
+			shown[k++] = *s;
+		else
+			k += snprintf(shown + k, sizeof(shown) - k, "\\x%02x", *s);
+	}
+	shown[k] = '\0';
+	complain("token %d \"%s%s\" %s", i + 1, shown, *s ? "..." : "", what);
+}
+
+/*
+ * Build the request line for tok[0..ntok) into rq (with its "\n"), "-j" first
+ * when json. key-file FILE in "sa add" becomes key HEX. Complains and returns
+ * -1 on a bad token, a line too long or a bad key-file; rq is wiped then.
+ */
+static int request_build(struct request *rq, char **tok, int ntok, bool json)
+{
+	bool sa_add = ntok >= 2 && !strcmp(tok[0], "sa") && !strcmp(tok[1], "add");
+	bool have_key_file = false;
+	int i;
+
+	rq->len = 0;
+	rq->line[0] = '\0';
+	rq->key[0] = '\0';
+	rq->monitor = ntok > 0 && !strcmp(tok[0], "monitor");
+	if (json)
+		request_append(rq, "-j");
+	for (i = 0; i < ntok; i++) {
+		if (sa_add && !strcmp(tok[i], "key-file")) {
+			if (i + 1 >= ntok) {
+				complain("key-file needs a FILE");
+				goto bad;
+			}
+			if (have_key_file) {
+				complain("key-file given twice");
+				goto bad;
+			}
+			have_key_file = true;
+			if (key_file_read(tok[++i], rq->key, sizeof(rq->key)))
+				goto bad;
+			if (request_append(rq, "key") || request_append(rq, rq->key))
+				goto too_long;
+			continue;
+		}
+		if (!*tok[i]) {
+			token_complain(tok, i, "is empty");
+			goto bad;
+		}
+		if (strpbrk(tok[i], " \t\n\v\f\r")) {
+			token_complain(tok, i, "contains whitespace or a newline");
+			goto bad;
+		}
+		if (request_append(rq, tok[i]))
+			goto too_long;
+	}
+	rq->line[rq->len++] = '\n';
+	return 0;
+too_long:
+	complain("request longer than %d bytes", CTL_LINE_MAX);
+bad:
+	request_wipe(rq);
+	return -1;
+}
+
+/* ---- the connection ---------------------------------------------------- */
+
+static int conn_open(struct conn *c, const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	c->path = path;
+	c->in = NULL;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		complain("cannot reach %s: %s (is espressod running? root only)",
+			 path, strerror(errno));
+		goto fail;
+	}
+	c->in = fdopen(c->fd, "r");
+	if (!c->in) {
+		complain("%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	setvbuf(c->in, NULL, _IOFBF, REPLY_BUF);
+	return 0;
+fail:
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	return -1;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->in)
+		fclose(c->in);	/* closes fd */
+	else if (c->fd >= 0)
+		close(c->fd);
+	c->in = NULL;
+	c->fd = -1;
+}
+
+static int conn_send(struct conn *c, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			complain("%s: send: %s", c->path, strerror(errno));
+			return -1;
+		}
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static enum reply conn_broken(struct conn *c)
+{
+	if (ferror(c->in))
+		complain("%s: read: %s", c->path, strerror(errno));
+	else
+		complain("%s: connection closed before the reply was complete",
+			 c->path);
+	return REPLY_BROKEN;
+}
+
+/* "ESPRESSO <code> <len>\n": decimal code (maybe negative), decimal len. */
+static int header_parse(const char *h, long *code, unsigned long long *len)
+{
+	char *end;
+
+	if (strncmp(h, "ESPRESSO ", 9))
+		return -1;
+	h += 9;
+	if (!isdigit((unsigned char)h[*h == '-']))
+		return -1;
+	errno = 0;
+	*code = strtol(h, &end, 10);
+	if (errno || *end != ' ' || *code < INT_MIN || *code > INT_MAX)
+		return -1;
+	h = end + 1;
+	if (!isdigit((unsigned char)*h))
+		return -1;
+	errno = 0;
+	*len = strtoull(h, &end, 10);
+	if (errno || strcmp(end, "\n"))
+		return -1;
+	return 0;
+}
+
+/*
+ * Read one reply. Code 0: copy the body to stdout. Else complain with the
+ * body as the message (its trailing newline dropped).
+ */
+static enum reply reply_read(struct conn *c)
+{
+	char hdr[CTL_HDR_MAX], buf[REPLY_BUF], msg[ERR_MSG_MAX + 1];
+	unsigned long long len;
+	size_t n, want, kept = 0;
+	long code;
+
+	if (!fgets(hdr, sizeof(hdr), c->in))
+		return conn_broken(c);
+	if (!strchr(hdr, '\n') && (feof(c->in) || ferror(c->in)))
+		return conn_broken(c);
+	if (header_parse(hdr, &code, &len)) {
+		complain("%s: malformed reply header (is espressod older or newer "
+			 "than espressoctl " ESPRESSO_VERSION "?)", c->path);
+		return REPLY_BROKEN;
+	}
+	while (len) {
+		want = len < sizeof(buf) ? len : sizeof(buf);
+		n = fread(buf, 1, want, c->in);
+		if (n < want)
+			return conn_broken(c);
+		len -= n;
+		if (!code) {
+			fwrite(buf, 1, n, stdout);
+			continue;
+		}
+		if (kept < ERR_MSG_MAX) {
+			want = ERR_MSG_MAX - kept < n ? ERR_MSG_MAX - kept : n;
+			memcpy(msg + kept, buf, want);
+			kept += want;
+		}
+	}
+	if (!code)
+		return REPLY_OK;
+	while (kept && (msg[kept - 1] == '\n' || msg[kept - 1] == '\r'))
+		kept--;
+	msg[kept] = '\0';
+	if (kept)
+		complain("%s", msg);
+	else
+		complain("failed (code %ld, no message)", code);
+	return REPLY_FAILED;
+}
+
+/* After monitor's reply: print each event line as it comes, until EOF. */
+static int monitor_stream(struct conn *c)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int ret = EXIT_OK;
+
+	while ((n = getline(&line, &cap, c->in)) > 0) {
+		fwrite(line, 1, n, stdout);
+		if (fflush(stdout))
+			break;
+	}
+	if (ferror(c->in)) {
+		complain("%s: read: %s", c->path, strerror(errno));
+		ret = EXIT_FAIL;
+	}
+	free(line);
+	return ret;
+}
+
+/* Send rq, wipe it, read the reply. */
+static enum reply request_run(struct conn *c, struct request *rq)
+{
+	int r = conn_send(c, rq->line, rq->len);
+
+	request_wipe(rq);
+	return r ? REPLY_BROKEN : reply_read(c);
+}
+
+/* ---- commands and batches ---------------------------------------------- */
+
+static int command_run(struct conn *c, struct request *rq)
+{
+	bool monitor = rq->monitor;
+
+	switch (request_run(c, rq)) {
+	case REPLY_OK:
+		return monitor ? monitor_stream(c) : EXIT_OK;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
+/* Split line on blanks into tok; -1 when there are more than max tokens. */
+static int split_blanks(char *line, char **tok, int max)
+{
+	int n = 0;
+	char *p = line;
+
+	for (;;) {
+		p += strspn(p, " \t");
+		if (!*p)
+			return n;
+		if (n == max)
+			return -1;
+		tok[n++] = p;
+		p += strcspn(p, " \t");
+		if (*p)
+			*p++ = '\0';
+	}
+}
+
+static enum reply batch_send_plain(struct conn *c, const char *line)
+{
+	if (conn_send(c, line, strlen(line)))
+		return REPLY_BROKEN;
+	return reply_read(c);
+}
+
+static int batch_run(struct conn *c, FILE *f, const char *name, bool json)
+{
+	static struct request rq;
+	static char *tok[CTL_LINE_MAX / 2 + 1];
+	char *line = NULL, *p;
+	size_t cap = 0, lineno = 0;
+	ssize_t n;
+	int ntok, ret = EXIT_OK;
+	enum reply r;
+
+	if (batch_send_plain(c, "batch begin\n") != REPLY_OK)
+		return EXIT_FAIL;
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		p = line + strspn(line, " \t");
+		if (!*p || *p == '#')
+			continue;
+		snprintf(where, sizeof(where), "%s:%zu: ", name, lineno);
+		ntok = split_blanks(p, tok, sizeof(tok) / sizeof(tok[0]));
+		if (ntok < 0) {
+			complain("request longer than %d bytes", CTL_LINE_MAX);
+			ret = EXIT_USAGE;
+		} else if (request_build(&rq, tok, ntok, json)) {
+			ret = EXIT_USAGE;
+		} else if (rq.monitor) {
+			request_wipe(&rq);
+			complain("monitor cannot run in a batch");
+			ret = EXIT_USAGE;
+		}
+		explicit_bzero(line, n);
+		if (ret)
+			break;
+		r = request_run(c, &rq);
+		if (r == REPLY_BROKEN) {
+			ret = EXIT_FAIL;
+			goto out;	/* no batch end on a broken connection */
+		}
+		if (r == REPLY_FAILED) {
+			ret = EXIT_FAIL;
+			break;
+		}
+		where[0] = '\0';
+	}
+	if (!ret && ferror(f)) {
+		where[0] = '\0';
+		complain("%s: read: %s", name, strerror(errno));
+		ret = EXIT_FAIL;
+	}
+	where[0] = '\0';
+	r = batch_send_plain(c, "batch end\n");
+	if (r != REPLY_OK && !ret)
+		ret = EXIT_FAIL;
+out:
+	where[0] = '\0';
+	if (line)
+		explicit_bzero(line, cap);
+	free(line);
+	return ret;
+}
+
+/* ---- the socket path --------------------------------------------------- */
+
+/* The only CTL_DIR/ *.sock into path. Returns 0 or an exit code. */
+static int only_socket(char *path, size_t size)
 {
 	glob_t g;
-	int r = -1;
+	int r, ret = EXIT_OK;
 
-	if (glob(CTL_DIR "/*.sock", 0, NULL, &g))
-		return -1;
-	if (g.gl_pathc == 1 && strlen(g.gl_pathv[0]) < len) {
-		strcpy(path, g.gl_pathv[0]);
-		r = 0;
+	r = glob(CTL_DIR "/*.sock", 0, NULL, &g);
+	if (r == GLOB_NOMATCH || (!r && !g.gl_pathc)) {
+		complain("cannot reach espressod: no socket in " CTL_DIR
+			 " (is espressod running? root only)");
+		ret = EXIT_FAIL;
+	} else if (r) {
+		complain("cannot reach espressod: cannot read " CTL_DIR
+			 " (is espressod running? root only)");
+		ret = EXIT_FAIL;
+	} else if (g.gl_pathc > 1) {
+		complain("%zu sockets in " CTL_DIR "; name one with -i INSTANCE",
+			 g.gl_pathc);
+		ret = EXIT_USAGE;
+	} else if (snprintf(path, size, "%s", g.gl_pathv[0]) >= (int)size) {
+		complain("%s: path too long", g.gl_pathv[0]);
+		ret = EXIT_FAIL;
 	}
 	globfree(&g);
-	return r;
+	return ret;
 }
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char path[sizeof(sun.sun_path)] = "", req[256] = "", buf[4096];
-	ssize_t n;
-	int c, fd, i;
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct request rq;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *instance = NULL, *sock = NULL, *batch = NULL, *name = NULL;
+	bool json = false;
+	struct conn c;
+	FILE *bf = NULL;
+	struct stat st;
+	int opt, ret;
 
-	while ((c = getopt(argc, argv, "i:s:h")) != -1) {
-		switch (c) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:i:s:jb:hV", longopts, NULL)) != -1) {
+		switch (opt) {
 		case 'i':
-			snprintf(path, sizeof(path), CTL_DIR "/%s.sock", optarg);
+			instance = optarg;
 			break;
 		case 's':
-			snprintf(path, sizeof(path), "%s", optarg);
+			sock = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'b':
+			batch = optarg;
 			break;
 		case 'h':
-			usage(stdout);
-			return 0;
+			help();
+			return fflush(stdout) ? EXIT_FAIL : EXIT_OK;
+		case 'V':
+			printf("espressoctl " ESPRESSO_VERSION "\n");
+			return fflush(stdout) ? EXIT_FAIL : EXIT_OK;
+		case ':':
+			return usage_error("option -%c needs an argument", optopt);
 		default:
-			usage(stderr);
-			return 2;
+			if (optopt)
+				return usage_error("unknown option -%c", optopt);
+			return usage_error("unknown option %s", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc) {
-		usage(stderr);
-		return 2;
+	if (instance && sock)
+		return usage_error("give -i INSTANCE or -s SOCKET, not both");
+	if (batch && optind < argc)
+		return usage_error("-b FILE takes no COMMAND");
+	if (!batch && optind >= argc)
+		return usage_error("no command");
+
+	if (sock) {
+		if (!*sock || strlen(sock) >= sizeof(path))
+			return usage_error("-s %s: not a socket path (at most %zu bytes)",
+					   sock, sizeof(path) - 1);
+		strcpy(path, sock);
+	} else if (instance) {
+		if (!*instance || strchr(instance, '/') ||
+		    snprintf(path, sizeof(path), CTL_DIR "/%s.sock", instance) >=
+		    (int)sizeof(path))
+			return usage_error("-i %s: not an instance name", instance);
 	}
-	for (i = optind; i < argc; i++) {
-		if (strlen(req) + strlen(argv[i]) + 2 >= sizeof(req)) {
-			fprintf(stderr, "espressoctl: command too long\n");
-			return 2;
+
+	if (batch) {
+		name = strcmp(batch, "-") ? batch : "<stdin>";
+		bf = strcmp(batch, "-") ? fopen(batch, "re") : stdin;
+		if (!bf || (!fstat(fileno(bf), &st) && S_ISDIR(st.st_mode))) {
+			complain("-b %s: %s", batch, strerror(bf ? EISDIR : errno));
+			return EXIT_USAGE;
 		}
-		if (i > optind)
-			strcat(req, " ");
-		strcat(req, argv[i]);
+	} else if (request_build(&rq, argv + optind, argc - optind, json)) {
+		return EXIT_USAGE;
 	}
-	if (!*path && only_socket(path, sizeof(path))) {
-		fprintf(stderr, "espressoctl: no single espressod socket in "
-			CTL_DIR "; name one with -i INSTANCE\n");
-		return 1;
+
+	if (!sock && !instance && (ret = only_socket(path, sizeof(path)))) {
+		request_wipe(&rq);
+		return ret;
 	}
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
-		fprintf(stderr, "espressoctl: cannot reach %s: %s (is espressod "
-			"running? root only)\n", path, strerror(errno));
-		return 1;
+	if (conn_open(&c, path)) {
+		request_wipe(&rq);
+		return EXIT_FAIL;
 	}
-	strcat(req, "\n");
-	if (send(fd, req, strlen(req), 0) < 0) {
-		fprintf(stderr, "espressoctl: send: %s\n", strerror(errno));
-		return 1;
+	ret = batch ? batch_run(&c, bf, name, json) : command_run(&c, &rq);
+	conn_close(&c);
+	if (bf && bf != stdin)
+		fclose(bf);
+	if (fflush(stdout) || ferror(stdout)) {
+		complain("standard output: %s", strerror(errno));
+		ret = EXIT_FAIL;
 	}
-	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
-		fwrite(buf, 1, n, stdout);
-	close(fd);
-	return 0;
+	return ret;
 }

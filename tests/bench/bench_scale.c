@@ -7,7 +7,9 @@
  *   fat:   one SA pair for all threads: the outbound sequence counter and
  *          the inbound replay window are shared (lock-free)
  * Each thread encrypts a burst (sequence numbers reserved once per burst),
- * then decrypts it with replay check/update, so both directions count.
+ * then decrypts it with replay check/update and the inner checks (trailer,
+ * then the daemon's two FIB lookups: source in the tunnel, destination not),
+ * so both directions count.
  * Prints packets/s in total and per thread, and Gbit/s of inner bytes.
  *   bench_scale [-t THREADS] [-m pairs|fat] [-s SECS] [-l SIZE]
  *               [-b openssl|ipsec-mb] [-c CPU_STRIDE] [--csv]
@@ -24,17 +26,17 @@
 
 #include "proto/esp.h"
 #include "proto/replay.h"
+#include "tables/fib.h"
 #include "tables/sa.h"
 
 #define BURST 64
 #define FRAME 2048
 #define OFF 128
+#define TUN 1 /* the FIB value of the bench's tunnel */
 
 struct shared {
-	struct cfg_tunnel ct;
-	struct cfg_prefix route;
-	struct tunnel t[64];
-	struct sa out[64], in[64];
+	struct fib *fib4;
+	struct sa *out[64], *in[64];
 	uint8_t key[36];
 	size_t size;
 	double secs;
@@ -64,10 +66,11 @@ static void *run(void *arg)
 	struct thr *th = arg;
 	struct shared *sh = th->sh;
 	int k = sh->fat ? 0 : th->id, i;
-	struct tunnel *t = &sh->t[k];
+	struct sa *out = sh->out[k], *in = sh->in[k];
 	struct esp_aead ea, da;
 	uint8_t (*f)[FRAME] = aligned_alloc(64, BURST * FRAME);
-	size_t outl[BURST], inner;
+	size_t outl[BURST];
+	struct esp_inner inner;
 	uint8_t *outer[BURST];
 	double t0;
 	cpu_set_t set;
@@ -85,7 +88,7 @@ static void *run(void *arg)
 		;
 	t0 = now();
 	do {
-		uint64_t seq = sa_seq_reserve(t->out, BURST);
+		uint64_t seq = sa_seq_reserve(out, BURST);
 
 		for (i = 0; i < BURST; i++) {
 			struct iphdr *ip = (void *)(f[i] + OFF);
@@ -98,8 +101,8 @@ static void *run(void *arg)
 			ip->protocol = 17;
 			ip->saddr = htonl(0x0a010001);
 			ip->daddr = htonl(0x0a020001);
-			esp_encap4(t->out, &ea, seq + i, 0, f[i] + OFF, sh->size,
-				   &outer[i], &outl[i]);
+			esp_encap4(sa_wire(out), &ea, seq + i, 0, f[i] + OFF,
+				   sh->size, &outer[i], &outl[i]);
 		}
 		for (i = 0; i < BURST; i++) {
 			uint8_t *esp = outer[i] + 20;
@@ -107,14 +110,19 @@ static void *run(void *arg)
 
 			/* a fat tunnel's thread that lags more than the
 			 * window behind sees its packets refused: counted */
-			if (replay_check(&t->in->replay, seq + i)) {
+			if (replay_check(&in->replay, seq + i)) {
 				th->late++;
 				continue;
 			}
+			/* as the daemon's rx_post: the inner source must
+			 * route to the tunnel, the destination must not */
 			if (esp_open(&da, seq + i, true, esp, len) ||
-			    esp_decap_post(t, esp + 16, len - 32, &inner))
+			    esp_decap_inner(esp + 16, len - 32, &inner) ||
+			    inner.family != AF_INET ||
+			    fib_lookup(sh->fib4, inner.src) != TUN ||
+			    fib_lookup(sh->fib4, inner.dst) == TUN)
 				abort();
-			if (replay_update(&t->in->replay, seq + i))
+			if (replay_update(&in->replay, seq + i))
 				th->late++;
 		}
 		th->pkts += BURST;
@@ -131,7 +139,18 @@ int main(int argc, char **argv)
 {
 	static struct shared sh;
 	struct thr th[64];
-	int n = 1, a, i;
+	struct fib_route route = { .addr = { 10, 1 }, .len = 16, .value = TUN };
+	struct sa_spec spec = {
+		.wire = { .esn = true, .encap = ENCAP_ESP },
+		.npairs = 1,
+		.cipher = CIPHER_AES_GCM_256,
+		.esn = true,
+		.replay_window = 4096,
+		.key = sh.key,
+		.key_len = 36,
+		.origin = "bench",
+	};
+	int n = 1, a, i, npairs;
 	bool csv = false;
 	uint64_t total = 0, late = 0;
 	double el = 0;
@@ -166,23 +185,23 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < 36; i++)
 		sh.key[i] = i * 7 + 1;
-	config_parse_prefix("10.1.0.0/16", &sh.route);
-	sh.ct.routes = &sh.route;
-	sh.ct.nroutes = 1;
-	sh.ct.cipher = CIPHER_AES_GCM_256;
-	sh.ct.esn = true;
-	for (i = 0; i < 64; i++) {
-		struct tunnel *t = &sh.t[i];
-
-		t->cfg = &sh.ct;
-		t->out = &sh.out[i];
-		t->in = &sh.in[i];
-		t->npairs = 1;
-		t->out->tunnel = t->in->tunnel = t;
-		t->out->spi = t->in->spi = 0x1000 + i;
-		t->out->esn = t->in->esn = true;
-		t->out->seq_max = UINT64_MAX;
-		if (replay_init_spread(&t->in->replay, 4096, true, sh.fat))
+	sh.fib4 = fib_build(AF_INET, &route, 1);
+	if (!sh.fib4)
+		return 1;
+	inet_pton(AF_INET, "192.0.2.1", &spec.wire.local);
+	inet_pton(AF_INET, "192.0.2.2", &spec.wire.remote);
+	/* one SA pair per thread, or one for all (fat: owner -1, its replay
+	 * window spread a slot per cache line, as the daemon's) */
+	npairs = sh.fat ? 1 : n;
+	for (i = 0; i < npairs; i++) {
+		spec.spi = spec.wire.spi = 0x1000 + i;
+		spec.pair = 0;
+		spec.owner = sh.fat ? -1 : i;
+		spec.dir = SA_OUT;
+		if (sa_create(&sh.out[i], &spec, NULL, 1))
+			return 1;
+		spec.dir = SA_IN;
+		if (sa_create(&sh.in[i], &spec, NULL, 1))
 			return 1;
 	}
 	for (i = 0; i < n; i++) {
@@ -210,5 +229,10 @@ int main(int argc, char **argv)
 		       sh.fat ? "fat" : "pairs", n, sh.size, total / el,
 		       total / el / n, total * sh.size * 8 / el / 1e9,
 		       (unsigned long long)late);
+	for (i = 0; i < npairs; i++) {
+		sa_put(sh.out[i]);
+		sa_put(sh.in[i]);
+	}
+	fib_free(sh.fib4);
 	return 0;
 }

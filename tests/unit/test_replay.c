@@ -744,7 +744,62 @@ static void seq_sa_init(struct sa *sa, uint64_t seq_max, uint64_t seq)
 	sa->dir = SA_OUT;
 	sa->seq_max = seq_max;
 	atomic_init(&sa->seq, seq);
+	atomic_init(&sa->seq_limit, seq_max); /* not persisted: no limit */
 	atomic_init(&sa->exhausted, 0);
+	atomic_init(&sa->blocked, 0);
+}
+
+/* A persisted SA sends nothing past what the state directory reserved,
+ * and says so (blocked), without calling itself exhausted. */
+Test(sa_seq, persisted_limit)
+{
+	struct sa sa;
+
+	seq_sa_init(&sa, UINT32_MAX, 100);
+	atomic_store(&sa.seq_limit, 100);
+	cr_assert_eq(sa_seq_reserve(&sa, 1), 0, "nothing reserved yet");
+	cr_assert_eq(atomic_load(&sa.blocked), 1);
+	cr_assert_eq(atomic_load(&sa.exhausted), 0);
+	atomic_store(&sa.blocked, 0);
+	atomic_store(&sa.seq_limit, 110);
+	cr_assert_eq(sa_seq_reserve(&sa, 8), 101, "numbers above the old top");
+	cr_assert_eq(sa_seq_reserve(&sa, 8), 0, "9..16 do not fit below 110");
+	cr_assert_eq(atomic_load(&sa.blocked), 0, "two are still left");
+	cr_assert_eq(sa_seq_reserve(&sa, 2), 109);
+	cr_assert_eq(sa_seq_reserve(&sa, 1), 0);
+	cr_assert_eq(atomic_load(&sa.blocked), 1);
+	cr_assert_eq(atomic_load(&sa.exhausted), 0);
+}
+
+/* After a restart the persisted top and everything below it are refused;
+ * what follows is accepted once. */
+Test(replay, restore)
+{
+	static const uint64_t tops[] = { 1, 31, 32, 33, 1000, 4096, 100000 };
+	struct replay_window w;
+	size_t i;
+	uint64_t s;
+
+	for (i = 0; i < sizeof(tops) / sizeof(tops[0]); i++) {
+		uint64_t top = tops[i];
+
+		cr_assert_eq(replay_init(&w, 1024, true), 0);
+		replay_restore(&w, top);
+		for (s = top > 1100 ? top - 1100 : 1; s <= top; s++)
+			cr_assert_neq(replay_check(&w, s), REPLAY_OK,
+				      "top %llu: %llu accepted",
+				      (unsigned long long)top,
+				      (unsigned long long)s);
+		for (s = top + 1; s <= top + 40; s++) {
+			cr_assert_eq(replay_check(&w, s), REPLAY_OK);
+			cr_assert_eq(replay_update(&w, s), REPLAY_OK,
+				     "top %llu: %llu refused",
+				     (unsigned long long)top,
+				     (unsigned long long)s);
+			cr_assert_eq(replay_update(&w, s), REPLAY_DUP);
+		}
+		replay_free(&w);
+	}
 }
 
 Test(sa_seq, first_numbers)

@@ -4,13 +4,16 @@
  * struct cfg and validates all of it, so that nothing after it has to.
  *
  * Every error reads "FILE:LINE: FIELD: problem (hint)", FIELD being the path
- * of the setting (tunnels.[0].outbound.key). Key material is never printed
- * and is wiped from every buffer this file owns once it is no longer needed.
+ * of the setting (tunnels.[0].outbound.key). What is wrong with one value
+ * comes from config/check.c, whose rules the control commands obey too. Key
+ * material is never printed and is wiped from every buffer this file owns
+ * once it is no longer needed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include <unistd.h>
 
 #include "espresso/common.h"
+#include "config/check.h"
 #include "config/config.h"
 #include "proto/crypto.h"
 #include "lib/log.h"
@@ -27,7 +31,6 @@
 #define CONFIG_FILE_MAX (16u << 20)
 #define KEY_FILE_MAX 4096u
 #define FIELD_MAX 128
-#define SALT_LEN 4
 
 struct ctx {
 	const char *path; /* the config file, as given */
@@ -35,7 +38,11 @@ struct ctx {
 	bool check_system;
 	char *err;
 	size_t errlen;
+	char why[CFG_WHY_MAX]; /* the reason a check.h validator gave */
 };
+
+/* The arguments a check.h validator writes its reason into. */
+#define WHY(x) (x)->why, sizeof((x)->why)
 
 /* Value kinds a setting may be asked to have. */
 enum kind { K_INT, K_BOOL, K_STR, K_GROUP, K_LIST, K_STR_OR_LIST };
@@ -49,14 +56,6 @@ static const char *const kind_names[] = {
 	[K_STR_OR_LIST] = "a string or a list of strings",
 };
 
-static const char *const cipher_names[] = {
-	[CIPHER_AES_GCM_128] = "aes-gcm-128",
-	[CIPHER_AES_GCM_256] = "aes-gcm-256",
-	NULL,
-};
-static const char *const encap_names[] = {
-	[ENCAP_ESP] = "esp", [ENCAP_UDP] = "udp", NULL,
-};
 static const char *const xdp_mode_names[] = {
 	[XDPMODE_NATIVE] = "native", [XDPMODE_SKB] = "skb", NULL,
 };
@@ -82,9 +81,6 @@ static const char *const uplink_keys[] = {
 };
 static const char *const tun_keys[] = {
 	"name", "mtu", "address", "offload", "mss_clamp", NULL,
-};
-static const char *const fragment_names[] = {
-	[FRAG_INNER] = "inner", [FRAG_OUTER] = "outer", NULL,
 };
 static const char *const tunnel_keys[] = {
 	"name", "local", "remote", "encap", "cipher", "replay_window", "esn",
@@ -140,6 +136,13 @@ static int fail_file(struct ctx *x, int ret, const char *fmt, ...)
 		va_end(ap);
 	}
 	return ret;
+}
+
+/* ret of a check.h validator: 0, or its reason as the error of setting s. */
+static int checked(struct ctx *x, const config_setting_t *s, const char *f,
+		   int ret)
+{
+	return ret ? fail(x, s, f, "%s", x->why) : 0;
 }
 
 /* Marks a field path cut short (it cannot be: names are short). */
@@ -360,11 +363,10 @@ static int get_int(struct ctx *x, const config_setting_t *g, const char *gpath,
 	if (ret || !s)
 		return ret;
 	n = config_setting_get_int64(s);
-	if (n < lo || n > hi)
-		return fail(x, s, f, "%lld is out of range (%lld..%lld)", n, lo,
-			    hi);
-	*v = n;
-	return 0;
+	ret = checked(x, s, f, cfg_check_range(n, lo, hi, WHY(x)));
+	if (!ret)
+		*v = n;
+	return ret;
 }
 
 static int get_bool(struct ctx *x, const config_setting_t *g,
@@ -385,31 +387,15 @@ static int get_enum(struct ctx *x, const config_setting_t *g,
 		    const char *gpath, const char *name, bool required,
 		    const char *const *names, const char *what, int *v)
 {
-	char f[FIELD_MAX], valid[128];
+	char f[FIELD_MAX];
 	config_setting_t *s;
-	const char *str;
-	int i, ret;
+	int ret;
 
 	ret = member(x, g, gpath, name, K_STR, required, &s, f);
 	if (ret || !s)
 		return ret;
-	str = config_setting_get_string(s);
-	for (i = 0; names[i]; i++) {
-		if (!strcmp(names[i], str)) {
-			*v = i;
-			return 0;
-		}
-	}
-	return fail(x, s, f, "unknown %s '%s' (valid: %s)", what, str,
-		    list_str(valid, sizeof(valid), names));
-}
-
-static bool ident_ok(const char *s)
-{
-	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
-			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
-
-	return n && n == strlen(s) && n < CFG_NAME_MAX;
+	return checked(x, s, f, cfg_parse_enum(config_setting_get_string(s),
+					       names, what, v, WHY(x)));
 }
 
 /* instance and tunnel names: [A-Za-z0-9_-], 1..31 characters. */
@@ -418,18 +404,13 @@ static int get_ident(struct ctx *x, const config_setting_t *g,
 {
 	char f[FIELD_MAX];
 	config_setting_t *s;
-	const char *str;
 	int ret;
 
 	ret = member(x, g, gpath, name, K_STR, true, &s, f);
 	if (ret)
 		return ret;
-	str = config_setting_get_string(s);
-	if (!ident_ok(str))
-		return fail(x, s, f, "'%s' is not a valid name (1..%d characters of A-Z a-z 0-9 _ -)",
-			    str, CFG_NAME_MAX - 1);
-	strcpy(dst, str);
-	return 0;
+	return checked(x, s, f, cfg_check_name(config_setting_get_string(s),
+					       dst, WHY(x)));
 }
 
 static bool ifname_ok(const char *s)
@@ -463,101 +444,6 @@ static int get_ifname(struct ctx *x, const config_setting_t *g,
 }
 
 /* ---- prefixes ---- */
-
-static size_t addr_len(int family)
-{
-	return family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
-}
-
-/* "24" -> 24, digits only, at most max. */
-static int parse_len(const char *s, unsigned int max, uint8_t *len)
-{
-	unsigned int v = 0;
-	size_t n = strlen(s);
-
-	if (!n || n > 3 || strspn(s, "0123456789") != n)
-		return -EINVAL;
-	while (*s)
-		v = v * 10 + (unsigned int)(*s++ - '0');
-	if (v > max)
-		return -EINVAL;
-	*len = (uint8_t)v;
-	return 0;
-}
-
-int config_parse_prefix(const char *s, struct cfg_prefix *p)
-{
-	char buf[INET6_ADDRSTRLEN];
-	const char *slash;
-	size_t alen;
-
-	if (!s || !p)
-		return -EINVAL;
-	memset(p, 0, sizeof(*p));
-	slash = strchr(s, '/');
-	alen = slash ? (size_t)(slash - s) : strlen(s);
-	if (!alen || alen >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, s, alen);
-	buf[alen] = '\0';
-	p->family = strchr(buf, ':') ? AF_INET6 : AF_INET;
-	if (inet_pton(p->family, buf, p->addr) != 1)
-		goto bad;
-	p->len = (uint8_t)(addr_len(p->family) * 8);
-	if (!slash || !parse_len(slash + 1, p->len, &p->len))
-		return 0;
-bad:
-	memset(p, 0, sizeof(*p));
-	return -EINVAL;
-}
-
-bool config_prefix_contains(const struct cfg_prefix *p, int family,
-			    const void *addr)
-{
-	const uint8_t *a = addr;
-	unsigned int full, bits;
-	uint8_t mask;
-
-	if (!p || !a || p->family != family || !addr_len(family) ||
-	    p->len > addr_len(family) * 8)
-		return false;
-	full = p->len / 8;
-	bits = p->len % 8;
-	if (memcmp(p->addr, a, full))
-		return false;
-	if (!bits)
-		return true;
-	mask = (uint8_t)(0xff << (8 - bits));
-	return !((p->addr[full] ^ a[full]) & mask);
-}
-
-/* p with the host bits cleared. */
-static struct cfg_prefix prefix_masked(const struct cfg_prefix *p)
-{
-	struct cfg_prefix m = *p;
-	unsigned int i;
-
-	for (i = 0; i < sizeof(m.addr); i++) {
-		unsigned int bit = i * 8;
-
-		if (bit >= m.len)
-			m.addr[i] = 0;
-		else if (bit + 8 > m.len)
-			m.addr[i] &= (uint8_t)(0xff << (bit + 8 - m.len));
-	}
-	return m;
-}
-
-static const char *prefix_str(const struct cfg_prefix *p, char *buf,
-			      size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (!inet_ntop(p->family, p->addr, a, sizeof(a)))
-		snprintf(a, sizeof(a), "?");
-	snprintf(buf, len, "%s/%u", a, p->len);
-	return buf;
-}
 
 static bool prefixes_overlap(const struct cfg_prefix *a,
 			     const struct cfg_prefix *b)
@@ -683,9 +569,10 @@ static int parse_tun_addr(struct ctx *x, const config_setting_t *s,
 	if (c->tun.naddrs == CFG_MAX_ADDRS)
 		return fail(x, s, f, "too many addresses (at most %d)",
 			    CFG_MAX_ADDRS);
-	if (config_parse_prefix(config_setting_get_string(s), p))
-		return fail(x, s, f, "'%s' is not an address prefix (like 10.10.0.1/24 or fd00::1/64)",
-			    config_setting_get_string(s));
+	ret = checked(x, s, f, cfg_parse_addr_prefix(config_setting_get_string(s),
+						     p, WHY(x)));
+	if (ret)
+		return ret;
 	c->tun.naddrs++;
 	return 0;
 }
@@ -754,17 +641,6 @@ static int parse_tun(struct ctx *x, const config_setting_t *esp,
 	return 0;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /*
  * Hex text (optional 0x) -> sa->key for cipher ci. src names a key file the
  * text came from, or is NULL. Messages never quote the text.
@@ -773,29 +649,11 @@ static int parse_key(struct ctx *x, const config_setting_t *s, const char *f,
 		     const char *text, enum cfg_cipher ci, const char *src,
 		     struct cfg_sa *sa)
 {
-	size_t want = config_cipher_key_len(ci), n, i;
-	const char *in = src ? " in key file " : "";
-
-	src = src ? src : "";
-	if (!strncmp(text, "0x", 2) || !strncmp(text, "0X", 2))
-		text += 2;
-	n = strlen(text);
-	for (i = 0; i < n; i++)
-		if (hexval(text[i]) < 0)
-			return fail(x, s, f, "not a hex string%s%s: character %zu is not a hex digit (use 0-9 a-f only, optionally after 0x)",
-				    in, src, i + 1);
-	if (n % 2)
-		return fail(x, s, f, "odd number of hex digits%s%s (each byte is two digits)",
-			    in, src);
-	if (n / 2 != want)
-		return fail(x, s, f, "key is %zu bytes%s%s, %s needs %zu (%zu-byte key + %d-byte salt = %zu hex digits; e.g. openssl rand -hex %zu)",
-			    n / 2, in, src, config_cipher_name(ci), want,
-			    want - SALT_LEN, SALT_LEN, want * 2, want);
-	for (i = 0; i < want; i++)
-		sa->key[i] = (uint8_t)(hexval(text[2 * i]) << 4 |
-				       hexval(text[2 * i + 1]));
-	sa->key_len = want;
-	return 0;
+	if (!cfg_parse_key(text, ci, sa->key, &sa->key_len, WHY(x)))
+		return 0;
+	if (src)
+		return fail(x, s, f, "in key file %s: %s", src, x->why);
+	return fail(x, s, f, "%s", x->why);
 }
 
 /* Resolves a key_file name against the config file's directory. */
@@ -864,14 +722,12 @@ static int parse_spi(struct ctx *x, const config_setting_t *g,
 	if (config_setting_type(s) == CONFIG_TYPE_INT &&
 	    config_setting_get_format(s) == CONFIG_FORMAT_HEX)
 		v = (uint32_t)config_setting_get_int(s);
-	if (v < 0 || v > 0xffffffffLL)
-		return fail(x, s, f, "%lld does not fit in 32 bits (write large SPIs in hex, e.g. 0xc0000001)",
-			    v);
-	if (v < 256)
-		return fail(x, s, f, "SPI %lld is reserved (RFC 4303: 0..255 are never used; pick 256 or more, e.g. 0x1000)",
-			    v);
-	sa->spi = (uint32_t)v;
-	return 0;
+	ret = cfg_check_spi(v, &sa->spi, WHY(x));
+	if (ret && (v < 0 || v > 0xffffffffLL))
+		/* libconfig reads decimals over INT_MAX as negative ints */
+		return fail(x, s, f, "%s; write large SPIs in hex, e.g. 0xc0000001",
+			    x->why);
+	return checked(x, s, f, ret);
 }
 
 static int parse_sa(struct ctx *x, const config_setting_t *tg,
@@ -911,31 +767,18 @@ static int parse_ipv4(struct ctx *x, const config_setting_t *tg,
 	ret = member(x, tg, tpath, name, K_STR, true, &s, f);
 	if (ret)
 		return ret;
-	if (inet_pton(AF_INET, config_setting_get_string(s), a) != 1)
-		return fail(x, s, f, "'%s' is not an IPv4 address (outer addresses are IPv4, like 192.0.2.1)",
-			    config_setting_get_string(s));
-	return 0;
+	return checked(x, s, f, cfg_parse_ipv4(config_setting_get_string(s), a,
+					       WHY(x)));
 }
 
 static int parse_route(struct ctx *x, const config_setting_t *s,
 		       const char *f, struct cfg_prefix *p)
 {
-	struct cfg_prefix m;
-	char buf[64];
-	int ret;
+	int ret = check_kind(x, s, f, K_STR);
 
-	ret = check_kind(x, s, f, K_STR);
-	if (ret)
-		return ret;
-	if (config_parse_prefix(config_setting_get_string(s), p))
-		return fail(x, s, f, "'%s' is not a prefix (like 10.1.0.0/16 or fd01::/48)",
-			    config_setting_get_string(s));
-	m = prefix_masked(p);
-	if (memcmp(m.addr, p->addr, sizeof(m.addr)))
-		return fail(x, s, f, "'%s' has host bits set (did you mean %s?)",
-			    config_setting_get_string(s),
-			    prefix_str(&m, buf, sizeof(buf)));
-	return 0;
+	return ret ?: checked(x, s, f,
+			      cfg_parse_route(config_setting_get_string(s), p,
+					      WHY(x)));
 }
 
 static int parse_routes(struct ctx *x, const config_setting_t *tg,
@@ -979,15 +822,19 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 	ret = ret ?: get_ident(x, tg, tpath, "name", t->name);
 	ret = ret ?: parse_ipv4(x, tg, tpath, "local", &t->local);
 	ret = ret ?: parse_ipv4(x, tg, tpath, "remote", &t->remote);
-	ret = ret ?: get_enum(x, tg, tpath, "encap", false, encap_names,
+	ret = ret ?: get_enum(x, tg, tpath, "encap", false, cfg_encap_names,
 			      "encapsulation", &encap);
-	ret = ret ?: get_enum(x, tg, tpath, "cipher", true, cipher_names,
+	ret = ret ?: get_enum(x, tg, tpath, "cipher", true, cfg_cipher_names,
 			      "cipher", &cipher);
-	ret = ret ?: get_int(x, tg, tpath, "replay_window", false, 32,
-			     CFG_REPLAY_MAX, &replay);
+	ret = ret ?: get_int(x, tg, tpath, "replay_window", false, LLONG_MIN,
+			     LLONG_MAX, &replay);
+	ret = ret ?: checked(x, config_setting_get_member(tg, "replay_window"),
+			     join(f, tpath, "replay_window"),
+			     cfg_check_replay_window(replay, &t->replay_window,
+						     WHY(x)));
 	ret = ret ?: get_bool(x, tg, tpath, "esn", &t->esn);
-	ret = ret ?: get_enum(x, tg, tpath, "fragment", false, fragment_names,
-			      "fragmentation", &frag);
+	ret = ret ?: get_enum(x, tg, tpath, "fragment", false,
+			      cfg_fragment_names, "fragmentation", &frag);
 	ret = ret ?: get_int(x, tg, tpath, "sa_pairs", false, 1, CFG_MAX_QUEUES,
 			     &pairs);
 	if (ret)
@@ -996,19 +843,10 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 	t->fragment = frag;
 	t->encap = encap;
 	t->cipher = cipher;
-	t->replay_window = (uint32_t)replay;
-	if (replay % 32) {
-		s = config_setting_get_member(tg, "replay_window");
-		return fail(x, s, join(f, tpath, "replay_window"),
-			    "%lld is not a multiple of 32 (try %lld)", replay,
-			    (replay + 31) / 32 * 32);
-	}
-	if (t->local.s_addr == t->remote.s_addr) {
-		s = config_setting_get_member(tg, "remote");
-		return fail(x, s, join(f, tpath, "remote"),
-			    "same address as local");
-	}
-	ret = parse_sa(x, tg, tpath, "outbound", t->cipher, &t->out);
+	s = config_setting_get_member(tg, "remote");
+	ret = checked(x, s, join(f, tpath, "remote"),
+		      cfg_check_endpoints(t->local, t->remote, WHY(x)));
+	ret = ret ?: parse_sa(x, tg, tpath, "outbound", t->cipher, &t->out);
 	ret = ret ?: parse_sa(x, tg, tpath, "inbound", t->cipher, &t->in);
 	return ret ?: parse_routes(x, tg, tpath, t);
 }
@@ -1066,7 +904,7 @@ static int key_cmp(const struct ref *a, const struct ref *b)
 
 	if (x->key_len != y->key_len)
 		return x->key_len < y->key_len ? -1 : 1;
-	return memcmp(x->key, y->key, x->key_len - SALT_LEN);
+	return memcmp(x->key, y->key, x->key_len - CFG_SALT_LEN);
 }
 
 static int route_cmp(const struct ref *a, const struct ref *b)
@@ -1223,8 +1061,8 @@ static int check_routes(struct ctx *x, const config_setting_t *tunnels,
 	snprintf(f, sizeof(f), "tunnels.[%d].routes.[%d]", b->t, b->sub);
 	return fail(x, route_setting(tunnels, b), f,
 		    "%s overlaps %s of tunnels.[%d].routes.[%d] (line %u) (routes must be disjoint so each packet has one tunnel)",
-		    prefix_str(ref_route(b), pb, sizeof(pb)),
-		    prefix_str(ref_route(a), pa, sizeof(pa)), a->t, a->sub,
+		    cfg_prefix_str(ref_route(b), pb, sizeof(pb)),
+		    cfg_prefix_str(ref_route(a), pa, sizeof(pa)), a->t, a->sub,
 		    line_of(route_setting(tunnels, a)));
 }
 
@@ -1414,22 +1252,4 @@ void config_free(struct cfg *c)
 		explicit_bzero(c->tunnels, c->ntunnels * sizeof(*c->tunnels));
 	free(c->tunnels);
 	explicit_bzero(c, sizeof(*c));
-}
-
-const char *config_cipher_name(enum cfg_cipher c)
-{
-	if ((unsigned int)c > CIPHER_AES_GCM_256)
-		return "unknown";
-	return cipher_names[c];
-}
-
-size_t config_cipher_key_len(enum cfg_cipher c)
-{
-	switch (c) {
-	case CIPHER_AES_GCM_128:
-		return 16 + SALT_LEN;
-	case CIPHER_AES_GCM_256:
-		return 32 + SALT_LEN;
-	}
-	return 0;
 }

@@ -9,27 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/params.h"
+
 #define CFG_NAME_MAX 32
 #define CFG_MAX_QUEUES 64
 #define CFG_MAX_ADDRS 8
-#define CFG_KEY_MAX 36 /* AES-256 key + 4-byte salt */
 #define CFG_REPLAY_DEFAULT 1024
 #define CFG_REPLAY_MAX 4096
-
-enum cfg_cipher {
-	CIPHER_AES_GCM_128 = 0, /* "aes-gcm-128": 16-byte key + 4-byte salt */
-	CIPHER_AES_GCM_256 = 1, /* "aes-gcm-256": 32-byte key + 4-byte salt */
-};
-
-enum cfg_encap {
-	ENCAP_ESP = 0, /* "esp": IP protocol 50 */
-	ENCAP_UDP = 1, /* "udp": RFC 3948, UDP port 4500 */
-};
-
-enum cfg_fragment {
-	FRAG_INNER = 0, /* "inner": fragment the clear packet, then encrypt */
-	FRAG_OUTER = 1, /* "outer": encrypt, then fragment the ESP packet */
-};
 
 enum cfg_xdp_mode { XDPMODE_NATIVE = 0, XDPMODE_SKB = 1 };
 enum cfg_auto { CFG_AUTO = 0, CFG_ON = 1, CFG_OFF = 2 };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
-#include <linux/if_xdp.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +9,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+
+#include "control/cmd.h"
 #include "control/ctl.h"
+#include "control/daemon.h"
 #include "lib/log.h"
+
+#define CTL_LINE_MAX 8192
 
 int ctl_open(const char *instance, char *path, size_t pathlen)
 {
@@ -45,228 +52,232 @@ void ctl_close(int fd, const char *path)
 	}
 }
 
-static void print_errors(FILE *f, const char *label, const uint64_t *e)
+static int send_all(int fd, const char *buf, size_t len)
 {
-	bool any = false;
-	int i;
+	ssize_t n;
 
-	for (i = 1; i < DROP_MAX; i++) {
-		if (!e[i])
-			continue;
-		fprintf(f, "%s %s %llu", any ? "" : label, stats_drop_names[i],
-			(unsigned long long)e[i]);
-		any = true;
+	while (len) {
+		n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
 	}
-	if (any)
-		fputc('\n', f);
+	return 0;
 }
 
-static void sum_sa(const struct espd *d, const struct sa *sa,
-		   struct sa_stats *s)
+static int reply(int fd, int code, const char *body, size_t len)
 {
-	int q, i;
+	char hdr[64];
+	int n = snprintf(hdr, sizeof(hdr), "ESPRESSO %d %zu\n", code, len);
 
-	memset(s, 0, sizeof(*s));
-	for (q = 0; q < d->nworkers; q++) {
-		const struct sa_stats *x = sa->dir == SA_IN
-						   ? &d->workers[q].sa_in[sa->index]
-						   : &d->workers[q].sa_out[sa->index];
-
-		s->packets += x->packets;
-		s->bytes += x->bytes;
-		for (i = 0; i < DROP_MAX; i++)
-			s->errors[i] += x->errors[i];
-	}
+	if (send_all(fd, hdr, n))
+		return -1;
+	return len ? send_all(fd, body, len) : 0;
 }
 
-static void show_one_sa(FILE *f, struct espd *d, const struct sa *sa)
+static int reply_err(int fd, int ret, const char *msg)
 {
-	struct sa_stats s;
-	char owner[16] = "any";
+	char buf[1100];
+	int n = snprintf(buf, sizeof(buf), "%s\n", msg);
 
-	sum_sa(d, sa, &s);
-	if (sa->owner >= 0)
-		snprintf(owner, sizeof(owner), "%d", sa->owner);
-	fprintf(f, "sa %s %s spi 0x%08x %s pair %d worker %s packets %llu "
-		   "bytes %llu ",
-		sa->tunnel->cfg->name, sa->dir == SA_IN ? "in" : "out", sa->spi,
-		config_cipher_name(sa->cipher), sa->pair, owner,
-		(unsigned long long)s.packets, (unsigned long long)s.bytes);
-	if (sa->dir == SA_OUT)
-		fprintf(f, "seq %llu%s\n",
-			(unsigned long long)atomic_load(&((struct sa *)sa)->seq),
-			atomic_load(&((struct sa *)sa)->exhausted) ? " EXHAUSTED"
-								   : "");
-	else
-		fprintf(f, "replay_top %llu window %u\n",
-			(unsigned long long)atomic_load(&((struct sa *)sa)->replay.top),
-			sa->replay.size);
-	print_errors(f, "  errors:", s.errors);
+	return reply(fd, ret < 0 ? -ret : EINVAL, buf,
+		     (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
-static void show_sa(FILE *f, struct espd *d)
-{
-	int t, p;
+/* ---- monitor ---- */
 
-	for (t = 0; t < d->db.ntunnels; t++) {
-		struct tunnel *tn = &d->db.tunnels[t];
-
-		for (p = 0; p < tn->npairs; p++) {
-			show_one_sa(f, d, &tn->out[p]);
-			show_one_sa(f, d, &tn->in[p]);
-		}
-	}
-}
-
-static void show_xdp(FILE *f, struct espd *d)
-{
-	struct espresso_xdp_stats x;
-
-	if (bpfload_read_stats(&d->bpf, &x)) {
-		fprintf(f, "xdp counters unavailable\n");
-		return;
-	}
-#define X_PRINT(name, help) fprintf(f, " %s %llu", #name, (unsigned long long)x.name);
-	fprintf(f, "xdp");
-	ESPRESSO_XDP_COUNTERS(X_PRINT)
-	fputc('\n', f);
-#undef X_PRINT
-}
-
-static void show_reasm(FILE *f, const struct reasm_table *r)
-{
-	const struct reasm_stats *s = reasm_stats(r);
-
-#define X_PRINT(name, help) fprintf(f, " %s %llu", #name, (unsigned long long)s->name);
-	fprintf(f, "  reasm:");
-	REASM_COUNTERS(X_PRINT)
-	fprintf(f, " memory %zu\n", reasm_mem(r));
-#undef X_PRINT
-}
-
-/* What the kernel dropped on this socket, where we cannot count it. */
-static void show_xsk_kernel(FILE *f, const struct xsk_port *p)
-{
-	struct xdp_statistics x;
-	socklen_t len = sizeof(x);
-
-	if (getsockopt(p->fd, SOL_XDP, XDP_STATISTICS, &x, &len))
-		return;
-	fprintf(f, "  kernel: rx_dropped %llu rx_ring_full %llu "
-		   "rx_fill_ring_empty %llu rx_invalid_descs %llu "
-		   "tx_invalid_descs %llu tx_ring_empty %llu\n",
-		(unsigned long long)x.rx_dropped,
-		(unsigned long long)x.rx_ring_full,
-		(unsigned long long)x.rx_fill_ring_empty_descs,
-		(unsigned long long)x.rx_invalid_descs,
-		(unsigned long long)x.tx_invalid_descs,
-		(unsigned long long)x.tx_ring_empty_descs);
-}
-
-static void show_stats(FILE *f, struct espd *d)
-{
-	int q;
-
-	for (q = 0; q < d->nworkers; q++) {
-		const struct queue_stats *s = &d->workers[q].st;
-
-		fprintf(f, "queue %d %s rx_frames %llu rx_bytes %llu "
-			   "rx_decrypted %llu tun_rx %llu tx_frames %llu "
-			   "tx_bytes %llu tx_completed %llu wakeups %llu "
-			   "neigh_held %llu neigh_released %llu tun_tx %llu "
-			   "gso_super %llu gso_segments %llu frag_out %llu "
-			   "icmp_sent %llu mss_clamped %llu rx_reassembled %llu "
-			   "gro_merged %llu gro_written %llu handoff_out %llu "
-			   "handoff_in %llu polls %llu\n",
-			q, d->workers[q].port.zerocopy ? "zerocopy" : "copy",
-			(unsigned long long)s->rx_frames,
-			(unsigned long long)s->rx_bytes,
-			(unsigned long long)s->rx_decrypted,
-			(unsigned long long)s->tun_rx,
-			(unsigned long long)s->tx_frames,
-			(unsigned long long)s->tx_bytes,
-			(unsigned long long)s->tx_completed,
-			(unsigned long long)s->wakeups,
-			(unsigned long long)s->neigh_held,
-			(unsigned long long)s->neigh_released,
-			(unsigned long long)s->tun_tx,
-			(unsigned long long)s->gso_super,
-			(unsigned long long)s->gso_segments,
-			(unsigned long long)s->frag_out,
-			(unsigned long long)s->icmp_sent,
-			(unsigned long long)s->mss_clamped,
-			(unsigned long long)s->rx_reassembled,
-			(unsigned long long)d->workers[q].gro.st.merged,
-			(unsigned long long)d->workers[q].gro.st.written,
-			(unsigned long long)s->handoff_out,
-			(unsigned long long)s->handoff_in,
-			(unsigned long long)s->polls);
-		show_reasm(f, d->workers[q].reasm);
-		print_errors(f, "  drops:", s->drops);
-		show_xsk_kernel(f, &d->workers[q].port);
-	}
-	show_xdp(f, d);
-}
-
-static void show_frames(FILE *f, struct espd *d)
-{
-	struct xsk_audit a;
-	int q;
-
-	for (q = 0; q < d->nworkers; q++) {
-		if (worker_audit(&d->workers[q], &a, 2000)) {
-			fprintf(f, "queue %d audit timed out\n", q);
-			continue;
-		}
-		fprintf(f, "queue %d frames %llu free %llu fill %llu worker %llu "
-			   "tx %llu held %llu handoff %llu in_fill_ring %llu in_rx_ring %llu "
-			   "in_tx_ring %llu in_comp_ring %llu kernel_held %llu "
-			   "duplicates %llu misplaced %llu count_errors %llu %s\n",
-			q, (unsigned long long)a.frames,
-			(unsigned long long)a.n_state[FRAME_FREE],
-			(unsigned long long)a.n_state[FRAME_FILL],
-			(unsigned long long)a.n_state[FRAME_WORKER],
-			(unsigned long long)a.n_state[FRAME_TX],
-			(unsigned long long)a.n_state[FRAME_HELD],
-			(unsigned long long)a.n_state[FRAME_HANDOFF],
-			(unsigned long long)a.in_fill_ring,
-			(unsigned long long)a.in_rx_ring,
-			(unsigned long long)a.in_tx_ring,
-			(unsigned long long)a.in_comp_ring,
-			(unsigned long long)a.kernel_held,
-			(unsigned long long)a.duplicates,
-			(unsigned long long)a.misplaced,
-			(unsigned long long)a.count_errors,
-			a.duplicates || a.misplaced || a.count_errors ||
-					a.n_state[FRAME_WORKER] ? "BAD" : "OK");
-	}
-}
-
-static const struct {
-	const char *cmd;
-	void (*fn)(FILE *f, struct espd *d);
-	const char *help;
-} commands[] = {
-	{ "show sa", show_sa, "SAs: SPI, packets, bytes, errors by reason" },
-	{ "show stats", show_stats, "per queue counters and drops, XDP counters" },
-	{ "show xdp", show_xdp, "the XDP program's counters" },
-	{ "show frames", show_frames, "audit of every UMEM frame's owner" },
+static const char *const ev_names[] = {
+	[LIVE_EV_SOFT_EXPIRE] = "expire",
+	[LIVE_EV_HARD_EXPIRE] = "expire",
+	[LIVE_EV_EXHAUSTED] = "exhausted",
+	[LIVE_EV_RELOAD_DONE] = "reload",
+	[LIVE_EV_RELOAD_REFUSED] = "reload",
 };
 
-static void dispatch(FILE *f, char *req, struct espd *d)
+static int ev_format(char *buf, size_t len, const struct live_event *ev,
+		     bool json)
 {
-	size_t i;
+	const char *kind = ev->type == LIVE_EV_SOFT_EXPIRE   ? "soft" :
+			   ev->type == LIVE_EV_HARD_EXPIRE   ? "hard" :
+			   ev->type == LIVE_EV_RELOAD_DONE   ? "done" :
+			   ev->type == LIVE_EV_RELOAD_REFUSED ? "refused" :
+								"";
+	struct json_object *o;
+	int n;
 
-	req[strcspn(req, "\r\n")] = 0;
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (!strcmp(req, commands[i].cmd)) {
-			commands[i].fn(f, d);
-			return;
+	if (!json) {
+		if (ev->tunnel)
+			return snprintf(buf, len, "%s%s%s tunnel %s spi 0x%08x "
+					"%s%s%s\n", ev_names[ev->type],
+					*kind ? " " : "", kind, ev->tunnel,
+					ev->spi, ev->dir ? "out" : "in",
+					ev->what ? " reason " : "",
+					ev->what ? ev->what : "");
+		return snprintf(buf, len, "%s %s%s%s\n", ev_names[ev->type],
+				kind, ev->what ? ": " : "",
+				ev->what ? ev->what : "");
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "event",
+			       json_object_new_string(ev_names[ev->type]));
+	if (*kind)
+		json_object_object_add(o, "type", json_object_new_string(kind));
+	if (ev->tunnel) {
+		char spi[16];
+
+		snprintf(spi, sizeof(spi), "0x%08x", ev->spi);
+		json_object_object_add(o, "tunnel",
+				       json_object_new_string(ev->tunnel));
+		json_object_object_add(o, "spi", json_object_new_string(spi));
+		json_object_object_add(o, "dir", json_object_new_string(
+						  ev->dir ? "out" : "in"));
+	}
+	if (ev->what)
+		json_object_object_add(o, ev->tunnel ? "reason" : "message",
+				       json_object_new_string(ev->what));
+	n = snprintf(buf, len, "%s\n",
+		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return n;
+}
+
+void ctl_event(struct espd *d, const struct live_event *ev)
+{
+	char buf[1200];
+	int i, n;
+
+	for (i = 0; i < ESPD_MONITORS; i++) {
+		if (d->mon_fd[i] <= 0)
+			continue;
+		n = ev_format(buf, sizeof(buf), ev, d->mon_json[i]);
+		if (n <= 0 || (size_t)n >= sizeof(buf) ||
+		    send(d->mon_fd[i], buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
+			/* gone, or not reading: a monitor may not stall us */
+			close(d->mon_fd[i]);
+			d->mon_fd[i] = 0;
 		}
 	}
-	fprintf(f, "error: unknown command '%.64s'; commands:\n", req);
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-12s %s\n", commands[i].cmd, commands[i].help);
+}
+
+void ctl_monitors_close(struct espd *d)
+{
+	int i;
+
+	for (i = 0; i < ESPD_MONITORS; i++) {
+		if (d->mon_fd[i] > 0)
+			close(d->mon_fd[i]);
+		d->mon_fd[i] = 0;
+	}
+}
+
+static int monitor_add(struct espd *d, int fd, bool json)
+{
+	int i;
+
+	for (i = 0; i < ESPD_MONITORS; i++) {
+		if (d->mon_fd[i] <= 0) {
+			d->mon_fd[i] = fd;
+			d->mon_json[i] = json;
+			return 0;
+		}
+	}
+	return -EBUSY;
+}
+
+/* ---- changes ---- */
+
+static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
+{
+	struct live *l = &d->live;
+
+	switch (c->op) {
+	case CMD_TUNNEL_ADD:
+		return live_tunnel_add(l, &c->tunnel, err, len);
+	case CMD_TUNNEL_DEL:
+		return live_tunnel_del(l, c->name, err, len);
+	case CMD_SA_ADD: {
+		struct live_sa_args a = {
+			.tunnel = c->sa.tunnel, .dir = c->sa.dir,
+			.spi = c->sa.spi, .key = c->sa.key,
+			.key_len = c->sa.key_len, .soft_s = c->sa.soft_s,
+			.hard_s = c->sa.hard_s, .soft_bytes = c->sa.soft_bytes,
+			.hard_bytes = c->sa.hard_bytes, .origin = "ctl",
+		};
+
+		return live_sa_add(l, &a, err, len);
+	}
+	case CMD_SA_DEL:
+		return live_sa_del(l, c->sa.spi,
+				   c->sa.dir_given ? c->sa.dir : -1, err, len);
+	case CMD_SA_UPDATE:
+		return live_sa_update(l, c->sa.spi, c->sa.remote, c->sa.sport,
+				      c->sa.dport, err, len);
+	case CMD_ROUTE_ADD:
+		return live_route_add(l, &c->prefix, c->name, err, len);
+	case CMD_ROUTE_DEL:
+		return live_route_del(l, &c->prefix, err, len);
+	default:
+		snprintf(err, len, "not a change");
+		return -EINVAL;
+	}
+}
+
+/* One request line; false: the connection is done (or a monitor now). */
+static bool serve_line(int fd, struct espd *d, char *line, bool *batch,
+		       bool *kept)
+{
+	char err[CMD_ERR_MAX];
+	struct cmd c;
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f;
+	int ret;
+
+	ret = cmd_parse(line, &c, err, sizeof(err));
+	if (ret) {
+		cmd_wipe(&c);
+		return !reply_err(fd, ret, err);
+	}
+	switch (c.op) {
+	case CMD_SHOW:
+		f = open_memstream(&out, &outlen);
+		if (!f)
+			return !reply_err(fd, -ENOMEM, "show: out of memory");
+		ret = ctl_show(f, d, &c);
+		fclose(f);
+		ret = ret ? reply_err(fd, ret, out) : reply(fd, 0, out, outlen);
+		free(out);
+		return !ret;
+	case CMD_BATCH_BEGIN:
+		*batch = true;
+		return !reply(fd, 0, NULL, 0);
+	case CMD_BATCH_END:
+		*batch = false;
+		live_commit(&d->live);
+		return !reply(fd, 0, NULL, 0);
+	case CMD_RELOAD:
+		live_commit(&d->live);
+		ret = espd_reload(d, err, sizeof(err));
+		return !(ret ? reply_err(fd, ret, err) : reply(fd, 0, NULL, 0));
+	case CMD_MONITOR:
+		if (*batch)
+			return !reply_err(fd, -EINVAL, "monitor: not in a batch");
+		if (monitor_add(d, fd, c.json))
+			return !reply_err(fd, -EBUSY, "monitor: too many "
+					  "monitors already");
+		if (reply(fd, 0, NULL, 0))
+			return false;
+		*kept = true;
+		return false;
+	default:
+		break;
+	}
+	ret = do_change(d, &c, err, sizeof(err));
+	cmd_wipe(&c);
+	if (!*batch)
+		live_commit(&d->live);
+	return !(ret ? reply_err(fd, ret, err) : reply(fd, 0, NULL, 0));
 }
 
 void ctl_serve(int listen_fd, struct espd *d)
@@ -274,40 +285,46 @@ void ctl_serve(int listen_fd, struct espd *d)
 	struct timeval tv = { .tv_sec = 1 };
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
-	char req[256], *out = NULL;
-	size_t outlen = 0, off;
-	ssize_t n;
-	FILE *f;
+	bool batch = false, kept = false;
+	char *line;
+	FILE *in;
 	int fd;
 
 	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	/* a silent client must not stall the control thread */
+	/* a silent client must not stall the control thread for long */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) || cred.uid) {
 		close(fd);
 		return;
 	}
-	n = recv(fd, req, sizeof(req) - 1, 0);
-	if (n <= 0) {
+	in = fdopen(dup(fd), "r");
+	line = malloc(CTL_LINE_MAX);
+	if (!in || !line) {
+		if (in)
+			fclose(in);
+		free(line);
 		close(fd);
 		return;
 	}
-	req[n] = 0;
-	f = open_memstream(&out, &outlen);
-	if (!f) {
-		close(fd);
-		return;
-	}
-	dispatch(f, req, d);
-	fclose(f);
-	for (off = 0; off < outlen; off += n) {
-		n = send(fd, out + off, outlen - off, MSG_NOSIGNAL);
-		if (n <= 0)
+	while (fgets(line, CTL_LINE_MAX, in)) {
+		bool go_on;
+
+		if (!strchr(line, '\n') && !feof(in)) {
+			reply_err(fd, -E2BIG, "request line too long");
+			break;
+		}
+		go_on = serve_line(fd, d, line, &batch, &kept);
+		OPENSSL_cleanse(line, CTL_LINE_MAX); /* it may hold a key */
+		if (!go_on)
 			break;
 	}
-	free(out);
-	close(fd);
+	if (batch)
+		live_commit(&d->live); /* what the batch did before it ended */
+	fclose(in);
+	free(line);
+	if (!kept)
+		close(fd);
 }

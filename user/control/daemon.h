@@ -4,17 +4,23 @@
 #define ESPRESSO_DAEMON_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
-#include "io/bpfload.h"
 #include "config/config.h"
+#include "control/live.h"
 #include "control/napi.h"
-#include "tables/sa.h"
 #include "control/steer.h"
 #include "core/worker.h"
+#include "io/bpfload.h"
+
+#define ESPD_MONITORS 16
+
+struct seqstore;
 
 struct espd {
 	struct cfg cfg;
-	struct sadb db;
+	struct live live;
+	struct seqstore *store;
 	struct bpf_state bpf;
 	struct worker_env env;
 	struct worker *workers;
@@ -23,7 +29,14 @@ struct espd {
 	int tun_fds[CFG_MAX_QUEUES];
 	struct steer_state steer;
 	struct napi_state napi;
+	int mon_fd[ESPD_MONITORS];
+	bool mon_json[ESPD_MONITORS];
+	int lock_fd;
 	_Atomic int stop;
 };
+
+/* Read the config again and apply the difference (SIGHUP, ctl reload).
+ * 0, or -errno with err saying why (the running state is kept). */
+int espd_reload(struct espd *d, char *err, size_t errlen);
 
 #endif

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <net/if.h>
 #include <poll.h>
@@ -24,8 +25,14 @@
 #include <xdp/libxdp.h>
 #include <unistd.h>
 
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "control/apply.h"
 #include "control/ctl.h"
 #include "control/daemon.h"
+#include "control/neigh.h"
+#include "control/seqstore.h"
 #include "proto/esp.h"
 #include "core/handoff.h"
 #include "control/napi.h"
@@ -67,6 +74,8 @@ static void usage(FILE *f)
 		"      --xdp-attached  use the program attached by xdp-loader and\n"
 		"                      the maps pinned in /sys/fs/bpf/espresso/<instance>\n"
 		"      --bpf-obj PATH  the XDP object (default: next to the binary)\n"
+		"      --state-dir DIR sequence numbers kept across restarts\n"
+		"                      (default /var/lib/espresso/<instance>)\n"
 		"  -v, --verbose       debug logging\n"
 		"  -h, --help\n");
 }
@@ -88,74 +97,57 @@ static int uplink_queues(const char *ifname)
 	return n;
 }
 
-/* Where does the tunnel's remote go, and what is the next hop's MAC? */
-static void nh_refresh(struct espd *d, struct tunnel *t, bool resolve)
-{
-	struct in_addr nh;
-	uint8_t mac[6];
-	int oif;
-
-	if (nl_route_get4(t->cfg->remote, &oif, &nh))
-		return;
-	if (oif != d->cfg.uplink.ifindex) {
-		log_rl(LOG_LVL_WARN, 60, "tunnel %s: the kernel routes %s via "
-		       "ifindex %d, not the uplink %s", t->cfg->name,
-		       inet_ntoa(t->cfg->remote), oif, d->cfg.uplink.name);
-	}
-	if (t->nh_ip.s_addr != nh.s_addr || t->nh_ifindex != oif) {
-		t->nh_ip = nh;
-		t->nh_ifindex = oif;
-		atomic_store(&t->nh_mac, 0);
-	}
-	if (!nl_neigh_get4(oif, nh, mac)) {
-		atomic_store(&t->nh_mac, tunnel_mac_pack(mac));
-		atomic_store(&t->nh_wanted, 0);
-	} else if (resolve) {
-		atomic_store(&t->nh_mac, 0);
-		nl_neigh_resolve4(oif, nh);
-	}
-}
-
 static void on_neigh(void *arg, int ifindex, struct in_addr ip,
 		     const uint8_t *mac)
 {
 	struct espd *d = arg;
-	int i;
 
-	for (i = 0; i < d->db.ntunnels; i++) {
-		struct tunnel *t = &d->db.tunnels[i];
-
-		if (t->nh_ifindex != ifindex || t->nh_ip.s_addr != ip.s_addr)
-			continue;
-		atomic_store(&t->nh_mac, mac ? tunnel_mac_pack(mac) : 0);
-		if (mac)
-			atomic_store(&t->nh_wanted, 0);
-	}
+	neigh_update(&d->live, ifindex, ip, mac);
 }
 
-static void tick(struct espd *d, time_t now, time_t *last_full)
+static uint64_t mono_ms(void)
 {
-	bool full = now - *last_full >= 5;
-	int i;
+	struct timespec ts;
 
-	if (full)
-		*last_full = now;
-	for (i = 0; i < d->db.ntunnels; i++) {
-		struct tunnel *t = &d->db.tunnels[i];
-		bool unresolved = !(atomic_load(&t->nh_mac) & NH_MAC_VALID);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
 
-		if (full || atomic_load(&t->nh_wanted) || unresolved)
-			nh_refresh(d, t, unresolved || atomic_load(&t->nh_wanted));
-	}
-	for (i = 0; i < d->db.nout; i++) {
-		struct sa *sa = d->db.out[i];
+/* ---- the live state's hooks into the system ---- */
 
-		if (atomic_exchange(&sa->exhausted, 0) == 1)
-			log_rl(LOG_LVL_ERR, 60, "tunnel %s: outbound SA 0x%08x "
-			       "has used all its sequence numbers and stopped "
-			       "sending; it needs a new SA",
-			       sa->tunnel->cfg->name, sa->spi);
-	}
+static int ops_spi_add(void *arg, const struct sa *sa)
+{
+	struct espd *d = arg;
+
+	return bpfload_sa_add(&d->bpf, sa->spi, sa->slot,
+			      sa->tunnel->encap == ENCAP_UDP ? ESPRESSO_SA_F_UDP
+							     : ESPRESSO_SA_F_RAW);
+}
+
+static void ops_spi_del(void *arg, const struct sa *sa)
+{
+	struct espd *d = arg;
+
+	bpfload_sa_del(&d->bpf, sa->spi);
+}
+
+static int ops_route_add(void *arg, const struct cfg_prefix *p)
+{
+	struct espd *d = arg;
+
+	return nl_route_add(d->tun_ifindex, p);
+}
+
+static void ops_route_del(void *arg, const struct cfg_prefix *p)
+{
+	struct espd *d = arg;
+
+	nl_route_del(d->tun_ifindex, p);
+}
+
+static void ops_event(void *arg, const struct live_event *ev)
+{
+	ctl_event(arg, ev);
 }
 
 static int setup_rings(struct espd *d)
@@ -198,7 +190,8 @@ static int setup_workers(struct espd *d)
 {
 	int q, err;
 
-	d->env.db = &d->db;
+	d->env.tables = &d->live.cur;
+	d->env.epoch = &d->live.epoch;
 	d->env.batch = d->cfg.workers.batch;
 	d->env.offload = d->cfg.tun.offload;
 	d->env.mss_clamp = d->cfg.tun.mss_clamp;
@@ -244,7 +237,7 @@ static int setup_workers(struct espd *d)
  */
 static int set_mtu(struct espd *d)
 {
-	unsigned int auto_mtu = 65535;
+	unsigned int auto_mtu = esp_max_inner(d->env.uplink_mtu, ENCAP_UDP);
 	int i;
 
 	if (d->env.uplink_mtu < 576) {
@@ -252,12 +245,13 @@ static int set_mtu(struct espd *d)
 			d->cfg.uplink.name, d->env.uplink_mtu);
 		return -EINVAL;
 	}
-	for (i = 0; i < d->db.ntunnels; i++) {
-		struct tunnel *t = &d->db.tunnels[i];
+	/* no tunnel yet: room for the larger (UDP) encapsulation */
+	for (i = 0; i < d->cfg.ntunnels; i++) {
+		unsigned int m = esp_max_inner(d->env.uplink_mtu,
+					       d->cfg.tunnels[i].encap);
 
-		t->mtu = esp_max_inner(d->env.uplink_mtu, t->cfg->encap);
-		if (t->mtu < auto_mtu)
-			auto_mtu = t->mtu;
+		if (i == 0 || m < auto_mtu)
+			auto_mtu = m;
 	}
 	if (!d->cfg.tun.mtu) {
 		d->cfg.tun.mtu = auto_mtu;
@@ -272,10 +266,68 @@ static int set_mtu(struct espd *d)
 	return 0;
 }
 
-static int setup(struct espd *d, const char *obj, bool xdp_attached)
+/*
+ * One espressod per instance: a second one would take over the control
+ * socket and the XDP program of the first.
+ */
+static int take_lock(struct espd *d)
 {
-	int i, err, nq;
+	char path[128];
 
+	if (mkdir(CTL_DIR, 0700) && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s.lock", CTL_DIR, d->cfg.instance);
+	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0)
+		return -errno;
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB)) {
+		log_err("instance %s is already running (%s is locked): one "
+			"espressod per instance", d->cfg.instance, path);
+		close(d->lock_fd);
+		d->lock_fd = -1;
+		return -EBUSY;
+	}
+	if (ftruncate(d->lock_fd, 0) == 0)
+		dprintf(d->lock_fd, "%d\n", getpid());
+	return 0;
+}
+
+static int open_state(struct espd *d, const char *dir)
+{
+	char path[512], err[512];
+	int ret;
+
+	if (!dir) {
+		snprintf(path, sizeof(path), "/var/lib/espresso/%s",
+			 d->cfg.instance);
+		dir = path;
+	}
+	ret = seqstore_open(&d->store, dir, err, sizeof(err));
+	if (ret) {
+		log_err("state directory: %s", err);
+		return ret;
+	}
+	if (seqstore_fresh(d->store) && d->cfg.ntunnels)
+		log_info("state directory %s is new: outbound sequence numbers "
+			 "start at 1 (a restart from here on resumes above the "
+			 "last one reserved)", dir);
+	return 0;
+}
+
+static int setup(struct espd *d, const char *obj, bool xdp_attached,
+		 const char *state_dir)
+{
+	struct live_ops ops = {
+		.arg = d, .spi_add = ops_spi_add, .spi_del = ops_spi_del,
+		.route_add = ops_route_add, .route_del = ops_route_del,
+		.event = ops_event,
+	};
+	char err[512];
+	int err_n, nq;
+
+	err_n = take_lock(d);
+	if (err_n)
+		return err_n;
 	nq = uplink_queues(d->cfg.uplink.name);
 	if (nq >= 0 && nq < d->cfg.workers.queues) {
 		log_err("%s: workers.queues = %d but %s has %d RX queues (see "
@@ -283,59 +335,60 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached)
 			d->cfg.uplink.name, nq);
 		return -EINVAL;
 	}
-	err = nl_link_info(d->cfg.uplink.ifindex, d->env.uplink_mac,
-			   &d->env.uplink_mtu);
-	if (err) {
+	err_n = nl_link_info(d->cfg.uplink.ifindex, d->env.uplink_mac,
+			     &d->env.uplink_mtu);
+	if (err_n) {
 		log_err("cannot read the MAC and MTU of %s", d->cfg.uplink.name);
-		return err;
+		return err_n;
 	}
-	err = sadb_init(&d->db, &d->cfg, d->cfg.workers.queues);
-	if (err)
-		return err;
-	err = set_mtu(d);
-	if (err)
-		return err;
-	err = tun_open(d->cfg.tun.name, d->cfg.workers.queues, d->tun_fds,
-		       d->cfg.tun.offload);
-	if (err)
-		return err;
+	err_n = open_state(d, state_dir);
+	if (err_n)
+		return err_n;
+	err_n = set_mtu(d);
+	if (err_n)
+		return err_n;
+	err_n = tun_open(d->cfg.tun.name, d->cfg.workers.queues, d->tun_fds,
+			 d->cfg.tun.offload);
+	if (err_n)
+		return err_n;
 	d->tun_ifindex = if_nametoindex(d->cfg.tun.name);
-	err = tun_setup(&d->cfg, d->tun_ifindex);
-	if (err)
-		return err;
-	err = bpfload_ensure_bpffs();
-	if (err)
-		return err;
-	err = xdp_attached ? bpfload_use_pinned(&d->bpf, &d->cfg)
-			   : bpfload_attach(&d->bpf, &d->cfg, obj);
-	if (err)
-		return err;
-	err = setup_workers(d);
-	if (err)
-		return err;
-	for (i = 0; i < d->db.nin; i++) {
-		struct sa *sa = d->db.in[i];
-
-		err = bpfload_sa_add(&d->bpf, sa->spi, sa->index,
-				     sa->encap == ENCAP_UDP ? ESPRESSO_SA_F_UDP
-							    : ESPRESSO_SA_F_RAW);
-		if (err) {
-			log_err("cannot add SPI 0x%08x to %s: %s", sa->spi,
-				ESPRESSO_MAP_SA_IN, strerror(-err));
-			return err;
-		}
+	if (tun_persist(d->tun_fds[0], true))
+		log_warn("tun %s: cannot make it persistent: while espressod "
+			 "is down its routes go", d->cfg.tun.name);
+	err_n = tun_setup(&d->cfg, d->tun_ifindex);
+	if (err_n)
+		return err_n;
+	err_n = bpfload_ensure_bpffs();
+	if (err_n)
+		return err_n;
+	err_n = xdp_attached ? bpfload_use_pinned(&d->bpf, &d->cfg)
+			     : bpfload_attach(&d->bpf, &d->cfg, obj);
+	if (err_n)
+		return err_n;
+	err_n = live_init(&d->live, d->cfg.workers.queues, d->env.uplink_mtu,
+			  &ops, d->store);
+	if (err_n)
+		return err_n;
+	err_n = apply_config(&d->live, &d->cfg, err, sizeof(err));
+	if (err_n) {
+		log_err("%s", err);
+		return err_n;
 	}
-	steer_setup(&d->steer, &d->db, d->cfg.uplink.name);
-	err = napi_setup(&d->napi, &d->cfg);
-	if (err)
-		return err;
-	for (i = 0; i < d->db.ntunnels; i++)
-		nh_refresh(d, &d->db.tunnels[i], true);
+	err_n = setup_workers(d);
+	if (err_n)
+		return err_n;
+	steer_setup(&d->steer, live_tables(&d->live), d->cfg.uplink.name);
+	err_n = napi_setup(&d->napi, &d->cfg);
+	if (err_n)
+		return err_n;
+	neigh_refresh(&d->live, d->cfg.uplink.ifindex, d->cfg.uplink.name,
+		      true);
 	return 0;
 }
 
 static void teardown(struct espd *d)
 {
+	size_t i;
 	int q;
 
 	atomic_store(&d->stop, 1);
@@ -349,12 +402,22 @@ static void teardown(struct espd *d)
 	free_rings(d);
 	steer_teardown(&d->steer, d->cfg.uplink.name);
 	napi_restore(&d->napi, &d->cfg);
+	if (d->live.nworkers) {
+		live_persist_final(&d->live);
+		/* a clean stop removes everything: routes, SPIs, the tun */
+		for (i = 0; d->tun_ifindex && i < d->live.nroutes; i++)
+			nl_route_del(d->tun_ifindex, &d->live.routes[i].prefix);
+		live_destroy(&d->live);
+	}
 	bpfload_close(&d->bpf);
-	if (d->tun_ifindex)
-		tun_teardown(&d->cfg, d->tun_ifindex);
+	if (d->tun_fds[0] >= 0)
+		tun_persist(d->tun_fds[0], false);
 	tun_close(d->tun_fds, d->cfg.workers.queues);
-	sadb_free(&d->db);
+	seqstore_close(d->store);
+	d->store = NULL;
 	config_free(&d->cfg);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
 }
 
 static int run(struct espd *d, int sfd)
@@ -364,6 +427,7 @@ static int run(struct espd *d, int sfd)
 	int ctl_fd = ctl_open(d->cfg.instance, ctl_path, sizeof(ctl_path));
 	uint64_t wd_usec = 0;
 	time_t last_full = time(NULL), last_wd = 0;
+	bool full;
 	struct pollfd pfd[3];
 
 	if (ctl_fd < 0)
@@ -371,10 +435,10 @@ static int run(struct espd *d, int sfd)
 			 "instance");
 	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
 		wd_usec = 0;
-	sd_notifyf(0, "READY=1\nSTATUS=%d queue(s), %d tunnel(s) on %s",
-		   d->nworkers, d->db.ntunnels, d->cfg.uplink.name);
-	log_info("running: %d queue(s), %d tunnel(s), uplink %s, tun %s",
-		 d->nworkers, d->db.ntunnels, d->cfg.uplink.name,
+	sd_notifyf(0, "READY=1\nSTATUS=%d queue(s), %u tunnel(s) on %s",
+		   d->nworkers, d->live.tun_count, d->cfg.uplink.name);
+	log_info("running: %d queue(s), %u tunnel(s), uplink %s, tun %s",
+		 d->nworkers, d->live.tun_count, d->cfg.uplink.name,
 		 d->cfg.tun.name);
 	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = ctl_fd, .events = POLLIN };
@@ -389,9 +453,9 @@ static int run(struct espd *d, int sfd)
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
-					log_warn("SIGHUP: reloading the config is "
-						 "not supported by this version; "
-						 "restart espressod to apply it");
+					char err[512];
+
+					espd_reload(d, err, sizeof(err));
 				} else {
 					log_info("signal %d: stopping",
 						 si.ssi_signo);
@@ -404,13 +468,19 @@ static int run(struct espd *d, int sfd)
 		if (pfd[2].revents & POLLIN)
 			nl_neigh_read(nl, on_neigh, d);
 		now = time(NULL);
-		tick(d, now, &last_full);
+		full = now - last_full >= 5;
+		if (full)
+			last_full = now;
+		neigh_refresh(&d->live, d->cfg.uplink.ifindex,
+			      d->cfg.uplink.name, full);
+		live_tick(&d->live, mono_ms());
 		if (wd_usec && (uint64_t)(now - last_wd) * 2000000 >= wd_usec) {
 			sd_notify(0, "WATCHDOG=1");
 			last_wd = now;
 		}
 	}
 	sd_notify(0, "STOPPING=1");
+	ctl_monitors_close(d);
 	ctl_close(ctl_fd, ctl_path);
 	if (nl)
 		nl_listener_close(nl);
@@ -424,12 +494,13 @@ int main(int argc, char **argv)
 		{ "test", no_argument, NULL, 't' },
 		{ "xdp-attached", no_argument, NULL, 'X' },
 		{ "bpf-obj", required_argument, NULL, 'B' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	static struct espd d;
-	const char *config = NULL, *obj = NULL;
+	const char *config = NULL, *obj = NULL, *state_dir = NULL;
 	bool test = false, xdp_attached = false;
 	char err[512];
 	sigset_t mask;
@@ -441,6 +512,7 @@ int main(int argc, char **argv)
 		case 't': test = true; break;
 		case 'X': xdp_attached = true; break;
 		case 'B': obj = optarg; break;
+		case 'S': state_dir = optarg; break;
 		case 'v': log_level = LOG_LVL_DEBUG; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -483,7 +555,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
-	r = setup(&d, obj, xdp_attached);
+	d.lock_fd = -1;
+	r = setup(&d, obj, xdp_attached, state_dir);
 	if (!r)
 		run(&d, sfd);
 	else

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
-#include "tables/sa.h"
+#include "tables/tables.h"
 #include "control/steer.h"
 
 static int ethtool(int fd, const char *ifname, void *cmd)
@@ -23,7 +23,7 @@ static int ethtool(int fd, const char *ifname, void *cmd)
 	return ioctl(fd, SIOCETHTOOL, &ifr) ? -errno : 0;
 }
 
-int steer_setup(struct steer_state *s, const struct sadb *db,
+int steer_setup(struct steer_state *s, const struct tables *tb,
 		const char *ifname)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), i, err;
@@ -31,8 +31,8 @@ int steer_setup(struct steer_state *s, const struct sadb *db,
 	s->n = 0;
 	if (fd < 0)
 		return 0;
-	for (i = 0; i < db->nin && s->n < STEER_MAX; i++) {
-		const struct sa *sa = db->in[i];
+	for (i = 0; i < (int)tb->nsa && s->n < STEER_MAX; i++) {
+		const struct sa *sa = tb->sa_in[i];
 		struct ethtool_rxnfc nfc = {
 			.cmd = ETHTOOL_SRXCLSRLINS,
 			.fs = {
@@ -43,7 +43,7 @@ int steer_setup(struct steer_state *s, const struct sadb *db,
 		};
 
 		/* UDP-encapsulated ESP has no SPI field to match on */
-		if (sa->owner < 0 || sa->encap != ENCAP_ESP)
+		if (!sa || sa->owner < 0 || sa->tunnel->encap != ENCAP_ESP)
 			continue;
 		nfc.fs.h_u.esp_ip4_spec.spi = htonl(sa->spi);
 		nfc.fs.m_u.esp_ip4_spec.spi = 0xffffffff;

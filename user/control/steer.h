@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-struct sadb;
+struct tables;
 
 #define STEER_MAX 1024
 
@@ -21,7 +21,7 @@ struct steer_state {
 
 /* Insert a rule per raw-ESP SA that has an owner. Logs once when the NIC
  * cannot; never fails the start-up. Returns the rules inserted. */
-int steer_setup(struct steer_state *s, const struct sadb *db,
+int steer_setup(struct steer_state *s, const struct tables *tb,
 		const char *ifname);
 /* Delete the rules steer_setup inserted. */
 void steer_teardown(struct steer_state *s, const char *ifname);

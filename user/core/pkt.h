@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tables/sa.h"
+#include "tables/tables.h"
 #include "core/worker.h"
 
 struct pkt {
@@ -36,15 +36,19 @@ static inline void drop_rx(struct worker *w, struct pkt *p, int reason)
 	p->drop = reason;
 	w->st.drops[reason]++;
 	if (p->sa)
-		w->sa_in[p->sa->index].errors[reason]++;
+		p->sa->pw[w->id].errors[reason]++;
 }
 
 static inline void drop_tx(struct worker *w, struct pkt *p, int reason)
 {
+	struct sa *sa = p->sa;
+
 	p->drop = reason;
 	w->st.drops[reason]++;
-	if (p->t)
-		w->sa_out[tunnel_out_sa(p->t, w->id)->index].errors[reason]++;
+	if (!sa && p->t)
+		sa = tunnel_out_sa(p->t, w->id);
+	if (sa)
+		sa->pw[w->id].errors[reason]++;
 }
 
 #endif

@@ -49,7 +49,7 @@ static void rx_check(struct worker *w, struct pkt *p,
 		     const struct espresso_meta *m, const struct iphdr *ip,
 		     size_t l3_len)
 {
-	const struct sadb *db = w->env->db;
+	const struct esp_sa_params *wire;
 	struct tunnel *t;
 	struct sa *sa;
 	uint32_t seq_lo;
@@ -59,24 +59,25 @@ static void rx_check(struct worker *w, struct pkt *p,
 		drop_rx(w, p, DROP_rx_bad_meta);
 		return;
 	}
-	if (m->sa_index >= (uint32_t)db->nin ||
-	    db->in[m->sa_index]->spi != m->spi) {
+	sa = tables_sa_slot(w->tb, m->sa_index, m->spi);
+	if (!sa) {
 		drop_rx(w, p, DROP_rx_no_sa);
 		return;
 	}
-	sa = p->sa = db->in[m->sa_index];
+	p->sa = sa;
 	t = p->t = sa->tunnel;
 	if (sa->owner >= 0 && sa->owner != w->id && !p->no_frame) {
 		rx_hand(w, p, m);
 		return;
 	}
-	if (m->encap != (sa->encap == ENCAP_UDP)) {
+	if (m->encap != (t->encap == ENCAP_UDP)) {
 		drop_rx(w, p, DROP_rx_encap);
 		return;
 	}
 	/* Behind NAT the source may differ: only raw ESP checks it. */
-	if (ip->daddr != t->cfg->local.s_addr ||
-	    (!m->encap && ip->saddr != t->cfg->remote.s_addr)) {
+	wire = sa_wire(sa);
+	if (ip->daddr != wire->local.s_addr ||
+	    (!m->encap && ip->saddr != wire->remote.s_addr)) {
 		drop_rx(w, p, DROP_rx_outer_addr);
 		return;
 	}
@@ -95,11 +96,11 @@ static void rx_check(struct worker *w, struct pkt *p,
 		drop_rx(w, p, DROP_rx_replay);
 }
 
-static uint32_t sa_by_spi(const struct sadb *db, uint32_t spi)
+static uint32_t sa_by_spi(const struct tables *tb, uint32_t spi)
 {
-	struct sa *sa = sadb_in_by_spi(db, spi);
+	struct sa *sa = tables_sa_spi(tb, spi);
 
-	return sa ? (uint32_t)sa->index : UINT32_MAX;
+	return sa ? sa->slot : UINT32_MAX;
 }
 
 static void rx_post(struct worker *w, struct pkt *p);
@@ -121,11 +122,11 @@ static void rx_reassembled(struct worker *w, uint8_t *ip4, size_t len)
 	m.esp_off = ip.ihl * 4;
 	memcpy(&m.spi, ip4 + m.esp_off, 4);
 	m.spi = ntohl(m.spi);
-	m.sa_index = sa_by_spi(w->env->db, m.spi);
+	m.sa_index = sa_by_spi(w->tb, m.spi);
 	rx_check(w, &p, &m, &ip, len);
 	if (p.drop)
 		return;
-	if (esp_open(&w->aead_in[p.sa->index], p.seq, p.sa->esn, p.esp,
+	if (esp_open(&p.sa->pw[w->id].aead, p.seq, p.sa->esn, p.esp,
 		     p.esp_len)) {
 		drop_rx(w, &p, DROP_rx_auth);
 		return;
@@ -156,7 +157,7 @@ static void rx_prepare(struct worker *w, struct pkt *p)
 			drop_rx(w, p, DROP_rx_bad_meta);
 			return;
 		}
-		m.sa_index = sa_by_spi(w->env->db, m.spi);
+		m.sa_index = sa_by_spi(w->tb, m.spi);
 		memcpy(&ip, p->data + m.l3_off, sizeof(ip));
 	}
 	if (m.verdict == ESPRESSO_V_FRAG) {
@@ -181,6 +182,8 @@ static void rx_post(struct worker *w, struct pkt *p)
 {
 	struct tunnel *t = p->t;
 	uint8_t *inner = p->esp + ESP_HDR_LEN + ESP_GCM_IV_LEN;
+	struct sa_worker *sw = &p->sa->pw[w->id];
+	struct esp_inner in;
 	size_t inner_len;
 	int r;
 
@@ -189,19 +192,31 @@ static void rx_post(struct worker *w, struct pkt *p)
 		drop_rx(w, p, r == REPLAY_DUP ? DROP_rx_replay : DROP_rx_window);
 		return;
 	}
-	r = esp_decap_post(t, inner,
-			   p->esp_len - ESP_HDR_LEN - ESP_GCM_IV_LEN -
-				   ESP_GCM_ICV_LEN,
-			   &inner_len);
+	r = esp_decap_inner(inner,
+			    p->esp_len - ESP_HDR_LEN - ESP_GCM_IV_LEN -
+				    ESP_GCM_ICV_LEN,
+			    &in);
 	if (r) {
 		drop_rx(w, p, r);
 		return;
 	}
+	/* the inner source must be one the tunnel protects (the FIB's
+	 * longest match), and the destination must not be sent back in */
+	if (tables_route(w->tb, in.family, in.src) != t) {
+		drop_rx(w, p, DROP_rx_inner_src);
+		return;
+	}
+	if (tables_route(w->tb, in.family, in.dst) == t) {
+		drop_rx(w, p, DROP_rx_inner_dst);
+		return;
+	}
+	inner_len = in.len;
 	if (w->env->mss_clamp &&
 	    frag_mss_clamp(inner, inner_len, t->mtu - 40, t->mtu - 60))
 		w->st.mss_clamped++;
-	w->sa_in[p->sa->index].packets++;
-	w->sa_in[p->sa->index].bytes += inner_len;
+	sw->packets++;
+	sw->bytes += inner_len;
+	sw->last_ms = w->now_ms;
 	w->st.rx_decrypted++;
 	if (p->no_frame) {
 		/* its buffer is reassembly's: write it now, after what GRO
@@ -228,7 +243,7 @@ static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n)
 
 		if (p->drop)
 			continue;
-		if (esp_open(&w->aead_in[p->sa->index], p->seq, p->sa->esn,
+		if (esp_open(&p->sa->pw[w->id].aead, p->seq, p->sa->esn,
 			     p->esp, p->esp_len))
 			drop_rx(w, p, DROP_rx_auth);
 	}

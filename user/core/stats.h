@@ -32,6 +32,8 @@
 	X(tx_no_route, "no tunnel for the destination")                      \
 	X(tx_too_big, "too big for the uplink MTU after encapsulation")      \
 	X(tx_seq_exhausted, "sequence numbers used up: the SA needs a rekey") \
+	X(tx_no_sa, "no outbound SA: none added yet, deleted or expired")   \
+	X(tx_seq_unreserved, "sequence numbers not yet reserved on disk")  \
 	X(tx_no_neigh, "next-hop MAC unresolved: hold list full or timed out") \
 	X(tx_no_frame, "no free UMEM frame")                                 \
 	X(tx_ring_full, "XSK TX ring full")                                  \

@@ -106,7 +106,7 @@ static void tx_too_big(struct worker *w, struct pkt *p)
 		drop_tx(w, p, DROP_tx_too_big);
 		return;
 	}
-	if (p->t->cfg->fragment == FRAG_OUTER &&
+	if (p->t->fragment == FRAG_OUTER &&
 	    p->len + p->t->overhead <= FRAME_CAP)
 		return; /* encrypted whole, the ESP packet is cut in tx_crypto */
 	w->cur_t = p->t;
@@ -131,7 +131,7 @@ static void tx_check(struct worker *w, struct pkt *p)
 			return;
 	}
 	if (!tunnel_nh_mac(t, p->mac)) {
-		atomic_store_explicit(&t->nh_wanted, 1, memory_order_relaxed);
+		tunnel_nh_want(t);
 		p->hold = true;
 	}
 }
@@ -140,10 +140,10 @@ static struct tunnel *tx_route(struct worker *w, const uint8_t *pkt,
 			       size_t len)
 {
 	if ((pkt[0] >> 4) == 4 && len >= sizeof(struct iphdr))
-		return sadb_route(w->env->db, AF_INET,
+		return tables_route(w->tb, AF_INET,
 				  &((const struct iphdr *)pkt)->daddr);
 	if ((pkt[0] >> 4) == 6 && len >= sizeof(struct ip6_hdr))
-		return sadb_route(w->env->db, AF_INET6,
+		return tables_route(w->tb, AF_INET6,
 				  &((const struct ip6_hdr *)pkt)->ip6_dst);
 	return NULL;
 }
@@ -295,12 +295,19 @@ static void tx_crypto(struct worker *w, struct seq_run *run, unsigned int i)
 	size_t outer_len;
 	int r;
 
-	p->seq = tx_seq(w, run, sa, i);
-	if (!p->seq) {
-		drop_tx(w, p, DROP_tx_seq_exhausted);
+	if (!sa) {
+		drop_tx(w, p, DROP_tx_no_sa);
 		return;
 	}
-	r = esp_encap4(sa, &w->aead_out[sa->index], p->seq, w->ip_id++,
+	p->seq = tx_seq(w, run, sa, i);
+	if (!p->seq) {
+		drop_tx(w, p, atomic_load_explicit(&sa->blocked,
+						   memory_order_relaxed) ?
+				      DROP_tx_seq_unreserved :
+				      DROP_tx_seq_exhausted);
+		return;
+	}
+	r = esp_encap4(sa_wire(sa), &sa->pw[w->id].aead, p->seq, w->ip_id++,
 		       p->data, p->len, &outer, &outer_len);
 	if (r) {
 		drop_tx(w, p, r);
@@ -336,7 +343,8 @@ static void hold_add(struct worker *w, struct pkt *p)
 	h = &w->hold[w->nhold++];
 	h->addr = p->addr;
 	h->len = p->len;
-	h->t = p->t;
+	h->tslot = p->t->slot;
+	h->tid = p->t->id;
 	h->since_ms = worker_now_ms();
 	frame_move(&w->port, p->addr, FRAME_HELD);
 	w->st.neigh_held++;
@@ -385,8 +393,11 @@ static void tx_post(struct worker *w)
 		w->st.tx_frames++;
 		w->st.tx_bytes += d->len;
 		if (!p->raw) {
-			w->sa_out[p->sa->index].packets++;
-			w->sa_out[p->sa->index].bytes += p->len;
+			struct sa_worker *sw = &p->sa->pw[w->id];
+
+			sw->packets++;
+			sw->bytes += p->len;
+			sw->last_ms = w->now_ms;
 		}
 	}
 	if (sent) {
@@ -480,14 +491,21 @@ unsigned int tx_hold_flush(struct worker *w)
 	tx_flush(w);
 	for (i = 0; i < w->nhold; i++) {
 		struct held_pkt *h = &w->hold[i];
+		struct tunnel *t = tables_tunnel_id(w->tb, h->tslot, h->tid);
 		struct pkt *p;
 		uint8_t mac[6];
 
-		if (tunnel_nh_mac(h->t, mac)) {
+		if (!t) {
+			struct pkt dummy = { 0 };
+
+			frame_move(&w->port, h->addr, FRAME_WORKER);
+			drop_tx(w, &dummy, DROP_tx_no_route);
+			xsk_port_free(&w->port, h->addr);
+		} else if (tunnel_nh_mac(t, mac)) {
 			p = tx_slot(w, WORKER_BATCH_MAX);
 			frame_move(&w->port, h->addr, FRAME_WORKER);
 			p->addr = h->addr;
-			p->t = h->t;
+			p->t = t;
 			memcpy(p->mac, mac, 6);
 			p->data = xsk_port_frame(&w->port, h->addr) +
 				  WORKER_TX_INNER_OFF;
@@ -495,7 +513,7 @@ unsigned int tx_hold_flush(struct worker *w)
 			w->st.neigh_released++;
 			n++;
 		} else if (now - h->since_ms > WORKER_HOLD_MS) {
-			struct pkt dummy = { .t = h->t };
+			struct pkt dummy = { .t = t };
 
 			frame_move(&w->port, h->addr, FRAME_WORKER);
 			drop_tx(w, &dummy, DROP_tx_no_neigh);

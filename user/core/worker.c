@@ -84,9 +84,15 @@ static void *worker_main(void *arg)
 	if (crypto_thread_init())
 		log_warn("worker %d: crypto state shared with other workers "
 			 "(slower with many workers)", w->id);
+	epoch_online(w->env->epoch, w->id);
 	while (!atomic_load_explicit(w->env->stop, memory_order_relaxed)) {
 		unsigned int work = 0;
 
+		/* one table version per turn; nothing read from it is kept
+		 * past the quiescent point below */
+		w->tb = atomic_load_explicit(w->env->tables,
+					     memory_order_acquire);
+		w->now_ms = worker_now_ms();
 		audit_if_asked(w);
 		work += xsk_port_complete(&w->port);
 		w->st.tx_completed += work;
@@ -108,16 +114,22 @@ static void *worker_main(void *arg)
 		}
 		if (w->port.n_state[FRAME_TX] && xsk_port_kick(&w->port))
 			w->st.wakeups++;
+		w->tb = NULL;
+		epoch_quiescent(w->env->epoch, w->id);
 		if (work || w->env->busy_poll)
 			continue;
 		/* Idle: sleep until the uplink or the tun has something.
 		 * Completions do not wake poll(): come back soon if frames
-		 * are still out for transmission. */
+		 * are still out for transmission. Asleep, the worker holds
+		 * no table version: old ones may be freed meanwhile. */
 		w->st.polls++;
+		epoch_offline(w->env->epoch, w->id);
 		poll(pfd, 3, w->port.n_state[FRAME_TX] ? 1 : w->nhold ? 10 : 100);
+		epoch_online(w->env->epoch, w->id);
 		if ((pfd[2].revents & POLLIN) && read(w->evfd, &ev, 8) < 0)
 			continue;
 	}
+	epoch_offline(w->env->epoch, w->id);
 	crypto_thread_exit();
 	return NULL;
 }
@@ -125,8 +137,6 @@ static void *worker_main(void *arg)
 int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
 		int tun_fd)
 {
-	int nin = env->db->nin, nout = env->db->nout, i, err;
-
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->cpu = cpu;
@@ -134,40 +144,15 @@ int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
 	w->tun_fd = tun_fd;
 	w->ip_id = (uint16_t)(id << 12);
 	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	w->aead_in = calloc_lines(nin, sizeof(*w->aead_in));
-	w->aead_out = calloc_lines(nout, sizeof(*w->aead_out));
-	w->sa_in = calloc_lines(nin, sizeof(*w->sa_in));
-	w->sa_out = calloc_lines(nout, sizeof(*w->sa_out));
 	w->vnet = env->offload;
 	gro_init(&w->gro, env->offload);
 	w->reasm = reasm_new(WORKER_REASM_MEM, WORKER_REASM_FRAGS,
 			     WORKER_REASM_MS);
 	w->big = malloc(GSO_MAX_PACKET + XSK_FRAME_SIZE);
 	w->txb = calloc_lines(2 * WORKER_BATCH_MAX, sizeof(*w->txb));
-	if (!w->aead_in || !w->aead_out || !w->sa_in || !w->sa_out ||
-	    !w->reasm || !w->big || !w->txb || w->evfd < 0) {
+	if (!w->reasm || !w->big || !w->txb || w->evfd < 0) {
 		worker_free(w);
 		return -ENOMEM;
-	}
-	/*
-	 * Every SA gets a context here, owned or not: a reassembled packet is
-	 * decrypted where it completes (the replay window is lock-free).
-	 */
-	for (i = 0; i < nin + nout; i++) {
-		const struct sa *sa = i < nin ? env->db->in[i]
-					      : env->db->out[i - nin];
-
-		err = crypto_aead_init(i < nin ? &w->aead_in[i]
-					       : &w->aead_out[i - nin],
-				       sa->cipher, sa->key, sa->key_len,
-				       sa->dir == SA_OUT);
-		if (err) {
-			log_err("worker %d: cannot key SA 0x%08x of tunnel %s: "
-				"%s", id, sa->spi, sa->tunnel->cfg->name,
-				strerror(-err));
-			worker_free(w);
-			return err;
-		}
 	}
 	return 0;
 }
@@ -191,16 +176,6 @@ void worker_join(struct worker *w)
 
 void worker_free(struct worker *w)
 {
-	int i;
-
-	for (i = 0; w->env && w->aead_in && i < w->env->db->nin; i++)
-		crypto_aead_free(&w->aead_in[i]);
-	for (i = 0; w->env && w->aead_out && i < w->env->db->nout; i++)
-		crypto_aead_free(&w->aead_out[i]);
-	free(w->aead_in);
-	free(w->aead_out);
-	free(w->sa_in);
-	free(w->sa_out);
 	free(w->big);
 	free(w->txb);
 	if (w->reasm)
@@ -208,8 +183,6 @@ void worker_free(struct worker *w)
 	w->reasm = NULL;
 	w->big = NULL;
 	w->txb = NULL;
-	w->aead_in = w->aead_out = NULL;
-	w->sa_in = w->sa_out = NULL;
 	xsk_port_close(&w->port);
 	if (w->evfd > 0)
 		close(w->evfd);

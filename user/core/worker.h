@@ -16,7 +16,8 @@
 #include "proto/crypto.h"
 #include "proto/gro.h"
 #include "proto/reasm.h"
-#include "tables/sa.h"
+#include "tables/epoch.h"
+#include "tables/tables.h"
 #include "core/stats.h"
 #include "io/xsk.h"
 
@@ -27,10 +28,13 @@
 #define WORKER_HOLD_MAX 64
 #define WORKER_HOLD_MS 3000
 
+/* A held packet finds its tunnel again by slot and id: the tunnel may be
+ * gone (and freed) by the time the next hop resolves. */
 struct held_pkt {
 	uint64_t addr;
 	uint32_t len;
-	struct tunnel *t;
+	uint32_t tslot;
+	uint64_t tid;
 	uint64_t since_ms;
 };
 
@@ -38,7 +42,9 @@ struct spsc_ring;
 struct worker;
 
 struct worker_env {
-	const struct sadb *db;
+	/* the published table version, and the grace periods of old ones */
+	_Atomic(struct tables *) *tables;
+	struct epoch *epoch;
 	struct worker *workers;  /* all of them, for handoff */
 	int nworkers;
 	struct spsc_ring *hand;  /* [s * nworkers + d]: s hands frames to d */
@@ -66,8 +72,8 @@ struct worker {
 	const struct worker_env *env;
 	struct xsk_port port;
 	int tun_fd;
-	struct esp_aead *aead_in, *aead_out; /* by tunnel index */
-	struct sa_stats *sa_in, *sa_out;     /* by tunnel index */
+	const struct tables *tb; /* this loop turn's version */
+	uint64_t now_ms;         /* this loop turn's worker_now_ms() */
 	struct queue_stats st;
 	bool vnet;
 	struct gro_table gro;
@@ -92,12 +98,13 @@ struct worker {
 	struct xsk_audit audit;
 };
 
-/* Key the worker's contexts and allocate its counters. 0 or -errno. */
+/* Allocate the worker's buffers. 0 or -errno. (SAs key their own
+ * contexts for the workers that use them: tables/sa.h.) */
 int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
 		int tun_fd);
 int worker_start(struct worker *w);
 void worker_join(struct worker *w);
-/* Free contexts (keys wiped) and close the port. */
+/* Free the buffers and close the port. */
 void worker_free(struct worker *w);
 uint64_t worker_now_ms(void);
 /* Wake the workers in w->kick_mask (handoff or returned frames). */

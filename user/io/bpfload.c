@@ -129,6 +129,39 @@ static void init_state(struct bpf_state *b, const struct cfg *c)
 		 c->instance);
 }
 
+/*
+ * An espressod killed without its clean stop leaves its program attached
+ * (it keeps dropping ESP to the closed sockets, counted in drop_no_xsk):
+ * the next start replaces it. Someone else's program is left alone.
+ */
+static void detach_stale(struct bpf_state *b, const char *ifname)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(b->ifindex);
+	struct xdp_program *p = NULL;
+
+	if (libxdp_get_error(mp) || !mp)
+		return;
+	if (xdp_multiprog__is_legacy(mp)) {
+		p = xdp_multiprog__main_prog(mp);
+		if (p && !strcmp(xdp_program__name(p), ESPRESSO_PROG_NAME) &&
+		    !xdp_multiprog__detach(mp))
+			log_warn("%s: replaced the XDP program an earlier "
+				 "espressod left attached", ifname);
+	} else {
+		while ((p = xdp_multiprog__next_prog(p, mp))) {
+			if (strcmp(xdp_program__name(p), ESPRESSO_PROG_NAME))
+				continue;
+			if (!xdp_program__detach(p, b->ifindex,
+						 xdp_multiprog__attach_mode(mp), 0))
+				log_warn("%s: replaced the XDP program an "
+					 "earlier espressod left attached",
+					 ifname);
+			break;
+		}
+	}
+	xdp_multiprog__close(mp);
+}
+
 int bpfload_attach(struct bpf_state *b, const struct cfg *c, const char *obj)
 {
 	struct bpf_object *bo;
@@ -136,6 +169,7 @@ int bpfload_attach(struct bpf_state *b, const struct cfg *c, const char *obj)
 	int err;
 
 	init_state(b, c);
+	detach_stale(b, c->uplink.name);
 	err = mkdirs(b->pin_dir);
 	if (err) {
 		log_err("cannot create %s: %s", b->pin_dir, strerror(-err));

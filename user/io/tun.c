@@ -137,33 +137,6 @@ fail:
 	return ret;
 }
 
-static int routes_apply(const struct cfg *c, int ifindex, bool add)
-{
-	int t, r, ret, err = 0;
-
-	for (t = 0; t < c->ntunnels; t++) {
-		const struct cfg_tunnel *tn = &c->tunnels[t];
-
-		for (r = 0; r < tn->nroutes; r++) {
-			if (add) {
-				ret = nl_route_add(ifindex, &tn->routes[r]);
-				if (ret < 0) {
-					log_err("tun %s: tunnel '%s' (%s:%d): cannot route its prefixes into the tun",
-						c->tun.name, tn->name, c->path,
-						tn->line);
-					return ret;
-				}
-				continue;
-			}
-			ret = nl_route_del(ifindex, &tn->routes[r]);
-			if (ret < 0 && ret != -ESRCH && ret != -ENOENT &&
-			    ret != -ENODEV && !err)
-				err = ret;
-		}
-	}
-	return err;
-}
-
 int tun_setup(const struct cfg *c, int ifindex)
 {
 	int i, ret;
@@ -176,18 +149,7 @@ int tun_setup(const struct cfg *c, int ifindex)
 		if (ret < 0)
 			return ret;
 	}
-	ret = routes_apply(c, ifindex, true);
-	if (ret < 0) {
-		/* Leave nothing half done: only our own routes go (by protocol). */
-		routes_apply(c, ifindex, false);
-		return ret;
-	}
 	return 0;
-}
-
-void tun_teardown(const struct cfg *c, int ifindex)
-{
-	routes_apply(c, ifindex, false);
 }
 
 void tun_close(int *fds, int nqueues)
@@ -199,4 +161,9 @@ void tun_close(int *fds, int nqueues)
 			close(fds[i]);
 		fds[i] = -1;
 	}
+}
+
+int tun_persist(int fd, bool on)
+{
+	return ioctl(fd, TUNSETPERSIST, on ? 1 : 0) ? -errno : 0;
 }

@@ -16,12 +16,16 @@
  */
 int tun_open(const char *name, int nqueues, int *fds, bool offload);
 /*
- * Bring the tun up with its MTU and addresses, and route every tunnel's
- * prefixes into it. Returns 0 or -errno with a logged message.
+ * Bring the tun up with its MTU and addresses (the tunnels' routes come
+ * and go with the live state: control/live.h). 0 or -errno, logged.
  */
 int tun_setup(const struct cfg *c, int ifindex);
-/* Remove the routes tun_setup added (the tun itself goes with its fds). */
-void tun_teardown(const struct cfg *c, int ifindex);
 void tun_close(int *fds, int nqueues);
+/*
+ * Keep the tun (and the routes into it) when the last fd closes: while
+ * espressod is down, packets to protected prefixes are dropped in the tun
+ * instead of leaving in clear by another route. A clean stop turns it off.
+ */
+int tun_persist(int fd, bool on);
 
 #endif

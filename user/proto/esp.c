@@ -9,7 +9,6 @@
 #include "proto/csum.h"
 #include "proto/esp.h"
 #include "espresso/common.h"
-#include "tables/sa.h"
 
 static inline void put32(uint8_t *p, uint32_t v)
 {
@@ -70,11 +69,10 @@ uint16_t esp_ip_csum(const void *hdr, unsigned int hlen)
 	return csum_finish(csum_add(0, hdr, hlen));
 }
 
-int esp_encap4(const struct sa *sa, struct esp_aead *a, uint64_t seq,
-	       uint16_t ip_id, uint8_t *inner, size_t len, uint8_t **outer,
-	       size_t *outer_len)
+int esp_encap4(const struct esp_sa_params *sp, struct esp_aead *a,
+	       uint64_t seq, uint16_t ip_id, uint8_t *inner, size_t len,
+	       uint8_t **outer, size_t *outer_len)
 {
-	const struct cfg_tunnel *ct = sa->tunnel->cfg;
 	unsigned int pad, i, hdr = ESP_IPV4_LEN + ESP_HDR_LEN + ESP_GCM_IV_LEN;
 	uint8_t iv[ESP_GCM_IV_LEN], next, tos, *esp;
 	uint16_t frag = htons(IP_DF);
@@ -101,7 +99,7 @@ int esp_encap4(const struct sa *sa, struct esp_aead *a, uint64_t seq,
 	default:
 		return DROP_tx_malformed;
 	}
-	if (sa->encap == ENCAP_UDP)
+	if (sp->encap == ENCAP_UDP)
 		hdr += ESP_UDP_LEN;
 
 	/* trailer: pad the plaintext + 2 to a multiple of 4 (RFC 4303 2.4) */
@@ -114,7 +112,7 @@ int esp_encap4(const struct sa *sa, struct esp_aead *a, uint64_t seq,
 	be = htobe64(seq); /* the sequence number is the IV (RFC 4106 3.1) */
 	memcpy(iv, &be, sizeof(iv));
 	esp = inner - ESP_HDR_LEN - ESP_GCM_IV_LEN;
-	esp_len = esp_seal(a, sa->spi, seq, sa->esn, iv, esp, len + pad + 2);
+	esp_len = esp_seal(a, sp->spi, seq, sp->esn, iv, esp, len + pad + 2);
 	if (esp_len < 0)
 		return DROP_tx_crypto;
 
@@ -126,16 +124,16 @@ int esp_encap4(const struct sa *sa, struct esp_aead *a, uint64_t seq,
 	ip->id = htons(ip_id);
 	ip->frag_off = frag;
 	ip->ttl = 64;
-	ip->protocol = sa->encap == ENCAP_UDP ? IPPROTO_UDP : IPPROTO_ESP;
+	ip->protocol = sp->encap == ENCAP_UDP ? IPPROTO_UDP : IPPROTO_ESP;
 	ip->check = 0;
-	ip->saddr = ct->local.s_addr;
-	ip->daddr = ct->remote.s_addr;
+	ip->saddr = sp->local.s_addr;
+	ip->daddr = sp->remote.s_addr;
 	ip->check = esp_ip_csum(ip, sizeof(*ip));
-	if (sa->encap == ENCAP_UDP) {
+	if (sp->encap == ENCAP_UDP) {
 		struct udphdr *udp = (struct udphdr *)(ip + 1);
 
-		udp->source = htons(ESPRESSO_NATT_PORT);
-		udp->dest = htons(ESPRESSO_NATT_PORT);
+		udp->source = htons(sp->sport ? sp->sport : ESPRESSO_NATT_PORT);
+		udp->dest = htons(sp->dport ? sp->dport : ESPRESSO_NATT_PORT);
 		udp->len = htons(ESP_UDP_LEN + esp_len);
 		udp->check = 0; /* RFC 3948 2.1: zero for IPv4 */
 	}
@@ -144,22 +142,10 @@ int esp_encap4(const struct sa *sa, struct esp_aead *a, uint64_t seq,
 	return 0;
 }
 
-static bool addr_in_routes(const struct cfg_tunnel *ct, int family,
-			   const void *addr)
+int esp_decap_inner(const uint8_t *pt, size_t pt_len, struct esp_inner *in)
 {
-	int i;
-
-	for (i = 0; i < ct->nroutes; i++)
-		if (config_prefix_contains(&ct->routes[i], family, addr))
-			return true;
-	return false;
-}
-
-int esp_decap_post(const struct tunnel *t, const uint8_t *pt, size_t pt_len,
-		   size_t *inner_len)
-{
+	const uint8_t *src, *dst;
 	unsigned int pad, i;
-	const void *src, *dst;
 	uint8_t next;
 	size_t len;
 	int family;
@@ -182,8 +168,8 @@ int esp_decap_post(const struct tunnel *t, const uint8_t *pt, size_t pt_len,
 		    ntohs(ip->tot_len) != len || ip->ihl * 4u > len)
 			return DROP_rx_inner_len;
 		family = AF_INET;
-		src = &ip->saddr;
-		dst = &ip->daddr;
+		src = pt + offsetof(struct iphdr, saddr);
+		dst = pt + offsetof(struct iphdr, daddr);
 		break;
 	}
 	case IPPROTO_IPV6: {
@@ -193,8 +179,8 @@ int esp_decap_post(const struct tunnel *t, const uint8_t *pt, size_t pt_len,
 		    ntohs(ip6->ip6_plen) + sizeof(*ip6) != len)
 			return DROP_rx_inner_len;
 		family = AF_INET6;
-		src = &ip6->ip6_src;
-		dst = &ip6->ip6_dst;
+		src = pt + offsetof(struct ip6_hdr, ip6_src);
+		dst = pt + offsetof(struct ip6_hdr, ip6_dst);
 		break;
 	}
 	case IPPROTO_NONE_ESP:
@@ -202,10 +188,9 @@ int esp_decap_post(const struct tunnel *t, const uint8_t *pt, size_t pt_len,
 	default:
 		return DROP_rx_next_hdr;
 	}
-	if (!addr_in_routes(t->cfg, family, src))
-		return DROP_rx_inner_src;
-	if (addr_in_routes(t->cfg, family, dst))
-		return DROP_rx_inner_dst;
-	*inner_len = len;
+	in->len = len;
+	in->family = family;
+	in->src = src;
+	in->dst = dst;
 	return 0;
 }

@@ -11,16 +11,14 @@
 #ifndef ESPRESSO_ESP_H
 #define ESPRESSO_ESP_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
 #include "proto/crypto.h"
+#include "proto/params.h"
 #include "core/stats.h"
-
-struct sa;
-struct tunnel;
 
 #define ESP_HDR_LEN 8 /* SPI + sequence number */
 #define ESP_IPV4_LEN 20
@@ -70,23 +68,40 @@ int esp_seal(struct esp_aead *a, uint32_t spi, uint64_t seq, bool esn,
 int esp_open(struct esp_aead *a, uint64_t seq, bool esn, uint8_t *esp,
 	     size_t len);
 
+/* What the wire format of one outbound SA needs. */
+struct esp_sa_params {
+	uint32_t spi;
+	bool esn;
+	enum cfg_encap encap;
+	struct in_addr local, remote; /* outer IPv4 */
+	uint16_t sport, dport; /* UDP encapsulation ports, host order; 0: 4500 */
+};
+
 /*
  * Tunnel-mode encapsulation of the inner IPv4/IPv6 packet at inner (len
- * bytes) for sa with sequence number seq. Writes *outer (start of the outer
- * IPv4 header) and *outer_len. ip_id: outer IPv4 identification.
- * Returns 0 or a drop reason.
+ * bytes) for the SA described by sp, with sequence number seq. Writes
+ * *outer (start of the outer IPv4 header) and *outer_len. ip_id: outer
+ * IPv4 identification. Returns 0 or a drop reason.
  */
-int esp_encap4(const struct sa *sa, struct esp_aead *a, uint64_t seq,
-	       uint16_t ip_id, uint8_t *inner, size_t len, uint8_t **outer,
-	       size_t *outer_len);
+int esp_encap4(const struct esp_sa_params *sp, struct esp_aead *a,
+	       uint64_t seq, uint16_t ip_id, uint8_t *inner, size_t len,
+	       uint8_t **outer, size_t *outer_len);
+
+/* The inner packet of a decrypted payload. */
+struct esp_inner {
+	size_t len;               /* without the trailer */
+	int family;               /* AF_INET or AF_INET6 */
+	const uint8_t *src, *dst; /* inner addresses (4 or 16 bytes) inside pt */
+};
 
 /*
  * After esp_open: check the trailer of the plaintext pt (pt_len bytes with
- * trailer) and the inner packet against the tunnel. On success *inner_len
- * is the inner packet's length. Returns 0 or a drop reason.
+ * trailer) and the inner header (version, lengths). Returns 0 with *in
+ * filled, or a drop reason (rx_short, rx_padding, rx_next_hdr, rx_dummy,
+ * rx_inner_len) with *in untouched. The caller checks the inner addresses
+ * against its routing table (DROP_rx_inner_src, DROP_rx_inner_dst).
  */
-int esp_decap_post(const struct tunnel *t, const uint8_t *pt, size_t pt_len,
-		   size_t *inner_len);
+int esp_decap_inner(const uint8_t *pt, size_t pt_len, struct esp_inner *in);
 
 /* The IPv4 header checksum of hdr (hlen bytes, checksum field zero). */
 uint16_t esp_ip_csum(const void *hdr, unsigned int hlen);

@@ -122,3 +122,22 @@ int replay_update(struct replay_window *w, uint64_t seq)
 		;
 	return REPLAY_OK;
 }
+
+void replay_restore(struct replay_window *w, uint64_t top)
+{
+	uint64_t last = top >> BLOCK_SHIFT, b, first;
+	uint32_t n = w->size / BLOCK_BITS + 1;
+
+	if (!top)
+		return;
+	first = last >= n ? last - n + 1 : 0;
+	for (b = first; b <= last; b++) {
+		uint64_t bits = b < last ? 0xffffffffull
+					 : (2ull << (top & (BLOCK_BITS - 1))) - 1;
+
+		atomic_store_explicit(&w->slots[(b & w->mask) << w->shift],
+				      (uint64_t)(uint32_t)b << 32 | bits,
+				      memory_order_relaxed);
+	}
+	atomic_store_explicit(&w->top, top, memory_order_release);
+}

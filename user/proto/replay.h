@@ -51,4 +51,11 @@ int replay_check(const struct replay_window *w, uint64_t seq);
 /* After the ICV passed: record seq. REPLAY_OK exactly once per number. */
 int replay_update(struct replay_window *w, uint64_t seq);
 
+/*
+ * After a restart: every number up to top counts as received (the window's
+ * top was persisted; what arrived between the last write and the restart
+ * cannot be told apart, so it is all refused). Before any update.
+ */
+void replay_restore(struct replay_window *w, uint64_t top);
+
 #endif

@@ -2,13 +2,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
-#include "proto/esp.h"
 #include "tables/sa.h"
+#include "tables/tunnel.h"
 
 int sa_derive_key(const uint8_t *key, size_t key_len, uint32_t spi,
 		  uint8_t *out)
@@ -33,151 +34,165 @@ int sa_derive_key(const uint8_t *key, size_t key_len, uint32_t spi,
 	return ok ? 0 : -EINVAL;
 }
 
-static int sa_setup(struct sa *sa, const struct cfg_tunnel *t,
-		    const struct cfg_sa *c, enum sa_dir dir, struct tunnel *tun,
-		    int pair, int nqueues)
+static uint64_t mono_ms(void)
 {
-	int err;
+	struct timespec ts;
 
-	sa->spi = c->spi + pair;
-	sa->pair = pair;
-	sa->owner = t->sa_pairs > 1 ? pair % nqueues : -1;
-	sa->dir = dir;
-	sa->cipher = t->cipher;
-	sa->encap = t->encap;
-	sa->esn = t->esn;
-	sa->key_len = c->key_len;
-	if (t->sa_pairs > 1) {
-		err = sa_derive_key(c->key, c->key_len, sa->spi, sa->key);
-		if (err)
-			return err;
-	} else {
-		memcpy(sa->key, c->key, c->key_len);
-	}
-	sa->tunnel = tun;
-	atomic_init(&sa->seq, 0);
-	atomic_init(&sa->exhausted, 0);
-	sa->seq_max = t->esn ? UINT64_MAX : UINT32_MAX;
-	if (dir == SA_IN)
-		/* a pair every worker uses: its window's slots apart */
-		return replay_init_spread(&sa->replay, t->replay_window,
-					  t->esn, sa->owner < 0);
-	return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
 }
 
-int sadb_init(struct sadb *db, const struct cfg *c, int nqueues)
+static void sa_free(struct sa *sa)
 {
-	int i, p, err, n = 0;
+	int q;
 
-	memset(db, 0, sizeof(*db));
-	for (i = 0; i < c->ntunnels; i++)
-		n += c->tunnels[i].sa_pairs;
-	db->tunnels = calloc_lines(c->ntunnels, sizeof(*db->tunnels));
-	db->in = calloc(n, sizeof(*db->in));
-	db->out = calloc(n, sizeof(*db->out));
-	if (!db->tunnels || !db->in || !db->out) {
-		sadb_free(db);
+	for (q = 0; sa->pw && q < sa->nworkers; q++)
+		crypto_aead_free(&sa->pw[q].aead);
+	free(sa->pw);
+	replay_free(&sa->replay);
+	free(atomic_load(&sa->wire));
+	OPENSSL_cleanse(sa->key, sizeof(sa->key));
+	if (sa->tunnel)
+		tunnel_put(sa->tunnel);
+	free(sa);
+}
+
+int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
+	      int nworkers)
+{
+	static uint64_t next_id = 1;
+	struct esp_sa_params *wire;
+	struct sa *sa;
+	int q, err;
+
+	if (s->key_len > CFG_KEY_MAX || nworkers < 1)
+		return -EINVAL;
+	sa = calloc_lines(1, sizeof(*sa));
+	wire = malloc(sizeof(*wire));
+	if (!sa || !wire) {
+		free(sa);
+		free(wire);
 		return -ENOMEM;
 	}
-	db->ntunnels = c->ntunnels;
-	for (i = 0; i < c->ntunnels; i++) {
-		struct tunnel *t = &db->tunnels[i];
-		const struct cfg_tunnel *ct = &c->tunnels[i];
-
-		t->cfg = ct;
-		t->index = i;
-		t->overhead = esp_overhead(ct->encap);
-		atomic_init(&t->nh_mac, 0);
-		atomic_init(&t->nh_wanted, 0);
-		t->in = calloc_lines(ct->sa_pairs, sizeof(*t->in));
-		t->out = calloc_lines(ct->sa_pairs, sizeof(*t->out));
-		if (!t->in || !t->out) {
-			sadb_free(db);
-			return -ENOMEM;
-		}
-		t->npairs = ct->sa_pairs;
-		for (p = 0; p < ct->sa_pairs; p++) {
-			err = sa_setup(&t->out[p], ct, &ct->out, SA_OUT, t, p,
-				       nqueues);
-			if (!err)
-				err = sa_setup(&t->in[p], ct, &ct->in, SA_IN, t,
-					       p, nqueues);
-			if (err) {
-				sadb_free(db);
-				return err;
-			}
-			t->in[p].index = db->nin;
-			t->out[p].index = db->nout;
-			db->in[db->nin++] = &t->in[p];
-			db->out[db->nout++] = &t->out[p];
-		}
+	*wire = s->wire;
+	atomic_init(&sa->wire, wire);
+	sa->spi = s->spi;
+	sa->id = next_id++;
+	sa->pair = s->pair;
+	sa->owner = s->owner;
+	sa->dir = s->dir;
+	sa->state = SA_MATURE;
+	sa->cipher = s->cipher;
+	sa->esn = s->esn;
+	memcpy(sa->key, s->key, s->key_len);
+	sa->key_len = s->key_len;
+	sa->soft_s = s->soft_s;
+	sa->hard_s = s->hard_s;
+	sa->soft_bytes = s->soft_bytes;
+	sa->hard_bytes = s->hard_bytes;
+	sa->created_ms = mono_ms();
+	snprintf(sa->origin, sizeof(sa->origin), "%s",
+		 s->origin ? s->origin : "ctl");
+	sa->refs = 1;
+	sa->nworkers = nworkers;
+	sa->seq_max = s->esn ? UINT64_MAX : UINT32_MAX;
+	atomic_init(&sa->seq, 0);
+	atomic_init(&sa->seq_limit, sa->seq_max);
+	atomic_init(&sa->exhausted, 0);
+	atomic_init(&sa->blocked, 0);
+	sa->pw = calloc_lines(nworkers, sizeof(*sa->pw));
+	if (!sa->pw) {
+		err = -ENOMEM;
+		goto fail;
 	}
+	if (s->dir == SA_IN) {
+		/* a pair every worker uses: its window's slots apart */
+		err = replay_init_spread(&sa->replay, s->replay_window, s->esn,
+					 s->owner < 0);
+		if (err)
+			goto fail;
+	}
+	/*
+	 * Cipher contexts for the workers that will use the SA: for an
+	 * outbound pair, those that send with it (tunnel_out_sa), or all of
+	 * them when it is shared. An inbound SA is keyed on every
+	 * worker: a packet reassembled from outer fragments is decrypted on
+	 * the worker where its last fragment landed.
+	 */
+	for (q = 0; q < nworkers; q++) {
+		if (s->dir == SA_OUT && s->npairs > 1 &&
+		    q % s->npairs != s->pair)
+			continue;
+		err = crypto_aead_init(&sa->pw[q].aead, s->cipher, s->key,
+				       s->key_len, s->dir == SA_OUT);
+		if (err)
+			goto fail;
+	}
+	if (t) {
+		tunnel_get(t);
+		sa->tunnel = t;
+	}
+	*out = sa;
 	return 0;
+fail:
+	sa_free(sa);
+	return err;
 }
 
-void sadb_free(struct sadb *db)
+void sa_get(struct sa *sa)
 {
-	int i, p;
-
-	for (i = 0; db->tunnels && i < db->ntunnels; i++) {
-		struct tunnel *t = &db->tunnels[i];
-
-		for (p = 0; p < t->npairs; p++) {
-			replay_free(&t->in[p].replay);
-			OPENSSL_cleanse(t->in[p].key, CFG_KEY_MAX);
-			OPENSSL_cleanse(t->out[p].key, CFG_KEY_MAX);
-		}
-		free(t->in);
-		free(t->out);
-	}
-	free(db->tunnels);
-	free(db->in);
-	free(db->out);
-	memset(db, 0, sizeof(*db));
+	sa->refs++;
 }
 
-struct sa *sadb_in_by_spi(const struct sadb *db, uint32_t spi)
+void sa_put(struct sa *sa)
 {
-	int i;
-
-	for (i = 0; i < db->nin; i++)
-		if (db->in[i]->spi == spi)
-			return db->in[i];
-	return NULL;
-}
-
-struct tunnel *sadb_route(const struct sadb *db, int family, const void *dst)
-{
-	int i, j;
-
-	/* Config validation refuses overlapping routes, so the first hit is
-	 * the only one. */
-	for (i = 0; i < db->ntunnels; i++) {
-		const struct cfg_tunnel *ct = db->tunnels[i].cfg;
-
-		for (j = 0; j < ct->nroutes; j++)
-			if (config_prefix_contains(&ct->routes[j], family, dst))
-				return &db->tunnels[i];
-	}
-	return NULL;
+	if (sa && --sa->refs == 0)
+		sa_free(sa);
 }
 
 uint64_t sa_seq_reserve(struct sa *sa, uint32_t n)
 {
 	uint64_t last = atomic_load_explicit(&sa->seq, memory_order_relaxed);
+	uint64_t max = atomic_load_explicit(&sa->seq_limit,
+					    memory_order_acquire);
+	bool limited = max < sa->seq_max;
 
+	if (!limited)
+		max = sa->seq_max;
 	if (n == 0)
 		return 0;
 	do {
-		/* last + n > seq_max, written so that nothing overflows */
-		if (last > sa->seq_max || n > sa->seq_max - last) {
-			if (last >= sa->seq_max) /* not even one left */
-				atomic_store_explicit(&sa->exhausted, 1,
-						      memory_order_relaxed);
+		/* last + n > max, written so that nothing overflows */
+		if (last > max || n > max - last) {
+			if (last >= max) { /* not even one left */
+				if (limited)
+					atomic_store_explicit(&sa->blocked, 1,
+							      memory_order_relaxed);
+				else
+					atomic_store_explicit(&sa->exhausted, 1,
+							      memory_order_relaxed);
+			}
 			return 0;
 		}
 	} while (!atomic_compare_exchange_weak_explicit(
 		&sa->seq, &last, last + n, memory_order_relaxed,
 		memory_order_relaxed));
 	return last + 1;
+}
+
+void sa_sum(const struct sa *sa, struct sa_worker *sum)
+{
+	int q, i;
+
+	memset(sum, 0, sizeof(*sum));
+	for (q = 0; q < sa->nworkers; q++) {
+		const struct sa_worker *x = &sa->pw[q];
+
+		sum->packets += x->packets;
+		sum->bytes += x->bytes;
+		if (x->last_ms > sum->last_ms)
+			sum->last_ms = x->last_ms;
+		for (i = 0; i < DROP_MAX; i++)
+			sum->errors[i] += x->errors[i];
+	}
 }

@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * sa: the SA database built from the config. Each tunnel has sa_pairs SA
- * pairs (outbound + inbound). Every SA has an index among the SAs of its
- * direction; the inbound SPI map in BPF gives the inbound one. Keys live
- * here (wiped on free); each worker keys its own cipher contexts from them.
+ * sa: one security association, an object that outlives table versions.
  *
- * With one pair, any worker uses it (a "fat tunnel": sequence numbers and
- * the replay window are lock-free). With several, pair i is owned by worker
- * i % queues: it sends with it, and decrypts for it; a packet of an SA that
- * lands on another worker is handed over to the owner.
+ * The control thread creates an SA (keys, wire parameters, replay window),
+ * keys the cipher contexts of the workers that will use it, and only then
+ * publishes it in a table version. Its mutable state -- the outbound
+ * sequence counter, the replay window, the per-worker counters -- lives
+ * here and carries over from version to version untouched: rebuilding a
+ * table never resets a sequence number.
+ *
+ * Lifetime: a reference count that only the control thread touches (table
+ * versions and tunnels hold references); when it drops to zero the SA is
+ * freed, which only happens once every version that could show it to a
+ * worker has passed its grace period (tables/epoch.h).
+ *
+ * With one pair per tunnel any worker uses an SA (a "fat tunnel": sequence
+ * numbers and the replay window are lock-free). With several, pair i is
+ * owned by worker i % queues: only it sends with the outbound SA, and
+ * packets of the inbound SA that land elsewhere are handed over to it.
  */
 #ifndef ESPRESSO_SA_H
 #define ESPRESSO_SA_H
@@ -18,61 +27,98 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/stats.h"
 #include "lib/cacheline.h"
-#include "config/config.h"
+#include "proto/crypto.h"
+#include "proto/esp.h"
+#include "proto/params.h"
 #include "proto/replay.h"
 
 enum sa_dir { SA_IN = 0, SA_OUT = 1 };
+
+/* Larval: SPI reserved, not yet keyed. Mature: carries traffic. Dying:
+ * replaced or expired, still decrypting in-flight packets. Dead: out of
+ * every table, waiting for its grace period. */
+enum sa_state { SA_LARVAL = 0, SA_MATURE, SA_DYING, SA_DEAD };
+
+/* What one worker keeps of one SA: its cipher context and its counters. */
+struct sa_worker {
+	_Alignas(CACHELINE) struct esp_aead aead; /* ctx NULL: not keyed here */
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t last_ms; /* worker_now_ms() of the last packet, 0: none */
+	uint64_t errors[DROP_MAX];
+};
 
 struct tunnel;
 
 struct sa {
 	uint32_t spi;
-	int index;  /* among the SAs of this direction */
-	int pair;   /* in its tunnel */
-	int owner;  /* the worker that uses it, -1 for any */
+	uint32_t slot;  /* inbound: index in the tables and the BPF map */
+	uint64_t id;    /* unique for the daemon's life */
+	int pair;       /* in its tunnel */
+	int owner;      /* the worker that uses it, -1 for any */
 	enum sa_dir dir;
+	enum sa_state state;
 	enum cfg_cipher cipher;
-	enum cfg_encap encap;
 	bool esn;
+	/* outbound: what the packets carry; inbound: the outer addresses
+	 * expected. Replaced whole (sa update: the peer moved), the old one
+	 * freed after a grace period. */
+	_Atomic(struct esp_sa_params *) wire;
 	uint8_t key[CFG_KEY_MAX];
 	size_t key_len;
-	struct tunnel *tunnel;
-	/* outbound: the last sequence number handed out; never wraps.
-	 * Written per packet: a line of its own (cacheline.h). */
+	struct tunnel *tunnel; /* holds a reference */
+	/* lifetimes (0: none), from the control API or IKE */
+	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
+	uint64_t created_ms;   /* monotonic */
+	bool soft_fired;
+	bool persist;          /* sequence state kept in the state directory */
+	char origin[16];       /* "config", "ctl" */
+	int refs;              /* control thread only */
+	int nworkers;
+	struct sa_worker *pw;  /* [nworkers] */
+
+	/* outbound: the last sequence number handed out; never wraps, and
+	 * never passes seq_limit (what the state directory has reserved).
+	 * Written per packet: a line of its own. */
 	_Alignas(CACHELINE) _Atomic uint64_t seq;
+	_Atomic uint64_t seq_limit;
 	uint64_t seq_max;
-	_Atomic int exhausted; /* set once by a worker, logged by control */
+	_Atomic int exhausted; /* set once by a worker, reported by control */
+	_Atomic int blocked;   /* seq_limit reached: control must reserve */
 	/* inbound, written per packet: its own line */
 	_Alignas(CACHELINE) struct replay_window replay;
 };
 
-#define NH_MAC_VALID (1ull << 48)
-
-struct tunnel {
-	const struct cfg_tunnel *cfg;
-	int index;
-	int npairs;
-	struct sa *out, *in; /* npairs each */
-	uint16_t overhead; /* outer IPv4 (+UDP) + ESP + IV + max trailer + ICV */
-	uint16_t mtu;      /* largest inner packet that fits the uplink MTU */
-	/* next hop toward cfg->remote, kept by the control thread */
-	int nh_ifindex;
-	struct in_addr nh_ip;
-	_Atomic uint64_t nh_mac; /* 6 bytes + NH_MAC_VALID, 0 when unknown */
-	_Atomic int nh_wanted;   /* a worker asked for resolution */
+struct sa_spec {
+	uint32_t spi;
+	struct esp_sa_params wire;
+	enum sa_dir dir;
+	int pair, owner;
+	int npairs;      /* of its tunnel: outbound pair p serves workers q
+			  * with q % npairs == p */
+	enum cfg_cipher cipher;
+	bool esn;
+	uint32_t replay_window;
+	const uint8_t *key;
+	size_t key_len;
+	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
+	const char *origin;
 };
 
-struct sadb {
-	struct tunnel *tunnels;
-	int ntunnels;
-	struct sa **in, **out; /* by SA index */
-	int nin, nout;
-};
+/*
+ * A new SA with one reference, keyed for the workers that will use it:
+ * the owner, or all of them for a shared SA (inbound SAs of per-queue pairs
+ * too: a packet reassembled from outer fragments is decrypted where it
+ * completes). 0 or -errno.
+ */
+int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
+	      int nworkers);
+void sa_get(struct sa *sa);
+/* Drop a reference; the last one wipes the keys and frees the SA. */
+void sa_put(struct sa *sa);
 
-/* nqueues: the workers, to give each SA of a multi-pair tunnel its owner. */
-int sadb_init(struct sadb *db, const struct cfg *c, int nqueues);
-void sadb_free(struct sadb *db);
 /*
  * The key of SA pair i from the configured key (key_len bytes, salt
  * included): HKDF-SHA256 (RFC 5869) with no salt, the configured key as
@@ -81,44 +127,24 @@ void sadb_free(struct sadb *db);
  */
 int sa_derive_key(const uint8_t *key, size_t key_len, uint32_t spi,
 		  uint8_t *out);
-/* The inbound SA with this SPI, or NULL (a linear search: not per packet). */
-struct sa *sadb_in_by_spi(const struct sadb *db, uint32_t spi);
-/* The outbound SA worker q sends with on tunnel t. */
-static inline struct sa *tunnel_out_sa(struct tunnel *t, int q)
-{
-	return &t->out[q % t->npairs];
-}
-/* Outbound route: the tunnel whose routes hold the destination, or NULL. */
-struct tunnel *sadb_route(const struct sadb *db, int family, const void *dst);
 
 /*
  * Reserve n consecutive outbound sequence numbers; returns the first. When
  * the SA's space would be exceeded, returns 0 and reserves nothing; the SA
  * is marked exhausted once not a single number is left (n == 0 returns 0
  * and marks nothing). A batch that does not fit can go on one by one.
+ * Numbers past seq_limit (not yet persisted) are refused the same way and
+ * mark the SA blocked instead.
  */
 uint64_t sa_seq_reserve(struct sa *sa, uint32_t n);
 
-static inline bool tunnel_nh_mac(struct tunnel *t, uint8_t mac[6])
+static inline const struct esp_sa_params *sa_wire(const struct sa *sa)
 {
-	uint64_t v = atomic_load_explicit(&t->nh_mac, memory_order_acquire);
-	int i;
-
-	if (!(v & NH_MAC_VALID))
-		return false;
-	for (i = 0; i < 6; i++)
-		mac[i] = v >> (8 * (5 - i));
-	return true;
+	return atomic_load_explicit(&((struct sa *)sa)->wire,
+				    memory_order_acquire);
 }
 
-static inline uint64_t tunnel_mac_pack(const uint8_t mac[6])
-{
-	uint64_t v = NH_MAC_VALID;
-	int i;
-
-	for (i = 0; i < 6; i++)
-		v |= (uint64_t)mac[i] << (8 * (5 - i));
-	return v;
-}
+/* Counters summed over the workers (read by the control thread). */
+void sa_sum(const struct sa *sa, struct sa_worker *sum);
 
 #endif

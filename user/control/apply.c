@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * apply: the config file into the live state, at start-up and on reload.
+ *
+ * A reload compares the running config with the new one and applies only
+ * the difference: unchanged tunnels keep their SAs (sequence numbers,
+ * replay windows); added tunnels come up, removed ones go with their
+ * routes; a tunnel whose wire parameters changed is replaced; a changed
+ * key or SPI is a new SA (outbound switched at once, the old inbound one
+ * kept for LIVE_IN_GRACE_MS). Before anything changes, the new config is
+ * checked against the running state as a whole, so a refused reload
+ * changes nothing.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "control/apply.h"
+
+static int fail(char *err, size_t len, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static int add_sa(struct live *l, const struct cfg_tunnel *ct, int dir,
+		  char *err, size_t errlen)
+{
+	const struct cfg_sa *cs = dir == SA_OUT ? &ct->out : &ct->in;
+	struct live_sa_args a = {
+		.tunnel = ct->name, .dir = dir, .spi = cs->spi, .key = cs->key,
+		.key_len = cs->key_len, .origin = "config",
+	};
+
+	if (!cs->spi)
+		return 0; /* keyed by IKE, or later through espressoctl */
+	return live_sa_add(l, &a, err, errlen);
+}
+
+static int add_tunnel(struct live *l, const struct cfg_tunnel *ct, char *err,
+		      size_t errlen)
+{
+	int i, ret;
+
+	ret = live_tunnel_add(l, ct, err, errlen);
+	if (!ret)
+		ret = add_sa(l, ct, SA_OUT, err, errlen);
+	if (!ret)
+		ret = add_sa(l, ct, SA_IN, err, errlen);
+	for (i = 0; !ret && i < ct->nroutes; i++)
+		ret = live_route_add(l, &ct->routes[i], ct->name, err, errlen);
+	return ret;
+}
+
+int apply_config(struct live *l, const struct cfg *c, char *err,
+		 size_t errlen)
+{
+	char msg[512];
+	int i, ret;
+
+	for (i = 0; i < c->ntunnels; i++) {
+		ret = add_tunnel(l, &c->tunnels[i], msg, sizeof(msg));
+		if (ret)
+			return fail(err, errlen, ret, "%s:%d: tunnel %s: %s",
+				    c->path, c->tunnels[i].line,
+				    c->tunnels[i].name, msg);
+	}
+	return live_commit(l);
+}
+
+static const struct cfg_tunnel *find(const struct cfg *c, const char *name)
+{
+	int i;
+
+	for (i = 0; i < c->ntunnels; i++)
+		if (!strcmp(c->tunnels[i].name, name))
+			return &c->tunnels[i];
+	return NULL;
+}
+
+/* Everything but SAs and routes: a change makes it a new tunnel. */
+static bool same_wire(const struct cfg_tunnel *a, const struct cfg_tunnel *b)
+{
+	return a->local.s_addr == b->local.s_addr &&
+	       a->remote.s_addr == b->remote.s_addr && a->encap == b->encap &&
+	       a->cipher == b->cipher && a->replay_window == b->replay_window &&
+	       a->esn == b->esn && a->fragment == b->fragment &&
+	       a->sa_pairs == b->sa_pairs;
+}
+
+static bool same_sa(const struct cfg_sa *a, const struct cfg_sa *b)
+{
+	return a->spi == b->spi && a->key_len == b->key_len &&
+	       !memcmp(a->key, b->key, a->key_len);
+}
+
+static bool has_route(const struct cfg_tunnel *t, const struct cfg_prefix *p)
+{
+	int i;
+
+	for (i = 0; i < t->nroutes; i++)
+		if (t->routes[i].family == p->family &&
+		    t->routes[i].len == p->len &&
+		    !memcmp(t->routes[i].addr, p->addr, 16))
+			return true;
+	return false;
+}
+
+int apply_restart_only(const struct cfg *o, const struct cfg *n, char *err,
+		       size_t errlen)
+{
+	const char *what = NULL;
+
+	if (strcmp(o->instance, n->instance))
+		what = "instance";
+	else if (o->workers.queues != n->workers.queues)
+		what = "workers.queues";
+	else if (memcmp(o->workers.cpus, n->workers.cpus,
+			sizeof(o->workers.cpus)))
+		what = "workers.cpus";
+	else if (o->workers.batch != n->workers.batch ||
+		 o->workers.busy_poll != n->workers.busy_poll ||
+		 o->workers.busy_poll_budget != n->workers.busy_poll_budget ||
+		 o->workers.fill_ring != n->workers.fill_ring ||
+		 o->workers.crypto != n->workers.crypto)
+		what = "workers";
+	else if (strcmp(o->uplink.name, n->uplink.name) ||
+		 o->uplink.xdp_mode != n->uplink.xdp_mode ||
+		 o->uplink.zerocopy != n->uplink.zerocopy ||
+		 o->uplink.threaded_napi != n->uplink.threaded_napi)
+		what = "uplink";
+	else if (strcmp(o->tun.name, n->tun.name) ||
+		 o->tun.offload != n->tun.offload ||
+		 o->tun.mss_clamp != n->tun.mss_clamp ||
+		 o->tun.naddrs != n->tun.naddrs ||
+		 memcmp(o->tun.addrs, n->tun.addrs, sizeof(o->tun.addrs)) ||
+		 (n->tun.mtu && o->tun.mtu != n->tun.mtu))
+		what = "tun";
+	if (!what)
+		return 0;
+	return fail(err, errlen, -EINVAL, "%s: %s changed: that takes a "
+		    "restart of espressod (reload changes tunnels, SAs and "
+		    "routes only); nothing was changed", n->path, what);
+}
+
+/* Would the new config clash with what the control socket added? */
+static int check_clashes(struct live *l, const struct cfg *o,
+			 const struct cfg *n, char *err, size_t errlen)
+{
+	int i, d, p;
+
+	for (i = 0; i < n->ntunnels; i++) {
+		const struct cfg_tunnel *nt = &n->tunnels[i];
+		const struct cfg_tunnel *ot = find(o, nt->name);
+
+		if (!ot && live_tunnel_find(l, nt->name))
+			return fail(err, errlen, -EEXIST, "%s:%d: tunnel %s: "
+				    "a tunnel of that name was added through "
+				    "espressoctl; nothing was changed", n->path,
+				    nt->line, nt->name);
+		for (d = 0; d < 2; d++) {
+			const struct cfg_sa *cs = d == SA_OUT ? &nt->out
+							      : &nt->in;
+
+			for (p = 0; cs->spi && p < nt->sa_pairs; p++) {
+				struct sa *sa = live_sa_find(l, cs->spi + p, d);
+
+				if (!sa || !strcmp(sa->origin, "config"))
+					continue;
+				return fail(err, errlen, -EEXIST, "%s:%d: tunnel "
+					    "%s: spi 0x%x: already used by an SA "
+					    "of tunnel %s added through "
+					    "espressoctl; nothing was changed",
+					    n->path, nt->line, nt->name,
+					    cs->spi + p, sa->tunnel->name);
+			}
+		}
+	}
+	return 0;
+}
+
+static int reload_sa(struct live *l, const struct cfg_tunnel *ot,
+		     const struct cfg_tunnel *nt, int dir, char *err,
+		     size_t errlen)
+{
+	const struct cfg_sa *os = dir == SA_OUT ? &ot->out : &ot->in;
+	const struct cfg_sa *ns = dir == SA_OUT ? &nt->out : &nt->in;
+	int p, ret;
+
+	if (same_sa(os, ns))
+		return 0;
+	if (dir == SA_IN) {
+		/* same SPI: it must go first; else the old one stays for
+		 * its grace period beside the new one */
+		for (p = 0; os->spi && p < ot->sa_pairs; p++)
+			live_sa_del(l, os->spi + p, SA_IN, err, errlen);
+		return add_sa(l, nt, SA_IN, err, errlen);
+	}
+	if (!ns->spi) {
+		for (p = 0; os->spi && p < ot->sa_pairs; p++)
+			live_sa_del(l, os->spi + p, SA_OUT, err, errlen);
+		return 0;
+	}
+	/* an outbound SA is replaced in one store (tunnel_set_out) */
+	if (ns->spi == os->spi)
+		for (p = 0; p < ot->sa_pairs; p++)
+			live_sa_del(l, os->spi + p, SA_OUT, err, errlen);
+	ret = add_sa(l, nt, SA_OUT, err, errlen);
+	return ret;
+}
+
+int apply_reload(struct live *l, const struct cfg *o, const struct cfg *n,
+		 char *err, size_t errlen)
+{
+	char msg[512];
+	int i, r, ret;
+
+	ret = apply_restart_only(o, n, err, errlen);
+	if (!ret)
+		ret = check_clashes(l, o, n, err, errlen);
+	if (ret)
+		return ret;
+	for (i = 0; i < o->ntunnels; i++) {
+		const struct cfg_tunnel *ot = &o->tunnels[i];
+		const struct cfg_tunnel *nt = find(n, ot->name);
+
+		if (!nt || !same_wire(ot, nt))
+			live_tunnel_del(l, ot->name, msg, sizeof(msg));
+	}
+	for (i = 0; i < n->ntunnels; i++) {
+		const struct cfg_tunnel *nt = &n->tunnels[i];
+		const struct cfg_tunnel *ot = find(o, nt->name);
+
+		if (!ot || !same_wire(ot, nt)) {
+			ret = add_tunnel(l, nt, msg, sizeof(msg));
+		} else {
+			ret = reload_sa(l, ot, nt, SA_OUT, msg, sizeof(msg));
+			if (!ret)
+				ret = reload_sa(l, ot, nt, SA_IN, msg,
+						sizeof(msg));
+			for (r = 0; !ret && r < ot->nroutes; r++)
+				if (!has_route(nt, &ot->routes[r]))
+					live_route_del(l, &ot->routes[r], msg,
+						       sizeof(msg));
+			for (r = 0; !ret && r < nt->nroutes; r++)
+				if (!has_route(ot, &nt->routes[r]))
+					ret = live_route_add(l, &nt->routes[r],
+							     nt->name, msg,
+							     sizeof(msg));
+		}
+		if (ret) {
+			live_commit(l);
+			return fail(err, errlen, ret, "%s:%d: tunnel %s: %s "
+				    "(the tunnels before it were applied)",
+				    n->path, nt->line, nt->name, msg);
+		}
+	}
+	return live_commit(l);
+}

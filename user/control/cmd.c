@@ -1,0 +1,575 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cmd: the control-socket command parser (cmd.h). A table of verbs, each
+ * with its positional arguments parsed by hand and its keyword arguments
+ * from a table of struct opt; every value goes through the validator the
+ * config file uses (config/check.h), so a message reads
+ * "COMMAND: ARGUMENT: what is wrong" where the config says
+ * "FILE:LINE: FIELD: what is wrong", with the same words.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "config/check.h"
+#include "control/cmd.h"
+
+#define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp"
+#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256] [replay-window N] [esn on|off] [fragment inner|outer]"
+#define U_TUNNEL_DEL "tunnel del NAME"
+#define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]"
+#define U_SA_DEL "sa del SPI [in|out]"
+#define U_SA_UPDATE "sa update SPI remote ADDR [sport N dport N]"
+#define U_ROUTE_ADD "route add PREFIX tunnel NAME"
+#define U_ROUTE_DEL "route del PREFIX"
+#define U_RELOAD "reload"
+#define U_MONITOR "monitor"
+#define U_BATCH_BEGIN "batch begin"
+#define U_BATCH_END "batch end"
+
+const char cmd_usage[] =
+	U_SHOW "\n" U_TUNNEL_ADD "\n" U_TUNNEL_DEL "\n" U_SA_ADD "\n"
+	U_SA_DEL "\n" U_SA_UPDATE "\n" U_ROUTE_ADD "\n" U_ROUTE_DEL "\n"
+	U_RELOAD "\n" U_MONITOR "\n" U_BATCH_BEGIN "\n" U_BATCH_END "\n";
+
+static const char *const show_names[] = {
+	[SHOW_SA] = "sa", [SHOW_TUNNELS] = "tunnels", [SHOW_ROUTES] = "routes",
+	[SHOW_STATS] = "stats", [SHOW_FRAMES] = "frames", [SHOW_XDP] = "xdp",
+	NULL,
+};
+static const char *const dir_names[] = {
+	[CMD_DIR_IN] = "in", [CMD_DIR_OUT] = "out", NULL,
+};
+
+struct ctx {
+	const char *cmd;   /* "sa add": the start of every message */
+	const char *usage; /* its line of cmd_usage */
+	char *err;
+	size_t errlen;
+	char why[CFG_WHY_MAX]; /* the reason a check.h validator gave */
+	char q[CFG_QUOTE_MAX]; /* a quoted argument */
+};
+
+#define WHY(x) (x)->why, sizeof((x)->why)
+#define QUOTE(x, s) cfg_quote(s, (x)->q, sizeof((x)->q))
+
+/* "CMD: ..." into x->err; -EINVAL. */
+__attribute__((format(printf, 2, 3)))
+static int fail(struct ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+	int n = 0;
+
+	if (!x->err || !x->errlen)
+		return -EINVAL;
+	if (x->cmd)
+		n = snprintf(x->err, x->errlen, "%s: ", x->cmd);
+	if (n < 0 || (size_t)n >= x->errlen)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(x->err + n, x->errlen - n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* ret of a check.h validator: 0, or "CMD: ARG: reason". */
+static int checked(struct ctx *x, const char *arg, int ret)
+{
+	return ret ? fail(x, "%s: %s", arg, x->why) : 0;
+}
+
+static int missing(struct ctx *x, const char *what)
+{
+	return fail(x, "missing %s (usage: %s)", what, x->usage);
+}
+
+static int unexpected(struct ctx *x, const char *arg)
+{
+	return fail(x, "unexpected argument %s (usage: %s)", QUOTE(x, arg),
+		    x->usage);
+}
+
+/* "a, b, c" from a NULL-terminated list. */
+static const char *list_str(char *buf, size_t len, const char *const *names)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (; *names && n < len; names++)
+		n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "", *names);
+	return buf;
+}
+
+/* ---- keyword arguments ---- */
+
+enum kind {
+	A_NAME, A_IPV4, A_ENCAP, A_CIPHER, A_REPLAY, A_ONOFF, A_FRAGMENT,
+	A_SPI, A_KEY, A_U64, A_PORT,
+};
+
+struct opt {
+	const char *name;
+	const char *meta; /* its value in messages */
+	enum kind kind;
+	size_t off;       /* of the value in struct cmd */
+	bool required;
+};
+
+#define OPT(n, m, k, field, req) { n, m, k, offsetof(struct cmd, field), req }
+
+static const struct opt tunnel_add_opts[] = {
+	OPT("local", "ADDR", A_IPV4, tunnel.local, true),
+	OPT("remote", "ADDR", A_IPV4, tunnel.remote, true),
+	OPT("encap", "esp|udp", A_ENCAP, tunnel.encap, false),
+	OPT("cipher", "aes-gcm-128|aes-gcm-256", A_CIPHER, tunnel.cipher, false),
+	OPT("replay-window", "N", A_REPLAY, tunnel.replay_window, false),
+	OPT("esn", "on|off", A_ONOFF, tunnel.esn, false),
+	OPT("fragment", "inner|outer", A_FRAGMENT, tunnel.fragment, false),
+	{ 0 },
+};
+static const struct opt sa_add_opts[] = {
+	OPT("spi", "SPI", A_SPI, sa.spi, true),
+	OPT("key", "HEX", A_KEY, sa, true),
+	OPT("soft-lifetime", "SECONDS", A_U64, sa.soft_s, false),
+	OPT("hard-lifetime", "SECONDS", A_U64, sa.hard_s, false),
+	OPT("soft-bytes", "N", A_U64, sa.soft_bytes, false),
+	OPT("hard-bytes", "N", A_U64, sa.hard_bytes, false),
+	{ 0 },
+};
+static const struct opt sa_update_opts[] = {
+	OPT("remote", "ADDR", A_IPV4, sa.remote, true),
+	OPT("sport", "N", A_PORT, sa.sport, false),
+	OPT("dport", "N", A_PORT, sa.dport, false),
+	{ 0 },
+};
+static const struct opt route_add_opts[] = {
+	OPT("tunnel", "NAME", A_NAME, name, true),
+	{ 0 },
+};
+
+/* The value s of keyword o into its place in c. */
+static int parse_value(struct ctx *x, const struct opt *o, const char *s,
+		       struct cmd *c)
+{
+	void *dst = (char *)c + o->off;
+	struct cmd_sa *sa = dst;
+	int ret = -EINVAL;
+
+	switch (o->kind) {
+	case A_NAME:
+		ret = cfg_check_name(s, dst, WHY(x));
+		break;
+	case A_IPV4:
+		ret = cfg_parse_ipv4(s, dst, WHY(x));
+		break;
+	case A_ENCAP:
+		ret = cfg_parse_encap(s, dst, WHY(x));
+		break;
+	case A_CIPHER:
+		ret = cfg_parse_cipher(s, dst, WHY(x));
+		break;
+	case A_REPLAY:
+		ret = cfg_parse_replay_window(s, dst, WHY(x));
+		break;
+	case A_ONOFF:
+		ret = cfg_parse_bool(s, dst, WHY(x));
+		break;
+	case A_FRAGMENT:
+		ret = cfg_parse_fragment(s, dst, WHY(x));
+		break;
+	case A_SPI:
+		ret = cfg_parse_spi(s, dst, WHY(x));
+		break;
+	case A_KEY:
+		ret = cfg_parse_key(s, CFG_CIPHER_ANY, sa->key, &sa->key_len,
+				    WHY(x));
+		break;
+	case A_U64:
+		ret = cfg_parse_u64(s, dst, WHY(x));
+		break;
+	case A_PORT:
+		ret = cfg_parse_port(s, dst, WHY(x));
+		break;
+	}
+	return checked(x, o->name, ret);
+}
+
+/*
+ * "KEYWORD VALUE" pairs from opts, each at most once, every required one.
+ * *seen: bit i set when opts[i] was given.
+ */
+static int parse_opts(struct ctx *x, char **argv, int argc,
+		      const struct opt *opts, struct cmd *c, unsigned int *seen)
+{
+	char valid[256], need[64];
+	const char *names[32];
+	const struct opt *o;
+	int i, n, ret;
+
+	for (n = 0; opts[n].name; n++)
+		names[n] = opts[n].name;
+	names[n] = NULL;
+	*seen = 0;
+	for (i = 0; i < argc; i += 2) {
+		for (o = opts; o->name && strcmp(o->name, argv[i]); o++)
+			;
+		if (!o->name)
+			return fail(x, "unknown argument %s (valid: %s)",
+				    QUOTE(x, argv[i]),
+				    list_str(valid, sizeof(valid), names));
+		if (*seen & 1u << (o - opts))
+			return fail(x, "%s given twice (each argument at most once)",
+				    o->name);
+		if (i + 1 == argc)
+			return fail(x, "%s: missing value %s", o->name,
+				    o->meta);
+		ret = parse_value(x, o, argv[i + 1], c);
+		if (ret)
+			return ret;
+		*seen |= 1u << (o - opts);
+	}
+	for (o = opts; o->name; o++) {
+		if (o->required && !(*seen & 1u << (o - opts))) {
+			snprintf(need, sizeof(need), "%s %s", o->name, o->meta);
+			return missing(x, need);
+		}
+	}
+	return 0;
+}
+
+/* ---- verbs: argv holds what follows the command words ---- */
+
+static int parse_show(struct ctx *x, char **argv, int argc, struct cmd *c)
+{
+	char valid[128];
+	int t;
+
+	list_str(valid, sizeof(valid), show_names);
+	if (!argc)
+		return fail(x, "missing table; one of %s", valid);
+	if (cfg_parse_enum(argv[0], show_names, "table", &t, NULL, 0))
+		return fail(x, "unknown table %s; one of %s",
+			    QUOTE(x, argv[0]), valid);
+	if (argc > 1)
+		return unexpected(x, argv[1]);
+	c->show = t;
+	return 0;
+}
+
+static int parse_name(struct ctx *x, const char *arg, const char *s,
+		      char dst[CFG_NAME_MAX])
+{
+	return checked(x, arg, cfg_check_name(s, dst, WHY(x)));
+}
+
+static int parse_dir(struct ctx *x, const char *s, struct cmd_sa *sa)
+{
+	int ret = cfg_parse_enum(s, dir_names, "direction", &sa->dir, WHY(x));
+
+	sa->dir_given = !ret;
+	return checked(x, "direction", ret);
+}
+
+static int parse_spi(struct ctx *x, const char *s, struct cmd_sa *sa)
+{
+	return checked(x, "spi", cfg_parse_spi(s, &sa->spi, WHY(x)));
+}
+
+static bool is_opt(const struct opt *opts, const char *s)
+{
+	for (; opts->name; opts++)
+		if (!strcmp(opts->name, s))
+			return true;
+	return false;
+}
+
+static int parse_tunnel_add(struct ctx *x, char **argv, int argc,
+			    struct cmd *c)
+{
+	struct cfg_tunnel *t = &c->tunnel;
+	unsigned int seen;
+	int ret;
+
+	t->encap = ENCAP_ESP;
+	t->cipher = CIPHER_AES_GCM_256;
+	t->replay_window = CFG_REPLAY_DEFAULT;
+	t->esn = true;
+	t->fragment = FRAG_INNER;
+	t->sa_pairs = 1;
+	/* "tunnel add local ...": the name was forgotten */
+	if (!argc || is_opt(tunnel_add_opts, argv[0]))
+		return missing(x, "NAME");
+	ret = parse_name(x, "name", argv[0], t->name);
+	ret = ret ?: parse_opts(x, argv + 1, argc - 1, tunnel_add_opts, c,
+				&seen);
+	return ret ?: checked(x, "remote",
+			      cfg_check_endpoints(t->local, t->remote, WHY(x)));
+}
+
+static int parse_tunnel_del(struct ctx *x, char **argv, int argc,
+			    struct cmd *c)
+{
+	if (!argc)
+		return missing(x, "NAME");
+	if (argc > 1)
+		return unexpected(x, argv[1]);
+	return parse_name(x, "name", argv[0], c->name);
+}
+
+static int parse_sa_add(struct ctx *x, char **argv, int argc, struct cmd *c)
+{
+	struct cmd_sa *sa = &c->sa;
+	unsigned int seen;
+	int ret;
+
+	if (!argc)
+		return missing(x, "TUNNEL");
+	if (argc < 2)
+		return missing(x, "in|out");
+	ret = parse_name(x, "tunnel", argv[0], sa->tunnel);
+	ret = ret ?: parse_dir(x, argv[1], sa);
+	ret = ret ?: parse_opts(x, argv + 2, argc - 2, sa_add_opts, c, &seen);
+	ret = ret ?: checked(x, "soft-lifetime",
+			     cfg_check_soft_hard(sa->soft_s, sa->hard_s,
+						 "hard-lifetime", WHY(x)));
+	return ret ?: checked(x, "soft-bytes",
+			      cfg_check_soft_hard(sa->soft_bytes,
+						  sa->hard_bytes, "hard-bytes",
+						  WHY(x)));
+}
+
+static int parse_sa_del(struct ctx *x, char **argv, int argc, struct cmd *c)
+{
+	int ret;
+
+	if (!argc)
+		return missing(x, "SPI");
+	ret = parse_spi(x, argv[0], &c->sa);
+	if (!ret && argc > 1)
+		ret = parse_dir(x, argv[1], &c->sa);
+	if (!ret && argc > 2)
+		ret = unexpected(x, argv[2]);
+	return ret;
+}
+
+static int parse_sa_update(struct ctx *x, char **argv, int argc,
+			   struct cmd *c)
+{
+	struct cmd_sa *sa = &c->sa;
+	unsigned int seen;
+	int ret;
+
+	if (!argc || is_opt(sa_update_opts, argv[0]))
+		return missing(x, "SPI");
+	ret = parse_spi(x, argv[0], sa);
+	ret = ret ?: parse_opts(x, argv + 1, argc - 1, sa_update_opts, c,
+				&seen);
+	if (ret)
+		return ret;
+	if (!sa->sport != !sa->dport)
+		return fail(x, "%s without %s (give both or neither)",
+			    sa->sport ? "sport" : "dport",
+			    sa->sport ? "dport" : "sport");
+	return 0;
+}
+
+static int parse_prefix(struct ctx *x, const char *s, struct cfg_prefix *p)
+{
+	return checked(x, "prefix", cfg_parse_route(s, p, WHY(x)));
+}
+
+static int parse_route_add(struct ctx *x, char **argv, int argc,
+			   struct cmd *c)
+{
+	unsigned int seen;
+	int ret;
+
+	if (!argc || is_opt(route_add_opts, argv[0]))
+		return missing(x, "PREFIX");
+	ret = parse_prefix(x, argv[0], &c->prefix);
+	return ret ?: parse_opts(x, argv + 1, argc - 1, route_add_opts, c,
+				 &seen);
+}
+
+static int parse_route_del(struct ctx *x, char **argv, int argc,
+			   struct cmd *c)
+{
+	if (!argc)
+		return missing(x, "PREFIX");
+	if (argc > 1)
+		return unexpected(x, argv[1]);
+	return parse_prefix(x, argv[0], &c->prefix);
+}
+
+/* reload, monitor, batch begin|end */
+static int parse_none(struct ctx *x, char **argv, int argc, struct cmd *c)
+{
+	(void)c;
+	return argc ? unexpected(x, argv[0]) : 0;
+}
+
+struct verb {
+	const char *word, *sub; /* sub NULL: a command of one word */
+	const char *name;       /* both, for messages */
+	const char *usage;
+	enum cmd_op op;
+	int (*parse)(struct ctx *x, char **argv, int argc, struct cmd *c);
+};
+
+static const struct verb verbs[] = {
+	{ "show", NULL, "show", U_SHOW, CMD_SHOW, parse_show },
+	{ "tunnel", "add", "tunnel add", U_TUNNEL_ADD, CMD_TUNNEL_ADD,
+	  parse_tunnel_add },
+	{ "tunnel", "del", "tunnel del", U_TUNNEL_DEL, CMD_TUNNEL_DEL,
+	  parse_tunnel_del },
+	{ "sa", "add", "sa add", U_SA_ADD, CMD_SA_ADD, parse_sa_add },
+	{ "sa", "del", "sa del", U_SA_DEL, CMD_SA_DEL, parse_sa_del },
+	{ "sa", "update", "sa update", U_SA_UPDATE, CMD_SA_UPDATE,
+	  parse_sa_update },
+	{ "route", "add", "route add", U_ROUTE_ADD, CMD_ROUTE_ADD,
+	  parse_route_add },
+	{ "route", "del", "route del", U_ROUTE_DEL, CMD_ROUTE_DEL,
+	  parse_route_del },
+	{ "reload", NULL, "reload", U_RELOAD, CMD_RELOAD, parse_none },
+	{ "monitor", NULL, "monitor", U_MONITOR, CMD_MONITOR, parse_none },
+	{ "batch", "begin", "batch begin", U_BATCH_BEGIN, CMD_BATCH_BEGIN,
+	  parse_none },
+	{ "batch", "end", "batch end", U_BATCH_END, CMD_BATCH_END, parse_none },
+	{ 0 },
+};
+
+#define COMMANDS "show, tunnel, sa, route, reload, monitor, batch"
+
+/* The subcommands of word, "add, del, update". */
+static const char *subs_of(const char *word, char *buf, size_t len)
+{
+	const struct verb *v;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (v = verbs; v->word && n < len; v++)
+		if (!strcmp(v->word, word))
+			n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "",
+				      v->sub);
+	return buf;
+}
+
+static int dispatch(struct ctx *x, char **argv, int argc, struct cmd *c)
+{
+	const struct verb *v;
+	char subs[64];
+	bool word = false;
+
+	for (v = verbs; v->word; v++) {
+		if (strcmp(v->word, argv[0]))
+			continue;
+		word = true;
+		if (!v->sub || (argc > 1 && !strcmp(v->sub, argv[1])))
+			break;
+	}
+	if (!word)
+		return fail(x, "unknown command %s; try: " COMMANDS,
+			    QUOTE(x, argv[0]));
+	if (!v->word) {
+		x->cmd = argv[0];
+		subs_of(argv[0], subs, sizeof(subs));
+		if (argc < 2)
+			return fail(x, "missing subcommand; one of %s", subs);
+		return fail(x, "unknown subcommand %s; one of %s",
+			    QUOTE(x, argv[1]), subs);
+	}
+	x->cmd = v->name;
+	x->usage = v->usage;
+	c->op = v->op;
+	argc -= v->sub ? 2 : 1;
+	argv += v->sub ? 2 : 1;
+	return v->parse(x, argv, argc, c);
+}
+
+/* ---- the line ---- */
+
+/* Splits line at spaces and tabs into at most max tokens; -E2BIG beyond. */
+static int tokenize(char *line, char **argv, int max, int *argc)
+{
+	char *p = line;
+	int n = 0;
+
+	for (;;) {
+		p += strspn(p, " \t");
+		if (!*p)
+			break;
+		if (n == max)
+			return -E2BIG;
+		argv[n++] = p;
+		p += strcspn(p, " \t");
+		if (*p)
+			*p++ = '\0';
+	}
+	*argc = n;
+	return 0;
+}
+
+/* Cleanses every key in the tokens: what follows "key", or looks like one. */
+static void cleanse_keys(char **argv, int argc)
+{
+	int i;
+
+	for (i = 0; i < argc; i++)
+		if ((i && !strcmp(argv[i - 1], "key")) ||
+		    cfg_check_secret(argv[i]))
+			OPENSSL_cleanse(argv[i], strlen(argv[i]));
+}
+
+int cmd_parse(char *line, struct cmd *c, char *err, size_t errlen)
+{
+	struct ctx x = { .err = err, .errlen = errlen };
+	char *argv[CMD_MAX_ARGS];
+	size_t len = strlen(line);
+	int argc = 0, ret;
+	bool json = false;
+
+	memset(c, 0, sizeof(*c));
+	if (err && errlen)
+		err[0] = '\0';
+	if (len && line[len - 1] == '\n') {
+		line[--len] = '\0';
+		if (len && line[len - 1] == '\r')
+			line[--len] = '\0';
+	}
+	ret = tokenize(line, argv, CMD_MAX_ARGS, &argc);
+	if (ret) {
+		/* the whole line: a key may be in the part not split */
+		OPENSSL_cleanse(line, len);
+		return fail(&x, "too many arguments (at most %d)",
+			    CMD_MAX_ARGS);
+	}
+	if (argc && !strcmp(argv[0], "-j"))
+		json = true;
+	if (argc == json)
+		ret = fail(&x, json ? "missing command after -j; try: " COMMANDS :
+				      "empty command; try: " COMMANDS);
+	else
+		ret = dispatch(&x, argv + json, argc - json, c);
+	cleanse_keys(argv, argc);
+	if (ret) {
+		cmd_wipe(c);
+		memset(c, 0, sizeof(*c));
+	}
+	c->json = json;
+	return ret;
+}
+
+void cmd_wipe(struct cmd *c)
+{
+	if (!c)
+		return;
+	OPENSSL_cleanse(c->sa.key, sizeof(c->sa.key));
+	OPENSSL_cleanse(c->tunnel.out.key, sizeof(c->tunnel.out.key));
+	OPENSSL_cleanse(c->tunnel.in.key, sizeof(c->tunnel.in.key));
+	c->sa.key_len = 0;
+	c->tunnel.out.key_len = 0;
+	c->tunnel.in.key_len = 0;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cmd: one control-socket request line -> a validated struct cmd. The line
+ * is what espressoctl sends, its arguments joined by single spaces:
+ *
+ *   [-j] show sa|tunnels|routes|stats|frames|xdp
+ *   tunnel add NAME local ADDR remote ADDR [encap esp|udp]
+ *        [cipher aes-gcm-128|aes-gcm-256] [replay-window N] [esn on|off]
+ *        [fragment inner|outer]
+ *   tunnel del NAME
+ *   sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]
+ *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]
+ *   sa del SPI [in|out]
+ *   sa update SPI remote ADDR [sport N dport N]
+ *   route add PREFIX tunnel NAME
+ *   route del PREFIX
+ *   reload
+ *   monitor
+ *   batch begin | batch end
+ *
+ * A leading -j (before any command) asks for JSON output. Keyword arguments
+ * come in any order, each at most once. Values obey the config file's rules
+ * (config/check.h), and tunnel add defaults to the config file's defaults.
+ * Nothing is looked up here: whether the tunnel or SPI exists, or whether a
+ * key's length fits the tunnel's cipher, is the caller's to check.
+ */
+#ifndef ESPRESSO_CMD_H
+#define ESPRESSO_CMD_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+#define CMD_MAX_ARGS 32  /* tokens in a line, -j included */
+#define CMD_ERR_MAX 1024 /* room for any message of cmd_parse */
+
+enum cmd_op {
+	CMD_SHOW, CMD_TUNNEL_ADD, CMD_TUNNEL_DEL, CMD_SA_ADD, CMD_SA_DEL,
+	CMD_SA_UPDATE, CMD_ROUTE_ADD, CMD_ROUTE_DEL, CMD_RELOAD, CMD_MONITOR,
+	CMD_BATCH_BEGIN, CMD_BATCH_END,
+};
+
+enum cmd_show {
+	SHOW_SA, SHOW_TUNNELS, SHOW_ROUTES, SHOW_STATS, SHOW_FRAMES, SHOW_XDP,
+};
+
+/* The values of struct cmd_sa's dir (those of enum sa_dir). */
+enum { CMD_DIR_IN = 0, CMD_DIR_OUT = 1 };
+
+struct cmd_sa {
+	char tunnel[CFG_NAME_MAX]; /* sa add */
+	int dir;                   /* CMD_DIR_IN or CMD_DIR_OUT */
+	bool dir_given;            /* sa del: in|out given (sa add: always) */
+	uint32_t spi;              /* host order, 256.. */
+	uint8_t key[CFG_KEY_MAX];  /* sa add: AES key then 4-byte salt */
+	size_t key_len;            /* 20 or 36 */
+	uint64_t soft_s, hard_s, soft_bytes, hard_bytes; /* 0: none */
+	struct in_addr remote;     /* sa update */
+	uint16_t sport, dport;     /* sa update: host order; 0: not given */
+};
+
+struct cmd {
+	enum cmd_op op;
+	bool json;                /* -j: also kept when cmd_parse fails */
+	enum cmd_show show;
+	/*
+	 * tunnel add: name, local, remote, encap, cipher, replay_window, esn,
+	 * fragment, sa_pairs = 1; no SAs, no routes (routes NULL), line 0.
+	 */
+	struct cfg_tunnel tunnel;
+	char name[CFG_NAME_MAX];  /* tunnel del; route add: the tunnel */
+	struct cmd_sa sa;         /* sa add|del|update */
+	struct cfg_prefix prefix; /* route add|del: no host bits set */
+};
+
+/*
+ * Parse one request line, which is modified in place (tokenized, and every
+ * key in it cleansed, whatever the outcome). Tokens are separated by spaces
+ * or tabs; one trailing "\n" or "\r\n" is ignored. 0, or -EINVAL with a
+ * message in err that names the command, the argument and why, e.g.
+ *   "sa add: missing spi SPI (usage: sa add TUNNEL in|out ...)"
+ *   "sa add: unknown argument 'foo' (valid: spi, key, ...)"
+ *   "sa add: key: 19 bytes; want 20 (aes-gcm-128) or 36 (aes-gcm-256): ..."
+ *   "tunnel add: replay-window: 33 is not a multiple of 32 (try 64)"
+ *   "show: unknown table 'foo'; one of sa, tunnels, routes, stats, frames, xdp"
+ *   "unknown command 'foo'; try: show, tunnel, sa, route, reload, monitor, batch"
+ * The message never contains key material. On failure *c holds no key and
+ * nothing but json is meaningful.
+ */
+int cmd_parse(char *line, struct cmd *c, char *err, size_t errlen);
+/* Wipe key bytes in c (OPENSSL_cleanse). */
+void cmd_wipe(struct cmd *c);
+/* usage text of every command, one per line (for errors and --help) */
+extern const char cmd_usage[];
+
+#endif

@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ctl_show: what `espressoctl show` prints. Each table is built once as a
+ * json-c object; -j prints it as JSON, otherwise a text printer walks the
+ * same object (one line per row, "key value" pairs), so both say the same.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_xdp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "control/cmd.h"
+#include "control/ctl.h"
+#include "control/daemon.h"
+#include "core/worker.h"
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+#define ADD(o, k, v) json_object_object_add((o), (k), (v))
+#define U64(v) json_object_new_uint64(v)
+#define STR(v) json_object_new_string(v)
+
+static struct json_object *errors_obj(const uint64_t *e)
+{
+	struct json_object *o = json_object_new_object();
+	int i;
+
+	for (i = 1; i < DROP_MAX; i++)
+		if (e[i])
+			ADD(o, stats_drop_names[i], U64(e[i]));
+	return o;
+}
+
+static const char *spi_str(uint32_t spi, char *buf)
+{
+	snprintf(buf, 12, "0x%08x", spi);
+	return buf;
+}
+
+static struct json_object *sa_obj(const struct sa *sa, uint64_t now)
+{
+	struct json_object *o = json_object_new_object();
+	const struct esp_sa_params *w = sa_wire(sa);
+	struct sa_worker s;
+	char buf[16];
+
+	sa_sum(sa, &s);
+	ADD(o, "tunnel", STR(sa->tunnel->name));
+	ADD(o, "dir", STR(sa->dir == SA_IN ? "in" : "out"));
+	ADD(o, "spi", STR(spi_str(sa->spi, buf)));
+	ADD(o, "cipher", STR(config_cipher_name(sa->cipher)));
+	ADD(o, "pair", json_object_new_int(sa->pair));
+	if (sa->owner >= 0)
+		ADD(o, "worker", json_object_new_int(sa->owner));
+	else
+		ADD(o, "worker", STR("any"));
+	ADD(o, "packets", U64(s.packets));
+	ADD(o, "bytes", U64(s.bytes));
+	if (sa->dir == SA_OUT) {
+		ADD(o, "seq", U64(atomic_load(&((struct sa *)sa)->seq)));
+		if (atomic_load(&((struct sa *)sa)->exhausted))
+			ADD(o, "exhausted", json_object_new_boolean(1));
+		if (sa->persist)
+			ADD(o, "seq_reserved",
+			    U64(atomic_load(&((struct sa *)sa)->seq_limit)));
+	} else {
+		ADD(o, "replay_top",
+		    U64(atomic_load(&((struct sa *)sa)->replay.top)));
+		ADD(o, "window", U64(sa->replay.size));
+	}
+	ADD(o, "state", STR(sa->state == SA_MATURE ? "mature" :
+			    sa->state == SA_DYING  ? "dying" :
+			    sa->state == SA_DEAD   ? "dead" : "larval"));
+	ADD(o, "origin", STR(sa->origin));
+	ADD(o, "age_s", U64((now - sa->created_ms) / 1000));
+	if (s.last_ms)
+		ADD(o, "idle_ms", U64(now > s.last_ms ? now - s.last_ms : 0));
+	if (sa->tunnel->encap == ENCAP_UDP && sa->dir == SA_OUT) {
+		ADD(o, "remote", STR(inet_ntoa(w->remote)));
+		ADD(o, "sport", U64(w->sport ? w->sport : ESPRESSO_NATT_PORT));
+		ADD(o, "dport", U64(w->dport ? w->dport : ESPRESSO_NATT_PORT));
+	}
+	if (sa->soft_s)
+		ADD(o, "soft_lifetime", U64(sa->soft_s));
+	if (sa->hard_s)
+		ADD(o, "hard_lifetime", U64(sa->hard_s));
+	if (sa->soft_bytes)
+		ADD(o, "soft_bytes", U64(sa->soft_bytes));
+	if (sa->hard_bytes)
+		ADD(o, "hard_bytes", U64(sa->hard_bytes));
+	ADD(o, "errors", errors_obj(s.errors));
+	return o;
+}
+
+static void add_sa(void *arg, struct sa *sa)
+{
+	json_object_array_add(arg, sa_obj(sa, mono_ms()));
+}
+
+static struct json_object *show_sa(struct espd *d)
+{
+	struct json_object *a = json_object_new_array();
+
+	live_for_each_sa(&d->live, add_sa, a);
+	return a;
+}
+
+static struct json_object *show_tunnels(struct espd *d)
+{
+	struct json_object *a = json_object_new_array();
+	uint64_t now = mono_ms();
+	struct live *l = &d->live;
+	char buf[16];
+	uint32_t i;
+	int p;
+
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+		struct json_object *o, *sas;
+		uint64_t last_in = 0, last_out = 0;
+		struct sa_worker s;
+		struct nexthop *nh;
+		uint8_t mac[6];
+
+		if (!t)
+			continue;
+		o = json_object_new_object();
+		sas = json_object_new_array();
+		ADD(o, "name", STR(t->name));
+		ADD(o, "local", STR(inet_ntoa(t->local)));
+		ADD(o, "remote", STR(inet_ntoa(t->remote)));
+		ADD(o, "encap", STR(t->encap == ENCAP_UDP ? "udp" : "esp"));
+		ADD(o, "cipher", STR(config_cipher_name(t->cipher)));
+		ADD(o, "replay_window", U64(t->replay_window));
+		ADD(o, "esn", STR(t->esn ? "on" : "off"));
+		ADD(o, "pairs", json_object_new_int(t->npairs));
+		ADD(o, "mtu", U64(t->mtu));
+		nh = atomic_load(&t->nh);
+		if (nh && nexthop_mac(nh, mac)) {
+			char m[24];
+
+			snprintf(m, sizeof(m),
+				 "%02x:%02x:%02x:%02x:%02x:%02x", mac[0],
+				 mac[1], mac[2], mac[3], mac[4], mac[5]);
+			ADD(o, "nexthop", STR(inet_ntoa(nh->ip)));
+			ADD(o, "nexthop_mac", STR(m));
+		}
+		for (p = 0; p < t->npairs; p++) {
+			struct sa *sa = atomic_load(&t->out[p]);
+			struct json_object *so;
+
+			if (!sa)
+				continue;
+			sa_sum(sa, &s);
+			if (s.last_ms > last_out)
+				last_out = s.last_ms;
+			so = json_object_new_object();
+			ADD(so, "spi", STR(spi_str(sa->spi, buf)));
+			ADD(so, "dir", STR("out"));
+			ADD(so, "age_s", U64((now - sa->created_ms) / 1000));
+			json_object_array_add(sas, so);
+		}
+		for (p = 0; p < t->nin; p++) {
+			struct sa *sa = t->in[p];
+			struct json_object *so = json_object_new_object();
+
+			sa_sum(sa, &s);
+			if (s.last_ms > last_in)
+				last_in = s.last_ms;
+			ADD(so, "spi", STR(spi_str(sa->spi, buf)));
+			ADD(so, "dir", STR("in"));
+			ADD(so, "age_s", U64((now - sa->created_ms) / 1000));
+			json_object_array_add(sas, so);
+		}
+		ADD(o, "sas", sas);
+		if (last_in)
+			ADD(o, "last_in_ms", U64(now > last_in ? now - last_in : 0));
+		if (last_out)
+			ADD(o, "last_out_ms",
+			    U64(now > last_out ? now - last_out : 0));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static struct json_object *show_routes(struct espd *d)
+{
+	struct json_object *a = json_object_new_array();
+	struct live *l = &d->live;
+	size_t i;
+
+	for (i = 0; i < l->nroutes; i++) {
+		const struct live_route *r = &l->routes[i];
+		struct json_object *o = json_object_new_object();
+		char addr[INET6_ADDRSTRLEN], pfx[64];
+
+		inet_ntop(r->prefix.family, r->prefix.addr, addr, sizeof(addr));
+		snprintf(pfx, sizeof(pfx), "%s/%u", addr, r->prefix.len);
+		ADD(o, "prefix", STR(pfx));
+		ADD(o, "tunnel", STR(r->t->name));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static struct json_object *xdp_obj(struct espd *d)
+{
+	struct json_object *o = json_object_new_object();
+	struct espresso_xdp_stats x;
+
+	if (bpfload_read_stats(&d->bpf, &x))
+		return o;
+#define X_ADD(name, help) ADD(o, #name, U64(x.name));
+	ESPRESSO_XDP_COUNTERS(X_ADD)
+#undef X_ADD
+	return o;
+}
+
+static struct json_object *show_stats(struct espd *d)
+{
+	struct json_object *top = json_object_new_object();
+	struct json_object *qs = json_object_new_array();
+	int q;
+
+	for (q = 0; q < d->nworkers; q++) {
+		const struct worker *w = &d->workers[q];
+		const struct queue_stats *s = &w->st;
+		const struct reasm_stats *rs = reasm_stats(w->reasm);
+		struct json_object *o = json_object_new_object();
+		struct json_object *r = json_object_new_object();
+		struct xdp_statistics x;
+		socklen_t len = sizeof(x);
+
+		ADD(o, "queue", json_object_new_int(q));
+		ADD(o, "mode", STR(w->port.zerocopy ? "zerocopy" : "copy"));
+#define Q(f) ADD(o, #f, U64(s->f))
+		Q(rx_frames); Q(rx_bytes); Q(rx_decrypted); Q(tun_rx);
+		Q(tx_frames); Q(tx_bytes); Q(tx_completed); Q(wakeups);
+		Q(neigh_held); Q(neigh_released); Q(tun_tx); Q(gso_super);
+		Q(gso_segments); Q(frag_out); Q(icmp_sent); Q(mss_clamped);
+		Q(rx_reassembled);
+#undef Q
+		ADD(o, "gro_merged", U64(w->gro.st.merged));
+		ADD(o, "gro_written", U64(w->gro.st.written));
+		ADD(o, "handoff_out", U64(s->handoff_out));
+		ADD(o, "handoff_in", U64(s->handoff_in));
+		ADD(o, "polls", U64(s->polls));
+#define X_ADD(name, help) ADD(r, #name, U64(rs->name));
+		REASM_COUNTERS(X_ADD)
+#undef X_ADD
+		ADD(r, "memory", U64(reasm_mem(w->reasm)));
+		ADD(o, "reasm", r);
+		ADD(o, "drops", errors_obj(s->drops));
+		if (!getsockopt(w->port.fd, SOL_XDP, XDP_STATISTICS, &x, &len)) {
+			struct json_object *k = json_object_new_object();
+
+			ADD(k, "rx_dropped", U64(x.rx_dropped));
+			ADD(k, "rx_ring_full", U64(x.rx_ring_full));
+			ADD(k, "rx_fill_ring_empty",
+			    U64(x.rx_fill_ring_empty_descs));
+			ADD(k, "rx_invalid_descs", U64(x.rx_invalid_descs));
+			ADD(k, "tx_invalid_descs", U64(x.tx_invalid_descs));
+			ADD(k, "tx_ring_empty", U64(x.tx_ring_empty_descs));
+			ADD(o, "kernel", k);
+		}
+		json_object_array_add(qs, o);
+	}
+	ADD(top, "queues", qs);
+	ADD(top, "xdp", xdp_obj(d));
+	ADD(top, "table_version", U64(d->live.gen));
+	ADD(top, "tunnels", U64(d->live.tun_count));
+	ADD(top, "inbound_sas", U64(d->live.sa_count));
+	ADD(top, "routes", U64(d->live.nroutes));
+	ADD(top, "epoch_pending", U64(epoch_pending(&d->live.epoch)));
+	return top;
+}
+
+static struct json_object *show_frames(struct espd *d)
+{
+	struct json_object *a = json_object_new_array();
+	struct xsk_audit x;
+	int q;
+
+	for (q = 0; q < d->nworkers; q++) {
+		struct json_object *o = json_object_new_object();
+
+		ADD(o, "queue", json_object_new_int(q));
+		if (worker_audit(&d->workers[q], &x, 2000)) {
+			ADD(o, "audit", STR("timed out"));
+			json_object_array_add(a, o);
+			continue;
+		}
+		ADD(o, "frames", U64(x.frames));
+		ADD(o, "free", U64(x.n_state[FRAME_FREE]));
+		ADD(o, "fill", U64(x.n_state[FRAME_FILL]));
+		ADD(o, "worker", U64(x.n_state[FRAME_WORKER]));
+		ADD(o, "tx", U64(x.n_state[FRAME_TX]));
+		ADD(o, "held", U64(x.n_state[FRAME_HELD]));
+		ADD(o, "handoff", U64(x.n_state[FRAME_HANDOFF]));
+		ADD(o, "in_fill_ring", U64(x.in_fill_ring));
+		ADD(o, "in_rx_ring", U64(x.in_rx_ring));
+		ADD(o, "in_tx_ring", U64(x.in_tx_ring));
+		ADD(o, "in_comp_ring", U64(x.in_comp_ring));
+		ADD(o, "kernel_held", U64(x.kernel_held));
+		ADD(o, "duplicates", U64(x.duplicates));
+		ADD(o, "misplaced", U64(x.misplaced));
+		ADD(o, "count_errors", U64(x.count_errors));
+		ADD(o, "audit", STR(x.duplicates || x.misplaced ||
+					    x.count_errors ||
+					    x.n_state[FRAME_WORKER] ?
+				    "BAD" : "OK"));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+/* ---- text: "key value" pairs on one line per row ---- */
+
+static void text_pairs(FILE *f, struct json_object *o, const char *skip)
+{
+	json_object_object_foreach(o, k, v)
+	{
+		if (skip && !strcmp(k, skip))
+			continue;
+		if (json_object_is_type(v, json_type_object) ||
+		    json_object_is_type(v, json_type_array))
+			continue;
+		fprintf(f, " %s %s", k, json_object_get_string(v));
+	}
+}
+
+/* A nested object as an indented line, when it has anything. */
+static void text_sub(FILE *f, const char *label, struct json_object *o)
+{
+	if (!o || !json_object_object_length(o))
+		return;
+	fprintf(f, "  %s", label);
+	text_pairs(f, o, NULL);
+	fputc('\n', f);
+}
+
+static void text_sa(FILE *f, struct json_object *a)
+{
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(a); i++) {
+		struct json_object *o = json_object_array_get_idx(a, i), *v;
+
+		/* the first fields as they always were: scripts read them */
+		fprintf(f, "sa %s %s spi %s %s",
+			json_object_get_string(json_object_object_get(o, "tunnel")),
+			json_object_get_string(json_object_object_get(o, "dir")),
+			json_object_get_string(json_object_object_get(o, "spi")),
+			json_object_get_string(json_object_object_get(o, "cipher")));
+		json_object_object_foreach(o, k, val)
+		{
+			if (!strcmp(k, "tunnel") || !strcmp(k, "dir") ||
+			    !strcmp(k, "spi") || !strcmp(k, "cipher") ||
+			    json_object_is_type(val, json_type_object))
+				continue;
+			if (!strcmp(k, "exhausted"))
+				fprintf(f, " EXHAUSTED");
+			else
+				fprintf(f, " %s %s", k,
+					json_object_get_string(val));
+		}
+		fputc('\n', f);
+		v = json_object_object_get(o, "errors");
+		text_sub(f, "errors:", v);
+	}
+}
+
+static void text_rows(FILE *f, const char *label, const char *key,
+		      struct json_object *a)
+{
+	size_t i, j;
+
+	for (i = 0; i < json_object_array_length(a); i++) {
+		struct json_object *o = json_object_array_get_idx(a, i);
+		struct json_object *sas = json_object_object_get(o, "sas");
+
+		fprintf(f, "%s %s", label,
+			json_object_get_string(json_object_object_get(o, key)));
+		text_pairs(f, o, key);
+		fputc('\n', f);
+		for (j = 0; sas && j < json_object_array_length(sas); j++) {
+			fprintf(f, "  sa");
+			text_pairs(f, json_object_array_get_idx(sas, j), NULL);
+			fputc('\n', f);
+		}
+	}
+}
+
+static void text_stats(FILE *f, struct json_object *top)
+{
+	struct json_object *qs = json_object_object_get(top, "queues");
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(qs); i++) {
+		struct json_object *o = json_object_array_get_idx(qs, i);
+
+		fprintf(f, "queue %s %s",
+			json_object_get_string(json_object_object_get(o, "queue")),
+			json_object_get_string(json_object_object_get(o, "mode")));
+		json_object_object_foreach(o, k, v)
+		{
+			if (!strcmp(k, "queue") || !strcmp(k, "mode") ||
+			    json_object_is_type(v, json_type_object))
+				continue;
+			fprintf(f, " %s %s", k, json_object_get_string(v));
+		}
+		fputc('\n', f);
+		text_sub(f, "reasm:", json_object_object_get(o, "reasm"));
+		text_sub(f, "drops:", json_object_object_get(o, "drops"));
+		text_sub(f, "kernel:", json_object_object_get(o, "kernel"));
+	}
+	fprintf(f, "xdp");
+	text_pairs(f, json_object_object_get(top, "xdp"), NULL);
+	fprintf(f, "\ntables");
+	text_pairs(f, top, NULL);
+	fputc('\n', f);
+}
+
+int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
+{
+	struct json_object *o = NULL;
+
+	switch (c->show) {
+	case SHOW_SA: o = show_sa(d); break;
+	case SHOW_TUNNELS: o = show_tunnels(d); break;
+	case SHOW_ROUTES: o = show_routes(d); break;
+	case SHOW_STATS: o = show_stats(d); break;
+	case SHOW_FRAMES: o = show_frames(d); break;
+	case SHOW_XDP: o = xdp_obj(d); break;
+	}
+	if (!o) {
+		fprintf(f, "show: out of memory");
+		return -ENOMEM;
+	}
+	if (c->json) {
+		fprintf(f, "%s\n", json_object_to_json_string_ext(
+					   o, JSON_C_TO_STRING_PLAIN));
+	} else {
+		switch (c->show) {
+		case SHOW_SA: text_sa(f, o); break;
+		case SHOW_TUNNELS: text_rows(f, "tunnel", "name", o); break;
+		case SHOW_ROUTES: text_rows(f, "route", "prefix", o); break;
+		case SHOW_STATS: text_stats(f, o); break;
+		case SHOW_FRAMES: text_rows(f, "queue", "queue", o); break;
+		case SHOW_XDP:
+			fprintf(f, "xdp");
+			text_pairs(f, o, NULL);
+			fputc('\n', f);
+			break;
+		}
+	}
+	json_object_put(o);
+	return 0;
+}

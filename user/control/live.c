@@ -1,0 +1,1057 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "control/live.h"
+#include "control/seqstore.h"
+#include "espresso/common.h"
+#include "lib/log.h"
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+static int fail(char *err, size_t len, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap ? *cap : 16;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	p = realloc(*arr, n * size);
+	if (!p)
+		return -ENOMEM;
+	memset((char *)p + *cap * size, 0, (n - *cap) * size);
+	*arr = p;
+	*cap = n;
+	return 0;
+}
+
+/* ---- deferred puts: run by epoch_reclaim on the control thread ---- */
+
+static void put_sa_cb(void *arg)
+{
+	sa_put(arg);
+}
+
+static void put_tunnel_cb(void *arg)
+{
+	tunnel_put(arg);
+}
+
+static void free_cb(void *arg)
+{
+	free(arg);
+}
+
+/* Drop a reference once no worker can still hold the pointer. */
+static void retire(struct live *l, void (*fn)(void *), void *obj)
+{
+	if (epoch_retire(&l->epoch, fn, obj)) {
+		epoch_synchronize(&l->epoch);
+		fn(obj);
+	}
+}
+
+struct nh_put {
+	struct live *l;
+	struct nexthop *nh;
+};
+
+static void put_nh_cb(void *arg)
+{
+	struct nh_put *p = arg;
+
+	nexthop_put(&p->l->nhs, p->nh);
+	free(p);
+}
+
+static void retire_nh(struct live *l, struct nexthop *nh)
+{
+	struct nh_put *p;
+
+	if (!nh)
+		return;
+	p = malloc(sizeof(*p));
+	if (!p) {
+		epoch_synchronize(&l->epoch);
+		nexthop_put(&l->nhs, nh);
+		return;
+	}
+	p->l = l;
+	p->nh = nh;
+	retire(l, put_nh_cb, p);
+}
+
+int live_init(struct live *l, int nworkers, int uplink_mtu,
+	      const struct live_ops *ops, struct seqstore *store)
+{
+	int err;
+
+	memset(l, 0, sizeof(*l));
+	err = epoch_init(&l->epoch, nworkers);
+	if (err)
+		return err;
+	l->nworkers = nworkers;
+	l->uplink_mtu = uplink_mtu;
+	l->ops = *ops;
+	l->store = store;
+	l->dirty = true;
+	return live_commit(l);
+}
+
+/* ---- lookups ---- */
+
+struct tunnel *live_tunnel_find(struct live *l, const char *name)
+{
+	uint64_t h = hmap_hash_bytes(name, strlen(name));
+	struct tunnel *t;
+	size_t i = 0;
+
+	while ((t = hmap_next(&l->tun_names, h, &i)))
+		if (!strcmp(t->name, name))
+			return t;
+	return NULL;
+}
+
+static struct sa *in_by_spi(struct live *l, uint32_t spi)
+{
+	struct sa *sa;
+	size_t i = 0;
+
+	while ((sa = hmap_next(&l->spis, hmap_hash_u64(spi), &i)))
+		if (sa->spi == spi)
+			return sa;
+	return NULL;
+}
+
+static struct sa *out_by_spi(struct live *l, uint32_t spi)
+{
+	uint32_t i;
+	int p;
+
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+
+		for (p = 0; t && p < t->npairs; p++) {
+			struct sa *sa = atomic_load(&t->out[p]);
+
+			if (sa && sa->spi == spi)
+				return sa;
+		}
+	}
+	return NULL;
+}
+
+struct sa *live_sa_find(struct live *l, uint32_t spi, int dir)
+{
+	struct sa *sa = NULL;
+
+	if (dir != SA_OUT)
+		sa = in_by_spi(l, spi);
+	if (!sa && dir != SA_IN)
+		sa = out_by_spi(l, spi);
+	return sa;
+}
+
+void live_for_each_sa(struct live *l, void (*fn)(void *arg, struct sa *sa),
+		      void *arg)
+{
+	uint32_t i;
+	int p;
+
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+
+		if (!t)
+			continue;
+		for (p = 0; p < t->npairs; p++) {
+			struct sa *sa = atomic_load(&t->out[p]);
+
+			if (sa)
+				fn(arg, sa);
+		}
+		for (p = 0; p < t->nin; p++)
+			fn(arg, t->in[p]);
+	}
+}
+
+/* ---- tunnels ---- */
+
+int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
+		    size_t errlen)
+{
+	struct tunnel_spec s = {
+		.name = ct->name, .local = ct->local, .remote = ct->remote,
+		.encap = ct->encap, .cipher = ct->cipher,
+		.replay_window = ct->replay_window, .esn = ct->esn,
+		.fragment = ct->fragment, .npairs = ct->sa_pairs,
+		.uplink_mtu = l->uplink_mtu,
+	};
+	struct tunnel *t;
+	uint32_t slot;
+	int ret;
+
+	if (live_tunnel_find(l, ct->name))
+		return fail(err, errlen, -EEXIST, "tunnel add: %s: exists",
+			    ct->name);
+	if (s.npairs < 1)
+		s.npairs = 1;
+	for (slot = 0; slot < l->ntun && l->tun[slot]; slot++)
+		;
+	if (slot == l->ntun) {
+		size_t cap = l->tun_cap;
+
+		if (grow((void **)&l->tun, &cap, slot + 1, sizeof(*l->tun)))
+			return fail(err, errlen, -ENOMEM, "tunnel add: %s: "
+				    "out of memory", ct->name);
+		l->tun_cap = cap;
+	}
+	ret = tunnel_create(&t, &s);
+	if (ret)
+		return fail(err, errlen, ret, "tunnel add: %s: %s", ct->name,
+			    strerror(-ret));
+	if (hmap_add(&l->tun_names, hmap_hash_bytes(t->name, strlen(t->name)),
+		     t)) {
+		tunnel_put(t);
+		return fail(err, errlen, -ENOMEM, "tunnel add: %s: out of "
+			    "memory", ct->name);
+	}
+	t->slot = slot;
+	l->tun[slot] = t;
+	if (slot == l->ntun)
+		l->ntun++;
+	l->tun_count++;
+	l->dirty = true;
+	return 0;
+}
+
+static void route_remove_at(struct live *l, size_t i)
+{
+	struct live_route *r = &l->routes[i];
+	size_t last = l->nroutes - 1;
+
+	hmap_del(&l->route_idx, hmap_hash_bytes(&r->prefix, sizeof(r->prefix)),
+		 (void *)(uintptr_t)(i + 1));
+	if (l->ops.route_del)
+		l->ops.route_del(l->ops.arg, &r->prefix);
+	if (i != last) {
+		struct live_route *m = &l->routes[last];
+		uint64_t h = hmap_hash_bytes(&m->prefix, sizeof(m->prefix));
+
+		hmap_del(&l->route_idx, h, (void *)(uintptr_t)(last + 1));
+		*r = *m;
+		hmap_add(&l->route_idx, h, (void *)(uintptr_t)(i + 1));
+	}
+	l->nroutes--;
+	l->dirty = true;
+}
+
+static void seq_retire(struct live *l, struct sa *sa)
+{
+	uint8_t fp[SEQSTORE_FP_LEN];
+
+	if (!l->store || !sa->persist)
+		return;
+	seqstore_fingerprint(sa->key, sa->key_len, fp);
+	seqstore_retire(l->store, sa->spi,
+			sa->dir == SA_OUT ? SEQSTORE_OUT : SEQSTORE_IN, fp);
+}
+
+/* Out of the XDP map now, out of the version after LIVE_IN_GRACE_MS. */
+static void in_sa_remove(struct live *l, struct sa *sa, bool now)
+{
+	struct tunnel *t = sa->tunnel;
+	size_t i;
+	int p;
+
+	if (sa->state == SA_DYING || sa->state == SA_DEAD)
+		return;
+	if (l->ops.spi_del)
+		l->ops.spi_del(l->ops.arg, sa);
+	hmap_del(&l->spis, hmap_hash_u64(sa->spi), sa);
+	for (i = 0; i < l->npend_spi; i++)
+		if (l->pend_spi[i] == sa)
+			l->pend_spi[i] = NULL;
+	for (p = 0; p < t->nin; p++) {
+		if (t->in[p] == sa) {
+			memmove(&t->in[p], &t->in[p + 1],
+				(t->nin - p - 1) * sizeof(*t->in));
+			t->nin--;
+			break;
+		}
+	}
+	seq_retire(l, sa);
+	sa->state = SA_DYING;
+	if (!now && !grow((void **)&l->dying, &l->dying_cap, l->ndying + 1,
+			  sizeof(*l->dying))) {
+		l->dying[l->ndying].sa = sa;
+		l->dying[l->ndying++].since_ms = mono_ms();
+		return;
+	}
+	/* leaves the version at the next commit */
+	sa->state = SA_DEAD;
+	l->sa_in[sa->slot] = NULL;
+	l->sa_count--;
+	l->dirty = true;
+	sa_put(sa); /* the model's reference; versions hold their own */
+}
+
+static void out_sa_remove(struct live *l, struct tunnel *t, int p)
+{
+	struct sa *old = tunnel_set_out(t, p, NULL);
+
+	if (!old)
+		return;
+	seq_retire(l, old);
+	old->state = SA_DEAD;
+	retire(l, put_sa_cb, old);
+}
+
+int live_tunnel_del(struct live *l, const char *name, char *err,
+		    size_t errlen)
+{
+	struct tunnel *t = live_tunnel_find(l, name);
+	size_t i;
+	int p;
+
+	if (!t)
+		return fail(err, errlen, -ENOENT, "tunnel del: %s: no such "
+			    "tunnel", name);
+	for (i = l->nroutes; i-- > 0;)
+		if (l->routes[i].t == t)
+			route_remove_at(l, i);
+	for (p = 0; p < t->npairs; p++)
+		out_sa_remove(l, t, p);
+	while (t->nin)
+		in_sa_remove(l, t->in[0], true);
+	for (i = 0; i < l->ndying; i++) {
+		if (l->dying[i].sa && l->dying[i].sa->tunnel == t) {
+			struct sa *sa = l->dying[i].sa;
+
+			l->dying[i].sa = NULL;
+			sa->state = SA_DEAD;
+			l->sa_in[sa->slot] = NULL;
+			l->sa_count--;
+			sa_put(sa);
+		}
+	}
+	hmap_del(&l->tun_names, hmap_hash_bytes(t->name, strlen(t->name)), t);
+	l->tun[t->slot] = NULL;
+	l->tun_count--;
+	retire_nh(l, atomic_exchange(&t->nh, NULL));
+	retire(l, put_tunnel_cb, t);
+	l->dirty = true;
+	return 0;
+}
+
+/* ---- SAs ---- */
+
+/* Where this SA's sequence numbers start, from the state directory. */
+static int seq_restore(struct live *l, struct sa *sa)
+{
+	uint8_t fp[SEQSTORE_FP_LEN];
+	uint64_t v = 0;
+	int ret;
+
+	if (!l->store)
+		return 0;
+	sa->persist = true;
+	ret = seqstore_fingerprint(sa->key, sa->key_len, fp);
+	if (ret)
+		return ret;
+	if (sa->dir == SA_IN) {
+		if (!seqstore_get(l->store, sa->spi, SEQSTORE_IN, fp, &v))
+			replay_restore(&sa->replay, v);
+		return 0;
+	}
+	seqstore_get(l->store, sa->spi, SEQSTORE_OUT, fp, &v);
+	if (v >= sa->seq_max) {
+		atomic_store(&sa->seq, sa->seq_max);
+		atomic_store(&sa->exhausted, 1);
+		return 0;
+	}
+	/* what was reserved before may have been used: start above it */
+	atomic_store(&sa->seq, v);
+	atomic_store(&sa->seq_limit, v); /* nothing usable until synced */
+	v = v + LIVE_SEQ_BLOCK < sa->seq_max ? v + LIVE_SEQ_BLOCK : sa->seq_max;
+	return seqstore_set(l->store, sa->spi, SEQSTORE_OUT, fp, v);
+}
+
+/* After a sync: let the workers use what is now on disk. */
+static void seq_release(void *arg, struct sa *sa)
+{
+	struct live *l = arg;
+	uint8_t fp[SEQSTORE_FP_LEN];
+	uint64_t v;
+
+	if (!sa->persist || sa->dir != SA_OUT)
+		return;
+	seqstore_fingerprint(sa->key, sa->key_len, fp);
+	if (!seqstore_get(l->store, sa->spi, SEQSTORE_OUT, fp, &v) &&
+	    v > atomic_load(&sa->seq_limit))
+		atomic_store_explicit(&sa->seq_limit, v, memory_order_release);
+}
+
+static int seq_sync(struct live *l)
+{
+	char err[256];
+	int ret;
+
+	if (!l->store || !seqstore_dirty(l->store))
+		return 0;
+	ret = seqstore_sync(l->store, err, sizeof(err));
+	if (ret) {
+		log_rl(LOG_LVL_ERR, 10, "state directory: %s; outbound SAs "
+		       "stop at their last reserved sequence number", err);
+		return ret;
+	}
+	l->last_sync_ms = mono_ms();
+	live_for_each_sa(l, seq_release, l);
+	return 0;
+}
+
+static int sa_add_pair(struct live *l, struct tunnel *t,
+		       const struct live_sa_args *a, int p, char *err,
+		       size_t errlen)
+{
+	uint8_t key[CFG_KEY_MAX];
+	struct sa_spec s = {
+		.spi = a->spi + p, .dir = a->dir, .pair = p,
+		.owner = t->npairs > 1 ? p % l->nworkers : -1,
+		.npairs = t->npairs,
+		.cipher = t->cipher, .esn = t->esn,
+		.replay_window = t->replay_window, .key = a->key,
+		.key_len = a->key_len, .soft_s = a->soft_s, .hard_s = a->hard_s,
+		.soft_bytes = a->soft_bytes, .hard_bytes = a->hard_bytes,
+		.origin = a->origin,
+		.wire = { .spi = a->spi + p, .esn = t->esn, .encap = t->encap,
+			  .local = a->dir == SA_OUT ? t->local : t->local,
+			  .remote = t->remote },
+	};
+	struct sa *sa, *old;
+	size_t icap;
+	uint32_t slot;
+	int ret;
+
+	if (t->npairs > 1) {
+		ret = sa_derive_key(a->key, a->key_len, s.spi, key);
+		if (ret)
+			return fail(err, errlen, ret, "sa add: spi 0x%x: cannot "
+				    "derive the key of pair %d", s.spi, p);
+		s.key = key;
+	}
+	ret = sa_create(&sa, &s, t, l->nworkers);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (ret)
+		return fail(err, errlen, ret, "sa add: spi 0x%x: %s", s.spi,
+			    strerror(-ret));
+	ret = seq_restore(l, sa);
+	if (ret) {
+		sa_put(sa);
+		return fail(err, errlen, ret, "sa add: spi 0x%x: state "
+			    "directory: %s", s.spi, strerror(-ret));
+	}
+	if (a->dir == SA_OUT) {
+		/* switched at once: until the commit's sync, seq_limit keeps
+		 * a persisted SA from sending (no version change needed) */
+		old = tunnel_set_out(t, p, sa);
+		if (old) {
+			old->state = SA_DEAD;
+			retire(l, put_sa_cb, old);
+		}
+		l->dirty = true;
+		return 0;
+	}
+	for (slot = 0; slot < l->nsa && l->sa_in[slot]; slot++)
+		;
+	if (slot == l->nsa) {
+		size_t cap = l->sa_cap;
+
+		if (slot >= ESPRESSO_MAX_SA ||
+		    grow((void **)&l->sa_in, &cap, slot + 1, sizeof(*l->sa_in))) {
+			sa_put(sa);
+			return fail(err, errlen, -ENOSPC, "sa add: spi 0x%x: "
+				    "no room for more inbound SAs (%d)", s.spi,
+				    ESPRESSO_MAX_SA);
+		}
+		l->sa_cap = cap;
+	}
+	icap = t->in_cap;
+	if (grow((void **)&t->in, &icap, t->nin + 1, sizeof(*t->in)) ||
+	    grow((void **)&l->pend_spi, &l->pend_spi_cap, l->npend_spi + 1,
+		 sizeof(*l->pend_spi)) ||
+	    hmap_add(&l->spis, hmap_hash_u64(sa->spi), sa)) {
+		sa_put(sa);
+		return fail(err, errlen, -ENOMEM, "sa add: out of memory");
+	}
+	t->in_cap = icap;
+	sa->slot = slot;
+	l->sa_in[slot] = sa;
+	if (slot == l->nsa)
+		l->nsa++;
+	l->sa_count++;
+	t->in[t->nin++] = sa;
+	l->pend_spi[l->npend_spi++] = sa;
+	l->dirty = true;
+	return 0;
+}
+
+int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
+		size_t errlen)
+{
+	struct tunnel *t = live_tunnel_find(l, a->tunnel);
+	size_t want;
+	int p, ret;
+
+	if (!t)
+		return fail(err, errlen, -ENOENT, "sa add: tunnel %s: no such "
+			    "tunnel", a->tunnel);
+	want = config_cipher_key_len(t->cipher);
+	if (a->key_len != want)
+		return fail(err, errlen, -EINVAL, "sa add: key: %zu bytes; "
+			    "tunnel %s uses %s: want %zu (key and 4-byte salt)",
+			    a->key_len, t->name, config_cipher_name(t->cipher),
+			    want);
+	if ((uint64_t)a->spi + t->npairs - 1 > UINT32_MAX)
+		return fail(err, errlen, -EINVAL, "sa add: spi 0x%x: %d pairs "
+			    "run past 0xffffffff", a->spi, t->npairs);
+	for (p = 0; p < t->npairs; p++) {
+		uint32_t spi = a->spi + p;
+		struct sa *o;
+
+		if (a->dir == SA_IN) {
+			o = in_by_spi(l, spi);
+			if (o)
+				return fail(err, errlen, -EEXIST, "sa add: spi "
+					    "0x%x: already used by tunnel %s",
+					    spi, o->tunnel->name);
+		} else {
+			o = out_by_spi(l, spi);
+			if (o && o->tunnel != t)
+				return fail(err, errlen, -EEXIST, "sa add: spi "
+					    "0x%x: already used by tunnel %s",
+					    spi, o->tunnel->name);
+			if (o)
+				return fail(err, errlen, -EEXIST, "sa add: spi "
+					    "0x%x: is already the outbound SA "
+					    "of tunnel %s", spi, t->name);
+		}
+	}
+	if (a->dir == SA_IN && t->nin + t->npairs > TUNNEL_MAX_IN * t->npairs)
+		return fail(err, errlen, -ENOSPC, "sa add: tunnel %s has %d "
+			    "inbound SAs, the most it takes: delete the oldest "
+			    "first", t->name, TUNNEL_MAX_IN);
+	for (p = 0; p < t->npairs; p++) {
+		ret = sa_add_pair(l, t, a, p, err, errlen);
+		if (ret) {
+			while (p-- > 0) {
+				struct sa *sa = live_sa_find(l, a->spi + p,
+							     a->dir);
+
+				if (sa && a->dir == SA_IN)
+					in_sa_remove(l, sa, true);
+				else if (sa)
+					out_sa_remove(l, t, p);
+			}
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int live_sa_del(struct live *l, uint32_t spi, int dir, char *err,
+		size_t errlen)
+{
+	struct sa *in = dir != SA_OUT ? in_by_spi(l, spi) : NULL;
+	struct sa *out = dir != SA_IN ? out_by_spi(l, spi) : NULL;
+
+	if (in && out)
+		return fail(err, errlen, -EINVAL, "sa del: spi 0x%x: both an "
+			    "inbound SA (tunnel %s) and an outbound one (tunnel "
+			    "%s): say in or out", spi, in->tunnel->name,
+			    out->tunnel->name);
+	if (in) {
+		in_sa_remove(l, in, false);
+		return 0;
+	}
+	if (out) {
+		out_sa_remove(l, out->tunnel, out->pair);
+		l->dirty = true;
+		return 0;
+	}
+	return fail(err, errlen, -ENOENT, "sa del: spi 0x%x: no such %sSA",
+		    spi, dir == SA_IN ? "inbound " : dir == SA_OUT ?
+		    "outbound " : "");
+}
+
+int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
+		   uint16_t sport, uint16_t dport, char *err, size_t errlen)
+{
+	struct sa *sa = live_sa_find(l, spi, -1);
+	struct esp_sa_params *w, *old;
+
+	if (!sa)
+		return fail(err, errlen, -ENOENT, "sa update: spi 0x%x: no "
+			    "such SA", spi);
+	if ((sport || dport) && sa->tunnel->encap != ENCAP_UDP)
+		return fail(err, errlen, -EINVAL, "sa update: spi 0x%x: sport "
+			    "and dport need encap udp (tunnel %s is esp)", spi,
+			    sa->tunnel->name);
+	w = malloc(sizeof(*w));
+	if (!w)
+		return fail(err, errlen, -ENOMEM, "sa update: out of memory");
+	*w = *sa_wire(sa);
+	w->remote = remote;
+	if (sport)
+		w->sport = sport;
+	if (dport)
+		w->dport = dport;
+	old = atomic_exchange_explicit(&sa->wire, w, memory_order_acq_rel);
+	retire(l, free_cb, old);
+	l->dirty = true;
+	return 0;
+}
+
+/* ---- routes ---- */
+
+static ssize_t route_find(struct live *l, const struct cfg_prefix *p)
+{
+	uint64_t h = hmap_hash_bytes(p, sizeof(*p));
+	size_t i = 0;
+	void *v;
+
+	while ((v = hmap_next(&l->route_idx, h, &i))) {
+		size_t idx = (uintptr_t)v - 1;
+
+		if (!memcmp(&l->routes[idx].prefix, p, sizeof(*p)))
+			return idx;
+	}
+	return -1;
+}
+
+/* The prefix with the host bits cleared: one key per route. */
+static struct cfg_prefix masked(const struct cfg_prefix *p)
+{
+	struct cfg_prefix m = { .family = p->family, .len = p->len };
+	int i;
+
+	for (i = 0; i < p->len / 8; i++)
+		m.addr[i] = p->addr[i];
+	if (p->len % 8)
+		m.addr[i] = p->addr[i] & (0xff << (8 - p->len % 8));
+	return m;
+}
+
+static const char *pfx_str(const struct cfg_prefix *p, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(p->family, p->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, p->len);
+	return buf;
+}
+
+int live_route_add(struct live *l, const struct cfg_prefix *pp,
+		   const char *tunnel, char *err, size_t errlen)
+{
+	struct tunnel *t = live_tunnel_find(l, tunnel);
+	struct cfg_prefix p = masked(pp);
+	char buf[64];
+	ssize_t i;
+	int ret;
+
+	if (!t)
+		return fail(err, errlen, -ENOENT, "route add: tunnel %s: no "
+			    "such tunnel", tunnel);
+	i = route_find(l, &p);
+	if (i >= 0)
+		return fail(err, errlen, -EEXIST, "route add: %s: already "
+			    "routed to tunnel %s", pfx_str(&p, buf, sizeof(buf)),
+			    l->routes[i].t->name);
+	if (grow((void **)&l->routes, &l->routes_cap, l->nroutes + 1,
+		 sizeof(*l->routes)) ||
+	    hmap_add(&l->route_idx, hmap_hash_bytes(&p, sizeof(p)),
+		     (void *)(uintptr_t)(l->nroutes + 1)))
+		return fail(err, errlen, -ENOMEM, "route add: out of memory");
+	if (l->ops.route_add) {
+		ret = l->ops.route_add(l->ops.arg, &p);
+		if (ret && ret != -EEXIST) {
+			hmap_del(&l->route_idx, hmap_hash_bytes(&p, sizeof(p)),
+				 (void *)(uintptr_t)(l->nroutes + 1));
+			return fail(err, errlen, ret, "route add: %s: the "
+				    "kernel refused the route into the tun: %s",
+				    pfx_str(&p, buf, sizeof(buf)),
+				    strerror(-ret));
+		}
+	}
+	l->routes[l->nroutes].prefix = p;
+	l->routes[l->nroutes++].t = t;
+	l->dirty = true;
+	return 0;
+}
+
+int live_route_del(struct live *l, const struct cfg_prefix *pp, char *err,
+		   size_t errlen)
+{
+	struct cfg_prefix p = masked(pp);
+	ssize_t i = route_find(l, &p);
+	char buf[64];
+
+	if (i < 0)
+		return fail(err, errlen, -ENOENT, "route del: %s: no such "
+			    "route", pfx_str(&p, buf, sizeof(buf)));
+	route_remove_at(l, i);
+	return 0;
+}
+
+/* ---- versions ---- */
+
+static void tables_free_cb(void *arg)
+{
+	tables_free(arg);
+}
+
+static struct fib *build_fib(struct live *l, int family)
+{
+	struct fib_route *r = calloc(l->nroutes ? l->nroutes : 1, sizeof(*r));
+	struct fib *f;
+	size_t i, n = 0;
+
+	if (!r)
+		return NULL;
+	for (i = 0; i < l->nroutes; i++) {
+		const struct live_route *lr = &l->routes[i];
+
+		if (lr->prefix.family != family)
+			continue;
+		memcpy(r[n].addr, lr->prefix.addr, 16);
+		r[n].len = lr->prefix.len;
+		r[n++].value = lr->t->slot + 1;
+	}
+	f = fib_build(family, r, n);
+	free(r);
+	return f;
+}
+
+static struct tables *build(struct live *l)
+{
+	struct tables *tb = calloc(1, sizeof(*tb));
+	uint32_t i, hsize = 64;
+
+	if (!tb)
+		return NULL;
+	tb->gen = ++l->gen;
+	while (hsize < 2 * l->sa_count + 2)
+		hsize *= 2;
+	tb->nsa = l->nsa;
+	tb->sa_in = calloc(l->nsa ? l->nsa : 1, sizeof(*tb->sa_in));
+	tb->spi_hash = calloc(hsize, sizeof(*tb->spi_hash));
+	tb->spi_mask = hsize - 1;
+	tb->ntun = l->ntun;
+	tb->tun = calloc(l->ntun ? l->ntun : 1, sizeof(*tb->tun));
+	tb->fib4 = build_fib(l, AF_INET);
+	tb->fib6 = build_fib(l, AF_INET6);
+	if (!tb->sa_in || !tb->spi_hash || !tb->tun || !tb->fib4 ||
+	    !tb->fib6) {
+		tb->nsa = tb->ntun = 0;
+		tables_free(tb);
+		return NULL;
+	}
+	for (i = 0; i < l->nsa; i++) {
+		struct sa *sa = l->sa_in[i];
+		uint32_t h;
+
+		if (!sa)
+			continue;
+		sa_get(sa);
+		tb->sa_in[i] = sa;
+		for (h = tables_spi_hash(sa->spi) & tb->spi_mask;
+		     tb->spi_hash[h]; h = (h + 1) & tb->spi_mask)
+			;
+		tb->spi_hash[h] = sa;
+	}
+	for (i = 0; i < l->ntun; i++) {
+		if (l->tun[i]) {
+			tunnel_get(l->tun[i]);
+			tb->tun[i] = l->tun[i];
+		}
+	}
+	return tb;
+}
+
+int live_commit(struct live *l)
+{
+	struct tables *tb, *old;
+	size_t i;
+	int ret;
+
+	if (!l->dirty)
+		return 0;
+	/* 1. reserve sequence numbers on disk before any is used */
+	seq_sync(l);
+	/* 2. (outbound SAs switched as they were added) 3. publish */
+	tb = build(l);
+	if (!tb) {
+		log_rl(LOG_LVL_ERR, 10, "out of memory building table "
+		       "version %llu: the running one stays",
+		       (unsigned long long)l->gen);
+		return -ENOMEM;
+	}
+	old = atomic_exchange_explicit(&l->cur, tb, memory_order_acq_rel);
+	if (old)
+		retire(l, tables_free_cb, old);
+	l->dirty = false;
+	/* 4. the XDP program may now send the new SPIs' frames */
+	for (i = 0; i < l->npend_spi; i++) {
+		struct sa *sa = l->pend_spi[i];
+
+		if (!sa || !l->ops.spi_add)
+			continue;
+		ret = l->ops.spi_add(l->ops.arg, sa);
+		if (ret)
+			log_err("tunnel %s: cannot add SPI 0x%08x to the XDP "
+				"map: %s", sa->tunnel->name, sa->spi,
+				strerror(-ret));
+	}
+	l->npend_spi = 0;
+	return 0;
+}
+
+/* ---- lifetimes and sequence space ---- */
+
+struct tick_ctx {
+	struct live *l;
+	uint64_t now;
+	struct sa **hard;
+	size_t nhard, cap;
+};
+
+static void event(struct live *l, enum live_ev type, const struct sa *sa,
+		  const char *what)
+{
+	struct live_event ev = {
+		.type = type, .tunnel = sa ? sa->tunnel->name : NULL,
+		.spi = sa ? sa->spi : 0, .dir = sa ? (int)sa->dir : -1,
+		.what = what,
+	};
+
+	if (l->ops.event)
+		l->ops.event(l->ops.arg, &ev);
+}
+
+static void tick_sa(void *arg, struct sa *sa)
+{
+	struct tick_ctx *x = arg;
+	struct live *l = x->l;
+	uint64_t age_s = (x->now - sa->created_ms) / 1000;
+	struct sa_worker sum;
+	const char *hard = NULL, *soft = NULL;
+
+	if (atomic_exchange(&sa->exhausted, 0) == 1) {
+		log_rl(LOG_LVL_ERR, 60, "tunnel %s: outbound SA 0x%08x has used "
+		       "all its sequence numbers and stopped sending; it needs "
+		       "a new SA", sa->tunnel->name, sa->spi);
+		event(l, LIVE_EV_EXHAUSTED, sa, NULL);
+	}
+	if (sa->persist && sa->dir == SA_OUT) {
+		uint64_t seq = atomic_load(&sa->seq);
+		uint64_t lim = atomic_load(&sa->seq_limit);
+		uint8_t fp[SEQSTORE_FP_LEN];
+
+		atomic_store(&sa->blocked, 0);
+		if (lim < sa->seq_max && lim - seq < LIVE_SEQ_BLOCK / 2) {
+			uint64_t want = seq + LIVE_SEQ_BLOCK < sa->seq_max ?
+						seq + LIVE_SEQ_BLOCK : sa->seq_max;
+
+			seqstore_fingerprint(sa->key, sa->key_len, fp);
+			seqstore_set(l->store, sa->spi, SEQSTORE_OUT, fp, want);
+		}
+	} else if (sa->persist && sa->dir == SA_IN) {
+		uint64_t top = atomic_load(&sa->replay.top);
+		uint8_t fp[SEQSTORE_FP_LEN];
+
+		if (top) {
+			seqstore_fingerprint(sa->key, sa->key_len, fp);
+			seqstore_set(l->store, sa->spi, SEQSTORE_IN, fp, top);
+		}
+	}
+	if (!sa->soft_s && !sa->hard_s && !sa->soft_bytes && !sa->hard_bytes)
+		return;
+	sa_sum(sa, &sum);
+	if (sa->hard_s && age_s >= sa->hard_s)
+		hard = "time";
+	else if (sa->hard_bytes && sum.bytes >= sa->hard_bytes)
+		hard = "bytes";
+	if (hard) {
+		event(l, LIVE_EV_HARD_EXPIRE, sa, hard);
+		if (!grow((void **)&x->hard, &x->cap, x->nhard + 1,
+			  sizeof(*x->hard))) {
+			sa_get(sa);
+			x->hard[x->nhard++] = sa;
+		}
+		return;
+	}
+	if (sa->soft_fired)
+		return;
+	if (sa->soft_s && age_s >= sa->soft_s)
+		soft = "time";
+	else if (sa->soft_bytes && sum.bytes >= sa->soft_bytes)
+		soft = "bytes";
+	if (soft) {
+		sa->soft_fired = true;
+		event(l, LIVE_EV_SOFT_EXPIRE, sa, soft);
+	}
+}
+
+void live_tick(struct live *l, uint64_t now)
+{
+	struct tick_ctx x = { .l = l, .now = now };
+	size_t i, keep = 0;
+
+	live_for_each_sa(l, tick_sa, &x);
+	for (i = 0; i < x.nhard; i++) {
+		struct sa *sa = x.hard[i];
+
+		if (sa->state == SA_MATURE) {
+			if (sa->dir == SA_IN)
+				in_sa_remove(l, sa, true);
+			else
+				out_sa_remove(l, sa->tunnel, sa->pair);
+			l->dirty = true;
+		}
+		sa_put(sa);
+	}
+	free(x.hard);
+	for (i = 0; i < l->ndying; i++) {
+		struct live_dying *d = &l->dying[i];
+
+		if (!d->sa)
+			continue;
+		if (now - d->since_ms < LIVE_IN_GRACE_MS) {
+			l->dying[keep++] = *d;
+			continue;
+		}
+		d->sa->state = SA_DEAD;
+		l->sa_in[d->sa->slot] = NULL;
+		l->sa_count--;
+		l->dirty = true;
+		sa_put(d->sa);
+	}
+	l->ndying = keep;
+	/* outbound reservations at once; inbound tops once a second */
+	if (l->store && seqstore_dirty(l->store)) {
+		bool out_low = false;
+		uint32_t t;
+		int p;
+
+		for (t = 0; t < l->ntun && !out_low; t++) {
+			for (p = 0; l->tun[t] && p < l->tun[t]->npairs; p++) {
+				struct sa *sa = atomic_load(&l->tun[t]->out[p]);
+
+				if (sa && sa->persist &&
+				    atomic_load(&sa->seq_limit) -
+						    atomic_load(&sa->seq) <
+					    LIVE_SEQ_BLOCK / 2)
+					out_low = true;
+			}
+		}
+		if (out_low || now - l->last_sync_ms >= 1000)
+			seq_sync(l);
+	}
+	live_commit(l);
+	epoch_reclaim(&l->epoch);
+}
+
+void live_persist_final(struct live *l)
+{
+	struct tick_ctx x = { .l = l, .now = mono_ms() };
+	uint32_t t;
+
+	if (!l->store)
+		return;
+	/* only the persistence part of the tick: no expiry now */
+	for (t = 0; t < l->ntun; t++) {
+		struct tunnel *tn = l->tun[t];
+		int p;
+
+		for (p = 0; tn && p < tn->nin; p++) {
+			struct sa *sa = tn->in[p];
+			uint64_t s = sa->soft_s, h = sa->hard_s;
+			uint64_t sb = sa->soft_bytes, hb = sa->hard_bytes;
+
+			sa->soft_s = sa->hard_s = sa->soft_bytes =
+				sa->hard_bytes = 0;
+			tick_sa(&x, sa);
+			sa->soft_s = s;
+			sa->hard_s = h;
+			sa->soft_bytes = sb;
+			sa->hard_bytes = hb;
+		}
+	}
+	seq_sync(l);
+}
+
+void live_destroy(struct live *l)
+{
+	struct tables *tb = atomic_exchange(&l->cur, NULL);
+	uint32_t i;
+	int p;
+
+	if (tb)
+		retire(l, tables_free_cb, tb);
+	for (i = 0; i < l->ndying; i++)
+		if (l->dying[i].sa) {
+			l->sa_in[l->dying[i].sa->slot] = NULL;
+			sa_put(l->dying[i].sa);
+		}
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+
+		if (!t)
+			continue;
+		for (p = 0; p < t->npairs; p++)
+			sa_put(tunnel_set_out(t, p, NULL));
+		while (t->nin) {
+			struct sa *sa = t->in[--t->nin];
+
+			l->sa_in[sa->slot] = NULL;
+			sa_put(sa);
+		}
+		retire_nh(l, atomic_exchange(&t->nh, NULL));
+		tunnel_put(t);
+	}
+	epoch_destroy(&l->epoch);
+	hmap_free(&l->tun_names);
+	hmap_free(&l->spis);
+	hmap_free(&l->route_idx);
+	free(l->tun);
+	free(l->sa_in);
+	free(l->routes);
+	free(l->pend_spi);
+	free(l->dying);
+	memset(l, 0, sizeof(*l));
+}

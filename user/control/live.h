@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * live: the control thread's model of the running state -- tunnels, SAs,
+ * routes, next hops -- and the one place that turns changes into a new
+ * table version (live_commit: build, publish with one pointer swap, retire
+ * the old version for freeing after its grace period).
+ *
+ * Every change goes through here: the config at start-up and on reload
+ * (apply.c), the control socket (ctl.c), lifetimes (live_tick). Changes
+ * are staged and take effect at the next live_commit, in this order:
+ *   1. the state directory is written and fsync'd (sequence numbers
+ *      reserved for new outbound SAs: never reused across restarts);
+ *   2. outbound SAs switch (one atomic pointer store per pair);
+ *   3. the new version is published;
+ *   4. new inbound SPIs go into the XDP map (only now can a worker find
+ *      their slot).
+ * A deleted inbound SA leaves the XDP map at once and the table version
+ * LIVE_IN_GRACE_MS later, so frames already in the rings are decrypted.
+ */
+#ifndef ESPRESSO_LIVE_H
+#define ESPRESSO_LIVE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "lib/hmap.h"
+#include "tables/epoch.h"
+#include "tables/tables.h"
+
+#define LIVE_IN_GRACE_MS 1000
+/* Outbound sequence numbers reserved (persisted) ahead of use. */
+#define LIVE_SEQ_BLOCK (1ull << 22)
+
+struct seqstore;
+
+enum live_ev {
+	LIVE_EV_SOFT_EXPIRE,
+	LIVE_EV_HARD_EXPIRE,
+	LIVE_EV_EXHAUSTED,
+	LIVE_EV_RELOAD_DONE,
+	LIVE_EV_RELOAD_REFUSED,
+};
+
+struct live_event {
+	enum live_ev type;
+	const char *tunnel;
+	uint32_t spi;
+	int dir;           /* enum sa_dir */
+	const char *what;  /* expiry: "time" or "bytes"; reload: a message */
+};
+
+struct live_ops {
+	void *arg;
+	/* XDP map: the inbound SPI and its slot */
+	int (*spi_add)(void *arg, const struct sa *sa);
+	void (*spi_del)(void *arg, const struct sa *sa);
+	/* kernel routes of protected prefixes into the tun */
+	int (*route_add)(void *arg, const struct cfg_prefix *p);
+	void (*route_del)(void *arg, const struct cfg_prefix *p);
+	void (*event)(void *arg, const struct live_event *ev);
+};
+
+struct live_route {
+	struct cfg_prefix prefix;
+	struct tunnel *t;
+};
+
+struct live_dying {
+	struct sa *sa;
+	uint64_t since_ms;
+};
+
+struct live {
+	struct epoch epoch;
+	_Atomic(struct tables *) cur;
+	struct live_ops ops;
+	int nworkers;
+	int uplink_mtu;
+	uint64_t gen;
+	bool dirty;
+	/* tunnels by slot, and by name */
+	struct tunnel **tun;
+	uint32_t ntun, tun_cap, tun_count;
+	struct hmap tun_names;
+	/* inbound SAs by slot, and by SPI */
+	struct sa **sa_in;
+	uint32_t nsa, sa_cap, sa_count;
+	struct hmap spis;
+	/* routes, and by prefix */
+	struct live_route *routes;
+	size_t nroutes, routes_cap;
+	struct hmap route_idx; /* ptr = index + 1 */
+	struct nexthop *nhs;
+	/* staged until the next commit */
+	struct sa **pend_spi;      /* inbound SAs to add to the XDP map */
+	size_t npend_spi, pend_spi_cap;
+	struct live_dying *dying;  /* inbound SAs leaving the version */
+	size_t ndying, dying_cap;
+	struct seqstore *store;    /* NULL: nothing persisted */
+	uint64_t last_sync_ms;
+};
+
+int live_init(struct live *l, int nworkers, int uplink_mtu,
+	      const struct live_ops *ops, struct seqstore *store);
+/* Workers are gone: free everything (routes are left to the caller). */
+void live_destroy(struct live *l);
+
+static inline struct tables *live_tables(struct live *l)
+{
+	return atomic_load_explicit(&l->cur, memory_order_acquire);
+}
+
+struct tunnel *live_tunnel_find(struct live *l, const char *name);
+
+/* Each returns 0 or -errno with a message in err naming what and why. */
+int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
+		    size_t errlen);
+int live_tunnel_del(struct live *l, const char *name, char *err,
+		    size_t errlen);
+
+struct live_sa_args {
+	const char *tunnel;
+	int dir;       /* enum sa_dir */
+	uint32_t spi;  /* of pair 0; pair i uses spi + i */
+	const uint8_t *key;
+	size_t key_len;
+	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
+	const char *origin;
+};
+int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
+		size_t errlen);
+/* dir < 0: whichever direction has the SPI (an error if both do). */
+int live_sa_del(struct live *l, uint32_t spi, int dir, char *err,
+		size_t errlen);
+int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
+		   uint16_t sport, uint16_t dport, char *err, size_t errlen);
+int live_route_add(struct live *l, const struct cfg_prefix *p,
+		   const char *tunnel, char *err, size_t errlen);
+int live_route_del(struct live *l, const struct cfg_prefix *p, char *err,
+		   size_t errlen);
+
+/* Apply what is staged (see the top). 0 or -errno with a logged message. */
+int live_commit(struct live *l);
+/* Once per control loop turn: lifetimes, sequence reservations, dying
+ * SAs, then epoch_reclaim. May commit. */
+void live_tick(struct live *l, uint64_t now_ms);
+/* A clean stop: persist the replay tops one last time. */
+void live_persist_final(struct live *l);
+
+/* Find an SA by SPI and direction (either when dir < 0); NULL if none. */
+struct sa *live_sa_find(struct live *l, uint32_t spi, int dir);
+/* Iterate: the outbound SA of every pair of every tunnel, then inbound. */
+void live_for_each_sa(struct live *l, void (*fn)(void *arg, struct sa *sa),
+		      void *arg);
+
+#endif

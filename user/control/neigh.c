@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <stdlib.h>
+
+#include "control/neigh.h"
+#include "control/netlink.h"
+#include "lib/log.h"
+
+struct nh_put {
+	struct live *l;
+	struct nexthop *nh;
+};
+
+static void put_nh_cb(void *arg)
+{
+	struct nh_put *p = arg;
+
+	nexthop_put(&p->l->nhs, p->nh);
+	free(p);
+}
+
+/* Point t at the next hop (oif, gw): shared with other tunnels. */
+static struct nexthop *set_nh(struct live *l, struct tunnel *t, int oif,
+			      struct in_addr gw)
+{
+	struct nexthop *cur = atomic_load(&t->nh), *nh;
+	struct nh_put *p;
+
+	if (cur && cur->ifindex == oif && cur->ip.s_addr == gw.s_addr)
+		return cur;
+	nh = nexthop_get(&l->nhs, oif, gw);
+	p = malloc(sizeof(*p));
+	if (!nh || !p) {
+		free(p);
+		if (nh)
+			nexthop_put(&l->nhs, nh);
+		return cur;
+	}
+	atomic_store_explicit(&t->nh, nh, memory_order_release);
+	if (!cur) {
+		free(p);
+		return nh;
+	}
+	/* workers may still read the old one this turn */
+	p->l = l;
+	p->nh = cur;
+	if (epoch_retire(&l->epoch, put_nh_cb, p))
+		put_nh_cb(p);
+	return nh;
+}
+
+static void refresh(struct live *l, struct tunnel *t, int uplink_ifindex,
+		    const char *uplink, bool resolve)
+{
+	struct in_addr gw;
+	struct nexthop *nh;
+	uint8_t mac[6];
+	int oif;
+
+	if (nl_route_get4(t->remote, &oif, &gw))
+		return;
+	if (oif != uplink_ifindex)
+		log_rl(LOG_LVL_WARN, 60, "tunnel %s: the kernel routes %s via "
+		       "ifindex %d, not the uplink %s", t->name,
+		       inet_ntoa(t->remote), oif, uplink);
+	nh = set_nh(l, t, oif, gw);
+	if (!nh)
+		return;
+	if (!nl_neigh_get4(oif, gw, mac)) {
+		atomic_store(&nh->mac, tunnel_mac_pack(mac));
+		atomic_store(&nh->wanted, 0);
+	} else if (resolve) {
+		atomic_store(&nh->mac, 0);
+		nl_neigh_resolve4(oif, gw);
+	}
+}
+
+void neigh_refresh(struct live *l, int uplink_ifindex, const char *uplink,
+		   bool full)
+{
+	uint32_t i;
+
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+		struct nexthop *nh;
+		bool unresolved, wanted;
+
+		if (!t)
+			continue;
+		nh = atomic_load(&t->nh);
+		unresolved = !nh || !(atomic_load(&nh->mac) & NH_MAC_VALID);
+		wanted = nh && atomic_load(&nh->wanted);
+		if (full || wanted || !nh)
+			refresh(l, t, uplink_ifindex, uplink,
+				unresolved || wanted);
+	}
+}
+
+void neigh_update(struct live *l, int ifindex, struct in_addr ip,
+		  const uint8_t *mac)
+{
+	struct nexthop *nh;
+
+	for (nh = l->nhs; nh; nh = nh->next) {
+		if (nh->ifindex != ifindex || nh->ip.s_addr != ip.s_addr)
+			continue;
+		atomic_store(&nh->mac, mac ? tunnel_mac_pack(mac) : 0);
+		if (mac)
+			atomic_store(&nh->wanted, 0);
+	}
+}

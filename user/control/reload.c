@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * reload: SIGHUP and `espressoctl reload`. The config is read and checked
+ * again, then only its difference from the running one is applied
+ * (apply.c); a refused reload keeps everything as it was. systemd hears
+ * RELOADING=1 before and READY=1 after; monitors get a reload event.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "control/apply.h"
+#include "control/ctl.h"
+#include "control/daemon.h"
+#include "lib/log.h"
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000ull + ts.tv_nsec / 1000;
+}
+
+int espd_reload(struct espd *d, char *err, size_t errlen)
+{
+	struct live_event ev = { .type = LIVE_EV_RELOAD_DONE, .dir = -1 };
+	struct cfg n;
+	int ret;
+
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		   (unsigned long long)mono_us());
+	ret = config_load(d->cfg.path, &n, true, err, errlen);
+	if (!ret) {
+		ret = apply_reload(&d->live, &d->cfg, &n, err, errlen);
+		if (ret)
+			config_free(&n);
+	}
+	if (ret) {
+		log_err("reload refused: %s", err);
+		ev.type = LIVE_EV_RELOAD_REFUSED;
+		ev.what = err;
+	} else {
+		config_free(&d->cfg);
+		d->cfg = n;
+		log_info("reloaded %s: %u tunnel(s), %zu route(s)", d->cfg.path,
+			 d->live.tun_count, d->live.nroutes);
+	}
+	ctl_event(d, &ev);
+	sd_notify(0, "READY=1");
+	return ret;
+}
+

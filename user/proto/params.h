@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * params: the values that describe an SA on the wire (cipher, encapsulation,
+ * fragmentation rule, key size). Shared by the config, the tables and the
+ * protocol code, so the packet path needs no config header.
+ */
+#ifndef ESPRESSO_PARAMS_H
+#define ESPRESSO_PARAMS_H
+
+#define CFG_KEY_MAX 36 /* AES-256 key + 4-byte salt */
+
+enum cfg_cipher {
+	CIPHER_AES_GCM_128 = 0, /* "aes-gcm-128": 16-byte key + 4-byte salt */
+	CIPHER_AES_GCM_256 = 1, /* "aes-gcm-256": 32-byte key + 4-byte salt */
+};
+
+enum cfg_encap {
+	ENCAP_ESP = 0, /* "esp": IP protocol 50 */
+	ENCAP_UDP = 1, /* "udp": RFC 3948, UDP port 4500 */
+};
+
+enum cfg_fragment {
+	FRAG_INNER = 0, /* "inner": fragment the clear packet, then encrypt */
+	FRAG_OUTER = 1, /* "outer": encrypt, then fragment the ESP packet */
+};
+
+#endif

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * fib: an immutable longest-prefix-match table for IPv4 or IPv6 routes.
+ *
+ * A multibit trie with a stride of 8 bits (controlled prefix expansion, as
+ * VPP's ip4_mtrie, here 8-8-8-8 for IPv4 and 16 x 8 for IPv6). Every node is
+ * 256 entries of 32 bits, indexed by one byte of the address; an entry is
+ * either a child node or a leaf (an index into the route values, 0 = no
+ * route). Leaves are pushed down when a child is created, so a lookup reads
+ * one entry per level and stops at the first leaf: at most 4 loads for
+ * IPv4, 16 for IPv6, then the value. No locks, no allocation, no branch on
+ * prefix lengths.
+ *
+ * The table is never changed once built: to change the routes, build a new
+ * one, publish its pointer and free the old one after every reader has
+ * passed a quiescent state.
+ *
+ * Memory: each node is 1 KiB. A route of length L creates at most
+ * (L - 1) / 8 nodes on its path, shared with every route of the same
+ * leading bytes; sparse long IPv6 prefixes are the expensive case.
+ */
+#ifndef ESPRESSO_FIB_H
+#define ESPRESSO_FIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fib_route {
+	uint8_t addr[16]; /* network byte order; IPv4 in the first 4 bytes */
+	uint8_t len;      /* 0..32 (IPv4) or 0..128 (IPv6) */
+	uint32_t value;   /* != 0; what a lookup returns */
+};
+
+/* Immutable once built: read by many threads without locks. */
+struct fib;
+
+/*
+ * Build a table for family (AF_INET or AF_INET6) from n routes, in any
+ * order. Bits beyond len are ignored; if two routes have the same prefix,
+ * the later one in the array wins. n may be 0 (every lookup gives 0).
+ * Returns NULL with errno set on bad input (EINVAL: family, r NULL with
+ * n > 0, len too long for the family, value 0, n >= 2^31) or on
+ * allocation failure (ENOMEM).
+ */
+struct fib *fib_build(int family, const struct fib_route *r, size_t n);
+
+/*
+ * The same table, but built by inserting the routes in array order rather
+ * than sorted by length: for tests of the push-down of short prefixes under
+ * existing longer ones. Slower when short prefixes come late.
+ */
+struct fib *fib_build_unsorted(int family, const struct fib_route *r,
+			       size_t n);
+
+void fib_free(struct fib *f); /* NULL ok */
+
+/*
+ * The value of the longest prefix holding addr (4 or 16 bytes, network
+ * order, as the family of f), 0 if none.
+ */
+uint32_t fib_lookup(const struct fib *f, const void *addr);
+
+size_t fib_mem(const struct fib *f);      /* bytes allocated, for reports */
+size_t fib_nodes(const struct fib *f);    /* trie nodes, for reports */
+int fib_family(const struct fib *f);      /* AF_INET or AF_INET6 */
+
+#endif /* ESPRESSO_FIB_H */

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tables: one version of everything the packet path looks up, published by
+ * the control thread with one pointer swap and read by the workers without
+ * a lock:
+ *   - inbound SAs by slot (the slot is what the XDP program's SPI map gives
+ *     in the frame's metadata) and by SPI (a hash, for frames without
+ *     metadata and for packets reassembled from outer fragments);
+ *   - tunnels by slot (held packets find theirs again by slot and id);
+ *   - the FIB: an LPM table per family from inner destination to tunnel,
+ *     used for the outbound route and the inbound inner-source check.
+ * A version never changes once published. The objects it points to (SAs,
+ * tunnels) outlive it: the version holds a reference on each, dropped once
+ * its grace period has passed (tables/epoch.h).
+ */
+#ifndef ESPRESSO_TABLES_H
+#define ESPRESSO_TABLES_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "tables/fib.h"
+#include "tables/sa.h"
+#include "tables/tunnel.h"
+
+struct tables {
+	uint64_t gen;
+	uint32_t nsa;          /* slots in sa_in */
+	struct sa **sa_in;     /* by slot, NULL where free */
+	uint32_t spi_mask;     /* spi hash: open addressing, power of 2 */
+	struct sa **spi_hash;
+	uint32_t ntun;
+	struct tunnel **tun;   /* by slot, NULL where free */
+	struct fib *fib4, *fib6; /* value: tunnel slot + 1 */
+};
+
+static inline struct sa *tables_sa_slot(const struct tables *tb, uint32_t slot,
+					uint32_t spi)
+{
+	struct sa *sa = slot < tb->nsa ? tb->sa_in[slot] : NULL;
+
+	return sa && sa->spi == spi ? sa : NULL;
+}
+
+static inline uint32_t tables_spi_hash(uint32_t spi)
+{
+	return (spi * 2654435761u) ^ (spi >> 16);
+}
+
+static inline struct sa *tables_sa_spi(const struct tables *tb, uint32_t spi)
+{
+	uint32_t i = tables_spi_hash(spi) & tb->spi_mask;
+	struct sa *sa;
+
+	while ((sa = tb->spi_hash[i])) {
+		if (sa->spi == spi)
+			return sa;
+		i = (i + 1) & tb->spi_mask;
+	}
+	return NULL;
+}
+
+static inline struct tunnel *tables_tunnel(const struct tables *tb,
+					   uint32_t v)
+{
+	return v && v <= tb->ntun ? tb->tun[v - 1] : NULL;
+}
+
+/* The tunnel whose routes hold addr (family AF_INET or AF_INET6). */
+static inline struct tunnel *tables_route(const struct tables *tb, int family,
+					  const void *addr)
+{
+	const struct fib *f = family == AF_INET ? tb->fib4 : tb->fib6;
+
+	return f ? tables_tunnel(tb, fib_lookup(f, addr)) : NULL;
+}
+
+/* The tunnel in slot, if it is still the one with this id. */
+static inline struct tunnel *tables_tunnel_id(const struct tables *tb,
+					      uint32_t slot, uint64_t id)
+{
+	struct tunnel *t = slot < tb->ntun ? tb->tun[slot] : NULL;
+
+	return t && t->id == id ? t : NULL;
+}
+
+/* Drop the references of a version and free it (after its grace period). */
+void tables_free(struct tables *tb);
+
+#endif

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tables/tunnel.h"
+
+int tunnel_create(struct tunnel **out, const struct tunnel_spec *s)
+{
+	static uint64_t next_id = 1;
+	struct tunnel *t;
+	int p;
+
+	if (s->npairs < 1 || strlen(s->name) >= TUNNEL_NAME_MAX)
+		return -EINVAL;
+	t = calloc_lines(1, sizeof(*t) + s->npairs * sizeof(t->out[0]));
+	if (!t)
+		return -ENOMEM;
+	snprintf(t->name, sizeof(t->name), "%s", s->name);
+	t->id = next_id++;
+	t->local = s->local;
+	t->remote = s->remote;
+	t->encap = s->encap;
+	t->cipher = s->cipher;
+	t->replay_window = s->replay_window;
+	t->esn = s->esn;
+	t->fragment = s->fragment;
+	t->npairs = s->npairs;
+	t->overhead = esp_overhead(s->encap);
+	t->mtu = esp_max_inner(s->uplink_mtu, s->encap);
+	t->refs = 1;
+	atomic_init(&t->nh, NULL);
+	for (p = 0; p < s->npairs; p++)
+		atomic_init(&t->out[p], NULL);
+	*out = t;
+	return 0;
+}
+
+void tunnel_get(struct tunnel *t)
+{
+	t->refs++;
+}
+
+/* Only the tunnel's owner (the control thread's model) holds its
+ * outbound SAs and next hop; SAs point back with a reference, so the last
+ * reference goes once the SAs are gone. */
+void tunnel_put(struct tunnel *t)
+{
+	if (!t || --t->refs)
+		return;
+	free(t->in);
+	free(t);
+}
+
+struct sa *tunnel_set_out(struct tunnel *t, int p, struct sa *sa)
+{
+	return atomic_exchange_explicit(&t->out[p], sa, memory_order_acq_rel);
+}
+
+struct nexthop *nexthop_get(struct nexthop **list, int ifindex,
+			    struct in_addr ip)
+{
+	struct nexthop *nh;
+
+	for (nh = *list; nh; nh = nh->next) {
+		if (nh->ifindex == ifindex && nh->ip.s_addr == ip.s_addr) {
+			nh->refs++;
+			return nh;
+		}
+	}
+	nh = calloc(1, sizeof(*nh));
+	if (!nh)
+		return NULL;
+	nh->ifindex = ifindex;
+	nh->ip = ip;
+	nh->refs = 1;
+	atomic_init(&nh->mac, 0);
+	atomic_init(&nh->wanted, 1);
+	nh->next = *list;
+	*list = nh;
+	return nh;
+}
+
+void nexthop_put(struct nexthop **list, struct nexthop *nh)
+{
+	struct nexthop **pp;
+
+	if (!nh || --nh->refs)
+		return;
+	for (pp = list; *pp; pp = &(*pp)->next) {
+		if (*pp == nh) {
+			*pp = nh->next;
+			break;
+		}
+	}
+	free(nh);
+}
