@@ -75,6 +75,9 @@ static void *run(void *arg)
 	double t0;
 	cpu_set_t set;
 
+	if (!f)
+		abort();
+	memset(f, 0xab, BURST * FRAME); /* payloads: defined bytes */
 	if (sh->stride > 0) {
 		CPU_ZERO(&set);
 		CPU_SET((th->id * sh->stride) % CPU_SETSIZE, &set);

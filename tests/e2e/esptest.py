@@ -366,7 +366,7 @@ def ctl_counters(ctl, inst):
                 out[k] = out.get(k, 0) + int(toks[i + 1])
 
     for cmd in ("show sa", "show stats"):
-        r = subprocess.run([ctl, "-i", inst, cmd], capture_output=True, text=True, timeout=10)
+        r = subprocess.run([ctl, "-i", inst] + cmd.split(), capture_output=True, text=True, timeout=10)
         if r.returncode:
             fail("espressoctl -i %s %s: %s" % (inst, cmd, r.stderr.strip()))
         sa_dir = None

@@ -89,7 +89,8 @@ gw_start() { # gw_start a|b
 			10.1.0.0/16 fd00:1::/64 "$SPI_BA" "$KEY_BA" "$SPI_AB" "$KEY_AB" "$CPUS_B")
 	fi
 	log=$WORK/gw-$1.log
-	ip netns exec "$ns" "$ROOT/espressod" -c "$conf" >"$log" 2>&1 &
+	ip netns exec "$ns" "$ROOT/espressod" -c "$conf" --state-dir "$WORK/state-$1" \
+		>"$log" 2>&1 &
 	eval "PID_${1^^}=$!"
 	for _ in $(seq 50); do
 		[ -S "/run/espresso/$P-$1.sock" ] && grep -q running "$log" && return 0

@@ -23,6 +23,9 @@ mac() { ip -n "$1" -br link show "$2" | awk '{ print $3 }'; }
 round() { # round TITLE: gw-b with the current CIPHER/ENCAP/KEY_*, scapy as A
 	say "$1: CIPHER=$CIPHER ENCAP=$ENCAP"
 	gw_stop b
+	# each round is a new deployment whose scapy peer starts at seq 1 with
+	# the same keys: forget what gw-b persisted (replay tops) last round
+	rm -rf "$WORK/state-b"
 	gw_start b
 	# the kernels resolve each other: B's espressod finds 192.0.2.1's MAC
 	ip netns exec "$NS_A" ping -c 1 -W 2 192.0.2.2 >/dev/null || fail "no outer connectivity"

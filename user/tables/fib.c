@@ -126,7 +126,7 @@ static int route_insert(struct builder *b, const uint8_t *addr, uint8_t len,
 		if (!(e & FIB_CHILD)) {
 			child = node_new(b, e, b->lens[i]);
 			if (child < 0)
-				return child;
+				return (int)child;
 			e = FIB_CHILD | (uint32_t)child;
 			b->nodes[i] = e;
 		}
