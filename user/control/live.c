@@ -150,19 +150,12 @@ static struct sa *in_by_spi(struct live *l, uint32_t spi)
 
 static struct sa *out_by_spi(struct live *l, uint32_t spi)
 {
-	uint32_t i;
-	int p;
+	struct sa *sa;
+	size_t i = 0;
 
-	for (i = 0; i < l->ntun; i++) {
-		struct tunnel *t = l->tun[i];
-
-		for (p = 0; t && p < t->npairs; p++) {
-			struct sa *sa = atomic_load(&t->out[p]);
-
-			if (sa && sa->spi == spi)
-				return sa;
-		}
-	}
+	while ((sa = hmap_next(&l->out_spis, hmap_hash_u64(spi), &i)))
+		if (sa->spi == spi)
+			return sa;
 	return NULL;
 }
 
@@ -220,8 +213,9 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 			    ct->name);
 	if (s.npairs < 1)
 		s.npairs = 1;
-	for (slot = 0; slot < l->ntun && l->tun[slot]; slot++)
+	for (slot = l->tun_hint; slot < l->ntun && l->tun[slot]; slot++)
 		;
+	l->tun_hint = slot + 1;
 	if (slot == l->ntun) {
 		size_t cap = l->tun_cap;
 
@@ -270,6 +264,17 @@ static void route_remove_at(struct live *l, size_t i)
 	l->dirty = true;
 }
 
+/* The inbound slot is free again (the versions still showing the SA hold
+ * their own reference). */
+static void slot_free(struct live *l, struct sa *sa)
+{
+	l->sa_in[sa->slot] = NULL;
+	if (sa->slot < l->sa_hint)
+		l->sa_hint = sa->slot;
+	l->sa_count--;
+	l->dirty = true;
+}
+
 static void seq_retire(struct live *l, struct sa *sa)
 {
 	uint8_t fp[SEQSTORE_FP_LEN];
@@ -314,9 +319,7 @@ static void in_sa_remove(struct live *l, struct sa *sa, bool now)
 	}
 	/* leaves the version at the next commit */
 	sa->state = SA_DEAD;
-	l->sa_in[sa->slot] = NULL;
-	l->sa_count--;
-	l->dirty = true;
+	slot_free(l, sa);
 	sa_put(sa); /* the model's reference; versions hold their own */
 }
 
@@ -326,6 +329,7 @@ static void out_sa_remove(struct live *l, struct tunnel *t, int p)
 
 	if (!old)
 		return;
+	hmap_del(&l->out_spis, hmap_hash_u64(old->spi), old);
 	seq_retire(l, old);
 	old->state = SA_DEAD;
 	retire(l, put_sa_cb, old);
@@ -354,13 +358,14 @@ int live_tunnel_del(struct live *l, const char *name, char *err,
 
 			l->dying[i].sa = NULL;
 			sa->state = SA_DEAD;
-			l->sa_in[sa->slot] = NULL;
-			l->sa_count--;
+			slot_free(l, sa);
 			sa_put(sa);
 		}
 	}
 	hmap_del(&l->tun_names, hmap_hash_bytes(t->name, strlen(t->name)), t);
 	l->tun[t->slot] = NULL;
+	if (t->slot < l->tun_hint)
+		l->tun_hint = t->slot;
 	l->tun_count--;
 	retire_nh(l, atomic_exchange(&t->nh, NULL));
 	retire(l, put_tunnel_cb, t);
@@ -476,17 +481,24 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 			    "directory: %s", s.spi, strerror(-ret));
 	}
 	if (a->dir == SA_OUT) {
+		if (hmap_add(&l->out_spis, hmap_hash_u64(sa->spi), sa)) {
+			sa_put(sa);
+			return fail(err, errlen, -ENOMEM, "sa add: out of "
+				    "memory");
+		}
 		/* switched at once: until the commit's sync, seq_limit keeps
 		 * a persisted SA from sending (no version change needed) */
 		old = tunnel_set_out(t, p, sa);
 		if (old) {
+			hmap_del(&l->out_spis, hmap_hash_u64(old->spi), old);
+			seq_retire(l, old);
 			old->state = SA_DEAD;
 			retire(l, put_sa_cb, old);
 		}
 		l->dirty = true;
 		return 0;
 	}
-	for (slot = 0; slot < l->nsa && l->sa_in[slot]; slot++)
+	for (slot = l->sa_hint; slot < l->nsa && l->sa_in[slot]; slot++)
 		;
 	if (slot == l->nsa) {
 		size_t cap = l->sa_cap;
@@ -510,6 +522,7 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 	}
 	t->in_cap = icap;
 	sa->slot = slot;
+	l->sa_hint = slot + 1;
 	l->sa_in[slot] = sa;
 	if (slot == l->nsa)
 		l->nsa++;
@@ -956,9 +969,7 @@ void live_tick(struct live *l, uint64_t now)
 			continue;
 		}
 		d->sa->state = SA_DEAD;
-		l->sa_in[d->sa->slot] = NULL;
-		l->sa_count--;
-		l->dirty = true;
+		slot_free(l, d->sa);
 		sa_put(d->sa);
 	}
 	l->ndying = keep;
@@ -1047,6 +1058,7 @@ void live_destroy(struct live *l)
 	epoch_destroy(&l->epoch);
 	hmap_free(&l->tun_names);
 	hmap_free(&l->spis);
+	hmap_free(&l->out_spis);
 	hmap_free(&l->route_idx);
 	free(l->tun);
 	free(l->sa_in);

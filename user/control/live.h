@@ -83,11 +83,14 @@ struct live {
 	/* tunnels by slot, and by name */
 	struct tunnel **tun;
 	uint32_t ntun, tun_cap, tun_count;
+	uint32_t tun_hint; /* no free slot below it */
 	struct hmap tun_names;
 	/* inbound SAs by slot, and by SPI */
 	struct sa **sa_in;
 	uint32_t nsa, sa_cap, sa_count;
+	uint32_t sa_hint;
 	struct hmap spis;
+	struct hmap out_spis; /* outbound SAs by SPI */
 	/* routes, and by prefix */
 	struct live_route *routes;
 	size_t nroutes, routes_cap;

@@ -1,0 +1,1246 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The control thread's model (user/control/live.c): tunnels, SAs and routes
+ * added and deleted, and what each live_commit publishes (struct tables)
+ * for the workers. No BPF, no netlink: every callback is NULL except
+ * `event`, which records what live_tick reports. Two workers (epoch
+ * readers, offline unless a test brings one online), a 1500-byte uplink.
+ *
+ * The persistence tests give the model a seqstore in a mkdtemp directory
+ * and restart it (live_destroy, seqstore_close, open again).
+ *
+ * The churn test uses a fixed-seed xorshift64*; the seed is in its failure
+ * messages.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control/live.h"
+#include "control/seqstore.h"
+#include "proto/esp.h"
+
+#define NWORKERS 2
+#define MTU 1500
+
+static struct live L;
+static char err[512];
+
+struct rec_ev {
+	enum live_ev type;
+	char tunnel[TUNNEL_NAME_MAX];
+	uint32_t spi;
+	int dir;
+	char what[64];
+};
+
+static struct rec_ev evs[64];
+static int nev;
+
+static void on_event(void *arg, const struct live_event *ev)
+{
+	struct rec_ev *r;
+
+	(void)arg;
+	cr_assert_lt(nev, 64, "too many events");
+	r = &evs[nev++];
+	r->type = ev->type;
+	snprintf(r->tunnel, sizeof(r->tunnel), "%s",
+		 ev->tunnel ? ev->tunnel : "");
+	r->spi = ev->spi;
+	r->dir = ev->dir;
+	snprintf(r->what, sizeof(r->what), "%s", ev->what ? ev->what : "");
+}
+
+static const struct live_ops OPS = { .event = on_event };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+static void setup(void)
+{
+	nev = 0;
+	err[0] = '\0';
+	cr_assert_eq(live_init(&L, NWORKERS, MTU, &OPS, NULL), 0);
+}
+
+static void teardown(void)
+{
+	live_destroy(&L);
+}
+
+TestSuite(live, .init = setup, .fini = teardown);
+
+/* ---- helpers ---- */
+
+static struct cfg_tunnel ct_make(const char *name, int pairs,
+				 enum cfg_cipher cipher)
+{
+	struct cfg_tunnel ct;
+
+	memset(&ct, 0, sizeof(ct));
+	snprintf(ct.name, sizeof(ct.name), "%s", name);
+	inet_pton(AF_INET, "192.0.2.1", &ct.local);
+	inet_pton(AF_INET, "192.0.2.2", &ct.remote);
+	ct.encap = ENCAP_ESP;
+	ct.cipher = cipher;
+	ct.replay_window = 1024;
+	ct.esn = true;
+	ct.sa_pairs = pairs;
+	return ct;
+}
+
+static struct tunnel *tun_add(struct live *l, const char *name, int pairs)
+{
+	struct cfg_tunnel ct = ct_make(name, pairs, CIPHER_AES_GCM_256);
+	int ret = live_tunnel_add(l, &ct, err, sizeof(err));
+
+	cr_assert_eq(ret, 0, "tunnel add %s: %d %s", name, ret, err);
+	return live_tunnel_find(l, name);
+}
+
+static void key_fill(uint8_t *k, size_t n, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		k[i] = (uint8_t)(seed * 31 + i * 7 + 1);
+}
+
+static int sa_add_x(struct live *l, const char *tunnel, int dir, uint32_t spi,
+		    unsigned int seed, size_t key_len)
+{
+	uint8_t key[CFG_KEY_MAX];
+	struct live_sa_args a = {
+		.tunnel = tunnel, .dir = dir, .spi = spi, .key = key,
+		.key_len = key_len,
+	};
+
+	key_fill(key, key_len, seed);
+	return live_sa_add(l, &a, err, sizeof(err));
+}
+
+static struct sa *sa_add_ok(struct live *l, const char *tunnel, int dir,
+			    uint32_t spi, unsigned int seed)
+{
+	int ret = sa_add_x(l, tunnel, dir, spi, seed, 36);
+	struct sa *sa;
+
+	cr_assert_eq(ret, 0, "sa add %s %s 0x%x: %d %s", tunnel,
+		     dir == SA_IN ? "in" : "out", spi, ret, err);
+	sa = live_sa_find(l, spi, dir);
+	cr_assert_not_null(sa);
+	return sa;
+}
+
+static struct cfg_prefix pfx(const char *s)
+{
+	struct cfg_prefix p;
+
+	cr_assert_eq(config_parse_prefix(s, &p), 0, "%s", s);
+	return p;
+}
+
+static void route_add_ok(struct live *l, const char *s, const char *tunnel)
+{
+	struct cfg_prefix p = pfx(s);
+	int ret = live_route_add(l, &p, tunnel, err, sizeof(err));
+
+	cr_assert_eq(ret, 0, "route add %s %s: %d %s", s, tunnel, ret, err);
+}
+
+/* The tunnel the published version routes addr to, or NULL. */
+static struct tunnel *route_of(struct live *l, const char *addr)
+{
+	uint8_t a[16];
+	int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+
+	cr_assert_eq(inet_pton(family, addr, a), 1);
+	return tables_route(live_tables(l), family, a);
+}
+
+static void commit_ok(struct live *l)
+{
+	cr_assert_eq(live_commit(l), 0);
+}
+
+static int count_ev(enum live_ev type, uint32_t spi)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nev; i++)
+		n += evs[i].type == type && evs[i].spi == spi;
+	return n;
+}
+
+/* ---- tunnels ---- */
+
+Test(live, tunnel_add_del)
+{
+	struct tables *tb;
+	struct tunnel *a, *b;
+	uint64_t a_id;
+	uint32_t a_slot;
+	int ret;
+
+	tb = live_tables(&L);
+	cr_assert_not_null(tb, "live_init publishes an empty version");
+	cr_assert_eq(tb->ntun, 0u);
+	a = tun_add(&L, "a", 1);
+	b = tun_add(&L, "b", 1);
+	cr_assert(a && b && a != b);
+	cr_assert_neq(a->id, b->id);
+	cr_assert_neq(a->slot, b->slot);
+	cr_assert_eq(L.tun_count, 2u);
+	cr_assert_eq(a->mtu, esp_max_inner(MTU, ENCAP_ESP));
+	cr_assert_eq(a->npairs, 1);
+	/* staged: the published version has not changed */
+	cr_assert_eq(live_tables(&L), tb);
+	commit_ok(&L);
+	tb = live_tables(&L);
+	cr_assert_eq(tables_tunnel_id(tb, a->slot, a->id), a);
+	cr_assert_eq(tables_tunnel_id(tb, b->slot, b->id), b);
+	cr_assert_eq(tables_tunnel(tb, a->slot + 1), a);
+
+	/* a name that exists */
+	{
+		struct cfg_tunnel ct = ct_make("a", 1, CIPHER_AES_GCM_128);
+
+		ret = live_tunnel_add(&L, &ct, err, sizeof(err));
+		cr_assert_eq(ret, -EEXIST);
+		cr_assert(strstr(err, "a") && strstr(err, "exists"), "%s", err);
+		cr_assert_eq(live_tunnel_find(&L, "a"), a);
+		cr_assert_eq(a->cipher, CIPHER_AES_GCM_256);
+	}
+	/* a name that does not */
+	ret = live_tunnel_del(&L, "nope", err, sizeof(err));
+	cr_assert_eq(ret, -ENOENT);
+	cr_assert(strstr(err, "nope") && strstr(err, "no such tunnel"), "%s",
+		  err);
+	cr_assert_eq(L.tun_count, 2u);
+
+	a_id = a->id;
+	a_slot = a->slot;
+	cr_assert_eq(live_tunnel_del(&L, "a", err, sizeof(err)), 0, "%s", err);
+	cr_assert_null(live_tunnel_find(&L, "a"));
+	cr_assert_eq(L.tun_count, 1u);
+	/* the running version still has it until the commit */
+	cr_assert_eq(tables_tunnel_id(live_tables(&L), a_slot, a_id), a);
+	commit_ok(&L);
+	tb = live_tables(&L);
+	cr_assert_null(tables_tunnel_id(tb, a_slot, a_id));
+	cr_assert_eq(tables_tunnel_id(tb, b->slot, b->id), b);
+	/* the name is free again; the new tunnel is another one */
+	a = tun_add(&L, "a", 1);
+	commit_ok(&L);
+	cr_assert_neq(a->id, a_id);
+	cr_assert_null(tables_tunnel_id(live_tables(&L), a_slot, a_id));
+	cr_assert_eq(tables_tunnel_id(live_tables(&L), a->slot, a->id), a);
+}
+
+/* A worker still holding the old version keeps its tunnel alive. */
+Test(live, tunnel_del_waits_for_readers)
+{
+	struct tables *tb;
+	struct tunnel *a;
+
+	a = tun_add(&L, "a", 1);
+	commit_ok(&L);
+	epoch_online(&L.epoch, 0);
+	tb = live_tables(&L); /* reader 0 holds tb and a */
+	cr_assert_eq(live_tunnel_del(&L, "a", err, sizeof(err)), 0);
+	commit_ok(&L);
+	live_tick(&L, now_ms());
+	cr_assert_gt(epoch_pending(&L.epoch), 0u);
+	cr_assert_str_eq(tables_tunnel(tb, a->slot + 1)->name, "a");
+	/* the model's reference (retired) and the old version's */
+	cr_assert_eq(a->refs, 2);
+	epoch_quiescent(&L.epoch, 0);
+	epoch_reclaim(&L.epoch);
+	cr_assert_eq(epoch_pending(&L.epoch), 0u);
+	epoch_offline(&L.epoch, 0);
+}
+
+/* ---- SAs ---- */
+
+Test(live, sa_add_checks_key_and_spi)
+{
+	struct cfg_tunnel ct = ct_make("b", 1, CIPHER_AES_GCM_128);
+	int ret;
+
+	tun_add(&L, "a", 1);
+	cr_assert_eq(live_tunnel_add(&L, &ct, err, sizeof(err)), 0);
+
+	/* the key length is the tunnel's cipher's */
+	ret = sa_add_x(&L, "a", SA_IN, 0x2000, 1, 20);
+	cr_assert_eq(ret, -EINVAL);
+	cr_assert(strstr(err, "aes-gcm-256") && strstr(err, "want 36"), "%s",
+		  err);
+	ret = sa_add_x(&L, "b", SA_OUT, 0x1000, 1, 36);
+	cr_assert_eq(ret, -EINVAL);
+	cr_assert(strstr(err, "aes-gcm-128") && strstr(err, "want 20"), "%s",
+		  err);
+	cr_assert_null(live_sa_find(&L, 0x2000, -1));
+	cr_assert_null(live_sa_find(&L, 0x1000, -1));
+	/* no such tunnel */
+	ret = sa_add_x(&L, "zz", SA_IN, 0x2000, 1, 36);
+	cr_assert_eq(ret, -ENOENT);
+	cr_assert(strstr(err, "zz") && strstr(err, "no such tunnel"), "%s",
+		  err);
+
+	/* an SPI is one SA's per direction */
+	sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	ret = sa_add_x(&L, "b", SA_IN, 0x2000, 2, 20);
+	cr_assert_eq(ret, -EEXIST);
+	cr_assert(strstr(err, "already used by tunnel a"), "%s", err);
+	sa_add_ok(&L, "a", SA_OUT, 0x1000, 3);
+	ret = sa_add_x(&L, "b", SA_OUT, 0x1000, 4, 20);
+	cr_assert_eq(ret, -EEXIST);
+	cr_assert(strstr(err, "already used by tunnel a"), "%s", err);
+	ret = sa_add_x(&L, "a", SA_OUT, 0x1000, 5, 36);
+	cr_assert_eq(ret, -EEXIST);
+	cr_assert(strstr(err, "0x1000"), "%s", err);
+	cr_assert_eq(live_tunnel_find(&L, "b")->nin, 0);
+	cr_assert_null(tunnel_out_sa(live_tunnel_find(&L, "b"), 0));
+
+	/* the same SPI may be used once each way */
+	cr_assert_eq(sa_add_x(&L, "b", SA_IN, 0x1000, 6, 20), 0, "%s", err);
+	ret = live_sa_del(&L, 0x1000, -1, err, sizeof(err));
+	cr_assert_eq(ret, -EINVAL);
+	cr_assert(strstr(err, "in or out"), "%s", err);
+	ret = live_sa_del(&L, 0x9999, SA_IN, err, sizeof(err));
+	cr_assert_eq(ret, -ENOENT);
+	cr_assert(strstr(err, "0x9999"), "%s", err);
+}
+
+Test(live, sa_in_out_published)
+{
+	struct tunnel *a = tun_add(&L, "a", 1);
+	struct sa *in, *out;
+	struct tables *tb;
+	uint8_t key[36];
+	int q;
+
+	commit_ok(&L);
+	in = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	out = sa_add_ok(&L, "a", SA_OUT, 0x1000, 2);
+	/* the outbound SA switches at once; the inbound one waits for the
+	 * commit */
+	for (q = 0; q < NWORKERS; q++)
+		cr_assert_eq(tunnel_out_sa(a, q), out);
+	cr_assert_null(tables_sa_spi(live_tables(&L), 0x2000));
+	commit_ok(&L);
+	tb = live_tables(&L);
+	cr_assert_eq(tables_sa_spi(tb, 0x2000), in);
+	cr_assert_eq(tables_sa_slot(tb, in->slot, 0x2000), in);
+	cr_assert_null(tables_sa_slot(tb, in->slot, 0x2001), "wrong SPI");
+	cr_assert_null(tables_sa_spi(tb, 0x1000), "outbound SAs are not "
+		       "looked up by SPI");
+	cr_assert_null(tables_sa_spi(tb, 0x2001));
+	/* what the SAs are made of */
+	key_fill(key, 36, 1);
+	cr_assert_arr_eq(in->key, key, 36);
+	key_fill(key, 36, 2);
+	cr_assert_arr_eq(out->key, key, 36);
+	cr_assert_eq(in->tunnel, a);
+	cr_assert_eq(out->tunnel, a);
+	cr_assert_eq(in->dir, SA_IN);
+	cr_assert_eq(out->dir, SA_OUT);
+	cr_assert_eq(in->owner, -1);
+	cr_assert_eq(sa_wire(out)->spi, 0x1000u);
+	cr_assert_eq(sa_wire(out)->remote.s_addr, a->remote.s_addr);
+	cr_assert_eq(sa_wire(out)->local.s_addr, a->local.s_addr);
+	cr_assert_eq(sa_wire(out)->encap, ENCAP_ESP);
+	cr_assert_str_eq(in->origin, "ctl");
+	cr_assert_eq(in->replay.size, 1024u);
+	for (q = 0; q < NWORKERS; q++) {
+		cr_assert_not_null(in->pw[q].aead.ctx);
+		cr_assert_not_null(out->pw[q].aead.ctx);
+	}
+	cr_assert_eq(a->nin, 1);
+	cr_assert_eq(a->in[0], in);
+	cr_assert_eq(live_sa_find(&L, 0x2000, -1), in);
+	cr_assert_eq(live_sa_find(&L, 0x1000, -1), out);
+	cr_assert_null(live_sa_find(&L, 0x2000, SA_OUT));
+	cr_assert_null(live_sa_find(&L, 0x1000, SA_IN));
+
+	/* deleting the outbound SA: no SA to send with, at once */
+	cr_assert_eq(live_sa_del(&L, 0x1000, SA_OUT, err, sizeof(err)), 0);
+	cr_assert_null(tunnel_out_sa(a, 0));
+	cr_assert_null(live_sa_find(&L, 0x1000, -1));
+}
+
+static void count_sa(void *arg, struct sa *sa)
+{
+	(void)sa;
+	++*(int *)arg;
+}
+
+Test(live, sa_pairs_derived_keys_and_owners)
+{
+	struct tunnel *a = tun_add(&L, "a", 2);
+	uint8_t key[36], k[36];
+	struct tables *tb;
+	int p, q, n = 0;
+
+	tun_add(&L, "c", 1);
+	/* the SPI of pair 1 is taken: nothing of the pair set is added */
+	sa_add_ok(&L, "c", SA_IN, 0x3001, 9);
+	cr_assert_eq(sa_add_x(&L, "a", SA_IN, 0x3000, 1, 36), -EEXIST);
+	cr_assert(strstr(err, "0x3001") && strstr(err, "tunnel c"), "%s", err);
+	cr_assert_null(live_sa_find(&L, 0x3000, -1));
+	cr_assert_eq(a->nin, 0);
+
+	sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	sa_add_ok(&L, "a", SA_OUT, 0x1000, 2);
+	commit_ok(&L);
+	tb = live_tables(&L);
+	cr_assert_eq(a->nin, 2);
+	for (p = 0; p < 2; p++) {
+		struct sa *in = live_sa_find(&L, 0x2000 + p, SA_IN);
+		struct sa *out = live_sa_find(&L, 0x1000 + p, SA_OUT);
+
+		cr_assert(in && out);
+		cr_assert_eq(tables_sa_spi(tb, 0x2000 + p), in);
+		cr_assert_eq(tables_sa_slot(tb, in->slot, 0x2000 + p), in);
+		cr_assert_eq(in->pair, p);
+		cr_assert_eq(out->pair, p);
+		cr_assert_eq(in->owner, p % NWORKERS);
+		cr_assert_eq(out->owner, p % NWORKERS);
+		cr_assert_eq(sa_wire(out)->spi, 0x1000u + p);
+		/* each pair's key is derived from the given one and its SPI */
+		key_fill(key, 36, 1);
+		cr_assert_eq(sa_derive_key(key, 36, 0x2000 + p, k), 0);
+		cr_assert_arr_eq(in->key, k, 36);
+		key_fill(key, 36, 2);
+		cr_assert_eq(sa_derive_key(key, 36, 0x1000 + p, k), 0);
+		cr_assert_arr_eq(out->key, k, 36);
+		for (q = 0; q < NWORKERS; q++)
+			cr_assert_eq(out->pw[q].aead.ctx != NULL, q % 2 == p);
+	}
+	for (q = 0; q < 4; q++)
+		cr_assert_eq(tunnel_out_sa(a, q),
+			     live_sa_find(&L, 0x1000 + q % 2, SA_OUT));
+	live_for_each_sa(&L, count_sa, &n);
+	cr_assert_eq(n, 5);
+}
+
+/*
+ * A new outbound SA on a tunnel that has one takes its place in one
+ * store: tunnel_out_sa gives the new SA right after live_sa_add, and the
+ * old one lives until every reader has passed a quiescent state.
+ */
+Test(live, sa_out_replaced_atomically)
+{
+	struct tunnel *a = tun_add(&L, "a", 1);
+	struct sa *old, *new;
+
+	commit_ok(&L);
+	old = sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	commit_ok(&L);
+	sa_get(old); /* ours: to see the model's reference go */
+	epoch_online(&L.epoch, 1); /* a worker that may hold old */
+	new = sa_add_ok(&L, "a", SA_OUT, 0x1001, 2);
+	cr_assert_neq(new, old);
+	cr_assert_eq(tunnel_out_sa(a, 0), new);
+	cr_assert_eq(tunnel_out_sa(a, 1), new);
+	cr_assert_eq(old->state, SA_DEAD);
+	cr_assert_null(live_sa_find(&L, 0x1000, -1));
+	commit_ok(&L);
+	live_tick(&L, now_ms());
+	cr_assert_eq(old->refs, 2, "freed under a reader");
+	epoch_quiescent(&L.epoch, 1);
+	epoch_reclaim(&L.epoch);
+	cr_assert_eq(old->refs, 1, "the model's reference was not dropped");
+	epoch_offline(&L.epoch, 1);
+	sa_put(old);
+}
+
+/* The same with a worker thread reading as workers do, while the control
+ * thread replaces the SA many times: never NULL, never freed under it. */
+struct reader {
+	struct live *l;
+	_Atomic int stop;
+	_Atomic uint64_t reads, nulls, bad;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct reader *r = arg;
+
+	epoch_online(&r->l->epoch, 0);
+	while (!atomic_load(&r->stop)) {
+		struct tables *tb = live_tables(r->l);
+		struct tunnel *t = tables_tunnel(tb, 1);
+		struct sa *sa = t ? tunnel_out_sa(t, 0) : NULL;
+		uint8_t k[36];
+
+		if (!sa) {
+			atomic_fetch_add(&r->nulls, 1);
+		} else {
+			/* the key it was made with (wiped when freed) */
+			key_fill(k, 36, sa->spi - 0x1000);
+			if (sa->spi < 0x1000 || sa->spi > 0x1000 + 100000 ||
+			    memcmp(sa->key, k, 36) || !sa->pw[0].aead.ctx)
+				atomic_fetch_add(&r->bad, 1);
+		}
+		atomic_fetch_add(&r->reads, 1);
+		epoch_quiescent(&r->l->epoch, 0);
+	}
+	epoch_offline(&r->l->epoch, 0);
+	return NULL;
+}
+
+Test(live, sa_out_replaced_under_a_reader, .timeout = 20)
+{
+	struct reader r = { .l = &L };
+	pthread_t th;
+	uint32_t i;
+
+	tun_add(&L, "a", 1);
+	sa_add_ok(&L, "a", SA_OUT, 0x1000, 0);
+	commit_ok(&L);
+	pthread_create(&th, NULL, reader_thread, &r);
+	while (atomic_load(&r.reads) < 10)
+		sched_yield();
+	for (i = 1; i <= 2000; i++) {
+		sa_add_ok(&L, "a", SA_OUT, 0x1000 + i, i);
+		if (i % 10 == 0)
+			commit_ok(&L);
+		epoch_reclaim(&L.epoch);
+		if (i % 64 == 0)
+			sched_yield();
+	}
+	atomic_store(&r.stop, 1);
+	pthread_join(th, NULL);
+	cr_assert_eq(atomic_load(&r.nulls), 0u, "%llu reads found no SA",
+		     (unsigned long long)atomic_load(&r.nulls));
+	cr_assert_eq(atomic_load(&r.bad), 0u, "%llu reads of a freed SA",
+		     (unsigned long long)atomic_load(&r.bad));
+	epoch_reclaim(&L.epoch);
+	cr_assert_eq(epoch_pending(&L.epoch), 0u);
+}
+
+/*
+ * Make before break: a second inbound SA beside the first, then the first
+ * deleted. It leaves the model at once but the published version only
+ * after LIVE_IN_GRACE_MS, so frames already in the rings still decrypt.
+ */
+Test(live, sa_in_rekey_make_before_break)
+{
+	struct tunnel *a = tun_add(&L, "a", 1);
+	struct sa *old, *new;
+	struct tables *tb;
+	uint64_t before, after;
+	uint32_t old_slot;
+
+	old = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	new = sa_add_ok(&L, "a", SA_IN, 0x2001, 2);
+	commit_ok(&L);
+	tb = live_tables(&L);
+	cr_assert_eq(tables_sa_spi(tb, 0x2000), old);
+	cr_assert_eq(tables_sa_spi(tb, 0x2001), new);
+	cr_assert_eq(a->nin, 2);
+	old_slot = old->slot;
+	cr_assert_neq(old_slot, new->slot);
+
+	before = now_ms();
+	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)), 0,
+		     "%s", err);
+	after = now_ms();
+	cr_assert_eq(old->state, SA_DYING);
+	cr_assert_null(live_sa_find(&L, 0x2000, -1));
+	cr_assert_eq(a->nin, 1);
+	cr_assert_eq(a->in[0], new);
+	/* deleted twice: it is no longer there */
+	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)),
+		     -ENOENT);
+	commit_ok(&L);
+	tb = live_tables(&L);
+	cr_assert_eq(tables_sa_spi(tb, 0x2000), old, "dying: still found");
+	cr_assert_eq(tables_sa_slot(tb, old_slot, 0x2000), old);
+	cr_assert_eq(tables_sa_spi(tb, 0x2001), new);
+	/* not yet */
+	live_tick(&L, before + LIVE_IN_GRACE_MS - 1);
+	tb = live_tables(&L);
+	cr_assert_eq(tables_sa_spi(tb, 0x2000), old);
+	cr_assert_eq(old->state, SA_DYING);
+	/* its grace is over: gone from the version live_tick publishes */
+	live_tick(&L, after + LIVE_IN_GRACE_MS + 1);
+	tb = live_tables(&L);
+	cr_assert_null(tables_sa_spi(tb, 0x2000));
+	cr_assert_null(tables_sa_slot(tb, old_slot, 0x2000));
+	cr_assert_eq(tables_sa_spi(tb, 0x2001), new);
+	cr_assert_eq(tables_sa_slot(tb, new->slot, 0x2001), new);
+	cr_assert_eq(L.sa_count, 1u);
+	cr_assert_eq(L.ndying, 0u);
+}
+
+Test(live, sa_in_at_most_four_per_pair)
+{
+	struct tunnel *a = tun_add(&L, "a", 1);
+	int i, ret;
+
+	tun_add(&L, "b", 2);
+	for (i = 0; i < TUNNEL_MAX_IN; i++)
+		sa_add_ok(&L, "a", SA_IN, 0x2000 + i, i);
+	ret = sa_add_x(&L, "a", SA_IN, 0x2000 + i, i, 36);
+	cr_assert_eq(ret, -ENOSPC);
+	cr_assert(strstr(err, "tunnel a"), "%s", err);
+	cr_assert_null(live_sa_find(&L, 0x2000 + i, -1));
+	cr_assert_eq(a->nin, TUNNEL_MAX_IN);
+	/* a dying SA does not count: the new one may come */
+	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)), 0);
+	sa_add_ok(&L, "a", SA_IN, 0x2000 + i, i);
+	commit_ok(&L);
+	cr_assert_eq(a->nin, TUNNEL_MAX_IN);
+
+	/* per pair: a 2-pair tunnel takes 4 sets of 2 */
+	for (i = 0; i < TUNNEL_MAX_IN; i++)
+		sa_add_ok(&L, "b", SA_IN, 0x3000 + 0x10 * i, i);
+	cr_assert_eq(sa_add_x(&L, "b", SA_IN, 0x3100, 9, 36), -ENOSPC);
+	cr_assert_eq(live_tunnel_find(&L, "b")->nin, 2 * TUNNEL_MAX_IN);
+}
+
+Test(live, sa_update_moves_the_peer)
+{
+	struct tunnel *a = tun_add(&L, "a", 1);
+	struct sa *out = sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	const struct esp_sa_params *w = sa_wire(out);
+	struct in_addr r;
+	int ret;
+
+	inet_pton(AF_INET, "198.51.100.9", &r);
+	ret = live_sa_update(&L, 0x1000, r, 1234, 0, err, sizeof(err));
+	cr_assert_eq(ret, -EINVAL, "sport on an esp tunnel");
+	cr_assert_eq(sa_wire(out), w);
+	cr_assert_eq(live_sa_update(&L, 0x1000, r, 0, 0, err, sizeof(err)), 0);
+	cr_assert_neq(sa_wire(out), w);
+	cr_assert_eq(sa_wire(out)->remote.s_addr, r.s_addr);
+	cr_assert_eq(sa_wire(out)->spi, 0x1000u);
+	cr_assert_eq(tunnel_out_sa(a, 0), out);
+	cr_assert_eq(live_sa_update(&L, 0x7777, r, 0, 0, err, sizeof(err)),
+		     -ENOENT);
+}
+
+/* ---- routes ---- */
+
+Test(live, routes_longest_prefix_across_tunnels)
+{
+	struct tunnel *t1 = tun_add(&L, "t1", 1);
+	struct tunnel *t2 = tun_add(&L, "t2", 1);
+	struct cfg_prefix p;
+	int ret;
+
+	route_add_ok(&L, "10.0.0.0/8", "t1");
+	route_add_ok(&L, "10.1.0.0/16", "t2");
+	route_add_ok(&L, "fd00::/16", "t1");
+	route_add_ok(&L, "fd00:1::/32", "t2");
+	route_add_ok(&L, "192.168.7.7/32", "t2");
+	/* staged */
+	cr_assert_null(route_of(&L, "10.2.3.4"));
+	commit_ok(&L);
+	cr_assert_eq(route_of(&L, "10.2.3.4"), t1);
+	cr_assert_eq(route_of(&L, "10.0.255.255"), t1);
+	cr_assert_eq(route_of(&L, "10.1.2.3"), t2);
+	cr_assert_eq(route_of(&L, "10.1.255.255"), t2);
+	cr_assert_eq(route_of(&L, "10.2.0.0"), t1);
+	cr_assert_null(route_of(&L, "11.0.0.1"));
+	cr_assert_eq(route_of(&L, "192.168.7.7"), t2);
+	cr_assert_null(route_of(&L, "192.168.7.8"));
+	cr_assert_eq(route_of(&L, "fd00:2::1"), t1);
+	cr_assert_eq(route_of(&L, "fd00:1::1"), t2);
+	cr_assert_eq(route_of(&L, "fd00:1:ffff::1"), t2);
+	cr_assert_null(route_of(&L, "fd01::1"));
+	cr_assert_null(route_of(&L, "::1"));
+
+	/* a prefix is one tunnel's; host bits do not make another */
+	p = pfx("10.0.0.0/8");
+	ret = live_route_add(&L, &p, "t2", err, sizeof(err));
+	cr_assert_eq(ret, -EEXIST);
+	cr_assert(strstr(err, "10.0.0.0/8") && strstr(err, "t1"), "%s", err);
+	p = pfx("10.9.9.9/8");
+	cr_assert_eq(live_route_add(&L, &p, "t1", err, sizeof(err)), -EEXIST);
+	p = pfx("10.7.0.0/16");
+	ret = live_route_add(&L, &p, "t9", err, sizeof(err));
+	cr_assert_eq(ret, -ENOENT);
+	cr_assert(strstr(err, "t9"), "%s", err);
+	/* del */
+	p = pfx("10.9.0.0/16");
+	ret = live_route_del(&L, &p, err, sizeof(err));
+	cr_assert_eq(ret, -ENOENT);
+	cr_assert(strstr(err, "10.9.0.0/16") && strstr(err, "no such route"),
+		  "%s", err);
+	p = pfx("10.1.0.0/16");
+	cr_assert_eq(live_route_del(&L, &p, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(route_of(&L, "10.1.2.3"), t2, "staged");
+	commit_ok(&L);
+	cr_assert_eq(route_of(&L, "10.1.2.3"), t1);
+	cr_assert_eq(live_route_del(&L, &p, err, sizeof(err)), -ENOENT);
+	/* the same prefix, host bits set: the same route */
+	route_add_ok(&L, "10.1.0.0/16", "t2");
+	p = pfx("10.1.44.55/16");
+	cr_assert_eq(live_route_del(&L, &p, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(L.nroutes, 4u);
+	commit_ok(&L);
+	cr_assert_eq(route_of(&L, "10.1.2.3"), t1);
+
+	/* a deleted tunnel takes its routes along */
+	cr_assert_eq(live_tunnel_del(&L, "t1", err, sizeof(err)), 0);
+	cr_assert_eq(L.nroutes, 2u);
+	commit_ok(&L);
+	cr_assert_null(route_of(&L, "10.2.3.4"));
+	cr_assert_null(route_of(&L, "fd00:2::1"));
+	cr_assert_eq(route_of(&L, "fd00:1::1"), t2);
+	cr_assert_eq(route_of(&L, "192.168.7.7"), t2);
+	p = pfx("10.0.0.0/8");
+	cr_assert_eq(live_route_del(&L, &p, err, sizeof(err)), -ENOENT);
+	/* its prefixes are free for another tunnel */
+	route_add_ok(&L, "10.0.0.0/8", "t2");
+	commit_ok(&L);
+	cr_assert_eq(route_of(&L, "10.2.3.4"), t2);
+}
+
+/* Many routes added and deleted in random order: the index stays right
+ * (route_remove_at moves the last route into the hole). */
+Test(live, routes_churn)
+{
+	static bool on[512];
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	char s[64], a[64];
+	int i, j;
+
+	tun_add(&L, "t1", 1);
+	tun_add(&L, "t2", 1);
+	for (i = 0; i < 5000; i++) {
+		struct cfg_prefix p;
+		int ret;
+
+		x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+		j = (x * 0x2545f4914f6cdd1dull >> 33) % 512;
+		snprintf(s, sizeof(s), "10.%d.%d.0/24", j / 256, j % 256);
+		p = pfx(s);
+		if (on[j]) {
+			ret = live_route_del(&L, &p, err, sizeof(err));
+			cr_assert_eq(ret, 0, "step %d: del %s: %s", i, s, err);
+		} else {
+			ret = live_route_add(&L, &p, j % 2 ? "t2" : "t1", err,
+					     sizeof(err));
+			cr_assert_eq(ret, 0, "step %d: add %s: %s", i, s, err);
+		}
+		on[j] = !on[j];
+		if (i % 500 == 499) {
+			commit_ok(&L);
+			for (j = 0; j < 512; j++) {
+				struct tunnel *t;
+
+				snprintf(a, sizeof(a), "10.%d.%d.9", j / 256,
+					 j % 256);
+				t = route_of(&L, a);
+				if (!on[j])
+					cr_assert_null(t, "%s", a);
+				else
+					cr_assert(t && !strcmp(t->name, j % 2 ?
+							       "t2" : "t1"),
+						  "%s", a);
+			}
+		}
+	}
+}
+
+/*
+ * SA hash churn: 10,000 random adds and deletes of inbound SAs over a
+ * pool of SPIs across 50 tunnels (at most TUNNEL_MAX_IN each), a commit
+ * and a tick past the grace period after every 100, each checked against
+ * a plain array of what should be there.
+ */
+#define CH_TUN 50
+#define CH_POOL 600
+#define CH_OPS 10000
+#define CH_BATCH 100
+
+struct ch_ref {
+	struct sa *sa;     /* live in the model, NULL: none */
+	int tun;
+	bool dying;        /* deleted in this batch */
+};
+
+static uint64_t xs(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dull;
+}
+
+static void churn_check(struct ch_ref *ref, int *nin, uint64_t seed,
+			int op, bool after_grace)
+{
+	struct tables *tb = live_tables(&L);
+	uint32_t i, n = 0;
+	int k, t;
+
+	for (k = 0; k < CH_POOL; k++) {
+		uint32_t spi = 0x10000 + k;
+		struct sa *sa = ref[k].sa;
+
+		if (sa) {
+			cr_assert_eq(tables_sa_slot(tb, sa->slot, spi), sa,
+				     "seed %llx op %d: 0x%x not at its slot",
+				     (unsigned long long)seed, op, spi);
+			if (after_grace)
+				cr_assert_eq(tables_sa_spi(tb, spi), sa,
+					     "seed %llx op %d: 0x%x not by SPI",
+					     (unsigned long long)seed, op, spi);
+			else
+				cr_assert_not_null(tables_sa_spi(tb, spi));
+			cr_assert_eq(live_sa_find(&L, spi, SA_IN), sa);
+			cr_assert_eq(sa->tunnel, L.tun[ref[k].tun]);
+		} else if (after_grace || !ref[k].dying) {
+			cr_assert_null(tables_sa_spi(tb, spi),
+				       "seed %llx op %d: deleted 0x%x found",
+				       (unsigned long long)seed, op, spi);
+			cr_assert_null(live_sa_find(&L, spi, -1));
+		}
+	}
+	/* nothing else in the version */
+	for (i = 0; i < tb->nsa; i++) {
+		struct sa *sa = tb->sa_in[i];
+
+		if (!sa)
+			continue;
+		cr_assert_eq(sa->slot, i);
+		k = sa->spi - 0x10000;
+		cr_assert(k >= 0 && k < CH_POOL);
+		if (ref[k].sa == sa) {
+			n++;
+		} else {
+			cr_assert(!after_grace, "seed %llx op %d: stale 0x%x "
+				  "in slot %u", (unsigned long long)seed, op,
+				  sa->spi, i);
+			cr_assert_eq(sa->state, SA_DYING);
+		}
+	}
+	for (k = 0, i = 0; k < CH_POOL; k++)
+		i += ref[k].sa != NULL;
+	cr_assert_eq(n, i);
+	for (t = 0; t < CH_TUN; t++)
+		cr_assert_eq(L.tun[t]->nin, nin[t]);
+}
+
+Test(live, sa_hash_churn, .timeout = 20)
+{
+	static struct ch_ref ref[CH_POOL];
+	int nin[CH_TUN] = { 0 };
+	uint64_t seed = 0x5eed5eedull, s = seed;
+	int op, t, k, adds = 0, dels = 0, full = 0;
+	char name[16];
+
+	for (t = 0; t < CH_TUN; t++) {
+		snprintf(name, sizeof(name), "t%d", t);
+		cr_assert_eq(tun_add(&L, name, 1)->slot, (uint32_t)t);
+	}
+	commit_ok(&L);
+	for (op = 1; op <= CH_OPS; op++) {
+		uint32_t spi;
+		int ret;
+
+		k = xs(&s) % CH_POOL;
+		spi = 0x10000 + k;
+		if (ref[k].sa) {
+			ret = live_sa_del(&L, spi, SA_IN, err, sizeof(err));
+			cr_assert_eq(ret, 0, "op %d: del 0x%x: %s", op, spi, err);
+			nin[ref[k].tun]--;
+			ref[k].sa = NULL;
+			ref[k].dying = true;
+			dels++;
+		} else {
+			t = xs(&s) % CH_TUN;
+			snprintf(name, sizeof(name), "t%d", t);
+			ret = sa_add_x(&L, name, SA_IN, spi, op, 36);
+			if (nin[t] == TUNNEL_MAX_IN) {
+				cr_assert_eq(ret, -ENOSPC, "op %d", op);
+				full++;
+			} else {
+				cr_assert_eq(ret, 0, "op %d: add 0x%x: %s", op,
+					     spi, err);
+				ref[k].sa = live_sa_find(&L, spi, SA_IN);
+				cr_assert_not_null(ref[k].sa);
+				ref[k].tun = t;
+				nin[t]++;
+				adds++;
+			}
+		}
+		if (op % CH_BATCH == 0) {
+			commit_ok(&L);
+			churn_check(ref, nin, seed, op, false);
+			live_tick(&L, now_ms() + LIVE_IN_GRACE_MS + 1);
+			for (k = 0; k < CH_POOL; k++)
+				ref[k].dying = false;
+			churn_check(ref, nin, seed, op, true);
+		}
+	}
+	/* the run did what it is meant to */
+	cr_assert_gt(adds, 2000);
+	cr_assert_gt(dels, 2000);
+	cr_assert_gt(full, 100, "the per-tunnel limit was hit %d times", full);
+	cr_assert_eq(L.ndying, 0u);
+}
+
+/* ---- lifetimes ---- */
+
+static struct sa *lifetime_sa(int dir, bool bytes)
+{
+	uint8_t key[36];
+	struct live_sa_args a = {
+		.tunnel = "a", .dir = dir, .spi = 0x5000, .key = key,
+		.key_len = 36,
+	};
+	int ret;
+
+	if (bytes)
+		a.soft_bytes = 1000, a.hard_bytes = 2000;
+	else
+		a.soft_s = 1, a.hard_s = 2;
+	key_fill(key, 36, 77);
+	tun_add(&L, "a", 1);
+	ret = live_sa_add(&L, &a, err, sizeof(err));
+	cr_assert_eq(ret, 0, "%s", err);
+	commit_ok(&L);
+	return live_sa_find(&L, 0x5000, dir);
+}
+
+static void check_event(int i, enum live_ev type, int dir, const char *what)
+{
+	cr_assert_lt(i, nev);
+	cr_assert_eq(evs[i].type, type);
+	cr_assert_str_eq(evs[i].tunnel, "a");
+	cr_assert_eq(evs[i].spi, 0x5000u);
+	cr_assert_eq(evs[i].dir, dir);
+	cr_assert_str_eq(evs[i].what, what);
+}
+
+static void check_hard_gone(int dir)
+{
+	struct tunnel *a = live_tunnel_find(&L, "a");
+
+	cr_assert_null(live_sa_find(&L, 0x5000, -1));
+	if (dir == SA_OUT) {
+		cr_assert_null(tunnel_out_sa(a, 0));
+		cr_assert_null(tunnel_out_sa(a, 1));
+	} else {
+		cr_assert_null(tables_sa_spi(live_tables(&L), 0x5000));
+		cr_assert_eq(a->nin, 0);
+	}
+}
+
+static void lifetime_time(int dir)
+{
+	struct sa *sa = lifetime_sa(dir, false);
+	uint64_t c = sa->created_ms;
+
+	live_tick(&L, c + 500);
+	cr_assert_eq(nev, 0);
+	live_tick(&L, c + 1500);
+	cr_assert_eq(nev, 1, "one soft expire, got %d events", nev);
+	check_event(0, LIVE_EV_SOFT_EXPIRE, dir, "time");
+	cr_assert_eq(live_sa_find(&L, 0x5000, dir), sa, "soft keeps it");
+	live_tick(&L, c + 1600);
+	live_tick(&L, c + 1999);
+	cr_assert_eq(nev, 1, "soft expire again");
+	live_tick(&L, c + 2500);
+	cr_assert_eq(nev, 2);
+	check_event(1, LIVE_EV_HARD_EXPIRE, dir, "time");
+	check_hard_gone(dir);
+	live_tick(&L, c + 3500);
+	cr_assert_eq(nev, 2, "an expired SA reported again");
+	cr_assert_eq(count_ev(LIVE_EV_SOFT_EXPIRE, 0x5000), 1);
+	cr_assert_eq(count_ev(LIVE_EV_HARD_EXPIRE, 0x5000), 1);
+}
+
+Test(live, lifetime_time_out)
+{
+	lifetime_time(SA_OUT);
+}
+
+Test(live, lifetime_time_in)
+{
+	lifetime_time(SA_IN);
+}
+
+static void lifetime_bytes(int dir)
+{
+	struct sa *sa = lifetime_sa(dir, true);
+
+	sa->pw[0].bytes = 999;
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 0);
+	sa->pw[0].bytes = 600;
+	sa->pw[1].bytes = 400; /* summed over the workers */
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 1);
+	check_event(0, LIVE_EV_SOFT_EXPIRE, dir, "bytes");
+	sa->pw[0].bytes = 1500;
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 1, "soft expire again");
+	cr_assert_eq(live_sa_find(&L, 0x5000, dir), sa);
+	sa->pw[0].bytes = 1600;
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 2);
+	check_event(1, LIVE_EV_HARD_EXPIRE, dir, "bytes");
+	check_hard_gone(dir);
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 2);
+}
+
+Test(live, lifetime_bytes_out)
+{
+	lifetime_bytes(SA_OUT);
+}
+
+Test(live, lifetime_bytes_in)
+{
+	lifetime_bytes(SA_IN);
+}
+
+Test(live, exhausted_reported)
+{
+	struct sa *sa;
+
+	tun_add(&L, "a", 1);
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	atomic_store(&sa->seq, sa->seq_max);
+	cr_assert_eq(sa_seq_reserve(sa, 1), 0u);
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 1);
+	cr_assert_eq(evs[0].type, LIVE_EV_EXHAUSTED);
+	cr_assert_eq(evs[0].spi, 0x1000u);
+	cr_assert_str_eq(evs[0].tunnel, "a");
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 1);
+}
+
+/* Everything at once, then live_destroy (the binary is checked with ASan
+ * and LeakSanitizer: nothing may be left). */
+Test(live, destroy_with_everything)
+{
+	struct tables *tb;
+	int i;
+
+	tun_add(&L, "a", 1);
+	tun_add(&L, "b", 2);
+	sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	sa_add_ok(&L, "a", SA_IN, 0x2001, 2);
+	sa_add_ok(&L, "a", SA_OUT, 0x1000, 3);
+	sa_add_ok(&L, "a", SA_OUT, 0x1001, 4); /* old one retired */
+	sa_add_ok(&L, "b", SA_IN, 0x3000, 5);
+	sa_add_ok(&L, "b", SA_OUT, 0x4000, 6);
+	route_add_ok(&L, "10.0.0.0/8", "a");
+	route_add_ok(&L, "fd00::/16", "b");
+	commit_ok(&L);
+	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)), 0);
+	commit_ok(&L);
+	/* staged, never committed */
+	sa_add_ok(&L, "b", SA_IN, 0x3100, 7);
+	sa_add_ok(&L, "a", SA_IN, 0x2100, 8);
+	cr_assert_eq(live_sa_del(&L, 0x2100, SA_IN, err, sizeof(err)), 0);
+	tun_add(&L, "c", 1);
+	route_add_ok(&L, "10.1.0.0/16", "c");
+	epoch_online(&L.epoch, 0);
+	tb = live_tables(&L);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(live_tunnel_del(&L, "c", err, sizeof(err)),
+			     i ? -ENOENT : 0);
+	commit_ok(&L);
+	cr_assert_not_null(tb);
+	epoch_offline(&L.epoch, 0);
+	cr_assert_gt(epoch_pending(&L.epoch), 0u);
+	/* teardown destroys it */
+}
+
+/* ---- sequence numbers across restarts ---- */
+
+static char tmpdir[64];
+static char sdir[128];
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void p_setup(void)
+{
+	nev = 0;
+	err[0] = '\0';
+	strcpy(tmpdir, "/tmp/test_live.XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir));
+	snprintf(sdir, sizeof(sdir), "%s/gw", tmpdir);
+}
+
+static void p_teardown(void)
+{
+	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(persist, .init = p_setup, .fini = p_teardown);
+
+static struct seqstore *store_open(void)
+{
+	struct seqstore *s;
+	int ret = seqstore_open(&s, sdir, err, sizeof(err));
+
+	cr_assert_eq(ret, 0, "seqstore_open: %d %s", ret, err);
+	return s;
+}
+
+/* A "daemon start": a store, a model, tunnel "a". */
+static struct seqstore *start(struct live *l)
+{
+	struct seqstore *s = store_open();
+
+	cr_assert_eq(live_init(l, NWORKERS, MTU, &OPS, s), 0);
+	tun_add(l, "a", 1);
+	return s;
+}
+
+/* A crash: nothing written beyond what commits and ticks wrote. */
+static void crash(struct live *l, struct seqstore *s)
+{
+	live_destroy(l);
+	seqstore_close(s);
+}
+
+Test(persist, out_seq_never_reused)
+{
+	struct seqstore *s;
+	struct sa *sa;
+	uint64_t lim;
+
+	/* first start: a block reserved on disk before any number is used */
+	s = start(&L);
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	cr_assert(sa->persist);
+	cr_assert_eq(atomic_load(&sa->seq_limit), 0u);
+	cr_assert_eq(sa_seq_reserve(sa, 1), 0u, "used before persisted");
+	cr_assert_eq(atomic_load(&sa->blocked), 1);
+	commit_ok(&L);
+	cr_assert_eq(atomic_load(&sa->seq_limit), LIVE_SEQ_BLOCK);
+	cr_assert_eq(sa_seq_reserve(sa, 1), 1u);
+	atomic_store(&sa->seq, 5000); /* in use */
+	crash(&L, s);
+
+	/* second start: the same SA begins above all it may have sent */
+	s = start(&L);
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	cr_assert_geq(atomic_load(&sa->seq), LIVE_SEQ_BLOCK);
+	cr_assert_eq(sa_seq_reserve(sa, 1), 0u, "used before persisted");
+	commit_ok(&L);
+	cr_assert_eq(atomic_load(&sa->seq_limit), 2 * LIVE_SEQ_BLOCK);
+	cr_assert_eq(sa_seq_reserve(sa, 1), LIVE_SEQ_BLOCK + 1);
+
+	/* near the end of its block, a tick reserves the next one */
+	atomic_store(&sa->seq, 2 * LIVE_SEQ_BLOCK - 10);
+	live_tick(&L, now_ms());
+	lim = atomic_load(&sa->seq_limit);
+	cr_assert_eq(lim, 3 * LIVE_SEQ_BLOCK - 10);
+	cr_assert_eq(sa_seq_reserve(sa, 20), 2 * LIVE_SEQ_BLOCK - 9);
+
+	/* deleted and added again (the same key comes back): above */
+	cr_assert_eq(live_sa_del(&L, 0x1000, SA_OUT, err, sizeof(err)), 0);
+	commit_ok(&L);
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	commit_ok(&L);
+	cr_assert_geq(sa_seq_reserve(sa, 1), lim + 1);
+	crash(&L, s);
+
+	/* third start: above the block the tick reserved */
+	s = start(&L);
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	commit_ok(&L);
+	cr_assert_geq(sa_seq_reserve(sa, 1), lim + 1);
+	/* a new key under the same SPI starts at 1 */
+	cr_assert_eq(live_sa_del(&L, 0x1000, SA_OUT, err, sizeof(err)), 0);
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x1000, 2);
+	commit_ok(&L);
+	cr_assert_eq(sa_seq_reserve(sa, 1), 1u);
+	crash(&L, s);
+}
+
+Test(persist, in_replay_top_survives)
+{
+	static const uint64_t seen[] = { 5, 100, 1000, 998 };
+	struct seqstore *s;
+	struct sa *sa;
+	uint64_t n;
+	size_t i;
+
+	s = start(&L);
+	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	for (i = 0; i < sizeof(seen) / sizeof(seen[0]); i++)
+		cr_assert_eq(replay_update(&sa->replay, seen[i]), REPLAY_OK);
+	live_persist_final(&L);
+	crash(&L, s);
+
+	s = start(&L);
+	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	cr_assert_eq(atomic_load(&sa->replay.top), 1000u);
+	for (i = 0; i < sizeof(seen) / sizeof(seen[0]); i++)
+		cr_assert_neq(replay_check(&sa->replay, seen[i]), REPLAY_OK,
+			      "%llu accepted again",
+			      (unsigned long long)seen[i]);
+	for (n = 1; n <= 1000; n++)
+		cr_assert_neq(replay_check(&sa->replay, n), REPLAY_OK,
+			      "%llu (below the top) accepted",
+			      (unsigned long long)n);
+	cr_assert_eq(replay_check(&sa->replay, 1001), REPLAY_OK);
+	crash(&L, s);
+
+	/* another key under the same SPI: a new SA, a fresh window */
+	s = start(&L);
+	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 2);
+	commit_ok(&L);
+	cr_assert_eq(atomic_load(&sa->replay.top), 0u);
+	for (i = 0; i < sizeof(seen) / sizeof(seen[0]); i++)
+		cr_assert_eq(replay_check(&sa->replay, seen[i]), REPLAY_OK);
+	crash(&L, s);
+}
+
+/* The inbound top is written by the ticks too (once a second), so a
+ * crash loses at most what came in since. */
+Test(persist, in_replay_top_written_by_tick)
+{
+	struct seqstore *s;
+	struct sa *sa;
+
+	s = start(&L);
+	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	cr_assert_eq(replay_update(&sa->replay, 777), REPLAY_OK);
+	live_tick(&L, now_ms() + 1000);
+	crash(&L, s);
+
+	s = start(&L);
+	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	cr_assert_eq(atomic_load(&sa->replay.top), 777u);
+	cr_assert_neq(replay_check(&sa->replay, 777), REPLAY_OK);
+	crash(&L, s);
+}
