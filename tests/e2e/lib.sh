@@ -53,6 +53,35 @@ topo_up() {
 	ip -n "$NS_B" link set eB up
 }
 
+# topo_bridged: topo_up's namespaces, but the wire is two veths and a
+# bridge in a third namespace ${P}W, where a capture sees what really
+# crosses (AF_XDP frames bypass the taps of the gateways' own interfaces):
+#   eA 192.0.2.1 -- wA =[br0 in ${P}W]= wB -- eB 192.0.2.2
+NS_W=${P}W
+topo_bridged() {
+	local x ns l
+	topo_up
+	ip -n "$NS_A" link del eA
+	ip netns add "$NS_W"
+	ip netns exec "$NS_W" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1
+	for x in A B; do
+		ns=${P}$x
+		ip link add "e$x" netns "$ns" numrxqueues "$QUEUES" numtxqueues "$QUEUES" \
+			type veth peer name "w$x" netns "$NS_W" \
+			numrxqueues "$QUEUES" numtxqueues "$QUEUES"
+		ip -n "$ns" link set "e$x" mtu "$WIRE_MTU"
+		ip -n "$NS_W" link set "w$x" mtu "$WIRE_MTU"
+	done
+	ip -n "$NS_W" link add br0 type bridge mcast_snooping 0 # no IGMP of its own
+	for l in wA wB; do ip -n "$NS_W" link set "$l" master br0 up; done
+	ip -n "$NS_W" link set br0 up
+	ip -n "$NS_A" addr add 192.0.2.1/24 dev eA
+	ip -n "$NS_B" addr add 192.0.2.2/24 dev eB
+	ip -n "$NS_A" link set eA up
+	ip -n "$NS_B" link set eB up
+}
+
 # gw_conf NAME UPLINK TUNADDR4 TUNADDR6 LOCAL REMOTE ROUTE4 ROUTE6 OSPI OKEY ISPI IKEY [CPUS]
 gw_conf() {
 	local f=$WORK/gw-$1.conf
@@ -132,10 +161,29 @@ bpf_dump() {
 		"/sys/fs/bpf/espresso/$P-$1/$2"
 }
 
+# xdp_counter NS DEV NAME: counter NAME of the espresso program attached to
+# DEV, summed over CPUs, read with bpftool from the program's own map (it
+# works while no espressod runs: after a SIGKILL the program stays).
+xdp_counter() {
+	local id
+	id=$(ip netns exec "$1" bpftool -j net show dev "$2" |
+		/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["xdp"][0]["id"])')
+	bpftool -j prog show id "$id" | /usr/bin/python3 -c '
+import json, subprocess, sys
+for m in json.load(sys.stdin)["map_ids"]:
+    info = json.loads(subprocess.check_output(["bpftool", "-j", "map", "show", "id", str(m)]))
+    if info["name"] != "espresso_stats":
+        continue
+    dump = json.loads(subprocess.check_output(["bpftool", "-j", "map", "dump", "id", str(m)]))
+    print(sum(v["value"][sys.argv[1]] for e in dump for v in e["formatted"]["values"]))
+    break' "$3"
+}
+
 topo_down() {
 	gw_stop a
 	gw_stop b
 	ip netns del "$NS_A" 2>/dev/null || true
 	ip netns del "$NS_B" 2>/dev/null || true
+	ip netns del "$NS_W" 2>/dev/null || true
 	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }

@@ -30,7 +30,6 @@
 #  ICV check is not asserted: Wireshark 4.0's esp_sa has no ESN setting and
 #  computes the ICV over the 8-byte AAD, so it calls every ICV "incorrect").
 source "$(dirname "$0")/lib.sh"
-NS_W=${P}W
 PY=/usr/bin/python3
 HELPER=$(dirname "$0")/esptest.py
 PINGS=10 PINGS6=5 PATTERN=e59e550c0ffee0d1 TCP_BYTES=262144 TCP_PORT=5201
@@ -39,30 +38,10 @@ TS_PID=
 cleanup() {
 	[ -n "$TS_PID" ] && kill "$TS_PID" 2>/dev/null
 	topo_down
-	ip netns del "$NS_W" 2>/dev/null || true
 }
 trap cleanup EXIT
 
-# lib.sh's topology, with the veth wire replaced by two veths and a bridge
-topo_up
-ip -n "$NS_A" link del eA
-ip netns add "$NS_W"
-ip netns exec "$NS_W" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-for x in A B; do
-	ns=${P}$x
-	ip link add "e$x" netns "$ns" numrxqueues "$QUEUES" numtxqueues "$QUEUES" \
-		type veth peer name "w$x" netns "$NS_W" \
-		numrxqueues "$QUEUES" numtxqueues "$QUEUES"
-	ip -n "$ns" link set "e$x" mtu "${WIRE_MTU:-1500}"
-	ip -n "$NS_W" link set "w$x" mtu "${WIRE_MTU:-1500}"
-done
-ip -n "$NS_W" link add br0 type bridge mcast_snooping 0 # no IGMP of its own
-for l in wA wB; do ip -n "$NS_W" link set "$l" master br0 up; done
-ip -n "$NS_W" link set br0 up
-ip -n "$NS_A" addr add 192.0.2.1/24 dev eA
-ip -n "$NS_B" addr add 192.0.2.2/24 dev eB
-ip -n "$NS_A" link set eA up
-ip -n "$NS_B" link set eB up
+topo_bridged
 
 gw_start a
 gw_start b

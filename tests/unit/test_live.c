@@ -591,6 +591,34 @@ Test(live, sa_in_rekey_make_before_break)
 	cr_assert_eq(L.ndying, 0u);
 }
 
+/*
+ * BUG (live.c build(), the SPI hash): an inbound SPI deleted and added
+ * again (a new key under the same SPI: what a config reload does). The
+ * dying SA stays in the version for LIVE_IN_GRACE_MS beside the new one,
+ * and build() inserts both into the SPI hash in slot order, so
+ * tables_sa_spi() -- frames without metadata, packets reassembled from
+ * outer fragments -- finds the dying SA, with the old key, for the whole
+ * grace period.
+ */
+Test(live, sa_in_same_spi_again_lookup_finds_new)
+{
+	struct sa *old, *new;
+	struct tables *tb;
+
+	tun_add(&L, "a", 1);
+	old = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)), 0);
+	new = sa_add_ok(&L, "a", SA_IN, 0x2000, 2);
+	commit_ok(&L);
+	tb = live_tables(&L);
+	cr_assert_eq(old->state, SA_DYING);
+	cr_assert_eq(tables_sa_slot(tb, old->slot, 0x2000), old);
+	cr_assert_eq(tables_sa_slot(tb, new->slot, 0x2000), new);
+	cr_assert_eq(tables_sa_spi(tb, 0x2000), new,
+		     "BUG: the SPI lookup finds the dying SA (old key)");
+}
+
 Test(live, sa_in_at_most_four_per_pair)
 {
 	struct tunnel *a = tun_add(&L, "a", 1);

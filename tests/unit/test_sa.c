@@ -335,7 +335,7 @@ Test(sa, seq_reserve_limits)
  */
 #define ENC 3
 #define DEC 4
-#define PER_THREAD 16000
+#define PER_THREAD 40000
 #define BURST 32
 #define TOTAL (ENC * PER_THREAD)
 #define PKT 64

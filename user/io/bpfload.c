@@ -9,6 +9,8 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <linux/if_link.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/magic.h>
@@ -131,49 +133,99 @@ static void init_state(struct bpf_state *b, const struct cfg *c)
 
 /*
  * An espressod killed without its clean stop leaves its program attached
- * (it keeps dropping ESP to the closed sockets, counted in drop_no_xsk):
- * the next start replaces it. Someone else's program is left alone.
+ * (it keeps dropping ESP to the closed sockets, counted in drop_no_xsk).
+ * The next start replaces it in one step (XDP_FLAGS_REPLACE): at no moment
+ * is the uplink without a program, so no ESP reaches the kernel's stack.
+ * Returns the old program's fd, or -1 when there is none of ours to
+ * replace this way (someone else's program is left alone; one of ours in
+ * libxdp's dispatcher is detached).
  */
-static void detach_stale(struct bpf_state *b, const char *ifname)
+static int find_stale(struct bpf_state *b, const char *ifname)
 {
 	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(b->ifindex);
 	struct xdp_program *p = NULL;
+	int fd = -1;
 
 	if (libxdp_get_error(mp) || !mp)
-		return;
+		return -1;
 	if (xdp_multiprog__is_legacy(mp)) {
 		p = xdp_multiprog__main_prog(mp);
-		if (p && !strcmp(xdp_program__name(p), ESPRESSO_PROG_NAME) &&
-		    !xdp_multiprog__detach(mp))
-			log_warn("%s: replaced the XDP program an earlier "
-				 "espressod left attached", ifname);
+		if (p && !strcmp(xdp_program__name(p), ESPRESSO_PROG_NAME))
+			fd = dup(xdp_program__fd(p));
 	} else {
 		while ((p = xdp_multiprog__next_prog(p, mp))) {
 			if (strcmp(xdp_program__name(p), ESPRESSO_PROG_NAME))
 				continue;
 			if (!xdp_program__detach(p, b->ifindex,
 						 xdp_multiprog__attach_mode(mp), 0))
-				log_warn("%s: replaced the XDP program an "
-					 "earlier espressod left attached",
-					 ifname);
+				log_warn("%s: detached the XDP program an "
+					 "earlier espressod left in the "
+					 "dispatcher", ifname);
 			break;
 		}
 	}
 	xdp_multiprog__close(mp);
+	return fd;
+}
+
+/* Load obj with libbpf and put it in place of old_fd in one step. */
+static int replace_stale(struct bpf_state *b, const char *obj, int old_fd)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = b->pin_dir);
+	LIBBPF_OPTS(bpf_xdp_attach_opts, ao, .old_prog_fd = old_fd);
+	struct bpf_program *prog;
+	struct bpf_object *bo;
+	int err;
+
+	bo = bpf_object__open_file(obj, &oo);
+	if (!bo)
+		return -errno;
+	err = bpf_object__load(bo);
+	prog = bpf_object__find_program_by_name(bo, ESPRESSO_PROG_NAME);
+	if (err || !prog) {
+		bpf_object__close(bo);
+		return err ? err : -ENOENT;
+	}
+	err = bpf_xdp_attach(b->ifindex, bpf_program__fd(prog),
+			     XDP_FLAGS_REPLACE | (b->mode == XDP_MODE_SKB ?
+						  XDP_FLAGS_SKB_MODE :
+						  XDP_FLAGS_DRV_MODE),
+			     &ao);
+	if (err) {
+		bpf_object__close(bo);
+		return err;
+	}
+	b->own_obj = bo;
+	b->own_prog_fd = bpf_program__fd(prog);
+	return 0;
 }
 
 int bpfload_attach(struct bpf_state *b, const struct cfg *c, const char *obj)
 {
 	struct bpf_object *bo;
 	char msg[256];
-	int err;
+	int err, stale;
 
 	init_state(b, c);
-	detach_stale(b, c->uplink.name);
 	err = mkdirs(b->pin_dir);
 	if (err) {
 		log_err("cannot create %s: %s", b->pin_dir, strerror(-err));
 		return err;
+	}
+	stale = find_stale(b, c->uplink.name);
+	if (stale >= 0) {
+		err = replace_stale(b, obj, stale);
+		close(stale);
+		if (err) {
+			log_err("%s: cannot replace the XDP program an earlier "
+				"espressod left attached: %s", c->uplink.name,
+				strerror(-err));
+			return err;
+		}
+		log_warn("%s: replaced the XDP program an earlier espressod "
+			 "left attached", c->uplink.name);
+		bo = b->own_obj;
+		goto maps;
 	}
 	DECLARE_LIBBPF_OPTS(bpf_object_open_opts, opts,
 			    .pin_root_path = b->pin_dir);
@@ -204,6 +256,7 @@ int bpfload_attach(struct bpf_state *b, const struct cfg *c, const char *obj)
 		return err;
 	}
 	bo = xdp_program__bpf_obj(b->prog);
+maps:
 	b->sa_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SA_IN));
 	b->xsks_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_XSKS));
 	b->stats_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_STATS));
@@ -304,18 +357,30 @@ void bpfload_close(struct bpf_state *b)
 	char path[PATH_MAX];
 	size_t i;
 
-	if (b->sa_fd >= 0 && !b->prog)
+	if (b->sa_fd >= 0 && !b->prog && !b->own_obj)
 		clear_sa_map(b); /* the program stays: leave it no SPI */
 	for (i = 0; i < 3; i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
-	if (!b->prog)
+	if (b->own_obj) {
+		LIBBPF_OPTS(bpf_xdp_attach_opts, ao, .old_prog_fd = b->own_prog_fd);
+
+		/* only if it is still ours */
+		bpf_xdp_detach(b->ifindex, XDP_FLAGS_REPLACE |
+			       (b->mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE :
+							  XDP_FLAGS_DRV_MODE),
+			       &ao);
+		bpf_object__close(b->own_obj);
+		b->own_obj = NULL;
+	} else if (b->prog) {
+		xdp_program__detach(b->prog, b->ifindex, b->mode, 0);
+		xdp_program__close(b->prog);
+		b->prog = NULL;
+	} else {
 		return;
-	xdp_program__detach(b->prog, b->ifindex, b->mode, 0);
-	xdp_program__close(b->prog);
-	b->prog = NULL;
+	}
 	for (i = 0; i < 3; i++) {
 		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, map_names[i]);
 		unlink(path);

@@ -17,9 +17,12 @@
 #include "espresso/common.h"
 
 struct xdp_program;
+struct bpf_object;
 
 struct bpf_state {
 	struct xdp_program *prog; /* NULL when the program is someone else's */
+	struct bpf_object *own_obj; /* ours, put in place of a stale one */
+	int own_prog_fd;
 	int ifindex;
 	int mode; /* enum xdp_attach_mode */
 	int sa_fd, xsks_fd, stats_fd;

@@ -1,0 +1,175 @@
+#!/bin/bash
+# A restart never leaks and never reuses:
+#
+#   ${P}A: pings 10.2.0.1, fd00:2::1          ${P}B: pings 10.1.0.1
+#   esp0 10.1.0.1 fd00:1::1 (persistent tun)  esp0 10.2.0.1 fd00:2::1
+#   default via 192.0.2.2 (as on a real gateway: a missing route leaks)
+#   eA 192.0.2.1 (XDP) -- wA =[br0]= wB -- eB 192.0.2.2 (XDP)
+#                              |
+#                   ${P}W: tshark -i br0 (the wire as it is)
+#
+# gw-a is killed with SIGKILL while both sides ping, stays down a second,
+# and starts again. Checks:
+#  - while it is down its tun and the routes into it stay (v4 and v6), and
+#    nothing of the protected prefixes crosses the wire in clear;
+#  - ESP that reaches gw-a while it is down is dropped by its XDP program
+#    and counted (drop_no_xsk);
+#  - the restarted espressod adopts the tun and XDP program and traffic
+#    resumes within 2 s of the start;
+#  - every ESP sequence number gw-a sends after the restart is above every
+#    one it sent before (AES-GCM: a reused number is a reused IV);
+#  - an ESP packet of gw-b captured before the restart and replayed to gw-a
+#    after it is dropped and counted as a replay;
+#  - a second espressod for the same instance is refused;
+#  - a clean stop takes under a second and removes the tun and its routes.
+source "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+TS_PID= PING_PIDS=
+
+cleanup() {
+	[ -n "$TS_PID" ] && kill "$TS_PID" 2>/dev/null
+	for p in $PING_PIDS; do kill "$p" 2>/dev/null; done
+	topo_down
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+elapsed() { echo "$2 - $1" | bc; }
+in_sa_errors() { # in_sa_errors a|b REASON: the inbound SA's count
+	ctl "$1" -j show sa | $PY -c '
+import json, sys
+n = sum(s["errors"].get(sys.argv[1], 0) for s in json.load(sys.stdin) if s["dir"] == "in")
+print(n)' "$2"
+}
+
+topo_bridged
+ip -n "$NS_A" route add default via 192.0.2.2
+ip -n "$NS_B" route add default via 192.0.2.1
+gw_start a
+gw_start b
+ip netns exec "$NS_A" ping -c 1 -W 2 192.0.2.2 >/dev/null || fail "no outer connectivity"
+for t in 10.2.0.1 fd00:2::1; do
+	ok=
+	for _ in 1 2 3; do
+		ip netns exec "$NS_A" ping -c 1 -W 1 "$t" >/dev/null && { ok=1; break; }
+	done
+	[ -n "$ok" ] || fail "no ping through the tunnel to $t"
+done
+
+say "capture on the bridge; pings both ways every 20 ms"
+ip netns exec "$NS_W" tshark -i br0 -w "$WORK/wire.pcap" -q 2>/dev/null &
+TS_PID=$!
+sleep 1.5
+ip netns exec "$NS_A" ping -q -i 0.02 -W 1 10.2.0.1 >/dev/null 2>&1 &
+PING_PIDS="$PING_PIDS $!"
+ip netns exec "$NS_A" ping -6 -q -i 0.02 -W 1 fd00:2::1 >/dev/null 2>&1 &
+PING_PIDS="$PING_PIDS $!"
+ip netns exec "$NS_B" ping -q -i 0.02 -W 1 10.1.0.1 >/dev/null 2>&1 &
+PING_PIDS="$PING_PIDS $!"
+sleep 2.5 # more than a second: gw-a's replay top is on disk
+
+say "SIGKILL gw-a"
+kill -KILL "$PID_A"
+wait "$PID_A" 2>/dev/null
+PID_A=
+t_kill=$(now)
+sleep 0.3
+ip -n "$NS_A" link show esp0 >/dev/null || fail "the tun went with the daemon"
+ip -n "$NS_A" route show 10.2.0.0/16 | grep -q "dev esp0" ||
+	fail "the IPv4 route into the tun went: $(ip -n "$NS_A" route)"
+ip -n "$NS_A" -6 route show fd00:2::/64 | grep -q "dev esp0" ||
+	fail "the IPv6 route into the tun went: $(ip -n "$NS_A" -6 route)"
+! ip netns exec "$NS_A" ping -c 2 -i 0.2 -W 1 10.2.0.1 >/dev/null 2>&1 ||
+	fail "a ping got through while gw-a was down"
+# gw-b's pings keep coming: its ESP reaches gw-a's XDP program, which has
+# no socket to give it to
+nox=$(xdp_counter "$NS_A" eA drop_no_xsk)
+echo "   ESP dropped by gw-a's XDP program while it was down: drop_no_xsk $nox"
+[ "$nox" -gt 0 ] || fail "no drop_no_xsk counted while gw-a was down"
+sleep 0.5
+
+say "start gw-a again"
+t_start=$(now)
+gw_start a
+t_up=
+for _ in $(seq 100); do
+	if ip netns exec "$NS_A" ping -c 1 -W 0.1 10.2.0.1 >/dev/null 2>&1; then
+		t_up=$(now)
+		break
+	fi
+done
+[ -n "$t_up" ] || fail "no traffic after the restart: $(cat "$WORK/gw-a.log")"
+resume=$(elapsed "$t_start" "$t_up")
+echo "   down $(elapsed "$t_kill" "$t_start") s; traffic $resume s after the start"
+[ "$(echo "$resume < 2" | bc)" = 1 ] || fail "traffic resumed after $resume s"
+grep -q "replaced the XDP program" "$WORK/gw-a.log" || fail "the old XDP program was not adopted"
+sleep 1
+for p in $PING_PIDS; do kill "$p" 2>/dev/null; done
+PING_PIDS=
+sleep 0.5
+kill "$TS_PID"
+wait "$TS_PID" 2>/dev/null
+TS_PID=
+
+say "nothing of the protected prefixes in clear on the wire"
+n=$(tshark -r "$WORK/wire.pcap" -Y 'ip.addr == 10.0.0.0/8 || ipv6.addr == fd00::/16 || icmp || icmpv6.type == 128 || icmpv6.type == 129' 2>/dev/null | wc -l)
+[ "$n" = 0 ] || fail "$n frames in clear: $(tshark -r "$WORK/wire.pcap" -Y 'ip.addr == 10.0.0.0/8 || icmp' 2>/dev/null | head -5)"
+esp=$(tshark -r "$WORK/wire.pcap" -Y esp 2>/dev/null | wc -l)
+[ "$esp" -gt 100 ] || fail "only $esp ESP frames captured"
+echo "   $esp ESP frames, 0 in clear"
+
+say "gw-a's sequence numbers after the restart are above those before it"
+tshark -r "$WORK/wire.pcap" -Y 'esp.spi == 0x1000' -T fields -e frame.time_epoch \
+	-e esp.sequence 2>/dev/null >"$WORK/seq_a.txt"
+$PY - "$WORK/seq_a.txt" "$t_kill" <<'PY' || fail "sequence numbers reused"
+import sys
+kill = float(sys.argv[2])
+before = [int(s) for t, s in (l.split() for l in open(sys.argv[1])) if float(t) < kill]
+after = [int(s) for t, s in (l.split() for l in open(sys.argv[1])) if float(t) > kill]
+print("   before: %d packets, %d..%d; after: %d packets, %d..%d" %
+      (len(before), min(before), max(before), len(after), min(after), max(after)))
+if not before or not after or min(after) <= max(before):
+    sys.exit(1)
+PY
+
+say "an ESP packet from before the restart, replayed to gw-a: dropped as a replay"
+r0=$(in_sa_errors a rx_replay)
+w0=$(in_sa_errors a rx_window)
+$PY - "$WORK/wire.pcap" <<'PY' >"$WORK/replay.hex" || fail "no ESP of gw-b captured"
+import sys
+from scapy.all import rdpcap, IP
+for p in rdpcap(sys.argv[1]):
+    if IP in p and p[IP].proto == 50 and p[IP].src == "192.0.2.2":
+        print(bytes(p).hex())
+        break
+else:
+    sys.exit(1)
+PY
+ip netns exec "$NS_W" $PY - "$(cat "$WORK/replay.hex")" <<'PY'
+import sys
+from scapy.all import Ether, sendp
+sendp(Ether(bytes.fromhex(sys.argv[1])), iface="wA", verbose=0)
+PY
+sleep 0.5
+r1=$(in_sa_errors a rx_replay)
+w1=$(in_sa_errors a rx_window)
+echo "   rx_replay $r0 -> $r1, rx_window $w0 -> $w1"
+[ $(( r1 - r0 + w1 - w0 )) = 1 ] || fail "the replayed packet was not dropped as a replay"
+
+say "one espressod per instance"
+if ip netns exec "$NS_A" "$ROOT/espressod" -c "$WORK/gw-a.conf" \
+	--state-dir "$WORK/state-a" 2>"$WORK/second.log"; then
+	fail "a second espressod for the instance started"
+fi
+grep -q "already running" "$WORK/second.log" || fail "no clear message: $(cat "$WORK/second.log")"
+ip netns exec "$NS_A" ping -c 2 -i 0.2 -W 1 10.2.0.1 >/dev/null ||
+	fail "the first espressod stopped carrying traffic"
+
+say "a clean stop: quick, and it removes the tun and its routes"
+t0=$(now)
+gw_stop a
+took=$(elapsed "$t0" "$(now)")
+echo "   stopped in $took s"
+[ "$(echo "$took < 1" | bc)" = 1 ] || fail "the clean stop took $took s"
+! ip -n "$NS_A" link show esp0 >/dev/null 2>&1 || fail "the tun stayed after a clean stop"
+say "PASS"
