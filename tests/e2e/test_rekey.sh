@@ -45,6 +45,7 @@ rekey_dir() {
 		{ echo "gw-$rx sa add in $new: $out" >>"$errs"; return 1; }
 	out=$(ctl "$tx" sa add to-peer out spi "$new" key-file "$kf" 2>&1) ||
 		{ echo "gw-$tx sa add out $new: $out" >>"$errs"; return 1; }
+	[ -z "${DEL_DELAY:-}" ] || sleep "$DEL_DELAY"
 	out=$(ctl "$rx" sa del "$old" in 2>&1) ||
 		{ echo "gw-$rx sa del $old in: $out" >>"$errs"; return 1; }
 }

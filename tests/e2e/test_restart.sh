@@ -14,14 +14,16 @@
 #    nothing of the protected prefixes crosses the wire in clear;
 #  - ESP that reaches gw-a while it is down is dropped by its XDP program
 #    and counted (drop_no_xsk);
-#  - the restarted espressod adopts the tun and XDP program and traffic
+#  - the restarted espressod adopts the tun (dropping the routes its config
+#    no longer has) and replaces the XDP program in one step, and traffic
 #    resumes within 2 s of the start;
 #  - every ESP sequence number gw-a sends after the restart is above every
 #    one it sent before (AES-GCM: a reused number is a reused IV);
 #  - an ESP packet of gw-b captured before the restart and replayed to gw-a
 #    after it is dropped and counted as a replay;
 #  - a second espressod for the same instance is refused;
-#  - a clean stop takes under a second and removes the tun and its routes.
+#  - a clean stop takes under a second, removes the tun and its routes, and
+#    puts back threaded NAPI as it was before the first (killed) run.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 TS_PID= PING_PIDS=
@@ -45,6 +47,7 @@ print(n)' "$2"
 topo_bridged
 ip -n "$NS_A" route add default via 192.0.2.2
 ip -n "$NS_B" route add default via 192.0.2.1
+[ "$(ip netns exec "$NS_A" cat /sys/class/net/eA/threaded)" = 0 ] || fail "threaded NAPI already on"
 gw_start a
 gw_start b
 ip netns exec "$NS_A" ping -c 1 -W 2 192.0.2.2 >/dev/null || fail "no outer connectivity"
@@ -86,6 +89,8 @@ ip -n "$NS_A" -6 route show fd00:2::/64 | grep -q "dev esp0" ||
 nox=$(xdp_counter "$NS_A" eA drop_no_xsk)
 echo "   ESP dropped by gw-a's XDP program while it was down: drop_no_xsk $nox"
 [ "$nox" -gt 0 ] || fail "no drop_no_xsk counted while gw-a was down"
+# a route of a config that has changed since: the next start drops it
+ip -n "$NS_A" route add 10.77.0.0/16 dev esp0 proto 229
 sleep 0.5
 
 say "start gw-a again"
@@ -103,6 +108,7 @@ resume=$(elapsed "$t_start" "$t_up")
 echo "   down $(elapsed "$t_kill" "$t_start") s; traffic $resume s after the start"
 [ "$(echo "$resume < 2" | bc)" = 1 ] || fail "traffic resumed after $resume s"
 grep -q "replaced the XDP program" "$WORK/gw-a.log" || fail "the old XDP program was not adopted"
+! ip -n "$NS_A" route show | grep -q 10.77.0.0 || fail "a stale route stayed in the tun"
 sleep 1
 for p in $PING_PIDS; do kill "$p" 2>/dev/null; done
 PING_PIDS=
@@ -172,4 +178,6 @@ took=$(elapsed "$t0" "$(now)")
 echo "   stopped in $took s"
 [ "$(echo "$took < 1" | bc)" = 1 ] || fail "the clean stop took $took s"
 ! ip -n "$NS_A" link show esp0 >/dev/null 2>&1 || fail "the tun stayed after a clean stop"
+napi=$(ip netns exec "$NS_A" cat /sys/class/net/eA/threaded)
+[ "$napi" = 0 ] || fail "threaded NAPI on eA is $napi after the clean stop, was 0"
 say "PASS"

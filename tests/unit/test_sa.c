@@ -326,6 +326,119 @@ Test(sa, seq_reserve_limits)
 }
 
 /*
+ * Reservations alone, as contended as it gets: RT threads take ranges of
+ * 1..32 numbers as fast as they can; every number is handed out once.
+ * Then the same race run into the end of a 32-bit space: the numbers up
+ * to UINT32_MAX go once each (a batch that does not fit goes on one by
+ * one), none beyond, and the SA is marked exhausted.
+ */
+#define RT 4
+#define RT_RESERVES 100000
+#define RT_TAIL 200000
+
+struct rt {
+	struct sa *sa;
+	uint64_t base;           /* numbers counted from base + 1 */
+	uint64_t span;
+	_Atomic uint8_t *count;  /* [span] */
+	_Atomic uint64_t taken, beyond;
+	bool to_the_end;
+};
+
+static void rt_mark(struct rt *r, uint64_t first, uint32_t n)
+{
+	uint32_t i;
+
+	atomic_fetch_add(&r->taken, n);
+	for (i = 0; i < n; i++) {
+		uint64_t s = first + i;
+
+		if (s <= r->base || s - r->base > r->span)
+			atomic_fetch_add(&r->beyond, 1);
+		else
+			atomic_fetch_add(&r->count[s - r->base - 1], 1);
+	}
+}
+
+static void *rt_thread(void *arg)
+{
+	struct rt *r = arg;
+	uint32_t n = 1 + (uint32_t)(uintptr_t)pthread_self() % 32;
+	int i;
+
+	for (i = 0; r->to_the_end || i < RT_RESERVES; i++) {
+		uint64_t first;
+
+		n = n % 32 + 1;
+		first = sa_seq_reserve(r->sa, n);
+		if (first) {
+			rt_mark(r, first, n);
+			continue;
+		}
+		if (!r->to_the_end)
+			atomic_fetch_add(&r->beyond, 1); /* never refused */
+		/* one by one to the end */
+		while ((first = sa_seq_reserve(r->sa, 1)))
+			rt_mark(r, first, 1);
+		if (atomic_load(&r->sa->exhausted))
+			break;
+	}
+	return NULL;
+}
+
+static void rt_run(struct rt *r)
+{
+	pthread_t th[RT];
+	uint64_t i;
+	int j;
+
+	r->count = calloc(r->span, 1);
+	cr_assert_not_null(r->count);
+	for (j = 0; j < RT; j++)
+		pthread_create(&th[j], NULL, rt_thread, r);
+	for (j = 0; j < RT; j++)
+		pthread_join(th[j], NULL);
+	cr_assert_eq(atomic_load(&r->beyond), 0u);
+	cr_assert_eq(atomic_load(&r->sa->seq), r->base + atomic_load(&r->taken));
+	for (i = 0; i < atomic_load(&r->taken); i++)
+		cr_assert_eq(atomic_load(&r->count[i]), 1, "seq %llu handed "
+			     "out %u times", (unsigned long long)(r->base + i + 1),
+			     atomic_load(&r->count[i]));
+	free((void *)r->count);
+}
+
+Test(sa, seq_reserve_contended, .timeout = 20)
+{
+	uint8_t key[36] = { 0 };
+	struct sa_spec s = mk_spec(SA_OUT, 0x1000, 0, 1, key);
+	struct rt r = { .span = RT * RT_RESERVES * 32ull };
+
+	cr_assert_eq(sa_create(&r.sa, &s, NULL, 1), 0);
+	rt_run(&r);
+	cr_assert_gt(atomic_load(&r.taken), RT * RT_RESERVES);
+	cr_assert_eq(atomic_load(&r.sa->exhausted), 0);
+	sa_put(r.sa);
+}
+
+Test(sa, seq_reserve_contended_to_the_end, .timeout = 20)
+{
+	uint8_t key[36] = { 0 };
+	struct sa_spec s = mk_spec(SA_OUT, 0x1000, 0, 1, key);
+	struct rt r = { .base = UINT32_MAX - RT_TAIL, .span = RT_TAIL,
+			.to_the_end = true };
+
+	s.esn = false;
+	cr_assert_eq(sa_create(&r.sa, &s, NULL, 1), 0);
+	atomic_store(&r.sa->seq, r.base);
+	rt_run(&r);
+	cr_assert_eq(atomic_load(&r.taken), RT_TAIL, "every number to the end");
+	cr_assert_eq(atomic_load(&r.sa->seq), UINT32_MAX);
+	cr_assert_eq(atomic_load(&r.sa->exhausted), 1);
+	cr_assert_eq(sa_seq_reserve(r.sa, 1), 0u);
+	sa_put(r.sa);
+}
+
+/*
  * The fat tunnel: ENC workers encrypt with one outbound SA (one pair, so
  * each uses its own pre-keyed context sa->pw[q]) with sequence numbers
  * reserved in bursts, while DEC workers decrypt the packets as they appear

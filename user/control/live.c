@@ -688,6 +688,13 @@ static const char *pfx_str(const struct cfg_prefix *p, char *buf, size_t len)
 	return buf;
 }
 
+bool live_route_has(struct live *l, const struct cfg_prefix *p)
+{
+	struct cfg_prefix m = masked(p);
+
+	return route_find(l, &m) >= 0;
+}
+
 int live_route_add(struct live *l, const struct cfg_prefix *pp,
 		   const char *tunnel, char *err, size_t errlen)
 {

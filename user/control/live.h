@@ -143,6 +143,7 @@ int live_route_add(struct live *l, const struct cfg_prefix *p,
 		   const char *tunnel, char *err, size_t errlen);
 int live_route_del(struct live *l, const struct cfg_prefix *p, char *err,
 		   size_t errlen);
+bool live_route_has(struct live *l, const struct cfg_prefix *p);
 
 /* Apply what is staged (see the top). 0 or -errno with a logged message. */
 int live_commit(struct live *l);

@@ -314,6 +314,46 @@ static int open_state(struct espd *d, const char *dir)
 	return 0;
 }
 
+struct stale {
+	struct espd *d;
+	struct cfg_prefix p[256];
+	int n;
+};
+
+static void stale_route(void *arg, const struct cfg_prefix *p)
+{
+	struct stale *s = arg;
+
+	if (!live_route_has(&s->d->live, p) && s->n < 256)
+		s->p[s->n++] = *p;
+}
+
+/*
+ * The persistent tun kept the routes of the run before (fail closed while
+ * espressod was down); those the config no longer has go now.
+ */
+static void drop_stale_routes(struct espd *d)
+{
+	struct stale *s = calloc(1, sizeof(*s));
+	int i, total = 0;
+
+	if (!s)
+		return;
+	s->d = d;
+	do { /* 256 at a time */
+		s->n = 0;
+		if (nl_route_dump(d->tun_ifindex, stale_route, s))
+			break;
+		for (i = 0; i < s->n; i++)
+			nl_route_del(d->tun_ifindex, &s->p[i]);
+		total += s->n;
+	} while (s->n == 256);
+	if (total)
+		log_info("tun %s: removed %d route(s) of an earlier run that "
+			 "the config no longer has", d->cfg.tun.name, total);
+	free(s);
+}
+
 static int setup(struct espd *d, const char *obj, bool xdp_attached,
 		 const char *state_dir)
 {
@@ -374,6 +414,7 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 		log_err("%s", err);
 		return err_n;
 	}
+	drop_stale_routes(d);
 	err_n = setup_workers(d);
 	if (err_n)
 		return err_n;

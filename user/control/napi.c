@@ -52,6 +52,39 @@ static int write_threaded(const char *path, int v)
 	return err;
 }
 
+/*
+ * What the setting was before espressod first changed it, kept in
+ * /run/espresso/<instance>.napi until a clean stop writes it back: a
+ * daemon killed without one leaves the setting changed, and the next
+ * start must still put back the administrator's value, not its own.
+ */
+static void note_path(char *buf, size_t len, const struct cfg *c)
+{
+	snprintf(buf, len, "/run/espresso/%s.napi", c->instance);
+}
+
+static int note_read(const struct cfg *c)
+{
+	char path[128];
+
+	note_path(path, sizeof(path), c);
+	return read_threaded(path);
+}
+
+static void note_write(const struct cfg *c, int v)
+{
+	char path[128];
+	int fd;
+
+	note_path(path, sizeof(path), c);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (dprintf(fd, "%d\n", v) < 0)
+		log_debug("%s: %s", path, strerror(errno));
+	close(fd);
+}
+
 int napi_setup(struct napi_state *s, const struct cfg *c)
 {
 	const char *dev = c->uplink.name;
@@ -79,9 +112,17 @@ int napi_setup(struct napi_state *s, const struct cfg *c)
 			dev, want ? "on" : "off", path, strerror(-err));
 		return err;
 	}
-	if (cur != want) {
+	if (note_read(c) >= 0) {
+		/* an earlier run changed it and did not stop cleanly */
+		s->changed = true;
+		s->saved = note_read(c);
+		log_info("%s: threaded NAPI %s (was %d before an earlier "
+			 "espressod; restored at exit)", dev,
+			 want ? "on" : "off", s->saved);
+	} else if (cur != want) {
 		s->changed = true;
 		s->saved = cur;
+		note_write(c, cur);
 		log_info("%s: threaded NAPI %s (was %d; restored at exit)", dev,
 			 want ? "on" : "off", cur);
 	}
@@ -100,5 +141,7 @@ void napi_restore(struct napi_state *s, const struct cfg *c)
 	if (err)
 		log_warn("%s: cannot restore threaded NAPI to %d: %s",
 			 c->uplink.name, s->saved, strerror(-err));
+	note_path(path, sizeof(path), c);
+	unlink(path);
 	s->changed = false;
 }

@@ -485,8 +485,8 @@ static int route_change(int type, int ifindex, const struct cfg_prefix *p)
 
 	ret = talk(nlh, NULL, NULL, why);
 	if (add && ret == -EEXIST) {
-		log_info("netlink: route %s already exists, kept as is; check that `ip route get` for it goes via dev %s",
-			 pfx, ifname(ifindex, name));
+		log_debug("netlink: route %s already exists, kept as is; check that `ip route get` for it goes via dev %s",
+			  pfx, ifname(ifindex, name));
 		return 0;
 	}
 	if (ret < 0 && !(!add && (ret == -ESRCH || ret == -ENOENT)))
@@ -504,6 +504,68 @@ int nl_route_add(int ifindex, const struct cfg_prefix *p)
 int nl_route_del(int ifindex, const struct cfg_prefix *p)
 {
 	return route_change(RTM_DELROUTE, ifindex, p);
+}
+
+struct route_dump {
+	int ifindex;
+	void (*cb)(void *arg, const struct cfg_prefix *p);
+	void *arg;
+};
+
+static int dump_attr_cb(const struct nlattr *a, void *arg)
+{
+	const struct nlattr **tb = arg;
+	int type = mnl_attr_get_type(a);
+
+	if (type == RTA_DST || type == RTA_OIF || type == RTA_TABLE)
+		tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static int dump_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
+	struct route_dump *d = arg;
+	struct cfg_prefix p = { 0 };
+	size_t alen;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE ||
+	    rtm->rtm_protocol != ESPRESSO_RTPROT ||
+	    rtm->rtm_table != RT_TABLE_MAIN ||
+	    (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6))
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*rtm), dump_attr_cb, tb);
+	if (!tb[RTA_OIF] || (int)mnl_attr_get_u32(tb[RTA_OIF]) != d->ifindex)
+		return MNL_CB_OK;
+	alen = rtm->rtm_family == AF_INET ? 4 : 16;
+	p.family = rtm->rtm_family;
+	p.len = rtm->rtm_dst_len;
+	if (tb[RTA_DST] && mnl_attr_get_payload_len(tb[RTA_DST]) == alen)
+		memcpy(p.addr, mnl_attr_get_payload(tb[RTA_DST]), alen);
+	d->cb(d->arg, &p);
+	return MNL_CB_OK;
+}
+
+int nl_route_dump(int ifindex, void (*cb)(void *arg,
+					  const struct cfg_prefix *p),
+		  void *arg)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN];
+	struct route_dump d = { .ifindex = ifindex, .cb = cb, .arg = arg };
+	struct nlmsghdr *nlh;
+	struct rtmsg *rtm;
+	int ret;
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_DUMP;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_UNSPEC;
+	ret = talk(nlh, dump_cb, &d, why);
+	if (ret < 0)
+		log_warn("netlink: cannot list the routes: %s", why);
+	return ret;
 }
 
 struct route_info {
