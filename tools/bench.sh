@@ -9,6 +9,8 @@
 #            on and off, both crypto backends), each gateway's CPU per packet
 #   peers:   the same tests through plain veth (offloads off), wireguard-go,
 #            OpenVPN and strongSwan kernel-libipsec (tools/bench_peers.sh)
+#   tables:  one tunnel's packet rate with 1 and 10,000 tunnels configured
+#            (tools/bench_tables.sh)
 #   scaling: tools/scale.sh, up to the cores this machine has
 # SECS: seconds per engine case (default 1); E2E_SECS per iperf3 test (10).
 set -euo pipefail
@@ -116,6 +118,10 @@ echo "== peers, same topology, same run (tools/bench_peers.sh)"
 SECS=$E2E_SECS bash "$ROOT/tools/bench_peers.sh" "$OUT" || echo "peers: failed (see above)"
 
 echo
+echo "== tables at scale: one tunnel's packet rate with 1 and 10,000 tunnels (tools/bench_tables.sh)"
+bash "$ROOT/tools/bench_tables.sh" "$OUT" || echo "tables: failed"
+
+echo
 echo "== scaling (tools/scale.sh) on $(nproc) CPUs"
 list=1
 for n in 2 4 8; do [ $((2 * n)) -le "$(nproc)" ] && list="$list $n"; done
@@ -137,6 +143,7 @@ done
 	echo "tun offloads on / off: $on / $off = $(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.2fx", a / b}')"
 	echo "threaded NAPI auto (on for veth) / off: $on / $napioff = $(awk -v a="$on" -v b="$napioff" 'BEGIN {printf "%.2fx", a / b}')"
 	echo "best peer ($bestname): $best Gbit/s; espresso / best peer = $(awk -v a="$on" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}') (OpenSSL)"
+	[ -f "$OUT/tables.txt" ] && cat "$OUT/tables.txt"
 	[ -z "$imb" ] || echo "TCP single stream, ipsec-mb backend: $imb Gbit/s; / best peer = $(awk -v a="$imb" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}')"
 } | tee "$OUT/summary.txt"
 

@@ -8,23 +8,35 @@
 #   ${P}B: eB -> espressod gw-b -> esp0 -> iperf3 server 10.2.0.1
 #             (in SPI 0x1000, 0x10001, ...  out 0x2000, 0x20001, ...)
 #
-#   espressoctl, once a second, for A->B and B->A at the same time:
+#   espressoctl, once a second, for A->B and B->A at the same time, keys
+#   from fresh mode-600 key files (openssl rand -hex 36):
 #     1. receiver: sa add to-peer in  spi NEW key-file K   (new SPI in XDP map)
 #     2. sender:   sa add to-peer out spi NEW key-file K   (workers switch)
-#     3. receiver: sa del OLD in     (out of the XDP map now, out of the table
-#                                     version LIVE_IN_GRACE_MS = 1000 ms later)
+#     3. DRAIN_MS (100) later, receiver: sa del OLD in
+#   A deleted inbound SA leaves the XDP map at once and the table version
+#   LIVE_IN_GRACE_MS (1000 ms) later: the grace covers frames already in the
+#   XSK rings, not those still queued ahead of the receiver's XDP program
+#   (veth backlog). With DRAIN_MS=0 gw-b counts ~40 drop_unknown_spi a round.
 #
 # Checks: every espressoctl call succeeds; on both gateways rx_no_sa, rx_auth,
-# tx_no_sa (summed over the queues) and XDP drop_unknown_spi are 0; TCP never
-# stalls more than 200 ms (iperf3 0.1 s intervals, receiver and sender side)
-# and moves data in every second; the final SPIs show 30 rekeys per direction;
-# after the grace period each gateway holds exactly one inbound SA.
+# tx_no_sa and tx_seq_unreserved (summed over the queues) and the XDP
+# counter drop_unknown_spi are 0; TCP never stalls more than 200 ms (iperf3
+# 0.1 s intervals, receiver and sender side) and moves data in every second;
+# the final SPIs show 30 rekeys per direction; 1.5 s after the last delete
+# (LIVE_IN_GRACE_MS) each gateway holds exactly one inbound SA.
+#
+# tx_seq_unreserved: a new outbound SA must not take over before its
+# sequence numbers are reserved on disk (live.h: "1. the state directory is
+# written and fsync'd ... 2. outbound SAs switch"); live.c sa_add_pair
+# switches first (tunnel_set_out) and live_commit syncs after, so until the
+# fsync is done every packet is dropped as tx_seq_unreserved.
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
 
 PY=/usr/bin/python3
 ROUNDS=${ROUNDS:-30}
 DURATION=${DURATION:-30}
+DRAIN_MS=${DRAIN_MS:-100}   # 0..999: from the sender's switch to "sa del OLD in"
 
 say "topology and gateways"
 topo_up
@@ -45,7 +57,9 @@ rekey_dir() {
 		{ echo "gw-$rx sa add in $new: $out" >>"$errs"; return 1; }
 	out=$(ctl "$tx" sa add to-peer out spi "$new" key-file "$kf" 2>&1) ||
 		{ echo "gw-$tx sa add out $new: $out" >>"$errs"; return 1; }
-	[ -z "${DEL_DELAY:-}" ] || sleep "$DEL_DELAY"
+	# frames the sender put on the wire under the old SPI must reach the
+	# receiver's XDP program before the SPI leaves its map (see the top)
+	[ "$DRAIN_MS" = 0 ] || sleep "$(printf '0.%03d' "$DRAIN_MS")"
 	out=$(ctl "$rx" sa del "$old" in 2>&1) ||
 		{ echo "gw-$rx sa del $old in: $out" >>"$errs"; return 1; }
 }
@@ -132,6 +146,10 @@ for gw, out_base, in_base in (("a", 0x10000, 0x20000), ("b", 0x20000, 0x10000)):
     for name in ("rx_no_sa", "rx_auth", "tx_no_sa"):
         if drops.get(name, 0):
             bad.append(f"gw-{gw}: {name} = {drops[name]} (want 0)")
+    if drops.get("tx_seq_unreserved", 0):
+        bad.append(f"gw-{gw}: tx_seq_unreserved = {drops['tx_seq_unreserved']} (want 0): "
+                   "the new outbound SA took over before its sequence numbers were "
+                   "reserved (live.c sa_add_pair: tunnel_set_out before live_commit's seq_sync)")
     if xdp["drop_unknown_spi"]:
         bad.append(f"gw-{gw}: xdp drop_unknown_spi = {xdp['drop_unknown_spi']} (want 0)")
     for s in sas:

@@ -14,6 +14,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -24,6 +25,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "control/live.h"
 #include "control/seqstore.h"
@@ -440,6 +443,31 @@ Test(live, sa_pairs_derived_keys_and_owners)
 }
 
 /*
+ * A probe inside sa_create: every cipher context is made with
+ * EVP_CIPHER_CTX_new, which this binary defines over libcrypto's (and
+ * forwards to it). While probe_t is set, each call records what a worker
+ * would send with on that tunnel at that moment.
+ */
+static struct tunnel *probe_t;
+static struct sa *probe_seen;
+static uint64_t probe_calls, probe_nulls;
+
+EVP_CIPHER_CTX *EVP_CIPHER_CTX_new(void)
+{
+	static EVP_CIPHER_CTX *(*real)(void);
+
+	if (!real)
+		real = (EVP_CIPHER_CTX * (*)(void))dlsym(RTLD_NEXT,
+							 "EVP_CIPHER_CTX_new");
+	if (probe_t) {
+		probe_calls++;
+		probe_seen = tunnel_out_sa(probe_t, 0);
+		probe_nulls += !probe_seen;
+	}
+	return real();
+}
+
+/*
  * A new outbound SA on a tunnel that has one takes its place in one
  * store: tunnel_out_sa gives the new SA right after live_sa_add, and the
  * old one lives until every reader has passed a quiescent state.
@@ -454,7 +482,13 @@ Test(live, sa_out_replaced_atomically)
 	commit_ok(&L);
 	sa_get(old); /* ours: to see the model's reference go */
 	epoch_online(&L.epoch, 1); /* a worker that may hold old */
+	probe_t = a;
 	new = sa_add_ok(&L, "a", SA_OUT, 0x1001, 2);
+	probe_t = NULL;
+	/* while the new SA was made, workers sent with the old one */
+	cr_assert_eq(probe_calls, NWORKERS);
+	cr_assert_eq(probe_nulls, 0u);
+	cr_assert_eq(probe_seen, old);
 	cr_assert_neq(new, old);
 	cr_assert_eq(tunnel_out_sa(a, 0), new);
 	cr_assert_eq(tunnel_out_sa(a, 1), new);
@@ -510,6 +544,7 @@ Test(live, sa_out_replaced_under_a_reader, .timeout = 20)
 	struct reader r = { .l = &L };
 	pthread_t th;
 	uint32_t i;
+	int ret = 0;
 
 	tun_add(&L, "a", 1);
 	sa_add_ok(&L, "a", SA_OUT, 0x1000, 0);
@@ -517,16 +552,18 @@ Test(live, sa_out_replaced_under_a_reader, .timeout = 20)
 	pthread_create(&th, NULL, reader_thread, &r);
 	while (atomic_load(&r.reads) < 10)
 		sched_yield();
-	for (i = 1; i <= 2000; i++) {
-		sa_add_ok(&L, "a", SA_OUT, 0x1000 + i, i);
-		if (i % 10 == 0)
-			commit_ok(&L);
+	/* no assertion while the reader runs: it would outlive the test */
+	for (i = 1; i <= 2000 && !ret; i++) {
+		ret = sa_add_x(&L, "a", SA_OUT, 0x1000 + i, i, 36);
+		if (i % 10 == 0 && !ret)
+			ret = live_commit(&L);
 		epoch_reclaim(&L.epoch);
 		if (i % 64 == 0)
 			sched_yield();
 	}
 	atomic_store(&r.stop, 1);
 	pthread_join(th, NULL);
+	cr_assert_eq(ret, 0, "step %u: %d %s", i, ret, err);
 	cr_assert_eq(atomic_load(&r.nulls), 0u, "%llu reads found no SA",
 		     (unsigned long long)atomic_load(&r.nulls));
 	cr_assert_eq(atomic_load(&r.bad), 0u, "%llu reads of a freed SA",
@@ -892,7 +929,8 @@ Test(live, sa_hash_churn, .timeout = 20)
 		spi = 0x10000 + k;
 		if (ref[k].sa) {
 			ret = live_sa_del(&L, spi, SA_IN, err, sizeof(err));
-			cr_assert_eq(ret, 0, "op %d: del 0x%x: %s", op, spi, err);
+			cr_assert_eq(ret, 0, "op %d: del 0x%x: %s", op, spi,
+				     err);
 			nin[ref[k].tun]--;
 			ref[k].sa = NULL;
 			ref[k].dying = true;
@@ -1270,5 +1308,34 @@ Test(persist, in_replay_top_written_by_tick)
 	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
 	cr_assert_eq(atomic_load(&sa->replay.top), 777u);
 	cr_assert_neq(replay_check(&sa->replay, 777), REPLAY_OK);
+	crash(&L, s);
+}
+
+/*
+ * An outbound SA replaced by a new one (a rekey: live_sa_add on a tunnel
+ * that has one) is retired from the state directory as a deleted one is:
+ * only retired records are ever pruned, so one left live would be written
+ * with the store forever.
+ */
+Test(persist, out_replaced_record_retired)
+{
+	struct seqstore *s = start(&L);
+	struct sa *sa;
+
+	seqstore_set_keep_retired(s, 0); /* retired records go at each sync */
+	sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	commit_ok(&L);
+	cr_assert_eq(seqstore_count(s), 1u);
+	/* deleted, then a new one: the old record goes */
+	cr_assert_eq(live_sa_del(&L, 0x1000, SA_OUT, err, sizeof(err)), 0);
+	sa_add_ok(&L, "a", SA_OUT, 0x1001, 2);
+	commit_ok(&L);
+	cr_assert_eq(seqstore_count(s), 1u);
+	/* replaced in one step: the same should happen */
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x1002, 3);
+	commit_ok(&L);
+	cr_assert_eq(tunnel_out_sa(live_tunnel_find(&L, "a"), 0), sa);
+	cr_assert_eq(seqstore_count(s), 1u, "the replaced SA's record was "
+		     "not retired (%zu records)", seqstore_count(s));
 	crash(&L, s);
 }

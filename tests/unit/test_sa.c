@@ -252,9 +252,9 @@ static void check_keyed_on(int nworkers, int npairs)
 			if (want)
 				assert_keyed(&out->pw[q].aead, key, true);
 			cr_assert_not_null(in->pw[q].aead.ctx,
-					   "%d workers, %d pairs: inbound pair %d "
-					   "not keyed on worker %d", nworkers,
-					   npairs, p, q);
+					   "%d workers, %d pairs: inbound pair "
+					   "%d not keyed on worker %d",
+					   nworkers, npairs, p, q);
 			assert_keyed(&in->pw[q].aead, key, false);
 		}
 		/* the workers that send with pair p are those it is keyed on */
@@ -399,10 +399,12 @@ static void rt_run(struct rt *r)
 	for (j = 0; j < RT; j++)
 		pthread_join(th[j], NULL);
 	cr_assert_eq(atomic_load(&r->beyond), 0u);
-	cr_assert_eq(atomic_load(&r->sa->seq), r->base + atomic_load(&r->taken));
+	cr_assert_eq(atomic_load(&r->sa->seq),
+		     r->base + atomic_load(&r->taken));
 	for (i = 0; i < atomic_load(&r->taken); i++)
 		cr_assert_eq(atomic_load(&r->count[i]), 1, "seq %llu handed "
-			     "out %u times", (unsigned long long)(r->base + i + 1),
+			     "out %u times",
+			     (unsigned long long)(r->base + i + 1),
 			     atomic_load(&r->count[i]));
 	free((void *)r->count);
 }
@@ -479,7 +481,7 @@ static void *enc_thread(void *arg)
 	for (n = 0; n < PER_THREAD; n += BURST) {
 		uint64_t seq = sa_seq_reserve(F.out, BURST);
 
-		if (!seq) {
+		if (!seq) { /* never: the space is 64 bits */
 			atomic_fetch_add(&F.bad, 1);
 			return NULL;
 		}
@@ -495,10 +497,13 @@ static void *enc_thread(void *arg)
 			inner[12] = 10, inner[13] = 1, inner[15] = 1;
 			inner[16] = 10, inner[17] = 2, inner[19] = 1;
 			memcpy(inner + 20, &s, sizeof(s));
-			if (s > TOTAL || esp_encap4(sa_wire(F.out), a, s, 0, inner,
-						    PKT, &outer, &outl) ||
+			if (s > TOTAL ||
+			    esp_encap4(sa_wire(F.out), a, s, 0, inner, PKT,
+				       &outer, &outl) ||
 			    atomic_fetch_add(&F.written[s - 1], 1)) {
 				atomic_fetch_add(&F.bad, 1);
+				if (s <= TOTAL) /* no reader waits for it */
+					atomic_store(&F.ready[s - 1], 1);
 				continue;
 			}
 			memcpy(F.wire[s - 1], outer, outl);
@@ -531,6 +536,10 @@ static void *dec_thread(void *arg)
 		while (!atomic_load_explicit(&F.ready[k], memory_order_acquire))
 			sched_yield();
 		len = F.len[k];
+		if (len < ESP_IPV4_LEN + ESP_MIN_LEN) {
+			atomic_fetch_add(&F.bad, 1);
+			continue;
+		}
 		memcpy(buf, F.wire[k], len);
 		memcpy(&lo, buf + ESP_IPV4_LEN + 4, 4);
 		seq = replay_infer(&F.in->replay, ntohl(lo));

@@ -277,13 +277,10 @@ static void slot_free(struct live *l, struct sa *sa)
 
 static void seq_retire(struct live *l, struct sa *sa)
 {
-	uint8_t fp[SEQSTORE_FP_LEN];
-
 	if (!l->store || !sa->persist)
 		return;
-	seqstore_fingerprint(sa->key, sa->key_len, fp);
 	seqstore_retire(l->store, sa->spi,
-			sa->dir == SA_OUT ? SEQSTORE_OUT : SEQSTORE_IN, fp);
+			sa->dir == SA_OUT ? SEQSTORE_OUT : SEQSTORE_IN, sa->fp);
 }
 
 /* Out of the XDP map now, out of the version after LIVE_IN_GRACE_MS. */
@@ -378,10 +375,11 @@ int live_tunnel_del(struct live *l, const char *name, char *err,
 /* Where this SA's sequence numbers start, from the state directory. */
 static int seq_restore(struct live *l, struct sa *sa)
 {
-	uint8_t fp[SEQSTORE_FP_LEN];
+	uint8_t *fp = sa->fp;
 	uint64_t v = 0;
 	int ret;
 
+	_Static_assert(sizeof(sa->fp) == SEQSTORE_FP_LEN, "fingerprint size");
 	if (!l->store)
 		return 0;
 	sa->persist = true;
@@ -389,8 +387,10 @@ static int seq_restore(struct live *l, struct sa *sa)
 	if (ret)
 		return ret;
 	if (sa->dir == SA_IN) {
-		if (!seqstore_get(l->store, sa->spi, SEQSTORE_IN, fp, &v))
+		if (!seqstore_get(l->store, sa->spi, SEQSTORE_IN, fp, &v)) {
 			replay_restore(&sa->replay, v);
+			sa->persisted = v;
+		}
 		return 0;
 	}
 	seqstore_get(l->store, sa->spi, SEQSTORE_OUT, fp, &v);
@@ -403,22 +403,19 @@ static int seq_restore(struct live *l, struct sa *sa)
 	atomic_store(&sa->seq, v);
 	atomic_store(&sa->seq_limit, v); /* nothing usable until synced */
 	v = v + LIVE_SEQ_BLOCK < sa->seq_max ? v + LIVE_SEQ_BLOCK : sa->seq_max;
+	sa->persisted = v;
 	return seqstore_set(l->store, sa->spi, SEQSTORE_OUT, fp, v);
 }
 
 /* After a sync: let the workers use what is now on disk. */
 static void seq_release(void *arg, struct sa *sa)
 {
-	struct live *l = arg;
-	uint8_t fp[SEQSTORE_FP_LEN];
-	uint64_t v;
-
+	(void)arg;
 	if (!sa->persist || sa->dir != SA_OUT)
 		return;
-	seqstore_fingerprint(sa->key, sa->key_len, fp);
-	if (!seqstore_get(l->store, sa->spi, SEQSTORE_OUT, fp, &v) &&
-	    v > atomic_load(&sa->seq_limit))
-		atomic_store_explicit(&sa->seq_limit, v, memory_order_release);
+	if (sa->persisted > atomic_load(&sa->seq_limit))
+		atomic_store_explicit(&sa->seq_limit, sa->persisted,
+				      memory_order_release);
 }
 
 static int seq_sync(struct live *l)
@@ -866,6 +863,7 @@ int live_commit(struct live *l)
 struct tick_ctx {
 	struct live *l;
 	uint64_t now;
+	bool reserved; /* a new outbound block: sync now */
 	struct sa **hard;
 	size_t nhard, cap;
 };
@@ -899,25 +897,25 @@ static void tick_sa(void *arg, struct sa *sa)
 	}
 	if (sa->persist && sa->dir == SA_OUT) {
 		uint64_t seq = atomic_load(&sa->seq);
-		uint64_t lim = atomic_load(&sa->seq_limit);
-		uint8_t fp[SEQSTORE_FP_LEN];
 
 		atomic_store(&sa->blocked, 0);
-		if (lim < sa->seq_max && lim - seq < LIVE_SEQ_BLOCK / 2) {
+		if (sa->persisted < sa->seq_max &&
+		    sa->persisted - seq < LIVE_SEQ_BLOCK / 2) {
 			uint64_t want = seq + LIVE_SEQ_BLOCK < sa->seq_max ?
 						seq + LIVE_SEQ_BLOCK : sa->seq_max;
 
-			seqstore_fingerprint(sa->key, sa->key_len, fp);
-			seqstore_set(l->store, sa->spi, SEQSTORE_OUT, fp, want);
+			if (!seqstore_set(l->store, sa->spi, SEQSTORE_OUT,
+					  sa->fp, want)) {
+				sa->persisted = want;
+				x->reserved = true;
+			}
 		}
 	} else if (sa->persist && sa->dir == SA_IN) {
 		uint64_t top = atomic_load(&sa->replay.top);
-		uint8_t fp[SEQSTORE_FP_LEN];
 
-		if (top) {
-			seqstore_fingerprint(sa->key, sa->key_len, fp);
-			seqstore_set(l->store, sa->spi, SEQSTORE_IN, fp, top);
-		}
+		if (top > sa->persisted &&
+		    !seqstore_set(l->store, sa->spi, SEQSTORE_IN, sa->fp, top))
+			sa->persisted = top;
 	}
 	if (!sa->soft_s && !sa->hard_s && !sa->soft_bytes && !sa->hard_bytes)
 		return;
@@ -981,25 +979,9 @@ void live_tick(struct live *l, uint64_t now)
 	}
 	l->ndying = keep;
 	/* outbound reservations at once; inbound tops once a second */
-	if (l->store && seqstore_dirty(l->store)) {
-		bool out_low = false;
-		uint32_t t;
-		int p;
-
-		for (t = 0; t < l->ntun && !out_low; t++) {
-			for (p = 0; l->tun[t] && p < l->tun[t]->npairs; p++) {
-				struct sa *sa = atomic_load(&l->tun[t]->out[p]);
-
-				if (sa && sa->persist &&
-				    atomic_load(&sa->seq_limit) -
-						    atomic_load(&sa->seq) <
-					    LIVE_SEQ_BLOCK / 2)
-					out_low = true;
-			}
-		}
-		if (out_low || now - l->last_sync_ms >= 1000)
-			seq_sync(l);
-	}
+	if (l->store && seqstore_dirty(l->store) &&
+	    (x.reserved || now - l->last_sync_ms >= 1000))
+		seq_sync(l);
 	live_commit(l);
 	epoch_reclaim(&l->epoch);
 }

@@ -423,7 +423,7 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 	if (err_n)
 		return err_n;
 	neigh_refresh(&d->live, d->cfg.uplink.ifindex, d->cfg.uplink.name,
-		      true);
+		      mono_ms());
 	return 0;
 }
 
@@ -467,8 +467,7 @@ static int run(struct espd *d, int sfd)
 	char ctl_path[128];
 	int ctl_fd = ctl_open(d->cfg.instance, ctl_path, sizeof(ctl_path));
 	uint64_t wd_usec = 0;
-	time_t last_full = time(NULL), last_wd = 0;
-	bool full;
+	time_t last_wd = 0;
 	struct pollfd pfd[3];
 
 	if (ctl_fd < 0)
@@ -509,11 +508,8 @@ static int run(struct espd *d, int sfd)
 		if (pfd[2].revents & POLLIN)
 			nl_neigh_read(nl, on_neigh, d);
 		now = time(NULL);
-		full = now - last_full >= 5;
-		if (full)
-			last_full = now;
 		neigh_refresh(&d->live, d->cfg.uplink.ifindex,
-			      d->cfg.uplink.name, full);
+			      d->cfg.uplink.name, mono_ms());
 		live_tick(&d->live, mono_ms());
 		if (wd_usec && (uint64_t)(now - last_wd) * 2000000 >= wd_usec) {
 			sd_notify(0, "WATCHDOG=1");

@@ -68,7 +68,6 @@ static void refresh(struct live *l, struct tunnel *t, int uplink_ifindex,
 		return;
 	if (!nl_neigh_get4(oif, gw, mac)) {
 		atomic_store(&nh->mac, tunnel_mac_pack(mac));
-		atomic_store(&nh->wanted, 0);
 	} else if (resolve) {
 		atomic_store(&nh->mac, 0);
 		nl_neigh_resolve4(oif, gw);
@@ -76,23 +75,29 @@ static void refresh(struct live *l, struct tunnel *t, int uplink_ifindex,
 }
 
 void neigh_refresh(struct live *l, int uplink_ifindex, const char *uplink,
-		   bool full)
+		   uint64_t now_ms)
 {
+	int budget = NEIGH_RECHECK_BUDGET;
 	uint32_t i;
 
 	for (i = 0; i < l->ntun; i++) {
 		struct tunnel *t = l->tun[i];
 		struct nexthop *nh;
-		bool unresolved, wanted;
+		bool wanted, unresolved, due;
 
 		if (!t)
 			continue;
+		wanted = atomic_load(&t->nh_wanted) &&
+			 atomic_exchange(&t->nh_wanted, 0);
 		nh = atomic_load(&t->nh);
 		unresolved = !nh || !(atomic_load(&nh->mac) & NH_MAC_VALID);
-		wanted = nh && atomic_load(&nh->wanted);
-		if (full || wanted || !nh)
-			refresh(l, t, uplink_ifindex, uplink,
-				unresolved || wanted);
+		due = now_ms - t->nh_checked_ms >= NEIGH_RECHECK_MS;
+		if (!wanted && !(due && budget > 0))
+			continue;
+		if (!wanted)
+			budget--;
+		t->nh_checked_ms = now_ms;
+		refresh(l, t, uplink_ifindex, uplink, wanted || unresolved);
 	}
 }
 
@@ -105,7 +110,5 @@ void neigh_update(struct live *l, int ifindex, struct in_addr ip,
 		if (nh->ifindex != ifindex || nh->ip.s_addr != ip.s_addr)
 			continue;
 		atomic_store(&nh->mac, mac ? tunnel_mac_pack(mac) : 0);
-		if (mac)
-			atomic_store(&nh->wanted, 0);
 	}
 }

@@ -14,10 +14,15 @@
 
 #include "control/live.h"
 
-/* Each control loop turn: tunnels without a next hop or MAC, those a
- * worker asked about, and every tunnel when full is set. */
+/* A tunnel's next hop is checked again this often, at most this many
+ * tunnels a turn (10,000 tunnels: one netlink lookup each, spread out). */
+#define NEIGH_RECHECK_MS 5000
+#define NEIGH_RECHECK_BUDGET 256
+
+/* Each control loop turn: the tunnels a worker asked about (no next hop or
+ * MAC: resolved through the kernel), and those whose recheck is due. */
 void neigh_refresh(struct live *l, int uplink_ifindex, const char *uplink,
-		   bool full);
+		   uint64_t now_ms);
 /* A neighbour table change from the kernel (mac NULL: gone). */
 void neigh_update(struct live *l, int ifindex, struct in_addr ip,
 		  const uint8_t *mac);

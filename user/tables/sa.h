@@ -74,6 +74,8 @@ struct sa {
 	uint64_t created_ms;   /* monotonic */
 	bool soft_fired;
 	bool persist;          /* sequence state kept in the state directory */
+	uint8_t fp[16];        /* the key's fingerprint there (seqstore.h) */
+	uint64_t persisted;    /* the value last written there */
 	char origin[16];       /* "config", "ctl" */
 	int refs;              /* control thread only */
 	int nworkers;

@@ -31,6 +31,7 @@ int tunnel_create(struct tunnel **out, const struct tunnel_spec *s)
 	t->mtu = esp_max_inner(s->uplink_mtu, s->encap);
 	t->refs = 1;
 	atomic_init(&t->nh, NULL);
+	atomic_init(&t->nh_wanted, 1); /* resolved at the next turn */
 	for (p = 0; p < s->npairs; p++)
 		atomic_init(&t->out[p], NULL);
 	*out = t;
@@ -76,7 +77,6 @@ struct nexthop *nexthop_get(struct nexthop **list, int ifindex,
 	nh->ip = ip;
 	nh->refs = 1;
 	atomic_init(&nh->mac, 0);
-	atomic_init(&nh->wanted, 1);
 	nh->next = *list;
 	*list = nh;
 	return nh;

@@ -33,7 +33,6 @@ struct nexthop {
 	int ifindex;
 	struct in_addr ip;
 	_Atomic uint64_t mac; /* 6 bytes + NH_MAC_VALID, 0 when unknown */
-	_Atomic int wanted;   /* a worker asked for resolution */
 	int refs;             /* control thread only */
 	struct nexthop *next; /* the control thread's list */
 };
@@ -56,6 +55,8 @@ struct tunnel {
 	struct sa **in;
 	int nin, in_cap;
 	_Atomic(struct nexthop *) nh;
+	_Atomic int nh_wanted; /* a worker found no next hop (or MAC) */
+	uint64_t nh_checked_ms; /* control thread only */
 	_Atomic(struct sa *) out[]; /* npairs */
 };
 
@@ -90,10 +91,8 @@ static inline bool tunnel_nh_mac(struct tunnel *t, uint8_t mac[6])
 /* A worker found no MAC: ask the control thread to resolve it. */
 static inline void tunnel_nh_want(struct tunnel *t)
 {
-	struct nexthop *nh = atomic_load_explicit(&t->nh, memory_order_acquire);
-
-	if (nh)
-		atomic_store_explicit(&nh->wanted, 1, memory_order_relaxed);
+	if (!atomic_load_explicit(&t->nh_wanted, memory_order_relaxed))
+		atomic_store_explicit(&t->nh_wanted, 1, memory_order_relaxed);
 }
 
 static inline uint64_t tunnel_mac_pack(const uint8_t mac[6])
