@@ -442,7 +442,7 @@ Test(apply, reload_rekey_new_spis)
 }
 
 /*
- * BUG (apply.c reload_sa / live.c build): a new key under the same inbound
+ * Regression (once in apply.c reload_sa / live.c build): a new key under the same inbound
  * SPI. The old SA is deleted (dying, still in the version for
  * LIVE_IN_GRACE_MS) and the new one added with the same SPI; build() puts
  * both into the SPI hash in slot order, so for the whole grace period
@@ -471,7 +471,7 @@ Test(apply, reload_same_spi_new_key_lookup_finds_new_sa)
 	cr_assert_eq(tables_sa_slot(v, new_in->slot, 0x2002), new_in);
 	cr_assert_eq(tables_sa_slot(v, old_in->slot, 0x2002), old_in);
 	cr_assert_eq(tables_sa_spi(v, 0x2002), new_in,
-		     "BUG: during the grace period the SPI lookup finds the "
+		     "during the grace period the SPI lookup finds the "
 		     "dying SA (old key), not the new one");
 }
 
@@ -499,7 +499,7 @@ EVP_CIPHER_CTX *EVP_CIPHER_CTX_new(void)
 }
 
 /*
- * BUG (apply.c reload_sa, outbound, same SPI): the old SA is deleted
+ * Regression (once in apply.c reload_sa, outbound, same SPI): the old SA is deleted
  * (tunnel_set_out(NULL)) before the new one is created and stored, so
  * while sa_create keys the new SA's contexts the workers find no outbound
  * SA and cannot send, against "an outbound SA is replaced in one store".
@@ -519,7 +519,7 @@ Test(apply, reload_same_spi_new_key_out_never_null)
 	probe_t = NULL;
 	cr_assert_eq(ret, 0, "%d %s", ret, err);
 	cr_assert_gt(probe_calls, 0u, "the probe saw no SA being made");
-	cr_assert_eq(probe_nulls, 0u, "BUG: while the new outbound SA was "
+	cr_assert_eq(probe_nulls, 0u, "while the new outbound SA was "
 		     "made, %llu of %llu looks found no outbound SA (deleted "
 		     "first)", (unsigned long long)probe_nulls,
 		     (unsigned long long)probe_calls);
@@ -577,14 +577,14 @@ Test(apply, reload_same_spi_new_key_out_under_a_reader, .timeout = 20)
 	cr_assert_eq(ret, 0, "reload %d: %d %s", i, ret, err);
 	cr_assert_eq(tun("rekey"), w.t);
 	cr_assert_eq(atomic_load(&w.nulls), 0u,
-		     "BUG: %llu of %llu reads found no outbound SA while "
+		     "%llu of %llu reads found no outbound SA while "
 		     "its key changed",
 		     (unsigned long long)atomic_load(&w.nulls),
 		     (unsigned long long)atomic_load(&w.reads));
 }
 
 /*
- * BUG (apply.c apply_reload, order of the changes): an SPI that moves from
+ * Regression (once in apply.c apply_reload, order of the changes): an SPI that moves from
  * a tunnel that stays to a tunnel listed before it. The new tunnel is
  * added while the old SA still holds the SPI: -EEXIST, and the reload
  * stops half-way ("the tunnels before it were applied") although the new
@@ -608,7 +608,7 @@ Test(apply, reload_spi_moves_to_a_new_tunnel)
 	load_b(&SYS, tb, 2);
 	apply_a();
 	ret = apply_reload(&L, &A, &B, err, sizeof(err));
-	cr_assert_eq(ret, 0, "BUG: a valid reload refused half-way: %d %s",
+	cr_assert_eq(ret, 0, "a valid reload refused half-way: %d %s",
 		     ret, err);
 	cr_assert_eq(in_sa(0x2000)->tunnel, tun("first"));
 	cr_assert_eq(in_sa(0x2010)->tunnel, tun("keep"));

@@ -184,33 +184,48 @@ static int check_clashes(struct live *l, const struct cfg *o,
 	return 0;
 }
 
-static int reload_sa(struct live *l, const struct cfg_tunnel *ot,
-		     const struct cfg_tunnel *nt, int dir, char *err,
-		     size_t errlen)
+/* Phase 1 of a kept tunnel: inbound SAs whose SPI or key changed go
+ * (dying: in flight packets still decrypt), routes the new config lacks. */
+static void reload_remove(struct live *l, const struct cfg_tunnel *ot,
+			  const struct cfg_tunnel *nt)
 {
-	const struct cfg_sa *os = dir == SA_OUT ? &ot->out : &ot->in;
-	const struct cfg_sa *ns = dir == SA_OUT ? &nt->out : &nt->in;
-	int p, ret;
+	char msg[512];
+	int p, r;
 
-	if (same_sa(os, ns))
-		return 0;
-	if (dir == SA_IN) {
-		/* same SPI: it must go first; else the old one stays for
-		 * its grace period beside the new one */
-		for (p = 0; os->spi && p < ot->sa_pairs; p++)
-			live_sa_del(l, os->spi + p, SA_IN, err, errlen);
-		return add_sa(l, nt, SA_IN, err, errlen);
+	if (!same_sa(&ot->in, &nt->in))
+		for (p = 0; ot->in.spi && p < ot->sa_pairs; p++)
+			live_sa_del(l, ot->in.spi + p, SA_IN, msg, sizeof(msg));
+	if (!nt->out.spi)
+		for (p = 0; ot->out.spi && p < ot->sa_pairs; p++)
+			live_sa_del(l, ot->out.spi + p, SA_OUT, msg,
+				    sizeof(msg));
+	for (r = 0; r < ot->nroutes; r++)
+		if (!has_route(nt, &ot->routes[r]))
+			live_route_del(l, &ot->routes[r], msg, sizeof(msg));
+}
+
+/* Phase 2 of a kept tunnel: new SAs (an outbound one replaces the old in
+ * one store, same SPI or not), new routes. */
+static int reload_add(struct live *l, const struct cfg_tunnel *ot,
+		      const struct cfg_tunnel *nt, char *err, size_t errlen)
+{
+	int r, ret = 0;
+
+	if (nt->out.spi && !same_sa(&ot->out, &nt->out)) {
+		struct live_sa_args a = {
+			.tunnel = nt->name, .dir = SA_OUT, .spi = nt->out.spi,
+			.key = nt->out.key, .key_len = nt->out.key_len,
+			.origin = "config", .replace = true,
+		};
+
+		ret = live_sa_add(l, &a, err, errlen);
 	}
-	if (!ns->spi) {
-		for (p = 0; os->spi && p < ot->sa_pairs; p++)
-			live_sa_del(l, os->spi + p, SA_OUT, err, errlen);
-		return 0;
-	}
-	/* an outbound SA is replaced in one store (tunnel_set_out) */
-	if (ns->spi == os->spi)
-		for (p = 0; p < ot->sa_pairs; p++)
-			live_sa_del(l, os->spi + p, SA_OUT, err, errlen);
-	ret = add_sa(l, nt, SA_OUT, err, errlen);
+	if (!ret && !same_sa(&ot->in, &nt->in))
+		ret = add_sa(l, nt, SA_IN, err, errlen);
+	for (r = 0; !ret && r < nt->nroutes; r++)
+		if (!has_route(ot, &nt->routes[r]))
+			ret = live_route_add(l, &nt->routes[r], nt->name, err,
+					     errlen);
 	return ret;
 }
 
@@ -218,45 +233,36 @@ int apply_reload(struct live *l, const struct cfg *o, const struct cfg *n,
 		 char *err, size_t errlen)
 {
 	char msg[512];
-	int i, r, ret;
+	int i, ret;
 
 	ret = apply_restart_only(o, n, err, errlen);
 	if (!ret)
 		ret = check_clashes(l, o, n, err, errlen);
 	if (ret)
 		return ret;
+	/* phase 1: what goes, so that what comes finds its SPIs free */
 	for (i = 0; i < o->ntunnels; i++) {
 		const struct cfg_tunnel *ot = &o->tunnels[i];
 		const struct cfg_tunnel *nt = find(n, ot->name);
 
 		if (!nt || !same_wire(ot, nt))
 			live_tunnel_del(l, ot->name, msg, sizeof(msg));
+		else
+			reload_remove(l, ot, nt);
 	}
+	/* phase 2: what comes */
 	for (i = 0; i < n->ntunnels; i++) {
 		const struct cfg_tunnel *nt = &n->tunnels[i];
 		const struct cfg_tunnel *ot = find(o, nt->name);
 
-		if (!ot || !same_wire(ot, nt)) {
+		if (!ot || !same_wire(ot, nt))
 			ret = add_tunnel(l, nt, msg, sizeof(msg));
-		} else {
-			ret = reload_sa(l, ot, nt, SA_OUT, msg, sizeof(msg));
-			if (!ret)
-				ret = reload_sa(l, ot, nt, SA_IN, msg,
-						sizeof(msg));
-			for (r = 0; !ret && r < ot->nroutes; r++)
-				if (!has_route(nt, &ot->routes[r]))
-					live_route_del(l, &ot->routes[r], msg,
-						       sizeof(msg));
-			for (r = 0; !ret && r < nt->nroutes; r++)
-				if (!has_route(ot, &nt->routes[r]))
-					ret = live_route_add(l, &nt->routes[r],
-							     nt->name, msg,
-							     sizeof(msg));
-		}
+		else
+			ret = reload_add(l, ot, nt, msg, sizeof(msg));
 		if (ret) {
 			live_commit(l);
 			return fail(err, errlen, ret, "%s:%d: tunnel %s: %s "
-				    "(the tunnels before it were applied)",
+				    "(the changes before it were applied)",
 				    n->path, nt->line, nt->name, msg);
 		}
 	}

@@ -23,7 +23,7 @@ static uint64_t mono_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* as sa.c's created_ms */
 	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
 }
 
@@ -40,6 +40,12 @@ static struct json_object *errors_obj(const uint64_t *e)
 		if (e[i])
 			ADD(o, stats_drop_names[i], U64(e[i]));
 	return o;
+}
+
+/* seconds since then; 0 if the clocks disagree by a hair */
+static uint64_t age_s(uint64_t now, uint64_t then)
+{
+	return now > then ? (now - then) / 1000 : 0;
 }
 
 static const char *spi_str(uint32_t spi, char *buf)
@@ -83,7 +89,7 @@ static struct json_object *sa_obj(const struct sa *sa, uint64_t now)
 			    sa->state == SA_DYING  ? "dying" :
 			    sa->state == SA_DEAD   ? "dead" : "larval"));
 	ADD(o, "origin", STR(sa->origin));
-	ADD(o, "age_s", U64((now - sa->created_ms) / 1000));
+	ADD(o, "age_s", U64(age_s(now, sa->created_ms)));
 	if (s.last_ms)
 		ADD(o, "idle_ms", U64(now > s.last_ms ? now - s.last_ms : 0));
 	if (sa->tunnel->encap == ENCAP_UDP && sa->dir == SA_OUT) {
@@ -168,7 +174,7 @@ static struct json_object *show_tunnels(struct espd *d)
 			so = json_object_new_object();
 			ADD(so, "spi", STR(spi_str(sa->spi, buf)));
 			ADD(so, "dir", STR("out"));
-			ADD(so, "age_s", U64((now - sa->created_ms) / 1000));
+			ADD(so, "age_s", U64(age_s(now, sa->created_ms)));
 			json_object_array_add(sas, so);
 		}
 		for (p = 0; p < t->nin; p++) {
@@ -180,7 +186,7 @@ static struct json_object *show_tunnels(struct espd *d)
 				last_in = s.last_ms;
 			ADD(so, "spi", STR(spi_str(sa->spi, buf)));
 			ADD(so, "dir", STR("in"));
-			ADD(so, "age_s", U64((now - sa->created_ms) / 1000));
+			ADD(so, "age_s", U64(age_s(now, sa->created_ms)));
 			json_object_array_add(sas, so);
 		}
 		ADD(o, "sas", sas);

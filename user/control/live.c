@@ -332,6 +332,25 @@ static void out_sa_remove(struct live *l, struct tunnel *t, int p)
 	retire(l, put_sa_cb, old);
 }
 
+/* Whichever it is: an outbound SA still waiting for the commit (no
+ * worker saw it), or the active one of its pair. */
+static void out_sa_drop(struct live *l, struct sa *sa)
+{
+	size_t i;
+
+	if (sa->state != SA_LARVAL) {
+		if (atomic_load(&sa->tunnel->out[sa->pair]) == sa)
+			out_sa_remove(l, sa->tunnel, sa->pair);
+		return;
+	}
+	for (i = 0; i < l->npend_out; i++)
+		if (l->pend_out[i] == sa)
+			l->pend_out[i] = NULL;
+	hmap_del(&l->out_spis, hmap_hash_u64(sa->spi), sa);
+	seq_retire(l, sa);
+	sa_put(sa);
+}
+
 int live_tunnel_del(struct live *l, const char *name, char *err,
 		    size_t errlen)
 {
@@ -347,6 +366,9 @@ int live_tunnel_del(struct live *l, const char *name, char *err,
 			route_remove_at(l, i);
 	for (p = 0; p < t->npairs; p++)
 		out_sa_remove(l, t, p);
+	for (i = 0; i < l->npend_out; i++)
+		if (l->pend_out[i] && l->pend_out[i]->tunnel == t)
+			out_sa_drop(l, l->pend_out[i]);
 	while (t->nin)
 		in_sa_remove(l, t->in[0], true);
 	for (i = 0; i < l->ndying; i++) {
@@ -454,7 +476,7 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 			  .local = a->dir == SA_OUT ? t->local : t->local,
 			  .remote = t->remote },
 	};
-	struct sa *sa, *old;
+	struct sa *sa;
 	size_t icap;
 	uint32_t slot;
 	int ret;
@@ -478,20 +500,17 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 			    "directory: %s", s.spi, strerror(-ret));
 	}
 	if (a->dir == SA_OUT) {
-		if (hmap_add(&l->out_spis, hmap_hash_u64(sa->spi), sa)) {
+		/* larval until the commit has its sequence numbers on disk;
+		 * then every worker switches to it in one store */
+		if (grow((void **)&l->pend_out, &l->pend_out_cap,
+			 l->npend_out + 1, sizeof(*l->pend_out)) ||
+		    hmap_add(&l->out_spis, hmap_hash_u64(sa->spi), sa)) {
 			sa_put(sa);
 			return fail(err, errlen, -ENOMEM, "sa add: out of "
 				    "memory");
 		}
-		/* switched at once: until the commit's sync, seq_limit keeps
-		 * a persisted SA from sending (no version change needed) */
-		old = tunnel_set_out(t, p, sa);
-		if (old) {
-			hmap_del(&l->out_spis, hmap_hash_u64(old->spi), old);
-			seq_retire(l, old);
-			old->state = SA_DEAD;
-			retire(l, put_sa_cb, old);
-		}
+		sa->state = SA_LARVAL;
+		l->pend_out[l->npend_out++] = sa;
 		l->dirty = true;
 		return 0;
 	}
@@ -565,7 +584,7 @@ int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 				return fail(err, errlen, -EEXIST, "sa add: spi "
 					    "0x%x: already used by tunnel %s",
 					    spi, o->tunnel->name);
-			if (o)
+			if (o && !a->replace)
 				return fail(err, errlen, -EEXIST, "sa add: spi "
 					    "0x%x: is already the outbound SA "
 					    "of tunnel %s", spi, t->name);
@@ -585,7 +604,7 @@ int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 				if (sa && a->dir == SA_IN)
 					in_sa_remove(l, sa, true);
 				else if (sa)
-					out_sa_remove(l, t, p);
+					out_sa_drop(l, sa);
 			}
 			return ret;
 		}
@@ -609,7 +628,7 @@ int live_sa_del(struct live *l, uint32_t spi, int dir, char *err,
 		return 0;
 	}
 	if (out) {
-		out_sa_remove(l, out->tunnel, out->pair);
+		out_sa_drop(l, out);
 		l->dirty = true;
 		return 0;
 	}
@@ -778,6 +797,7 @@ static struct tables *build(struct live *l)
 {
 	struct tables *tb = calloc(1, sizeof(*tb));
 	uint32_t i, hsize = 64;
+	int pass;
 
 	if (!tb)
 		return NULL;
@@ -798,18 +818,22 @@ static struct tables *build(struct live *l)
 		tables_free(tb);
 		return NULL;
 	}
-	for (i = 0; i < l->nsa; i++) {
-		struct sa *sa = l->sa_in[i];
-		uint32_t h;
+	/* mature SAs first: a dying one with the same SPI (a rekey that
+	 * kept the SPI) must not be what a lookup by SPI finds */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < l->nsa; i++) {
+			struct sa *sa = l->sa_in[i];
+			uint32_t h;
 
-		if (!sa)
-			continue;
-		sa_get(sa);
-		tb->sa_in[i] = sa;
-		for (h = tables_spi_hash(sa->spi) & tb->spi_mask;
-		     tb->spi_hash[h]; h = (h + 1) & tb->spi_mask)
-			;
-		tb->spi_hash[h] = sa;
+			if (!sa || (sa->state == SA_DYING) != (pass == 1))
+				continue;
+			sa_get(sa);
+			tb->sa_in[i] = sa;
+			for (h = tables_spi_hash(sa->spi) & tb->spi_mask;
+			     tb->spi_hash[h]; h = (h + 1) & tb->spi_mask)
+				;
+			tb->spi_hash[h] = sa;
+		}
 	}
 	for (i = 0; i < l->ntun; i++) {
 		if (l->tun[i]) {
@@ -830,7 +854,24 @@ int live_commit(struct live *l)
 		return 0;
 	/* 1. reserve sequence numbers on disk before any is used */
 	seq_sync(l);
-	/* 2. (outbound SAs switched as they were added) 3. publish */
+	/* 2. switch to the new outbound SAs */
+	for (i = 0; i < l->npend_out; i++) {
+		struct sa *sa = l->pend_out[i], *old;
+
+		if (!sa)
+			continue;
+		seq_release(l, sa);
+		sa->state = SA_MATURE;
+		old = tunnel_set_out(sa->tunnel, sa->pair, sa);
+		if (old) {
+			hmap_del(&l->out_spis, hmap_hash_u64(old->spi), old);
+			seq_retire(l, old);
+			old->state = SA_DEAD;
+			retire(l, put_sa_cb, old);
+		}
+	}
+	l->npend_out = 0;
+	/* 3. publish */
 	tb = build(l);
 	if (!tb) {
 		log_rl(LOG_LVL_ERR, 10, "out of memory building table "
@@ -1023,6 +1064,9 @@ void live_destroy(struct live *l)
 
 	if (tb)
 		retire(l, tables_free_cb, tb);
+	for (i = 0; i < l->npend_out; i++)
+		if (l->pend_out[i])
+			out_sa_drop(l, l->pend_out[i]);
 	for (i = 0; i < l->ndying; i++)
 		if (l->dying[i].sa) {
 			l->sa_in[l->dying[i].sa->slot] = NULL;
@@ -1053,6 +1097,7 @@ void live_destroy(struct live *l)
 	free(l->sa_in);
 	free(l->routes);
 	free(l->pend_spi);
+	free(l->pend_out);
 	free(l->dying);
 	memset(l, 0, sizeof(*l));
 }

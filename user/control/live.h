@@ -99,6 +99,8 @@ struct live {
 	/* staged until the next commit */
 	struct sa **pend_spi;      /* inbound SAs to add to the XDP map */
 	size_t npend_spi, pend_spi_cap;
+	struct sa **pend_out;      /* outbound SAs to switch to (larval) */
+	size_t npend_out, pend_out_cap;
 	struct live_dying *dying;  /* inbound SAs leaving the version */
 	size_t ndying, dying_cap;
 	struct seqstore *store;    /* NULL: nothing persisted */
@@ -131,6 +133,7 @@ struct live_sa_args {
 	size_t key_len;
 	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
 	const char *origin;
+	bool replace; /* outbound: may take the SPI of the tunnel's own SA */
 };
 int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 		size_t errlen);
