@@ -97,9 +97,13 @@ build/bench_scale: tests/bench/bench_scale.c $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
 
+build/bench_tables: tests/bench/bench_tables.c $(LIB_OBJS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+
 bench: deps-check
 	@tools/deps.sh bench
-	@$(SUBMAKE) build build/bench_esp build/bench_scale
+	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables
 	bash tools/bench.sh
 
 # libFuzzer targets, one per parser, with ASan and UBSan (tests/fuzz/).
