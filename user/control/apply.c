@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/check.h"
 #include "control/apply.h"
 
 static int fail(char *err, size_t len, int ret, const char *fmt, ...)
@@ -148,15 +149,39 @@ int apply_restart_only(const struct cfg *o, const struct cfg *n, char *err,
 		    "routes only); nothing was changed", n->path, what);
 }
 
-/* Would the new config clash with what the control socket added? */
+static bool any_has_route(const struct cfg *c, const struct cfg_prefix *p)
+{
+	int i;
+
+	for (i = 0; i < c->ntunnels; i++)
+		if (has_route(&c->tunnels[i], p))
+			return true;
+	return false;
+}
+
+/* Would the new config clash with what the control socket added? Checked
+ * whole before anything changes: a refused reload changes nothing. */
 static int check_clashes(struct live *l, const struct cfg *o,
 			 const struct cfg *n, char *err, size_t errlen)
 {
-	int i, d, p;
+	int i, d, p, r;
 
 	for (i = 0; i < n->ntunnels; i++) {
 		const struct cfg_tunnel *nt = &n->tunnels[i];
 		const struct cfg_tunnel *ot = find(o, nt->name);
+
+		for (r = 0; r < nt->nroutes; r++) {
+			char buf[64];
+
+			if (any_has_route(o, &nt->routes[r]) ||
+			    !live_route_has(l, &nt->routes[r]))
+				continue;
+			return fail(err, errlen, -EEXIST, "%s:%d: tunnel %s: "
+				    "route %s was added through espressoctl; "
+				    "nothing was changed", n->path, nt->line,
+				    nt->name, cfg_prefix_str(&nt->routes[r],
+							     buf, sizeof(buf)));
+		}
 
 		if (!ot && live_tunnel_find(l, nt->name))
 			return fail(err, errlen, -EEXIST, "%s:%d: tunnel %s: "

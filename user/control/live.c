@@ -284,6 +284,18 @@ static void seq_retire(struct live *l, struct sa *sa)
 }
 
 /* Out of the XDP map now, out of the version after LIVE_IN_GRACE_MS. */
+/* The SA's SPI leaves the XDP map, unless a newer SA took it over. */
+static void spi_drop(struct live *l, struct sa *sa)
+{
+	if (l->ops.spi_del && !in_by_spi(l, sa->spi))
+		l->ops.spi_del(l->ops.arg, sa);
+}
+
+/*
+ * An inbound SA goes. now: at once (hard expiry, tunnel deleted). Else it
+ * is dying: it stays in the XDP map and the tables for LIVE_IN_GRACE_MS,
+ * so what the peer sent before it switched to its new SA still decrypts.
+ */
 static void in_sa_remove(struct live *l, struct sa *sa, bool now)
 {
 	struct tunnel *t = sa->tunnel;
@@ -292,8 +304,6 @@ static void in_sa_remove(struct live *l, struct sa *sa, bool now)
 
 	if (sa->state == SA_DYING || sa->state == SA_DEAD)
 		return;
-	if (l->ops.spi_del)
-		l->ops.spi_del(l->ops.arg, sa);
 	hmap_del(&l->spis, hmap_hash_u64(sa->spi), sa);
 	for (i = 0; i < l->npend_spi; i++)
 		if (l->pend_spi[i] == sa)
@@ -315,6 +325,7 @@ static void in_sa_remove(struct live *l, struct sa *sa, bool now)
 		return;
 	}
 	/* leaves the version at the next commit */
+	spi_drop(l, sa);
 	sa->state = SA_DEAD;
 	slot_free(l, sa);
 	sa_put(sa); /* the model's reference; versions hold their own */
@@ -376,6 +387,7 @@ int live_tunnel_del(struct live *l, const char *name, char *err,
 			struct sa *sa = l->dying[i].sa;
 
 			l->dying[i].sa = NULL;
+			spi_drop(l, sa);
 			sa->state = SA_DEAD;
 			slot_free(l, sa);
 			sa_put(sa);
@@ -1014,6 +1026,7 @@ void live_tick(struct live *l, uint64_t now)
 			l->dying[keep++] = *d;
 			continue;
 		}
+		spi_drop(l, d->sa);
 		d->sa->state = SA_DEAD;
 		slot_free(l, d->sa);
 		sa_put(d->sa);

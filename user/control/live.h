@@ -14,8 +14,9 @@
  *   3. the new version is published;
  *   4. new inbound SPIs go into the XDP map (only now can a worker find
  *      their slot).
- * A deleted inbound SA leaves the XDP map at once and the table version
- * LIVE_IN_GRACE_MS later, so frames already in the rings are decrypted.
+ * A deleted inbound SA stays in the XDP map and the table version for
+ * LIVE_IN_GRACE_MS, so what the peer sent with it before it switched to its
+ * new SA (in the rings, in flight, in its workers' bursts) still decrypts.
  */
 #ifndef ESPRESSO_LIVE_H
 #define ESPRESSO_LIVE_H
