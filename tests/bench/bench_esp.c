@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config/config.h"
 #include "proto/esp.h"
 #include "proto/replay.h"
 #include "tables/fib.h"

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "espresso/common.h"
 #include "proto/crypto.h"
 #include "proto/gro.h"
 #include "proto/reasm.h"
@@ -85,7 +86,7 @@ struct worker {
 	uint8_t cur_mac[6];
 	uint64_t last_expire_ms;
 	uint16_t ip_id;
-	uint32_t handoff_out[CFG_MAX_QUEUES]; /* frames lent to each owner */
+	uint32_t handoff_out[ESPRESSO_MAX_QUEUES]; /* frames lent to each owner */
 	uint64_t kick_mask;   /* workers to wake after this burst */
 	int evfd;             /* eventfd: another worker has work for us */
 	struct held_pkt hold[WORKER_HOLD_MAX];

@@ -187,7 +187,7 @@ static int selftest(enum crypto_backend b)
 	for (i = 0; i < ESP_GCM_IV_LEN; i++)
 		iv[i] = (uint8_t)(i * 3 + 1);
 	for (c = CIPHER_AES_GCM_128; c <= CIPHER_AES_GCM_256 && !err; c++) {
-		size_t klen = config_cipher_key_len(c); /* salt included */
+		size_t klen = params_key_len(c); /* salt included */
 
 		memset(&re, 0, sizeof(re));
 		memset(&e, 0, sizeof(e));

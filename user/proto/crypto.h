@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+#include "proto/params.h"
 
 #define ESP_GCM_ICV_LEN 16
 #define ESP_GCM_IV_LEN 8

@@ -24,4 +24,10 @@ enum cfg_fragment {
 	FRAG_OUTER = 1, /* "outer": encrypt, then fragment the ESP packet */
 };
 
+/* Key length of a cipher, the 4-byte salt included. */
+static inline unsigned int params_key_len(enum cfg_cipher c)
+{
+	return c == CIPHER_AES_GCM_128 ? 16 + 4 : 32 + 4;
+}
+
 #endif
