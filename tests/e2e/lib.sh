@@ -140,6 +140,21 @@ gw_stop() { # gw_stop a|b: SIGTERM and wait
 	eval "PID_${1^^}="
 }
 
+# tunnel_ready: the outer neighbours, then one ping each way through the
+# tunnel, IPv4 and IPv6, a few tries each (the first packets may wait for
+# the next hop's MAC and be counted as tx_no_neigh)
+tunnel_ready() {
+	local t ok
+	ip netns exec "$NS_A" ping -c 1 -W 2 192.0.2.2 >/dev/null || fail "no outer connectivity"
+	for t in 10.2.0.1 fd00:2::1; do
+		ok=
+		for _ in 1 2 3; do
+			ip netns exec "$NS_A" ping -c 1 -W 1 "$t" >/dev/null && { ok=1; break; }
+		done
+		[ -n "$ok" ] || fail "no ping through the tunnel to $t"
+	done
+}
+
 ctl() { # ctl a|b COMMAND...
 	local gw=$1
 	shift

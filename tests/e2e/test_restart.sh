@@ -50,14 +50,7 @@ ip -n "$NS_B" route add default via 192.0.2.1
 [ "$(ip netns exec "$NS_A" cat /sys/class/net/eA/threaded)" = 0 ] || fail "threaded NAPI already on"
 gw_start a
 gw_start b
-ip netns exec "$NS_A" ping -c 1 -W 2 192.0.2.2 >/dev/null || fail "no outer connectivity"
-for t in 10.2.0.1 fd00:2::1; do
-	ok=
-	for _ in 1 2 3; do
-		ip netns exec "$NS_A" ping -c 1 -W 1 "$t" >/dev/null && { ok=1; break; }
-	done
-	[ -n "$ok" ] || fail "no ping through the tunnel to $t"
-done
+tunnel_ready
 
 say "capture on the bridge; pings both ways every 20 ms"
 ip netns exec "$NS_W" tshark -i br0 -w "$WORK/wire.pcap" -q 2>/dev/null &

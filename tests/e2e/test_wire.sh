@@ -47,14 +47,7 @@ gw_start a
 gw_start b
 
 say "prime: outer neighbours and one exchange each way (not captured)"
-ip netns exec "$NS_A" ping -c 1 -W 2 192.0.2.2 >/dev/null || fail "no outer connectivity"
-for t in 10.2.0.1 fd00:2::1; do
-	ok=
-	for _ in 1 2 3; do
-		ip netns exec "$NS_A" ping -c 1 -W 1 "$t" >/dev/null && { ok=1; break; }
-	done
-	[ -n "$ok" ] || fail "no ping through the tunnel to $t"
-done
+tunnel_ready
 
 sa_out() { # sa_out a|b: packets of the outbound SA
 	ctl "$1" show sa | awk '$1 == "sa" && $3 == "out" { for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1) }'

@@ -90,8 +90,7 @@ const char *cfg_quote(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-/* "a, b, c" from a NULL-terminated list. */
-static const char *list_str(char *buf, size_t len, const char *const *names)
+const char *cfg_list_str(char *buf, size_t len, const char *const *names)
 {
 	size_t n = 0;
 
@@ -200,7 +199,7 @@ int cfg_parse_enum(const char *s, const char *const *names, const char *what,
 	}
 	return say(why, whylen, "unknown %s %s (valid: %s)", what,
 		   cfg_quote(s, q, sizeof(q)),
-		   list_str(valid, sizeof(valid), names));
+		   cfg_list_str(valid, sizeof(valid), names));
 }
 
 int cfg_parse_bool(const char *s, bool *v, char *why, size_t whylen)

@@ -75,6 +75,8 @@ int cfg_parse_addr_prefix(const char *s, struct cfg_prefix *p, char *why,
 int cfg_parse_route(const char *s, struct cfg_prefix *p, char *why,
 		    size_t whylen);
 /* "a.b.c.d/len" or "x::y/len" in buf, as config_parse_prefix reads it. */
+/* "a, b, c" from a NULL-terminated list. */
+const char *cfg_list_str(char *buf, size_t len, const char *const *names);
 const char *cfg_prefix_str(const struct cfg_prefix *p, char *buf, size_t len);
 
 /*

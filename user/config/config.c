@@ -166,16 +166,6 @@ static const char *join_idx(char *buf, const char *gpath, int i)
 	return field_done(buf, snprintf(buf, FIELD_MAX, "%s.[%d]", gpath, i));
 }
 
-/* "a, b, c" from a NULL-terminated list. */
-static const char *list_str(char *buf, size_t len, const char *const *names)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (; *names && n < len; names++)
-		n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "", *names);
-	return buf;
-}
 
 /* ---- files ---- */
 
@@ -345,7 +335,7 @@ static int known_only(struct ctx *x, const config_setting_t *g,
 		if (!*n)
 			return fail(x, m, join(f, gpath, name),
 				    "unknown setting (valid here: %s)",
-				    list_str(valid, sizeof(valid), names));
+				    cfg_list_str(valid, sizeof(valid), names));
 	}
 	return 0;
 }

@@ -18,16 +18,7 @@
 
 #include "config/check.h"
 #include "control/apply.h"
-
-static int fail(char *err, size_t len, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return ret;
-}
+#include "lib/log.h"
 
 static int add_sa(struct live *l, const struct cfg_tunnel *ct, int dir,
 		  char *err, size_t errlen)
@@ -67,7 +58,7 @@ int apply_config(struct live *l, const struct cfg *c, char *err,
 	for (i = 0; i < c->ntunnels; i++) {
 		ret = add_tunnel(l, &c->tunnels[i], msg, sizeof(msg));
 		if (ret)
-			return fail(err, errlen, ret, "%s:%d: tunnel %s: %s",
+			return errf(err, errlen, ret, "%s:%d: tunnel %s: %s",
 				    c->path, c->tunnels[i].line,
 				    c->tunnels[i].name, msg);
 	}
@@ -144,7 +135,7 @@ int apply_restart_only(const struct cfg *o, const struct cfg *n, char *err,
 		what = "tun";
 	if (!what)
 		return 0;
-	return fail(err, errlen, -EINVAL, "%s: %s changed: that takes a "
+	return errf(err, errlen, -EINVAL, "%s: %s changed: that takes a "
 		    "restart of espressod (reload changes tunnels, SAs and "
 		    "routes only); nothing was changed", n->path, what);
 }
@@ -176,7 +167,7 @@ static int check_clashes(struct live *l, const struct cfg *o,
 			if (any_has_route(o, &nt->routes[r]) ||
 			    !live_route_has(l, &nt->routes[r]))
 				continue;
-			return fail(err, errlen, -EEXIST, "%s:%d: tunnel %s: "
+			return errf(err, errlen, -EEXIST, "%s:%d: tunnel %s: "
 				    "route %s was added through espressoctl; "
 				    "nothing was changed", n->path, nt->line,
 				    nt->name, cfg_prefix_str(&nt->routes[r],
@@ -184,7 +175,7 @@ static int check_clashes(struct live *l, const struct cfg *o,
 		}
 
 		if (!ot && live_tunnel_find(l, nt->name))
-			return fail(err, errlen, -EEXIST, "%s:%d: tunnel %s: "
+			return errf(err, errlen, -EEXIST, "%s:%d: tunnel %s: "
 				    "a tunnel of that name was added through "
 				    "espressoctl; nothing was changed", n->path,
 				    nt->line, nt->name);
@@ -197,7 +188,7 @@ static int check_clashes(struct live *l, const struct cfg *o,
 
 				if (!sa || !strcmp(sa->origin, "config"))
 					continue;
-				return fail(err, errlen, -EEXIST, "%s:%d: tunnel "
+				return errf(err, errlen, -EEXIST, "%s:%d: tunnel "
 					    "%s: spi 0x%x: already used by an SA "
 					    "of tunnel %s added through "
 					    "espressoctl; nothing was changed",
@@ -286,7 +277,7 @@ int apply_reload(struct live *l, const struct cfg *o, const struct cfg *n,
 			ret = reload_add(l, ot, nt, msg, sizeof(msg));
 		if (ret) {
 			live_commit(l);
-			return fail(err, errlen, ret, "%s:%d: tunnel %s: %s "
+			return errf(err, errlen, ret, "%s:%d: tunnel %s: %s "
 				    "(the changes before it were applied)",
 				    n->path, nt->line, nt->name, msg);
 		}

@@ -92,16 +92,6 @@ static int unexpected(struct ctx *x, const char *arg)
 		    x->usage);
 }
 
-/* "a, b, c" from a NULL-terminated list. */
-static const char *list_str(char *buf, size_t len, const char *const *names)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (; *names && n < len; names++)
-		n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "", *names);
-	return buf;
-}
 
 /* ---- keyword arguments ---- */
 
@@ -219,7 +209,7 @@ static int parse_opts(struct ctx *x, char **argv, int argc,
 		if (!o->name)
 			return fail(x, "unknown argument %s (valid: %s)",
 				    QUOTE(x, argv[i]),
-				    list_str(valid, sizeof(valid), names));
+				    cfg_list_str(valid, sizeof(valid), names));
 		if (*seen & 1u << (o - opts))
 			return fail(x, "%s given twice (each argument at most once)",
 				    o->name);
@@ -247,7 +237,7 @@ static int parse_show(struct ctx *x, char **argv, int argc, struct cmd *c)
 	char valid[128];
 	int t;
 
-	list_str(valid, sizeof(valid), show_names);
+	cfg_list_str(valid, sizeof(valid), show_names);
 	if (!argc)
 		return fail(x, "missing table; one of %s", valid);
 	if (cfg_parse_enum(argv[0], show_names, "table", &t, NULL, 0))

@@ -22,16 +22,6 @@ static uint64_t mono_ms(void)
 	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
 }
 
-static int fail(char *err, size_t len, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 static int grow(void **arr, size_t *cap, size_t need, size_t size)
 {
 	size_t n = *cap ? *cap : 16;
@@ -89,7 +79,7 @@ static void put_nh_cb(void *arg)
 	free(p);
 }
 
-static void retire_nh(struct live *l, struct nexthop *nh)
+void live_retire_nexthop(struct live *l, struct nexthop *nh)
 {
 	struct nh_put *p;
 
@@ -209,7 +199,7 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 	int ret;
 
 	if (live_tunnel_find(l, ct->name))
-		return fail(err, errlen, -EEXIST, "tunnel add: %s: exists",
+		return errf(err, errlen, -EEXIST, "tunnel add: %s: exists",
 			    ct->name);
 	if (s.npairs < 1)
 		s.npairs = 1;
@@ -220,18 +210,18 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 		size_t cap = l->tun_cap;
 
 		if (grow((void **)&l->tun, &cap, slot + 1, sizeof(*l->tun)))
-			return fail(err, errlen, -ENOMEM, "tunnel add: %s: "
+			return errf(err, errlen, -ENOMEM, "tunnel add: %s: "
 				    "out of memory", ct->name);
 		l->tun_cap = cap;
 	}
 	ret = tunnel_create(&t, &s);
 	if (ret)
-		return fail(err, errlen, ret, "tunnel add: %s: %s", ct->name,
+		return errf(err, errlen, ret, "tunnel add: %s: %s", ct->name,
 			    strerror(-ret));
 	if (hmap_add(&l->tun_names, hmap_hash_bytes(t->name, strlen(t->name)),
 		     t)) {
 		tunnel_put(t);
-		return fail(err, errlen, -ENOMEM, "tunnel add: %s: out of "
+		return errf(err, errlen, -ENOMEM, "tunnel add: %s: out of "
 			    "memory", ct->name);
 	}
 	t->slot = slot;
@@ -370,7 +360,7 @@ int live_tunnel_del(struct live *l, const char *name, char *err,
 	int p;
 
 	if (!t)
-		return fail(err, errlen, -ENOENT, "tunnel del: %s: no such "
+		return errf(err, errlen, -ENOENT, "tunnel del: %s: no such "
 			    "tunnel", name);
 	for (i = l->nroutes; i-- > 0;)
 		if (l->routes[i].t == t)
@@ -398,7 +388,7 @@ int live_tunnel_del(struct live *l, const char *name, char *err,
 	if (t->slot < l->tun_hint)
 		l->tun_hint = t->slot;
 	l->tun_count--;
-	retire_nh(l, atomic_exchange(&t->nh, NULL));
+	live_retire_nexthop(l, atomic_exchange(&t->nh, NULL));
 	retire(l, put_tunnel_cb, t);
 	l->dirty = true;
 	return 0;
@@ -496,19 +486,19 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 	if (t->npairs > 1) {
 		ret = sa_derive_key(a->key, a->key_len, s.spi, key);
 		if (ret)
-			return fail(err, errlen, ret, "sa add: spi 0x%x: cannot "
+			return errf(err, errlen, ret, "sa add: spi 0x%x: cannot "
 				    "derive the key of pair %d", s.spi, p);
 		s.key = key;
 	}
 	ret = sa_create(&sa, &s, t, l->nworkers);
 	OPENSSL_cleanse(key, sizeof(key));
 	if (ret)
-		return fail(err, errlen, ret, "sa add: spi 0x%x: %s", s.spi,
+		return errf(err, errlen, ret, "sa add: spi 0x%x: %s", s.spi,
 			    strerror(-ret));
 	ret = seq_restore(l, sa);
 	if (ret) {
 		sa_put(sa);
-		return fail(err, errlen, ret, "sa add: spi 0x%x: state "
+		return errf(err, errlen, ret, "sa add: spi 0x%x: state "
 			    "directory: %s", s.spi, strerror(-ret));
 	}
 	if (a->dir == SA_OUT) {
@@ -518,7 +508,7 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 			 l->npend_out + 1, sizeof(*l->pend_out)) ||
 		    hmap_add(&l->out_spis, hmap_hash_u64(sa->spi), sa)) {
 			sa_put(sa);
-			return fail(err, errlen, -ENOMEM, "sa add: out of "
+			return errf(err, errlen, -ENOMEM, "sa add: out of "
 				    "memory");
 		}
 		sa->state = SA_LARVAL;
@@ -534,7 +524,7 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 		if (slot >= ESPRESSO_MAX_SA ||
 		    grow((void **)&l->sa_in, &cap, slot + 1, sizeof(*l->sa_in))) {
 			sa_put(sa);
-			return fail(err, errlen, -ENOSPC, "sa add: spi 0x%x: "
+			return errf(err, errlen, -ENOSPC, "sa add: spi 0x%x: "
 				    "no room for more inbound SAs (%d)", s.spi,
 				    ESPRESSO_MAX_SA);
 		}
@@ -546,7 +536,7 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 		 sizeof(*l->pend_spi)) ||
 	    hmap_add(&l->spis, hmap_hash_u64(sa->spi), sa)) {
 		sa_put(sa);
-		return fail(err, errlen, -ENOMEM, "sa add: out of memory");
+		return errf(err, errlen, -ENOMEM, "sa add: out of memory");
 	}
 	t->in_cap = icap;
 	sa->slot = slot;
@@ -569,16 +559,16 @@ int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 	int p, ret;
 
 	if (!t)
-		return fail(err, errlen, -ENOENT, "sa add: tunnel %s: no such "
+		return errf(err, errlen, -ENOENT, "sa add: tunnel %s: no such "
 			    "tunnel", a->tunnel);
 	want = config_cipher_key_len(t->cipher);
 	if (a->key_len != want)
-		return fail(err, errlen, -EINVAL, "sa add: key: %zu bytes; "
+		return errf(err, errlen, -EINVAL, "sa add: key: %zu bytes; "
 			    "tunnel %s uses %s: want %zu (key and 4-byte salt)",
 			    a->key_len, t->name, config_cipher_name(t->cipher),
 			    want);
 	if ((uint64_t)a->spi + t->npairs - 1 > UINT32_MAX)
-		return fail(err, errlen, -EINVAL, "sa add: spi 0x%x: %d pairs "
+		return errf(err, errlen, -EINVAL, "sa add: spi 0x%x: %d pairs "
 			    "run past 0xffffffff", a->spi, t->npairs);
 	for (p = 0; p < t->npairs; p++) {
 		uint32_t spi = a->spi + p;
@@ -587,23 +577,23 @@ int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 		if (a->dir == SA_IN) {
 			o = in_by_spi(l, spi);
 			if (o)
-				return fail(err, errlen, -EEXIST, "sa add: spi "
+				return errf(err, errlen, -EEXIST, "sa add: spi "
 					    "0x%x: already used by tunnel %s",
 					    spi, o->tunnel->name);
 		} else {
 			o = out_by_spi(l, spi);
 			if (o && o->tunnel != t)
-				return fail(err, errlen, -EEXIST, "sa add: spi "
+				return errf(err, errlen, -EEXIST, "sa add: spi "
 					    "0x%x: already used by tunnel %s",
 					    spi, o->tunnel->name);
 			if (o && !a->replace)
-				return fail(err, errlen, -EEXIST, "sa add: spi "
+				return errf(err, errlen, -EEXIST, "sa add: spi "
 					    "0x%x: is already the outbound SA "
 					    "of tunnel %s", spi, t->name);
 		}
 	}
 	if (a->dir == SA_IN && t->nin + t->npairs > TUNNEL_MAX_IN * t->npairs)
-		return fail(err, errlen, -ENOSPC, "sa add: tunnel %s has %d "
+		return errf(err, errlen, -ENOSPC, "sa add: tunnel %s has %d "
 			    "inbound SAs, the most it takes: delete the oldest "
 			    "first", t->name, TUNNEL_MAX_IN);
 	for (p = 0; p < t->npairs; p++) {
@@ -631,7 +621,7 @@ int live_sa_del(struct live *l, uint32_t spi, int dir, char *err,
 	struct sa *out = dir != SA_IN ? out_by_spi(l, spi) : NULL;
 
 	if (in && out)
-		return fail(err, errlen, -EINVAL, "sa del: spi 0x%x: both an "
+		return errf(err, errlen, -EINVAL, "sa del: spi 0x%x: both an "
 			    "inbound SA (tunnel %s) and an outbound one (tunnel "
 			    "%s): say in or out", spi, in->tunnel->name,
 			    out->tunnel->name);
@@ -644,7 +634,7 @@ int live_sa_del(struct live *l, uint32_t spi, int dir, char *err,
 		l->dirty = true;
 		return 0;
 	}
-	return fail(err, errlen, -ENOENT, "sa del: spi 0x%x: no such %sSA",
+	return errf(err, errlen, -ENOENT, "sa del: spi 0x%x: no such %sSA",
 		    spi, dir == SA_IN ? "inbound " : dir == SA_OUT ?
 		    "outbound " : "");
 }
@@ -656,15 +646,15 @@ int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
 	struct esp_sa_params *w, *old;
 
 	if (!sa)
-		return fail(err, errlen, -ENOENT, "sa update: spi 0x%x: no "
+		return errf(err, errlen, -ENOENT, "sa update: spi 0x%x: no "
 			    "such SA", spi);
 	if ((sport || dport) && sa->tunnel->encap != ENCAP_UDP)
-		return fail(err, errlen, -EINVAL, "sa update: spi 0x%x: sport "
+		return errf(err, errlen, -EINVAL, "sa update: spi 0x%x: sport "
 			    "and dport need encap udp (tunnel %s is esp)", spi,
 			    sa->tunnel->name);
 	w = malloc(sizeof(*w));
 	if (!w)
-		return fail(err, errlen, -ENOMEM, "sa update: out of memory");
+		return errf(err, errlen, -ENOMEM, "sa update: out of memory");
 	*w = *sa_wire(sa);
 	w->remote = remote;
 	if (sport)
@@ -733,24 +723,24 @@ int live_route_add(struct live *l, const struct cfg_prefix *pp,
 	int ret;
 
 	if (!t)
-		return fail(err, errlen, -ENOENT, "route add: tunnel %s: no "
+		return errf(err, errlen, -ENOENT, "route add: tunnel %s: no "
 			    "such tunnel", tunnel);
 	i = route_find(l, &p);
 	if (i >= 0)
-		return fail(err, errlen, -EEXIST, "route add: %s: already "
+		return errf(err, errlen, -EEXIST, "route add: %s: already "
 			    "routed to tunnel %s", pfx_str(&p, buf, sizeof(buf)),
 			    l->routes[i].t->name);
 	if (grow((void **)&l->routes, &l->routes_cap, l->nroutes + 1,
 		 sizeof(*l->routes)) ||
 	    hmap_add(&l->route_idx, hmap_hash_bytes(&p, sizeof(p)),
 		     (void *)(uintptr_t)(l->nroutes + 1)))
-		return fail(err, errlen, -ENOMEM, "route add: out of memory");
+		return errf(err, errlen, -ENOMEM, "route add: out of memory");
 	if (l->ops.route_add) {
 		ret = l->ops.route_add(l->ops.arg, &p);
 		if (ret && ret != -EEXIST) {
 			hmap_del(&l->route_idx, hmap_hash_bytes(&p, sizeof(p)),
 				 (void *)(uintptr_t)(l->nroutes + 1));
-			return fail(err, errlen, ret, "route add: %s: the "
+			return errf(err, errlen, ret, "route add: %s: the "
 				    "kernel refused the route into the tun: %s",
 				    pfx_str(&p, buf, sizeof(buf)),
 				    strerror(-ret));
@@ -770,7 +760,7 @@ int live_route_del(struct live *l, const struct cfg_prefix *pp, char *err,
 	char buf[64];
 
 	if (i < 0)
-		return fail(err, errlen, -ENOENT, "route del: %s: no such "
+		return errf(err, errlen, -ENOENT, "route del: %s: no such "
 			    "route", pfx_str(&p, buf, sizeof(buf)));
 	route_remove_at(l, i);
 	return 0;
@@ -1098,7 +1088,7 @@ void live_destroy(struct live *l)
 			l->sa_in[sa->slot] = NULL;
 			sa_put(sa);
 		}
-		retire_nh(l, atomic_exchange(&t->nh, NULL));
+		live_retire_nexthop(l, atomic_exchange(&t->nh, NULL));
 		tunnel_put(t);
 	}
 	epoch_destroy(&l->epoch);

@@ -157,6 +157,9 @@ void live_tick(struct live *l, uint64_t now_ms);
 /* A clean stop: persist the replay tops one last time. */
 void live_persist_final(struct live *l);
 
+/* Drop the model's reference to nh once no worker can hold it. */
+void live_retire_nexthop(struct live *l, struct nexthop *nh);
+
 /* Find an SA by SPI and direction (either when dir < 0); NULL if none. */
 struct sa *live_sa_find(struct live *l, uint32_t spi, int dir);
 /* Iterate: the outbound SA of every pair of every tunnel, then inbound. */

@@ -6,46 +6,20 @@
 #include "control/netlink.h"
 #include "lib/log.h"
 
-struct nh_put {
-	struct live *l;
-	struct nexthop *nh;
-};
-
-static void put_nh_cb(void *arg)
-{
-	struct nh_put *p = arg;
-
-	nexthop_put(&p->l->nhs, p->nh);
-	free(p);
-}
-
 /* Point t at the next hop (oif, gw): shared with other tunnels. */
 static struct nexthop *set_nh(struct live *l, struct tunnel *t, int oif,
 			      struct in_addr gw)
 {
 	struct nexthop *cur = atomic_load(&t->nh), *nh;
-	struct nh_put *p;
 
 	if (cur && cur->ifindex == oif && cur->ip.s_addr == gw.s_addr)
 		return cur;
 	nh = nexthop_get(&l->nhs, oif, gw);
-	p = malloc(sizeof(*p));
-	if (!nh || !p) {
-		free(p);
-		if (nh)
-			nexthop_put(&l->nhs, nh);
+	if (!nh)
 		return cur;
-	}
 	atomic_store_explicit(&t->nh, nh, memory_order_release);
-	if (!cur) {
-		free(p);
-		return nh;
-	}
 	/* workers may still read the old one this turn */
-	p->l = l;
-	p->nh = cur;
-	if (epoch_retire(&l->epoch, put_nh_cb, p))
-		put_nh_cb(p);
+	live_retire_nexthop(l, cur);
 	return nh;
 }
 

@@ -28,3 +28,13 @@ void log_msg(int lvl, const char *fmt, ...)
 	else
 		fprintf(stderr, "espressod: %s: %s\n", names[lvl], buf);
 }
+
+int errf(char *err, size_t len, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return ret;
+}

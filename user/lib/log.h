@@ -3,6 +3,8 @@
 #ifndef ESPRESSO_LOG_H
 #define ESPRESSO_LOG_H
 
+#include <stddef.h>
+
 #include <time.h>
 
 enum { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
@@ -25,5 +27,13 @@ void log_msg(int lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 			log_msg(lvl, __VA_ARGS__);                            \
 		}                                                             \
 	} while (0)
+
+/*
+ * The error of a control operation, for its caller: printf into err (len
+ * bytes) and return ret (a -errno), as in `return errf(err, len, -EEXIST,
+ * "tunnel add: %s: exists", name);`.
+ */
+int errf(char *err, size_t len, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #endif
