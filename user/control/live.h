@@ -32,7 +32,7 @@
 
 #define LIVE_IN_GRACE_MS 1000
 /* Outbound sequence numbers reserved (persisted) ahead of use. */
-#define LIVE_SEQ_BLOCK (1ull << 22)
+#define LIVE_SEQ_BLOCK (1ull << 24) /* 16M: 0.8 s of headroom at 10 Mpps */
 
 struct seqstore;
 
