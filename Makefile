@@ -11,7 +11,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -pthread
 BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -Iinclude \
 	-I/usr/include/$(shell gcc -dumpmachine)
-LIBS    := -lxdp -lbpf -lelf -lz -lcrypto -lconfig -lmnl -lsystemd -ljson-c -pthread
+LIBS    := -lxdp -lbpf -lelf -lz -lcrypto -lconfig -lmnl -lsystemd -ljson-c -lmicrohttpd -lcap-ng -pthread
 # intel-ipsec-mb: the optional second crypto backend (user/crypto_ipsecmb.c),
 # built in where its header is (tools/deps.sh build installs it on amd64).
 HAVE_IPSECMB := $(shell test -f /usr/include/intel-ipsec-mb.h && echo 1)
@@ -56,6 +56,14 @@ build/%.o: %.c $(HDRS)
 build/user/proto/crypto.o build/user/proto/crypto_ipsecmb.o: $(shell mkdir -p build; \
 	echo '$(HAVE_IPSECMB)' | cmp -s - build/ipsecmb.flag || \
 	echo '$(HAVE_IPSECMB)' >build/ipsecmb.flag; echo build/ipsecmb.flag)
+
+# the version a scrape reports (espresso_build_info); metrics.o is rebuilt
+# when it changes (build/version.flag holds it)
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+build/user/control/metrics.o: CFLAGS += -DESPRESSO_VERSION='"$(VERSION)"'
+build/user/control/metrics.o: $(shell mkdir -p build; \
+	echo '$(VERSION)' | cmp -s - build/version.flag || \
+	echo '$(VERSION)' >build/version.flag; echo build/version.flag)
 
 espressod: build/user/control/main.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
@@ -106,22 +114,57 @@ bench: deps-check
 	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables
 	bash tools/bench.sh
 
-# libFuzzer targets, one per parser, with ASan and UBSan (tests/fuzz/).
+# libFuzzer targets, one per parser, with ASan and UBSan (tests/fuzz/); their
+# seeds are tests/fuzz/corpus/<target> (tests/fuzz/make_seeds.py writes them).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 \
 	-D_GNU_SOURCE -Iinclude -Iuser
 FUZZ_BINS := build/fuzz/fuzz_parse build/fuzz/fuzz_gso build/fuzz/fuzz_reasm \
-	build/fuzz/fuzz_decap build/fuzz/fuzz_cmd
+	build/fuzz/fuzz_decap build/fuzz/fuzz_cmd build/fuzz/fuzz_gro \
+	build/fuzz/fuzz_frag build/fuzz/fuzz_config build/fuzz/fuzz_esp_sa \
+	build/fuzz/fuzz_netlink build/fuzz/fuzz_xdp
+# the second backend, as the daemon is built (fuzz_esp_sa crosses them)
+FUZZ_IPSECMB := $(if $(filter 1,$(HAVE_IPSECMB)),user/proto/crypto_ipsecmb.c \
+	user/lib/secret.c)
+FUZZ_IPSECMB_DEF := $(if $(filter 1,$(HAVE_IPSECMB)),-DHAVE_IPSECMB)
+FUZZ_IPSECMB_LIB := $(if $(filter 1,$(HAVE_IPSECMB)),-lIPSec_MB)
 build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c user/proto/parse.c $(HDRS)
 build/fuzz/fuzz_gso: tests/fuzz/fuzz_gso.c user/proto/gso.c user/proto/csum.c $(HDRS)
 build/fuzz/fuzz_reasm: tests/fuzz/fuzz_reasm.c user/proto/reasm.c user/proto/csum.c $(HDRS)
 build/fuzz/fuzz_decap: tests/fuzz/fuzz_decap.c user/proto/esp.c user/proto/csum.c \
-	user/config/config.c user/config/check.c user/proto/crypto.c user/lib/log.c $(HDRS)
+	user/config/config.c user/config/check.c user/proto/crypto.c user/lib/log.c \
+	user/lib/secret.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lcrypto -lconfig
 build/fuzz/fuzz_cmd: tests/fuzz/fuzz_cmd.c user/control/cmd.c user/config/check.c \
-	user/config/config.c user/lib/log.c $(HDRS)
+	user/config/config.c user/lib/log.c user/lib/secret.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lcrypto -lconfig
+build/fuzz/fuzz_gro: tests/fuzz/fuzz_gro.c user/proto/gro.c user/proto/csum.c \
+	tests/fuzz/fuzz_ref.h $(HDRS)
+build/fuzz/fuzz_frag: tests/fuzz/fuzz_frag.c user/proto/frag.c user/proto/csum.c \
+	tests/fuzz/fuzz_ref.h $(HDRS)
+# key files are opened through the target's __wrap_open (no devices)
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c user/config/config.c \
+	user/config/check.c user/lib/log.c user/lib/secret.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -Wl,--wrap=open -o $@ $(filter %.c,$^) \
+		-lcrypto -lconfig
+build/fuzz/fuzz_esp_sa: tests/fuzz/fuzz_esp_sa.c user/proto/esp.c user/proto/csum.c \
+	user/proto/crypto.c $(FUZZ_IPSECMB) user/lib/log.c tests/fuzz/fuzz_ref.h \
+	build/ipsecmb.flag $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_IPSECMB_DEF) -o $@ $(filter %.c,$^) -lcrypto \
+		$(FUZZ_IPSECMB_LIB)
+# netlink.c is #included by the target (its callbacks are static)
+build/fuzz/fuzz_netlink: tests/fuzz/fuzz_netlink.c user/control/netlink.c \
+	user/lib/log.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_netlink.c user/lib/log.c -lmnl
+# runs bpf/espresso.bpf.o through BPF_PROG_TEST_RUN (root)
+build/fuzz/fuzz_xdp: tests/fuzz/fuzz_xdp.c user/proto/parse.c tests/fuzz/fuzz_ref.h \
+	$(HDRS) | $(BPF_OBJ)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lbpf -lelf -lz
 build/fuzz/%:
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
@@ -136,6 +179,9 @@ install: all
 	install -D -m 644 $(BPF_OBJ) $(DESTDIR)$(PREFIX)/lib/espresso/espresso.bpf.o
 	install -D -m 644 tools/espressod@.service $(DESTDIR)/etc/systemd/system/espressod@.service
 	install -D -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/espresso/README.md
+	install -D -m 644 doc/espressod.8 $(DESTDIR)$(PREFIX)/share/man/man8/espressod.8
+	install -D -m 644 doc/espressoctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/espressoctl.8
+	install -D -m 644 doc/espresso.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/espresso.conf.5
 	install -d -m 700 $(DESTDIR)/etc/espresso
 
 clean:

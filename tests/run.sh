@@ -42,12 +42,18 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 	done
 fi
 if [ "$what" = all ] || [ "$what" = fuzz ]; then
-	# every parser, FUZZ_SECS each (a crash is a failure; corpus in build/)
+	# every parser, FUZZ_SECS each (a crash is a failure). libFuzzer reads
+	# every corpus dir and writes new finds to the first: build/corpus/NAME;
+	# the seeds in tests/fuzz/corpus/NAME (tests/fuzz/make_seeds.py, and
+	# regress-* inputs of bugs found) are only read
 	for t in build/fuzz/fuzz_*; do
 		[ -x "$t" ] || continue
-		mkdir -p "build/corpus/$(basename "$t")"
-		run "fuzz/$(basename "$t")" "$t" -max_total_time="${FUZZ_SECS:-8}" \
-			-max_len=4096 "build/corpus/$(basename "$t")"
+		name=$(basename "$t")
+		seeds=()
+		[ -d "tests/fuzz/corpus/$name" ] && seeds=("tests/fuzz/corpus/$name")
+		mkdir -p "build/corpus/$name"
+		run "fuzz/$name" "$t" -max_total_time="${FUZZ_SECS:-8}" \
+			-max_len=4096 "build/corpus/$name" "${seeds[@]}"
 	done
 fi
 if [ "$what" = all ] || [ "$what" = e2e ]; then

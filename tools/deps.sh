@@ -4,7 +4,8 @@
 set -e
 set -o pipefail
 want="make gcc clang llvm pkg-config libxdp-dev libbpf-dev libssl-dev libconfig-dev \
-libmnl-dev libsystemd-dev libjson-c-dev libelf-dev zlib1g-dev linux-libc-dev xdp-tools bpftool"
+libmnl-dev libsystemd-dev libjson-c-dev libmicrohttpd-dev libelf-dev zlib1g-dev linux-libc-dev xdp-tools bpftool \
+libcap-ng-dev"
 # intel-ipsec-mb: the optional ipsec-mb crypto backend (x86-64 only)
 if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
   want="$want libipsec-mb-dev"
@@ -12,7 +13,9 @@ fi
 case "${1:-check}" in
 check|demo)
   want="$want libcriterion-dev iproute2 iperf3 tshark python3-scapy python3-cryptography \
-ethtool iputils-ping procps util-linux libclang-rt-14-dev openssl";;
+ethtool iputils-ping procps util-linux libclang-rt-14-dev openssl \
+python3-prometheus-client \
+systemd strace groff-base man-db bsdextrautils";;
 bench)
   # the plot; the peers' packages come with tools/bench_peers.sh
   want="$want gnuplot-nox bsdextrautils";;

@@ -83,6 +83,7 @@ topo_bridged() {
 }
 
 # gw_conf NAME UPLINK TUNADDR4 TUNADDR6 LOCAL REMOTE ROUTE4 ROUTE6 OSPI OKEY ISPI IKEY [CPUS]
+# EXTRA_CONF: settings added to the espresso group (EXTRA_CONF='...' gw_start a)
 gw_conf() {
 	local f=$WORK/gw-$1.conf
 	cat > "$f" <<CONF
@@ -92,6 +93,7 @@ espresso: {
   uplink = { name = "$2"; threaded_napi = "$THREADED_NAPI"; };
   tun = { name = "esp0"; $( [ "$TUN_MTU" = 0 ] || echo "mtu = $TUN_MTU;" ) address = [ "$3", "$4" ];
           offload = $OFFLOAD; mss_clamp = $MSS_CLAMP; };
+  ${EXTRA_CONF:-}
   tunnels = (
     { name = "to-peer"; local = "$5"; remote = "$6"; encap = "$ENCAP";
       cipher = "$CIPHER"; replay_window = 1024; esn = true; fragment = "$FRAGMENT";

@@ -6,10 +6,12 @@
 #  - with --xdp-attached it uses the program xdp-loader attached and its
 #    pinned maps (bpftool prints them by field name), and leaves it attached
 #  - keys never reach the log; a world-readable config gets a warning
+#  - libxdp attaching without its dispatcher is a warning without -v
 #
 #   ${P}A eA (XDP) ===== veth ===== eB (XDP) ${P}B
 source "$(dirname "$0")/lib.sh"
-trap topo_down EXIT
+# the daemons below keep their state in the default /var/lib/espresso/$P-a
+trap 'topo_down; rm -rf "/var/lib/espresso/$P-a"' EXIT
 topo_up
 BPF_OBJ=$ROOT/bpf/espresso.bpf.o
 
@@ -58,6 +60,15 @@ for sig in TERM INT; do
 	grep -q "eA: threaded NAPI on (was 0" "$WORK/run.log" || fail "threaded NAPI not logged"
 	grep -q espresso_sa_in "$WORK/pins.txt" || fail "maps not pinned: $(cat "$WORK/pins.txt")"
 	grep -q prog/xdp "$WORK/link.txt" || fail "XDP was not attached"
+	# libxdp attaching without its dispatcher: the operator hears it
+	# without -v (the program shows under its own name, not the dispatcher's)
+	if grep -q 'name espresso_xdp' "$WORK/link.txt"; then
+		grep -q 'warning: eA: libxdp could not use its dispatcher' "$WORK/run.log" ||
+			fail "attached without the dispatcher, no warning: $(cat "$WORK/run.log")"
+	else
+		grep -q 'could not use its dispatcher' "$WORK/run.log" &&
+			fail "dispatcher warning with the dispatcher in use"
+	fi
 	[ "$(cat "$WORK/rc.txt")" = 0 ] || fail "exit status $(cat "$WORK/rc.txt")"
 	[ "$(cat "$WORK/pins-after.txt")" = 0 ] || fail "pins left behind"
 	no_xdp "$NS_A" eA || fail "XDP left attached after SIG$sig"

@@ -11,6 +11,18 @@
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
 
+queues_idle() { # the gw/queue pairs that neither received nor sent
+	local gw q st n t
+	for gw in a b; do
+		st=$(ctl $gw show stats)
+		for q in 0 1; do
+			n=$(counter "$(echo "$st" | grep "^queue $q ")" rx_frames)
+			t=$(counter "$(echo "$st" | grep "^queue $q ")" tx_frames)
+			[ $((n + t)) -gt 0 ] || printf 'gw-%s/%s ' "$gw" "$q"
+		done
+	done
+}
+
 run_case() {
 	QUEUES=$1
 	say "queues=$QUEUES: topology and gateways"
@@ -58,14 +70,18 @@ run_case() {
 
 	if [ "$QUEUES" = 2 ]; then
 		say "both workers carried traffic"
-		for gw in a b; do
-			st=$(ctl $gw show stats)
-			for q in 0 1; do
-				n=$(counter "$(echo "$st" | grep "^queue $q ")" rx_frames)
-				t=$(counter "$(echo "$st" | grep "^queue $q ")" tx_frames)
-				[ $((n + t)) -gt 0 ] || fail "gw-$gw queue $q idle: $st"
-			done
-		done
+		# The tun picks a queue per flow by hash: all 4 flows on one queue
+		# happens now and then. Then a second round of 8 new flows.
+		idle=$(queues_idle)
+		if [ -n "$idle" ]; then
+			echo "   idle after the first round: $idle; 8 more flows"
+			ip netns exec "$NS_B" iperf3 -s -1 -B 10.2.0.1 >/dev/null 2>&1 &
+			sleep 0.5
+			ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -t 2 -P 8 >/dev/null ||
+				fail "iperf3, second round"
+			idle=$(queues_idle)
+		fi
+		[ -z "$idle" ] || fail "idle queues: $idle: $(ctl a show stats) $(ctl b show stats)"
 	fi
 	topo_down
 	WORK=$(mktemp -d /tmp/espresso-e2e.XXXXXX)

@@ -371,6 +371,7 @@ Test(config, defaults)
 	cr_assert(c.tunnels[0].esn);
 	cr_assert_eq(c.tunnels[0].nroutes, 0);
 	cr_assert_eq(c.tunnels[0].out.spi, 256);
+	cr_assert_not(c.metrics.enabled); /* no metrics group: no endpoint */
 	config_free(&c);
 }
 
@@ -417,12 +418,98 @@ Test(config, example_confs)
 	cr_assert_eq(ab->in.spi, ba->out.spi);
 	cr_assert(!memcmp(ab->out.key, ba->in.key, CFG_KEY_MAX));
 	cr_assert(!memcmp(ab->in.key, ba->out.key, CFG_KEY_MAX));
+	cr_assert(a.metrics.enabled);
+	cr_assert_str_eq(a.metrics.listen, "127.0.0.1");
+	cr_assert_eq(a.metrics.port, 9477);
 	cr_assert(config_prefix_contains(&ab->routes[0], AF_INET,
 					 b.tun.addrs[0].addr));
 	cr_assert(config_prefix_contains(&ba->routes[0], AF_INET,
 					 a.tun.addrs[0].addr));
 	config_free(&a);
 	config_free(&b);
+}
+
+/* ---- metrics (line 9 closes tun: the group goes after it) ---- */
+
+Test(config, metrics_defaults)
+{
+	uint8_t lo[4] = { 127, 0, 0, 1 };
+	struct cfg c;
+
+	cr_assert_eq(load_edit(&c, false, 0), 0, "%s", err);
+	cr_assert_not(c.metrics.enabled);
+	config_free(&c);
+	cr_assert_eq(load_edit(&c, false, 9, "  }; metrics = { };", 0), 0,
+		     "%s", err);
+	cr_assert(c.metrics.enabled);
+	cr_assert_eq(c.metrics.family, AF_INET);
+	cr_assert(!memcmp(c.metrics.addr, lo, 4));
+	cr_assert_str_eq(c.metrics.listen, CFG_METRICS_LISTEN);
+	cr_assert_str_eq(c.metrics.listen, "127.0.0.1");
+	cr_assert_eq(c.metrics.port, CFG_METRICS_PORT);
+	cr_assert_eq(c.metrics.port, 9477);
+	config_free(&c);
+}
+
+Test(config, metrics_valid)
+{
+	uint8_t a6[16] = { 0 };
+	struct cfg c;
+
+	cr_assert_eq(load_edit(&c, false, 9,
+			       "  }; metrics = { listen = \"::1\"; port = 1; };",
+			       0), 0, "%s", err);
+	a6[15] = 1;
+	cr_assert_eq(c.metrics.family, AF_INET6);
+	cr_assert(!memcmp(c.metrics.addr, a6, 16));
+	cr_assert_str_eq(c.metrics.listen, "::1");
+	cr_assert_eq(c.metrics.port, 1);
+	config_free(&c);
+	/* written as inet_ntop writes it */
+	cr_assert_eq(load_edit(&c, false, 9,
+			       "  }; metrics = { listen = \"FD00:0::0:1\"; port = 65535; };",
+			       0), 0, "%s", err);
+	cr_assert_str_eq(c.metrics.listen, "fd00::1");
+	cr_assert_eq(c.metrics.port, 65535);
+	config_free(&c);
+	cr_assert_eq(load_edit(&c, false, 9,
+			       "  }; metrics = { listen = \"0.0.0.0\"; };", 0),
+		     0, "%s", err);
+	cr_assert_eq(c.metrics.family, AF_INET);
+	cr_assert_str_eq(c.metrics.listen, "0.0.0.0");
+	cr_assert_eq(c.metrics.port, 9477);
+	config_free(&c);
+}
+
+Test(config, metrics_errors)
+{
+	struct cfg c;
+
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrics = { port = 0; };", 0),
+		   &c, 9, "metrics.port", "0 is out of range (1..65535)");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrics = { port = 65536; };", 0),
+		   &c, 9, "metrics.port", "65536 is out of range (1..65535)");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrics = { port = -1; };", 0),
+		   &c, 9, "metrics.port", "out of range");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrics = { port = \"9477\"; };", 0),
+		   &c, 9, "metrics.port", "expected an integer");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrics = { listen = \"localhost\"; };", 0),
+		   &c, 9, "metrics.listen",
+		   "'localhost' is not an IPv4 or IPv6 address", "no host names");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrics = { listen = \"127.0.0.1:9477\"; };", 0),
+		   &c, 9, "metrics.listen", "'127.0.0.1:9477' is not an IPv4 or IPv6 address");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrics = { listen = \"10.0.0.1/8\"; };", 0),
+		   &c, 9, "metrics.listen", "'10.0.0.1/8' is not");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrics = { listen = \"\"; };", 0),
+		   &c, 9, "metrics.listen", "'' is not");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrics = { listen = 127; };", 0),
+		   &c, 9, "metrics.listen", "expected a string");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrics = { address = \"::1\"; };", 0),
+		   &c, 9, "metrics.address", "unknown setting", "listen, port");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrics = 9477;", 0),
+		   &c, 9, "metrics", "expected a group");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; metrix = { };", 0),
+		   &c, 9, "metrix", "unknown setting", "metrics");
 }
 
 Test(config, tun_address_string_and_large_spi)
@@ -930,7 +1017,9 @@ Test(config, key_file_errors)
 		   "0 bytes");
 }
 
-Test(config, permission_warnings)
+/* A key file others may read: refused, the message naming the file, its
+ * mode and the two ways out; the config file's own mode only warns. */
+Test(config, key_file_open_refused)
 {
 	char *conf = edit(0, 20, "      inbound = { spi = 0x2000; key_file = \"keys/in.hex\"; };", 0);
 	char path[128], log[4096];
@@ -941,16 +1030,50 @@ Test(config, permission_warnings)
 	snprintf(path, sizeof(path), "%s/keys/in.hex", tmp_dir);
 	write_file(path, KEY_B, 0640);
 	capture_start();
-	cr_assert_eq(load_dir(&c), 0, "%s", err);
+	EXPECT_ERR(load_dir(&c), &c, 20, "tunnels.[0].inbound.key_file",
+		   "key file", "keys/in.hex", "mode 0640", "chmod 600",
+		   "allow_insecure_key_files = true");
 	capture_end(log, sizeof(log));
+	expect_no_key(KEY_B);
 	cr_assert(strstr(log, "config file"), "%s", log);
 	cr_assert(strstr(log, conf_path), "%s", log);
 	cr_assert(strstr(log, "0644"), "%s", log);
+	cr_assert_null(strstr(log, "b0b1b2b3"), "%s", log);
+	log_level = LOG_LVL_ERR; /* the config's warning again: heard */
+	write_file(path, KEY_B, 0604); /* others, not the group: the same */
+	EXPECT_ERR(load_dir(&c), &c, 20, "tunnels.[0].inbound.key_file",
+		   "mode 0604");
+	write_file(path, KEY_B, 0400); /* owner only: fine */
+	cr_assert_eq(load_dir(&c), 0, "%s", err);
+	cr_assert_not(c.allow_insecure_key_files);
+	config_free(&c);
+}
+
+/* allow_insecure_key_files = true: accepted, with the warning of old. */
+Test(config, key_file_open_allowed)
+{
+	char *conf = edit(0, 2, "  instance = \"gw-a\"; allow_insecure_key_files = true;",
+			  20, "      inbound = { spi = 0x2000; key_file = \"keys/in.hex\"; };", 0);
+	char path[128], log[4096];
+	struct cfg c;
+
+	write_in_dir(conf, 0600);
+	free(conf);
+	snprintf(path, sizeof(path), "%s/keys/in.hex", tmp_dir);
+	write_file(path, KEY_B, 0644);
+	capture_start();
+	cr_assert_eq(load_dir(&c), 0, "%s", err);
+	capture_end(log, sizeof(log));
+	cr_assert(c.allow_insecure_key_files);
+	expect_key(&c.tunnels[0].in, KEY_B);
 	cr_assert(strstr(log, "key file"), "%s", log);
 	cr_assert(strstr(log, "keys/in.hex"), "%s", log);
+	cr_assert(strstr(log, "0644"), "%s", log);
 	cr_assert(strstr(log, "chmod 600"), "%s", log);
 	cr_assert_null(strstr(log, "b0b1b2b3"), "%s", log);
 	config_free(&c);
+	EXPECT_ERR(load_edit(&c, false, 2, "  instance = \"gw-a\"; allow_insecure_key_files = 1;", 0),
+		   &c, 2, "allow_insecure_key_files", "true or false");
 }
 
 /* ---- no leaks ---- */

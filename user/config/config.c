@@ -27,6 +27,7 @@
 #include "config/config.h"
 #include "proto/crypto.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 
 #define CONFIG_FILE_MAX (16u << 20)
 #define KEY_FILE_MAX 4096u
@@ -36,6 +37,7 @@ struct ctx {
 	const char *path; /* the config file, as given */
 	char dir[4096];   /* its directory: base of relative key_file paths */
 	bool check_system;
+	bool allow_insecure;  /* espresso.allow_insecure_key_files */
 	char *err;
 	size_t errlen;
 	char why[CFG_WHY_MAX]; /* the reason a check.h validator gave */
@@ -66,7 +68,8 @@ static const char *const auto_on_off_names[] = {
 /* The settings each group may hold. */
 static const char *const root_keys[] = { "espresso", NULL };
 static const char *const espresso_keys[] = {
-	"instance", "workers", "uplink", "tun", "tunnels", NULL,
+	"allow_insecure_key_files",
+	"instance", "workers", "uplink", "tun", "tunnels", "metrics", NULL,
 };
 static const char *const workers_keys[] = {
 	"queues", "cpus", "batch", "busy_poll", "busy_poll_budget", "crypto",
@@ -87,6 +90,7 @@ static const char *const tunnel_keys[] = {
 	"fragment", "sa_pairs", "outbound", "inbound", "routes", NULL,
 };
 static const char *const sa_keys[] = { "spi", "key", "key_file", NULL };
+static const char *const metrics_keys[] = { "listen", "port", NULL };
 
 /* ---- messages ---- */
 
@@ -169,11 +173,11 @@ static const char *join_idx(char *buf, const char *gpath, int i)
 
 /* ---- files ---- */
 
-static void warn_mode(const char *what, const char *path, const struct stat *st)
+static void warn_mode(const char *what, const char *path, mode_t mode)
 {
-	if (st->st_mode & 077)
+	if (mode & 077)
 		log_warn("%s %s is accessible by group/other (mode %04o), keys must stay private: chmod 600 %s",
-			 what, path, (unsigned int)(st->st_mode & 07777), path);
+			 what, path, (unsigned int)(mode & 07777), path);
 }
 
 /* Frees a buffer that may hold key material. */
@@ -200,11 +204,11 @@ static int grow(char **buf, size_t len, size_t *cap)
 }
 
 /*
- * Reads all of path (at most max bytes) into a NUL-terminated buffer, and
- * warns (what: "config file") when others may read or write it. -errno.
+ * Reads all of path (at most max bytes) into a NUL-terminated buffer; its
+ * mode in *mode, for the caller to judge. -errno.
  */
-static int slurp(const char *path, const char *what, size_t max, char **out,
-		 size_t *cap_out)
+static int slurp(const char *path, size_t max, char **out, size_t *cap_out,
+		 mode_t *mode)
 {
 	size_t len = 0, cap = 1024;
 	struct stat st;
@@ -219,7 +223,7 @@ static int slurp(const char *path, const char *what, size_t max, char **out,
 		ret = -errno;
 		goto out;
 	}
-	warn_mode(what, path, &st);
+	*mode = st.st_mode;
 	buf = malloc(cap);
 	if (!buf) {
 		ret = -ENOMEM;
@@ -632,6 +636,44 @@ static int parse_tun(struct ctx *x, const config_setting_t *esp,
 }
 
 /*
+ * The Prometheus endpoint: absent = off; present, it listens on
+ * CFG_METRICS_LISTEN port CFG_METRICS_PORT unless it says otherwise. listen
+ * is an address literal (no names: nothing resolves at start-up).
+ */
+static int parse_metrics(struct ctx *x, const config_setting_t *esp,
+			 struct cfg *c)
+{
+	const char *listen = CFG_METRICS_LISTEN;
+	long long port = CFG_METRICS_PORT;
+	config_setting_t *g, *s;
+	char f[FIELD_MAX], q[CFG_QUOTE_MAX];
+	int ret;
+
+	ret = member(x, esp, "", "metrics", K_GROUP, false, &g, f);
+	if (ret || !g)
+		return ret;
+	ret = known_only(x, g, "metrics", metrics_keys);
+	ret = ret ?: get_int(x, g, "metrics", "port", false, 1, 65535, &port);
+	ret = ret ?: member(x, g, "metrics", "listen", K_STR, false, &s, f);
+	if (ret)
+		return ret;
+	if (s)
+		listen = config_setting_get_string(s);
+	if (inet_pton(AF_INET, listen, c->metrics.addr) == 1)
+		c->metrics.family = AF_INET;
+	else if (inet_pton(AF_INET6, listen, c->metrics.addr) == 1)
+		c->metrics.family = AF_INET6;
+	else
+		return fail(x, s, f, "%s is not an IPv4 or IPv6 address (a literal such as 127.0.0.1 or ::1; no host names)",
+			    cfg_quote(listen, q, sizeof(q)));
+	inet_ntop(c->metrics.family, c->metrics.addr, c->metrics.listen,
+		  sizeof(c->metrics.listen));
+	c->metrics.port = (uint16_t)port;
+	c->metrics.enabled = true;
+	return 0;
+}
+
+/*
  * Hex text (optional 0x) -> sa->key for cipher ci. src names a key file the
  * text came from, or is NULL. Messages never quote the text.
  */
@@ -679,18 +721,25 @@ static int parse_key_file(struct ctx *x, const config_setting_t *s,
 {
 	char path[4096], *buf = NULL;
 	size_t cap = 0;
+	mode_t mode = 0;
 	int ret;
 
 	ret = key_path(x, s, f, config_setting_get_string(s), path,
 		       sizeof(path));
 	if (ret)
 		return ret;
-	ret = slurp(path, "key file", KEY_FILE_MAX, &buf, &cap);
+	ret = slurp(path, KEY_FILE_MAX, &buf, &cap, &mode);
 	if (ret)
 		return fail(x, s, f, "cannot read key file %s: %s", path,
 			    ret == -EFBIG ? "too large for a key" :
 			    ret == -EILSEQ ? "contains a NUL byte" :
 			    strerror(-ret));
+	if ((mode & 077) && !x->allow_insecure) {
+		free_wiped(buf, cap);
+		return fail(x, s, f, "key file %s is accessible by group/other (mode %04o): chmod 600 %s, or set allow_insecure_key_files = true; to accept it",
+			    path, (unsigned int)(mode & 07777), path);
+	}
+	warn_mode("key file", path, mode);
 	ret = parse_key(x, s, f, trim(buf), ci, path, sa);
 	free_wiped(buf, cap);
 	return ret;
@@ -1117,7 +1166,8 @@ static int parse_tunnels(struct ctx *x, const config_setting_t *esp,
 	if (n > ESPRESSO_MAX_SA)
 		return fail(x, s, f, "%d tunnels, at most %d", n,
 			    ESPRESSO_MAX_SA);
-	c->tunnels = calloc(n, sizeof(*c->tunnels));
+	/* they hold the keys: locked memory, out of core dumps */
+	c->tunnels = secret_alloc((size_t)n * sizeof(*c->tunnels));
 	if (!c->tunnels)
 		return -ENOMEM;
 	c->ntunnels = n;
@@ -1140,10 +1190,14 @@ static int parse_root(struct ctx *x, const config_setting_t *root,
 	ret = known_only(x, root, "", root_keys);
 	ret = ret ?: member(x, root, "", "espresso", K_GROUP, true, &esp, f);
 	ret = ret ?: known_only(x, esp, "", espresso_keys);
+	ret = ret ?: get_bool(x, esp, "", "allow_insecure_key_files",
+			      &c->allow_insecure_key_files);
+	x->allow_insecure = c->allow_insecure_key_files;
 	ret = ret ?: get_ident(x, esp, "", "instance", c->instance);
 	ret = ret ?: parse_workers(x, esp, c);
 	ret = ret ?: parse_uplink(x, esp, c);
 	ret = ret ?: parse_tun(x, esp, c);
+	ret = ret ?: parse_metrics(x, esp, c);
 	return ret ?: parse_tunnels(x, esp, c);
 }
 
@@ -1178,8 +1232,12 @@ static int syntax_error(struct ctx *x, const config_t *cf)
 
 static int read_config(struct ctx *x, char **text, size_t *cap)
 {
-	int ret = slurp(x->path, "config file", CONFIG_FILE_MAX, text, cap);
+	mode_t mode = 0;
+	int ret = slurp(x->path, CONFIG_FILE_MAX, text, cap, &mode);
 
+	/* a warning only, inline keys or not (key files are refused) */
+	if (!ret)
+		warn_mode("config file", x->path, mode);
 	if (ret == -EFBIG)
 		return fail_file(x, -EINVAL, "%s: too large (over %u bytes)",
 				 x->path, CONFIG_FILE_MAX);
@@ -1238,8 +1296,6 @@ void config_free(struct cfg *c)
 		return;
 	for (i = 0; c->tunnels && i < c->ntunnels; i++)
 		free(c->tunnels[i].routes);
-	if (c->tunnels)
-		explicit_bzero(c->tunnels, c->ntunnels * sizeof(*c->tunnels));
-	free(c->tunnels);
+	secret_free(c->tunnels, c->ntunnels * sizeof(*c->tunnels)); /* wipes */
 	explicit_bzero(c, sizeof(*c));
 }

@@ -16,6 +16,8 @@
 #define CFG_MAX_ADDRS 8
 #define CFG_REPLAY_DEFAULT 1024
 #define CFG_REPLAY_MAX 4096
+#define CFG_METRICS_LISTEN "127.0.0.1"
+#define CFG_METRICS_PORT 9477
 
 enum cfg_xdp_mode { XDPMODE_NATIVE = 0, XDPMODE_SKB = 1 };
 enum cfg_auto { CFG_AUTO = 0, CFG_ON = 1, CFG_OFF = 2 };
@@ -56,6 +58,9 @@ struct cfg_tunnel {
 struct cfg {
 	char path[4096];
 	char instance[CFG_NAME_MAX]; /* [A-Za-z0-9_-]+ */
+	/* key files that group or others may access: refused unless true
+	 * (the config file itself only gets a warning) */
+	bool allow_insecure_key_files;
 	struct {
 		int queues;              /* 1..CFG_MAX_QUEUES */
 		int cpus[CFG_MAX_QUEUES]; /* -1: not pinned */
@@ -83,14 +88,24 @@ struct cfg {
 		struct cfg_prefix addrs[CFG_MAX_ADDRS];
 		int naddrs;
 	} tun;
+	/* the Prometheus endpoint (control/metrics.c); the group absent: off */
+	struct {
+		bool enabled;
+		int family;      /* of listen: AF_INET or AF_INET6 */
+		uint8_t addr[16]; /* network order; IPv4 in the first 4 bytes */
+		char listen[INET6_ADDRSTRLEN]; /* as inet_ntop writes it */
+		uint16_t port;   /* 1..65535 */
+	} metrics;
 	struct cfg_tunnel *tunnels;
 	int ntunnels;
 };
 
 /*
  * Parse and validate path into *c. On failure returns -EINVAL (or -errno for
- * I/O) and writes "FILE:LINE: FIELD: what is wrong" into err. Warnings
- * (a config or key file readable by other users) go to the log.
+ * I/O) and writes "FILE:LINE: FIELD: what is wrong" into err. A key file
+ * that group or others may access is refused unless
+ * allow_insecure_key_files = true (then a warning); a config file like
+ * that gets a warning. Warnings go to the log.
  * check_system: also check that the uplink interface exists.
  */
 int config_load(const char *path, struct cfg *c, bool check_system,

@@ -133,6 +133,12 @@ int apply_restart_only(const struct cfg *o, const struct cfg *n, char *err,
 		 memcmp(o->tun.addrs, n->tun.addrs, sizeof(o->tun.addrs)) ||
 		 (n->tun.mtu && o->tun.mtu != n->tun.mtu))
 		what = "tun";
+	else if (o->metrics.enabled != n->metrics.enabled ||
+		 o->metrics.family != n->metrics.family ||
+		 memcmp(o->metrics.addr, n->metrics.addr,
+			sizeof(o->metrics.addr)) ||
+		 o->metrics.port != n->metrics.port)
+		what = "metrics";
 	if (!what)
 		return 0;
 	return errf(err, errlen, -EINVAL, "%s: %s changed: that takes a "

@@ -31,12 +31,15 @@
 #include "control/apply.h"
 #include "control/ctl.h"
 #include "control/daemon.h"
+#include "control/metrics.h"
 #include "control/neigh.h"
 #include "control/seqstore.h"
 #include "proto/esp.h"
 #include "core/handoff.h"
 #include "control/napi.h"
+#include "control/privs.h"
 #include "control/steer.h"
+#include "control/watchdog.h"
 #include "lib/log.h"
 #include "control/netlink.h"
 #include "io/tun.h"
@@ -466,15 +469,15 @@ static int run(struct espd *d, int sfd)
 	struct nl_listener *nl = nl_neigh_listen();
 	char ctl_path[128];
 	int ctl_fd = ctl_open(d->cfg.instance, ctl_path, sizeof(ctl_path));
-	uint64_t wd_usec = 0;
-	time_t last_wd = 0;
-	struct pollfd pfd[3];
+	struct watchdog wd;
+	struct metrics *metrics;
+	struct pollfd pfd[4];
 
 	if (ctl_fd < 0)
 		log_warn("no control socket: espressoctl will not reach this "
 			 "instance");
-	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
-		wd_usec = 0;
+	metrics_open(&metrics, d); /* logs why it cannot: the gateway runs on */
+	watchdog_init(&wd, d->workers, d->nworkers, mono_ms());
 	sd_notifyf(0, "READY=1\nSTATUS=%d queue(s), %u tunnel(s) on %s",
 		   d->nworkers, d->live.tun_count, d->cfg.uplink.name);
 	log_info("running: %d queue(s), %u tunnel(s), uplink %s, tun %s",
@@ -484,10 +487,9 @@ static int run(struct espd *d, int sfd)
 	pfd[1] = (struct pollfd){ .fd = ctl_fd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = nl ? nl_listener_fd(nl) : -1,
 				  .events = POLLIN };
+	pfd[3] = (struct pollfd){ .fd = metrics_fd(metrics), .events = POLLIN };
 	for (;;) {
-		time_t now;
-
-		poll(pfd, 3, 200);
+		poll(pfd, 4, watchdog_timeout_ms(&wd, mono_ms(), 200));
 		if (pfd[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -507,18 +509,16 @@ static int run(struct espd *d, int sfd)
 			ctl_serve(ctl_fd, d);
 		if (pfd[2].revents & POLLIN)
 			nl_neigh_read(nl, on_neigh, d);
-		now = time(NULL);
+		metrics_serve(metrics); /* each turn: its timeouts too */
 		neigh_refresh(&d->live, d->cfg.uplink.ifindex,
 			      d->cfg.uplink.name, mono_ms());
 		live_tick(&d->live, mono_ms());
-		if (wd_usec && (uint64_t)(now - last_wd) * 2000000 >= wd_usec) {
-			sd_notify(0, "WATCHDOG=1");
-			last_wd = now;
-		}
+		watchdog_tick(&wd, mono_ms());
 	}
 	sd_notify(0, "STOPPING=1");
 	ctl_monitors_close(d);
 	ctl_close(ctl_fd, ctl_path);
+	metrics_close(metrics);
 	if (nl)
 		nl_listener_close(nl);
 	return 0;
@@ -594,9 +594,10 @@ int main(int argc, char **argv)
 
 	d.lock_fd = -1;
 	r = setup(&d, obj, xdp_attached, state_dir);
-	if (!r)
+	if (!r) {
+		privs_drop(&d); /* what run() and teardown() need, no more */
 		run(&d, sfd);
-	else
+	} else
 		log_err("start-up failed; undoing what was set up");
 	teardown(&d);
 	close(sfd);

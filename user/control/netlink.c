@@ -319,7 +319,7 @@ static int linkinfo_attr_cb(const struct nlattr *a, void *arg)
 	struct link_info *li = arg;
 
 	if (mnl_attr_get_type(a) == IFLA_INFO_KIND &&
-	    mnl_attr_validate(a, MNL_TYPE_STRING) >= 0)
+	    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
 		snprintf(li->kind, sizeof(li->kind), "%s", mnl_attr_get_str(a));
 	return MNL_CB_OK;
 }
@@ -517,7 +517,9 @@ static int dump_attr_cb(const struct nlattr *a, void *arg)
 	const struct nlattr **tb = arg;
 	int type = mnl_attr_get_type(a);
 
-	if (type == RTA_DST || type == RTA_OIF || type == RTA_TABLE)
+	if (type == RTA_DST ||
+	    ((type == RTA_OIF || type == RTA_TABLE) &&
+	     mnl_attr_validate(a, MNL_TYPE_U32) >= 0))
 		tb[type] = a;
 	return MNL_CB_OK;
 }
@@ -531,6 +533,7 @@ static int dump_cb(const struct nlmsghdr *nlh, void *arg)
 	size_t alen;
 
 	if (nlh->nlmsg_type != RTM_NEWROUTE ||
+	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm) ||
 	    rtm->rtm_protocol != ESPRESSO_RTPROT ||
 	    rtm->rtm_table != RT_TABLE_MAIN ||
 	    (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6))

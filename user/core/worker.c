@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "proto/gso.h"
+#include "lib/caps.h"
 #include "lib/log.h"
 #include "core/pkt.h"
 #include "core/rx.h"
@@ -63,6 +64,36 @@ static void audit_if_asked(struct worker *w)
 	atomic_store_explicit(&w->audit_done, 1, memory_order_release);
 }
 
+/*
+ * Test hook, for tests/e2e/test_notify.sh only: ESPRESSO_TEST_STALL_WORKER=Q
+ * makes worker Q stop making progress a second after it starts, as a
+ * worker stuck in a loop would, so that the watchdog's stall detection can
+ * be seen to work. An environment variable rather than a control command:
+ * read once before the threads start, nothing a running daemon can be
+ * asked to do, no code in the control protocol.
+ */
+static uint64_t test_stall_at(int id)
+{
+	const char *s = getenv("ESPRESSO_TEST_STALL_WORKER");
+	char *end;
+
+	if (!s || !*s || strtol(s, &end, 10) != id || *end)
+		return 0;
+	log_warn("worker %d: ESPRESSO_TEST_STALL_WORKER is set: it stops "
+		 "making progress in 1 s (a test hook, never for production)",
+		 id);
+	return worker_now_ms() + 1000;
+}
+
+/* Stuck, but still stopped by SIGTERM. */
+static void test_stall(struct worker *w)
+{
+	struct timespec ts = { 0, 10 * 1000000 };
+
+	while (!atomic_load_explicit(w->env->stop, memory_order_relaxed))
+		nanosleep(&ts, NULL);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -84,6 +115,9 @@ static void *worker_main(void *arg)
 	if (crypto_thread_init())
 		log_warn("worker %d: crypto state shared with other workers "
 			 "(slower with many workers)", w->id);
+	/* the packet path needs no privilege: this thread gives up all */
+	if (caps_keep(NULL, 0))
+		log_warn("worker %d: cannot drop its capabilities", w->id);
 	epoch_online(w->env->epoch, w->id);
 	while (!atomic_load_explicit(w->env->stop, memory_order_relaxed)) {
 		unsigned int work = 0;
@@ -93,6 +127,10 @@ static void *worker_main(void *arg)
 		w->tb = atomic_load_explicit(w->env->tables,
 					     memory_order_acquire);
 		w->now_ms = worker_now_ms();
+		if (w->stall_at_ms && w->now_ms >= w->stall_at_ms) {
+			test_stall(w);
+			break;
+		}
 		audit_if_asked(w);
 		work += xsk_port_complete(&w->port);
 		w->st.tx_completed += work;
@@ -116,6 +154,10 @@ static void *worker_main(void *arg)
 			w->st.wakeups++;
 		w->tb = NULL;
 		epoch_quiescent(w->env->epoch, w->id);
+		/* progress, for the watchdog: one plain store (one writer) */
+		atomic_store_explicit(&w->loops, atomic_load_explicit(
+			&w->loops, memory_order_relaxed) + 1,
+			memory_order_relaxed);
 		if (work || w->env->busy_poll)
 			continue;
 		/* Idle: sleep until the uplink or the tun has something.
@@ -142,6 +184,7 @@ int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
 	w->cpu = cpu;
 	w->env = env;
 	w->tun_fd = tun_fd;
+	w->stall_at_ms = test_stall_at(id);
 	w->ip_id = (uint16_t)(id << 12);
 	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->vnet = env->offload;

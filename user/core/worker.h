@@ -93,6 +93,11 @@ struct worker {
 	unsigned int nhold;
 	pthread_t thread;
 	bool started;
+	/* loop turns, written (relaxed) only by the worker, once per turn:
+	 * the control thread feeds systemd's watchdog only while every
+	 * worker's count moves (control/watchdog.c) */
+	_Atomic uint64_t loops;
+	uint64_t stall_at_ms; /* test hook: ESPRESSO_TEST_STALL_WORKER */
 	/* frame audit, asked by the control thread, run by the worker */
 	_Atomic int audit_req;
 	_Atomic int audit_done;

@@ -200,6 +200,75 @@ static int replace_stale(struct bpf_state *b, const char *obj, int old_fd)
 	return 0;
 }
 
+/*
+ * libxdp falls back to attaching the program alone when its dispatcher
+ * cannot be loaded (EPERM under lockdown or missing capabilities, a kernel
+ * without freplace, LIBXDP_SKIP_DISPATCHER) and says so only at debug
+ * level. The operator must know: no other XDP program can then share the
+ * uplink (xdp-loader or another libxdp user would replace ours).
+ */
+static libxdp_print_fn_t print_next;
+static char dispatcher_why[160]; /* libxdp's first word on its dispatcher */
+
+static int catch_dispatcher(enum libxdp_print_level level, const char *fmt,
+			    va_list ap)
+{
+	size_t n;
+	va_list aq;
+
+	if (level != LIBXDP_DEBUG && !dispatcher_why[0] &&
+	    strstr(fmt, "ispatcher") && !strstr(fmt, "Falling back")) {
+		va_copy(aq, ap);
+		vsnprintf(dispatcher_why, sizeof(dispatcher_why), fmt, aq);
+		va_end(aq);
+		n = strlen(dispatcher_why);
+		if (n && dispatcher_why[n - 1] == '\n')
+			dispatcher_why[n - 1] = 0;
+	}
+	return print_next ? print_next(level, fmt, ap) : 0;
+}
+
+static void warn_if_alone(struct bpf_state *b, const char *ifname)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(b->ifindex);
+
+	if (libxdp_get_error(mp) || !mp)
+		return;
+	if (xdp_multiprog__is_legacy(mp))
+		log_warn("%s: libxdp could not use its dispatcher (%s), so %s "
+			 "is attached alone: no other XDP program can share %s "
+			 "while espressod runs", ifname, dispatcher_why[0] ?
+			 dispatcher_why : "espressod -v says why",
+			 ESPRESSO_PROG_NAME, ifname);
+	xdp_multiprog__close(mp);
+}
+
+/*
+ * Our program is all there is in the dispatcher it was attached in (or
+ * attached without one): detaching that dispatcher takes ours out, with
+ * CAP_NET_ADMIN alone. libxdp's xdp_program__detach would look the
+ * dispatcher up again by id, which takes CAP_SYS_ADMIN.
+ */
+static bool alone(const struct bpf_state *b)
+{
+	struct xdp_program *p;
+
+	if (!b->mp || !b->prog)
+		return false;
+	if (xdp_multiprog__is_legacy(b->mp)) {
+		p = xdp_multiprog__main_prog(b->mp);
+		return p && xdp_program__id(p) == xdp_program__id(b->prog);
+	}
+	p = xdp_multiprog__next_prog(NULL, b->mp);
+	return p && xdp_program__id(p) == xdp_program__id(b->prog) &&
+	       !xdp_multiprog__next_prog(p, b->mp);
+}
+
+bool bpfload_detach_needs_admin(const struct bpf_state *b)
+{
+	return b->prog && !alone(b);
+}
+
 int bpfload_attach(struct bpf_state *b, const struct cfg *c, const char *obj)
 {
 	struct bpf_object *bo;
@@ -239,7 +308,10 @@ int bpfload_attach(struct bpf_state *b, const struct cfg *c, const char *obj)
 		bpfload_close(b);
 		return err;
 	}
+	dispatcher_why[0] = 0;
+	print_next = libxdp_set_print(catch_dispatcher);
 	err = xdp_program__attach(b->prog, b->ifindex, b->mode, 0);
+	libxdp_set_print(print_next);
 	if (err) {
 		libxdp_strerror(err, msg, sizeof(msg));
 		log_err("cannot attach XDP to %s in %s mode: %s (%s)",
@@ -255,6 +327,11 @@ int bpfload_attach(struct bpf_state *b, const struct cfg *c, const char *obj)
 		bpfload_close(b);
 		return err;
 	}
+	warn_if_alone(b, c->uplink.name);
+	/* kept for the stop, when the capability to look it up is gone */
+	b->mp = xdp_multiprog__get_from_ifindex(b->ifindex);
+	if (libxdp_get_error(b->mp))
+		b->mp = NULL;
 	bo = xdp_program__bpf_obj(b->prog);
 maps:
 	b->sa_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SA_IN));
@@ -354,6 +431,7 @@ int bpfload_read_stats(const struct bpf_state *b,
 void bpfload_close(struct bpf_state *b)
 {
 	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd };
+	const char *done = "XDP program detached, pins removed";
 	char path[PATH_MAX];
 	size_t i;
 
@@ -375,7 +453,21 @@ void bpfload_close(struct bpf_state *b)
 		bpf_object__close(b->own_obj);
 		b->own_obj = NULL;
 	} else if (b->prog) {
-		xdp_program__detach(b->prog, b->ifindex, b->mode, 0);
+		int err = alone(b) ? xdp_multiprog__detach(b->mp) : -EPERM;
+
+		/* another program joined the dispatcher since, or none */
+		if (err)
+			err = xdp_program__detach(b->prog, b->ifindex, b->mode, 0);
+		if (err) {
+			log_warn("XDP program not detached from ifindex %d: %s "
+				 "(a program that joined libxdp's dispatcher "
+				 "after start-up? leaving a shared one takes "
+				 "CAP_SYS_ADMIN, dropped then: xdp-loader "
+				 "unload)", b->ifindex, strerror(-err));
+			done = "pins removed";
+		}
+		xdp_multiprog__close(b->mp);
+		b->mp = NULL;
 		xdp_program__close(b->prog);
 		b->prog = NULL;
 	} else {
@@ -387,5 +479,5 @@ void bpfload_close(struct bpf_state *b)
 	}
 	rmdir(b->pin_dir);
 	rmdir(ESPRESSO_PIN_ROOT); /* fails, rightly, while others use it */
-	log_info("XDP program detached, pins removed");
+	log_info("%s", done);
 }

@@ -17,10 +17,12 @@
 #include "espresso/common.h"
 
 struct xdp_program;
+struct xdp_multiprog;
 struct bpf_object;
 
 struct bpf_state {
 	struct xdp_program *prog; /* NULL when the program is someone else's */
+	struct xdp_multiprog *mp; /* what prog was attached in (detach) */
 	struct bpf_object *own_obj; /* ours, put in place of a stale one */
 	int own_prog_fd;
 	int ifindex;
@@ -44,6 +46,13 @@ int bpfload_sa_del(struct bpf_state *b, uint32_t spi);
 /* The per-CPU counters, summed over CPUs. */
 int bpfload_read_stats(const struct bpf_state *b,
 		       struct espresso_xdp_stats *sum);
+/*
+ * Whether detaching our program at exit will take CAP_SYS_ADMIN: it shares
+ * libxdp's dispatcher with other programs, and only a new dispatcher
+ * without ours takes it out. Alone in it (or attached without one), ours
+ * is detached with CAP_NET_ADMIN alone (control/privs.c).
+ */
+bool bpfload_detach_needs_admin(const struct bpf_state *b);
 /* Detach what we attached and unpin; close everything. */
 void bpfload_close(struct bpf_state *b);
 

@@ -25,10 +25,11 @@
  *
  * Per context: struct gcm_key_data (AES round keys and GHASH key powers,
  * about 1 KiB, 64-byte aligned, so allocated apart from struct esp_aead,
- * whose arrays the workers calloc), expanded once by IMB_AES*_GCM_PRE and
- * wiped when freed. Per packet: one IMB_AES*_GCM_ENC/DEC call with the
- * 12-byte nonce salt || IV, the AAD and a 16-byte tag, in place; decryption
- * then compares the tag with CRYPTO_memcmp.
+ * whose arrays the workers calloc; in lib/secret.h memory: locked, out of
+ * core dumps), expanded once by IMB_AES*_GCM_PRE and wiped when freed.
+ * Per packet: one IMB_AES*_GCM_ENC/DEC call with the 12-byte nonce
+ * salt || IV, the AAD and a 16-byte tag, in place; decryption then
+ * compares the tag with CRYPTO_memcmp.
  */
 #ifdef HAVE_IPSECMB
 
@@ -43,6 +44,7 @@
 
 #include "proto/crypto.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 
 struct crypto_imb {
 	struct gcm_key_data key; /* aligned(64) by the header */
@@ -162,7 +164,10 @@ int crypto_imb_init(struct esp_aead *a, const uint8_t *key, size_t klen)
 		return err;
 	if (klen != 16 && klen != 32)
 		return -EINVAL;
-	if (posix_memalign(&p, 64, sizeof(struct crypto_imb)))
+	/* the key schedule, in locked memory out of core dumps; slots are
+	 * aligned to their size (64 at least) */
+	p = secret_alloc(sizeof(struct crypto_imb));
+	if (!p)
 		return -ENOMEM;
 	a->imb = p;
 	memcpy(k, key, klen);
@@ -178,8 +183,7 @@ void crypto_imb_free(struct esp_aead *a)
 {
 	if (!a->imb)
 		return;
-	OPENSSL_cleanse(&a->imb->key, sizeof(a->imb->key));
-	free(a->imb);
+	secret_free(a->imb, sizeof(struct crypto_imb)); /* wipes it */
 	a->imb = NULL;
 }
 

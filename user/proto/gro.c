@@ -293,12 +293,14 @@ static bool can_merge(const struct gro_table *t, const struct gro_flow *f,
 	const uint8_t *fp = f->pkt;
 	uint16_t iphl = s->iphl;
 	const uint8_t *th = pkt + iphl, *fth = fp + iphl;
-	uint8_t fflags = fth[13];
+	uint8_t fflags;
 
 	if (s->proto == IPPROTO_UDP)
 		return can_merge_udp(t, f, pkt, s);
 	if (!s->clean || !s->plen || s->hlen != f->hlen)
 		return false;
+	/* clean, so iphl is the flow's too: the flags lie within its header */
+	fflags = fth[13];
 	if (!ip_same(fp, pkt, s->family))
 		return false;
 	if (s->flags & TCP_CWR)

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
+#include "lib/secret.h"
 #include "tables/sa.h"
 #include "tables/tunnel.h"
 
@@ -51,7 +52,7 @@ static void sa_free(struct sa *sa)
 	free(sa->pw);
 	replay_free(&sa->replay);
 	free(atomic_load(&sa->wire));
-	OPENSSL_cleanse(sa->key, sizeof(sa->key));
+	secret_free(sa->key, CFG_KEY_MAX); /* wipes it */
 	if (sa->tunnel)
 		tunnel_put(sa->tunnel);
 	free(sa);
@@ -69,7 +70,11 @@ int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
 		return -EINVAL;
 	sa = calloc_lines(1, sizeof(*sa));
 	wire = malloc(sizeof(*wire));
-	if (!sa || !wire) {
+	if (sa)
+		sa->key = secret_alloc(CFG_KEY_MAX);
+	if (!sa || !wire || !sa->key) {
+		if (sa)
+			secret_free(sa->key, CFG_KEY_MAX);
 		free(sa);
 		free(wire);
 		return -ENOMEM;

@@ -66,7 +66,7 @@ struct sa {
 	 * expected. Replaced whole (sa update: the peer moved), the old one
 	 * freed after a grace period. */
 	_Atomic(struct esp_sa_params *) wire;
-	uint8_t key[CFG_KEY_MAX];
+	uint8_t *key;          /* CFG_KEY_MAX bytes of lib/secret.h memory */
 	size_t key_len;
 	struct tunnel *tunnel; /* holds a reference */
 	/* lifetimes (0: none), from the control API or IKE */
