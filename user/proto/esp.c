@@ -161,11 +161,16 @@ int esp_decap_inner(const uint8_t *pt, size_t pt_len, struct esp_inner *in)
 		if (pt[len + i] != i + 1)
 			return DROP_rx_padding;
 	switch (next) {
+	/* the inner header sits where the ESP payload put it: not aligned
+	 * for a struct access, so it is copied out (no undefined behaviour) */
 	case IPPROTO_IPIP: {
-		const struct iphdr *ip = (const void *)pt;
+		struct iphdr ip;
 
-		if (len < sizeof(*ip) || ip->version != 4 || ip->ihl < 5 ||
-		    ntohs(ip->tot_len) != len || ip->ihl * 4u > len)
+		if (len < sizeof(ip))
+			return DROP_rx_inner_len;
+		memcpy(&ip, pt, sizeof(ip));
+		if (ip.version != 4 || ip.ihl < 5 || ntohs(ip.tot_len) != len ||
+		    ip.ihl * 4u > len)
 			return DROP_rx_inner_len;
 		family = AF_INET;
 		src = pt + offsetof(struct iphdr, saddr);
@@ -173,10 +178,13 @@ int esp_decap_inner(const uint8_t *pt, size_t pt_len, struct esp_inner *in)
 		break;
 	}
 	case IPPROTO_IPV6: {
-		const struct ip6_hdr *ip6 = (const void *)pt;
+		struct ip6_hdr ip6;
 
-		if (len < sizeof(*ip6) || (pt[0] >> 4) != 6 ||
-		    ntohs(ip6->ip6_plen) + sizeof(*ip6) != len)
+		if (len < sizeof(ip6))
+			return DROP_rx_inner_len;
+		memcpy(&ip6, pt, sizeof(ip6));
+		if ((pt[0] >> 4) != 6 ||
+		    ntohs(ip6.ip6_plen) + sizeof(ip6) != len)
 			return DROP_rx_inner_len;
 		family = AF_INET6;
 		src = pt + offsetof(struct ip6_hdr, ip6_src);
