@@ -47,13 +47,13 @@ struct frag {
 static struct frag frags[MAX_FRAGS];
 static int nfrags, fail_at;
 
+static volatile uint8_t sink;
 static const uint8_t src4[4] = { 192, 0, 2, 1 };
 static const uint8_t src6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
 
 static int emit(void *arg, const uint8_t *hdr, size_t hlen, const uint8_t *pl,
 		size_t plen)
 {
-	volatile uint8_t sink = 0;
 	size_t i;
 
 	(void)arg;

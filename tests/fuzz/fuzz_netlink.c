@@ -21,6 +21,7 @@
 #define FUZZ_IFINDEX 7
 
 static int nevents;
+static volatile uint8_t sink;
 
 static void dump_seen(void *arg, const struct cfg_prefix *p)
 {
@@ -34,7 +35,6 @@ static void dump_seen(void *arg, const struct cfg_prefix *p)
 static void neigh_seen(void *arg, int ifindex, struct in_addr ip,
 		       const uint8_t *mac)
 {
-	volatile uint8_t sink = 0;
 	int i;
 
 	(void)arg;

@@ -131,7 +131,7 @@ static bool spi_known(uint32_t spi)
  */
 static int reference(const uint8_t *f, size_t len, int *vlans, int *path)
 {
-	size_t off = 14, hl, l3_off, l3_end, l4_off;
+	size_t off = 14, hl, l3_end, l4_off;
 	uint16_t proto, ulen;
 	uint8_t l4;
 	int i;
@@ -148,7 +148,6 @@ static int reference(const uint8_t *f, size_t len, int *vlans, int *path)
 		off += 4;
 		(*vlans)++;
 	}
-	l3_off = off;
 	if (proto == 0x0800) {
 		*path = 1;
 		if (off + 20 > len || (f[off] >> 4) != 4 || (f[off] & 15) < 5)
