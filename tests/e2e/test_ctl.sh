@@ -473,20 +473,10 @@ wait "$MON_PID" "$MONJ_PID" 2>/dev/null
 # ---- 5. scale --------------------------------------------------------------
 N=10000
 say "5. scale: $N tunnels, $((2 * N)) SAs, $N routes in one batch, under traffic"
-"$PY" - "$WORK/scale-add" "$WORK/scale-del" "$N" <<'PY'
-import sys
-n = int(sys.argv[3])
-k = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff01020304"
-with open(sys.argv[1], "w") as f:
-    for i in range(n):
-        f.write("tunnel add t%d local 192.0.2.1 remote 198.18.%d.%d\n" % (i, i // 256, i % 256))
-        f.write("sa add t%d out spi 0x%x key %s\n" % (i, 0x100000 + i, k))
-        f.write("sa add t%d in spi 0x%x key %s\n" % (i, 0x200000 + i, k))
-        f.write("route add 100.%d.%d.0/24 tunnel t%d\n" % (64 + i // 256, i % 256, i))
-with open(sys.argv[2], "w") as f:
-    for i in range(n):
-        f.write("tunnel del t%d\n" % i)
-PY
+# tunnel i: remote 198.18.(i/256).(i%256), SPIs 0x100000+i out and
+# 0x200000+i in, route 100.(64+i/256).(i%256).0/24 (tools/gen_tunnels.py)
+"$ROOT/tools/gen_tunnels.py" "$N" add 0x100000 >"$WORK/scale-add"
+"$ROOT/tools/gen_tunnels.py" "$N" del >"$WORK/scale-del"
 [ "$(wc -l <"$WORK/scale-add")" = $((4 * N)) ] || fail "generator"
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$PID_A/status"; }
 rss0=$(rss)

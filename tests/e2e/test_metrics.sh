@@ -348,16 +348,7 @@ scrape a "$WORK/a3.txt"
 # ---- 7. scale ------------------------------------------------------------------
 T=10000
 say "7. scale: $T more tunnels with an SA pair each; one scrape"
-"$PY" - "$WORK/scale-add" "$T" <<'PY'
-import sys
-n = int(sys.argv[2])
-k = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff01020304"
-with open(sys.argv[1], "w") as f:
-    for i in range(n):
-        f.write("tunnel add t%d local 192.0.2.1 remote 198.18.%d.%d\n" % (i, i // 256, i % 256))
-        f.write("sa add t%d out spi 0x%x key %s\n" % (i, 0x100000 + i, k))
-        f.write("sa add t%d in spi 0x%x key %s\n" % (i, 0x200000 + i, k))
-PY
+"$ROOT/tools/gen_tunnels.py" "$T" add 0x100000 >"$WORK/scale-add"
 ctl a -b "$WORK/scale-add" >/dev/null 2>"$WORK/ctl.err" || fail "scale batch: $(head -c 600 "$WORK/ctl.err")"
 t0=$(date +%s.%N)
 scrape a "$WORK/a4.txt"
