@@ -13,7 +13,7 @@
  * espressod parses the commands. The client only replaces "key-file FILE" in
  * "sa add" by "key HEX" read from FILE (so no key shows in ps or in the shell's
  * history) and runs -b FILE as "batch begin", one request per line of FILE,
- * "batch end", on one connection, reading each reply before the next request.
+ * "batch end", on one connection, with a few requests in flight.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -63,6 +63,7 @@ struct request {
 
 /* "FILE:LINENO: " while a batch line is handled, else "". */
 static char where[PATH_MAX + 32];
+static bool quiet; /* draining a batch's skipped lines: no messages */
 
 static const char synopsis[] =
 	"usage: espressoctl [-i INSTANCE | -s SOCKET] [-j] COMMAND [ARGS...]\n"
@@ -116,6 +117,8 @@ static void complain(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (quiet)
+		return;
 	fflush(stdout);		/* keep what came before the error before it */
 	fprintf(stderr, "espressoctl: %s", where);
 	va_start(ap, fmt);
@@ -411,7 +414,8 @@ static enum reply reply_read(struct conn *c)
 			return conn_broken(c);
 		len -= n;
 		if (!code) {
-			fwrite(buf, 1, n, stdout);
+			if (!quiet) /* a skipped batch line's: not shown */
+				fwrite(buf, 1, n, stdout);
 			continue;
 		}
 		if (kept < ERR_MSG_MAX) {
@@ -502,19 +506,53 @@ static enum reply batch_send_plain(struct conn *c, const char *line)
 	return reply_read(c);
 }
 
+/*
+ * A batch keeps up to BATCH_WINDOW requests in flight (a round trip each
+ * would make 40,000 lines take seconds): replies come back in order, each
+ * matched to its line. After a failed line espressod skips the rest of the
+ * batch (those replies are read quietly), so the batch still stops at the
+ * first error. The window keeps both sides' socket buffers from filling.
+ */
+#define BATCH_WINDOW 32
+
+struct pending {
+	size_t line[BATCH_WINDOW];
+	unsigned int head, n;
+};
+
+/* Read the oldest reply in flight; REPLY_* as reply_read. */
+static enum reply batch_reap(struct conn *c, struct pending *pq,
+			     const char *name, bool *failed)
+{
+	enum reply r;
+
+	snprintf(where, sizeof(where), "%s:%zu: ", name, pq->line[pq->head]);
+	pq->head = (pq->head + 1) % BATCH_WINDOW;
+	pq->n--;
+	quiet = *failed;
+	r = reply_read(c);
+	quiet = false;
+	where[0] = '\0';
+	if (r == REPLY_FAILED)
+		*failed = true;
+	return r;
+}
+
 static int batch_run(struct conn *c, FILE *f, const char *name, bool json)
 {
 	static struct request rq;
 	static char *tok[CTL_LINE_MAX / 2 + 1];
+	struct pending pq = { .n = 0 };
 	char *line = NULL, *p;
 	size_t cap = 0, lineno = 0;
+	bool failed = false;
 	ssize_t n;
 	int ntok, ret = EXIT_OK;
 	enum reply r;
 
 	if (batch_send_plain(c, "batch begin\n") != REPLY_OK)
 		return EXIT_FAIL;
-	while ((n = getline(&line, &cap, f)) >= 0) {
+	while (!failed && (n = getline(&line, &cap, f)) >= 0) {
 		lineno++;
 		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 			line[--n] = '\0';
@@ -534,21 +572,31 @@ static int batch_run(struct conn *c, FILE *f, const char *name, bool json)
 			ret = EXIT_USAGE;
 		}
 		explicit_bzero(line, n);
+		where[0] = '\0';
 		if (ret)
 			break;
-		r = request_run(c, &rq);
+		r = conn_send(c, rq.line, rq.len) ? REPLY_BROKEN : REPLY_OK;
+		request_wipe(&rq);
 		if (r == REPLY_BROKEN) {
 			ret = EXIT_FAIL;
 			goto out;	/* no batch end on a broken connection */
 		}
-		if (r == REPLY_FAILED) {
+		pq.line[(pq.head + pq.n++) % BATCH_WINDOW] = lineno;
+		if (pq.n == BATCH_WINDOW &&
+		    batch_reap(c, &pq, name, &failed) == REPLY_BROKEN) {
 			ret = EXIT_FAIL;
-			break;
+			goto out;
 		}
-		where[0] = '\0';
 	}
+	while (pq.n) {
+		if (batch_reap(c, &pq, name, &failed) == REPLY_BROKEN) {
+			ret = EXIT_FAIL;
+			goto out;
+		}
+	}
+	if (failed && !ret)
+		ret = EXIT_FAIL;
 	if (!ret && ferror(f)) {
-		where[0] = '\0';
 		complain("%s: read: %s", name, strerror(errno));
 		ret = EXIT_FAIL;
 	}

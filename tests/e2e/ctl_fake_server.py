@@ -50,6 +50,7 @@ def serve(conn, log, gate):
 
 
 def serve_lines(conn, rfile, log, gate):
+    state = {}
     for raw in rfile:
         line = raw.rstrip(b"\n")
         log.write(line + b"\n")
@@ -59,6 +60,15 @@ def serve_lines(conn, rfile, log, gate):
         if json:
             toks = toks[1:]
         cmd = b" ".join(toks)
+        # as espressod: after a failed line of a batch, the rest of it is
+        # skipped until "batch end" (espressoctl pipelines a batch)
+        if cmd == b"batch begin":
+            state["batch"], state["failed"] = True, False
+        elif cmd == b"batch end":
+            state["batch"], state["failed"] = False, False
+        elif state.get("failed"):
+            reply(conn, 125, b"skipped: an earlier line of the batch failed\n")
+            continue
         if cmd in (b"batch begin", b"batch end", b"show empty"):
             reply(conn, 0)
         elif toks[:1] == [b"echo"]:
@@ -67,6 +77,8 @@ def serve_lines(conn, rfile, log, gate):
             reply(conn, 0, LONG_BODY)
         elif cmd.startswith(b"fail"):
             reply(conn, 22, b"fail: because\n")
+            if state.get("batch"):
+                state["failed"] = True
         elif cmd == b"nomsg":
             reply(conn, 5)
         elif cmd == b"badhdr":

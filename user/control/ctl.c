@@ -223,9 +223,12 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 	}
 }
 
-/* One request line; false: the connection is done (or a monitor now). */
+/* One request line; false: the connection is done (or a monitor now).
+ * In a batch, a failed line makes the rest of it skipped (*failed) until
+ * "batch end": the client pipelines requests and must stop at the first
+ * error as if it had waited for each reply. */
 static bool serve_line(int fd, struct espd *d, char *line, bool *batch,
-		       bool *kept)
+		       bool *kept, bool *failed)
 {
 	char err[CMD_ERR_MAX];
 	struct cmd c;
@@ -235,8 +238,15 @@ static bool serve_line(int fd, struct espd *d, char *line, bool *batch,
 	int ret;
 
 	ret = cmd_parse(line, &c, err, sizeof(err));
+	if (*batch && *failed && (ret || c.op != CMD_BATCH_END)) {
+		cmd_wipe(&c);
+		return !reply_err(fd, -ECANCELED, "skipped: an earlier line of "
+				  "the batch failed");
+	}
 	if (ret) {
 		cmd_wipe(&c);
+		if (*batch)
+			*failed = true;
 		return !reply_err(fd, ret, err);
 	}
 	switch (c.op) {
@@ -251,14 +261,18 @@ static bool serve_line(int fd, struct espd *d, char *line, bool *batch,
 		return !ret;
 	case CMD_BATCH_BEGIN:
 		*batch = true;
+		*failed = false;
 		return !reply(fd, 0, NULL, 0);
 	case CMD_BATCH_END:
 		*batch = false;
+		*failed = false;
 		live_commit(&d->live);
 		return !reply(fd, 0, NULL, 0);
 	case CMD_RELOAD:
 		live_commit(&d->live);
 		ret = espd_reload(d, err, sizeof(err));
+		if (ret && *batch)
+			*failed = true;
 		return !(ret ? reply_err(fd, ret, err) : reply(fd, 0, NULL, 0));
 	case CMD_MONITOR:
 		if (*batch)
@@ -275,6 +289,8 @@ static bool serve_line(int fd, struct espd *d, char *line, bool *batch,
 	}
 	ret = do_change(d, &c, err, sizeof(err));
 	cmd_wipe(&c);
+	if (ret && *batch)
+		*failed = true;
 	if (!*batch)
 		live_commit(&d->live);
 	return !(ret ? reply_err(fd, ret, err) : reply(fd, 0, NULL, 0));
@@ -285,7 +301,7 @@ void ctl_serve(int listen_fd, struct espd *d)
 	struct timeval tv = { .tv_sec = 1 };
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
-	bool batch = false, kept = false;
+	bool batch = false, kept = false, failed = false;
 	char *line;
 	FILE *in;
 	int fd;
@@ -316,7 +332,7 @@ void ctl_serve(int listen_fd, struct espd *d)
 			reply_err(fd, -E2BIG, "request line too long");
 			break;
 		}
-		go_on = serve_line(fd, d, line, &batch, &kept);
+		go_on = serve_line(fd, d, line, &batch, &kept, &failed);
 		OPENSSL_cleanse(line, CTL_LINE_MAX); /* it may hold a key */
 		if (!go_on)
 			break;

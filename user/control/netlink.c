@@ -210,8 +210,16 @@ static struct mnl_socket *open_socket(unsigned int groups, int flags)
  */
 static int talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *data, char *why)
 {
+	/*
+	 * A request answered by its ACK alone (no callback) reuses one socket:
+	 * 10,000 routes through espressoctl -b are 10,000 of them. The control
+	 * thread is the only caller. A socket whose exchange broke off is
+	 * closed, never reused.
+	 */
+	static struct mnl_socket *cached;
 	struct talk t = { .cb = cb, .data = data };
 	static unsigned int seq_base;
+	bool reuse = !cb, clean = false;
 	unsigned int seq, portid;
 	struct mnl_socket *nl;
 	char *buf;
@@ -223,7 +231,9 @@ static int talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *data, char *why)
 		snprintf(why, WHY_LEN, "out of memory");
 		return -ENOMEM;
 	}
-	nl = open_socket(0, 0);
+	nl = reuse && cached ? cached : open_socket(0, 0);
+	if (reuse)
+		cached = NULL;
 	if (!nl) {
 		ret = -errno;
 		snprintf(why, WHY_LEN, "cannot open a netlink socket: %s",
@@ -254,10 +264,13 @@ static int talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *data, char *why)
 				  ctl_cbs, NLMSG_MIN_TYPE);
 		if (ret < 0) {
 			ret = errno ? -errno : -EIO;
+			/* the kernel's error reply ends the exchange */
+			clean = ret != -EPROTO && ret != -ESRCH && ret != -EIO;
 			break;
 		}
 		if (ret == MNL_CB_STOP) {
 			ret = 0;
+			clean = true;
 			break;
 		}
 	}
@@ -269,7 +282,10 @@ out:
 		else
 			snprintf(why, WHY_LEN, "%s", strerror(-ret));
 	}
-	mnl_socket_close(nl);
+	if (reuse && clean)
+		cached = nl;
+	else
+		mnl_socket_close(nl);
 	free(buf);
 	return ret;
 }
