@@ -475,28 +475,7 @@ Test(apply, reload_same_spi_new_key_lookup_finds_new_sa)
 		     "dying SA (old key), not the new one");
 }
 
-/*
- * A probe inside sa_create: every cipher context is made with
- * EVP_CIPHER_CTX_new, which this binary defines over libcrypto's (and
- * forwards to it). While probe_t is set, each call looks at what a worker
- * would send with on that tunnel at that moment.
- */
-static struct tunnel *probe_t;
-static uint64_t probe_calls, probe_nulls;
-
-EVP_CIPHER_CTX *EVP_CIPHER_CTX_new(void)
-{
-	static EVP_CIPHER_CTX *(*real)(void);
-
-	if (!real)
-		real = (EVP_CIPHER_CTX * (*)(void))dlsym(RTLD_NEXT,
-							 "EVP_CIPHER_CTX_new");
-	if (probe_t) {
-		probe_calls++;
-		probe_nulls += !tunnel_out_sa(probe_t, 0);
-	}
-	return real();
-}
+#include "probe_out.h"
 
 /*
  * Regression (once in apply.c reload_sa, outbound, same SPI): the old SA is deleted

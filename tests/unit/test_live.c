@@ -445,30 +445,7 @@ Test(live, sa_pairs_derived_keys_and_owners)
 	cr_assert_eq(n, 5);
 }
 
-/*
- * A probe inside sa_create: every cipher context is made with
- * EVP_CIPHER_CTX_new, which this binary defines over libcrypto's (and
- * forwards to it). While probe_t is set, each call records what a worker
- * would send with on that tunnel at that moment.
- */
-static struct tunnel *probe_t;
-static struct sa *probe_seen;
-static uint64_t probe_calls, probe_nulls;
-
-EVP_CIPHER_CTX *EVP_CIPHER_CTX_new(void)
-{
-	static EVP_CIPHER_CTX *(*real)(void);
-
-	if (!real)
-		real = (EVP_CIPHER_CTX * (*)(void))dlsym(RTLD_NEXT,
-							 "EVP_CIPHER_CTX_new");
-	if (probe_t) {
-		probe_calls++;
-		probe_seen = tunnel_out_sa(probe_t, 0);
-		probe_nulls += !probe_seen;
-	}
-	return real();
-}
+#include "probe_out.h"
 
 /*
  * A new outbound SA on a tunnel that has one takes its place in one

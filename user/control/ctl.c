@@ -326,6 +326,7 @@ void ctl_serve(int listen_fd, struct espd *d)
 		return;
 	}
 	while (fgets(line, CTL_LINE_MAX, in)) {
+		size_t len = strlen(line); /* before cmd_parse cuts it up */
 		bool go_on;
 
 		if (!strchr(line, '\n') && !feof(in)) {
@@ -333,13 +334,14 @@ void ctl_serve(int listen_fd, struct espd *d)
 			break;
 		}
 		go_on = serve_line(fd, d, line, &batch, &kept, &failed);
-		OPENSSL_cleanse(line, CTL_LINE_MAX); /* it may hold a key */
+		OPENSSL_cleanse(line, len); /* it may hold a key */
 		if (!go_on)
 			break;
 	}
 	if (batch)
 		live_commit(&d->live); /* what the batch did before it ended */
 	fclose(in);
+	OPENSSL_cleanse(line, CTL_LINE_MAX);
 	free(line);
 	if (!kept)
 		close(fd);
