@@ -335,7 +335,8 @@ static void conn_close(struct conn *c)
 	c->fd = -1;
 }
 
-static int conn_send(struct conn *c, const char *buf, size_t len)
+/* Send all of buf; 0 or an errno value, nothing printed. */
+static int conn_send_quiet(struct conn *c, const char *buf, size_t len)
 {
 	ssize_t n;
 
@@ -343,14 +344,21 @@ static int conn_send(struct conn *c, const char *buf, size_t len)
 		n = send(c->fd, buf, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			complain("%s: send: %s", c->path, strerror(errno));
-			return -1;
-		}
+		if (n < 0)
+			return errno;
 		buf += n;
 		len -= n;
 	}
 	return 0;
+}
+
+static int conn_send(struct conn *c, const char *buf, size_t len)
+{
+	int err = conn_send_quiet(c, buf, len);
+
+	if (err)
+		complain("%s: send: %s", c->path, strerror(err));
+	return err ? -1 : 0;
 }
 
 static enum reply conn_broken(struct conn *c)
@@ -547,7 +555,7 @@ static int batch_run(struct conn *c, FILE *f, const char *name, bool json)
 	size_t cap = 0, lineno = 0;
 	bool failed = false;
 	ssize_t n;
-	int ntok, ret = EXIT_OK;
+	int ntok, err, ret = EXIT_OK;
 	enum reply r;
 
 	if (batch_send_plain(c, "batch begin\n") != REPLY_OK)
@@ -575,9 +583,21 @@ static int batch_run(struct conn *c, FILE *f, const char *name, bool json)
 		where[0] = '\0';
 		if (ret)
 			break;
-		r = conn_send(c, rq.line, rq.len) ? REPLY_BROKEN : REPLY_OK;
+		err = conn_send_quiet(c, rq.line, rq.len);
 		request_wipe(&rq);
-		if (r == REPLY_BROKEN) {
+		if (err) {
+			/*
+			 * The server closed while requests were in flight: the
+			 * reason is in their replies (or their absence), so
+			 * report that line rather than this send.
+			 */
+			while (pq.n)
+				if (batch_reap(c, &pq, name, &failed) ==
+				    REPLY_BROKEN)
+					break;
+			if (!pq.n && !failed)
+				complain("%s: send: %s", c->path,
+					 strerror(err));
 			ret = EXIT_FAIL;
 			goto out;	/* no batch end on a broken connection */
 		}
