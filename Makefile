@@ -194,7 +194,10 @@ clean:
 # plugin already built here) in build/deb/src, so this tree stays clean;
 # the .deb, .buildinfo, .changes and the -dbgsym land in build/deb/.
 DEB_DIR := build/deb
-DEB_SWAN := $(shell find tools build \( -name libstrongswan-kernel-espresso.so \
+# the strongSwan plugin: auto (packaged if `make strongswan` builds it),
+# yes (it must), no (debian/rules)
+STRONGSWAN ?= auto
+DEB_SWAN = $(shell find tools build \( -name libstrongswan-kernel-espresso.so \
 	-o -name kernel-espresso.conf \) -not -path '$(DEB_DIR)/*' 2>/dev/null)
 deb:
 	@tools/deps.sh build
@@ -204,7 +207,8 @@ deb:
 		find . -path ./build -prune -o -path ./.git -prune -o -type f -print0; } | \
 		tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(DEB_DIR)/src
 	$(if $(DEB_SWAN),tar -cf - $(DEB_SWAN) | tar -xf - -C $(DEB_DIR)/src)
-	cd $(DEB_DIR)/src && ESPRESSO_GIT_VERSION=$(VERSION) \
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		ESPRESSO_GIT_VERSION=$(VERSION) STRONGSWAN=$(STRONGSWAN) \
 		dpkg-buildpackage -b -us -uc -nc -j$$(nproc)
 	@ls $(DEB_DIR)/*.deb
 

@@ -12,7 +12,7 @@
 #  3. Every file lands where the package says; `espressod --version` is the
 #     package's version (and include/espresso/version.h's); `systemd-analyze
 #     verify` of the installed unit says nothing; its offline `security`
-#     exposure at most MAX_EXPOSURE.
+#     exposure at most MAX_EXPOSURE. lintian finds nothing (errors, warnings).
 #  4. The root booted (systemd-nspawn -b, systemd as PID 1) in namespace A of
 #     tests/e2e/lib.sh; gateway B is the packaged espressod run on this host
 #     in namespace B. /etc/espresso/gw-a.conf, then `systemctl start
@@ -41,7 +41,7 @@ R=$WORK/root
 NSPAWN_PID= LEADER=
 t_start=$(date +%s)
 
-for t in debootstrap systemd-nspawn dpkg-deb nsenter; do
+for t in debootstrap systemd-nspawn dpkg-deb nsenter lintian; do
 	command -v "$t" >/dev/null || fail "no $t: tools/deps.sh deb"
 done
 
@@ -108,6 +108,10 @@ mkdir -p "$CACHE/apt-archives/partial"
 mkdir -p "$R" "$WORK/upper" "$WORK/ovl"
 mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$WORK/upper,workdir=$WORK/ovl" "$R" ||
 	{ echo "(no overlay: a copy)"; cp -a "$BASE/." "$R/"; }
+
+say "lintian $(basename "$DEB")"
+lintian --fail-on error,warning "$DEB" 2>&1 | grep -v 'not recommended' && fail "lintian"
+echo "clean"
 
 # --- 2. apt install ./espresso_*.deb ------------------------------------
 say "apt install ./$(basename "$DEB") in a fresh $SUITE root"
