@@ -19,7 +19,7 @@ systemd strace groff-base man-db bsdextrautils";;
 deb)
   # make deb (debhelper) and make deb-check (a fresh Debian root, booted
   # with systemd-nspawn)
-  want="$want debhelper dpkg-dev fakeroot debootstrap systemd-container lintian";;
+  want="$want debhelper dpkg-dev fakeroot debootstrap systemd-container lintian groff-base";;
 bench)
   # the plot; the peers' packages come with tools/bench_peers.sh
   want="$want gnuplot-nox bsdextrautils";;

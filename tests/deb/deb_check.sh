@@ -119,7 +119,7 @@ echo "clean"
 say "apt install ./$(basename "$DEB") in a fresh $SUITE root"
 cp "$DEB" "$R/root/" # nspawn mounts a tmpfs on /tmp
 t0=$(date +%s)
-in_root sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$DEB")" \
+in_root sh -c "cd /root && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt install -y -q ./$(basename "$DEB")" \
 	>"$WORK/install.log" 2>&1 || fail "apt install: $(tail -20 "$WORK/install.log")"
 grep -E '^(Setting up|The following NEW)' "$WORK/install.log" | head -3
 echo "apt update + install: $(($(date +%s) - t0)) s"
@@ -146,7 +146,10 @@ if dpkg-deb -c "$DEB" | grep -q libstrongswan-kernel-espresso.so; then
 else
 	echo "strongSwan plugin: not in this package"
 fi
-echo "$(echo "$files" | wc -w) files, the unit and /etc/espresso (0700)"
+for m in "$R"/usr/share/man/man*/espresso*.gz; do
+	w=$(zcat "$m" | groff -man -Tutf8 -ww -z 2>&1) && [ -z "$w" ] || fail "$m: $w"
+done
+echo "$(echo "$files" | wc -w) files, the unit and /etc/espresso (0700); the man pages render (groff -ww)"
 
 say "espressod --version is the package's version"
 pkgver=$(dpkg-deb -f "$DEB" Version)
