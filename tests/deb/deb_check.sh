@@ -121,7 +121,8 @@ cp "$DEB" "$R/root/" # nspawn mounts a tmpfs on /tmp
 t0=$(date +%s)
 in_root sh -c "cd /root && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt install -y -q ./$(basename "$DEB")" \
 	>"$WORK/install.log" 2>&1 || fail "apt install: $(tail -20 "$WORK/install.log")"
-grep -E '^(Setting up|The following NEW)' "$WORK/install.log" | head -3
+echo "$(grep -c '^Setting up' "$WORK/install.log") packages set up: $(sed -n \
+	's/^Setting up \([^: ]*\).*/\1/p' "$WORK/install.log" | sort | paste -sd' ')"
 echo "apt update + install: $(($(date +%s) - t0)) s"
 
 # --- 3. the files, the version, the unit --------------------------------
