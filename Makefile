@@ -4,6 +4,8 @@
 #   make check    install missing packages, build, run every test
 #   make fuzz     the fuzz targets alone (FUZZ_SECS each)
 #   make bench    benchmarks (never part of check)
+#   make deb      the Debian package, build/deb/espresso_*.deb (debhelper)
+#   make deb-check  that package installed and started in a fresh Debian root
 
 CC      ?= gcc
 CLANG   ?= clang
@@ -187,5 +189,32 @@ install: all
 clean:
 	rm -rf build espressod espressoctl $(BPF_OBJ)
 
+# The Debian package (debian/), built by dpkg-buildpackage from a copy of
+# the tree (tracked and untracked files git does not ignore, and a strongSwan
+# plugin already built here) in build/deb/src, so this tree stays clean;
+# the .deb, .buildinfo, .changes and the -dbgsym land in build/deb/.
+DEB_DIR := build/deb
+# the strongSwan plugin: auto (packaged if `make strongswan` builds it),
+# yes (it must), no (debian/rules)
+STRONGSWAN ?= auto
+DEB_SWAN = $(shell find tools build \( -name libstrongswan-kernel-espresso.so \
+	-o -name kernel-espresso.conf \) -not -path '$(DEB_DIR)/*' 2>/dev/null)
+deb:
+	@tools/deps.sh build
+	@tools/deps.sh deb
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	{ git ls-files -z -co --exclude-standard 2>/dev/null || \
+		find . -path ./build -prune -o -path ./.git -prune -o -type f -print0; } | \
+		tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(DEB_DIR)/src
+	$(if $(DEB_SWAN),tar -cf - $(DEB_SWAN) | tar -xf - -C $(DEB_DIR)/src)
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		ESPRESSO_GIT_VERSION=$(VERSION) STRONGSWAN=$(STRONGSWAN) \
+		dpkg-buildpackage -b -us -uc -nc -j$$(nproc)
+	@ls $(DEB_DIR)/*.deb
+
+deb-check: deb
+	bash tests/deb/deb_check.sh $(DEB_DIR)/espresso_*.deb
+
 .PHONY: all build deps-build deps-check unit check fuzz demo bench install clean
+.PHONY: deb deb-check
 .SECONDARY:

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Install the Debian packages espresso needs that are missing. Quick when none is.
-# usage: tools/deps.sh [build|check|demo|bench]
+# usage: tools/deps.sh [build|check|demo|bench|deb]
 set -e
 set -o pipefail
 want="make gcc clang llvm pkg-config libxdp-dev libbpf-dev libssl-dev libconfig-dev \
@@ -16,6 +16,10 @@ check|demo)
 ethtool iputils-ping procps util-linux libclang-rt-14-dev openssl \
 python3-prometheus-client \
 systemd strace groff-base man-db bsdextrautils";;
+deb)
+  # make deb (debhelper) and make deb-check (a fresh Debian root, booted
+  # with systemd-nspawn)
+  want="$want debhelper dpkg-dev fakeroot debootstrap systemd-container lintian groff-base";;
 bench)
   # the plot; the peers' packages come with tools/bench_peers.sh
   want="$want gnuplot-nox bsdextrautils";;

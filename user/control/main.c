@@ -43,6 +43,7 @@
 #include "lib/log.h"
 #include "control/netlink.h"
 #include "io/tun.h"
+#include "espresso/version.h"
 
 /* libbpf and libxdp talk through our log; their warnings are debug detail
  * (espressod logs its own error when something fails). */
@@ -80,7 +81,8 @@ static void usage(FILE *f)
 		"      --state-dir DIR sequence numbers kept across restarts\n"
 		"                      (default /var/lib/espresso/<instance>)\n"
 		"  -v, --verbose       debug logging\n"
-		"  -h, --help\n");
+		"  -h, --help\n"
+		"  -V, --version       print the version and exit\n");
 }
 
 static int uplink_queues(const char *ifname)
@@ -534,6 +536,7 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{}
 	};
 	static struct espd d;
@@ -543,7 +546,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int c, sfd, r;
 
-	while ((c = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config = optarg; break;
 		case 't': test = true; break;
@@ -552,6 +555,7 @@ int main(int argc, char **argv)
 		case 'S': state_dir = optarg; break;
 		case 'v': log_level = LOG_LVL_DEBUG; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("espressod " ESPRESSO_VERSION "\n"); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

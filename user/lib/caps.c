@@ -44,6 +44,11 @@ int caps_keep(const int *caps, size_t n)
 	 * and there is nothing else to give up */
 	if (capng_have_permitted_capabilities() == CAPNG_NONE)
 		sets = CAPNG_SELECT_CAPS | CAPNG_SELECT_AMBIENT;
+	/* nor without CAP_SETPCAP (systemd's CapabilityBoundingSet= leaves it
+	 * out): the bounding set stays the unit's, and libcap-ng would log a
+	 * failure to the journal at every start */
+	else if (!capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))
+		sets = CAPNG_SELECT_CAPS | CAPNG_SELECT_AMBIENT;
 	for (i = 0; i < n && k < 64; i++)
 		if (capng_have_capability(CAPNG_PERMITTED,
 					  (unsigned int)caps[i]))
