@@ -24,6 +24,7 @@
 #include "proto/frag.h"
 #include "proto/gso.h"
 #include "core/pkt.h"
+#include "core/tap.h"
 #include "core/tx.h"
 
 #define FRAME_CAP (XSK_FRAME_SIZE - WORKER_TX_INNER_OFF - ESP_TAILROOM)
@@ -414,6 +415,8 @@ static void tx_flush(struct worker *w)
 
 	if (!w->ntx)
 		return;
+	if (__builtin_expect(w->tap != NULL, 0))
+		tap_tx_pre(w);
 	/* sequence numbers in batch order, then encryption */
 	for (i = 0; i < w->ntx; i++) {
 		struct pkt *p = &w->txb[i];
@@ -422,6 +425,8 @@ static void tx_flush(struct worker *w)
 			tx_crypto(w, &run, i);
 	}
 	tx_post(w);
+	if (__builtin_expect(w->tap != NULL, 0))
+		tap_tx_post(w);
 	w->ntx = 0;
 }
 
