@@ -17,7 +17,8 @@
 #  5. pcap both ways, read back by tshark and by our own parser: every
 #     packet sent is there byte for byte (in), and B's replies (out);
 #     mode 0600; a second stop is refused
-#  6. no key bytes in any trace or capture; off again: trace_lost and
+#  6. a trace ends when its client goes; one trace at a time;
+#     no key bytes in any trace or capture; off again: trace_lost and
 #     pcap_lost 0; tcpdump/tshark on eB itself sees no ESP while the bridge
 #     does (AF_XDP frames bypass the gateway's own packet taps)
 source "$(dirname "$0")/lib.sh"
@@ -149,6 +150,18 @@ for _ in $(seq 20); do
 done
 wait $tpid || fail "trace 4"
 [ "$(wc -l < "$WORK/t6")" = 4 ] || fail "trace 4: $(wc -l < "$WORK/t6") lines"
+# a client that goes away ends its trace: the next one is accepted
+rm -f "$WORK/armed"
+TRACE_ARMED=$WORK/armed "$PY" "$TC" stream "$SOCK_B" "trace 5 timeout 60" "$WORK/t9" &
+tpid=$!
+for _ in $(seq 100); do [ -e "$WORK/armed" ] && break; sleep 0.05; done
+kill $tpid; wait $tpid 2>/dev/null
+ok=
+for _ in $(seq 40); do
+	ctl b trace 1 drops timeout 1 2>/dev/null && { ok=1; break; }
+	sleep 0.05
+done
+[ -n "$ok" ] || fail "the trace of a client that went away did not end"
 ctl b -j trace 2 timeout 2 >"$WORK/t8" &
 tpid=$!
 ip netns exec "$NS_A" ping -c 2 -i 0.2 -W 1 10.2.0.1 >/dev/null

@@ -6,9 +6,10 @@
  * Turning something on or off publishes a new struct tap_cfg. Rings are
  * allocated before the cfg that names them is published, and freed only
  * after a cfg without them is published and every worker has passed a
- * quiescent point (epoch_synchronize: a few ms, on the control thread):
- * no worker can then still write into them, so a capture's last packets
- * are drained into the file before it is closed.
+ * quiescent point (epoch_retire): no worker can then still write into
+ * them. pcap stop waits for that grace period (a few ms; at most 1 s, so
+ * a stuck worker cannot hang the control thread), so that a capture's
+ * last packets are drained into the file before it is closed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -67,6 +68,76 @@ static void rings_free(struct spsc_ring *r, int n)
 	for (i = 0; r && i < n; i++)
 		spsc_free(&r[i]);
 	free(r);
+}
+
+struct rings_gone {
+	struct spsc_ring *r;
+	int n;
+};
+
+static void rings_retired(void *arg)
+{
+	struct rings_gone *g = arg;
+
+	rings_free(g->r, g->n);
+	free(g);
+}
+
+/* Free the rings once no worker can write into them any more. */
+static void rings_retire(struct espd *d, struct spsc_ring *r)
+{
+	struct rings_gone *g = malloc(sizeof(*g));
+
+	if (!g) {
+		/* rare: wait for the grace period here instead */
+		epoch_synchronize(&d->live.epoch);
+		rings_free(r, d->nworkers);
+		return;
+	}
+	g->r = r;
+	g->n = d->nworkers;
+	epoch_retire(&d->live.epoch, rings_retired, g);
+}
+
+/* A grace period, waited for at most ms: true when every worker has
+ * passed a quiescent point since the call. */
+struct grace_flag {
+	bool done, abandoned;
+};
+
+static void grace_passed(void *arg)
+{
+	struct grace_flag *f = arg;
+
+	if (f->abandoned)
+		free(f);
+	else
+		f->done = true;
+}
+
+static bool grace_wait(struct espd *d, int ms)
+{
+	struct timespec ts = { 0, 1000000 };
+	struct grace_flag *f = calloc(1, sizeof(*f));
+	bool done;
+	int i;
+
+	if (!f) {
+		epoch_synchronize(&d->live.epoch);
+		return true;
+	}
+	epoch_retire(&d->live.epoch, grace_passed, f);
+	for (i = 0; i < ms && !f->done; i++) {
+		epoch_reclaim(&d->live.epoch);
+		if (!f->done)
+			nanosleep(&ts, NULL);
+	}
+	done = f->done;
+	if (done)
+		free(f);
+	else
+		f->abandoned = true; /* grace_passed frees it */
+	return done;
 }
 
 /* Publish what t says; the previous cfg is freed after a grace period. */
@@ -453,9 +524,8 @@ void tap_trace_stop(struct espd *d)
 	close(t->trace_fd);
 	t->trace_fd = -1;
 	publish(d);
-	/* no worker writes the rings once it passed a quiescent point */
-	epoch_synchronize(&d->live.epoch);
-	rings_free(t->trace_rings, d->nworkers);
+	/* what is still in them is beyond N, or nobody reads it */
+	rings_retire(d, t->trace_rings);
 	t->trace_rings = NULL;
 }
 
@@ -639,6 +709,7 @@ int tap_pcap_stop(struct espd *d, char *msg, size_t len)
 {
 	struct tap_state *t = &d->tap;
 	uint64_t lost;
+	bool all;
 
 	if (!t->pcap) {
 		if (msg)
@@ -647,18 +718,21 @@ int tap_pcap_stop(struct espd *d, char *msg, size_t len)
 	}
 	t->pcap_flags = 0;
 	publish(d);
-	epoch_synchronize(&d->live.epoch);
+	all = grace_wait(d, 1000);
 	pcap_drain(d); /* what the workers wrote before they let go */
 	lost = pcap_lost_sum(d) - t->lost_base;
 	pcapw_close(t->pcap);
-	rings_free(t->pcap_rings, d->nworkers);
+	rings_retire(d, t->pcap_rings);
 	t->pcap_rings = NULL;
 	t->pcap = NULL;
-	log_info("pcap: %s closed, %" PRIu64 " packets, %" PRIu64 " lost",
-		 t->path, t->written, lost);
+	log_info("pcap: %s closed, %" PRIu64 " packets, %" PRIu64 " lost%s",
+		 t->path, t->written, lost, all ? "" : "; a worker made no "
+		 "progress for 1 s: its last packets are not in the file");
 	if (msg)
 		snprintf(msg, len, "%s: %" PRIu64 " packets written, %" PRIu64
-			 " lost (pcap ring full)\n", t->path, t->written, lost);
+			 " lost (pcap ring full)%s\n", t->path, t->written, lost,
+			 all ? "" : "; a worker made no progress for 1 s: its "
+			 "last packets are not in the file");
 	return 0;
 }
 
