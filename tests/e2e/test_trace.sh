@@ -12,7 +12,8 @@
 #     ESP sequence number is B's replay top, the inner ICMP is ours
 #  2. trace of an outbound packet (JSON): SA, next hop = A's MAC, uplink
 #  3. trace of dropped packets (drops only): a replay -> DROP rx_replay at
-#     the SA stage, a forged ICV -> DROP rx_auth after it; counters +1 each
+#     the SA stage, a forged ICV -> DROP rx_auth after it; counters +1 each;
+#     on A, a packet from its host to nowhere -> DROP tx_no_route
 #  4. espressoctl trace streams, ends after N packets, and at its timeout
 #  5. pcap both ways, read back by tshark and by our own parser: every
 #     packet sent is there byte for byte (in), and B's replies (out);
@@ -83,6 +84,15 @@ l1=$(sed -n 1p "$WORK/t3") l2=$(sed -n 2p "$WORK/t3")
 	fail "forged packet's trace line"
 [ "$(drops rx_replay)" = $((rp0 + 1)) ] && [ "$(drops rx_auth)" = $((au0 + 1)) ] ||
 	fail "rx_replay/rx_auth did not move by exactly 1"
+SOCK_A=/run/espresso/$P-a.sock
+nr0=$(ctl a -j show stats | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["queues"][0]["drops"].get("tx_no_route", 0))')
+"$PY" "$TC" stream "$SOCK_A" "trace 1 out drops" "$WORK/t3b" -- \
+	ip netns exec "$NS_A" "$PY" "$TC" sendto 10.9.9.9 || fail "stream"
+cat "$WORK/t3b"
+[[ $(cat "$WORK/t3b") == *" out q0: tun 35 bytes | inner 10.1.0.1 > 10.9.9.9 icmp echo-request id 20817 seq 4, 35 bytes | DROP tx_no_route: no tunnel for the destination" ]] ||
+	fail "unroutable packet's trace line"
+nr1=$(ctl a -j show stats | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["queues"][0]["drops"].get("tx_no_route", 0))')
+[ "$nr1" = $((nr0 + 1)) ] || fail "tx_no_route $nr0 -> $nr1"
 
 say "4. espressoctl trace: streams N lines and ends; ends at its timeout"
 ctl b trace 2 in >"$WORK/t4" 2>"$WORK/t4.err" &

@@ -15,6 +15,8 @@ The Python half of test_trace.sh. Run with /usr/bin/python3.
       from gateway A's host, through the tunnel: ICMP echo requests (IPv4,
       IPv6) and a UDP datagram whose bytes are known; their bytes to OUT
       (one hex line each).
+  trace_check.py sendto DST
+      one ICMP echo request from 10.1.0.1 to DST, out of A's tun.
   trace_check.py pcap FILE SENT
       FILE, read with our own parser: every packet in SENT appears byte for
       byte as an inbound ("to us") packet, and each echo request's reply as
@@ -109,6 +111,14 @@ def send(argv):
             o.write(b.hex() + "\n")
 
 
+def sendto(argv):
+    from scapy.all import IP, ICMP, Raw
+    b = bytes(IP(src="10.1.0.1", dst=argv[0], id=5) / ICMP(id=0x5151, seq=4) /
+              Raw(b"nowhere"))
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM)
+    s.sendto(b, ("esp0", 0x0800))
+
+
 def read_pcap(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -175,7 +185,7 @@ def nokey(argv):
 
 def main():
     cmds = {"stream": stream, "inject": inject, "send": send, "pcap": pcap,
-            "nokey": nokey}
+            "nokey": nokey, "sendto": sendto}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         fail("usage: see the top of this file")
     cmds[sys.argv[1]](sys.argv[2:])

@@ -192,6 +192,39 @@ void tap_tx_pre(struct worker *w)
 	}
 }
 
+/* One TX record; hdr: the inner packet's first bytes (NULL: none). */
+static void trace_tx(struct worker *w, const struct pkt *p, const uint8_t *hdr,
+		     unsigned int hlen)
+{
+	struct tap_trace *r;
+	uint32_t spi = p->sa ? p->sa->spi : 0;
+
+	if (!match(&w->tap->filter, TAP_DIR_OUT, spi, p->t, p->drop))
+		return;
+	r = trace_slot(w, TAP_DIR_OUT);
+	if (!r)
+		return;
+	r->spi = spi;
+	r->seq = p->seq;
+	r->drop = (int16_t)(p->drop > 0 ? p->drop : 0);
+	r->from = (uint8_t)w->id;
+	r->len = p->raw ? p->esp_len : p->len;
+	memcpy(r->mac, p->mac, 6);
+	if (p->hold && !p->drop)
+		r->flags |= TAP_F_HELD;
+	if (p->raw)
+		r->flags |= TAP_F_RAW;
+	if (p->drop < 0)
+		r->flags |= TAP_F_SPLIT;
+	trace_tunnel(r, p->t);
+	if (hdr) {
+		r->hdr_len = hlen < TAP_HDR_MAX ? hlen : TAP_HDR_MAX;
+		memcpy(r->hdr, hdr, r->hdr_len);
+		r->flags |= TAP_F_INNER;
+	}
+	tap_ring_push(&w->tap->trace[w->id]);
+}
+
 void tap_tx_post(struct worker *w)
 {
 	unsigned int i;
@@ -200,32 +233,16 @@ void tap_tx_post(struct worker *w)
 		return;
 	for (i = 0; i < w->ntx; i++) {
 		const struct pkt *p = &w->txb[i];
-		struct tap_trace *r;
-		uint32_t spi = p->sa ? p->sa->spi : 0;
 
-		if (!match(&w->tap->filter, TAP_DIR_OUT, spi, p->t, p->drop))
-			continue;
-		r = trace_slot(w, TAP_DIR_OUT);
-		if (!r)
-			return;
-		r->spi = spi;
-		r->seq = p->seq;
-		r->drop = (int16_t)(p->drop > 0 ? p->drop : 0);
-		r->from = (uint8_t)w->id;
-		r->len = p->raw ? p->esp_len : p->len;
-		memcpy(r->mac, p->mac, 6);
-		if (p->hold && !p->drop)
-			r->flags |= TAP_F_HELD;
 		if (p->raw)
-			r->flags |= TAP_F_RAW;
-		if (p->drop < 0)
-			r->flags |= TAP_F_SPLIT;
-		trace_tunnel(r, p->t);
-		if (!p->raw) {
-			r->hdr_len = w->tap_tx[i].len;
-			memcpy(r->hdr, w->tap_tx[i].hdr, r->hdr_len);
-			r->flags |= TAP_F_INNER;
-		}
-		tap_ring_push(&w->tap->trace[w->id]);
+			trace_tx(w, p, NULL, 0);
+		else
+			trace_tx(w, p, w->tap_tx[i].hdr, w->tap_tx[i].len);
 	}
+}
+
+void tap_tx_lone(struct worker *w, const struct pkt *p)
+{
+	if (w->tap->flags & TAP_TRACE)
+		trace_tx(w, p, p->data, p->data ? p->len : 0);
 }

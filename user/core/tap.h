@@ -169,5 +169,8 @@ void tap_rx_inner(struct worker *w, const uint8_t *inner, uint32_t len);
 void tap_tx_pre(struct worker *w);
 /* TX, after the batch went to the TX ring: trace records. */
 void tap_tx_post(struct worker *w);
+/* TX: a packet dropped outside the batch (a super-packet before it was
+ * cut, a held packet whose next hop never came): its trace record. */
+void tap_tx_lone(struct worker *w, const struct pkt *p);
 
 #endif
