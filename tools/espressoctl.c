@@ -108,7 +108,7 @@ static void help(void)
 	"  pcap start FILE [in|out|both] [snaplen N]\n"
 	"                 write inner packets (after decryption: in, before\n"
 	"                 encryption: out) to FILE, a pcap file (mode 600)\n"
-	"  pcap stop      close it; says how many packets were written and lost\n"
+	"  pcap stop [FILE]  close it; says how many packets were written and lost\n"
 	"\n"
 	"keys: \"key-file FILE\" is the safe way to give a key: espressoctl reads the hex\n"
 	"  key from FILE (keep it mode 600; whitespace and a 0x prefix are allowed) and\n"
@@ -258,8 +258,9 @@ static void token_complain(char **tok, int i, const char *what)
 static int request_build(struct request *rq, char **tok, int ntok, bool json)
 {
 	bool sa_add = ntok >= 2 && !strcmp(tok[0], "sa") && !strcmp(tok[1], "add");
+	/* pcap start|stop FILE: FILE made absolute */
 	bool pcap_start = ntok >= 3 && !strcmp(tok[0], "pcap") &&
-			  !strcmp(tok[1], "start");
+			  (!strcmp(tok[1], "start") || !strcmp(tok[1], "stop"));
 	bool have_key_file = false;
 	int i;
 
@@ -295,8 +296,8 @@ static int request_build(struct request *rq, char **tok, int ntok, bool json)
 			if (!getcwd(cwd, sizeof(cwd)) ||
 			    snprintf(abs, sizeof(abs), "%s/%s", cwd, tok[i]) >=
 			    (int)sizeof(abs)) {
-				complain("pcap start: cannot make %s an absolute "
-					 "path", tok[i]);
+				complain("pcap %s: cannot make %s an absolute "
+					 "path", tok[1], tok[i]);
 				goto bad;
 			}
 			if (strpbrk(abs, " \t\n\v\f\r")) {

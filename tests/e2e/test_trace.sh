@@ -124,7 +124,10 @@ for _ in $(seq 50); do
 	prev=$n
 	sleep 0.1
 done
-ctl b pcap stop >"$WORK/stop" || fail "pcap stop"
+ctl b pcap stop "$WORK/other.pcap" 2>"$WORK/err" && fail "pcap stop of another file accepted"
+grep -q "pcap stop: $WORK/other.pcap is not being written ($WORK/b.pcap is)" "$WORK/err" ||
+	fail "pcap stop of another file: $(cat "$WORK/err")"
+(cd "$WORK" && ctl b pcap stop b.pcap) >"$WORK/stop" || fail "pcap stop"
 cat "$WORK/stop"
 grep -qx "$WORK/b.pcap: 8 packets written, 0 lost (pcap ring full)" "$WORK/stop" || fail "pcap stop message"
 ctl b pcap stop 2>"$WORK/err" && fail "a second pcap stop accepted"

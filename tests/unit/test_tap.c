@@ -96,8 +96,12 @@ Test(tap, pcap_forms_and_errors)
 		"(each argument at most once)");
 	refused("pcap start /x snaplen 63", "pcap start: snaplen: 63 is out of "
 		"range (64..2048)");
-	refused("pcap stop now", "pcap stop: unexpected argument 'now' (usage: "
-		"pcap stop)");
+	cr_assert_eq(parse("pcap stop /tmp/x.pcap"), 0, "%s", err);
+	cr_assert_str_eq(c.tap.path, "/tmp/x.pcap");
+	refused("pcap stop /x now", "pcap stop: unexpected argument 'now' "
+		"(usage: pcap stop [FILE])");
+	refused("pcap stop now", "pcap stop: FILE: 'now' is not an absolute "
+		"path (espressod does not share your working directory)");
 	refused("pcap go", "pcap: unknown subcommand 'go'; one of start, stop");
 }
 

@@ -31,7 +31,7 @@
 #define U_BATCH_END "batch end"
 #define U_TRACE "trace N [in|out] [spi SPI] [tunnel NAME] [drops] [timeout SECONDS]"
 #define U_PCAP_START "pcap start FILE [in|out|both] [snaplen N]"
-#define U_PCAP_STOP "pcap stop"
+#define U_PCAP_STOP "pcap stop [FILE]"
 
 const char cmd_usage[] =
 	U_SHOW "\n" U_TUNNEL_ADD "\n" U_TUNNEL_DEL "\n" U_SA_ADD "\n"
@@ -471,28 +471,45 @@ static int parse_trace(struct ctx *x, char **argv, int argc, struct cmd *c)
 	return ret;
 }
 
+/* An absolute path without control characters. */
+static int parse_path(struct ctx *x, const char *s, char dst[CMD_PATH_MAX])
+{
+	const char *p;
+
+	if (s[0] != '/')
+		return fail(x, "FILE: %s is not an absolute path (espressod "
+			    "does not share your working directory)",
+			    QUOTE(x, s));
+	if (strlen(s) >= CMD_PATH_MAX)
+		return fail(x, "FILE: longer than %d bytes", CMD_PATH_MAX - 1);
+	for (p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return fail(x, "FILE: control character in the path");
+	strcpy(dst, s);
+	return 0;
+}
+
+/* pcap stop [FILE] */
+static int parse_pcap_stop(struct ctx *x, char **argv, int argc,
+			   struct cmd *c)
+{
+	if (argc > 1)
+		return unexpected(x, argv[1]);
+	return argc ? parse_path(x, argv[0], c->tap.path) : 0;
+}
+
 static int parse_pcap_start(struct ctx *x, char **argv, int argc,
 			    struct cmd *c)
 {
 	static const char *const dirs[] = { "both", "in", "out", NULL };
 	struct cmd_tap *t = &c->tap;
-	const char *p;
 	int i, ret = 0;
 	bool dir = false, snap = false;
 
 	t->snaplen = CMD_SNAPLEN_MAX;
 	if (!argc)
 		return missing(x, "FILE");
-	if (argv[0][0] != '/')
-		return fail(x, "FILE: %s is not an absolute path (espressod "
-			    "does not share your working directory)",
-			    QUOTE(x, argv[0]));
-	if (strlen(argv[0]) >= sizeof(t->path))
-		return fail(x, "FILE: longer than %d bytes", CMD_PATH_MAX - 1);
-	for (p = argv[0]; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return fail(x, "FILE: control character in the path");
-	strcpy(t->path, argv[0]);
+	ret = parse_path(x, argv[0], t->path);
 	for (i = 1; !ret && i < argc; i++) {
 		if (!strcmp(argv[i], "snaplen")) {
 			if (snap)
@@ -546,7 +563,8 @@ static const struct verb verbs[] = {
 	{ "trace", NULL, "trace", U_TRACE, CMD_TRACE, parse_trace },
 	{ "pcap", "start", "pcap start", U_PCAP_START, CMD_PCAP_START,
 	  parse_pcap_start },
-	{ "pcap", "stop", "pcap stop", U_PCAP_STOP, CMD_PCAP_STOP, parse_none },
+	{ "pcap", "stop", "pcap stop", U_PCAP_STOP, CMD_PCAP_STOP,
+	  parse_pcap_stop },
 	{ 0 },
 };
 

@@ -19,7 +19,7 @@
  *   batch begin | batch end
  *   trace N [in|out] [spi SPI] [tunnel NAME] [drops] [timeout SECONDS]
  *   pcap start FILE [in|out|both] [snaplen N]
- *   pcap stop
+ *   pcap stop [FILE]
  *
  * A leading -j (before any command) asks for JSON output. Keyword arguments
  * come in any order, each at most once. Values obey the config file's rules
@@ -82,7 +82,7 @@ struct cmd_tap {
 	bool drops;                /* trace: drops only */
 	int dir;                   /* 0 either/both, 1 in, 2 out */
 	char tunnel[CFG_NAME_MAX]; /* trace: "" any */
-	char path[CMD_PATH_MAX];   /* pcap start: absolute */
+	char path[CMD_PATH_MAX];   /* pcap start, stop: absolute ("": none) */
 	uint32_t snaplen;          /* pcap start */
 };
 

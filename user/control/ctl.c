@@ -294,7 +294,7 @@ static bool serve_line(int fd, struct espd *d, char *line, bool *batch,
 			*failed = true;
 		return !(ret ? reply_err(fd, ret, err) : reply(fd, 0, NULL, 0));
 	case CMD_PCAP_STOP:
-		ret = tap_pcap_stop(d, err, sizeof(err));
+		ret = tap_pcap_stop(d, c.tap.path, err, sizeof(err));
 		if (ret && *batch)
 			*failed = true;
 		return !(ret ? reply_err(fd, ret, err) :

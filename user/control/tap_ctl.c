@@ -695,7 +695,7 @@ int tap_pcap_start(struct espd *d, const struct cmd *c, char *err,
 	ret = publish(d);
 	if (ret) {
 		t->pcap_flags = 0;
-		tap_pcap_stop(d, NULL, 0);
+		tap_pcap_stop(d, NULL, NULL, 0);
 		snprintf(err, errlen, "pcap start: out of memory");
 		return ret;
 	}
@@ -705,7 +705,7 @@ int tap_pcap_start(struct espd *d, const struct cmd *c, char *err,
 	return 0;
 }
 
-int tap_pcap_stop(struct espd *d, char *msg, size_t len)
+int tap_pcap_stop(struct espd *d, const char *path, char *msg, size_t len)
 {
 	struct tap_state *t = &d->tap;
 	uint64_t lost;
@@ -714,6 +714,12 @@ int tap_pcap_stop(struct espd *d, char *msg, size_t len)
 	if (!t->pcap) {
 		if (msg)
 			snprintf(msg, len, "pcap stop: no capture is running");
+		return -ENOENT;
+	}
+	if (path && *path && strcmp(path, t->path)) {
+		if (msg)
+			snprintf(msg, len, "pcap stop: %s is not being written "
+				 "(%s is)", path, t->path);
 		return -ENOENT;
 	}
 	t->pcap_flags = 0;
@@ -756,5 +762,5 @@ int tap_timeout_ms(const struct espd *d)
 void tap_close(struct espd *d)
 {
 	tap_trace_stop(d);
-	tap_pcap_stop(d, NULL, 0);
+	tap_pcap_stop(d, NULL, NULL, 0);
 }

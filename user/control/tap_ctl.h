@@ -55,8 +55,9 @@ int tap_trace_start(struct espd *d, int fd, const struct cmd *c, char *err,
 void tap_trace_stop(struct espd *d);
 int tap_pcap_start(struct espd *d, const struct cmd *c, char *err,
 		   size_t errlen);
-/* Stop the capture; msg says what was written. 0 or -errno. */
-int tap_pcap_stop(struct espd *d, char *msg, size_t len);
+/* Stop the capture (path, when not NULL or "", must be its file); msg
+ * says what was written, or why not. 0 or -errno. */
+int tap_pcap_stop(struct espd *d, const char *path, char *msg, size_t len);
 /* Each control loop turn: drain the rings, end a trace that is done. */
 void tap_poll(struct espd *d, uint64_t now_ms);
 /* How soon tap_poll wants to run again, ms; -1: never. */
