@@ -172,8 +172,9 @@ Test(tap, format_rx)
 	r = rx_rec(0);
 	r.flags |= TAP_F_HANDED;
 	r.owner = 1;
-	cr_assert(strstr(text(&r), "seq 42 | out handoff to q1"), "%s",
-		  text(&r));
+	r.seq = 0;
+	cr_assert(strstr(text(&r), "| sa 0x00001000 tunnel to-b | out handoff "
+			 "to q1"), "%s", text(&r));
 	r = rx_rec(0);
 	r.flags = TAP_F_FRAG | TAP_F_OUTER;
 	cr_assert(strstr(text(&r), "xdp fragment 192.0.2.1 > 192.0.2.2, 154 "

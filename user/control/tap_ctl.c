@@ -377,9 +377,14 @@ static void format_rx(struct out *x, const struct tap_trace *r)
 		seg(x, "sa %s unknown", spi);
 		return drop_seg(x, drop);
 	}
-	seg(x, "sa %s tunnel %s seq %" PRIu64, spi, r->tunnel, r->seq);
+	/* no sequence number yet: handed over before it was read */
+	if (r->seq) {
+		seg(x, "sa %s tunnel %s seq %" PRIu64, spi, r->tunnel, r->seq);
+		jint(x, "seq", (int64_t)r->seq);
+	} else {
+		seg(x, "sa %s tunnel %s", spi, r->tunnel);
+	}
 	jstr(x, "tunnel", r->tunnel);
-	jint(x, "seq", (int64_t)r->seq);
 	if (IN(drop, DROP_rx_encap, DROP_rx_outer_addr, DROP_rx_short,
 	       DROP_rx_window, DROP_rx_replay, DROP_rx_handoff))
 		return drop_seg(x, drop);

@@ -109,8 +109,8 @@ static void trace_rx(struct worker *w, const struct pkt *p)
 	if (p->no_frame)
 		r->flags |= TAP_F_REASM;
 	trace_tunnel(r, p->t);
-	if (p->esp && p->esp > p->data && !p->no_frame) {
-		/* the outer IPv4 header precedes ESP (and UDP) */
+	if ((p->esp || p->handed) && !p->no_frame) {
+		/* the SA was found from this metadata: its offsets hold */
 		const uint8_t *ip = p->data + m->l3_off;
 
 		if (m->l3_off + 20u <= p->len) {
