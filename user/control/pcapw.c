@@ -24,6 +24,7 @@ struct pcapw *pcapw_open(const char *path, uint32_t snaplen, char *err,
 			 size_t errlen)
 {
 	struct pcapw *w = calloc(1, sizeof(*w));
+	struct stat st;
 	FILE *f = NULL;
 	int fd = -1;
 
@@ -31,10 +32,16 @@ struct pcapw *pcapw_open(const char *path, uint32_t snaplen, char *err,
 		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
-	/* plaintext inside: the owner's only, and never through a link */
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	/* plaintext inside: the owner's only, and never through a link; a
+	 * regular file only (a device named by mistake is left alone) */
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
 		  0600);
-	if (fd < 0 || fchmod(fd, 0600) || !(f = fdopen(fd, "w"))) {
+	if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto fail;
+	}
+	if (fd < 0 || fchmod(fd, 0600) || ftruncate(fd, 0) ||
+	    !(f = fdopen(fd, "w"))) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}

@@ -19,8 +19,8 @@ struct pcapw;
 
 #define PCAPW_LINK_LEN 16 /* the cooked header before each packet */
 
-/* Create PATH (mode 0600, truncated, never through a symlink). NULL with
- * err saying why. */
+/* Create PATH (mode 0600, truncated, never through a symlink, a regular
+ * file only). NULL with err saying why. */
 struct pcapw *pcapw_open(const char *path, uint32_t snaplen, char *err,
 			 size_t errlen);
 /* One packet: its first caplen bytes at pkt, PCAPW_LINK_LEN bytes before
