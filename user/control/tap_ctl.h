@@ -65,8 +65,8 @@ int tap_timeout_ms(const struct espd *d);
 /* Stop everything (espressod stops). */
 void tap_close(struct espd *d);
 
-/* One trace record as a line of text or a JSON object (with "\n"), for
- * the client. The length written (as snprintf). */
+/* tap_fmt.c: one trace record as a line of text or a JSON object (with
+ * "\n"), for the client. The length written (as snprintf). */
 int tap_format(const struct tap_trace *r, bool json, char *buf, size_t len);
 
 #endif
