@@ -13,7 +13,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -pthread
 BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -Iinclude \
 	-I/usr/include/$(shell gcc -dumpmachine)
-LIBS    := -lxdp -lbpf -lelf -lz -lcrypto -lconfig -lmnl -lsystemd -ljson-c -lmicrohttpd -lcap-ng -pthread
+LIBS    := -lxdp -lbpf -lelf -lz -lcrypto -lconfig -lmnl -lsystemd -ljson-c -lmicrohttpd -lcap-ng -lpcap -pthread
 # intel-ipsec-mb: the optional second crypto backend (user/crypto_ipsecmb.c),
 # built in where its header is (tools/deps.sh build installs it on amd64).
 HAVE_IPSECMB := $(shell test -f /usr/include/intel-ipsec-mb.h && echo 1)

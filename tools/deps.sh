@@ -5,7 +5,7 @@ set -e
 set -o pipefail
 want="make gcc clang llvm pkg-config libxdp-dev libbpf-dev libssl-dev libconfig-dev \
 libmnl-dev libsystemd-dev libjson-c-dev libmicrohttpd-dev libelf-dev zlib1g-dev linux-libc-dev xdp-tools bpftool \
-libcap-ng-dev"
+libcap-ng-dev libpcap-dev"
 # intel-ipsec-mb: the optional ipsec-mb crypto backend (x86-64 only)
 if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
   want="$want libipsec-mb-dev"

@@ -9,6 +9,7 @@
  *           code 0: the body is the output, printed as is;
  *           else:   the body is a one-line error message
  *   monitor "ESPRESSO 0 0\n", then event lines until the server closes
+ *   trace   the same, one line per packet
  *
  * espressod parses the commands. The client only replaces "key-file FILE" in
  * "sa add" by "key HEX" read from FILE (so no key shows in ps or in the shell's
@@ -101,6 +102,13 @@ static void help(void)
 	"  route del PREFIX\n"
 	"  reload         re-read the configuration\n"
 	"  monitor        print espressod's events as they happen, until it closes\n"
+	"  trace N [in|out] [spi SPI] [tunnel NAME] [drops] [timeout SECONDS]\n"
+	"                 the next N packets' way through the stages (drop reason\n"
+	"                 if dropped); ends after N packets or SECONDS (default 10)\n"
+	"  pcap start FILE [in|out|both] [snaplen N]\n"
+	"                 write inner packets (after decryption: in, before\n"
+	"                 encryption: out) to FILE, a pcap file (mode 600)\n"
+	"  pcap stop [FILE]  close it; says how many packets were written and lost\n"
 	"\n"
 	"keys: \"key-file FILE\" is the safe way to give a key: espressoctl reads the hex\n"
 	"  key from FILE (keep it mode 600; whitespace and a 0x prefix are allowed) and\n"
@@ -250,13 +258,18 @@ static void token_complain(char **tok, int i, const char *what)
 static int request_build(struct request *rq, char **tok, int ntok, bool json)
 {
 	bool sa_add = ntok >= 2 && !strcmp(tok[0], "sa") && !strcmp(tok[1], "add");
+	/* pcap start|stop FILE: FILE made absolute */
+	bool pcap_start = ntok >= 3 && !strcmp(tok[0], "pcap") &&
+			  (!strcmp(tok[1], "start") || !strcmp(tok[1], "stop"));
 	bool have_key_file = false;
 	int i;
 
 	rq->len = 0;
 	rq->line[0] = '\0';
 	rq->key[0] = '\0';
-	rq->monitor = ntok > 0 && !strcmp(tok[0], "monitor");
+	/* monitor and trace: the reply is followed by a stream of lines */
+	rq->monitor = ntok > 0 && (!strcmp(tok[0], "monitor") ||
+				   !strcmp(tok[0], "trace"));
 	if (json)
 		request_append(rq, "-j");
 	for (i = 0; i < ntok; i++) {
@@ -273,6 +286,26 @@ static int request_build(struct request *rq, char **tok, int ntok, bool json)
 			if (key_file_read(tok[++i], rq->key, sizeof(rq->key)))
 				goto bad;
 			if (request_append(rq, "key") || request_append(rq, rq->key))
+				goto too_long;
+			continue;
+		}
+		if (pcap_start && i == 2 && tok[i][0] != '/' && *tok[i]) {
+			/* espressod does not share our working directory */
+			char cwd[PATH_MAX], abs[PATH_MAX + 1];
+
+			if (!getcwd(cwd, sizeof(cwd)) ||
+			    snprintf(abs, sizeof(abs), "%s/%s", cwd, tok[i]) >=
+			    (int)sizeof(abs)) {
+				complain("pcap %s: cannot make %s an absolute "
+					 "path", tok[1], tok[i]);
+				goto bad;
+			}
+			if (strpbrk(abs, " \t\n\v\f\r")) {
+				token_complain(tok, i, "contains whitespace or a "
+					       "newline");
+				goto bad;
+			}
+			if (request_append(rq, abs))
 				goto too_long;
 			continue;
 		}
@@ -576,7 +609,7 @@ static int batch_run(struct conn *c, FILE *f, const char *name, bool json)
 			ret = EXIT_USAGE;
 		} else if (rq.monitor) {
 			request_wipe(&rq);
-			complain("monitor cannot run in a batch");
+			complain("%s cannot run in a batch", tok[0]);
 			ret = EXIT_USAGE;
 		}
 		explicit_bzero(line, n);

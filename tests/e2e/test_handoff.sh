@@ -12,6 +12,7 @@
 #     queue 0, worker 0 hands every packet to worker 1 (counted), which
 #     decrypts it; B's host sees the echo requests in order and answers
 #     through the tunnel
+#  3. espressoctl trace shows one such packet at both workers
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
 QUEUES=2
@@ -83,4 +84,16 @@ for q in 0 1; do
 	line=$(echo "$audit" | grep "^queue $q ")
 	[ "$(counter "$line" handoff)" = 0 ] || fail "frames still lent: $line"
 done
+
+say "3. espressoctl trace of a handed packet: at worker 0, then at worker 1"
+top=$(counter "$(ctl b show sa | grep ' in spi 0x00001001 ')" replay_top)
+/usr/bin/python3 "$(dirname "$0")/trace_check.py" stream "/run/espresso/$P-b.sock" \
+	"trace 2 in spi 0x1001" "$WORK/trace" -- ip netns exec "$NS_A" taskset -c 0 \
+	/usr/bin/python3 "$(dirname "$0")/handoff_inject.py" eA "$mac_b" "$SPI_AB" \
+	"$KEY_AB" "$SPI_BA" "$KEY_BA" 2 1 1 $((top + 1)) || fail "trace"
+cat "$WORK/trace"
+grep -q '^.* in q0: xdp redirect 192.0.2.1 > 192.0.2.2, [0-9]* bytes | sa 0x00001001 tunnel to-peer | out handoff to q1$' \
+	"$WORK/trace" || fail "the receiving worker's trace line"
+grep -q "^.* in q1 (from q0): .* | sa 0x00001001 tunnel to-peer seq $((top + 1)) | crypto ok | inner 10.1.0.1 > 10.2.0.1 icmp echo-request id 20816 seq 1, 40 bytes | route ok | out tun$" \
+	"$WORK/trace" || fail "the owner's trace line"
 say "PASS"

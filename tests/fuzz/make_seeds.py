@@ -447,7 +447,10 @@ def cmd_seeds():
                          text) if '"' in m.group(1)]
     lines += ["show sa", "-j show xdp", "sa add t in spi 4096 key " +
               macros["KEY36"] + " soft-bytes 9 hard-bytes 9",
-              "route add 10.1.0.1/16 tunnel t", "tunnel add", ""]
+              "route add 10.1.0.1/16 tunnel t", "tunnel add", "",
+              "trace 5 out spi 0x1000 tunnel t drops timeout 9",
+              "-j trace 1 in", "pcap start /tmp/x.pcap both snaplen 64",
+              "pcap stop /tmp/x.pcap"]
     return {"line%02d" % i: l for i, l in enumerate(dict.fromkeys(lines))}
 
 

@@ -29,11 +29,15 @@
 #define U_MONITOR "monitor"
 #define U_BATCH_BEGIN "batch begin"
 #define U_BATCH_END "batch end"
+#define U_TRACE "trace N [in|out] [spi SPI] [tunnel NAME] [drops] [timeout SECONDS]"
+#define U_PCAP_START "pcap start FILE [in|out|both] [snaplen N]"
+#define U_PCAP_STOP "pcap stop [FILE]"
 
 const char cmd_usage[] =
 	U_SHOW "\n" U_TUNNEL_ADD "\n" U_TUNNEL_DEL "\n" U_SA_ADD "\n"
 	U_SA_DEL "\n" U_SA_UPDATE "\n" U_ROUTE_ADD "\n" U_ROUTE_DEL "\n"
-	U_RELOAD "\n" U_MONITOR "\n" U_BATCH_BEGIN "\n" U_BATCH_END "\n";
+	U_RELOAD "\n" U_MONITOR "\n" U_BATCH_BEGIN "\n" U_BATCH_END "\n"
+	U_TRACE "\n" U_PCAP_START "\n" U_PCAP_STOP "\n";
 
 static const char *const show_names[] = {
 	[SHOW_SA] = "sa", [SHOW_TUNNELS] = "tunnels", [SHOW_ROUTES] = "routes",
@@ -401,6 +405,134 @@ static int parse_none(struct ctx *x, char **argv, int argc, struct cmd *c)
 	return argc ? unexpected(x, argv[0]) : 0;
 }
 
+/* ---- trace and pcap ---- */
+
+/* A decimal count in lo..hi. */
+static int parse_count(struct ctx *x, const char *arg, const char *s,
+		       uint64_t lo, uint64_t hi, uint32_t *v)
+{
+	uint64_t n;
+	int ret = cfg_parse_u64(s, &n, WHY(x));
+
+	if (ret)
+		return checked(x, arg, ret);
+	if (n < lo || n > hi)
+		return fail(x, "%s: %llu is out of range (%llu..%llu)", arg,
+			    (unsigned long long)n, (unsigned long long)lo,
+			    (unsigned long long)hi);
+	*v = (uint32_t)n;
+	return 0;
+}
+
+static int parse_trace(struct ctx *x, char **argv, int argc, struct cmd *c)
+{
+	struct cmd_tap *t = &c->tap;
+	unsigned int seen = 0;
+	int i, ret, bit;
+
+	t->timeout_s = CMD_TRACE_TIMEOUT;
+	if (!argc)
+		return missing(x, "N");
+	ret = parse_count(x, "N", argv[0], 1, CMD_TRACE_MAX, &t->count);
+	for (i = 1; !ret && i < argc; i++) {
+		const char *a = argv[i];
+		bool pair = !strcmp(a, "spi") || !strcmp(a, "tunnel") ||
+			    !strcmp(a, "timeout");
+
+		bit = !strcmp(a, "in") || !strcmp(a, "out") ? 1 :
+		      !strcmp(a, "spi") ? 2 : !strcmp(a, "tunnel") ? 4 :
+		      !strcmp(a, "drops") ? 8 : !strcmp(a, "timeout") ? 16 : 0;
+		if (!bit)
+			return fail(x, "unknown argument %s (valid: in, out, "
+				    "spi, tunnel, drops, timeout)",
+				    QUOTE(x, a));
+		if (seen & bit)
+			return fail(x, "%s given twice (each argument at most "
+				    "once)", bit == 1 ? "in|out" : a);
+		seen |= bit;
+		if (pair && i + 1 == argc)
+			return fail(x, "%s: missing value %s", a,
+				    bit == 2 ? "SPI" : bit == 4 ? "NAME" :
+				    "SECONDS");
+		if (bit == 1)
+			t->dir = !strcmp(a, "in") ? 1 : 2;
+		else if (bit == 8)
+			t->drops = true;
+		else if (bit == 2)
+			ret = parse_spi(x, argv[++i], &c->sa) ?:
+			      ((t->spi = c->sa.spi), (t->has_spi = true), 0);
+		else if (bit == 4)
+			ret = parse_name(x, "tunnel", argv[++i], t->tunnel);
+		else
+			ret = parse_count(x, "timeout", argv[++i], 1,
+					  CMD_TRACE_TIMEOUT_MAX, &t->timeout_s);
+	}
+	c->sa.spi = 0;
+	return ret;
+}
+
+/* An absolute path without control characters. */
+static int parse_path(struct ctx *x, const char *s, char dst[CMD_PATH_MAX])
+{
+	const char *p;
+
+	if (s[0] != '/')
+		return fail(x, "FILE: %s is not an absolute path (espressod "
+			    "does not share your working directory)",
+			    QUOTE(x, s));
+	if (strlen(s) >= CMD_PATH_MAX)
+		return fail(x, "FILE: longer than %d bytes", CMD_PATH_MAX - 1);
+	for (p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return fail(x, "FILE: control character in the path");
+	strcpy(dst, s);
+	return 0;
+}
+
+/* pcap stop [FILE] */
+static int parse_pcap_stop(struct ctx *x, char **argv, int argc,
+			   struct cmd *c)
+{
+	if (argc > 1)
+		return unexpected(x, argv[1]);
+	return argc ? parse_path(x, argv[0], c->tap.path) : 0;
+}
+
+static int parse_pcap_start(struct ctx *x, char **argv, int argc,
+			    struct cmd *c)
+{
+	static const char *const dirs[] = { "both", "in", "out", NULL };
+	struct cmd_tap *t = &c->tap;
+	int i, ret = 0;
+	bool dir = false, snap = false;
+
+	t->snaplen = CMD_SNAPLEN_MAX;
+	if (!argc)
+		return missing(x, "FILE");
+	ret = parse_path(x, argv[0], t->path);
+	for (i = 1; !ret && i < argc; i++) {
+		if (!strcmp(argv[i], "snaplen")) {
+			if (snap)
+				return fail(x, "snaplen given twice (each "
+					    "argument at most once)");
+			if (i + 1 == argc)
+				return fail(x, "snaplen: missing value N");
+			snap = true;
+			ret = parse_count(x, "snaplen", argv[++i],
+					  CMD_SNAPLEN_MIN, CMD_SNAPLEN_MAX,
+					  &t->snaplen);
+			continue;
+		}
+		if (dir || cfg_parse_enum(argv[i], dirs, "direction", &t->dir,
+					  NULL, 0))
+			return dir ? fail(x, "direction given twice (each "
+					  "argument at most once)") :
+				     unexpected(x, argv[i]);
+		dir = true;
+	}
+	return ret;
+}
+
 struct verb {
 	const char *word, *sub; /* sub NULL: a command of one word */
 	const char *name;       /* both, for messages */
@@ -428,10 +560,15 @@ static const struct verb verbs[] = {
 	{ "batch", "begin", "batch begin", U_BATCH_BEGIN, CMD_BATCH_BEGIN,
 	  parse_none },
 	{ "batch", "end", "batch end", U_BATCH_END, CMD_BATCH_END, parse_none },
+	{ "trace", NULL, "trace", U_TRACE, CMD_TRACE, parse_trace },
+	{ "pcap", "start", "pcap start", U_PCAP_START, CMD_PCAP_START,
+	  parse_pcap_start },
+	{ "pcap", "stop", "pcap stop", U_PCAP_STOP, CMD_PCAP_STOP,
+	  parse_pcap_stop },
 	{ 0 },
 };
 
-#define COMMANDS "show, tunnel, sa, route, reload, monitor, batch"
+#define COMMANDS "show, tunnel, sa, route, reload, monitor, batch, trace, pcap"
 
 /* The subcommands of word, "add, del, update". */
 static const char *subs_of(const char *word, char *buf, size_t len)

@@ -17,6 +17,9 @@
  *   reload
  *   monitor
  *   batch begin | batch end
+ *   trace N [in|out] [spi SPI] [tunnel NAME] [drops] [timeout SECONDS]
+ *   pcap start FILE [in|out|both] [snaplen N]
+ *   pcap stop [FILE]
  *
  * A leading -j (before any command) asks for JSON output. Keyword arguments
  * come in any order, each at most once. Values obey the config file's rules
@@ -40,7 +43,8 @@
 enum cmd_op {
 	CMD_SHOW, CMD_TUNNEL_ADD, CMD_TUNNEL_DEL, CMD_SA_ADD, CMD_SA_DEL,
 	CMD_SA_UPDATE, CMD_ROUTE_ADD, CMD_ROUTE_DEL, CMD_RELOAD, CMD_MONITOR,
-	CMD_BATCH_BEGIN, CMD_BATCH_END,
+	CMD_BATCH_BEGIN, CMD_BATCH_END, CMD_TRACE, CMD_PCAP_START,
+	CMD_PCAP_STOP,
 };
 
 enum cmd_show {
@@ -62,6 +66,26 @@ struct cmd_sa {
 	uint16_t sport, dport;     /* sa update: host order; 0: not given */
 };
 
+/* trace and pcap (core/tap.h: dir as enum tap_dir, 0 = either/both) */
+#define CMD_TRACE_MAX 100000     /* packets a trace may ask for */
+#define CMD_TRACE_TIMEOUT 10     /* seconds, when not given */
+#define CMD_TRACE_TIMEOUT_MAX 3600
+#define CMD_PATH_MAX 1024
+#define CMD_SNAPLEN_MIN 64
+#define CMD_SNAPLEN_MAX 2048
+
+struct cmd_tap {
+	uint32_t count;            /* trace: packets */
+	uint32_t timeout_s;        /* trace */
+	uint32_t spi;              /* trace: with has_spi */
+	bool has_spi;
+	bool drops;                /* trace: drops only */
+	int dir;                   /* 0 either/both, 1 in, 2 out */
+	char tunnel[CFG_NAME_MAX]; /* trace: "" any */
+	char path[CMD_PATH_MAX];   /* pcap start, stop: absolute ("": none) */
+	uint32_t snaplen;          /* pcap start */
+};
+
 struct cmd {
 	enum cmd_op op;
 	bool json;                /* -j: also kept when cmd_parse fails */
@@ -74,6 +98,7 @@ struct cmd {
 	char name[CFG_NAME_MAX];  /* tunnel del; route add: the tunnel */
 	struct cmd_sa sa;         /* sa add|del|update */
 	struct cfg_prefix prefix; /* route add|del: no host bits set */
+	struct cmd_tap tap;       /* trace, pcap start */
 };
 
 /*

@@ -15,6 +15,7 @@
 #include "control/cmd.h"
 #include "control/ctl.h"
 #include "control/daemon.h"
+#include "control/tap_ctl.h"
 #include "lib/log.h"
 
 #define CTL_LINE_MAX 8192
@@ -274,6 +275,30 @@ static bool serve_line(int fd, struct espd *d, char *line, bool *batch,
 		if (ret && *batch)
 			*failed = true;
 		return !(ret ? reply_err(fd, ret, err) : reply(fd, 0, NULL, 0));
+	case CMD_TRACE:
+		/* like monitor: the connection becomes the trace's stream */
+		if (*batch)
+			return !reply_err(fd, -EINVAL, "trace: not in a batch");
+		ret = tap_trace_start(d, fd, &c, err, sizeof(err));
+		if (ret)
+			return !reply_err(fd, ret, err);
+		if (reply(fd, 0, NULL, 0)) {
+			tap_trace_stop(d);
+			return false;
+		}
+		*kept = true;
+		return false;
+	case CMD_PCAP_START:
+		ret = tap_pcap_start(d, &c, err, sizeof(err));
+		if (ret && *batch)
+			*failed = true;
+		return !(ret ? reply_err(fd, ret, err) : reply(fd, 0, NULL, 0));
+	case CMD_PCAP_STOP:
+		ret = tap_pcap_stop(d, c.tap.path, err, sizeof(err));
+		if (ret && *batch)
+			*failed = true;
+		return !(ret ? reply_err(fd, ret, err) :
+			 reply(fd, 0, err, strlen(err)));
 	case CMD_MONITOR:
 		if (*batch)
 			return !reply_err(fd, -EINVAL, "monitor: not in a batch");

@@ -262,6 +262,8 @@ static struct json_object *show_stats(struct espd *d)
 		ADD(o, "handoff_out", U64(s->handoff_out));
 		ADD(o, "handoff_in", U64(s->handoff_in));
 		ADD(o, "polls", U64(s->polls));
+		ADD(o, "trace_lost", U64(s->trace_lost));
+		ADD(o, "pcap_lost", U64(s->pcap_lost));
 #define X_ADD(name, help) ADD(r, #name, U64(rs->name));
 		REASM_COUNTERS(X_ADD)
 #undef X_ADD

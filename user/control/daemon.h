@@ -10,6 +10,7 @@
 #include "control/live.h"
 #include "control/napi.h"
 #include "control/steer.h"
+#include "control/tap_ctl.h"
 #include "core/worker.h"
 #include "io/bpfload.h"
 
@@ -33,6 +34,7 @@ struct espd {
 	bool mon_json[ESPD_MONITORS];
 	int lock_fd;
 	_Atomic int stop;
+	struct tap_state tap; /* espressoctl trace and pcap */
 };
 
 /* Read the config again and apply the difference (SIGHUP, ctl reload).

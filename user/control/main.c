@@ -40,6 +40,7 @@
 #include "control/privs.h"
 #include "control/steer.h"
 #include "control/watchdog.h"
+#include "control/tap_ctl.h"
 #include "lib/log.h"
 #include "control/netlink.h"
 #include "io/tun.h"
@@ -491,7 +492,12 @@ static int run(struct espd *d, int sfd)
 				  .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = metrics_fd(metrics), .events = POLLIN };
 	for (;;) {
-		poll(pfd, 4, watchdog_timeout_ms(&wd, mono_ms(), 200));
+		int wait = watchdog_timeout_ms(&wd, mono_ms(), 200);
+
+		/* trace and pcap drain the workers' rings every few ms */
+		if (tap_timeout_ms(d) >= 0 && tap_timeout_ms(d) < wait)
+			wait = tap_timeout_ms(d);
+		poll(pfd, 4, wait);
 		if (pfd[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -516,8 +522,10 @@ static int run(struct espd *d, int sfd)
 			      d->cfg.uplink.name, mono_ms());
 		live_tick(&d->live, mono_ms());
 		watchdog_tick(&wd, mono_ms());
+		tap_poll(d, mono_ms());
 	}
 	sd_notify(0, "STOPPING=1");
+	tap_close(d);
 	ctl_monitors_close(d);
 	ctl_close(ctl_fd, ctl_path);
 	metrics_close(metrics);
@@ -597,6 +605,7 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
 	d.lock_fd = -1;
+	tap_init(&d.tap);
 	r = setup(&d, obj, xdp_attached, state_dir);
 	if (!r) {
 		privs_drop(&d); /* what run() and teardown() need, no more */

@@ -87,7 +87,9 @@ struct metrics {
 	X(rx_reassembled, "ESP packets completed from outer fragments")      \
 	X(handoff_out, "frames handed to the worker owning their SA")        \
 	X(handoff_in, "frames taken from other workers")                     \
-	X(polls, "poll() sleeps when idle")
+	X(polls, "poll() sleeps when idle")                                  \
+	X(trace_lost, "trace records lost to a full trace ring")             \
+	X(pcap_lost, "packet copies lost to a full pcap ring")
 
 #define ONE(name, help) +1
 enum { QUEUE_NCOUNTERS = 0 QUEUE_COUNTERS(ONE) };

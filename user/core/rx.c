@@ -20,6 +20,7 @@
 #include "proto/parse.h"
 #include "core/pkt.h"
 #include "core/rx.h"
+#include "core/tap.h"
 #include "proto/reasm.h"
 
 /* Lend the frame to the worker that owns its SA. */
@@ -105,33 +106,44 @@ static uint32_t sa_by_spi(const struct tables *tb, uint32_t spi)
 
 static void rx_post(struct worker *w, struct pkt *p);
 
+static void rx_reassembled_run(struct worker *w, struct pkt *p);
+
 /* A whole ESP packet out of reassembly: decrypt and deliver it now. */
 static void rx_reassembled(struct worker *w, uint8_t *ip4, size_t len)
 {
+	struct pkt p = { .data = ip4, .len = len, .no_frame = true,
+			 .from = w->id };
+
+	rx_reassembled_run(w, &p);
+	if (__builtin_expect(w->tap != NULL, 0))
+		tap_rx_burst(w, &p, 1);
+}
+
+static void rx_reassembled_run(struct worker *w, struct pkt *p)
+{
 	struct espresso_meta m = { 0 };
-	struct pkt p = { .data = ip4, .len = len, .no_frame = true };
 	struct iphdr ip;
 
 	w->st.rx_reassembled++;
-	memcpy(&ip, ip4, sizeof(ip));
-	if (ip.protocol != IPPROTO_ESP || len < ip.ihl * 4u + 8) {
-		drop_rx(w, &p, DROP_rx_bad_meta);
+	memcpy(&ip, p->data, sizeof(ip));
+	if (ip.protocol != IPPROTO_ESP || p->len < ip.ihl * 4u + 8) {
+		drop_rx(w, p, DROP_rx_bad_meta);
 		return;
 	}
 	m.l3_off = 0;
 	m.esp_off = ip.ihl * 4;
-	memcpy(&m.spi, ip4 + m.esp_off, 4);
+	memcpy(&m.spi, p->data + m.esp_off, 4);
 	m.spi = ntohl(m.spi);
 	m.sa_index = sa_by_spi(w->tb, m.spi);
-	rx_check(w, &p, &m, &ip, len);
-	if (p.drop)
+	rx_check(w, p, &m, &ip, p->len);
+	if (p->drop)
 		return;
-	if (esp_open(&p.sa->pw[w->id].aead, p.seq, p.sa->esn, p.esp,
-		     p.esp_len)) {
-		drop_rx(w, &p, DROP_rx_auth);
+	if (esp_open(&p->sa->pw[w->id].aead, p->seq, p->sa->esn, p->esp,
+		     p->esp_len)) {
+		drop_rx(w, p, DROP_rx_auth);
 		return;
 	}
-	rx_post(w, &p);
+	rx_post(w, p);
 }
 
 /* Pass 1. */
@@ -218,6 +230,8 @@ static void rx_post(struct worker *w, struct pkt *p)
 	sw->bytes += inner_len;
 	sw->last_ms = w->now_ms;
 	w->st.rx_decrypted++;
+	if (__builtin_expect(w->tap != NULL, 0))
+		tap_rx_inner(w, inner, inner_len);
 	if (p->no_frame) {
 		/* its buffer is reassembly's: write it now, after what GRO
 		 * holds, so nothing is reordered */
@@ -289,6 +303,8 @@ unsigned int rx_burst(struct worker *w)
 	if (w->kick_mask)
 		worker_kick_peers(w);
 	rx_finish(w, pkts, n);
+	if (__builtin_expect(w->tap != NULL, 0))
+		tap_rx_burst(w, pkts, n);
 	for (i = 0; i < n; i++)
 		if (!pkts[i].handed)
 			xsk_port_free(port, pkts[i].addr);
@@ -330,6 +346,8 @@ unsigned int rx_handoff_burst(struct worker *w)
 			continue;
 		w->st.handoff_in += n;
 		rx_finish(w, pkts, n);
+		if (__builtin_expect(w->tap != NULL, 0))
+			tap_rx_burst(w, pkts, n);
 		/* back to their owner: the return ring cannot be full */
 		for (i = 0; i < n; i++)
 			spsc_push(&env->back[w->id * env->nworkers + s],

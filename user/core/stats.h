@@ -68,6 +68,8 @@ struct queue_stats {
 	uint64_t handoff_out; /* frames handed to the worker owning their SA */
 	uint64_t handoff_in;  /* frames taken from other workers */
 	uint64_t polls;      /* poll() sleeps when idle */
+	uint64_t trace_lost; /* trace records lost: the trace ring was full */
+	uint64_t pcap_lost;  /* packet copies lost: the pcap ring was full */
 	uint64_t drops[DROP_MAX];
 } __attribute__((aligned(64)));
 

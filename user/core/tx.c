@@ -24,6 +24,7 @@
 #include "proto/frag.h"
 #include "proto/gso.h"
 #include "core/pkt.h"
+#include "core/tap.h"
 #include "core/tx.h"
 
 #define FRAME_CAP (XSK_FRAME_SIZE - WORKER_TX_INNER_OFF - ESP_TAILROOM)
@@ -206,18 +207,22 @@ static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hd
 	w->st.gso_super++;
 	t = ip_ok(w->big, len) ? tx_route(w, w->big, len) : NULL;
 	if (!t) {
-		struct pkt dummy = { 0 };
+		struct pkt dummy = { .data = w->big, .len = len };
 
 		drop_tx(w, &dummy, ip_ok(w->big, len) ? DROP_tx_no_route
 						       : DROP_tx_malformed);
+		if (__builtin_expect(w->tap != NULL, 0))
+			tap_tx_lone(w, &dummy);
 		return;
 	}
 	w->cur_t = t;
 	r = gso_segment(vh, w->big, len, t->mtu, emit_inner, w);
 	if (r < 0) {
-		struct pkt dummy = { .t = t };
+		struct pkt dummy = { .t = t, .data = w->big, .len = len };
 
 		drop_tx(w, &dummy, DROP_tx_malformed);
+		if (__builtin_expect(w->tap != NULL, 0))
+			tap_tx_lone(w, &dummy);
 	}
 }
 
@@ -414,6 +419,8 @@ static void tx_flush(struct worker *w)
 
 	if (!w->ntx)
 		return;
+	if (__builtin_expect(w->tap != NULL, 0))
+		tap_tx_pre(w);
 	/* sequence numbers in batch order, then encryption */
 	for (i = 0; i < w->ntx; i++) {
 		struct pkt *p = &w->txb[i];
@@ -422,6 +429,8 @@ static void tx_flush(struct worker *w)
 			tx_crypto(w, &run, i);
 	}
 	tx_post(w);
+	if (__builtin_expect(w->tap != NULL, 0))
+		tap_tx_post(w);
 	w->ntx = 0;
 }
 
@@ -496,10 +505,16 @@ unsigned int tx_hold_flush(struct worker *w)
 		uint8_t mac[6];
 
 		if (!t) {
-			struct pkt dummy = { 0 };
+			struct pkt dummy = {
+				.data = xsk_port_frame(&w->port, h->addr) +
+					WORKER_TX_INNER_OFF,
+				.len = h->len,
+			};
 
 			frame_move(&w->port, h->addr, FRAME_WORKER);
 			drop_tx(w, &dummy, DROP_tx_no_route);
+			if (__builtin_expect(w->tap != NULL, 0))
+				tap_tx_lone(w, &dummy);
 			xsk_port_free(&w->port, h->addr);
 		} else if (tunnel_nh_mac(t, mac)) {
 			p = tx_slot(w, WORKER_BATCH_MAX);
@@ -513,10 +528,16 @@ unsigned int tx_hold_flush(struct worker *w)
 			w->st.neigh_released++;
 			n++;
 		} else if (now - h->since_ms > WORKER_HOLD_MS) {
-			struct pkt dummy = { .t = t };
+			struct pkt dummy = {
+				.t = t, .len = h->len,
+				.data = xsk_port_frame(&w->port, h->addr) +
+					WORKER_TX_INNER_OFF,
+			};
 
 			frame_move(&w->port, h->addr, FRAME_WORKER);
 			drop_tx(w, &dummy, DROP_tx_no_neigh);
+			if (__builtin_expect(w->tap != NULL, 0))
+				tap_tx_lone(w, &dummy);
 			xsk_port_free(&w->port, h->addr);
 		} else {
 			w->hold[keep++] = *h;

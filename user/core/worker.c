@@ -127,6 +127,11 @@ static void *worker_main(void *arg)
 		w->tb = atomic_load_explicit(w->env->tables,
 					     memory_order_acquire);
 		w->now_ms = worker_now_ms();
+		/* trace and pcap: as the tables, one load per turn */
+		w->tap = atomic_load_explicit(&w->env->tap,
+					      memory_order_acquire);
+		if (__builtin_expect(w->tap != NULL, 0))
+			tap_turn(w);
 		if (w->stall_at_ms && w->now_ms >= w->stall_at_ms) {
 			test_stall(w);
 			break;
@@ -153,6 +158,7 @@ static void *worker_main(void *arg)
 		if (w->port.n_state[FRAME_TX] && xsk_port_kick(&w->port))
 			w->st.wakeups++;
 		w->tb = NULL;
+		w->tap = NULL;
 		epoch_quiescent(w->env->epoch, w->id);
 		/* progress, for the watchdog: one plain store (one writer) */
 		atomic_store_explicit(&w->loops, atomic_load_explicit(
@@ -193,7 +199,8 @@ int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
 			     WORKER_REASM_MS);
 	w->big = malloc(GSO_MAX_PACKET + XSK_FRAME_SIZE);
 	w->txb = calloc_lines(2 * WORKER_BATCH_MAX, sizeof(*w->txb));
-	if (!w->reasm || !w->big || !w->txb || w->evfd < 0) {
+	w->tap_tx = calloc(2 * WORKER_BATCH_MAX, sizeof(*w->tap_tx));
+	if (!w->reasm || !w->big || !w->txb || !w->tap_tx || w->evfd < 0) {
 		worker_free(w);
 		return -ENOMEM;
 	}
@@ -221,6 +228,8 @@ void worker_free(struct worker *w)
 {
 	free(w->big);
 	free(w->txb);
+	free(w->tap_tx);
+	w->tap_tx = NULL;
 	if (w->reasm)
 		reasm_free(w->reasm);
 	w->reasm = NULL;

@@ -20,6 +20,7 @@
 #include "tables/epoch.h"
 #include "tables/tables.h"
 #include "core/stats.h"
+#include "core/tap.h"
 #include "io/xsk.h"
 
 #define WORKER_BATCH_MAX 256
@@ -57,6 +58,8 @@ struct worker_env {
 	bool offload;   /* the tun has a virtio_net_hdr: GSO, GRO, csum */
 	bool mss_clamp;
 	_Atomic int *stop;
+	/* espressoctl trace and pcap (core/tap.h): NULL while off */
+	_Atomic(struct tap_cfg *) tap;
 };
 
 struct pkt;
@@ -74,6 +77,7 @@ struct worker {
 	struct xsk_port port;
 	int tun_fd;
 	const struct tables *tb; /* this loop turn's version */
+	const struct tap_cfg *tap; /* this turn's trace/pcap, NULL: off */
 	uint64_t now_ms;         /* this loop turn's worker_now_ms() */
 	struct queue_stats st;
 	bool vnet;
@@ -102,6 +106,8 @@ struct worker {
 	_Atomic int audit_req;
 	_Atomic int audit_done;
 	struct xsk_audit audit;
+	uint64_t tap_ns;         /* this turn's time, while tapped */
+	struct tap_snap *tap_tx; /* [2 * WORKER_BATCH_MAX] TX headers */
 };
 
 /* Allocate the worker's buffers. 0 or -errno. (SAs key their own
