@@ -18,7 +18,7 @@
 #include "control/cmd.h"
 
 #define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp"
-#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256] [replay-window N] [esn on|off] [fragment inner|outer]"
+#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer]"
 #define U_TUNNEL_DEL "tunnel del NAME"
 #define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]"
 #define U_SA_DEL "sa del SPI [in|out]"
@@ -114,7 +114,7 @@ static const struct opt tunnel_add_opts[] = {
 	OPT("local", "ADDR", A_IPV4, tunnel.local, true),
 	OPT("remote", "ADDR", A_IPV4, tunnel.remote, true),
 	OPT("encap", "esp|udp", A_ENCAP, tunnel.encap, false),
-	OPT("cipher", "aes-gcm-128|aes-gcm-256", A_CIPHER, tunnel.cipher, false),
+	OPT("cipher", "aes-gcm-128|aes-gcm-256|chacha20-poly1305", A_CIPHER, tunnel.cipher, false),
 	OPT("replay-window", "N", A_REPLAY, tunnel.replay_window, false),
 	OPT("esn", "on|off", A_ONOFF, tunnel.esn, false),
 	OPT("fragment", "inner|outer", A_FRAGMENT, tunnel.fragment, false),

@@ -30,6 +30,11 @@
  * Per packet: one IMB_AES*_GCM_ENC/DEC call with the 12-byte nonce
  * salt || IV, the AAD and a 16-byte tag, in place; decryption then
  * compares the tag with CRYPTO_memcmp.
+ *
+ * ChaCha20-Poly1305 (RFC 7634) goes through the library's direct API too
+ * (IMB_CHACHA20_POLY1305_INIT / ENC_UPDATE / FINALIZE, in 1.3): its state
+ * is a stack gcm-like context, its "key data" the raw 32-byte key, so no
+ * job manager (which is per-thread mutable state) is needed either.
  */
 #ifdef HAVE_IPSECMB
 
@@ -47,7 +52,10 @@
 #include "lib/secret.h"
 
 struct crypto_imb {
-	struct gcm_key_data key; /* aligned(64) by the header */
+	union {
+		struct gcm_key_data key; /* aligned(64) by the header */
+		uint8_t chacha_key[32];  /* ChaCha20-Poly1305: the raw key */
+	};
 };
 
 static IMB_MGR *mgr;
@@ -154,7 +162,8 @@ int crypto_imb_available(void)
 	return mgr_err;
 }
 
-int crypto_imb_init(struct esp_aead *a, const uint8_t *key, size_t klen)
+int crypto_imb_init(struct esp_aead *a, enum cfg_cipher cipher,
+		    const uint8_t *key, size_t klen)
 {
 	DECLARE_ALIGNED(uint8_t k[32], 16);
 	void *p;
@@ -170,6 +179,13 @@ int crypto_imb_init(struct esp_aead *a, const uint8_t *key, size_t klen)
 	if (!p)
 		return -ENOMEM;
 	a->imb = p;
+	if (cipher == CIPHER_CHACHA20_POLY1305) {
+		/* no schedule to expand: the direct API takes the key */
+		if (klen != sizeof(a->imb->chacha_key))
+			return -EINVAL;
+		memcpy(a->imb->chacha_key, key, klen);
+		return 0;
+	}
 	memcpy(k, key, klen);
 	if (klen == 16)
 		IMB_AES128_GCM_PRE(mgr, k, &a->imb->key);
@@ -206,7 +222,17 @@ int crypto_imb_seal(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 	if (__builtin_expect(len < 0 || aad_len < 0, 0))
 		return -EIO;
 	nonce(n, a, iv);
-	if (a->cipher == CIPHER_AES_GCM_256)
+	if (a->cipher == CIPHER_CHACHA20_POLY1305) {
+		struct chacha20_poly1305_context_data cc;
+
+		IMB_CHACHA20_POLY1305_INIT(m, a->imb->chacha_key, &cc, n, aad,
+					   aad_len);
+		IMB_CHACHA20_POLY1305_ENC_UPDATE(m, a->imb->chacha_key, &cc,
+						 buf, buf, len);
+		IMB_CHACHA20_POLY1305_ENC_FINALIZE(m, &cc, tag,
+						   ESP_GCM_ICV_LEN);
+		OPENSSL_cleanse(&cc, sizeof(cc)); /* holds keystream */
+	} else if (a->cipher == CIPHER_AES_GCM_256)
 		IMB_AES256_GCM_ENC(m, &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, tag, ESP_GCM_ICV_LEN);
 	else
@@ -230,7 +256,17 @@ int crypto_imb_open(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 	for (i = 0; i < ESP_GCM_ICV_LEN; i++)
 		calc[i] = (uint8_t)~tag[i];
 	nonce(n, a, iv);
-	if (a->cipher == CIPHER_AES_GCM_256)
+	if (a->cipher == CIPHER_CHACHA20_POLY1305) {
+		struct chacha20_poly1305_context_data cc;
+
+		IMB_CHACHA20_POLY1305_INIT(m, a->imb->chacha_key, &cc, n, aad,
+					   aad_len);
+		IMB_CHACHA20_POLY1305_DEC_UPDATE(m, a->imb->chacha_key, &cc,
+						 buf, buf, len);
+		IMB_CHACHA20_POLY1305_DEC_FINALIZE(m, &cc, calc,
+						   ESP_GCM_ICV_LEN);
+		OPENSSL_cleanse(&cc, sizeof(cc));
+	} else if (a->cipher == CIPHER_AES_GCM_256)
 		IMB_AES256_GCM_DEC(m, &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, calc, ESP_GCM_ICV_LEN);
 	else
