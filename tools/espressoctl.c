@@ -92,7 +92,7 @@ static void help(void)
 	"  show stats     per queue: rx, tx, drops by reason\n"
 	"  show frames    audit of every UMEM frame's owner\n"
 	"  show xdp       the XDP program's counters\n"
-	"  tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer]\n"
+	"  tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS]\n"
 	"  tunnel del NAME\n"
 	"  sa add TUNNEL in|out spi SPI key HEX|key-file FILE [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]\n"
 	"  sa del SPI [in|out]\n"

@@ -6,7 +6,8 @@
  *   [-j] show sa|tunnels|routes|stats|frames|xdp
  *   tunnel add NAME local ADDR remote ADDR [encap esp|udp]
  *        [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off]
- *        [fragment inner|outer]
+ *        [fragment inner|outer] [remote-port N]
+ *        [keepalive SECONDS]
  *   tunnel del NAME
  *   sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]
  *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]

@@ -193,6 +193,7 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 		.replay_window = ct->replay_window, .esn = ct->esn,
 		.fragment = ct->fragment, .npairs = ct->sa_pairs,
 		.uplink_mtu = l->uplink_mtu,
+		.remote_port = ct->remote_port, .keepalive_s = ct->keepalive_s,
 	};
 	struct tunnel *t;
 	uint32_t slot;
@@ -201,6 +202,9 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 	if (live_tunnel_find(l, ct->name))
 		return errf(err, errlen, -EEXIST, "tunnel add: %s: exists",
 			    ct->name);
+	if (ct->encap != ENCAP_UDP && (ct->remote_port || ct->keepalive_s))
+		return errf(err, errlen, -EINVAL, "tunnel add: %s: remote-port "
+			    "and keepalive need encap udp (NAT-T)", ct->name);
 	if (s.npairs < 1)
 		s.npairs = 1;
 	for (slot = l->tun_hint; slot < l->ntun && l->tun[slot]; slot++)
@@ -225,6 +229,7 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 			    "memory", ct->name);
 	}
 	t->slot = slot;
+	t->ka_last_ms = mono_ms(); /* the first keepalive a period from now */
 	l->tun[slot] = t;
 	if (slot == l->ntun)
 		l->ntun++;
@@ -476,7 +481,9 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 		.origin = a->origin,
 		.wire = { .spi = a->spi + p, .esn = t->esn, .encap = t->encap,
 			  .local = a->dir == SA_OUT ? t->local : t->local,
-			  .remote = t->remote },
+			  /* where the peer is now (NAT-T may have moved it) */
+			  .remote = t->peer,
+			  .dport = t->encap == ENCAP_UDP ? t->peer_port : 0 },
 	};
 	struct sa *sa;
 	size_t icap;
@@ -663,6 +670,13 @@ int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
 		w->dport = dport;
 	old = atomic_exchange_explicit(&sa->wire, w, memory_order_acq_rel);
 	retire(l, free_cb, old);
+	if (sa->dir == SA_OUT) {
+		/* the tunnel's peer: for its next SAs, its next hop */
+		sa->tunnel->peer = remote;
+		if (dport)
+			sa->tunnel->peer_port = dport;
+		atomic_store(&sa->tunnel->nh_wanted, 1);
+	}
 	l->dirty = true;
 	return 0;
 }
@@ -988,11 +1002,128 @@ static void tick_sa(void *arg, struct sa *sa)
 	}
 }
 
+/* ---- NAT-T: follow the peer, keepalives ---- */
+
+/* A new copy of sa's wire with the peer at addr:port (the old one is
+ * retired: workers may hold it this turn). */
+static int rewire(struct live *l, struct sa *sa, struct in_addr addr,
+		  uint16_t port)
+{
+	struct esp_sa_params *w = malloc(sizeof(*w)), *old;
+
+	if (!w)
+		return -ENOMEM;
+	*w = *sa_wire(sa);
+	w->remote = addr;
+	w->dport = port;
+	old = atomic_exchange_explicit(&sa->wire, w, memory_order_acq_rel);
+	retire(l, free_cb, old);
+	return 0;
+}
+
+/*
+ * An authenticated UDP-encapsulated packet of inbound SA sa, the newest of
+ * its SA, came from seen (sa_peer_pack) instead of where the tunnel sends:
+ * the peer is behind a NAT whose mapping changed, or it moved. Every SA of
+ * the tunnel -- the outbound ones of all pairs (mature and larval), the
+ * inbound ones -- switches to it in one store each, the next hop is
+ * resolved again, and monitors get a mapping event. An address no peer
+ * can have (0, loopback, multicast, broadcast) or port 0 is ignored.
+ */
+static void follow_peer(struct live *l, struct sa *sa, uint64_t seen)
+{
+	struct tunnel *t = sa->tunnel;
+	struct in_addr addr = { htonl((uint32_t)(seen >> 16)) };
+	uint16_t port = (uint16_t)seen;
+	uint32_t a = (uint32_t)(seen >> 16);
+	struct live_event ev;
+	size_t i;
+	int p, err = 0;
+
+	if (t->encap != ENCAP_UDP || sa->state != SA_MATURE || !port ||
+	    !a || a >> 24 == 127 || a >> 28 >= 14 /* 224/4, 240/4 */)
+		return;
+	if (addr.s_addr == t->peer.s_addr && port == t->peer_port)
+		return; /* already there (a packet of the same move) */
+	for (p = 0; p < t->npairs; p++) {
+		struct sa *o = atomic_load(&t->out[p]);
+
+		if (o)
+			err |= rewire(l, o, addr, port);
+	}
+	for (i = 0; i < l->npend_out; i++)
+		if (l->pend_out[i]->tunnel == t)
+			err |= rewire(l, l->pend_out[i], addr, port);
+	for (i = 0; i < (size_t)t->nin; i++)
+		err |= rewire(l, t->in[i], addr, port);
+	if (err)
+		log_rl(LOG_LVL_ERR, 60, "tunnel %s: out of memory while "
+		       "following the peer to %s:%u", t->name, inet_ntoa(addr),
+		       port);
+	ev = (struct live_event){
+		.type = LIVE_EV_MAPPING, .tunnel = t->name, .spi = sa->spi,
+		.dir = SA_IN, .old_addr = t->peer, .old_port = t->peer_port,
+		.new_addr = addr, .new_port = port,
+	};
+	t->peer = addr;
+	t->peer_port = port;
+	t->mappings++;
+	atomic_store(&t->nh_wanted, 1); /* another address: another hop? */
+	if (l->ops.event)
+		l->ops.event(l->ops.arg, &ev);
+}
+
+static void natt_tick(struct live *l, uint64_t now)
+{
+	uint32_t i;
+	int j, p;
+
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+		uint64_t last;
+
+		if (!t || t->encap != ENCAP_UDP)
+			continue;
+		for (j = 0; j < t->nin; j++) {
+			uint64_t seen;
+
+			if (!atomic_load_explicit(&t->in[j]->peer_seen,
+						  memory_order_relaxed))
+				continue;
+			seen = atomic_exchange(&t->in[j]->peer_seen, 0);
+			if (seen)
+				follow_peer(l, t->in[j], seen);
+		}
+		if (!t->keepalive_ms || !l->ops.keepalive)
+			continue;
+		/* idle: nothing sent for a period, keepalives included */
+		last = t->ka_last_ms;
+		for (p = 0; p < t->npairs; p++) {
+			struct sa *o = atomic_load(&t->out[p]);
+			int q;
+
+			for (q = 0; o && q < o->nworkers; q++) {
+				uint64_t v = __atomic_load_n(&o->pw[q].last_ms,
+							     __ATOMIC_RELAXED);
+
+				if (v > last)
+					last = v;
+			}
+		}
+		if (now - last < t->keepalive_ms)
+			continue;
+		l->ops.keepalive(l->ops.arg, t);
+		t->ka_sent++;
+		t->ka_last_ms = now;
+	}
+}
+
 void live_tick(struct live *l, uint64_t now)
 {
 	struct tick_ctx x = { .l = l, .now = now };
 	size_t i, keep = 0;
 
+	natt_tick(l, now);
 	live_for_each_sa(l, tick_sa, &x);
 	for (i = 0; i < x.nhard; i++) {
 		struct sa *sa = x.hard[i];

@@ -42,6 +42,7 @@ enum live_ev {
 	LIVE_EV_EXHAUSTED,
 	LIVE_EV_RELOAD_DONE,
 	LIVE_EV_RELOAD_REFUSED,
+	LIVE_EV_MAPPING, /* NAT-T: the tunnel follows its peer elsewhere */
 };
 
 struct live_event {
@@ -50,6 +51,10 @@ struct live_event {
 	uint32_t spi;
 	int dir;           /* enum sa_dir */
 	const char *what;  /* expiry: "time" or "bytes"; reload: a message */
+	/* mapping: the peer's outer address and UDP port (host order), before
+	 * and after; spi: the inbound SA whose packet showed it */
+	struct in_addr old_addr, new_addr;
+	uint16_t old_port, new_port;
 };
 
 struct live_ops {
@@ -61,6 +66,8 @@ struct live_ops {
 	int (*route_add)(void *arg, const struct cfg_prefix *p);
 	void (*route_del)(void *arg, const struct cfg_prefix *p);
 	void (*event)(void *arg, const struct live_event *ev);
+	/* NAT-T keepalive (RFC 3948 2.3) from t->local:4500 to t->peer */
+	void (*keepalive)(void *arg, const struct tunnel *t);
 };
 
 struct live_route {
