@@ -260,6 +260,7 @@ Test(natt, remote_port_is_where_sas_send)
 	ct.encap = ENCAP_UDP;
 	ct.replay_window = 1024;
 	ct.sa_pairs = 1;
+	ct.cipher = CIPHER_AES_GCM_256;
 	ct.remote_port = 4501;
 	cr_assert_eq(live_tunnel_add(&L, &ct, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), 0, "%s", err);
