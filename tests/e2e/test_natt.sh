@@ -215,5 +215,18 @@ sleep 2.5
 ka1=$(xdp_counter "$NS_B" eB pass_natt_keepalive)
 [ "$ka1" -gt "$ka0" ] || fail "no NAT-T keepalive reached B in 2.5 s idle ($ka0 -> $ka1)"
 say "   keepalives at B: $ka0 -> $ka1"
+# show tunnels: where each side's peer is, and what NAT-T did
+ctl b -j show tunnels | /usr/bin/python3 -c '
+import json, sys
+t = json.load(sys.stdin)[0]
+want = {"peer": "192.0.2.254", "peer_port": int(sys.argv[1]), "mappings": 2, "keepalive_s": 0, "keepalives": 0}
+got = {k: t.get(k) for k in want}
+assert got == want, got' "$p2" || fail "gw-b show tunnels"
+ctl a -j show tunnels | /usr/bin/python3 -c '
+import json, sys
+t = json.load(sys.stdin)[0]
+assert (t["peer"], t["peer_port"], t["mappings"], t["keepalive_s"]) == ("192.0.2.2", 4500, 0, 1), t
+assert t["keepalives"] >= int(sys.argv[1]) - int(sys.argv[2]), t' "$ka1" "$ka0" || fail "gw-a show tunnels"
+ctl a show tunnels
 ctl b show sa
 say "PASS"
