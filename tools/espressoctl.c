@@ -97,7 +97,7 @@ static void help(void)
 	"  sa add TUNNEL in|out spi SPI key HEX|key-file FILE [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]\n"
 	"  sa del SPI [in|out]\n"
 	"  sa update SPI remote ADDR [sport N dport N]   new peer address and ports\n"
-	"  route add PREFIX tunnel NAME\n"
+	"  route add PREFIX tunnel NAME [ecmp on|off]\n"
 	"  route del PREFIX\n"
 	"  reload         re-read the configuration\n"
 	"  monitor        print espressod's events as they happen, until it closes\n"

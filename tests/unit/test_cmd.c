@@ -326,7 +326,7 @@ Test(cmd, usage)
 		"\nsa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]",
 		"\nsa del SPI [in|out]\n",
 		"\nsa update SPI remote ADDR [sport N dport N]\n",
-		"\nroute add PREFIX tunnel NAME\n",
+		"\nroute add PREFIX tunnel NAME [ecmp on|off]\n",
 		"\nroute del PREFIX\n",
 		"\nreload\n", "\nmonitor\n", "\nbatch begin\n",
 		"\nbatch end\n",

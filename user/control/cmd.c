@@ -23,7 +23,7 @@
 #define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]"
 #define U_SA_DEL "sa del SPI [in|out]"
 #define U_SA_UPDATE "sa update SPI remote ADDR [sport N dport N]"
-#define U_ROUTE_ADD "route add PREFIX tunnel NAME"
+#define U_ROUTE_ADD "route add PREFIX tunnel NAME [ecmp on|off]"
 #define U_ROUTE_DEL "route del PREFIX"
 #define U_RELOAD "reload"
 #define U_MONITOR "monitor"
@@ -139,6 +139,7 @@ static const struct opt sa_update_opts[] = {
 };
 static const struct opt route_add_opts[] = {
 	OPT("tunnel", "NAME", A_NAME, name, true),
+	OPT("ecmp", "on|off", A_ONOFF, ecmp, false),
 	{ 0 },
 };
 

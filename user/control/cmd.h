@@ -13,7 +13,7 @@
  *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]
  *   sa del SPI [in|out]
  *   sa update SPI remote ADDR [sport N dport N]
- *   route add PREFIX tunnel NAME
+ *   route add PREFIX tunnel NAME [ecmp on|off]
  *   route del PREFIX
  *   reload
  *   monitor
@@ -75,6 +75,7 @@ struct cmd {
 	char name[CFG_NAME_MAX];  /* tunnel del; route add: the tunnel */
 	struct cmd_sa sa;         /* sa add|del|update */
 	struct cfg_prefix prefix; /* route add|del: no host bits set */
+	bool ecmp;                /* route add ... ecmp on */
 };
 
 /*

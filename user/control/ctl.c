@@ -255,6 +255,9 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 		return live_sa_update(l, c->sa.spi, c->sa.remote, c->sa.sport,
 				      c->sa.dport, err, len);
 	case CMD_ROUTE_ADD:
+		if (c->ecmp)
+			return live_route_add_ecmp(l, &c->prefix, c->name, err,
+						   len);
 		return live_route_add(l, &c->prefix, c->name, err, len);
 	case CMD_ROUTE_DEL:
 		return live_route_del(l, &c->prefix, err, len);

@@ -238,15 +238,16 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 	return 0;
 }
 
+static ssize_t route_find(struct live *l, const struct cfg_prefix *p);
+
 static void route_remove_at(struct live *l, size_t i)
 {
 	struct live_route *r = &l->routes[i];
+	struct cfg_prefix gone = r->prefix;
 	size_t last = l->nroutes - 1;
 
 	hmap_del(&l->route_idx, hmap_hash_bytes(&r->prefix, sizeof(r->prefix)),
 		 (void *)(uintptr_t)(i + 1));
-	if (l->ops.route_del)
-		l->ops.route_del(l->ops.arg, &r->prefix);
 	if (i != last) {
 		struct live_route *m = &l->routes[last];
 		uint64_t h = hmap_hash_bytes(&m->prefix, sizeof(m->prefix));
@@ -256,6 +257,9 @@ static void route_remove_at(struct live *l, size_t i)
 		hmap_add(&l->route_idx, h, (void *)(uintptr_t)(i + 1));
 	}
 	l->nroutes--;
+	/* the kernel route goes with the prefix's last tunnel (ECMP) */
+	if (l->ops.route_del && route_find(l, &gone) < 0)
+		l->ops.route_del(l->ops.arg, &gone);
 	l->dirty = true;
 }
 
@@ -727,29 +731,57 @@ bool live_route_has(struct live *l, const struct cfg_prefix *p)
 	return route_find(l, &m) >= 0;
 }
 
-int live_route_add(struct live *l, const struct cfg_prefix *pp,
-		   const char *tunnel, char *err, size_t errlen)
+/* How many tunnels route p (ECMP members); *has_t: t among them. */
+static int route_members(struct live *l, const struct cfg_prefix *p,
+			 const struct tunnel *t, bool *has_t)
+{
+	uint64_t h = hmap_hash_bytes(p, sizeof(*p));
+	size_t i = 0;
+	int n = 0;
+	void *v;
+
+	*has_t = false;
+	while ((v = hmap_next(&l->route_idx, h, &i))) {
+		const struct live_route *r = &l->routes[(uintptr_t)v - 1];
+
+		if (memcmp(&r->prefix, p, sizeof(*p)))
+			continue;
+		n++;
+		*has_t |= r->t == t;
+	}
+	return n;
+}
+
+static int route_add(struct live *l, const struct cfg_prefix *pp,
+		     const char *tunnel, bool ecmp, char *err, size_t errlen)
 {
 	struct tunnel *t = live_tunnel_find(l, tunnel);
 	struct cfg_prefix p = masked(pp);
 	char buf[64];
+	bool has_t;
 	ssize_t i;
-	int ret;
+	int ret, n;
 
 	if (!t)
 		return errf(err, errlen, -ENOENT, "route add: tunnel %s: no "
 			    "such tunnel", tunnel);
 	i = route_find(l, &p);
-	if (i >= 0)
+	n = route_members(l, &p, t, &has_t);
+	if (i >= 0 && (!ecmp || has_t))
 		return errf(err, errlen, -EEXIST, "route add: %s: already "
-			    "routed to tunnel %s", pfx_str(&p, buf, sizeof(buf)),
-			    l->routes[i].t->name);
+			    "routed to tunnel %s%s", pfx_str(&p, buf, sizeof(buf)),
+			    has_t ? t->name : l->routes[i].t->name,
+			    has_t ? "" : " (ecmp on: one more tunnel for it)");
+	if (n >= ECMP_MAX)
+		return errf(err, errlen, -ENOSPC, "route add: %s: already %d "
+			    "tunnels, the most for one prefix",
+			    pfx_str(&p, buf, sizeof(buf)), n);
 	if (grow((void **)&l->routes, &l->routes_cap, l->nroutes + 1,
 		 sizeof(*l->routes)) ||
 	    hmap_add(&l->route_idx, hmap_hash_bytes(&p, sizeof(p)),
 		     (void *)(uintptr_t)(l->nroutes + 1)))
 		return errf(err, errlen, -ENOMEM, "route add: out of memory");
-	if (l->ops.route_add) {
+	if (l->ops.route_add && i < 0) { /* ECMP: the prefix has it already */
 		ret = l->ops.route_add(l->ops.arg, &p);
 		if (ret && ret != -EEXIST) {
 			hmap_del(&l->route_idx, hmap_hash_bytes(&p, sizeof(p)),
@@ -766,6 +798,18 @@ int live_route_add(struct live *l, const struct cfg_prefix *pp,
 	return 0;
 }
 
+int live_route_add(struct live *l, const struct cfg_prefix *pp,
+		   const char *tunnel, char *err, size_t errlen)
+{
+	return route_add(l, pp, tunnel, false, err, errlen);
+}
+
+int live_route_add_ecmp(struct live *l, const struct cfg_prefix *pp,
+			const char *tunnel, char *err, size_t errlen)
+{
+	return route_add(l, pp, tunnel, true, err, errlen);
+}
+
 int live_route_del(struct live *l, const struct cfg_prefix *pp, char *err,
 		   size_t errlen)
 {
@@ -776,7 +820,9 @@ int live_route_del(struct live *l, const struct cfg_prefix *pp, char *err,
 	if (i < 0)
 		return errf(err, errlen, -ENOENT, "route del: %s: no such "
 			    "route", pfx_str(&p, buf, sizeof(buf)));
-	route_remove_at(l, i);
+	do /* every tunnel of an ECMP prefix */
+		route_remove_at(l, i);
+	while ((i = route_find(l, &p)) >= 0);
 	return 0;
 }
 
@@ -787,11 +833,46 @@ static void tables_free_cb(void *arg)
 	tables_free(arg);
 }
 
-static struct fib *build_fib(struct live *l, int family)
+/*
+ * An ECMP prefix (the route at index first, and the others with its
+ * prefix): a group in tb, its FIB value. 0 when out of memory.
+ */
+static uint32_t build_group(struct live *l, size_t first, struct tables *tb,
+			    uint32_t *cap)
+{
+	const struct cfg_prefix *p = &l->routes[first].prefix;
+	uint64_t h = hmap_hash_bytes(p, sizeof(*p)), id[ECMP_MAX];
+	uint32_t slot1[ECMP_MAX], n = 0;
+	size_t i = 0;
+	void *v;
+
+	while ((v = hmap_next(&l->route_idx, h, &i)) && n < ECMP_MAX) {
+		const struct live_route *r = &l->routes[(uintptr_t)v - 1];
+
+		if (memcmp(&r->prefix, p, sizeof(*p)))
+			continue;
+		slot1[n] = r->t->slot + 1;
+		id[n++] = r->t->id;
+	}
+	if (tb->ngroups == *cap) {
+		size_t c = *cap;
+
+		if (grow((void **)&tb->groups, &c, tb->ngroups + 1,
+			 sizeof(*tb->groups)))
+			return 0;
+		*cap = (uint32_t)c;
+	}
+	ecmp_group_fill(&tb->groups[tb->ngroups], slot1, id, n);
+	return ECMP_FLAG | tb->ngroups++;
+}
+
+static struct fib *build_fib(struct live *l, int family, struct tables *tb,
+			     uint32_t *gcap)
 {
 	struct fib_route *r = calloc(l->nroutes ? l->nroutes : 1, sizeof(*r));
 	struct fib *f;
 	size_t i, n = 0;
+	bool has_t;
 
 	if (!r)
 		return NULL;
@@ -800,9 +881,20 @@ static struct fib *build_fib(struct live *l, int family)
 
 		if (lr->prefix.family != family)
 			continue;
+		/* an ECMP prefix: once, at its first route, as a group */
+		if (route_members(l, &lr->prefix, lr->t, &has_t) > 1) {
+			if (route_find(l, &lr->prefix) != (ssize_t)i)
+				continue;
+			r[n].value = build_group(l, i, tb, gcap);
+			if (!r[n].value) {
+				free(r);
+				return NULL;
+			}
+		} else {
+			r[n].value = lr->t->slot + 1;
+		}
 		memcpy(r[n].addr, lr->prefix.addr, 16);
-		r[n].len = lr->prefix.len;
-		r[n++].value = lr->t->slot + 1;
+		r[n++].len = lr->prefix.len;
 	}
 	f = fib_build(family, r, n);
 	free(r);
@@ -812,7 +904,7 @@ static struct fib *build_fib(struct live *l, int family)
 static struct tables *build(struct live *l)
 {
 	struct tables *tb = calloc(1, sizeof(*tb));
-	uint32_t i, hsize = 64;
+	uint32_t i, hsize = 64, gcap = 0;
 	int pass;
 
 	if (!tb)
@@ -826,8 +918,8 @@ static struct tables *build(struct live *l)
 	tb->spi_mask = hsize - 1;
 	tb->ntun = l->ntun;
 	tb->tun = calloc(l->ntun ? l->ntun : 1, sizeof(*tb->tun));
-	tb->fib4 = build_fib(l, AF_INET);
-	tb->fib6 = build_fib(l, AF_INET6);
+	tb->fib4 = build_fib(l, AF_INET, tb, &gcap);
+	tb->fib6 = build_fib(l, AF_INET6, tb, &gcap);
 	if (!tb->sa_in || !tb->spi_hash || !tb->tun || !tb->fib4 ||
 	    !tb->fib6) {
 		tb->nsa = tb->ntun = 0;

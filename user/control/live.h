@@ -152,6 +152,12 @@ int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
 		   uint16_t sport, uint16_t dport, char *err, size_t errlen);
 int live_route_add(struct live *l, const struct cfg_prefix *p,
 		   const char *tunnel, char *err, size_t errlen);
+/* ECMP: one more tunnel for a prefix that may have some already (up to
+ * ECMP_MAX); flows are spread over them by their inner 5-tuple
+ * (tables/ecmp.h). Deleting the tunnel takes only its share away. */
+int live_route_add_ecmp(struct live *l, const struct cfg_prefix *p,
+			const char *tunnel, char *err, size_t errlen);
+/* The prefix, with every tunnel it has. */
 int live_route_del(struct live *l, const struct cfg_prefix *p, char *err,
 		   size_t errlen);
 bool live_route_has(struct live *l, const struct cfg_prefix *p);

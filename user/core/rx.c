@@ -250,11 +250,11 @@ static void rx_post(struct worker *w, struct pkt *p)
 	}
 	/* the inner source must be one the tunnel protects (the FIB's
 	 * longest match), and the destination must not be sent back in */
-	if (tables_route(w->tb, in.family, in.src) != t) {
+	if (!tables_route_has(w->tb, in.family, in.src, t)) { /* ECMP: a member */
 		drop_rx(w, p, DROP_rx_inner_src);
 		return;
 	}
-	if (tables_route(w->tb, in.family, in.dst) == t) {
+	if (tables_route_has(w->tb, in.family, in.dst, t)) {
 		drop_rx(w, p, DROP_rx_inner_dst);
 		return;
 	}
