@@ -27,10 +27,12 @@ source "$(dirname "$0")/lib.sh"
 
 NS_N=${P}N
 MON=$WORK/monitor.json
-MONPID=
+MONT=$WORK/monitor.txt
+MONPID= MONTPID=
 
 cleanup() {
 	[ -z "$MONPID" ] || kill "$MONPID" 2>/dev/null || true
+	[ -z "$MONTPID" ] || kill "$MONTPID" 2>/dev/null || true
 	ip netns del "$NS_N" 2>/dev/null || true
 	topo_down
 }
@@ -99,6 +101,8 @@ start b 192.0.2.2 192.0.2.254
 start a 10.99.1.2 192.0.2.2
 ctl b -j monitor >"$MON" 2>"$WORK/monitor.err" &
 MONPID=$!
+ctl b monitor >"$MONT" 2>"$WORK/monitort.err" &
+MONTPID=$!
 
 # the SA of B that sends to A: "... remote ADDR sport N dport N"
 b_peer() { ctl b show sa | awk '/ out spi /{ for (i = 1; i < NF; i++) { if ($i == "remote") r = $(i+1); if ($i == "dport") p = $(i+1) } } END { print r ":" p }'; }
@@ -171,6 +175,9 @@ p2=${new2#192.0.2.254:}
 ip netns exec "$NS_A" ping -c 3 -i 0.2 -W 1 10.2.0.1 >/dev/null || fail "pings lost after the second mapping"
 [ "$(events)" = 2 ] || fail "$(events) mapping events, want 2: $(cat "$MON")"
 say "   $m2"
+# the same two events in text
+printf 'mapping tunnel to-peer spi 0x00001000 in old %s new %s\n' "$old1" "$new1" "$new1" "$new2" >"$WORK/want.txt"
+grep '^mapping' "$MONT" | diff - "$WORK/want.txt" || fail "text monitor: $(cat "$MONT")"
 
 # ---- 3. unauthenticated and replayed packets from elsewhere ----------------
 say "3. forged (bad ICV) and replayed ESP from other addresses move nothing"
