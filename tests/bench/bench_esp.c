@@ -227,6 +227,10 @@ int main(int argc, char **argv)
 	}
 	if (crypto_set_backend(backend))
 		return 1; /* logged why */
+	/* as a worker: ipsec-mb's private copy (and its job API) */
+	if (crypto_thread_init())
+		fprintf(stderr, "bench_esp: no private copy of the backend for "
+				"this thread: the shared one\n");
 	if (csv)
 		printf("cipher,size,dir,pps,gbps,ns_per_pkt,backend\n");
 	else

@@ -118,27 +118,35 @@ struct cparam {
 	int backend;
 };
 
-static struct cparam cparams[NCVECS * 2];
+#define BNAME(b) ((b) == 0 ? "openssl" : (b) == 1 ? "ipsec-mb" : "ipsec-mb/job")
+
+/* backend: 0 OpenSSL, 1 ipsec-mb (direct API: the shared manager),
+ * 2 ipsec-mb in a thread with its own copy (job API), as workers run */
+#define NB 3
+static struct cparam cparams[NCVECS * NB];
 
 static struct criterion_test_params make_params(void)
 {
 	int i, b;
 
-	for (b = 0; b < 2; b++)
+	for (b = 0; b < NB; b++)
 		for (i = 0; i < (int)NCVECS; i++)
 			cparams[b * NCVECS + i] = (struct cparam){ i, b };
-	return cr_make_param_array(struct cparam, cparams, NCVECS * 2);
+	return cr_make_param_array(struct cparam, cparams, NCVECS * NB);
 }
 
-static void key_with(struct esp_aead *a, enum crypto_backend b,
-		     const struct cbytes *k, int encrypt)
+static void key_with(struct esp_aead *a, int backend, const struct cbytes *k,
+		     int encrypt)
 {
+	enum crypto_backend b = backend ? CRYPTO_IPSECMB : CRYPTO_OPENSSL;
 	int r = crypto_backend_available(b);
 
 	if (r == -ENOTSUP)
 		cr_skip_test("backend %s not available here",
 			     crypto_backend_name(b));
 	cr_assert_eq(crypto_set_backend(b), 0);
+	if (backend == 2)
+		cr_assert_eq(crypto_thread_init(), 0, "no private copy");
 	cr_assert_eq(crypto_aead_init(a, CIPHER_CHACHA20_POLY1305, k->key,
 				      k->key_len, encrypt),
 		     0);
@@ -167,7 +175,7 @@ ParameterizedTest(struct cparam *p, rfc7634, seal)
 		n = esp_seal(&a, v->spi, v->seq, v->esn, b.iv, buf, b.pt_len);
 		cr_assert_eq(n, (int)b.esp_len, "%s: esp_seal: %d", v->name, n);
 		cr_assert_arr_eq(buf, b.esp, b.esp_len, "%s/%s: ESP differs",
-				 v->name, crypto_backend_name(p->backend));
+				 v->name, BNAME(p->backend));
 		cr_assert_eq(buf[b.esp_len], 0xee, "wrote past the ICV");
 	}
 	crypto_aead_free(&a);
@@ -192,7 +200,7 @@ ParameterizedTest(struct cparam *p, rfc7634, open)
 	memcpy(buf, b.esp, b.esp_len);
 	r = esp_open(&a, v->seq, v->esn, buf, b.esp_len);
 	cr_assert_eq(r, 0, "%s/%s: esp_open: %d", v->name,
-		     crypto_backend_name(p->backend), r);
+		     BNAME(p->backend), r);
 	cr_assert_arr_eq(buf + 16, b.pt, b.pt_len);
 	cr_assert_eq(buf[b.esp_len], 0xee);
 	crypto_aead_free(&a);
