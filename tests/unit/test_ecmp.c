@@ -225,3 +225,24 @@ Test(ecmp, hash_is_the_five_tuple)
 	p[6] = 0x20;
 	cr_assert_eq(ecmp_flow_hash(p, 28), ecmp_flow_hash(q, 28));
 }
+
+/* a reload that drops a tunnel's config route keeps the prefix's others */
+Test(ecmp, del_one_member)
+{
+	struct cfg_prefix p = pfx("10.9.0.0/16");
+
+	tun("a", "192.0.2.2");
+	tun("b", "192.0.2.3");
+	cr_assert_eq(route("10.9.0.0/16", "a", false), 0);
+	cr_assert_eq(route("10.9.0.0/16", "b", true), 0);
+	cr_assert_eq(live_route_del_tunnel(&L, &p, "a", err, sizeof(err)), 0);
+	cr_assert(live_route_has(&L, &p));
+	cr_assert_eq(kroutes_del, 0);
+	cr_assert_eq(live_route_del_tunnel(&L, &p, "a", err, sizeof(err)),
+		     -ENOENT);
+	cr_assert_eq(live_commit(&L), 0);
+	cr_assert_eq(live_tables(&L)->ngroups, 0);
+	cr_assert_eq(live_route_del_tunnel(&L, &p, "b", err, sizeof(err)), 0);
+	cr_assert(!live_route_has(&L, &p));
+	cr_assert_eq(kroutes_del, 1);
+}

@@ -224,7 +224,8 @@ static void reload_remove(struct live *l, const struct cfg_tunnel *ot,
 				    sizeof(msg));
 	for (r = 0; r < ot->nroutes; r++)
 		if (!has_route(nt, &ot->routes[r]))
-			live_route_del(l, &ot->routes[r], msg, sizeof(msg));
+			live_route_del_tunnel(l, &ot->routes[r], ot->name, msg,
+					      sizeof(msg));
 }
 
 /* Phase 2 of a kept tunnel: new SAs (an outbound one replaces the old in

@@ -826,6 +826,23 @@ int live_route_del(struct live *l, const struct cfg_prefix *pp, char *err,
 	return 0;
 }
 
+int live_route_del_tunnel(struct live *l, const struct cfg_prefix *pp,
+			  const char *tunnel, char *err, size_t errlen)
+{
+	struct cfg_prefix p = masked(pp);
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < l->nroutes; i++)
+		if (!memcmp(&l->routes[i].prefix, &p, sizeof(p)) &&
+		    !strcmp(l->routes[i].t->name, tunnel)) {
+			route_remove_at(l, i);
+			return 0;
+		}
+	return errf(err, errlen, -ENOENT, "route del: %s: not routed to "
+		    "tunnel %s", pfx_str(&p, buf, sizeof(buf)), tunnel);
+}
+
 /* ---- versions ---- */
 
 static void tables_free_cb(void *arg)

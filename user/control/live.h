@@ -160,6 +160,9 @@ int live_route_add_ecmp(struct live *l, const struct cfg_prefix *p,
 /* The prefix, with every tunnel it has. */
 int live_route_del(struct live *l, const struct cfg_prefix *p, char *err,
 		   size_t errlen);
+/* The prefix's route to one tunnel (an ECMP prefix keeps the others). */
+int live_route_del_tunnel(struct live *l, const struct cfg_prefix *p,
+			  const char *tunnel, char *err, size_t errlen);
 bool live_route_has(struct live *l, const struct cfg_prefix *p);
 
 /* Apply what is staged (see the top). 0 or -errno with a logged message. */
