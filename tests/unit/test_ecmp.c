@@ -184,8 +184,7 @@ Test(ecmp, refusals_and_route_del)
 	tun("b", "192.0.2.3");
 	cr_assert_eq(route("10.9.0.0/16", "a", false), 0);
 	cr_assert_eq(route("10.9.0.0/16", "b", false), -EEXIST);
-	cr_assert(strstr(err, "already routed to tunnel a (ecmp on"), "%s",
-		  err);
+	cr_assert(strstr(err, "already routed to tunnel a"), "%s", err);
 	cr_assert_eq(route("10.9.0.0/16", "a", true), -EEXIST);
 	cr_assert_eq(route("10.9.0.0/16", "b", true), 0);
 	/* one route del takes the prefix with all its tunnels */

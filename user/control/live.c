@@ -769,9 +769,8 @@ static int route_add(struct live *l, const struct cfg_prefix *pp,
 	n = route_members(l, &p, t, &has_t);
 	if (i >= 0 && (!ecmp || has_t))
 		return errf(err, errlen, -EEXIST, "route add: %s: already "
-			    "routed to tunnel %s%s", pfx_str(&p, buf, sizeof(buf)),
-			    has_t ? t->name : l->routes[i].t->name,
-			    has_t ? "" : " (ecmp on: one more tunnel for it)");
+			    "routed to tunnel %s", pfx_str(&p, buf, sizeof(buf)),
+			    has_t ? t->name : l->routes[i].t->name);
 	if (n >= ECMP_MAX)
 		return errf(err, errlen, -ENOSPC, "route add: %s: already %d "
 			    "tunnels, the most for one prefix",
