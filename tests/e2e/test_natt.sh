@@ -116,6 +116,13 @@ ping_ok() { # ping_ok TRIES: one echo through the tunnel, a few tries
 	return 1
 }
 mapping() { # mapping N: the Nth mapping event as "old_addr:old_port new_addr:new_port spi"
+	local i
+	# the event leaves espressod as the SAs move; espressoctl may write it
+	# a moment after the packets that showed the move were answered
+	for i in $(seq 20); do
+		[ "$(events)" -ge "$1" ] && break
+		sleep 0.1
+	done
 	/usr/bin/python3 - "$MON" "$1" <<'PY'
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1]) if '"mapping"' in l]
@@ -176,6 +183,7 @@ ip netns exec "$NS_A" ping -c 3 -i 0.2 -W 1 10.2.0.1 >/dev/null || fail "pings l
 [ "$(events)" = 2 ] || fail "$(events) mapping events, want 2: $(cat "$MON")"
 say "   $m2"
 # the same two events in text
+for _ in $(seq 20); do [ "$(grep -c '^mapping' "$MONT")" -ge 2 ] && break; sleep 0.1; done
 printf 'mapping tunnel to-peer spi 0x00001000 in old %s new %s\n' "$old1" "$new1" "$new1" "$new2" >"$WORK/want.txt"
 grep '^mapping' "$MONT" | diff - "$WORK/want.txt" || fail "text monitor: $(cat "$MONT")"
 
