@@ -10,9 +10,9 @@
 #     to-peer2 (espressoctl): SPI 0x1100 A->B, 0x2100 B->A
 #   10.2.0.0/16 on A and 10.1.0.0/16 on B: both tunnels (route add ... ecmp on)
 #
-# 1. iperf3, 8 TCP streams, 2 s: both outbound SAs of each side carry
-#    packets, every stream delivers.
-# 2. iperf3, 8 streams, 4 s; after 1.5 s to-peer2 is deleted on both sides:
+# 1. iperf3, 16 TCP streams, 2 s: both outbound SAs of each side carry
+#    packets (all 16 flows on one tunnel: 2 in 65536), every stream delivers.
+# 2. iperf3, 16 streams, 4 s; after 1.5 s to-peer2 is deleted on both sides:
 #    iperf3 completes, every stream delivered, the last second too; to-peer
 #    carries on alone (its SAs' counters keep growing, to-peer2 is gone from
 #    show routes); ping passes.
@@ -41,10 +41,10 @@ out_pkts() { # out_pkts GW SPI: packets sent with that outbound SA
 import json, sys
 print(sum(s["packets"] for s in json.load(sys.stdin) if s["dir"] == "out" and int(s["spi"], 16) == int(sys.argv[1], 16)))' "$2"
 }
-iperf() { # iperf SECONDS OUT: 8 TCP streams A -> B, JSON into OUT
+iperf() { # iperf SECONDS OUT: 16 TCP streams A -> B, JSON into OUT
 	ip netns exec "$NS_B" iperf3 -s -1 -B 10.2.0.1 >/dev/null 2>&1 &
 	sleep 0.3
-	ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -B 10.1.0.1 -P 8 -t "$1" -J >"$2" 2>&1
+	ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -B 10.1.0.1 -P 16 -t "$1" -J >"$2" 2>&1
 }
 check_iperf() { # check_iperf FILE: every stream received, and the last interval
 	/usr/bin/python3 - "$1" <<'PY'
@@ -56,11 +56,11 @@ last = r["intervals"][-1]["sum"]["bytes"]
 print("   %d streams, %.2f Gbit/s received, per stream %s MB, last interval %d bytes"
       % (len(rx), r["end"]["sum_received"]["bits_per_second"] / 1e9,
          [round(b / 1e6, 1) for b in rx], last))
-sys.exit(0 if len(rx) == 8 and min(rx) > 0 and last > 0 else 1)
+sys.exit(0 if len(rx) == 16 and min(rx) > 0 and last > 0 else 1)
 PY
 }
 
-say "1. 8 TCP streams over two tunnels"
+say "1. 16 TCP streams over two tunnels"
 a1=$(out_pkts a 0x1000) a2=$(out_pkts a 0x1100) b1=$(out_pkts b 0x2000) b2=$(out_pkts b 0x2100)
 iperf 2 "$WORK/iperf1.json" || fail "iperf3: $(tail -3 "$WORK/iperf1.json")"
 check_iperf "$WORK/iperf1.json" || fail "iperf3 through ECMP"
@@ -70,7 +70,7 @@ say "   A sent $da1 on to-peer, $da2 on to-peer2; B sent $db1 and $db2"
 [ "$da1" -gt 0 ] && [ "$da2" -gt 0 ] || fail "A did not spread the flows: $da1 / $da2"
 [ "$db1" -gt 0 ] && [ "$db2" -gt 0 ] || fail "B did not spread the flows: $db1 / $db2"
 
-say "2. to-peer2 deleted on both sides under 8 streams"
+say "2. to-peer2 deleted on both sides under 16 streams"
 iperf 4 "$WORK/iperf2.json" &
 IPERF=$!
 sleep 1.5
