@@ -27,7 +27,7 @@ backends=openssl
 
 echo "== engine, one core (build/bench_esp), $SECS s per case: $backends"
 for b in $backends; do
-	for c in aes-gcm-128 aes-gcm-256; do
+	for c in aes-gcm-128 aes-gcm-256 chacha20-poly1305; do
 		./build/bench_esp -b "$b" -c "$c" -s "$SECS" --csv
 	done
 done | awk 'NR == 1 || !/^cipher/' >"$OUT/engine.csv"

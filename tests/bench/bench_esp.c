@@ -6,7 +6,8 @@
  * replay update, esp_decap_inner and the daemon's two FIB lookups of the
  * inner addresses (source in the tunnel, destination not). Prints packets/s, Gbit/s (inner bytes) and
  * ns/packet per size, as CSV when asked (backend in the last column).
- *   bench_esp [-c aes-gcm-128|aes-gcm-256] [-b openssl|ipsec-mb]
+ *   bench_esp [-c aes-gcm-128|aes-gcm-256|chacha20-poly1305]
+ *             [-b openssl|ipsec-mb]
  *             [-s seconds] [--csv]
  */
 #include <arpa/inet.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config/check.h"
 #include "config/config.h"
 #include "proto/esp.h"
 #include "proto/replay.h"
@@ -207,11 +209,13 @@ int main(int argc, char **argv)
 	int a;
 
 	for (a = 1; a < argc; a++) {
-		if (!strcmp(argv[a], "-c") && a + 1 < argc)
-			cipher = !strcmp(argv[++a], "aes-gcm-128")
-					 ? CIPHER_AES_GCM_128
-					 : CIPHER_AES_GCM_256;
-		else if (!strcmp(argv[a], "-b") && a + 1 < argc) {
+		if (!strcmp(argv[a], "-c") && a + 1 < argc) {
+			if (cfg_parse_cipher(argv[++a], &cipher, NULL, 0)) {
+				fprintf(stderr, "bench_esp: -c aes-gcm-128|"
+						"aes-gcm-256|chacha20-poly1305\n");
+				return 2;
+			}
+		} else if (!strcmp(argv[a], "-b") && a + 1 < argc) {
 			if (crypto_backend_parse(argv[++a], &backend)) {
 				fprintf(stderr, "bench_esp: -b openssl|ipsec-mb\n");
 				return 2;
@@ -223,6 +227,10 @@ int main(int argc, char **argv)
 	}
 	if (crypto_set_backend(backend))
 		return 1; /* logged why */
+	/* as a worker: ipsec-mb's private copy (and its job API) */
+	if (crypto_thread_init())
+		fprintf(stderr, "bench_esp: no private copy of the backend for "
+				"this thread: the shared one\n");
 	if (csv)
 		printf("cipher,size,dir,pps,gbps,ns_per_pkt,backend\n");
 	else

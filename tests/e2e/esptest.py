@@ -30,7 +30,7 @@ import sys
 import time
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 import logging
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
@@ -59,14 +59,21 @@ def hexkey(s):
 
 
 class Sa:
-    """One direction of ESP tunnel mode with AES-GCM-16 (RFC 4106)."""
+    """One direction of ESP tunnel mode with AES-GCM-16 (RFC 4106) or
+    ChaCha20-Poly1305 (RFC 7634: the same IV, nonce, AAD and ICV layout)."""
 
-    def __init__(self, spi, key_hex, esn=True):
+    def __init__(self, spi, key_hex, esn=True, cipher="aes-gcm"):
         k = hexkey(key_hex)
-        if len(k) not in (20, 36):
+        if len(k) not in ((36,) if cipher == "chacha20-poly1305" else (20, 36)):
             raise ValueError("key must be 16 or 32 bytes + 4 bytes salt")
         self.spi, self.key, self.salt, self.esn = spi, k[:-4], k[-4:], esn
-        self.aead = AESGCM(self.key)
+        self.cipher = cipher
+        if cipher == "chacha20-poly1305":
+            self.aead = ChaCha20Poly1305(self.key)
+            self.scapy_algo = "CHACHA20-POLY1305"
+        else:
+            self.aead = AESGCM(self.key)
+            self.scapy_algo = "AES-GCM"
         self.key_hex = key_hex
 
     def aad(self, seq, esn=None):
@@ -104,7 +111,7 @@ class Sa:
 
     def scapy(self, src, dst, natt=False):
         return SecurityAssociation(
-            ESP, spi=self.spi, crypt_algo="AES-GCM",
+            ESP, spi=self.spi, crypt_algo=self.scapy_algo,
             crypt_key=self.key + self.salt, auth_algo="NULL",
             tunnel_header=IP(src=src, dst=dst), esn_en=self.esn, esn=0,
             nat_t_header=UDP(sport=NATT_PORT, dport=NATT_PORT) if natt else None)
@@ -583,8 +590,9 @@ def cmd_attack(a):
 
 def cmd_peer(a):
     natt = a.encap == "udp"
-    sa_out = Sa(a.spi_ab, a.key_ab)
-    sa_in = Sa(a.spi_ba, a.key_ba)
+    cipher = "chacha20-poly1305" if a.cipher == "chacha20-poly1305" else "aes-gcm"
+    sa_out = Sa(a.spi_ab, a.key_ab, cipher=cipher)
+    sa_in = Sa(a.spi_ba, a.key_ba, cipher=cipher)
     self_test(sa_out, a.a, a.b)
     tx = sa_out.scapy(a.a, a.b, natt=natt)
     rx = sa_in.scapy(a.b, a.a, natt=natt)
@@ -637,7 +645,7 @@ def cmd_peer(a):
         _, iv, pt = sa_in.open(esp)
         mine = inner_pkt(*trailer(pt))
         if bytes(mine) != bytes(rep):
-            fail("%s: scapy and AESGCM disagree on the reply" % fam)
+            fail("%s: scapy and %s disagree on the reply" % (fam, sa_in.aead.__class__.__name__))
         if iv != struct.pack("!Q", seq):
             fail("%s: reply IV %s is not the sequence number" % (fam, iv.hex()))
         if fam == "IPv4":
@@ -684,7 +692,7 @@ def natt_fix(pkt):
 def tx_noesn(sa, a, natt):
     # scapy's encrypt(esn_en=False) falls back to the SA's esn_en: a new SA
     return SecurityAssociation(
-        ESP, spi=sa.spi, crypt_algo="AES-GCM", crypt_key=sa.key + sa.salt,
+        ESP, spi=sa.spi, crypt_algo=sa.scapy_algo, crypt_key=sa.key + sa.salt,
         auth_algo="NULL", tunnel_header=IP(src=a.a, dst=a.b), esn_en=False,
         nat_t_header=UDP(sport=NATT_PORT, dport=NATT_PORT) if natt else None)
 
@@ -735,6 +743,8 @@ def main():
             s.add_argument("--unknown-spi", type=lambda x: int(x, 0), default=0x1234)
         else:
             s.add_argument("--encap", choices=("esp", "udp"), default="esp")
+            s.add_argument("--cipher", default="aes-gcm-256",
+                           choices=("aes-gcm-128", "aes-gcm-256", "chacha20-poly1305"))
 
     a = p.parse_args()
     {"wire": cmd_wire, "tcp-server": cmd_tcp_server, "tcp-client": cmd_tcp_client,

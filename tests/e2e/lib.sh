@@ -84,6 +84,7 @@ topo_bridged() {
 
 # gw_conf NAME UPLINK TUNADDR4 TUNADDR6 LOCAL REMOTE ROUTE4 ROUTE6 OSPI OKEY ISPI IKEY [CPUS]
 # EXTRA_CONF: settings added to the espresso group (EXTRA_CONF='...' gw_start a)
+# TUNNEL_EXTRA: settings added to the tunnel's group
 gw_conf() {
 	local f=$WORK/gw-$1.conf
 	cat > "$f" <<CONF
@@ -97,7 +98,7 @@ espresso: {
   tunnels = (
     { name = "to-peer"; local = "$5"; remote = "$6"; encap = "$ENCAP";
       cipher = "$CIPHER"; replay_window = 1024; esn = true; fragment = "$FRAGMENT";
-      sa_pairs = $SA_PAIRS;
+      sa_pairs = $SA_PAIRS; ${TUNNEL_EXTRA:-}
       outbound = { spi = $9; key = "${10}"; };
       inbound  = { spi = ${11}; key = "${12}"; };
       routes = [ "$7", "$8" ]; }

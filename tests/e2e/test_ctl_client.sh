@@ -83,11 +83,11 @@ same "$T/err" "" "--help stderr"
 for s in "usage: espressoctl [-i INSTANCE | -s SOCKET] [-j] COMMAND [ARGS...]" \
 	"espressoctl [-i INSTANCE | -s SOCKET] [-j] -b FILE" \
 	"show sa" "show tunnels" "show routes" "show stats" "show frames" "show xdp" \
-	"tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256] [replay-window N] [esn on|off] [fragment inner|outer]" \
+	"tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS]" \
 	"tunnel del NAME" \
 	"sa add TUNNEL in|out spi SPI key HEX|key-file FILE [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]" \
 	"sa del SPI [in|out]" "sa update SPI remote ADDR [sport N dport N]" \
-	"route add PREFIX tunnel NAME" "route del PREFIX" "reload" "monitor" \
+	"route add PREFIX tunnel NAME [ecmp on|off]" "route del PREFIX" "reload" "monitor" \
 	'"key-file FILE" is the safe way' "shows in ps" "/run/espresso/INSTANCE.sock"; do
 	has "$T/out" "$s" "--help"
 done

@@ -11,9 +11,10 @@
 #         same id, seq and payload; IV = sequence number; seq 1, 2
 #   then the same packet with the 8-byte non-ESN AAD: rx_auth; a replay: rx_replay
 #
-# Three rounds, gw-b restarted for each: aes-gcm-256 raw ESP; aes-gcm-256 in
+# Four rounds, gw-b restarted for each: aes-gcm-256 raw ESP; aes-gcm-256 in
 # UDP 4500 (RFC 3948: scapy's nat_t_header; the replies must be UDP 4500 ->
-# 4500 with checksum 0); aes-gcm-128 (20-byte keys) raw ESP.
+# 4500 with checksum 0); aes-gcm-128 (20-byte keys) raw ESP;
+# chacha20-poly1305 (RFC 7634, scapy's CHACHA20-POLY1305) in UDP 4500.
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
 topo_up
@@ -33,7 +34,7 @@ round() { # round TITLE: gw-b with the current CIPHER/ENCAP/KEY_*, scapy as A
 	ip netns exec "$NS_A" /usr/bin/python3 "$(dirname "$0")/esptest.py" peer \
 		--iface eA --src-mac "$(mac "$NS_A" eA)" --dst-mac "$(mac "$NS_B" eB)" \
 		--key-ab "$KEY_AB" --key-ba "$KEY_BA" --spi-ab "$SPI_AB" --spi-ba "$SPI_BA" \
-		--encap "$ENCAP" --ctl "$ROOT/espressoctl" --inst-b "$P-b" ||
+		--encap "$ENCAP" --cipher "$CIPHER" --ctl "$ROOT/espressoctl" --inst-b "$P-b" ||
 		fail "$1: scapy as gateway A (see above)"
 	ctl b show sa
 }
@@ -48,4 +49,11 @@ export KEY_AB=000102030405060708090a0b0c0d0e0f10111213
 export KEY_BA=a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3
 round "aes-gcm-128, raw ESP"
 ctl b show sa | grep -q "in spi 0x00001000 aes-gcm-128" || fail "gw-b does not run aes-gcm-128"
+
+# RFC 7634: scapy's CHACHA20-POLY1305 and cryptography's ChaCha20Poly1305
+export ENCAP=udp CIPHER=chacha20-poly1305
+export KEY_AB=808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3
+export KEY_BA=c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3
+round "chacha20-poly1305, ESP in UDP 4500"
+ctl b show sa | grep -q "in spi 0x00001000 chacha20-poly1305" || fail "gw-b does not run chacha20-poly1305"
 say "PASS"

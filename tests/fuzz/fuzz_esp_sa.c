@@ -48,7 +48,7 @@ static const uint8_t key36[36] = {
 };
 
 /* [backend][cipher][encrypt] */
-static struct esp_aead ctx[2][2][2];
+static struct esp_aead ctx[2][CIPHER_MAX + 1][2];
 static int nbackends = 1;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -60,7 +60,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!crypto_backend_available(CRYPTO_IPSECMB))
 		nbackends = 2;
 	for (b = 0; b < nbackends; b++)
-		for (c = 0; c < 2; c++)
+		for (c = 0; c <= CIPHER_MAX; c++)
 			for (e = 0; e < 2; e++)
 				if (crypto_aead_init_backend(&ctx[b][c][e], b, c,
 							     key36,
@@ -242,7 +242,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	seq = (uint64_t)fz_get32(h + 1) << 32 | fz_get32(h + 5);
 	ip_id = fz_get16(h + 9);
 	flip = fz_get16(h + 11);
-	c = f & 2 ? CIPHER_AES_GCM_256 : CIPHER_AES_GCM_128;
+	c = f & 0x40 ? CIPHER_CHACHA20_POLY1305
+		     : f & 2 ? CIPHER_AES_GCM_256 : CIPHER_AES_GCM_128;
 	enc = &ctx[(f & 8) && nbackends > 1][c][1];
 	dec = &ctx[(f & 0x10) && nbackends > 1][c][0];
 	sp.esn = f & 1;

@@ -326,7 +326,7 @@ Test(cmd, usage)
 		"\nsa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]",
 		"\nsa del SPI [in|out]\n",
 		"\nsa update SPI remote ADDR [sport N dport N]\n",
-		"\nroute add PREFIX tunnel NAME\n",
+		"\nroute add PREFIX tunnel NAME [ecmp on|off]\n",
 		"\nroute del PREFIX\n",
 		"\nreload\n", "\nmonitor\n", "\nbatch begin\n",
 		"\nbatch end\n",
@@ -630,7 +630,7 @@ Test(cmd, bad_key_not_hex)
 Test(cmd, bad_key_length)
 {
 	EXPECT_ERR("sa add t in spi 4096 key 0x" "303132333435363738393a3b3c3d3e3f404142",
-		   "sa add: key: 19 bytes; want 20 (aes-gcm-128) or 36 (aes-gcm-256)");
+		   "sa add: key: 19 bytes; want 20 (aes-gcm-128) or 36 (aes-gcm-256 or chacha20-poly1305)");
 	expect_no_key("303132333435363738393a3b3c3d3e3f404142");
 	EXPECT_ERR("sa add t in spi 4096 key " KEY36 "c4",
 		   "sa add: key: 37 bytes; want 20");
@@ -644,7 +644,7 @@ Test(cmd, bad_key_length)
 Test(cmd, bad_enum_values)
 {
 	EXPECT_ERR("tunnel add t local 10.0.0.1 remote 10.0.0.2 cipher chacha20",
-		   "tunnel add: cipher: unknown cipher 'chacha20' (valid: aes-gcm-128, aes-gcm-256)");
+		   "tunnel add: cipher: unknown cipher 'chacha20' (valid: aes-gcm-128, aes-gcm-256, chacha20-poly1305)");
 	EXPECT_ERR("tunnel add t local 10.0.0.1 remote 10.0.0.2 encap gre",
 		   "tunnel add: encap: unknown encapsulation 'gre' (valid: esp, udp)");
 	EXPECT_ERR("tunnel add t local 10.0.0.1 remote 10.0.0.2 esn yes",

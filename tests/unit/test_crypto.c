@@ -6,7 +6,8 @@
  *     backend chosen the way espressod does, crypto_set_backend() at start;
  *   - random round trips across backends: sealed by one, opened by the
  *     other, byte-identical ESP from both, every length 0..1500 step 7,
- *     AES-GCM-128 and -256, ESN on and off, buffers at odd addresses;
+ *     AES-GCM-128 and -256 and ChaCha20-Poly1305, ESN on and off, buffers
+ *     at odd addresses (the RFC 7634 vectors: test_chacha.c);
  *   - tampered tag, ciphertext or AAD -> -EBADMSG from both, the context
  *     still usable afterwards;
  *   - backend selection, names, bad keys, free, threads sharing contexts.
@@ -234,7 +235,8 @@ static void cross(enum cfg_cipher c, int aad_len, size_t off)
 	struct esp_aead enc[NBACKENDS], dec[NBACKENDS];
 	uint8_t key[36], iv[ESP_GCM_IV_LEN], aad[12], pt[MAXPT],
 		tags[NBACKENDS][ESP_GCM_ICV_LEN], tag[ESP_GCM_ICV_LEN];
-	int bits = c == CIPHER_AES_GCM_256 ? 256 : 128, s, o, r, len;
+	const char *name = config_cipher_name(c);
+	int s, o, r, len;
 	size_t klen = cipher_key_len(c);
 
 	need(CRYPTO_IPSECMB);
@@ -261,13 +263,13 @@ static void cross(enum cfg_cipher c, int aad_len, size_t off)
 			cr_assert_eq(bufs[s][off + len], 0xcc);
 		}
 		cr_assert_arr_eq(bufs[1], bufs[0], sizeof(bufs[0]),
-				 "aes-%d len %d aad %d: ipsec-mb's ciphertext "
+				 "%s len %d aad %d: ipsec-mb's ciphertext "
 				 "differs from openssl's",
-				 bits, len, aad_len);
+				 name, len, aad_len);
 		cr_assert_arr_eq(tags[1], tags[0], ESP_GCM_ICV_LEN,
-				 "aes-%d len %d aad %d: ipsec-mb's tag differs "
+				 "%s len %d aad %d: ipsec-mb's tag differs "
 				 "from openssl's",
-				 bits, len, aad_len);
+				 name, len, aad_len);
 		if (len >= 16)
 			cr_assert(memcmp(bufs[0] + off, pt, len),
 				  "not encrypted");
@@ -277,9 +279,9 @@ static void cross(enum cfg_cipher c, int aad_len, size_t off)
 				r = crypto_aead_open(&dec[o], iv, aad, aad_len,
 						     work + off, len, tags[s]);
 				cr_assert_eq(r, 0,
-					     "aes-%d len %d: sealed by %s, "
+					     "%s len %d: sealed by %s, "
 					     "opened by %s: %d",
-					     bits, len,
+					     name, len,
 					     crypto_backend_name(backends[s]),
 					     crypto_backend_name(backends[o]),
 					     r);
@@ -313,6 +315,12 @@ Test(crypto_cross, aes256)
 	cross(CIPHER_AES_GCM_256, 8, 1);
 }
 
+Test(crypto_cross, chacha20_poly1305)
+{
+	cross(CIPHER_CHACHA20_POLY1305, 12, 0);
+	cross(CIPHER_CHACHA20_POLY1305, 8, 5);
+}
+
 /* and whole ESP packets, esp_seal by one backend, esp_open by the other */
 Test(crypto_cross, esp_packets)
 {
@@ -324,7 +332,7 @@ Test(crypto_cross, esp_packets)
 	size_t len;
 
 	need(CRYPTO_IPSECMB);
-	for (c = CIPHER_AES_GCM_128; c <= CIPHER_AES_GCM_256; c++)
+	for (c = CIPHER_AES_GCM_128; c <= CIPHER_MAX; c++)
 		for (len = 2; len <= MAXPT; len += 7) {
 			uint64_t seq = rnd();
 			bool esn = len & 1;
@@ -379,7 +387,7 @@ ParameterizedTest(int *bk, crypto_tamper, every_tag_bit)
 	enum cfg_cipher c;
 
 	need(b);
-	for (c = CIPHER_AES_GCM_128; c <= CIPHER_AES_GCM_256; c++) {
+	for (c = CIPHER_AES_GCM_128; c <= CIPHER_MAX; c++) {
 		uint8_t key[36], iv[8], aad[12], buf[300], ct[300], tag[16],
 			t2[16];
 		struct esp_aead e, d;

@@ -42,7 +42,7 @@ static inline size_t unhex(const char *hex, uint8_t *out, size_t max)
 
 static inline size_t cipher_key_len(enum cfg_cipher c)
 {
-	return c == CIPHER_AES_GCM_256 ? 36 : 20;
+	return c == CIPHER_AES_GCM_128 ? 20 : 36;
 }
 
 /* A vector's bytes. */

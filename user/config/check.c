@@ -18,6 +18,7 @@
 const char *const cfg_cipher_names[] = {
 	[CIPHER_AES_GCM_128] = "aes-gcm-128",
 	[CIPHER_AES_GCM_256] = "aes-gcm-256",
+	[CIPHER_CHACHA20_POLY1305] = "chacha20-poly1305",
 	NULL,
 };
 const char *const cfg_encap_names[] = {
@@ -465,7 +466,7 @@ int cfg_parse_key(const char *hex, int cipher, uint8_t key[CFG_KEY_MAX],
 		   n / 2 == config_cipher_key_len(CIPHER_AES_GCM_256)) {
 		want = n / 2;
 	} else {
-		return say(why, whylen, "%zu bytes; want 20 (aes-gcm-128) or 36 (aes-gcm-256): the AES key + %d-byte salt, e.g. openssl rand -hex 36",
+		return say(why, whylen, "%zu bytes; want 20 (aes-gcm-128) or 36 (aes-gcm-256 or chacha20-poly1305): the key + %d-byte salt, e.g. openssl rand -hex 36",
 			   n / 2, CFG_SALT_LEN);
 	}
 	for (i = 0; i < want; i++)
@@ -508,7 +509,7 @@ int cfg_parse_replay_window(const char *s, uint32_t *w, char *why,
 
 const char *config_cipher_name(enum cfg_cipher c)
 {
-	if ((unsigned int)c > CIPHER_AES_GCM_256)
+	if ((unsigned int)c > CIPHER_MAX)
 		return "unknown";
 	return cfg_cipher_names[c];
 }
@@ -519,6 +520,7 @@ size_t config_cipher_key_len(enum cfg_cipher c)
 	case CIPHER_AES_GCM_128:
 		return 16 + CFG_SALT_LEN;
 	case CIPHER_AES_GCM_256:
+	case CIPHER_CHACHA20_POLY1305:
 		return 32 + CFG_SALT_LEN;
 	}
 	return 0;

@@ -87,7 +87,8 @@ static const char *const tun_keys[] = {
 };
 static const char *const tunnel_keys[] = {
 	"name", "local", "remote", "encap", "cipher", "replay_window", "esn",
-	"fragment", "sa_pairs", "outbound", "inbound", "routes", NULL,
+	"fragment", "sa_pairs", "outbound", "inbound", "routes",
+	"remote_port", "keepalive", NULL,
 };
 static const char *const sa_keys[] = { "spi", "key", "key_file", NULL };
 static const char *const metrics_keys[] = { "listen", "port", NULL };
@@ -850,7 +851,7 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 			const char *tpath, struct cfg_tunnel *t)
 {
 	int encap = ENCAP_ESP, cipher = 0, frag = FRAG_INNER, ret;
-	long long replay = CFG_REPLAY_DEFAULT, pairs = 1;
+	long long replay = CFG_REPLAY_DEFAULT, pairs = 1, rport = 0, ka = 0;
 	config_setting_t *s;
 	char f[FIELD_MAX];
 
@@ -876,8 +877,20 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 			      cfg_fragment_names, "fragmentation", &frag);
 	ret = ret ?: get_int(x, tg, tpath, "sa_pairs", false, 1, CFG_MAX_QUEUES,
 			     &pairs);
+	ret = ret ?: get_int(x, tg, tpath, "remote_port", false, 1, 65535,
+			     &rport);
+	ret = ret ?: get_int(x, tg, tpath, "keepalive", false, 0, 3600, &ka);
 	if (ret)
 		return ret;
+	/* NAT-T settings mean nothing on raw ESP: say so, not ignore them */
+	s = config_setting_get_member(tg, "remote_port");
+	if (!s)
+		s = config_setting_get_member(tg, "keepalive");
+	if (s && encap != ENCAP_UDP)
+		return fail(x, s, join(f, tpath, config_setting_name(s)),
+			    "needs encap = \"udp\" (NAT-T)");
+	t->remote_port = (uint16_t)rport;
+	t->keepalive_s = (uint32_t)ka;
 	t->sa_pairs = (int)pairs;
 	t->fragment = frag;
 	t->encap = encap;

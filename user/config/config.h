@@ -49,6 +49,10 @@ struct cfg_tunnel {
 	 * RFC 9611 style. With 1, every queue shares the pair ("fat tunnel").
 	 */
 	int sa_pairs;
+	/* NAT-T (encap udp): the peer's UDP port (0: 4500), and keepalives
+	 * (RFC 3948 2.3) every keepalive_s seconds of idle (0: none) */
+	uint16_t remote_port;
+	uint32_t keepalive_s;
 	struct cfg_sa out, in;
 	struct cfg_prefix *routes; /* remote prefixes reached through the tunnel */
 	int nroutes;

@@ -82,7 +82,8 @@ static bool same_wire(const struct cfg_tunnel *a, const struct cfg_tunnel *b)
 	       a->remote.s_addr == b->remote.s_addr && a->encap == b->encap &&
 	       a->cipher == b->cipher && a->replay_window == b->replay_window &&
 	       a->esn == b->esn && a->fragment == b->fragment &&
-	       a->sa_pairs == b->sa_pairs;
+	       a->sa_pairs == b->sa_pairs && a->remote_port == b->remote_port &&
+	       a->keepalive_s == b->keepalive_s;
 }
 
 static bool same_sa(const struct cfg_sa *a, const struct cfg_sa *b)
@@ -223,7 +224,8 @@ static void reload_remove(struct live *l, const struct cfg_tunnel *ot,
 				    sizeof(msg));
 	for (r = 0; r < ot->nroutes; r++)
 		if (!has_route(nt, &ot->routes[r]))
-			live_route_del(l, &ot->routes[r], msg, sizeof(msg));
+			live_route_del_tunnel(l, &ot->routes[r], ot->name, msg,
+					      sizeof(msg));
 }
 
 /* Phase 2 of a kept tunnel: new SAs (an outbound one replaces the old in

@@ -18,12 +18,12 @@
 #include "control/cmd.h"
 
 #define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp"
-#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256] [replay-window N] [esn on|off] [fragment inner|outer]"
+#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS]"
 #define U_TUNNEL_DEL "tunnel del NAME"
 #define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]"
 #define U_SA_DEL "sa del SPI [in|out]"
 #define U_SA_UPDATE "sa update SPI remote ADDR [sport N dport N]"
-#define U_ROUTE_ADD "route add PREFIX tunnel NAME"
+#define U_ROUTE_ADD "route add PREFIX tunnel NAME [ecmp on|off]"
 #define U_ROUTE_DEL "route del PREFIX"
 #define U_RELOAD "reload"
 #define U_MONITOR "monitor"
@@ -101,7 +101,7 @@ static int unexpected(struct ctx *x, const char *arg)
 
 enum kind {
 	A_NAME, A_IPV4, A_ENCAP, A_CIPHER, A_REPLAY, A_ONOFF, A_FRAGMENT,
-	A_SPI, A_KEY, A_U64, A_PORT,
+	A_SPI, A_KEY, A_U64, A_PORT, A_KEEPALIVE,
 };
 
 struct opt {
@@ -118,10 +118,12 @@ static const struct opt tunnel_add_opts[] = {
 	OPT("local", "ADDR", A_IPV4, tunnel.local, true),
 	OPT("remote", "ADDR", A_IPV4, tunnel.remote, true),
 	OPT("encap", "esp|udp", A_ENCAP, tunnel.encap, false),
-	OPT("cipher", "aes-gcm-128|aes-gcm-256", A_CIPHER, tunnel.cipher, false),
+	OPT("cipher", "aes-gcm-128|aes-gcm-256|chacha20-poly1305", A_CIPHER, tunnel.cipher, false),
 	OPT("replay-window", "N", A_REPLAY, tunnel.replay_window, false),
 	OPT("esn", "on|off", A_ONOFF, tunnel.esn, false),
 	OPT("fragment", "inner|outer", A_FRAGMENT, tunnel.fragment, false),
+	OPT("remote-port", "N", A_PORT, tunnel.remote_port, false),
+	OPT("keepalive", "SECONDS", A_KEEPALIVE, tunnel.keepalive_s, false),
 	{ 0 },
 };
 static const struct opt sa_add_opts[] = {
@@ -141,6 +143,7 @@ static const struct opt sa_update_opts[] = {
 };
 static const struct opt route_add_opts[] = {
 	OPT("tunnel", "NAME", A_NAME, name, true),
+	OPT("ecmp", "on|off", A_ONOFF, ecmp, false),
 	{ 0 },
 };
 
@@ -187,6 +190,16 @@ static int parse_value(struct ctx *x, const struct opt *o, const char *s,
 	case A_PORT:
 		ret = cfg_parse_port(s, dst, WHY(x));
 		break;
+	case A_KEEPALIVE: {
+		uint64_t v;
+
+		ret = cfg_parse_u64(s, &v, WHY(x));
+		if (!ret && v > 3600)
+			ret = cfg_check_range((long long)v, 0, 3600, WHY(x));
+		if (!ret)
+			*(uint32_t *)dst = (uint32_t)v;
+		break;
+	}
 	}
 	return checked(x, o->name, ret);
 }

@@ -5,14 +5,15 @@
  *
  *   [-j] show sa|tunnels|routes|stats|frames|xdp
  *   tunnel add NAME local ADDR remote ADDR [encap esp|udp]
- *        [cipher aes-gcm-128|aes-gcm-256] [replay-window N] [esn on|off]
- *        [fragment inner|outer]
+ *        [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off]
+ *        [fragment inner|outer] [remote-port N]
+ *        [keepalive SECONDS]
  *   tunnel del NAME
  *   sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]
  *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]
  *   sa del SPI [in|out]
  *   sa update SPI remote ADDR [sport N dport N]
- *   route add PREFIX tunnel NAME
+ *   route add PREFIX tunnel NAME [ecmp on|off]
  *   route del PREFIX
  *   reload
  *   monitor
@@ -99,6 +100,7 @@ struct cmd {
 	struct cmd_sa sa;         /* sa add|del|update */
 	struct cfg_prefix prefix; /* route add|del: no host bits set */
 	struct cmd_tap tap;       /* trace, pcap start */
+	bool ecmp;                /* route add ... ecmp on */
 };
 
 /*
@@ -108,7 +110,7 @@ struct cmd {
  * message in err that names the command, the argument and why, e.g.
  *   "sa add: missing spi SPI (usage: sa add TUNNEL in|out ...)"
  *   "sa add: unknown argument 'foo' (valid: spi, key, ...)"
- *   "sa add: key: 19 bytes; want 20 (aes-gcm-128) or 36 (aes-gcm-256): ..."
+ *   "sa add: key: 19 bytes; want 20 (aes-gcm-128) or 36 (aes-gcm-256 or chacha20-poly1305): ..."
  *   "tunnel add: replay-window: 33 is not a multiple of 32 (try 64)"
  *   "show: unknown table 'foo'; one of sa, tunnels, routes, stats, frames, xdp"
  *   "unknown command 'foo'; try: show, tunnel, sa, route, reload, monitor, batch"

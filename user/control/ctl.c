@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -94,7 +95,45 @@ static const char *const ev_names[] = {
 	[LIVE_EV_EXHAUSTED] = "exhausted",
 	[LIVE_EV_RELOAD_DONE] = "reload",
 	[LIVE_EV_RELOAD_REFUSED] = "reload",
+	[LIVE_EV_MAPPING] = "mapping",
 };
+
+/*
+ * NAT-T: the tunnel follows its peer (live.c follow_peer). For an IKE
+ * daemon's kernel interface (strongSwan's mapping(): the inbound SPI and
+ * the peer's new address and port), one line:
+ *   mapping tunnel NAME spi 0xSPI in old ADDR:PORT new ADDR:PORT
+ *   {"event":"mapping","tunnel":..,"spi":"0x..","dir":"in",
+ *    "old_addr":..,"old_port":N,"new_addr":..,"new_port":N}
+ */
+static int ev_mapping(char *buf, size_t len, const struct live_event *ev,
+		      bool json)
+{
+	char o[INET_ADDRSTRLEN], n[INET_ADDRSTRLEN], spi[16];
+	struct json_object *j;
+	int r;
+
+	inet_ntop(AF_INET, &ev->old_addr, o, sizeof(o));
+	inet_ntop(AF_INET, &ev->new_addr, n, sizeof(n));
+	if (!json)
+		return snprintf(buf, len, "mapping tunnel %s spi 0x%08x in "
+				"old %s:%u new %s:%u\n", ev->tunnel, ev->spi, o,
+				ev->old_port, n, ev->new_port);
+	snprintf(spi, sizeof(spi), "0x%08x", ev->spi);
+	j = json_object_new_object();
+	json_object_object_add(j, "event", json_object_new_string("mapping"));
+	json_object_object_add(j, "tunnel", json_object_new_string(ev->tunnel));
+	json_object_object_add(j, "spi", json_object_new_string(spi));
+	json_object_object_add(j, "dir", json_object_new_string("in"));
+	json_object_object_add(j, "old_addr", json_object_new_string(o));
+	json_object_object_add(j, "old_port", json_object_new_int(ev->old_port));
+	json_object_object_add(j, "new_addr", json_object_new_string(n));
+	json_object_object_add(j, "new_port", json_object_new_int(ev->new_port));
+	r = snprintf(buf, len, "%s\n",
+		     json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+	json_object_put(j);
+	return r;
+}
 
 static int ev_format(char *buf, size_t len, const struct live_event *ev,
 		     bool json)
@@ -107,6 +146,8 @@ static int ev_format(char *buf, size_t len, const struct live_event *ev,
 	struct json_object *o;
 	int n;
 
+	if (ev->type == LIVE_EV_MAPPING)
+		return ev_mapping(buf, len, ev, json);
 	if (!json) {
 		if (ev->tunnel)
 			return snprintf(buf, len, "%s%s%s tunnel %s spi 0x%08x "
@@ -215,6 +256,9 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 		return live_sa_update(l, c->sa.spi, c->sa.remote, c->sa.sport,
 				      c->sa.dport, err, len);
 	case CMD_ROUTE_ADD:
+		if (c->ecmp)
+			return live_route_add_ecmp(l, &c->prefix, c->name, err,
+						   len);
 		return live_route_add(l, &c->prefix, c->name, err, len);
 	case CMD_ROUTE_DEL:
 		return live_route_del(l, &c->prefix, err, len);

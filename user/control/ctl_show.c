@@ -152,6 +152,14 @@ static struct json_object *show_tunnels(struct espd *d)
 		ADD(o, "esn", STR(t->esn ? "on" : "off"));
 		ADD(o, "pairs", json_object_new_int(t->npairs));
 		ADD(o, "mtu", U64(t->mtu));
+		if (t->encap == ENCAP_UDP) {
+			/* NAT-T: where the peer is now (live.c follows it) */
+			ADD(o, "peer", STR(inet_ntoa(t->peer)));
+			ADD(o, "peer_port", U64(t->peer_port));
+			ADD(o, "mappings", U64(t->mappings));
+			ADD(o, "keepalive_s", U64(t->keepalive_ms / 1000));
+			ADD(o, "keepalives", U64(t->ka_sent));
+		}
 		nh = atomic_load(&t->nh);
 		if (nh && nexthop_mac(nh, mac)) {
 			char m[24];

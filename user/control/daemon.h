@@ -33,6 +33,7 @@ struct espd {
 	int mon_fd[ESPD_MONITORS];
 	bool mon_json[ESPD_MONITORS];
 	int lock_fd;
+	int natt_fd; /* NAT-T keepalives (natt.h); -errno when none */
 	_Atomic int stop;
 	struct tap_state tap; /* espressoctl trace and pcap */
 };

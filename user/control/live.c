@@ -193,6 +193,7 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 		.replay_window = ct->replay_window, .esn = ct->esn,
 		.fragment = ct->fragment, .npairs = ct->sa_pairs,
 		.uplink_mtu = l->uplink_mtu,
+		.remote_port = ct->remote_port, .keepalive_s = ct->keepalive_s,
 	};
 	struct tunnel *t;
 	uint32_t slot;
@@ -201,6 +202,9 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 	if (live_tunnel_find(l, ct->name))
 		return errf(err, errlen, -EEXIST, "tunnel add: %s: exists",
 			    ct->name);
+	if (ct->encap != ENCAP_UDP && (ct->remote_port || ct->keepalive_s))
+		return errf(err, errlen, -EINVAL, "tunnel add: %s: remote-port "
+			    "and keepalive need encap udp (NAT-T)", ct->name);
 	if (s.npairs < 1)
 		s.npairs = 1;
 	for (slot = l->tun_hint; slot < l->ntun && l->tun[slot]; slot++)
@@ -225,6 +229,7 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 			    "memory", ct->name);
 	}
 	t->slot = slot;
+	t->ka_last_ms = mono_ms(); /* the first keepalive a period from now */
 	l->tun[slot] = t;
 	if (slot == l->ntun)
 		l->ntun++;
@@ -233,15 +238,16 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 	return 0;
 }
 
+static ssize_t route_find(struct live *l, const struct cfg_prefix *p);
+
 static void route_remove_at(struct live *l, size_t i)
 {
 	struct live_route *r = &l->routes[i];
+	struct cfg_prefix gone = r->prefix;
 	size_t last = l->nroutes - 1;
 
 	hmap_del(&l->route_idx, hmap_hash_bytes(&r->prefix, sizeof(r->prefix)),
 		 (void *)(uintptr_t)(i + 1));
-	if (l->ops.route_del)
-		l->ops.route_del(l->ops.arg, &r->prefix);
 	if (i != last) {
 		struct live_route *m = &l->routes[last];
 		uint64_t h = hmap_hash_bytes(&m->prefix, sizeof(m->prefix));
@@ -251,6 +257,9 @@ static void route_remove_at(struct live *l, size_t i)
 		hmap_add(&l->route_idx, h, (void *)(uintptr_t)(i + 1));
 	}
 	l->nroutes--;
+	/* the kernel route goes with the prefix's last tunnel (ECMP) */
+	if (l->ops.route_del && route_find(l, &gone) < 0)
+		l->ops.route_del(l->ops.arg, &gone);
 	l->dirty = true;
 }
 
@@ -476,7 +485,9 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 		.origin = a->origin,
 		.wire = { .spi = a->spi + p, .esn = t->esn, .encap = t->encap,
 			  .local = a->dir == SA_OUT ? t->local : t->local,
-			  .remote = t->remote },
+			  /* where the peer is now (NAT-T may have moved it) */
+			  .remote = t->peer,
+			  .dport = t->encap == ENCAP_UDP ? t->peer_port : 0 },
 	};
 	struct sa *sa;
 	size_t icap;
@@ -663,6 +674,13 @@ int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
 		w->dport = dport;
 	old = atomic_exchange_explicit(&sa->wire, w, memory_order_acq_rel);
 	retire(l, free_cb, old);
+	if (sa->dir == SA_OUT) {
+		/* the tunnel's peer: for its next SAs, its next hop */
+		sa->tunnel->peer = remote;
+		if (dport)
+			sa->tunnel->peer_port = dport;
+		atomic_store(&sa->tunnel->nh_wanted, 1);
+	}
 	l->dirty = true;
 	return 0;
 }
@@ -713,29 +731,56 @@ bool live_route_has(struct live *l, const struct cfg_prefix *p)
 	return route_find(l, &m) >= 0;
 }
 
-int live_route_add(struct live *l, const struct cfg_prefix *pp,
-		   const char *tunnel, char *err, size_t errlen)
+/* How many tunnels route p (ECMP members); *has_t: t among them. */
+static int route_members(struct live *l, const struct cfg_prefix *p,
+			 const struct tunnel *t, bool *has_t)
+{
+	uint64_t h = hmap_hash_bytes(p, sizeof(*p));
+	size_t i = 0;
+	int n = 0;
+	void *v;
+
+	*has_t = false;
+	while ((v = hmap_next(&l->route_idx, h, &i))) {
+		const struct live_route *r = &l->routes[(uintptr_t)v - 1];
+
+		if (memcmp(&r->prefix, p, sizeof(*p)))
+			continue;
+		n++;
+		*has_t |= r->t == t;
+	}
+	return n;
+}
+
+static int route_add(struct live *l, const struct cfg_prefix *pp,
+		     const char *tunnel, bool ecmp, char *err, size_t errlen)
 {
 	struct tunnel *t = live_tunnel_find(l, tunnel);
 	struct cfg_prefix p = masked(pp);
 	char buf[64];
+	bool has_t;
 	ssize_t i;
-	int ret;
+	int ret, n;
 
 	if (!t)
 		return errf(err, errlen, -ENOENT, "route add: tunnel %s: no "
 			    "such tunnel", tunnel);
 	i = route_find(l, &p);
-	if (i >= 0)
+	n = route_members(l, &p, t, &has_t);
+	if (i >= 0 && (!ecmp || has_t))
 		return errf(err, errlen, -EEXIST, "route add: %s: already "
 			    "routed to tunnel %s", pfx_str(&p, buf, sizeof(buf)),
-			    l->routes[i].t->name);
+			    has_t ? t->name : l->routes[i].t->name);
+	if (n >= ECMP_MAX)
+		return errf(err, errlen, -ENOSPC, "route add: %s: already %d "
+			    "tunnels, the most for one prefix",
+			    pfx_str(&p, buf, sizeof(buf)), n);
 	if (grow((void **)&l->routes, &l->routes_cap, l->nroutes + 1,
 		 sizeof(*l->routes)) ||
 	    hmap_add(&l->route_idx, hmap_hash_bytes(&p, sizeof(p)),
 		     (void *)(uintptr_t)(l->nroutes + 1)))
 		return errf(err, errlen, -ENOMEM, "route add: out of memory");
-	if (l->ops.route_add) {
+	if (l->ops.route_add && i < 0) { /* ECMP: the prefix has it already */
 		ret = l->ops.route_add(l->ops.arg, &p);
 		if (ret && ret != -EEXIST) {
 			hmap_del(&l->route_idx, hmap_hash_bytes(&p, sizeof(p)),
@@ -752,6 +797,18 @@ int live_route_add(struct live *l, const struct cfg_prefix *pp,
 	return 0;
 }
 
+int live_route_add(struct live *l, const struct cfg_prefix *pp,
+		   const char *tunnel, char *err, size_t errlen)
+{
+	return route_add(l, pp, tunnel, false, err, errlen);
+}
+
+int live_route_add_ecmp(struct live *l, const struct cfg_prefix *pp,
+			const char *tunnel, char *err, size_t errlen)
+{
+	return route_add(l, pp, tunnel, true, err, errlen);
+}
+
 int live_route_del(struct live *l, const struct cfg_prefix *pp, char *err,
 		   size_t errlen)
 {
@@ -762,8 +819,27 @@ int live_route_del(struct live *l, const struct cfg_prefix *pp, char *err,
 	if (i < 0)
 		return errf(err, errlen, -ENOENT, "route del: %s: no such "
 			    "route", pfx_str(&p, buf, sizeof(buf)));
-	route_remove_at(l, i);
+	do /* every tunnel of an ECMP prefix */
+		route_remove_at(l, i);
+	while ((i = route_find(l, &p)) >= 0);
 	return 0;
+}
+
+int live_route_del_tunnel(struct live *l, const struct cfg_prefix *pp,
+			  const char *tunnel, char *err, size_t errlen)
+{
+	struct cfg_prefix p = masked(pp);
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < l->nroutes; i++)
+		if (!memcmp(&l->routes[i].prefix, &p, sizeof(p)) &&
+		    !strcmp(l->routes[i].t->name, tunnel)) {
+			route_remove_at(l, i);
+			return 0;
+		}
+	return errf(err, errlen, -ENOENT, "route del: %s: not routed to "
+		    "tunnel %s", pfx_str(&p, buf, sizeof(buf)), tunnel);
 }
 
 /* ---- versions ---- */
@@ -773,11 +849,46 @@ static void tables_free_cb(void *arg)
 	tables_free(arg);
 }
 
-static struct fib *build_fib(struct live *l, int family)
+/*
+ * An ECMP prefix (the route at index first, and the others with its
+ * prefix): a group in tb, its FIB value. 0 when out of memory.
+ */
+static uint32_t build_group(struct live *l, size_t first, struct tables *tb,
+			    uint32_t *cap)
+{
+	const struct cfg_prefix *p = &l->routes[first].prefix;
+	uint64_t h = hmap_hash_bytes(p, sizeof(*p)), id[ECMP_MAX];
+	uint32_t slot1[ECMP_MAX], n = 0;
+	size_t i = 0;
+	void *v;
+
+	while ((v = hmap_next(&l->route_idx, h, &i)) && n < ECMP_MAX) {
+		const struct live_route *r = &l->routes[(uintptr_t)v - 1];
+
+		if (memcmp(&r->prefix, p, sizeof(*p)))
+			continue;
+		slot1[n] = r->t->slot + 1;
+		id[n++] = r->t->id;
+	}
+	if (tb->ngroups == *cap) {
+		size_t c = *cap;
+
+		if (grow((void **)&tb->groups, &c, tb->ngroups + 1,
+			 sizeof(*tb->groups)))
+			return 0;
+		*cap = (uint32_t)c;
+	}
+	ecmp_group_fill(&tb->groups[tb->ngroups], slot1, id, n);
+	return ECMP_FLAG | tb->ngroups++;
+}
+
+static struct fib *build_fib(struct live *l, int family, struct tables *tb,
+			     uint32_t *gcap)
 {
 	struct fib_route *r = calloc(l->nroutes ? l->nroutes : 1, sizeof(*r));
 	struct fib *f;
 	size_t i, n = 0;
+	bool has_t;
 
 	if (!r)
 		return NULL;
@@ -786,9 +897,20 @@ static struct fib *build_fib(struct live *l, int family)
 
 		if (lr->prefix.family != family)
 			continue;
+		/* an ECMP prefix: once, at its first route, as a group */
+		if (route_members(l, &lr->prefix, lr->t, &has_t) > 1) {
+			if (route_find(l, &lr->prefix) != (ssize_t)i)
+				continue;
+			r[n].value = build_group(l, i, tb, gcap);
+			if (!r[n].value) {
+				free(r);
+				return NULL;
+			}
+		} else {
+			r[n].value = lr->t->slot + 1;
+		}
 		memcpy(r[n].addr, lr->prefix.addr, 16);
-		r[n].len = lr->prefix.len;
-		r[n++].value = lr->t->slot + 1;
+		r[n++].len = lr->prefix.len;
 	}
 	f = fib_build(family, r, n);
 	free(r);
@@ -798,7 +920,7 @@ static struct fib *build_fib(struct live *l, int family)
 static struct tables *build(struct live *l)
 {
 	struct tables *tb = calloc(1, sizeof(*tb));
-	uint32_t i, hsize = 64;
+	uint32_t i, hsize = 64, gcap = 0;
 	int pass;
 
 	if (!tb)
@@ -812,8 +934,8 @@ static struct tables *build(struct live *l)
 	tb->spi_mask = hsize - 1;
 	tb->ntun = l->ntun;
 	tb->tun = calloc(l->ntun ? l->ntun : 1, sizeof(*tb->tun));
-	tb->fib4 = build_fib(l, AF_INET);
-	tb->fib6 = build_fib(l, AF_INET6);
+	tb->fib4 = build_fib(l, AF_INET, tb, &gcap);
+	tb->fib6 = build_fib(l, AF_INET6, tb, &gcap);
 	if (!tb->sa_in || !tb->spi_hash || !tb->tun || !tb->fib4 ||
 	    !tb->fib6) {
 		tb->nsa = tb->ntun = 0;
@@ -988,11 +1110,128 @@ static void tick_sa(void *arg, struct sa *sa)
 	}
 }
 
+/* ---- NAT-T: follow the peer, keepalives ---- */
+
+/* A new copy of sa's wire with the peer at addr:port (the old one is
+ * retired: workers may hold it this turn). */
+static int rewire(struct live *l, struct sa *sa, struct in_addr addr,
+		  uint16_t port)
+{
+	struct esp_sa_params *w = malloc(sizeof(*w)), *old;
+
+	if (!w)
+		return -ENOMEM;
+	*w = *sa_wire(sa);
+	w->remote = addr;
+	w->dport = port;
+	old = atomic_exchange_explicit(&sa->wire, w, memory_order_acq_rel);
+	retire(l, free_cb, old);
+	return 0;
+}
+
+/*
+ * An authenticated UDP-encapsulated packet of inbound SA sa, the newest of
+ * its SA, came from seen (sa_peer_pack) instead of where the tunnel sends:
+ * the peer is behind a NAT whose mapping changed, or it moved. Every SA of
+ * the tunnel -- the outbound ones of all pairs (mature and larval), the
+ * inbound ones -- switches to it in one store each, the next hop is
+ * resolved again, and monitors get a mapping event. An address no peer
+ * can have (0, loopback, multicast, broadcast) or port 0 is ignored.
+ */
+static void follow_peer(struct live *l, struct sa *sa, uint64_t seen)
+{
+	struct tunnel *t = sa->tunnel;
+	struct in_addr addr = { htonl((uint32_t)(seen >> 16)) };
+	uint16_t port = (uint16_t)seen;
+	uint32_t a = (uint32_t)(seen >> 16);
+	struct live_event ev;
+	size_t i;
+	int p, err = 0;
+
+	if (t->encap != ENCAP_UDP || sa->state != SA_MATURE || !port ||
+	    !a || a >> 24 == 127 || a >> 28 >= 14 /* 224/4, 240/4 */)
+		return;
+	if (addr.s_addr == t->peer.s_addr && port == t->peer_port)
+		return; /* already there (a packet of the same move) */
+	for (p = 0; p < t->npairs; p++) {
+		struct sa *o = atomic_load(&t->out[p]);
+
+		if (o)
+			err |= rewire(l, o, addr, port);
+	}
+	for (i = 0; i < l->npend_out; i++)
+		if (l->pend_out[i]->tunnel == t)
+			err |= rewire(l, l->pend_out[i], addr, port);
+	for (i = 0; i < (size_t)t->nin; i++)
+		err |= rewire(l, t->in[i], addr, port);
+	if (err)
+		log_rl(LOG_LVL_ERR, 60, "tunnel %s: out of memory while "
+		       "following the peer to %s:%u", t->name, inet_ntoa(addr),
+		       port);
+	ev = (struct live_event){
+		.type = LIVE_EV_MAPPING, .tunnel = t->name, .spi = sa->spi,
+		.dir = SA_IN, .old_addr = t->peer, .old_port = t->peer_port,
+		.new_addr = addr, .new_port = port,
+	};
+	t->peer = addr;
+	t->peer_port = port;
+	t->mappings++;
+	atomic_store(&t->nh_wanted, 1); /* another address: another hop? */
+	if (l->ops.event)
+		l->ops.event(l->ops.arg, &ev);
+}
+
+static void natt_tick(struct live *l, uint64_t now)
+{
+	uint32_t i;
+	int j, p;
+
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+		uint64_t last;
+
+		if (!t || t->encap != ENCAP_UDP)
+			continue;
+		for (j = 0; j < t->nin; j++) {
+			uint64_t seen;
+
+			if (!atomic_load_explicit(&t->in[j]->peer_seen,
+						  memory_order_relaxed))
+				continue;
+			seen = atomic_exchange(&t->in[j]->peer_seen, 0);
+			if (seen)
+				follow_peer(l, t->in[j], seen);
+		}
+		if (!t->keepalive_ms || !l->ops.keepalive)
+			continue;
+		/* idle: nothing sent for a period, keepalives included */
+		last = t->ka_last_ms;
+		for (p = 0; p < t->npairs; p++) {
+			struct sa *o = atomic_load(&t->out[p]);
+			int q;
+
+			for (q = 0; o && q < o->nworkers; q++) {
+				uint64_t v = __atomic_load_n(&o->pw[q].last_ms,
+							     __ATOMIC_RELAXED);
+
+				if (v > last)
+					last = v;
+			}
+		}
+		if (now - last < t->keepalive_ms)
+			continue;
+		l->ops.keepalive(l->ops.arg, t);
+		t->ka_sent++;
+		t->ka_last_ms = now;
+	}
+}
+
 void live_tick(struct live *l, uint64_t now)
 {
 	struct tick_ctx x = { .l = l, .now = now };
 	size_t i, keep = 0;
 
+	natt_tick(l, now);
 	live_for_each_sa(l, tick_sa, &x);
 	for (i = 0; i < x.nhard; i++) {
 		struct sa *sa = x.hard[i];

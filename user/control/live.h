@@ -42,6 +42,7 @@ enum live_ev {
 	LIVE_EV_EXHAUSTED,
 	LIVE_EV_RELOAD_DONE,
 	LIVE_EV_RELOAD_REFUSED,
+	LIVE_EV_MAPPING, /* NAT-T: the tunnel follows its peer elsewhere */
 };
 
 struct live_event {
@@ -50,6 +51,10 @@ struct live_event {
 	uint32_t spi;
 	int dir;           /* enum sa_dir */
 	const char *what;  /* expiry: "time" or "bytes"; reload: a message */
+	/* mapping: the peer's outer address and UDP port (host order), before
+	 * and after; spi: the inbound SA whose packet showed it */
+	struct in_addr old_addr, new_addr;
+	uint16_t old_port, new_port;
 };
 
 struct live_ops {
@@ -61,6 +66,8 @@ struct live_ops {
 	int (*route_add)(void *arg, const struct cfg_prefix *p);
 	void (*route_del)(void *arg, const struct cfg_prefix *p);
 	void (*event)(void *arg, const struct live_event *ev);
+	/* NAT-T keepalive (RFC 3948 2.3) from t->local:4500 to t->peer */
+	void (*keepalive)(void *arg, const struct tunnel *t);
 };
 
 struct live_route {
@@ -145,8 +152,17 @@ int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
 		   uint16_t sport, uint16_t dport, char *err, size_t errlen);
 int live_route_add(struct live *l, const struct cfg_prefix *p,
 		   const char *tunnel, char *err, size_t errlen);
+/* ECMP: one more tunnel for a prefix that may have some already (up to
+ * ECMP_MAX); flows are spread over them by their inner 5-tuple
+ * (tables/ecmp.h). Deleting the tunnel takes only its share away. */
+int live_route_add_ecmp(struct live *l, const struct cfg_prefix *p,
+			const char *tunnel, char *err, size_t errlen);
+/* The prefix, with every tunnel it has. */
 int live_route_del(struct live *l, const struct cfg_prefix *p, char *err,
 		   size_t errlen);
+/* The prefix's route to one tunnel (an ECMP prefix keeps the others). */
+int live_route_del_tunnel(struct live *l, const struct cfg_prefix *p,
+			  const char *tunnel, char *err, size_t errlen);
 bool live_route_has(struct live *l, const struct cfg_prefix *p);
 
 /* Apply what is staged (see the top). 0 or -errno with a logged message. */

@@ -37,6 +37,7 @@
 #include "proto/esp.h"
 #include "core/handoff.h"
 #include "control/napi.h"
+#include "control/natt.h"
 #include "control/privs.h"
 #include "control/steer.h"
 #include "control/watchdog.h"
@@ -154,6 +155,17 @@ static void ops_route_del(void *arg, const struct cfg_prefix *p)
 static void ops_event(void *arg, const struct live_event *ev)
 {
 	ctl_event(arg, ev);
+}
+
+static void ops_keepalive(void *arg, const struct tunnel *t)
+{
+	struct espd *d = arg;
+	int err = natt_keepalive(d->natt_fd, t->local, t->peer, t->peer_port);
+
+	if (err)
+		log_rl(LOG_LVL_WARN, 60, "tunnel %s: NAT-T keepalive to %s:%u: "
+		       "%s", t->name, inet_ntoa(t->peer), t->peer_port,
+		       strerror(-err));
 }
 
 static int setup_rings(struct espd *d)
@@ -366,7 +378,7 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 	struct live_ops ops = {
 		.arg = d, .spi_add = ops_spi_add, .spi_del = ops_spi_del,
 		.route_add = ops_route_add, .route_del = ops_route_del,
-		.event = ops_event,
+		.event = ops_event, .keepalive = ops_keepalive,
 	};
 	char err[512];
 	int err_n, nq;
@@ -411,6 +423,11 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 			     : bpfload_attach(&d->bpf, &d->cfg, obj);
 	if (err_n)
 		return err_n;
+	/* before the capabilities go: a raw socket takes CAP_NET_RAW */
+	d->natt_fd = natt_open();
+	if (d->natt_fd < 0)
+		log_warn("no raw socket for NAT-T keepalives (%s): none will "
+			 "be sent", strerror(-d->natt_fd));
 	err_n = live_init(&d->live, d->cfg.workers.queues, d->env.uplink_mtu,
 			  &ops, d->store);
 	if (err_n)
@@ -457,6 +474,9 @@ static void teardown(struct espd *d)
 		live_destroy(&d->live);
 	}
 	bpfload_close(&d->bpf);
+	if (d->natt_fd > 0)
+		close(d->natt_fd);
+	d->natt_fd = -EBADF;
 	if (d->tun_fds[0] >= 0)
 		tun_persist(d->tun_fds[0], false);
 	tun_close(d->tun_fds, d->cfg.workers.queues);
@@ -573,6 +593,7 @@ int main(int argc, char **argv)
 	}
 	for (c = 0; c < CFG_MAX_QUEUES; c++)
 		d.tun_fds[c] = -1;
+	d.natt_fd = -EBADF;
 	libbpf_set_print(lib_print);
 	libxdp_set_print(xdp_print);
 	r = config_load(config, &d.cfg, true, err, sizeof(err));

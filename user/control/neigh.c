@@ -31,12 +31,13 @@ static void refresh(struct live *l, struct tunnel *t, int uplink_ifindex,
 	uint8_t mac[6];
 	int oif;
 
-	if (nl_route_get4(t->remote, &oif, &gw))
+	/* the peer: the configured remote, unless NAT-T followed it */
+	if (nl_route_get4(t->peer, &oif, &gw))
 		return;
 	if (oif != uplink_ifindex)
 		log_rl(LOG_LVL_WARN, 60, "tunnel %s: the kernel routes %s via "
 		       "ifindex %d, not the uplink %s", t->name,
-		       inet_ntoa(t->remote), oif, uplink);
+		       inet_ntoa(t->peer), oif, uplink);
 	nh = set_nh(l, t, oif, gw);
 	if (!nh)
 		return;

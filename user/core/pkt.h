@@ -28,6 +28,8 @@ struct pkt {
 	bool no_frame;  /* RX: not in a UMEM frame (reassembled) */
 	bool handed;    /* RX: lent to the SA's owner */
 	int from;       /* RX: the worker whose frame it is (handoff) */
+	uint64_t peer;  /* RX, NAT-T: outer source and port, when not where
+			 * the tunnel sends (sa_peer_pack); else 0 */
 	int drop;       /* enum espresso_drop, 0 while the packet lives */
 };
 

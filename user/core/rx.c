@@ -45,6 +45,50 @@ static void rx_hand(struct worker *w, struct pkt *p,
 	frame_move(&w->port, p->addr - p->addr % XSK_FRAME_SIZE, FRAME_HANDOFF);
 }
 
+/*
+ * NAT-T: note where a UDP-encapsulated packet comes from when that is not
+ * where the tunnel sends (the outbound SA of its pair). Nothing moves
+ * here: rx_peer_seen does, for packets that authenticate.
+ */
+static inline void rx_peer(struct pkt *p, const struct sa *sa,
+			   const struct iphdr *ip, const uint8_t *udp)
+{
+	struct sa *o = atomic_load_explicit(&sa->tunnel->out[sa->pair],
+					    memory_order_acquire);
+	const struct esp_sa_params *ow;
+	uint16_t sport;
+	uint64_t from;
+
+	if (!o)
+		return;
+	ow = sa_wire(o);
+	memcpy(&sport, udp, 2);
+	from = sa_peer_pack(ip->saddr, sport);
+	if (from != sa_peer_pack(ow->remote.s_addr,
+				 htons(ow->dport ? ow->dport
+						 : ESPRESSO_NATT_PORT)))
+		p->peer = from;
+}
+
+/*
+ * After the ICV and the replay window passed: hand the new source to the
+ * control thread, for the newest packet of the SA only (a late one from
+ * the old mapping must not move it back), and only when it changed (no
+ * store per packet).
+ */
+static inline void rx_peer_seen(struct pkt *p)
+{
+	struct sa *sa = p->sa;
+
+	if (p->seq != atomic_load_explicit(&sa->replay.top,
+					   memory_order_relaxed))
+		return;
+	if (atomic_load_explicit(&sa->peer_seen, memory_order_relaxed) !=
+	    p->peer)
+		atomic_store_explicit(&sa->peer_seen, p->peer,
+				      memory_order_release);
+}
+
 /* SA, owner, outer addresses, ESP length, replay pre-check. */
 static void rx_check(struct worker *w, struct pkt *p,
 		     const struct espresso_meta *m, const struct iphdr *ip,
@@ -82,6 +126,8 @@ static void rx_check(struct worker *w, struct pkt *p,
 		drop_rx(w, p, DROP_rx_outer_addr);
 		return;
 	}
+	if (m->encap)
+		rx_peer(p, sa, ip, p->data + m->esp_off - ESP_UDP_LEN);
 	p->esp = p->data + m->esp_off;
 	p->esp_len = m->l3_off + l3_len - m->esp_off;
 	if (p->esp_len < ESP_MIN_LEN) {
@@ -204,6 +250,8 @@ static void rx_post(struct worker *w, struct pkt *p)
 		drop_rx(w, p, r == REPLAY_DUP ? DROP_rx_replay : DROP_rx_window);
 		return;
 	}
+	if (__builtin_expect(p->peer != 0, 0))
+		rx_peer_seen(p);
 	r = esp_decap_inner(inner,
 			    p->esp_len - ESP_HDR_LEN - ESP_GCM_IV_LEN -
 				    ESP_GCM_ICV_LEN,
@@ -214,11 +262,11 @@ static void rx_post(struct worker *w, struct pkt *p)
 	}
 	/* the inner source must be one the tunnel protects (the FIB's
 	 * longest match), and the destination must not be sent back in */
-	if (tables_route(w->tb, in.family, in.src) != t) {
+	if (!tables_route_has(w->tb, in.family, in.src, t)) { /* ECMP: a member */
 		drop_rx(w, p, DROP_rx_inner_src);
 		return;
 	}
-	if (tables_route(w->tb, in.family, in.dst) == t) {
+	if (tables_route_has(w->tb, in.family, in.dst, t)) {
 		drop_rx(w, p, DROP_rx_inner_dst);
 		return;
 	}

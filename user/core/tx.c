@@ -140,12 +140,15 @@ static void tx_check(struct worker *w, struct pkt *p)
 static struct tunnel *tx_route(struct worker *w, const uint8_t *pkt,
 			       size_t len)
 {
+	/* an ECMP prefix: the member the inner 5-tuple hashes to */
 	if ((pkt[0] >> 4) == 4 && len >= sizeof(struct iphdr))
-		return tables_route(w->tb, AF_INET,
-				  &((const struct iphdr *)pkt)->daddr);
+		return tables_route_pkt(w->tb, AF_INET,
+					&((const struct iphdr *)pkt)->daddr,
+					pkt, len);
 	if ((pkt[0] >> 4) == 6 && len >= sizeof(struct ip6_hdr))
-		return tables_route(w->tb, AF_INET6,
-				  &((const struct ip6_hdr *)pkt)->ip6_dst);
+		return tables_route_pkt(w->tb, AF_INET6,
+					&((const struct ip6_hdr *)pkt)->ip6_dst,
+					pkt, len);
 	return NULL;
 }
 

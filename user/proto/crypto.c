@@ -16,14 +16,28 @@ static enum crypto_backend default_backend = CRYPTO_OPENSSL;
 static int ossl_init(struct esp_aead *a, enum cfg_cipher cipher,
 		     const uint8_t *key, int encrypt)
 {
-	const EVP_CIPHER *c = cipher == CIPHER_AES_GCM_128 ? EVP_aes_128_gcm()
-							   : EVP_aes_256_gcm();
+	const EVP_CIPHER *c;
 
+	switch (cipher) {
+	case CIPHER_AES_GCM_128:
+		c = EVP_aes_128_gcm();
+		break;
+	case CIPHER_AES_GCM_256:
+		c = EVP_aes_256_gcm();
+		break;
+	case CIPHER_CHACHA20_POLY1305:
+		c = EVP_chacha20_poly1305();
+		break;
+	default:
+		return -EINVAL;
+	}
 	a->ctx = EVP_CIPHER_CTX_new();
 	if (!a->ctx)
 		return -ENOMEM;
+	/* the AEAD controls are common to GCM and ChaCha20-Poly1305 (the
+	 * EVP_CTRL_GCM_* names are aliases of EVP_CTRL_AEAD_*) */
 	if (!EVP_CipherInit_ex(a->ctx, c, NULL, NULL, NULL, encrypt) ||
-	    !EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_GCM_SET_IVLEN,
+	    !EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_IVLEN,
 				 ESP_GCM_SALT_LEN + ESP_GCM_IV_LEN, NULL) ||
 	    !EVP_CipherInit_ex(a->ctx, NULL, NULL, key, NULL, encrypt))
 		return -EINVAL;
@@ -49,7 +63,7 @@ static int ossl_seal(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 	    !EVP_EncryptUpdate(a->ctx, NULL, &outl, aad, aad_len) ||
 	    !EVP_EncryptUpdate(a->ctx, buf, &outl, buf, len) ||
 	    !EVP_EncryptFinal_ex(a->ctx, buf + outl, &outl) ||
-	    !EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_GCM_GET_TAG, ESP_GCM_ICV_LEN,
+	    !EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, ESP_GCM_ICV_LEN,
 				 tag))
 		return -EIO;
 	return 0;
@@ -64,7 +78,7 @@ static int ossl_open(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 	if (!set_nonce(a, iv) ||
 	    !EVP_DecryptUpdate(a->ctx, NULL, &outl, aad, aad_len) ||
 	    !EVP_DecryptUpdate(a->ctx, buf, &outl, buf, len) ||
-	    !EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_GCM_SET_TAG, ESP_GCM_ICV_LEN,
+	    !EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, ESP_GCM_ICV_LEN,
 				 (void *)tag))
 		return -EIO;
 	/* OpenSSL compares the tag with CRYPTO_memcmp */
@@ -90,9 +104,10 @@ void crypto_imb_thread_exit(void)
 {
 }
 
-int crypto_imb_init(struct esp_aead *a, const uint8_t *key, size_t klen)
+int crypto_imb_init(struct esp_aead *a, enum cfg_cipher cipher,
+		    const uint8_t *key, size_t klen)
 {
-	(void)a, (void)key, (void)klen;
+	(void)a, (void)cipher, (void)key, (void)klen;
 	return -ENOTSUP;
 }
 
@@ -168,7 +183,7 @@ int crypto_backend_available(enum crypto_backend b)
 }
 
 /*
- * Known-answer self-test of backend b against OpenSSL: both keys sizes, an
+ * Known-answer self-test of backend b against OpenSSL: every cipher, an
  * empty, a short, an odd and a long payload, each sealed by both and opened
  * by b, plus one forged tag. 0 or -EIO.
  */
@@ -186,7 +201,7 @@ static int selftest(enum crypto_backend b)
 		aad[i] = (uint8_t)(0xa0 + i);
 	for (i = 0; i < ESP_GCM_IV_LEN; i++)
 		iv[i] = (uint8_t)(i * 3 + 1);
-	for (c = CIPHER_AES_GCM_128; c <= CIPHER_AES_GCM_256 && !err; c++) {
+	for (c = CIPHER_AES_GCM_128; c <= CIPHER_MAX && !err; c++) {
 		size_t klen = params_key_len(c); /* salt included */
 
 		memset(&re, 0, sizeof(re));
@@ -282,6 +297,7 @@ int crypto_aead_init_backend(struct esp_aead *a, enum crypto_backend b,
 		klen = 16;
 		break;
 	case CIPHER_AES_GCM_256:
+	case CIPHER_CHACHA20_POLY1305:
 		klen = 32;
 		break;
 	default:
@@ -297,7 +313,7 @@ int crypto_aead_init_backend(struct esp_aead *a, enum crypto_backend b,
 		err = ossl_init(a, cipher, key, encrypt);
 		break;
 	case CRYPTO_IPSECMB:
-		err = crypto_imb_init(a, key, klen);
+		err = crypto_imb_init(a, cipher, key, klen);
 		break;
 	default:
 		err = -EINVAL;

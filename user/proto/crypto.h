@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * crypto: AES-GCM for ESP (RFC 4106), one small interface, two backends:
+ * crypto: the AEADs of ESP, AES-GCM (RFC 4106) and ChaCha20-Poly1305
+ * (RFC 7634: the same 8-byte IV, salt || IV nonce and 16-byte ICV), one
+ * small interface, two backends:
  *
  *   CRYPTO_OPENSSL  OpenSSL EVP: one pre-keyed EVP_CIPHER_CTX per SA per
  *                   thread; per packet only the nonce (salt || IV), the AAD
@@ -66,7 +68,8 @@ int crypto_backend_parse(const char *s, enum crypto_backend *b);
 
 /*
  * Key a context with the current backend. key is the key followed by the
- * 4-byte salt (20 or 36 bytes, as xfrm's rfc4106(gcm(aes))). Returns 0,
+ * 4-byte salt (20 or 36 bytes, as xfrm's rfc4106(gcm(aes)) and
+ * rfc7539esp(chacha20,poly1305)). Returns 0,
  * -EINVAL (bad length), -ENOMEM or -ENOTSUP (backend not available).
  */
 int crypto_aead_init(struct esp_aead *a, enum cfg_cipher cipher,
@@ -106,7 +109,8 @@ void crypto_thread_exit(void);
 int crypto_imb_thread_init(void);
 void crypto_imb_thread_exit(void);
 int crypto_imb_available(void);
-int crypto_imb_init(struct esp_aead *a, const uint8_t *key, size_t klen);
+int crypto_imb_init(struct esp_aead *a, enum cfg_cipher cipher,
+		    const uint8_t *key, size_t klen);
 void crypto_imb_free(struct esp_aead *a);
 int crypto_imb_seal(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 		    const uint8_t *aad, int aad_len, uint8_t *buf, int len,

@@ -30,6 +30,15 @@
  * Per packet: one IMB_AES*_GCM_ENC/DEC call with the 12-byte nonce
  * salt || IV, the AAD and a 16-byte tag, in place; decryption then
  * compares the tag with CRYPTO_memcmp.
+ *
+ * ChaCha20-Poly1305 (RFC 7634): the "key data" is the raw 32-byte key.
+ * A thread with its private copy of the library uses the job API
+ * (IMB_CIPHER_CHACHA20_POLY1305 submitted and, should it queue, flushed at
+ * once): its manager's job ring is mutable state, and that copy is the
+ * thread's alone. Elsewhere (the shared manager: key set-up, self-test,
+ * threads without a copy) the direct API (IMB_CHACHA20_POLY1305_INIT /
+ * UPDATE / FINALIZE), whose state is on the stack. The job API was 1.5 to
+ * 3 times faster here for 64 to 1400 bytes.
  */
 #ifdef HAVE_IPSECMB
 
@@ -47,7 +56,10 @@
 #include "lib/secret.h"
 
 struct crypto_imb {
-	struct gcm_key_data key; /* aligned(64) by the header */
+	union {
+		struct gcm_key_data key; /* aligned(64) by the header */
+		uint8_t chacha_key[32];  /* ChaCha20-Poly1305: the raw key */
+	};
 };
 
 static IMB_MGR *mgr;
@@ -154,7 +166,8 @@ int crypto_imb_available(void)
 	return mgr_err;
 }
 
-int crypto_imb_init(struct esp_aead *a, const uint8_t *key, size_t klen)
+int crypto_imb_init(struct esp_aead *a, enum cfg_cipher cipher,
+		    const uint8_t *key, size_t klen)
 {
 	DECLARE_ALIGNED(uint8_t k[32], 16);
 	void *p;
@@ -170,6 +183,13 @@ int crypto_imb_init(struct esp_aead *a, const uint8_t *key, size_t klen)
 	if (!p)
 		return -ENOMEM;
 	a->imb = p;
+	if (cipher == CIPHER_CHACHA20_POLY1305) {
+		/* no schedule to expand: the direct API takes the key */
+		if (klen != sizeof(a->imb->chacha_key))
+			return -EINVAL;
+		memcpy(a->imb->chacha_key, key, klen);
+		return 0;
+	}
 	memcpy(k, key, klen);
 	if (klen == 16)
 		IMB_AES128_GCM_PRE(mgr, k, &a->imb->key);
@@ -185,6 +205,42 @@ void crypto_imb_free(struct esp_aead *a)
 		return;
 	secret_free(a->imb, sizeof(struct crypto_imb)); /* wipes it */
 	a->imb = NULL;
+}
+
+/*
+ * ChaCha20-Poly1305 through this thread's own manager's job API: encrypt
+ * (tag out) or decrypt (the computed tag out, for the caller to compare).
+ * 0, or -EIO when the library says the job failed.
+ */
+static int chacha_job(IMB_MGR *m, const struct esp_aead *a,
+		      const uint8_t n[12], const uint8_t *aad, int aad_len,
+		      uint8_t *buf, int len, uint8_t *tag, int encrypt)
+{
+	IMB_JOB *j = IMB_GET_NEXT_JOB(m);
+
+	j->cipher_direction = encrypt ? IMB_DIR_ENCRYPT : IMB_DIR_DECRYPT;
+	j->chain_order = encrypt ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER;
+	j->cipher_mode = IMB_CIPHER_CHACHA20_POLY1305;
+	j->hash_alg = IMB_AUTH_CHACHA20_POLY1305;
+	j->enc_keys = a->imb->chacha_key;
+	j->dec_keys = a->imb->chacha_key;
+	j->key_len_in_bytes = 32;
+	j->src = buf;
+	j->dst = buf;
+	j->cipher_start_src_offset_in_bytes = 0;
+	j->msg_len_to_cipher_in_bytes = (uint64_t)len;
+	j->hash_start_src_offset_in_bytes = 0;
+	j->msg_len_to_hash_in_bytes = (uint64_t)len;
+	j->iv = n;
+	j->iv_len_in_bytes = 12;
+	j->u.CHACHA20_POLY1305.aad = aad;
+	j->u.CHACHA20_POLY1305.aad_len_in_bytes = (uint64_t)aad_len;
+	j->auth_tag_output = tag;
+	j->auth_tag_output_len_in_bytes = ESP_GCM_ICV_LEN;
+	j = IMB_SUBMIT_JOB(m);
+	if (!j)
+		j = IMB_FLUSH_JOB(m); /* one job at a time: it is this one */
+	return j && j->status == IMB_STATUS_COMPLETED ? 0 : -EIO;
 }
 
 static inline void nonce(uint8_t n[IMB_GCM_IV_DATA_LEN],
@@ -206,7 +262,19 @@ int crypto_imb_seal(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 	if (__builtin_expect(len < 0 || aad_len < 0, 0))
 		return -EIO;
 	nonce(n, a, iv);
-	if (a->cipher == CIPHER_AES_GCM_256)
+	if (a->cipher == CIPHER_CHACHA20_POLY1305 && tmgr) {
+		return chacha_job(tmgr, a, n, aad, aad_len, buf, len, tag, 1);
+	} else if (a->cipher == CIPHER_CHACHA20_POLY1305) {
+		struct chacha20_poly1305_context_data cc;
+
+		IMB_CHACHA20_POLY1305_INIT(m, a->imb->chacha_key, &cc, n, aad,
+					   aad_len);
+		IMB_CHACHA20_POLY1305_ENC_UPDATE(m, a->imb->chacha_key, &cc,
+						 buf, buf, len);
+		IMB_CHACHA20_POLY1305_ENC_FINALIZE(m, &cc, tag,
+						   ESP_GCM_ICV_LEN);
+		OPENSSL_cleanse(&cc, sizeof(cc)); /* holds keystream */
+	} else if (a->cipher == CIPHER_AES_GCM_256)
 		IMB_AES256_GCM_ENC(m, &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, tag, ESP_GCM_ICV_LEN);
 	else
@@ -230,7 +298,20 @@ int crypto_imb_open(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 	for (i = 0; i < ESP_GCM_ICV_LEN; i++)
 		calc[i] = (uint8_t)~tag[i];
 	nonce(n, a, iv);
-	if (a->cipher == CIPHER_AES_GCM_256)
+	if (a->cipher == CIPHER_CHACHA20_POLY1305 && tmgr) {
+		if (chacha_job(tmgr, a, n, aad, aad_len, buf, len, calc, 0))
+			return -EIO;
+	} else if (a->cipher == CIPHER_CHACHA20_POLY1305) {
+		struct chacha20_poly1305_context_data cc;
+
+		IMB_CHACHA20_POLY1305_INIT(m, a->imb->chacha_key, &cc, n, aad,
+					   aad_len);
+		IMB_CHACHA20_POLY1305_DEC_UPDATE(m, a->imb->chacha_key, &cc,
+						 buf, buf, len);
+		IMB_CHACHA20_POLY1305_DEC_FINALIZE(m, &cc, calc,
+						   ESP_GCM_ICV_LEN);
+		OPENSSL_cleanse(&cc, sizeof(cc));
+	} else if (a->cipher == CIPHER_AES_GCM_256)
 		IMB_AES256_GCM_DEC(m, &a->imb->key, &ctx, buf, buf, len, n,
 				   aad, aad_len, calc, ESP_GCM_ICV_LEN);
 	else

@@ -12,7 +12,11 @@
 enum cfg_cipher {
 	CIPHER_AES_GCM_128 = 0, /* "aes-gcm-128": 16-byte key + 4-byte salt */
 	CIPHER_AES_GCM_256 = 1, /* "aes-gcm-256": 32-byte key + 4-byte salt */
+	/* "chacha20-poly1305" (RFC 7634): 32-byte key + 4-byte salt; the same
+	 * wire format as AES-GCM (8-byte IV, nonce salt || IV, 16-byte ICV) */
+	CIPHER_CHACHA20_POLY1305 = 2,
 };
+#define CIPHER_MAX CIPHER_CHACHA20_POLY1305
 
 enum cfg_encap {
 	ENCAP_ESP = 0, /* "esp": IP protocol 50 */

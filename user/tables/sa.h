@@ -22,6 +22,7 @@
 #ifndef ESPRESSO_SA_H
 #define ESPRESSO_SA_H
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -88,6 +89,11 @@ struct sa {
 	_Atomic uint64_t seq_limit;
 	uint64_t seq_max;
 	_Atomic int exhausted; /* set once by a worker, reported by control */
+	/* inbound, NAT-T: the outer source (sa_peer_pack) of an authenticated
+	 * packet, the newest of its SA, that is not where the tunnel sends;
+	 * set by a worker only when it changes, taken by the control thread
+	 * (live.c), which decides whether the tunnel follows. 0: none. */
+	_Atomic uint64_t peer_seen;
 	_Atomic int blocked;   /* seq_limit reached: control must reserve */
 	/* inbound, written per packet: its own line */
 	_Alignas(CACHELINE) struct replay_window replay;
@@ -139,6 +145,14 @@ int sa_derive_key(const uint8_t *key, size_t key_len, uint32_t spi,
  * mark the SA blocked instead.
  */
 uint64_t sa_seq_reserve(struct sa *sa, uint32_t n);
+
+#define SA_PEER_VALID (1ull << 48)
+
+/* An outer IPv4 address and UDP port (both network order) in one word. */
+static inline uint64_t sa_peer_pack(uint32_t addr_be, uint16_t port_be)
+{
+	return SA_PEER_VALID | (uint64_t)ntohl(addr_be) << 16 | ntohs(port_be);
+}
 
 static inline const struct esp_sa_params *sa_wire(const struct sa *sa)
 {

@@ -18,5 +18,6 @@ void tables_free(struct tables *tb)
 	free(tb->sa_in);
 	free(tb->spi_hash);
 	free(tb->tun);
+	free(tb->groups);
 	free(tb);
 }

@@ -16,9 +16,11 @@
 #ifndef ESPRESSO_TABLES_H
 #define ESPRESSO_TABLES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "tables/ecmp.h"
 #include "tables/fib.h"
 #include "tables/sa.h"
 #include "tables/tunnel.h"
@@ -31,7 +33,9 @@ struct tables {
 	struct sa **spi_hash;
 	uint32_t ntun;
 	struct tunnel **tun;   /* by slot, NULL where free */
-	struct fib *fib4, *fib6; /* value: tunnel slot + 1 */
+	struct fib *fib4, *fib6; /* value: tunnel slot + 1, or ECMP_FLAG | group */
+	uint32_t ngroups;
+	struct ecmp_group *groups; /* ECMP: several tunnels for one prefix */
 };
 
 static inline struct sa *tables_sa_slot(const struct tables *tb, uint32_t slot,
@@ -63,6 +67,9 @@ static inline struct sa *tables_sa_spi(const struct tables *tb, uint32_t spi)
 static inline struct tunnel *tables_tunnel(const struct tables *tb,
 					   uint32_t v)
 {
+	if (__builtin_expect(!!(v & ECMP_FLAG), 0)) /* a group: its first */
+		v = (v & ~ECMP_FLAG) < tb->ngroups
+			    ? tb->groups[v & ~ECMP_FLAG].member[0] : 0;
 	return v && v <= tb->ntun ? tb->tun[v - 1] : NULL;
 }
 
@@ -73,6 +80,45 @@ static inline struct tunnel *tables_route(const struct tables *tb, int family,
 	const struct fib *f = family == AF_INET ? tb->fib4 : tb->fib6;
 
 	return f ? tables_tunnel(tb, fib_lookup(f, addr)) : NULL;
+}
+
+/*
+ * The outbound route of an inner packet (pkt, len bytes) to addr: the
+ * tunnel, or for an ECMP prefix the member its flow hashes to.
+ */
+static inline struct tunnel *tables_route_pkt(const struct tables *tb,
+					      int family, const void *addr,
+					      const uint8_t *pkt, size_t len)
+{
+	const struct fib *f = family == AF_INET ? tb->fib4 : tb->fib6;
+	uint32_t v = f ? fib_lookup(f, addr) : 0, g;
+
+	if (__builtin_expect(!!(v & ECMP_FLAG), 0)) {
+		g = v & ~ECMP_FLAG;
+		v = g < tb->ngroups
+			    ? tb->groups[g].bucket[ecmp_flow_hash(pkt, len) %
+						   ECMP_BUCKETS]
+			    : 0;
+	}
+	return v && v <= tb->ntun ? tb->tun[v - 1] : NULL;
+}
+
+/* Whether addr routes to t, alone or as a member of an ECMP group (the
+ * inbound inner source and destination checks). */
+static inline bool tables_route_has(const struct tables *tb, int family,
+				    const void *addr, const struct tunnel *t)
+{
+	const struct fib *f = family == AF_INET ? tb->fib4 : tb->fib6;
+	uint32_t v = f ? fib_lookup(f, addr) : 0, g, i;
+
+	if (__builtin_expect(!!(v & ECMP_FLAG), 0)) {
+		g = v & ~ECMP_FLAG;
+		for (i = 0; g < tb->ngroups && i < tb->groups[g].n; i++)
+			if (tb->groups[g].member[i] == t->slot + 1)
+				return tables_tunnel(tb, t->slot + 1) == t;
+		return false;
+	}
+	return v && v == t->slot + 1 && v <= tb->ntun && tb->tun[v - 1] == t;
 }
 
 /* The tunnel in slot, if it is still the one with this id. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "espresso/common.h"
 #include "tables/tunnel.h"
 
 int tunnel_create(struct tunnel **out, const struct tunnel_spec *s)
@@ -30,6 +31,9 @@ int tunnel_create(struct tunnel **out, const struct tunnel_spec *s)
 	t->overhead = esp_overhead(s->encap);
 	t->mtu = esp_max_inner(s->uplink_mtu, s->encap);
 	t->refs = 1;
+	t->peer = s->remote;
+	t->peer_port = s->remote_port ? s->remote_port : ESPRESSO_NATT_PORT;
+	t->keepalive_ms = s->keepalive_s * 1000u;
 	atomic_init(&t->nh, NULL);
 	atomic_init(&t->nh_wanted, 1); /* resolved at the next turn */
 	for (p = 0; p < s->npairs; p++)

@@ -57,6 +57,18 @@ struct tunnel {
 	_Atomic(struct nexthop *) nh;
 	_Atomic int nh_wanted; /* a worker found no next hop (or MAC) */
 	uint64_t nh_checked_ms; /* control thread only */
+	/*
+	 * NAT-T (control thread only): where the peer is now -- the
+	 * configured remote and port at first, then wherever authenticated
+	 * packets come from (live.c follows it); new SAs are made with it and
+	 * the next hop is resolved toward it. Keepalives (RFC 3948 2.3) go
+	 * there when no packet went out for keepalive_ms (0: none).
+	 */
+	struct in_addr peer;
+	uint16_t peer_port;     /* host order */
+	uint32_t keepalive_ms;
+	uint64_t ka_last_ms;    /* the last keepalive (or creation) */
+	uint64_t ka_sent, mappings; /* keepalives sent, peer moves followed */
 	_Atomic(struct sa *) out[]; /* npairs */
 };
 
@@ -115,6 +127,8 @@ struct tunnel_spec {
 	enum cfg_fragment fragment;
 	int npairs;
 	int uplink_mtu;
+	uint16_t remote_port;  /* NAT-T: the peer's UDP port, 0: 4500 */
+	uint32_t keepalive_s;  /* NAT-T keepalive period when idle, 0: none */
 };
 
 /* A new tunnel with one reference and no SAs. 0 or -errno. */

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * NAT-T in the control thread's model (user/control/live.c): what a worker
+ * leaves in an inbound SA's peer_seen (the source of an authenticated,
+ * newest UDP-encapsulated packet that is not where the tunnel sends) moves
+ * every SA of the tunnel at the next live_tick, once, with one mapping
+ * event carrying the old and new address and port; addresses no peer can
+ * have, raw ESP tunnels and repeats move nothing. Keepalives: asked for
+ * after keepalive_s idle, not while packets go out. No BPF, no netlink, two
+ * workers (offline), a recording event and keepalive callback.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "control/live.h"
+#include "proto/esp.h"
+
+#define NWORKERS 2
+
+static struct live L;
+static char err[512];
+static struct live_event evs[16];
+static int nev, nka;
+
+static void on_event(void *arg, const struct live_event *ev)
+{
+	(void)arg;
+	cr_assert_lt(nev, 16);
+	evs[nev] = *ev;
+	evs[nev].tunnel = NULL; /* not kept past the call */
+	nev++;
+}
+
+static void on_keepalive(void *arg, const struct tunnel *t)
+{
+	(void)arg;
+	(void)t;
+	nka++;
+}
+
+static const struct live_ops OPS = { .event = on_event,
+				     .keepalive = on_keepalive };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+static void setup(void)
+{
+	nev = nka = 0;
+	cr_assert_eq(live_init(&L, NWORKERS, 1500, &OPS, NULL), 0);
+}
+
+static void teardown(void)
+{
+	live_destroy(&L);
+}
+
+TestSuite(natt, .init = setup, .fini = teardown);
+
+static struct in_addr ip(const char *s)
+{
+	struct in_addr a;
+
+	cr_assert_eq(inet_pton(AF_INET, s, &a), 1);
+	return a;
+}
+
+static struct tunnel *tun(const char *name, enum cfg_encap encap, int pairs,
+			  uint32_t keepalive_s)
+{
+	struct cfg_tunnel ct;
+	uint8_t key[36];
+	struct live_sa_args a = { .tunnel = name, .key = key,
+				  .key_len = sizeof(key) };
+	int d;
+
+	memset(&ct, 0, sizeof(ct));
+	memset(key, 0x5c, sizeof(key));
+	snprintf(ct.name, sizeof(ct.name), "%s", name);
+	ct.local = ip("192.0.2.1");
+	ct.remote = ip("198.51.100.7");
+	ct.encap = encap;
+	ct.cipher = CIPHER_CHACHA20_POLY1305;
+	ct.replay_window = 1024;
+	ct.esn = true;
+	ct.sa_pairs = pairs;
+	ct.keepalive_s = keepalive_s;
+	cr_assert_eq(live_tunnel_add(&L, &ct, err, sizeof(err)), 0, "%s", err);
+	for (d = SA_IN; d <= SA_OUT; d++) {
+		a.dir = d;
+		a.spi = d == SA_IN ? 0x1000 : 0x2000;
+		if (strcmp(name, "t"))
+			a.spi += 0x100;
+		cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), 0, "%s",
+			     err);
+	}
+	cr_assert_eq(live_commit(&L), 0);
+	return live_tunnel_find(&L, name);
+}
+
+/* every SA of t (all pairs, both ways) sends to / expects addr:port */
+static void all_at(struct tunnel *t, const char *addr, uint16_t port)
+{
+	int p;
+
+	cr_assert_eq(t->peer.s_addr, ip(addr).s_addr);
+	cr_assert_eq(t->peer_port, port);
+	for (p = 0; p < t->npairs; p++) {
+		const struct esp_sa_params *w = sa_wire(t->out[p]);
+
+		cr_assert_eq(w->remote.s_addr, ip(addr).s_addr, "out pair %d",
+			     p);
+		cr_assert_eq(w->dport, port, "out pair %d: %u", p, w->dport);
+	}
+	for (p = 0; p < t->nin; p++) {
+		const struct esp_sa_params *w = sa_wire(t->in[p]);
+
+		cr_assert_eq(w->remote.s_addr, ip(addr).s_addr, "in %d", p);
+		cr_assert_eq(w->dport, port, "in %d", p);
+	}
+}
+
+static void seen(struct sa *sa, const char *addr, uint16_t port)
+{
+	atomic_store(&sa->peer_seen,
+		     sa_peer_pack(ip(addr).s_addr, htons(port)));
+}
+
+Test(natt, follows_every_sa_once)
+{
+	struct tunnel *t = tun("t", ENCAP_UDP, 2, 0);
+	struct sa *in1 = live_sa_find(&L, 0x1001, SA_IN);
+
+	all_at(t, "198.51.100.7", 4500);
+	seen(in1, "203.0.113.9", 31337);
+	live_tick(&L, now_ms());
+	all_at(t, "203.0.113.9", 31337);
+	cr_assert_eq(atomic_load(&in1->peer_seen), 0, "taken");
+	cr_assert_eq(nev, 1);
+	cr_assert_eq(evs[0].type, LIVE_EV_MAPPING);
+	cr_assert_eq(evs[0].spi, 0x1001);
+	cr_assert_eq(evs[0].dir, SA_IN);
+	cr_assert_eq(evs[0].old_addr.s_addr, ip("198.51.100.7").s_addr);
+	cr_assert_eq(evs[0].old_port, 4500);
+	cr_assert_eq(evs[0].new_addr.s_addr, ip("203.0.113.9").s_addr);
+	cr_assert_eq(evs[0].new_port, 31337);
+	cr_assert_eq(t->mappings, 1);
+	/* the same place again (another worker's packet of the same move) */
+	seen(live_sa_find(&L, 0x1000, SA_IN), "203.0.113.9", 31337);
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 1);
+	/* an SA added afterwards (a rekey) starts where the peer is now */
+	{
+		uint8_t key[36] = { 1 };
+		struct live_sa_args a = { .tunnel = "t", .dir = SA_OUT,
+					  .spi = 0x3000, .key = key,
+					  .key_len = 36, .replace = true };
+
+		cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), 0, "%s",
+			     err);
+		cr_assert_eq(live_commit(&L), 0);
+		all_at(t, "203.0.113.9", 31337);
+		cr_assert_eq(t->out[0]->spi, 0x3000);
+	}
+}
+
+Test(natt, impossible_peers_ignored)
+{
+	static const struct {
+		const char *addr;
+		uint16_t port;
+	} bad[] = {
+		{ "0.0.0.0", 4500 },   { "127.0.0.1", 4500 },
+		{ "224.0.0.1", 4500 }, { "255.255.255.255", 4500 },
+		{ "203.0.113.9", 0 },
+	};
+	struct tunnel *t = tun("t", ENCAP_UDP, 1, 0);
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		seen(t->in[0], bad[i].addr, bad[i].port);
+		live_tick(&L, now_ms());
+		all_at(t, "198.51.100.7", 4500);
+	}
+	cr_assert_eq(nev, 0);
+}
+
+Test(natt, raw_esp_never_moves)
+{
+	struct tunnel *t = tun("t", ENCAP_ESP, 1, 0);
+
+	seen(t->in[0], "203.0.113.9", 4500);
+	live_tick(&L, now_ms());
+	cr_assert_eq(t->peer.s_addr, ip("198.51.100.7").s_addr);
+	cr_assert_eq(sa_wire(t->out[0])->remote.s_addr,
+		     ip("198.51.100.7").s_addr);
+	cr_assert_eq(nev, 0);
+}
+
+Test(natt, keepalive_when_idle)
+{
+	struct tunnel *t = tun("t", ENCAP_UDP, 1, 20);
+	struct tunnel *quiet = tun("q", ENCAP_UDP, 1, 0);
+	uint64_t t0 = t->ka_last_ms;
+
+	cr_assert_eq(t->keepalive_ms, 20000);
+	live_tick(&L, t0 + 19999);
+	cr_assert_eq(nka, 0, "not idle for a period yet");
+	live_tick(&L, t0 + 20000);
+	cr_assert_eq(nka, 1);
+	cr_assert_eq(t->ka_sent, 1);
+	live_tick(&L, t0 + 20001);
+	cr_assert_eq(nka, 1, "one per period");
+	/* a packet went out at +30 s: the next is due at +50 s */
+	t->out[0]->pw[1].last_ms = t0 + 30000;
+	live_tick(&L, t0 + 49999);
+	cr_assert_eq(nka, 1);
+	live_tick(&L, t0 + 50000);
+	cr_assert_eq(nka, 2);
+	cr_assert_eq(quiet->ka_sent, 0);
+}
+
+Test(natt, config_refuses_natt_settings_on_raw_esp)
+{
+	struct cfg_tunnel ct;
+
+	memset(&ct, 0, sizeof(ct));
+	snprintf(ct.name, sizeof(ct.name), "r");
+	ct.local = ip("192.0.2.1");
+	ct.remote = ip("192.0.2.2");
+	ct.encap = ENCAP_ESP;
+	ct.replay_window = 1024;
+	ct.sa_pairs = 1;
+	ct.keepalive_s = 20;
+	cr_assert_eq(live_tunnel_add(&L, &ct, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "need encap udp"), "%s", err);
+}
+
+Test(natt, remote_port_is_where_sas_send)
+{
+	struct cfg_tunnel ct;
+	uint8_t key[36] = { 7 };
+	struct live_sa_args a = { .tunnel = "p", .dir = SA_OUT, .spi = 0x4000,
+				  .key = key, .key_len = 36 };
+	struct tunnel *t;
+
+	memset(&ct, 0, sizeof(ct));
+	snprintf(ct.name, sizeof(ct.name), "p");
+	ct.local = ip("192.0.2.1");
+	ct.remote = ip("192.0.2.2");
+	ct.encap = ENCAP_UDP;
+	ct.replay_window = 1024;
+	ct.sa_pairs = 1;
+	ct.cipher = CIPHER_AES_GCM_256;
+	ct.remote_port = 4501;
+	cr_assert_eq(live_tunnel_add(&L, &ct, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(live_commit(&L), 0);
+	t = live_tunnel_find(&L, "p");
+	cr_assert_eq(t->peer_port, 4501);
+	cr_assert_eq(sa_wire(t->out[0])->dport, 4501);
+	cr_assert_eq(sa_wire(t->out[0])->sport, 0, "ours: 4500");
+}
