@@ -11,14 +11,37 @@ filter=${2:-}
 pass=0 failed=0 failures=()
 logdir=$(mktemp -d /tmp/espresso-tests.XXXXXX)
 
+# Sanitizer reports of any process a test starts (daemons in the
+# background, espressoctl, unit tests) go to files in $sandir, one per
+# process: a test that leaves one fails, whatever its own verdict. The
+# daemons drop capabilities, hence a directory anyone may write.
+# LSan runs at every exit: a daemon must free all it holds on SIGTERM.
+sandir=$logdir/sanitizers
+mkdir -p "$sandir"
+chmod 1777 "$sandir"
+san_env=(ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0:log_path=$sandir/asan}"
+	UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:log_path=$sandir/ubsan}"
+	LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}")
+
 run() { # run NAME CMD...
-	local name=$1 t0 rc log
+	local name=$1 t0 rc log r
 	shift
 	log=$logdir/${name//\//_}.log
 	[ -n "$filter" ] && [[ $name != *$filter* ]] && return
 	t0=$(date +%s)
-	"$@" >"$log" 2>&1
+	if [[ $name == fuzz/* ]]; then # libFuzzer reports on its own
+		"$@" >"$log" 2>&1
+	else
+		env "${san_env[@]}" "$@" >"$log" 2>&1
+	fi
 	rc=$?
+	for r in "$sandir"/*; do
+		[ -f "$r" ] || continue
+		echo "sanitizer report ($r):" >>"$log"
+		cat "$r" >>"$log"
+		mv "$r" "$logdir/${name//\//_}.$(basename "$r")"
+		[ $rc != 0 ] || rc=99
+	done
 	if [ $rc = 0 ]; then
 		pass=$((pass + 1))
 		printf 'PASS %-28s %3ss\n' "$name" $(( $(date +%s) - t0 ))
