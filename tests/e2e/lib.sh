@@ -109,7 +109,7 @@ CONF
 }
 
 gw_start() { # gw_start a|b
-	local ns conf log
+	local ns conf log wrap
 	if [ "$1" = a ]; then
 		ns=$NS_A
 		conf=$(gw_conf a eA 10.1.0.1/32 fd00:1::1/128 192.0.2.1 192.0.2.2 \
@@ -120,10 +120,13 @@ gw_start() { # gw_start a|b
 			10.1.0.0/16 fd00:1::/64 "$SPI_BA" "$KEY_BA" "$SPI_AB" "$KEY_AB" "$CPUS_B")
 	fi
 	log=$WORK/gw-$1.log
-	ip netns exec "$ns" "$ROOT/espressod" -c "$conf" --state-dir "$WORK/state-$1" \
+	# GW_WRAP_A/B: a command the daemon runs under (valgrind), which
+	# also takes longer to start (GW_START_TRIES tenths of a second)
+	eval "wrap=(\${GW_WRAP_${1^^}:-})"
+	ip netns exec "$ns" "${wrap[@]}" "$ROOT/espressod" -c "$conf" --state-dir "$WORK/state-$1" \
 		>"$log" 2>&1 &
 	eval "PID_${1^^}=$!"
-	for _ in $(seq 50); do
+	for _ in $(seq "${GW_START_TRIES:-50}"); do
 		[ -S "/run/espresso/$P-$1.sock" ] && grep -q running "$log" && return 0
 		kill -0 "$!" 2>/dev/null || break
 		sleep 0.1
