@@ -203,10 +203,10 @@ install: all
 	install -d -m 700 $(DESTDIR)/etc/espresso
 
 # the daemon's life (start, traffic, reload, rekey, stop) under valgrind
-# memcheck; about VALGRIND_SECS long, too slow for every check
+# memcheck, alone (about 20 s; make check runs it too)
 valgrind: deps-check
 	@$(SUBMAKE) build
-	bash tests/valgrind.sh
+	bash tests/run.sh e2e test_valgrind
 
 # SOAK_SECS (600) of iperf3 TCP and UDP through two gateways, rekeying
 # every 10 s and reloading every 30 s; then frames, drops and RSS audited

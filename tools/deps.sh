@@ -15,7 +15,8 @@ check|demo)
   want="$want libcriterion-dev iproute2 iperf3 tshark python3-scapy python3-cryptography \
 ethtool iputils-ping procps util-linux libclang-rt-14-dev openssl \
 python3-prometheus-client \
-systemd strace groff-base man-db bsdextrautils";;
+systemd strace groff-base man-db bsdextrautils \
+valgrind";;
 bench)
   # the plot; the peers' packages come with tools/bench_peers.sh
   want="$want gnuplot-nox bsdextrautils";;
