@@ -21,7 +21,8 @@
 #                               = tx_frames + tx_* drops
 #       sender XSK TX -> wire:  tx_frames = tx_completed
 #       wire -> receiver XDP:   tx_frames(sender) = ESP seen by the receiver's
-#                               XDP program (redirect_esp + drop_*) + veth drops
+#                               XDP program (redirect_esp + drop_*) + the
+#                               sender veth's tx_dropped
 #       XDP -> receiver XSK:    redirect_esp = rx_frames + XSK rx_dropped
 #                               + rx_ring_full (kernel XDP_STATISTICS)
 #       decrypt:                rx_frames = rx_decrypted + rx_* drops
@@ -244,7 +245,9 @@ for tx, rx, name in (("a", "b", "A->B (TCP data)"), ("b", "a", "B->A (UDP, TCP a
     ]
     xdp = r["xdp"]
     xd = {k: xdp[k] for k in xdp_esp_drops if xdp[k]}
-    veth = {"veth tx_dropped": wire[tx]["tx"]["dropped"], "veth rx_dropped": wire[rx]["rx"]["dropped"]}
+    # the receiving veth counts as rx_dropped what XDP redirected but the
+    # XSK refused (the XSK's rx_dropped below): the sender's side only here
+    veth = {"veth tx_dropped": wire[tx]["tx"]["dropped"]}
     veth = {k: v for k, v in veth.items() if v}
     hops.append(("wire -> XDP gw-" + rx, qsum(s, "tx_frames"),
                  xdp["redirect_esp"] + xdp["redirect_natt"] + sum(xd.values()) + sum(veth.values()),
@@ -260,6 +263,7 @@ for tx, rx, name in (("a", "b", "A->B (TCP data)"), ("b", "a", "B->A (UDP, TCP a
         if pin != pout:
             bad.append(f"{name} {hop}: {pin - pout:+d} packets not explained by a counter")
     tund = {"tun tx_dropped gw-" + tx: tun[tx]["tx"]["dropped"]}
+    print(f"      veth rx_dropped gw-{rx} {wire[rx]['rx']['dropped']} (the XSK's refusals, above)")
     print(f"      before gw-{tx}: {tund}; after gw-{rx}: tun_tx {qsum(r, 'tun_tx')} "
           f"gro_merged {qsum(r, 'gro_merged')}, Udp RcvbufErrors {snmp(rx, 'Udp', 'RcvbufErrors')} "
           f"InErrors {snmp(rx, 'Udp', 'InErrors')}")
@@ -284,8 +288,7 @@ for side in ("tcp-client", "tcp-server", "udp-client", "udp-server"):
     if side == "udp-server":
         s = e["sum"]
         lost, total = s["lost_packets"], s["packets"]
-        print(f"   UDP: {total} datagrams, {lost} lost ({s['lost_percent']:.4f} %), "
-              f"{s['bits_per_second'] / 1e6:.0f} Mbit/s received")
+        print(f"   UDP: {total} datagrams, {lost} lost ({s['lost_percent']:.4f} %)")
         counted = st["b"]["_dir_drops"]
         print(f"   UDP: drops counted on B->A (engine, XDP, XSK, tun, UDP): {counted}")
         if lost > counted:
