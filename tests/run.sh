@@ -58,6 +58,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 
+[ "${SANITIZE:-}" = 1 ] && echo "(make check SANITIZE=1: espressod, espressoctl and the unit tests built with ASan and UBSan)"
 if [ "$what" = all ] || [ "$what" = unit ]; then
 	for t in build/tests/test_*; do
 		[ -x "$t" ] || continue

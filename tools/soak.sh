@@ -30,7 +30,7 @@
 #     (named engine drops, the tun's own tx_dropped, the receiving kernel's
 #     UDP RcvbufErrors/InErrors);
 #  4. VmRSS of each daemon (sampled every second) grew by at most
-#     RSS_BOUND_KB (4096) from the first sample after WARM_SECS (60) to the
+#     RSS_BOUND_KB (1024) from the first sample after WARM_SECS (60) to the
 #     end: a leak per rekey (60 a direction in 10 min) or per reload would
 #     show.
 # Prints the figures. Not part of make check (10 minutes).
@@ -44,7 +44,7 @@ SOAK_SECS=${SOAK_SECS:-600}
 REKEY_SECS=${REKEY_SECS:-10}
 RELOAD_SECS=${RELOAD_SECS:-30}
 WARM_SECS=${WARM_SECS:-60}
-RSS_BOUND_KB=${RSS_BOUND_KB:-4096}
+RSS_BOUND_KB=${RSS_BOUND_KB:-1024}
 UDP_RATE=${UDP_RATE:-200M}
 PY=/usr/bin/python3
 [ "$WARM_SECS" -lt "$SOAK_SECS" ] || WARM_SECS=$((SOAK_SECS / 2))
