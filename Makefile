@@ -136,6 +136,8 @@ bench: deps-check
 # seeds are tests/fuzz/corpus/<target> (tests/fuzz/make_seeds.py writes them).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 \
 	-D_GNU_SOURCE -Iinclude -Iuser
+# undefined behaviour is a crash too (libFuzzer keeps the input)
+FUZZ_CFLAGS += -fno-sanitize-recover=undefined
 FUZZ_BINS := build/fuzz/fuzz_parse build/fuzz/fuzz_gso build/fuzz/fuzz_reasm \
 	build/fuzz/fuzz_decap build/fuzz/fuzz_cmd build/fuzz/fuzz_gro \
 	build/fuzz/fuzz_frag build/fuzz/fuzz_config build/fuzz/fuzz_esp_sa \
