@@ -6,6 +6,10 @@
 #   make bench    benchmarks (never part of check)
 #   make deb      the Debian package, build/deb/espresso_*.deb (debhelper)
 #   make deb-check  that package installed and started in a fresh Debian root
+#   make check SANITIZE=1  the same suite, daemon and tests built with ASan
+#                 and UBSan (every object rebuilt when SANITIZE changes)
+#   make valgrind the daemon's whole life under valgrind memcheck
+#   make soak     two gateways under iperf3 with rekeys and reloads (SOAK_SECS)
 
 CC      ?= gcc
 CLANG   ?= clang
@@ -21,6 +25,20 @@ ifeq ($(HAVE_IPSECMB),1)
 CFLAGS  += -DHAVE_IPSECMB
 LIBS    += -lIPSec_MB
 endif
+# SANITIZE=1: ASan (leaks at exit included) and UBSan (alignment included),
+# every report fatal. The same build/ and binaries: build/sanitize.flag
+# holds the setting and every object depends on it, so switching rebuilds
+# all and never links a mix.
+SANITIZE ?=
+ifeq ($(SANITIZE),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+CFLAGS  += $(SAN_FLAGS)
+LIBS    += $(SAN_FLAGS)
+endif
+SAN_FLAG := $(shell mkdir -p build; echo '$(SANITIZE)' | \
+	cmp -s - build/sanitize.flag || echo '$(SANITIZE)' >build/sanitize.flag; \
+	echo build/sanitize.flag)
 
 BPF_OBJ := bpf/espresso.bpf.o
 # Every user/*/*.c but the daemon's main is a module linked into all
@@ -51,7 +69,7 @@ deps-check:
 $(BPF_OBJ): bpf/espresso.bpf.c $(HDRS)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-build/%.o: %.c $(HDRS)
+build/%.o: %.c $(HDRS) $(SAN_FLAG)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 # rebuilt when the probe's answer changes (build/ipsecmb.flag holds it)
@@ -93,7 +111,7 @@ unit: deps-check
 
 check: deps-check
 	@$(SUBMAKE) build $(UNIT_BINS) $(FUZZ_BINS)
-	bash tests/run.sh
+	SANITIZE='$(SANITIZE)' bash tests/run.sh
 
 demo: deps-check
 	@$(SUBMAKE) build
@@ -120,6 +138,8 @@ bench: deps-check
 # seeds are tests/fuzz/corpus/<target> (tests/fuzz/make_seeds.py writes them).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 \
 	-D_GNU_SOURCE -Iinclude -Iuser
+# undefined behaviour is a crash too (libFuzzer keeps the input)
+FUZZ_CFLAGS += -fno-sanitize-recover=undefined
 FUZZ_BINS := build/fuzz/fuzz_parse build/fuzz/fuzz_gso build/fuzz/fuzz_reasm \
 	build/fuzz/fuzz_decap build/fuzz/fuzz_cmd build/fuzz/fuzz_gro \
 	build/fuzz/fuzz_frag build/fuzz/fuzz_config build/fuzz/fuzz_esp_sa \
@@ -186,6 +206,18 @@ install: all
 	install -D -m 644 doc/espresso.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/espresso.conf.5
 	install -d -m 700 $(DESTDIR)/etc/espresso
 
+# the daemon's life (start, traffic, reload, rekey, stop) under valgrind
+# memcheck, alone (about 20 s; make check runs it too)
+valgrind: deps-check
+	@$(SUBMAKE) build
+	bash tests/run.sh e2e test_valgrind
+
+# SOAK_SECS (600) of iperf3 TCP and UDP through two gateways, rekeying
+# every 10 s and reloading every 30 s; then frames, drops and RSS audited
+soak: deps-check
+	@$(SUBMAKE) build
+	bash tools/soak.sh
+
 clean:
 	rm -rf build espressod espressoctl $(BPF_OBJ)
 
@@ -215,6 +247,6 @@ deb:
 deb-check: deb
 	bash tests/deb/deb_check.sh $(DEB_DIR)/espresso_*.deb
 
-.PHONY: all build deps-build deps-check unit check fuzz demo bench install clean
 .PHONY: deb deb-check
+.PHONY: all build deps-build deps-check unit check fuzz demo bench install clean valgrind soak
 .SECONDARY:

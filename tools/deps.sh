@@ -16,7 +16,7 @@ check|demo)
 ethtool iputils-ping procps util-linux libclang-rt-14-dev openssl \
 python3-prometheus-client \
 systemd strace groff-base man-db bsdextrautils \
-nftables conntrack";;
+nftables conntrack valgrind";;
 deb)
   # make deb (debhelper) and make deb-check (a fresh Debian root, booted
   # with systemd-nspawn)

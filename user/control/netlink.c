@@ -155,7 +155,14 @@ static int error_cb(const struct nlmsghdr *nlh, void *arg)
 	}
 	if (e->error == 0)
 		return MNL_CB_STOP;
-	err = e->error < 0 ? -e->error : e->error;
+	/* -errno from the kernel; anything out of errno's range (INT_MIN
+	 * cannot even be negated) is a malformed reply */
+	if (e->error < 0 && e->error >= -4095)
+		err = -e->error;
+	else if (e->error > 0 && e->error <= 4095)
+		err = e->error;
+	else
+		err = EPROTO;
 	errno = err;
 	return MNL_CB_ERROR;
 }
