@@ -199,8 +199,11 @@ for side in ("server", "client"):
     print(f"   iperf3 {side}: {len(iv)} intervals, {total * 8 / 1e6 / duration:.0f} Mbit/s "
           f"{what}, worst gap {worst:.2f} s" + (f" at t={worst_at:.1f} s" if worst_at is not None else ""))
     print(f"   iperf3 {side}: Mbit per second {mbit}")
-    if len(iv) < duration * 10 - 2:
-        bad.append(f"iperf3 {side}: only {len(iv)} intervals of 0.1 s")
+    # intervals cover the whole run (on a loaded machine iperf3 may report
+    # fewer, longer ones; the stall check below still sees every gap)
+    covered = sum(e - s for s, e, _ in iv)
+    if covered < duration - 0.3:
+        bad.append(f"iperf3 {side}: intervals cover only {covered:.2f} s of {duration}")
     if worst > 0.2 + 1e-3:
         bad.append(f"iperf3 {side}: TCP stalled {worst:.2f} s at t={worst_at:.1f} s (over 0.2 s)")
     for k, b in enumerate(secs):
