@@ -10,6 +10,15 @@
  *   IPv4 fragment of ESP (IP proto 50)                          -> XSK, reassembled there
  *   everything else                                           -> kernel
  *
+ * On a LAN interface (router mode, listed in espresso_ifaces), plaintext:
+ *   IPv4 unicast to this interface's MAC whose destination a tunnel route
+ *   covers (espresso_routes4, the FIB's copy), and that is not one of the
+ *   gateway's own addresses (espresso_local4)          -> XSK of this queue
+ *   ARP, multicast, traffic for the gateway (SSH, IKE, DHCP), IPv6,
+ *   destinations no tunnel covers                     -> kernel
+ * A covered destination with no XSK on the queue is dropped (counted): it
+ * must never leave in clear through the kernel.
+ *
  * Each redirected frame carries a struct espresso_meta in front of it so
  * userspace does not parse the outer headers again.
  */
@@ -35,7 +44,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, ESPRESSO_MAX_QUEUES);
+	__uint(max_entries, ESPRESSO_XSK_KEY(ESPRESSO_MAX_LAN + 1, 0));
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -48,6 +57,31 @@ struct {
 	__type(value, struct espresso_xdp_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } espresso_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct espresso_iface);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, ESPRESSO_MAX_ROUTES);
+	__type(key, struct espresso_lpm4_key);
+	__type(value, struct espresso_route);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_routes4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESPRESSO_MAX_LOCAL);
+	__type(key, __u32); /* IPv4 address, network order */
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_local4 SEC(".maps");
 
 /* Runs alone or behind libxdp's dispatcher; XDP_PASS lets later programs run. */
 struct {
@@ -148,12 +182,12 @@ static __always_inline int parse_ip6(struct cursor *c, __u32 *l3_len)
  * Write the metadata in front of the frame and redirect it to the XSK of
  * this queue (checked to exist by the caller). Returns the XDP action.
  */
-static __always_inline int meta_redirect(struct xdp_md *ctx,
-					 struct espresso_xdp_stats *st,
-					 const struct espresso_meta *m)
+static __always_inline int meta_redirect_key(struct xdp_md *ctx,
+					     struct espresso_xdp_stats *st,
+					     const struct espresso_meta *m,
+					     __u32 key)
 {
 	struct espresso_meta *meta;
-	__u32 qid = ctx->rx_queue_index;
 	void *data;
 
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta))) {
@@ -167,7 +201,82 @@ static __always_inline int meta_redirect(struct xdp_md *ctx,
 		return XDP_DROP;
 	}
 	*meta = *m;
-	return bpf_redirect_map(&espresso_xsks, qid, XDP_DROP);
+	return bpf_redirect_map(&espresso_xsks, key, XDP_DROP);
+}
+
+static __always_inline int meta_redirect(struct xdp_md *ctx,
+					 struct espresso_xdp_stats *st,
+					 const struct espresso_meta *m)
+{
+	return meta_redirect_key(ctx, st, m, ctx->rx_queue_index);
+}
+
+/*
+ * A frame on a LAN interface (router mode): plaintext a tunnel route
+ * covers goes to this queue's XSK of that LAN, with the tunnel in the
+ * metadata; the rest is the kernel's. The worker decrements the TTL and
+ * answers with ICMP errors as a router: nothing here changes the packet.
+ */
+static __always_inline int lan_classify(struct xdp_md *ctx,
+					struct espresso_xdp_stats *st,
+					const struct espresso_iface *ifc)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct espresso_meta m = {
+		.magic = ESPRESSO_META_MAGIC, .verdict = ESPRESSO_V_PROTECT,
+		.l3_proto = 4, .l3_off = sizeof(struct ethhdr),
+	};
+	struct espresso_lpm4_key k = { .prefixlen = 32 };
+	struct ethhdr *eth = data;
+	struct espresso_route *rt;
+	struct iphdr *ip;
+	__u32 key;
+
+	COUNT(st, lan_rx_packets);
+	if ((void *)(eth + 1) > data_end)
+		goto malformed;
+	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+		COUNT(st, pass_lan_other);
+		return XDP_PASS;
+	}
+	/* broadcast, multicast, or another host's unicast: not ours to route */
+	if (eth->h_dest[0] != ifc->mac[0] || eth->h_dest[1] != ifc->mac[1] ||
+	    eth->h_dest[2] != ifc->mac[2] || eth->h_dest[3] != ifc->mac[3] ||
+	    eth->h_dest[4] != ifc->mac[4] || eth->h_dest[5] != ifc->mac[5]) {
+		COUNT(st, pass_lan_local);
+		return XDP_PASS;
+	}
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
+		goto malformed;
+	if (ip->version != 4 || ip->ihl < 5 ||
+	    bpf_ntohs(ip->tot_len) < ip->ihl * 4 ||
+	    (void *)ip + bpf_ntohs(ip->tot_len) > data_end)
+		goto malformed;
+	if (bpf_map_lookup_elem(&espresso_local4, &ip->daddr)) {
+		COUNT(st, pass_lan_local);
+		return XDP_PASS;
+	}
+	__builtin_memcpy(k.addr, &ip->daddr, 4);
+	rt = bpf_map_lookup_elem(&espresso_routes4, &k);
+	if (!rt) {
+		COUNT(st, pass_lan_no_route);
+		return XDP_PASS;
+	}
+	key = ESPRESSO_XSK_KEY(ifc->lan, ctx->rx_queue_index);
+	if (ctx->rx_queue_index >= ESPRESSO_MAX_QUEUES ||
+	    !bpf_map_lookup_elem(&espresso_xsks, &key)) {
+		COUNT(st, drop_lan_no_xsk);
+		return XDP_DROP;
+	}
+	m.tunnel = rt->tunnel;
+	m.lan = ifc->lan;
+	COUNT(st, redirect_protect);
+	return meta_redirect_key(ctx, st, &m, key);
+malformed:
+	COUNT(st, drop_malformed);
+	return XDP_DROP;
 }
 
 /* ESP whose header starts at esp_off: to the XSK if its SPI is ours. */
@@ -235,8 +344,14 @@ int espresso_xdp(struct xdp_md *ctx)
 	__u16 ulen;
 	int l4, l3;
 
+	struct espresso_iface *ifc;
+	__u32 ifindex = ctx->ingress_ifindex;
+
 	st = bpf_map_lookup_elem(&espresso_stats, &zero);
 	COUNT(st, rx_packets);
+	ifc = bpf_map_lookup_elem(&espresso_ifaces, &ifindex);
+	if (ifc && ifc->lan)
+		return lan_classify(ctx, st, ifc);
 
 	if (parse_eth(&c, &proto) < 0)
 		goto malformed;

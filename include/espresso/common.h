@@ -13,12 +13,39 @@
 #define ESPRESSO_MAX_QUEUES 64        /* xsks_map size */
 #define ESPRESSO_MAX_SA 16384         /* sa_in map size */
 #define ESPRESSO_PIN_ROOT "/sys/fs/bpf/espresso" /* + "/<instance>" */
+/* Router mode: LAN interfaces, each with its own XSKs on the same queues. */
+#define ESPRESSO_MAX_LAN 4
+#define ESPRESSO_MAX_ROUTES 65536     /* routes4 LPM map size */
+#define ESPRESSO_MAX_LOCAL 256        /* local4 map size */
+/* Key in espresso_xsks of the XSK of queue q: uplink (lan = 0) or LAN
+ * lan - 1 (lan = 1..ESPRESSO_MAX_LAN). */
+#define ESPRESSO_XSK_KEY(lan, q) ((lan) * ESPRESSO_MAX_QUEUES + (q))
 
 /* Map names: the pinned file names under ESPRESSO_PIN_ROOT/<instance>/. */
 #define ESPRESSO_MAP_SA_IN "espresso_sa_in"
 #define ESPRESSO_MAP_XSKS "espresso_xsks"
 #define ESPRESSO_MAP_STATS "espresso_stats"
 #define ESPRESSO_PROG_NAME "espresso_xdp"
+#define ESPRESSO_MAP_IFACES "espresso_ifaces"
+#define ESPRESSO_MAP_ROUTES4 "espresso_routes4"
+#define ESPRESSO_MAP_LOCAL4 "espresso_local4"
+
+/* espresso_ifaces: key = ifindex. An interface absent from it is the
+ * uplink (the program's behaviour before router mode). */
+struct espresso_iface {
+	__u32 lan;    /* LAN index + 1 */
+	__u8 mac[6];  /* the interface's own: other unicast goes to the kernel */
+	__u16 pad;
+};
+
+/* espresso_routes4 (LPM trie): the tunnels' IPv4 routes, as the FIB. */
+struct espresso_lpm4_key {
+	__u32 prefixlen;
+	__u8 addr[4]; /* network order */
+};
+struct espresso_route {
+	__u32 tunnel; /* tunnel slot + 1: the FIB's value */
+};
 
 /* espresso_sa_in: key = SPI in host byte order. */
 struct espresso_sa_in {
@@ -33,6 +60,7 @@ enum espresso_verdict {
 	ESPRESSO_V_NONE = 0,
 	ESPRESSO_V_ESP_IN = 1, /* inbound ESP for sa_index, to decrypt */
 	ESPRESSO_V_FRAG = 2,   /* an IPv4 fragment of ESP, to reassemble */
+	ESPRESSO_V_PROTECT = 3, /* LAN plaintext a tunnel's routes cover */
 };
 
 /*
@@ -48,8 +76,14 @@ struct espresso_meta {
 	__u8 l3_proto; /* 4 or 6: outer IP version */
 	__u16 l3_off;  /* outer IP header */
 	__u16 esp_off; /* ESP header (after UDP for NAT-T) */
-	__u32 sa_index;
-	__u32 spi; /* host byte order */
+	union {
+		__u32 sa_index; /* ESP_IN, FRAG */
+		__u32 tunnel;   /* PROTECT: tunnel slot + 1 (the FIB's value) */
+	};
+	union {
+		__u32 spi; /* ESP_IN: host byte order */
+		__u32 lan; /* PROTECT: the LAN index + 1 it came in on */
+	};
 };
 
 /*
@@ -70,7 +104,13 @@ struct espresso_meta {
 	X(drop_malformed, "truncated or invalid header")                     \
 	X(drop_no_xsk, "known SPI but no XSK bound on this queue")           \
 	X(drop_meta, "bpf_xdp_adjust_meta failed")                           \
-	X(pass_natt_keepalive, "NAT-T keepalive (RFC 3948 0xFF): to the kernel")
+	X(pass_natt_keepalive, "NAT-T keepalive (RFC 3948 0xFF): to the kernel") \
+	X(lan_rx_packets, "frames seen on LAN interfaces (router mode)")     \
+	X(redirect_protect, "LAN plaintext a tunnel route covers: to the XSK") \
+	X(pass_lan_local, "LAN: for the gateway itself, or not unicast to it") \
+	X(pass_lan_no_route, "LAN: no tunnel route covers it: to the kernel") \
+	X(pass_lan_other, "LAN: not IPv4, or VLAN-tagged: to the kernel")      \
+	X(drop_lan_no_xsk, "LAN: a tunnel covers it but no XSK on this queue")
 
 #define ESPRESSO_X_FIELD(name, help) __u64 name;
 struct espresso_xdp_stats {

@@ -281,6 +281,22 @@ int cfg_check_endpoints(struct in_addr local, struct in_addr remote,
 	return 0;
 }
 
+int cfg_check_lan(const struct cfg *c, int idx, const char *name, char *why,
+		  size_t whylen)
+{
+	int i;
+
+	if (!strcmp(name, c->uplink.name))
+		return say(why, whylen, "'%s' is also the uplink (a LAN needs "
+			   "its own interface)", name);
+	if (!strcmp(name, c->tun.name))
+		return say(why, whylen, "'%s' is also the tun", name);
+	for (i = 0; i < idx; i++)
+		if (!strcmp(name, c->lans[i].name))
+			return say(why, whylen, "'%s' is listed twice", name);
+	return 0;
+}
+
 static size_t addr_len(int family)
 {
 	return family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;

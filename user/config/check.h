@@ -99,6 +99,13 @@ int cfg_parse_spi(const char *s, uint32_t *spi, char *why, size_t whylen);
 int cfg_parse_key(const char *hex, int cipher, uint8_t key[CFG_KEY_MAX],
 		  size_t *len, char *why, size_t whylen);
 
+/*
+ * A LAN interface (router mode) must be none of the uplink, the tun and the
+ * LANs before it in c->lans[0..idx): "'eth0' is also the uplink".
+ */
+int cfg_check_lan(const struct cfg *c, int idx, const char *name, char *why,
+		  size_t whylen);
+
 /* The names, indexed by the enum, NULL-terminated (for cfg_parse_enum). */
 extern const char *const cfg_cipher_names[];
 extern const char *const cfg_encap_names[];

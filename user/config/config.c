@@ -69,8 +69,11 @@ static const char *const auto_on_off_names[] = {
 static const char *const root_keys[] = { "espresso", NULL };
 static const char *const espresso_keys[] = {
 	"allow_insecure_key_files",
-	"instance", "workers", "uplink", "tun", "tunnels", "metrics", NULL,
+	"instance", "workers", "uplink", "tun", "tunnels", "metrics",
+	"lan",
+	NULL,
 };
+static const char *const lan_keys[] = { "name", NULL };
 static const char *const workers_keys[] = {
 	"queues", "cpus", "batch", "busy_poll", "busy_poll_budget", "crypto",
 	"fill_ring",
@@ -632,6 +635,47 @@ static int parse_tun(struct ctx *x, const config_setting_t *esp,
 		return fail(x, mtu_s ? mtu_s : g, "tun.mtu",
 			    "%lld is below 1280, the IPv6 minimum (RFC 8200), and tun.address has an IPv6 prefix",
 			    mtu);
+	return 0;
+}
+
+/* lan = ( { name = "eth1"; }, ... ): router mode, absent = host mode. */
+static int parse_lans(struct ctx *x, const config_setting_t *esp,
+		      struct cfg *c)
+{
+	char f[FIELD_MAX], fe[FIELD_MAX], fn[FIELD_MAX];
+	config_setting_t *s, *g, *name;
+	int i, n, ret;
+
+	ret = member(x, esp, "", "lan", K_LIST, false, &s, f);
+	if (ret || !s)
+		return ret;
+	n = config_setting_length(s);
+	if (n > CFG_MAX_LAN)
+		return fail(x, s, f, "%d LAN interfaces, at most %d", n,
+			    CFG_MAX_LAN);
+	for (i = 0; i < n; i++) {
+		struct cfg_lan *l = &c->lans[i];
+
+		g = config_setting_get_elem(s, i);
+		join_idx(fe, f, i);
+		ret = check_kind(x, g, fe, K_GROUP);
+		ret = ret ?: known_only(x, g, fe, lan_keys);
+		ret = ret ?: get_ifname(x, g, fe, "name", true, l->name, &name);
+		if (ret)
+			return ret;
+		join(fn, fe, "name");
+		ret = checked(x, name, fn, cfg_check_lan(c, i, l->name, WHY(x)));
+		if (ret)
+			return ret;
+		c->nlans = i + 1;
+		if (!x->check_system)
+			continue;
+		l->ifindex = (int)if_nametoindex(l->name);
+		if (!l->ifindex)
+			return fail(x, name, fn,
+				    "interface '%s' not found (see `ip link`)",
+				    l->name);
+	}
 	return 0;
 }
 
@@ -1197,6 +1241,7 @@ static int parse_root(struct ctx *x, const config_setting_t *root,
 	ret = ret ?: parse_workers(x, esp, c);
 	ret = ret ?: parse_uplink(x, esp, c);
 	ret = ret ?: parse_tun(x, esp, c);
+	ret = ret ?: parse_lans(x, esp, c);
 	ret = ret ?: parse_metrics(x, esp, c);
 	return ret ?: parse_tunnels(x, esp, c);
 }

@@ -18,6 +18,7 @@
 #define CFG_REPLAY_MAX 4096
 #define CFG_METRICS_LISTEN "127.0.0.1"
 #define CFG_METRICS_PORT 9477
+#define CFG_MAX_LAN 4 /* = ESPRESSO_MAX_LAN */
 
 enum cfg_xdp_mode { XDPMODE_NATIVE = 0, XDPMODE_SKB = 1 };
 enum cfg_auto { CFG_AUTO = 0, CFG_ON = 1, CFG_OFF = 2 };
@@ -98,6 +99,13 @@ struct cfg {
 	} metrics;
 	struct cfg_tunnel *tunnels;
 	int ntunnels;
+	/* router mode: LAN interfaces whose plaintext is classified in XDP
+	 * and whose decrypted traffic leaves on their own XSKs */
+	struct cfg_lan {
+		char name[IF_NAMESIZE];
+		int ifindex;
+	} lans[CFG_MAX_LAN];
+	int nlans;
 };
 
 /*

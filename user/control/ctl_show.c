@@ -256,6 +256,8 @@ static struct json_object *show_stats(struct espd *d)
 		Q(neigh_held); Q(neigh_released); Q(tun_tx); Q(gso_super);
 		Q(gso_segments); Q(frag_out); Q(icmp_sent); Q(mss_clamped);
 		Q(rx_reassembled);
+		Q(lan_rx); Q(lan_rx_bytes); Q(lan_tx); Q(lan_tx_bytes);
+		Q(lan_held); Q(lan_released); Q(lan_icmp);
 #undef Q
 		ADD(o, "gro_merged", U64(w->gro.st.merged));
 		ADD(o, "gro_written", U64(w->gro.st.written));

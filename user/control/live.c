@@ -242,6 +242,8 @@ static void route_remove_at(struct live *l, size_t i)
 		 (void *)(uintptr_t)(i + 1));
 	if (l->ops.route_del)
 		l->ops.route_del(l->ops.arg, &r->prefix);
+	if (l->ops.xdp_route_del)
+		l->ops.xdp_route_del(l->ops.arg, &r->prefix);
 	if (i != last) {
 		struct live_route *m = &l->routes[last];
 		uint64_t h = hmap_hash_bytes(&m->prefix, sizeof(m->prefix));
@@ -748,6 +750,8 @@ int live_route_add(struct live *l, const struct cfg_prefix *pp,
 	}
 	l->routes[l->nroutes].prefix = p;
 	l->routes[l->nroutes++].t = t;
+	if (l->ops.xdp_route_set)
+		l->ops.xdp_route_set(l->ops.arg, &p, t->slot + 1);
 	l->dirty = true;
 	return 0;
 }

@@ -61,6 +61,12 @@ struct live_ops {
 	int (*route_add)(void *arg, const struct cfg_prefix *p);
 	void (*route_del)(void *arg, const struct cfg_prefix *p);
 	void (*event)(void *arg, const struct live_event *ev);
+	/* the XDP program's copy of the routes, for LAN classification
+	 * (router mode): value = tunnel slot + 1, as the FIB. Workers check
+	 * the FIB again, so this may run ahead of or behind a commit. */
+	void (*xdp_route_set)(void *arg, const struct cfg_prefix *p,
+			      uint32_t value);
+	void (*xdp_route_del)(void *arg, const struct cfg_prefix *p);
 };
 
 struct live_route {

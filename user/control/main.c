@@ -31,6 +31,7 @@
 #include "control/apply.h"
 #include "control/ctl.h"
 #include "control/daemon.h"
+#include "control/lan.h"
 #include "control/metrics.h"
 #include "control/neigh.h"
 #include "control/seqstore.h"
@@ -106,6 +107,7 @@ static void on_neigh(void *arg, int ifindex, struct in_addr ip,
 	struct espd *d = arg;
 
 	neigh_update(&d->live, ifindex, ip, mac);
+	lan_on_neigh(d, ifindex, ip, mac);
 }
 
 static uint64_t mono_ms(void)
@@ -146,6 +148,26 @@ static void ops_route_del(void *arg, const struct cfg_prefix *p)
 	struct espd *d = arg;
 
 	nl_route_del(d->tun_ifindex, p);
+}
+
+static void ops_xdp_route_set(void *arg, const struct cfg_prefix *p,
+			      uint32_t value)
+{
+	struct espd *d = arg;
+
+	if (p->family == AF_INET &&
+	    bpfload_route4_set(&d->bpf, p->addr, p->len, value))
+		log_rl(LOG_LVL_WARN, 10, "cannot add a route to %s: LAN "
+		       "traffic for it goes to the kernel",
+		       ESPRESSO_MAP_ROUTES4);
+}
+
+static void ops_xdp_route_del(void *arg, const struct cfg_prefix *p)
+{
+	struct espd *d = arg;
+
+	if (p->family == AF_INET)
+		bpfload_route4_del(&d->bpf, p->addr, p->len);
 }
 
 static void ops_event(void *arg, const struct live_event *ev)
@@ -219,6 +241,8 @@ static int setup_workers(struct espd *d)
 					    d->cfg.uplink.zerocopy,
 					    d->bpf.xsks_fd,
 					    d->cfg.workers.fill_ring);
+		if (!err)
+			err = lan_open_ports(d, w);
 		if (err)
 			return err;
 		if (d->cfg.workers.busy_poll)
@@ -364,6 +388,8 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 		.arg = d, .spi_add = ops_spi_add, .spi_del = ops_spi_del,
 		.route_add = ops_route_add, .route_del = ops_route_del,
 		.event = ops_event,
+		.xdp_route_set = ops_xdp_route_set,
+		.xdp_route_del = ops_xdp_route_del,
 	};
 	char err[512];
 	int err_n, nq;
@@ -408,6 +434,9 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 			     : bpfload_attach(&d->bpf, &d->cfg, obj);
 	if (err_n)
 		return err_n;
+	err_n = lan_setup(d, obj);
+	if (err_n)
+		return err_n;
 	err_n = live_init(&d->live, d->cfg.workers.queues, d->env.uplink_mtu,
 			  &ops, d->store);
 	if (err_n)
@@ -444,6 +473,7 @@ static void teardown(struct espd *d)
 	d->workers = NULL;
 	d->nworkers = 0;
 	free_rings(d);
+	lan_free(d);
 	steer_teardown(&d->steer, d->cfg.uplink.name);
 	napi_restore(&d->napi, &d->cfg);
 	if (d->live.nworkers) {
@@ -489,7 +519,9 @@ static int run(struct espd *d, int sfd)
 				  .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = metrics_fd(metrics), .events = POLLIN };
 	for (;;) {
-		poll(pfd, 4, watchdog_timeout_ms(&wd, mono_ms(), 200));
+		/* router mode: workers wait on LAN hosts' MACs (lan.c) */
+		poll(pfd, 4, watchdog_timeout_ms(&wd, mono_ms(),
+						 d->env.nlans ? 20 : 200));
 		if (pfd[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -512,6 +544,7 @@ static int run(struct espd *d, int sfd)
 		metrics_serve(metrics); /* each turn: its timeouts too */
 		neigh_refresh(&d->live, d->cfg.uplink.ifindex,
 			      d->cfg.uplink.name, mono_ms());
+		lan_service(d, mono_ms());
 		live_tick(&d->live, mono_ms());
 		watchdog_tick(&wd, mono_ms());
 	}

@@ -87,7 +87,14 @@ struct metrics {
 	X(rx_reassembled, "ESP packets completed from outer fragments")      \
 	X(handoff_out, "frames handed to the worker owning their SA")        \
 	X(handoff_in, "frames taken from other workers")                     \
-	X(polls, "poll() sleeps when idle")
+	X(polls, "poll() sleeps when idle")                                  \
+	X(lan_rx, "plaintext frames taken from LAN XSKs (router mode)")     \
+	X(lan_rx_bytes, "bytes of the frames taken from LAN XSKs")          \
+	X(lan_tx, "decrypted packets sent on LAN XSKs")                     \
+	X(lan_tx_bytes, "bytes of the packets sent on LAN XSKs")            \
+	X(lan_held, "packets held while a LAN host's MAC resolved")         \
+	X(lan_released, "held packets sent once the LAN host's MAC resolved") \
+	X(lan_icmp, "ICMP errors sent as a router (time exceeded, frag needed)")
 
 #define ONE(name, help) +1
 enum { QUEUE_NCOUNTERS = 0 QUEUE_COUNTERS(ONE) };

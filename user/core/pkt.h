@@ -29,6 +29,8 @@ struct pkt {
 	bool handed;    /* RX: lent to the SA's owner */
 	int from;       /* RX: the worker whose frame it is (handoff) */
 	int drop;       /* enum espresso_drop, 0 while the packet lives */
+	uint8_t lan;    /* TX: the LAN index + 1 it came in on (router mode) */
+	uint8_t lan_mac[6]; /* TX from a LAN: the sender's, for ICMP errors */
 };
 
 static inline void drop_rx(struct worker *w, struct pkt *p, int reason)

@@ -16,6 +16,7 @@
 #include "proto/esp.h"
 #include "proto/frag.h"
 #include "proto/gro.h"
+#include "core/fwd.h"
 #include "core/handoff.h"
 #include "proto/parse.h"
 #include "core/pkt.h"
@@ -217,6 +218,13 @@ static void rx_post(struct worker *w, struct pkt *p)
 	sw->packets++;
 	sw->bytes += inner_len;
 	sw->last_ms = w->now_ms;
+	if (w->env->nlans) { /* router mode: for a host on a LAN? */
+		r = fwd_lan_out(w, t, inner, inner_len);
+		if (r > 0)
+			drop_rx(w, p, r);
+		if (r >= 0)
+			return;
+	}
 	w->st.rx_decrypted++;
 	if (p->no_frame) {
 		/* its buffer is reassembly's: write it now, after what GRO

@@ -41,6 +41,40 @@ struct held_pkt {
 
 struct spsc_ring;
 struct worker;
+struct lan_neigh;
+
+/*
+ * Router mode: a LAN interface as the workers see it. Set up before they
+ * start, never changed while they run (an address change on the LAN takes
+ * a restart), but for the neighbour table, which has its own rules.
+ */
+#define LAN_PREFIX_MAX 8
+struct lan_env {
+	int ifindex;
+	uint8_t mac[6];
+	int mtu;
+	uint32_t addr; /* its first IPv4 address (network order): ICMP source */
+	int nprefix;   /* its on-link IPv4 prefixes, and the gateway's own */
+	uint32_t net[LAN_PREFIX_MAX], mask[LAN_PREFIX_MAX], own[LAN_PREFIX_MAX];
+	struct lan_neigh *neigh;
+	struct spsc_ring *want; /* [worker]: addresses whose MAC is missing */
+};
+
+/* A decrypted packet, in a LAN frame, waiting for its host's MAC. */
+struct lan_held {
+	uint64_t addr;
+	uint32_t len;
+	uint32_t ip;
+	uint64_t since_ms;
+};
+
+/* A worker's XSK on one LAN (its own UMEM: see README, router mode). */
+struct lan_port {
+	struct xsk_port port;
+	bool open; /* false: the LAN has fewer queues than this worker's id */
+	struct lan_held hold[WORKER_HOLD_MAX];
+	unsigned int nhold;
+};
 
 struct worker_env {
 	/* the published table version, and the grace periods of old ones */
@@ -57,6 +91,8 @@ struct worker_env {
 	bool offload;   /* the tun has a virtio_net_hdr: GSO, GRO, csum */
 	bool mss_clamp;
 	_Atomic int *stop;
+	struct lan_env lans[ESPRESSO_MAX_LAN]; /* router mode */
+	int nlans;
 };
 
 struct pkt;
@@ -102,6 +138,7 @@ struct worker {
 	_Atomic int audit_req;
 	_Atomic int audit_done;
 	struct xsk_audit audit;
+	struct lan_port lan[ESPRESSO_MAX_LAN]; /* router mode */
 };
 
 /* Allocate the worker's buffers. 0 or -errno. (SAs key their own

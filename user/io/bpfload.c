@@ -22,7 +22,9 @@
 #define BPFFS "/sys/fs/bpf"
 
 static const char *const map_names[] = { ESPRESSO_MAP_SA_IN, ESPRESSO_MAP_XSKS,
-					 ESPRESSO_MAP_STATS };
+					 ESPRESSO_MAP_STATS, ESPRESSO_MAP_IFACES,
+					 ESPRESSO_MAP_ROUTES4, ESPRESSO_MAP_LOCAL4 };
+#define NMAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 int bpfload_ensure_bpffs(void)
 {
@@ -89,11 +91,12 @@ static int mkdirs(const char *dir)
 
 static int open_maps_pinned(struct bpf_state *b)
 {
-	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd };
+	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
+		       &b->routes4_fd, &b->local4_fd };
 	char path[PATH_MAX];
 	size_t i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < NMAPS; i++) {
 		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, map_names[i]);
 		*fds[i] = bpf_obj_get(path);
 		if (*fds[i] < 0) {
@@ -108,22 +111,31 @@ static int open_maps_pinned(struct bpf_state *b)
 	return 0;
 }
 
+static void clear_map(int fd)
+{
+	uint8_t key[64];
+
+	if (fd < 0)
+		return;
+	while (!bpf_map_get_next_key(fd, NULL, key))
+		if (bpf_map_delete_elem(fd, key))
+			break;
+}
+
 static void clear_sa_map(struct bpf_state *b)
 {
-	uint32_t key, next;
-
 	/* Entries left by an earlier run must not steer traffic to us. */
-	while (!bpf_map_get_next_key(b->sa_fd, NULL, &next)) {
-		key = next;
-		if (bpf_map_delete_elem(b->sa_fd, &key))
-			break;
-	}
+	clear_map(b->sa_fd);
+	clear_map(b->ifaces_fd);
+	clear_map(b->routes4_fd);
+	clear_map(b->local4_fd);
 }
 
 static void init_state(struct bpf_state *b, const struct cfg *c)
 {
 	memset(b, 0, sizeof(*b));
 	b->sa_fd = b->xsks_fd = b->stats_fd = -1;
+	b->ifaces_fd = b->routes4_fd = b->local4_fd = -1;
 	b->ifindex = c->uplink.ifindex;
 	b->mode = c->uplink.xdp_mode == XDPMODE_SKB ? XDP_MODE_SKB
 						    : XDP_MODE_NATIVE;
@@ -337,7 +349,11 @@ maps:
 	b->sa_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SA_IN));
 	b->xsks_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_XSKS));
 	b->stats_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_STATS));
-	if (b->sa_fd < 0 || b->xsks_fd < 0 || b->stats_fd < 0) {
+	b->ifaces_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_IFACES));
+	b->routes4_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_ROUTES4));
+	b->local4_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_LOCAL4));
+	if (b->sa_fd < 0 || b->xsks_fd < 0 || b->stats_fd < 0 ||
+	    b->ifaces_fd < 0 || b->routes4_fd < 0 || b->local4_fd < 0) {
 		log_err("%s lacks espresso's maps", obj);
 		bpfload_close(b);
 		return -ENOENT;
@@ -346,6 +362,9 @@ maps:
 	b->sa_fd = dup(b->sa_fd);
 	b->xsks_fd = dup(b->xsks_fd);
 	b->stats_fd = dup(b->stats_fd);
+	b->ifaces_fd = dup(b->ifaces_fd);
+	b->routes4_fd = dup(b->routes4_fd);
+	b->local4_fd = dup(b->local4_fd);
 	clear_sa_map(b);
 	log_info("XDP program attached to %s (%s mode), maps pinned in %s",
 		 c->uplink.name, b->mode == XDP_MODE_SKB ? "skb" : "native",
@@ -403,6 +422,75 @@ int bpfload_sa_del(struct bpf_state *b, uint32_t spi)
 	return bpf_map_delete_elem(b->sa_fd, &spi) ? -errno : 0;
 }
 
+int bpfload_attach_lan(struct bpf_state *b, const char *obj, int lan,
+		       const char *ifname, int ifindex, const uint8_t mac[6])
+{
+	DECLARE_LIBBPF_OPTS(bpf_object_open_opts, opts,
+			    .pin_root_path = b->pin_dir);
+	struct espresso_iface v = { .lan = lan + 1 };
+	struct xdp_program *p;
+	uint32_t key = ifindex;
+	char msg[256];
+	int err;
+
+	if (b->nlan >= ESPRESSO_MAX_LAN)
+		return -E2BIG;
+	/* listed first: the program sees it as a LAN from its first frame */
+	memcpy(v.mac, mac, 6);
+	if (bpf_map_update_elem(b->ifaces_fd, &key, &v, BPF_ANY)) {
+		err = -errno;
+		log_err("%s: cannot list it in %s: %s", ifname,
+			ESPRESSO_MAP_IFACES, strerror(errno));
+		return err;
+	}
+	p = xdp_program__open_file(obj, "xdp", &opts);
+	err = libxdp_get_error(p);
+	if (!err)
+		err = xdp_program__attach(p, ifindex, b->mode, 0);
+	if (err) {
+		libxdp_strerror(err, msg, sizeof(msg));
+		log_err("cannot attach XDP to LAN %s: %s (another XDP program "
+			"there? see xdp-loader status)", ifname, msg);
+		if (!libxdp_get_error(p))
+			xdp_program__close(p);
+		bpf_map_delete_elem(b->ifaces_fd, &key);
+		return err;
+	}
+	b->lan[b->nlan].prog = p;
+	b->lan[b->nlan].mp = xdp_multiprog__get_from_ifindex(ifindex);
+	if (libxdp_get_error(b->lan[b->nlan].mp))
+		b->lan[b->nlan].mp = NULL;
+	b->lan[b->nlan++].ifindex = ifindex;
+	log_info("XDP program attached to LAN %s", ifname);
+	return 0;
+}
+
+int bpfload_route4_set(struct bpf_state *b, const uint8_t addr[4], int len,
+		       uint32_t value)
+{
+	struct espresso_lpm4_key k = { .prefixlen = len };
+	struct espresso_route v = { .tunnel = value };
+
+	memcpy(k.addr, addr, 4);
+	return bpf_map_update_elem(b->routes4_fd, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+int bpfload_route4_del(struct bpf_state *b, const uint8_t addr[4], int len)
+{
+	struct espresso_lpm4_key k = { .prefixlen = len };
+
+	memcpy(k.addr, addr, 4);
+	return bpf_map_delete_elem(b->routes4_fd, &k) ? -errno : 0;
+}
+
+int bpfload_local4_add(struct bpf_state *b, uint32_t addr_be)
+{
+	uint32_t one = 1;
+
+	return bpf_map_update_elem(b->local4_fd, &addr_be, &one, BPF_ANY) ?
+		       -errno : 0;
+}
+
 int bpfload_read_stats(const struct bpf_state *b,
 		       struct espresso_xdp_stats *sum)
 {
@@ -430,14 +518,29 @@ int bpfload_read_stats(const struct bpf_state *b,
 
 void bpfload_close(struct bpf_state *b)
 {
-	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd };
+	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
+		       &b->routes4_fd, &b->local4_fd };
 	const char *done = "XDP program detached, pins removed";
 	char path[PATH_MAX];
 	size_t i;
+	int l;
 
+	/* the LANs first: their plaintext goes back to the kernel */
+	for (l = 0; l < b->nlan; l++) {
+		/* alone in its dispatcher (as the uplink's, see alone()):
+		 * the dispatcher goes with CAP_NET_ADMIN alone */
+		if ((!b->lan[l].mp || xdp_multiprog__detach(b->lan[l].mp)) &&
+		    xdp_program__detach(b->lan[l].prog, b->lan[l].ifindex,
+					b->mode, 0))
+			log_warn("XDP program not detached from LAN ifindex "
+				 "%d (xdp-loader unload)", b->lan[l].ifindex);
+		xdp_multiprog__close(b->lan[l].mp);
+		xdp_program__close(b->lan[l].prog);
+	}
+	b->nlan = 0;
 	if (b->sa_fd >= 0 && !b->prog && !b->own_obj)
 		clear_sa_map(b); /* the program stays: leave it no SPI */
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < NMAPS; i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
@@ -473,7 +576,7 @@ void bpfload_close(struct bpf_state *b)
 	} else {
 		return;
 	}
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < NMAPS; i++) {
 		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, map_names[i]);
 		unlink(path);
 	}

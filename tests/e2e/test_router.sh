@@ -1,0 +1,179 @@
+#!/bin/bash
+# Router mode: LAN interfaces on AF_XDP end to end, IP forwarding off.
+#
+#   ${P}HA host A 10.1.0.2 (default via 10.1.0.1)
+#      h0 ===== veth ===== l0 10.1.0.1/24 (XDP, LAN)
+#                          ${P}A gw-a: espressod, tun esp0 10.1.255.1
+#                          eA 192.0.2.1 (XDP, uplink)
+#                               ====== veth wire ======
+#                          eB 192.0.2.2 (XDP, uplink)
+#                          ${P}B gw-b: espressod, tun esp0 10.2.255.1
+#      h0 ===== veth ===== l0 10.2.0.1/24 (XDP, LAN, MTU LAN_B_MTU)
+#   ${P}HB host B 10.2.0.2 (default via 10.2.0.1)
+#
+# A routes 10.2.0.0/16 into the tunnel, B 10.1.0.0/16.
+#  1. ping and iperf3 (TCP) host A <-> host B; the LAN counters of both
+#     gateways move, their kernels forward nothing (/proc/net/snmp
+#     ForwDatagrams unchanged, net.ipv4.ip_forward = 0)
+#  2. scapy on host A: an echo reply crossed two routers (TTL 64 - 2);
+#     TTL 1: time exceeded from gw-a's LAN address; TTL 2: from gw-b's,
+#     through the tunnel; DF too big for the tunnel: fragmentation needed
+#     from gw-a with the tunnel MTU; DF too big for B's LAN: from gw-b with
+#     B's LAN MTU
+#  3. the gateway itself: a TCP service on gw-a's LAN address answers
+#     host A; host mode (the tun) works beside router mode
+source "$(dirname "$0")/lib.sh"
+NS_HA=${P}HA
+NS_HB=${P}HB
+LAN_B_MTU=1400
+cleanup() {
+	[ -z "${LISTEN_PID:-}" ] || kill "$LISTEN_PID" 2>/dev/null
+	topo_down
+	ip netns del "$NS_HA" 2>/dev/null || true
+	ip netns del "$NS_HB" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+stat_sum() { # stat_sum a|b NAME: a per-queue counter summed over queues
+	ctl "$1" show stats | grep '^queue' |
+		awk -v n="$2" '{for (i = 1; i < NF; i++) if ($i == n) s += $(i + 1)} END {print s + 0}'
+}
+forwarded() { # forwarded NS: the kernel's Ip ForwDatagrams
+	ip netns exec "$1" awk '/^Ip:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "ForwDatagrams") c = i; h = 1 } else print $c }' /proc/net/snmp
+}
+
+lan_up() { # lan_up A|B NET MTU: host namespace and LAN veth of gateway x
+	local gw=${P}$1 host=${P}H$1
+	ip netns add "$host"
+	ip link add h0 netns "$host" type veth peer name l0 netns "$gw"
+	ip -n "$gw" link set l0 mtu "$3" up
+	ip -n "$host" link set h0 mtu "$3" up
+	ip -n "$host" link set lo up
+	ip -n "$gw" addr add "$2.1/24" dev l0
+	ip -n "$host" addr add "$2.2/24" dev h0
+	ip -n "$host" route add default via "$2.1"
+	# a veth leaves checksums to the receiver (CHECKSUM_PARTIAL), and an
+	# XSK gets the bytes as they are: complete them here, as a wire would
+	ip netns exec "$host" ethtool -K h0 tx off >/dev/null
+}
+
+rgw_start() { # rgw_start a|b: gw_start's gateway in router mode
+	local ns conf log
+	if [ "$1" = a ]; then
+		ns=$NS_A
+		conf=$(EXTRA_CONF='lan = ( { name = "l0"; } );' gw_conf a eA \
+			10.1.255.1/32 fd00:1::1/128 192.0.2.1 192.0.2.2 \
+			10.2.0.0/16 fd00:2::/64 "$SPI_AB" "$KEY_AB" "$SPI_BA" "$KEY_BA")
+	else
+		ns=$NS_B
+		conf=$(EXTRA_CONF='lan = ( { name = "l0"; } );' gw_conf b eB \
+			10.2.255.1/32 fd00:2::1/128 192.0.2.2 192.0.2.1 \
+			10.1.0.0/16 fd00:1::/64 "$SPI_BA" "$KEY_BA" "$SPI_AB" "$KEY_AB")
+	fi
+	log=$WORK/gw-$1.log
+	ip netns exec "$ns" "$ROOT/espressod" ${VERBOSE:+-v} -c "$conf" --state-dir "$WORK/state-$1" \
+		>"$log" 2>&1 &
+	eval "PID_${1^^}=$!"
+	for _ in $(seq 50); do
+		[ -S "/run/espresso/$P-$1.sock" ] && grep -q running "$log" && return 0
+		kill -0 "$!" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$log" >&2
+	fail "espressod gw-$1 did not start"
+}
+
+TUN_MTU=0
+topo_up
+lan_up A 10.1.0 1500
+lan_up B 10.2.0 "$LAN_B_MTU"
+for ns in "$NS_A" "$NS_B"; do
+	[ "$(ip netns exec "$ns" sysctl -n net.ipv4.ip_forward)" = 0 ] ||
+		fail "IP forwarding is on in $ns"
+done
+rgw_start a
+rgw_start b
+fwd_a=$(forwarded "$NS_A")
+fwd_b=$(forwarded "$NS_B")
+grep -q "LAN l0: router mode" "$WORK/gw-a.log" || fail "gw-a: no LAN: $(cat "$WORK/gw-a.log")"
+
+say "1. ping and iperf3 between the LAN hosts"
+ok=
+for _ in 1 2 3 4 5; do
+	ip netns exec "$NS_HA" ping -c 1 -W 1 10.2.0.2 >/dev/null && { ok=1; break; }
+done
+[ -n "$ok" ] || fail "no ping host A -> host B: $(ctl a show stats; ctl b show stats)"
+ip netns exec "$NS_HA" ping -c 5 -i 0.2 -W 2 10.2.0.2 >/dev/null || fail "pings lost"
+ip netns exec "$NS_HB" ping -c 3 -i 0.2 -W 2 10.1.0.2 >/dev/null || fail "no ping host B -> host A"
+ip netns exec "$NS_HB" iperf3 -s -1 -B 10.2.0.2 >/dev/null 2>&1 &
+srv=$!
+sleep 0.5
+ip netns exec "$NS_HA" iperf3 -c 10.2.0.2 -t 2 >"$WORK/iperf.txt" 2>&1 ||
+	fail "iperf3: $(cat "$WORK/iperf.txt")"
+wait $srv
+grep receiver "$WORK/iperf.txt"
+for gw in a b; do
+	for c in lan_rx lan_tx; do
+		n=$(stat_sum $gw $c)
+		[ "$n" -ge 8 ] || fail "gw-$gw $c = $n: $(ctl $gw show stats)"
+	done
+done
+n=$(xdp_counter "$NS_A" l0 redirect_protect)
+[ "$n" -ge 8 ] || fail "gw-a XDP redirect_protect = $n"
+[ "$(forwarded "$NS_A")" = "$fwd_a" ] || fail "gw-a's kernel forwarded packets"
+[ "$(forwarded "$NS_B")" = "$fwd_b" ] || fail "gw-b's kernel forwarded packets"
+
+say "2. TTL and ICMP errors (scapy)"
+tmtu=$(sed -n 's/.*tunnel MTU \([0-9]*\).*/\1/p' "$WORK/gw-a.log" | head -1)
+[ -n "$tmtu" ] || fail "no tunnel MTU in the log"
+ip netns exec "$NS_HA" /usr/bin/python3 - "$tmtu" "$LAN_B_MTU" <<'PY' || fail "scapy checks"
+import sys
+from scapy.all import IP, ICMP, Raw, sr1, conf
+conf.verb = 0
+tmtu, lanb = int(sys.argv[1]), int(sys.argv[2])
+def ask(p):
+    for _ in range(3):
+        r = sr1(p, timeout=2, iface="h0")
+        if r is not None:
+            return r
+    sys.exit("no answer to %r" % p)
+r = ask(IP(dst="10.2.0.2", ttl=64) / ICMP(id=7, seq=1))
+assert r[ICMP].type == 0 and r.src == "10.2.0.2", r.summary()
+assert r.ttl == 62, "echo reply TTL %d, not 64 - 2 routers" % r.ttl
+r = ask(IP(dst="10.2.0.2", ttl=1) / ICMP(id=7, seq=2))
+assert r[ICMP].type == 11 and r[ICMP].code == 0 and r.src == "10.1.0.1", r.summary()
+r = ask(IP(dst="10.2.0.2", ttl=2) / ICMP(id=7, seq=3))
+assert r[ICMP].type == 11 and r.src == "10.2.0.1", r.summary()
+assert r.ttl == 63, "time exceeded from gw-b crossed gw-a: TTL %d" % r.ttl
+r = ask(IP(dst="10.2.0.2", flags="DF") / ICMP(id=7, seq=4) / Raw(b"x" * (1500 - 28)))
+assert r[ICMP].type == 3 and r[ICMP].code == 4 and r.src == "10.1.0.1", r.summary()
+assert r[ICMP].nexthopmtu == tmtu, "next-hop MTU %d, tunnel %d" % (r[ICMP].nexthopmtu, tmtu)
+r = ask(IP(dst="10.2.0.2", flags="DF") / ICMP(id=7, seq=5) / Raw(b"x" * (lanb + 8 - 28)))
+assert r[ICMP].type == 3 and r[ICMP].code == 4 and r.src == "10.2.0.1", r.summary()
+assert r[ICMP].nexthopmtu == lanb, "next-hop MTU %d, LAN %d" % (r[ICMP].nexthopmtu, lanb)
+print("scapy: TTL 62, time exceeded from 10.1.0.1 and 10.2.0.1, frag needed %d and %d" % (tmtu, lanb))
+PY
+n=$(ctl a show stats | tr ' ' '\n' | grep -A1 -x lan_ttl | sed -n 2p)
+[ "${n:-0}" -ge 1 ] || fail "gw-a counted no lan_ttl drop: $(ctl a show stats)"
+
+say "3. the gateways themselves"
+ip netns exec "$NS_A" /usr/bin/python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.1.0.1", 2222)); s.listen(1)
+c, _ = s.accept(); c.sendall(b"gw-a service\n"); c.close()' &
+LISTEN_PID=$!
+sleep 0.5
+got=$(ip netns exec "$NS_HA" /usr/bin/python3 -c '
+import socket
+s = socket.create_connection(("10.1.0.1", 2222), timeout=3)
+print(s.recv(100).decode().strip())')
+[ "$got" = "gw-a service" ] || fail "gw-a's own TCP service on its LAN address: '$got'"
+wait "$LISTEN_PID"; LISTEN_PID=
+ip netns exec "$NS_HA" ping -c 1 -W 2 10.1.0.1 >/dev/null || fail "no ping to gw-a's LAN address"
+# host mode beside router mode: gw-a's own stack through its tun to host B
+ip netns exec "$NS_A" ping -c 2 -W 2 10.2.0.2 >/dev/null || fail "host mode: gw-a -> host B"
+ip netns exec "$NS_HB" ping -c 2 -W 2 10.1.255.1 >/dev/null || fail "host B -> gw-a's tun address"
+[ "$(forwarded "$NS_A")" = "$fwd_a" ] || fail "gw-a's kernel forwarded packets"
+[ "$(forwarded "$NS_B")" = "$fwd_b" ] || fail "gw-b's kernel forwarded packets"
+say "PASS"
