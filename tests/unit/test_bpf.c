@@ -909,3 +909,143 @@ Test(bpf, counters_accumulate)
 	want.drop_no_xsk = 4;
 	stats_expect(&want, "repeat 4");
 }
+
+/* ---- router mode: a LAN interface ------------------------------------------ */
+
+/*
+ * BPF_PROG_TEST_RUN runs the program as if on the loopback device (ifindex
+ * 1) of the test's namespace: listed in espresso_ifaces, it is a LAN with
+ * the MAC the frames are sent to (02:00:00:00:00:01). espresso_routes4 has
+ * 192.0.2.0/24 -> tunnel slot 4 + 1; 192.0.2.1 is one of our own. Each
+ * test runs in its own process: the other tests see an uplink.
+ */
+#define LAN_ROUTE_VALUE 5u
+
+static void lan_setup(void)
+{
+	struct espresso_iface ifc = { .lan = 1, .mac = { 2, 0, 0, 0, 0, 1 } };
+	struct espresso_lpm4_key k = { .prefixlen = 24, .addr = { 192, 0, 2, 0 } };
+	struct espresso_route v = { .tunnel = LAN_ROUTE_VALUE };
+	__u32 lo = 1;
+
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+					  ESPRESSO_MAP_IFACES), &lo, sizeof(lo),
+					  &ifc, sizeof(ifc), BPF_ANY), 0);
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+					  ESPRESSO_MAP_ROUTES4), &k, sizeof(k),
+					  &v, sizeof(v), BPF_ANY), 0);
+}
+
+static void lan_local(__u32 addr_be)
+{
+	__u32 one = 1;
+
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+					  ESPRESSO_MAP_LOCAL4), &addr_be,
+					  sizeof(addr_be), &one, sizeof(one),
+					  BPF_ANY), 0);
+}
+
+#define EXPECT_LAN(frame, len, verdict, counter)                              \
+	do {                                                                  \
+		struct espresso_xdp_stats want_ = { .rx_packets = 1,         \
+						    .lan_rx_packets = 1 };    \
+		__u32 v_ = run((frame), (len));                              \
+		want_.counter = 1;                                            \
+		cr_assert_eq(v_, (verdict), "verdict %u, want %s", v_,        \
+			     #verdict);                                       \
+		stats_expect(&want_, #counter);                               \
+	} while (0)
+
+/* A TCP SYN 198.51.100.2 -> 192.0.2.1 (a destination the route covers). */
+static void lan_tcp(struct frame *f, unsigned int frag)
+{
+	size_t ip;
+
+	eth(f, 0x0800);
+	ip = ip4(f, IPPROTO_TCP, 5, frag);
+	tcp_syn(f);
+	ip4_done(f, ip);
+}
+
+Test(bpf, lan_covered_no_xsk_fails_closed)
+{
+	struct frame f;
+
+	lan_setup();
+	lan_tcp(&f, 0x4000);
+	/* no socket bound: dropped, never passed to the kernel in clear */
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_lan_no_xsk);
+	/* a fragment is covered as a whole packet is */
+	lan_tcp(&f, 0x2000);
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_lan_no_xsk);
+	/* ESP on a LAN is plaintext to classify, not inbound ESP */
+	esp4_frame(&f, KNOWN_SPI);
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_lan_no_xsk);
+}
+
+Test(bpf, lan_not_covered)
+{
+	struct frame f;
+
+	lan_setup();
+	lan_tcp(&f, 0);
+	f.b[14 + 16 + 2] = 3; /* 192.0.3.1: no route (checksum not checked) */
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_no_route);
+}
+
+Test(bpf, lan_gateway_itself)
+{
+	struct frame f;
+
+	lan_setup();
+	lan_local(htonl(0xc0000201));
+	lan_tcp(&f, 0);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+	/* broadcast and another host's unicast are not routed */
+	lan_local(htonl(0x01020304));
+	lan_tcp(&f, 0);
+	memset(f.b, 0xff, 6);
+	cr_assert_eq(bpf_map__delete_elem(bpf_object__find_map_by_name(obj,
+		     ESPRESSO_MAP_LOCAL4), &(__u32){ htonl(0xc0000201) },
+		     sizeof(__u32), 0), 0);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+	f.b[0] = 2;
+	f.b[5] = 9;
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+}
+
+Test(bpf, lan_not_ipv4)
+{
+	static const unsigned char arp[28] = { 0x00, 0x01, 0x08, 0x00, 6, 4 };
+	struct frame f;
+	size_t ip;
+
+	lan_setup();
+	eth(&f, 0x0806);
+	put(&f, arp, sizeof(arp));
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_other);
+	eth(&f, 0x86dd);
+	ip = ip6(&f, IPPROTO_TCP);
+	tcp_syn(&f);
+	ip6_done(&f, ip);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_other);
+	eth(&f, 0x8100);
+	vlan(&f, 5, 0x0800);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_other);
+}
+
+Test(bpf, lan_malformed)
+{
+	struct frame f;
+
+	lan_setup();
+	lan_tcp(&f, 0);
+	set16(&f, 14 + 2, (unsigned int)f.len); /* tot_len past the frame */
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_malformed);
+	lan_tcp(&f, 0);
+	f.b[14] = 0x44; /* ihl 4 */
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_malformed);
+	lan_tcp(&f, 0);
+	EXPECT_LAN(f.b, 14 + 10, XDP_DROP, drop_malformed);
+}

@@ -1292,3 +1292,46 @@ Test(config, ciphers)
 	cr_assert_eq(config_cipher_key_len(CIPHER_AES_GCM_256), 36);
 	cr_assert_eq(config_cipher_key_len((enum cfg_cipher)7), 0);
 }
+
+/* ---- router mode: lan = ( { name = ...; }, ... ) ---- */
+
+Test(config, lan_valid)
+{
+	struct cfg c;
+
+	cr_assert_eq(load_edit(&c, false, 9, "  }; lan = ( { name = \"eth7\"; }, "
+			       "{ name = \"eth8\"; } );", 0), 0, "%s", err);
+	cr_assert_eq(c.nlans, 2);
+	cr_assert_str_eq(c.lans[0].name, "eth7");
+	cr_assert_str_eq(c.lans[1].name, "eth8");
+	config_free(&c);
+	/* absent: host mode */
+	cr_assert_eq(load_edit(&c, false, 0), 0, "%s", err);
+	cr_assert_eq(c.nlans, 0);
+	config_free(&c);
+}
+
+Test(config, lan_errors)
+{
+	struct cfg c;
+
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"lo\"; } );", 0),
+		   &c, 9, "lan.[0].name", "'lo' is also the uplink");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"esp9\"; } );", 0),
+		   &c, 9, "lan.[0].name", "'esp9' is also the tun");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"e1\"; }, "
+			     "{ name = \"e1\"; } );", 0),
+		   &c, 9, "lan.[1].name", "'e1' is listed twice");
+	EXPECT_ERR(load_edit(&c, true, 9, "  }; lan = ( { name = \"nosuchif0\"; } );", 0),
+		   &c, 9, "lan.[0].name", "interface 'nosuchif0' not found");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"a\"; }, "
+			     "{ name = \"b\"; }, { name = \"c\"; }, { name = \"d\"; }, "
+			     "{ name = \"e\"; } );", 0),
+		   &c, 9, "lan", "5 LAN interfaces, at most 4");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"e1\"; mtu = 9; } );", 0),
+		   &c, 9, "mtu");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { } );", 0),
+		   &c, 9, "lan.[0].name");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"a/b\"; } );", 0),
+		   &c, 9, "lan.[0].name", "not a valid interface name");
+}
