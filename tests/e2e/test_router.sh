@@ -176,4 +176,24 @@ ip netns exec "$NS_A" ping -c 2 -W 2 10.2.0.2 >/dev/null || fail "host mode: gw-
 ip netns exec "$NS_HB" ping -c 2 -W 2 10.1.255.1 >/dev/null || fail "host B -> gw-a's tun address"
 [ "$(forwarded "$NS_A")" = "$fwd_a" ] || fail "gw-a's kernel forwarded packets"
 [ "$(forwarded "$NS_B")" = "$fwd_b" ] || fail "gw-b's kernel forwarded packets"
+
+# ROUTER_BENCH=SECONDS: iperf3 TCP single stream, LAN host to LAN host
+# through router mode, then gateway to gateway through the tuns (host
+# mode), in the same run (numbers only: nothing is asserted)
+if [ -n "${ROUTER_BENCH:-}" ]; then
+	bench() { # bench NAME CLIENT_NS SERVER_NS SERVER_ADDR
+		local srv
+		ip netns exec "$3" iperf3 -s -1 -B "$4" >/dev/null 2>&1 &
+		srv=$!
+		sleep 0.5
+		ip netns exec "$2" iperf3 -c "$4" -t "$ROUTER_BENCH" -O 1 >"$WORK/b.txt" 2>&1 ||
+			fail "iperf3 $1: $(cat "$WORK/b.txt")"
+		wait "$srv"
+		echo "   $1: $(grep receiver "$WORK/b.txt" | awk '{print $(NF-2), $(NF-1)}')"
+	}
+	say "bench: iperf3 -t $ROUTER_BENCH, TCP, one stream"
+	bench "router mode, host A -> host B      " "$NS_HA" "$NS_HB" 10.2.0.2
+	bench "host mode, gw-a tun -> gw-b tun    " "$NS_A" "$NS_B" 10.2.255.1
+	bench "router mode again                  " "$NS_HA" "$NS_HB" 10.2.0.2
+fi
 say "PASS"
