@@ -22,6 +22,12 @@
 #     B's LAN MTU
 #  3. the gateway itself: a TCP service on gw-a's LAN address answers
 #     host A; host mode (the tun) works beside router mode
+#  4. the SPD on gw-a (scapy's UDP from host A, a receiver on host B):
+#     discard and bypass by destination port, counted exactly; a protect
+#     rule of higher priority over the discard; a discard added while a
+#     ping flows stops it at once (the flow cache's verdict is of an older
+#     generation), deleting it lets it through again; policy errors; the
+#     flow cache and the candidates dumped by bpftool with their fields
 source "$(dirname "$0")/lib.sh"
 NS_HA=${P}HA
 NS_HB=${P}HB
@@ -176,6 +182,78 @@ ip netns exec "$NS_A" ping -c 2 -W 2 10.2.0.2 >/dev/null || fail "host mode: gw-
 ip netns exec "$NS_HB" ping -c 2 -W 2 10.1.255.1 >/dev/null || fail "host B -> gw-a's tun address"
 [ "$(forwarded "$NS_A")" = "$fwd_a" ] || fail "gw-a's kernel forwarded packets"
 [ "$(forwarded "$NS_B")" = "$fwd_b" ] || fail "gw-b's kernel forwarded packets"
+
+say "4. the SPD"
+xdp() { xdp_counter "$NS_A" l0 "$1"; }
+udp_to_b() { # udp_to_b DPORT N: N datagrams host A -> host B, scapy
+	ip netns exec "$NS_HA" /usr/bin/python3 -c '
+import sys
+from scapy.all import IP, UDP, Raw, send, conf
+conf.verb = 0
+send(IP(dst="10.2.0.2") / UDP(sport=40000, dport=int(sys.argv[1])) / Raw(b"spd"),
+     count=int(sys.argv[2]), inter=0.01)' "$1" "$2"
+}
+receiver() { # receiver PORT: count datagrams for 3 s into $WORK/rx.PORT
+	ip netns exec "$NS_HB" /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.2.0.2", int(sys.argv[1]))); s.settimeout(3); n = 0
+try:
+    while True:
+        s.recv(100); n += 1
+except socket.timeout:
+    pass
+open(sys.argv[2], "w").write(str(n))' "$1" "$WORK/rx.$1" &
+}
+ctl a policy add 10 priority 10 dst 10.2.0.2/32 proto udp dport 5000 action discard >/dev/null ||
+	fail "policy add discard"
+ctl a policy add 11 priority 10 dst 10.2.0.0/24 proto udp dport 5001 action bypass >/dev/null ||
+	fail "policy add bypass"
+d0=$(xdp drop_spd_discard); b0=$(xdp pass_spd_bypass)
+receiver 5000; rpid=$!
+sleep 0.3
+udp_to_b 5000 5
+udp_to_b 5001 4
+wait $rpid
+[ "$(cat "$WORK/rx.5000")" = 0 ] || fail "host B got $(cat "$WORK/rx.5000") discarded datagrams"
+[ $(( $(xdp drop_spd_discard) - d0 )) = 5 ] || fail "drop_spd_discard moved by $(( $(xdp drop_spd_discard) - d0 )), not 5"
+[ $(( $(xdp pass_spd_bypass) - b0 )) = 4 ] || fail "pass_spd_bypass moved by $(( $(xdp pass_spd_bypass) - b0 )), not 4"
+# priority: protect (5) before discard (10) for the same datagrams
+ctl a policy add 12 priority 5 dst 10.2.0.0/16 proto udp dport 4000-5000 action protect tunnel to-peer >/dev/null ||
+	fail "policy add protect"
+p0=$(xdp redirect_policy)
+receiver 5000; rpid=$!
+sleep 0.3
+udp_to_b 5000 5
+wait $rpid
+[ "$(cat "$WORK/rx.5000")" = 5 ] || fail "host B got $(cat "$WORK/rx.5000") of 5 protected datagrams"
+[ $(( $(xdp redirect_policy) - p0 )) = 5 ] || fail "redirect_policy moved by $(( $(xdp redirect_policy) - p0 ))"
+ctl a show policies
+[ "$(ctl a -j show policies | /usr/bin/python3 -c 'import json,sys; print([p["id"] for p in json.load(sys.stdin)])')" = "[12, 10, 11]" ] ||
+	fail "show policies: not in priority order"
+# the flow cache under a policy change, mid-flow
+ip netns exec "$NS_HA" ping -c 2 -i 0.2 -W 1 10.2.0.2 >/dev/null || fail "ping before the change"
+h0=$(xdp spd_cache_hit)
+ip netns exec "$NS_HA" ping -c 2 -i 0.2 -W 1 10.2.0.2 >/dev/null || fail "ping before the change"
+[ "$(xdp spd_cache_hit)" -gt "$h0" ] || fail "the ping's flow never hit the cache"
+d0=$(xdp drop_spd_discard)
+ctl a policy add 20 priority 1 dst 10.2.0.2/32 proto icmp action discard >/dev/null || fail "policy add icmp"
+ip netns exec "$NS_HA" ping -c 3 -i 0.2 -W 1 10.2.0.2 >/dev/null && fail "a stale cached verdict let the ping through"
+[ $(( $(xdp drop_spd_discard) - d0 )) = 3 ] || fail "3 pings, drop_spd_discard moved by $(( $(xdp drop_spd_discard) - d0 ))"
+ctl a policy del 20 >/dev/null || fail "policy del"
+ip netns exec "$NS_HA" ping -c 2 -i 0.2 -W 1 10.2.0.2 >/dev/null || fail "ping after the policy went"
+# errors: nothing changes
+for bad in "policy add 10 action discard" "policy add 30 action protect tunnel nosuch" \
+	"policy add 31 action protect" "policy add 32 dport 80 action discard" \
+	"policy add 33 dst fd00::/8 action discard" "policy add 34 action bypass tunnel to-peer" \
+	"policy del 99"; do
+	# shellcheck disable=SC2086
+	ctl a $bad >/dev/null 2>&1 && fail "accepted: $bad"
+done
+n=$(ctl a -j show policies | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$n" = 3 ] || fail "$n policies after refused commands"
+bpf_dump a espresso_flow_cache | grep -q rule_id || fail "bpftool: no rule_id field in the flow cache"
+bpf_dump a espresso_spd_lpm | grep -q '"rule"' || fail "bpftool: no candidates in espresso_spd_lpm"
 
 # ROUTER_BENCH=SECONDS: iperf3 TCP single stream, LAN host to LAN host
 # through router mode, then gateway to gateway through the tuns (host

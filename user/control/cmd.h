@@ -17,6 +17,10 @@
  *   reload
  *   monitor
  *   batch begin | batch end
+ *   policy add ID [priority N] [src PREFIX] [dst PREFIX]
+ *        [proto tcp|udp|icmp|any|N] [sport N[-M]] [dport N[-M]]
+ *        action protect|bypass|discard [tunnel NAME]
+ *   policy del ID
  *
  * A leading -j (before any command) asks for JSON output. Keyword arguments
  * come in any order, each at most once. Values obey the config file's rules
@@ -41,10 +45,12 @@ enum cmd_op {
 	CMD_SHOW, CMD_TUNNEL_ADD, CMD_TUNNEL_DEL, CMD_SA_ADD, CMD_SA_DEL,
 	CMD_SA_UPDATE, CMD_ROUTE_ADD, CMD_ROUTE_DEL, CMD_RELOAD, CMD_MONITOR,
 	CMD_BATCH_BEGIN, CMD_BATCH_END,
+	CMD_POLICY_ADD, CMD_POLICY_DEL,
 };
 
 enum cmd_show {
 	SHOW_SA, SHOW_TUNNELS, SHOW_ROUTES, SHOW_STATS, SHOW_FRAMES, SHOW_XDP,
+	SHOW_POLICIES,
 };
 
 /* The values of struct cmd_sa's dir (those of enum sa_dir). */
@@ -62,6 +68,17 @@ struct cmd_sa {
 	uint16_t sport, dport;     /* sa update: host order; 0: not given */
 };
 
+/* policy add|del: an SPD rule of LAN plaintext (router mode). */
+struct cmd_policy {
+	uint32_t id;             /* 1.. */
+	uint32_t priority;       /* 0..65535, lower first; default 1000 */
+	struct cfg_prefix src, dst; /* IPv4; default 0.0.0.0/0 */
+	uint8_t proto;           /* 0: any */
+	uint16_t sport[2], dport[2]; /* ranges; default 0-65535 */
+	int action;              /* 1 protect, 2 bypass, 3 discard */
+	char tunnel[CFG_NAME_MAX]; /* protect */
+};
+
 struct cmd {
 	enum cmd_op op;
 	bool json;                /* -j: also kept when cmd_parse fails */
@@ -74,6 +91,7 @@ struct cmd {
 	char name[CFG_NAME_MAX];  /* tunnel del; route add: the tunnel */
 	struct cmd_sa sa;         /* sa add|del|update */
 	struct cfg_prefix prefix; /* route add|del: no host bits set */
+	struct cmd_policy policy; /* policy add|del */
 };
 
 /*

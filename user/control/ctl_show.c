@@ -8,12 +8,14 @@
 #include <errno.h>
 #include <linux/if_xdp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include <json-c/json.h>
 
+#include "config/check.h"
 #include "control/cmd.h"
 #include "control/ctl.h"
 #include "control/daemon.h"
@@ -217,6 +219,42 @@ static struct json_object *show_routes(struct espd *d)
 		ADD(o, "tunnel", STR(r->t->name));
 		json_object_array_add(a, o);
 	}
+	return a;
+}
+
+static struct json_object *show_policies(struct espd *d)
+{
+	struct json_object *a = json_object_new_array();
+	const struct spd *s = &d->spd;
+	size_t *order = calloc(s->n ? s->n : 1, sizeof(*order)), i;
+	char buf[64];
+
+	if (!order)
+		return a;
+	spd_order(s, order);
+	for (i = 0; i < s->n; i++) {
+		const struct spd_rule *r = &s->rules[order[i]];
+		struct json_object *o = json_object_new_object();
+
+		ADD(o, "id", U64(r->id));
+		ADD(o, "priority", U64(r->priority));
+		ADD(o, "src", STR(cfg_prefix_str(&r->src, buf, sizeof(buf))));
+		ADD(o, "dst", STR(cfg_prefix_str(&r->dst, buf, sizeof(buf))));
+		ADD(o, "proto", U64(r->proto));
+		snprintf(buf, sizeof(buf), "%u-%u", r->sport[0], r->sport[1]);
+		ADD(o, "sport", STR(buf));
+		snprintf(buf, sizeof(buf), "%u-%u", r->dport[0], r->dport[1]);
+		ADD(o, "dport", STR(buf));
+		ADD(o, "action", STR(cfg_spd_action_names[r->action]));
+		if (r->action == ESPRESSO_SPD_PROTECT) {
+			ADD(o, "tunnel", STR(r->tunnel));
+			/* its tunnel gone: it discards (fail closed) */
+			ADD(o, "in_force", STR(r->pushed_tid ? "protect"
+							     : "discard"));
+		}
+		json_object_array_add(a, o);
+	}
+	free(order);
 	return a;
 }
 
@@ -451,6 +489,7 @@ int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 	case SHOW_STATS: o = show_stats(d); break;
 	case SHOW_FRAMES: o = show_frames(d); break;
 	case SHOW_XDP: o = xdp_obj(d); break;
+	case SHOW_POLICIES: o = show_policies(d); break;
 	}
 	if (!o) {
 		fprintf(f, "show: out of memory");
@@ -466,6 +505,7 @@ int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 		case SHOW_ROUTES: text_rows(f, "route", "prefix", o); break;
 		case SHOW_STATS: text_stats(f, o); break;
 		case SHOW_FRAMES: text_rows(f, "queue", "queue", o); break;
+		case SHOW_POLICIES: text_rows(f, "policy", "id", o); break;
 		case SHOW_XDP:
 			fprintf(f, "xdp");
 			text_pairs(f, o, NULL);

@@ -856,8 +856,11 @@ int live_commit(struct live *l)
 	size_t i;
 	int ret;
 
-	if (!l->dirty)
+	if (!l->dirty) {
+		if (l->ops.committed)
+			l->ops.committed(l->ops.arg);
 		return 0;
+	}
 	/* 1. reserve sequence numbers on disk before any is used */
 	seq_sync(l);
 	/* 2. switch to the new outbound SAs */
@@ -902,6 +905,8 @@ int live_commit(struct live *l)
 				strerror(-ret));
 	}
 	l->npend_spi = 0;
+	if (l->ops.committed)
+		l->ops.committed(l->ops.arg);
 	return 0;
 }
 

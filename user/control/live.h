@@ -67,6 +67,9 @@ struct live_ops {
 	void (*xdp_route_set)(void *arg, const struct cfg_prefix *p,
 			      uint32_t value);
 	void (*xdp_route_del)(void *arg, const struct cfg_prefix *p);
+	/* after every live_commit, whether it published or not (the SPD
+	 * pushes its rules again when a tunnel they name changed) */
+	void (*committed)(void *arg);
 };
 
 struct live_route {

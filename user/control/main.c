@@ -170,6 +170,13 @@ static void ops_xdp_route_del(void *arg, const struct cfg_prefix *p)
 		bpfload_route4_del(&d->bpf, p->addr, p->len);
 }
 
+static void ops_committed(void *arg)
+{
+	struct espd *d = arg;
+
+	spd_sync(&d->spd, &d->live, &d->bpf);
+}
+
 static void ops_event(void *arg, const struct live_event *ev)
 {
 	ctl_event(arg, ev);
@@ -390,6 +397,7 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 		.event = ops_event,
 		.xdp_route_set = ops_xdp_route_set,
 		.xdp_route_del = ops_xdp_route_del,
+		.committed = ops_committed,
 	};
 	char err[512];
 	int err_n, nq;
@@ -483,6 +491,7 @@ static void teardown(struct espd *d)
 			nl_route_del(d->tun_ifindex, &d->live.routes[i].prefix);
 		live_destroy(&d->live);
 	}
+	spd_free(&d->spd);
 	bpfload_close(&d->bpf);
 	if (d->tun_fds[0] >= 0)
 		tun_persist(d->tun_fds[0], false);

@@ -161,7 +161,8 @@ static void lan_input(struct worker *w, int l, uint8_t *data, uint32_t len)
 	size_t hlen, tot;
 
 	if (mp->magic != ESPRESSO_META_MAGIC ||
-	    mp->verdict != ESPRESSO_V_PROTECT || mp->l3_proto != 4 ||
+	    (mp->verdict != ESPRESSO_V_PROTECT &&
+	     mp->verdict != ESPRESSO_V_POLICY) || mp->l3_proto != 4 ||
 	    mp->lan != (uint32_t)l + 1 ||
 	    mp->l3_off + sizeof(*ip) > len) {
 		lan_drop(w, NULL, DROP_lan_bad_ip);
@@ -178,8 +179,10 @@ static void lan_input(struct worker *w, int l, uint8_t *data, uint32_t len)
 		lan_drop(w, NULL, DROP_lan_bad_ip);
 		return;
 	}
-	/* the FIB decides (the XDP copy may be a commit behind) */
-	t = tables_route(w->tb, AF_INET, &ip->daddr);
+	/* a policy names its tunnel; else the FIB decides (the XDP copy
+	 * of the routes may be a commit behind) */
+	t = m.verdict == ESPRESSO_V_POLICY ? tables_tunnel(w->tb, m.tunnel) :
+		tables_route(w->tb, AF_INET, &ip->daddr);
 	if (!t) {
 		lan_drop(w, NULL, DROP_lan_no_route);
 		return;

@@ -23,7 +23,9 @@
 
 static const char *const map_names[] = { ESPRESSO_MAP_SA_IN, ESPRESSO_MAP_XSKS,
 					 ESPRESSO_MAP_STATS, ESPRESSO_MAP_IFACES,
-					 ESPRESSO_MAP_ROUTES4, ESPRESSO_MAP_LOCAL4 };
+					 ESPRESSO_MAP_ROUTES4, ESPRESSO_MAP_LOCAL4,
+					 ESPRESSO_MAP_SPD_RULES, ESPRESSO_MAP_SPD_LPM,
+					 ESPRESSO_MAP_SPD_CTL, ESPRESSO_MAP_FLOW_CACHE };
 #define NMAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 int bpfload_ensure_bpffs(void)
@@ -92,7 +94,8 @@ static int mkdirs(const char *dir)
 static int open_maps_pinned(struct bpf_state *b)
 {
 	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
-		       &b->routes4_fd, &b->local4_fd };
+		       &b->routes4_fd, &b->local4_fd, &b->spd_rules_fd,
+		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd };
 	char path[PATH_MAX];
 	size_t i;
 
@@ -129,6 +132,14 @@ static void clear_sa_map(struct bpf_state *b)
 	clear_map(b->ifaces_fd);
 	clear_map(b->routes4_fd);
 	clear_map(b->local4_fd);
+	clear_map(b->spd_lpm_fd);
+	clear_map(b->flow_fd);
+	if (b->spd_ctl_fd >= 0) { /* no policy: the SPD is skipped */
+		struct espresso_spd_ctl zero = { 0 };
+		uint32_t k = 0;
+
+		bpf_map_update_elem(b->spd_ctl_fd, &k, &zero, BPF_ANY);
+	}
 }
 
 static void init_state(struct bpf_state *b, const struct cfg *c)
@@ -136,6 +147,7 @@ static void init_state(struct bpf_state *b, const struct cfg *c)
 	memset(b, 0, sizeof(*b));
 	b->sa_fd = b->xsks_fd = b->stats_fd = -1;
 	b->ifaces_fd = b->routes4_fd = b->local4_fd = -1;
+	b->spd_rules_fd = b->spd_lpm_fd = b->spd_ctl_fd = b->flow_fd = -1;
 	b->ifindex = c->uplink.ifindex;
 	b->mode = c->uplink.xdp_mode == XDPMODE_SKB ? XDP_MODE_SKB
 						    : XDP_MODE_NATIVE;
@@ -352,8 +364,14 @@ maps:
 	b->ifaces_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_IFACES));
 	b->routes4_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_ROUTES4));
 	b->local4_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_LOCAL4));
+	b->spd_rules_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SPD_RULES));
+	b->spd_lpm_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SPD_LPM));
+	b->spd_ctl_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SPD_CTL));
+	b->flow_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_FLOW_CACHE));
 	if (b->sa_fd < 0 || b->xsks_fd < 0 || b->stats_fd < 0 ||
-	    b->ifaces_fd < 0 || b->routes4_fd < 0 || b->local4_fd < 0) {
+	    b->ifaces_fd < 0 || b->routes4_fd < 0 || b->local4_fd < 0 ||
+	    b->spd_rules_fd < 0 || b->spd_lpm_fd < 0 || b->spd_ctl_fd < 0 ||
+	    b->flow_fd < 0) {
 		log_err("%s lacks espresso's maps", obj);
 		bpfload_close(b);
 		return -ENOENT;
@@ -365,6 +383,10 @@ maps:
 	b->ifaces_fd = dup(b->ifaces_fd);
 	b->routes4_fd = dup(b->routes4_fd);
 	b->local4_fd = dup(b->local4_fd);
+	b->spd_rules_fd = dup(b->spd_rules_fd);
+	b->spd_lpm_fd = dup(b->spd_lpm_fd);
+	b->spd_ctl_fd = dup(b->spd_ctl_fd);
+	b->flow_fd = dup(b->flow_fd);
 	clear_sa_map(b);
 	log_info("XDP program attached to %s (%s mode), maps pinned in %s",
 		 c->uplink.name, b->mode == XDP_MODE_SKB ? "skb" : "native",
@@ -519,7 +541,8 @@ int bpfload_read_stats(const struct bpf_state *b,
 void bpfload_close(struct bpf_state *b)
 {
 	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
-		       &b->routes4_fd, &b->local4_fd };
+		       &b->routes4_fd, &b->local4_fd, &b->spd_rules_fd,
+		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd };
 	const char *done = "XDP program detached, pins removed";
 	char path[PATH_MAX];
 	size_t i;

@@ -29,6 +29,7 @@ struct bpf_state {
 	int mode; /* enum xdp_attach_mode */
 	int sa_fd, xsks_fd, stats_fd;
 	int ifaces_fd, routes4_fd, local4_fd; /* router mode */
+	int spd_rules_fd, spd_lpm_fd, spd_ctl_fd, flow_fd; /* its SPD */
 	char pin_dir[128]; /* ESPRESSO_PIN_ROOT/<instance> */
 	/* router mode: the same object loaded again per LAN, on the maps
 	 * pinned by the uplink's (LIBBPF_PIN_BY_NAME) */

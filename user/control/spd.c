@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "config/check.h"
+#include "control/cmd.h"
+#include "control/live.h"
+#include "control/spd.h"
+#include "io/bpfload.h"
+#include "lib/log.h"
+
+static uint32_t mask4(int len)
+{
+	return len ? htonl(0xffffffffu << (32 - len)) : 0;
+}
+
+static uint32_t addr4(const struct cfg_prefix *p)
+{
+	uint32_t a;
+
+	memcpy(&a, p->addr, 4);
+	return a;
+}
+
+/* outer holds inner (both IPv4) */
+static bool covers(const struct cfg_prefix *outer,
+		   const struct cfg_prefix *inner)
+{
+	return outer->len <= inner->len &&
+	       ((addr4(inner) ^ addr4(outer)) & mask4(outer->len)) == 0;
+}
+
+static const struct spd_rule *sorted_rules;
+
+static int by_priority(const void *a, const void *b)
+{
+	const struct spd_rule *x = &sorted_rules[*(const size_t *)a];
+	const struct spd_rule *y = &sorted_rules[*(const size_t *)b];
+
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+void spd_order(const struct spd *s, size_t *order)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		order[i] = i;
+	sorted_rules = s->rules; /* control thread only */
+	qsort(order, s->n, sizeof(*order), by_priority);
+}
+
+/* The rules whose destination covers rule d's: more than the program
+ * looks at? (dst of rule d is where the LPM lookup of such an address
+ * lands, or a longer prefix with fewer candidates.) */
+static int cands_of(const struct spd *s, const struct cfg_prefix *d)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < s->n; i++)
+		n += covers(&s->rules[i].dst, d);
+	return n;
+}
+
+int spd_add(struct spd *s, struct live *l, const struct cmd_policy *p,
+	    char *err, size_t errlen)
+{
+	struct spd_rule r = {
+		.id = p->id, .priority = p->priority, .src = p->src,
+		.dst = p->dst, .proto = p->proto, .action = p->action,
+		.sport = { p->sport[0], p->sport[1] },
+		.dport = { p->dport[0], p->dport[1] },
+	};
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->rules[i].id == p->id)
+			return errf(err, errlen, -EEXIST, "policy add: %u: "
+				    "already exists (policy del it first)",
+				    p->id);
+	if (s->n >= ESPRESSO_SPD_MAX)
+		return errf(err, errlen, -E2BIG, "policy add: %d policies "
+			    "already, the most there can be", ESPRESSO_SPD_MAX);
+	if (p->action == ESPRESSO_SPD_PROTECT) {
+		if (!live_tunnel_find(l, p->tunnel))
+			return errf(err, errlen, -ENOENT, "policy add: tunnel "
+				    "%s: no such tunnel", p->tunnel);
+		snprintf(r.tunnel, sizeof(r.tunnel), "%s", p->tunnel);
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		struct spd_rule *n = realloc(s->rules, cap * sizeof(*n));
+
+		if (!n)
+			return errf(err, errlen, -ENOMEM, "policy add: out of "
+				    "memory");
+		s->rules = n;
+		s->cap = cap;
+	}
+	s->rules[s->n++] = r;
+	/* every destination prefix, this one's and those under it, must
+	 * keep its candidates within what the program reads */
+	for (i = 0; i < s->n; i++) {
+		if (!covers(&r.dst, &s->rules[i].dst))
+			continue;
+		if (cands_of(s, &s->rules[i].dst) > ESPRESSO_SPD_CANDS) {
+			s->n--;
+			return errf(err, errlen, -E2BIG, "policy add: more "
+				    "than %d policies would cover %s (the XDP "
+				    "program checks at most %d per "
+				    "destination)", ESPRESSO_SPD_CANDS,
+				    cfg_prefix_str(&s->rules[i].dst, buf,
+						   sizeof(buf)),
+				    ESPRESSO_SPD_CANDS);
+		}
+	}
+	s->dirty = true;
+	return 0;
+}
+
+int spd_del(struct spd *s, uint32_t id, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->rules[i].id != id)
+			continue;
+		s->rules[i] = s->rules[--s->n];
+		s->dirty = true;
+		return 0;
+	}
+	return errf(err, errlen, -ENOENT, "policy del: %u: no such policy",
+		    id);
+}
+
+static int key_add(struct spd *s, int set, const struct espresso_spd_lpm_key *k)
+{
+	if (s->nkeys[set] == s->keycap[set]) {
+		size_t cap = s->keycap[set] ? 2 * s->keycap[set] : 16;
+		void *n = realloc(s->keys[set], cap * sizeof(*k));
+
+		if (!n)
+			return -ENOMEM;
+		s->keys[set] = n;
+		s->keycap[set] = cap;
+	}
+	s->keys[set][s->nkeys[set]++] = *k;
+	return 0;
+}
+
+/* The whole SPD into the set not in use, then switch to it. */
+static int push(struct spd *s, struct live *l, struct bpf_state *b)
+{
+	int set = s->gen ? !s->set : 0;
+	struct espresso_spd_ctl ctl;
+	size_t *order = calloc(s->n ? s->n : 1, sizeof(*order));
+	size_t i, j;
+	uint32_t zero = 0;
+	int ret = 0;
+
+	if (!order)
+		return -ENOMEM;
+	spd_order(s, order);
+	for (i = 0; i < s->n; i++) {
+		struct spd_rule *r = &s->rules[order[i]];
+		struct espresso_spd_rule v = {
+			.src = addr4(&r->src), .src_mask = mask4(r->src.len),
+			.dst = addr4(&r->dst), .dst_mask = mask4(r->dst.len),
+			.sport_lo = r->sport[0], .sport_hi = r->sport[1],
+			.dport_lo = r->dport[0], .dport_hi = r->dport[1],
+			.proto = r->proto, .action = r->action, .id = r->id,
+		};
+		uint32_t idx = set * ESPRESSO_SPD_MAX + i;
+
+		r->pushed_tid = 0;
+		if (r->action == ESPRESSO_SPD_PROTECT) {
+			struct tunnel *t = live_tunnel_find(l, r->tunnel);
+
+			if (t) {
+				v.tunnel = t->slot + 1;
+				r->pushed_tid = t->id;
+			} else {
+				v.action = ESPRESSO_SPD_DISCARD; /* fail closed */
+			}
+		}
+		if (bpf_map_update_elem(b->spd_rules_fd, &idx, &v, BPF_ANY))
+			ret = -errno;
+	}
+	/* the destination candidates of this set, from scratch */
+	for (i = 0; i < s->nkeys[set]; i++)
+		bpf_map_delete_elem(b->spd_lpm_fd, &s->keys[set][i]);
+	s->nkeys[set] = 0;
+	for (i = 0; i < s->n && !ret; i++) {
+		const struct cfg_prefix *d = &s->rules[order[i]].dst;
+		struct espresso_spd_lpm_key k = {
+			.prefixlen = 8 + d->len, .set = set,
+		};
+		struct espresso_spd_cands c = { 0 };
+
+		for (j = 0; j < i; j++) /* one entry per prefix */
+			if (!memcmp(&s->rules[order[j]].dst, d, sizeof(*d)))
+				break;
+		if (j < i)
+			continue;
+		memcpy(k.addr, d->addr, 4);
+		for (j = 0; j < s->n && c.n < ESPRESSO_SPD_CANDS; j++)
+			if (covers(&s->rules[order[j]].dst, d))
+				c.rule[c.n++] = j;
+		if (bpf_map_update_elem(b->spd_lpm_fd, &k, &c, BPF_ANY))
+			ret = -errno;
+		else
+			ret = key_add(s, set, &k);
+	}
+	free(order);
+	if (ret) {
+		log_rl(LOG_LVL_ERR, 10, "SPD: cannot write the XDP maps (%s): "
+		       "the policies in force stay", strerror(-ret));
+		return ret;
+	}
+	/* one store: the new set, and a generation no cached verdict has */
+	ctl.gen_set = s->n ? (s->gen + 1) * 2 + set : 0;
+	if (bpf_map_update_elem(b->spd_ctl_fd, &zero, &ctl, BPF_ANY)) {
+		ret = -errno;
+		log_rl(LOG_LVL_ERR, 10, "SPD: cannot switch the XDP set: %s",
+		       strerror(errno));
+		return ret;
+	}
+	s->gen++;
+	s->set = set;
+	s->dirty = false;
+	log_debug("SPD: %zu policies in force, generation %llu", s->n,
+		  (unsigned long long)s->gen);
+	return 0;
+}
+
+int spd_sync(struct spd *s, struct live *l, struct bpf_state *b)
+{
+	size_t i;
+
+	if (b->spd_ctl_fd < 0)
+		return 0;
+	if (!s->dirty && s->tables_gen == l->gen)
+		return 0;
+	s->tables_gen = l->gen;
+	for (i = 0; i < s->n && !s->dirty; i++) {
+		const struct spd_rule *r = &s->rules[i];
+		struct tunnel *t;
+
+		if (r->action != ESPRESSO_SPD_PROTECT)
+			continue;
+		t = live_tunnel_find(l, r->tunnel);
+		if ((t ? t->id : 0) != r->pushed_tid)
+			s->dirty = true; /* gone, or a new one by that name */
+	}
+	return s->dirty ? push(s, l, b) : 0;
+}
+
+void spd_free(struct spd *s)
+{
+	free(s->rules);
+	free(s->keys[0]);
+	free(s->keys[1]);
+	memset(s, 0, sizeof(*s));
+}
