@@ -27,7 +27,9 @@
 #     rule of higher priority over the discard; a discard added while a
 #     ping flows stops it at once (the flow cache's verdict is of an older
 #     generation), deleting it lets it through again; policy errors; the
-#     flow cache and the candidates dumped by bpftool with their fields
+#     flow cache and the candidates dumped by bpftool with their fields;
+#     inbound on gw-b: a decrypted datagram whose (reversed) rule is a
+#     discard is dropped as rx_policy, one no rule covers is delivered
 source "$(dirname "$0")/lib.sh"
 NS_HA=${P}HA
 NS_HB=${P}HB
@@ -185,14 +187,15 @@ ip netns exec "$NS_HB" ping -c 2 -W 2 10.1.255.1 >/dev/null || fail "host B -> g
 
 say "4. the SPD"
 xdp() { xdp_counter "$NS_A" l0 "$1"; }
-udp_to_b() { # udp_to_b DPORT N: N datagrams host A -> host B, scapy
+udp_to_b() { # udp_to_b DPORT N [SPORT]: N datagrams host A -> host B, scapy
 	ip netns exec "$NS_HA" /usr/bin/python3 -c '
 import sys
 from scapy.all import IP, UDP, Raw, send, conf
 conf.verb = 0
-send(IP(dst="10.2.0.2") / UDP(sport=40000, dport=int(sys.argv[1])) / Raw(b"spd"),
-     count=int(sys.argv[2]), inter=0.01)' "$1" "$2"
+send(IP(dst="10.2.0.2") / UDP(sport=int(sys.argv[3]), dport=int(sys.argv[1])) / Raw(b"spd"),
+     count=int(sys.argv[2]), inter=0.01)' "$1" "$2" "${3:-40000}"
 }
+drop_b() { ctl b show stats | grep -A3 '^queue' | tr ' ' '\n' | grep -A1 -x "$1" | sed -n 2p; }
 receiver() { # receiver PORT: count datagrams for 3 s into $WORK/rx.PORT
 	ip netns exec "$NS_HB" /usr/bin/python3 -c '
 import socket, sys
@@ -252,6 +255,18 @@ for bad in "policy add 10 action discard" "policy add 30 action protect tunnel n
 done
 n=$(ctl a -j show policies | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n" = 3 ] || fail "$n policies after refused commands"
+# inbound: gw-b's rule for B -> A UDP to port 6000 discards, so a
+# datagram from A's port 6000 that gw-b decrypts is dropped
+ctl b policy add 50 src 10.2.0.0/24 dst 10.1.0.0/24 proto udp dport 6000 action discard >/dev/null ||
+	fail "gw-b policy add"
+r0=$(drop_b rx_policy)
+receiver 5002; rpid=$!
+sleep 0.3
+udp_to_b 5002 4 6000
+udp_to_b 5002 3 6001
+wait $rpid
+[ "$(cat "$WORK/rx.5002")" = 3 ] || fail "host B got $(cat "$WORK/rx.5002") datagrams, want the 3 from port 6001"
+[ $(( ${r0:-0} + 4 )) = "$(drop_b rx_policy)" ] || fail "gw-b rx_policy: ${r0:-0} -> $(drop_b rx_policy), want +4"
 bpf_dump a espresso_flow_cache | grep -q rule_id || fail "bpftool: no rule_id field in the flow cache"
 bpf_dump a espresso_spd_lpm | grep -q '"rule"' || fail "bpftool: no candidates in espresso_spd_lpm"
 

@@ -227,6 +227,7 @@ static int setup_workers(struct espd *d)
 	d->env.batch = d->cfg.workers.batch;
 	d->env.offload = d->cfg.tun.offload;
 	d->env.mss_clamp = d->cfg.tun.mss_clamp;
+	d->env.spd = d->cfg.nlans ? &d->spd.snap : NULL;
 
 	d->env.busy_poll = d->cfg.workers.busy_poll;
 	d->env.stop = &d->stop;

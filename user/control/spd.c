@@ -13,6 +13,7 @@
 #include "control/spd.h"
 #include "io/bpfload.h"
 #include "lib/log.h"
+#include "tables/spdsnap.h"
 
 static uint32_t mask4(int len)
 {
@@ -157,6 +158,41 @@ static int key_add(struct spd *s, int set, const struct espresso_spd_lpm_key *k)
 	return 0;
 }
 
+/* The workers' copy of the rules in order (NULL when none), swapped in;
+ * the old one freed after its grace period. */
+static int publish_snap(struct spd *s, struct live *l, const size_t *order)
+{
+	struct spd_snap *n = NULL, *old;
+	size_t i;
+
+	if (s->n) {
+		n = calloc(1, sizeof(*n) + s->n * sizeof(n->r[0]));
+		if (!n)
+			return -ENOMEM;
+		n->n = s->n;
+		for (i = 0; i < s->n; i++) {
+			const struct spd_rule *r = &s->rules[order[i]];
+			struct spd_in_rule *v = &n->r[i];
+
+			v->src = addr4(&r->src);
+			v->src_mask = mask4(r->src.len);
+			v->dst = addr4(&r->dst);
+			v->dst_mask = mask4(r->dst.len);
+			memcpy(v->sport, r->sport, sizeof(v->sport));
+			memcpy(v->dport, r->dport, sizeof(v->dport));
+			v->proto = r->proto;
+			v->action = r->action;
+			v->tunnel_id = r->pushed_tid;
+		}
+	}
+	old = atomic_exchange_explicit(&s->snap, n, memory_order_acq_rel);
+	if (old && epoch_retire(&l->epoch, free, old)) {
+		epoch_synchronize(&l->epoch);
+		free(old);
+	}
+	return 0;
+}
+
 /* The whole SPD into the set not in use, then switch to it. */
 static int push(struct spd *s, struct live *l, struct bpf_state *b)
 {
@@ -195,6 +231,7 @@ static int push(struct spd *s, struct live *l, struct bpf_state *b)
 		if (bpf_map_update_elem(b->spd_rules_fd, &idx, &v, BPF_ANY))
 			ret = -errno;
 	}
+	ret = ret ?: publish_snap(s, l, order);
 	/* the destination candidates of this set, from scratch */
 	for (i = 0; i < s->nkeys[set]; i++)
 		bpf_map_delete_elem(b->spd_lpm_fd, &s->keys[set][i]);
@@ -266,6 +303,7 @@ int spd_sync(struct spd *s, struct live *l, struct bpf_state *b)
 
 void spd_free(struct spd *s)
 {
+	free(atomic_load(&s->snap)); /* the workers are gone */
 	free(s->rules);
 	free(s->keys[0]);
 	free(s->keys[1]);

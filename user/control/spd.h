@@ -14,6 +14,7 @@
 #ifndef ESPRESSO_SPD_H
 #define ESPRESSO_SPD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@
 struct live;
 struct bpf_state;
 struct cmd_policy;
+struct spd_snap;
 
 struct spd_rule {
 	uint32_t id, priority;
@@ -44,6 +46,9 @@ struct spd {
 	uint64_t tables_gen; /* the live state's version at the last sync */
 	struct espresso_spd_lpm_key *keys[2]; /* written in each set */
 	size_t nkeys[2], keycap[2];
+	/* the workers' copy, for the inbound check (tables/spdsnap.h);
+	 * NULL while there is no rule */
+	_Atomic(struct spd_snap *) snap;
 };
 
 /* 0 or -errno with err: -EEXIST (id), -ENOENT (tunnel), -E2BIG (more than

@@ -42,6 +42,7 @@ struct held_pkt {
 struct spsc_ring;
 struct worker;
 struct lan_neigh;
+struct spd_snap;
 
 /*
  * Router mode: a LAN interface as the workers see it. Set up before they
@@ -93,6 +94,7 @@ struct worker_env {
 	_Atomic int *stop;
 	struct lan_env lans[ESPRESSO_MAX_LAN]; /* router mode */
 	int nlans;
+	_Atomic(struct spd_snap *) *spd; /* router mode: its SPD, or NULL */
 };
 
 struct pkt;
