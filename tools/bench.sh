@@ -12,6 +12,8 @@
 #   tables:  one tunnel's packet rate with 1 and 10,000 tunnels configured
 #            (tools/bench_tables.sh)
 #   scaling: tools/scale.sh, up to the cores this machine has
+#   spd:     router mode's SPD in the XDP program with 1, 1,000 and 10,000
+#            policies, cached and uncached (build/bench_spd)
 # SECS: seconds per engine case (default 1); E2E_SECS per iperf3 test (10).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -120,6 +122,10 @@ SECS=$E2E_SECS bash "$ROOT/tools/bench_peers.sh" "$OUT" || echo "peers: failed (
 echo
 echo "== tables at scale: one tunnel's packet rate with 1 and 10,000 tunnels (tools/bench_tables.sh)"
 bash "$ROOT/tools/bench_tables.sh" "$OUT" || echo "tables: failed"
+
+echo
+echo "== router mode's SPD in XDP (build/bench_spd)"
+./build/bench_spd | tee "$OUT/spd.txt" || echo "spd: failed"
 
 echo
 echo "== scaling (tools/scale.sh) on $(nproc) CPUs"
