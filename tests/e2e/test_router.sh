@@ -74,7 +74,7 @@ rgw_start() { # rgw_start a|b: gw_start's gateway in router mode
 			10.2.0.0/16 fd00:2::/64 "$SPI_AB" "$KEY_AB" "$SPI_BA" "$KEY_BA")
 	else
 		ns=$NS_B
-		conf=$(EXTRA_CONF='lan = ( { name = "l0"; } );' gw_conf b eB \
+		conf=$(EXTRA_CONF="lan = ( { name = \"l0\"; } ); ${B_POLICIES:-}" gw_conf b eB \
 			10.2.255.1/32 fd00:2::1/128 192.0.2.2 192.0.2.1 \
 			10.1.0.0/16 fd00:1::/64 "$SPI_BA" "$KEY_BA" "$SPI_AB" "$KEY_AB")
 	fi
@@ -92,6 +92,7 @@ rgw_start() { # rgw_start a|b: gw_start's gateway in router mode
 }
 
 TUN_MTU=0
+B_POLICIES='policies = ( { id = 50; src = "10.2.0.0/24"; dst = "10.1.0.0/24"; proto = "udp"; dport = "6000"; action = "discard"; } );'
 topo_up
 lan_up A 10.1.0 1500
 lan_up B 10.2.0 "$LAN_B_MTU"
@@ -255,10 +256,10 @@ for bad in "policy add 10 action discard" "policy add 30 action protect tunnel n
 done
 n=$(ctl a -j show policies | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n" = 3 ] || fail "$n policies after refused commands"
-# inbound: gw-b's rule for B -> A UDP to port 6000 discards, so a
-# datagram from A's port 6000 that gw-b decrypts is dropped
-ctl b policy add 50 src 10.2.0.0/24 dst 10.1.0.0/24 proto udp dport 6000 action discard >/dev/null ||
-	fail "gw-b policy add"
+# inbound: gw-b's rule (from its config) for B -> A UDP to port 6000
+# discards, so a datagram from A's port 6000 that gw-b decrypts is dropped
+[ "$(ctl b -j show policies | /usr/bin/python3 -c 'import json,sys; print([p["id"] for p in json.load(sys.stdin)])')" = "[50]" ] ||
+	fail "gw-b: the config's policy is not in force: $(ctl b show policies)"
 r0=$(drop_b rx_policy)
 receiver 5002; rpid=$!
 sleep 0.3
@@ -267,6 +268,15 @@ udp_to_b 5002 3 6001
 wait $rpid
 [ "$(cat "$WORK/rx.5002")" = 3 ] || fail "host B got $(cat "$WORK/rx.5002") datagrams, want the 3 from port 6001"
 [ $(( ${r0:-0} + 4 )) = "$(drop_b rx_policy)" ] || fail "gw-b rx_policy: ${r0:-0} -> $(drop_b rx_policy), want +4"
+# a reload without it: gone, and the datagrams from port 6000 arrive
+sed -i 's/policies = (.*);$/policies = ( );/' "$WORK/gw-b.conf"
+ctl b reload >/dev/null || fail "gw-b reload"
+[ -z "$(ctl b show policies)" ] || fail "gw-b: policies after the reload: $(ctl b show policies)"
+receiver 5002; rpid=$!
+sleep 0.3
+udp_to_b 5002 2 6000
+wait $rpid
+[ "$(cat "$WORK/rx.5002")" = 2 ] || fail "after the reload host B got $(cat "$WORK/rx.5002") of 2"
 bpf_dump a espresso_flow_cache | grep -q rule_id || fail "bpftool: no rule_id field in the flow cache"
 bpf_dump a espresso_spd_lpm | grep -q '"rule"' || fail "bpftool: no candidates in espresso_spd_lpm"
 

@@ -56,6 +56,18 @@ struct cfg_tunnel {
 	int line; /* line of the tunnel's group in the file, for messages */
 };
 
+/* An SPD rule of LAN plaintext (router mode): the config's policies and
+ * espressoctl policy add. */
+struct cfg_policy {
+	uint32_t id;             /* 1.. */
+	uint32_t priority;       /* 0..65535, lower first; default 1000 */
+	struct cfg_prefix src, dst; /* IPv4; default 0.0.0.0/0 */
+	uint8_t proto;           /* 0: any */
+	uint16_t sport[2], dport[2]; /* ranges; default 0-65535 */
+	int action;              /* 1 protect, 2 bypass, 3 discard */
+	char tunnel[CFG_NAME_MAX]; /* protect */
+};
+
 struct cfg {
 	char path[4096];
 	char instance[CFG_NAME_MAX]; /* [A-Za-z0-9_-]+ */
@@ -106,6 +118,8 @@ struct cfg {
 		int ifindex;
 	} lans[CFG_MAX_LAN];
 	int nlans;
+	struct cfg_policy *policies; /* router mode's SPD */
+	int npolicies;
 };
 
 /*

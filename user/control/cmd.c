@@ -442,7 +442,7 @@ static int parse_policy_id(struct ctx *x, const char *s, struct cmd *c)
 static int parse_policy_add(struct ctx *x, char **argv, int argc,
 			    struct cmd *c)
 {
-	struct cmd_policy *p = &c->policy;
+	struct cfg_policy *p = &c->policy;
 	unsigned int seen;
 	int ret;
 

@@ -68,17 +68,6 @@ struct cmd_sa {
 	uint16_t sport, dport;     /* sa update: host order; 0: not given */
 };
 
-/* policy add|del: an SPD rule of LAN plaintext (router mode). */
-struct cmd_policy {
-	uint32_t id;             /* 1.. */
-	uint32_t priority;       /* 0..65535, lower first; default 1000 */
-	struct cfg_prefix src, dst; /* IPv4; default 0.0.0.0/0 */
-	uint8_t proto;           /* 0: any */
-	uint16_t sport[2], dport[2]; /* ranges; default 0-65535 */
-	int action;              /* 1 protect, 2 bypass, 3 discard */
-	char tunnel[CFG_NAME_MAX]; /* protect */
-};
-
 struct cmd {
 	enum cmd_op op;
 	bool json;                /* -j: also kept when cmd_parse fails */
@@ -91,7 +80,7 @@ struct cmd {
 	char name[CFG_NAME_MAX];  /* tunnel del; route add: the tunnel */
 	struct cmd_sa sa;         /* sa add|del|update */
 	struct cfg_prefix prefix; /* route add|del: no host bits set */
-	struct cmd_policy policy; /* policy add|del */
+	struct cfg_policy policy; /* policy add|del */
 };
 
 /*

@@ -455,6 +455,15 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 		log_err("%s", err);
 		return err_n;
 	}
+	err_n = spd_load_config(&d->spd, &d->live, &d->cfg, err, sizeof(err));
+	if (err_n) {
+		log_err("%s", err);
+		return err_n;
+	}
+	if (d->cfg.npolicies && !d->cfg.nlans)
+		log_warn("%s: policies apply to the plaintext of LAN "
+			 "interfaces, and there is no lan", d->cfg.path);
+	spd_sync(&d->spd, &d->live, &d->bpf);
 	drop_stale_routes(d);
 	err_n = setup_workers(d);
 	if (err_n)

@@ -71,7 +71,7 @@ static int cands_of(const struct spd *s, const struct cfg_prefix *d)
 	return n;
 }
 
-int spd_add(struct spd *s, struct live *l, const struct cmd_policy *p,
+int spd_add(struct spd *s, struct live *l, const struct cfg_policy *p,
 	    char *err, size_t errlen)
 {
 	struct spd_rule r = {
@@ -299,6 +299,57 @@ int spd_sync(struct spd *s, struct live *l, struct bpf_state *b)
 			s->dirty = true; /* gone, or a new one by that name */
 	}
 	return s->dirty ? push(s, l, b) : 0;
+}
+
+int spd_check_config(const struct spd *s, const struct cfg *c, char *err,
+		     size_t errlen)
+{
+	size_t i;
+	int j;
+
+	for (j = 0; j < c->npolicies; j++)
+		for (i = 0; i < s->n; i++)
+			if (!s->rules[i].config &&
+			    s->rules[i].id == c->policies[j].id)
+				return errf(err, errlen, -EEXIST, "%s: policy "
+					    "%u: espressoctl added one with "
+					    "that id (policy del it first)",
+					    c->path, c->policies[j].id);
+	return 0;
+}
+
+int spd_load_config(struct spd *s, struct live *l, const struct cfg *c,
+		    char *err, size_t errlen)
+{
+	struct spd_rule *saved;
+	size_t i, keep = 0, n = s->n;
+	int j, ret;
+
+	ret = spd_check_config(s, c, err, errlen);
+	if (ret)
+		return ret;
+	saved = malloc((n ? n : 1) * sizeof(*saved));
+	if (!saved)
+		return errf(err, errlen, -ENOMEM, "policies: out of memory");
+	memcpy(saved, s->rules, n * sizeof(*saved));
+	for (i = 0; i < s->n; i++)
+		if (!s->rules[i].config)
+			s->rules[keep++] = s->rules[i];
+	s->n = keep;
+	for (j = 0; j < c->npolicies; j++) {
+		ret = spd_add(s, l, &c->policies[j], err, errlen);
+		if (ret) {
+			/* as it was (the array holds at least n already) */
+			memcpy(s->rules, saved, n * sizeof(*saved));
+			s->n = n;
+			free(saved);
+			return ret;
+		}
+		s->rules[s->n - 1].config = true;
+	}
+	free(saved);
+	s->dirty = true;
+	return 0;
 }
 
 void spd_free(struct spd *s)

@@ -24,7 +24,7 @@
 
 struct live;
 struct bpf_state;
-struct cmd_policy;
+struct cfg;
 struct spd_snap;
 
 struct spd_rule {
@@ -35,6 +35,7 @@ struct spd_rule {
 	int action; /* enum espresso_spd_action */
 	char tunnel[CFG_NAME_MAX];
 	uint64_t pushed_tid; /* the tunnel id pushed (0: none, discards) */
+	bool config;         /* from the config file (a reload replaces it) */
 };
 
 struct spd {
@@ -53,8 +54,16 @@ struct spd {
 
 /* 0 or -errno with err: -EEXIST (id), -ENOENT (tunnel), -E2BIG (more than
  * ESPRESSO_SPD_CANDS rules cover one destination, or too many rules). */
-int spd_add(struct spd *s, struct live *l, const struct cmd_policy *p,
+int spd_add(struct spd *s, struct live *l, const struct cfg_policy *p,
 	    char *err, size_t errlen);
+/* The config's policies in place of the previous config's (start-up and
+ * reload): 0, or -errno with err and the rules as they were. Those added
+ * through espressoctl stay; an id of theirs in the config is refused.
+ * spd_check_config is that check alone, before a reload changes anything. */
+int spd_check_config(const struct spd *s, const struct cfg *c, char *err,
+		     size_t errlen);
+int spd_load_config(struct spd *s, struct live *l, const struct cfg *c,
+		    char *err, size_t errlen);
 int spd_del(struct spd *s, uint32_t id, char *err, size_t errlen);
 /* After each commit: push what changed. 0 or -errno (logged). */
 int spd_sync(struct spd *s, struct live *l, struct bpf_state *b);
