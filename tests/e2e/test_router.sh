@@ -198,24 +198,28 @@ send(IP(dst="10.2.0.2") / UDP(sport=int(sys.argv[3]), dport=int(sys.argv[1])) / 
 }
 drop_b() { ctl b show stats | grep -A3 '^queue' | tr ' ' '\n' | grep -A1 -x "$1" | sed -n 2p; }
 receiver() { # receiver PORT: count datagrams for 3 s into $WORK/rx.PORT
+	rm -f "$WORK/rx.$1" "$WORK/rx.$1.ready"
 	ip netns exec "$NS_HB" /usr/bin/python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("10.2.0.2", int(sys.argv[1]))); s.settimeout(3); n = 0
+open(sys.argv[2] + ".ready", "w").close()
 try:
     while True:
         s.recv(100); n += 1
 except socket.timeout:
     pass
 open(sys.argv[2], "w").write(str(n))' "$1" "$WORK/rx.$1" &
+	rpid=$!
+	for _ in $(seq 100); do [ -e "$WORK/rx.$1.ready" ] && return; sleep 0.05; done
+	fail "the receiver on host B did not start"
 }
 ctl a policy add 10 priority 10 dst 10.2.0.2/32 proto udp dport 5000 action discard >/dev/null ||
 	fail "policy add discard"
 ctl a policy add 11 priority 10 dst 10.2.0.0/24 proto udp dport 5001 action bypass >/dev/null ||
 	fail "policy add bypass"
 d0=$(xdp drop_spd_discard); b0=$(xdp pass_spd_bypass)
-receiver 5000; rpid=$!
-sleep 0.3
+receiver 5000
 udp_to_b 5000 5
 udp_to_b 5001 4
 wait $rpid
@@ -226,8 +230,7 @@ wait $rpid
 ctl a policy add 12 priority 5 dst 10.2.0.0/16 proto udp dport 4000-5000 action protect tunnel to-peer >/dev/null ||
 	fail "policy add protect"
 p0=$(xdp redirect_policy)
-receiver 5000; rpid=$!
-sleep 0.3
+receiver 5000
 udp_to_b 5000 5
 wait $rpid
 [ "$(cat "$WORK/rx.5000")" = 5 ] || fail "host B got $(cat "$WORK/rx.5000") of 5 protected datagrams"
@@ -261,8 +264,7 @@ n=$(ctl a -j show policies | /usr/bin/python3 -c 'import json,sys; print(len(jso
 [ "$(ctl b -j show policies | /usr/bin/python3 -c 'import json,sys; print([p["id"] for p in json.load(sys.stdin)])')" = "[50]" ] ||
 	fail "gw-b: the config's policy is not in force: $(ctl b show policies)"
 r0=$(drop_b rx_policy)
-receiver 5002; rpid=$!
-sleep 0.3
+receiver 5002
 udp_to_b 5002 4 6000
 udp_to_b 5002 3 6001
 wait $rpid
@@ -272,13 +274,25 @@ wait $rpid
 sed -i 's/policies = (.*);$/policies = ( );/' "$WORK/gw-b.conf"
 ctl b reload >/dev/null || fail "gw-b reload"
 [ -z "$(ctl b show policies)" ] || fail "gw-b: policies after the reload: $(ctl b show policies)"
-receiver 5002; rpid=$!
-sleep 0.3
+receiver 5002
 udp_to_b 5002 2 6000
 wait $rpid
 [ "$(cat "$WORK/rx.5002")" = 2 ] || fail "after the reload host B got $(cat "$WORK/rx.5002") of 2"
 bpf_dump a espresso_flow_cache | grep -q rule_id || fail "bpftool: no rule_id field in the flow cache"
 bpf_dump a espresso_spd_lpm | grep -q '"rule"' || fail "bpftool: no candidates in espresso_spd_lpm"
+
+say "5. restart after SIGKILL, and a clean stop"
+kill -KILL "$PID_A"; wait "$PID_A" 2>/dev/null; PID_A=
+rgw_start a
+ok=
+for _ in 1 2 3 4 5; do
+	ip netns exec "$NS_HA" ping -c 1 -W 1 10.2.0.2 >/dev/null && { ok=1; break; }
+done
+[ -n "$ok" ] || fail "no ping host A -> host B after gw-a's restart: $(cat "$WORK/gw-a.log")"
+gw_stop a
+ip -n "$NS_A" link show l0 | grep -q xdp && fail "XDP left on l0 after a clean stop: $(ip -n "$NS_A" link show l0)"
+[ "$(forwarded "$NS_A")" = "$fwd_a" ] || fail "gw-a's kernel forwarded packets"
+rgw_start a
 
 # ROUTER_BENCH=SECONDS: iperf3 TCP single stream, LAN host to LAN host
 # through router mode, then gateway to gateway through the tuns (host

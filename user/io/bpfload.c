@@ -164,9 +164,9 @@ static void init_state(struct bpf_state *b, const struct cfg *c)
  * replace this way (someone else's program is left alone; one of ours in
  * libxdp's dispatcher is detached).
  */
-static int find_stale(struct bpf_state *b, const char *ifname)
+static int find_stale_on(int ifindex, const char *ifname)
 {
-	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(b->ifindex);
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
 	struct xdp_program *p = NULL;
 	int fd = -1;
 
@@ -180,7 +180,7 @@ static int find_stale(struct bpf_state *b, const char *ifname)
 		while ((p = xdp_multiprog__next_prog(p, mp))) {
 			if (strcmp(xdp_program__name(p), ESPRESSO_PROG_NAME))
 				continue;
-			if (!xdp_program__detach(p, b->ifindex,
+			if (!xdp_program__detach(p, ifindex,
 						 xdp_multiprog__attach_mode(mp), 0))
 				log_warn("%s: detached the XDP program an "
 					 "earlier espressod left in the "
@@ -193,7 +193,15 @@ static int find_stale(struct bpf_state *b, const char *ifname)
 }
 
 /* Load obj with libbpf and put it in place of old_fd in one step. */
-static int replace_stale(struct bpf_state *b, const char *obj, int old_fd)
+static int find_stale(struct bpf_state *b, const char *ifname)
+{
+	return find_stale_on(b->ifindex, ifname);
+}
+
+/* Load obj with libbpf and put it in place of old_fd on ifindex in one
+ * step; its object and program fd into *bo_out and *fd_out. */
+static int replace_stale_on(struct bpf_state *b, int ifindex, const char *obj,
+			    int old_fd, struct bpf_object **bo_out, int *fd_out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = b->pin_dir);
 	LIBBPF_OPTS(bpf_xdp_attach_opts, ao, .old_prog_fd = old_fd);
@@ -210,7 +218,7 @@ static int replace_stale(struct bpf_state *b, const char *obj, int old_fd)
 		bpf_object__close(bo);
 		return err ? err : -ENOENT;
 	}
-	err = bpf_xdp_attach(b->ifindex, bpf_program__fd(prog),
+	err = bpf_xdp_attach(ifindex, bpf_program__fd(prog),
 			     XDP_FLAGS_REPLACE | (b->mode == XDP_MODE_SKB ?
 						  XDP_FLAGS_SKB_MODE :
 						  XDP_FLAGS_DRV_MODE),
@@ -219,9 +227,15 @@ static int replace_stale(struct bpf_state *b, const char *obj, int old_fd)
 		bpf_object__close(bo);
 		return err;
 	}
-	b->own_obj = bo;
-	b->own_prog_fd = bpf_program__fd(prog);
+	*bo_out = bo;
+	*fd_out = bpf_program__fd(prog);
 	return 0;
+}
+
+static int replace_stale(struct bpf_state *b, const char *obj, int old_fd)
+{
+	return replace_stale_on(b, b->ifindex, obj, old_fd, &b->own_obj,
+				&b->own_prog_fd);
 }
 
 /*
@@ -465,6 +479,23 @@ int bpfload_attach_lan(struct bpf_state *b, const char *obj, int lan,
 			ESPRESSO_MAP_IFACES, strerror(errno));
 		return err;
 	}
+	/* one an espressod killed without its clean stop left there: put
+	 * ours in its place in one step, as on the uplink */
+	err = find_stale_on(ifindex, ifname);
+	if (err >= 0) {
+		int old = err;
+
+		err = replace_stale_on(b, ifindex, obj, old,
+				       &b->lan[b->nlan].own_obj,
+				       &b->lan[b->nlan].own_prog_fd);
+		close(old);
+		if (!err) {
+			log_warn("LAN %s: replaced the XDP program an earlier "
+				 "espressod left attached", ifname);
+			b->lan[b->nlan++].ifindex = ifindex;
+			return 0;
+		}
+	}
 	p = xdp_program__open_file(obj, "xdp", &opts);
 	err = libxdp_get_error(p);
 	if (!err)
@@ -550,6 +581,18 @@ void bpfload_close(struct bpf_state *b)
 
 	/* the LANs first: their plaintext goes back to the kernel */
 	for (l = 0; l < b->nlan; l++) {
+		if (b->lan[l].own_obj) {
+			LIBBPF_OPTS(bpf_xdp_attach_opts, lo,
+				    .old_prog_fd = b->lan[l].own_prog_fd);
+
+			bpf_xdp_detach(b->lan[l].ifindex, XDP_FLAGS_REPLACE |
+				       (b->mode == XDP_MODE_SKB ?
+					XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE),
+				       &lo);
+			bpf_object__close(b->lan[l].own_obj);
+			b->lan[l].own_obj = NULL;
+			continue;
+		}
 		/* alone in its dispatcher (as the uplink's, see alone()):
 		 * the dispatcher goes with CAP_NET_ADMIN alone */
 		if ((!b->lan[l].mp || xdp_multiprog__detach(b->lan[l].mp)) &&

@@ -36,6 +36,8 @@ struct bpf_state {
 	struct {
 		struct xdp_program *prog;
 		struct xdp_multiprog *mp; /* detach with CAP_NET_ADMIN alone */
+		struct bpf_object *own_obj; /* in place of a stale one */
+		int own_prog_fd;
 		int ifindex;
 	} lan[ESPRESSO_MAX_LAN];
 	int nlan;
