@@ -53,7 +53,9 @@ forwarded() { # forwarded NS: the kernel's Ip ForwDatagrams
 lan_up() { # lan_up A|B NET MTU: host namespace and LAN veth of gateway x
 	local gw=${P}$1 host=${P}H$1
 	ip netns add "$host"
-	ip link add h0 netns "$host" type veth peer name l0 netns "$gw"
+	ip link add h0 netns "$host" numrxqueues "$QUEUES" numtxqueues "$QUEUES" \
+		type veth peer name l0 netns "$gw" \
+		numrxqueues "$QUEUES" numtxqueues "$QUEUES"
 	ip -n "$gw" link set l0 mtu "$3" up
 	ip -n "$host" link set h0 mtu "$3" up
 	ip -n "$host" link set lo up

@@ -140,10 +140,12 @@ int lan_open_ports(struct espd *d, struct worker *w)
 		const char *name = d->cfg.lans[l].name;
 
 		if (w->id >= rx_queues(name)) {
-			log_warn("LAN %s has no queue %d: worker %d sends "
-				 "nothing there (decrypted packets for it are "
-				 "dropped as lan_no_xsk)", name, w->id, w->id);
-			continue;
+			/* each worker sends its decrypted packets on its own
+			 * queue of every LAN, as it receives on its own */
+			log_err("LAN %s has %d RX queue(s), workers.queues = %d: "
+				"a LAN needs as many as the uplink (ethtool -L)",
+				name, rx_queues(name), d->cfg.workers.queues);
+			return -EINVAL;
 		}
 		err = xsk_port_open_key(&w->lan[l].port, name, w->id, CFG_AUTO,
 					d->bpf.xsks_fd,
