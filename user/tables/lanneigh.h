@@ -47,6 +47,8 @@ static inline struct lan_neigh_ent *lan_neigh_find(struct lan_neigh *n,
 {
 	uint32_t i = lan_neigh_hash(ip), k;
 
+	if (!ip) /* what an empty slot holds */
+		return NULL;
 	for (k = 0; k < LAN_NEIGH_SIZE; k++, i = (i + 1) & (LAN_NEIGH_SIZE - 1)) {
 		uint32_t v = atomic_load_explicit(&n->e[i].ip,
 						  memory_order_acquire);
