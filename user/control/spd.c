@@ -158,6 +158,51 @@ static int key_add(struct spd *s, int set, const struct espresso_spd_lpm_key *k)
 	return 0;
 }
 
+static void snap_free(void *arg)
+{
+	struct spd_snap *n = arg;
+
+	if (!n)
+		return;
+	fib_free(n->by_dst);
+	free(n->cands);
+	free(n);
+}
+
+/* The candidates of the snapshot: one entry per distinct destination
+ * prefix, with every rule (by position) whose destination covers it. */
+static int snap_index(struct spd *s, struct spd_snap *n, const size_t *order)
+{
+	struct fib_route *rt = calloc(s->n, sizeof(*rt));
+	size_t i, j, k = 0;
+
+	n->cands = calloc(s->n, sizeof(*n->cands));
+	if (!rt || !n->cands) {
+		free(rt);
+		return -ENOMEM;
+	}
+	for (i = 0; i < s->n; i++) {
+		const struct cfg_prefix *d = &s->rules[order[i]].dst;
+		struct spd_cands *c = &n->cands[k];
+
+		for (j = 0; j < i; j++)
+			if (!memcmp(&s->rules[order[j]].dst, d, sizeof(*d)))
+				break;
+		if (j < i)
+			continue;
+		for (j = 0; j < s->n && c->n < ESPRESSO_SPD_CANDS; j++)
+			if (covers(&s->rules[order[j]].dst, d))
+				c->rule[c->n++] = j;
+		memcpy(rt[k].addr, d->addr, 4);
+		rt[k].len = d->len;
+		rt[k].value = k + 1;
+		k++;
+	}
+	n->by_dst = fib_build(AF_INET, rt, k);
+	free(rt);
+	return n->by_dst ? 0 : -ENOMEM;
+}
+
 /* The workers' copy of the rules in order (NULL when none), swapped in;
  * the old one freed after its grace period. */
 static int publish_snap(struct spd *s, struct live *l, const size_t *order)
@@ -170,6 +215,10 @@ static int publish_snap(struct spd *s, struct live *l, const size_t *order)
 		if (!n)
 			return -ENOMEM;
 		n->n = s->n;
+		if (snap_index(s, n, order)) {
+			snap_free(n);
+			return -ENOMEM;
+		}
 		for (i = 0; i < s->n; i++) {
 			const struct spd_rule *r = &s->rules[order[i]];
 			struct spd_in_rule *v = &n->r[i];
@@ -186,9 +235,9 @@ static int publish_snap(struct spd *s, struct live *l, const size_t *order)
 		}
 	}
 	old = atomic_exchange_explicit(&s->snap, n, memory_order_acq_rel);
-	if (old && epoch_retire(&l->epoch, free, old)) {
+	if (old && epoch_retire(&l->epoch, snap_free, old)) {
 		epoch_synchronize(&l->epoch);
-		free(old);
+		snap_free(old);
 	}
 	return 0;
 }
@@ -354,7 +403,7 @@ int spd_load_config(struct spd *s, struct live *l, const struct cfg *c,
 
 void spd_free(struct spd *s)
 {
-	free(atomic_load(&s->snap)); /* the workers are gone */
+	snap_free(atomic_load(&s->snap)); /* the workers are gone */
 	free(s->rules);
 	free(s->keys[0]);
 	free(s->keys[1]);

@@ -7,7 +7,11 @@
  * and freed after a grace period, as a table version.
  *
  * Rules are written for the outbound direction (source on the LAN,
- * destination behind the tunnel); a decrypted packet is matched reversed.
+ * destination behind the tunnel); a decrypted packet is matched reversed:
+ * its source against the rules' destinations. As in XDP, a longest-prefix
+ * match of the source (a FIB of the rules' distinct destinations) gives
+ * the candidates, every rule whose destination covers that prefix, in
+ * priority order; no other rule can match.
  */
 #ifndef ESPRESSO_SPDSNAP_H
 #define ESPRESSO_SPDSNAP_H
@@ -17,6 +21,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "espresso/common.h"
+#include "tables/fib.h"
+
 struct spd_in_rule {
 	uint32_t src, src_mask, dst, dst_mask; /* network order */
 	uint16_t sport[2], dport[2];           /* ranges, host order */
@@ -25,8 +32,15 @@ struct spd_in_rule {
 	uint64_t tunnel_id;                    /* protect: 0 if gone */
 };
 
+struct spd_cands {
+	uint32_t n;
+	uint32_t rule[ESPRESSO_SPD_CANDS]; /* indices into r, ascending */
+};
+
 struct spd_snap {
 	uint32_t n;
+	struct fib *by_dst;      /* rule destination -> index in cands + 1 */
+	struct spd_cands *cands; /* one per distinct destination prefix */
 	struct spd_in_rule r[];
 };
 
@@ -37,7 +51,8 @@ struct spd_snap {
 static inline const struct spd_in_rule *
 spd_snap_match_in(const struct spd_snap *s, const uint8_t *ip, size_t len)
 {
-	uint32_t src, dst, i;
+	const struct spd_cands *c;
+	uint32_t src, dst, i, v;
 	uint16_t sport = 0, dport = 0;
 	size_t hl = (ip[0] & 15) * 4u;
 	uint8_t proto = ip[9];
@@ -50,8 +65,12 @@ spd_snap_match_in(const struct spd_snap *s, const uint8_t *ip, size_t len)
 		sport = (uint16_t)(ip[hl] << 8 | ip[hl + 1]);
 		dport = (uint16_t)(ip[hl + 2] << 8 | ip[hl + 3]);
 	}
-	for (i = 0; i < s->n; i++) {
-		const struct spd_in_rule *r = &s->r[i];
+	v = fib_lookup(s->by_dst, &src);
+	if (!v)
+		return NULL;
+	c = &s->cands[v - 1];
+	for (i = 0; i < c->n; i++) {
+		const struct spd_in_rule *r = &s->r[c->rule[i]];
 
 		/* reversed: the rule's source is the packet's destination */
 		if ((dst & r->src_mask) != r->src ||
