@@ -11,6 +11,7 @@
 #include "control/cmd.h"
 #include "control/live.h"
 #include "control/spd.h"
+#include "lib/hmap.h"
 #include "io/bpfload.h"
 #include "lib/log.h"
 #include "tables/spdsnap.h"
@@ -34,6 +35,118 @@ static bool covers(const struct cfg_prefix *outer,
 {
 	return outer->len <= inner->len &&
 	       ((addr4(inner) ^ addr4(outer)) & mask4(outer->len)) == 0;
+}
+
+/*
+ * The rules' distinct destination prefixes, each with the positions (in
+ * priority order) of the rules that have it. A prefix's candidates are
+ * the rules of its at most 33 ancestors (itself included): found by 33
+ * look-ups, not by a scan of every rule.
+ */
+struct pfx_group {
+	struct cfg_prefix p;
+	uint32_t n, cap;
+	uint32_t *pos;
+};
+
+struct pfx_index {
+	struct hmap h;
+	struct pfx_group *g;
+	size_t ng;
+};
+
+static uint64_t pfx_key(uint32_t addr_be, int len)
+{
+	return (uint64_t)len << 32 | (addr_be & mask4(len));
+}
+
+static void index_free(struct pfx_index *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->ng; i++)
+		free(x->g[i].pos);
+	free(x->g);
+	hmap_free(&x->h);
+}
+
+static struct pfx_group *index_find(const struct pfx_index *x, uint64_t key)
+{
+	uint64_t h = hmap_hash_u64(key);
+	struct pfx_group *g;
+	size_t i = 0;
+
+	while ((g = hmap_next(&x->h, h, &i)))
+		if (pfx_key(addr4(&g->p), g->p.len) == key)
+			return g;
+	return NULL;
+}
+
+/* Groups of rules[order[0..n)] by destination. 0 or -ENOMEM. */
+static int index_build(struct pfx_index *x, const struct spd_rule *rules,
+		       const size_t *order, size_t n)
+{
+	size_t i;
+
+	memset(x, 0, sizeof(*x));
+	x->g = calloc(n ? n : 1, sizeof(*x->g));
+	if (!x->g)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		const struct cfg_prefix *d = &rules[order[i]].dst;
+		uint64_t key = pfx_key(addr4(d), d->len);
+		struct pfx_group *g = index_find(x, key);
+
+		if (!g) {
+			g = &x->g[x->ng++];
+			g->p = *d;
+			if (hmap_add(&x->h, hmap_hash_u64(key), g))
+				goto nomem;
+		}
+		if (g->n == g->cap) {
+			uint32_t cap = g->cap ? 2 * g->cap : 4;
+			uint32_t *p = realloc(g->pos, cap * sizeof(*p));
+
+			if (!p)
+				goto nomem;
+			g->pos = p;
+			g->cap = cap;
+		}
+		g->pos[g->n++] = i;
+	}
+	return 0;
+nomem:
+	index_free(x);
+	memset(x, 0, sizeof(*x));
+	return -ENOMEM;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The candidates of prefix p, ascending, at most max in out; the number
+ * there is (which may be more than max). */
+static uint32_t index_cands(const struct pfx_index *x,
+			    const struct cfg_prefix *p, uint32_t *out,
+			    uint32_t max)
+{
+	uint32_t n = 0, k;
+	int len;
+
+	for (len = 0; len <= p->len; len++) {
+		const struct pfx_group *g = index_find(x, pfx_key(addr4(p),
+								  len));
+
+		for (k = 0; g && k < g->n; k++, n++)
+			if (n < max)
+				out[n] = g->pos[k];
+	}
+	qsort(out, n < max ? n : max, sizeof(*out), cmp_u32);
+	return n;
 }
 
 static const struct spd_rule *sorted_rules;
@@ -171,41 +284,35 @@ static void snap_free(void *arg)
 
 /* The candidates of the snapshot: one entry per distinct destination
  * prefix, with every rule (by position) whose destination covers it. */
-static int snap_index(struct spd *s, struct spd_snap *n, const size_t *order)
+static int snap_index(const struct pfx_index *x, struct spd_snap *n)
 {
-	struct fib_route *rt = calloc(s->n, sizeof(*rt));
-	size_t i, j, k = 0;
+	struct fib_route *rt = calloc(x->ng ? x->ng : 1, sizeof(*rt));
+	size_t k;
 
-	n->cands = calloc(s->n, sizeof(*n->cands));
+	n->cands = calloc(x->ng ? x->ng : 1, sizeof(*n->cands));
 	if (!rt || !n->cands) {
 		free(rt);
 		return -ENOMEM;
 	}
-	for (i = 0; i < s->n; i++) {
-		const struct cfg_prefix *d = &s->rules[order[i]].dst;
+	for (k = 0; k < x->ng; k++) {
 		struct spd_cands *c = &n->cands[k];
+		uint32_t m = index_cands(x, &x->g[k].p, c->rule,
+					 ESPRESSO_SPD_CANDS);
 
-		for (j = 0; j < i; j++)
-			if (!memcmp(&s->rules[order[j]].dst, d, sizeof(*d)))
-				break;
-		if (j < i)
-			continue;
-		for (j = 0; j < s->n && c->n < ESPRESSO_SPD_CANDS; j++)
-			if (covers(&s->rules[order[j]].dst, d))
-				c->rule[c->n++] = j;
-		memcpy(rt[k].addr, d->addr, 4);
-		rt[k].len = d->len;
+		c->n = m < ESPRESSO_SPD_CANDS ? m : ESPRESSO_SPD_CANDS;
+		memcpy(rt[k].addr, x->g[k].p.addr, 4);
+		rt[k].len = x->g[k].p.len;
 		rt[k].value = k + 1;
-		k++;
 	}
-	n->by_dst = fib_build(AF_INET, rt, k);
+	n->by_dst = fib_build(AF_INET, rt, x->ng);
 	free(rt);
 	return n->by_dst ? 0 : -ENOMEM;
 }
 
 /* The workers' copy of the rules in order (NULL when none), swapped in;
  * the old one freed after its grace period. */
-static int publish_snap(struct spd *s, struct live *l, const size_t *order)
+static int publish_snap(struct spd *s, struct live *l, const size_t *order,
+			const struct pfx_index *x)
 {
 	struct spd_snap *n = NULL, *old;
 	size_t i;
@@ -215,7 +322,7 @@ static int publish_snap(struct spd *s, struct live *l, const size_t *order)
 		if (!n)
 			return -ENOMEM;
 		n->n = s->n;
-		if (snap_index(s, n, order)) {
+		if (snap_index(x, n)) {
 			snap_free(n);
 			return -ENOMEM;
 		}
@@ -247,6 +354,7 @@ static int push(struct spd *s, struct live *l, struct bpf_state *b)
 {
 	int set = s->gen ? !s->set : 0;
 	struct espresso_spd_ctl ctl;
+	struct pfx_index x = { 0 };
 	size_t *order = calloc(s->n ? s->n : 1, sizeof(*order));
 	size_t i, j;
 	uint32_t zero = 0;
@@ -280,32 +388,29 @@ static int push(struct spd *s, struct live *l, struct bpf_state *b)
 		if (bpf_map_update_elem(b->spd_rules_fd, &idx, &v, BPF_ANY))
 			ret = -errno;
 	}
-	ret = ret ?: publish_snap(s, l, order);
+	if (!ret && index_build(&x, s->rules, order, s->n))
+		ret = -ENOMEM;
+	ret = ret ?: publish_snap(s, l, order, &x);
 	/* the destination candidates of this set, from scratch */
 	for (i = 0; i < s->nkeys[set]; i++)
 		bpf_map_delete_elem(b->spd_lpm_fd, &s->keys[set][i]);
 	s->nkeys[set] = 0;
-	for (i = 0; i < s->n && !ret; i++) {
-		const struct cfg_prefix *d = &s->rules[order[i]].dst;
+	for (j = 0; j < x.ng && !ret; j++) {
+		const struct cfg_prefix *d = &x.g[j].p;
 		struct espresso_spd_lpm_key k = {
 			.prefixlen = 8 + d->len, .set = set,
 		};
 		struct espresso_spd_cands c = { 0 };
+		uint32_t m = index_cands(&x, d, c.rule, ESPRESSO_SPD_CANDS);
 
-		for (j = 0; j < i; j++) /* one entry per prefix */
-			if (!memcmp(&s->rules[order[j]].dst, d, sizeof(*d)))
-				break;
-		if (j < i)
-			continue;
+		c.n = m < ESPRESSO_SPD_CANDS ? m : ESPRESSO_SPD_CANDS;
 		memcpy(k.addr, d->addr, 4);
-		for (j = 0; j < s->n && c.n < ESPRESSO_SPD_CANDS; j++)
-			if (covers(&s->rules[order[j]].dst, d))
-				c.rule[c.n++] = j;
 		if (bpf_map_update_elem(b->spd_lpm_fd, &k, &c, BPF_ANY))
 			ret = -errno;
 		else
 			ret = key_add(s, set, &k);
 	}
+	index_free(&x);
 	free(order);
 	if (ret) {
 		log_rl(LOG_LVL_ERR, 10, "SPD: cannot write the XDP maps (%s): "
