@@ -29,7 +29,11 @@
 #     generation), deleting it lets it through again; policy errors; the
 #     flow cache and the candidates dumped by bpftool with their fields;
 #     inbound on gw-b: a decrypted datagram whose (reversed) rule is a
-#     discard is dropped as rx_policy, one no rule covers is delivered
+#     discard is dropped as rx_policy, one no rule covers is delivered;
+#     a protect rule whose tunnel is deleted discards; gw-b's policy comes
+#     from its config and a reload without it removes it
+#  5. gw-a killed (SIGKILL) and started again: traffic flows; a clean stop
+#     leaves no XDP program on its LAN
 source "$(dirname "$0")/lib.sh"
 NS_HA=${P}HA
 NS_HB=${P}HB
@@ -251,6 +255,18 @@ ip netns exec "$NS_HA" ping -c 3 -i 0.2 -W 1 10.2.0.2 >/dev/null && fail "a stal
 [ $(( $(xdp drop_spd_discard) - d0 )) = 3 ] || fail "3 pings, drop_spd_discard moved by $(( $(xdp drop_spd_discard) - d0 ))"
 ctl a policy del 20 >/dev/null || fail "policy del"
 ip netns exec "$NS_HA" ping -c 2 -i 0.2 -W 1 10.2.0.2 >/dev/null || fail "ping after the policy went"
+# a protect rule whose tunnel goes discards (fail closed)
+in_force() { ctl a -j show policies | /usr/bin/python3 -c 'import json,sys; print([p.get("in_force") for p in json.load(sys.stdin) if p["id"] == 60])'; }
+ctl a tunnel add t2 local 192.0.2.1 remote 192.0.2.9 >/dev/null || fail "tunnel add t2"
+ctl a policy add 60 priority 1 dst 10.2.0.2/32 proto udp dport 7000 action protect tunnel t2 >/dev/null ||
+	fail "policy add 60"
+[ "$(in_force)" = "['protect']" ] || fail "policy 60: $(in_force)"
+ctl a tunnel del t2 >/dev/null || fail "tunnel del t2"
+[ "$(in_force)" = "['discard']" ] || fail "policy 60 after its tunnel went: $(in_force)"
+d0=$(xdp drop_spd_discard)
+udp_to_b 7000 3
+[ $(( $(xdp drop_spd_discard) - d0 )) = 3 ] || fail "policy 60 without its tunnel: drop_spd_discard moved by $(( $(xdp drop_spd_discard) - d0 ))"
+ctl a policy del 60 >/dev/null || fail "policy del 60"
 # errors: nothing changes
 for bad in "policy add 10 action discard" "policy add 30 action protect tunnel nosuch" \
 	"policy add 31 action protect" "policy add 32 dport 80 action discard" \

@@ -1184,3 +1184,39 @@ Test(bpf, spd_no_rule_falls_to_routes)
 	expect_spd(&f, XDP_PASS, (struct espresso_xdp_stats){
 		.spd_cache_miss = 1, .pass_spd_bypass = 1 }, "later fragment");
 }
+
+Test(bpf, spd_source_and_port_selectors)
+{
+	struct espresso_spd_lpm_key k = {
+		.prefixlen = 8 + 0, .set = 0,
+	};
+	struct espresso_spd_cands c = { .n = 1, .rule = { 0 } };
+	struct espresso_spd_rule r = {
+		/* from 198.51.100.0/24, TCP source ports 40000-40010 */
+		.src = htonl(0xc6336400), .src_mask = htonl(0xffffff00),
+		.sport_lo = 40000, .sport_hi = 40010, .dport_hi = 65535,
+		.proto = IPPROTO_TCP, .action = ESPRESSO_SPD_DISCARD, .id = 7,
+	};
+	__u32 pos = 0;
+	struct frame f;
+
+	lan_setup();
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+		     ESPRESSO_MAP_SPD_RULES), &pos, sizeof(pos), &r, sizeof(r),
+		     BPF_ANY), 0);
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+		     ESPRESSO_MAP_SPD_LPM), &k, sizeof(k), &c, sizeof(c),
+		     BPF_ANY), 0);
+	spd_gen(1 * 2 + 0);
+	lan_tcp(&f, 0); /* 198.51.100.2:40000 -> 192.0.2.1:22 */
+	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .drop_spd_discard = 1 }, "in the selectors");
+	lan_tcp(&f, 0);
+	f.b[14 + 12 + 2] = 101; /* from 198.51.101.2 */
+	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .drop_lan_no_xsk = 1 }, "other source");
+	lan_tcp(&f, 0);
+	set16(&f, 14 + 20, 40011); /* source port past the range */
+	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .drop_lan_no_xsk = 1 }, "other port");
+}
