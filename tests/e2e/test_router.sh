@@ -97,6 +97,7 @@ rgw_start() { # rgw_start a|b: gw_start's gateway in router mode
 	fail "espressod gw-$1 did not start"
 }
 
+# shellcheck disable=SC2034 # gw_conf (lib.sh) reads it
 TUN_MTU=0
 B_POLICIES='policies = ( { id = 50; src = "10.2.0.0/24"; dst = "10.1.0.0/24"; proto = "udp"; dport = "6000"; action = "discard"; } );'
 topo_up
