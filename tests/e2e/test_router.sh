@@ -69,6 +69,8 @@ lan_up() { # lan_up A|B NET MTU: host namespace and LAN veth of gateway x
 	# a veth leaves checksums to the receiver (CHECKSUM_PARTIAL), and an
 	# XSK gets the bytes as they are: complete them here, as a wire would
 	ip netns exec "$host" ethtool -K h0 tx off >/dev/null
+	# and it receives as a NIC does, through NAPI and GRO
+	ip netns exec "$host" ethtool -K h0 gro on >/dev/null
 }
 
 rgw_start() { # rgw_start a|b: gw_start's gateway in router mode
