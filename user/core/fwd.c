@@ -34,7 +34,12 @@ static void lan_drop(struct worker *w, struct tunnel *t, int reason)
 	drop_tx(w, &dummy, reason);
 }
 
-/* The LAN whose on-link prefixes hold dst (not one of our own), or -1. */
+/*
+ * The LAN whose on-link prefixes hold dst, or -1: also for our own
+ * addresses and a prefix's broadcast address, which are the kernel's
+ * (through the tun), as a router that does not forward directed
+ * broadcasts (RFC 2644).
+ */
 static int lan_of(const struct worker_env *env, uint32_t dst)
 {
 	int l, i;
@@ -42,11 +47,17 @@ static int lan_of(const struct worker_env *env, uint32_t dst)
 	for (l = 0; l < env->nlans; l++) {
 		const struct lan_env *le = &env->lans[l];
 
-		for (i = 0; i < le->nprefix; i++) {
+		for (i = 0; i < le->nprefix; i++)
 			if (dst == le->own[i])
-				return -1; /* ours: the kernel's, through the tun */
-			if ((dst & le->mask[i]) == le->net[i])
-				return l;
+				return -1;
+		for (i = 0; i < le->nprefix; i++) {
+			uint32_t host = ~le->mask[i];
+
+			if ((dst & le->mask[i]) != le->net[i])
+				continue;
+			if (ntohl(host) > 1 && (dst & host) == host)
+				return -1;
+			return l;
 		}
 	}
 	return -1;
