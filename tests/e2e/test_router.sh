@@ -14,7 +14,8 @@
 # A routes 10.2.0.0/16 into the tunnel, B 10.1.0.0/16.
 #  1. ping and iperf3 (TCP) host A <-> host B; the LAN counters of both
 #     gateways move, their kernels forward nothing (/proc/net/snmp
-#     ForwDatagrams unchanged, net.ipv4.ip_forward = 0)
+#     ForwDatagrams unchanged, net.ipv4.ip_forward = 0); the frame audit
+#     of the uplink and LAN ports of both is clean
 #  2. scapy on host A: an echo reply crossed two routers (TTL 64 - 2);
 #     TTL 1: time exceeded from gw-a's LAN address; TTL 2: from gw-b's,
 #     through the tunnel; DF too big for the tunnel: fragmentation needed
@@ -140,6 +141,14 @@ n=$(xdp_counter "$NS_A" l0 redirect_protect)
 [ "$n" -ge 8 ] || fail "gw-a XDP redirect_protect = $n"
 [ "$(forwarded "$NS_A")" = "$fwd_a" ] || fail "gw-a's kernel forwarded packets"
 [ "$(forwarded "$NS_B")" = "$fwd_b" ] || fail "gw-b's kernel forwarded packets"
+# every UMEM frame, the LAN ports' too, where its owner says
+sleep 0.5
+for gw in a b; do
+	fr=$(ctl $gw show frames)
+	[ "$(printf '%s\n' "$fr" | grep -c 'port l0 .* OK$')" = "$QUEUES" ] &&
+		[ "$(printf '%s\n' "$fr" | grep -c ' OK$')" = $((2 * QUEUES)) ] ||
+		fail "gw-$gw frame audit: $fr"
+done
 
 say "2. TTL and ICMP errors (scapy)"
 tmtu=$(sed -n 's/.*tunnel MTU \([0-9]*\).*/\1/p' "$WORK/gw-a.log" | head -1)

@@ -332,11 +332,36 @@ static struct json_object *show_stats(struct espd *d)
 	return top;
 }
 
+static void audit_fields(struct json_object *o, const struct xsk_audit *p)
+{
+	struct xsk_audit x = *p;
+
+	ADD(o, "frames", U64(x.frames));
+	ADD(o, "free", U64(x.n_state[FRAME_FREE]));
+	ADD(o, "fill", U64(x.n_state[FRAME_FILL]));
+	ADD(o, "worker", U64(x.n_state[FRAME_WORKER]));
+	ADD(o, "tx", U64(x.n_state[FRAME_TX]));
+	ADD(o, "held", U64(x.n_state[FRAME_HELD]));
+	ADD(o, "handoff", U64(x.n_state[FRAME_HANDOFF]));
+	ADD(o, "in_fill_ring", U64(x.in_fill_ring));
+	ADD(o, "in_rx_ring", U64(x.in_rx_ring));
+	ADD(o, "in_tx_ring", U64(x.in_tx_ring));
+	ADD(o, "in_comp_ring", U64(x.in_comp_ring));
+	ADD(o, "kernel_held", U64(x.kernel_held));
+	ADD(o, "duplicates", U64(x.duplicates));
+	ADD(o, "misplaced", U64(x.misplaced));
+	ADD(o, "count_errors", U64(x.count_errors));
+	ADD(o, "audit", STR(x.duplicates || x.misplaced ||
+				    x.count_errors ||
+				    x.n_state[FRAME_WORKER] ?
+			    "BAD" : "OK"));
+}
+
 static struct json_object *show_frames(struct espd *d)
 {
 	struct json_object *a = json_object_new_array();
 	struct xsk_audit x;
-	int q;
+	int q, l;
 
 	for (q = 0; q < d->nworkers; q++) {
 		struct json_object *o = json_object_new_object();
@@ -347,26 +372,18 @@ static struct json_object *show_frames(struct espd *d)
 			json_object_array_add(a, o);
 			continue;
 		}
-		ADD(o, "frames", U64(x.frames));
-		ADD(o, "free", U64(x.n_state[FRAME_FREE]));
-		ADD(o, "fill", U64(x.n_state[FRAME_FILL]));
-		ADD(o, "worker", U64(x.n_state[FRAME_WORKER]));
-		ADD(o, "tx", U64(x.n_state[FRAME_TX]));
-		ADD(o, "held", U64(x.n_state[FRAME_HELD]));
-		ADD(o, "handoff", U64(x.n_state[FRAME_HANDOFF]));
-		ADD(o, "in_fill_ring", U64(x.in_fill_ring));
-		ADD(o, "in_rx_ring", U64(x.in_rx_ring));
-		ADD(o, "in_tx_ring", U64(x.in_tx_ring));
-		ADD(o, "in_comp_ring", U64(x.in_comp_ring));
-		ADD(o, "kernel_held", U64(x.kernel_held));
-		ADD(o, "duplicates", U64(x.duplicates));
-		ADD(o, "misplaced", U64(x.misplaced));
-		ADD(o, "count_errors", U64(x.count_errors));
-		ADD(o, "audit", STR(x.duplicates || x.misplaced ||
-					    x.count_errors ||
-					    x.n_state[FRAME_WORKER] ?
-				    "BAD" : "OK"));
+		audit_fields(o, &x);
 		json_object_array_add(a, o);
+		/* router mode: the worker's LAN ports, one row each */
+		for (l = 0; l < d->env.nlans; l++) {
+			if (!d->workers[q].lan[l].open)
+				continue;
+			o = json_object_new_object();
+			ADD(o, "queue", json_object_new_int(q));
+			ADD(o, "port", STR(d->cfg.lans[l].name));
+			audit_fields(o, &d->workers[q].lan_audit[l]);
+			json_object_array_add(a, o);
+		}
 	}
 	return a;
 }

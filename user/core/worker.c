@@ -60,7 +60,12 @@ static void audit_if_asked(struct worker *w)
 {
 	if (!atomic_load_explicit(&w->audit_req, memory_order_acquire))
 		return;
+	int l;
+
 	xsk_port_audit(&w->port, &w->audit);
+	for (l = 0; l < w->env->nlans; l++) /* router mode: its LAN ports */
+		if (w->lan[l].open)
+			xsk_port_audit(&w->lan[l].port, &w->lan_audit[l]);
 	atomic_store_explicit(&w->audit_req, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->audit_done, 1, memory_order_release);
 }

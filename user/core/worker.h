@@ -141,6 +141,7 @@ struct worker {
 	_Atomic int audit_done;
 	struct xsk_audit audit;
 	struct lan_port lan[ESPRESSO_MAX_LAN]; /* router mode */
+	struct xsk_audit lan_audit[ESPRESSO_MAX_LAN]; /* with audit */
 };
 
 /* Allocate the worker's buffers. 0 or -errno. (SAs key their own
