@@ -129,9 +129,15 @@ build/bench_tables: tests/bench/bench_tables.c $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
 
+# the SPD of router mode in the XDP program, timed by the kernel
+build/bench_spd: tests/bench/bench_spd.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
+
 bench: deps-check
 	@tools/deps.sh bench
-	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables
+	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables \
+		build/bench_spd
 	bash tools/bench.sh
 
 # libFuzzer targets, one per parser, with ASan and UBSan (tests/fuzz/); their

@@ -10,6 +10,15 @@
  *   IPv4 fragment of ESP (IP proto 50)                          -> XSK, reassembled there
  *   everything else                                           -> kernel
  *
+ * On a LAN interface (router mode, listed in espresso_ifaces), plaintext:
+ *   IPv4 unicast to this interface's MAC whose destination a tunnel route
+ *   covers (espresso_routes4, the FIB's copy), and that is not one of the
+ *   gateway's own addresses (espresso_local4)          -> XSK of this queue
+ *   ARP, multicast, traffic for the gateway (SSH, IKE, DHCP), IPv6,
+ *   destinations no tunnel covers                     -> kernel
+ * A covered destination with no XSK on the queue is dropped (counted): it
+ * must never leave in clear through the kernel.
+ *
  * Each redirected frame carries a struct espresso_meta in front of it so
  * userspace does not parse the outer headers again.
  */
@@ -35,7 +44,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, ESPRESSO_MAX_QUEUES);
+	__uint(max_entries, ESPRESSO_XSK_KEY(ESPRESSO_MAX_LAN + 1, 0));
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -48,6 +57,64 @@ struct {
 	__type(value, struct espresso_xdp_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } espresso_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct espresso_iface);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, ESPRESSO_MAX_ROUTES);
+	__type(key, struct espresso_lpm4_key);
+	__type(value, struct espresso_route);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_routes4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESPRESSO_MAX_LOCAL);
+	__type(key, __u32); /* IPv4 address, network order */
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_local4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * ESPRESSO_SPD_MAX);
+	__type(key, __u32);
+	__type(value, struct espresso_spd_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_spd_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * ESPRESSO_SPD_MAX);
+	__type(key, struct espresso_spd_lpm_key);
+	__type(value, struct espresso_spd_cands);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_spd_lpm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct espresso_spd_ctl);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_spd_ctl SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ESPRESSO_FLOW_CACHE);
+	__type(key, struct espresso_flow_key);
+	__type(value, struct espresso_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_flow_cache SEC(".maps");
 
 /* Runs alone or behind libxdp's dispatcher; XDP_PASS lets later programs run. */
 struct {
@@ -148,12 +215,12 @@ static __always_inline int parse_ip6(struct cursor *c, __u32 *l3_len)
  * Write the metadata in front of the frame and redirect it to the XSK of
  * this queue (checked to exist by the caller). Returns the XDP action.
  */
-static __always_inline int meta_redirect(struct xdp_md *ctx,
-					 struct espresso_xdp_stats *st,
-					 const struct espresso_meta *m)
+static __always_inline int meta_redirect_key(struct xdp_md *ctx,
+					     struct espresso_xdp_stats *st,
+					     const struct espresso_meta *m,
+					     __u32 key)
 {
 	struct espresso_meta *meta;
-	__u32 qid = ctx->rx_queue_index;
 	void *data;
 
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta))) {
@@ -167,7 +234,178 @@ static __always_inline int meta_redirect(struct xdp_md *ctx,
 		return XDP_DROP;
 	}
 	*meta = *m;
-	return bpf_redirect_map(&espresso_xsks, qid, XDP_DROP);
+	return bpf_redirect_map(&espresso_xsks, key, XDP_DROP);
+}
+
+static __always_inline int meta_redirect(struct xdp_md *ctx,
+					 struct espresso_xdp_stats *st,
+					 const struct espresso_meta *m)
+{
+	return meta_redirect_key(ctx, st, m, ctx->rx_queue_index);
+}
+
+/*
+ * The SPD's verdict for an IPv4 packet (its header checked by the caller):
+ * the flow cache's if it is of this generation, else the first matching
+ * rule among the destination's candidates, cached.
+ */
+static __always_inline int spd_verdict(struct iphdr *ip, void *data_end,
+				       __u64 gen_set,
+				       struct espresso_xdp_stats *st,
+				       __u32 *tunnel)
+{
+	struct espresso_flow_key k = {
+		.src = ip->saddr, .dst = ip->daddr, .proto = ip->protocol,
+	};
+	struct espresso_spd_lpm_key lk = {
+		.prefixlen = 8 + 32, .set = gen_set & 1,
+	};
+	struct espresso_flow f = { .gen = (__u32)(gen_set >> 1) };
+	struct espresso_spd_cands *cand;
+	struct espresso_flow *c;
+	__u16 sport, dport;
+	__u32 i;
+
+	if (!(ip->frag_off & bpf_htons(IP_OFFSET)) &&
+	    (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP)) {
+		__be16 *ports = (void *)ip + ip->ihl * 4;
+
+		if ((void *)(ports + 2) <= data_end) {
+			k.sport = ports[0];
+			k.dport = ports[1];
+		}
+	}
+	c = bpf_map_lookup_elem(&espresso_flow_cache, &k);
+	if (c && c->gen == f.gen) {
+		COUNT(st, spd_cache_hit);
+		*tunnel = c->tunnel;
+		return c->action;
+	}
+	COUNT(st, spd_cache_miss);
+	sport = bpf_ntohs(k.sport);
+	dport = bpf_ntohs(k.dport);
+	__builtin_memcpy(lk.addr, &ip->daddr, 4);
+	cand = bpf_map_lookup_elem(&espresso_spd_lpm, &lk);
+	for (i = 0; cand && i < ESPRESSO_SPD_CANDS; i++) {
+		struct espresso_spd_rule *r;
+		__u32 idx;
+
+		if (i >= cand->n)
+			break;
+		idx = (gen_set & 1) * ESPRESSO_SPD_MAX +
+		      (cand->rule[i] & (ESPRESSO_SPD_MAX - 1));
+		r = bpf_map_lookup_elem(&espresso_spd_rules, &idx);
+		if (!r)
+			break;
+		if ((k.src & r->src_mask) != r->src ||
+		    (k.dst & r->dst_mask) != r->dst ||
+		    (r->proto && r->proto != k.proto) ||
+		    sport < r->sport_lo || sport > r->sport_hi ||
+		    dport < r->dport_lo || dport > r->dport_hi)
+			continue;
+		f.action = r->action;
+		f.tunnel = r->tunnel;
+		f.rule_id = r->id;
+		break;
+	}
+	bpf_map_update_elem(&espresso_flow_cache, &k, &f, BPF_ANY);
+	*tunnel = f.tunnel;
+	return f.action;
+}
+
+/*
+ * A frame on a LAN interface (router mode): plaintext a tunnel route
+ * covers goes to this queue's XSK of that LAN, with the tunnel in the
+ * metadata; the rest is the kernel's. The worker decrements the TTL and
+ * answers with ICMP errors as a router: nothing here changes the packet.
+ */
+static __always_inline int lan_classify(struct xdp_md *ctx,
+					struct espresso_xdp_stats *st,
+					const struct espresso_iface *ifc)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct espresso_meta m;
+	__u32 tunnel = 0, verdict = ESPRESSO_V_PROTECT;
+	struct espresso_lpm4_key k = { .prefixlen = 32 };
+	struct ethhdr *eth = data;
+	struct espresso_route *rt;
+	struct espresso_spd_ctl *ctl;
+	struct iphdr *ip;
+	__u32 key, zero = 0;
+
+	COUNT(st, lan_rx_packets);
+	if ((void *)(eth + 1) > data_end)
+		goto malformed;
+	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+		COUNT(st, pass_lan_other);
+		return XDP_PASS;
+	}
+	/* broadcast, multicast, or another host's unicast: not ours to route */
+	if (eth->h_dest[0] != ifc->mac[0] || eth->h_dest[1] != ifc->mac[1] ||
+	    eth->h_dest[2] != ifc->mac[2] || eth->h_dest[3] != ifc->mac[3] ||
+	    eth->h_dest[4] != ifc->mac[4] || eth->h_dest[5] != ifc->mac[5]) {
+		COUNT(st, pass_lan_local);
+		return XDP_PASS;
+	}
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
+		goto malformed;
+	if (ip->version != 4 || ip->ihl < 5 ||
+	    bpf_ntohs(ip->tot_len) < ip->ihl * 4 ||
+	    (void *)ip + bpf_ntohs(ip->tot_len) > data_end)
+		goto malformed;
+	if (bpf_map_lookup_elem(&espresso_local4, &ip->daddr)) {
+		COUNT(st, pass_lan_local);
+		return XDP_PASS;
+	}
+	ctl = bpf_map_lookup_elem(&espresso_spd_ctl, &zero);
+	if (ctl && ctl->gen_set) {
+		switch (spd_verdict(ip, data_end, ctl->gen_set, st, &tunnel)) {
+		case ESPRESSO_SPD_PROTECT:
+			verdict = ESPRESSO_V_POLICY;
+			goto redirect;
+		case ESPRESSO_SPD_BYPASS:
+			COUNT(st, pass_spd_bypass);
+			return XDP_PASS;
+		case ESPRESSO_SPD_DISCARD:
+			COUNT(st, drop_spd_discard);
+			return XDP_DROP;
+		default: /* no rule: the routes decide */
+			break;
+		}
+	}
+	__builtin_memcpy(k.addr, &ip->daddr, 4);
+	rt = bpf_map_lookup_elem(&espresso_routes4, &k);
+	if (!rt) {
+		COUNT(st, pass_lan_no_route);
+		return XDP_PASS;
+	}
+	tunnel = rt->tunnel;
+redirect:
+	key = ESPRESSO_XSK_KEY(ifc->lan, ctx->rx_queue_index);
+	if (ctx->rx_queue_index >= ESPRESSO_MAX_QUEUES ||
+	    !bpf_map_lookup_elem(&espresso_xsks, &key)) {
+		COUNT(st, drop_lan_no_xsk);
+		return XDP_DROP;
+	}
+	/* built here, whole, once the paths joined: initialised at its
+	 * declaration with a union member written through a pointer on one
+	 * path, m reached the frame without its first two bytes (clang 14
+	 * dropped their store) */
+	m = (struct espresso_meta){
+		.magic = ESPRESSO_META_MAGIC, .verdict = verdict,
+		.l3_proto = 4, .l3_off = sizeof(struct ethhdr),
+		.tunnel = tunnel, .lan = ifc->lan,
+	};
+	if (verdict == ESPRESSO_V_POLICY)
+		COUNT(st, redirect_policy);
+	else
+		COUNT(st, redirect_protect);
+	return meta_redirect_key(ctx, st, &m, key);
+malformed:
+	COUNT(st, drop_malformed);
+	return XDP_DROP;
 }
 
 /* ESP whose header starts at esp_off: to the XSK if its SPI is ours. */
@@ -235,8 +473,14 @@ int espresso_xdp(struct xdp_md *ctx)
 	__u16 ulen;
 	int l4, l3;
 
+	struct espresso_iface *ifc;
+	__u32 ifindex = ctx->ingress_ifindex;
+
 	st = bpf_map_lookup_elem(&espresso_stats, &zero);
 	COUNT(st, rx_packets);
+	ifc = bpf_map_lookup_elem(&espresso_ifaces, &ifindex);
+	if (ifc && ifc->lan)
+		return lan_classify(ctx, st, ifc);
 
 	if (parse_eth(&c, &proto) < 0)
 		goto malformed;

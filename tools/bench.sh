@@ -12,6 +12,10 @@
 #   tables:  one tunnel's packet rate with 1 and 10,000 tunnels configured
 #            (tools/bench_tables.sh)
 #   scaling: tools/scale.sh, up to the cores this machine has
+#   router:  LAN host to LAN host through router mode against gateway to
+#            gateway through the tuns, in the same run (test_router.sh)
+#   spd:     router mode's SPD in the XDP program with 1, 1,000 and 10,000
+#            policies, cached and uncached (build/bench_spd)
 # SECS: seconds per engine case (default 1); E2E_SECS per iperf3 test (10).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -120,6 +124,15 @@ SECS=$E2E_SECS bash "$ROOT/tools/bench_peers.sh" "$OUT" || echo "peers: failed (
 echo
 echo "== tables at scale: one tunnel's packet rate with 1 and 10,000 tunnels (tools/bench_tables.sh)"
 bash "$ROOT/tools/bench_tables.sh" "$OUT" || echo "tables: failed"
+
+echo
+echo "== router mode against host mode, TCP one stream (tests/e2e/test_router.sh)"
+ROUTER_BENCH=$E2E_SECS bash "$ROOT/tests/e2e/test_router.sh" 2>&1 |
+	sed -n '/== bench/,/== PASS/p' | tee "$OUT/router.txt" || echo "router: failed"
+
+echo
+echo "== router mode's SPD in XDP (build/bench_spd)"
+./build/bench_spd | tee "$OUT/spd.txt" || echo "spd: failed"
 
 echo
 echo "== scaling (tools/scale.sh) on $(nproc) CPUs"

@@ -13,12 +13,43 @@
 #define ESPRESSO_MAX_QUEUES 64        /* xsks_map size */
 #define ESPRESSO_MAX_SA 16384         /* sa_in map size */
 #define ESPRESSO_PIN_ROOT "/sys/fs/bpf/espresso" /* + "/<instance>" */
+/* Router mode: LAN interfaces, each with its own XSKs on the same queues. */
+#define ESPRESSO_MAX_LAN 4
+#define ESPRESSO_MAX_ROUTES 65536     /* routes4 LPM map size */
+#define ESPRESSO_MAX_LOCAL 256        /* local4 map size */
+/* Key in espresso_xsks of the XSK of queue q: uplink (lan = 0) or LAN
+ * lan - 1 (lan = 1..ESPRESSO_MAX_LAN). */
+#define ESPRESSO_XSK_KEY(lan, q) ((lan) * ESPRESSO_MAX_QUEUES + (q))
 
 /* Map names: the pinned file names under ESPRESSO_PIN_ROOT/<instance>/. */
 #define ESPRESSO_MAP_SA_IN "espresso_sa_in"
 #define ESPRESSO_MAP_XSKS "espresso_xsks"
 #define ESPRESSO_MAP_STATS "espresso_stats"
 #define ESPRESSO_PROG_NAME "espresso_xdp"
+#define ESPRESSO_MAP_IFACES "espresso_ifaces"
+#define ESPRESSO_MAP_ROUTES4 "espresso_routes4"
+#define ESPRESSO_MAP_LOCAL4 "espresso_local4"
+#define ESPRESSO_MAP_SPD_RULES "espresso_spd_rules"
+#define ESPRESSO_MAP_SPD_LPM "espresso_spd_lpm"
+#define ESPRESSO_MAP_SPD_CTL "espresso_spd_ctl"
+#define ESPRESSO_MAP_FLOW_CACHE "espresso_flow_cache"
+
+/* espresso_ifaces: key = ifindex. An interface absent from it is the
+ * uplink (the program's behaviour before router mode). */
+struct espresso_iface {
+	__u32 lan;    /* LAN index + 1 */
+	__u8 mac[6];  /* the interface's own: other unicast goes to the kernel */
+	__u16 pad;
+};
+
+/* espresso_routes4 (LPM trie): the tunnels' IPv4 routes, as the FIB. */
+struct espresso_lpm4_key {
+	__u32 prefixlen;
+	__u8 addr[4]; /* network order */
+};
+struct espresso_route {
+	__u32 tunnel; /* tunnel slot + 1: the FIB's value */
+};
 
 /* espresso_sa_in: key = SPI in host byte order. */
 struct espresso_sa_in {
@@ -28,11 +59,84 @@ struct espresso_sa_in {
 #define ESPRESSO_SA_F_UDP 0x1 /* SA expects UDP encapsulation (RFC 3948) */
 #define ESPRESSO_SA_F_RAW 0x2 /* SA expects raw ESP (IP protocol 50) */
 
+/*
+ * The SPD of LAN plaintext (router mode), RFC 4301 style: ordered rules
+ * with selectors, in two sets so the control thread rebuilds the one not
+ * in use and switches with one store into espresso_spd_ctl. A lookup:
+ *   espresso_flow_cache (LRU, by 5-tuple): a verdict of this generation;
+ *   else espresso_spd_lpm (by set and destination) gives the candidate
+ *   rules, in priority order; the first whose selectors match decides,
+ *   and the verdict goes into the cache with the generation.
+ * A policy change bumps the generation: no cached verdict survives it.
+ * No rule matching: the tunnel routes decide, as without an SPD.
+ */
+#define ESPRESSO_SPD_MAX 16384   /* rules per set */
+#define ESPRESSO_SPD_CANDS 16    /* rules whose destination holds one address */
+#define ESPRESSO_FLOW_CACHE 65536
+
+enum espresso_spd_action {
+	ESPRESSO_SPD_NONE = 0,    /* no rule: the tunnel routes decide */
+	ESPRESSO_SPD_PROTECT = 1, /* into the rule's tunnel */
+	ESPRESSO_SPD_BYPASS = 2,  /* to the kernel, in clear */
+	ESPRESSO_SPD_DISCARD = 3, /* dropped, counted */
+};
+
+/* espresso_spd_rules (array): index set * ESPRESSO_SPD_MAX + position in
+ * priority order. Addresses and masks in network order, ports host order. */
+struct espresso_spd_rule {
+	__u32 src, src_mask;
+	__u32 dst, dst_mask;
+	__u16 sport_lo, sport_hi;
+	__u16 dport_lo, dport_hi;
+	__u8 proto;  /* 0: any */
+	__u8 action; /* enum espresso_spd_action */
+	__u16 pad;
+	__u32 tunnel; /* PROTECT: tunnel slot + 1 */
+	__u32 id;     /* the policy's id (espressoctl policy) */
+};
+
+/* espresso_spd_lpm (LPM trie): prefixlen = 8 + the destination's length. */
+struct espresso_spd_lpm_key {
+	__u32 prefixlen;
+	__u8 set;
+	__u8 addr[4];
+	__u8 pad[3];
+};
+struct espresso_spd_cands {
+	__u32 n;
+	__u32 rule[ESPRESSO_SPD_CANDS]; /* positions in the set, ascending */
+};
+
+/* espresso_spd_ctl (array of one): generation * 2 + the set in use, in one
+ * word so a reader sees both from one store; 0: no policy at all. */
+struct espresso_spd_ctl {
+	__u64 gen_set;
+};
+
+/* espresso_flow_cache (LRU hash). Ports 0 when the packet has none (not
+ * TCP/UDP, or a fragment but the first). */
+struct espresso_flow_key {
+	__u32 src, dst;
+	__u16 sport, dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+struct espresso_flow {
+	__u32 gen;     /* valid while espresso_spd_ctl says this generation */
+	__u32 tunnel;  /* PROTECT: tunnel slot + 1 */
+	__u32 rule_id; /* 0: no rule matched */
+	__u8 action;   /* enum espresso_spd_action */
+	__u8 pad[3];
+};
+
 /* Verdicts written to the metadata in front of each redirected frame. */
 enum espresso_verdict {
 	ESPRESSO_V_NONE = 0,
 	ESPRESSO_V_ESP_IN = 1, /* inbound ESP for sa_index, to decrypt */
 	ESPRESSO_V_FRAG = 2,   /* an IPv4 fragment of ESP, to reassemble */
+	ESPRESSO_V_PROTECT = 3, /* LAN plaintext a tunnel's routes cover */
+	ESPRESSO_V_POLICY = 4,  /* LAN plaintext an SPD rule protects: the
+				 * tunnel in the metadata decides */
 };
 
 /*
@@ -48,8 +152,14 @@ struct espresso_meta {
 	__u8 l3_proto; /* 4 or 6: outer IP version */
 	__u16 l3_off;  /* outer IP header */
 	__u16 esp_off; /* ESP header (after UDP for NAT-T) */
-	__u32 sa_index;
-	__u32 spi; /* host byte order */
+	union {
+		__u32 sa_index; /* ESP_IN, FRAG */
+		__u32 tunnel;   /* PROTECT: tunnel slot + 1 (the FIB's value) */
+	};
+	union {
+		__u32 spi; /* ESP_IN: host byte order */
+		__u32 lan; /* PROTECT: the LAN index + 1 it came in on */
+	};
 };
 
 /*
@@ -70,7 +180,18 @@ struct espresso_meta {
 	X(drop_malformed, "truncated or invalid header")                     \
 	X(drop_no_xsk, "known SPI but no XSK bound on this queue")           \
 	X(drop_meta, "bpf_xdp_adjust_meta failed")                           \
-	X(pass_natt_keepalive, "NAT-T keepalive (RFC 3948 0xFF): to the kernel")
+	X(pass_natt_keepalive, "NAT-T keepalive (RFC 3948 0xFF): to the kernel") \
+	X(lan_rx_packets, "frames seen on LAN interfaces (router mode)")     \
+	X(redirect_protect, "LAN plaintext a tunnel route covers: to the XSK") \
+	X(pass_lan_local, "LAN: for the gateway itself, or not unicast to it") \
+	X(pass_lan_no_route, "LAN: no tunnel route covers it: to the kernel") \
+	X(pass_lan_other, "LAN: not IPv4, or VLAN-tagged: to the kernel")      \
+	X(drop_lan_no_xsk, "LAN: a tunnel covers it but no XSK on this queue") \
+	X(spd_cache_hit, "LAN: SPD verdict from the flow cache")              \
+	X(spd_cache_miss, "LAN: SPD looked up (and the verdict cached)")      \
+	X(redirect_policy, "LAN: an SPD rule protects it: to the XSK")        \
+	X(pass_spd_bypass, "LAN: an SPD rule bypasses it: to the kernel")     \
+	X(drop_spd_discard, "LAN: an SPD rule discards it")
 
 #define ESPRESSO_X_FIELD(name, help) __u64 name;
 struct espresso_xdp_stats {

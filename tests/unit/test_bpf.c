@@ -909,3 +909,314 @@ Test(bpf, counters_accumulate)
 	want.drop_no_xsk = 4;
 	stats_expect(&want, "repeat 4");
 }
+
+/* ---- router mode: a LAN interface ------------------------------------------ */
+
+/*
+ * BPF_PROG_TEST_RUN runs the program as if on the loopback device (ifindex
+ * 1) of the test's namespace: listed in espresso_ifaces, it is a LAN with
+ * the MAC the frames are sent to (02:00:00:00:00:01). espresso_routes4 has
+ * 192.0.2.0/24 -> tunnel slot 4 + 1; 192.0.2.1 is one of our own. Each
+ * test runs in its own process: the other tests see an uplink.
+ */
+#define LAN_ROUTE_VALUE 5u
+
+static void lan_setup(void)
+{
+	struct espresso_iface ifc = { .lan = 1, .mac = { 2, 0, 0, 0, 0, 1 } };
+	struct espresso_lpm4_key k = { .prefixlen = 24, .addr = { 192, 0, 2, 0 } };
+	struct espresso_route v = { .tunnel = LAN_ROUTE_VALUE };
+	__u32 lo = 1;
+
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+					  ESPRESSO_MAP_IFACES), &lo, sizeof(lo),
+					  &ifc, sizeof(ifc), BPF_ANY), 0);
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+					  ESPRESSO_MAP_ROUTES4), &k, sizeof(k),
+					  &v, sizeof(v), BPF_ANY), 0);
+}
+
+static void lan_local(__u32 addr_be)
+{
+	__u32 one = 1;
+
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+					  ESPRESSO_MAP_LOCAL4), &addr_be,
+					  sizeof(addr_be), &one, sizeof(one),
+					  BPF_ANY), 0);
+}
+
+#define EXPECT_LAN(frame, len, verdict, counter)                              \
+	do {                                                                  \
+		struct espresso_xdp_stats want_ = { .rx_packets = 1,         \
+						    .lan_rx_packets = 1 };    \
+		__u32 v_ = run((frame), (len));                              \
+		want_.counter = 1;                                            \
+		cr_assert_eq(v_, (verdict), "verdict %u, want %s", v_,        \
+			     #verdict);                                       \
+		stats_expect(&want_, #counter);                               \
+	} while (0)
+
+/* A TCP SYN 198.51.100.2 -> 192.0.2.1 (a destination the route covers). */
+static void lan_tcp(struct frame *f, unsigned int frag)
+{
+	size_t ip;
+
+	eth(f, 0x0800);
+	ip = ip4(f, IPPROTO_TCP, 5, frag);
+	tcp_syn(f);
+	ip4_done(f, ip);
+}
+
+Test(bpf, lan_covered_no_xsk_fails_closed)
+{
+	struct frame f;
+
+	lan_setup();
+	lan_tcp(&f, 0x4000);
+	/* no socket bound: dropped, never passed to the kernel in clear */
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_lan_no_xsk);
+	/* a fragment is covered as a whole packet is */
+	lan_tcp(&f, 0x2000);
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_lan_no_xsk);
+	/* ESP on a LAN is plaintext to classify, not inbound ESP */
+	esp4_frame(&f, KNOWN_SPI);
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_lan_no_xsk);
+}
+
+Test(bpf, lan_not_covered)
+{
+	struct frame f;
+
+	lan_setup();
+	lan_tcp(&f, 0);
+	f.b[14 + 16 + 2] = 3; /* 192.0.3.1: no route (checksum not checked) */
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_no_route);
+}
+
+Test(bpf, lan_gateway_itself)
+{
+	struct frame f;
+
+	lan_setup();
+	lan_local(htonl(0xc0000201));
+	lan_tcp(&f, 0);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+	/* broadcast and another host's unicast are not routed */
+	lan_local(htonl(0x01020304));
+	lan_tcp(&f, 0);
+	memset(f.b, 0xff, 6);
+	cr_assert_eq(bpf_map__delete_elem(bpf_object__find_map_by_name(obj,
+		     ESPRESSO_MAP_LOCAL4), &(__u32){ htonl(0xc0000201) },
+		     sizeof(__u32), 0), 0);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+	f.b[0] = 2;
+	f.b[5] = 9;
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+}
+
+Test(bpf, lan_not_ipv4)
+{
+	static const unsigned char arp[28] = { 0x00, 0x01, 0x08, 0x00, 6, 4 };
+	struct frame f;
+	size_t ip;
+
+	lan_setup();
+	eth(&f, 0x0806);
+	put(&f, arp, sizeof(arp));
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_other);
+	eth(&f, 0x86dd);
+	ip = ip6(&f, IPPROTO_TCP);
+	tcp_syn(&f);
+	ip6_done(&f, ip);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_other);
+	eth(&f, 0x8100);
+	vlan(&f, 5, 0x0800);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_other);
+}
+
+Test(bpf, lan_malformed)
+{
+	struct frame f;
+
+	lan_setup();
+	lan_tcp(&f, 0);
+	set16(&f, 14 + 2, (unsigned int)f.len); /* tot_len past the frame */
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_malformed);
+	lan_tcp(&f, 0);
+	f.b[14] = 0x44; /* ihl 4 */
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_malformed);
+	lan_tcp(&f, 0);
+	EXPECT_LAN(f.b, 14 + 10, XDP_DROP, drop_malformed);
+}
+
+/* ---- router mode: the SPD and its flow cache ------------------------------ */
+
+static void spd_rule_set(__u32 pos, __u32 id, __u8 proto, __u16 dport,
+			 __u8 action, __u32 tunnel)
+{
+	struct espresso_spd_rule r = {
+		.dst = htonl(0xc0000200), .dst_mask = htonl(0xffffff00),
+		.sport_lo = 0, .sport_hi = 65535,
+		.dport_lo = dport ? dport : 0, .dport_hi = dport ? dport : 65535,
+		.proto = proto, .action = action, .tunnel = tunnel, .id = id,
+	};
+
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+		     ESPRESSO_MAP_SPD_RULES), &pos, sizeof(pos), &r, sizeof(r),
+		     BPF_ANY), 0);
+}
+
+static void spd_gen(__u64 gen_set)
+{
+	struct espresso_spd_ctl ctl = { .gen_set = gen_set };
+	__u32 zero = 0;
+
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+		     ESPRESSO_MAP_SPD_CTL), &zero, sizeof(zero), &ctl,
+		     sizeof(ctl), BPF_ANY), 0);
+}
+
+/*
+ * Set 0, generation 1: 192.0.2.0/24 has two candidates in priority order,
+ * rule 1 (TCP to port 22: discard) then rule 2 (anything: bypass).
+ */
+static void spd_setup(void)
+{
+	struct espresso_spd_lpm_key k = {
+		.prefixlen = 8 + 24, .set = 0, .addr = { 192, 0, 2, 0 },
+	};
+	struct espresso_spd_cands c = { .n = 2, .rule = { 0, 1 } };
+
+	lan_setup();
+	spd_rule_set(0, 1, IPPROTO_TCP, 22, ESPRESSO_SPD_DISCARD, 0);
+	spd_rule_set(1, 2, 0, 0, ESPRESSO_SPD_BYPASS, 0);
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+		     ESPRESSO_MAP_SPD_LPM), &k, sizeof(k), &c, sizeof(c),
+		     BPF_ANY), 0);
+	spd_gen(1 * 2 + 0);
+}
+
+/* Run; the verdict and the counters besides rx_packets and lan_rx_packets. */
+static void expect_spd(const struct frame *f, __u32 verdict,
+		       struct espresso_xdp_stats want, const char *what)
+{
+	__u32 v = run(f->b, f->len);
+
+	want.rx_packets = 1;
+	want.lan_rx_packets = 1;
+	cr_assert_eq(v, verdict, "%s: verdict %u, want %u", what, v, verdict);
+	stats_expect(&want, what);
+}
+
+Test(bpf, spd_priority_and_cache)
+{
+	struct espresso_flow_key key = {
+		.src = htonl(0xc6336402), .dst = htonl(0xc0000201),
+		.sport = htons(40000), .dport = htons(22), .proto = IPPROTO_TCP,
+	};
+	struct espresso_flow fl;
+	struct frame f;
+
+	spd_setup();
+	lan_tcp(&f, 0); /* TCP 40000 -> 22: rule 1 before rule 2 */
+	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .drop_spd_discard = 1 }, "first packet");
+	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
+		.spd_cache_hit = 1, .drop_spd_discard = 1 }, "cached");
+	cr_assert_eq(bpf_map__lookup_elem(bpf_object__find_map_by_name(obj,
+		     ESPRESSO_MAP_FLOW_CACHE), &key, sizeof(key), &fl,
+		     sizeof(fl), 0), 0, "no flow cache entry");
+	cr_assert_eq(fl.gen, 1);
+	cr_assert_eq(fl.rule_id, 1);
+	cr_assert_eq(fl.action, ESPRESSO_SPD_DISCARD);
+	/* another port: rule 2 */
+	lan_tcp(&f, 0);
+	set16(&f, 14 + 20 + 2, 80);
+	expect_spd(&f, XDP_PASS, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .pass_spd_bypass = 1 }, "port 80");
+}
+
+Test(bpf, spd_generation_invalidates_cache)
+{
+	struct frame f;
+
+	spd_setup();
+	lan_tcp(&f, 0);
+	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .drop_spd_discard = 1 }, "generation 1");
+	/* set 1, generation 2: rule 1 now protects into tunnel 9 + 1 */
+	{
+		struct espresso_spd_lpm_key k = {
+			.prefixlen = 8 + 24, .set = 1, .addr = { 192, 0, 2, 0 },
+		};
+		struct espresso_spd_cands c = { .n = 1, .rule = { 0 } };
+
+		spd_rule_set(ESPRESSO_SPD_MAX, 1, IPPROTO_TCP, 22,
+			     ESPRESSO_SPD_PROTECT, 10);
+		cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(
+			     obj, ESPRESSO_MAP_SPD_LPM), &k, sizeof(k), &c,
+			     sizeof(c), BPF_ANY), 0);
+	}
+	spd_gen(2 * 2 + 1);
+	/* the cached discard is of generation 1: looked up again, protected
+	 * (no XSK here: dropped as such, never passed) */
+	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .drop_lan_no_xsk = 1 }, "generation 2");
+	/* no policy at all: the SPD is skipped, the routes decide */
+	spd_gen(0);
+	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
+		.drop_lan_no_xsk = 1 }, "no SPD");
+}
+
+Test(bpf, spd_no_rule_falls_to_routes)
+{
+	struct frame f;
+
+	spd_setup();
+	lan_tcp(&f, 0);
+	f.b[14 + 16 + 2] = 3; /* 192.0.3.1: no candidates, no route */
+	expect_spd(&f, XDP_PASS, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .pass_lan_no_route = 1 }, "192.0.3.1");
+	/* a fragment but the first has no ports: rule 1 (port 22) cannot
+	 * match, rule 2 does */
+	lan_tcp(&f, 0x0010);
+	expect_spd(&f, XDP_PASS, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .pass_spd_bypass = 1 }, "later fragment");
+}
+
+Test(bpf, spd_source_and_port_selectors)
+{
+	struct espresso_spd_lpm_key k = {
+		.prefixlen = 8 + 0, .set = 0,
+	};
+	struct espresso_spd_cands c = { .n = 1, .rule = { 0 } };
+	struct espresso_spd_rule r = {
+		/* from 198.51.100.0/24, TCP source ports 40000-40010 */
+		.src = htonl(0xc6336400), .src_mask = htonl(0xffffff00),
+		.sport_lo = 40000, .sport_hi = 40010, .dport_hi = 65535,
+		.proto = IPPROTO_TCP, .action = ESPRESSO_SPD_DISCARD, .id = 7,
+	};
+	__u32 pos = 0;
+	struct frame f;
+
+	lan_setup();
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+		     ESPRESSO_MAP_SPD_RULES), &pos, sizeof(pos), &r, sizeof(r),
+		     BPF_ANY), 0);
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+		     ESPRESSO_MAP_SPD_LPM), &k, sizeof(k), &c, sizeof(c),
+		     BPF_ANY), 0);
+	spd_gen(1 * 2 + 0);
+	lan_tcp(&f, 0); /* 198.51.100.2:40000 -> 192.0.2.1:22 */
+	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .drop_spd_discard = 1 }, "in the selectors");
+	lan_tcp(&f, 0);
+	f.b[14 + 12 + 2] = 101; /* from 198.51.101.2 */
+	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .drop_lan_no_xsk = 1 }, "other source");
+	lan_tcp(&f, 0);
+	set16(&f, 14 + 20, 40011); /* source port past the range */
+	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
+		.spd_cache_miss = 1, .drop_lan_no_xsk = 1 }, "other port");
+}

@@ -417,7 +417,7 @@ Test(cmd, empty)
 Test(cmd, unknown_command)
 {
 	EXPECT_ERR("foo",
-		   "unknown command 'foo'; try: show, tunnel, sa, route, reload, monitor, batch");
+		   "unknown command 'foo'; try: show, tunnel, sa, route, reload, monitor, batch, policy");
 	EXPECT_ERR("-j foo bar", "unknown command 'foo'");
 	EXPECT_ERR("Show sa", "unknown command 'Show'");
 	/* -j only before the command. */
@@ -440,7 +440,7 @@ Test(cmd, unknown_subcommand)
 Test(cmd, unknown_show_table)
 {
 	EXPECT_ERR("show foo",
-		   "show: unknown table 'foo'; one of sa, tunnels, routes, stats, frames, xdp");
+		   "show: unknown table 'foo'; one of sa, tunnels, routes, stats, frames, xdp, policies");
 	EXPECT_ERR("show", "show: missing table; one of sa, tunnels");
 	EXPECT_ERR("show SA", "show: unknown table 'SA'");
 }
@@ -750,4 +750,79 @@ Test(cmd, long_value_shortened)
 		strcat(s, "x");
 	EXPECT_ERR(s, "tunnel del: name: 'xxxx", "...' is not a valid name");
 	cr_assert_lt(strlen(err), 300);
+}
+
+/* ---- policy add|del (router mode's SPD) ---- */
+
+Test(cmd, policy_add)
+{
+	expect_ok("policy add 7 action discard");
+	cr_assert_eq(c.op, CMD_POLICY_ADD);
+	cr_assert_eq(c.policy.id, 7);
+	cr_assert_eq(c.policy.priority, 1000);
+	expect_prefix(&c.policy.src, "0.0.0.0", 0);
+	expect_prefix(&c.policy.dst, "0.0.0.0", 0);
+	cr_assert_eq(c.policy.proto, 0);
+	cr_assert_eq(c.policy.sport[0], 0);
+	cr_assert_eq(c.policy.sport[1], 65535);
+	cr_assert_eq(c.policy.dport[1], 65535);
+	cr_assert_eq(c.policy.action, 3);
+	expect_ok("policy add 4294967295 priority 0 src 10.1.0.0/16 dst 10.2.0.7 "
+		  "proto tcp sport 1024-65535 dport 443 action protect tunnel to-b");
+	cr_assert_eq(c.policy.id, 4294967295u);
+	cr_assert_eq(c.policy.priority, 0);
+	expect_prefix(&c.policy.src, "10.1.0.0", 16);
+	expect_prefix(&c.policy.dst, "10.2.0.7", 32);
+	cr_assert_eq(c.policy.proto, 6);
+	cr_assert_eq(c.policy.sport[0], 1024);
+	cr_assert_eq(c.policy.sport[1], 65535);
+	cr_assert_eq(c.policy.dport[0], 443);
+	cr_assert_eq(c.policy.dport[1], 443);
+	cr_assert_eq(c.policy.action, 1);
+	cr_assert_str_eq(c.policy.tunnel, "to-b");
+	expect_ok("policy add 8 proto 50 action bypass");
+	cr_assert_eq(c.policy.proto, 50);
+	cr_assert_eq(c.policy.action, 2);
+	expect_ok("policy add 9 proto icmp priority 65535 action discard");
+	cr_assert_eq(c.policy.proto, 1);
+	expect_ok("policy del 9");
+	cr_assert_eq(c.op, CMD_POLICY_DEL);
+	cr_assert_eq(c.policy.id, 9);
+	expect_ok("-j show policies");
+	cr_assert_eq(c.show, SHOW_POLICIES);
+	cr_assert(strstr(cmd_usage, "\npolicy add ID [priority N]"));
+	cr_assert(strstr(cmd_usage, "\npolicy del ID\n"));
+}
+
+Test(cmd, policy_errors)
+{
+	EXPECT_ERR("policy add", "policy add: missing ID");
+	EXPECT_ERR("policy add action discard", "policy add: missing ID");
+	EXPECT_ERR("policy add 0 action discard", "policy add: id:");
+	EXPECT_ERR("policy add 5", "policy add: missing action");
+	EXPECT_ERR("policy add 5 action allow", "policy add: action: unknown action 'allow'");
+	EXPECT_ERR("policy add 5 action protect", "policy add: missing tunnel NAME");
+	EXPECT_ERR("policy add 5 action discard tunnel t",
+		   "policy add: tunnel: only with action protect");
+	EXPECT_ERR("policy add 5 dport 80 action discard",
+		   "policy add: sport/dport: only with proto tcp or udp");
+	EXPECT_ERR("policy add 5 proto icmp sport 1 action discard",
+		   "policy add: sport/dport");
+	EXPECT_ERR("policy add 5 proto tcp dport 90-80 action discard",
+		   "policy add: dport:", "ends before it starts");
+	EXPECT_ERR("policy add 5 proto tcp dport 70000 action discard",
+		   "policy add: dport:", "not a port or range");
+	EXPECT_ERR("policy add 5 proto tcp dport 1- action discard", "policy add: dport:");
+	EXPECT_ERR("policy add 5 proto gre action discard", "policy add: proto:");
+	EXPECT_ERR("policy add 5 proto 256 action discard", "policy add: proto:");
+	EXPECT_ERR("policy add 5 dst fd00::/8 action discard",
+		   "policy add: dst:", "IPv4 only");
+	EXPECT_ERR("policy add 5 src 10.1.0.1/16 action discard",
+		   "policy add: src:", "host bits");
+	EXPECT_ERR("policy add 5 priority 65536 action discard", "policy add: priority:");
+	EXPECT_ERR("policy add 5 action discard action bypass",
+		   "policy add: action given twice");
+	EXPECT_ERR("policy del", "policy del: missing ID");
+	EXPECT_ERR("policy del 5 6", "policy del: unexpected argument '6'");
+	EXPECT_ERR("policy show", "policy: unknown subcommand 'show'; one of add, del");
 }

@@ -1292,3 +1292,112 @@ Test(config, ciphers)
 	cr_assert_eq(config_cipher_key_len(CIPHER_AES_GCM_256), 36);
 	cr_assert_eq(config_cipher_key_len((enum cfg_cipher)7), 0);
 }
+
+/* ---- router mode: lan = ( { name = ...; }, ... ) ---- */
+
+Test(config, lan_valid)
+{
+	struct cfg c;
+
+	cr_assert_eq(load_edit(&c, false, 9, "  }; lan = ( { name = \"eth7\"; }, "
+			       "{ name = \"eth8\"; } );", 0), 0, "%s", err);
+	cr_assert_eq(c.nlans, 2);
+	cr_assert_str_eq(c.lans[0].name, "eth7");
+	cr_assert_str_eq(c.lans[1].name, "eth8");
+	config_free(&c);
+	/* absent: host mode */
+	cr_assert_eq(load_edit(&c, false, 0), 0, "%s", err);
+	cr_assert_eq(c.nlans, 0);
+	config_free(&c);
+}
+
+Test(config, lan_errors)
+{
+	struct cfg c;
+
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"lo\"; } );", 0),
+		   &c, 9, "lan.[0].name", "'lo' is also the uplink");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"esp9\"; } );", 0),
+		   &c, 9, "lan.[0].name", "'esp9' is also the tun");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"e1\"; }, "
+			     "{ name = \"e1\"; } );", 0),
+		   &c, 9, "lan.[1].name", "'e1' is listed twice");
+	EXPECT_ERR(load_edit(&c, true, 9, "  }; lan = ( { name = \"nosuchif0\"; } );", 0),
+		   &c, 9, "lan.[0].name", "interface 'nosuchif0' not found");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"a\"; }, "
+			     "{ name = \"b\"; }, { name = \"c\"; }, { name = \"d\"; }, "
+			     "{ name = \"e\"; } );", 0),
+		   &c, 9, "lan", "5 LAN interfaces, at most 4");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"e1\"; mtu = 9; } );", 0),
+		   &c, 9, "mtu");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { } );", 0),
+		   &c, 9, "lan.[0].name");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; lan = ( { name = \"a/b\"; } );", 0),
+		   &c, 9, "lan.[0].name", "not a valid interface name");
+}
+
+/* ---- router mode: policies = ( ... ) ---- */
+
+Test(config, policies_valid)
+{
+	struct cfg c;
+
+	cr_assert_eq(load_edit(&c, false, 35, "  ); policies = ( "
+			       "{ id = 1; action = \"discard\"; }, "
+			       "{ id = 4294967295L; priority = 7; src = \"10.1.0.0/16\"; "
+			       "dst = \"10.2.0.9\"; proto = \"tcp\"; sport = \"1024-65535\"; "
+			       "dport = \"443\"; action = \"protect\"; tunnel = \"to-c\"; } );",
+			       0), 0, "%s", err);
+	cr_assert_eq(c.npolicies, 2);
+	cr_assert_eq(c.policies[0].id, 1);
+	cr_assert_eq(c.policies[0].priority, 1000);
+	cr_assert_eq(c.policies[0].action, 3);
+	expect_prefix(&c.policies[0].dst, "0.0.0.0", 0);
+	cr_assert_eq(c.policies[0].dport[1], 65535);
+	cr_assert_eq(c.policies[1].id, 4294967295u);
+	cr_assert_eq(c.policies[1].priority, 7);
+	expect_prefix(&c.policies[1].src, "10.1.0.0", 16);
+	expect_prefix(&c.policies[1].dst, "10.2.0.9", 32);
+	cr_assert_eq(c.policies[1].proto, 6);
+	cr_assert_eq(c.policies[1].sport[0], 1024);
+	cr_assert_eq(c.policies[1].dport[0], 443);
+	cr_assert_eq(c.policies[1].dport[1], 443);
+	cr_assert_eq(c.policies[1].action, 1);
+	cr_assert_str_eq(c.policies[1].tunnel, "to-c");
+	config_free(&c);
+}
+
+Test(config, policies_errors)
+{
+	struct cfg c;
+
+	EXPECT_ERR(load_edit(&c, false, 35, "  ); policies = ( { action = \"discard\"; } );", 0),
+		   &c, 35, "policies.[0].id", "missing");
+	EXPECT_ERR(load_edit(&c, false, 35, "  ); policies = ( { id = 0; action = \"discard\"; } );", 0),
+		   &c, 35, "policies.[0].id", "out of range");
+	EXPECT_ERR(load_edit(&c, false, 35, "  ); policies = ( { id = 1; action = \"allow\"; } );", 0),
+		   &c, 35, "policies.[0].action", "unknown action 'allow'");
+	EXPECT_ERR(load_edit(&c, false, 35, "  ); policies = ( { id = 1; action = \"protect\"; } );", 0),
+		   &c, 35, "policies.[0].tunnel", "missing");
+	EXPECT_ERR(load_edit(&c, false, 35, "  ); policies = ( { id = 1; action = \"protect\"; "
+			     "tunnel = \"nope\"; } );", 0),
+		   &c, 35, "policies.[0].tunnel", "no tunnel named 'nope'");
+	EXPECT_ERR(load_edit(&c, false, 35, "  ); policies = ( { id = 1; action = \"bypass\"; "
+			     "tunnel = \"to-b\"; } );", 0),
+		   &c, 35, "policies.[0].tunnel", "only with action");
+	EXPECT_ERR(load_edit(&c, false, 35, "  ); policies = ( { id = 1; dport = \"80\"; "
+			     "action = \"discard\"; } );", 0),
+		   &c, 35, "policies.[0].proto", "need proto");
+	EXPECT_ERR(load_edit(&c, false, 35, "  ); policies = ( { id = 1; dst = \"fd00::/8\"; "
+			     "action = \"discard\"; } );", 0),
+		   &c, 35, "policies.[0].dst", "IPv4 only");
+	EXPECT_ERR(load_edit(&c, false, 35, "  ); policies = ( { id = 1; proto = \"tcp\"; "
+			     "sport = \"9-1\"; action = \"discard\"; } );", 0),
+		   &c, 35, "policies.[0].sport", "ends before it starts");
+	EXPECT_ERR(load_edit(&c, false, 35, "  ); policies = ( { id = 1; action = \"discard\"; }, "
+			     "{ id = 1; action = \"bypass\"; } );", 0),
+		   &c, 35, "policies.[1].id", "also the id of policies.[0]");
+	EXPECT_ERR(load_edit(&c, false, 35, "  ); policies = ( { id = 1; action = \"discard\"; "
+			     "port = 3; } );", 0),
+		   &c, 35, "policies.[0].port", "unknown setting");
+}

@@ -935,3 +935,30 @@ Test(mss, random_bytes)
 		frag_mss_clamp(b, len, 1000, 1000);
 	}
 }
+
+/* A router's TTL ran out (router mode): type 11 code 0, the same quote as
+ * "needed", zero where the MTU goes; the same packets get no answer. */
+Test(icmp4, time_exceeded)
+{
+	size_t n;
+
+	build_ip4(P, 4000, opts16, 16, 6, 0x4000);
+	n = frag_icmp4_time_exceeded(O, sizeof(O), P, 4000, SRC4);
+	cr_assert_eq(n, 28 + 36 + 8);
+	cr_assert_eq(O[9], 1);
+	cr_assert_eq(memcmp(O + 12, SRC4, 4), 0);
+	cr_assert_eq(memcmp(O + 16, P + 12, 4), 0);
+	cr_assert_eq(O[20], 11);
+	cr_assert_eq(O[21], 0);
+	cr_assert_eq(g16(O + 24), 0, "unused");
+	cr_assert_eq(g16(O + 26), 0, "unused (no MTU)");
+	cr_assert_eq(memcmp(O + 28, P, 36 + 8), 0, "quote");
+	cr_assert(ref_ok(0, O, 20), "IP checksum");
+	cr_assert(ref_ok(0, O + 20, n - 20), "ICMP checksum");
+	/* an ICMP error is never answered with one, nor a later fragment */
+	build_ip4(P, 100, NULL, 0, 1, 0);
+	P[20] = 11;
+	cr_assert_eq(frag_icmp4_time_exceeded(O, sizeof(O), P, 100, SRC4), 0);
+	build_ip4(P, 100, NULL, 0, 6, 0x2001);
+	cr_assert_eq(frag_icmp4_time_exceeded(O, sizeof(O), P, 100, SRC4), 0);
+}

@@ -282,6 +282,22 @@ int cfg_check_endpoints(struct in_addr local, struct in_addr remote,
 	return 0;
 }
 
+int cfg_check_lan(const struct cfg *c, int idx, const char *name, char *why,
+		  size_t whylen)
+{
+	int i;
+
+	if (!strcmp(name, c->uplink.name))
+		return say(why, whylen, "'%s' is also the uplink (a LAN needs "
+			   "its own interface)", name);
+	if (!strcmp(name, c->tun.name))
+		return say(why, whylen, "'%s' is also the tun", name);
+	for (i = 0; i < idx; i++)
+		if (!strcmp(name, c->lans[i].name))
+			return say(why, whylen, "'%s' is listed twice", name);
+	return 0;
+}
+
 static size_t addr_len(int family)
 {
 	return family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
@@ -402,6 +418,90 @@ int cfg_parse_route(const char *s, struct cfg_prefix *p, char *why,
 			   cfg_quote(s, q, sizeof(q)),
 			   cfg_prefix_str(&m, buf, sizeof(buf)));
 	return 0;
+}
+
+/* ---- SPD ---- */
+
+int cfg_parse_selector4(const char *s, struct cfg_prefix *p, char *why,
+			size_t whylen)
+{
+	char q[CFG_QUOTE_MAX];
+	int ret = cfg_parse_route(s, p, why, whylen);
+
+	if (!ret && p->family != AF_INET)
+		return say(why, whylen, "%s is IPv6: selectors are IPv4 only "
+			   "for now", cfg_quote(s, q, sizeof(q)));
+	return ret;
+}
+
+int cfg_parse_proto(const char *s, uint8_t *proto, char *why, size_t whylen)
+{
+	static const struct { const char *name; uint8_t v; } names[] = {
+		{ "any", 0 }, { "icmp", 1 }, { "tcp", 6 }, { "udp", 17 },
+	};
+	char q[CFG_QUOTE_MAX];
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(s, names[i].name)) {
+			*proto = names[i].v;
+			return 0;
+		}
+	}
+	if (read_uint(s, &v) || v > 255)
+		return say(why, whylen, "%s is not a protocol (tcp, udp, icmp, "
+			   "any, or a number 0..255)", cfg_quote(s, q, sizeof(q)));
+	*proto = (uint8_t)v;
+	return 0;
+}
+
+int cfg_parse_port_range(const char *s, uint16_t range[2], char *why,
+			 size_t whylen)
+{
+	char q[CFG_QUOTE_MAX], lo[16];
+	const char *dash = strchr(s, '-');
+	uint64_t a, b;
+	size_t n = dash ? (size_t)(dash - s) : strlen(s);
+
+	if (!n || n >= sizeof(lo))
+		goto bad;
+	memcpy(lo, s, n);
+	lo[n] = 0;
+	if (read_uint(lo, &a) || a > 65535)
+		goto bad;
+	b = a;
+	if (dash && (read_uint(dash + 1, &b) || b > 65535))
+		goto bad;
+	if (a > b)
+		return say(why, whylen, "%s: the range ends before it starts",
+			   cfg_quote(s, q, sizeof(q)));
+	range[0] = (uint16_t)a;
+	range[1] = (uint16_t)b;
+	return 0;
+bad:
+	return say(why, whylen, "%s is not a port or range (N or N-M, "
+		   "0..65535)", cfg_quote(s, q, sizeof(q)));
+}
+
+const char *const cfg_spd_action_names[] = {
+	"none", "protect", "bypass", "discard", NULL,
+};
+
+int cfg_parse_spd_action(const char *s, int *action, char *why,
+			 size_t whylen)
+{
+	char q[CFG_QUOTE_MAX];
+	int i;
+
+	for (i = 1; cfg_spd_action_names[i]; i++) {
+		if (!strcmp(s, cfg_spd_action_names[i])) {
+			*action = i;
+			return 0;
+		}
+	}
+	return say(why, whylen, "unknown action %s (valid: protect, bypass, "
+		   "discard)", cfg_quote(s, q, sizeof(q)));
 }
 
 /* ---- SAs ---- */

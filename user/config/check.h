@@ -99,6 +99,27 @@ int cfg_parse_spi(const char *s, uint32_t *spi, char *why, size_t whylen);
 int cfg_parse_key(const char *hex, int cipher, uint8_t key[CFG_KEY_MAX],
 		  size_t *len, char *why, size_t whylen);
 
+/*
+ * A LAN interface (router mode) must be none of the uplink, the tun and the
+ * LANs before it in c->lans[0..idx): "'eth0' is also the uplink".
+ */
+int cfg_check_lan(const struct cfg *c, int idx, const char *name, char *why,
+		  size_t whylen);
+
+/* ---- SPD selectors and actions (router mode: espressoctl policy) ---- */
+/* An IPv4 selector prefix, as cfg_parse_route ("0.0.0.0/0": any). */
+int cfg_parse_selector4(const char *s, struct cfg_prefix *p, char *why,
+			size_t whylen);
+/* "tcp", "udp", "icmp", "any" (0) or a protocol number 0..255. */
+int cfg_parse_proto(const char *s, uint8_t *proto, char *why, size_t whylen);
+/* "N" or "N-M", 0..65535, N <= M: range[0] = N, range[1] = M. */
+int cfg_parse_port_range(const char *s, uint16_t range[2], char *why,
+			 size_t whylen);
+/* "protect" 1, "bypass" 2, "discard" 3 (enum espresso_spd_action). */
+int cfg_parse_spd_action(const char *s, int *action, char *why,
+			 size_t whylen);
+extern const char *const cfg_spd_action_names[]; /* [1..3], [0] = "none" */
+
 /* The names, indexed by the enum, NULL-terminated (for cfg_parse_enum). */
 extern const char *const cfg_cipher_names[];
 extern const char *const cfg_encap_names[];

@@ -69,8 +69,15 @@ static const char *const auto_on_off_names[] = {
 static const char *const root_keys[] = { "espresso", NULL };
 static const char *const espresso_keys[] = {
 	"allow_insecure_key_files",
-	"instance", "workers", "uplink", "tun", "tunnels", "metrics", NULL,
+	"instance", "workers", "uplink", "tun", "tunnels", "metrics",
+	"lan", "policies",
+	NULL,
 };
+static const char *const policy_keys[] = {
+	"id", "priority", "src", "dst", "proto", "sport", "dport", "action",
+	"tunnel", NULL,
+};
+static const char *const lan_keys[] = { "name", NULL };
 static const char *const workers_keys[] = {
 	"queues", "cpus", "batch", "busy_poll", "busy_poll_budget", "crypto",
 	"fill_ring",
@@ -636,6 +643,47 @@ static int parse_tun(struct ctx *x, const config_setting_t *esp,
 	return 0;
 }
 
+/* lan = ( { name = "eth1"; }, ... ): router mode, absent = host mode. */
+static int parse_lans(struct ctx *x, const config_setting_t *esp,
+		      struct cfg *c)
+{
+	char f[FIELD_MAX], fe[FIELD_MAX], fn[FIELD_MAX];
+	config_setting_t *s, *g, *name;
+	int i, n, ret;
+
+	ret = member(x, esp, "", "lan", K_LIST, false, &s, f);
+	if (ret || !s)
+		return ret;
+	n = config_setting_length(s);
+	if (n > CFG_MAX_LAN)
+		return fail(x, s, f, "%d LAN interfaces, at most %d", n,
+			    CFG_MAX_LAN);
+	for (i = 0; i < n; i++) {
+		struct cfg_lan *l = &c->lans[i];
+
+		g = config_setting_get_elem(s, i);
+		join_idx(fe, f, i);
+		ret = check_kind(x, g, fe, K_GROUP);
+		ret = ret ?: known_only(x, g, fe, lan_keys);
+		ret = ret ?: get_ifname(x, g, fe, "name", true, l->name, &name);
+		if (ret)
+			return ret;
+		join(fn, fe, "name");
+		ret = checked(x, name, fn, cfg_check_lan(c, i, l->name, WHY(x)));
+		if (ret)
+			return ret;
+		c->nlans = i + 1;
+		if (!x->check_system)
+			continue;
+		l->ifindex = (int)if_nametoindex(l->name);
+		if (!l->ifindex)
+			return fail(x, name, fn,
+				    "interface '%s' not found (see `ip link`)",
+				    l->name);
+	}
+	return 0;
+}
+
 /*
  * The Prometheus endpoint: absent = off; present, it listens on
  * CFG_METRICS_LISTEN port CFG_METRICS_PORT unless it says otherwise. listen
@@ -1193,6 +1241,133 @@ static int parse_tunnels(struct ctx *x, const config_setting_t *esp,
 	return check_tunnels(x, s, c);
 }
 
+/* A string member through a check.h validator; absent and optional: 0. */
+static int get_checked(struct ctx *x, const config_setting_t *g,
+		       const char *gpath, const char *name, bool required,
+		       int (*check)(const char *, void *, char *, size_t),
+		       void *dst)
+{
+	char f[FIELD_MAX];
+	config_setting_t *s;
+	int ret;
+
+	ret = member(x, g, gpath, name, K_STR, required, &s, f);
+	if (ret || !s)
+		return ret;
+	return checked(x, s, f, check(config_setting_get_string(s), dst,
+				      WHY(x)));
+}
+
+/* check.h's SPD validators for get_checked */
+static int chk_sel4(const char *s, void *d, char *why, size_t n)
+{
+	return cfg_parse_selector4(s, d, why, n);
+}
+
+static int chk_proto(const char *s, void *d, char *why, size_t n)
+{
+	return cfg_parse_proto(s, d, why, n);
+}
+
+static int chk_ports(const char *s, void *d, char *why, size_t n)
+{
+	return cfg_parse_port_range(s, d, why, n);
+}
+
+static int chk_action(const char *s, void *d, char *why, size_t n)
+{
+	return cfg_parse_spd_action(s, d, why, n);
+}
+
+static int parse_policy(struct ctx *x, const config_setting_t *g,
+			const char *gpath, const struct cfg *c,
+			struct cfg_policy *p)
+{
+	long long id = 0, prio = 1000;
+	char f[FIELD_MAX];
+	int i, ret;
+
+	p->src.family = p->dst.family = AF_INET;
+	p->sport[1] = p->dport[1] = 65535;
+	ret = check_kind(x, g, gpath, K_GROUP);
+	ret = ret ?: known_only(x, g, gpath, policy_keys);
+	ret = ret ?: get_int(x, g, gpath, "id", true, 1, UINT32_MAX, &id);
+	ret = ret ?: get_int(x, g, gpath, "priority", false, 0, 65535, &prio);
+	ret = ret ?: get_checked(x, g, gpath, "src", false,
+				 chk_sel4, &p->src);
+	ret = ret ?: get_checked(x, g, gpath, "dst", false,
+				 chk_sel4, &p->dst);
+	ret = ret ?: get_checked(x, g, gpath, "proto", false,
+				 chk_proto, &p->proto);
+	ret = ret ?: get_checked(x, g, gpath, "sport", false,
+				 chk_ports, p->sport);
+	ret = ret ?: get_checked(x, g, gpath, "dport", false,
+				 chk_ports, p->dport);
+	ret = ret ?: get_checked(x, g, gpath, "action", true,
+				 chk_action, &p->action);
+	if (ret)
+		return ret;
+	p->id = (uint32_t)id;
+	p->priority = (uint32_t)prio;
+	if (config_setting_get_member(g, "tunnel")) {
+		ret = get_ident(x, g, gpath, "tunnel", p->tunnel);
+		if (ret)
+			return ret;
+		for (i = 0; i < c->ntunnels; i++)
+			if (!strcmp(c->tunnels[i].name, p->tunnel))
+				break;
+		if (i == c->ntunnels)
+			return fail(x, config_setting_get_member(g, "tunnel"),
+				    join(f, gpath, "tunnel"),
+				    "no tunnel named '%s' in this file",
+				    p->tunnel);
+	}
+	if ((p->action == 1) != !!p->tunnel[0])
+		return fail(x, g, join(f, gpath, "tunnel"), p->tunnel[0] ?
+			    "only with action = \"protect\"" :
+			    "missing (action = \"protect\" needs it)");
+	if ((p->sport[0] || p->sport[1] != 65535 || p->dport[0] ||
+	     p->dport[1] != 65535) && p->proto != 6 && p->proto != 17)
+		return fail(x, g, join(f, gpath, "proto"),
+			    "sport and dport need proto \"tcp\" or \"udp\"");
+	return 0;
+}
+
+/* policies = ( { id = 1; ... action = "discard"; }, ... ): optional. */
+static int parse_policies(struct ctx *x, const config_setting_t *esp,
+			  struct cfg *c)
+{
+	char f[FIELD_MAX], fe[FIELD_MAX], fi[FIELD_MAX];
+	config_setting_t *s;
+	int i, j, n, ret;
+
+	ret = member(x, esp, "", "policies", K_LIST, false, &s, f);
+	if (ret || !s)
+		return ret;
+	n = config_setting_length(s);
+	if (n > ESPRESSO_SPD_MAX)
+		return fail(x, s, f, "%d policies, at most %d", n,
+			    ESPRESSO_SPD_MAX);
+	c->policies = calloc(n ? n : 1, sizeof(*c->policies));
+	if (!c->policies)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(s, i);
+
+		ret = parse_policy(x, g, join_idx(fe, f, i), c,
+				   &c->policies[i]);
+		if (ret)
+			return ret;
+		c->npolicies = i + 1;
+		for (j = 0; j < i; j++)
+			if (c->policies[j].id == c->policies[i].id)
+				return fail(x, g, join(fi, fe, "id"),
+					    "%u is also the id of %s.[%d]",
+					    c->policies[i].id, f, j);
+	}
+	return 0;
+}
+
 static int parse_root(struct ctx *x, const config_setting_t *root,
 		      struct cfg *c)
 {
@@ -1210,8 +1385,10 @@ static int parse_root(struct ctx *x, const config_setting_t *root,
 	ret = ret ?: parse_workers(x, esp, c);
 	ret = ret ?: parse_uplink(x, esp, c);
 	ret = ret ?: parse_tun(x, esp, c);
+	ret = ret ?: parse_lans(x, esp, c);
 	ret = ret ?: parse_metrics(x, esp, c);
-	return ret ?: parse_tunnels(x, esp, c);
+	ret = ret ?: parse_tunnels(x, esp, c);
+	return ret ?: parse_policies(x, esp, c);
 }
 
 /* Wipes every key string in the parsed tree before libconfig frees it. */
@@ -1309,6 +1486,7 @@ void config_free(struct cfg *c)
 		return;
 	for (i = 0; c->tunnels && i < c->ntunnels; i++)
 		free(c->tunnels[i].routes);
+	free(c->policies);
 	secret_free(c->tunnels, c->ntunnels * sizeof(*c->tunnels)); /* wipes */
 	explicit_bzero(c, sizeof(*c));
 }

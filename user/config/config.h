@@ -18,6 +18,7 @@
 #define CFG_REPLAY_MAX 4096
 #define CFG_METRICS_LISTEN "127.0.0.1"
 #define CFG_METRICS_PORT 9477
+#define CFG_MAX_LAN 4 /* = ESPRESSO_MAX_LAN */
 
 enum cfg_xdp_mode { XDPMODE_NATIVE = 0, XDPMODE_SKB = 1 };
 enum cfg_auto { CFG_AUTO = 0, CFG_ON = 1, CFG_OFF = 2 };
@@ -57,6 +58,18 @@ struct cfg_tunnel {
 	struct cfg_prefix *routes; /* remote prefixes reached through the tunnel */
 	int nroutes;
 	int line; /* line of the tunnel's group in the file, for messages */
+};
+
+/* An SPD rule of LAN plaintext (router mode): the config's policies and
+ * espressoctl policy add. */
+struct cfg_policy {
+	uint32_t id;             /* 1.. */
+	uint32_t priority;       /* 0..65535, lower first; default 1000 */
+	struct cfg_prefix src, dst; /* IPv4; default 0.0.0.0/0 */
+	uint8_t proto;           /* 0: any */
+	uint16_t sport[2], dport[2]; /* ranges; default 0-65535 */
+	int action;              /* 1 protect, 2 bypass, 3 discard */
+	char tunnel[CFG_NAME_MAX]; /* protect */
 };
 
 struct cfg {
@@ -102,6 +115,15 @@ struct cfg {
 	} metrics;
 	struct cfg_tunnel *tunnels;
 	int ntunnels;
+	/* router mode: LAN interfaces whose plaintext is classified in XDP
+	 * and whose decrypted traffic leaves on their own XSKs */
+	struct cfg_lan {
+		char name[IF_NAMESIZE];
+		int ifindex;
+	} lans[CFG_MAX_LAN];
+	int nlans;
+	struct cfg_policy *policies; /* router mode's SPD */
+	int npolicies;
 };
 
 /*

@@ -140,6 +140,9 @@ int apply_restart_only(const struct cfg *o, const struct cfg *n, char *err,
 			sizeof(o->metrics.addr)) ||
 		 o->metrics.port != n->metrics.port)
 		what = "metrics";
+	else if (o->nlans != n->nlans ||
+		 memcmp(o->lans, n->lans, sizeof(o->lans)))
+		what = "lan";
 	if (!what)
 		return 0;
 	return errf(err, errlen, -EINVAL, "%s: %s changed: that takes a "

@@ -32,16 +32,20 @@
 #define U_TRACE "trace N [in|out] [spi SPI] [tunnel NAME] [drops] [timeout SECONDS]"
 #define U_PCAP_START "pcap start FILE [in|out|both] [snaplen N]"
 #define U_PCAP_STOP "pcap stop [FILE]"
+#define U_POLICY_ADD "policy add ID [priority N] [src PREFIX] [dst PREFIX] [proto tcp|udp|icmp|any|N] [sport N[-M]] [dport N[-M]] action protect|bypass|discard [tunnel NAME]"
+#define U_POLICY_DEL "policy del ID"
 
 const char cmd_usage[] =
 	U_SHOW "\n" U_TUNNEL_ADD "\n" U_TUNNEL_DEL "\n" U_SA_ADD "\n"
 	U_SA_DEL "\n" U_SA_UPDATE "\n" U_ROUTE_ADD "\n" U_ROUTE_DEL "\n"
 	U_RELOAD "\n" U_MONITOR "\n" U_BATCH_BEGIN "\n" U_BATCH_END "\n"
-	U_TRACE "\n" U_PCAP_START "\n" U_PCAP_STOP "\n";
+	U_TRACE "\n" U_PCAP_START "\n" U_PCAP_STOP "\n"
+	U_POLICY_ADD "\n" U_POLICY_DEL "\n";
 
 static const char *const show_names[] = {
 	[SHOW_SA] = "sa", [SHOW_TUNNELS] = "tunnels", [SHOW_ROUTES] = "routes",
 	[SHOW_STATS] = "stats", [SHOW_FRAMES] = "frames", [SHOW_XDP] = "xdp",
+	[SHOW_POLICIES] = "policies",
 	NULL,
 };
 static const char *const dir_names[] = {
@@ -102,6 +106,7 @@ static int unexpected(struct ctx *x, const char *arg)
 enum kind {
 	A_NAME, A_IPV4, A_ENCAP, A_CIPHER, A_REPLAY, A_ONOFF, A_FRAGMENT,
 	A_SPI, A_KEY, A_U64, A_PORT, A_KEEPALIVE,
+	A_PRIO, A_SEL4, A_PROTO, A_PRANGE, A_ACTION,
 };
 
 struct opt {
@@ -144,6 +149,18 @@ static const struct opt sa_update_opts[] = {
 static const struct opt route_add_opts[] = {
 	OPT("tunnel", "NAME", A_NAME, name, true),
 	OPT("ecmp", "on|off", A_ONOFF, ecmp, false),
+	{ 0 },
+};
+
+static const struct opt policy_add_opts[] = {
+	OPT("priority", "N", A_PRIO, policy.priority, false),
+	OPT("src", "PREFIX", A_SEL4, policy.src, false),
+	OPT("dst", "PREFIX", A_SEL4, policy.dst, false),
+	OPT("proto", "tcp|udp|icmp|any|N", A_PROTO, policy.proto, false),
+	OPT("sport", "N[-M]", A_PRANGE, policy.sport, false),
+	OPT("dport", "N[-M]", A_PRANGE, policy.dport, false),
+	OPT("action", "protect|bypass|discard", A_ACTION, policy.action, true),
+	OPT("tunnel", "NAME", A_NAME, policy.tunnel, false),
 	{ 0 },
 };
 
@@ -200,6 +217,25 @@ static int parse_value(struct ctx *x, const struct opt *o, const char *s,
 			*(uint32_t *)dst = (uint32_t)v;
 		break;
 	}
+	case A_PRIO: {
+		uint64_t v = 0;
+
+		ret = cfg_parse_uint(s, 0, 65535, &v, WHY(x));
+		*(uint32_t *)dst = (uint32_t)v;
+		break;
+	}
+	case A_SEL4:
+		ret = cfg_parse_selector4(s, dst, WHY(x));
+		break;
+	case A_PROTO:
+		ret = cfg_parse_proto(s, dst, WHY(x));
+		break;
+	case A_PRANGE:
+		ret = cfg_parse_port_range(s, dst, WHY(x));
+		break;
+	case A_ACTION:
+		ret = cfg_parse_spd_action(s, dst, WHY(x));
+		break;
 	}
 	return checked(x, o->name, ret);
 }
@@ -411,6 +447,52 @@ static int parse_route_del(struct ctx *x, char **argv, int argc,
 	return parse_prefix(x, argv[0], &c->prefix);
 }
 
+static int parse_policy_id(struct ctx *x, const char *s, struct cmd *c)
+{
+	uint64_t v = 0;
+	int ret = cfg_parse_uint(s, 1, UINT32_MAX, &v, WHY(x));
+
+	c->policy.id = (uint32_t)v;
+	return checked(x, "id", ret);
+}
+
+static int parse_policy_add(struct ctx *x, char **argv, int argc,
+			    struct cmd *c)
+{
+	struct cfg_policy *p = &c->policy;
+	unsigned int seen;
+	int ret;
+
+	p->priority = 1000;
+	p->src.family = p->dst.family = AF_INET;
+	p->sport[1] = p->dport[1] = 65535;
+	if (!argc || is_opt(policy_add_opts, argv[0]))
+		return missing(x, "ID");
+	ret = parse_policy_id(x, argv[0], c);
+	ret = ret ?: parse_opts(x, argv + 1, argc - 1, policy_add_opts, c,
+				&seen);
+	if (ret)
+		return ret;
+	if (p->action == 1 && !p->tunnel[0])
+		return missing(x, "tunnel NAME (action protect)");
+	if (p->action != 1 && p->tunnel[0])
+		return fail(x, "tunnel: only with action protect");
+	if ((p->sport[0] || p->sport[1] != 65535 || p->dport[0] ||
+	     p->dport[1] != 65535) && p->proto != 6 && p->proto != 17)
+		return fail(x, "sport/dport: only with proto tcp or udp");
+	return 0;
+}
+
+static int parse_policy_del(struct ctx *x, char **argv, int argc,
+			    struct cmd *c)
+{
+	if (!argc)
+		return missing(x, "ID");
+	if (argc > 1)
+		return unexpected(x, argv[1]);
+	return parse_policy_id(x, argv[0], c);
+}
+
 /* reload, monitor, batch begin|end */
 static int parse_none(struct ctx *x, char **argv, int argc, struct cmd *c)
 {
@@ -578,10 +660,14 @@ static const struct verb verbs[] = {
 	  parse_pcap_start },
 	{ "pcap", "stop", "pcap stop", U_PCAP_STOP, CMD_PCAP_STOP,
 	  parse_pcap_stop },
+	{ "policy", "add", "policy add", U_POLICY_ADD, CMD_POLICY_ADD,
+	  parse_policy_add },
+	{ "policy", "del", "policy del", U_POLICY_DEL, CMD_POLICY_DEL,
+	  parse_policy_del },
 	{ 0 },
 };
 
-#define COMMANDS "show, tunnel, sa, route, reload, monitor, batch, trace, pcap"
+#define COMMANDS "show, tunnel, sa, route, reload, monitor, batch, trace, pcap, policy"
 
 /* The subcommands of word, "add, del, update". */
 static const char *subs_of(const char *word, char *buf, size_t len)

@@ -21,6 +21,10 @@
  *   trace N [in|out] [spi SPI] [tunnel NAME] [drops] [timeout SECONDS]
  *   pcap start FILE [in|out|both] [snaplen N]
  *   pcap stop [FILE]
+ *   policy add ID [priority N] [src PREFIX] [dst PREFIX]
+ *        [proto tcp|udp|icmp|any|N] [sport N[-M]] [dport N[-M]]
+ *        action protect|bypass|discard [tunnel NAME]
+ *   policy del ID
  *
  * A leading -j (before any command) asks for JSON output. Keyword arguments
  * come in any order, each at most once. Values obey the config file's rules
@@ -46,10 +50,12 @@ enum cmd_op {
 	CMD_SA_UPDATE, CMD_ROUTE_ADD, CMD_ROUTE_DEL, CMD_RELOAD, CMD_MONITOR,
 	CMD_BATCH_BEGIN, CMD_BATCH_END, CMD_TRACE, CMD_PCAP_START,
 	CMD_PCAP_STOP,
+	CMD_POLICY_ADD, CMD_POLICY_DEL,
 };
 
 enum cmd_show {
 	SHOW_SA, SHOW_TUNNELS, SHOW_ROUTES, SHOW_STATS, SHOW_FRAMES, SHOW_XDP,
+	SHOW_POLICIES,
 };
 
 /* The values of struct cmd_sa's dir (those of enum sa_dir). */
@@ -101,6 +107,7 @@ struct cmd {
 	struct cfg_prefix prefix; /* route add|del: no host bits set */
 	struct cmd_tap tap;       /* trace, pcap start */
 	bool ecmp;                /* route add ... ecmp on */
+	struct cfg_policy policy; /* policy add|del */
 };
 
 /*

@@ -262,6 +262,10 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 		return live_route_add(l, &c->prefix, c->name, err, len);
 	case CMD_ROUTE_DEL:
 		return live_route_del(l, &c->prefix, err, len);
+	case CMD_POLICY_ADD:
+		return spd_add(&d->spd, l, &c->policy, err, len);
+	case CMD_POLICY_DEL:
+		return spd_del(&d->spd, c->policy.id, err, len);
 	default:
 		snprintf(err, len, "not a change");
 		return -EINVAL;

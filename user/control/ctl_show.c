@@ -8,12 +8,14 @@
 #include <errno.h>
 #include <linux/if_xdp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include <json-c/json.h>
 
+#include "config/check.h"
 #include "control/cmd.h"
 #include "control/ctl.h"
 #include "control/daemon.h"
@@ -228,6 +230,42 @@ static struct json_object *show_routes(struct espd *d)
 	return a;
 }
 
+static struct json_object *show_policies(struct espd *d)
+{
+	struct json_object *a = json_object_new_array();
+	const struct spd *s = &d->spd;
+	size_t *order = calloc(s->n ? s->n : 1, sizeof(*order)), i;
+	char buf[64];
+
+	if (!order)
+		return a;
+	spd_order(s, order);
+	for (i = 0; i < s->n; i++) {
+		const struct spd_rule *r = &s->rules[order[i]];
+		struct json_object *o = json_object_new_object();
+
+		ADD(o, "id", U64(r->id));
+		ADD(o, "priority", U64(r->priority));
+		ADD(o, "src", STR(cfg_prefix_str(&r->src, buf, sizeof(buf))));
+		ADD(o, "dst", STR(cfg_prefix_str(&r->dst, buf, sizeof(buf))));
+		ADD(o, "proto", U64(r->proto));
+		snprintf(buf, sizeof(buf), "%u-%u", r->sport[0], r->sport[1]);
+		ADD(o, "sport", STR(buf));
+		snprintf(buf, sizeof(buf), "%u-%u", r->dport[0], r->dport[1]);
+		ADD(o, "dport", STR(buf));
+		ADD(o, "action", STR(cfg_spd_action_names[r->action]));
+		if (r->action == ESPRESSO_SPD_PROTECT) {
+			ADD(o, "tunnel", STR(r->tunnel));
+			/* its tunnel gone: it discards (fail closed) */
+			ADD(o, "in_force", STR(r->pushed_tid ? "protect"
+							     : "discard"));
+		}
+		json_object_array_add(a, o);
+	}
+	free(order);
+	return a;
+}
+
 static struct json_object *xdp_obj(struct espd *d)
 {
 	struct json_object *o = json_object_new_object();
@@ -264,6 +302,8 @@ static struct json_object *show_stats(struct espd *d)
 		Q(neigh_held); Q(neigh_released); Q(tun_tx); Q(gso_super);
 		Q(gso_segments); Q(frag_out); Q(icmp_sent); Q(mss_clamped);
 		Q(rx_reassembled);
+		Q(lan_rx); Q(lan_rx_bytes); Q(lan_tx); Q(lan_tx_bytes);
+		Q(lan_held); Q(lan_released); Q(lan_icmp);
 #undef Q
 		ADD(o, "gro_merged", U64(w->gro.st.merged));
 		ADD(o, "gro_written", U64(w->gro.st.written));
@@ -302,11 +342,36 @@ static struct json_object *show_stats(struct espd *d)
 	return top;
 }
 
+static void audit_fields(struct json_object *o, const struct xsk_audit *p)
+{
+	struct xsk_audit x = *p;
+
+	ADD(o, "frames", U64(x.frames));
+	ADD(o, "free", U64(x.n_state[FRAME_FREE]));
+	ADD(o, "fill", U64(x.n_state[FRAME_FILL]));
+	ADD(o, "worker", U64(x.n_state[FRAME_WORKER]));
+	ADD(o, "tx", U64(x.n_state[FRAME_TX]));
+	ADD(o, "held", U64(x.n_state[FRAME_HELD]));
+	ADD(o, "handoff", U64(x.n_state[FRAME_HANDOFF]));
+	ADD(o, "in_fill_ring", U64(x.in_fill_ring));
+	ADD(o, "in_rx_ring", U64(x.in_rx_ring));
+	ADD(o, "in_tx_ring", U64(x.in_tx_ring));
+	ADD(o, "in_comp_ring", U64(x.in_comp_ring));
+	ADD(o, "kernel_held", U64(x.kernel_held));
+	ADD(o, "duplicates", U64(x.duplicates));
+	ADD(o, "misplaced", U64(x.misplaced));
+	ADD(o, "count_errors", U64(x.count_errors));
+	ADD(o, "audit", STR(x.duplicates || x.misplaced ||
+				    x.count_errors ||
+				    x.n_state[FRAME_WORKER] ?
+			    "BAD" : "OK"));
+}
+
 static struct json_object *show_frames(struct espd *d)
 {
 	struct json_object *a = json_object_new_array();
 	struct xsk_audit x;
-	int q;
+	int q, l;
 
 	for (q = 0; q < d->nworkers; q++) {
 		struct json_object *o = json_object_new_object();
@@ -317,26 +382,18 @@ static struct json_object *show_frames(struct espd *d)
 			json_object_array_add(a, o);
 			continue;
 		}
-		ADD(o, "frames", U64(x.frames));
-		ADD(o, "free", U64(x.n_state[FRAME_FREE]));
-		ADD(o, "fill", U64(x.n_state[FRAME_FILL]));
-		ADD(o, "worker", U64(x.n_state[FRAME_WORKER]));
-		ADD(o, "tx", U64(x.n_state[FRAME_TX]));
-		ADD(o, "held", U64(x.n_state[FRAME_HELD]));
-		ADD(o, "handoff", U64(x.n_state[FRAME_HANDOFF]));
-		ADD(o, "in_fill_ring", U64(x.in_fill_ring));
-		ADD(o, "in_rx_ring", U64(x.in_rx_ring));
-		ADD(o, "in_tx_ring", U64(x.in_tx_ring));
-		ADD(o, "in_comp_ring", U64(x.in_comp_ring));
-		ADD(o, "kernel_held", U64(x.kernel_held));
-		ADD(o, "duplicates", U64(x.duplicates));
-		ADD(o, "misplaced", U64(x.misplaced));
-		ADD(o, "count_errors", U64(x.count_errors));
-		ADD(o, "audit", STR(x.duplicates || x.misplaced ||
-					    x.count_errors ||
-					    x.n_state[FRAME_WORKER] ?
-				    "BAD" : "OK"));
+		audit_fields(o, &x);
 		json_object_array_add(a, o);
+		/* router mode: the worker's LAN ports, one row each */
+		for (l = 0; l < d->env.nlans; l++) {
+			if (!d->workers[q].lan[l].open)
+				continue;
+			o = json_object_new_object();
+			ADD(o, "queue", json_object_new_int(q));
+			ADD(o, "port", STR(d->cfg.lans[l].name));
+			audit_fields(o, &d->workers[q].lan_audit[l]);
+			json_object_array_add(a, o);
+		}
 	}
 	return a;
 }
@@ -459,6 +516,7 @@ int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 	case SHOW_STATS: o = show_stats(d); break;
 	case SHOW_FRAMES: o = show_frames(d); break;
 	case SHOW_XDP: o = xdp_obj(d); break;
+	case SHOW_POLICIES: o = show_policies(d); break;
 	}
 	if (!o) {
 		fprintf(f, "show: out of memory");
@@ -474,6 +532,7 @@ int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 		case SHOW_ROUTES: text_rows(f, "route", "prefix", o); break;
 		case SHOW_STATS: text_stats(f, o); break;
 		case SHOW_FRAMES: text_rows(f, "queue", "queue", o); break;
+		case SHOW_POLICIES: text_rows(f, "policy", "id", o); break;
 		case SHOW_XDP:
 			fprintf(f, "xdp");
 			text_pairs(f, o, NULL);

@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "control/live.h"
 #include "control/napi.h"
+#include "control/spd.h"
 #include "control/steer.h"
 #include "control/tap_ctl.h"
 #include "core/worker.h"
@@ -30,6 +31,7 @@ struct espd {
 	int tun_fds[CFG_MAX_QUEUES];
 	struct steer_state steer;
 	struct napi_state napi;
+	struct spd spd; /* router mode: policies of LAN plaintext */
 	int mon_fd[ESPD_MONITORS];
 	bool mon_json[ESPD_MONITORS];
 	int lock_fd;

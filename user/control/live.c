@@ -245,6 +245,7 @@ static void route_remove_at(struct live *l, size_t i)
 	struct live_route *r = &l->routes[i];
 	struct cfg_prefix gone = r->prefix;
 	size_t last = l->nroutes - 1;
+	ssize_t j;
 
 	hmap_del(&l->route_idx, hmap_hash_bytes(&r->prefix, sizeof(r->prefix)),
 		 (void *)(uintptr_t)(i + 1));
@@ -257,9 +258,17 @@ static void route_remove_at(struct live *l, size_t i)
 		hmap_add(&l->route_idx, h, (void *)(uintptr_t)(i + 1));
 	}
 	l->nroutes--;
-	/* the kernel route goes with the prefix's last tunnel (ECMP) */
-	if (l->ops.route_del && route_find(l, &gone) < 0)
+	/* the kernel route goes with the prefix's last tunnel (ECMP); the
+	 * XDP program's copy then names a remaining member (workers pick the
+	 * member by the flow's hash from the FIB again) */
+	j = route_find(l, &gone);
+	if (j < 0 && l->ops.route_del)
 		l->ops.route_del(l->ops.arg, &gone);
+	if (j < 0 && l->ops.xdp_route_del)
+		l->ops.xdp_route_del(l->ops.arg, &gone);
+	else if (j >= 0 && l->ops.xdp_route_set)
+		l->ops.xdp_route_set(l->ops.arg, &gone,
+				     l->routes[j].t->slot + 1);
 	l->dirty = true;
 }
 
@@ -793,6 +802,8 @@ static int route_add(struct live *l, const struct cfg_prefix *pp,
 	}
 	l->routes[l->nroutes].prefix = p;
 	l->routes[l->nroutes++].t = t;
+	if (l->ops.xdp_route_set)
+		l->ops.xdp_route_set(l->ops.arg, &p, t->slot + 1);
 	l->dirty = true;
 	return 0;
 }
@@ -974,8 +985,11 @@ int live_commit(struct live *l)
 	size_t i;
 	int ret;
 
-	if (!l->dirty)
+	if (!l->dirty) {
+		if (l->ops.committed)
+			l->ops.committed(l->ops.arg);
 		return 0;
+	}
 	/* 1. reserve sequence numbers on disk before any is used */
 	seq_sync(l);
 	/* 2. switch to the new outbound SAs */
@@ -1020,6 +1034,8 @@ int live_commit(struct live *l)
 				strerror(-ret));
 	}
 	l->npend_spi = 0;
+	if (l->ops.committed)
+		l->ops.committed(l->ops.arg);
 	return 0;
 }
 

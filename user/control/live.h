@@ -68,6 +68,15 @@ struct live_ops {
 	void (*event)(void *arg, const struct live_event *ev);
 	/* NAT-T keepalive (RFC 3948 2.3) from t->local:4500 to t->peer */
 	void (*keepalive)(void *arg, const struct tunnel *t);
+	/* the XDP program's copy of the routes, for LAN classification
+	 * (router mode): value = tunnel slot + 1, as the FIB. Workers check
+	 * the FIB again, so this may run ahead of or behind a commit. */
+	void (*xdp_route_set)(void *arg, const struct cfg_prefix *p,
+			      uint32_t value);
+	void (*xdp_route_del)(void *arg, const struct cfg_prefix *p);
+	/* after every live_commit, whether it published or not (the SPD
+	 * pushes its rules again when a tunnel they name changed) */
+	void (*committed)(void *arg);
 };
 
 struct live_route {

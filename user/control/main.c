@@ -31,6 +31,7 @@
 #include "control/apply.h"
 #include "control/ctl.h"
 #include "control/daemon.h"
+#include "control/lan.h"
 #include "control/metrics.h"
 #include "control/neigh.h"
 #include "control/seqstore.h"
@@ -110,6 +111,7 @@ static void on_neigh(void *arg, int ifindex, struct in_addr ip,
 	struct espd *d = arg;
 
 	neigh_update(&d->live, ifindex, ip, mac);
+	lan_on_neigh(d, ifindex, ip, mac);
 }
 
 static uint64_t mono_ms(void)
@@ -150,6 +152,33 @@ static void ops_route_del(void *arg, const struct cfg_prefix *p)
 	struct espd *d = arg;
 
 	nl_route_del(d->tun_ifindex, p);
+}
+
+static void ops_xdp_route_set(void *arg, const struct cfg_prefix *p,
+			      uint32_t value)
+{
+	struct espd *d = arg;
+
+	if (p->family == AF_INET &&
+	    bpfload_route4_set(&d->bpf, p->addr, p->len, value))
+		log_rl(LOG_LVL_WARN, 10, "cannot add a route to %s: LAN "
+		       "traffic for it goes to the kernel",
+		       ESPRESSO_MAP_ROUTES4);
+}
+
+static void ops_xdp_route_del(void *arg, const struct cfg_prefix *p)
+{
+	struct espd *d = arg;
+
+	if (p->family == AF_INET)
+		bpfload_route4_del(&d->bpf, p->addr, p->len);
+}
+
+static void ops_committed(void *arg)
+{
+	struct espd *d = arg;
+
+	spd_sync(&d->spd, &d->live, &d->bpf);
 }
 
 static void ops_event(void *arg, const struct live_event *ev)
@@ -213,6 +242,7 @@ static int setup_workers(struct espd *d)
 	d->env.batch = d->cfg.workers.batch;
 	d->env.offload = d->cfg.tun.offload;
 	d->env.mss_clamp = d->cfg.tun.mss_clamp;
+	d->env.spd = d->cfg.nlans ? &d->spd.snap : NULL;
 
 	d->env.busy_poll = d->cfg.workers.busy_poll;
 	d->env.stop = &d->stop;
@@ -234,6 +264,8 @@ static int setup_workers(struct espd *d)
 					    d->cfg.uplink.zerocopy,
 					    d->bpf.xsks_fd,
 					    d->cfg.workers.fill_ring);
+		if (!err)
+			err = lan_open_ports(d, w);
 		if (err)
 			return err;
 		if (d->cfg.workers.busy_poll)
@@ -379,6 +411,9 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 		.arg = d, .spi_add = ops_spi_add, .spi_del = ops_spi_del,
 		.route_add = ops_route_add, .route_del = ops_route_del,
 		.event = ops_event, .keepalive = ops_keepalive,
+		.xdp_route_set = ops_xdp_route_set,
+		.xdp_route_del = ops_xdp_route_del,
+		.committed = ops_committed,
 	};
 	char err[512];
 	int err_n, nq;
@@ -428,6 +463,9 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 	if (d->natt_fd < 0)
 		log_warn("no raw socket for NAT-T keepalives (%s): none will "
 			 "be sent", strerror(-d->natt_fd));
+	err_n = lan_setup(d, obj);
+	if (err_n)
+		return err_n;
 	err_n = live_init(&d->live, d->cfg.workers.queues, d->env.uplink_mtu,
 			  &ops, d->store);
 	if (err_n)
@@ -437,6 +475,15 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 		log_err("%s", err);
 		return err_n;
 	}
+	err_n = spd_load_config(&d->spd, &d->live, &d->cfg, err, sizeof(err));
+	if (err_n) {
+		log_err("%s", err);
+		return err_n;
+	}
+	if (d->cfg.npolicies && !d->cfg.nlans)
+		log_warn("%s: policies apply to the plaintext of LAN "
+			 "interfaces, and there is no lan", d->cfg.path);
+	spd_sync(&d->spd, &d->live, &d->bpf);
 	drop_stale_routes(d);
 	err_n = setup_workers(d);
 	if (err_n)
@@ -464,6 +511,7 @@ static void teardown(struct espd *d)
 	d->workers = NULL;
 	d->nworkers = 0;
 	free_rings(d);
+	lan_free(d);
 	steer_teardown(&d->steer, d->cfg.uplink.name);
 	napi_restore(&d->napi, &d->cfg);
 	if (d->live.nworkers) {
@@ -473,6 +521,7 @@ static void teardown(struct espd *d)
 			nl_route_del(d->tun_ifindex, &d->live.routes[i].prefix);
 		live_destroy(&d->live);
 	}
+	spd_free(&d->spd);
 	bpfload_close(&d->bpf);
 	if (d->natt_fd > 0)
 		close(d->natt_fd);
@@ -512,7 +561,9 @@ static int run(struct espd *d, int sfd)
 				  .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = metrics_fd(metrics), .events = POLLIN };
 	for (;;) {
-		int wait = watchdog_timeout_ms(&wd, mono_ms(), 200);
+		/* router mode: workers wait on LAN hosts' MACs (lan.c) */
+		int wait = watchdog_timeout_ms(&wd, mono_ms(),
+					       d->env.nlans ? 20 : 200);
 
 		/* trace and pcap drain the workers' rings every few ms */
 		if (tap_timeout_ms(d) >= 0 && tap_timeout_ms(d) < wait)
@@ -540,6 +591,7 @@ static int run(struct espd *d, int sfd)
 		metrics_serve(metrics); /* each turn: its timeouts too */
 		neigh_refresh(&d->live, d->cfg.uplink.ifindex,
 			      d->cfg.uplink.name, mono_ms());
+		lan_service(d, mono_ms());
 		live_tick(&d->live, mono_ms());
 		watchdog_tick(&wd, mono_ms());
 		tap_poll(d, mono_ms());

@@ -89,7 +89,14 @@ struct metrics {
 	X(handoff_in, "frames taken from other workers")                     \
 	X(polls, "poll() sleeps when idle")                                  \
 	X(trace_lost, "trace records lost to a full trace ring")             \
-	X(pcap_lost, "packet copies lost to a full pcap ring")
+	X(pcap_lost, "packet copies lost to a full pcap ring")             \
+	X(lan_rx, "plaintext frames taken from LAN XSKs (router mode)")     \
+	X(lan_rx_bytes, "bytes of the frames taken from LAN XSKs")          \
+	X(lan_tx, "decrypted packets sent on LAN XSKs")                     \
+	X(lan_tx_bytes, "bytes of the packets sent on LAN XSKs")            \
+	X(lan_held, "packets held while a LAN host's MAC resolved")         \
+	X(lan_released, "held packets sent once the LAN host's MAC resolved") \
+	X(lan_icmp, "ICMP errors sent as a router (time exceeded, frag needed)")
 
 #define ONE(name, help) +1
 enum { QUEUE_NCOUNTERS = 0 QUEUE_COUNTERS(ONE) };

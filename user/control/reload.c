@@ -5,6 +5,7 @@
  * (apply.c); a refused reload keeps everything as it was. systemd hears
  * RELOADING=1 before and READY=1 after; monitors get a reload event.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -33,10 +34,27 @@ int espd_reload(struct espd *d, char *err, size_t errlen)
 		   (unsigned long long)mono_us());
 	ret = config_load(d->cfg.path, &n, true, err, errlen);
 	if (!ret) {
-		ret = apply_reload(&d->live, &d->cfg, &n, err, errlen);
+		/* router mode's policies: a clash with espressoctl's refuses
+		 * the reload before anything changes */
+		ret = spd_check_config(&d->spd, &n, err, errlen);
+		ret = ret ?: apply_reload(&d->live, &d->cfg, &n, err, errlen);
 		if (ret)
 			config_free(&n);
 	}
+	if (!ret && spd_load_config(&d->spd, &d->live, &n, err, errlen)) {
+		/* tunnels are changed already: the policies in force stay */
+		log_err("reload: policies not changed: %s", err);
+		ret = -EINVAL;
+		config_free(&d->cfg);
+		d->cfg = n;
+		ev.type = LIVE_EV_RELOAD_REFUSED;
+		ev.what = err;
+		ctl_event(d, &ev);
+		sd_notify(0, "READY=1");
+		return ret;
+	}
+	if (!ret)
+		spd_sync(&d->spd, &d->live, &d->bpf);
 	if (ret) {
 		log_err("reload refused: %s", err);
 		ev.type = LIVE_EV_RELOAD_REFUSED;

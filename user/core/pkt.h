@@ -31,6 +31,8 @@ struct pkt {
 	uint64_t peer;  /* RX, NAT-T: outer source and port, when not where
 			 * the tunnel sends (sa_peer_pack); else 0 */
 	int drop;       /* enum espresso_drop, 0 while the packet lives */
+	uint8_t lan;    /* TX: the LAN index + 1 it came in on (router mode) */
+	uint8_t lan_mac[6]; /* TX from a LAN: the sender's, for ICMP errors */
 };
 
 static inline void drop_rx(struct worker *w, struct pkt *p, int reason)

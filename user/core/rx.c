@@ -16,12 +16,14 @@
 #include "proto/esp.h"
 #include "proto/frag.h"
 #include "proto/gro.h"
+#include "core/fwd.h"
 #include "core/handoff.h"
 #include "proto/parse.h"
 #include "core/pkt.h"
 #include "core/rx.h"
 #include "core/tap.h"
 #include "proto/reasm.h"
+#include "tables/spdsnap.h"
 
 /* Lend the frame to the worker that owns its SA. */
 static void rx_hand(struct worker *w, struct pkt *p,
@@ -260,12 +262,30 @@ static void rx_post(struct worker *w, struct pkt *p)
 		drop_rx(w, p, r);
 		return;
 	}
+	/* router mode's SPD: the first rule the packet matches (reversed)
+	 * decides, and only a protect by this tunnel accepts it; with no
+	 * rule matching, the routes decide as below */
+	if (w->env->spd && in.family == AF_INET) {
+		const struct spd_snap *snap = atomic_load_explicit(
+			w->env->spd, memory_order_acquire);
+		const struct spd_in_rule *pr = snap ?
+			spd_snap_match_in(snap, inner, in.len) : NULL;
+
+		if (pr && (pr->action != ESPRESSO_SPD_PROTECT ||
+			   pr->tunnel_id != t->id)) {
+			drop_rx(w, p, DROP_rx_policy);
+			return;
+		}
+		if (pr)
+			goto inner_src_ok;
+	}
 	/* the inner source must be one the tunnel protects (the FIB's
 	 * longest match), and the destination must not be sent back in */
 	if (!tables_route_has(w->tb, in.family, in.src, t)) { /* ECMP: a member */
 		drop_rx(w, p, DROP_rx_inner_src);
 		return;
 	}
+inner_src_ok:
 	if (tables_route_has(w->tb, in.family, in.dst, t)) {
 		drop_rx(w, p, DROP_rx_inner_dst);
 		return;
@@ -277,6 +297,13 @@ static void rx_post(struct worker *w, struct pkt *p)
 	sw->packets++;
 	sw->bytes += inner_len;
 	sw->last_ms = w->now_ms;
+	if (w->env->nlans) { /* router mode: for a host on a LAN? */
+		r = fwd_lan_out(w, t, inner, inner_len);
+		if (r > 0)
+			drop_rx(w, p, r);
+		if (r >= 0)
+			return;
+	}
 	w->st.rx_decrypted++;
 	if (__builtin_expect(w->tap != NULL, 0))
 		tap_rx_inner(w, inner, inner_len);

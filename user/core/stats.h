@@ -37,7 +37,16 @@
 	X(tx_no_neigh, "next-hop MAC unresolved: hold list full or timed out") \
 	X(tx_no_frame, "no free UMEM frame")                                 \
 	X(tx_ring_full, "XSK TX ring full")                                  \
-	X(tx_crypto, "encryption failed")
+	X(tx_crypto, "encryption failed")                                   \
+	X(lan_bad_ip, "LAN: frame without valid metadata or IPv4 header")    \
+	X(lan_ttl, "TTL expired forwarding to or from a LAN (ICMP sent)")    \
+	X(lan_no_route, "LAN: no tunnel for the destination (routes changed)") \
+	X(lan_no_neigh, "LAN host MAC unresolved: hold list full or timed out") \
+	X(lan_too_big, "decrypted packet over the LAN MTU (ICMP if DF)")     \
+	X(lan_no_frame, "no free UMEM frame on the LAN port")               \
+	X(lan_ring_full, "LAN XSK TX ring full")                            \
+	X(lan_no_xsk, "destination on a LAN with no XSK on this queue")      \
+	X(rx_policy, "decrypted, but its SPD rule does not protect it with this tunnel")
 
 #define ESPRESSO_X_ENUM(name, help) DROP_##name,
 enum espresso_drop { DROP_NONE = 0, ESPRESSO_DROPS(ESPRESSO_X_ENUM) DROP_MAX };
@@ -70,6 +79,14 @@ struct queue_stats {
 	uint64_t polls;      /* poll() sleeps when idle */
 	uint64_t trace_lost; /* trace records lost: the trace ring was full */
 	uint64_t pcap_lost;  /* packet copies lost: the pcap ring was full */
+	/* router mode */
+	uint64_t lan_rx;     /* plaintext frames taken from LAN XSKs */
+	uint64_t lan_rx_bytes;
+	uint64_t lan_tx;     /* decrypted packets sent on LAN XSKs */
+	uint64_t lan_tx_bytes;
+	uint64_t lan_held;   /* packets held while a LAN host's MAC resolved */
+	uint64_t lan_released; /* held packets sent once it was */
+	uint64_t lan_icmp;   /* ICMP errors sent as a router (LAN or tunnel) */
 	uint64_t drops[DROP_MAX];
 } __attribute__((aligned(64)));
 

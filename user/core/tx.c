@@ -23,6 +23,7 @@
 #include "proto/esp.h"
 #include "proto/frag.h"
 #include "proto/gso.h"
+#include "core/fwd.h"
 #include "core/pkt.h"
 #include "core/tap.h"
 #include "core/tx.h"
@@ -82,6 +83,11 @@ static void tx_icmp(struct worker *w, struct pkt *p)
 	uint8_t buf[1280];
 	struct iovec iov[2] = { { &vh, sizeof(vh) }, { buf, 0 } };
 
+	if (p->lan) { /* router mode: back out of the LAN it came from */
+		fwd_lan_icmp_needed(w, p->lan - 1, p->lan_mac, p->data, p->len,
+				    p->t->mtu);
+		return;
+	}
 	if ((p->data[0] >> 4) == 4)
 		iov[1].iov_len = frag_icmp4_needed(
 			buf, sizeof(buf), p->data, p->len, p->t->mtu,
@@ -492,6 +498,29 @@ unsigned int tx_burst(struct worker *w)
 	}
 	tx_flush(w);
 	return n;
+}
+
+void tx_lan_input(struct worker *w, struct tunnel *t, const uint8_t *ip,
+		  size_t len, int lan, const uint8_t src_mac[6])
+{
+	struct pkt *p;
+
+	if (w->ntx >= WORKER_BATCH_MAX)
+		tx_flush(w);
+	p = tx_copy(w, WORKER_BATCH_MAX, WORKER_TX_INNER_OFF, ip, len, ip + len,
+		    0);
+	if (!p)
+		return; /* counted */
+	p->t = t;
+	p->lan = lan;
+	if (src_mac)
+		memcpy(p->lan_mac, src_mac, 6);
+	tx_check(w, p);
+}
+
+void tx_flush_now(struct worker *w)
+{
+	tx_flush(w);
 }
 
 /* Send the held packets whose next hop is known; drop the expired ones. */

@@ -16,6 +16,7 @@
 #include "proto/gso.h"
 #include "lib/caps.h"
 #include "lib/log.h"
+#include "core/fwd.h"
 #include "core/pkt.h"
 #include "core/rx.h"
 #include "core/tx.h"
@@ -59,7 +60,12 @@ static void audit_if_asked(struct worker *w)
 {
 	if (!atomic_load_explicit(&w->audit_req, memory_order_acquire))
 		return;
+	int l;
+
 	xsk_port_audit(&w->port, &w->audit);
+	for (l = 0; l < w->env->nlans; l++) /* router mode: its LAN ports */
+		if (w->lan[l].open)
+			xsk_port_audit(&w->lan[l].port, &w->lan_audit[l]);
 	atomic_store_explicit(&w->audit_req, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->audit_done, 1, memory_order_release);
 }
@@ -94,15 +100,32 @@ static void test_stall(struct worker *w)
 		nanosleep(&ts, NULL);
 }
 
+/* Router mode: LAN frames out for transmission or held. */
+static bool lan_waits(const struct worker *w)
+{
+	int l;
+
+	for (l = 0; l < w->env->nlans; l++)
+		if (w->lan[l].nhold || w->lan[l].port.n_state[FRAME_TX])
+			return true;
+	return false;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct pollfd pfd[3] = {
+	struct pollfd pfd[3 + ESPRESSO_MAX_LAN] = {
 		{ .fd = w->port.fd, .events = POLLIN },
 		{ .fd = w->tun_fd, .events = POLLIN },
 		{ .fd = w->evfd, .events = POLLIN },
 	};
+	int npfd = 3, l;
 	uint64_t ev;
+
+	for (l = 0; l < w->env->nlans; l++)
+		if (w->lan[l].open)
+			pfd[npfd++] = (struct pollfd){ .fd = w->lan[l].port.fd,
+						       .events = POLLIN };
 
 	if (w->cpu >= 0) {
 		cpu_set_t set;
@@ -147,6 +170,14 @@ static void *worker_main(void *arg)
 		work += tx_burst(w);
 		if (w->nhold)
 			work += tx_hold_flush(w);
+		for (l = 0; l < w->env->nlans; l++) { /* router mode */
+			if (!w->lan[l].open)
+				continue;
+			work += fwd_lan_rx_burst(w, l);
+			if (w->lan[l].nhold)
+				work += fwd_lan_hold_flush(w, l);
+			work += fwd_lan_tx_service(w, l);
+		}
 		if (reasm_mem(w->reasm)) {
 			uint64_t now = worker_now_ms();
 
@@ -172,7 +203,8 @@ static void *worker_main(void *arg)
 		 * no table version: old ones may be freed meanwhile. */
 		w->st.polls++;
 		epoch_offline(w->env->epoch, w->id);
-		poll(pfd, 3, w->port.n_state[FRAME_TX] ? 1 : w->nhold ? 10 : 100);
+		poll(pfd, npfd, w->port.n_state[FRAME_TX] ? 1 :
+				w->nhold || lan_waits(w) ? 10 : 100);
 		epoch_online(w->env->epoch, w->id);
 		if ((pfd[2].revents & POLLIN) && read(w->evfd, &ev, 8) < 0)
 			continue;
@@ -226,6 +258,8 @@ void worker_join(struct worker *w)
 
 void worker_free(struct worker *w)
 {
+	int i;
+
 	free(w->big);
 	free(w->txb);
 	free(w->tap_tx);
@@ -236,6 +270,9 @@ void worker_free(struct worker *w)
 	w->big = NULL;
 	w->txb = NULL;
 	xsk_port_close(&w->port);
+	for (i = 0; i < ESPRESSO_MAX_LAN; i++)
+		if (w->lan[i].open)
+			xsk_port_close(&w->lan[i].port);
 	if (w->evfd > 0)
 		close(w->evfd);
 	w->evfd = -1;

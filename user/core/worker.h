@@ -42,6 +42,41 @@ struct held_pkt {
 
 struct spsc_ring;
 struct worker;
+struct lan_neigh;
+struct spd_snap;
+
+/*
+ * Router mode: a LAN interface as the workers see it. Set up before they
+ * start, never changed while they run (an address change on the LAN takes
+ * a restart), but for the neighbour table, which has its own rules.
+ */
+#define LAN_PREFIX_MAX 8
+struct lan_env {
+	int ifindex;
+	uint8_t mac[6];
+	int mtu;
+	uint32_t addr; /* its first IPv4 address (network order): ICMP source */
+	int nprefix;   /* its on-link IPv4 prefixes, and the gateway's own */
+	uint32_t net[LAN_PREFIX_MAX], mask[LAN_PREFIX_MAX], own[LAN_PREFIX_MAX];
+	struct lan_neigh *neigh;
+	struct spsc_ring *want; /* [worker]: addresses whose MAC is missing */
+};
+
+/* A decrypted packet, in a LAN frame, waiting for its host's MAC. */
+struct lan_held {
+	uint64_t addr;
+	uint32_t len;
+	uint32_t ip;
+	uint64_t since_ms;
+};
+
+/* A worker's XSK on one LAN (its own UMEM: see README, router mode). */
+struct lan_port {
+	struct xsk_port port;
+	bool open; /* false: the LAN has fewer queues than this worker's id */
+	struct lan_held hold[WORKER_HOLD_MAX];
+	unsigned int nhold;
+};
 
 struct worker_env {
 	/* the published table version, and the grace periods of old ones */
@@ -60,6 +95,9 @@ struct worker_env {
 	_Atomic int *stop;
 	/* espressoctl trace and pcap (core/tap.h): NULL while off */
 	_Atomic(struct tap_cfg *) tap;
+	struct lan_env lans[ESPRESSO_MAX_LAN]; /* router mode */
+	int nlans;
+	_Atomic(struct spd_snap *) *spd; /* router mode: its SPD, or NULL */
 };
 
 struct pkt;
@@ -108,6 +146,8 @@ struct worker {
 	struct xsk_audit audit;
 	uint64_t tap_ns;         /* this turn's time, while tapped */
 	struct tap_snap *tap_tx; /* [2 * WORKER_BATCH_MAX] TX headers */
+	struct lan_port lan[ESPRESSO_MAX_LAN]; /* router mode */
+	struct xsk_audit lan_audit[ESPRESSO_MAX_LAN]; /* with audit */
 };
 
 /* Allocate the worker's buffers. 0 or -errno. (SAs key their own

@@ -22,7 +22,11 @@
 #define BPFFS "/sys/fs/bpf"
 
 static const char *const map_names[] = { ESPRESSO_MAP_SA_IN, ESPRESSO_MAP_XSKS,
-					 ESPRESSO_MAP_STATS };
+					 ESPRESSO_MAP_STATS, ESPRESSO_MAP_IFACES,
+					 ESPRESSO_MAP_ROUTES4, ESPRESSO_MAP_LOCAL4,
+					 ESPRESSO_MAP_SPD_RULES, ESPRESSO_MAP_SPD_LPM,
+					 ESPRESSO_MAP_SPD_CTL, ESPRESSO_MAP_FLOW_CACHE };
+#define NMAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 int bpfload_ensure_bpffs(void)
 {
@@ -89,11 +93,13 @@ static int mkdirs(const char *dir)
 
 static int open_maps_pinned(struct bpf_state *b)
 {
-	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd };
+	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
+		       &b->routes4_fd, &b->local4_fd, &b->spd_rules_fd,
+		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd };
 	char path[PATH_MAX];
 	size_t i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < NMAPS; i++) {
 		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, map_names[i]);
 		*fds[i] = bpf_obj_get(path);
 		if (*fds[i] < 0) {
@@ -108,15 +114,31 @@ static int open_maps_pinned(struct bpf_state *b)
 	return 0;
 }
 
+static void clear_map(int fd)
+{
+	uint8_t key[64];
+
+	if (fd < 0)
+		return;
+	while (!bpf_map_get_next_key(fd, NULL, key))
+		if (bpf_map_delete_elem(fd, key))
+			break;
+}
+
 static void clear_sa_map(struct bpf_state *b)
 {
-	uint32_t key, next;
-
 	/* Entries left by an earlier run must not steer traffic to us. */
-	while (!bpf_map_get_next_key(b->sa_fd, NULL, &next)) {
-		key = next;
-		if (bpf_map_delete_elem(b->sa_fd, &key))
-			break;
+	clear_map(b->sa_fd);
+	clear_map(b->ifaces_fd);
+	clear_map(b->routes4_fd);
+	clear_map(b->local4_fd);
+	clear_map(b->spd_lpm_fd);
+	clear_map(b->flow_fd);
+	if (b->spd_ctl_fd >= 0) { /* no policy: the SPD is skipped */
+		struct espresso_spd_ctl zero = { 0 };
+		uint32_t k = 0;
+
+		bpf_map_update_elem(b->spd_ctl_fd, &k, &zero, BPF_ANY);
 	}
 }
 
@@ -124,6 +146,8 @@ static void init_state(struct bpf_state *b, const struct cfg *c)
 {
 	memset(b, 0, sizeof(*b));
 	b->sa_fd = b->xsks_fd = b->stats_fd = -1;
+	b->ifaces_fd = b->routes4_fd = b->local4_fd = -1;
+	b->spd_rules_fd = b->spd_lpm_fd = b->spd_ctl_fd = b->flow_fd = -1;
 	b->ifindex = c->uplink.ifindex;
 	b->mode = c->uplink.xdp_mode == XDPMODE_SKB ? XDP_MODE_SKB
 						    : XDP_MODE_NATIVE;
@@ -140,9 +164,9 @@ static void init_state(struct bpf_state *b, const struct cfg *c)
  * replace this way (someone else's program is left alone; one of ours in
  * libxdp's dispatcher is detached).
  */
-static int find_stale(struct bpf_state *b, const char *ifname)
+static int find_stale_on(int ifindex, const char *ifname)
 {
-	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(b->ifindex);
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
 	struct xdp_program *p = NULL;
 	int fd = -1;
 
@@ -156,7 +180,7 @@ static int find_stale(struct bpf_state *b, const char *ifname)
 		while ((p = xdp_multiprog__next_prog(p, mp))) {
 			if (strcmp(xdp_program__name(p), ESPRESSO_PROG_NAME))
 				continue;
-			if (!xdp_program__detach(p, b->ifindex,
+			if (!xdp_program__detach(p, ifindex,
 						 xdp_multiprog__attach_mode(mp), 0))
 				log_warn("%s: detached the XDP program an "
 					 "earlier espressod left in the "
@@ -169,7 +193,15 @@ static int find_stale(struct bpf_state *b, const char *ifname)
 }
 
 /* Load obj with libbpf and put it in place of old_fd in one step. */
-static int replace_stale(struct bpf_state *b, const char *obj, int old_fd)
+static int find_stale(struct bpf_state *b, const char *ifname)
+{
+	return find_stale_on(b->ifindex, ifname);
+}
+
+/* Load obj with libbpf and put it in place of old_fd on ifindex in one
+ * step; its object and program fd into *bo_out and *fd_out. */
+static int replace_stale_on(struct bpf_state *b, int ifindex, const char *obj,
+			    int old_fd, struct bpf_object **bo_out, int *fd_out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = b->pin_dir);
 	LIBBPF_OPTS(bpf_xdp_attach_opts, ao, .old_prog_fd = old_fd);
@@ -186,7 +218,7 @@ static int replace_stale(struct bpf_state *b, const char *obj, int old_fd)
 		bpf_object__close(bo);
 		return err ? err : -ENOENT;
 	}
-	err = bpf_xdp_attach(b->ifindex, bpf_program__fd(prog),
+	err = bpf_xdp_attach(ifindex, bpf_program__fd(prog),
 			     XDP_FLAGS_REPLACE | (b->mode == XDP_MODE_SKB ?
 						  XDP_FLAGS_SKB_MODE :
 						  XDP_FLAGS_DRV_MODE),
@@ -195,9 +227,15 @@ static int replace_stale(struct bpf_state *b, const char *obj, int old_fd)
 		bpf_object__close(bo);
 		return err;
 	}
-	b->own_obj = bo;
-	b->own_prog_fd = bpf_program__fd(prog);
+	*bo_out = bo;
+	*fd_out = bpf_program__fd(prog);
 	return 0;
+}
+
+static int replace_stale(struct bpf_state *b, const char *obj, int old_fd)
+{
+	return replace_stale_on(b, b->ifindex, obj, old_fd, &b->own_obj,
+				&b->own_prog_fd);
 }
 
 /*
@@ -337,7 +375,17 @@ maps:
 	b->sa_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SA_IN));
 	b->xsks_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_XSKS));
 	b->stats_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_STATS));
-	if (b->sa_fd < 0 || b->xsks_fd < 0 || b->stats_fd < 0) {
+	b->ifaces_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_IFACES));
+	b->routes4_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_ROUTES4));
+	b->local4_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_LOCAL4));
+	b->spd_rules_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SPD_RULES));
+	b->spd_lpm_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SPD_LPM));
+	b->spd_ctl_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SPD_CTL));
+	b->flow_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_FLOW_CACHE));
+	if (b->sa_fd < 0 || b->xsks_fd < 0 || b->stats_fd < 0 ||
+	    b->ifaces_fd < 0 || b->routes4_fd < 0 || b->local4_fd < 0 ||
+	    b->spd_rules_fd < 0 || b->spd_lpm_fd < 0 || b->spd_ctl_fd < 0 ||
+	    b->flow_fd < 0) {
 		log_err("%s lacks espresso's maps", obj);
 		bpfload_close(b);
 		return -ENOENT;
@@ -346,6 +394,13 @@ maps:
 	b->sa_fd = dup(b->sa_fd);
 	b->xsks_fd = dup(b->xsks_fd);
 	b->stats_fd = dup(b->stats_fd);
+	b->ifaces_fd = dup(b->ifaces_fd);
+	b->routes4_fd = dup(b->routes4_fd);
+	b->local4_fd = dup(b->local4_fd);
+	b->spd_rules_fd = dup(b->spd_rules_fd);
+	b->spd_lpm_fd = dup(b->spd_lpm_fd);
+	b->spd_ctl_fd = dup(b->spd_ctl_fd);
+	b->flow_fd = dup(b->flow_fd);
 	clear_sa_map(b);
 	log_info("XDP program attached to %s (%s mode), maps pinned in %s",
 		 c->uplink.name, b->mode == XDP_MODE_SKB ? "skb" : "native",
@@ -403,6 +458,92 @@ int bpfload_sa_del(struct bpf_state *b, uint32_t spi)
 	return bpf_map_delete_elem(b->sa_fd, &spi) ? -errno : 0;
 }
 
+int bpfload_attach_lan(struct bpf_state *b, const char *obj, int lan,
+		       const char *ifname, int ifindex, const uint8_t mac[6])
+{
+	DECLARE_LIBBPF_OPTS(bpf_object_open_opts, opts,
+			    .pin_root_path = b->pin_dir);
+	struct espresso_iface v = { .lan = lan + 1 };
+	struct xdp_program *p;
+	uint32_t key = ifindex;
+	char msg[256];
+	int err;
+
+	if (b->nlan >= ESPRESSO_MAX_LAN)
+		return -E2BIG;
+	/* listed first: the program sees it as a LAN from its first frame */
+	memcpy(v.mac, mac, 6);
+	if (bpf_map_update_elem(b->ifaces_fd, &key, &v, BPF_ANY)) {
+		err = -errno;
+		log_err("%s: cannot list it in %s: %s", ifname,
+			ESPRESSO_MAP_IFACES, strerror(errno));
+		return err;
+	}
+	/* one an espressod killed without its clean stop left there: put
+	 * ours in its place in one step, as on the uplink */
+	err = find_stale_on(ifindex, ifname);
+	if (err >= 0) {
+		int old = err;
+
+		err = replace_stale_on(b, ifindex, obj, old,
+				       &b->lan[b->nlan].own_obj,
+				       &b->lan[b->nlan].own_prog_fd);
+		close(old);
+		if (!err) {
+			log_warn("LAN %s: replaced the XDP program an earlier "
+				 "espressod left attached", ifname);
+			b->lan[b->nlan++].ifindex = ifindex;
+			return 0;
+		}
+	}
+	p = xdp_program__open_file(obj, "xdp", &opts);
+	err = libxdp_get_error(p);
+	if (!err)
+		err = xdp_program__attach(p, ifindex, b->mode, 0);
+	if (err) {
+		libxdp_strerror(err, msg, sizeof(msg));
+		log_err("cannot attach XDP to LAN %s: %s (another XDP program "
+			"there? see xdp-loader status)", ifname, msg);
+		if (!libxdp_get_error(p))
+			xdp_program__close(p);
+		bpf_map_delete_elem(b->ifaces_fd, &key);
+		return err;
+	}
+	b->lan[b->nlan].prog = p;
+	b->lan[b->nlan].mp = xdp_multiprog__get_from_ifindex(ifindex);
+	if (libxdp_get_error(b->lan[b->nlan].mp))
+		b->lan[b->nlan].mp = NULL;
+	b->lan[b->nlan++].ifindex = ifindex;
+	log_info("XDP program attached to LAN %s", ifname);
+	return 0;
+}
+
+int bpfload_route4_set(struct bpf_state *b, const uint8_t addr[4], int len,
+		       uint32_t value)
+{
+	struct espresso_lpm4_key k = { .prefixlen = len };
+	struct espresso_route v = { .tunnel = value };
+
+	memcpy(k.addr, addr, 4);
+	return bpf_map_update_elem(b->routes4_fd, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+int bpfload_route4_del(struct bpf_state *b, const uint8_t addr[4], int len)
+{
+	struct espresso_lpm4_key k = { .prefixlen = len };
+
+	memcpy(k.addr, addr, 4);
+	return bpf_map_delete_elem(b->routes4_fd, &k) ? -errno : 0;
+}
+
+int bpfload_local4_add(struct bpf_state *b, uint32_t addr_be)
+{
+	uint32_t one = 1;
+
+	return bpf_map_update_elem(b->local4_fd, &addr_be, &one, BPF_ANY) ?
+		       -errno : 0;
+}
+
 int bpfload_read_stats(const struct bpf_state *b,
 		       struct espresso_xdp_stats *sum)
 {
@@ -430,14 +571,42 @@ int bpfload_read_stats(const struct bpf_state *b,
 
 void bpfload_close(struct bpf_state *b)
 {
-	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd };
+	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
+		       &b->routes4_fd, &b->local4_fd, &b->spd_rules_fd,
+		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd };
 	const char *done = "XDP program detached, pins removed";
 	char path[PATH_MAX];
 	size_t i;
+	int l;
 
+	/* the LANs first: their plaintext goes back to the kernel */
+	for (l = 0; l < b->nlan; l++) {
+		if (b->lan[l].own_obj) {
+			LIBBPF_OPTS(bpf_xdp_attach_opts, lo,
+				    .old_prog_fd = b->lan[l].own_prog_fd);
+
+			bpf_xdp_detach(b->lan[l].ifindex, XDP_FLAGS_REPLACE |
+				       (b->mode == XDP_MODE_SKB ?
+					XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE),
+				       &lo);
+			bpf_object__close(b->lan[l].own_obj);
+			b->lan[l].own_obj = NULL;
+			continue;
+		}
+		/* alone in its dispatcher (as the uplink's, see alone()):
+		 * the dispatcher goes with CAP_NET_ADMIN alone */
+		if ((!b->lan[l].mp || xdp_multiprog__detach(b->lan[l].mp)) &&
+		    xdp_program__detach(b->lan[l].prog, b->lan[l].ifindex,
+					b->mode, 0))
+			log_warn("XDP program not detached from LAN ifindex "
+				 "%d (xdp-loader unload)", b->lan[l].ifindex);
+		xdp_multiprog__close(b->lan[l].mp);
+		xdp_program__close(b->lan[l].prog);
+	}
+	b->nlan = 0;
 	if (b->sa_fd >= 0 && !b->prog && !b->own_obj)
 		clear_sa_map(b); /* the program stays: leave it no SPI */
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < NMAPS; i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
@@ -473,7 +642,7 @@ void bpfload_close(struct bpf_state *b)
 	} else {
 		return;
 	}
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < NMAPS; i++) {
 		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, map_names[i]);
 		unlink(path);
 	}

@@ -28,7 +28,19 @@ struct bpf_state {
 	int ifindex;
 	int mode; /* enum xdp_attach_mode */
 	int sa_fd, xsks_fd, stats_fd;
+	int ifaces_fd, routes4_fd, local4_fd; /* router mode */
+	int spd_rules_fd, spd_lpm_fd, spd_ctl_fd, flow_fd; /* its SPD */
 	char pin_dir[128]; /* ESPRESSO_PIN_ROOT/<instance> */
+	/* router mode: the same object loaded again per LAN, on the maps
+	 * pinned by the uplink's (LIBBPF_PIN_BY_NAME) */
+	struct {
+		struct xdp_program *prog;
+		struct xdp_multiprog *mp; /* detach with CAP_NET_ADMIN alone */
+		struct bpf_object *own_obj; /* in place of a stale one */
+		int own_prog_fd;
+		int ifindex;
+	} lan[ESPRESSO_MAX_LAN];
+	int nlan;
 };
 
 /* Mount a bpffs on /sys/fs/bpf unless one is there. 0 or -errno. */
@@ -43,6 +55,20 @@ int bpfload_use_pinned(struct bpf_state *b, const struct cfg *c);
 int bpfload_sa_add(struct bpf_state *b, uint32_t spi, uint32_t sa_index,
 		   uint32_t flags);
 int bpfload_sa_del(struct bpf_state *b, uint32_t spi);
+/*
+ * Router mode: attach the object to LAN interface ifindex (LAN index lan,
+ * 0-based), sharing the uplink program's maps, and list it in
+ * espresso_ifaces with its MAC. Call after bpfload_attach. 0 or -errno.
+ */
+int bpfload_attach_lan(struct bpf_state *b, const char *obj, int lan,
+		       const char *ifname, int ifindex, const uint8_t mac[6]);
+/* The XDP copy of a tunnel route (value: tunnel slot + 1), IPv4 only. */
+int bpfload_route4_set(struct bpf_state *b, const uint8_t addr[4], int len,
+		       uint32_t value);
+int bpfload_route4_del(struct bpf_state *b, const uint8_t addr[4], int len);
+/* One of the gateway's own IPv4 addresses: LAN traffic to it is the
+ * kernel's even where a tunnel route covers it. */
+int bpfload_local4_add(struct bpf_state *b, uint32_t addr_be);
 /* The per-CPU counters, summed over CPUs. */
 int bpfload_read_stats(const struct bpf_state *b,
 		       struct espresso_xdp_stats *sum);

@@ -6,6 +6,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include <bpf/bpf.h>
+
 #include "config/config.h"
 #include "lib/log.h"
 #include "io/xsk.h"
@@ -27,6 +29,14 @@ static int socket_create(struct xsk_port *p, const char *ifname, int queue,
 
 int xsk_port_open(struct xsk_port *p, const char *ifname, int queue,
 		  int zerocopy, int xsks_map_fd, uint32_t fill_size)
+{
+	return xsk_port_open_key(p, ifname, queue, zerocopy, xsks_map_fd,
+				 queue, fill_size);
+}
+
+int xsk_port_open_key(struct xsk_port *p, const char *ifname, int queue,
+		      int zerocopy, int xsks_map_fd, uint32_t key,
+		      uint32_t fill_size)
 {
 	struct xsk_umem_config ucfg = {
 		.fill_size = fill_size,
@@ -84,7 +94,7 @@ int xsk_port_open(struct xsk_port *p, const char *ifname, int queue,
 		return err;
 	}
 	p->fd = xsk_socket__fd(p->xsk);
-	err = xsk_socket__update_xskmap(p->xsk, xsks_map_fd);
+	err = bpf_map_update_elem(xsks_map_fd, &key, &p->fd, 0) ? -errno : 0;
 	if (err) {
 		log_err("%s queue %d: cannot add the socket to the XSKMAP: %s",
 			ifname, queue, strerror(-err));

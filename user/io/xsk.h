@@ -80,6 +80,11 @@ struct xsk_audit {
  */
 int xsk_port_open(struct xsk_port *p, const char *ifname, int queue,
 		  int zerocopy, int xsks_map_fd, uint32_t fill_size);
+/* The same with the socket at key in the XSKMAP (router mode: a LAN's
+ * sockets sit after the uplink's, ESPRESSO_XSK_KEY). */
+int xsk_port_open_key(struct xsk_port *p, const char *ifname, int queue,
+		      int zerocopy, int xsks_map_fd, uint32_t key,
+		      uint32_t fill_size);
 void xsk_port_close(struct xsk_port *p);
 
 static inline uint8_t *xsk_port_frame(const struct xsk_port *p, uint64_t addr)

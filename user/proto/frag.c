@@ -177,8 +177,25 @@ static bool ip4_bad_source(const uint8_t *a)
 	return a[0] == 0 || a[0] == 127 || a[0] >= 224;
 }
 
+static size_t icmp4_error(uint8_t *out, size_t cap, const uint8_t *pkt,
+			  size_t len, uint8_t type, uint8_t code, uint16_t mtu,
+			  const void *src4);
+
 size_t frag_icmp4_needed(uint8_t *out, size_t cap, const uint8_t *pkt,
 			 size_t len, uint16_t mtu, const void *src4)
+{
+	return icmp4_error(out, cap, pkt, len, 3, 4, mtu, src4);
+}
+
+size_t frag_icmp4_time_exceeded(uint8_t *out, size_t cap, const uint8_t *pkt,
+				size_t len, const void *src4)
+{
+	return icmp4_error(out, cap, pkt, len, 11, 0, 0, src4);
+}
+
+static size_t icmp4_error(uint8_t *out, size_t cap, const uint8_t *pkt,
+			  size_t len, uint8_t type, uint8_t code, uint16_t mtu,
+			  const void *src4)
 {
 	size_t hlen, tot, quote, olen;
 	uint32_t sum;
@@ -216,9 +233,9 @@ size_t frag_icmp4_needed(uint8_t *out, size_t cap, const uint8_t *pkt,
 	memcpy(out + 16, pkt + 12, 4);
 	ip4_set_csum(out, IP4_HLEN);
 
-	out[IP4_HLEN] = 3;
-	out[IP4_HLEN + 1] = 4;
-	put16(out + IP4_HLEN + 6, mtu);
+	out[IP4_HLEN] = type;
+	out[IP4_HLEN + 1] = code;
+	put16(out + IP4_HLEN + 6, mtu); /* 0 but for "fragmentation needed" */
 	memcpy(out + IP4_HLEN + ICMP_HLEN, pkt, quote);
 	sum = csum_add(0, out + IP4_HLEN, olen - IP4_HLEN);
 	c = csum_finish(sum);

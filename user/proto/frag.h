@@ -39,6 +39,9 @@ int frag_ip4(const uint8_t *pkt, size_t len, unsigned int mtu,
  */
 size_t frag_icmp4_needed(uint8_t *out, size_t cap, const uint8_t *pkt,
 			 size_t len, uint16_t mtu, const void *src4);
+/* The same for an IPv4 router whose TTL ran out: type 11 code 0. */
+size_t frag_icmp4_time_exceeded(uint8_t *out, size_t cap, const uint8_t *pkt,
+				size_t len, const void *src4);
 size_t frag_icmp6_too_big(uint8_t *out, size_t cap, const uint8_t *pkt,
 			  size_t len, uint32_t mtu, const void *src6);
 

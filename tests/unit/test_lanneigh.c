@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lanneigh: the LAN hosts' MACs of router mode. One writer adds, sets and
+ * forgets entries; readers find them; the table refuses hosts past
+ * LAN_NEIGH_MAX; reader threads racing the writer see a host's entry
+ * with no MAC yet or with its own, never another's.
+ */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "tables/lanneigh.h"
+
+static const uint8_t MAC_A[6] = { 2, 0, 0, 0, 0, 0xa };
+static const uint8_t MAC_B[6] = { 2, 0, 0, 0, 0, 0xb };
+
+Test(lanneigh, set_find_forget)
+{
+	struct lan_neigh *n = calloc(1, sizeof(*n));
+	uint32_t ip = htonl(0x0a010002);
+	uint8_t mac[6];
+
+	cr_assert_not_null(n);
+	cr_assert_not(lan_neigh_mac(n, ip, mac));
+	cr_assert_null(lan_neigh_find(n, ip));
+	/* asked: an entry without a MAC */
+	cr_assert_not_null(lan_neigh_get(n, ip));
+	cr_assert_not(lan_neigh_mac(n, ip, mac));
+	lan_neigh_set(n, ip, MAC_A);
+	cr_assert(lan_neigh_mac(n, ip, mac));
+	cr_assert_arr_eq(mac, MAC_A, 6);
+	lan_neigh_set(n, ip, MAC_B); /* the host moved */
+	cr_assert(lan_neigh_mac(n, ip, mac));
+	cr_assert_arr_eq(mac, MAC_B, 6);
+	lan_neigh_set(n, ip, NULL); /* the kernel forgot it */
+	cr_assert_not(lan_neigh_mac(n, ip, mac));
+	cr_assert_eq(n->count, 1);
+	/* forgetting an unknown host adds nothing; 0.0.0.0 is never one */
+	lan_neigh_set(n, htonl(0x0a010003), NULL);
+	cr_assert_null(lan_neigh_get(n, 0));
+	cr_assert_eq(n->count, 1);
+	free(n);
+}
+
+Test(lanneigh, full_table_refuses)
+{
+	struct lan_neigh *n = calloc(1, sizeof(*n));
+	uint8_t mac[6];
+	uint32_t i;
+
+	cr_assert_not_null(n);
+	for (i = 1; i <= LAN_NEIGH_MAX; i++)
+		lan_neigh_set(n, htonl(0x0a000000 | i), MAC_A);
+	cr_assert_eq(n->count, LAN_NEIGH_MAX);
+	cr_assert_null(lan_neigh_get(n, htonl(0x0b000001)));
+	lan_neigh_set(n, htonl(0x0b000001), MAC_B);
+	cr_assert_not(lan_neigh_mac(n, htonl(0x0b000001), mac));
+	/* every one still found, collisions and all */
+	for (i = 1; i <= LAN_NEIGH_MAX; i++)
+		cr_assert(lan_neigh_mac(n, htonl(0x0a000000 | i), mac), "%u", i);
+	free(n);
+}
+
+struct race {
+	struct lan_neigh *n;
+	atomic_int stop;
+	atomic_ulong seen, wrong;
+};
+
+static void *reader(void *arg)
+{
+	struct race *r = arg;
+	uint8_t mac[6];
+	uint32_t i;
+
+	do { /* at least one pass after the writer is done */
+		for (i = 1; i <= 2000; i++) {
+			if (!lan_neigh_mac(r->n, htonl(i), mac))
+				continue; /* not yet, or no MAC yet */
+			if (mac[4] != (uint8_t)(i >> 8) || mac[5] != (uint8_t)i)
+				atomic_fetch_add(&r->wrong, 1);
+			atomic_fetch_add(&r->seen, 1);
+		}
+	} while (!atomic_load(&r->stop));
+	return NULL;
+}
+
+Test(lanneigh, readers_see_mac_with_address)
+{
+	struct race r = { .n = calloc(1, sizeof(*r.n)) };
+	pthread_t t[2];
+	uint32_t i;
+	int k;
+
+	cr_assert_not_null(r.n);
+	for (k = 0; k < 2; k++)
+		cr_assert_eq(pthread_create(&t[k], NULL, reader, &r), 0);
+	for (i = 1; i <= 2000; i++) {
+		/* as lan.c does for a neighbour event: get + set at once */
+		uint8_t mac[6] = { 2, 0, 0, 0, (uint8_t)(i >> 8), (uint8_t)i };
+
+		lan_neigh_set(r.n, htonl(i), mac);
+	}
+	atomic_store(&r.stop, 1);
+	for (k = 0; k < 2; k++)
+		pthread_join(t[k], NULL);
+	cr_assert_eq(atomic_load(&r.wrong), 0, "a host seen with another's MAC");
+	cr_assert_gt(atomic_load(&r.seen), 0);
+	free(r.n);
+}

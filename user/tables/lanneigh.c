@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "tables/lanneigh.h"
+
+struct lan_neigh_ent *lan_neigh_get(struct lan_neigh *n, uint32_t ip)
+{
+	struct lan_neigh_ent *e = lan_neigh_find(n, ip);
+	uint32_t i;
+
+	if (e || !ip || n->count >= LAN_NEIGH_MAX)
+		return e;
+	for (i = lan_neigh_hash(ip); atomic_load(&n->e[i].ip);
+	     i = (i + 1) & (LAN_NEIGH_SIZE - 1))
+		;
+	e = &n->e[i];
+	atomic_store_explicit(&e->mac, 0, memory_order_relaxed);
+	e->asked_ms = 0;
+	/* published last: a reader that finds the address finds its MAC */
+	atomic_store_explicit(&e->ip, ip, memory_order_release);
+	n->count++;
+	return e;
+}
+
+void lan_neigh_set(struct lan_neigh *n, uint32_t ip, const uint8_t *mac)
+{
+	struct lan_neigh_ent *e = mac ? lan_neigh_get(n, ip)
+				      : lan_neigh_find(n, ip);
+
+	if (e)
+		atomic_store_explicit(&e->mac, mac ? tunnel_mac_pack(mac) : 0,
+				      memory_order_release);
+}
