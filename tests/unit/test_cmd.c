@@ -417,7 +417,7 @@ Test(cmd, empty)
 Test(cmd, unknown_command)
 {
 	EXPECT_ERR("foo",
-		   "unknown command 'foo'; try: show, tunnel, sa, route, reload, monitor, batch, policy");
+		   "unknown command 'foo'; try: show, tunnel, sa, route, reload, monitor, batch, trace, pcap, policy");
 	EXPECT_ERR("-j foo bar", "unknown command 'foo'");
 	EXPECT_ERR("Show sa", "unknown command 'Show'");
 	/* -j only before the command. */
