@@ -1,6 +1,7 @@
 #!/bin/bash
 # Install the Debian packages espresso needs that are missing. Quick when none is.
-# usage: tools/deps.sh [build|check|demo|bench]
+# usage: tools/deps.sh [build|check|demo|bench|strongswan]
+#   strongswan: also strongSwan's source, configured as Debian's (tools/strongswan/)
 set -e
 set -o pipefail
 want="make gcc clang llvm pkg-config libxdp-dev libbpf-dev libssl-dev libconfig-dev \
@@ -15,7 +16,11 @@ check|demo)
   want="$want libcriterion-dev iproute2 iperf3 tshark python3-scapy python3-cryptography \
 ethtool iputils-ping procps util-linux libclang-rt-14-dev openssl \
 python3-prometheus-client \
-systemd strace groff-base man-db bsdextrautils";;
+systemd strace groff-base man-db bsdextrautils \
+strongswan-charon strongswan-swanctl libcharon-extra-plugins strongswan-pki";;
+strongswan)
+  # the charon plugin: the daemon it loads into, and bzip2 for the source
+  want="$want strongswan-charon strongswan-swanctl bzip2";;
 bench)
   # the plot; the peers' packages come with tools/bench_peers.sh
   want="$want gnuplot-nox bsdextrautils";;
@@ -24,7 +29,10 @@ missing=""
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+  [ "${1:-check}" = strongswan ] && exec "$(dirname "$0")/strongswan/fetch.sh"
+  exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing Debian packages:$missing (run as root to install them)" >&2
   exit 1
@@ -34,3 +42,5 @@ export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq >&2
 apt-get install -y -qq --no-install-recommends $missing >&2
+[ "${1:-check}" = strongswan ] && exec "$(dirname "$0")/strongswan/fetch.sh"
+exit 0

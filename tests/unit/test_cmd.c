@@ -751,3 +751,35 @@ Test(cmd, long_value_shortened)
 	EXPECT_ERR(s, "tunnel del: name: 'xxxx", "...' is not a valid name");
 	cr_assert_lt(strlen(err), 300);
 }
+
+/* ---- IKE (charon's kernel-espresso plugin) ---- */
+
+Test(cmd, sa_alloc)
+{
+	expect_ok("sa alloc");
+	cr_assert_eq(c.op, CMD_SA_ALLOC);
+	EXPECT_ERR("sa alloc 4096", "sa alloc: unexpected argument '4096'");
+	cr_assert(strstr(cmd_usage, "\nsa alloc\n"));
+}
+
+Test(cmd, sa_add_reqid)
+{
+	expect_ok("sa add ike-7 in spi 0xc1234567 key " KEY36 " reqid 7");
+	cr_assert_eq(c.sa.reqid, 7);
+	expect_no_key(KEY36);
+	expect_ok("sa add t out spi 4096 key " KEY20 " reqid 4294967295 "
+		  "soft-lifetime 5 hard-lifetime 10");
+	cr_assert_eq(c.sa.reqid, 4294967295u);
+	cr_assert_eq(c.sa.soft_s, 5);
+	expect_ok("sa add t out spi 4096 key " KEY20);
+	cr_assert_eq(c.sa.reqid, 0);
+	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " reqid 4294967296",
+		   "sa add: reqid: 4294967296 is out of range (1..4294967295)");
+	expect_no_key(KEY36);
+	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " reqid 0",
+		   "sa add: reqid: 0 is out of range");
+	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " reqid x",
+		   "sa add: reqid: 'x' is not a number");
+	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " reqid 1 reqid 2",
+		   "sa add: reqid given twice");
+}

@@ -20,7 +20,7 @@
 #define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp"
 #define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256] [replay-window N] [esn on|off] [fragment inner|outer]"
 #define U_TUNNEL_DEL "tunnel del NAME"
-#define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]"
+#define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N]"
 #define U_SA_DEL "sa del SPI [in|out]"
 #define U_SA_UPDATE "sa update SPI remote ADDR [sport N dport N]"
 #define U_ROUTE_ADD "route add PREFIX tunnel NAME"
@@ -29,11 +29,13 @@
 #define U_MONITOR "monitor"
 #define U_BATCH_BEGIN "batch begin"
 #define U_BATCH_END "batch end"
+#define U_SA_ALLOC "sa alloc"
 
 const char cmd_usage[] =
 	U_SHOW "\n" U_TUNNEL_ADD "\n" U_TUNNEL_DEL "\n" U_SA_ADD "\n"
 	U_SA_DEL "\n" U_SA_UPDATE "\n" U_ROUTE_ADD "\n" U_ROUTE_DEL "\n"
-	U_RELOAD "\n" U_MONITOR "\n" U_BATCH_BEGIN "\n" U_BATCH_END "\n";
+	U_RELOAD "\n" U_MONITOR "\n" U_BATCH_BEGIN "\n" U_BATCH_END "\n"
+	U_SA_ALLOC "\n";
 
 static const char *const show_names[] = {
 	[SHOW_SA] = "sa", [SHOW_TUNNELS] = "tunnels", [SHOW_ROUTES] = "routes",
@@ -127,6 +129,7 @@ static const struct opt sa_add_opts[] = {
 	OPT("hard-lifetime", "SECONDS", A_U64, sa.hard_s, false),
 	OPT("soft-bytes", "N", A_U64, sa.soft_bytes, false),
 	OPT("hard-bytes", "N", A_U64, sa.hard_bytes, false),
+	OPT("reqid", "N", A_U64, sa.reqid, false),
 	{ 0 },
 };
 static const struct opt sa_update_opts[] = {
@@ -322,6 +325,10 @@ static int parse_sa_add(struct ctx *x, char **argv, int argc, struct cmd *c)
 	ret = parse_name(x, "tunnel", argv[0], sa->tunnel);
 	ret = ret ?: parse_dir(x, argv[1], sa);
 	ret = ret ?: parse_opts(x, argv + 2, argc - 2, sa_add_opts, c, &seen);
+	/* 6: reqid's index in sa_add_opts; "reqid 0" is no reqid */
+	if (!ret && (sa->reqid > UINT32_MAX || (seen & 1u << 6 && !sa->reqid)))
+		return fail(x, "reqid: %llu is out of range (1..4294967295)",
+			    (unsigned long long)sa->reqid);
 	ret = ret ?: checked(x, "soft-lifetime",
 			     cfg_check_soft_hard(sa->soft_s, sa->hard_s,
 						 "hard-lifetime", WHY(x)));
@@ -394,7 +401,7 @@ static int parse_route_del(struct ctx *x, char **argv, int argc,
 	return parse_prefix(x, argv[0], &c->prefix);
 }
 
-/* reload, monitor, batch begin|end */
+/* reload, monitor, batch begin|end, sa alloc */
 static int parse_none(struct ctx *x, char **argv, int argc, struct cmd *c)
 {
 	(void)c;
@@ -428,6 +435,7 @@ static const struct verb verbs[] = {
 	{ "batch", "begin", "batch begin", U_BATCH_BEGIN, CMD_BATCH_BEGIN,
 	  parse_none },
 	{ "batch", "end", "batch end", U_BATCH_END, CMD_BATCH_END, parse_none },
+	{ "sa", "alloc", "sa alloc", U_SA_ALLOC, CMD_SA_ALLOC, parse_none },
 	{ 0 },
 };
 

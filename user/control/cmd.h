@@ -9,9 +9,10 @@
  *        [fragment inner|outer]
  *   tunnel del NAME
  *   sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]
- *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]
+ *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N]
  *   sa del SPI [in|out]
  *   sa update SPI remote ADDR [sport N dport N]
+ *   sa alloc       (an unused inbound SPI, reserved for a while: IKE's)
  *   route add PREFIX tunnel NAME
  *   route del PREFIX
  *   reload
@@ -40,7 +41,7 @@
 enum cmd_op {
 	CMD_SHOW, CMD_TUNNEL_ADD, CMD_TUNNEL_DEL, CMD_SA_ADD, CMD_SA_DEL,
 	CMD_SA_UPDATE, CMD_ROUTE_ADD, CMD_ROUTE_DEL, CMD_RELOAD, CMD_MONITOR,
-	CMD_BATCH_BEGIN, CMD_BATCH_END,
+	CMD_BATCH_BEGIN, CMD_BATCH_END, CMD_SA_ALLOC,
 };
 
 enum cmd_show {
@@ -60,6 +61,7 @@ struct cmd_sa {
 	uint64_t soft_s, hard_s, soft_bytes, hard_bytes; /* 0: none */
 	struct in_addr remote;     /* sa update */
 	uint16_t sport, dport;     /* sa update: host order; 0: not given */
+	uint64_t reqid;            /* sa add: IKE's reqid, 1..2^32-1; 0: none */
 };
 
 struct cmd {

@@ -202,10 +202,15 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 			.spi = c->sa.spi, .key = c->sa.key,
 			.key_len = c->sa.key_len, .soft_s = c->sa.soft_s,
 			.hard_s = c->sa.hard_s, .soft_bytes = c->sa.soft_bytes,
-			.hard_bytes = c->sa.hard_bytes, .origin = "ctl",
+			.hard_bytes = c->sa.hard_bytes,
+			.origin = c->sa.reqid ? "ike" : "ctl",
+			.reqid = (uint32_t)c->sa.reqid,
 		};
+		int ret = live_sa_add(l, &a, err, len);
 
-		return live_sa_add(l, &a, err, len);
+		if (!ret && a.dir == SA_IN)
+			spialloc_put(&d->larval, a.spi); /* no longer larval */
+		return ret;
 	}
 	case CMD_SA_DEL:
 		return live_sa_del(l, c->sa.spi,
@@ -274,6 +279,20 @@ static bool serve_line(int fd, struct espd *d, char *line, bool *batch,
 		if (ret && *batch)
 			*failed = true;
 		return !(ret ? reply_err(fd, ret, err) : reply(fd, 0, NULL, 0));
+	case CMD_SA_ALLOC: {
+		uint32_t spi;
+		char buf[16];
+
+		ret = spialloc_get(&d->larval, &d->live, &spi);
+		if (ret) {
+			if (*batch)
+				*failed = true;
+			return !reply_err(fd, ret, "sa alloc: no free SPI "
+					  "(too many reserved)");
+		}
+		snprintf(buf, sizeof(buf), "0x%08x\n", spi);
+		return !reply(fd, 0, buf, strlen(buf));
+	}
 	case CMD_MONITOR:
 		if (*batch)
 			return !reply_err(fd, -EINVAL, "monitor: not in a batch");

@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "control/live.h"
 #include "control/napi.h"
+#include "control/spialloc.h"
 #include "control/steer.h"
 #include "core/worker.h"
 #include "io/bpfload.h"
@@ -33,6 +34,7 @@ struct espd {
 	bool mon_json[ESPD_MONITORS];
 	int lock_fd;
 	_Atomic int stop;
+	struct spialloc larval; /* SPIs handed to IKE by sa alloc */
 };
 
 /* Read the config again and apply the difference (SIGHUP, ctl reload).

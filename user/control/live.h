@@ -135,6 +135,7 @@ struct live_sa_args {
 	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
 	const char *origin;
 	bool replace; /* outbound: may take the SPI of the tunnel's own SA */
+	uint32_t reqid; /* IKE's, shown by show sa; 0: none */
 };
 int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 		size_t errlen);
