@@ -4,6 +4,7 @@
 #   make check    install missing packages, build, run every test
 #   make fuzz     the fuzz targets alone (FUZZ_SECS each)
 #   make bench    benchmarks (never part of check)
+#   make strongswan  the charon plugin kernel-espresso (tools/strongswan/)
 
 CC      ?= gcc
 CLANG   ?= clang
@@ -172,6 +173,20 @@ fuzz: deps-check
 	@$(SUBMAKE) $(FUZZ_BINS)
 	bash tests/run.sh fuzz
 
+# The strongSwan charon plugin (tools/strongswan/): built against Debian's
+# source of the installed charon, configured as Debian did (deps.sh).
+SS_SRC   := build/strongswan/src
+SS_PLUGIN := tools/strongswan/libstrongswan-kernel-espresso.so
+SS_FILES := $(wildcard tools/strongswan/*.c tools/strongswan/*.h)
+strongswan:
+	@tools/deps.sh strongswan
+	@$(SUBMAKE) $(SS_PLUGIN)
+$(SS_PLUGIN): $(SS_FILES) $(SS_SRC)/config.h
+	$(CC) -shared -fPIC -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+		-Wno-missing-field-initializers -Wno-sign-compare \
+		-include $(SS_SRC)/config.h -I$(SS_SRC)/src/libstrongswan \
+		-I$(SS_SRC)/src/libcharon -o $@ $(filter %.c,$^) -ljson-c
+
 PREFIX ?= /usr/local
 install: all
 	install -D -m 755 espressod $(DESTDIR)$(PREFIX)/sbin/espressod
@@ -183,9 +198,13 @@ install: all
 	install -D -m 644 doc/espressoctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/espressoctl.8
 	install -D -m 644 doc/espresso.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/espresso.conf.5
 	install -d -m 700 $(DESTDIR)/etc/espresso
+	if [ -f $(SS_PLUGIN) ]; then \
+	  install -D -m 644 $(SS_PLUGIN) $(DESTDIR)/usr/lib/ipsec/plugins/libstrongswan-kernel-espresso.so; \
+	  install -D -m 644 tools/strongswan/kernel-espresso.conf $(DESTDIR)/etc/strongswan.d/charon/kernel-espresso.conf; \
+	fi
 
 clean:
-	rm -rf build espressod espressoctl $(BPF_OBJ)
+	rm -rf build espressod espressoctl $(BPF_OBJ) $(SS_PLUGIN)
 
-.PHONY: all build deps-build deps-check unit check fuzz demo bench install clean
+.PHONY: all build deps-build deps-check unit check fuzz demo bench install clean strongswan
 .SECONDARY:

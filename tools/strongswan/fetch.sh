@@ -53,11 +53,12 @@ cd "$dir/src"
 # packages of ldap, curl, NetworkManager, PAM, libcap, iptc and tss2 are not
 # needed for headers: their autoconf results are seeded, which changes no
 # struct of libstrongswan/libcharon (the default plugin list then equals the
-# one in Debian's /usr/lib/ipsec/charon, checked below).
+# one in Debian's /usr/lib/ipsec/charon, checked below). Capabilities:
+# "native" (Debian: libcap, whose -dev package would upgrade libcap2) only
+# changes how charon drops them, not the capabilities_t interface.
 env ac_cv_lib_ldap_ldap_init=yes ac_cv_lib_lber_ber_free=yes ac_cv_header_ldap_h=yes \
   ac_cv_lib_curl_curl_global_init=yes ac_cv_header_curl_curl_h=yes \
   ac_cv_lib_pam_pam_start=yes ac_cv_header_security_pam_appl_h=yes \
-  ac_cv_lib_cap_cap_init=yes ac_cv_header_sys_capability_h=yes \
   nm_CFLAGS=" " nm_LIBS=" " libiptc_CFLAGS=" " libiptc_LIBS=" " \
   tss2_sys_CFLAGS=" " tss2_sys_LIBS=" " tss2_esys_CFLAGS=" " tss2_esys_LIBS=" " \
 ./configure -q --prefix=/usr --sysconfdir=/etc --localstatedir=/var --runstatedir=/run \
@@ -73,7 +74,7 @@ env ac_cv_lib_ldap_ldap_init=yes ac_cv_lib_lber_ber_free=yes ac_cv_header_ldap_h
   --enable-rdrand --enable-aesni --enable-nm --enable-farp --enable-dhcp --enable-af-alg \
   --enable-connmark --enable-systemd --enable-swanctl \
   --disable-blowfish --disable-fast --disable-des \
-  --with-nm-ca-dir=/etc/ssl/certs --with-capabilities=libcap >&2
+  --with-nm-ca-dir=/etc/ssl/certs --with-capabilities=native >&2
 grep -q '^#define VERSION "'"$have_up"'"' config.h || { echo "strongswan: config.h is not version $have_up" >&2; exit 1; }
 grep -q '^#define ME ' config.h || { echo "strongswan: config.h lacks ME (mediation): charon's peer_cfg_t would differ" >&2; exit 1; }
 # the compiled default plugin list must be Debian's
