@@ -312,8 +312,8 @@ static void lifetimes(esa_t *s, char *buf, size_t len)
 		soft = s->soft_s > el + 1 ? s->soft_s - el : 1;
 	}
 	if (hard && soft >= hard)
-	{
-		soft = 0;
+	{	/* charon meant a rekey before the end (whole seconds here) */
+		soft = hard > 1 ? hard - 1 : 0;
 	}
 	buf[0] = '\0';
 	if (soft)
@@ -400,6 +400,28 @@ static void flush_stale(private_t *this)
 	json_object_put(a);
 }
 
+/* s is the last outbound SA of its reqid that charon added */
+static bool newest_out(private_t *this, esa_t *s)
+{
+	enumerator_t *e = this->sas->create_enumerator(this->sas);
+	esa_t *o;
+	bool after = FALSE, newest = TRUE;
+
+	while (e->enumerate(e, &o))
+	{
+		if (o == s)
+		{
+			after = TRUE;
+		}
+		else if (after && o->out && o->reqid == s->reqid)
+		{
+			newest = FALSE;
+		}
+	}
+	e->destroy(e);
+	return newest;
+}
+
 /* espressod is back: everything charon installed, in the order it did */
 static void replay(private_t *this)
 {
@@ -419,7 +441,9 @@ static void replay(private_t *this)
 	while (e->enumerate(e, &s))
 	{
 		t = tun_find(this, s->reqid);
-		if (t && !sa_install(this, t, s))
+		/* an outbound SA that a newer one replaced stays out: espressod
+		 * retired its sequence numbers, it would start them again */
+		if (t && (!s->out || newest_out(this, s)) && !sa_install(this, t, s))
 		{
 			n++;
 		}

@@ -1,0 +1,453 @@
+#!/bin/bash
+# IKEv2 keys espresso: charon with our kernel-espresso plugin on gateway A,
+# charon with strongSwan's own userspace ESP (kernel-libipsec) on gateway B,
+# the independent implementation on the other end of the wire.
+#
+#   netns ${P}A                                     netns ${P}B
+#   esp0 10.1.0.1 (tun)                             ipsec0 (libipsec's tun), 10.2.0.1 on lo
+#     | espressod (tunnels = (); charon adds them)    | charon + kernel-libipsec
+#     | charon + kernel-espresso (LD_PRELOAD)          |  (needs UDP encapsulation: 4500)
+#   eA 192.0.2.1 (XDP) -- wA =[br0 in ${P}W]= wB -- eB 192.0.2.2
+#                            capture here
+#
+# Each charon has its own strongswan.conf (STRONGSWAN_CONF), its own vici
+# socket, and its own /run (a bind mount in the netns's mount namespace:
+# charon 5.9.8 hard-codes /run/charon.pid); A's keeps /run/espresso.
+# swanctl.conf: PSK, aes256gcm16, local 10.1.0.0/16 <-> remote 10.2.0.0/16,
+# CHILD_SA rekey_time 6 s (minus up to 4 s of jitter), life_time 10 s.
+#
+# Checks:
+#  1. swanctl --initiate: espresso has tunnel ike-R with two SAs of origin
+#     "ike" and reqid R, and route 10.2.0.0/16 into it.
+#  2. ping both ways, iperf3 TCP A->B and B->A (4 s each) across at least one
+#     CHILD_SA rekey: the SPIs changed, and espresso counted no rx_auth,
+#     rx_replay, rx_no_sa, tx_no_sa and the XDP program no drop_unknown_spi.
+#  3. the capture on the bridge holds IKE (UDP 500, 4500 with the non-ESP
+#     marker), ESP in UDP 4500 and ARP, nothing else.
+#  4. swanctl --list-sas on A (espresso's counters through query_sa) equals
+#     espressoctl show sa, and A's outbound packets equal B's inbound (libipsec).
+#  5. espressod kill -9 and restart (same config and state directory): the
+#     plugin installs the SAs again, ping works, nobody touched charon.
+#  6. charon A kill -9 and restart: the dead charon's tunnels are removed.
+#  7. charon B killed: A's DPD declares the peer dead, the SAs leave espresso.
+source "$(dirname "$0")/lib.sh"
+PLUGIN=$ROOT/tools/strongswan/libstrongswan-kernel-espresso.so
+CHARON=/usr/lib/ipsec/charon
+PY=/usr/bin/python3
+CH_A= CH_B= srv=
+cap= cap_other=
+cleanup() {
+	for p in $srv $CH_A $CH_B $cap $cap_other; do
+		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	topo_down
+}
+
+[ -x "$CHARON" ] && command -v swanctl >/dev/null ||
+	{ echo "SKIP: strongSwan's charon/swanctl are not installed (tools/deps.sh check)"; exit 77; }
+[ -f /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] ||
+	{ echo "SKIP: libcharon-extra-plugins (kernel-libipsec) is not installed"; exit 77; }
+if [ ! -f "$PLUGIN" ]; then
+	make -s -C "$ROOT" strongswan >/dev/null 2>&1 ||
+		{ echo "SKIP: the plugin does not build (make strongswan)"; exit 77; }
+fi
+trap cleanup EXIT
+
+# ---- configuration ----
+
+conf_a() {
+	cat >"$WORK/gw-a.conf" <<CONF
+espresso: {
+  instance = "$P-a";
+  uplink = { name = "eA"; };
+  tun = { name = "esp0"; mtu = 1400; address = "10.1.0.1/32"; };
+  tunnels = ( );   # charon adds them
+};
+CONF
+	chmod 600 "$WORK/gw-a.conf"
+}
+
+# strongswan_conf X BACKEND-PLUGIN-LINES
+strongswan_conf() {
+	mkdir -p "$WORK/$1/run"
+	cat >"$WORK/$1/strongswan.conf" <<CONF
+charon {
+  load_modular = yes
+  retransmit_timeout = 0.5
+  retransmit_tries = 2
+  retransmit_base = 1.4
+  plugins {
+$2
+    kernel-netlink {
+      load = yes
+    }
+    random {
+      load = yes
+    }
+    nonce {
+      load = yes
+    }
+    openssl {
+      load = yes
+    }
+    kdf {
+      load = yes
+    }
+    hmac {
+      load = yes
+    }
+    sha2 {
+      load = yes
+    }
+    sha1 {
+      load = yes
+    }
+    aes {
+      load = yes
+    }
+    gcm {
+      load = yes
+    }
+    pem {
+      load = yes
+    }
+    pkcs1 {
+      load = yes
+    }
+    x509 {
+      load = yes
+    }
+    pubkey {
+      load = yes
+    }
+    constraints {
+      load = yes
+    }
+    socket-default {
+      load = yes
+    }
+    vici {
+      load = yes
+      socket = unix://$WORK/$1/charon.vici
+    }
+  }
+  filelog {
+    log {
+      path = $WORK/$1/charon.log
+      time_format = %T
+      append = yes
+      flush_line = yes
+      default = 1
+      knl = 2
+    }
+  }
+  syslog {
+    daemon {
+      default = -1
+    }
+  }
+}
+CONF
+}
+
+# swanctl_conf X LOCAL REMOTE LOCAL_ID REMOTE_ID LOCAL_TS REMOTE_TS
+swanctl_conf() {
+	cat >"$WORK/$1/swanctl.conf" <<CONF
+connections {
+  gw {
+    version = 2
+    local_addrs = $2
+    remote_addrs = $3
+    proposals = aes256gcm16-prfsha256-ecp256
+    dpd_delay = 1s
+    local {
+      auth = psk
+      id = $4
+    }
+    remote {
+      auth = psk
+      id = $5
+    }
+    children {
+      net {
+        mode = tunnel
+        local_ts = $6
+        remote_ts = $7
+        esp_proposals = aes256gcm16
+        rekey_time = 6s
+        life_time = 10s
+        start_action = none
+        dpd_action = clear
+      }
+    }
+  }
+}
+secrets {
+  ike-gw {
+    id-a = gw-a.example
+    id-b = gw-b.example
+    secret = "espresso test psk, never use it elsewhere"
+  }
+}
+CONF
+}
+
+# charon_start a|b: in its netns, with its own /run (A: /run/espresso kept)
+charon_start() {
+	local x=$1 ns pre=
+	if [ "$x" = a ]; then ns=$NS_A; pre="LD_PRELOAD=$PLUGIN"; else ns=$NS_B; fi
+	mkdir -p "$WORK/$x/run/espresso"
+	ip netns exec "$ns" sh -c "
+		mount --bind /run/espresso '$WORK/$x/run/espresso' &&
+		mount --rbind '$WORK/$x/run' /run &&
+		exec env STRONGSWAN_CONF='$WORK/$x/strongswan.conf' $pre $CHARON" \
+		>>"$WORK/$x/charon.out" 2>&1 &
+	eval "CH_${x^^}=$!"
+	for _ in $(seq 50); do
+		[ -S "$WORK/$x/charon.vici" ] && return 0
+		sleep 0.1
+	done
+	cat "$WORK/$x/charon.out" "$WORK/$x/charon.log" >&2
+	fail "charon $x did not start"
+}
+
+sw() { # sw a|b SWANCTL-ARGS...
+	local x=$1
+	shift
+	swanctl "$@" --uri "unix://$WORK/$x/charon.vici" 2>/dev/null
+}
+
+load() { sw "$1" --load-all --file "$WORK/$1/swanctl.conf" >/dev/null || fail "swanctl --load-all on $1"; }
+
+# ike_sas JSON: espresso's SAs of origin ike
+ike_sas() {
+	ctl a -j show sa | $PY -c '
+import json, sys
+print(json.dumps([s for s in json.load(sys.stdin) if s.get("origin") == "ike"]))'
+}
+
+stat_sum() { # stat_sum COUNTER: summed over espresso A's queues
+	ctl a -j show stats | $PY -c '
+import json, sys
+d = json.load(sys.stdin); n = sys.argv[1]
+def walk(o):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k == n and isinstance(v, int): yield v
+            else: yield from walk(v)
+    elif isinstance(o, list):
+        for v in o: yield from walk(v)
+print(sum(walk(d)))' "$1"
+}
+
+# ---- 1. up ----
+
+say "topology, espressod on A, charon on A (kernel-espresso) and B (kernel-libipsec)"
+topo_bridged
+# an IPv4 test: no IPv6 housekeeping (DAD, MLD, RS) on the captured wire
+ip netns exec "$NS_A" sysctl -qw net.ipv6.conf.eA.disable_ipv6=1
+ip netns exec "$NS_B" sysctl -qw net.ipv6.conf.eB.disable_ipv6=1
+ip -n "$NS_B" addr add 10.2.0.1/32 dev lo
+conf_a
+ip netns exec "$NS_A" "$ROOT/espressod" -c "$WORK/gw-a.conf" --state-dir "$WORK/state-a" \
+	>"$WORK/gw-a.log" 2>&1 &
+PID_A=$!
+for _ in $(seq 50); do
+	[ -S "/run/espresso/$P-a.sock" ] && grep -q running "$WORK/gw-a.log" && break
+	sleep 0.1
+done
+grep -q running "$WORK/gw-a.log" || { cat "$WORK/gw-a.log" >&2; fail "espressod did not start"; }
+
+strongswan_conf a "    kernel-espresso {
+      load = 10
+      socket = /run/espresso/$P-a.sock
+    }"
+strongswan_conf b "    kernel-libipsec {
+      load = 10
+    }"
+swanctl_conf a 192.0.2.1 192.0.2.2 gw-a.example gw-b.example 10.1.0.0/16 10.2.0.0/16
+swanctl_conf b 192.0.2.2 192.0.2.1 gw-b.example gw-a.example 10.2.0.0/16 10.1.0.0/16
+charon_start a
+charon_start b
+load a
+load b
+grep -q "kernel-espresso" "$WORK/a/charon.log" || fail "charon A did not load kernel-espresso"
+
+# the whole run: whatever is neither IKE, ESP in UDP nor ARP (must stay
+# empty); the set-up and the pings: everything (a few hundred frames)
+ip netns exec "$NS_W" dumpcap -q -i br0 -f 'not (udp port 500 or udp port 4500 or arp)' \
+	-w "$WORK/other.pcap" 2>/dev/null &
+cap_other=$!
+ip netns exec "$NS_W" dumpcap -q -i br0 -w "$WORK/wire.pcap" 2>/dev/null &
+cap=$!
+for _ in $(seq 30); do
+	[ -s "$WORK/other.pcap" ] && [ -s "$WORK/wire.pcap" ] && break
+	sleep 0.1
+done
+
+say "swanctl --initiate on A"
+sw a --initiate --child net --ike gw --timeout 10 >"$WORK/initiate.out" ||
+	{ tail -40 "$WORK/a/charon.log" >&2; fail "swanctl --initiate"; }
+sas=$(ike_sas)
+n=$(echo "$sas" | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$n" = 2 ] || fail "espresso has $n SAs of origin ike, want 2: $sas"
+reqid=$(echo "$sas" | $PY -c 'import json,sys; print(json.load(sys.stdin)[0]["reqid"])')
+echo "$sas" | $PY -c '
+import json, sys
+s = json.load(sys.stdin); r = int(sys.argv[1])
+assert all(x["tunnel"] == "ike-%d" % r and x["reqid"] == r for x in s), s
+assert sorted(x["dir"] for x in s) == ["in", "out"], s' "$reqid" || fail "SAs: $sas"
+ctl a show routes | grep -q "10.2.0.0/16.*ike-$reqid" || fail "no route 10.2.0.0/16 into ike-$reqid: $(ctl a show routes)"
+ctl a show tunnels | grep -q "encap udp" || fail "tunnel not UDP-encapsulated (libipsec forces NAT-T)"
+spis0=$(sw a --list-sas --raw | grep -o 'spi-in=[0-9a-f]*' | head -1)
+
+# ---- 2. traffic across a rekey ----
+
+say "ping both ways"
+ip netns exec "$NS_A" ping -q -c 3 -i 0.2 -W 2 10.2.0.1 >/dev/null || fail "ping A->B"
+ip netns exec "$NS_B" ping -q -c 3 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >/dev/null || fail "ping B->A"
+
+sleep 0.3
+kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null || true
+
+say "iperf3 A->B then B->A, 4 s each, CHILD_SA rekeyed every 6 s"
+ip netns exec "$NS_B" iperf3 -s -B 10.2.0.1 >/dev/null 2>&1 &
+srv=$!
+sleep 0.3
+ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -t 4 -J >"$WORK/ab.json" || fail "iperf3 A->B"
+ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -t 4 -R -J >"$WORK/ba.json" || fail "iperf3 B->A"
+kill "$srv" 2>/dev/null; srv=
+for f in ab ba; do
+	$PY -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+e = d["end"]["sum_received"]
+print("   %s: %.0f Mbit/s, %d retransmits" % (sys.argv[2], e["bits_per_second"] / 1e6,
+      d["end"]["sum_sent"].get("retransmits", 0)))
+assert e["bytes"] > 0' "$WORK/$f.json" "$f" || fail "iperf3 $f moved nothing"
+done
+spis1=$(sw a --list-sas --raw | grep -o 'spi-in=[0-9a-f]*' | head -1)
+[ -n "$spis1" ] && [ "$spis1" != "$spis0" ] || fail "no CHILD_SA rekey in 8 s ($spis0 -> $spis1)"
+rekeys=$(grep -c "rekeying CHILD_SA\|CHILD_SA net{[0-9]*} established" "$WORK/a/charon.log")
+echo "   CHILD_SA installs/rekeys on A: $rekeys ($spis0 -> $spis1)"
+for c in rx_auth rx_replay rx_no_sa tx_no_sa; do
+	v=$(stat_sum "$c")
+	[ "$v" = 0 ] || fail "espresso counted $v $c"
+done
+v=$(xdp_counter "$NS_A" eA drop_unknown_spi)
+[ "$v" = 0 ] || fail "XDP drop_unknown_spi $v (an SA left before its packets)"
+
+# ---- 3. the wire ----
+
+sleep 0.3
+kill "$cap_other" 2>/dev/null; wait "$cap_other" 2>/dev/null || true
+other=$(tshark -r "$WORK/other.pcap" 2>/dev/null | wc -l)
+bad=$(tshark -r "$WORK/wire.pcap" -Y 'not (isakmp or esp or arp)' 2>/dev/null | wc -l)
+esp=$(tshark -r "$WORK/wire.pcap" -Y 'esp' 2>/dev/null | wc -l)
+ike=$(tshark -r "$WORK/wire.pcap" -Y 'isakmp' 2>/dev/null | wc -l)
+echo "   wire (set-up and pings): $ike IKE, $esp ESP in UDP, $bad other; whole run: $other not UDP 500/4500/ARP"
+[ "$other" = 0 ] || fail "the wire carried $other frames that are neither UDP 500/4500 nor ARP"
+[ "$bad" = 0 ] || fail "the wire carried $bad frames that tshark calls neither IKE, ESP nor ARP"
+[ "$esp" -ge 12 ] && [ "$ike" -ge 4 ] || fail "wire: $ike IKE, $esp ESP"
+
+# ---- 4. counters ----
+
+say "swanctl --list-sas counters against espresso's and libipsec's"
+# the installed CHILD_SA of each side (rekeyed ones linger as DELETED);
+# exit 2: a rekey came between the three listings, so list again
+counters() {
+	sw a --list-sas --raw >"$WORK/a.sas"
+	sw b --list-sas --raw >"$WORK/b.sas"
+	ctl a -j show sa >"$WORK/a.show"
+	$PY - "$WORK/a.sas" "$WORK/b.sas" "$WORK/a.show" <<'PY'
+import json, re, sys
+def child(path):
+    t = open(path).read()
+    for c in t.split("{name=")[1:]:
+        if "state=INSTALLED" in c:
+            g = lambda k: re.search(k + r"=([0-9a-f]+)", c).group(1)
+            return {k: g(k) for k in ("spi-in", "spi-out", "bytes-in", "bytes-out",
+                                      "packets-in", "packets-out")}
+    sys.exit(2)
+a, b = child(sys.argv[1]), child(sys.argv[2])
+esp = {(s["spi"][2:], s["dir"]): s for s in json.load(open(sys.argv[3]))}
+if (a["spi-in"], "in") not in esp or (a["spi-out"], "out") not in esp or \
+   a["spi-out"] != b["spi-in"] or a["spi-in"] != b["spi-out"]:
+    sys.exit(2)
+i, o = esp[(a["spi-in"], "in")], esp[(a["spi-out"], "out")]
+print("   A in  0x%s: swanctl %s pkts %s B, espresso %d pkts %d B; B (libipsec) out %s pkts" % (
+      a["spi-in"], a["packets-in"], a["bytes-in"], i["packets"], i["bytes"], b["packets-out"]))
+print("   A out 0x%s: swanctl %s pkts %s B, espresso %d pkts %d B; B (libipsec) in %s pkts" % (
+      a["spi-out"], a["packets-out"], a["bytes-out"], o["packets"], o["bytes"], b["packets-in"]))
+assert i["packets"] >= 1 and o["packets"] >= 1, "no packets on the installed CHILD_SA"
+assert int(a["packets-in"]) == i["packets"] and int(a["bytes-in"]) == i["bytes"]
+assert int(a["packets-out"]) == o["packets"] and int(a["bytes-out"]) == o["bytes"]
+assert int(b["packets-in"]) == o["packets"], "A sent %d, libipsec got %s" % (o["packets"], b["packets-in"])
+assert int(b["packets-out"]) == i["packets"], "libipsec sent %s, A got %d" % (b["packets-out"], i["packets"])
+PY
+}
+for try in 1 2 3; do
+	ip netns exec "$NS_A" ping -q -c 10 -i 0.01 -W 1 10.2.0.1 >/dev/null || true
+	sleep 0.2
+	counters && break
+	rc=$?
+	[ "$rc" = 2 ] || fail "counters differ"
+	[ "$try" = 3 ] && fail "a rekey between the listings, three times"
+done
+
+# ---- 5. espressod restart under charon ----
+
+say "espressod kill -9 and restart: the plugin installs the SAs again"
+kill -KILL "$PID_A"
+wait "$PID_A" 2>/dev/null || true
+ip netns exec "$NS_A" "$ROOT/espressod" -c "$WORK/gw-a.conf" --state-dir "$WORK/state-a" \
+	>>"$WORK/gw-a.log" 2>&1 &
+PID_A=$!
+ok=
+for _ in $(seq 30); do
+	ip netns exec "$NS_A" ping -q -c 1 -W 1 10.2.0.1 >/dev/null 2>&1 && { ok=1; break; }
+	sleep 0.2
+done
+[ -n "$ok" ] || { tail -20 "$WORK/a/charon.log" >&2; fail "no traffic after espressod's restart"; }
+grep -q "espressod is back" "$WORK/a/charon.log" || fail "the plugin did not replay"
+# charon's rekeyed CHILD_SAs keep their inbound SA a while: >= 1 in, 1 out
+ike_sas | $PY -c '
+import json, sys
+s = json.load(sys.stdin)
+d = [x["dir"] for x in s]
+assert d.count("out") == 1 and d.count("in") >= 1, s' || fail "SAs after the restart: $(ctl a show sa)"
+ip netns exec "$NS_B" ping -q -c 3 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >/dev/null || fail "ping B->A after the restart"
+
+# ---- 6. charon A restarts ----
+
+say "charon A kill -9 and restart: the dead charon's tunnels leave espresso"
+kill -KILL "$CH_A"
+wait "$CH_A" 2>/dev/null || true
+ctl a show tunnels | grep -q "ike-" || fail "the tunnel went with charon before its restart?"
+rm -f "$WORK/a/charon.vici"
+charon_start a
+for _ in $(seq 30); do
+	ctl a show tunnels | grep -q "ike-" || break
+	sleep 0.1
+done
+! ctl a show tunnels | grep -q "ike-" || fail "stale ike- tunnels after charon's restart"
+ctl a show routes | grep -q "10.2.0.0/16" && fail "stale route after charon's restart"
+load a
+sw a --initiate --child net --ike gw --timeout 10 >/dev/null || fail "initiate after charon's restart"
+ip netns exec "$NS_A" ping -q -c 2 -i 0.2 -W 2 10.2.0.1 >/dev/null || fail "ping after charon's restart"
+
+# ---- 7. DPD ----
+
+say "charon B killed: DPD on A, espresso's SAs deleted"
+kill -KILL "$CH_B"
+wait "$CH_B" 2>/dev/null || true
+CH_B=
+gone=
+for _ in $(seq 100); do
+	n=$(ike_sas | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
+	[ "$n" = 0 ] && { gone=1; break; }
+	sleep 0.2
+done
+[ -n "$gone" ] || fail "espresso still has $n IKE SAs 20 s after the peer died"
+! ctl a show tunnels | grep -q "ike-" || fail "tunnel left after DPD"
+say "PASS"
