@@ -334,6 +334,8 @@ for c in rx_auth rx_replay rx_no_sa tx_no_sa; do
 	v=$(stat_sum "$c")
 	[ "$v" = 0 ] || fail "espresso counted $v $c"
 done
+! grep "espresso: sa add\|espresso: tunnel add\|espresso: route add" "$WORK/a/charon.log" ||
+	fail "espressod refused a change charon asked for"
 v=$(xdp_counter "$NS_A" eA drop_unknown_spi)
 [ "$v" = 0 ] || fail "XDP drop_unknown_spi $v (an SA left before its packets)"
 

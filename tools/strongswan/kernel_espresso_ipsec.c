@@ -31,6 +31,7 @@
 #define TUN_PREFIX "ike-"
 #define NATT_PORT 4500
 #define RECONNECT_US 100000 /* between tries while espressod is away */
+#define MAX_IN 4            /* inbound SAs a tunnel takes (TUNNEL_MAX_IN) */
 
 /* one espresso tunnel per reqid */
 typedef struct {
@@ -52,6 +53,7 @@ typedef struct {
 	chunk_t key;            /* AES key and 4-byte salt */
 	uint64_t soft_s, hard_s, soft_b, hard_b; /* 0: none */
 	time_t added;           /* monotonic */
+	bool evicted;           /* inbound: left espressod for a newer one */
 } esa_t;
 
 typedef struct {
@@ -338,7 +340,8 @@ static void lifetimes(esa_t *s, char *buf, size_t len)
 	}
 }
 
-static int sa_install(private_t *this, tun_t *t, esa_t *s)
+/* quiet: an errno espressod may answer that the caller handles */
+static int sa_install(private_t *this, tun_t *t, esa_t *s, int quiet)
 {
 	char hex[2 * 36 + 1], life[160], a[64];
 	host_t *local = s->out ? s->src : s->dst;
@@ -347,7 +350,7 @@ static int sa_install(private_t *this, tun_t *t, esa_t *s)
 
 	lifetimes(s, life, sizeof(life));
 	chunk_to_hex(s->key, hex, FALSE);
-	ret = req(this, 0, NULL, TRUE, "sa add %s %s spi 0x%08x key %s reqid %u%s",
+	ret = req(this, quiet, NULL, TRUE, "sa add %s %s spi 0x%08x key %s reqid %u%s",
 			  t->name, s->out ? "out" : "in", s->spi, hex, s->reqid, life);
 	memwipe(hex, sizeof(hex));
 	if (ret || !t->encap)
@@ -363,6 +366,46 @@ static int sa_install(private_t *this, tun_t *t, esa_t *s)
 				  local->get_port(local), remote->get_port(remote));
 	}
 	return ret;
+}
+
+/*
+ * An inbound SA when the tunnel has MAX_IN already: charon keeps the
+ * inbound SA of a rekeyed CHILD_SA a while (delete_rekeyed_delay) for late
+ * packets, and short rekey times pile them up. The oldest makes room: the
+ * peer has not used it since at least the rekey after it.
+ */
+static int sa_install_in(private_t *this, tun_t *t, esa_t *s)
+{
+	enumerator_t *e;
+	esa_t *o, *old = NULL;
+	int ret = sa_install(this, t, s, s->out ? 0 : ENOSPC);
+
+	if (ret != ENOSPC || s->out)
+	{
+		return ret;
+	}
+	e = this->sas->create_enumerator(this->sas);
+	while (e->enumerate(e, &o))
+	{
+		if (!o->out && !o->evicted && o->reqid == s->reqid && o != s)
+		{
+			old = o;
+			break;
+		}
+	}
+	e->destroy(e);
+	if (!old)
+	{
+		DBG1(DBG_KNL, "espresso: sa add %s in spi 0x%08x: tunnel full",
+			 t->name, s->spi);
+		return ret;
+	}
+	DBG1(DBG_KNL, "espresso: tunnel %s has %d inbound SAs: SA 0x%08x (the "
+		 "oldest, rekeyed) leaves for 0x%08x", t->name, MAX_IN, old->spi,
+		 s->spi);
+	old->evicted = TRUE;
+	req(this, ENOENT, NULL, FALSE, "sa del 0x%08x in", old->spi);
+	return sa_install(this, t, s, 0);
 }
 
 /* ---- espressod restarted, charon restarted ---- */
@@ -443,7 +486,8 @@ static void replay(private_t *this)
 		t = tun_find(this, s->reqid);
 		/* an outbound SA that a newer one replaced stays out: espressod
 		 * retired its sequence numbers, it would start them again */
-		if (t && (!s->out || newest_out(this, s)) && !sa_install(this, t, s))
+		if (t && (s->out ? newest_out(this, s) : !s->evicted) &&
+			!sa_install_in(this, t, s))
 		{
 			n++;
 		}
@@ -691,7 +735,7 @@ METHOD(kernel_ipsec_t, add_sa, status_t,
 		return FAILED;
 	}
 	t->refs++;
-	ret = sa_install(this, t, s);
+	ret = sa_install_in(this, t, s);
 	if (ret > 0)
 	{
 		tun_release(this, t);
