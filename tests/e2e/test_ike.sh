@@ -33,242 +33,16 @@
 #  6. charon A kill -9 and restart: the dead charon's tunnels are removed.
 #  7. charon B killed: A's DPD declares the peer dead, the SAs leave espresso.
 source "$(dirname "$0")/lib.sh"
-PLUGIN=$ROOT/tools/strongswan/libstrongswan-kernel-espresso.so
-CHARON=/usr/lib/ipsec/charon
-PY=/usr/bin/python3
-CH_A= CH_B= srv=
-cap= cap_other=
+source "$(dirname "$0")/ike_lib.sh"
+srv= cap= cap_other=
 cleanup() {
 	for p in $srv $CH_A $CH_B $cap $cap_other; do
 		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
 	topo_down
 }
-
-[ -x "$CHARON" ] && command -v swanctl >/dev/null ||
-	{ echo "SKIP: strongSwan's charon/swanctl are not installed (tools/deps.sh check)"; exit 77; }
-[ -f /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] ||
-	{ echo "SKIP: libcharon-extra-plugins (kernel-libipsec) is not installed"; exit 77; }
-if [ ! -f "$PLUGIN" ]; then
-	make -s -C "$ROOT" strongswan >/dev/null 2>&1 ||
-		{ echo "SKIP: the plugin does not build (make strongswan)"; exit 77; }
-fi
+ike_skip_unless_ready libipsec
 trap cleanup EXIT
-
-# ---- configuration ----
-
-conf_a() {
-	cat >"$WORK/gw-a.conf" <<CONF
-espresso: {
-  instance = "$P-a";
-  uplink = { name = "eA"; };
-  tun = { name = "esp0"; mtu = 1400; address = "10.1.0.1/32"; };
-  tunnels = ( );   # charon adds them
-};
-CONF
-	chmod 600 "$WORK/gw-a.conf"
-}
-
-# strongswan_conf X BACKEND-PLUGIN-LINES
-strongswan_conf() {
-	mkdir -p "$WORK/$1/run"
-	cat >"$WORK/$1/strongswan.conf" <<CONF
-charon {
-  load_modular = yes
-  retransmit_timeout = 0.5
-  retransmit_tries = 2
-  retransmit_base = 1.4
-  plugins {
-$2
-    kernel-netlink {
-      load = yes
-    }
-    random {
-      load = yes
-    }
-    nonce {
-      load = yes
-    }
-    openssl {
-      load = yes
-    }
-    kdf {
-      load = yes
-    }
-    hmac {
-      load = yes
-    }
-    sha2 {
-      load = yes
-    }
-    sha1 {
-      load = yes
-    }
-    aes {
-      load = yes
-    }
-    gcm {
-      load = yes
-    }
-    pem {
-      load = yes
-    }
-    pkcs1 {
-      load = yes
-    }
-    x509 {
-      load = yes
-    }
-    pubkey {
-      load = yes
-    }
-    constraints {
-      load = yes
-    }
-    socket-default {
-      load = yes
-    }
-    vici {
-      load = yes
-      socket = unix://$WORK/$1/charon.vici
-    }
-  }
-  filelog {
-    log {
-      path = $WORK/$1/charon.log
-      time_format = %T
-      append = yes
-      flush_line = yes
-      default = 1
-      knl = 2
-    }
-  }
-  syslog {
-    daemon {
-      default = -1
-    }
-  }
-}
-CONF
-}
-
-# swanctl_conf X LOCAL REMOTE LOCAL_ID REMOTE_ID LOCAL_TS REMOTE_TS CERT-NAME IKE-REKEY
-# gw: PSK, AES-GCM-256; gwc: certificates (strongswan-pki), AES-GCM-128
-swanctl_conf() {
-	cat >"$WORK/$1/swanctl.conf" <<CONF
-connections {
-  gw {
-    version = 2
-    local_addrs = $2
-    remote_addrs = $3
-    proposals = aes256gcm16-prfsha256-ecp256
-    rekey_time = $9
-    over_time = 30s
-    dpd_delay = 1s
-    local {
-      auth = psk
-      id = $4
-    }
-    remote {
-      auth = psk
-      id = $5
-    }
-    children {
-      net {
-        mode = tunnel
-        local_ts = $6
-        remote_ts = $7
-        esp_proposals = aes256gcm16
-        rekey_time = 6s
-        life_time = 10s
-        start_action = none
-        dpd_action = clear
-      }
-    }
-  }
-  gwc {
-    version = 2
-    local_addrs = $2
-    remote_addrs = $3
-    proposals = aes128gcm16-prfsha256-ecp256
-    local {
-      auth = pubkey
-      certs = $8.pem
-      id = $4
-    }
-    remote {
-      auth = pubkey
-      id = $5
-      cacerts = ca.pem
-    }
-    children {
-      netc {
-        mode = tunnel
-        local_ts = $6
-        remote_ts = $7
-        esp_proposals = aes128gcm16
-        start_action = none
-      }
-    }
-  }
-}
-secrets {
-  ike-gw {
-    id-a = gw-a.example
-    id-b = gw-b.example
-    secret = "espresso test psk, never use it elsewhere"
-  }
-}
-CONF
-}
-
-# charon_start a|b: in its netns, with its own /run (A: /run/espresso kept)
-charon_start() {
-	local x=$1 ns pre=
-	if [ "$x" = a ]; then ns=$NS_A; pre="LD_PRELOAD=$PLUGIN"; else ns=$NS_B; fi
-	mkdir -p "$WORK/$x/run/espresso"
-	ip netns exec "$ns" sh -c "
-		mount --bind /run/espresso '$WORK/$x/run/espresso' &&
-		mount --rbind '$WORK/$x/run' /run &&
-		exec env STRONGSWAN_CONF='$WORK/$x/strongswan.conf' $pre $CHARON" \
-		>>"$WORK/$x/charon.out" 2>&1 &
-	eval "CH_${x^^}=$!"
-	for _ in $(seq 50); do
-		[ -S "$WORK/$x/charon.vici" ] && return 0
-		sleep 0.1
-	done
-	cat "$WORK/$x/charon.out" "$WORK/$x/charon.log" >&2
-	fail "charon $x did not start"
-}
-
-sw() { # sw a|b SWANCTL-ARGS...
-	local x=$1
-	shift
-	swanctl "$@" --uri "unix://$WORK/$x/charon.vici" 2>/dev/null
-}
-
-load() { sw "$1" --load-all --file "$WORK/$1/swanctl.conf" >/dev/null || fail "swanctl --load-all on $1"; }
-
-# ike_sas JSON: espresso's SAs of origin ike
-ike_sas() {
-	ctl a -j show sa | $PY -c '
-import json, sys
-print(json.dumps([s for s in json.load(sys.stdin) if s.get("origin") == "ike"]))'
-}
-
-stat_sum() { # stat_sum COUNTER: summed over espresso A's queues
-	ctl a -j show stats | $PY -c '
-import json, sys
-d = json.load(sys.stdin); n = sys.argv[1]
-def walk(o):
-    if isinstance(o, dict):
-        for k, v in o.items():
-            if k == n and isinstance(v, int): yield v
-            else: yield from walk(v)
-    elif isinstance(o, list):
-        for v in o: yield from walk(v)
-print(sum(walk(d)))' "$1"
-}
 
 # ---- 1. up ----
 
@@ -278,45 +52,10 @@ topo_bridged
 ip netns exec "$NS_A" sysctl -qw net.ipv6.conf.eA.disable_ipv6=1
 ip netns exec "$NS_B" sysctl -qw net.ipv6.conf.eB.disable_ipv6=1
 ip -n "$NS_B" addr add 10.2.0.1/32 dev lo
-conf_a
-ip netns exec "$NS_A" "$ROOT/espressod" -c "$WORK/gw-a.conf" --state-dir "$WORK/state-a" \
-	>"$WORK/gw-a.log" 2>&1 &
-PID_A=$!
-for _ in $(seq 50); do
-	[ -S "/run/espresso/$P-a.sock" ] && grep -q running "$WORK/gw-a.log" && break
-	sleep 0.1
-done
-grep -q running "$WORK/gw-a.log" || { cat "$WORK/gw-a.log" >&2; fail "espressod did not start"; }
-
-strongswan_conf a "    kernel-espresso {
-      load = 10
-      socket = /run/espresso/$P-a.sock
-    }"
-strongswan_conf b "    kernel-libipsec {
-      load = 10
-    }"
-# a CA and a certificate for each gateway (ECDSA P-256, 1 day)
-mkdir -m 700 "$WORK/pki"
-(
-	cd "$WORK/pki"
-	pki --gen --type ecdsa --size 256 --outform pem >ca.key
-	pki --self --ca --lifetime 1 --in ca.key --type ecdsa \
-		--dn "CN=espresso test CA" --outform pem >ca.pem
-	for x in a b; do
-		pki --gen --type ecdsa --size 256 --outform pem >$x.key
-		pki --pub --in $x.key --type ecdsa | pki --issue --lifetime 1 \
-			--cacert ca.pem --cakey ca.key --dn "CN=gw-$x.example" \
-			--san gw-$x.example --outform pem >$x.pem
-	done
-) 2>"$WORK/pki.err" || { cat "$WORK/pki.err" >&2; fail "strongswan-pki"; }
-# swanctl --file's folder is its swanctl dir: x509ca/, x509/, private/
-for x in a b; do
-	mkdir -p "$WORK/$x/x509ca" "$WORK/$x/x509" "$WORK/$x/private"
-	cp "$WORK/pki/ca.pem" "$WORK/$x/x509ca/"
-	cp "$WORK/pki/$x.pem" "$WORK/$x/x509/"
-	cp "$WORK/pki/$x.key" "$WORK/$x/private/"
-	chmod 600 "$WORK/$x/private/$x.key"
-done
+espresso_ike_start a eA 10.1.0.1/32
+strongswan_conf a "$(ike_backend_espresso a)"
+strongswan_conf b "$(ike_backend_libipsec)"
+ike_pki
 swanctl_conf a 192.0.2.1 192.0.2.2 gw-a.example gw-b.example 10.1.0.0/16 10.2.0.0/16 a 7s
 swanctl_conf b 192.0.2.2 192.0.2.1 gw-b.example gw-a.example 10.2.0.0/16 10.1.0.0/16 b 4h
 charon_start a
@@ -363,12 +102,19 @@ sleep 0.3
 kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null || true
 
 say "iperf3 A->B then B->A, 4 s each, CHILD_SA rekeyed every 6 s"
-ip netns exec "$NS_B" iperf3 -s -B 10.2.0.1 >/dev/null 2>&1 &
+# a one-shot server per direction: a server still closing the first test
+# would turn the second away ("busy")
+ip netns exec "$NS_B" iperf3 -s -1 -B 10.2.0.1 -p 5201 >/dev/null 2>&1 &
 srv=$!
-sleep 0.3
-timeout 15 ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -t 4 -J >"$WORK/ab.json" || fail "iperf3 A->B"
-timeout 15 ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -t 4 -R -J >"$WORK/ba.json" || fail "iperf3 B->A"
-kill "$srv" 2>/dev/null; srv=
+ip netns exec "$NS_B" iperf3 -s -1 -B 10.2.0.1 -p 5202 >/dev/null 2>&1 &
+srv="$srv $!"
+for _ in $(seq 30); do
+	[ "$(ip netns exec "$NS_B" ss -ltn | grep -c '10.2.0.1:520[12]')" = 2 ] && break
+	sleep 0.1
+done
+timeout 15 ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -p 5201 -t 4 -J >"$WORK/ab.json" || fail "iperf3 A->B"
+timeout 15 ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -p 5202 -t 4 -R -J >"$WORK/ba.json" || fail "iperf3 B->A"
+srv=
 for f in ab ba; do
 	$PY -c '
 import json, sys
@@ -484,7 +230,6 @@ say "charon A kill -9 and restart: the dead charon's tunnels leave espresso"
 kill -KILL "$CH_A"
 wait "$CH_A" 2>/dev/null || true
 ctl a show tunnels | grep -q "ike-" || fail "the tunnel went with charon before its restart?"
-rm -f "$WORK/a/charon.vici"
 charon_start a
 for _ in $(seq 30); do
 	ctl a show tunnels | grep -q "ike-" || break
@@ -514,7 +259,6 @@ done
 # ---- 8. certificates ----
 
 say "certificates (strongswan-pki), AES-GCM-128: charon B again, initiate gwc"
-rm -f "$WORK/b/charon.vici"
 charon_start b
 load b
 sw a --initiate --child netc --ike gwc --timeout 10 >"$WORK/initiate-c.out" ||
@@ -525,7 +269,12 @@ ctl a show tunnels | grep -q "cipher aes-gcm-128" || fail "no aes-gcm-128 tunnel
 ip netns exec "$NS_A" ping -q -c 3 -i 0.2 -W 2 10.2.0.1 >/dev/null || fail "ping A->B (certificates)"
 ip netns exec "$NS_B" ping -q -c 3 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >/dev/null || fail "ping B->A (certificates)"
 sw a --terminate --ike gwc --timeout 5 >/dev/null || fail "swanctl --terminate"
-n=$(ike_sas | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
+# swanctl returns when the IKE_SA is deleted; its CHILD_SAs go right after
+for _ in $(seq 50); do
+	n=$(ike_sas | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
+	[ "$n" = 0 ] && break
+	sleep 0.1
+done
 [ "$n" = 0 ] || fail "$n IKE SAs left after --terminate"
 ! ctl a show routes | grep -q "10.2.0.0/16" || fail "route left after --terminate"
 say "PASS"
