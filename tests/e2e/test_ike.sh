@@ -90,7 +90,7 @@ assert all(x["tunnel"] == "ike-%d" % r and x["reqid"] == r for x in s), s
 assert sorted(x["dir"] for x in s) == ["in", "out"], s' "$reqid" || fail "SAs: $sas"
 ctl a show routes | grep -q "10.2.0.0/16.*ike-$reqid" || fail "no route 10.2.0.0/16 into ike-$reqid: $(ctl a show routes)"
 ctl a show tunnels | grep -q "encap udp" || fail "tunnel not UDP-encapsulated (libipsec forces NAT-T)"
-spis0=$(sw a --list-sas --raw | grep -o 'spi-in=[0-9a-f]*' | head -1)
+installs0=$(grep -c 'net{[0-9]*} established with SPIs' "$WORK/a/charon.log")
 
 # ---- 2. traffic across a rekey ----
 
@@ -124,10 +124,9 @@ print("   %s: %.0f Mbit/s, %d retransmits" % (sys.argv[2], e["bits_per_second"] 
       d["end"]["sum_sent"].get("retransmits", 0)))
 assert e["bytes"] > 0' "$WORK/$f.json" "$f" || fail "iperf3 $f moved nothing"
 done
-spis1=$(sw a --list-sas --raw | grep -o 'spi-in=[0-9a-f]*' | head -1)
-[ -n "$spis1" ] && [ "$spis1" != "$spis0" ] || fail "no CHILD_SA rekey in 8 s ($spis0 -> $spis1)"
-rekeys=$(grep -c "rekeying CHILD_SA\|CHILD_SA net{[0-9]*} established" "$WORK/a/charon.log")
-echo "   CHILD_SA installs/rekeys on A: $rekeys ($spis0 -> $spis1)"
+installs1=$(grep -c 'net{[0-9]*} established with SPIs' "$WORK/a/charon.log")
+echo "   CHILD_SA installs on A during the streams: $((installs1 - installs0))"
+[ "$installs1" -gt "$installs0" ] || fail "no CHILD_SA rekey in 8 s"
 for c in rx_auth rx_replay rx_no_sa tx_no_sa; do
 	v=$(stat_sum "$c")
 	[ "$v" = 0 ] || fail "espresso counted $v $c"
