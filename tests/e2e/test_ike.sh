@@ -32,6 +32,10 @@
 #     plugin installs the SAs again, ping works, nobody touched charon.
 #  6. charon A kill -9 and restart: the dead charon's tunnels are removed.
 #  7. charon B killed: A's DPD declares the peer dead, the SAs leave espresso.
+#  8. certificates (strongswan-pki), AES-GCM-128; --terminate removes all.
+#  9. start_action = trap: the prefix routed into a tunnel without SAs; the
+#     first ping's packet raises espressod's "acquire", charon negotiates,
+#     the tunnel is made again with the SA's settings and the ping goes.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ike_lib.sh"
 srv= cap= cap_other=
@@ -276,4 +280,58 @@ for _ in $(seq 50); do
 done
 [ "$n" = 0 ] || fail "$n IKE SAs left after --terminate"
 ! ctl a show routes | grep -q "10.2.0.0/16" || fail "route left after --terminate"
+
+# ---- 9. a trap policy: the first packet starts IKE ----
+
+say "start_action = trap: the route waits in a tunnel without SAs, a ping starts IKE"
+cat >"$WORK/a/swanctl-trap.conf" <<CONF
+connections {
+  gwt {
+    version = 2
+    local_addrs = 192.0.2.1
+    remote_addrs = 192.0.2.2
+    proposals = aes256gcm16-prfsha256-ecp256
+    local {
+      auth = psk
+      id = gw-a.example
+    }
+    remote {
+      auth = psk
+      id = gw-b.example
+    }
+    children {
+      nett {
+        mode = tunnel
+        local_ts = 10.1.0.0/16
+        remote_ts = 10.2.0.0/16
+        esp_proposals = aes256gcm16
+        start_action = trap
+      }
+    }
+  }
+}
+secrets {
+  ike-gw {
+    id-a = gw-a.example
+    id-b = gw-b.example
+    secret = "espresso test psk, never use it elsewhere"
+  }
+}
+CONF
+sw a --load-all --file "$WORK/a/swanctl-trap.conf" >/dev/null || fail "swanctl --load-all (trap)"
+ctl a show routes | grep -q "10.2.0.0/16.*ike-" || fail "the trap policy's prefix is not routed: $(ctl a show routes)"
+n=$(ike_sas | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$n" = 0 ] || fail "$n SAs before the first packet"
+ok=
+for _ in $(seq 10); do
+	ip netns exec "$NS_A" ping -q -c 1 -W 1 10.2.0.1 >/dev/null 2>&1 && { ok=1; break; }
+done
+[ -n "$ok" ] || { tail -20 "$WORK/a/charon.log" >&2; fail "no ping through the trap policy"; }
+grep -q "creating acquire job for policy 10.1.0.0/16 === 10.2.0.0/16" "$WORK/a/charon.log" ||
+	fail "no acquire reached charon"
+# the trap's tunnel (raw ESP) made again as the SA wants it (UDP: libipsec)
+ctl a show tunnels | grep -q "encap udp cipher aes-gcm-256" || fail "trap tunnel not remade: $(ctl a show tunnels)"
+n=$(ike_sas | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$n" = 2 ] || fail "$n SAs after the acquire, want 2"
+echo "   acquire: $(grep -c 'creating acquire job' "$WORK/a/charon.log") job(s), tx_no_sa $(stat_sum tx_no_sa) while IKE ran"
 say "PASS"

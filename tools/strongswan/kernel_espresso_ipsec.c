@@ -228,36 +228,46 @@ static uint32_t window_of(uint32_t w)
 	return w < 32 ? 32 : w > 4096 ? 4096 : w;
 }
 
-/* The tunnel of reqid, created (model and espressod) if new. */
-static tun_t *tun_get(private_t *this, uint32_t reqid, host_t *local,
-					  host_t *remote, kernel_ipsec_add_sa_t *d, int *ret)
+static int sa_count(private_t *this, uint32_t reqid)
 {
-	tun_t *t = tun_find(this, reqid);
+	enumerator_t *e = this->sas->create_enumerator(this->sas);
+	esa_t *s;
+	int n = 0;
 
-	*ret = 0;
-	if (t)
+	while (e->enumerate(e, &s))
 	{
-		if (t->bits != (int)(d->enc_key.len - 4) * 8 || t->encap != d->encap)
-		{
-			DBG1(DBG_KNL, "espresso: tunnel %s is aes-gcm-%d encap %s: an SA "
-				 "with other settings does not fit", t->name, t->bits,
-				 t->encap ? "udp" : "esp");
-			*ret = EINVAL;
-			return NULL;
-		}
-		return t;
+		n += s->reqid == reqid;
 	}
-	INIT(t,
-		.reqid = reqid,
-		.local = local->clone(local),
-		.remote = remote->clone(remote),
-		.encap = d->encap,
-		.bits = (d->enc_key.len - 4) * 8,
-		.esn = d->esn,
-		.window = window_of(d->replay_window),
-	);
+	e->destroy(e);
+	return n;
+}
+
+static void tun_set(tun_t *t, host_t *local, host_t *remote, bool encap,
+					int bits, bool esn, uint32_t window)
+{
+	DESTROY_IF(t->local);
+	DESTROY_IF(t->remote);
+	t->local = local->clone(local);
+	t->remote = remote->clone(remote);
 	t->local->set_port(t->local, 0);
 	t->remote->set_port(t->remote, 0);
+	t->encap = encap;
+	t->bits = bits;
+	t->esn = esn;
+	t->window = window;
+}
+
+/* A new tunnel for reqid (model and espressod), its waiting routes added. */
+static tun_t *tun_new(private_t *this, uint32_t reqid, host_t *local,
+					  host_t *remote, bool encap, int bits, bool esn,
+					  uint32_t window, int *ret)
+{
+	tun_t *t;
+
+	INIT(t,
+		.reqid = reqid,
+	);
+	tun_set(t, local, remote, encap, bits, esn, window);
 	snprintf(t->name, sizeof(t->name), TUN_PREFIX "%u", reqid);
 	*ret = tun_install(this, t);
 	if (*ret > 0 && *ret != EEXIST)
@@ -270,6 +280,62 @@ static tun_t *tun_get(private_t *this, uint32_t reqid, host_t *local,
 	*ret = 0;
 	this->tuns->insert_last(this->tuns, t);
 	routes_for(this, t);
+	return t;
+}
+
+/* The tunnel of reqid for an SA like d, created (model and espressod) if
+ * new. A tunnel without SAs (a trap policy's, made before IKE said the
+ * cipher and the encapsulation) is made again with the SA's settings. */
+static tun_t *tun_get(private_t *this, uint32_t reqid, host_t *local,
+					  host_t *remote, kernel_ipsec_add_sa_t *d, int *ret)
+{
+	tun_t *t = tun_find(this, reqid);
+	int bits = (d->enc_key.len - 4) * 8;
+	uint32_t window = window_of(d->replay_window);
+	enumerator_t *e;
+	pol_t *p;
+
+	*ret = 0;
+	if (!t)
+	{
+		return tun_new(this, reqid, local, remote, d->encap, bits, d->esn,
+					   window, ret);
+	}
+	if (t->bits == bits && t->encap == d->encap && t->esn == d->esn &&
+		t->window == window && local->ip_equals(local, t->local) &&
+		remote->ip_equals(remote, t->remote))
+	{
+		return t;
+	}
+	if (sa_count(this, reqid))
+	{
+		if (t->bits == bits && t->encap == d->encap)
+		{
+			return t; /* ESN or window of a rekey: the tunnel's stay */
+		}
+		DBG1(DBG_KNL, "espresso: tunnel %s is aes-gcm-%d encap %s: an SA "
+			 "with other settings does not fit", t->name, t->bits,
+			 t->encap ? "udp" : "esp");
+		*ret = EINVAL;
+		return NULL;
+	}
+	req(this, ENOENT, NULL, FALSE, "tunnel del %s", t->name);
+	tun_set(t, local, remote, d->encap, bits, d->esn, window);
+	*ret = tun_install(this, t);
+	if (*ret > 0 && *ret != EEXIST)
+	{
+		return NULL;
+	}
+	*ret = 0;
+	e = this->pols->create_enumerator(this->pols);
+	while (e->enumerate(e, &p))
+	{
+		if (p->reqid == reqid && p->routed)
+		{
+			route_install(this, p, t);
+		}
+	}
+	e->destroy(e);
 	return t;
 }
 
@@ -512,6 +578,36 @@ static void replay(private_t *this)
 
 /* ---- events (espressoctl monitor's lines) ---- */
 
+/* "acquire tunnel ike-R": a packet for a trap policy's prefix; charon
+ * starts IKE for reqid R */
+static void on_acquire(private_t *this, uint32_t reqid)
+{
+	kernel_acquire_data_t data = {};
+	enumerator_t *e;
+	pol_t *p;
+
+	this->lock->lock(this->lock);
+	e = this->pols->create_enumerator(this->pols);
+	while (e->enumerate(e, &p))
+	{
+		if (p->reqid == reqid && p->dir == POLICY_OUT)
+		{
+			data.src = p->src_ts->clone(p->src_ts);
+			data.dst = p->dst_ts->clone(p->dst_ts);
+			break;
+		}
+	}
+	e->destroy(e);
+	this->lock->unlock(this->lock);
+	if (!data.src)
+	{
+		return;
+	}
+	charon->kernel->acquire(charon->kernel, reqid, &data);
+	data.src->destroy(data.src);
+	data.dst->destroy(data.dst);
+}
+
 /*
  * "expire soft|hard tunnel NAME spi 0xSPI in|out reason time|bytes"
  * "mapping tunnel NAME spi 0xSPI in remote ADDR sport N ..." (NAT-T peer
@@ -526,6 +622,11 @@ static void on_event(private_t *this, char *line)
 	bool mapping;
 	esa_t *s;
 
+	if (sscanf(line, "acquire tunnel " TUN_PREFIX "%u", &spi) == 1)
+	{
+		on_acquire(this, spi); /* the reqid */
+		return;
+	}
 	mapping = !strncmp(line, "mapping ", 8);
 	if (!mapping && sscanf(line, "expire %15s", kind) != 1)
 	{
@@ -959,6 +1060,12 @@ METHOD(kernel_ipsec_t, add_policy, status_t,
 				 id->src_ts, id->dst_ts);
 		}
 		prefix_of(id->dst_ts, p->prefix, sizeof(p->prefix));
+	}
+	this->pols->insert_last(this->pols, p);
+	if (id->dir == POLICY_OUT)
+	{
+		int ret;
+
 		t = tun_find(this, p->reqid);
 		if (t)
 		{
@@ -966,14 +1073,19 @@ METHOD(kernel_ipsec_t, add_policy, status_t,
 			t->refs++;
 			route_install(this, p, t);
 		}
+		else if (!d->src->is_anyaddr(d->src) && !d->dst->is_anyaddr(d->dst))
+		{	/* a trap policy: a tunnel without SAs takes the prefix, and its
+			 * first packet raises espressod's "acquire" (AES-GCM-256 and
+			 * raw ESP until the SA says otherwise) */
+			tun_new(this, p->reqid, d->src, d->dst, FALSE, 256, TRUE, 64,
+					&ret);
+		}
 		else
-		{	/* a trap policy: routed once an SA makes the tunnel */
-			DBG1(DBG_KNL, "espresso: %R === %R has no SA yet: not routed "
-				 "until it has (no acquire from espresso)", id->src_ts,
-				 id->dst_ts);
+		{
+			DBG1(DBG_KNL, "espresso: %R === %R has no SA and no peer address "
+				 "yet: routed once it has", id->src_ts, id->dst_ts);
 		}
 	}
-	this->pols->insert_last(this->pols, p);
 	this->lock->unlock(this->lock);
 	return SUCCESS;
 }

@@ -93,6 +93,7 @@ static const char *const ev_names[] = {
 	[LIVE_EV_EXHAUSTED] = "exhausted",
 	[LIVE_EV_RELOAD_DONE] = "reload",
 	[LIVE_EV_RELOAD_REFUSED] = "reload",
+	[LIVE_EV_ACQUIRE] = "acquire",
 };
 
 static int ev_format(char *buf, size_t len, const struct live_event *ev,
@@ -106,6 +107,8 @@ static int ev_format(char *buf, size_t len, const struct live_event *ev,
 	struct json_object *o;
 	int n;
 
+	if (!json && ev->type == LIVE_EV_ACQUIRE)
+		return snprintf(buf, len, "acquire tunnel %s\n", ev->tunnel);
 	if (!json) {
 		if (ev->tunnel)
 			return snprintf(buf, len, "%s%s%s tunnel %s spi 0x%08x "
@@ -123,7 +126,10 @@ static int ev_format(char *buf, size_t len, const struct live_event *ev,
 			       json_object_new_string(ev_names[ev->type]));
 	if (*kind)
 		json_object_object_add(o, "type", json_object_new_string(kind));
-	if (ev->tunnel) {
+	if (ev->tunnel && ev->type == LIVE_EV_ACQUIRE) {
+		json_object_object_add(o, "tunnel",
+				       json_object_new_string(ev->tunnel));
+	} else if (ev->tunnel) {
 		char spi[16];
 
 		snprintf(spi, sizeof(spi), "0x%08x", ev->spi);

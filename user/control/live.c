@@ -988,11 +988,36 @@ static void tick_sa(void *arg, struct sa *sa)
 	}
 }
 
+/* Tunnels a worker wanted an outbound SA for: "acquire" (charon's trap
+ * policies then start IKE), once per LIVE_ACQUIRE_MS at most. */
+static void tick_acquire(struct live *l, uint64_t now)
+{
+	struct live_event ev = { .type = LIVE_EV_ACQUIRE, .dir = SA_OUT };
+	uint32_t i;
+
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+
+		if (!t || !atomic_load_explicit(&t->sa_wanted,
+						memory_order_relaxed) ||
+		    now - t->acquired_ms < LIVE_ACQUIRE_MS)
+			continue;
+		atomic_store(&t->sa_wanted, 0);
+		if (tunnel_out_sa(t, 0))
+			continue; /* an SA came meanwhile */
+		t->acquired_ms = now;
+		ev.tunnel = t->name;
+		if (l->ops.event)
+			l->ops.event(l->ops.arg, &ev);
+	}
+}
+
 void live_tick(struct live *l, uint64_t now)
 {
 	struct tick_ctx x = { .l = l, .now = now };
 	size_t i, keep = 0;
 
+	tick_acquire(l, now);
 	live_for_each_sa(l, tick_sa, &x);
 	for (i = 0; i < x.nhard; i++) {
 		struct sa *sa = x.hard[i];

@@ -31,6 +31,7 @@
 #include "tables/tables.h"
 
 #define LIVE_IN_GRACE_MS 1000
+#define LIVE_ACQUIRE_MS 1000 /* at most one acquire a tunnel per second */
 /* Outbound sequence numbers reserved (persisted) ahead of use. */
 #define LIVE_SEQ_BLOCK (1ull << 24) /* 16M: 0.8 s of headroom at 10 Mpps */
 
@@ -42,6 +43,7 @@ enum live_ev {
 	LIVE_EV_EXHAUSTED,
 	LIVE_EV_RELOAD_DONE,
 	LIVE_EV_RELOAD_REFUSED,
+	LIVE_EV_ACQUIRE,     /* packets for a tunnel without outbound SA */
 };
 
 struct live_event {

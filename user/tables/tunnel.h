@@ -57,6 +57,10 @@ struct tunnel {
 	_Atomic(struct nexthop *) nh;
 	_Atomic int nh_wanted; /* a worker found no next hop (or MAC) */
 	uint64_t nh_checked_ms; /* control thread only */
+	/* a worker had a packet for it and no outbound SA: the control thread
+	 * raises "acquire" (IKE's trap policies) and clears it */
+	_Atomic int sa_wanted;
+	uint64_t acquired_ms;   /* control thread only: the last acquire */
 	_Atomic(struct sa *) out[]; /* npairs */
 };
 
