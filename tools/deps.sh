@@ -17,7 +17,7 @@ check|demo)
 ethtool iputils-ping procps util-linux libclang-rt-14-dev openssl \
 python3-prometheus-client \
 systemd strace groff-base man-db bsdextrautils \
-strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins strongswan-pki";;
+strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins strongswan-pki nftables conntrack";;
 strongswan)
   # the charon plugin: the daemon it loads into, and bzip2 for the source
   want="$want strongswan-charon strongswan-swanctl bzip2";;
