@@ -356,6 +356,24 @@ static esa_t *sa_find(private_t *this, uint32_t spi, host_t *dst)
 	return found;
 }
 
+/* by SPI and direction (either when dir < 0) */
+static esa_t *sa_find_dir(private_t *this, uint32_t spi, int dir)
+{
+	enumerator_t *e = this->sas->create_enumerator(this->sas);
+	esa_t *s, *found = NULL;
+
+	while (e->enumerate(e, &s))
+	{
+		if (s->spi == spi && (dir < 0 || s->out == dir))
+		{
+			found = s;
+			break;
+		}
+	}
+	e->destroy(e);
+	return found;
+}
+
 static void sa_free(esa_t *s)
 {
 	chunk_clear(&s->key);
@@ -531,6 +549,16 @@ static bool newest_out(private_t *this, esa_t *s)
 	return newest;
 }
 
+/* Before charon's first change: the dead charon's tunnels go first, so
+ * they never take this one's (the monitor job does it too, at once). */
+static void ensure_flushed(private_t *this)
+{
+	if (!this->flushed)
+	{
+		flush_stale(this);
+	}
+}
+
 /* espressod is back: everything charon installed, in the order it did */
 static void replay(private_t *this)
 {
@@ -617,7 +645,8 @@ static void on_event(private_t *this, char *line)
 {
 	char kind[16] = "", *tok, *save = NULL, *remote = NULL;
 	uint32_t spi = 0;
-	int port = 0, hard = -1;
+	int port = 0, hard = -1, dir = -1; /* 1: out */
+	bool ours = FALSE;
 	host_t *dst = NULL, *to = NULL;
 	bool mapping;
 	esa_t *s;
@@ -638,8 +667,14 @@ static void on_event(private_t *this, char *line)
 	{
 		char *v = NULL;
 
+		if (!strcmp(tok, "in") || !strcmp(tok, "out"))
+		{
+			dir = !strcmp(tok, "out");
+			continue;
+		}
 		if (!strcmp(tok, "spi") || !strcmp(tok, "remote") ||
-			!strcmp(tok, "sport") || !strcmp(tok, "port"))
+			!strcmp(tok, "sport") || !strcmp(tok, "port") ||
+			!strcmp(tok, "tunnel"))
 		{
 			v = strtok_r(NULL, " ", &save);
 		}
@@ -647,7 +682,11 @@ static void on_event(private_t *this, char *line)
 		{
 			continue;
 		}
-		if (!strcmp(tok, "spi"))
+		if (!strcmp(tok, "tunnel"))
+		{	/* a tunnel of the config or espressoctl: not charon's */
+			ours = !strncmp(v, TUN_PREFIX, strlen(TUN_PREFIX));
+		}
+		else if (!strcmp(tok, "spi"))
 		{
 			spi = strtoul(v, NULL, 16);
 		}
@@ -660,8 +699,12 @@ static void on_event(private_t *this, char *line)
 			port = atoi(v);
 		}
 	}
+	if (!ours)
+	{
+		return;
+	}
 	this->lock->lock(this->lock);
-	s = sa_find(this, spi, NULL);
+	s = sa_find_dir(this, spi, dir);
 	if (s)
 	{
 		dst = s->dst->clone(s->dst);
@@ -758,10 +801,7 @@ METHOD(kernel_ipsec_t, get_spi, status_t,
 		return NOT_SUPPORTED;
 	}
 	this->lock->lock(this->lock);
-	if (!this->flushed)
-	{
-		flush_stale(this);
-	}
+	ensure_flushed(this);
 	ret = req(this, 0, &body, FALSE, "sa alloc");
 	this->lock->unlock(this->lock);
 	if (ret || !body || (v = strtoul(body, NULL, 16)) < 0x100 ||
@@ -828,6 +868,7 @@ METHOD(kernel_ipsec_t, add_sa, status_t,
 		.added = time_monotonic(NULL),
 	);
 	this->lock->lock(this->lock);
+	ensure_flushed(this);
 	t = tun_get(this, d->reqid, local, remote, d, &ret);
 	if (!t)
 	{
@@ -1036,6 +1077,7 @@ METHOD(kernel_ipsec_t, add_policy, status_t,
 		return SUCCESS;
 	}
 	this->lock->lock(this->lock);
+	ensure_flushed(this);
 	p = pol_find(this, id);
 	if (p)
 	{
