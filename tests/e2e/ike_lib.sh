@@ -190,8 +190,8 @@ connections {
         local_ts = $6
         remote_ts = $7
         esp_proposals = aes256gcm16
-        rekey_time = 6s
-        life_time = 10s
+        rekey_time = ${CHILD_REKEY:-6s}
+        life_time = ${CHILD_LIFE:-10s}
         start_action = none
         dpd_action = clear
       }

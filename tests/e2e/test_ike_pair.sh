@@ -68,14 +68,21 @@ for _ in $(seq 30); do
 	ip netns exec "$NS_B" ss -ltn | grep -q '10.2.0.1:5201' && break
 	sleep 0.1
 done
-timeout 15 ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -t 4 -J >"$WORK/ab.json" || fail "iperf3 A->B"
+# DURATION (s), CHILD_REKEY and CHILD_LIFE (swanctl times) for longer runs
+timeout $(( ${DURATION:-4} + 11 )) ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -t "${DURATION:-4}" \
+	-i 0.1 -J >"$WORK/ab.json" || fail "iperf3 A->B"
 srv=
 $PY -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 e = d["end"]["sum_received"]
-print("   %.0f Mbit/s, %d retransmits" % (e["bits_per_second"] / 1e6,
-      d["end"]["sum_sent"].get("retransmits", 0)))
+iv = [i["sum"]["bytes"] for i in d["intervals"]]
+gap = run = 0
+for b in iv:
+    run = run + 1 if b == 0 else 0
+    gap = max(gap, run)
+print("   %.0f Mbit/s, %d retransmits, longest stall %d ms (0.1 s intervals without data)" % (
+      e["bits_per_second"] / 1e6, d["end"]["sum_sent"].get("retransmits", 0), gap * 100))
 assert e["bytes"] > 0' "$WORK/ab.json" || fail "iperf3 moved nothing"
 installs1=$(grep -c 'net{[0-9]*} established with SPIs' "$WORK/a/charon.log")
 echo "   CHILD_SA installs on A during the stream: $((installs1 - installs0))"
