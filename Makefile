@@ -113,6 +113,7 @@ build/bench_tables: tests/bench/bench_tables.c $(LIB_OBJS) $(HDRS)
 bench: deps-check
 	@tools/deps.sh bench
 	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables
+	@$(SUBMAKE) strongswan || echo "bench: no kernel-espresso plugin: the espresso-ike row will say so" >&2
 	bash tools/bench.sh
 
 # libFuzzer targets, one per parser, with ASan and UBSan (tests/fuzz/); their
