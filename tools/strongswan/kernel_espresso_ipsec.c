@@ -638,8 +638,9 @@ static void on_acquire(private_t *this, uint32_t reqid)
 
 /*
  * "expire soft|hard tunnel NAME spi 0xSPI in|out reason time|bytes"
- * "mapping tunnel NAME spi 0xSPI in remote ADDR sport N ..." (NAT-T peer
- * following: a word "remote"/"sport" pair, whatever the order)
+ * "mapping tunnel NAME spi 0xSPI in old ADDR:PORT new ADDR:PORT" (NAT-T
+ * peer following, espressod of the scale branch: the inbound SA's peer
+ * moved; espressod sends there already, charon moves the IKE_SA too)
  */
 static void on_event(private_t *this, char *line)
 {
@@ -672,8 +673,7 @@ static void on_event(private_t *this, char *line)
 			dir = !strcmp(tok, "out");
 			continue;
 		}
-		if (!strcmp(tok, "spi") || !strcmp(tok, "remote") ||
-			!strcmp(tok, "sport") || !strcmp(tok, "port") ||
+		if (!strcmp(tok, "spi") || !strcmp(tok, "new") ||
 			!strcmp(tok, "tunnel"))
 		{
 			v = strtok_r(NULL, " ", &save);
@@ -690,13 +690,16 @@ static void on_event(private_t *this, char *line)
 		{
 			spi = strtoul(v, NULL, 16);
 		}
-		else if (!strcmp(tok, "remote"))
-		{
-			remote = v;
-		}
-		else
-		{
-			port = atoi(v);
+		else if (!strcmp(tok, "new"))
+		{	/* ADDR:PORT */
+			char *c = strrchr(v, ':');
+
+			if (c)
+			{
+				*c = '\0';
+				port = atoi(c + 1);
+				remote = v;
+			}
 		}
 	}
 	if (!ours)
