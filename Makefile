@@ -183,7 +183,7 @@ strongswan:
 	@tools/deps.sh strongswan
 	@$(SUBMAKE) $(SS_PLUGIN)
 $(SS_PLUGIN): $(SS_FILES) $(SS_SRC)/config.h
-	$(CC) -shared -fPIC -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	$(CC) -shared -fPIC -fvisibility=hidden -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 		-Wno-missing-field-initializers -Wno-sign-compare \
 		-include $(SS_SRC)/config.h -I$(SS_SRC)/src/libstrongswan \
 		-I$(SS_SRC)/src/libcharon -o $@ $(filter %.c,$^) -ljson-c

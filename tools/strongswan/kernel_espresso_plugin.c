@@ -45,6 +45,9 @@ METHOD(plugin_t, plugin_destroy, void,
 	free(this);
 }
 
+/* the one symbol the .so exports (-fvisibility=hidden): charon's loader
+ * finds it by the plugin's name */
+__attribute__((visibility("default")))
 plugin_t *kernel_espresso_plugin_create(void);
 plugin_t *kernel_espresso_plugin_create(void)
 {
