@@ -173,56 +173,6 @@ METHOD(kernel_ipsec_t, update_sa, status_t,
 	return ret > 0 ? FAILED : SUCCESS;
 }
 
-/* "packets N, bytes N, idle_ms N" of one SA from show sa's JSON */
-static status_t query(private_t *this, esa_t *s, uint64_t *bytes,
-					  uint64_t *packets, time_t *time)
-{
-	struct json_object *a, *o, *v;
-	char *body = NULL, spi[16];
-	status_t st = NOT_FOUND;
-	size_t i;
-
-	if (ke_req(this, 0, &body, FALSE, "-j show sa"))
-	{
-		free(body);
-		return FAILED;
-	}
-	a = json_tokener_parse(body);
-	free(body);
-	snprintf(spi, sizeof(spi), "0x%08x", s->spi);
-	for (i = 0; a && i < json_object_array_length(a); i++)
-	{
-		o = json_object_array_get_idx(a, i);
-		if (!json_object_object_get_ex(o, "spi", &v) ||
-			strcmp(json_object_get_string(v), spi) ||
-			!json_object_object_get_ex(o, "dir", &v) ||
-			strcmp(json_object_get_string(v), s->out ? "out" : "in"))
-		{
-			continue;
-		}
-		if (bytes)
-		{
-			*bytes = json_object_object_get_ex(o, "bytes", &v) ?
-					 json_object_get_uint64(v) : 0;
-		}
-		if (packets)
-		{
-			*packets = json_object_object_get_ex(o, "packets", &v) ?
-					   json_object_get_uint64(v) : 0;
-		}
-		if (time)
-		{	/* charon's clock is the monotonic one, in seconds */
-			*time = json_object_object_get_ex(o, "idle_ms", &v) ?
-					time_monotonic(NULL) - json_object_get_uint64(v) / 1000 :
-					0;
-		}
-		st = SUCCESS;
-		break;
-	}
-	json_object_put(a);
-	return st;
-}
-
 METHOD(kernel_ipsec_t, query_sa, status_t,
 	private_t *this, kernel_ipsec_sa_id_t *id, kernel_ipsec_query_sa_t *d,
 	uint64_t *bytes, uint64_t *packets, time_t *time)
@@ -234,7 +184,7 @@ METHOD(kernel_ipsec_t, query_sa, status_t,
 	s = ke_sa_find(this, ntohl(id->spi), id->dst);
 	if (s)
 	{
-		st = query(this, s, bytes, packets, time);
+		st = ke_query_sa(this, s->spi, s->out, bytes, packets, time);
 	}
 	this->lock->unlock(this->lock);
 	return st;
@@ -374,40 +324,6 @@ METHOD(kernel_ipsec_t, add_policy, status_t,
 	return SUCCESS;
 }
 
-/* seconds since tunnel NAME's last packet in (or out), as charon's clock */
-static status_t tunnel_use(private_t *this, const char *name, bool out,
-						   time_t *use)
-{
-	struct json_object *a, *o, *v;
-	char *body = NULL;
-	status_t st = NOT_FOUND;
-	size_t i;
-
-	if (ke_req(this, 0, &body, FALSE, "-j show tunnels"))
-	{
-		free(body);
-		return FAILED;
-	}
-	a = json_tokener_parse(body);
-	free(body);
-	for (i = 0; a && i < json_object_array_length(a); i++)
-	{
-		o = json_object_array_get_idx(a, i);
-		if (!json_object_object_get_ex(o, "name", &v) ||
-			strcmp(json_object_get_string(v), name))
-		{
-			continue;
-		}
-		*use = json_object_object_get_ex(o, out ? "last_out_ms" :
-										 "last_in_ms", &v) ?
-			   time_monotonic(NULL) - json_object_get_uint64(v) / 1000 : 0;
-		st = SUCCESS;
-		break;
-	}
-	json_object_put(a);
-	return st;
-}
-
 METHOD(kernel_ipsec_t, query_policy, status_t,
 	private_t *this, kernel_ipsec_policy_id_t *id,
 	kernel_ipsec_query_policy_t *d, time_t *use_time)
@@ -421,7 +337,7 @@ METHOD(kernel_ipsec_t, query_policy, status_t,
 	if (p)
 	{
 		snprintf(name, sizeof(name), TUN_PREFIX "%u", p->reqid);
-		st = tunnel_use(this, name, id->dir == POLICY_OUT, use_time);
+		st = ke_query_tunnel(this, name, id->dir == POLICY_OUT, use_time);
 	}
 	this->lock->unlock(this->lock);
 	return st;
@@ -533,6 +449,7 @@ METHOD(kernel_ipsec_t, destroy, void,
 		t->remote->destroy(t->remote);
 		free(t);
 	}
+	ke_query_destroy(this);
 	this->sas->destroy(this->sas);
 	this->pols->destroy(this->pols);
 	this->tuns->destroy(this->tuns);

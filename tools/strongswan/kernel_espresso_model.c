@@ -41,6 +41,10 @@ int ke_req(private_t *this, int quiet, char **body, bool secret,
 		memwipe(line, sizeof(line));
 		return EINVAL;
 	}
+	if (strncmp(line, "-j show ", 8))
+	{
+		this->gen++; /* a change: cached shows are old now */
+	}
 	ret = ectl_request(this->path, line, &code, body ? body : &msg);
 	if (secret)
 	{	/* "sa add NAME in spi 0x..." */

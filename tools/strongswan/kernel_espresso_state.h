@@ -11,6 +11,7 @@
 #include "kernel_espresso_ipsec.h"
 
 #include <daemon.h>
+#include <collections/hashtable.h>
 #include <collections/linked_list.h>
 #include <processing/jobs/callback_job.h>
 #include <threading/mutex.h>
@@ -52,6 +53,14 @@ typedef struct {
 	bool routed;            /* holds a reference on its tunnel */
 } pol_t;
 
+/* an answer of espressod to "-j show sa|tunnels", indexed */
+typedef struct {
+	struct json_object *json;
+	hashtable_t *idx;       /* SPI and direction, or name -> its row */
+	uint64_t ms;            /* monotonic, when it came */
+	uint64_t gen;           /* the plugin's changes then */
+} query_cache_t;
+
 typedef struct {
 	kernel_espresso_ipsec_t public;
 	mutex_t *lock;
@@ -60,6 +69,8 @@ typedef struct {
 	bool flushed;           /* a dead charon's tunnels removed */
 	int mon_fd;
 	struct ectl_lines lines;
+	uint64_t gen;           /* changes sent to espressod */
+	query_cache_t sa_cache, tun_cache;
 } private_t;
 
 /* espressod's control socket, and the plugin's model of what it installed
@@ -82,6 +93,14 @@ void ke_sa_free(esa_t *s);
 int ke_sa_install_in(private_t *this, tun_t *t, esa_t *s);
 void ke_ensure_flushed(private_t *this);
 void ke_replay(private_t *this);
+
+/* espressod's counters, a show answering the queries of 100 ms
+ * (kernel_espresso_query.c) */
+status_t ke_query_sa(private_t *this, uint32_t spi, bool out,
+					 uint64_t *bytes, uint64_t *packets, time_t *time);
+status_t ke_query_tunnel(private_t *this, const char *name, bool out,
+						 time_t *use);
+void ke_query_destroy(private_t *this);
 
 /* the monitor connection (kernel_espresso_events.c): a callback job */
 job_requeue_t ke_monitor_job(private_t *this);
