@@ -94,7 +94,7 @@ static void help(void)
 	"  show xdp       the XDP program's counters\n"
 	"  tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256] [replay-window N] [esn on|off] [fragment inner|outer]\n"
 	"  tunnel del NAME\n"
-	"  sa add TUNNEL in|out spi SPI key HEX|key-file FILE [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N]\n"
+	"  sa add TUNNEL in|out spi SPI key HEX|key-file FILE [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N] [child NAME]\n"
 	"  sa del SPI [in|out]\n"
 	"  sa alloc       an unused inbound SPI, reserved for 180 s (IKE's get_spi)\n"
 	"  sa update SPI remote ADDR [sport N dport N]   new peer address and ports\n"

@@ -90,7 +90,7 @@ reqid=$(echo "$sas" | $PY -c 'import json,sys; print(json.load(sys.stdin)[0]["re
 echo "$sas" | $PY -c '
 import json, sys
 s = json.load(sys.stdin); r = int(sys.argv[1])
-assert all(x["tunnel"] == "ike-%d" % r and x["reqid"] == r for x in s), s
+assert all(x["tunnel"] == "ike-%d" % r and x["reqid"] == r and x["child"] == "net" for x in s), s
 assert sorted(x["dir"] for x in s) == ["in", "out"], s' "$reqid" || fail "SAs: $sas"
 ctl a show routes | grep -q "10.2.0.0/16.*ike-$reqid" || fail "no route 10.2.0.0/16 into ike-$reqid: $(ctl a show routes)"
 ctl a show tunnels | grep -q "encap udp" || fail "tunnel not UDP-encapsulated (libipsec forces NAT-T)"
@@ -139,6 +139,11 @@ grep -q "IKE_SA gw\[[0-9]*\] rekeyed" "$WORK/a/charon.log" || fail "no IKE_SA re
 ! grep "espresso: sa add\|espresso: tunnel add\|espresso: route add" "$WORK/a/charon.log" ||
 	fail "espressod refused a change charon asked for"
 ctl a show stats >"$WORK/stats.after-iperf"
+# rekeyed SAs carry the CHILD_SA's name too (found through the IKE_SA)
+ike_sas | $PY -c '
+import json, sys
+s = json.load(sys.stdin)
+assert s and all(x.get("child") == "net" for x in s), s' || fail "SAs without their CHILD_SA name: $(ctl a show sa)"
 v=$(xdp_counter "$NS_A" eA drop_unknown_spi)
 [ "$v" = 0 ] || fail "XDP drop_unknown_spi $v (an SA left before its packets)"
 

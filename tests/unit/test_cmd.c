@@ -782,4 +782,11 @@ Test(cmd, sa_add_reqid)
 		   "sa add: reqid: 'x' is not a number");
 	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " reqid 1 reqid 2",
 		   "sa add: reqid given twice");
+	expect_ok("sa add ike-7 out spi 4096 key " KEY36 " reqid 7 child net-1");
+	cr_assert_str_eq(c.sa.child, "net-1");
+	expect_ok("sa add t out spi 4096 key " KEY36);
+	cr_assert_str_eq(c.sa.child, "");
+	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " child a.b",
+		   "sa add: child: ");
+	expect_no_key(KEY36);
 }

@@ -109,6 +109,7 @@ METHOD(kernel_ipsec_t, add_sa, status_t,
 		.hard_b = lt->bytes.life,
 		.added = time_monotonic(NULL),
 	);
+	ke_child_name(d->reqid, s->child, sizeof(s->child));
 	this->lock->lock(this->lock);
 	ke_ensure_flushed(this);
 	t = ke_tun_get(this, d->reqid, local, remote, d, &ret);

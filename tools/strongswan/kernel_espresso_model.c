@@ -382,8 +382,9 @@ static int sa_install(private_t *this, tun_t *t, esa_t *s, int quiet)
 
 	lifetimes(s, life, sizeof(life));
 	chunk_to_hex(s->key, hex, FALSE);
-	ret = ke_req(this, quiet, NULL, TRUE, "sa add %s %s spi 0x%08x key %s reqid %u%s",
-			  t->name, s->out ? "out" : "in", s->spi, hex, s->reqid, life);
+	ret = ke_req(this, quiet, NULL, TRUE, "sa add %s %s spi 0x%08x key %s "
+				 "reqid %u%s%s%s", t->name, s->out ? "out" : "in", s->spi, hex,
+				 s->reqid, life, s->child[0] ? " child " : "", s->child);
 	memwipe(hex, sizeof(hex));
 	if (ret || !t->encap)
 	{

@@ -42,6 +42,7 @@ typedef struct {
 	uint64_t soft_s, hard_s, soft_b, hard_b; /* 0: none */
 	time_t added;           /* monotonic */
 	bool evicted;           /* inbound: left espressod for a newer one */
+	char child[32];         /* the CHILD_SA's name, as espressod takes names */
 } esa_t;
 
 typedef struct {
@@ -101,6 +102,10 @@ status_t ke_query_sa(private_t *this, uint32_t spi, bool out,
 status_t ke_query_tunnel(private_t *this, const char *name, bool out,
 						 time_t *use);
 void ke_query_destroy(private_t *this);
+
+/* the CHILD_SA's name for reqid, "" if charon's thread has none
+ * (kernel_espresso_child.c) */
+void ke_child_name(uint32_t reqid, char *buf, size_t len);
 
 /* the monitor connection (kernel_espresso_events.c): a callback job */
 job_requeue_t ke_monitor_job(private_t *this);

@@ -20,7 +20,7 @@
 #define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp"
 #define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256] [replay-window N] [esn on|off] [fragment inner|outer]"
 #define U_TUNNEL_DEL "tunnel del NAME"
-#define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N]"
+#define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N] [child NAME]"
 #define U_SA_DEL "sa del SPI [in|out]"
 #define U_SA_UPDATE "sa update SPI remote ADDR [sport N dport N]"
 #define U_ROUTE_ADD "route add PREFIX tunnel NAME"
@@ -130,6 +130,7 @@ static const struct opt sa_add_opts[] = {
 	OPT("soft-bytes", "N", A_U64, sa.soft_bytes, false),
 	OPT("hard-bytes", "N", A_U64, sa.hard_bytes, false),
 	OPT("reqid", "N", A_U64, sa.reqid, false),
+	OPT("child", "NAME", A_NAME, sa.child, false),
 	{ 0 },
 };
 static const struct opt sa_update_opts[] = {

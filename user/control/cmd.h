@@ -10,6 +10,7 @@
  *   tunnel del NAME
  *   sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]
  *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N]
+ *        [child NAME]
  *   sa del SPI [in|out]
  *   sa update SPI remote ADDR [sport N dport N]
  *   sa alloc       (an unused inbound SPI, reserved for a while: IKE's)
@@ -62,6 +63,7 @@ struct cmd_sa {
 	struct in_addr remote;     /* sa update */
 	uint16_t sport, dport;     /* sa update: host order; 0: not given */
 	uint64_t reqid;            /* sa add: IKE's reqid, 1..2^32-1; 0: none */
+	char child[CFG_NAME_MAX];  /* sa add: IKE's CHILD_SA name; "": none */
 };
 
 struct cmd {

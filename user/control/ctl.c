@@ -211,6 +211,7 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 			.hard_bytes = c->sa.hard_bytes,
 			.origin = c->sa.reqid ? "ike" : "ctl",
 			.reqid = (uint32_t)c->sa.reqid,
+			.child = c->sa.child[0] ? c->sa.child : NULL,
 		};
 		int ret = live_sa_add(l, &a, err, len);
 

@@ -138,6 +138,7 @@ struct live_sa_args {
 	const char *origin;
 	bool replace; /* outbound: may take the SPI of the tunnel's own SA */
 	uint32_t reqid; /* IKE's, shown by show sa; 0: none */
+	const char *child; /* IKE's CHILD_SA name, shown too; NULL: none */
 };
 int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 		size_t errlen);

@@ -78,6 +78,7 @@ struct sa {
 	uint64_t persisted;    /* the value last written there */
 	char origin[16];       /* "config", "ctl", "ike" */
 	uint32_t reqid;        /* IKE's reqid (charon's plugin); 0: none */
+	char child[32];        /* IKE's CHILD_SA name; "": none */
 	int refs;              /* control thread only */
 	int nworkers;
 	struct sa_worker *pw;  /* [nworkers] */
@@ -109,6 +110,7 @@ struct sa_spec {
 	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
 	const char *origin;
 	uint32_t reqid;
+	const char *child; /* NULL: none */
 };
 
 /*
