@@ -41,6 +41,18 @@ echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends $missing >&2
+# strongSwan's packages start a system charon (strongswan-starter) when
+# installed; the tests run their own charons in namespaces: start none now
+rc_block=""
+case "$missing" in
+*strongswan*|*libcharon*)
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# tools/deps.sh, while installing: start no daemon\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    rc_block=1
+  fi;;
+esac
+apt-get install -y -qq --no-install-recommends $missing >&2 || { [ -z "$rc_block" ] || rm -f /usr/sbin/policy-rc.d; exit 1; }
+[ -z "$rc_block" ] || rm -f /usr/sbin/policy-rc.d
 [ "${1:-check}" = strongswan ] && exec "$(dirname "$0")/strongswan/fetch.sh"
 exit 0
