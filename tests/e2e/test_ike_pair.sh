@@ -8,7 +8,8 @@
 #     | espressod gw-a + charon (kernel-espresso)    | espressod gw-b + charon (kernel-espresso)
 #   eA 192.0.2.1 (XDP) -- wA =[br0 in ${P}W]= wB -- eB 192.0.2.2 (XDP)
 #
-# Checks: both tunnels encap esp, aes-gcm-256, SAs of origin ike; ping both
+# Checks: both tunnels encap esp, aes-gcm-256, SAs of origin ike, kept by a
+# reload of espressod's (empty) config; ping both
 # ways; iperf3 TCP A->B for 4 s across CHILD_SA rekeys (2-6 s) with rx_auth,
 # rx_replay, rx_no_sa, tx_no_sa and the XDP drop_unknown_spi 0 on both
 # gateways, and every ESP frame raw (XDP: redirect_esp, no redirect_natt); a
@@ -57,6 +58,11 @@ for x in a b; do
 	n=$(ike_sas $x | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
 	[ "$n" = 2 ] || fail "gw-$x has $n SAs of origin ike, want 2"
 done
+
+# a reload of the (empty) config leaves charon's tunnels alone
+ctl a reload || fail "reload"
+n=$(ike_sas a | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$n" = 2 ] || fail "after a reload gw-a has $n SAs of origin ike, want 2"
 
 say "ping both ways, iperf3 A->B 4 s across CHILD_SA rekeys"
 ip netns exec "$NS_A" ping -q -c 3 -i 0.2 -W 2 10.2.0.1 >/dev/null || fail "ping A->B"
