@@ -28,8 +28,10 @@
 #     marker), ESP in UDP 4500 and ARP, nothing else.
 #  4. swanctl --list-sas on A (espresso's counters through query_sa) equals
 #     espressoctl show sa, and A's outbound packets equal B's inbound (libipsec).
-#  5. espressod kill -9 and restart (same config and state directory): the
-#     plugin installs the SAs again, ping works, nobody touched charon.
+#  5. espressod kill -9; a CHILD_SA rekey while it is away (the plugin picks
+#     the SPI itself); restart (same config and state directory): the plugin
+#     installs the SAs again, the new ones too, ping works, nobody touched
+#     charon.
 #  6. charon A kill -9 and restart: the dead charon's tunnels are removed.
 #  7. charon B killed: A's DPD declares the peer dead, the SAs leave espresso.
 #  8. certificates (strongswan-pki), AES-GCM-128; --terminate removes all.
@@ -211,9 +213,26 @@ done
 
 # ---- 5. espressod restart under charon ----
 
-say "espressod kill -9 and restart: the plugin installs the SAs again"
+say "espressod kill -9, a CHILD_SA rekey while it is away, restart: the plugin installs the SAs again"
+installed_in() { # the inbound SPI of A's installed CHILD_SA
+	sw a --list-sas --raw | $PY -c '
+import re, sys
+for c in sys.stdin.read().split("{name=")[1:]:
+    if "state=INSTALLED" in c:
+        print(re.search(r"spi-in=([0-9a-f]+)", c).group(1)); break'
+}
 kill -KILL "$PID_A"
 wait "$PID_A" 2>/dev/null || true
+before=$(installed_in)
+sw a --rekey --child net >/dev/null || fail "swanctl --rekey while espressod is away"
+for _ in $(seq 50); do
+	after=$(installed_in)
+	[ -n "$after" ] && [ "$after" != "$before" ] && break
+	sleep 0.1
+done
+[ -n "$after" ] && [ "$after" != "$before" ] || fail "no rekey while espressod was away ($before -> $after)"
+grep -q "espressod not reachable: SPI 0x$after chosen here" "$WORK/a/charon.log" ||
+	fail "the SPI of the rekey was not chosen by the plugin"
 ip netns exec "$NS_A" "$ROOT/espressod" -c "$WORK/gw-a.conf" --state-dir "$WORK/state-a" \
 	>>"$WORK/gw-a.log" 2>&1 &
 PID_A=$!
@@ -224,6 +243,7 @@ for _ in $(seq 30); do
 done
 [ -n "$ok" ] || { tail -20 "$WORK/a/charon.log" >&2; fail "no traffic after espressod's restart"; }
 grep -q "espressod is back" "$WORK/a/charon.log" || fail "the plugin did not replay"
+ctl a show sa | grep -q "spi 0x$after " || fail "the SA of the rekey while away is not in espresso: $(ctl a show sa)"
 # charon's rekeyed CHILD_SAs keep their inbound SA a while: >= 1 in, 1 out
 ike_sas | $PY -c '
 import json, sys

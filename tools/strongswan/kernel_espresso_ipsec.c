@@ -31,6 +31,36 @@ METHOD(kernel_ipsec_t, get_features, kernel_feature_t,
 	return 0; /* ESP or ESP-in-UDP, as negotiated; no TFC padding */
 }
 
+/* a random SPI >= 0x100, network order */
+static status_t spi_here(uint32_t *spi)
+{
+	rng_t *rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+	uint32_t v = 0;
+	int i;
+
+	if (!rng)
+	{
+		return FAILED;
+	}
+	for (i = 0; i < 16 && v < 0x100; i++)
+	{
+		if (!rng->get_bytes(rng, sizeof(v), (uint8_t*)&v))
+		{
+			v = 0;
+			break;
+		}
+	}
+	rng->destroy(rng);
+	if (v < 0x100)
+	{
+		return FAILED;
+	}
+	*spi = htonl(v);
+	DBG1(DBG_KNL, "espresso: espressod not reachable: SPI 0x%08x chosen here",
+		 v);
+	return SUCCESS;
+}
+
 METHOD(kernel_ipsec_t, get_spi, status_t,
 	private_t *this, host_t *src, host_t *dst, uint8_t protocol, uint32_t *spi)
 {
@@ -46,6 +76,13 @@ METHOD(kernel_ipsec_t, get_spi, status_t,
 	ke_ensure_flushed(this);
 	ret = ke_req(this, 0, &body, FALSE, "sa alloc");
 	this->lock->unlock(this->lock);
+	if (ret < 0)
+	{	/* espressod is away (restarting): a random SPI of our own, so
+		 * charon's exchange goes on; the SA goes in with the rest when
+		 * espressod is back (and is refused if that SPI got taken) */
+		free(body);
+		return spi_here(spi);
+	}
 	if (ret || !body || (v = strtoul(body, NULL, 16)) < 0x100 ||
 		v > 0xffffffffUL)
 	{
