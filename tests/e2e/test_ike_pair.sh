@@ -9,12 +9,14 @@
 #   eA 192.0.2.1 (XDP) -- wA =[br0 in ${P}W]= wB -- eB 192.0.2.2 (XDP)
 #
 # Checks: both tunnels encap esp, aes-gcm-256, SAs of origin ike, kept by a
-# reload of espressod's (empty) config; ping both
-# ways; iperf3 TCP A->B for 4 s across CHILD_SA rekeys (2-6 s) with rx_auth,
-# rx_replay, rx_no_sa, tx_no_sa and the XDP drop_unknown_spi 0 on both
-# gateways, and every ESP frame raw (XDP: redirect_esp, no redirect_natt); a
-# capture on the bridge with nothing but IKE (UDP 500/4500), ESP and ARP; on a fresh CHILD_SA, A's packets out = B's packets in and back, and
-# each swanctl --list-sas says what its espresso counted.
+# reload of espressod's (empty) config; ping both ways; iperf3 TCP A->B for
+# 4 s across CHILD_SA rekeys (2-6 s) with rx_auth, rx_replay, rx_no_sa,
+# tx_no_sa and the XDP drop_unknown_spi 0 on both gateways, and every ESP
+# frame raw (XDP: redirect_esp, no redirect_natt); on a fresh CHILD_SA, A's
+# packets out = B's packets in and back, and each swanctl --list-sas says
+# what its espresso counted; a capture on the bridge with nothing but IKE
+# (UDP 500/4500), ESP and ARP; charon A stopped cleanly (SIGTERM): no IKE
+# tunnel left in either espressod.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ike_lib.sh"
 srv= cap=
@@ -163,4 +165,16 @@ kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null || true
 cap=
 other=$(tshark -r "$WORK/other.pcap" 2>/dev/null | wc -l)
 [ "$other" = 0 ] || fail "the wire carried $other frames that are neither IKE, ESP nor ARP"
+
+say "charon A stops (SIGTERM): its tunnels leave espresso A, and B's go by B's charon"
+kill -TERM "$CH_A"
+wait "$CH_A" 2>/dev/null || true
+CH_A=
+for x in a b; do
+	for _ in $(seq 50); do
+		ctl $x show tunnels | grep -q "ike-" || break
+		sleep 0.1
+	done
+	! ctl $x show tunnels | grep -q "ike-" || fail "gw-$x keeps IKE tunnels after charon A stopped"
+done
 say "PASS"
