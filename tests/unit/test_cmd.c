@@ -328,7 +328,7 @@ Test(cmd, usage)
 		"\nsa update SPI remote ADDR [sport N dport N]\n",
 		"\nroute add PREFIX tunnel NAME\n",
 		"\nroute del PREFIX\n",
-		"\nreload\n", "\nmonitor\n", "\nbatch begin\n",
+		"\nreload\n", "\nmonitor [ike]\n", "\nbatch begin\n",
 		"\nbatch end\n",
 	};
 	size_t i;
@@ -753,6 +753,17 @@ Test(cmd, long_value_shortened)
 }
 
 /* ---- IKE (charon's kernel-espresso plugin) ---- */
+
+Test(cmd, monitor_ike)
+{
+	expect_ok("monitor");
+	cr_assert_not(c.monitor_ike);
+	expect_ok("monitor ike");
+	cr_assert_eq(c.op, CMD_MONITOR);
+	cr_assert(c.monitor_ike);
+	EXPECT_ERR("monitor ike x", "monitor: unexpected argument 'x'");
+	EXPECT_ERR("monitor x", "monitor: unexpected argument 'x'");
+}
 
 Test(cmd, sa_alloc)
 {

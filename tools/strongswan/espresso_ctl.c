@@ -150,7 +150,7 @@ int ectl_monitor_open(const char *path)
 	fd = connect_to(path, ECTL_TIMEOUT_S);
 	if (fd < 0)
 		return fd;
-	ret = send_line(fd, "monitor");
+	ret = send_line(fd, "monitor ike"); /* our hang-up flushes our SAs */
 	ret = ret ?: read_header(fd, &code, &len);
 	if (!ret && (code || len))
 		ret = code ? -code : -EPROTO;

@@ -20,7 +20,9 @@
  */
 int ectl_request(const char *path, const char *line, int *code, char **body);
 
-/* A monitor connection: its fd once espressod said yes, or -errno. */
+/* A monitor connection ("monitor ike": when it hangs up, charon is gone
+ * and espressod deletes its SAs): its fd once espressod said yes, or
+ * -errno. */
 int ectl_monitor_open(const char *path);
 
 struct ectl_lines {

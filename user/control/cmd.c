@@ -26,7 +26,7 @@
 #define U_ROUTE_ADD "route add PREFIX tunnel NAME"
 #define U_ROUTE_DEL "route del PREFIX"
 #define U_RELOAD "reload"
-#define U_MONITOR "monitor"
+#define U_MONITOR "monitor [ike]"
 #define U_BATCH_BEGIN "batch begin"
 #define U_BATCH_END "batch end"
 #define U_SA_ALLOC "sa alloc"
@@ -402,6 +402,17 @@ static int parse_route_del(struct ctx *x, char **argv, int argc,
 	return parse_prefix(x, argv[0], &c->prefix);
 }
 
+/* monitor [ike]: ike is charon's plugin, which owns the IKE SAs */
+static int parse_monitor(struct ctx *x, char **argv, int argc, struct cmd *c)
+{
+	if (argc && !strcmp(argv[0], "ike")) {
+		c->monitor_ike = true;
+		argv++;
+		argc--;
+	}
+	return argc ? unexpected(x, argv[0]) : 0;
+}
+
 /* reload, monitor, batch begin|end, sa alloc */
 static int parse_none(struct ctx *x, char **argv, int argc, struct cmd *c)
 {
@@ -432,7 +443,7 @@ static const struct verb verbs[] = {
 	{ "route", "del", "route del", U_ROUTE_DEL, CMD_ROUTE_DEL,
 	  parse_route_del },
 	{ "reload", NULL, "reload", U_RELOAD, CMD_RELOAD, parse_none },
-	{ "monitor", NULL, "monitor", U_MONITOR, CMD_MONITOR, parse_none },
+	{ "monitor", NULL, "monitor", U_MONITOR, CMD_MONITOR, parse_monitor },
 	{ "batch", "begin", "batch begin", U_BATCH_BEGIN, CMD_BATCH_BEGIN,
 	  parse_none },
 	{ "batch", "end", "batch end", U_BATCH_END, CMD_BATCH_END, parse_none },

@@ -17,7 +17,7 @@
  *   route add PREFIX tunnel NAME
  *   route del PREFIX
  *   reload
- *   monitor
+ *   monitor [ike]  (ike: charon's plugin; its IKE SAs go when it hangs up)
  *   batch begin | batch end
  *
  * A leading -j (before any command) asks for JSON output. Keyword arguments
@@ -78,6 +78,7 @@ struct cmd {
 	char name[CFG_NAME_MAX];  /* tunnel del; route add: the tunnel */
 	struct cmd_sa sa;         /* sa add|del|update */
 	struct cfg_prefix prefix; /* route add|del: no host bits set */
+	bool monitor_ike;         /* monitor ike */
 };
 
 /*

@@ -159,9 +159,12 @@ void ctl_event(struct espd *d, const struct live_event *ev)
 		n = ev_format(buf, sizeof(buf), ev, d->mon_json[i]);
 		if (n <= 0 || (size_t)n >= sizeof(buf) ||
 		    send(d->mon_fd[i], buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
-			/* gone, or not reading: a monitor may not stall us */
+			/* gone, or not reading: a monitor may not stall us
+			 * (an IKE daemon's too: it reconnects and installs
+			 * its state again; only a hang-up flushes it) */
 			close(d->mon_fd[i]);
 			d->mon_fd[i] = 0;
+			d->mon_ike[i] = false;
 		}
 	}
 }
@@ -177,7 +180,7 @@ void ctl_monitors_close(struct espd *d)
 	}
 }
 
-static int monitor_add(struct espd *d, int fd, bool json)
+static int monitor_add(struct espd *d, int fd, bool json, bool ike)
 {
 	int i;
 
@@ -185,10 +188,68 @@ static int monitor_add(struct espd *d, int fd, bool json)
 		if (d->mon_fd[i] <= 0) {
 			d->mon_fd[i] = fd;
 			d->mon_json[i] = json;
+			d->mon_ike[i] = ike;
 			return 0;
 		}
 	}
 	return -EBUSY;
+}
+
+static bool tunnel_has_ike_sa(struct tunnel *t)
+{
+	int p;
+
+	for (p = 0; p < t->npairs; p++) {
+		struct sa *sa = atomic_load(&t->out[p]);
+
+		if (sa && !strcmp(sa->origin, "ike"))
+			return true;
+	}
+	for (p = 0; p < t->nin; p++)
+		if (!strcmp(t->in[p]->origin, "ike"))
+			return true;
+	return false;
+}
+
+/* charon is gone: the tunnels that hold its SAs go (routes with them) */
+static void ike_flush(struct espd *d)
+{
+	struct live *l = &d->live;
+	char err[256];
+	uint32_t i;
+	int n = 0;
+
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+
+		if (!t || !tunnel_has_ike_sa(t))
+			continue;
+		if (!live_tunnel_del(l, t->name, err, sizeof(err)))
+			n++;
+	}
+	live_commit(l);
+	log_warn("the IKE daemon's monitor hung up: %d tunnel(s) with its SAs "
+		 "deleted (no key stays in use that nobody manages)", n);
+}
+
+void ctl_monitors_check(struct espd *d)
+{
+	char c;
+	int i;
+
+	for (i = 0; i < ESPD_MONITORS; i++) {
+		ssize_t n;
+
+		if (d->mon_fd[i] <= 0 || !d->mon_ike[i])
+			continue;
+		n = recv(d->mon_fd[i], &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+			continue; /* alive */
+		close(d->mon_fd[i]);
+		d->mon_fd[i] = 0;
+		d->mon_ike[i] = false;
+		ike_flush(d);
+	}
 }
 
 /* ---- changes ---- */
@@ -303,7 +364,7 @@ static bool serve_line(int fd, struct espd *d, char *line, bool *batch,
 	case CMD_MONITOR:
 		if (*batch)
 			return !reply_err(fd, -EINVAL, "monitor: not in a batch");
-		if (monitor_add(d, fd, c.json))
+		if (monitor_add(d, fd, c.json, c.monitor_ike))
 			return !reply_err(fd, -EBUSY, "monitor: too many "
 					  "monitors already");
 		if (reply(fd, 0, NULL, 0))

@@ -32,6 +32,7 @@ struct espd {
 	struct napi_state napi;
 	int mon_fd[ESPD_MONITORS];
 	bool mon_json[ESPD_MONITORS];
+	bool mon_ike[ESPD_MONITORS]; /* charon's plugin: owns the IKE SAs */
 	int lock_fd;
 	_Atomic int stop;
 	struct spialloc larval; /* SPIs handed to IKE by sa alloc */
