@@ -20,15 +20,18 @@ ike_skip_unless_ready() {
 	fi
 }
 
-# espresso_ike_start a|b UPLINK TUN-ADDRESS: espressod with tunnels = ( )
+# espresso_ike_start a|b UPLINK TUN-ADDRESS...: espressod with tunnels = ( )
 espresso_ike_start() {
-	local x=$1 ns log=$WORK/gw-$1.log
+	local x=$1 ns log=$WORK/gw-$1.log up=$2 addrs a
 	if [ "$x" = a ]; then ns=$NS_A; else ns=$NS_B; fi
+	shift 2
+	addrs=
+	for a in "$@"; do addrs="$addrs${addrs:+, }\"$a\""; done
 	cat >"$WORK/gw-$x.conf" <<CONF
 espresso: {
   instance = "$P-$x";
-  uplink = { name = "$2"; };
-  tun = { name = "esp0"; mtu = 1400; address = "$3"; };
+  uplink = { name = "$up"; };
+  tun = { name = "esp0"; mtu = 1400; address = [ $addrs ]; };
   tunnels = ( );   # charon adds them
 };
 CONF

@@ -9,7 +9,8 @@
 #   eA 192.0.2.1 (XDP) -- wA =[br0 in ${P}W]= wB -- eB 192.0.2.2 (XDP)
 #
 # Checks: both tunnels encap esp, aes-gcm-256, SAs of origin ike, kept by a
-# reload of espressod's (empty) config; ping both ways; iperf3 TCP A->B for
+# reload of espressod's (empty) config; ping both ways, IPv4 and IPv6 inside
+# (one CHILD_SA with both families' selectors: a route each); iperf3 TCP A->B for
 # 4 s across CHILD_SA rekeys (2-6 s) with rx_auth, rx_replay, rx_no_sa,
 # tx_no_sa and the XDP drop_unknown_spi 0 on both gateways, and every ESP
 # frame raw (XDP: redirect_esp, no redirect_natt); on a fresh CHILD_SA, A's
@@ -33,13 +34,14 @@ say "topology, espressod and charon (kernel-espresso) on both gateways"
 topo_bridged
 ip netns exec "$NS_A" sysctl -qw net.ipv6.conf.eA.disable_ipv6=1
 ip netns exec "$NS_B" sysctl -qw net.ipv6.conf.eB.disable_ipv6=1
-espresso_ike_start a eA 10.1.0.1/32
-espresso_ike_start b eB 10.2.0.1/32
+espresso_ike_start a eA 10.1.0.1/32 fd00:1::1/128
+espresso_ike_start b eB 10.2.0.1/32 fd00:2::1/128
 strongswan_conf a "$(ike_backend_espresso a)"
 strongswan_conf b "$(ike_backend_espresso b)"
 ike_pki
-swanctl_conf a 192.0.2.1 192.0.2.2 gw-a.example gw-b.example 10.1.0.0/16 10.2.0.0/16 a 4h
-swanctl_conf b 192.0.2.2 192.0.2.1 gw-b.example gw-a.example 10.2.0.0/16 10.1.0.0/16 b 4h
+# IPv4 and IPv6 inside (outer IPv4): one CHILD_SA, a route for each family
+swanctl_conf a 192.0.2.1 192.0.2.2 gw-a.example gw-b.example 10.1.0.0/16,fd00:1::/64 10.2.0.0/16,fd00:2::/64 a 4h
+swanctl_conf b 192.0.2.2 192.0.2.1 gw-b.example gw-a.example 10.2.0.0/16,fd00:2::/64 10.1.0.0/16,fd00:1::/64 b 4h
 charon_start a
 charon_start b
 load a
@@ -66,9 +68,12 @@ ctl a reload || fail "reload"
 n=$(ike_sas a | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n" = 2 ] || fail "after a reload gw-a has $n SAs of origin ike, want 2"
 
-say "ping both ways, iperf3 A->B 4 s across CHILD_SA rekeys"
+say "ping both ways (IPv4 and IPv6 inside), iperf3 A->B 4 s across CHILD_SA rekeys"
 ip netns exec "$NS_A" ping -q -c 3 -i 0.2 -W 2 10.2.0.1 >/dev/null || fail "ping A->B"
 ip netns exec "$NS_B" ping -q -c 3 -i 0.2 -W 2 10.1.0.1 >/dev/null || fail "ping B->A"
+ctl a show routes | grep -q "fd00:2::/64.*ike-" || fail "no IPv6 route: $(ctl a show routes)"
+ip netns exec "$NS_A" ping -q -c 3 -i 0.2 -W 2 fd00:2::1 >/dev/null || fail "ping6 A->B"
+ip netns exec "$NS_B" ping -q -c 3 -i 0.2 -W 2 fd00:1::1 >/dev/null || fail "ping6 B->A"
 installs0=$(grep -c 'net{[0-9]*} established with SPIs' "$WORK/a/charon.log")
 ip netns exec "$NS_B" iperf3 -s -1 -B 10.2.0.1 >/dev/null 2>&1 &
 srv=$!
