@@ -10,6 +10,7 @@
 #                 and UBSan (every object rebuilt when SANITIZE changes)
 #   make valgrind the daemon's whole life under valgrind memcheck
 #   make soak     two gateways under iperf3 with rekeys and reloads (SOAK_SECS)
+#   make strongswan  the charon plugin kernel-espresso (tools/strongswan/)
 
 CC      ?= gcc
 CLANG   ?= clang
@@ -111,6 +112,7 @@ unit: deps-check
 
 check: deps-check
 	@$(SUBMAKE) build $(UNIT_BINS) $(FUZZ_BINS)
+	@$(SUBMAKE) strongswan || echo "check: no kernel-espresso plugin: the IKE tests will skip" >&2
 	SANITIZE='$(SANITIZE)' bash tests/run.sh
 
 demo: deps-check
@@ -138,6 +140,7 @@ bench: deps-check
 	@tools/deps.sh bench
 	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables \
 		build/bench_spd
+	@$(SUBMAKE) strongswan || echo "bench: no kernel-espresso plugin: the espresso-ike row will say so" >&2
 	bash tools/bench.sh
 
 # libFuzzer targets, one per parser, with ASan and UBSan (tests/fuzz/); their
@@ -200,6 +203,20 @@ fuzz: deps-check
 	@$(SUBMAKE) $(FUZZ_BINS)
 	bash tests/run.sh fuzz
 
+# The strongSwan charon plugin (tools/strongswan/): built against Debian's
+# source of the installed charon, configured as Debian did (deps.sh).
+SS_SRC   := build/strongswan/src
+SS_PLUGIN := tools/strongswan/libstrongswan-kernel-espresso.so
+SS_FILES := $(wildcard tools/strongswan/*.c tools/strongswan/*.h)
+strongswan:
+	@tools/deps.sh strongswan
+	@$(SUBMAKE) $(SS_PLUGIN)
+$(SS_PLUGIN): $(SS_FILES) $(SS_SRC)/config.h
+	$(CC) -shared -fPIC -fvisibility=hidden -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+		-Wno-missing-field-initializers -Wno-sign-compare \
+		-include $(SS_SRC)/config.h -I$(SS_SRC)/src/libstrongswan \
+		-I$(SS_SRC)/src/libcharon -o $@ $(filter %.c,$^) -ljson-c
+
 PREFIX ?= /usr/local
 install: all
 	install -D -m 755 espressod $(DESTDIR)$(PREFIX)/sbin/espressod
@@ -211,6 +228,10 @@ install: all
 	install -D -m 644 doc/espressoctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/espressoctl.8
 	install -D -m 644 doc/espresso.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/espresso.conf.5
 	install -d -m 700 $(DESTDIR)/etc/espresso
+	if [ -f $(SS_PLUGIN) ]; then \
+	  install -D -m 644 $(SS_PLUGIN) $(DESTDIR)/usr/lib/ipsec/plugins/libstrongswan-kernel-espresso.so; \
+	  install -D -m 644 tools/strongswan/kernel-espresso.conf $(DESTDIR)/etc/strongswan.d/charon/kernel-espresso.conf; \
+	fi
 
 # the daemon's life (start, traffic, reload, rekey, stop) under valgrind
 # memcheck, alone (about 20 s; make check runs it too)
@@ -225,7 +246,7 @@ soak: deps-check
 	bash tools/soak.sh
 
 clean:
-	rm -rf build espressod espressoctl $(BPF_OBJ)
+	rm -rf build espressod espressoctl $(BPF_OBJ) $(SS_PLUGIN)
 
 # The Debian package (debian/), built by dpkg-buildpackage from a copy of
 # the tree (tracked and untracked files git does not ignore, and a strongSwan
@@ -254,5 +275,5 @@ deb-check: deb
 	bash tests/deb/deb_check.sh $(DEB_DIR)/espresso_*.deb
 
 .PHONY: deb deb-check
-.PHONY: all build deps-build deps-check unit check fuzz demo bench install clean valgrind soak
+.PHONY: all build deps-build deps-check unit check fuzz demo bench install clean valgrind soak strongswan
 .SECONDARY:

@@ -7,6 +7,8 @@
 #   openvpn              OpenVPN 2.6, AES-256-GCM, no DCO (tools/peers/openvpn.sh)
 #   strongswan-libipsec  charon + kernel-libipsec, userspace ESP AES-GCM-256
 #                                                        (tools/peers/strongswan.sh)
+#   espresso-ike         espressod keyed by charon + kernel-espresso, both sides
+#                                                        (tools/peers/espresso_ike.sh)
 # Tests per peer, SECS seconds each (default 10): TCP 1 stream, TCP 4 streams,
 # UDP 1400-byte payload at full speed (iperf3 -u -b 0 -l 1400).
 # Appends "test,streams_or_udp,gbps,daemon_cpu_pct" rows to OUTDIR/peers.csv:
@@ -26,7 +28,7 @@ OUTDIR=$1
 SECS=${SECS:-10}
 SECS=${SECS%.*}
 [[ $SECS =~ ^[0-9]+$ ]] && [ "$SECS" -ge 1 ] || SECS=1
-PEERS=${PEERS:-veth-no-offloads wireguard-go openvpn strongswan-libipsec}
+PEERS=${PEERS:-veth-no-offloads wireguard-go openvpn strongswan-libipsec espresso-ike}
 
 mkdir -p "$OUTDIR" || exit 1
 OUTDIR=$(cd "$OUTDIR" && pwd)
@@ -41,6 +43,7 @@ source "$HERE/peers/veth.sh"
 source "$HERE/peers/wireguard.sh"
 source "$HERE/peers/openvpn.sh"
 source "$HERE/peers/strongswan.sh"
+source "$HERE/peers/espresso_ike.sh"
 
 cleanup() {
 	trap - EXIT INT TERM
@@ -63,6 +66,7 @@ prefix_of() {
 	wireguard-go) echo wireguard ;;
 	openvpn) echo openvpn ;;
 	strongswan-libipsec) echo strongswan ;;
+	espresso-ike) echo espresso_ike ;;
 	*) return 1 ;;
 	esac
 }

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Install the Debian packages espresso needs that are missing. Quick when none is.
-# usage: tools/deps.sh [build|check|demo|bench|deb]
+# usage: tools/deps.sh [build|check|demo|bench|deb|strongswan]
+#   strongswan: also strongSwan's source, configured as Debian's (tools/strongswan/)
 set -e
 set -o pipefail
 want="make gcc clang llvm pkg-config libxdp-dev libbpf-dev libssl-dev libconfig-dev \
@@ -16,11 +17,14 @@ check|demo)
 ethtool iputils-ping procps util-linux libclang-rt-14-dev openssl \
 python3-prometheus-client \
 systemd strace groff-base man-db bsdextrautils \
-nftables conntrack valgrind";;
+strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins strongswan-pki nftables conntrack valgrind";;
 deb)
   # make deb (debhelper) and make deb-check (a fresh Debian root, booted
   # with systemd-nspawn)
   want="$want debhelper dpkg-dev fakeroot debootstrap systemd-container lintian groff-base";;
+strongswan)
+  # the charon plugin: the daemon it loads into, and bzip2 for the source
+  want="$want strongswan-charon strongswan-swanctl bzip2";;
 bench)
   # the plot; the peers' packages come with tools/bench_peers.sh
   want="$want gnuplot-nox bsdextrautils";;
@@ -29,7 +33,10 @@ missing=""
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+  [ "${1:-check}" = strongswan ] && exec "$(dirname "$0")/strongswan/fetch.sh"
+  exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing Debian packages:$missing (run as root to install them)" >&2
   exit 1
@@ -38,4 +45,18 @@ echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq >&2
-apt-get install -y -qq --no-install-recommends $missing >&2
+# strongSwan's packages start a system charon (strongswan-starter) when
+# installed; the tests run their own charons in namespaces: start none now
+rc_block=""
+case "$missing" in
+*strongswan*|*libcharon*)
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# tools/deps.sh, while installing: start no daemon\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    rc_block=1
+  fi;;
+esac
+apt-get install -y -qq --no-install-recommends $missing >&2 || { [ -z "$rc_block" ] || rm -f /usr/sbin/policy-rc.d; exit 1; }
+[ -z "$rc_block" ] || rm -f /usr/sbin/policy-rc.d
+[ "${1:-check}" = strongswan ] && exec "$(dirname "$0")/strongswan/fetch.sh"
+exit 0

@@ -328,7 +328,7 @@ Test(cmd, usage)
 		"\nsa update SPI remote ADDR [sport N dport N]\n",
 		"\nroute add PREFIX tunnel NAME [ecmp on|off]\n",
 		"\nroute del PREFIX\n",
-		"\nreload\n", "\nmonitor\n", "\nbatch begin\n",
+		"\nreload\n", "\nmonitor [ike]\n", "\nbatch begin\n",
 		"\nbatch end\n",
 	};
 	size_t i;
@@ -825,4 +825,54 @@ Test(cmd, policy_errors)
 	EXPECT_ERR("policy del", "policy del: missing ID");
 	EXPECT_ERR("policy del 5 6", "policy del: unexpected argument '6'");
 	EXPECT_ERR("policy show", "policy: unknown subcommand 'show'; one of add, del");
+}
+
+/* ---- IKE (charon's kernel-espresso plugin) ---- */
+
+Test(cmd, monitor_ike)
+{
+	expect_ok("monitor");
+	cr_assert_not(c.monitor_ike);
+	expect_ok("monitor ike");
+	cr_assert_eq(c.op, CMD_MONITOR);
+	cr_assert(c.monitor_ike);
+	EXPECT_ERR("monitor ike x", "monitor: unexpected argument 'x'");
+	EXPECT_ERR("monitor x", "monitor: unexpected argument 'x'");
+}
+
+Test(cmd, sa_alloc)
+{
+	expect_ok("sa alloc");
+	cr_assert_eq(c.op, CMD_SA_ALLOC);
+	EXPECT_ERR("sa alloc 4096", "sa alloc: unexpected argument '4096'");
+	cr_assert(strstr(cmd_usage, "\nsa alloc\n"));
+}
+
+Test(cmd, sa_add_reqid)
+{
+	expect_ok("sa add ike-7 in spi 0xc1234567 key " KEY36 " reqid 7");
+	cr_assert_eq(c.sa.reqid, 7);
+	expect_no_key(KEY36);
+	expect_ok("sa add t out spi 4096 key " KEY20 " reqid 4294967295 "
+		  "soft-lifetime 5 hard-lifetime 10");
+	cr_assert_eq(c.sa.reqid, 4294967295u);
+	cr_assert_eq(c.sa.soft_s, 5);
+	expect_ok("sa add t out spi 4096 key " KEY20);
+	cr_assert_eq(c.sa.reqid, 0);
+	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " reqid 4294967296",
+		   "sa add: reqid: 4294967296 is out of range (1..4294967295)");
+	expect_no_key(KEY36);
+	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " reqid 0",
+		   "sa add: reqid: 0 is out of range");
+	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " reqid x",
+		   "sa add: reqid: 'x' is not a number");
+	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " reqid 1 reqid 2",
+		   "sa add: reqid given twice");
+	expect_ok("sa add ike-7 out spi 4096 key " KEY36 " reqid 7 child net-1");
+	cr_assert_str_eq(c.sa.child, "net-1");
+	expect_ok("sa add t out spi 4096 key " KEY36);
+	cr_assert_str_eq(c.sa.child, "");
+	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " child a.b",
+		   "sa add: child: ");
+	expect_no_key(KEY36);
 }

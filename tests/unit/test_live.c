@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 
 #include "control/live.h"
+#include "control/spialloc.h"
 #include "control/seqstore.h"
 #include "proto/esp.h"
 
@@ -1084,6 +1085,62 @@ Test(live, exhausted_reported)
 	cr_assert_str_eq(evs[0].tunnel, "a");
 	live_tick(&L, now_ms());
 	cr_assert_eq(nev, 1);
+}
+
+/* A worker found no outbound SA (tx.c sets sa_wanted): one "acquire" for
+ * the tunnel a second at most, none once it has an SA (IKE trap policies). */
+Test(live, acquire_without_outbound_sa)
+{
+	struct tunnel *a = tun_add(&L, "a", 1);
+	uint64_t now = now_ms();
+
+	commit_ok(&L);
+	live_tick(&L, now);
+	cr_assert_eq(nev, 0, "acquire without a packet");
+	atomic_store(&a->sa_wanted, 1);
+	live_tick(&L, now + 1);
+	cr_assert_eq(nev, 1);
+	cr_assert_eq(evs[0].type, LIVE_EV_ACQUIRE);
+	cr_assert_str_eq(evs[0].tunnel, "a");
+	cr_assert_eq(atomic_load(&a->sa_wanted), 0, "cleared");
+	atomic_store(&a->sa_wanted, 1);
+	live_tick(&L, now + 500);
+	cr_assert_eq(nev, 1, "a second acquire within LIVE_ACQUIRE_MS");
+	live_tick(&L, now + 1 + LIVE_ACQUIRE_MS);
+	cr_assert_eq(nev, 2, "the packets kept coming: acquire again");
+	sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	commit_ok(&L);
+	atomic_store(&a->sa_wanted, 1); /* a packet just before the switch */
+	live_tick(&L, now + 5000);
+	cr_assert_eq(nev, 2, "acquire for a tunnel that has an SA");
+}
+
+/* sa alloc: random SPIs, none in use, none twice while larval, at most
+ * SPIALLOC_MAX at once, free again once an SA takes one. */
+Test(live, spialloc_larval_spis)
+{
+	static struct spialloc a;
+	uint32_t spi, first = 0;
+	int i;
+
+	memset(&a, 0, sizeof(a));
+	tun_add(&L, "a", 1);
+	sa_add_ok(&L, "a", SA_IN, 0x5000, 1);
+	commit_ok(&L);
+	for (i = 0; i < SPIALLOC_MAX; i++) {
+		cr_assert_eq(spialloc_get(&a, &L, &spi), 0, "alloc %d", i);
+		cr_assert_geq(spi, 0x100u);
+		cr_assert_neq(spi, 0x5000u);
+		cr_assert_null(live_sa_find(&L, spi, SA_IN));
+		cr_assert_eq(a.n, (uint32_t)i + 1, "an SPI handed out twice");
+		if (!i)
+			first = spi;
+	}
+	cr_assert_eq(spialloc_get(&a, &L, &spi), -ENOSPC);
+	cr_assert(spialloc_has(&a, first));
+	spialloc_put(&a, first);
+	cr_assert_not(spialloc_has(&a, first));
+	cr_assert_eq(spialloc_get(&a, &L, &spi), 0, "room again after put");
 }
 
 /* Everything at once, then live_destroy (the binary is checked with ASan

@@ -1222,8 +1222,10 @@ static int parse_tunnels(struct ctx *x, const config_setting_t *esp,
 	if (ret)
 		return ret;
 	n = config_setting_length(s);
+	/* "tunnels = ( );" on purpose: an IKE gateway, whose tunnels charon
+	 * adds through the control socket (the kernel-espresso plugin) */
 	if (!n)
-		return fail(x, s, f, "no tunnels (at least one is required)");
+		return 0;
 	if (n > ESPRESSO_MAX_SA)
 		return fail(x, s, f, "%d tunnels, at most %d", n,
 			    ESPRESSO_MAX_SA);

@@ -20,13 +20,13 @@
 #define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp"
 #define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS]"
 #define U_TUNNEL_DEL "tunnel del NAME"
-#define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]"
+#define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N] [child NAME]"
 #define U_SA_DEL "sa del SPI [in|out]"
 #define U_SA_UPDATE "sa update SPI remote ADDR [sport N dport N]"
 #define U_ROUTE_ADD "route add PREFIX tunnel NAME [ecmp on|off]"
 #define U_ROUTE_DEL "route del PREFIX"
 #define U_RELOAD "reload"
-#define U_MONITOR "monitor"
+#define U_MONITOR "monitor [ike]"
 #define U_BATCH_BEGIN "batch begin"
 #define U_BATCH_END "batch end"
 #define U_TRACE "trace N [in|out] [spi SPI] [tunnel NAME] [drops] [timeout SECONDS]"
@@ -34,13 +34,15 @@
 #define U_PCAP_STOP "pcap stop [FILE]"
 #define U_POLICY_ADD "policy add ID [priority N] [src PREFIX] [dst PREFIX] [proto tcp|udp|icmp|any|N] [sport N[-M]] [dport N[-M]] action protect|bypass|discard [tunnel NAME]"
 #define U_POLICY_DEL "policy del ID"
+#define U_SA_ALLOC "sa alloc"
 
 const char cmd_usage[] =
 	U_SHOW "\n" U_TUNNEL_ADD "\n" U_TUNNEL_DEL "\n" U_SA_ADD "\n"
 	U_SA_DEL "\n" U_SA_UPDATE "\n" U_ROUTE_ADD "\n" U_ROUTE_DEL "\n"
 	U_RELOAD "\n" U_MONITOR "\n" U_BATCH_BEGIN "\n" U_BATCH_END "\n"
 	U_TRACE "\n" U_PCAP_START "\n" U_PCAP_STOP "\n"
-	U_POLICY_ADD "\n" U_POLICY_DEL "\n";
+	U_POLICY_ADD "\n" U_POLICY_DEL "\n"
+	U_SA_ALLOC "\n";
 
 static const char *const show_names[] = {
 	[SHOW_SA] = "sa", [SHOW_TUNNELS] = "tunnels", [SHOW_ROUTES] = "routes",
@@ -138,6 +140,8 @@ static const struct opt sa_add_opts[] = {
 	OPT("hard-lifetime", "SECONDS", A_U64, sa.hard_s, false),
 	OPT("soft-bytes", "N", A_U64, sa.soft_bytes, false),
 	OPT("hard-bytes", "N", A_U64, sa.hard_bytes, false),
+	OPT("reqid", "N", A_U64, sa.reqid, false),
+	OPT("child", "NAME", A_NAME, sa.child, false),
 	{ 0 },
 };
 static const struct opt sa_update_opts[] = {
@@ -375,6 +379,10 @@ static int parse_sa_add(struct ctx *x, char **argv, int argc, struct cmd *c)
 	ret = parse_name(x, "tunnel", argv[0], sa->tunnel);
 	ret = ret ?: parse_dir(x, argv[1], sa);
 	ret = ret ?: parse_opts(x, argv + 2, argc - 2, sa_add_opts, c, &seen);
+	/* 6: reqid's index in sa_add_opts; "reqid 0" is no reqid */
+	if (!ret && (sa->reqid > UINT32_MAX || (seen & 1u << 6 && !sa->reqid)))
+		return fail(x, "reqid: %llu is out of range (1..4294967295)",
+			    (unsigned long long)sa->reqid);
 	ret = ret ?: checked(x, "soft-lifetime",
 			     cfg_check_soft_hard(sa->soft_s, sa->hard_s,
 						 "hard-lifetime", WHY(x)));
@@ -493,7 +501,18 @@ static int parse_policy_del(struct ctx *x, char **argv, int argc,
 	return parse_policy_id(x, argv[0], c);
 }
 
-/* reload, monitor, batch begin|end */
+/* monitor [ike]: ike is charon's plugin, which owns the IKE SAs */
+static int parse_monitor(struct ctx *x, char **argv, int argc, struct cmd *c)
+{
+	if (argc && !strcmp(argv[0], "ike")) {
+		c->monitor_ike = true;
+		argv++;
+		argc--;
+	}
+	return argc ? unexpected(x, argv[0]) : 0;
+}
+
+/* reload, monitor, batch begin|end, sa alloc */
 static int parse_none(struct ctx *x, char **argv, int argc, struct cmd *c)
 {
 	(void)c;
@@ -651,7 +670,7 @@ static const struct verb verbs[] = {
 	{ "route", "del", "route del", U_ROUTE_DEL, CMD_ROUTE_DEL,
 	  parse_route_del },
 	{ "reload", NULL, "reload", U_RELOAD, CMD_RELOAD, parse_none },
-	{ "monitor", NULL, "monitor", U_MONITOR, CMD_MONITOR, parse_none },
+	{ "monitor", NULL, "monitor", U_MONITOR, CMD_MONITOR, parse_monitor },
 	{ "batch", "begin", "batch begin", U_BATCH_BEGIN, CMD_BATCH_BEGIN,
 	  parse_none },
 	{ "batch", "end", "batch end", U_BATCH_END, CMD_BATCH_END, parse_none },
@@ -664,6 +683,7 @@ static const struct verb verbs[] = {
 	  parse_policy_add },
 	{ "policy", "del", "policy del", U_POLICY_DEL, CMD_POLICY_DEL,
 	  parse_policy_del },
+	{ "sa", "alloc", "sa alloc", U_SA_ALLOC, CMD_SA_ALLOC, parse_none },
 	{ 0 },
 };
 

@@ -10,13 +10,15 @@
  *        [keepalive SECONDS]
  *   tunnel del NAME
  *   sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]
- *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]
+ *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N]
+ *        [child NAME]
  *   sa del SPI [in|out]
  *   sa update SPI remote ADDR [sport N dport N]
+ *   sa alloc       (an unused inbound SPI, reserved for a while: IKE's)
  *   route add PREFIX tunnel NAME [ecmp on|off]
  *   route del PREFIX
  *   reload
- *   monitor
+ *   monitor [ike]  (ike: charon's plugin; its IKE SAs go when it hangs up)
  *   batch begin | batch end
  *   trace N [in|out] [spi SPI] [tunnel NAME] [drops] [timeout SECONDS]
  *   pcap start FILE [in|out|both] [snaplen N]
@@ -51,6 +53,7 @@ enum cmd_op {
 	CMD_BATCH_BEGIN, CMD_BATCH_END, CMD_TRACE, CMD_PCAP_START,
 	CMD_PCAP_STOP,
 	CMD_POLICY_ADD, CMD_POLICY_DEL,
+	CMD_SA_ALLOC,
 };
 
 enum cmd_show {
@@ -71,6 +74,8 @@ struct cmd_sa {
 	uint64_t soft_s, hard_s, soft_bytes, hard_bytes; /* 0: none */
 	struct in_addr remote;     /* sa update */
 	uint16_t sport, dport;     /* sa update: host order; 0: not given */
+	uint64_t reqid;            /* sa add: IKE's reqid, 1..2^32-1; 0: none */
+	char child[CFG_NAME_MAX];  /* sa add: IKE's CHILD_SA name; "": none */
 };
 
 /* trace and pcap (core/tap.h: dir as enum tap_dir, 0 = either/both) */
@@ -108,6 +113,7 @@ struct cmd {
 	struct cmd_tap tap;       /* trace, pcap start */
 	bool ecmp;                /* route add ... ecmp on */
 	struct cfg_policy policy; /* policy add|del */
+	bool monitor_ike;         /* monitor ike */
 };
 
 /*

@@ -96,6 +96,7 @@ static const char *const ev_names[] = {
 	[LIVE_EV_RELOAD_DONE] = "reload",
 	[LIVE_EV_RELOAD_REFUSED] = "reload",
 	[LIVE_EV_MAPPING] = "mapping",
+	[LIVE_EV_ACQUIRE] = "acquire",
 };
 
 /*
@@ -148,6 +149,8 @@ static int ev_format(char *buf, size_t len, const struct live_event *ev,
 
 	if (ev->type == LIVE_EV_MAPPING)
 		return ev_mapping(buf, len, ev, json);
+	if (!json && ev->type == LIVE_EV_ACQUIRE)
+		return snprintf(buf, len, "acquire tunnel %s\n", ev->tunnel);
 	if (!json) {
 		if (ev->tunnel)
 			return snprintf(buf, len, "%s%s%s tunnel %s spi 0x%08x "
@@ -165,7 +168,10 @@ static int ev_format(char *buf, size_t len, const struct live_event *ev,
 			       json_object_new_string(ev_names[ev->type]));
 	if (*kind)
 		json_object_object_add(o, "type", json_object_new_string(kind));
-	if (ev->tunnel) {
+	if (ev->tunnel && ev->type == LIVE_EV_ACQUIRE) {
+		json_object_object_add(o, "tunnel",
+				       json_object_new_string(ev->tunnel));
+	} else if (ev->tunnel) {
 		char spi[16];
 
 		snprintf(spi, sizeof(spi), "0x%08x", ev->spi);
@@ -195,9 +201,12 @@ void ctl_event(struct espd *d, const struct live_event *ev)
 		n = ev_format(buf, sizeof(buf), ev, d->mon_json[i]);
 		if (n <= 0 || (size_t)n >= sizeof(buf) ||
 		    send(d->mon_fd[i], buf, n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
-			/* gone, or not reading: a monitor may not stall us */
+			/* gone, or not reading: a monitor may not stall us
+			 * (an IKE daemon's too: it reconnects and installs
+			 * its state again; only a hang-up flushes it) */
 			close(d->mon_fd[i]);
 			d->mon_fd[i] = 0;
+			d->mon_ike[i] = false;
 		}
 	}
 }
@@ -213,7 +222,7 @@ void ctl_monitors_close(struct espd *d)
 	}
 }
 
-static int monitor_add(struct espd *d, int fd, bool json)
+static int monitor_add(struct espd *d, int fd, bool json, bool ike)
 {
 	int i;
 
@@ -221,10 +230,68 @@ static int monitor_add(struct espd *d, int fd, bool json)
 		if (d->mon_fd[i] <= 0) {
 			d->mon_fd[i] = fd;
 			d->mon_json[i] = json;
+			d->mon_ike[i] = ike;
 			return 0;
 		}
 	}
 	return -EBUSY;
+}
+
+static bool tunnel_has_ike_sa(struct tunnel *t)
+{
+	int p;
+
+	for (p = 0; p < t->npairs; p++) {
+		struct sa *sa = atomic_load(&t->out[p]);
+
+		if (sa && !strcmp(sa->origin, "ike"))
+			return true;
+	}
+	for (p = 0; p < t->nin; p++)
+		if (!strcmp(t->in[p]->origin, "ike"))
+			return true;
+	return false;
+}
+
+/* charon is gone: the tunnels that hold its SAs go (routes with them) */
+static void ike_flush(struct espd *d)
+{
+	struct live *l = &d->live;
+	char err[256];
+	uint32_t i;
+	int n = 0;
+
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+
+		if (!t || !tunnel_has_ike_sa(t))
+			continue;
+		if (!live_tunnel_del(l, t->name, err, sizeof(err)))
+			n++;
+	}
+	live_commit(l);
+	log_warn("the IKE daemon's monitor hung up: %d tunnel(s) with its SAs "
+		 "deleted (no key stays in use that nobody manages)", n);
+}
+
+void ctl_monitors_check(struct espd *d)
+{
+	char c;
+	int i;
+
+	for (i = 0; i < ESPD_MONITORS; i++) {
+		ssize_t n;
+
+		if (d->mon_fd[i] <= 0 || !d->mon_ike[i])
+			continue;
+		n = recv(d->mon_fd[i], &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+			continue; /* alive */
+		close(d->mon_fd[i]);
+		d->mon_fd[i] = 0;
+		d->mon_ike[i] = false;
+		ike_flush(d);
+	}
 }
 
 /* ---- changes ---- */
@@ -244,10 +311,16 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 			.spi = c->sa.spi, .key = c->sa.key,
 			.key_len = c->sa.key_len, .soft_s = c->sa.soft_s,
 			.hard_s = c->sa.hard_s, .soft_bytes = c->sa.soft_bytes,
-			.hard_bytes = c->sa.hard_bytes, .origin = "ctl",
+			.hard_bytes = c->sa.hard_bytes,
+			.origin = c->sa.reqid ? "ike" : "ctl",
+			.reqid = (uint32_t)c->sa.reqid,
+			.child = c->sa.child[0] ? c->sa.child : NULL,
 		};
+		int ret = live_sa_add(l, &a, err, len);
 
-		return live_sa_add(l, &a, err, len);
+		if (!ret && a.dir == SA_IN)
+			spialloc_put(&d->larval, a.spi); /* no longer larval */
+		return ret;
 	}
 	case CMD_SA_DEL:
 		return live_sa_del(l, c->sa.spi,
@@ -347,10 +420,24 @@ static bool serve_line(int fd, struct espd *d, char *line, bool *batch,
 			*failed = true;
 		return !(ret ? reply_err(fd, ret, err) :
 			 reply(fd, 0, err, strlen(err)));
+	case CMD_SA_ALLOC: {
+		uint32_t spi;
+		char buf[16];
+
+		ret = spialloc_get(&d->larval, &d->live, &spi);
+		if (ret) {
+			if (*batch)
+				*failed = true;
+			return !reply_err(fd, ret, "sa alloc: no free SPI "
+					  "(too many reserved)");
+		}
+		snprintf(buf, sizeof(buf), "0x%08x\n", spi);
+		return !reply(fd, 0, buf, strlen(buf));
+	}
 	case CMD_MONITOR:
 		if (*batch)
 			return !reply_err(fd, -EINVAL, "monitor: not in a batch");
-		if (monitor_add(d, fd, c.json))
+		if (monitor_add(d, fd, c.json, c.monitor_ike))
 			return !reply_err(fd, -EBUSY, "monitor: too many "
 					  "monitors already");
 		if (reply(fd, 0, NULL, 0))

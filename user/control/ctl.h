@@ -33,6 +33,10 @@ void ctl_close(int fd, const char *path);
 void ctl_event(struct espd *d, const struct live_event *ev);
 /* Close every monitor connection. */
 void ctl_monitors_close(struct espd *d);
+/* Once a loop turn: a "monitor ike" client (charon's kernel-espresso) that
+ * hung up takes its IKE SAs with it -- their tunnels are deleted, no key
+ * stays in use that no IKE daemon manages. */
+void ctl_monitors_check(struct espd *d);
 
 /* ctl_show.c: the output of a show command into f (text or JSON). */
 int ctl_show(struct _IO_FILE *f, struct espd *d, const struct cmd *c);

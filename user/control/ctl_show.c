@@ -91,6 +91,10 @@ static struct json_object *sa_obj(const struct sa *sa, uint64_t now)
 			    sa->state == SA_DYING  ? "dying" :
 			    sa->state == SA_DEAD   ? "dead" : "larval"));
 	ADD(o, "origin", STR(sa->origin));
+	if (sa->reqid)
+		ADD(o, "reqid", U64(sa->reqid));
+	if (sa->child[0])
+		ADD(o, "child", STR(sa->child));
 	ADD(o, "age_s", U64(age_s(now, sa->created_ms)));
 	if (s.last_ms)
 		ADD(o, "idle_ms", U64(now > s.last_ms ? now - s.last_ms : 0));

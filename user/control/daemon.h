@@ -10,6 +10,7 @@
 #include "control/live.h"
 #include "control/napi.h"
 #include "control/spd.h"
+#include "control/spialloc.h"
 #include "control/steer.h"
 #include "control/tap_ctl.h"
 #include "core/worker.h"
@@ -34,10 +35,12 @@ struct espd {
 	struct spd spd; /* router mode: policies of LAN plaintext */
 	int mon_fd[ESPD_MONITORS];
 	bool mon_json[ESPD_MONITORS];
+	bool mon_ike[ESPD_MONITORS]; /* charon's plugin: owns the IKE SAs */
 	int lock_fd;
 	int natt_fd; /* NAT-T keepalives (natt.h); -errno when none */
 	_Atomic int stop;
 	struct tap_state tap; /* espressoctl trace and pcap */
+	struct spialloc larval; /* SPIs handed to IKE by sa alloc */
 };
 
 /* Read the config again and apply the difference (SIGHUP, ctl reload).

@@ -491,7 +491,7 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 		.replay_window = t->replay_window, .key = a->key,
 		.key_len = a->key_len, .soft_s = a->soft_s, .hard_s = a->hard_s,
 		.soft_bytes = a->soft_bytes, .hard_bytes = a->hard_bytes,
-		.origin = a->origin,
+		.origin = a->origin, .reqid = a->reqid, .child = a->child,
 		.wire = { .spi = a->spi + p, .esn = t->esn, .encap = t->encap,
 			  .local = a->dir == SA_OUT ? t->local : t->local,
 			  /* where the peer is now (NAT-T may have moved it) */
@@ -1242,12 +1242,37 @@ static void natt_tick(struct live *l, uint64_t now)
 	}
 }
 
+/* Tunnels a worker wanted an outbound SA for: "acquire" (charon's trap
+ * policies then start IKE), once per LIVE_ACQUIRE_MS at most. */
+static void tick_acquire(struct live *l, uint64_t now)
+{
+	struct live_event ev = { .type = LIVE_EV_ACQUIRE, .dir = SA_OUT };
+	uint32_t i;
+
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+
+		if (!t || !atomic_load_explicit(&t->sa_wanted,
+						memory_order_relaxed) ||
+		    now - t->acquired_ms < LIVE_ACQUIRE_MS)
+			continue;
+		atomic_store(&t->sa_wanted, 0);
+		if (tunnel_out_sa(t, 0))
+			continue; /* an SA came meanwhile */
+		t->acquired_ms = now;
+		ev.tunnel = t->name;
+		if (l->ops.event)
+			l->ops.event(l->ops.arg, &ev);
+	}
+}
+
 void live_tick(struct live *l, uint64_t now)
 {
 	struct tick_ctx x = { .l = l, .now = now };
 	size_t i, keep = 0;
 
 	natt_tick(l, now);
+	tick_acquire(l, now);
 	live_for_each_sa(l, tick_sa, &x);
 	for (i = 0; i < x.nhard; i++) {
 		struct sa *sa = x.hard[i];

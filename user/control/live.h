@@ -31,6 +31,7 @@
 #include "tables/tables.h"
 
 #define LIVE_IN_GRACE_MS 1000
+#define LIVE_ACQUIRE_MS 1000 /* at most one acquire a tunnel per second */
 /* Outbound sequence numbers reserved (persisted) ahead of use. */
 #define LIVE_SEQ_BLOCK (1ull << 24) /* 16M: 0.8 s of headroom at 10 Mpps */
 
@@ -43,6 +44,7 @@ enum live_ev {
 	LIVE_EV_RELOAD_DONE,
 	LIVE_EV_RELOAD_REFUSED,
 	LIVE_EV_MAPPING, /* NAT-T: the tunnel follows its peer elsewhere */
+	LIVE_EV_ACQUIRE,     /* packets for a tunnel without outbound SA */
 };
 
 struct live_event {
@@ -151,6 +153,8 @@ struct live_sa_args {
 	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
 	const char *origin;
 	bool replace; /* outbound: may take the SPI of the tunnel's own SA */
+	uint32_t reqid; /* IKE's, shown by show sa; 0: none */
+	const char *child; /* IKE's CHILD_SA name, shown too; NULL: none */
 };
 int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 		size_t errlen);

@@ -586,6 +586,7 @@ static int run(struct espd *d, int sfd)
 		}
 		if (pfd[1].revents & POLLIN)
 			ctl_serve(ctl_fd, d);
+		ctl_monitors_check(d);
 		if (pfd[2].revents & POLLIN)
 			nl_neigh_read(nl, on_neigh, d);
 		metrics_serve(metrics); /* each turn: its timeouts too */

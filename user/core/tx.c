@@ -311,6 +311,10 @@ static void tx_crypto(struct worker *w, struct seq_run *run, unsigned int i)
 
 	if (!sa) {
 		drop_tx(w, p, DROP_tx_no_sa);
+		/* a load first: no cache line bounced per packet */
+		if (!atomic_load_explicit(&t->sa_wanted, memory_order_relaxed))
+			atomic_store_explicit(&t->sa_wanted, 1,
+					      memory_order_relaxed);
 		return;
 	}
 	p->seq = tx_seq(w, run, sa, i);

@@ -98,6 +98,8 @@ int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
 	sa->created_ms = mono_ms();
 	snprintf(sa->origin, sizeof(sa->origin), "%s",
 		 s->origin ? s->origin : "ctl");
+	sa->reqid = s->reqid;
+	snprintf(sa->child, sizeof(sa->child), "%s", s->child ? s->child : "");
 	sa->refs = 1;
 	sa->nworkers = nworkers;
 	sa->seq_max = s->esn ? UINT64_MAX : UINT32_MAX;

@@ -77,7 +77,9 @@ struct sa {
 	bool persist;          /* sequence state kept in the state directory */
 	uint8_t fp[16];        /* the key's fingerprint there (seqstore.h) */
 	uint64_t persisted;    /* the value last written there */
-	char origin[16];       /* "config", "ctl" */
+	char origin[16];       /* "config", "ctl", "ike" */
+	uint32_t reqid;        /* IKE's reqid (charon's plugin); 0: none */
+	char child[32];        /* IKE's CHILD_SA name; "": none */
 	int refs;              /* control thread only */
 	int nworkers;
 	struct sa_worker *pw;  /* [nworkers] */
@@ -113,6 +115,8 @@ struct sa_spec {
 	size_t key_len;
 	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
 	const char *origin;
+	uint32_t reqid;
+	const char *child; /* NULL: none */
 };
 
 /*

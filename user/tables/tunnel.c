@@ -36,6 +36,8 @@ int tunnel_create(struct tunnel **out, const struct tunnel_spec *s)
 	t->keepalive_ms = s->keepalive_s * 1000u;
 	atomic_init(&t->nh, NULL);
 	atomic_init(&t->nh_wanted, 1); /* resolved at the next turn */
+	atomic_init(&t->sa_wanted, 0);
+	t->acquired_ms = 0;
 	for (p = 0; p < s->npairs; p++)
 		atomic_init(&t->out[p], NULL);
 	*out = t;

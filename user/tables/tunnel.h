@@ -69,6 +69,10 @@ struct tunnel {
 	uint32_t keepalive_ms;
 	uint64_t ka_last_ms;    /* the last keepalive (or creation) */
 	uint64_t ka_sent, mappings; /* keepalives sent, peer moves followed */
+	/* a worker had a packet for it and no outbound SA: the control thread
+	 * raises "acquire" (IKE's trap policies) and clears it */
+	_Atomic int sa_wanted;
+	uint64_t acquired_ms;   /* control thread only: the last acquire */
 	_Atomic(struct sa *) out[]; /* npairs */
 };
 

@@ -1,0 +1,118 @@
+#!/bin/bash
+# NAT-T: gateway B behind a NAT whose mapping changes mid-flow.
+#
+#   netns ${P}A                     netns ${P}W (router, NAT)              netns ${P}B
+#   esp0 10.1.0.1                                                          ipsec0, 10.2.0.1 on lo
+#   espressod + charon (kernel-espresso)                                   charon (kernel-libipsec)
+#   eA 192.0.2.1/24 (XDP) ---- wA 192.0.2.254 | wB 198.51.100.254 ---- eB 198.51.100.2/24
+#                              snat 198.51.100.0/24 -> 192.0.2.254:40000-40999 (then 41000-41999)
+#
+# B initiates (it is behind the NAT). Checks:
+#  1. A's outbound SA sends to the NAT's port (40000-40999), not 4500: the
+#     plugin turned add_sa's UDP ports into "sa update ... dport N"; ping
+#     both ways.
+#  2. The NAT's mapping changes (the SNAT range moves to 41000-41999 and
+#     conntrack is flushed) while A pings B: B's ESP now comes from the new
+#     port; A's still goes to the old one and dies in the NAT, until B's DPD
+#     (1 s without inbound traffic) reaches A from the new port: A's charon
+#     calls update_sa, the plugin "sa update"s the port, and the pings go
+#     through again. (espressod's own "mapping" event, which would tell charon
+#     at B's first ESP packet, is not in this branch: see README.)
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/ike_lib.sh"
+cleanup() {
+	for p in $CH_A $CH_B; do
+		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	topo_down
+}
+ike_skip_unless_ready libipsec
+command -v nft >/dev/null && command -v conntrack >/dev/null ||
+	{ echo "SKIP: nft and conntrack are needed (tools/deps.sh check)"; exit 77; }
+trap cleanup EXIT
+
+say "topology: B behind a NAT in ${P}W"
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip netns add "$NS_W"
+ip link add eA netns "$NS_A" type veth peer name wA netns "$NS_W"
+ip link add eB netns "$NS_B" type veth peer name wB netns "$NS_W"
+for n in "$NS_A" "$NS_B" "$NS_W"; do
+	ip -n "$n" link set lo up
+	ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+done
+ip -n "$NS_A" addr add 192.0.2.1/24 dev eA
+ip -n "$NS_W" addr add 192.0.2.254/24 dev wA
+ip -n "$NS_W" addr add 198.51.100.254/24 dev wB
+ip -n "$NS_B" addr add 198.51.100.2/24 dev eB
+ip -n "$NS_B" addr add 10.2.0.1/32 dev lo
+for l in "$NS_A eA" "$NS_B eB" "$NS_W wA" "$NS_W wB"; do
+	set -- $l
+	ip -n "$1" link set "$2" up
+done
+ip -n "$NS_B" route add default via 198.51.100.254
+ip netns exec "$NS_W" sysctl -qw net.ipv4.ip_forward=1
+nat() { # nat LOW-HIGH: the SNAT rule's port range
+	ip netns exec "$NS_W" nft -f - <<NFT
+table ip nat
+delete table ip nat
+table ip nat {
+	chain post {
+		type nat hook postrouting priority 100;
+		ip saddr 198.51.100.0/24 oifname "wA" meta l4proto udp snat to 192.0.2.254:$1
+		ip saddr 198.51.100.0/24 oifname "wA" snat to 192.0.2.254
+	}
+}
+NFT
+}
+nat 40000-40999 || fail "nft"
+
+espresso_ike_start a eA 10.1.0.1/32
+strongswan_conf a "$(ike_backend_espresso a)"
+strongswan_conf b "$(ike_backend_libipsec)"
+ike_pki
+swanctl_conf a 192.0.2.1 192.0.2.254 gw-a.example gw-b.example 10.1.0.0/16 10.2.0.0/16 a 4h
+swanctl_conf b 198.51.100.2 192.0.2.1 gw-b.example gw-a.example 10.2.0.0/16 10.1.0.0/16 b 4h
+# the NAT's port changes are for NAT-T to follow, not MOBIKE
+for x in a b; do
+	sed -i 's/^    dpd_delay = 1s$/    dpd_delay = 1s\n    mobike = no/' "$WORK/$x/swanctl.conf"
+done
+charon_start a
+charon_start b
+load a
+load b
+
+say "B initiates through the NAT"
+sw b --initiate --child net --ike gw --timeout 10 >/dev/null ||
+	{ tail -30 "$WORK/b/charon.log" >&2; fail "swanctl --initiate on B"; }
+n=$(ike_sas a | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$n" = 2 ] || fail "espresso has $n IKE SAs, want 2"
+dport() { # the port A's outbound SA sends to
+	ctl a -j show sa | $PY -c '
+import json, sys
+print([s for s in json.load(sys.stdin) if s["dir"] == "out" and s.get("origin") == "ike"][0].get("dport", 0))'
+}
+p0=$(dport)
+echo "   A's outbound SA: to 192.0.2.254:$p0"
+[ "$p0" -ge 40000 ] && [ "$p0" -le 40999 ] || fail "A sends to port $p0, not the NAT's (40000-40999)"
+ip netns exec "$NS_A" ping -q -c 3 -i 0.2 -W 2 10.2.0.1 >/dev/null || fail "ping A->B through the NAT"
+ip netns exec "$NS_B" ping -q -c 3 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >/dev/null || fail "ping B->A through the NAT"
+
+say "the NAT's mapping changes (41000-41999, conntrack flushed) under pings A->B"
+nat 41000-41999 || fail "nft"
+ip netns exec "$NS_W" conntrack -F >/dev/null 2>&1
+ok=
+for i in $(seq 40); do
+	ip netns exec "$NS_A" ping -q -c 1 -W 0.5 10.2.0.1 >/dev/null 2>&1 && { ok=$i; break; }
+done
+[ -n "$ok" ] || { tail -30 "$WORK/a/charon.log" >&2; fail "A->B never came back after the NAT's change"; }
+p1=$(dport)
+echo "   A's outbound SA now: to 192.0.2.254:$p1 (after $ok pings)"
+[ "$p1" -ge 41000 ] && [ "$p1" -le 41999 ] || fail "A sends to port $p1 after the change"
+grep -q "espresso: sa update" "$WORK/a/charon.log" && fail "espressod refused an sa update"
+ip netns exec "$NS_B" ping -q -c 3 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >/dev/null || fail "ping B->A after the change"
+for c in rx_auth rx_replay rx_no_sa; do
+	v=$(stat_sum "$c")
+	[ "$v" = 0 ] || fail "espresso counted $v $c"
+done
+say "PASS"
