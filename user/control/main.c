@@ -111,6 +111,14 @@ static void on_neigh(void *arg, int ifindex, struct in_addr ip,
 	neigh_update(&d->live, ifindex, ip, mac);
 }
 
+static void on_neigh6(void *arg, int ifindex, const struct in6_addr *ip,
+		      const uint8_t *mac)
+{
+	struct espd *d = arg;
+
+	neigh_update6(&d->live, ifindex, ip, mac);
+}
+
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -475,6 +483,8 @@ static int run(struct espd *d, int sfd)
 	struct watchdog wd;
 	struct metrics *metrics;
 	struct pollfd pfd[4];
+
+	nl_neigh_listen6(nl, on_neigh6, d);
 
 	if (ctl_fd < 0)
 		log_warn("no control socket: espressoctl will not reach this "

@@ -75,6 +75,8 @@ struct esp_sa_params {
 	enum cfg_encap encap;
 	struct in_addr local, remote; /* outer IPv4 */
 	uint16_t sport, dport; /* UDP encapsulation ports, host order; 0: 4500 */
+	int family; /* 0 or AF_INET: outer IPv4; AF_INET6: local6/remote6 */
+	struct in6_addr local6, remote6;
 };
 
 /*
@@ -86,6 +88,39 @@ struct esp_sa_params {
 int esp_encap4(const struct esp_sa_params *sp, struct esp_aead *a,
 	       uint64_t seq, uint16_t ip_id, uint8_t *inner, size_t len,
 	       uint8_t **outer, size_t *outer_len);
+
+/* ---- outer IPv6 (esp6.c) ---- */
+
+#define ESP_IPV6_LEN 40
+#define ESP_HEADROOM6 (ESP_IPV6_LEN + ESP_UDP_LEN + ESP_HDR_LEN + ESP_GCM_IV_LEN)
+
+static inline unsigned int esp_overhead6(enum cfg_encap encap)
+{
+	return esp_overhead(encap) - ESP_IPV4_LEN + ESP_IPV6_LEN;
+}
+
+/* esp_max_inner for an outer IPv6 header. */
+static inline unsigned int esp_max_inner6(unsigned int outer_mtu,
+					  enum cfg_encap encap)
+{
+	return esp_max_inner(outer_mtu - (ESP_IPV6_LEN - ESP_IPV4_LEN), encap);
+}
+
+/*
+ * esp_encap4 with an outer IPv6 header (sp->family AF_INET6): next header
+ * 50, or UDP 17 with its checksum computed (RFC 8200 8.1: mandatory over
+ * IPv6). Never fragmented: the caller keeps the result within the MTU.
+ * The caller leaves ESP_HEADROOM6 bytes in front of inner.
+ */
+int esp_encap6(const struct esp_sa_params *sp, struct esp_aead *a,
+	       uint64_t seq, uint8_t *inner, size_t len, uint8_t **outer,
+	       size_t *outer_len);
+
+/* Does the outer IPv6 header ip6 (40 bytes, unaligned) carry the SA's
+ * addresses? Destination always; the source for raw ESP only (NAT-T peers
+ * may move, as for IPv4). */
+bool esp_outer6_match(const struct esp_sa_params *sp, const uint8_t *ip6,
+		      bool udp);
 
 /* The inner packet of a decrypted payload. */
 struct esp_inner {
