@@ -261,8 +261,11 @@ static int set_mtu(struct espd *d)
 	}
 	/* no tunnel yet: room for the larger (UDP) encapsulation */
 	for (i = 0; i < d->cfg.ntunnels; i++) {
-		unsigned int m = esp_max_inner(d->env.uplink_mtu,
-					       d->cfg.tunnels[i].encap);
+		unsigned int m = d->cfg.tunnels[i].family == AF_INET6 ?
+			esp_max_inner6(d->env.uplink_mtu,
+				       d->cfg.tunnels[i].encap) :
+			esp_max_inner(d->env.uplink_mtu,
+				      d->cfg.tunnels[i].encap);
 
 		if (i == 0 || m < auto_mtu)
 			auto_mtu = m;

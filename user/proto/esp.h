@@ -19,6 +19,7 @@
 #include "proto/crypto.h"
 #include "proto/params.h"
 #include "core/stats.h"
+#include "espresso/common.h"
 
 #define ESP_HDR_LEN 8 /* SPI + sequence number */
 #define ESP_IPV4_LEN 20
@@ -121,6 +122,17 @@ int esp_encap6(const struct esp_sa_params *sp, struct esp_aead *a,
  * may move, as for IPv4). */
 bool esp_outer6_match(const struct esp_sa_params *sp, const uint8_t *ip6,
 		      bool udp);
+
+/* The outer IP packet's length from its header at l3 (l3_proto 4 or 6). */
+size_t esp_outer_len(const uint8_t *l3, int l3_proto);
+
+/*
+ * A whole outer IP packet (out of reassembly: no Ethernet header) at ip,
+ * len bytes: IPv4, or IPv6 with its extension headers (bounded), carrying
+ * ESP or UDP-encapsulated ESP (NAT-T port, no zero marker). Fills m's
+ * l3_proto, l3_off (0), esp_off, encap and spi. Returns 0 or -1.
+ */
+int esp_outer_parse(const uint8_t *ip, size_t len, struct espresso_meta *m);
 
 /* The inner packet of a decrypted payload. */
 struct esp_inner {

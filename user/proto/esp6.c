@@ -105,3 +105,62 @@ bool esp_outer6_match(const struct esp_sa_params *sp, const uint8_t *ip6,
 	return udp ||
 	       !memcmp(ip6 + offsetof(struct ip6_hdr, ip6_src), &sp->remote6, 16);
 }
+
+size_t esp_outer_len(const uint8_t *l3, int l3_proto)
+{
+	if (l3_proto == 6)
+		return ESP_IPV6_LEN + ((size_t)l3[4] << 8 | l3[5]);
+	return (size_t)l3[2] << 8 | l3[3];
+}
+
+#define IP6_EXT_MAX 8
+
+int esp_outer_parse(const uint8_t *ip, size_t len, struct espresso_meta *m)
+{
+	size_t off, tot;
+	uint8_t l4;
+	int i;
+
+	if (len < 20)
+		return -1;
+	memset(m, 0, sizeof(*m));
+	if ((ip[0] >> 4) == 4) {
+		off = (ip[0] & 0xf) * 4u;
+		tot = esp_outer_len(ip, 4);
+		l4 = ip[9];
+		m->l3_proto = 4;
+		if (off < 20)
+			return -1;
+	} else if ((ip[0] >> 4) == 6 && len >= ESP_IPV6_LEN) {
+		off = ESP_IPV6_LEN;
+		tot = esp_outer_len(ip, 6);
+		l4 = ip[6];
+		m->l3_proto = 6;
+		/* hop-by-hop, routing, destination options */
+		for (i = 0; i < IP6_EXT_MAX && (l4 == 0 || l4 == 43 || l4 == 60);
+		     i++) {
+			if (off + 8 > tot || tot > len)
+				return -1;
+			l4 = ip[off];
+			off += (ip[off + 1] + 1u) * 8;
+		}
+	} else {
+		return -1;
+	}
+	if (tot > len || off > tot)
+		return -1;
+	if (l4 == IPPROTO_UDP) {
+		if (off + ESP_UDP_LEN + ESP_HDR_LEN > tot ||
+		    (ip[off + 2] << 8 | ip[off + 3]) != ESPRESSO_NATT_PORT ||
+		    !memcmp(ip + off + ESP_UDP_LEN, "\0\0\0\0", 4))
+			return -1;
+		off += ESP_UDP_LEN;
+		m->encap = 1;
+	} else if (l4 != IPPROTO_ESP || off + ESP_HDR_LEN > tot) {
+		return -1;
+	}
+	m->esp_off = off;
+	m->spi = (uint32_t)ip[off] << 24 | (uint32_t)ip[off + 1] << 16 |
+		 (uint32_t)ip[off + 2] << 8 | ip[off + 3];
+	return 0;
+}
