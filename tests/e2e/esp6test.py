@@ -5,6 +5,7 @@ Outer IPv6 against scapy (test_v6.sh): scapy plays gateway A over an IPv6
 wire, gw-b is espressod with local 2001:db8::2, remote 2001:db8::1.
 
   esp6test.py peer --encap esp|udp ...
+  esp6test.py natt-frag4 ...   NAT-T over IPv4, in fragments (no IPv6)
 
 For 4in6 and 6in6 echo requests scapy's SecurityAssociation (tunnel header
 IPv6) encrypts; for UDP encapsulation the ESP bytes go in IPv6 / UDP 4500
@@ -30,7 +31,7 @@ import esptest  # noqa: E402
 from esptest import Sa, Counters, fail, say, trailer, inner_pkt, NATT_PORT  # noqa: E402
 from scapy.all import (ICMP, IP, UDP, Ether, ICMPv6EchoReply, ICMPv6EchoRequest,  # noqa: E402
                        IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, Raw, AsyncSniffer,
-                       fragment6, sendp)
+                       fragment, fragment6, sendp)
 from scapy.layers.ipsec import ESP, SecurityAssociation  # noqa: E402
 
 IPPROTO_ESP, IPPROTO_UDP = 50, 17
@@ -230,6 +231,60 @@ def cmd_peer(a):
                dict(ok, **{"b:q.drop.rx_replay": 1, "b:in.err.rx_replay": 1}))
 
 
+def cmd_natt_frag4(a):
+    """IPv4 NAT-T ESP in 3 fragments: in order, reassembled and answered;
+    the first fragment last: the later ones are the kernel's (the XDP
+    program learns a NAT-T train from its first fragment)."""
+    sa_out, sa_in = Sa(a.spi_ab, a.key_ab), Sa(a.spi_ba, a.key_ba)
+    tx = sa_out.scapy(a.a, a.b)
+    ctr = Counters(a.ctl, {"b": a.inst_b})
+    eth = Ether(src=a.src_mac, dst=a.dst_mac)
+
+    def frags(seq, ident):
+        inner = IP(bytes(IP(src="10.1.0.1", dst="10.2.0.1", id=ident) /
+                         ICMP(type=8, id=ident, seq=1) / Raw(b"natt-frag-" + os.urandom(600).hex().encode())))
+        esp = bytes(tx.encrypt(inner, seq_num=seq, iv=os.urandom(8))[ESP])
+        pkt = IP(bytes(IP(src=a.a, dst=a.b, id=ident) / UDP(sport=NATT_PORT, dport=NATT_PORT, chksum=0) /
+                       Raw(esp)))
+        f = fragment(pkt, fragsize=560)
+        if len(f) != 3:
+            fail("fragment made %d fragments" % len(f))
+        return inner, f
+
+    inner, f = frags(1, 0x5501)
+    sn = AsyncSniffer(iface=a.iface, count=1, timeout=5,
+                      filter="ip src %s and udp port 4500" % a.b)
+    sn.start()
+    time.sleep(0.3)
+    before = ctr.snap()
+    for x in f:
+        sendp(eth / x, iface=a.iface)
+    sn.join()
+    if not sn.results:
+        fail("NAT-T fragments: no reply (B: %s)" % Counters.delta(before, ctr.snap()))
+    ctr.expect("4in4 NAT-T, 3 fragments in order", before,
+               {"b:xdp.redirect_frag_natt": 3, "b:q.rx_frames": 3, "b:q.reasm.fragments": 3,
+                "b:q.reasm.reassembled": 1, "b:q.rx_reassembled": 1, "b:in.packets": 1,
+                "b:q.rx_decrypted": 1, "b:in.replay_top": 1, "b:out.packets": 1,
+                "b:out.seq": 1, "b:q.tx_frames": 1})
+    e = esptest.outer_esp(bytes(sn.results[0]))
+    if e is None or e[2][0] != "udp":
+        fail("NAT-T fragments: the reply is not NAT-T ESP")
+    _, _, pt = sa_in.open(e[3])
+    rep = inner_pkt(*trailer(pt))
+    if not (ICMP in rep and rep[ICMP].type == 0 and rep[ICMP].id == 0x5501 and
+            bytes(rep[ICMP].payload) == bytes(inner[ICMP].payload)):
+        fail("NAT-T fragments: the reply is not the echo reply: %s" % rep.summary())
+    say("%-46s reply decrypts to %s" % ("", rep.summary()))
+    inner, f = frags(2, 0x5502)
+    before = ctr.snap()
+    for x in f[::-1]:
+        sendp(eth / x, iface=a.iface)
+    ctr.expect("4in4 NAT-T, first fragment last", before,
+               {"b:xdp.pass_fragment": 2, "b:xdp.redirect_frag_natt": 1, "b:q.rx_frames": 1,
+                "b:q.reasm.fragments": 1})
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -246,8 +301,14 @@ def main():
     s.add_argument("--ctl", required=True, help="path to espressoctl")
     s.add_argument("--inst-b", required=True)
     s.add_argument("--encap", choices=("esp", "udp"), default="esp")
+    f = sub.add_parser("natt-frag4")
+    for x in s._actions:
+        if x.dest not in ("help", "encap", "a", "b"):
+            f._add_action(x)
+    f.add_argument("--a", default="192.0.2.1")
+    f.add_argument("--b", default="192.0.2.2")
     a = p.parse_args()
-    {"peer": cmd_peer}[a.cmd](a)
+    {"peer": cmd_peer, "natt-frag4": cmd_natt_frag4}[a.cmd](a)
 
 
 if __name__ == "__main__":

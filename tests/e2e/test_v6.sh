@@ -12,6 +12,9 @@
 #    4in6/6in6 requests and their replies decrypted by scapy, ESP behind a
 #    destination options header, outer IPv6 fragments (in order and reversed)
 #    reassembled by gw-b, an overlapping train, a replay; counters exact.
+# 3. NAT-T over IPv4 (192.0.2.1/.2) in fragments, scapy as A: reassembled by
+#    gw-b (not left to the kernel); a train whose first fragment comes last
+#    is the kernel's (counted pass_fragment).
 source "$(dirname "$0")/lib.sh"
 export OUTER6=1
 OUTER_A=2001:db8::1 OUTER_B=2001:db8::2
@@ -80,8 +83,25 @@ peer() { # peer ENCAP: scapy is A
 		fail "scapy as gateway A, encap $ENCAP (see above)"
 }
 
+natt_frag4() { # IPv4 NAT-T in fragments, scapy is A
+	say "scapy <-> espressod, NAT-T over IPv4 in fragments"
+	export ENCAP=udp OUTER6=
+	OUTER_A=192.0.2.1 OUTER_B=192.0.2.2
+	gw_stop a; gw_stop b
+	rm -rf "$WORK/state-b"
+	gw_start b
+	ip netns exec "$NS_A" ping -c 1 -W 2 "$OUTER_B" >/dev/null || fail "no outer connectivity"
+	sleep 0.2
+	ip netns exec "$NS_A" /usr/bin/python3 "$(dirname "$0")/esp6test.py" natt-frag4 \
+		--iface eA --src-mac "$(mac "$NS_A" eA)" --dst-mac "$(mac "$NS_B" eB)" \
+		--key-ab "$KEY_AB" --key-ba "$KEY_BA" --spi-ab "$SPI_AB" --spi-ba "$SPI_BA" \
+		--ctl "$ROOT/espressoctl" --inst-b "$P-b" ||
+		fail "NAT-T fragments over IPv4 (see above)"
+}
+
 pair esp
 pair udp
 peer esp
 peer udp
+natt_frag4
 say "PASS"
