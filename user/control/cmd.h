@@ -99,6 +99,7 @@ struct cmd {
 	struct cmd_sa sa;         /* sa add|del|update */
 	struct cfg_prefix prefix; /* route add|del: no host bits set */
 	struct cmd_tap tap;       /* trace, pcap start */
+	int remote_family;        /* tunnel add: of remote (local's: tunnel) */
 };
 
 /*
