@@ -31,7 +31,7 @@ print(sum(s.get(sys.argv[2], 0) for s in sas if s["dir"] == sys.argv[1]))' "$2" 
 }
 
 pair() { # pair ENCAP: both gateways, traffic, counters
-	export ENCAP=$1
+	export ENCAP=$1 TUN_MTU=1500
 	say "espressod <-> espressod, outer IPv6, encap $ENCAP"
 	gw_stop a; gw_stop b
 	rm -rf "$WORK/state-a" "$WORK/state-b"
@@ -47,13 +47,25 @@ pair() { # pair ENCAP: both gateways, traffic, counters
 	# 1300-byte pings: within the tunnel MTU, a single ESP packet each
 	ip netns exec "$NS_A" ping -q -c 3 -i 0.05 -W 1 -s 1300 -M do 10.2.0.1 >/dev/null ||
 		fail "4in6 ping of 1300 bytes"
-	# 1500 bytes, DF: ICMP fragmentation needed from gw-a (outer IPv6 is never fragmented)
-	ip netns exec "$NS_A" ping -q -c 1 -W 1 -s 1500 -M do 10.2.0.1 >/dev/null 2>&1 &&
-		fail "a 1528-byte DF packet crossed a 1400-byte tunnel"
-	[ "$(( $(sa_field a out packets) - out0 ))" -eq 13 ] ||
-		fail "gw-a sent $(( $(sa_field a out packets) - out0 )) ESP packets, want 13"
-	[ "$(( $(sa_field b in packets) - in0 ))" -eq 13 ] ||
-		fail "gw-b decrypted $(( $(sa_field b in packets) - in0 )) ESP packets, want 13"
+	# the tun's MTU (1500) is above the tunnel's (1426 raw, 1418 UDP):
+	# 1448 bytes without DF: fragmented before encryption, two ESP packets
+	# each way (fragment = "$FRAGMENT": an outer IPv6 packet is never cut,
+	# frag_out stays); then with DF: ICMP fragmentation needed from gw-a
+	local icmp0 frag0
+	icmp0=$(counter "$(ctl a show stats)" icmp_sent)
+	frag0=$(counter "$(ctl a show stats)" frag_out)
+	ip netns exec "$NS_A" ping -q -c 1 -W 1 -s 1420 -M dont 10.2.0.1 >/dev/null ||
+		fail "a 1448-byte packet without DF did not cross (fragment = $FRAGMENT)"
+	[ "$(counter "$(ctl a show stats)" frag_out)" = "$frag0" ] ||
+		fail "gw-a fragmented an outer IPv6 packet"
+	ip netns exec "$NS_A" ping -q -c 1 -W 1 -s 1420 -M do 10.2.0.1 >/dev/null 2>&1 &&
+		fail "a 1448-byte DF packet crossed the tunnel"
+	[ "$(counter "$(ctl a show stats)" icmp_sent)" = $((icmp0 + 1)) ] ||
+		fail "gw-a sent $(( $(counter "$(ctl a show stats)" icmp_sent) - icmp0 )) ICMP errors, want 1"
+	[ "$(( $(sa_field a out packets) - out0 ))" -eq 15 ] ||
+		fail "gw-a sent $(( $(sa_field a out packets) - out0 )) ESP packets, want 15"
+	[ "$(( $(sa_field b in packets) - in0 ))" -eq 15 ] ||
+		fail "gw-b decrypted $(( $(sa_field b in packets) - in0 )) ESP packets, want 15"
 	ip netns exec "$NS_B" iperf3 -s -1 -B 10.2.0.1 -D >/dev/null
 	sleep 0.3
 	ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -t 1 -f m | tail -3 | head -1 || fail "iperf3 4in6"
@@ -100,7 +112,7 @@ natt_frag4() { # IPv4 NAT-T in fragments, scapy is A
 }
 
 pair esp
-pair udp
+FRAGMENT=outer pair udp
 peer esp
 peer udp
 natt_frag4
