@@ -49,7 +49,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, ESPRESSO_FRAG_IDS_MAX);
 	__type(key, struct espresso_frag_key);
-	__type(value, __u8);
+	__type(value, __u64); /* bpf_ktime_get_ns() of the first fragment */
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } espresso_frag_ids SEC(".maps");
 
@@ -318,11 +318,14 @@ static __always_inline int frag_natt(struct xdp_md *ctx,
 				     int l3, __u16 l3_off)
 {
 	struct udphdr *udp = c->pos;
+	__u64 now = bpf_ktime_get_ns(), *born;
 	__u32 *marker;
-	__u8 one = 1;
 
 	if (verdict == FRAG_UDP_LATER) {
-		if (!bpf_map_lookup_elem(&espresso_frag_ids, fk))
+		/* a train older than reassembly keeps one is not this one:
+		 * the id was used again (by IKE, say) */
+		born = bpf_map_lookup_elem(&espresso_frag_ids, fk);
+		if (!born || now - *born > ESPRESSO_FRAG_TRAIN_NS)
 			goto pass;
 		return frag_redirect(ctx, st, l3, l3_off, 1);
 	}
@@ -331,7 +334,7 @@ static __always_inline int frag_natt(struct xdp_md *ctx,
 	    udp->dest != bpf_htons(ESPRESSO_NATT_PORT) || *marker == 0 ||
 	    !bpf_map_lookup_elem(&espresso_sa_in, &(__u32){ bpf_ntohl(*marker) }))
 		goto pass;
-	if (bpf_map_update_elem(&espresso_frag_ids, fk, &one, BPF_ANY))
+	if (bpf_map_update_elem(&espresso_frag_ids, fk, &now, BPF_ANY))
 		goto pass;
 	return frag_redirect(ctx, st, l3, l3_off, 1);
 pass:

@@ -39,6 +39,10 @@ struct espresso_sa_in {
  * fragment header's, as on the wire.
  */
 #define ESPRESSO_FRAG_IDS_MAX 4096
+/* value: bpf_ktime_get_ns() of the first fragment; a later fragment is
+ * taken within this time of it (the reassembly timeout), so an id used
+ * again later (IKE's own fragments) is the kernel's */
+#define ESPRESSO_FRAG_TRAIN_NS 2000000000ull
 struct espresso_frag_key {
 	__u8 l3_proto; /* 4 or 6 */
 	__u8 pad[3];
