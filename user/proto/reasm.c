@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * reasm: IPv4 reassembly with bounds.
+ * reasm: IPv4 and IPv6 reassembly with bounds.
  *
  * A train (the fragments of one datagram, keyed by source, destination, id
- * and protocol) holds one data buffer that grows to the highest end seen
+ * and, for IPv4, protocol) holds one data buffer that grows to the highest end seen
  * (to the exact length once the last fragment is known), a sorted array of
  * the ranges received and the first fragment's header. The buffer keeps
- * 60 bytes of room in front, so that a complete packet is finished in place:
+ * 128 bytes of room in front, so that a complete packet is finished in place:
  * the header goes right before the data and the buffer is handed out as it
  * is (kept by the table until the next call, not counted in reasm_mem).
  *
