@@ -7,7 +7,11 @@
  *   UDP to 4500 with the zero non-ESP marker (IKE)            -> kernel
  *   ESP with an unknown SPI                                   -> drop, counted
  *   NAT-T keepalive (one 0xFF byte)                            -> kernel
- *   IPv4 fragment of ESP (IP proto 50)                          -> XSK, reassembled there
+ *   IPv4/IPv6 fragment of ESP (IP proto 50)                     -> XSK, reassembled there
+ *   fragment of NAT-T ESP (first one: known SPI; later ones:
+ *     their train is in espresso_frag_ids)                      -> XSK, reassembled there
+ *   IPv6: hop-by-hop, routing and destination options headers are
+ *     skipped (at most IP6_EXT_MAX); more                       -> kernel
  *   everything else                                           -> kernel
  *
  * On a LAN interface (router mode, listed in espresso_ifaces), plaintext:
@@ -49,6 +53,14 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } espresso_xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ESPRESSO_FRAG_IDS_MAX);
+	__type(key, struct espresso_frag_key);
+	__type(value, __u64); /* bpf_ktime_get_ns() of the first fragment */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_frag_ids SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -170,9 +182,21 @@ static __always_inline int parse_eth(struct cursor *c, __u16 *proto)
 	return 0;
 }
 
-/* Returns the L4 protocol, -1 for malformed, -2 for a fragment, -3 for a
- * fragment of ESP. */
-static __always_inline int parse_ip4(struct cursor *c, __u32 *l3_len)
+/* Fragment verdicts of the IP parsers (besides -1, malformed). */
+enum {
+	FRAG_OTHER = -2,     /* a fragment of something else: kernel */
+	FRAG_ESP = -3,       /* a fragment of ESP */
+	FRAG_UDP_FIRST = -4, /* the first fragment of UDP: cursor on it */
+	FRAG_UDP_LATER = -5, /* a later fragment of UDP */
+	IP6_EXT_LIMIT = -6,  /* more IPv6 extension headers than parsed */
+};
+
+#define IP6_EXT_MAX 4
+
+/* Returns the L4 protocol, -1 for malformed, or a FRAG_* verdict with fk
+ * filled (fragments). */
+static __always_inline int parse_ip4(struct cursor *c, __u32 *l3_len,
+				     struct espresso_frag_key *fk)
 {
 	struct iphdr *ip = c->pos;
 	__u32 hlen;
@@ -188,15 +212,47 @@ static __always_inline int parse_ip4(struct cursor *c, __u32 *l3_len)
 	    c->pos + bpf_ntohs(ip->tot_len) > c->end)
 		return -1;
 	*l3_len = bpf_ntohs(ip->tot_len);
-	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
-		return ip->protocol == IPPROTO_ESP ? -3 : -2;
 	c->pos += hlen;
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
+		if (ip->protocol == IPPROTO_ESP)
+			return FRAG_ESP;
+		if (ip->protocol != IPPROTO_UDP)
+			return FRAG_OTHER;
+		fk->l3_proto = 4;
+		fk->id = ip->id;
+		__builtin_memcpy(fk->src, &ip->saddr, 4);
+		__builtin_memcpy(fk->dst, &ip->daddr, 4);
+		return ip->frag_off & bpf_htons(IP_OFFSET) ? FRAG_UDP_LATER
+							   : FRAG_UDP_FIRST;
+	}
 	return ip->protocol;
 }
 
-static __always_inline int parse_ip6(struct cursor *c, __u32 *l3_len)
+struct ip6_ext {
+	__u8 nexthdr;
+	__u8 hdrlen; /* in 8 bytes, not counting the first 8 */
+};
+
+struct ip6_frag {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 off; /* offset in 8 bytes << 3, M in bit 0 */
+	__be32 id;
+};
+
+/*
+ * IPv6 and its extension headers: hop-by-hop (0), routing (43) and
+ * destination options (60) are skipped, at most IP6_EXT_MAX of them; a
+ * fragment header (44) ends the parse with a FRAG_* verdict.
+ */
+static __always_inline int parse_ip6(struct cursor *c, __u32 *l3_len,
+				     struct espresso_frag_key *fk)
 {
 	struct ipv6hdr *ip6 = c->pos;
+	struct ip6_frag *f;
+	struct ip6_ext *e;
+	__u8 nh;
+	int i;
 
 	if ((void *)(ip6 + 1) > c->end)
 		return -1;
@@ -206,9 +262,34 @@ static __always_inline int parse_ip6(struct cursor *c, __u32 *l3_len)
 		return -1;
 	*l3_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	c->pos = ip6 + 1;
-	if (ip6->nexthdr == 44 /* fragment */)
-		return -2;
-	return ip6->nexthdr;
+	nh = ip6->nexthdr;
+#pragma unroll
+	for (i = 0; i < IP6_EXT_MAX; i++) {
+		if (nh != 0 && nh != 43 && nh != 60)
+			break;
+		e = c->pos;
+		if ((void *)(e + 1) > c->end)
+			return -1;
+		nh = e->nexthdr;
+		c->pos += (e->hdrlen + 1) * 8;
+	}
+	if (nh == 0 || nh == 43 || nh == 60)
+		return IP6_EXT_LIMIT;
+	if (nh != 44)
+		return nh;
+	f = c->pos;
+	if ((void *)(f + 1) > c->end)
+		return -1;
+	c->pos = f + 1;
+	if (f->nexthdr == IPPROTO_ESP)
+		return FRAG_ESP;
+	if (f->nexthdr != IPPROTO_UDP)
+		return FRAG_OTHER;
+	fk->l3_proto = 6;
+	fk->id = f->id;
+	__builtin_memcpy(fk->src, &ip6->saddr, 16);
+	__builtin_memcpy(fk->dst, &ip6->daddr, 16);
+	return f->off & bpf_htons(0xfff8) ? FRAG_UDP_LATER : FRAG_UDP_FIRST;
 }
 
 /*
@@ -439,14 +520,14 @@ static __always_inline int esp_redirect(struct xdp_md *ctx,
 	return meta_redirect(ctx, st, &m);
 }
 
-/* An IPv4 fragment of ESP: to the XSK, which reassembles it. */
+/* An IP fragment of ESP: to the XSK, which reassembles it. */
 static __always_inline int frag_redirect(struct xdp_md *ctx,
 					 struct espresso_xdp_stats *st,
-					 __u16 l3_off)
+					 int l3_proto, __u16 l3_off, int natt)
 {
 	struct espresso_meta m = {
 		.magic = ESPRESSO_META_MAGIC, .verdict = ESPRESSO_V_FRAG,
-		.l3_proto = 4, .l3_off = l3_off,
+		.l3_proto = l3_proto, .l3_off = l3_off,
 	};
 	__u32 qid = ctx->rx_queue_index;
 
@@ -454,8 +535,49 @@ static __always_inline int frag_redirect(struct xdp_md *ctx,
 		COUNT(st, pass_fragment);
 		return XDP_PASS;
 	}
-	COUNT(st, redirect_frag);
+	if (natt)
+		COUNT(st, redirect_frag_natt);
+	else
+		COUNT(st, redirect_frag);
 	return meta_redirect(ctx, st, &m);
+}
+
+/*
+ * A fragment of UDP. The first one is NAT-T ESP when it is to the NAT-T
+ * port, without the zero marker, with a known SPI: its train is recorded
+ * and it goes to the XSK. A later one goes there when its train was
+ * recorded. Everything else is the kernel's (IKE too: its fragments have
+ * the zero marker).
+ */
+static __always_inline int frag_natt(struct xdp_md *ctx,
+				     struct espresso_xdp_stats *st,
+				     struct cursor *c,
+				     struct espresso_frag_key *fk, int verdict,
+				     int l3, __u16 l3_off)
+{
+	struct udphdr *udp = c->pos;
+	__u64 now = bpf_ktime_get_ns(), *born;
+	__u32 *marker;
+
+	if (verdict == FRAG_UDP_LATER) {
+		/* a train older than reassembly keeps one is not this one:
+		 * the id was used again (by IKE, say) */
+		born = bpf_map_lookup_elem(&espresso_frag_ids, fk);
+		if (!born || now - *born > ESPRESSO_FRAG_TRAIN_NS)
+			goto pass;
+		return frag_redirect(ctx, st, l3, l3_off, 1);
+	}
+	marker = (void *)(udp + 1);
+	if ((void *)(marker + 1) > c->end ||
+	    udp->dest != bpf_htons(ESPRESSO_NATT_PORT) || *marker == 0 ||
+	    !bpf_map_lookup_elem(&espresso_sa_in, &(__u32){ bpf_ntohl(*marker) }))
+		goto pass;
+	if (bpf_map_update_elem(&espresso_frag_ids, fk, &now, BPF_ANY))
+		goto pass;
+	return frag_redirect(ctx, st, l3, l3_off, 1);
+pass:
+	COUNT(st, pass_fragment);
+	return XDP_PASS;
 }
 
 SEC("xdp")
@@ -469,6 +591,7 @@ int espresso_xdp(struct xdp_md *ctx)
 	__u16 proto, l3_off, esp_off;
 	struct udphdr *udp;
 	__u32 *marker;
+	struct espresso_frag_key fk = {};
 	__u32 l3_len = 0;
 	__u16 ulen;
 	int l4, l3;
@@ -487,22 +610,28 @@ int espresso_xdp(struct xdp_md *ctx)
 	l3_off = c.pos - data;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		l3 = 4;
-		l4 = parse_ip4(&c, &l3_len);
+		l4 = parse_ip4(&c, &l3_len, &fk);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		l3 = 6;
-		l4 = parse_ip6(&c, &l3_len);
+		l4 = parse_ip6(&c, &l3_len, &fk);
 	} else {
 		COUNT(st, pass_not_ip);
 		return XDP_PASS;
 	}
 	if (l4 == -1)
 		goto malformed;
-	/* IPv4 fragments of ESP are reassembled by the worker; the kernel,
-	 * which has no use for ESP, keeps the others. */
-	if (l4 == -3)
-		return frag_redirect(ctx, st, l3_off);
-	if (l4 == -2) {
+	/* Fragments of ESP are reassembled by the worker; the kernel, which
+	 * has no use for ESP, keeps the others. NAT-T: see frag_natt. */
+	if (l4 == FRAG_ESP)
+		return frag_redirect(ctx, st, l3, l3_off, 0);
+	if (l4 == FRAG_UDP_FIRST || l4 == FRAG_UDP_LATER)
+		return frag_natt(ctx, st, &c, &fk, l4, l3, l3_off);
+	if (l4 == FRAG_OTHER) {
 		COUNT(st, pass_fragment);
+		return XDP_PASS;
+	}
+	if (l4 == IP6_EXT_LIMIT) {
+		COUNT(st, pass_ip6_ext);
 		return XDP_PASS;
 	}
 

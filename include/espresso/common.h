@@ -25,6 +25,7 @@
 #define ESPRESSO_MAP_SA_IN "espresso_sa_in"
 #define ESPRESSO_MAP_XSKS "espresso_xsks"
 #define ESPRESSO_MAP_STATS "espresso_stats"
+#define ESPRESSO_MAP_FRAG_IDS "espresso_frag_ids"
 #define ESPRESSO_PROG_NAME "espresso_xdp"
 #define ESPRESSO_MAP_IFACES "espresso_ifaces"
 #define ESPRESSO_MAP_ROUTES4 "espresso_routes4"
@@ -129,11 +130,33 @@ struct espresso_flow {
 	__u8 pad[3];
 };
 
+/*
+ * espresso_frag_ids (LRU hash): the IP fragment trains whose first fragment
+ * was UDP-encapsulated ESP of a known SPI (NAT-T). The later fragments of a
+ * train carry no UDP header; the program finds them here and sends them to
+ * the XSK too. A later fragment that comes before the first goes to the
+ * kernel (its train then times out in both). Addresses as on the wire,
+ * IPv4 in the first 4 bytes; id: the IPv4 identification or IPv6
+ * fragment header's, as on the wire.
+ */
+#define ESPRESSO_FRAG_IDS_MAX 4096
+/* value: bpf_ktime_get_ns() of the first fragment; a later fragment is
+ * taken within this time of it (the reassembly timeout), so an id used
+ * again later (IKE's own fragments) is the kernel's */
+#define ESPRESSO_FRAG_TRAIN_NS 2000000000ull
+struct espresso_frag_key {
+	__u8 l3_proto; /* 4 or 6 */
+	__u8 pad[3];
+	__u32 id;
+	__u8 src[16];
+	__u8 dst[16];
+};
+
 /* Verdicts written to the metadata in front of each redirected frame. */
 enum espresso_verdict {
 	ESPRESSO_V_NONE = 0,
 	ESPRESSO_V_ESP_IN = 1, /* inbound ESP for sa_index, to decrypt */
-	ESPRESSO_V_FRAG = 2,   /* an IPv4 fragment of ESP, to reassemble */
+	ESPRESSO_V_FRAG = 2,   /* an IPv4/IPv6 fragment of ESP, to reassemble */
 	ESPRESSO_V_PROTECT = 3, /* LAN plaintext a tunnel's routes cover */
 	ESPRESSO_V_POLICY = 4,  /* LAN plaintext an SPD rule protects: the
 				 * tunnel in the metadata decides */
@@ -173,7 +196,7 @@ struct espresso_meta {
 	X(pass_other, "IP but not ESP nor NAT-T: to the kernel")             \
 	X(pass_ike, "UDP 4500 with the non-ESP marker (IKE): to the kernel") \
 	X(pass_fragment, "IP fragment, not of ESP: to the kernel")           \
-	X(redirect_frag, "IPv4 fragment of ESP redirected for reassembly")   \
+	X(redirect_frag, "IPv4/IPv6 fragment of ESP redirected for reassembly") \
 	X(redirect_esp, "ESP with known SPI redirected to the XSK")          \
 	X(redirect_natt, "UDP-encapsulated ESP redirected to the XSK")       \
 	X(drop_unknown_spi, "ESP with an SPI not in espresso_sa_in")         \
@@ -191,7 +214,9 @@ struct espresso_meta {
 	X(spd_cache_miss, "LAN: SPD looked up (and the verdict cached)")      \
 	X(redirect_policy, "LAN: an SPD rule protects it: to the XSK")        \
 	X(pass_spd_bypass, "LAN: an SPD rule bypasses it: to the kernel")     \
-	X(drop_spd_discard, "LAN: an SPD rule discards it")
+	X(drop_spd_discard, "LAN: an SPD rule discards it")             \
+	X(redirect_frag_natt, "fragment of UDP-encapsulated ESP redirected")  \
+	X(pass_ip6_ext, "IPv6 with more extension headers than parsed: to the kernel")
 
 #define ESPRESSO_X_FIELD(name, help) __u64 name;
 struct espresso_xdp_stats {

@@ -33,6 +33,11 @@ SA_PAIRS=${SA_PAIRS:-1}         # SA pairs per tunnel (keys derived by HKDF)
 CRYPTO=${CRYPTO:-openssl}       # AES-GCM backend: openssl | ipsec-mb
 CPUS_A=${CPUS_A:-}              # worker CPUs, e.g. "0, 1" (default: not pinned)
 CPUS_B=${CPUS_B:-}
+# OUTER6=1: IPv6 on the wire too (2001:db8::1 on eA, 2001:db8::2 on eB) and
+# the tunnel between those (4in6, 6in6) instead of 192.0.2.1/.2
+OUTER6=${OUTER6:-}
+OUTER_A=192.0.2.1 OUTER_B=192.0.2.2
+[ -z "$OUTER6" ] || { OUTER_A=2001:db8::1; OUTER_B=2001:db8::2; }
 PID_A= PID_B=
 
 say() { printf '== %s\n' "$*"; }
@@ -48,6 +53,10 @@ topo_up() {
 	ip -n "$NS_B" link set eB mtu "$WIRE_MTU"
 	ip -n "$NS_A" addr add 192.0.2.1/24 dev eA
 	ip -n "$NS_B" addr add 192.0.2.2/24 dev eB
+	if [ -n "$OUTER6" ]; then
+		ip -n "$NS_A" addr add 2001:db8::1/64 dev eA nodad
+		ip -n "$NS_B" addr add 2001:db8::2/64 dev eB nodad
+	fi
 	for n in "$NS_A" "$NS_B"; do ip -n "$n" link set lo up; done
 	ip -n "$NS_A" link set eA up
 	ip -n "$NS_B" link set eB up
@@ -113,11 +122,11 @@ gw_start() { # gw_start a|b
 	local ns conf log wrap
 	if [ "$1" = a ]; then
 		ns=$NS_A
-		conf=$(gw_conf a eA 10.1.0.1/32 fd00:1::1/128 192.0.2.1 192.0.2.2 \
+		conf=$(gw_conf a eA 10.1.0.1/32 fd00:1::1/128 "$OUTER_A" "$OUTER_B" \
 			10.2.0.0/16 fd00:2::/64 "$SPI_AB" "$KEY_AB" "$SPI_BA" "$KEY_BA" "$CPUS_A")
 	else
 		ns=$NS_B
-		conf=$(gw_conf b eB 10.2.0.1/32 fd00:2::1/128 192.0.2.2 192.0.2.1 \
+		conf=$(gw_conf b eB 10.2.0.1/32 fd00:2::1/128 "$OUTER_B" "$OUTER_A" \
 			10.1.0.0/16 fd00:1::/64 "$SPI_BA" "$KEY_BA" "$SPI_AB" "$KEY_AB" "$CPUS_B")
 	fi
 	log=$WORK/gw-$1.log
@@ -151,7 +160,7 @@ gw_stop() { # gw_stop a|b: SIGTERM and wait
 # the next hop's MAC and be counted as tx_no_neigh)
 tunnel_ready() {
 	local t ok
-	ip netns exec "$NS_A" ping -c 1 -W 2 192.0.2.2 >/dev/null || fail "no outer connectivity"
+	ip netns exec "$NS_A" ping -c 1 -W 2 "$OUTER_B" >/dev/null || fail "no outer connectivity"
 	for t in 10.2.0.1 fd00:2::1; do
 		ok=
 		for _ in 1 2 3; do

@@ -4,8 +4,8 @@
  * the kernel (BPF_PROG_TEST_RUN) on every input as a frame. Needs root, as
  * tests/unit/test_bpf.c: the object is loaded once, with no map pinned,
  * and espresso_sa_in holds SPIs 0x1000 and 0xc0000001. No AF_XDP socket is
- * bound, so a frame for a known SPI ends as drop_no_xsk, an ESP fragment
- * as pass_fragment, and nothing is ever redirected.
+ * bound, so a frame for a known SPI ends as drop_no_xsk, an ESP or NAT-T
+ * fragment as pass_fragment, and nothing is ever redirected.
  *
  * Per frame: the verdict is XDP_PASS or XDP_DROP, the frame comes back
  * unchanged, rx_packets and exactly one other counter moved, by one, and
@@ -170,9 +170,21 @@ static int reference(const uint8_t *f, size_t len, int *vlans, int *path)
 			return C_drop_malformed;
 		l3_end = off + 40 + fz_get16(f + off + 4);
 		l4 = f[off + 6];
-		if (l4 == 44)
-			return C_pass_fragment;
 		l4_off = off + 40;
+		/* up to 4 hop-by-hop / routing / destination options */
+		for (i = 0; i < 4 && (l4 == 0 || l4 == 43 || l4 == 60); i++) {
+			if (l4_off + 2 > len)
+				return C_drop_malformed;
+			l4 = f[l4_off];
+			l4_off += (f[l4_off + 1] + 1u) * 8;
+		}
+		if (l4 == 0 || l4 == 43 || l4 == 60)
+			return C_pass_ip6_ext;
+		/* a fragment: of ESP or NAT-T it would go to the XSK, but
+		 * none is bound */
+		if (l4 == 44)
+			return l4_off + 8 > len ? C_drop_malformed
+						: C_pass_fragment;
 	} else {
 		return C_pass_not_ip;
 	}
@@ -258,6 +270,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case C_pass_ike:
 	case C_pass_fragment:
 	case C_pass_natt_keepalive:
+	case C_pass_ip6_ext:
 		if (opts.retval != XDP_PASS)
 			abort();
 		break;

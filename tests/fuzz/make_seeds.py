@@ -172,6 +172,15 @@ def frames():
                                          **outer))
     f["esp6_fragment"] = eth(0x86DD, ip6(44, struct.pack("!BBHI", 50, 0, 1,
                                                          7) + esp(0x1000)))
+    # outer IPv6 extension headers; NAT-T fragments (first one: a train)
+    f["esp6_hbh_dstopts"] = eth(0x86DD, ip6(0, bytes([60, 0, 1, 4, 0, 0, 0, 0]) +
+                                        bytes([50, 1, 1, 12]) + bytes(12) +
+                                        esp(0x1000)))
+    f["natt6_fragment_first"] = eth(0x86DD, ip6(44, struct.pack("!BBHI", 17, 0, 1, 9) +
+                                                struct.pack("!HHHH", 4500, 4500, 1000, 0) +
+                                                esp(0x1000)))
+    f["natt4_fragment_first"] = eth(0x0800, ip4(17, struct.pack("!HHHH", 4500, 4500, 1000, 0) +
+                                                esp(0x1000), mf=True, df=False, **outer))
     f["natt4_padded"] = eth(0x0800, udp(ip4, esp(0x1000), sport=4500,
                                         dport=4500, **outer) + bytes(8))
     f["tcp4"] = eth(0x0800, tcp(ip4, pay(20), **outer))
@@ -409,7 +418,14 @@ def reasm_seeds():
     frags = [ip4(17, d, frag=o, mf=m, df=False, ident=42) for o, d, m in parts]
     frags = [f + bytes((4 - len(f) % 4) % 4) for f in frags]
     over = ip4(17, whole[200:400], frag=25, mf=True, df=False, ident=42)
+    # IPv6: destination options, then the fragment header (id 0x0badcafe)
+    dst = bytes([44, 0, 1, 4, 0, 0, 0, 0])
+    frags6 = [ip6(60, dst + struct.pack("!BBHI", 17, 0, o * 8 | m, 0x0badcafe) + d)
+              for o, d, m in parts]
+    frags6 = [f + bytes((4 - len(f) % 4) % 4) for f in frags6]
     return {
+        "three_in_order_v6": b"".join(rec(f) for f in frags6),
+        "reversed_v6": b"".join(rec(f) for f in reversed(frags6)),
         "three_in_order": b"".join(rec(f) for f in frags),
         "reversed": b"".join(rec(f) for f in reversed(frags)),
         "overlap": b"".join(rec(f) for f in (frags[0], over, frags[2],

@@ -1220,3 +1220,138 @@ Test(bpf, spd_source_and_port_selectors)
 	expect_spd(&f, XDP_DROP, (struct espresso_xdp_stats){
 		.spd_cache_miss = 1, .drop_lan_no_xsk = 1 }, "other port");
 }
+
+/* ---- IPv6 extension headers, NAT-T fragments -------------------------------- */
+
+/* An extension header (hop-by-hop, routing, destination options) of
+ * 8 * (hdrlen + 1) bytes: next, hdrlen, then PadN. */
+static void ext6(struct frame *f, unsigned int next, unsigned int hdrlen)
+{
+	size_t i;
+
+	put8(f, next);
+	put8(f, hdrlen);
+	put8(f, 1);
+	put8(f, (unsigned int)(8 * (hdrlen + 1) - 4));
+	for (i = 4; i < 8 * (hdrlen + 1); i++)
+		put8(f, 0);
+}
+
+Test(bpf, ipv6_extension_headers)
+{
+	struct frame f;
+	size_t ip;
+	int i;
+
+	/* hop-by-hop, then destination options (16 bytes), then ESP */
+	eth(&f, 0x86dd);
+	ip = ip6(&f, 0);
+	ext6(&f, 60, 0);
+	ext6(&f, IPPROTO_ESP, 1);
+	esp(&f, KNOWN_SPI, 32);
+	ip6_done(&f, ip);
+	EXPECT(f.b, f.len, XDP_DROP, drop_no_xsk);
+	/* four of them: still parsed; five: the kernel's */
+	for (i = 4; i <= 5; i++) {
+		int k;
+
+		eth(&f, 0x86dd);
+		ip = ip6(&f, 60);
+		for (k = 0; k < i; k++)
+			ext6(&f, k == i - 1 ? IPPROTO_ESP : 60, 0);
+		esp(&f, KNOWN_SPI, 32);
+		ip6_done(&f, ip);
+		if (i == 4)
+			EXPECT(f.b, f.len, XDP_DROP, drop_no_xsk);
+		else
+			EXPECT(f.b, f.len, XDP_PASS, pass_ip6_ext);
+	}
+	/* a header whose length runs past the packet: ESP not in it */
+	eth(&f, 0x86dd);
+	ip = ip6(&f, 60);
+	ext6(&f, IPPROTO_ESP, 0);
+	esp(&f, KNOWN_SPI, 32);
+	ip6_done(&f, ip);
+	f.b[ip + 41] = 200;
+	EXPECT(f.b, f.len, XDP_DROP, drop_malformed);
+	/* cut inside the extension header itself */
+	EXPECT(f.b, ip + 41, XDP_DROP, drop_malformed);
+	/* UDP 4500 after an extension header */
+	eth(&f, 0x86dd);
+	ip = ip6(&f, 0);
+	ext6(&f, IPPROTO_UDP, 0);
+	{
+		size_t u = udp(&f, ESPRESSO_NATT_PORT, ESPRESSO_NATT_PORT);
+
+		esp(&f, KNOWN_SPI, 32);
+		udp_done(&f, u);
+	}
+	ip6_done(&f, ip);
+	EXPECT(f.b, f.len, XDP_DROP, drop_no_xsk);
+}
+
+static int frag_ids_count(void)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, ESPRESSO_MAP_FRAG_IDS);
+	struct espresso_frag_key k, next;
+	int n = 0;
+
+	cr_assert_not_null(m);
+	if (bpf_map__get_next_key(m, NULL, &next, sizeof(next)))
+		return 0;
+	do {
+		k = next;
+		n++;
+	} while (!bpf_map__get_next_key(m, &k, &next, sizeof(next)));
+	return n;
+}
+
+/* NAT-T fragments: without an XSK they are the kernel's (pass_fragment),
+ * but the first fragment of NAT-T ESP with a known SPI records its train. */
+Test(bpf, natt_fragments)
+{
+	struct frame f;
+	size_t ip, u;
+	int n0 = frag_ids_count();
+
+	/* IPv4, first fragment, known SPI */
+	eth(&f, 0x0800);
+	ip = ip4(&f, IPPROTO_UDP, 5, 0x2000);
+	u = udp(&f, ESPRESSO_NATT_PORT, ESPRESSO_NATT_PORT);
+	esp(&f, KNOWN_SPI, 32);
+	set16(&f, u + 4, 1000); /* the whole datagram's length */
+	ip4_done(&f, ip);
+	EXPECT(f.b, f.len, XDP_PASS, pass_fragment);
+	cr_assert_eq(frag_ids_count(), n0 + 1);
+	/* unknown SPI, or IKE (zero marker): not recorded */
+	eth(&f, 0x0800);
+	ip = ip4(&f, IPPROTO_UDP, 5, 0x2000);
+	f.b[ip + 5] = 2; /* another id */
+	u = udp(&f, ESPRESSO_NATT_PORT, ESPRESSO_NATT_PORT);
+	esp(&f, UNKNOWN_SPI, 32);
+	ip4_done(&f, ip);
+	EXPECT(f.b, f.len, XDP_PASS, pass_fragment);
+	set16(&f, u + 8, 0);
+	set16(&f, u + 10, 0);
+	ip4_done(&f, ip);
+	EXPECT(f.b, f.len, XDP_PASS, pass_fragment);
+	cr_assert_eq(frag_ids_count(), n0 + 1);
+	/* a later fragment: looked up, passed (no XSK) */
+	eth(&f, 0x0800);
+	ip = ip4(&f, IPPROTO_UDP, 5, 100);
+	esp(&f, KNOWN_SPI, 32);
+	ip4_done(&f, ip);
+	EXPECT(f.b, f.len, XDP_PASS, pass_fragment);
+	/* IPv6, first fragment, known SPI */
+	eth(&f, 0x86dd);
+	ip = ip6(&f, 44);
+	put8(&f, IPPROTO_UDP);
+	put8(&f, 0);
+	put16(&f, 0x0001);
+	put32(&f, 9);
+	u = udp(&f, ESPRESSO_NATT_PORT, ESPRESSO_NATT_PORT);
+	esp(&f, KNOWN_SPI, 32);
+	ip6_done(&f, ip);
+	EXPECT(f.b, f.len, XDP_PASS, pass_fragment);
+	cr_assert_eq(frag_ids_count(), n0 + 2);
+}

@@ -172,6 +172,19 @@ Test(cmd, tunnel_add_defaults)
 	cr_assert_eq(c.tunnel.in.key_len, 0);
 }
 
+Test(cmd, tunnel_add_ipv6)
+{
+	struct in6_addr a;
+
+	expect_ok("tunnel add to-b6 remote 2001:db8::2 local 2001:db8::1 encap udp");
+	cr_assert_eq(c.tunnel.family, AF_INET6);
+	inet_pton(AF_INET6, "2001:db8::1", &a);
+	cr_assert(!memcmp(&c.tunnel.local6, &a, 16));
+	inet_pton(AF_INET6, "2001:db8::2", &a);
+	cr_assert(!memcmp(&c.tunnel.remote6, &a, 16));
+	cr_assert_eq(c.tunnel.encap, ENCAP_UDP);
+}
+
 Test(cmd, tunnel_add_all_options)
 {
 	expect_ok("tunnel add T_9-x fragment outer esn off remote 10.0.0.2 cipher aes-gcm-128 replay-window 4096 encap udp local 10.0.0.1");
@@ -562,9 +575,15 @@ Test(cmd, bad_name)
 Test(cmd, bad_address)
 {
 	EXPECT_ERR("tunnel add t local 10.0.0 remote 10.0.0.2",
-		   "tunnel add: local: '10.0.0' is not an IPv4 address");
+		   "tunnel add: local: '10.0.0' is not an IPv4 or IPv6 address");
 	EXPECT_ERR("tunnel add t local 10.0.0.1 remote 2001:db8::2",
-		   "tunnel add: remote: '2001:db8::2' is not an IPv4 address");
+		   "tunnel add: remote: an IPv6 address but local is IPv4");
+	EXPECT_ERR("tunnel add t remote 10.0.0.1 local 2001:db8::2",
+		   "tunnel add: remote: an IPv4 address but local is IPv6");
+	EXPECT_ERR("tunnel add t local 2001:db8::2 remote 2001:db8::2",
+		   "tunnel add: remote: same address as local");
+	EXPECT_ERR("tunnel add t local 2001:db8::2 remote ff02::1",
+		   "tunnel add: remote: 'ff02::1' is not a unicast address");
 	EXPECT_ERR("tunnel add t local 10.0.0.1 remote 10.0.0.256",
 		   "tunnel add: remote:", "IPv4");
 	EXPECT_ERR("tunnel add t local 10.0.0.1 remote 10.0.0.1",

@@ -821,11 +821,37 @@ Test(config, outer_addresses_ipv4)
 	struct cfg c;
 
 	EXPECT_ERR(load_edit(&c, false, 14, "      remote = \"2001:db8::2\";", 0),
-		   &c, 14, "tunnels.[0].remote", "'2001:db8::2' is not an IPv4 address");
+		   &c, 14, "tunnels.[0].remote", "'2001:db8::2' is an IPv6 address but local is IPv4");
 	EXPECT_ERR(load_edit(&c, false, 25, "      local = \"192.0.2\";", 0),
 		   &c, 25, "tunnels.[1].local", "IPv4");
 	EXPECT_ERR(load_edit(&c, false, 14, "      remote = \"192.0.2.1\";", 0),
 		   &c, 14, "tunnels.[0].remote", "same address as local");
+}
+
+/* Outer IPv6: both ends IPv6, never mixed, unicast, distinct. */
+Test(config, outer_addresses_ipv6)
+{
+	struct in6_addr a;
+	struct cfg c;
+
+	cr_assert_eq(load_edit(&c, false, 13, "      local = \"2001:db8::1\";",
+			       14, "      remote = \"2001:db8::2\";", 0), 0,
+		     "%s", err);
+	cr_assert_eq(c.tunnels[0].family, AF_INET6);
+	inet_pton(AF_INET6, "2001:db8::1", &a);
+	cr_assert(!memcmp(&c.tunnels[0].local6, &a, 16));
+	inet_pton(AF_INET6, "2001:db8::2", &a);
+	cr_assert(!memcmp(&c.tunnels[0].remote6, &a, 16));
+	cr_assert_eq(c.tunnels[1].family, AF_INET);
+	config_free(&c);
+	EXPECT_ERR(load_edit(&c, false, 13, "      local = \"2001:db8::1\";", 0),
+		   &c, 14, "tunnels.[0].remote", "'192.0.2.2' is an IPv4 address but local is IPv6");
+	EXPECT_ERR(load_edit(&c, false, 13, "      local = \"2001:db8::1\";",
+			     14, "      remote = \"2001:db8::1\";", 0),
+		   &c, 14, "tunnels.[0].remote", "same address as local");
+	EXPECT_ERR(load_edit(&c, false, 13, "      local = \"2001:db8::1\";",
+			     14, "      remote = \"ff02::1\";", 0),
+		   &c, 14, "tunnels.[0].remote", "not a unicast address");
 }
 
 Test(config, shared_key)

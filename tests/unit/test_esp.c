@@ -34,6 +34,7 @@
 #include "core/stats.h"
 #include "vectors_rfc4106.h"
 #include "vectors_util.h"
+#include "refcsum.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -1038,4 +1039,173 @@ Test(esp_python, aesgcm_decrypts_encap4_output)
 	cr_assert_eq(n, 124, "python returned %zu bytes", n);
 	cr_assert_arr_eq(got, expect, n, "python's plaintext differs");
 	tfix_fini(&f);
+}
+
+/* ---- outer IPv6 (esp6.c) ------------------------------------------------ */
+
+#define LOCAL6 "2001:db8::1"
+#define REMOTE6 "2001:db8:1::2"
+
+/* esp_encap6 of one inner packet: outer IPv6 (+UDP with a checksum an
+ * independent sum verifies), ESP that opens, esp_outer_parse agreeing. */
+static void roundtrip6(enum cfg_encap encap, int family, size_t payload,
+		       uint64_t seq)
+{
+	uint8_t buf[BUF_LEN], orig[1600], *inner = buf + ESP_HEADROOM6, *outer;
+	bool udp = encap == ENCAP_UDP;
+	size_t len, hdr = 40 + (udp ? 8 : 0), outer_len = 0, esp_len, i;
+	struct espresso_meta m;
+	struct esp_inner in;
+	struct tfix f;
+	struct ip6_hdr h;
+	int r;
+
+	tfix_init(&f, encap, true, CIPHER_AES_GCM_256);
+	f.sp.family = AF_INET6;
+	cr_assert_eq(inet_pton(AF_INET6, LOCAL6, &f.sp.local6), 1);
+	cr_assert_eq(inet_pton(AF_INET6, REMOTE6, &f.sp.remote6), 1);
+	memset(buf, CANARY, sizeof(buf));
+	if (family == 4)
+		len = build_inner4(inner, payload, 0xb8, true, "10.1.2.3",
+				   "10.200.0.5");
+	else
+		len = build_inner6(inner, payload, 0xb8, "fd00:1::3",
+				   "fd00:2::5");
+	memcpy(orig, inner, len);
+	r = esp_encap6(&f.sp, &f.enc, seq, inner, len, &outer, &outer_len);
+	cr_assert_eq(r, 0);
+	cr_assert_eq(outer, inner - 16 - hdr);
+	cr_assert_leq(outer_len, len + esp_overhead6(encap));
+	for (i = 0; i < (size_t)(outer - buf); i++)
+		cr_assert_eq(buf[i], CANARY, "headroom byte %zu written", i);
+	for (i = (size_t)(outer - buf) + outer_len; i < sizeof(buf); i++)
+		cr_assert_eq(buf[i], CANARY, "byte %zu past the packet", i);
+	memcpy(&h, outer, sizeof(h));
+	cr_assert_eq(ntohl(h.ip6_flow), 6u << 28 | 0xb8u << 20,
+		     "version 6, traffic class of the inner, no flow label");
+	cr_assert_eq(ntohs(h.ip6_plen), outer_len - 40);
+	cr_assert_eq(h.ip6_nxt, udp ? IPPROTO_UDP : IPPROTO_ESP);
+	cr_assert_eq(h.ip6_hlim, 64);
+	cr_assert(!memcmp(&h.ip6_src, &f.sp.local6, 16));
+	cr_assert(!memcmp(&h.ip6_dst, &f.sp.remote6, 16));
+	if (udp) {
+		uint8_t ph[40] = { 0 };
+		uint32_t s;
+
+		cr_assert_eq(get32(outer + 40), 4500u << 16 | 4500u);
+		cr_assert_eq(outer[44] << 8 | outer[45], outer_len - 40);
+		cr_assert_neq(outer[46] << 8 | outer[47], 0,
+			      "UDP over IPv6 needs its checksum");
+		memcpy(ph, outer + 8, 32); /* RFC 8200 8.1 pseudo-header */
+		ph[34] = (uint8_t)((outer_len - 40) >> 8);
+		ph[35] = (uint8_t)(outer_len - 40);
+		ph[39] = IPPROTO_UDP;
+		s = ref_add(ref_add(0, ph, 40), outer + 40, outer_len - 40);
+		cr_assert_eq(ref_fold(s), 0xffff, "UDP checksum does not verify");
+	}
+	esp_len = outer_len - hdr;
+	cr_assert_eq(esp_open(&f.dec, seq, true, outer + hdr, esp_len), 0);
+	cr_assert_eq(esp_decap_inner(outer + hdr + 16, esp_len - 32, &in), 0);
+	cr_assert_eq(in.len, len);
+	cr_assert_arr_eq(outer + hdr + 16, orig, len);
+	/* what rx makes of it after reassembly */
+	cr_assert_eq(esp_outer_parse(outer, outer_len, &m), 0);
+	cr_assert_eq(m.l3_proto, 6);
+	cr_assert_eq(m.encap, udp);
+	cr_assert_eq(m.esp_off, hdr);
+	cr_assert_eq(m.spi, TEST_SPI);
+	cr_assert_eq(esp_outer_len(outer, 6), outer_len);
+	/* the receiver's view: its local is our remote */
+	{
+		struct esp_sa_params rs = f.sp;
+
+		rs.local6 = f.sp.remote6;
+		rs.remote6 = f.sp.local6;
+		cr_assert(esp_outer6_match(&rs, outer, udp));
+		rs.remote6.s6_addr[15] ^= 1;
+		cr_assert_eq(esp_outer6_match(&rs, outer, udp), udp,
+			     "raw ESP checks the source, NAT-T does not");
+		rs.local6.s6_addr[15] ^= 1;
+		cr_assert_not(esp_outer6_match(&rs, outer, udp));
+	}
+	tfix_fini(&f);
+}
+
+Test(esp6, roundtrip)
+{
+	static const size_t sizes[] = { 0, 1, 2, 3, 100, 1000, 1400 };
+	size_t i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		roundtrip6(ENCAP_ESP, 4, sizes[i], 1 + i);
+		roundtrip6(ENCAP_ESP, 6, sizes[i], 0x100000000ull + i);
+		roundtrip6(ENCAP_UDP, 4, sizes[i], 7 + i);
+		roundtrip6(ENCAP_UDP, 6, sizes[i], 0xfffffffeull + i);
+	}
+}
+
+/* The tunnel MTU over IPv6: the largest inner packet fits the uplink, 4
+ * bytes more would not; 20 bytes less than over IPv4. */
+Test(esp6, max_inner)
+{
+	int e;
+
+	for (e = ENCAP_ESP; e <= ENCAP_UDP; e++) {
+		unsigned int mtu = 1500, mi = esp_max_inner6(mtu, e);
+		unsigned int hdr = 40 + (e == ENCAP_UDP ? 8 : 0);
+		unsigned int esp = 8 + 8 + ((mi + 2 + 3) & ~3u) + 16;
+
+		cr_assert_leq(hdr + esp, mtu);
+		cr_assert_gt(hdr + 8 + 8 + ((mi + 4 + 2 + 3) & ~3u) + 16, mtu);
+		cr_assert_eq(mi, esp_max_inner(mtu, e) - 20);
+		cr_assert_eq(esp_overhead6(e), esp_overhead(e) + 20);
+	}
+}
+
+Test(esp6, outer_parse)
+{
+	uint8_t p[128] = { 0 };
+	struct espresso_meta m;
+
+	/* IPv6 / hop-by-hop (8) / destination options (16) / ESP */
+	p[0] = 0x60;
+	p[5] = 8 + 16 + 8 + 24;
+	p[6] = 0;
+	p[40] = 60;
+	p[48] = IPPROTO_ESP;
+	p[49] = 1;
+	p[64] = 0x12; p[65] = 0x34; p[66] = 0x56; p[67] = 0x78;
+	cr_assert_eq(esp_outer_parse(p, 40 + p[5], &m), 0);
+	cr_assert_eq(m.esp_off, 64);
+	cr_assert_eq(m.spi, 0x12345678u);
+	cr_assert_eq(m.encap, 0);
+	/* shorter than its own payload length */
+	cr_assert_eq(esp_outer_parse(p, 40 + p[5] - 1, &m), -1);
+	/* an extension header running past the packet */
+	p[49] = 10;
+	cr_assert_eq(esp_outer_parse(p, 40 + p[5], &m), -1);
+	p[49] = 1;
+	/* UDP: to 4500 and not the zero marker */
+	p[48] = IPPROTO_UDP;
+	p[66] = 0x11; p[67] = 0x94; /* dport 4500 at 64 + 2 */
+	p[72] = 0xab;
+	cr_assert_eq(esp_outer_parse(p, 40 + p[5], &m), 0);
+	cr_assert_eq(m.encap, 1);
+	cr_assert_eq(m.esp_off, 72);
+	cr_assert_eq(m.spi, 0xab000000u);
+	p[72] = 0;
+	cr_assert_eq(esp_outer_parse(p, 40 + p[5], &m), -1, "IKE's zero marker");
+	/* IPv4 with options, ESP */
+	memset(p, 0, sizeof(p));
+	p[0] = 0x46;
+	p[3] = 24 + 16;
+	p[9] = IPPROTO_ESP;
+	p[24] = 0xcc;
+	cr_assert_eq(esp_outer_parse(p, 40, &m), 0);
+	cr_assert_eq(m.l3_proto, 4);
+	cr_assert_eq(m.esp_off, 24);
+	cr_assert_eq(m.spi, 0xcc000000u);
+	/* neither */
+	p[0] = 0x50;
+	cr_assert_eq(esp_outer_parse(p, 40, &m), -1);
 }

@@ -1383,3 +1383,39 @@ Test(persist, out_replaced_record_retired)
 		     "not retired (%zu records)", seqstore_count(s));
 	crash(&L, s);
 }
+
+/* Outer IPv6: the tunnel's MTU, the SAs' wire addresses, sa update
+ * (IPv4 remotes only) refused with a reason. */
+Test(live, outer_ipv6_tunnel)
+{
+	struct cfg_tunnel ct = ct_make("v6", 1, CIPHER_AES_GCM_256);
+	const struct esp_sa_params *w;
+	struct in6_addr l6, r6;
+	struct in_addr r;
+	struct tunnel *t;
+	struct sa *out;
+
+	ct.family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8::1", &l6);
+	inet_pton(AF_INET6, "2001:db8::2", &r6);
+	ct.local6 = l6;
+	ct.remote6 = r6;
+	ct.encap = ENCAP_UDP;
+	cr_assert_eq(live_tunnel_add(&L, &ct, err, sizeof(err)), 0, "%s", err);
+	t = live_tunnel_find(&L, "v6");
+	cr_assert_eq(t->family, AF_INET6);
+	cr_assert_eq(t->mtu, esp_max_inner6(MTU, ENCAP_UDP));
+	cr_assert_eq(t->overhead, esp_overhead6(ENCAP_UDP));
+	out = sa_add_ok(&L, "v6", SA_OUT, 0x1000, 1);
+	sa_add_ok(&L, "v6", SA_IN, 0x2000, 2);
+	commit_ok(&L);
+	w = sa_wire(out);
+	cr_assert_eq(w->family, AF_INET6);
+	cr_assert(!memcmp(&w->local6, &l6, 16));
+	cr_assert(!memcmp(&w->remote6, &r6, 16));
+	inet_pton(AF_INET, "198.51.100.9", &r);
+	cr_assert_eq(live_sa_update(&L, 0x1000, r, 0, 0, err, sizeof(err)),
+		     -EAFNOSUPPORT);
+	cr_assert(strstr(err, "IPv6"), "%s", err);
+	cr_assert_eq(sa_wire(out), w, "a refused update changes nothing");
+}

@@ -765,3 +765,139 @@ Test(reasm, free_with_trains_held)
 	reasm_free(t); /* trains and the packet handed out: valgrind */
 	reasm_free(NULL);
 }
+
+/* ---- IPv6 (RFC 8200 4.5) ---------------------------------------------- */
+
+/* An IPv6 packet 2001:db8::1 -> 2001:db8::2 with, when dst_opts, an
+ * 8-byte destination options header before next header 50 (ESP); the
+ * payload (after the headers) is pl bytes of a pattern. */
+static size_t build_ip6(uint8_t *b, size_t pl, bool dst_opts, uint32_t seed)
+{
+	size_t h = 40 + (dst_opts ? 8 : 0), i;
+
+	memset(b, 0, h);
+	b[0] = 0x60;
+	p16(b + 4, (uint16_t)(h - 40 + pl));
+	b[6] = dst_opts ? 60 : 50;
+	b[7] = 64;
+	b[8] = 0x20; b[9] = 0x01; b[10] = 0x0d; b[11] = 0xb8; b[23] = 1;
+	b[24] = 0x20; b[25] = 0x01; b[26] = 0x0d; b[27] = 0xb8; b[39] = 2;
+	if (dst_opts) {
+		b[40] = 50;
+		b[42] = 1; /* PadN of 4 */
+		b[43] = 4;
+	}
+	for (i = h; i < h + pl; i++)
+		b[i] = (uint8_t)((i * 7 + seed) ^ (i >> 8));
+	return h + pl;
+}
+
+/* Fragment off..off+plen of orig's payload (orig's headers h bytes). */
+static size_t make_frag6(uint8_t *f, const uint8_t *orig, size_t h,
+			 size_t off, size_t plen, bool more, uint32_t id)
+{
+	uint8_t *nh = h > 40 ? f + 40 : f + 6;
+
+	memcpy(f, orig, h);
+	p16(f + 4, (uint16_t)(h - 40 + 8 + plen));
+	f[h] = *nh;
+	*nh = 44;
+	f[h + 1] = 0;
+	p16(f + h + 2, (uint16_t)(off | (more ? 1 : 0)));
+	f[h + 4] = id >> 24; f[h + 5] = id >> 16; f[h + 6] = id >> 8; f[h + 7] = id;
+	memcpy(f + h + 8, orig + h + off, plen);
+	return h + 8 + plen;
+}
+
+static void ip6_train(bool dst_opts, bool reverse)
+{
+	struct reasm_table *t = reasm_new(MEM, 64, TIMEOUT);
+	uint8_t orig[FSZ], f[3][FSZ], *out;
+	size_t h = dst_opts ? 48 : 40, n, fl[3], out_len;
+	int i, r = -2;
+
+	n = build_ip6(orig, 1200, dst_opts, 9);
+	fl[0] = make_frag6(f[0], orig, h, 0, 512, true, 0xabcdef01);
+	fl[1] = make_frag6(f[1], orig, h, 512, 512, true, 0xabcdef01);
+	fl[2] = make_frag6(f[2], orig, h, 1024, 176, false, 0xabcdef01);
+	for (i = 0; i < 3; i++) {
+		int k = reverse ? 2 - i : i;
+
+		r = reasm_add(t, f[k], fl[k], 0, &out, &out_len);
+		cr_assert_eq(r, i < 2 ? REASM_HELD : REASM_DONE);
+	}
+	cr_assert_eq(out_len, n);
+	cr_assert(!memcmp(out, orig, n), "the packet comes back as it was");
+	cr_assert_eq(reasm_stats(t)->reassembled, 1);
+	cr_assert_eq(reasm_mem(t), 0);
+	reasm_free(t);
+}
+
+Test(reasm, ip6_in_order)
+{
+	ip6_train(false, false);
+}
+
+Test(reasm, ip6_reversed_with_dst_opts)
+{
+	ip6_train(true, true);
+}
+
+Test(reasm, ip6_ids_and_families_apart)
+{
+	struct reasm_table *t = reasm_new(MEM, 64, TIMEOUT);
+	uint8_t orig[FSZ], f[FSZ], *out;
+	size_t n, out_len;
+
+	build_ip6(orig, 1024, false, 3);
+	/* the first halves of two trains that differ only by id */
+	n = make_frag6(f, orig, 40, 0, 512, true, 1);
+	cr_assert_eq(reasm_add(t, f, n, 0, &out, &out_len), REASM_HELD);
+	n = make_frag6(f, orig, 40, 0, 512, true, 2);
+	cr_assert_eq(reasm_add(t, f, n, 0, &out, &out_len), REASM_HELD);
+	/* the second half of id 2 completes id 2 only */
+	n = make_frag6(f, orig, 40, 512, 512, false, 2);
+	cr_assert_eq(reasm_add(t, f, n, 0, &out, &out_len), REASM_DONE);
+	cr_assert_eq(out_len, 40 + 1024);
+	cr_assert(!memcmp(out, orig, out_len));
+	cr_assert_gt(reasm_mem(t), 0); /* id 1 still held */
+	reasm_free(t);
+}
+
+Test(reasm, ip6_atomic_fragment)
+{
+	struct reasm_table *t = reasm_new(MEM, 64, TIMEOUT);
+	uint8_t orig[FSZ], f[FSZ], *out;
+	size_t n, out_len;
+
+	build_ip6(orig, 100, false, 5);
+	n = make_frag6(f, orig, 40, 0, 100, false, 7);
+	cr_assert_eq(reasm_add(t, f, n, 0, &out, &out_len), REASM_DONE);
+	cr_assert_eq(out_len, 140);
+	cr_assert(!memcmp(out, orig, out_len));
+	reasm_free(t);
+}
+
+Test(reasm, ip6_malformed_and_overlap)
+{
+	struct reasm_table *t = reasm_new(MEM, 64, TIMEOUT);
+	uint8_t orig[FSZ], f[FSZ], *out;
+	size_t n, out_len;
+
+	build_ip6(orig, 1024, false, 1);
+	/* not a fragment: no fragment header */
+	cr_assert_eq(reasm_add(t, orig, 40 + 1024, 0, &out, &out_len), -1);
+	/* a middle piece not a multiple of 8 */
+	n = make_frag6(f, orig, 40, 0, 500, true, 3);
+	cr_assert_eq(reasm_add(t, f, n, 0, &out, &out_len), -1);
+	/* payload length past the buffer */
+	n = make_frag6(f, orig, 40, 0, 512, true, 3);
+	cr_assert_eq(reasm_add(t, f, n - 1, 0, &out, &out_len), -1);
+	cr_assert_eq(reasm_stats(t)->drop_malformed, 3);
+	/* the same piece twice: the train goes */
+	cr_assert_eq(reasm_add(t, f, n, 0, &out, &out_len), REASM_HELD);
+	cr_assert_eq(reasm_add(t, f, n, 0, &out, &out_len), -1);
+	cr_assert_eq(reasm_stats(t)->drop_overlap, 1);
+	cr_assert_eq(reasm_mem(t), 0);
+	reasm_free(t);
+}

@@ -274,6 +274,33 @@ int cfg_parse_ipv4(const char *s, struct in_addr *a, char *why,
 	return 0;
 }
 
+int cfg_parse_endpoint(const char *s, int want, int *family,
+		       struct in_addr *a4, struct in6_addr *a6, char *why,
+		       size_t whylen)
+{
+	char q[CFG_QUOTE_MAX];
+	int f;
+
+	if (inet_pton(AF_INET, s, a4) == 1)
+		f = AF_INET;
+	else if (inet_pton(AF_INET6, s, a6) == 1)
+		f = AF_INET6;
+	else
+		return say(why, whylen, "%s is not an IPv4 or IPv6 address (like 192.0.2.1 or 2001:db8::1)",
+			   cfg_quote(s, q, sizeof(q)));
+	if (want && f != want)
+		return say(why, whylen, "%s is an %s address but local is %s: both ends of a tunnel are of one family",
+			   cfg_quote(s, q, sizeof(q)),
+			   f == AF_INET ? "IPv4" : "IPv6",
+			   want == AF_INET ? "IPv4" : "IPv6");
+	if (f == AF_INET6 && (IN6_IS_ADDR_MULTICAST(a6) ||
+			      IN6_IS_ADDR_UNSPECIFIED(a6)))
+		return say(why, whylen, "%s is not a unicast address",
+			   cfg_quote(s, q, sizeof(q)));
+	*family = f;
+	return 0;
+}
+
 int cfg_check_endpoints(struct in_addr local, struct in_addr remote,
 			char *why, size_t whylen)
 {

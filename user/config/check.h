@@ -65,6 +65,13 @@ int cfg_check_name(const char *s, char dst[CFG_NAME_MAX], char *why,
 /* Dotted quad (outer addresses are IPv4). */
 int cfg_parse_ipv4(const char *s, struct in_addr *a, char *why,
 		   size_t whylen);
+/*
+ * A tunnel end, IPv4 or IPv6: *family AF_INET (a4 filled) or AF_INET6 (a6).
+ * want: 0 for either, else the family the other end has.
+ */
+int cfg_parse_endpoint(const char *s, int want, int *family,
+		       struct in_addr *a4, struct in6_addr *a6, char *why,
+		       size_t whylen);
 /* A tunnel's two ends must differ: "same address as local". */
 int cfg_check_endpoints(struct in_addr local, struct in_addr remote,
 			char *why, size_t whylen);

@@ -845,18 +845,28 @@ static int parse_sa(struct ctx *x, const config_setting_t *tg,
 			 sa);
 }
 
-static int parse_ipv4(struct ctx *x, const config_setting_t *tg,
-		      const char *tpath, const char *name, struct in_addr *a)
+/* local and remote, IPv4 or IPv6, of one family. */
+static int parse_endpoints(struct ctx *x, const config_setting_t *tg,
+			   const char *tpath, struct cfg_tunnel *t)
 {
 	char f[FIELD_MAX];
 	config_setting_t *s;
-	int ret;
+	int ret, rf = 0;
 
-	ret = member(x, tg, tpath, name, K_STR, true, &s, f);
-	if (ret)
-		return ret;
-	return checked(x, s, f, cfg_parse_ipv4(config_setting_get_string(s), a,
-					       WHY(x)));
+	ret = member(x, tg, tpath, "local", K_STR, true, &s, f);
+	ret = ret ?: checked(x, s, f, cfg_parse_endpoint(
+					config_setting_get_string(s), 0,
+					&t->family, &t->local, &t->local6,
+					WHY(x)));
+	ret = ret ?: member(x, tg, tpath, "remote", K_STR, true, &s, f);
+	ret = ret ?: checked(x, s, f, cfg_parse_endpoint(
+					config_setting_get_string(s),
+					t->family, &rf, &t->remote,
+					&t->remote6, WHY(x)));
+	if (!ret && t->family == AF_INET6 &&
+	    !memcmp(&t->local6, &t->remote6, sizeof(t->local6)))
+		ret = fail(x, s, f, "same address as local");
+	return ret;
 }
 
 static int parse_route(struct ctx *x, const config_setting_t *s,
@@ -908,8 +918,7 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 	ret = check_kind(x, tg, tpath, K_GROUP);
 	ret = ret ?: known_only(x, tg, tpath, tunnel_keys);
 	ret = ret ?: get_ident(x, tg, tpath, "name", t->name);
-	ret = ret ?: parse_ipv4(x, tg, tpath, "local", &t->local);
-	ret = ret ?: parse_ipv4(x, tg, tpath, "remote", &t->remote);
+	ret = ret ?: parse_endpoints(x, tg, tpath, t);
 	ret = ret ?: get_enum(x, tg, tpath, "encap", false, cfg_encap_names,
 			      "encapsulation", &encap);
 	ret = ret ?: get_enum(x, tg, tpath, "cipher", true, cfg_cipher_names,
@@ -944,8 +953,10 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 	t->encap = encap;
 	t->cipher = cipher;
 	s = config_setting_get_member(tg, "remote");
-	ret = checked(x, s, join(f, tpath, "remote"),
-		      cfg_check_endpoints(t->local, t->remote, WHY(x)));
+	if (t->family == AF_INET)
+		ret = checked(x, s, join(f, tpath, "remote"),
+			      cfg_check_endpoints(t->local, t->remote,
+						  WHY(x)));
 	ret = ret ?: parse_sa(x, tg, tpath, "outbound", t->cipher, &t->out);
 	ret = ret ?: parse_sa(x, tg, tpath, "inbound", t->cipher, &t->in);
 	return ret ?: parse_routes(x, tg, tpath, t);

@@ -38,6 +38,10 @@ struct cfg_sa {
 struct cfg_tunnel {
 	char name[CFG_NAME_MAX];
 	struct in_addr local, remote; /* outer IPv4 */
+	/* AF_INET6: the outer header is IPv6 (local6/remote6); 0 or AF_INET:
+	 * IPv4 (local/remote). Both ends are of one family. */
+	int family;
+	struct in6_addr local6, remote6;
 	enum cfg_encap encap;
 	enum cfg_cipher cipher;
 	uint32_t replay_window; /* 32..4096, multiple of 32; default 1024 */

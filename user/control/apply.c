@@ -79,7 +79,11 @@ static const struct cfg_tunnel *find(const struct cfg *c, const char *name)
 static bool same_wire(const struct cfg_tunnel *a, const struct cfg_tunnel *b)
 {
 	return a->local.s_addr == b->local.s_addr &&
-	       a->remote.s_addr == b->remote.s_addr && a->encap == b->encap &&
+	       a->remote.s_addr == b->remote.s_addr &&
+	       (a->family == AF_INET6) == (b->family == AF_INET6) &&
+	       !memcmp(&a->local6, &b->local6, sizeof(a->local6)) &&
+	       !memcmp(&a->remote6, &b->remote6, sizeof(a->remote6)) &&
+	       a->encap == b->encap &&
 	       a->cipher == b->cipher && a->replay_window == b->replay_window &&
 	       a->esn == b->esn && a->fragment == b->fragment &&
 	       a->sa_pairs == b->sa_pairs && a->remote_port == b->remote_port &&

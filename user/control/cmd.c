@@ -109,6 +109,7 @@ enum kind {
 	A_NAME, A_IPV4, A_ENCAP, A_CIPHER, A_REPLAY, A_ONOFF, A_FRAGMENT,
 	A_SPI, A_KEY, A_U64, A_PORT, A_KEEPALIVE,
 	A_PRIO, A_SEL4, A_PROTO, A_PRANGE, A_ACTION,
+	A_LOCAL, A_REMOTE, /* tunnel add: IPv4 or IPv6, into struct cmd */
 };
 
 struct opt {
@@ -122,8 +123,8 @@ struct opt {
 #define OPT(n, m, k, field, req) { n, m, k, offsetof(struct cmd, field), req }
 
 static const struct opt tunnel_add_opts[] = {
-	OPT("local", "ADDR", A_IPV4, tunnel.local, true),
-	OPT("remote", "ADDR", A_IPV4, tunnel.remote, true),
+	OPT("local", "ADDR", A_LOCAL, tunnel, true),
+	OPT("remote", "ADDR", A_REMOTE, tunnel, true),
 	OPT("encap", "esp|udp", A_ENCAP, tunnel.encap, false),
 	OPT("cipher", "aes-gcm-128|aes-gcm-256|chacha20-poly1305", A_CIPHER, tunnel.cipher, false),
 	OPT("replay-window", "N", A_REPLAY, tunnel.replay_window, false),
@@ -182,6 +183,16 @@ static int parse_value(struct ctx *x, const struct opt *o, const char *s,
 		break;
 	case A_IPV4:
 		ret = cfg_parse_ipv4(s, dst, WHY(x));
+		break;
+	case A_LOCAL:
+		ret = cfg_parse_endpoint(s, 0, &c->tunnel.family,
+					 &c->tunnel.local, &c->tunnel.local6,
+					 WHY(x));
+		break;
+	case A_REMOTE:
+		ret = cfg_parse_endpoint(s, 0, &c->remote_family,
+					 &c->tunnel.remote, &c->tunnel.remote6,
+					 WHY(x));
 		break;
 	case A_ENCAP:
 		ret = cfg_parse_encap(s, dst, WHY(x));
@@ -352,8 +363,18 @@ static int parse_tunnel_add(struct ctx *x, char **argv, int argc,
 	ret = parse_name(x, "name", argv[0], t->name);
 	ret = ret ?: parse_opts(x, argv + 1, argc - 1, tunnel_add_opts, c,
 				&seen);
-	return ret ?: checked(x, "remote",
-			      cfg_check_endpoints(t->local, t->remote, WHY(x)));
+	if (!ret && c->remote_family != t->family)
+		ret = fail(x, "remote: an %s address but local is %s: both "
+			   "ends of a tunnel are of one family",
+			   c->remote_family == AF_INET6 ? "IPv6" : "IPv4",
+			   t->family == AF_INET6 ? "IPv6" : "IPv4");
+	if (!ret && t->family == AF_INET6 &&
+	    !memcmp(&t->local6, &t->remote6, sizeof(t->local6)))
+		ret = fail(x, "remote: same address as local");
+	if (ret || t->family == AF_INET6)
+		return ret;
+	return checked(x, "remote",
+		       cfg_check_endpoints(t->local, t->remote, WHY(x)));
 }
 
 static int parse_tunnel_del(struct ctx *x, char **argv, int argc,

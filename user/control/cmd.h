@@ -114,6 +114,7 @@ struct cmd {
 	bool ecmp;                /* route add ... ecmp on */
 	struct cfg_policy policy; /* policy add|del */
 	bool monitor_ike;         /* monitor ike */
+	int remote_family;        /* tunnel add: of remote (local's: tunnel) */
 };
 
 /*

@@ -99,7 +99,14 @@ static struct json_object *sa_obj(const struct sa *sa, uint64_t now)
 	if (s.last_ms)
 		ADD(o, "idle_ms", U64(now > s.last_ms ? now - s.last_ms : 0));
 	if (sa->tunnel->encap == ENCAP_UDP && sa->dir == SA_OUT) {
-		ADD(o, "remote", STR(inet_ntoa(w->remote)));
+		if (w->family == AF_INET6) {
+			char a6[INET6_ADDRSTRLEN];
+
+			ADD(o, "remote", STR(inet_ntop(AF_INET6, &w->remote6,
+						       a6, sizeof(a6))));
+		} else {
+			ADD(o, "remote", STR(inet_ntoa(w->remote)));
+		}
 		ADD(o, "sport", U64(w->sport ? w->sport : ESPRESSO_NATT_PORT));
 		ADD(o, "dport", U64(w->dport ? w->dport : ESPRESSO_NATT_PORT));
 	}
@@ -150,8 +157,17 @@ static struct json_object *show_tunnels(struct espd *d)
 		o = json_object_new_object();
 		sas = json_object_new_array();
 		ADD(o, "name", STR(t->name));
-		ADD(o, "local", STR(inet_ntoa(t->local)));
-		ADD(o, "remote", STR(inet_ntoa(t->remote)));
+		if (t->family == AF_INET6) {
+			char a6[INET6_ADDRSTRLEN];
+
+			ADD(o, "local", STR(inet_ntop(AF_INET6, &t->local6, a6,
+						      sizeof(a6))));
+			ADD(o, "remote", STR(inet_ntop(AF_INET6, &t->remote6,
+						       a6, sizeof(a6))));
+		} else {
+			ADD(o, "local", STR(inet_ntoa(t->local)));
+			ADD(o, "remote", STR(inet_ntoa(t->remote)));
+		}
 		ADD(o, "encap", STR(t->encap == ENCAP_UDP ? "udp" : "esp"));
 		ADD(o, "cipher", STR(config_cipher_name(t->cipher)));
 		ADD(o, "replay_window", U64(t->replay_window));
@@ -173,7 +189,14 @@ static struct json_object *show_tunnels(struct espd *d)
 			snprintf(m, sizeof(m),
 				 "%02x:%02x:%02x:%02x:%02x:%02x", mac[0],
 				 mac[1], mac[2], mac[3], mac[4], mac[5]);
-			ADD(o, "nexthop", STR(inet_ntoa(nh->ip)));
+			if (nh->family == AF_INET6) {
+				char a6[INET6_ADDRSTRLEN];
+
+				ADD(o, "nexthop", STR(inet_ntop(AF_INET6,
+					&nh->ip6, a6, sizeof(a6))));
+			} else {
+				ADD(o, "nexthop", STR(inet_ntoa(nh->ip)));
+			}
 			ADD(o, "nexthop_mac", STR(m));
 		}
 		for (p = 0; p < t->npairs; p++) {

@@ -189,7 +189,8 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 {
 	struct tunnel_spec s = {
 		.name = ct->name, .local = ct->local, .remote = ct->remote,
-		.encap = ct->encap, .cipher = ct->cipher,
+		.family = ct->family, .local6 = ct->local6,
+		.remote6 = ct->remote6, .encap = ct->encap, .cipher = ct->cipher,
 		.replay_window = ct->replay_window, .esn = ct->esn,
 		.fragment = ct->fragment, .npairs = ct->sa_pairs,
 		.uplink_mtu = l->uplink_mtu,
@@ -495,7 +496,8 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 		.wire = { .spi = a->spi + p, .esn = t->esn, .encap = t->encap,
 			  .local = a->dir == SA_OUT ? t->local : t->local,
 			  /* where the peer is now (NAT-T may have moved it) */
-			  .remote = t->peer,
+			  .remote = t->peer, .family = t->family,
+			  .local6 = t->local6, .remote6 = t->remote6,
 			  .dport = t->encap == ENCAP_UDP ? t->peer_port : 0 },
 	};
 	struct sa *sa;
@@ -672,6 +674,10 @@ int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
 		return errf(err, errlen, -EINVAL, "sa update: spi 0x%x: sport "
 			    "and dport need encap udp (tunnel %s is esp)", spi,
 			    sa->tunnel->name);
+	if (sa->tunnel->family == AF_INET6)
+		return errf(err, errlen, -EAFNOSUPPORT, "sa update: spi 0x%x: "
+			    "tunnel %s is IPv6 and the remote given is IPv4",
+			    spi, sa->tunnel->name);
 	w = malloc(sizeof(*w));
 	if (!w)
 		return errf(err, errlen, -ENOMEM, "sa update: out of memory");
@@ -1164,7 +1170,8 @@ static void follow_peer(struct live *l, struct sa *sa, uint64_t seen)
 	size_t i;
 	int p, err = 0;
 
-	if (t->encap != ENCAP_UDP || sa->state != SA_MATURE || !port ||
+	if (t->encap != ENCAP_UDP || t->family != AF_INET ||
+	    sa->state != SA_MATURE || !port ||
 	    !a || a >> 24 == 127 || a >> 28 >= 14 /* 224/4, 240/4 */)
 		return;
 	if (addr.s_addr == t->peer.s_addr && port == t->peer_port)

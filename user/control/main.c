@@ -114,6 +114,14 @@ static void on_neigh(void *arg, int ifindex, struct in_addr ip,
 	lan_on_neigh(d, ifindex, ip, mac);
 }
 
+static void on_neigh6(void *arg, int ifindex, const struct in6_addr *ip,
+		      const uint8_t *mac)
+{
+	struct espd *d = arg;
+
+	neigh_update6(&d->live, ifindex, ip, mac);
+}
+
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -297,8 +305,11 @@ static int set_mtu(struct espd *d)
 	}
 	/* no tunnel yet: room for the larger (UDP) encapsulation */
 	for (i = 0; i < d->cfg.ntunnels; i++) {
-		unsigned int m = esp_max_inner(d->env.uplink_mtu,
-					       d->cfg.tunnels[i].encap);
+		unsigned int m = d->cfg.tunnels[i].family == AF_INET6 ?
+			esp_max_inner6(d->env.uplink_mtu,
+				       d->cfg.tunnels[i].encap) :
+			esp_max_inner(d->env.uplink_mtu,
+				      d->cfg.tunnels[i].encap);
 
 		if (i == 0 || m < auto_mtu)
 			auto_mtu = m;
@@ -544,6 +555,8 @@ static int run(struct espd *d, int sfd)
 	struct watchdog wd;
 	struct metrics *metrics;
 	struct pollfd pfd[4];
+
+	nl_neigh_listen6(nl, on_neigh6, d);
 
 	if (ctl_fd < 0)
 		log_warn("no control socket: espressoctl will not reach this "

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <arpa/inet.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "control/neigh.h"
 #include "control/netlink.h"
@@ -12,7 +13,8 @@ static struct nexthop *set_nh(struct live *l, struct tunnel *t, int oif,
 {
 	struct nexthop *cur = atomic_load(&t->nh), *nh;
 
-	if (cur && cur->ifindex == oif && cur->ip.s_addr == gw.s_addr)
+	if (cur && cur->family == AF_INET && cur->ifindex == oif &&
+	    cur->ip.s_addr == gw.s_addr)
 		return cur;
 	nh = nexthop_get(&l->nhs, oif, gw);
 	if (!nh)
@@ -23,6 +25,51 @@ static struct nexthop *set_nh(struct live *l, struct tunnel *t, int oif,
 	return nh;
 }
 
+/* The same for an IPv6 next hop. */
+static struct nexthop *set_nh6(struct live *l, struct tunnel *t, int oif,
+			       const struct in6_addr *gw)
+{
+	struct nexthop *cur = atomic_load(&t->nh), *nh;
+
+	if (cur && cur->family == AF_INET6 && cur->ifindex == oif &&
+	    !memcmp(&cur->ip6, gw, sizeof(*gw)))
+		return cur;
+	nh = nexthop_get6(&l->nhs, oif, gw);
+	if (!nh)
+		return cur;
+	atomic_store_explicit(&t->nh, nh, memory_order_release);
+	live_retire_nexthop(l, cur);
+	return nh;
+}
+
+/* refresh for a tunnel with an outer IPv6 header. */
+static void refresh6(struct live *l, struct tunnel *t, int uplink_ifindex,
+		     const char *uplink, bool resolve)
+{
+	char a[INET6_ADDRSTRLEN];
+	struct in6_addr gw;
+	struct nexthop *nh;
+	uint8_t mac[6];
+	int oif;
+
+	if (nl_route_get6(&t->remote6, &oif, &gw))
+		return;
+	if (oif != uplink_ifindex)
+		log_rl(LOG_LVL_WARN, 60, "tunnel %s: the kernel routes %s via "
+		       "ifindex %d, not the uplink %s", t->name,
+		       inet_ntop(AF_INET6, &t->remote6, a, sizeof(a)), oif,
+		       uplink);
+	nh = set_nh6(l, t, oif, &gw);
+	if (!nh)
+		return;
+	if (!nl_neigh_get6(oif, &gw, mac)) {
+		atomic_store(&nh->mac, tunnel_mac_pack(mac));
+	} else if (resolve) {
+		atomic_store(&nh->mac, 0);
+		nl_neigh_resolve6(oif, &gw);
+	}
+}
+
 static void refresh(struct live *l, struct tunnel *t, int uplink_ifindex,
 		    const char *uplink, bool resolve)
 {
@@ -31,6 +78,10 @@ static void refresh(struct live *l, struct tunnel *t, int uplink_ifindex,
 	uint8_t mac[6];
 	int oif;
 
+	if (t->family == AF_INET6) {
+		refresh6(l, t, uplink_ifindex, uplink, resolve);
+		return;
+	}
 	/* the peer: the configured remote, unless NAT-T followed it */
 	if (nl_route_get4(t->peer, &oif, &gw))
 		return;
@@ -82,7 +133,21 @@ void neigh_update(struct live *l, int ifindex, struct in_addr ip,
 	struct nexthop *nh;
 
 	for (nh = l->nhs; nh; nh = nh->next) {
-		if (nh->ifindex != ifindex || nh->ip.s_addr != ip.s_addr)
+		if (nh->family != AF_INET || nh->ifindex != ifindex ||
+		    nh->ip.s_addr != ip.s_addr)
+			continue;
+		atomic_store(&nh->mac, mac ? tunnel_mac_pack(mac) : 0);
+	}
+}
+
+void neigh_update6(struct live *l, int ifindex, const struct in6_addr *ip,
+		   const uint8_t *mac)
+{
+	struct nexthop *nh;
+
+	for (nh = l->nhs; nh; nh = nh->next) {
+		if (nh->family != AF_INET6 || nh->ifindex != ifindex ||
+		    memcmp(&nh->ip6, ip, sizeof(*ip)))
 			continue;
 		atomic_store(&nh->mac, mac ? tunnel_mac_pack(mac) : 0);
 	}

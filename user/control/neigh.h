@@ -26,5 +26,7 @@ void neigh_refresh(struct live *l, int uplink_ifindex, const char *uplink,
 /* A neighbour table change from the kernel (mac NULL: gone). */
 void neigh_update(struct live *l, int ifindex, struct in_addr ip,
 		  const uint8_t *mac);
+void neigh_update6(struct live *l, int ifindex, const struct in6_addr *ip,
+		   const uint8_t *mac);
 
 #endif

@@ -599,6 +599,8 @@ struct route_info {
 	bool have_gw;
 	bool gw_v6;
 	struct in_addr gw;
+	bool have_gw6;
+	struct in6_addr gw6; /* an IPv6 route's gateway */
 };
 
 static int route_attr_cb(const struct nlattr *a, void *arg)
@@ -614,6 +616,9 @@ static int route_attr_cb(const struct nlattr *a, void *arg)
 		if (mnl_attr_get_payload_len(a) == 4) {
 			memcpy(&ri->gw, mnl_attr_get_payload(a), 4);
 			ri->have_gw = true;
+		} else if (mnl_attr_get_payload_len(a) == 16) {
+			memcpy(&ri->gw6, mnl_attr_get_payload(a), 16);
+			ri->have_gw6 = true;
 		}
 		break;
 	case RTA_VIA:
@@ -677,6 +682,8 @@ struct neigh_info {
 	bool have_dst, have_mac;
 	struct in_addr dst;
 	uint8_t mac[6];
+	bool have_dst6;
+	struct in6_addr dst6;
 };
 
 static int neigh_attr_cb(const struct nlattr *a, void *arg)
@@ -688,6 +695,9 @@ static int neigh_attr_cb(const struct nlattr *a, void *arg)
 		if (mnl_attr_get_payload_len(a) == 4) {
 			memcpy(&ni->dst, mnl_attr_get_payload(a), 4);
 			ni->have_dst = true;
+		} else if (mnl_attr_get_payload_len(a) == 16) {
+			memcpy(&ni->dst6, mnl_attr_get_payload(a), 16);
+			ni->have_dst6 = true;
 		}
 		break;
 	case NDA_LLADDR:
@@ -796,6 +806,8 @@ int nl_neigh_resolve4(int ifindex, struct in_addr nexthop)
 
 struct nl_listener {
 	struct mnl_socket *nl;
+	nl_neigh6_cb cb6; /* IPv6 neighbours, when set */
+	void *arg6;
 };
 
 struct nl_listener *nl_neigh_listen(void)
@@ -834,7 +846,21 @@ int nl_listener_fd(const struct nl_listener *l)
 struct neigh_ev {
 	nl_neigh_cb cb;
 	void *arg;
+	const struct nl_listener *l;
 };
+
+static void neigh_ev6(const struct neigh_ev *ev, uint16_t type,
+		      const struct neigh_info *ni)
+{
+	const struct nl_listener *l = ev->l;
+
+	if (!l->cb6 || !ni->have_dst6 || (ni->flags & NTF_PROXY))
+		return;
+	if (type == RTM_DELNEIGH || (ni->state & (NUD_FAILED | NUD_INCOMPLETE)))
+		l->cb6(l->arg6, ni->ifindex, &ni->dst6, NULL);
+	else if ((ni->state & NUD_USABLE) && ni->have_mac)
+		l->cb6(l->arg6, ni->ifindex, &ni->dst6, ni->mac);
+}
 
 static int neigh_ev_cb(const struct nlmsghdr *nlh, void *arg)
 {
@@ -843,8 +869,13 @@ static int neigh_ev_cb(const struct nlmsghdr *nlh, void *arg)
 
 	if (nlh->nlmsg_type != RTM_NEWNEIGH && nlh->nlmsg_type != RTM_DELNEIGH)
 		return MNL_CB_OK;
-	if (parse_neigh(nlh, &ni) < 0 || ni.family != AF_INET ||
-	    !ni.have_dst || (ni.flags & NTF_PROXY))
+	if (parse_neigh(nlh, &ni) < 0)
+		return MNL_CB_OK;
+	if (ni.family == AF_INET6) {
+		neigh_ev6(ev, nlh->nlmsg_type, &ni);
+		return MNL_CB_OK;
+	}
+	if (ni.family != AF_INET || !ni.have_dst || (ni.flags & NTF_PROXY))
 		return MNL_CB_OK;
 
 	if (nlh->nlmsg_type == RTM_DELNEIGH ||
@@ -863,7 +894,7 @@ static int neigh_ev_cb(const struct nlmsghdr *nlh, void *arg)
  */
 int nl_neigh_read(struct nl_listener *l, nl_neigh_cb cb, void *arg)
 {
-	struct neigh_ev ev = { .cb = cb, .arg = arg };
+	struct neigh_ev ev = { .cb = cb, .arg = arg, .l = l };
 	int ret = 0;
 	char *buf;
 
@@ -904,4 +935,109 @@ void nl_listener_close(struct nl_listener *l)
 		return;
 	mnl_socket_close(l->nl);
 	free(l);
+}
+
+/* ---- IPv6 next hops (outer IPv6 tunnels) ------------------------------- */
+
+static const char *fmt_ip6(const struct in6_addr *ip, char *buf)
+{
+	return inet_ntop(AF_INET6, ip, buf, INET6_ADDRSTRLEN);
+}
+
+int nl_route_get6(const struct in6_addr *dst, int *oif,
+		  struct in6_addr *nexthop)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN], ip[INET6_ADDRSTRLEN];
+	struct route_info ri = { .oif = 0 };
+	struct nlmsghdr *nlh;
+	struct rtmsg *rtm;
+	int ret;
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETROUTE;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_INET6;
+	rtm->rtm_dst_len = 128;
+	mnl_attr_put(nlh, RTA_DST, 16, dst);
+
+	ret = talk(nlh, route_cb, &ri, why);
+	if (ret < 0) {
+		log_err("netlink: no route to %s: %s%s", fmt_ip6(dst, ip), why,
+			hint(-ret));
+		return ret;
+	}
+	if (ri.oif <= 0) {
+		log_err("netlink: the route to %s has no output interface; check `ip -6 route get %s`",
+			fmt_ip6(dst, ip), ip);
+		return -ENETUNREACH;
+	}
+	*oif = ri.oif;
+	*nexthop = ri.have_gw6 ? ri.gw6 : *dst;
+	return 0;
+}
+
+int nl_neigh_get6(int ifindex, const struct in6_addr *nexthop, uint8_t mac[6])
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN], name[IF_NAMESIZE];
+	char ip[INET6_ADDRSTRLEN];
+	struct neigh_info ni = { .family = AF_UNSPEC };
+	struct nlmsghdr *nlh;
+	struct ndmsg *ndm;
+	int ret;
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETNEIGH;
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = AF_INET6;
+	ndm->ndm_ifindex = ifindex;
+	mnl_attr_put(nlh, NDA_DST, 16, nexthop);
+
+	ret = talk(nlh, neigh_get_cb, &ni, why);
+	if (ret == -ENOENT)
+		return -ENOENT;
+	if (ret < 0) {
+		log_err("netlink: cannot look up neighbour %s on %s: %s%s",
+			fmt_ip6(nexthop, ip), ifname(ifindex, name), why,
+			hint(-ret));
+		return ret;
+	}
+	if (ni.family != AF_INET6 || !(ni.state & NUD_USABLE) || !ni.have_mac)
+		return -ENOENT;
+	memcpy(mac, ni.mac, 6);
+	return 0;
+}
+
+/* As nl_neigh_resolve4: the kernel sends the neighbour solicitation. */
+int nl_neigh_resolve6(int ifindex, const struct in6_addr *nexthop)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN], name[IF_NAMESIZE];
+	char ip[INET6_ADDRSTRLEN];
+	struct nlmsghdr *nlh;
+	struct ndmsg *ndm;
+	int ret;
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWNEIGH;
+	nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = AF_INET6;
+	ndm->ndm_ifindex = ifindex;
+	ndm->ndm_state = NUD_NONE;
+	ndm->ndm_flags = NTF_USE;
+	mnl_attr_put(nlh, NDA_DST, 16, nexthop);
+
+	ret = talk(nlh, NULL, NULL, why);
+	if (ret < 0)
+		log_err("netlink: cannot start neighbour discovery of %s on %s: %s%s",
+			fmt_ip6(nexthop, ip), ifname(ifindex, name), why,
+			hint(-ret));
+	return ret;
+}
+
+void nl_neigh_listen6(struct nl_listener *l, nl_neigh6_cb cb, void *arg)
+{
+	if (!l)
+		return;
+	l->cb6 = cb;
+	l->arg6 = arg;
 }

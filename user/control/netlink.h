@@ -56,11 +56,22 @@ int nl_neigh_resolve4(int ifindex, struct in_addr nexthop);
  * or lost it (mac == NULL).
  */
 struct nl_listener;
+typedef void (*nl_neigh6_cb)(void *arg, int ifindex, const struct in6_addr *ip,
+			     const uint8_t *mac);
 struct nl_listener *nl_neigh_listen(void);
 int nl_listener_fd(const struct nl_listener *l);
 typedef void (*nl_neigh_cb)(void *arg, int ifindex, struct in_addr ip,
 			    const uint8_t *mac);
 int nl_neigh_read(struct nl_listener *l, nl_neigh_cb cb, void *arg);
 void nl_listener_close(struct nl_listener *l);
+
+/* The same for IPv6 (outer IPv6 tunnels): route, neighbour, resolution
+ * (the kernel sends the solicitation), and a callback for IPv6 neighbour
+ * events read by nl_neigh_read. */
+int nl_route_get6(const struct in6_addr *dst, int *oif,
+		  struct in6_addr *nexthop);
+int nl_neigh_get6(int ifindex, const struct in6_addr *nexthop, uint8_t mac[6]);
+int nl_neigh_resolve6(int ifindex, const struct in6_addr *nexthop);
+void nl_neigh_listen6(struct nl_listener *l, nl_neigh6_cb cb, void *arg);
 
 #endif

@@ -45,8 +45,15 @@ int steer_setup(struct steer_state *s, const struct tables *tb,
 		/* UDP-encapsulated ESP has no SPI field to match on */
 		if (!sa || sa->owner < 0 || sa->tunnel->encap != ENCAP_ESP)
 			continue;
-		nfc.fs.h_u.esp_ip4_spec.spi = htonl(sa->spi);
-		nfc.fs.m_u.esp_ip4_spec.spi = 0xffffffff;
+		if (sa->tunnel->family == AF_INET6) {
+			/* outer IPv6: the same rule on the IPv6 flow type */
+			nfc.fs.flow_type = ESP_V6_FLOW;
+			nfc.fs.h_u.esp_ip6_spec.spi = htonl(sa->spi);
+			nfc.fs.m_u.esp_ip6_spec.spi = 0xffffffff;
+		} else {
+			nfc.fs.h_u.esp_ip4_spec.spi = htonl(sa->spi);
+			nfc.fs.m_u.esp_ip4_spec.spi = 0xffffffff;
+		}
 		err = ethtool(fd, ifname, &nfc);
 		if (err) {
 			log_info("%s cannot steer ESP by SPI (%s): packets that "

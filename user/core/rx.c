@@ -123,12 +123,14 @@ static void rx_check(struct worker *w, struct pkt *p,
 	}
 	/* Behind NAT the source may differ: only raw ESP checks it. */
 	wire = sa_wire(sa);
-	if (ip->daddr != wire->local.s_addr ||
-	    (!m->encap && ip->saddr != wire->remote.s_addr)) {
+	if (m->l3_proto == 6 ?
+		    !esp_outer6_match(wire, p->data + m->l3_off, m->encap) :
+		    (wire->family == AF_INET6 || ip->daddr != wire->local.s_addr ||
+		     (!m->encap && ip->saddr != wire->remote.s_addr))) {
 		drop_rx(w, p, DROP_rx_outer_addr);
 		return;
 	}
-	if (m->encap)
+	if (m->encap && m->l3_proto == 4) /* NAT-T following: IPv4 only */
 		rx_peer(p, sa, ip, p->data + m->esp_off - ESP_UDP_LEN);
 	p->esp = p->data + m->esp_off;
 	p->esp_len = m->l3_off + l3_len - m->esp_off;
@@ -174,14 +176,11 @@ static void rx_reassembled_run(struct worker *w, struct pkt *p)
 
 	w->st.rx_reassembled++;
 	memcpy(&ip, p->data, sizeof(ip));
-	if (ip.protocol != IPPROTO_ESP || p->len < ip.ihl * 4u + 8) {
+	/* IPv4 or IPv6, raw or UDP-encapsulated ESP */
+	if (esp_outer_parse(p->data, p->len, &m)) {
 		drop_rx(w, p, DROP_rx_bad_meta);
 		return;
 	}
-	m.l3_off = 0;
-	m.esp_off = ip.ihl * 4;
-	memcpy(&m.spi, p->data + m.esp_off, 4);
-	m.spi = ntohl(m.spi);
 	m.sa_index = sa_by_spi(w->tb, m.spi);
 	rx_check(w, p, &m, &ip, p->len);
 	if (p->drop)
@@ -203,17 +202,17 @@ static void rx_prepare(struct worker *w, struct pkt *p)
 	uint8_t *out;
 	int r;
 
-	if (mp->magic == ESPRESSO_META_MAGIC && mp->l3_proto == 4 &&
+	if (mp->magic == ESPRESSO_META_MAGIC &&
+	    (mp->l3_proto == 4 || mp->l3_proto == 6) &&
 	    (mp->verdict == ESPRESSO_V_ESP_IN || mp->verdict == ESPRESSO_V_FRAG) &&
-	    mp->l3_off + sizeof(ip) <= p->len) {
+	    mp->l3_off + (mp->l3_proto == 6 ? 40 : sizeof(ip)) <= p->len) {
 		m = *mp;
 		mp->magic = 0; /* a reused frame must not carry stale meta */
 		memcpy(&ip, p->data + m.l3_off, sizeof(ip));
-		l3_len = ntohs(ip.tot_len);
+		l3_len = esp_outer_len(p->data + m.l3_off, m.l3_proto);
 	} else {
 		/* no metadata from the driver: parse the headers here */
-		if (parse_outer(p->data, p->len, &m, &l3_len) ||
-		    m.l3_proto != 4) {
+		if (parse_outer(p->data, p->len, &m, &l3_len)) {
 			drop_rx(w, p, DROP_rx_bad_meta);
 			return;
 		}
@@ -415,7 +414,9 @@ unsigned int rx_handoff_burst(struct worker *w)
 			p->len = hd[n].len;
 			p->from = s;
 			memcpy(&ip, p->data + hd[n].meta.l3_off, sizeof(ip));
-			rx_check(w, p, &hd[n].meta, &ip, ntohs(ip.tot_len));
+			rx_check(w, p, &hd[n].meta, &ip,
+				 esp_outer_len(p->data + hd[n].meta.l3_off,
+					       hd[n].meta.l3_proto));
 		}
 		if (!n)
 			continue;

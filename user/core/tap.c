@@ -113,7 +113,7 @@ static void trace_rx(struct worker *w, const struct pkt *p)
 		/* the SA was found from this metadata: its offsets hold */
 		const uint8_t *ip = p->data + m->l3_off;
 
-		if (m->l3_off + 20u <= p->len) {
+		if (m->l3_proto == 4 && m->l3_off + 20u <= p->len) {
 			memcpy(&r->outer_src, ip + 12, 4);
 			memcpy(&r->outer_dst, ip + 16, 4);
 			r->flags |= TAP_F_OUTER;

@@ -113,7 +113,8 @@ static void tx_too_big(struct worker *w, struct pkt *p)
 		drop_tx(w, p, DROP_tx_too_big);
 		return;
 	}
-	if (p->t->fragment == FRAG_OUTER &&
+	/* an outer IPv6 packet is never fragmented: inner fragments */
+	if (p->t->fragment == FRAG_OUTER && p->t->family != AF_INET6 &&
 	    p->len + p->t->overhead <= FRAME_CAP)
 		return; /* encrypted whole, the ESP packet is cut in tx_crypto */
 	w->cur_t = p->t;
@@ -300,6 +301,26 @@ static uint64_t tx_seq(struct worker *w, struct seq_run *r, struct sa *sa,
 	return r->next++;
 }
 
+/* tx_crypto for an outer IPv6 header: never fragmented (tx_too_big sent
+ * the ICMP error or cut the inner packet already). */
+static void tx_crypto6(struct worker *w, struct pkt *p, struct sa *sa)
+{
+	size_t outer_len;
+	uint8_t *outer;
+	int r;
+
+	r = esp_encap6(sa_wire(sa), &sa->pw[w->id].aead, p->seq, p->data,
+		       p->len, &outer, &outer_len);
+	if (!r && outer_len > (size_t)w->env->uplink_mtu)
+		r = DROP_tx_too_big;
+	if (r) {
+		drop_tx(w, p, r);
+		return;
+	}
+	p->esp = outer; /* from here: the outer IPv6 header */
+	p->esp_len = outer_len;
+}
+
 static void tx_crypto(struct worker *w, struct seq_run *run, unsigned int i)
 {
 	struct pkt *p = &w->txb[i];
@@ -323,6 +344,10 @@ static void tx_crypto(struct worker *w, struct seq_run *run, unsigned int i)
 						   memory_order_relaxed) ?
 				      DROP_tx_seq_unreserved :
 				      DROP_tx_seq_exhausted);
+		return;
+	}
+	if (sa_wire(sa)->family == AF_INET6) {
+		tx_crypto6(w, p, sa);
 		return;
 	}
 	r = esp_encap4(sa_wire(sa), &sa->pw[w->id].aead, p->seq, w->ip_id++,
@@ -403,7 +428,8 @@ static void tx_post(struct worker *w)
 		eth = (struct ethhdr *)(p->esp - ETH_HLEN);
 		memcpy(eth->h_dest, p->mac, ETH_ALEN);
 		memcpy(eth->h_source, w->env->uplink_mac, ETH_ALEN);
-		eth->h_proto = htons(ETH_P_IP);
+		eth->h_proto = htons((p->esp[0] >> 4) == 6 ? ETH_P_IPV6
+							    : ETH_P_IP);
 		d = xsk_ring_prod__tx_desc(&port->tx, idx + sent++);
 		d->addr = p->addr + ((uint8_t *)eth - xsk_port_frame(port, p->addr));
 		d->len = p->esp_len + ETH_HLEN;

@@ -106,6 +106,8 @@ struct pkt;
 #define WORKER_REASM_MEM (4u << 20)
 #define WORKER_REASM_FRAGS 64
 #define WORKER_REASM_MS 2000
+_Static_assert(ESPRESSO_FRAG_TRAIN_NS == WORKER_REASM_MS * 1000000ull,
+	       "the XDP program follows NAT-T trains as long as reasm keeps them");
 
 struct worker {
 	/* workers sit in one array: each starts on its own line */

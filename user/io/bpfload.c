@@ -646,6 +646,9 @@ void bpfload_close(struct bpf_state *b)
 		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, map_names[i]);
 		unlink(path);
 	}
+	snprintf(path, sizeof(path), "%s/%s", b->pin_dir,
+		 ESPRESSO_MAP_FRAG_IDS); /* the program's own, not opened */
+	unlink(path);
 	rmdir(b->pin_dir);
 	rmdir(ESPRESSO_PIN_ROOT); /* fails, rightly, while others use it */
 	log_info("%s", done);

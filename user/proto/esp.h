@@ -19,6 +19,7 @@
 #include "proto/crypto.h"
 #include "proto/params.h"
 #include "core/stats.h"
+#include "espresso/common.h"
 
 #define ESP_HDR_LEN 8 /* SPI + sequence number */
 #define ESP_IPV4_LEN 20
@@ -75,6 +76,8 @@ struct esp_sa_params {
 	enum cfg_encap encap;
 	struct in_addr local, remote; /* outer IPv4 */
 	uint16_t sport, dport; /* UDP encapsulation ports, host order; 0: 4500 */
+	int family; /* 0 or AF_INET: outer IPv4; AF_INET6: local6/remote6 */
+	struct in6_addr local6, remote6;
 };
 
 /*
@@ -86,6 +89,50 @@ struct esp_sa_params {
 int esp_encap4(const struct esp_sa_params *sp, struct esp_aead *a,
 	       uint64_t seq, uint16_t ip_id, uint8_t *inner, size_t len,
 	       uint8_t **outer, size_t *outer_len);
+
+/* ---- outer IPv6 (esp6.c) ---- */
+
+#define ESP_IPV6_LEN 40
+#define ESP_HEADROOM6 (ESP_IPV6_LEN + ESP_UDP_LEN + ESP_HDR_LEN + ESP_GCM_IV_LEN)
+
+static inline unsigned int esp_overhead6(enum cfg_encap encap)
+{
+	return esp_overhead(encap) - ESP_IPV4_LEN + ESP_IPV6_LEN;
+}
+
+/* esp_max_inner for an outer IPv6 header. */
+static inline unsigned int esp_max_inner6(unsigned int outer_mtu,
+					  enum cfg_encap encap)
+{
+	return esp_max_inner(outer_mtu - (ESP_IPV6_LEN - ESP_IPV4_LEN), encap);
+}
+
+/*
+ * esp_encap4 with an outer IPv6 header (sp->family AF_INET6): next header
+ * 50, or UDP 17 with its checksum computed (RFC 8200 8.1: mandatory over
+ * IPv6). Never fragmented: the caller keeps the result within the MTU.
+ * The caller leaves ESP_HEADROOM6 bytes in front of inner.
+ */
+int esp_encap6(const struct esp_sa_params *sp, struct esp_aead *a,
+	       uint64_t seq, uint8_t *inner, size_t len, uint8_t **outer,
+	       size_t *outer_len);
+
+/* Does the outer IPv6 header ip6 (40 bytes, unaligned) carry the SA's
+ * addresses? Destination always; the source for raw ESP only (NAT-T peers
+ * may move, as for IPv4). */
+bool esp_outer6_match(const struct esp_sa_params *sp, const uint8_t *ip6,
+		      bool udp);
+
+/* The outer IP packet's length from its header at l3 (l3_proto 4 or 6). */
+size_t esp_outer_len(const uint8_t *l3, int l3_proto);
+
+/*
+ * A whole outer IP packet (out of reassembly: no Ethernet header) at ip,
+ * len bytes: IPv4, or IPv6 with its extension headers (bounded), carrying
+ * ESP or UDP-encapsulated ESP (NAT-T port, no zero marker). Fills m's
+ * l3_proto, l3_off (0), esp_off, encap and spi. Returns 0 or -1.
+ */
+int esp_outer_parse(const uint8_t *ip, size_t len, struct espresso_meta *m);
 
 /* The inner packet of a decrypted payload. */
 struct esp_inner {

@@ -10,6 +10,7 @@
 #include "proto/parse.h"
 
 #define IP_MF_OFF 0x3fff
+#define PARSE_IP6_EXT_MAX 4 /* IP6_EXT_MAX in bpf/espresso.bpf.c */
 
 int parse_outer(const uint8_t *frame, size_t len, struct espresso_meta *m,
 		size_t *l3_len)
@@ -17,7 +18,7 @@ int parse_outer(const uint8_t *frame, size_t len, struct espresso_meta *m,
 	size_t off = ETH_HLEN, hlen;
 	uint16_t proto;
 	uint8_t l4;
-	int vlans;
+	int vlans, i;
 
 	if (len < ETH_HLEN)
 		return -1;
@@ -58,6 +59,15 @@ int parse_outer(const uint8_t *frame, size_t len, struct espresso_meta *m,
 		*l3_len = hlen + ntohs(ip6.ip6_plen);
 		l4 = ip6.ip6_nxt;
 		m->l3_proto = 6;
+		/* hop-by-hop, routing, destination options: skipped as the
+		 * XDP program does, at most PARSE_IP6_EXT_MAX of them */
+		for (i = 0; i < PARSE_IP6_EXT_MAX &&
+			    (l4 == 0 || l4 == 43 || l4 == 60); i++) {
+			if (off + hlen + 2 > len)
+				return -1;
+			l4 = frame[off + hlen];
+			hlen += (frame[off + hlen + 1] + 1u) * 8;
+		}
 	} else {
 		return -1;
 	}

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * reasm: IPv4 reassembly with bounds.
+ * reasm: IPv4 and IPv6 reassembly with bounds.
  *
  * A train (the fragments of one datagram, keyed by source, destination, id
- * and protocol) holds one data buffer that grows to the highest end seen
+ * and, for IPv4, protocol) holds one data buffer that grows to the highest end seen
  * (to the exact length once the last fragment is known), a sorted array of
  * the ranges received and the first fragment's header. The buffer keeps
- * 60 bytes of room in front, so that a complete packet is finished in place:
+ * 128 bytes of room in front, so that a complete packet is finished in place:
  * the header goes right before the data and the buffer is handed out as it
  * is (kept by the table until the next call, not counted in reasm_mem).
  *
@@ -35,7 +35,11 @@
 #include "proto/reasm.h"
 
 #define IP4_HLEN 20
-#define HEADROOM 60 /* the largest IPv4 header */
+/* the largest IPv4 header, or IPv6 header + extension headers before the
+ * fragment header that we keep (more: the fragment is dropped, malformed) */
+#define HEADROOM 128
+#define IP6_HLEN 40
+#define IP6_EXT_MAX 8
 #define IP_DF 0x4000
 #define IP_MF 0x2000
 #define IP_OFFMASK 0x1fff
@@ -50,13 +54,33 @@ struct list {
 	struct list *prev, *next;
 };
 
+/* A train's identity: IPv4 (src, dst, id, proto) or IPv6 (src, dst, id). */
+struct frag_key {
+	uint8_t src[16], dst[16];
+	uint32_t id;
+	uint8_t proto;
+	uint8_t family; /* 4 or 6 */
+	uint8_t pad[2]; /* zero: keys are compared as bytes */
+};
+
+/* One fragment, parsed. */
+struct frag {
+	struct frag_key key;
+	const uint8_t *hdr;  /* what comes before the fragment's payload */
+	size_t hlen;
+	uint8_t nh_off;      /* IPv6: next header byte in hdr to patch */
+	uint8_t next;        /* IPv6: the fragment header's next header */
+	const uint8_t *pl;
+	size_t start, plen;
+	bool more;
+};
+
 struct train {
 	struct list hash;  /* in its bucket */
 	struct list age;   /* in the table's age list, oldest first */
-	uint8_t src[4], dst[4];
-	uint16_t id;
-	uint8_t proto;
+	struct frag_key key;
 	uint8_t hlen;      /* the first fragment's header, 0 until it comes */
+	uint8_t nh_off;    /* IPv6: its next header byte to set on completion */
 	uint8_t hdr[HEADROOM];
 	uint64_t born_ms;
 	uint32_t total;    /* payload length once the last fragment came */
@@ -179,34 +203,32 @@ size_t reasm_mem(const struct reasm_table *t)
 	return t->mem;
 }
 
-static uint32_t key_hash(const struct reasm_table *t, const uint8_t *ip)
+static uint32_t key_hash(const struct reasm_table *t,
+			 const struct frag_key *k)
 {
-	uint32_t a, b, h;
+	const uint8_t *p = (const uint8_t *)k;
+	uint32_t h = t->seed, v;
+	size_t i;
 
-	memcpy(&a, ip + 12, 4);
-	memcpy(&b, ip + 16, 4);
-	h = t->seed ^ a;
-	h = (h ^ (h >> 16)) * 0x7feb352d;
-	h ^= b;
-	h = (h ^ (h >> 15)) * 0x846ca68b;
-	h ^= (uint32_t)ip[4] << 16 | (uint32_t)ip[5] << 8 | ip[9];
-	h = (h ^ (h >> 16)) * 0x7feb352d;
-	return (h ^ (h >> 15)) % NBUCKETS;
+	for (i = 0; i < sizeof(*k); i += 4) {
+		memcpy(&v, p + i, 4);
+		h ^= v;
+		h = (h ^ (h >> 16)) * 0x7feb352d;
+		h = (h ^ (h >> 15)) * 0x846ca68b;
+	}
+	return (h ^ (h >> 16)) % NBUCKETS;
 }
 
-static struct train *lookup(struct reasm_table *t, const uint8_t *ip,
+static struct train *lookup(struct reasm_table *t, const struct frag_key *k,
 			    struct list **bucket)
 {
-	struct list *b = &t->buckets[key_hash(t, ip)], *e;
-	uint16_t id = (uint16_t)(ip[4] << 8 | ip[5]);
+	struct list *b = &t->buckets[key_hash(t, k)], *e;
 
 	*bucket = b;
 	for (e = b->next; e != b; e = e->next) {
 		struct train *tr = train_of(e, hash);
 
-		if (tr->id == id && tr->proto == ip[9] &&
-		    !memcmp(tr->src, ip + 12, 4) &&
-		    !memcmp(tr->dst, ip + 16, 4))
+		if (!memcmp(&tr->key, k, sizeof(*k)))
 			return tr;
 	}
 	return NULL;
@@ -259,37 +281,19 @@ static size_t want_cap(const struct train *tr, size_t end)
 	return c;
 }
 
-int reasm_add(struct reasm_table *t, const uint8_t *ip, size_t len,
-	      uint64_t now_ms, uint8_t **out, size_t *out_len)
+/* The train part: the fragment f into its train; REASM_* or -1. */
+static int train_add(struct reasm_table *t, const struct frag *f,
+		     uint64_t now_ms, uint8_t **out, size_t *out_len)
 {
-	size_t hlen, tot, plen, start, end, cap, rcap, need;
+	size_t hlen = f->hlen, plen = f->plen, start = f->start, cap, rcap,
+	       need, end = f->start + f->plen;
+	bool more = f->more;
 	struct list *bucket;
 	struct train *tr;
-	uint16_t fo, c;
-	bool more;
+	uint16_t c;
 	int slot;
 
-	release_done(t);
-	expire(t, now_ms);
-	t->st.fragments++;
-
-	if (len < IP4_HLEN || (ip[0] >> 4) != 4 || (ip[0] & 0xf) < 5)
-		return drop(t, NULL, &t->st.drop_malformed);
-	hlen = (ip[0] & 0xf) * 4u;
-	tot = (size_t)ip[2] << 8 | ip[3];
-	if (hlen > len || tot < hlen || tot > len ||
-	    csum_fold(csum_add(0, ip, hlen)) != 0xffff)
-		return drop(t, NULL, &t->st.drop_malformed);
-	fo = (uint16_t)(ip[6] << 8 | ip[7]);
-	more = fo & IP_MF;
-	start = (size_t)(fo & IP_OFFMASK) * 8;
-	plen = tot - hlen;
-	end = start + plen;
-	/* not a fragment, an empty one, or a piece not a multiple of 8 */
-	if ((!more && !start) || !plen || (more && plen % 8))
-		return drop(t, NULL, &t->st.drop_malformed);
-
-	tr = lookup(t, ip, &bucket);
+	tr = lookup(t, &f->key, &bucket);
 	if (end > REASM_MAX_PACKET - hlen ||
 	    (tr && tr->hlen && end > REASM_MAX_PACKET - (size_t)tr->hlen) ||
 	    (tr && !start && tr->max_end > REASM_MAX_PACKET - hlen))
@@ -303,17 +307,13 @@ int reasm_add(struct reasm_table *t, const uint8_t *ip, size_t len,
 		tr = calloc(1, sizeof(*tr));
 		if (!tr)
 			return drop(t, NULL, &t->st.drop_no_memory);
-		memcpy(tr->src, ip + 12, 4);
-		memcpy(tr->dst, ip + 16, 4);
-		tr->id = (uint16_t)(ip[4] << 8 | ip[5]);
-		tr->proto = ip[9];
+		tr->key = f->key;
 		tr->born_ms = now_ms;
 		tr->mem = sizeof(*tr);
 		t->mem += tr->mem;
 		list_add_tail(bucket, &tr->hash);
 		list_add_tail(&t->age, &tr->age);
 	}
-
 	if (tr->nranges + 1 > t->max_frags)
 		return drop(t, tr, &t->st.drop_too_many);
 	slot = range_slot(tr, (uint32_t)start, (uint32_t)end);
@@ -363,7 +363,7 @@ int reasm_add(struct reasm_table *t, const uint8_t *ip, size_t len,
 		t->mem += need;
 	}
 
-	memcpy(tr->buf + HEADROOM + start, ip + hlen, plen);
+	memcpy(tr->buf + HEADROOM + start, f->pl, plen);
 	memmove(tr->ranges + slot + 1, tr->ranges + slot,
 		(tr->nranges - (unsigned int)slot) * sizeof(struct range));
 	tr->ranges[slot].start = (uint32_t)start;
@@ -373,8 +373,11 @@ int reasm_add(struct reasm_table *t, const uint8_t *ip, size_t len,
 	if (end > tr->max_end)
 		tr->max_end = (uint32_t)end;
 	if (!start) {
-		memcpy(tr->hdr, ip, hlen);
+		memcpy(tr->hdr, f->hdr, hlen);
 		tr->hlen = (uint8_t)hlen;
+		tr->nh_off = f->nh_off;
+		if (f->key.family == 6)
+			tr->hdr[f->nh_off] = f->next; /* the header is gone */
 	}
 	if (!tr->have_last || tr->covered != tr->total)
 		return REASM_HELD;
@@ -386,14 +389,19 @@ int reasm_add(struct reasm_table *t, const uint8_t *ip, size_t len,
 		size_t n = tr->hlen + tr->total;
 
 		memcpy(h, tr->hdr, tr->hlen);
-		h[2] = (uint8_t)(n >> 8);
-		h[3] = n & 0xff;
-		h[6] &= IP_DF >> 8; /* keep DF, clear reserved, MF, offset */
-		h[7] = 0;
-		h[10] = 0;
-		h[11] = 0;
-		c = csum_finish(csum_add(0, h, tr->hlen));
-		memcpy(h + 10, &c, 2);
+		if (tr->key.family == 6) {
+			h[4] = (uint8_t)((n - IP6_HLEN) >> 8);
+			h[5] = (n - IP6_HLEN) & 0xff;
+		} else {
+			h[2] = (uint8_t)(n >> 8);
+			h[3] = n & 0xff;
+			h[6] &= IP_DF >> 8; /* keep DF, clear reserved, MF, offset */
+			h[7] = 0;
+			h[10] = 0;
+			h[11] = 0;
+			c = csum_finish(csum_add(0, h, tr->hlen));
+			memcpy(h + 10, &c, 2);
+		}
 		t->done = tr->buf;
 		tr->buf = NULL;
 		train_free(t, tr);
@@ -402,4 +410,86 @@ int reasm_add(struct reasm_table *t, const uint8_t *ip, size_t len,
 		*out_len = n;
 	}
 	return REASM_DONE;
+}
+
+/*
+ * An IPv6 fragment: the header, the extension headers before the fragment
+ * header (hop-by-hop, routing, destination options; the unfragmentable
+ * part, kept from the first fragment) and the fragment header (RFC 8200
+ * 4.5). An atomic fragment (offset 0, M clear: RFC 6946) is a train of one.
+ */
+static int reasm_parse6(struct reasm_table *t, const uint8_t *ip, size_t len,
+			uint64_t now_ms, uint8_t **out, size_t *out_len)
+{
+	struct frag f = { .hdr = ip };
+	size_t off = IP6_HLEN, tot;
+	uint8_t nh = ip[6];
+	uint16_t fo;
+	int i;
+
+	tot = IP6_HLEN + ((size_t)ip[4] << 8 | ip[5]);
+	if (tot > len)
+		return drop(t, NULL, &t->st.drop_malformed);
+	f.nh_off = 6;
+	for (i = 0; i < IP6_EXT_MAX && (nh == 0 || nh == 43 || nh == 60);
+	     i++) {
+		if (off + 8 > tot)
+			return drop(t, NULL, &t->st.drop_malformed);
+		f.nh_off = (uint8_t)(off < HEADROOM ? off : 0);
+		nh = ip[off];
+		off += (ip[off + 1] + 1u) * 8;
+	}
+	if (nh != 44 || off + 8 > tot || off > HEADROOM)
+		return drop(t, NULL, &t->st.drop_malformed);
+	f.next = ip[off];
+	fo = (uint16_t)(ip[off + 2] << 8 | ip[off + 3]);
+	f.more = fo & 1;
+	f.start = fo & 0xfff8;
+	memcpy(&f.key.id, ip + off + 4, 4);
+	f.hlen = off;
+	f.pl = ip + off + 8;
+	f.plen = tot - off - 8;
+	if (!f.plen || (f.more && f.plen % 8))
+		return drop(t, NULL, &t->st.drop_malformed);
+	memcpy(f.key.src, ip + 8, 16);
+	memcpy(f.key.dst, ip + 24, 16);
+	f.key.family = 6;
+	return train_add(t, &f, now_ms, out, out_len);
+}
+
+int reasm_add(struct reasm_table *t, const uint8_t *ip, size_t len,
+	      uint64_t now_ms, uint8_t **out, size_t *out_len)
+{
+	struct frag f = { .hdr = ip };
+	size_t hlen, tot;
+	uint16_t fo;
+
+	release_done(t);
+	expire(t, now_ms);
+	t->st.fragments++;
+
+	if (len >= IP6_HLEN && (ip[0] >> 4) == 6)
+		return reasm_parse6(t, ip, len, now_ms, out, out_len);
+	if (len < IP4_HLEN || (ip[0] >> 4) != 4 || (ip[0] & 0xf) < 5)
+		return drop(t, NULL, &t->st.drop_malformed);
+	hlen = (ip[0] & 0xf) * 4u;
+	tot = (size_t)ip[2] << 8 | ip[3];
+	if (hlen > len || tot < hlen || tot > len ||
+	    csum_fold(csum_add(0, ip, hlen)) != 0xffff)
+		return drop(t, NULL, &t->st.drop_malformed);
+	fo = (uint16_t)(ip[6] << 8 | ip[7]);
+	f.more = fo & IP_MF;
+	f.start = (size_t)(fo & IP_OFFMASK) * 8;
+	f.plen = tot - hlen;
+	f.hlen = hlen;
+	f.pl = ip + hlen;
+	/* not a fragment, an empty one, or a piece not a multiple of 8 */
+	if ((!f.more && !f.start) || !f.plen || (f.more && f.plen % 8))
+		return drop(t, NULL, &t->st.drop_malformed);
+	memcpy(f.key.src, ip + 12, 4);
+	memcpy(f.key.dst, ip + 16, 4);
+	f.key.id = (uint32_t)ip[4] << 8 | ip[5];
+	f.key.proto = ip[9];
+	f.key.family = 4;
+	return train_add(t, &f, now_ms, out, out_len);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * reasm: reassembly of outer IPv4 fragments (ESP that arrived in pieces)
+ * reasm: reassembly of outer IPv4 and IPv6 fragments (ESP that arrived in pieces)
  * before decryption, per worker, with bounds on memory, on fragments per
  * packet and on time. Overlapping, duplicate, oversized and incomplete
  * trains are dropped and counted; nothing is leaked.
@@ -39,12 +39,13 @@ void reasm_free(struct reasm_table *t);
 
 enum { REASM_HELD = 0, REASM_DONE = 1 };
 /*
- * Offer the IPv4 fragment at ip (len bytes, the IP packet, trailing frame
- * padding allowed). The bytes are copied: the caller keeps its buffer.
+ * Offer the IPv4 or IPv6 fragment at ip (len bytes, the IP packet, trailing
+ * frame padding allowed). The bytes are copied: the caller keeps its buffer.
  * Returns REASM_HELD, REASM_DONE with *out, *out_len = the whole IP packet
  * (header of the first fragment, fragment fields cleared, lengths and
- * checksum right; valid until the next call on t), or -1 when the fragment
- * or its train was dropped (counted in the stats).
+ * checksum right; IPv6: the fragment header removed, the extension
+ * headers before it kept; valid until the next call on t), or -1 when the
+ * fragment or its train was dropped (counted in the stats).
  */
 int reasm_add(struct reasm_table *t, const uint8_t *ip, size_t len,
 	      uint64_t now_ms, uint8_t **out, size_t *out_len);

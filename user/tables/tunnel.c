@@ -22,14 +22,22 @@ int tunnel_create(struct tunnel **out, const struct tunnel_spec *s)
 	t->id = next_id++;
 	t->local = s->local;
 	t->remote = s->remote;
+	t->family = s->family == AF_INET6 ? AF_INET6 : AF_INET;
+	t->local6 = s->local6;
+	t->remote6 = s->remote6;
 	t->encap = s->encap;
 	t->cipher = s->cipher;
 	t->replay_window = s->replay_window;
 	t->esn = s->esn;
 	t->fragment = s->fragment;
 	t->npairs = s->npairs;
-	t->overhead = esp_overhead(s->encap);
-	t->mtu = esp_max_inner(s->uplink_mtu, s->encap);
+	if (t->family == AF_INET6) {
+		t->overhead = esp_overhead6(s->encap);
+		t->mtu = esp_max_inner6(s->uplink_mtu, s->encap);
+	} else {
+		t->overhead = esp_overhead(s->encap);
+		t->mtu = esp_max_inner(s->uplink_mtu, s->encap);
+	}
 	t->refs = 1;
 	t->peer = s->remote;
 	t->peer_port = s->remote_port ? s->remote_port : ESPRESSO_NATT_PORT;
@@ -71,7 +79,8 @@ struct nexthop *nexthop_get(struct nexthop **list, int ifindex,
 	struct nexthop *nh;
 
 	for (nh = *list; nh; nh = nh->next) {
-		if (nh->ifindex == ifindex && nh->ip.s_addr == ip.s_addr) {
+		if (nh->family == AF_INET && nh->ifindex == ifindex &&
+		    nh->ip.s_addr == ip.s_addr) {
 			nh->refs++;
 			return nh;
 		}
@@ -81,6 +90,32 @@ struct nexthop *nexthop_get(struct nexthop **list, int ifindex,
 		return NULL;
 	nh->ifindex = ifindex;
 	nh->ip = ip;
+	nh->family = AF_INET;
+	nh->refs = 1;
+	atomic_init(&nh->mac, 0);
+	nh->next = *list;
+	*list = nh;
+	return nh;
+}
+
+struct nexthop *nexthop_get6(struct nexthop **list, int ifindex,
+			     const struct in6_addr *ip6)
+{
+	struct nexthop *nh;
+
+	for (nh = *list; nh; nh = nh->next) {
+		if (nh->family == AF_INET6 && nh->ifindex == ifindex &&
+		    !memcmp(&nh->ip6, ip6, sizeof(*ip6))) {
+			nh->refs++;
+			return nh;
+		}
+	}
+	nh = calloc(1, sizeof(*nh));
+	if (!nh)
+		return NULL;
+	nh->ifindex = ifindex;
+	nh->family = AF_INET6;
+	nh->ip6 = *ip6;
 	nh->refs = 1;
 	atomic_init(&nh->mac, 0);
 	nh->next = *list;

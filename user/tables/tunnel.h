@@ -32,6 +32,8 @@
 struct nexthop {
 	int ifindex;
 	struct in_addr ip;
+	int family;           /* AF_INET (ip) or AF_INET6 (ip6) */
+	struct in6_addr ip6;
 	_Atomic uint64_t mac; /* 6 bytes + NH_MAC_VALID, 0 when unknown */
 	int refs;             /* control thread only */
 	struct nexthop *next; /* the control thread's list */
@@ -42,12 +44,14 @@ struct tunnel {
 	uint64_t id;  /* unique for the daemon's life */
 	uint32_t slot; /* in the table version */
 	struct in_addr local, remote;
+	int family;    /* outer: AF_INET (local/remote) or AF_INET6 */
+	struct in6_addr local6, remote6;
 	enum cfg_encap encap;
 	enum cfg_cipher cipher;
 	uint32_t replay_window;
 	bool esn;
 	enum cfg_fragment fragment;
-	uint16_t overhead; /* outer IPv4 (+UDP) + ESP + IV + max trailer + ICV */
+	uint16_t overhead; /* outer IPv4 or IPv6 (+UDP) + ESP + IV + max trailer + ICV */
 	uint16_t mtu;      /* largest inner packet that fits the uplink MTU */
 	int npairs;
 	int refs;          /* control thread only */
@@ -124,6 +128,8 @@ static inline uint64_t tunnel_mac_pack(const uint8_t mac[6])
 struct tunnel_spec {
 	const char *name;
 	struct in_addr local, remote;
+	int family; /* 0 or AF_INET: IPv4; AF_INET6: local6/remote6 */
+	struct in6_addr local6, remote6;
 	enum cfg_encap encap;
 	enum cfg_cipher cipher;
 	uint32_t replay_window;
@@ -146,6 +152,9 @@ struct sa *tunnel_set_out(struct tunnel *t, int p, struct sa *sa);
 
 struct nexthop *nexthop_get(struct nexthop **list, int ifindex,
 			    struct in_addr ip);
+/* The same for an IPv6 next hop. */
+struct nexthop *nexthop_get6(struct nexthop **list, int ifindex,
+			     const struct in6_addr *ip6);
 void nexthop_put(struct nexthop **list, struct nexthop *nh);
 
 #endif

@@ -1,0 +1,119 @@
+#!/bin/bash
+# Outer IPv6: tunnels between 2001:db8::1 and 2001:db8::2 carrying IPv4
+# (4in6) and IPv6 (6in6), raw ESP and UDP 4500.
+#
+#   ${P}A                                         ${P}B
+#   eA 2001:db8::1 (+192.0.2.1) ===== veth ===== eB 2001:db8::2 (+192.0.2.2)
+#   esp0 10.1.0.1, fd00:1::1                     esp0 10.2.0.1, fd00:2::1
+#
+# 1. espressod on both ends (lib.sh with OUTER6=1): ping and a short iperf3
+#    through the tunnel, 4in6 and 6in6, raw ESP then UDP; exact ESP counts.
+# 2. scapy as gateway A (esp6test.py), gw-b alone, raw ESP then UDP:
+#    4in6/6in6 requests and their replies decrypted by scapy, ESP behind a
+#    destination options header, outer IPv6 fragments (in order and reversed)
+#    reassembled by gw-b, an overlapping train, a replay; counters exact.
+# 3. NAT-T over IPv4 (192.0.2.1/.2) in fragments, scapy as A: reassembled by
+#    gw-b (not left to the kernel); a train whose first fragment comes last
+#    is the kernel's (counted pass_fragment).
+source "$(dirname "$0")/lib.sh"
+export OUTER6=1
+OUTER_A=2001:db8::1 OUTER_B=2001:db8::2
+trap topo_down EXIT
+topo_up
+
+mac() { ip -n "$1" -br link show "$2" | awk '{ print $3 }'; }
+sa_field() { # sa_field a|b in|out FIELD: from `show sa -j`
+	ctl "$1" -j show sa | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sas = d if isinstance(d, list) else d.get("sas", d.get("sa", []))
+print(sum(s.get(sys.argv[2], 0) for s in sas if s["dir"] == sys.argv[1]))' "$2" "$3"
+}
+
+pair() { # pair ENCAP: both gateways, traffic, counters
+	export ENCAP=$1 TUN_MTU=1500
+	say "espressod <-> espressod, outer IPv6, encap $ENCAP"
+	gw_stop a; gw_stop b
+	rm -rf "$WORK/state-a" "$WORK/state-b"
+	gw_start a
+	gw_start b
+	tunnel_ready
+	ctl a show tunnels | grep -q "2001:db8::2" || fail "tunnel remote is not 2001:db8::2: $(ctl a show tunnels)"
+	local out0 in0
+	out0=$(sa_field a out packets)
+	in0=$(sa_field b in packets)
+	ip netns exec "$NS_A" ping -q -c 5 -i 0.05 -W 1 10.2.0.1 >/dev/null || fail "4in6 ping"
+	ip netns exec "$NS_A" ping -q -c 5 -i 0.05 -W 1 fd00:2::1 >/dev/null || fail "6in6 ping"
+	# 1300-byte pings: within the tunnel MTU, a single ESP packet each
+	ip netns exec "$NS_A" ping -q -c 3 -i 0.05 -W 1 -s 1300 -M do 10.2.0.1 >/dev/null ||
+		fail "4in6 ping of 1300 bytes"
+	# the tun's MTU (1500) is above the tunnel's (1426 raw, 1418 UDP):
+	# 1448 bytes without DF: fragmented before encryption, two ESP packets
+	# each way (fragment = "$FRAGMENT": an outer IPv6 packet is never cut,
+	# frag_out stays); then with DF: ICMP fragmentation needed from gw-a
+	local icmp0 frag0
+	icmp0=$(counter "$(ctl a show stats)" icmp_sent)
+	frag0=$(counter "$(ctl a show stats)" frag_out)
+	ip netns exec "$NS_A" ping -q -c 1 -W 1 -s 1420 -M dont 10.2.0.1 >/dev/null ||
+		fail "a 1448-byte packet without DF did not cross (fragment = $FRAGMENT)"
+	[ "$(counter "$(ctl a show stats)" frag_out)" = "$frag0" ] ||
+		fail "gw-a fragmented an outer IPv6 packet"
+	ip netns exec "$NS_A" ping -q -c 1 -W 1 -s 1420 -M do 10.2.0.1 >/dev/null 2>&1 &&
+		fail "a 1448-byte DF packet crossed the tunnel"
+	[ "$(counter "$(ctl a show stats)" icmp_sent)" = $((icmp0 + 1)) ] ||
+		fail "gw-a sent $(( $(counter "$(ctl a show stats)" icmp_sent) - icmp0 )) ICMP errors, want 1"
+	[ "$(( $(sa_field a out packets) - out0 ))" -eq 15 ] ||
+		fail "gw-a sent $(( $(sa_field a out packets) - out0 )) ESP packets, want 15"
+	[ "$(( $(sa_field b in packets) - in0 ))" -eq 15 ] ||
+		fail "gw-b decrypted $(( $(sa_field b in packets) - in0 )) ESP packets, want 15"
+	ip netns exec "$NS_B" iperf3 -s -1 -B 10.2.0.1 -D >/dev/null
+	sleep 0.3
+	ip netns exec "$NS_A" iperf3 -c 10.2.0.1 -t 1 -f m | tail -3 | head -1 || fail "iperf3 4in6"
+	ip netns exec "$NS_B" iperf3 -s -1 -B fd00:2::1 -D >/dev/null
+	sleep 0.3
+	ip netns exec "$NS_A" iperf3 -c fd00:2::1 -t 1 -f m | tail -3 | head -1 || fail "iperf3 6in6"
+	local s
+	s=$(ctl b show stats)
+	for c in rx_auth rx_outer_addr rx_bad_meta rx_encap; do
+		[ "$(counter "$s" "$c")" = 0 ] || fail "gw-b dropped $c: $s"
+	done
+	ctl a show sa
+}
+
+peer() { # peer ENCAP: scapy is A
+	export ENCAP=$1
+	say "scapy <-> espressod, outer IPv6, encap $ENCAP"
+	gw_stop a; gw_stop b
+	rm -rf "$WORK/state-b"
+	gw_start b
+	ip netns exec "$NS_A" ping -c 1 -W 2 "$OUTER_B" >/dev/null || fail "no outer connectivity"
+	sleep 0.2
+	ip netns exec "$NS_A" /usr/bin/python3 "$(dirname "$0")/esp6test.py" peer \
+		--iface eA --src-mac "$(mac "$NS_A" eA)" --dst-mac "$(mac "$NS_B" eB)" \
+		--key-ab "$KEY_AB" --key-ba "$KEY_BA" --spi-ab "$SPI_AB" --spi-ba "$SPI_BA" \
+		--encap "$ENCAP" --ctl "$ROOT/espressoctl" --inst-b "$P-b" ||
+		fail "scapy as gateway A, encap $ENCAP (see above)"
+}
+
+natt_frag4() { # IPv4 NAT-T in fragments, scapy is A
+	say "scapy <-> espressod, NAT-T over IPv4 in fragments"
+	export ENCAP=udp OUTER6=
+	OUTER_A=192.0.2.1 OUTER_B=192.0.2.2
+	gw_stop a; gw_stop b
+	rm -rf "$WORK/state-b"
+	gw_start b
+	ip netns exec "$NS_A" ping -c 1 -W 2 "$OUTER_B" >/dev/null || fail "no outer connectivity"
+	sleep 0.2
+	ip netns exec "$NS_A" /usr/bin/python3 "$(dirname "$0")/esp6test.py" natt-frag4 \
+		--iface eA --src-mac "$(mac "$NS_A" eA)" --dst-mac "$(mac "$NS_B" eB)" \
+		--key-ab "$KEY_AB" --key-ba "$KEY_BA" --spi-ab "$SPI_AB" --spi-ba "$SPI_BA" \
+		--ctl "$ROOT/espressoctl" --inst-b "$P-b" ||
+		fail "NAT-T fragments over IPv4 (see above)"
+}
+
+pair esp
+FRAGMENT=outer pair udp
+peer esp
+peer udp
+natt_frag4
+say "PASS"
