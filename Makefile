@@ -111,9 +111,13 @@ build/bench_tables: tests/bench/bench_tables.c $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
 
+build/bench_spread: tests/bench/bench_spread.c $(LIB_OBJS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+
 bench: deps-check
 	@tools/deps.sh bench
-	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables
+	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables build/bench_spread
 	bash tools/bench.sh
 
 # libFuzzer targets, one per parser, with ASan and UBSan (tests/fuzz/); their

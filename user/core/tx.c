@@ -24,6 +24,7 @@
 #include "proto/frag.h"
 #include "proto/gso.h"
 #include "core/pkt.h"
+#include "core/prefetch.h"
 #include "core/tap.h"
 #include "core/tx.h"
 
@@ -135,6 +136,7 @@ static void tx_check(struct worker *w, struct pkt *p)
 		tunnel_nh_want(t);
 		p->hold = true;
 	}
+	tx_prefetch_sa(w, t);
 }
 
 static struct tunnel *tx_route(struct worker *w, const uint8_t *pkt,
@@ -197,6 +199,7 @@ static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hd
 			drop_tx(w, p, DROP_tx_no_route);
 			return;
 		}
+		tx_prefetch_tunnel(p->t);
 		tx_check(w, p);
 		return;
 	}
@@ -421,6 +424,7 @@ static void tx_flush(struct worker *w)
 		return;
 	if (__builtin_expect(w->tap != NULL, 0))
 		tap_tx_pre(w);
+	tx_prefetch_burst(w);
 	/* sequence numbers in batch order, then encryption */
 	for (i = 0; i < w->ntx; i++) {
 		struct pkt *p = &w->txb[i];

@@ -46,6 +46,11 @@ struct esp_aead {
 	uint8_t encrypt;
 	uint8_t backend; /* enum crypto_backend */
 	uint8_t cipher;  /* enum cfg_cipher */
+	/* OpenSSL: its provider's state for this context (key schedule,
+	 * GHASH table), as seen allocated while keying; only ever
+	 * prefetched (crypto_aead_prefetch), NULL when unknown */
+	const void *hot;
+	uint16_t hot_len;
 };
 
 /*
@@ -92,6 +97,12 @@ int crypto_aead_open(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 		     const uint8_t *tag);
 
 /*
+ * Warm what sealing or opening with a reads (a burst's prefetch pass,
+ * core/prefetch.h): ipsec-mb's key schedule and hash keys, OpenSSL's
+ * EVP_CIPHER_CTX (its provider context behind it is opaque: not reached).
+ */
+void crypto_aead_prefetch(const struct esp_aead *a);
+/*
  * Per-thread state of the backends, for threads that run the packet path
  * (workers, benchmark threads): crypto_thread_init() in the thread before
  * its first packet, crypto_thread_exit() before it ends. OpenSSL needs
@@ -106,6 +117,7 @@ void crypto_thread_exit(void);
 int crypto_imb_thread_init(void);
 void crypto_imb_thread_exit(void);
 int crypto_imb_available(void);
+size_t crypto_imb_ctx_size(void); /* what crypto_aead_prefetch warms */
 int crypto_imb_init(struct esp_aead *a, const uint8_t *key, size_t klen);
 void crypto_imb_free(struct esp_aead *a);
 int crypto_imb_seal(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],

@@ -50,6 +50,11 @@ struct crypto_imb {
 	struct gcm_key_data key; /* aligned(64) by the header */
 };
 
+size_t crypto_imb_ctx_size(void)
+{
+	return sizeof(struct crypto_imb);
+}
+
 static IMB_MGR *mgr;
 static IMB_ARCH mgr_arch;
 static int mgr_err;

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "core/pkt.h"
+#include "core/prefetch.h"
+
+#define pf_r(p) __builtin_prefetch((p), 0, 3)
+#define pf_w(p) __builtin_prefetch((p), 1, 3)
+
+static inline void pf_lines(const void *p, size_t len)
+{
+	const char *c = p;
+	size_t off;
+
+	for (off = 0; off < len; off += CACHELINE)
+		pf_r(c + off);
+}
+
+/* The metadata the XDP program wrote in front of an inbound frame, or
+ * NULL (rx_prepare decides what to do with such a frame). */
+static inline const struct espresso_meta *rx_meta(const struct pkt *p)
+{
+	const struct espresso_meta *m = (const void *)(p->data - sizeof(*m));
+
+	return m->magic == ESPRESSO_META_MAGIC &&
+			       m->verdict == ESPRESSO_V_ESP_IN ?
+		       m :
+		       NULL;
+}
+
+void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
+{
+	const struct tables *tb = w->tb;
+	struct sa *sas[WORKER_BATCH_MAX];
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct espresso_meta *m = rx_meta(&pkts[i]);
+
+		if (m && m->sa_index < tb->nsa)
+			pf_r(&tb->sa_in[m->sa_index]);
+	}
+	for (i = 0; i < n; i++) {
+		const struct espresso_meta *m = rx_meta(&pkts[i]);
+
+		sas[i] = m && m->sa_index < tb->nsa ? tb->sa_in[m->sa_index]
+						    : NULL;
+		if (sas[i])
+			pf_lines(sas[i], sizeof(*sas[i]));
+	}
+	for (i = 0; i < n; i++) {
+		const struct pkt *p = &pkts[i];
+		const struct espresso_meta *m = rx_meta(p);
+		struct sa *sa = sas[i];
+		uint32_t seq_lo;
+
+		if (!sa || sa->spi != m->spi)
+			continue;
+		pf_lines(sa->tunnel, 2 * CACHELINE);
+		pf_r(sa_wire(sa));
+		if (w->id < sa->nworkers)
+			pf_w(&sa->pw[w->id]);
+		if ((uint32_t)m->esp_off + 8 <= p->len) {
+			memcpy(&seq_lo, p->data + m->esp_off + 4, 4);
+			replay_prefetch(&sa->replay,
+					replay_infer(&sa->replay, ntohl(seq_lo)));
+		}
+	}
+}
+
+void rx_prefetch_crypto(struct worker *w, const struct pkt *pkts, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!pkts[i].drop)
+			crypto_aead_prefetch(&pkts[i].sa->pw[w->id].aead);
+}
+
+void tx_prefetch_tunnel(const struct tunnel *t)
+{
+	pf_r((const char *)t + CACHELINE);
+	pf_r((const char *)t + 2 * CACHELINE);
+}
+
+void tx_prefetch_sa(struct worker *w, struct tunnel *t)
+{
+	struct sa *sa = tunnel_out_sa(t, w->id);
+
+	if (!sa)
+		return;
+	pf_r(sa);                        /* wire, pw */
+	pf_r((const char *)sa + 2 * CACHELINE);
+	pf_w(&sa->seq);
+}
+
+void tx_prefetch_burst(struct worker *w)
+{
+	unsigned int i;
+
+	for (i = 0; i < w->ntx; i++) {
+		const struct pkt *p = &w->txb[i];
+		struct sa *sa;
+
+		if (p->drop || p->hold || p->raw)
+			continue;
+		sa = tunnel_out_sa(p->t, w->id);
+		if (sa) {
+			pf_r(sa_wire(sa));
+			pf_w(&sa->pw[w->id]);
+		}
+	}
+	for (i = 0; i < w->ntx; i++) {
+		const struct pkt *p = &w->txb[i];
+		struct sa *sa;
+
+		if (p->drop || p->hold || p->raw)
+			continue;
+		sa = tunnel_out_sa(p->t, w->id);
+		if (sa)
+			crypto_aead_prefetch(&sa->pw[w->id].aead);
+	}
+}
