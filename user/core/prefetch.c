@@ -80,8 +80,7 @@ void rx_prefetch_crypto(struct worker *w, const struct pkt *pkts, uint32_t n)
 
 void tx_prefetch_tunnel(const struct tunnel *t)
 {
-	pf_r((const char *)t + CACHELINE);
-	pf_r((const char *)t + 2 * CACHELINE);
+	pf_lines(t, sizeof(*t) + sizeof(t->out[0]));
 }
 
 void tx_prefetch_sa(struct worker *w, struct tunnel *t)

@@ -67,8 +67,21 @@ static int ossl_init(struct esp_aead *a, enum cfg_cipher cipher,
 	const EVP_CIPHER *c = cipher == CIPHER_AES_GCM_128 ? EVP_aes_128_gcm()
 							   : EVP_aes_256_gcm();
 
+	static __thread bool warm[2][2];
+	bool *wm = &warm[cipher == CIPHER_AES_GCM_128][!!encrypt];
 	int ok;
 
+	if (!*wm) {
+		/* the first context of a kind also fills OpenSSL's caches
+		 * (algorithm fetch): keyed once and dropped, so that only
+		 * the provider context is allocated while a is keyed */
+		EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+
+		if (x)
+			EVP_CipherInit_ex(x, c, NULL, key, NULL, encrypt);
+		EVP_CIPHER_CTX_free(x);
+		*wm = true;
+	}
 	a->ctx = EVP_CIPHER_CTX_new();
 	if (!a->ctx)
 		return -ENOMEM;
