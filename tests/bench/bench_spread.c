@@ -189,7 +189,9 @@ struct gw {
 	_Atomic int stop;
 	int tun_in;   /* A: the harness writes inner packets here */
 	int n;        /* tunnels */
-	size_t bytes; /* allocated while building the tunnels */
+	/* allocated (malloc, OpenSSL's included) by the tunnels, the SA
+	 * pairs (keyed for one worker), the routes, the table version */
+	size_t mem_tun, mem_sa, mem_route, mem_tables;
 	struct sa **in; /* B: inbound SA of tunnel k */
 	uint32_t *slot; /* B: by tunnel, what the XDP map gives */
 };
@@ -222,19 +224,21 @@ static void route_add(struct live *l, uint32_t net, int len, const char *t)
 		die("route add", ret);
 }
 
-/* a: true for A (routes by destination, sends), false for B */
+/* a: true for A (routes by destination, sends), false for B. Built in
+ * three rounds (tunnels, SA pairs, routes, then the table version) so
+ * that what each costs can be told apart. */
 static void gw_build(struct gw *g, int n, bool a)
 {
 	static const struct live_ops ops; /* no BPF map, no kernel routes */
 	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 2 };
-	size_t before;
+	size_t m0, m1, m2, m3;
 	struct nexthop *nh = NULL;
 	unsigned int k, d;
 	int ret, dir;
+	char name[16];
 
 	memset(g, 0, sizeof(*g));
 	g->n = n;
-	before = mem_now();
 	ret = live_init(&g->l, 1, MTU, &ops, NULL);
 	if (ret)
 		die("live_init", ret);
@@ -249,9 +253,9 @@ static void gw_build(struct gw *g, int n, bool a)
 	if (!a && (!(g->in = calloc(n, sizeof(*g->in))) ||
 		   !(g->slot = calloc(n, sizeof(*g->slot)))))
 		die("calloc", -ENOMEM);
+	m0 = mem_now();
 	for (k = 0; k < (unsigned int)n; k++) {
 		struct cfg_tunnel ct;
-		uint8_t key[KEY_LEN];
 		struct tunnel *t;
 
 		memset(&ct, 0, sizeof(ct));
@@ -267,12 +271,23 @@ static void gw_build(struct gw *g, int n, bool a)
 		ret = live_tunnel_add(&g->l, &ct, err, sizeof(err));
 		if (ret)
 			die("tunnel add", ret);
+		t = live_tunnel_find(&g->l, ct.name);
+		if (a) {
+			nh->refs++; /* one per tunnel, as neigh.c's set_nh */
+			atomic_store(&t->nh, nh);
+		}
+	}
+	m1 = mem_now();
+	for (k = 0; k < (unsigned int)n; k++) {
+		uint8_t key[KEY_LEN];
+
+		snprintf(name, sizeof(name), "t%u", k);
 		key_of(k, key);
 		for (dir = SA_IN; dir <= SA_OUT; dir++) {
 			/* A -> B: 0x100000 + k; B -> A: 0x200000 + k */
 			bool ab = (dir == SA_OUT) == a;
 			struct live_sa_args sa = {
-				.tunnel = ct.name, .dir = dir,
+				.tunnel = name, .dir = dir,
 				.spi = (ab ? 0x100000 : 0x200000) + k,
 				.key = key, .key_len = sizeof(key),
 				.origin = "ctl",
@@ -282,25 +297,28 @@ static void gw_build(struct gw *g, int n, bool a)
 			if (ret)
 				die("sa add", ret);
 		}
+	}
+	m2 = mem_now();
+	for (k = 0; k < (unsigned int)n; k++) {
+		snprintf(name, sizeof(name), "t%u", k);
 		if (n == 1)
-			route_add(&g->l, net24(a ? 64 : 128, 0), 10, ct.name);
+			route_add(&g->l, net24(a ? 64 : 128, 0), 10, name);
 		else
 			for (d = k; d < NDST; d += n)
 				route_add(&g->l, net24(a ? 64 : 128, d), 24,
-					  ct.name);
-		t = live_tunnel_find(&g->l, ct.name);
-		if (a) {
-			nh->refs++; /* one per tunnel, as neigh.c's set_nh */
-			atomic_store(&t->nh, nh);
-		}
+					  name);
 	}
+	m3 = mem_now();
 	if (a)
 		nexthop_put(&g->l.nhs, nh); /* the tunnels hold it now */
 	ret = live_commit(&g->l);
 	if (ret)
 		die("live_commit", ret);
 	epoch_reclaim(&g->l.epoch);
-	g->bytes = mem_now() - before;
+	g->mem_tun = m1 - m0;
+	g->mem_sa = m2 - m1;
+	g->mem_route = m3 - m2;
+	g->mem_tables = mem_now() - m3;
 	for (k = 0; !a && k < (unsigned int)n; k++) {
 		g->in[k] = live_sa_find(&g->l, 0x100000 + k, SA_IN);
 		if (!g->in[k])
@@ -664,25 +682,44 @@ int main(int argc, char **argv)
 		mrx[i] = median(rxpps[i], reps);
 	}
 	if (csv)
-		printf("tunnels,dir,pps,ratio_to_first,bytes_per_tunnel\n");
+		printf("tunnels,dir,pps,ratio_to_first\n");
 	for (i = 0; i < nn; i++)
 		for (j = 0; j < 2; j++) {
 			double v = j ? mrx[i] : mtx[i], v0 = j ? mrx[0] : mtx[0];
 			const char *dir = j ? "rx" : "tx";
 
 			if (csv)
-				printf("%d,%s,%.0f,%.3f,%.0f\n", ns[i], dir, v,
-				       v / v0, (double)A[i].bytes / ns[i]);
+				printf("%d,%s,%.0f,%.3f\n", ns[i], dir, v,
+				       v / v0);
 			else
 				printf("spread N=%-5d %s %9.0f pkt/s  %.3f of "
 				       "N=%d\n", ns[i], dir, v, v / v0, ns[0]);
 		}
-	if (!csv)
-		for (i = 0; i < nn; i++)
-			printf("memory N=%-5d %zu bytes, %.0f per tunnel (an SA "
-			       "pair keyed for 1 worker, %s)\n", ns[i],
-			       A[i].bytes, (double)A[i].bytes / ns[i],
-			       ns[i] == 1 ? "1 route" : "its /24 routes");
+	/* memory, gw-a: per tunnel, per SA pair, routes, the version */
+	if (csv)
+		printf("tunnels,tunnel_bytes,sa_pair_bytes,route_bytes,"
+		       "routes,tables_bytes,total_per_tunnel\n");
+	for (i = 0; i < nn; i++) {
+		const struct gw *g = &A[i];
+		int nr = ns[i] == 1 ? 1 : NDST;
+		double tot = (double)(g->mem_tun + g->mem_sa + g->mem_route +
+				      g->mem_tables) / ns[i];
+
+		if (csv)
+			printf("%d,%.0f,%.0f,%.0f,%d,%zu,%.0f\n", ns[i],
+			       (double)g->mem_tun / ns[i],
+			       (double)g->mem_sa / ns[i],
+			       (double)g->mem_route / nr, nr, g->mem_tables,
+			       tot);
+		else
+			printf("memory N=%-5d per tunnel %.0f B, per SA pair "
+			       "%.0f B (keyed for 1 worker), per route %.0f B "
+			       "(%d), table version %zu B; all: %.0f B per "
+			       "tunnel\n", ns[i], (double)g->mem_tun / ns[i],
+			       (double)g->mem_sa / ns[i],
+			       (double)g->mem_route / nr, nr, g->mem_tables,
+			       tot);
+	}
 	for (i = 0; i < nn; i++) {
 		gw_free(&A[i]);
 		gw_free(&B[i]);
