@@ -46,8 +46,10 @@ void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
 
 		sas[i] = m && m->sa_index < tb->nsa ? tb->sa_in[m->sa_index]
 						    : NULL;
-		if (sas[i])
-			pf_lines(sas[i], sizeof(*sas[i]));
+		if (sas[i]) {
+			pf_r(sas[i]);          /* spi .. pw */
+			pf_r(&sas[i]->replay); /* top, slots */
+		}
 	}
 	for (i = 0; i < n; i++) {
 		const struct pkt *p = &pkts[i];
@@ -80,7 +82,8 @@ void rx_prefetch_crypto(struct worker *w, const struct pkt *pkts, uint32_t n)
 
 void tx_prefetch_tunnel(const struct tunnel *t)
 {
-	pf_lines(t, sizeof(*t) + sizeof(t->out[0]));
+	/* from the MTU to the first pair's outbound SA (not the name) */
+	pf_lines(&t->mtu, (const char *)&t->out[1] - (const char *)&t->mtu);
 }
 
 void tx_prefetch_sa(struct worker *w, struct tunnel *t)
@@ -89,8 +92,7 @@ void tx_prefetch_sa(struct worker *w, struct tunnel *t)
 
 	if (!sa)
 		return;
-	pf_r(sa);                        /* wire, pw */
-	pf_r((const char *)sa + 2 * CACHELINE);
+	pf_r(sa); /* wire, pw */
 	pf_w(&sa->seq);
 }
 
