@@ -115,9 +115,14 @@ build/bench_spread: tests/bench/bench_spread.c $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
 
+# the traffic generator of tools/bench_spread.sh (no espresso code in it)
+build/spray: tests/bench/spray.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
 bench: deps-check
 	@tools/deps.sh bench
-	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables build/bench_spread
+	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables build/bench_spread build/spray
 	bash tools/bench.sh
 
 # libFuzzer targets, one per parser, with ASan and UBSan (tests/fuzz/); their

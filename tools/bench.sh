@@ -14,7 +14,8 @@
 #   spread:  traffic to 10,000 destinations spread over 1, 1,000 and 10,000
 #            tunnels through the real worker paths (build/bench_spread):
 #            packets/s each way and the ratio to 1 tunnel; memory per
-#            tunnel, per SA pair, per route
+#            tunnel, per SA pair, per route; then end to end through two
+#            gateways (tools/bench_spread.sh, build/spray as the sender)
 #   scaling: tools/scale.sh, up to the cores this machine has
 # SECS: seconds per engine case (default 1); E2E_SECS per iperf3 test (10).
 set -euo pipefail
@@ -141,6 +142,8 @@ if ./build/bench_spread -s "${SPREAD_SECS:-15}" -r 5 --csv >"$OUT/spread.all.csv
 else
 	echo "spread: failed"
 fi
+echo "-- the same end to end, through two gateways (tools/bench_spread.sh)"
+bash "$ROOT/tools/bench_spread.sh" "$OUT" || echo "spread end to end: failed"
 
 echo
 echo "== scaling (tools/scale.sh) on $(nproc) CPUs"
@@ -166,6 +169,7 @@ done
 	echo "best peer ($bestname): $best Gbit/s; espresso / best peer = $(awk -v a="$on" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}') (OpenSSL)"
 	[ -f "$OUT/tables.txt" ] && cat "$OUT/tables.txt"
 	[ -f "$OUT/spread.txt" ] && cat "$OUT/spread.txt"
+	[ -f "$OUT/spread_e2e.txt" ] && cat "$OUT/spread_e2e.txt"
 	[ -z "$imb" ] || echo "TCP single stream, ipsec-mb backend: $imb Gbit/s; / best peer = $(awk -v a="$imb" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}')"
 } | tee "$OUT/summary.txt"
 
