@@ -184,7 +184,7 @@ static struct json_object *tunnel_obj(struct tunnel *t, uint64_t now)
 	char buf[16];
 	int p;
 
-	{
+	{ /* once a loop's body: the block keeps its lines as they were */
 		struct json_object *o, *sas;
 		uint64_t last_in = 0, last_out = 0;
 		struct sa_worker s;
