@@ -69,6 +69,14 @@ void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
 					replay_infer(&sa->replay, ntohl(seq_lo)));
 		}
 	}
+	/* the cipher contexts now, so they arrive during pass 1 */
+	for (i = 0; i < n; i++) {
+		const struct espresso_meta *m = rx_meta(&pkts[i]);
+		struct sa *sa = sas[i];
+
+		if (sa && sa->spi == m->spi && w->id < sa->nworkers)
+			crypto_aead_prefetch(&sa->pw[w->id].aead);
+	}
 }
 
 void rx_prefetch_crypto(struct worker *w, const struct pkt *pkts, uint32_t n)
