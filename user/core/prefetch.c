@@ -94,14 +94,35 @@ void tx_prefetch_tunnel(const struct tunnel *t)
 	pf_lines(&t->mtu, (const char *)&t->out[1] - (const char *)&t->mtu);
 }
 
+/* the outbound SA of a packet in the batch still to be sealed, or NULL */
+static struct sa *tx_sa(struct worker *w, const struct pkt *p)
+{
+	if (p->drop || p->hold || p->raw || !p->t)
+		return NULL;
+	return tunnel_out_sa(p->t, w->id);
+}
+
+/*
+ * A pipeline across the tun reads (one syscall each): as packet j's
+ * tunnel is read, its SA is prefetched; the SA of packet j - 1, in cache
+ * by now, gives its counters and wire parameters; the counters of packet
+ * j - 2 give its cipher context. By the crypto pass, little is missing.
+ */
 void tx_prefetch_sa(struct worker *w, struct tunnel *t)
 {
 	struct sa *sa = tunnel_out_sa(t, w->id);
+	unsigned int j = w->ntx ? w->ntx - 1 : 0;
 
-	if (!sa)
-		return;
-	pf_r(sa); /* wire, pw */
-	pf_w(&sa->seq);
+	if (sa) {
+		pf_r(sa); /* wire, pw */
+		pf_w(&sa->seq);
+	}
+	if (j >= 1 && (sa = tx_sa(w, &w->txb[j - 1]))) {
+		pf_r(sa_wire(sa));
+		pf_w(&sa->pw[w->id]);
+	}
+	if (j >= 2 && (sa = tx_sa(w, &w->txb[j - 2])))
+		crypto_aead_prefetch(&sa->pw[w->id].aead);
 }
 
 void tx_prefetch_burst(struct worker *w)
