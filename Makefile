@@ -92,7 +92,7 @@ unit: deps-check
 	bash tests/run.sh unit
 
 check: deps-check
-	@$(SUBMAKE) build $(UNIT_BINS) $(FUZZ_BINS)
+	@$(SUBMAKE) build $(UNIT_BINS) $(FUZZ_BINS) build/bench_spread
 	bash tests/run.sh
 
 demo: deps-check
