@@ -8,13 +8,13 @@
 #define pf_r(p) __builtin_prefetch((p), 0, 3)
 #define pf_w(p) __builtin_prefetch((p), 1, 3)
 
+/* every line [p, p + len) touches */
 static inline void pf_lines(const void *p, size_t len)
 {
-	const char *c = p;
-	size_t off;
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(CACHELINE - 1);
 
-	for (off = 0; off < len; off += CACHELINE)
-		pf_r(c + off);
+	for (; a < (uintptr_t)p + len; a += CACHELINE)
+		pf_r((const void *)a);
 }
 
 /* The metadata the XDP program wrote in front of an inbound frame, or

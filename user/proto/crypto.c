@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -403,19 +404,29 @@ void crypto_aead_free(struct esp_aead *a)
 	OPENSSL_cleanse(a, sizeof(*a));
 }
 
+/* every line [p, p + len) touches: p is rarely on a line's start */
+#define PREFETCH_RANGE(p, len, rw)                                          \
+	do {                                                                \
+		uintptr_t a_ = (uintptr_t)(p) & ~(uintptr_t)63;             \
+		uintptr_t e_ = (uintptr_t)(p) + (len);                      \
+									    \
+		for (; a_ < e_; a_ += 64)                                   \
+			__builtin_prefetch((const void *)a_, (rw), 3);      \
+	} while (0)
+
 void crypto_aead_prefetch(const struct esp_aead *a)
 {
-	const char *p = a->backend == CRYPTO_IPSECMB ? (const void *)a->imb
-						     : (const void *)a->ctx;
-	size_t len = a->backend == CRYPTO_IPSECMB ? crypto_imb_ctx_size() : 192;
-	size_t off;
-
-	if (!p)
+	if (!a->ctx)
 		return;
-	for (off = 0; off < len; off += 64)
-		__builtin_prefetch(p + off, 0, 3);
-	for (off = 0; a->hot && off < a->hot_len; off += 64)
-		__builtin_prefetch((const char *)a->hot + off, 1, 3);
+	if (a->backend == CRYPTO_IPSECMB) {
+		PREFETCH_RANGE(a->imb, crypto_imb_ctx_size(), 0);
+		return;
+	}
+	/* the EVP_CIPHER_CTX (its size is not public: about 200 bytes in
+	 * OpenSSL 3), then the provider context */
+	PREFETCH_RANGE(a->ctx, 200, 0);
+	if (a->hot)
+		PREFETCH_RANGE(a->hot, a->hot_len, 1);
 }
 
 int crypto_aead_seal(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
