@@ -75,7 +75,8 @@ void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
 		struct sa *sa = sas[i];
 
 		if (sa && sa->spi == m->spi && w->id < sa->nworkers)
-			crypto_aead_prefetch(&sa->pw[w->id].aead);
+			crypto_aead_prefetch(&sa->pw[w->id].aead,
+					     pkts[i].len);
 	}
 }
 
@@ -85,7 +86,8 @@ void rx_prefetch_crypto(struct worker *w, const struct pkt *pkts, uint32_t n)
 
 	for (i = 0; i < n; i++)
 		if (!pkts[i].drop)
-			crypto_aead_prefetch(&pkts[i].sa->pw[w->id].aead);
+			crypto_aead_prefetch(&pkts[i].sa->pw[w->id].aead,
+					     pkts[i].esp_len);
 }
 
 void tx_prefetch_tunnel(const struct tunnel *t)
@@ -122,7 +124,7 @@ void tx_prefetch_sa(struct worker *w, struct tunnel *t)
 		pf_w(&sa->pw[w->id]);
 	}
 	if (j >= 2 && (sa = tx_sa(w, &w->txb[j - 2])))
-		crypto_aead_prefetch(&sa->pw[w->id].aead);
+		crypto_aead_prefetch(&sa->pw[w->id].aead, w->txb[j - 2].len);
 }
 
 void tx_prefetch_burst(struct worker *w)
@@ -149,6 +151,6 @@ void tx_prefetch_burst(struct worker *w)
 			continue;
 		sa = tunnel_out_sa(p->t, w->id);
 		if (sa)
-			crypto_aead_prefetch(&sa->pw[w->id].aead);
+			crypto_aead_prefetch(&sa->pw[w->id].aead, p->len);
 	}
 }
