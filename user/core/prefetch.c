@@ -90,6 +90,10 @@ void rx_prefetch_crypto(struct worker *w, const struct pkt *pkts, uint32_t n)
 					     pkts[i].esp_len);
 }
 
+_Static_assert(__builtin_offsetof(struct tunnel, mtu) <
+		       __builtin_offsetof(struct tunnel, out),
+	       "tx_prefetch_tunnel: the MTU before the outbound SAs");
+
 void tx_prefetch_tunnel(const struct tunnel *t)
 {
 	/* from the MTU to the first pair's outbound SA (not the name) */
