@@ -111,7 +111,7 @@ unit: deps-check
 	bash tests/run.sh unit
 
 check: deps-check
-	@$(SUBMAKE) build $(UNIT_BINS) $(FUZZ_BINS)
+	@$(SUBMAKE) build $(UNIT_BINS) $(FUZZ_BINS) build/bench_spread
 	@$(SUBMAKE) strongswan || echo "check: no kernel-espresso plugin: the IKE tests will skip" >&2
 	SANITIZE='$(SANITIZE)' bash tests/run.sh
 
@@ -136,10 +136,19 @@ build/bench_spd: tests/bench/bench_spd.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
 
+build/bench_spread: tests/bench/bench_spread.c $(LIB_OBJS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+
+# the traffic generator of tools/bench_spread.sh (no espresso code in it)
+build/spray: tests/bench/spray.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
 bench: deps-check
 	@tools/deps.sh bench
 	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables \
-		build/bench_spd
+		build/bench_spd build/bench_spread build/spray
 	@$(SUBMAKE) strongswan || echo "bench: no kernel-espresso plugin: the espresso-ike row will say so" >&2
 	bash tools/bench.sh
 

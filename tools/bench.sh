@@ -11,6 +11,11 @@
 #            OpenVPN and strongSwan kernel-libipsec (tools/bench_peers.sh)
 #   tables:  one tunnel's packet rate with 1 and 10,000 tunnels configured
 #            (tools/bench_tables.sh)
+#   spread:  traffic to 10,000 destinations spread over 1, 1,000 and 10,000
+#            tunnels through the real worker paths (build/bench_spread):
+#            packets/s each way and the ratio to 1 tunnel; memory per
+#            tunnel, per SA pair, per route; then end to end through two
+#            gateways (tools/bench_spread.sh, build/spray as the sender)
 #   scaling: tools/scale.sh, up to the cores this machine has
 #   router:  LAN host to LAN host through router mode against gateway to
 #            gateway through the tuns, in the same run (test_router.sh)
@@ -135,6 +140,25 @@ echo "== router mode's SPD in XDP (build/bench_spd)"
 ./build/bench_spd | tee "$OUT/spd.txt" || echo "spd: failed"
 
 echo
+echo "== traffic spread over 1, 1,000 and 10,000 tunnels (build/bench_spread, the worker's rx/tx paths, one core)"
+if ./build/bench_spread -s "${SPREAD_SECS:-15}" -r 5 --csv >"$OUT/spread.all.csv"; then
+	awk -F, '/^tunnels,dir/ {p = 1} /^tunnels,tunnel_bytes/ {p = 0} p' "$OUT/spread.all.csv" >"$OUT/spread.csv"
+	awk -F, '/^tunnels,tunnel_bytes/ {p = 1} p' "$OUT/spread.all.csv" >"$OUT/memory.csv"
+	column -t -s, "$OUT/spread.csv"
+	column -t -s, "$OUT/memory.csv"
+	awk -F, 'FNR == 1 {next}
+		FILENAME ~ /spread/ && $1 == 10000 {r[$2] = $4}
+		FILENAME ~ /memory/ && $1 == 10000 {m = sprintf("memory at 10,000 tunnels: %s B per tunnel, %s B per SA pair (1 worker), %s B per route; %s B per tunnel in all", $2, $3, $4, $7)}
+		END {printf "traffic over 10,000 tunnels / over 1 (same destinations): TX %s, RX %s\n%s\n", r["tx"], r["rx"], m}' \
+		"$OUT/spread.csv" "$OUT/memory.csv" >"$OUT/spread.txt"
+	cat "$OUT/spread.txt"
+else
+	echo "spread: failed"
+fi
+echo "-- the same end to end, through two gateways (tools/bench_spread.sh)"
+bash "$ROOT/tools/bench_spread.sh" "$OUT" || echo "spread end to end: failed"
+
+echo
 echo "== scaling (tools/scale.sh) on $(nproc) CPUs"
 list=1
 for n in 2 4 8; do [ $((2 * n)) -le "$(nproc)" ] && list="$list $n"; done
@@ -157,6 +181,8 @@ done
 	echo "threaded NAPI auto (on for veth) / off: $on / $napioff = $(awk -v a="$on" -v b="$napioff" 'BEGIN {printf "%.2fx", a / b}')"
 	echo "best peer ($bestname): $best Gbit/s; espresso / best peer = $(awk -v a="$on" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}') (OpenSSL)"
 	[ -f "$OUT/tables.txt" ] && cat "$OUT/tables.txt"
+	[ -f "$OUT/spread.txt" ] && cat "$OUT/spread.txt"
+	[ -f "$OUT/spread_e2e.txt" ] && cat "$OUT/spread_e2e.txt"
 	[ -z "$imb" ] || echo "TCP single stream, ipsec-mb backend: $imb Gbit/s; / best peer = $(awk -v a="$imb" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}')"
 } | tee "$OUT/summary.txt"
 

@@ -122,38 +122,88 @@ static struct json_object *sa_obj(const struct sa *sa, uint64_t now)
 	return o;
 }
 
+/*
+ * The long tables (sa, tunnels, routes: one row per SA, tunnel or route,
+ * tens of thousands at scale) are streamed: each row is built, printed
+ * (JSON or text) and freed before the next, so a listing of 20,000 SAs
+ * costs one row's objects, not 20,000 rows' (about 80 MB of json-c
+ * objects, kept by malloc afterwards). The JSON is the same array,
+ * written piece by piece.
+ */
+struct rows {
+	FILE *f;
+	bool json;
+	enum cmd_show show;
+	size_t n;
+	uint64_t now;
+	int err;
+};
+
+static void text_sa_one(FILE *f, struct json_object *o);
+static void text_row_one(FILE *f, const char *label, const char *key,
+			 struct json_object *o);
+
+static void row_out(struct rows *r, struct json_object *o)
+{
+	if (!o) {
+		r->err = -ENOMEM;
+		return;
+	}
+	if (r->json)
+		fprintf(r->f, "%s%s", r->n ? "," : "[",
+			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	else if (r->show == SHOW_SA)
+		text_sa_one(r->f, o);
+	else if (r->show == SHOW_TUNNELS)
+		text_row_one(r->f, "tunnel", "name", o);
+	else
+		text_row_one(r->f, "route", "prefix", o);
+	r->n++;
+	json_object_put(o);
+}
+
+static void rows_end(struct rows *r)
+{
+	if (r->json)
+		fprintf(r->f, "%s\n", r->n ? "]" : "[]");
+}
+
 static void add_sa(void *arg, struct sa *sa)
 {
-	json_object_array_add(arg, sa_obj(sa, mono_ms()));
+	struct rows *r = arg;
+
+	row_out(r, sa_obj(sa, r->now));
 }
 
-static struct json_object *show_sa(struct espd *d)
+static void show_sa(struct espd *d, struct rows *r)
 {
-	struct json_object *a = json_object_new_array();
-
-	live_for_each_sa(&d->live, add_sa, a);
-	return a;
+	live_for_each_sa(&d->live, add_sa, r);
 }
 
-static struct json_object *show_tunnels(struct espd *d)
+static struct json_object *tunnel_obj(struct tunnel *t, uint64_t now);
+
+static void show_tunnels(struct espd *d, struct rows *r)
 {
-	struct json_object *a = json_object_new_array();
-	uint64_t now = mono_ms();
 	struct live *l = &d->live;
-	char buf[16];
 	uint32_t i;
+
+	for (i = 0; i < l->ntun; i++)
+		if (l->tun[i])
+			row_out(r, tunnel_obj(l->tun[i], r->now));
+}
+
+static struct json_object *tunnel_obj(struct tunnel *t, uint64_t now)
+{
+	char buf[16];
 	int p;
 
-	for (i = 0; i < l->ntun; i++) {
-		struct tunnel *t = l->tun[i];
+	{ /* once a loop's body: the block keeps its lines as they were */
 		struct json_object *o, *sas;
 		uint64_t last_in = 0, last_out = 0;
 		struct sa_worker s;
 		struct nexthop *nh;
 		uint8_t mac[6];
 
-		if (!t)
-			continue;
 		o = json_object_new_object();
 		sas = json_object_new_array();
 		ADD(o, "name", STR(t->name));
@@ -232,14 +282,12 @@ static struct json_object *show_tunnels(struct espd *d)
 		if (last_out)
 			ADD(o, "last_out_ms",
 			    U64(now > last_out ? now - last_out : 0));
-		json_object_array_add(a, o);
+		return o;
 	}
-	return a;
 }
 
-static struct json_object *show_routes(struct espd *d)
+static void show_routes(struct espd *d, struct rows *rows)
 {
-	struct json_object *a = json_object_new_array();
 	struct live *l = &d->live;
 	size_t i;
 
@@ -252,9 +300,8 @@ static struct json_object *show_routes(struct espd *d)
 		snprintf(pfx, sizeof(pfx), "%s/%u", addr, r->prefix.len);
 		ADD(o, "prefix", STR(pfx));
 		ADD(o, "tunnel", STR(r->t->name));
-		json_object_array_add(a, o);
+		row_out(rows, o);
 	}
-	return a;
 }
 
 static struct json_object *show_policies(struct espd *d)
@@ -450,12 +497,10 @@ static void text_sub(FILE *f, const char *label, struct json_object *o)
 	fputc('\n', f);
 }
 
-static void text_sa(FILE *f, struct json_object *a)
+static void text_sa_one(FILE *f, struct json_object *o)
 {
-	size_t i;
-
-	for (i = 0; i < json_object_array_length(a); i++) {
-		struct json_object *o = json_object_array_get_idx(a, i), *v;
+	{
+		struct json_object *v;
 
 		/* the first fields as they always were: scripts read them */
 		fprintf(f, "sa %s %s spi %s %s",
@@ -481,14 +526,13 @@ static void text_sa(FILE *f, struct json_object *a)
 	}
 }
 
-static void text_rows(FILE *f, const char *label, const char *key,
-		      struct json_object *a)
+static void text_row_one(FILE *f, const char *label, const char *key,
+			 struct json_object *o)
 {
-	size_t i, j;
+	struct json_object *sas = json_object_object_get(o, "sas");
+	size_t j;
 
-	for (i = 0; i < json_object_array_length(a); i++) {
-		struct json_object *o = json_object_array_get_idx(a, i);
-		struct json_object *sas = json_object_object_get(o, "sas");
+	{
 
 		fprintf(f, "%s %s", label,
 			json_object_get_string(json_object_object_get(o, key)));
@@ -500,6 +544,15 @@ static void text_rows(FILE *f, const char *label, const char *key,
 			fputc('\n', f);
 		}
 	}
+}
+
+static void text_rows(FILE *f, const char *label, const char *key,
+		      struct json_object *a)
+{
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(a); i++)
+		text_row_one(f, label, key, json_object_array_get_idx(a, i));
 }
 
 static void text_stats(FILE *f, struct json_object *top)
@@ -535,11 +588,23 @@ static void text_stats(FILE *f, struct json_object *top)
 int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 {
 	struct json_object *o = NULL;
+	struct rows r = { .f = f, .json = c->json, .show = c->show,
+			  .now = mono_ms() };
 
 	switch (c->show) {
-	case SHOW_SA: o = show_sa(d); break;
-	case SHOW_TUNNELS: o = show_tunnels(d); break;
-	case SHOW_ROUTES: o = show_routes(d); break;
+	case SHOW_SA:
+	case SHOW_TUNNELS:
+	case SHOW_ROUTES:
+		if (c->show == SHOW_SA)
+			show_sa(d, &r);
+		else if (c->show == SHOW_TUNNELS)
+			show_tunnels(d, &r);
+		else
+			show_routes(d, &r);
+		rows_end(&r);
+		if (r.err)
+			fprintf(f, "show: out of memory");
+		return r.err;
 	case SHOW_STATS: o = show_stats(d); break;
 	case SHOW_FRAMES: o = show_frames(d); break;
 	case SHOW_XDP: o = xdp_obj(d); break;
@@ -554,9 +619,9 @@ int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 					   o, JSON_C_TO_STRING_PLAIN));
 	} else {
 		switch (c->show) {
-		case SHOW_SA: text_sa(f, o); break;
-		case SHOW_TUNNELS: text_rows(f, "tunnel", "name", o); break;
-		case SHOW_ROUTES: text_rows(f, "route", "prefix", o); break;
+		case SHOW_SA:
+		case SHOW_TUNNELS:
+		case SHOW_ROUTES: break; /* streamed above */
 		case SHOW_STATS: text_stats(f, o); break;
 		case SHOW_FRAMES: text_rows(f, "queue", "queue", o); break;
 		case SHOW_POLICIES: text_rows(f, "policy", "id", o); break;

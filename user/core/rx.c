@@ -20,6 +20,7 @@
 #include "core/handoff.h"
 #include "proto/parse.h"
 #include "core/pkt.h"
+#include "core/prefetch.h"
 #include "core/rx.h"
 #include "core/tap.h"
 #include "proto/reasm.h"
@@ -326,6 +327,7 @@ static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n)
 {
 	uint32_t i;
 
+	rx_prefetch_crypto(w, pkts, n);
 	for (i = 0; i < n; i++) {
 		struct pkt *p = &pkts[i];
 
@@ -372,6 +374,7 @@ unsigned int rx_burst(struct worker *w)
 	}
 	xsk_ring_cons__release(&port->rx, n);
 
+	rx_prefetch(w, pkts, n);
 	for (i = 0; i < n; i++)
 		rx_prepare(w, &pkts[i]);
 	if (w->kick_mask)

@@ -25,6 +25,7 @@
 #include "proto/gso.h"
 #include "core/fwd.h"
 #include "core/pkt.h"
+#include "core/prefetch.h"
 #include "core/tap.h"
 #include "core/tx.h"
 
@@ -142,6 +143,7 @@ static void tx_check(struct worker *w, struct pkt *p)
 		tunnel_nh_want(t);
 		p->hold = true;
 	}
+	tx_prefetch_sa(w, t);
 }
 
 static struct tunnel *tx_route(struct worker *w, const uint8_t *pkt,
@@ -184,6 +186,24 @@ static int emit_inner(void *arg, const uint8_t *hdr, size_t hlen,
 	return 0;
 }
 
+/*
+ * With thousands of tunnels the one a packet routes to is not in cache: its
+ * lines are prefetched when the route is found, and the checks that read
+ * them (tx_check) run when the next packet has been read from the tun (one
+ * syscall later), or before the batch is flushed, whichever comes first.
+ * Nothing is appended to the batch in between: the order stays the
+ * order of reading.
+ */
+static void tx_pending(struct worker *w)
+{
+	unsigned int i = w->tx_pend;
+
+	if (!i)
+		return;
+	w->tx_pend = 0;
+	tx_check(w, &w->txb[i - 1]);
+}
+
 /* One packet read from the tun. */
 static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hdr *vh,
 		     size_t len)
@@ -193,6 +213,7 @@ static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hd
 	struct pkt *p;
 	int r;
 
+	tx_pending(w);
 	if (vh->gso_type == VIRTIO_NET_HDR_GSO_NONE && len <= FRAME_CAP) {
 		p = tx_slot(w, WORKER_BATCH_MAX);
 		p->addr = addr;
@@ -207,7 +228,8 @@ static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hd
 			drop_tx(w, p, DROP_tx_no_route);
 			return;
 		}
-		tx_check(w, p);
+		tx_prefetch_tunnel(p->t);
+		w->tx_pend = w->ntx; /* p is the last: tx_check later */
 		return;
 	}
 	/* A super-packet: the part read into the frame joins the rest in the
@@ -456,10 +478,12 @@ static void tx_flush(struct worker *w)
 	struct seq_run run = { 0 };
 	unsigned int i;
 
+	tx_pending(w);
 	if (!w->ntx)
 		return;
 	if (__builtin_expect(w->tap != NULL, 0))
 		tap_tx_pre(w);
+	tx_prefetch_burst(w);
 	/* sequence numbers in batch order, then encryption */
 	for (i = 0; i < w->ntx; i++) {
 		struct pkt *p = &w->txb[i];

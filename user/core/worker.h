@@ -126,6 +126,8 @@ struct worker {
 	uint8_t *big;         /* staging for super-packets from the tun */
 	struct pkt *txb;      /* the outbound batch, 2 * WORKER_BATCH_MAX */
 	unsigned int ntx;
+	unsigned int tx_pend; /* txb index + 1 of the packet whose checks
+			       * wait for its tunnel's prefetch (tx.c), 0 */
 	struct tunnel *cur_t; /* for the gso/frag callbacks */
 	uint8_t cur_mac[6];
 	uint64_t last_expire_ms;

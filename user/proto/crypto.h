@@ -48,6 +48,11 @@ struct esp_aead {
 	uint8_t encrypt;
 	uint8_t backend; /* enum crypto_backend */
 	uint8_t cipher;  /* enum cfg_cipher */
+	/* OpenSSL: its provider's state for this context (key schedule,
+	 * GHASH table), as seen allocated while keying; only ever
+	 * prefetched (crypto_aead_prefetch), NULL when unknown */
+	const void *hot;
+	uint16_t hot_len;
 };
 
 /*
@@ -95,6 +100,27 @@ int crypto_aead_open(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],
 		     const uint8_t *tag);
 
 /*
+ * Warm what sealing or opening len bytes with a reads (a burst's prefetch
+ * pass, core/prefetch.h): ipsec-mb's round keys and the hash keys a
+ * message of that length needs (len 0: all), OpenSSL's EVP_CIPHER_CTX and
+ * the provider context noted when it was keyed (a->hot).
+ */
+void crypto_aead_prefetch(const struct esp_aead *a, size_t len);
+
+/* Every cache line [p, p + len) touches (malloc's blocks rarely start a
+ * line). Hints only. */
+static inline void crypto_prefetch_range(const void *p, size_t len, int write)
+{
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)63, e = (uintptr_t)p + len;
+
+	for (; a < e; a += 64) {
+		if (write)
+			__builtin_prefetch((const void *)a, 1, 3);
+		else
+			__builtin_prefetch((const void *)a, 0, 3);
+	}
+}
+/*
  * Per-thread state of the backends, for threads that run the packet path
  * (workers, benchmark threads): crypto_thread_init() in the thread before
  * its first packet, crypto_thread_exit() before it ends. OpenSSL needs
@@ -109,6 +135,7 @@ void crypto_thread_exit(void);
 int crypto_imb_thread_init(void);
 void crypto_imb_thread_exit(void);
 int crypto_imb_available(void);
+void crypto_imb_prefetch(const struct esp_aead *a, size_t len);
 int crypto_imb_init(struct esp_aead *a, enum cfg_cipher cipher,
 		    const uint8_t *key, size_t klen);
 void crypto_imb_free(struct esp_aead *a);

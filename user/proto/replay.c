@@ -5,7 +5,7 @@
 #include "lib/cacheline.h"
 #include "proto/replay.h"
 
-#define BLOCK_SHIFT 5 /* 32 sequence numbers per slot */
+#define BLOCK_SHIFT REPLAY_BLOCK_SHIFT /* 32 sequence numbers per slot */
 #define BLOCK_BITS (1u << BLOCK_SHIFT)
 
 int replay_init(struct replay_window *w, uint32_t size, bool esn)

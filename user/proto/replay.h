@@ -50,6 +50,15 @@ uint64_t replay_infer(const struct replay_window *w, uint32_t seq_lo);
 int replay_check(const struct replay_window *w, uint64_t seq);
 /* After the ICV passed: record seq. REPLAY_OK exactly once per number. */
 int replay_update(struct replay_window *w, uint64_t seq);
+/* Warm the slot that seq's check and update read (a burst's prefetch
+ * pass, core/prefetch.h). */
+#define REPLAY_BLOCK_SHIFT 5 /* 32 sequence numbers per slot */
+static inline void replay_prefetch(const struct replay_window *w, uint64_t seq)
+{
+	__builtin_prefetch(
+		&w->slots[((seq >> REPLAY_BLOCK_SHIFT) & w->mask) << w->shift],
+		1, 3);
+}
 
 /*
  * After a restart: every number up to top counts as received (the window's

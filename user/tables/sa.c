@@ -113,9 +113,11 @@ int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
 		goto fail;
 	}
 	if (s->dir == SA_IN) {
-		/* a pair every worker uses: its window's slots apart */
+		/* a pair every worker uses: its window's slots apart (with
+		 * one worker nobody shares them: 8 times less memory, 3.5 KB
+		 * per SA of a 1024 window, at 10,000 tunnels 35 MB) */
 		err = replay_init_spread(&sa->replay, s->replay_window, s->esn,
-					 s->owner < 0);
+					 s->owner < 0 && nworkers > 1);
 		if (err)
 			goto fail;
 	}

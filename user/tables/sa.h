@@ -67,9 +67,11 @@ struct sa {
 	 * expected. Replaced whole (sa update: the peer moved), the old one
 	 * freed after a grace period. */
 	_Atomic(struct esp_sa_params *) wire;
+	/* with the fields above, what every packet reads: the first line */
+	struct tunnel *tunnel; /* holds a reference */
+	struct sa_worker *pw;  /* [nworkers] */
 	uint8_t *key;          /* CFG_KEY_MAX bytes of lib/secret.h memory */
 	size_t key_len;
-	struct tunnel *tunnel; /* holds a reference */
 	/* lifetimes (0: none), from the control API or IKE */
 	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
 	uint64_t created_ms;   /* monotonic */
@@ -82,7 +84,6 @@ struct sa {
 	char child[32];        /* IKE's CHILD_SA name; "": none */
 	int refs;              /* control thread only */
 	int nworkers;
-	struct sa_worker *pw;  /* [nworkers] */
 
 	/* outbound: the last sequence number handed out; never wraps, and
 	 * never passes seq_limit (what the state directory has reserved).
@@ -100,6 +101,9 @@ struct sa {
 	/* inbound, written per packet: its own line */
 	_Alignas(CACHELINE) struct replay_window replay;
 };
+
+_Static_assert(__builtin_offsetof(struct sa, pw) + sizeof(void *) <= CACHELINE,
+	       "the packet path's fields of an SA in its first line");
 
 struct sa_spec {
 	uint32_t spi;

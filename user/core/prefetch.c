@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "core/pkt.h"
+#include "core/prefetch.h"
+
+#define pf_r(p) __builtin_prefetch((p), 0, 3)
+#define pf_w(p) __builtin_prefetch((p), 1, 3)
+
+/* every line [p, p + len) touches */
+static inline void pf_lines(const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(CACHELINE - 1);
+
+	for (; a < (uintptr_t)p + len; a += CACHELINE)
+		pf_r((const void *)a);
+}
+
+/* The metadata the XDP program wrote in front of an inbound frame, or
+ * NULL (rx_prepare decides what to do with such a frame). */
+static inline const struct espresso_meta *rx_meta(const struct pkt *p)
+{
+	const struct espresso_meta *m = (const void *)(p->data - sizeof(*m));
+
+	return m->magic == ESPRESSO_META_MAGIC &&
+			       m->verdict == ESPRESSO_V_ESP_IN ?
+		       m :
+		       NULL;
+}
+
+void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
+{
+	const struct tables *tb = w->tb;
+	struct sa *sas[WORKER_BATCH_MAX];
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct espresso_meta *m = rx_meta(&pkts[i]);
+
+		if (m && m->sa_index < tb->nsa)
+			pf_r(&tb->sa_in[m->sa_index]);
+	}
+	for (i = 0; i < n; i++) {
+		const struct espresso_meta *m = rx_meta(&pkts[i]);
+
+		sas[i] = m && m->sa_index < tb->nsa ? tb->sa_in[m->sa_index]
+						    : NULL;
+		if (sas[i]) {
+			pf_r(sas[i]);          /* spi .. pw */
+			pf_r(&sas[i]->replay); /* top, slots */
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const struct pkt *p = &pkts[i];
+		const struct espresso_meta *m = rx_meta(p);
+		struct sa *sa = sas[i];
+		uint32_t seq_lo;
+
+		if (!sa || sa->spi != m->spi)
+			continue;
+		pf_lines(sa->tunnel, 2 * CACHELINE);
+		pf_r(sa_wire(sa));
+		if (w->id < sa->nworkers)
+			pf_w(&sa->pw[w->id]);
+		if ((uint32_t)m->esp_off + 8 <= p->len) {
+			memcpy(&seq_lo, p->data + m->esp_off + 4, 4);
+			replay_prefetch(&sa->replay,
+					replay_infer(&sa->replay, ntohl(seq_lo)));
+		}
+	}
+	/* the cipher contexts now, so they arrive during pass 1 */
+	for (i = 0; i < n; i++) {
+		const struct espresso_meta *m = rx_meta(&pkts[i]);
+		struct sa *sa = sas[i];
+
+		if (sa && sa->spi == m->spi && w->id < sa->nworkers)
+			crypto_aead_prefetch(&sa->pw[w->id].aead,
+					     pkts[i].len);
+	}
+}
+
+void rx_prefetch_crypto(struct worker *w, const struct pkt *pkts, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!pkts[i].drop)
+			crypto_aead_prefetch(&pkts[i].sa->pw[w->id].aead,
+					     pkts[i].esp_len);
+}
+
+_Static_assert(__builtin_offsetof(struct tunnel, mtu) <
+		       __builtin_offsetof(struct tunnel, out),
+	       "tx_prefetch_tunnel: the MTU before the outbound SAs");
+
+void tx_prefetch_tunnel(const struct tunnel *t)
+{
+	/* from the MTU to the first pair's outbound SA (not the name) */
+	pf_lines(&t->mtu, (const char *)&t->out[1] - (const char *)&t->mtu);
+}
+
+/* the outbound SA of a packet in the batch still to be sealed, or NULL */
+static struct sa *tx_sa(struct worker *w, const struct pkt *p)
+{
+	if (p->drop || p->hold || p->raw || !p->t)
+		return NULL;
+	return tunnel_out_sa(p->t, w->id);
+}
+
+/*
+ * A pipeline across the tun reads (one syscall each): as packet j's
+ * tunnel is read, its SA is prefetched; the SA of packet j - 1, in cache
+ * by now, gives its counters and wire parameters; the counters of packet
+ * j - 2 give its cipher context. By the crypto pass, little is missing.
+ */
+void tx_prefetch_sa(struct worker *w, struct tunnel *t)
+{
+	struct sa *sa = tunnel_out_sa(t, w->id);
+	unsigned int j = w->ntx ? w->ntx - 1 : 0;
+
+	if (sa) {
+		pf_r(sa); /* wire, pw */
+		pf_w(&sa->seq);
+	}
+	if (j >= 1 && (sa = tx_sa(w, &w->txb[j - 1]))) {
+		pf_r(sa_wire(sa));
+		pf_w(&sa->pw[w->id]);
+	}
+	if (j >= 2 && (sa = tx_sa(w, &w->txb[j - 2])))
+		crypto_aead_prefetch(&sa->pw[w->id].aead, w->txb[j - 2].len);
+}
+
+void tx_prefetch_burst(struct worker *w)
+{
+	unsigned int i;
+
+	for (i = 0; i < w->ntx; i++) {
+		const struct pkt *p = &w->txb[i];
+		struct sa *sa;
+
+		if (p->drop || p->hold || p->raw)
+			continue;
+		sa = tunnel_out_sa(p->t, w->id);
+		if (sa) {
+			pf_r(sa_wire(sa));
+			pf_w(&sa->pw[w->id]);
+		}
+	}
+	for (i = 0; i < w->ntx; i++) {
+		const struct pkt *p = &w->txb[i];
+		struct sa *sa;
+
+		if (p->drop || p->hold || p->raw)
+			continue;
+		sa = tunnel_out_sa(p->t, w->id);
+		if (sa)
+			crypto_aead_prefetch(&sa->pw[w->id].aead, p->len);
+	}
+}
