@@ -275,7 +275,7 @@ deb:
 		find . -path ./build -prune -o -path ./.git -prune -o -type f -print0; } | \
 		tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(DEB_DIR)/src
 	$(if $(DEB_SWAN),tar -cf - $(DEB_SWAN) | tar -xf - -C $(DEB_DIR)/src)
-	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE \
 		ESPRESSO_GIT_VERSION=$(VERSION) STRONGSWAN=$(STRONGSWAN) \
 		dpkg-buildpackage -b -us -uc -nc -j$$(nproc)
 	@ls $(DEB_DIR)/*.deb

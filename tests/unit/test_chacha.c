@@ -232,8 +232,8 @@ ParameterizedTest(struct cparam *p, rfc7634, tamper)
 			buf[off] ^= (uint8_t)(1u << bit);
 			if (off >= 4 && off < 8) /* the wire seq: keep it so */
 				seq = (seq & ~0xffffffffull) |
-				      (uint32_t)(buf[4] << 24 | buf[5] << 16 |
-						 buf[6] << 8 | buf[7]);
+				      ((uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 |
+						 (uint32_t)buf[6] << 8 | buf[7]);
 			r = esp_open(&a, seq, v->esn, buf, b.esp_len);
 			cr_assert_eq(r, -EBADMSG, "%s: bit %d of byte %zu: %d",
 				     v->name, bit, off, r);
