@@ -774,12 +774,14 @@ int nl_neigh_get4(int ifindex, struct in_addr nexthop, uint8_t mac[6])
  * NTF_USE, calls neigh_event_send() on it instead of updating it: exactly
  * what a packet to nexthop would do, so an ARP request goes out (or, for an
  * entry that is STALE, the usual DELAY/PROBE confirmation starts). The
- * result comes back on the RTNLGRP_NEIGH listener.
+ * result comes back on the RTNLGRP_NEIGH listener (ARP for IPv4, neighbour
+ * discovery for IPv6). shown and what name the address and the protocol in
+ * the error.
  */
-int nl_neigh_resolve4(int ifindex, struct in_addr nexthop)
+static int neigh_resolve(int family, int ifindex, const void *addr,
+			 size_t alen, const char *shown, const char *what)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN], name[IF_NAMESIZE];
-	char ip[INET_ADDRSTRLEN];
 	struct nlmsghdr *nlh;
 	struct ndmsg *ndm;
 	int ret;
@@ -788,18 +790,25 @@ int nl_neigh_resolve4(int ifindex, struct in_addr nexthop)
 	nlh->nlmsg_type = RTM_NEWNEIGH;
 	nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
 	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
-	ndm->ndm_family = AF_INET;
+	ndm->ndm_family = family;
 	ndm->ndm_ifindex = ifindex;
 	ndm->ndm_state = NUD_NONE;
 	ndm->ndm_flags = NTF_USE;
-	mnl_attr_put(nlh, NDA_DST, 4, &nexthop);
+	mnl_attr_put(nlh, NDA_DST, alen, addr);
 
 	ret = talk(nlh, NULL, NULL, why);
 	if (ret < 0)
-		log_err("netlink: cannot start ARP resolution of %s on %s: %s%s",
-			fmt_ip4(nexthop, ip), ifname(ifindex, name), why,
-			hint(-ret));
+		log_err("netlink: cannot start %s of %s on %s: %s%s", what,
+			shown, ifname(ifindex, name), why, hint(-ret));
 	return ret;
+}
+
+int nl_neigh_resolve4(int ifindex, struct in_addr nexthop)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	return neigh_resolve(AF_INET, ifindex, &nexthop, 4,
+			     fmt_ip4(nexthop, ip), "ARP resolution");
 }
 
 /* ---- neighbour listener ----------------------------------------------- */
@@ -1010,28 +1019,10 @@ int nl_neigh_get6(int ifindex, const struct in6_addr *nexthop, uint8_t mac[6])
 /* As nl_neigh_resolve4: the kernel sends the neighbour solicitation. */
 int nl_neigh_resolve6(int ifindex, const struct in6_addr *nexthop)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN], name[IF_NAMESIZE];
 	char ip[INET6_ADDRSTRLEN];
-	struct nlmsghdr *nlh;
-	struct ndmsg *ndm;
-	int ret;
 
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWNEIGH;
-	nlh->nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE;
-	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
-	ndm->ndm_family = AF_INET6;
-	ndm->ndm_ifindex = ifindex;
-	ndm->ndm_state = NUD_NONE;
-	ndm->ndm_flags = NTF_USE;
-	mnl_attr_put(nlh, NDA_DST, 16, nexthop);
-
-	ret = talk(nlh, NULL, NULL, why);
-	if (ret < 0)
-		log_err("netlink: cannot start neighbour discovery of %s on %s: %s%s",
-			fmt_ip6(nexthop, ip), ifname(ifindex, name), why,
-			hint(-ret));
-	return ret;
+	return neigh_resolve(AF_INET6, ifindex, nexthop, 16,
+			     fmt_ip6(nexthop, ip), "neighbour discovery");
 }
 
 void nl_neigh_listen6(struct nl_listener *l, nl_neigh6_cb cb, void *arg)

@@ -69,38 +69,35 @@ uint16_t esp_ip_csum(const void *hdr, unsigned int hlen)
 	return csum_finish(csum_add(0, hdr, hlen));
 }
 
-int esp_encap4(const struct esp_sa_params *sp, struct esp_aead *a,
-	       uint64_t seq, uint16_t ip_id, uint8_t *inner, size_t len,
-	       uint8_t **outer, size_t *outer_len)
+int esp_seal_inner(const struct esp_sa_params *sp, struct esp_aead *a,
+		   uint64_t seq, uint8_t *inner, size_t len, uint8_t *tos,
+		   uint16_t *df)
 {
-	unsigned int pad, i, hdr = ESP_IPV4_LEN + ESP_HDR_LEN + ESP_GCM_IV_LEN;
-	uint8_t iv[ESP_GCM_IV_LEN], next, tos, *esp;
-	uint16_t frag = htons(IP_DF);
-	struct iphdr *ip;
+	uint8_t iv[ESP_GCM_IV_LEN], next;
+	unsigned int pad, i;
 	uint64_t be;
 	int esp_len;
 
 	if (len < 1)
-		return DROP_tx_malformed;
+		return -DROP_tx_malformed;
 	switch (inner[0] >> 4) {
 	case 4:
 		if (len < sizeof(struct iphdr))
-			return DROP_tx_malformed;
+			return -DROP_tx_malformed;
 		next = IPPROTO_IPIP;
-		tos = ((struct iphdr *)inner)->tos;
-		frag = ((struct iphdr *)inner)->frag_off & htons(IP_DF);
+		*tos = inner[1];
+		*df = ((uint16_t)inner[6] << 8 | inner[7]) & IP_DF;
 		break;
 	case 6:
 		if (len < sizeof(struct ip6_hdr))
-			return DROP_tx_malformed;
+			return -DROP_tx_malformed;
 		next = IPPROTO_IPV6;
-		tos = ntohl(((struct ip6_hdr *)inner)->ip6_flow) >> 20;
+		*tos = (uint8_t)(inner[0] << 4 | inner[1] >> 4);
+		*df = IP_DF; /* IPv6 is never fragmented on the way */
 		break;
 	default:
-		return DROP_tx_malformed;
+		return -DROP_tx_malformed;
 	}
-	if (sp->encap == ENCAP_UDP)
-		hdr += ESP_UDP_LEN;
 
 	/* trailer: pad the plaintext + 2 to a multiple of 4 (RFC 4303 2.4) */
 	pad = (4 - ((len + 2) & 3)) & 3;
@@ -111,10 +108,27 @@ int esp_encap4(const struct esp_sa_params *sp, struct esp_aead *a,
 
 	be = htobe64(seq); /* the sequence number is the IV (RFC 4106 3.1) */
 	memcpy(iv, &be, sizeof(iv));
-	esp = inner - ESP_HDR_LEN - ESP_GCM_IV_LEN;
-	esp_len = esp_seal(a, sp->spi, seq, sp->esn, iv, esp, len + pad + 2);
+	esp_len = esp_seal(a, sp->spi, seq, sp->esn, iv,
+			   inner - ESP_HDR_LEN - ESP_GCM_IV_LEN, len + pad + 2);
+	return esp_len < 0 ? -DROP_tx_crypto : esp_len;
+}
+
+int esp_encap4(const struct esp_sa_params *sp, struct esp_aead *a,
+	       uint64_t seq, uint16_t ip_id, uint8_t *inner, size_t len,
+	       uint8_t **outer, size_t *outer_len)
+{
+	unsigned int hdr = ESP_IPV4_LEN + ESP_HDR_LEN + ESP_GCM_IV_LEN;
+	uint16_t frag;
+	struct iphdr *ip;
+	uint8_t tos;
+	int esp_len;
+
+	esp_len = esp_seal_inner(sp, a, seq, inner, len, &tos, &frag);
 	if (esp_len < 0)
-		return DROP_tx_crypto;
+		return -esp_len;
+	frag = htons(frag);
+	if (sp->encap == ENCAP_UDP)
+		hdr += ESP_UDP_LEN;
 
 	ip = (struct iphdr *)(inner - hdr);
 	ip->version = 4;

@@ -81,6 +81,18 @@ struct esp_sa_params {
 };
 
 /*
+ * The part of encapsulation both outer families share: check the inner
+ * packet (IPv4 or IPv6), write the ESP trailer after it and seal it in
+ * place (the ESP header and IV go just before inner). Returns the ESP
+ * length, or minus a DROP_tx_* reason; *tos is the inner TOS / traffic
+ * class, *df the DF bit for an outer IPv4 header in host order (the inner
+ * IPv4 packet's; always set for inner IPv6).
+ */
+int esp_seal_inner(const struct esp_sa_params *sp, struct esp_aead *a,
+		   uint64_t seq, uint8_t *inner, size_t len, uint8_t *tos,
+		   uint16_t *df);
+
+/*
  * Tunnel-mode encapsulation of the inner IPv4/IPv6 packet at inner (len
  * bytes) for the SA described by sp, with sequence number seq. Writes
  * *outer (start of the outer IPv4 header) and *outer_len. ip_id: outer

@@ -23,46 +23,18 @@ int esp_encap6(const struct esp_sa_params *sp, struct esp_aead *a,
 	       uint64_t seq, uint8_t *inner, size_t len, uint8_t **outer,
 	       size_t *outer_len)
 {
-	unsigned int pad, i, hdr = ESP_IPV6_LEN + ESP_HDR_LEN + ESP_GCM_IV_LEN;
-	uint8_t iv[ESP_GCM_IV_LEN], next, tclass, *esp, *ip6;
+	unsigned int hdr = ESP_IPV6_LEN + ESP_HDR_LEN + ESP_GCM_IV_LEN;
+	uint8_t tclass, *ip6;
 	struct ip6_hdr h;
+	uint16_t df; /* outer IPv6 is never fragmented: DF does not apply */
 	uint32_t plen;
-	uint64_t be;
 	int esp_len;
 
-	if (len < 1)
-		return DROP_tx_malformed;
-	switch (inner[0] >> 4) {
-	case 4:
-		if (len < sizeof(struct iphdr))
-			return DROP_tx_malformed;
-		next = IPPROTO_IPIP;
-		tclass = ((struct iphdr *)inner)->tos;
-		break;
-	case 6:
-		if (len < sizeof(struct ip6_hdr))
-			return DROP_tx_malformed;
-		next = IPPROTO_IPV6;
-		tclass = (inner[0] << 4) | (inner[1] >> 4);
-		break;
-	default:
-		return DROP_tx_malformed;
-	}
+	esp_len = esp_seal_inner(sp, a, seq, inner, len, &tclass, &df);
+	if (esp_len < 0)
+		return -esp_len;
 	if (sp->encap == ENCAP_UDP)
 		hdr += ESP_UDP_LEN;
-
-	pad = (4 - ((len + 2) & 3)) & 3; /* RFC 4303 2.4 */
-	for (i = 0; i < pad; i++)
-		inner[len + i] = i + 1;
-	inner[len + pad] = pad;
-	inner[len + pad + 1] = next;
-
-	be = htobe64(seq); /* the sequence number is the IV (RFC 4106 3.1) */
-	memcpy(iv, &be, sizeof(iv));
-	esp = inner - ESP_HDR_LEN - ESP_GCM_IV_LEN;
-	esp_len = esp_seal(a, sp->spi, seq, sp->esn, iv, esp, len + pad + 2);
-	if (esp_len < 0)
-		return DROP_tx_crypto;
 
 	ip6 = inner - hdr;
 	plen = hdr - ESP_IPV6_LEN - ESP_HDR_LEN - ESP_GCM_IV_LEN + esp_len;
