@@ -485,7 +485,8 @@ int spd_load_config(struct spd *s, struct live *l, const struct cfg *c,
 	saved = malloc((n ? n : 1) * sizeof(*saved));
 	if (!saved)
 		return errf(err, errlen, -ENOMEM, "policies: out of memory");
-	memcpy(saved, s->rules, n * sizeof(*saved));
+	if (n) /* rules is NULL while no policy was ever added */
+		memcpy(saved, s->rules, n * sizeof(*saved));
 	for (i = 0; i < s->n; i++)
 		if (!s->rules[i].config)
 			s->rules[keep++] = s->rules[i];
@@ -494,7 +495,8 @@ int spd_load_config(struct spd *s, struct live *l, const struct cfg *c,
 		ret = spd_add(s, l, &c->policies[j], err, errlen);
 		if (ret) {
 			/* as it was (the array holds at least n already) */
-			memcpy(s->rules, saved, n * sizeof(*saved));
+			if (n)
+				memcpy(s->rules, saved, n * sizeof(*saved));
 			s->n = n;
 			free(saved);
 			return ret;
