@@ -59,6 +59,7 @@ enum cmd_op {
 enum cmd_show {
 	SHOW_SA, SHOW_TUNNELS, SHOW_ROUTES, SHOW_STATS, SHOW_FRAMES, SHOW_XDP,
 	SHOW_POLICIES,
+	SHOW_LANS,
 };
 
 /* The values of struct cmd_sa's dir (those of enum sa_dir). */
