@@ -32,7 +32,9 @@
 #     inbound on gw-b: a decrypted datagram whose (reversed) rule is a
 #     discard is dropped as rx_policy, one no rule covers is delivered;
 #     a protect rule whose tunnel is deleted discards; gw-b's policy comes
-#     from its config and a reload without it removes it
+#     from its config and a reload without it removes it; a reload that
+#     changes the LAN list is refused (a restart is needed)
+#     (1. also: show lans, text and JSON, its counters those of show stats)
 #  5. gw-a killed (SIGKILL) and started again: traffic flows; a clean stop
 #     leaves no XDP program on its LAN
 source "$(dirname "$0")/lib.sh"
@@ -148,6 +150,26 @@ for gw in a b; do
 	[ "$(printf '%s\n' "$fr" | grep -c 'port l0 .* OK$')" = "$QUEUES" ] &&
 		[ "$(printf '%s\n' "$fr" | grep -c ' OK$')" = $((2 * QUEUES)) ] ||
 		fail "gw-$gw frame audit: $fr"
+done
+
+# show lans: the LAN from the config, its kernel facts, and its share of
+# the queues' LAN counters (all of them: one LAN)
+for gw in a b; do
+	net=10.1.0.1/24
+	[ $gw = b ] && net=10.2.0.1/24
+	ctl $gw show lans | grep -q "^lan l0 ifindex [0-9]* mac [0-9a-f:]* mtu [0-9]* queues $QUEUES .* addresses $net\$" ||
+		fail "gw-$gw show lans: $(ctl $gw show lans)"
+	ok=
+	for _ in 1 2 3; do
+		l=$(ctl $gw -j show lans | /usr/bin/python3 -c '
+import json, sys
+l = json.load(sys.stdin)
+assert len(l) == 1 and l[0]["name"] == "l0" and l[0]["hosts"] >= 1, l
+print(l[0]["rx"], l[0]["tx"], l[0]["addresses"][0])') || fail "gw-$gw show lans -j: $(ctl $gw -j show lans)"
+		[ "$l" = "$(stat_sum $gw lan_rx) $(stat_sum $gw lan_tx) $net" ] && { ok=1; break; }
+		sleep 0.2
+	done
+	[ -n "$ok" ] || fail "gw-$gw show lans: rx tx $l, show stats lan_rx $(stat_sum $gw lan_rx) lan_tx $(stat_sum $gw lan_tx)"
 done
 
 say "2. TTL and ICMP errors (scapy)"
@@ -308,6 +330,14 @@ receiver 5002
 udp_to_b 5002 2 6000
 wait $rpid
 [ "$(cat "$WORK/rx.5002")" = 2 ] || fail "after the reload host B got $(cat "$WORK/rx.5002") of 2"
+# the LAN list is fixed while running (each worker's XSKs are opened at
+# start): a reload that changes it is refused and changes nothing
+cp "$WORK/gw-b.conf" "$WORK/gw-b.conf.lan"
+sed -i 's/lan = ( { name = "l0"; } );//' "$WORK/gw-b.conf"
+out=$(ctl b reload 2>&1) && fail "gw-b: a reload without its LAN was accepted: $out"
+[[ $out == *"lan changed: that takes a restart"* ]] || fail "gw-b: reload without its LAN: $out"
+mv "$WORK/gw-b.conf.lan" "$WORK/gw-b.conf"
+ctl b show lans | grep -q "^lan l0 " || fail "gw-b: LAN gone after a refused reload: $(ctl b show lans)"
 bpf_dump a espresso_flow_cache | grep -q rule_id || fail "bpftool: no rule_id field in the flow cache"
 bpf_dump a espresso_spd_lpm | grep -q '"rule"' || fail "bpftool: no candidates in espresso_spd_lpm"
 
