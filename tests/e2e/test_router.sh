@@ -35,8 +35,10 @@
 #     from its config and a reload without it removes it; a reload that
 #     changes the LAN list is refused (a restart is needed)
 #     (1. also: show lans, text and JSON, its counters those of show stats)
-#  5. gw-a killed (SIGKILL) and started again: traffic flows; a clean stop
-#     leaves no XDP program on its LAN
+#  5. gw-a killed (SIGKILL) and started again: traffic flows, the
+#     policies added through espressoctl are back (state directory), one
+#     deleted stays deleted, a damaged policies file stops the start with
+#     its line; a clean stop leaves no XDP program on its LAN
 source "$(dirname "$0")/lib.sh"
 NS_HA=${P}HA
 NS_HB=${P}HB
@@ -342,6 +344,10 @@ bpf_dump a espresso_flow_cache | grep -q rule_id || fail "bpftool: no rule_id fi
 bpf_dump a espresso_spd_lpm | grep -q '"rule"' || fail "bpftool: no candidates in espresso_spd_lpm"
 
 say "5. restart after SIGKILL, and a clean stop"
+# the policies added through espressoctl are kept in the state directory
+pol_a=$(ctl a show policies)
+[ "$(printf '%s\n' "$pol_a" | grep -c '^policy ')" -ge 1 ] || fail "gw-a: no policy before the restart"
+[ "$(stat -c %a "$WORK/state-a/policies")" = 600 ] || fail "gw-a: policies file mode $(stat -c %a "$WORK/state-a/policies")"
 kill -KILL "$PID_A"; wait "$PID_A" 2>/dev/null; PID_A=
 rgw_start a
 ok=
@@ -349,6 +355,23 @@ for _ in 1 2 3 4 5; do
 	ip netns exec "$NS_HA" ping -c 1 -W 1 10.2.0.2 >/dev/null && { ok=1; break; }
 done
 [ -n "$ok" ] || fail "no ping host A -> host B after gw-a's restart: $(cat "$WORK/gw-a.log")"
+[ "$(ctl a show policies)" = "$pol_a" ] ||
+	fail "gw-a's policies after the restart: $(ctl a show policies), before: $pol_a"
+grep -q "policies added through espressoctl restored" "$WORK/gw-a.log" || fail "gw-a: no restore logged"
+# one deleted is gone after a restart too; a damaged file stops the start
+id=$(printf '%s\n' "$pol_a" | awk '/^policy / {print $2; exit}')
+ctl a policy del "$id" >/dev/null || fail "gw-a: policy del $id"
+gw_stop a
+rgw_start a
+[ "$(ctl a show policies | grep -c '^policy ')" = $(( $(printf '%s\n' "$pol_a" | grep -c '^policy ') - 1 )) ] &&
+	! ctl a show policies | grep -q "^policy $id " || fail "gw-a: policy $id back after a restart: $(ctl a show policies)"
+gw_stop a
+echo "policy add 77 action bogus" >>"$WORK/state-a/policies"
+ip netns exec "$NS_A" "$ROOT/espressod" -c "$WORK/gw-a.conf" --state-dir "$WORK/state-a" >"$WORK/gw-a.bad" 2>&1 &&
+	fail "gw-a started with a damaged policies file"
+grep -q "policies:[0-9]*: " "$WORK/gw-a.bad" || fail "gw-a: damaged policies file: $(cat "$WORK/gw-a.bad")"
+sed -i '/^policy add 77 /d' "$WORK/state-a/policies"
+rgw_start a
 gw_stop a
 ip -n "$NS_A" link show l0 | grep -q xdp && fail "XDP left on l0 after a clean stop: $(ip -n "$NS_A" link show l0)"
 [ "$(forwarded "$NS_A")" = "$fwd_a" ] || fail "gw-a's kernel forwarded packets"
