@@ -45,6 +45,7 @@ NS_HB=${P}HB
 LAN_B_MTU=1400
 cleanup() {
 	[ -z "${LISTEN_PID:-}" ] || kill "$LISTEN_PID" 2>/dev/null
+	[ -z "${rpid:-}" ] || kill "$rpid" 2>/dev/null
 	topo_down
 	ip netns del "$NS_HA" 2>/dev/null || true
 	ip netns del "$NS_HB" 2>/dev/null || true
@@ -239,22 +240,31 @@ send(IP(dst="10.2.0.2") / UDP(sport=int(sys.argv[3]), dport=int(sys.argv[1])) / 
      count=int(sys.argv[2]), inter=0.01)' "$1" "$2" "${3:-40000}"
 }
 drop_b() { ctl b show stats | grep -A3 '^queue' | tr ' ' '\n' | grep -A1 -x "$1" | sed -n 2p; }
-receiver() { # receiver PORT: count datagrams for 3 s into $WORK/rx.PORT
-	rm -f "$WORK/rx.$1" "$WORK/rx.$1.ready"
+receiver() { # receiver PORT: count datagrams into $WORK/rx.PORT until rx_wait
+	rm -f "$WORK/rx.$1" "$WORK/rx.$1.ready" "$WORK/rx.$1.done"
+	# it stops 1.5 s after the senders are done (rx_wait), not after a
+	# silence: scapy's start on a loaded machine can take seconds
 	ip netns exec "$NS_HB" /usr/bin/python3 -c '
-import socket, sys
+import os, socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("10.2.0.2", int(sys.argv[1]))); s.settimeout(3); n = 0
+s.bind(("10.2.0.2", int(sys.argv[1]))); s.settimeout(0.1); n = 0
 open(sys.argv[2] + ".ready", "w").close()
-try:
-    while True:
+end = time.monotonic() + 120
+while time.monotonic() < end:
+    if os.path.exists(sys.argv[2] + ".done") and end - time.monotonic() > 1.5:
+        end = time.monotonic() + 1.5
+    try:
         s.recv(100); n += 1
-except socket.timeout:
-    pass
+    except socket.timeout:
+        pass
 open(sys.argv[2], "w").write(str(n))' "$1" "$WORK/rx.$1" &
 	rpid=$!
 	for _ in $(seq 100); do [ -e "$WORK/rx.$1.ready" ] && return; sleep 0.05; done
 	fail "the receiver on host B did not start"
+}
+rx_wait() { # rx_wait PORT: the senders are done; the receiver's count
+	touch "$WORK/rx.$1.done"
+	wait "$rpid"
 }
 ctl a policy add 10 priority 10 dst 10.2.0.2/32 proto udp dport 5000 action discard >/dev/null ||
 	fail "policy add discard"
@@ -264,7 +274,7 @@ d0=$(xdp drop_spd_discard); b0=$(xdp pass_spd_bypass)
 receiver 5000
 udp_to_b 5000 5
 udp_to_b 5001 4
-wait $rpid
+rx_wait 5000
 [ "$(cat "$WORK/rx.5000")" = 0 ] || fail "host B got $(cat "$WORK/rx.5000") discarded datagrams"
 [ $(( $(xdp drop_spd_discard) - d0 )) = 5 ] || fail "drop_spd_discard moved by $(( $(xdp drop_spd_discard) - d0 )), not 5"
 [ $(( $(xdp pass_spd_bypass) - b0 )) = 4 ] || fail "pass_spd_bypass moved by $(( $(xdp pass_spd_bypass) - b0 )), not 4"
@@ -274,7 +284,7 @@ ctl a policy add 12 priority 5 dst 10.2.0.0/16 proto udp dport 4000-5000 action 
 p0=$(xdp redirect_policy)
 receiver 5000
 udp_to_b 5000 5
-wait $rpid
+rx_wait 5000
 [ "$(cat "$WORK/rx.5000")" = 5 ] || fail "host B got $(cat "$WORK/rx.5000") of 5 protected datagrams"
 [ $(( $(xdp redirect_policy) - p0 )) = 5 ] || fail "redirect_policy moved by $(( $(xdp redirect_policy) - p0 ))"
 ctl a show policies
@@ -321,7 +331,7 @@ r0=$(drop_b rx_policy)
 receiver 5002
 udp_to_b 5002 4 6000
 udp_to_b 5002 3 6001
-wait $rpid
+rx_wait 5002
 [ "$(cat "$WORK/rx.5002")" = 3 ] || fail "host B got $(cat "$WORK/rx.5002") datagrams, want the 3 from port 6001"
 [ $(( ${r0:-0} + 4 )) = "$(drop_b rx_policy)" ] || fail "gw-b rx_policy: ${r0:-0} -> $(drop_b rx_policy), want +4"
 # a reload without it: gone, and the datagrams from port 6000 arrive
@@ -330,7 +340,7 @@ ctl b reload >/dev/null || fail "gw-b reload"
 [ -z "$(ctl b show policies)" ] || fail "gw-b: policies after the reload: $(ctl b show policies)"
 receiver 5002
 udp_to_b 5002 2 6000
-wait $rpid
+rx_wait 5002
 [ "$(cat "$WORK/rx.5002")" = 2 ] || fail "after the reload host B got $(cat "$WORK/rx.5002") of 2"
 # the LAN list is fixed while running (each worker's XSKs are opened at
 # start): a reload that changes it is refused and changes nothing
