@@ -453,7 +453,7 @@ Test(cmd, unknown_subcommand)
 Test(cmd, unknown_show_table)
 {
 	EXPECT_ERR("show foo",
-		   "show: unknown table 'foo'; one of sa, tunnels, routes, stats, frames, xdp, policies");
+		   "show: unknown table 'foo'; one of sa, tunnels, routes, stats, frames, xdp, policies, lans");
 	EXPECT_ERR("show", "show: missing table; one of sa, tunnels");
 	EXPECT_ERR("show SA", "show: unknown table 'SA'");
 }
