@@ -17,8 +17,9 @@
 #            tunnel, per SA pair, per route; then end to end through two
 #            gateways (tools/bench_spread.sh, build/spray as the sender)
 #   scaling: tools/scale.sh, up to the cores this machine has
-#   router:  LAN host to LAN host through router mode against gateway to
-#            gateway through the tuns, in the same run (test_router.sh)
+#   router:  LAN host to LAN host through router mode against DPDK's
+#            ipsec-secgw on AF_XDP in the same four-namespace shape, same
+#            run: TCP one stream, UDP packet rate (tools/bench_router.sh)
 #   spd:     router mode's SPD in the XDP program with 1, 1,000 and 10,000
 #            policies, cached and uncached (build/bench_spd)
 # SECS: seconds per engine case (default 1); E2E_SECS per iperf3 test (10).
@@ -131,9 +132,8 @@ echo "== tables at scale: one tunnel's packet rate with 1 and 10,000 tunnels (to
 bash "$ROOT/tools/bench_tables.sh" "$OUT" || echo "tables: failed"
 
 echo
-echo "== router mode against host mode, TCP one stream (tests/e2e/test_router.sh)"
-ROUTER_BENCH=$E2E_SECS bash "$ROOT/tests/e2e/test_router.sh" 2>&1 |
-	sed -n '/== bench/,/== PASS/p' | tee "$OUT/router.txt" || echo "router: failed"
+echo "== router mode against DPDK ipsec-secgw on AF_XDP, four namespaces, same run (tools/bench_router.sh)"
+SECS=$E2E_SECS bash "$ROOT/tools/bench_router.sh" "$OUT" 2>&1 | tee "$OUT/router.txt" || echo "router: failed"
 
 echo
 echo "== router mode's SPD in XDP (build/bench_spd)"
@@ -183,6 +183,8 @@ done
 	[ -f "$OUT/tables.txt" ] && cat "$OUT/tables.txt"
 	[ -f "$OUT/spread.txt" ] && cat "$OUT/spread.txt"
 	[ -f "$OUT/spread_e2e.txt" ] && cat "$OUT/spread_e2e.txt"
+	[ -f "$OUT/spd.txt" ] && cat "$OUT/spd.txt"
+	[ -f "$OUT/router_ratio.txt" ] && sed 's/^/router mode vs ipsec-secgw, /' "$OUT/router_ratio.txt"
 	[ -z "$imb" ] || echo "TCP single stream, ipsec-mb backend: $imb Gbit/s; / best peer = $(awk -v a="$imb" -v b="$best" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}')"
 } | tee "$OUT/summary.txt"
 

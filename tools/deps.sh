@@ -27,7 +27,12 @@ strongswan)
   want="$want strongswan-charon strongswan-swanctl bzip2";;
 bench)
   # the plot; the peers' packages come with tools/bench_peers.sh
-  want="$want gnuplot-nox bsdextrautils";;
+  want="$want gnuplot-nox bsdextrautils"
+  # DPDK's ipsec-secgw, the router topology's peer (tools/bench_secgw.sh):
+  # the example's source ships in dpdk-doc, built against libdpdk-dev
+  if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
+    want="$want dpdk dpdk-dev libdpdk-dev dpdk-doc"
+  fi;;
 esac
 missing=""
 for p in $want; do

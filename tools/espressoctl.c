@@ -111,6 +111,8 @@ static void help(void)
 	"                 encryption: out) to FILE, a pcap file (mode 600)\n"
 	"  pcap stop [FILE]  close it; says how many packets were written and lost\n"
 	"  show policies  the SPD of LAN plaintext (router mode), in priority order\n"
+	"  show lans      router mode's LAN interfaces: ifindex, MAC, MTU, XSK queues,\n"
+	"                 addresses, known hosts, frames in and out, held, XSK drops\n"
 	"  policy add ID [priority N] [src PREFIX] [dst PREFIX] [proto tcp|udp|icmp|any|N] [sport N[-M]] [dport N[-M]] action protect|bypass|discard [tunnel NAME]\n"
 	"  policy del ID\n"
 	"\n"

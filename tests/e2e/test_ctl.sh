@@ -123,7 +123,7 @@ for t in sa tunnels routes stats frames xdp; do
 	pyjson "$OUT" 'pass' || fail "-j show $t does not parse"
 done
 refused "show of an unknown table" \
-	"show: unknown table 'foo'; one of sa, tunnels, routes, stats, frames, xdp, policies" \
+	"show: unknown table 'foo'; one of sa, tunnels, routes, stats, frames, xdp, policies, lans" \
 	show foo
 
 say "1. -j show tunnels: to-peer with its two SAs"

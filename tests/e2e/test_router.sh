@@ -32,15 +32,20 @@
 #     inbound on gw-b: a decrypted datagram whose (reversed) rule is a
 #     discard is dropped as rx_policy, one no rule covers is delivered;
 #     a protect rule whose tunnel is deleted discards; gw-b's policy comes
-#     from its config and a reload without it removes it
-#  5. gw-a killed (SIGKILL) and started again: traffic flows; a clean stop
-#     leaves no XDP program on its LAN
+#     from its config and a reload without it removes it; a reload that
+#     changes the LAN list is refused (a restart is needed)
+#     (1. also: show lans, text and JSON, its counters those of show stats)
+#  5. gw-a killed (SIGKILL) and started again: traffic flows, the
+#     policies added through espressoctl are back (state directory), one
+#     deleted stays deleted, a damaged policies file stops the start with
+#     its line; a clean stop leaves no XDP program on its LAN
 source "$(dirname "$0")/lib.sh"
 NS_HA=${P}HA
 NS_HB=${P}HB
 LAN_B_MTU=1400
 cleanup() {
 	[ -z "${LISTEN_PID:-}" ] || kill "$LISTEN_PID" 2>/dev/null
+	[ -z "${rpid:-}" ] || kill "$rpid" 2>/dev/null
 	topo_down
 	ip netns del "$NS_HA" 2>/dev/null || true
 	ip netns del "$NS_HB" 2>/dev/null || true
@@ -150,6 +155,26 @@ for gw in a b; do
 		fail "gw-$gw frame audit: $fr"
 done
 
+# show lans: the LAN from the config, its kernel facts, and its share of
+# the queues' LAN counters (all of them: one LAN)
+for gw in a b; do
+	net=10.1.0.1/24
+	[ $gw = b ] && net=10.2.0.1/24
+	ctl $gw show lans | grep -q "^lan l0 ifindex [0-9]* mac [0-9a-f:]* mtu [0-9]* queues $QUEUES .* addresses $net\$" ||
+		fail "gw-$gw show lans: $(ctl $gw show lans)"
+	ok=
+	for _ in 1 2 3; do
+		l=$(ctl $gw -j show lans | /usr/bin/python3 -c '
+import json, sys
+l = json.load(sys.stdin)
+assert len(l) == 1 and l[0]["name"] == "l0" and l[0]["hosts"] >= 1, l
+print(l[0]["rx"], l[0]["tx"], l[0]["addresses"][0])') || fail "gw-$gw show lans -j: $(ctl $gw -j show lans)"
+		[ "$l" = "$(stat_sum $gw lan_rx) $(stat_sum $gw lan_tx) $net" ] && { ok=1; break; }
+		sleep 0.2
+	done
+	[ -n "$ok" ] || fail "gw-$gw show lans: rx tx $l, show stats lan_rx $(stat_sum $gw lan_rx) lan_tx $(stat_sum $gw lan_tx)"
+done
+
 say "2. TTL and ICMP errors (scapy)"
 tmtu=$(sed -n 's/.*tunnel MTU \([0-9]*\).*/\1/p' "$WORK/gw-a.log" | head -1)
 [ -n "$tmtu" ] || fail "no tunnel MTU in the log"
@@ -215,22 +240,31 @@ send(IP(dst="10.2.0.2") / UDP(sport=int(sys.argv[3]), dport=int(sys.argv[1])) / 
      count=int(sys.argv[2]), inter=0.01)' "$1" "$2" "${3:-40000}"
 }
 drop_b() { ctl b show stats | grep -A3 '^queue' | tr ' ' '\n' | grep -A1 -x "$1" | sed -n 2p; }
-receiver() { # receiver PORT: count datagrams for 3 s into $WORK/rx.PORT
-	rm -f "$WORK/rx.$1" "$WORK/rx.$1.ready"
+receiver() { # receiver PORT: count datagrams into $WORK/rx.PORT until rx_wait
+	rm -f "$WORK/rx.$1" "$WORK/rx.$1.ready" "$WORK/rx.$1.done"
+	# it stops 1.5 s after the senders are done (rx_wait), not after a
+	# silence: scapy's start on a loaded machine can take seconds
 	ip netns exec "$NS_HB" /usr/bin/python3 -c '
-import socket, sys
+import os, socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("10.2.0.2", int(sys.argv[1]))); s.settimeout(3); n = 0
+s.bind(("10.2.0.2", int(sys.argv[1]))); s.settimeout(0.1); n = 0
 open(sys.argv[2] + ".ready", "w").close()
-try:
-    while True:
+end = time.monotonic() + 120
+while time.monotonic() < end:
+    if os.path.exists(sys.argv[2] + ".done") and end - time.monotonic() > 1.5:
+        end = time.monotonic() + 1.5
+    try:
         s.recv(100); n += 1
-except socket.timeout:
-    pass
+    except socket.timeout:
+        pass
 open(sys.argv[2], "w").write(str(n))' "$1" "$WORK/rx.$1" &
 	rpid=$!
 	for _ in $(seq 100); do [ -e "$WORK/rx.$1.ready" ] && return; sleep 0.05; done
 	fail "the receiver on host B did not start"
+}
+rx_wait() { # rx_wait PORT: the senders are done; the receiver's count
+	touch "$WORK/rx.$1.done"
+	wait "$rpid"
 }
 ctl a policy add 10 priority 10 dst 10.2.0.2/32 proto udp dport 5000 action discard >/dev/null ||
 	fail "policy add discard"
@@ -240,7 +274,7 @@ d0=$(xdp drop_spd_discard); b0=$(xdp pass_spd_bypass)
 receiver 5000
 udp_to_b 5000 5
 udp_to_b 5001 4
-wait $rpid
+rx_wait 5000
 [ "$(cat "$WORK/rx.5000")" = 0 ] || fail "host B got $(cat "$WORK/rx.5000") discarded datagrams"
 [ $(( $(xdp drop_spd_discard) - d0 )) = 5 ] || fail "drop_spd_discard moved by $(( $(xdp drop_spd_discard) - d0 )), not 5"
 [ $(( $(xdp pass_spd_bypass) - b0 )) = 4 ] || fail "pass_spd_bypass moved by $(( $(xdp pass_spd_bypass) - b0 )), not 4"
@@ -250,7 +284,7 @@ ctl a policy add 12 priority 5 dst 10.2.0.0/16 proto udp dport 4000-5000 action 
 p0=$(xdp redirect_policy)
 receiver 5000
 udp_to_b 5000 5
-wait $rpid
+rx_wait 5000
 [ "$(cat "$WORK/rx.5000")" = 5 ] || fail "host B got $(cat "$WORK/rx.5000") of 5 protected datagrams"
 [ $(( $(xdp redirect_policy) - p0 )) = 5 ] || fail "redirect_policy moved by $(( $(xdp redirect_policy) - p0 ))"
 ctl a show policies
@@ -297,7 +331,7 @@ r0=$(drop_b rx_policy)
 receiver 5002
 udp_to_b 5002 4 6000
 udp_to_b 5002 3 6001
-wait $rpid
+rx_wait 5002
 [ "$(cat "$WORK/rx.5002")" = 3 ] || fail "host B got $(cat "$WORK/rx.5002") datagrams, want the 3 from port 6001"
 [ $(( ${r0:-0} + 4 )) = "$(drop_b rx_policy)" ] || fail "gw-b rx_policy: ${r0:-0} -> $(drop_b rx_policy), want +4"
 # a reload without it: gone, and the datagrams from port 6000 arrive
@@ -306,12 +340,24 @@ ctl b reload >/dev/null || fail "gw-b reload"
 [ -z "$(ctl b show policies)" ] || fail "gw-b: policies after the reload: $(ctl b show policies)"
 receiver 5002
 udp_to_b 5002 2 6000
-wait $rpid
+rx_wait 5002
 [ "$(cat "$WORK/rx.5002")" = 2 ] || fail "after the reload host B got $(cat "$WORK/rx.5002") of 2"
+# the LAN list is fixed while running (each worker's XSKs are opened at
+# start): a reload that changes it is refused and changes nothing
+cp "$WORK/gw-b.conf" "$WORK/gw-b.conf.lan"
+sed -i 's/lan = ( { name = "l0"; } );//' "$WORK/gw-b.conf"
+out=$(ctl b reload 2>&1) && fail "gw-b: a reload without its LAN was accepted: $out"
+[[ $out == *"lan changed: that takes a restart"* ]] || fail "gw-b: reload without its LAN: $out"
+mv "$WORK/gw-b.conf.lan" "$WORK/gw-b.conf"
+ctl b show lans | grep -q "^lan l0 " || fail "gw-b: LAN gone after a refused reload: $(ctl b show lans)"
 bpf_dump a espresso_flow_cache | grep -q rule_id || fail "bpftool: no rule_id field in the flow cache"
 bpf_dump a espresso_spd_lpm | grep -q '"rule"' || fail "bpftool: no candidates in espresso_spd_lpm"
 
 say "5. restart after SIGKILL, and a clean stop"
+# the policies added through espressoctl are kept in the state directory
+pol_a=$(ctl a show policies)
+[ "$(printf '%s\n' "$pol_a" | grep -c '^policy ')" -ge 1 ] || fail "gw-a: no policy before the restart"
+[ "$(stat -c %a "$WORK/state-a/policies")" = 600 ] || fail "gw-a: policies file mode $(stat -c %a "$WORK/state-a/policies")"
 kill -KILL "$PID_A"; wait "$PID_A" 2>/dev/null; PID_A=
 rgw_start a
 ok=
@@ -319,6 +365,23 @@ for _ in 1 2 3 4 5; do
 	ip netns exec "$NS_HA" ping -c 1 -W 1 10.2.0.2 >/dev/null && { ok=1; break; }
 done
 [ -n "$ok" ] || fail "no ping host A -> host B after gw-a's restart: $(cat "$WORK/gw-a.log")"
+[ "$(ctl a show policies)" = "$pol_a" ] ||
+	fail "gw-a's policies after the restart: $(ctl a show policies), before: $pol_a"
+grep -q "policies added through espressoctl restored" "$WORK/gw-a.log" || fail "gw-a: no restore logged"
+# one deleted is gone after a restart too; a damaged file stops the start
+id=$(printf '%s\n' "$pol_a" | awk '/^policy / {print $2; exit}')
+ctl a policy del "$id" >/dev/null || fail "gw-a: policy del $id"
+gw_stop a
+rgw_start a
+[ "$(ctl a show policies | grep -c '^policy ')" = $(( $(printf '%s\n' "$pol_a" | grep -c '^policy ') - 1 )) ] &&
+	! ctl a show policies | grep -q "^policy $id " || fail "gw-a: policy $id back after a restart: $(ctl a show policies)"
+gw_stop a
+echo "policy add 77 action bogus" >>"$WORK/state-a/policies"
+ip netns exec "$NS_A" "$ROOT/espressod" -c "$WORK/gw-a.conf" --state-dir "$WORK/state-a" >"$WORK/gw-a.bad" 2>&1 &&
+	fail "gw-a started with a damaged policies file"
+grep -q "policies:[0-9]*: " "$WORK/gw-a.bad" || fail "gw-a: damaged policies file: $(cat "$WORK/gw-a.bad")"
+sed -i '/^policy add 77 /d' "$WORK/state-a/policies"
+rgw_start a
 gw_stop a
 ip -n "$NS_A" link show l0 | grep -q xdp && fail "XDP left on l0 after a clean stop: $(ip -n "$NS_A" link show l0)"
 [ "$(forwarded "$NS_A")" = "$fwd_a" ] || fail "gw-a's kernel forwarded packets"

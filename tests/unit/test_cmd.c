@@ -333,7 +333,7 @@ Test(cmd, no_argument_commands)
 Test(cmd, usage)
 {
 	static const char *const lines[] = {
-		"[-j] show sa|tunnels|routes|stats|frames|xdp\n",
+		"[-j] show sa|tunnels|routes|stats|frames|xdp|policies|lans\n",
 		"\ntunnel add NAME local ADDR remote ADDR [encap esp|udp]",
 		"\ntunnel del NAME\n",
 		"\nsa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]",
@@ -453,7 +453,7 @@ Test(cmd, unknown_subcommand)
 Test(cmd, unknown_show_table)
 {
 	EXPECT_ERR("show foo",
-		   "show: unknown table 'foo'; one of sa, tunnels, routes, stats, frames, xdp, policies");
+		   "show: unknown table 'foo'; one of sa, tunnels, routes, stats, frames, xdp, policies, lans");
 	EXPECT_ERR("show", "show: missing table; one of sa, tunnels");
 	EXPECT_ERR("show SA", "show: unknown table 'SA'");
 }

@@ -17,7 +17,7 @@
 #include "config/check.h"
 #include "control/cmd.h"
 
-#define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp"
+#define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp|policies|lans"
 #define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS]"
 #define U_TUNNEL_DEL "tunnel del NAME"
 #define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N] [child NAME]"
@@ -48,6 +48,7 @@ static const char *const show_names[] = {
 	[SHOW_SA] = "sa", [SHOW_TUNNELS] = "tunnels", [SHOW_ROUTES] = "routes",
 	[SHOW_STATS] = "stats", [SHOW_FRAMES] = "frames", [SHOW_XDP] = "xdp",
 	[SHOW_POLICIES] = "policies",
+	[SHOW_LANS] = "lans",
 	NULL,
 };
 static const char *const dir_names[] = {

@@ -3,7 +3,7 @@
  * cmd: one control-socket request line -> a validated struct cmd. The line
  * is what espressoctl sends, its arguments joined by single spaces:
  *
- *   [-j] show sa|tunnels|routes|stats|frames|xdp
+ *   [-j] show sa|tunnels|routes|stats|frames|xdp|policies|lans
  *   tunnel add NAME local ADDR remote ADDR [encap esp|udp]
  *        [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off]
  *        [fragment inner|outer] [remote-port N]
@@ -59,6 +59,7 @@ enum cmd_op {
 enum cmd_show {
 	SHOW_SA, SHOW_TUNNELS, SHOW_ROUTES, SHOW_STATS, SHOW_FRAMES, SHOW_XDP,
 	SHOW_POLICIES,
+	SHOW_LANS,
 };
 
 /* The values of struct cmd_sa's dir (those of enum sa_dir). */

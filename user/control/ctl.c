@@ -336,9 +336,15 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 	case CMD_ROUTE_DEL:
 		return live_route_del(l, &c->prefix, err, len);
 	case CMD_POLICY_ADD:
-		return spd_add(&d->spd, l, &c->policy, err, len);
-	case CMD_POLICY_DEL:
-		return spd_del(&d->spd, c->policy.id, err, len);
+	case CMD_POLICY_DEL: {
+		int ret = c->op == CMD_POLICY_ADD ?
+				  spd_add(&d->spd, l, &c->policy, err, len) :
+				  spd_del(&d->spd, c->policy.id, err, len);
+
+		/* kept in the state directory at the commit's spd_sync */
+		d->spd.store_dirty |= !ret;
+		return ret;
+	}
 	default:
 		snprintf(err, len, "not a change");
 		return -EINVAL;

@@ -20,6 +20,7 @@
 #include "control/ctl.h"
 #include "control/daemon.h"
 #include "core/worker.h"
+#include "tables/lanneigh.h"
 
 static uint64_t mono_ms(void)
 {
@@ -340,6 +341,72 @@ static struct json_object *show_policies(struct espd *d)
 	return a;
 }
 
+/* Router mode's LAN ports: from the config, the kernel (MAC, MTU,
+ * addresses, as read at start) and the workers' XSKs on them. */
+static struct json_object *show_lans(struct espd *d)
+{
+	struct json_object *a = json_object_new_array();
+	char buf[INET_ADDRSTRLEN + 4], mac[18];
+	int l, q, i;
+
+	for (l = 0; l < d->env.nlans; l++) {
+		const struct lan_env *le = &d->env.lans[l];
+		struct json_object *o = json_object_new_object();
+		struct json_object *ad = json_object_new_array();
+		uint64_t rx = 0, rxb = 0, tx = 0, txb = 0, held = 0;
+		uint64_t kdrop = 0, kfull = 0;
+		int open = 0;
+
+		for (q = 0; q < d->nworkers; q++) {
+			const struct lan_port *p = &d->workers[q].lan[l];
+			struct xdp_statistics x;
+			socklen_t len = sizeof(x);
+
+			if (!p->open)
+				continue;
+			open++;
+			rx += p->rx;
+			rxb += p->rx_bytes;
+			tx += p->tx;
+			txb += p->tx_bytes;
+			held += p->nhold;
+			if (!getsockopt(p->port.fd, SOL_XDP, XDP_STATISTICS,
+					&x, &len)) {
+				kdrop += x.rx_dropped;
+				kfull += x.rx_ring_full;
+			}
+		}
+		ADD(o, "name", STR(d->cfg.lans[l].name));
+		ADD(o, "ifindex", json_object_new_int(le->ifindex));
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+			 le->mac[0], le->mac[1], le->mac[2], le->mac[3],
+			 le->mac[4], le->mac[5]);
+		ADD(o, "mac", STR(mac));
+		ADD(o, "mtu", json_object_new_int(le->mtu));
+		ADD(o, "queues", json_object_new_int(open));
+		for (i = 0; i < le->nprefix; i++) {
+			size_t n;
+
+			inet_ntop(AF_INET, &le->own[i], buf, INET_ADDRSTRLEN);
+			n = strlen(buf);
+			snprintf(buf + n, sizeof(buf) - n, "/%d",
+				 __builtin_popcount(le->mask[i]));
+			json_object_array_add(ad, STR(buf));
+		}
+		ADD(o, "addresses", ad);
+		ADD(o, "hosts", U64(le->neigh ? le->neigh->count : 0));
+		ADD(o, "rx", U64(rx));
+		ADD(o, "rx_bytes", U64(rxb));
+		ADD(o, "tx", U64(tx));
+		ADD(o, "tx_bytes", U64(txb));
+		ADD(o, "held", U64(held));
+		ADD(o, "xsk_rx_dropped", U64(kdrop));
+		ADD(o, "xsk_rx_ring_full", U64(kfull));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 static struct json_object *xdp_obj(struct espd *d)
 {
 	struct json_object *o = json_object_new_object();
@@ -526,6 +593,27 @@ static void text_sa_one(FILE *f, struct json_object *o)
 	}
 }
 
+/* "lan NAME key value ... addresses A/L,B/L" */
+static void text_lans(FILE *f, struct json_object *a)
+{
+	size_t i, j;
+
+	for (i = 0; i < json_object_array_length(a); i++) {
+		struct json_object *o = json_object_array_get_idx(a, i);
+		struct json_object *ad = json_object_object_get(o, "addresses");
+
+		fprintf(f, "lan %s", json_object_get_string(
+					     json_object_object_get(o, "name")));
+		text_pairs(f, o, "name");
+		fprintf(f, " addresses ");
+		for (j = 0; j < json_object_array_length(ad); j++)
+			fprintf(f, "%s%s", j ? "," : "",
+				json_object_get_string(
+					json_object_array_get_idx(ad, j)));
+		fputc('\n', f);
+	}
+}
+
 static void text_row_one(FILE *f, const char *label, const char *key,
 			 struct json_object *o)
 {
@@ -609,6 +697,7 @@ int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 	case SHOW_FRAMES: o = show_frames(d); break;
 	case SHOW_XDP: o = xdp_obj(d); break;
 	case SHOW_POLICIES: o = show_policies(d); break;
+	case SHOW_LANS: o = show_lans(d); break;
 	}
 	if (!o) {
 		fprintf(f, "show: out of memory");
@@ -625,6 +714,7 @@ int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 		case SHOW_STATS: text_stats(f, o); break;
 		case SHOW_FRAMES: text_rows(f, "queue", "queue", o); break;
 		case SHOW_POLICIES: text_rows(f, "policy", "id", o); break;
+		case SHOW_LANS: text_lans(f, o); break;
 		case SHOW_XDP:
 			fprintf(f, "xdp");
 			text_pairs(f, o, NULL);

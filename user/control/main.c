@@ -35,6 +35,7 @@
 #include "control/metrics.h"
 #include "control/neigh.h"
 #include "control/seqstore.h"
+#include "control/spdstore.h"
 #include "proto/esp.h"
 #include "core/handoff.h"
 #include "control/napi.h"
@@ -368,6 +369,12 @@ static int open_state(struct espd *d, const char *dir)
 		log_err("state directory: %s", err);
 		return ret;
 	}
+	/* the policies added through espressoctl (spdstore.h) */
+	if ((size_t)snprintf(d->spd.store, sizeof(d->spd.store), "%s/policies",
+			     dir) >= sizeof(d->spd.store)) {
+		log_err("state directory %s: path too long", dir);
+		return -ENAMETOOLONG;
+	}
 	if (seqstore_fresh(d->store) && d->cfg.ntunnels)
 		log_info("state directory %s is new: outbound sequence numbers "
 			 "start at 1 (a restart from here on resumes above the "
@@ -489,6 +496,11 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 	err_n = spd_load_config(&d->spd, &d->live, &d->cfg, err, sizeof(err));
 	if (err_n) {
 		log_err("%s", err);
+		return err_n;
+	}
+	err_n = spdstore_load(&d->spd, &d->live, err, sizeof(err));
+	if (err_n) {
+		log_err("policies kept from the last run: %s", err);
 		return err_n;
 	}
 	if (d->cfg.npolicies && !d->cfg.nlans)

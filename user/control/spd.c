@@ -11,6 +11,7 @@
 #include "control/cmd.h"
 #include "control/live.h"
 #include "control/spd.h"
+#include "control/spdstore.h"
 #include "lib/hmap.h"
 #include "io/bpfload.h"
 #include "lib/log.h"
@@ -184,8 +185,8 @@ static int cands_of(const struct spd *s, const struct cfg_prefix *d)
 	return n;
 }
 
-int spd_add(struct spd *s, struct live *l, const struct cfg_policy *p,
-	    char *err, size_t errlen)
+static int add(struct spd *s, struct live *l, const struct cfg_policy *p,
+	       bool need_tunnel, char *err, size_t errlen)
 {
 	struct spd_rule r = {
 		.id = p->id, .priority = p->priority, .src = p->src,
@@ -205,7 +206,7 @@ int spd_add(struct spd *s, struct live *l, const struct cfg_policy *p,
 		return errf(err, errlen, -E2BIG, "policy add: %d policies "
 			    "already, the most there can be", ESPRESSO_SPD_MAX);
 	if (p->action == ESPRESSO_SPD_PROTECT) {
-		if (!live_tunnel_find(l, p->tunnel))
+		if (need_tunnel && !live_tunnel_find(l, p->tunnel))
 			return errf(err, errlen, -ENOENT, "policy add: tunnel "
 				    "%s: no such tunnel", p->tunnel);
 		snprintf(r.tunnel, sizeof(r.tunnel), "%s", p->tunnel);
@@ -239,6 +240,18 @@ int spd_add(struct spd *s, struct live *l, const struct cfg_policy *p,
 	}
 	s->dirty = true;
 	return 0;
+}
+
+int spd_add(struct spd *s, struct live *l, const struct cfg_policy *p,
+	    char *err, size_t errlen)
+{
+	return add(s, l, p, true, err, errlen);
+}
+
+int spd_restore(struct spd *s, struct live *l, const struct cfg_policy *p,
+		char *err, size_t errlen)
+{
+	return add(s, l, p, false, err, errlen);
 }
 
 int spd_del(struct spd *s, uint32_t id, char *err, size_t errlen)
@@ -437,6 +450,10 @@ int spd_sync(struct spd *s, struct live *l, struct bpf_state *b)
 {
 	size_t i;
 
+	if (s->store_dirty) {
+		spdstore_save(s);
+		s->store_dirty = false;
+	}
 	if (b->spd_ctl_fd < 0)
 		return 0;
 	if (!s->dirty && s->tables_gen == l->gen)

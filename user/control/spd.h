@@ -50,12 +50,21 @@ struct spd {
 	/* the workers' copy, for the inbound check (tables/spdsnap.h);
 	 * NULL while there is no rule */
 	_Atomic(struct spd_snap *) snap;
+	/* STATE_DIR/policies: those added through espressoctl, kept across
+	 * restarts (spdstore.h); "" keeps none. store_dirty: to write at the
+	 * next spd_sync (once per commit, so a batch writes it once) */
+	char store[600];
+	bool store_dirty;
 };
 
 /* 0 or -errno with err: -EEXIST (id), -ENOENT (tunnel), -E2BIG (more than
  * ESPRESSO_SPD_CANDS rules cover one destination, or too many rules). */
 int spd_add(struct spd *s, struct live *l, const struct cfg_policy *p,
 	    char *err, size_t errlen);
+/* spd_add of a kept policy at start-up: its protect tunnel may be absent
+ * (it discards until a tunnel of that name is added). */
+int spd_restore(struct spd *s, struct live *l, const struct cfg_policy *p,
+		char *err, size_t errlen);
 /* The config's policies in place of the previous config's (start-up and
  * reload): 0, or -errno with err and the rules as they were. Those added
  * through espressoctl stay; an id of theirs in the config is refused.

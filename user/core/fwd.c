@@ -97,6 +97,8 @@ static void lan_tx_one(struct worker *w, int l, uint64_t addr, uint32_t len)
 	xsk_ring_prod__submit(&port->tx, 1);
 	w->st.lan_tx++;
 	w->st.lan_tx_bytes += len;
+	w->lan[l].tx++;
+	w->lan[l].tx_bytes += len;
 }
 
 /* A new LAN frame: Ethernet header (no destination yet) + pkt. */
@@ -235,6 +237,8 @@ unsigned int fwd_lan_rx_burst(struct worker *w, int l)
 		frame_move(port, addrs[i], FRAME_WORKER);
 		w->st.lan_rx++;
 		w->st.lan_rx_bytes += d->len;
+		w->lan[l].rx++;
+		w->lan[l].rx_bytes += d->len;
 		lan_input(w, l, data, d->len);
 	}
 	xsk_ring_cons__release(&port->rx, n);

@@ -76,6 +76,9 @@ struct lan_port {
 	bool open; /* false: the LAN has fewer queues than this worker's id */
 	struct lan_held hold[WORKER_HOLD_MAX];
 	unsigned int nhold;
+	/* this port's share of lan_rx..lan_tx_bytes (show lans), written by
+	 * its worker only, read by the control thread as the stats are */
+	uint64_t rx, rx_bytes, tx, tx_bytes;
 };
 
 struct worker_env {
