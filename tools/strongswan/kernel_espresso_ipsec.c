@@ -196,7 +196,8 @@ METHOD(kernel_ipsec_t, add_sa, status_t,
  * send: the same place again is a no-op, so espressod's own following and
  * charon's update never undo each other. espressod's "sa update" moves the
  * remote end of an IPv4 tunnel only: a new local address, or any move of
- * an IPv6 tunnel, is NOT_SUPPORTED (charon then rekeys the CHILD_SA).
+ * an IPv6 tunnel, is NOT_SUPPORTED (charon then rekeys the CHILD_SA; its
+ * tunnel, with the SAs that it still holds, stays where it was).
  */
 METHOD(kernel_ipsec_t, update_sa, status_t,
 	private_t *this, kernel_ipsec_sa_id_t *id, kernel_ipsec_update_sa_t *d)
