@@ -165,8 +165,15 @@ $2
 CONF
 }
 
+# ts_hosts TS-LIST: the gateways' own inner addresses in those prefixes
+# (10.1.0.0/16 -> 10.1.0.1/32, fd00:1::/64 -> fd00:1::1/128)
+ts_hosts() { echo "$1" | sed -e 's#\.0\.0/16#.0.1/32#g' -e 's#::/64#::1/128#g'; }
+
 # swanctl_conf X LOCAL REMOTE LOCAL_ID REMOTE_ID LOCAL_TS REMOTE_TS CERT-NAME IKE-REKEY
-# gw: PSK, AES-GCM-256; gwc: certificates (strongswan-pki), AES-GCM-128
+# gw: PSK, AES-GCM-256 (child net) or ChaCha20-Poly1305 (child netcha: the
+# gateways' inner addresses only, so that a responder picks it over net for
+# its exactly equal selectors); gwc: certificates (strongswan-pki), AES-GCM-128;
+# IKE_CONNS_EXTRA: more connections, as swanctl.conf text
 swanctl_conf() {
 	cat >"$WORK/$1/swanctl.conf" <<CONF
 connections {
@@ -193,6 +200,16 @@ connections {
         local_ts = $6
         remote_ts = $7
         esp_proposals = aes256gcm16
+        rekey_time = ${CHILD_REKEY:-6s}
+        life_time = ${CHILD_LIFE:-10s}
+        start_action = none
+        dpd_action = clear
+      }
+      netcha {
+        mode = tunnel
+        local_ts = $(ts_hosts "$6")
+        remote_ts = $(ts_hosts "$7")
+        esp_proposals = chacha20poly1305
         rekey_time = ${CHILD_REKEY:-6s}
         life_time = ${CHILD_LIFE:-10s}
         start_action = none
@@ -225,6 +242,7 @@ connections {
       }
     }
   }
+${IKE_CONNS_EXTRA:-}
 }
 secrets {
   ike-gw {

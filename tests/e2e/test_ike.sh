@@ -35,7 +35,9 @@
 #  6. charon A kill -9: its "monitor ike" connection hangs up and espressod
 #     deletes the tunnels with its SAs at once; charon restarted keys again.
 #  7. charon B killed: A's DPD declares the peer dead, the SAs leave espresso.
-#  8. certificates (strongswan-pki), AES-GCM-128; --terminate removes all.
+#  8. certificates (strongswan-pki), AES-GCM-128; --terminate removes all;
+#     then ChaCha20-Poly1305 (child netcha, libipsec through openssl): ping
+#     both ways, A's packets equal libipsec's and swanctl's.
 #  9. start_action = trap: the prefix routed into a tunnel without SAs; the
 #     first ping's packet raises espressod's "acquire", charon negotiates,
 #     the tunnel is made again with the SA's settings and the ping goes.
@@ -307,6 +309,38 @@ for _ in $(seq 50); do
 done
 [ "$n" = 0 ] || fail "$n IKE SAs left after --terminate"
 ! ctl a show routes | grep -q "10.2.0.0/16" || fail "route left after --terminate"
+
+# ---- 8b. ChaCha20-Poly1305 against libipsec (openssl's) ----
+
+say "ChaCha20-Poly1305 (child netcha) against libipsec"
+sw a --initiate --child netcha --ike gw --timeout 10 >/dev/null ||
+	{ tail -30 "$WORK/a/charon.log" >&2; fail "swanctl --initiate --child netcha"; }
+ctl a show tunnels | grep -q "encap udp cipher chacha20-poly1305" ||
+	fail "no chacha20-poly1305 tunnel: $(ctl a show tunnels)"
+sw b --list-sas --raw | grep -q "encr-alg=CHACHA20_POLY1305" ||
+	fail "libipsec's charon did not negotiate ChaCha20-Poly1305: $(sw b --list-sas --raw)"
+ip netns exec "$NS_A" ping -q -c 3 -i 0.2 -W 2 10.2.0.1 >/dev/null || fail "ping A->B (chacha20-poly1305)"
+ip netns exec "$NS_B" ping -q -c 3 -i 0.2 -W 2 -I 10.2.0.1 10.1.0.1 >/dev/null || fail "ping B->A (chacha20-poly1305)"
+for try in 1 2 3; do
+	sw a --rekey --child netcha >/dev/null || fail "swanctl --rekey --child netcha"
+	sleep 0.3
+	ip netns exec "$NS_A" ping -q -c 10 -i 0.01 -W 1 10.2.0.1 >/dev/null || true
+	sleep 0.2
+	counters && break
+	rc=$?
+	[ "$rc" = 2 ] || fail "counters differ (chacha20-poly1305)"
+	[ "$try" = 3 ] && fail "a rekey between the listings, three times"
+done
+for c in rx_auth rx_replay rx_no_sa; do
+	v=$(stat_sum "$c")
+	[ "$v" = 0 ] || fail "espresso counted $v $c (chacha20-poly1305)"
+done
+sw a --terminate --ike gw --timeout 5 >/dev/null || fail "swanctl --terminate --ike gw"
+for _ in $(seq 50); do
+	ctl a show tunnels | grep -q "ike-" || break
+	sleep 0.1
+done
+! ctl a show tunnels | grep -q "ike-" || fail "tunnel left after --terminate: $(ctl a show tunnels)"
 
 # ---- 9. a trap policy: the first packet starts IKE ----
 

@@ -52,12 +52,13 @@ static void on_acquire(private_t *this, uint32_t reqid)
 /*
  * "expire soft|hard tunnel NAME spi 0xSPI in|out reason time|bytes"
  * "mapping tunnel NAME spi 0xSPI in old ADDR:PORT new ADDR:PORT" (NAT-T
- * peer following, espressod of the scale branch: the inbound SA's peer
- * moved; espressod sends there already, charon moves the IKE_SA too)
+ * peer following: an authenticated ESP-in-UDP packet of the inbound SA
+ * came from there; espressod sends there already, the model follows, and
+ * charon moves the IKE_SA too -- its update_sa then finds nothing to do)
  */
 static void on_event(private_t *this, char *line)
 {
-	char kind[16] = "", *tok, *save = NULL, *remote = NULL;
+	char kind[16] = "", tunnel[32] = "", *tok, *save = NULL, *remote = NULL;
 	uint32_t spi = 0;
 	int port = 0, hard = -1, dir = -1; /* 1: out */
 	bool ours = FALSE;
@@ -98,6 +99,7 @@ static void on_event(private_t *this, char *line)
 		if (!strcmp(tok, "tunnel"))
 		{	/* a tunnel of the config or espressoctl: not charon's */
 			ours = !strncmp(v, TUN_PREFIX, strlen(TUN_PREFIX));
+			snprintf(tunnel, sizeof(tunnel), "%s", v);
 		}
 		else if (!strcmp(tok, "spi"))
 		{
@@ -119,12 +121,25 @@ static void on_event(private_t *this, char *line)
 	{
 		return;
 	}
+	if (mapping && (!remote || !(to = host_create_from_string(remote, port))))
+	{
+		return;
+	}
 	this->lock->lock(this->lock);
 	s = ke_sa_find_dir(this, spi, dir);
 	if (s)
 	{
 		dst = s->dst->clone(s->dst);
-		if (!mapping && hard)
+		if (mapping)
+		{	/* espressod moved every SA of the tunnel there already */
+			tun_t *t = ke_tun_find(this, s->reqid);
+
+			if (t)
+			{
+				ke_peer_moved(this, t, to);
+			}
+		}
+		else if (hard)
 		{	/* espressod removed it already */
 			tun_t *t = ke_tun_find(this, s->reqid);
 
@@ -137,23 +152,21 @@ static void on_event(private_t *this, char *line)
 		}
 	}
 	this->lock->unlock(this->lock);
-	if (!dst)
-	{
-		return;
-	}
-	/* not under our lock: charon may call back into del_sa */
-	if (!mapping)
+	/* not under our lock: charon may call back into del_sa, update_sa */
+	if (dst && !mapping)
 	{
 		charon->kernel->expire(charon->kernel, IPPROTO_ESP, htonl(spi), dst,
 							   hard);
 	}
-	else if (remote && (to = host_create_from_string(remote, port)))
-	{
+	else if (dst)
+	{	/* charon moves the IKE_SA there, and calls update_sa: a no-op */
+		DBG1(DBG_KNL, "espresso: tunnel %s follows its peer to %#H (NAT "
+			 "mapping changed)", tunnel, to);
 		charon->kernel->mapping(charon->kernel, IPPROTO_ESP, htonl(spi), dst,
 								to);
-		to->destroy(to);
 	}
-	dst->destroy(dst);
+	DESTROY_IF(to);
+	DESTROY_IF(dst);
 }
 
 job_requeue_t ke_monitor_job(private_t *this)

@@ -28,7 +28,11 @@
 METHOD(kernel_ipsec_t, get_features, kernel_feature_t,
 	private_t *this)
 {
-	return 0; /* ESP or ESP-in-UDP, as negotiated; no TFC padding */
+	/* ESP or ESP-in-UDP, as negotiated; no TFC padding. Policies are
+	 * routes into the tunnel of their reqid, whatever its addresses: an
+	 * update_sa needs them neither removed nor added again (that would
+	 * take the route away for a moment) */
+	return KERNEL_NO_POLICY_UPDATES;
 }
 
 /* a random SPI >= 0x100, network order */
@@ -111,21 +115,33 @@ METHOD(kernel_ipsec_t, add_sa, status_t,
 	tun_t *t;
 	int ret;
 
+	ke_cipher_t cipher;
+
 	if (id->proto != IPPROTO_ESP || d->mode != MODE_TUNNEL ||
-		d->ipcomp != IPCOMP_NONE || local->get_family(local) != AF_INET)
+		d->ipcomp != IPCOMP_NONE ||
+		local->get_family(local) != remote->get_family(remote))
 	{
-		DBG1(DBG_KNL, "espresso: only ESP in tunnel mode over IPv4, no "
-			 "IPComp (SA 0x%08x: %N)", ntohl(id->spi), ipsec_mode_names,
-			 d->mode);
+		DBG1(DBG_KNL, "espresso: only ESP in tunnel mode, no IPComp, both "
+			 "ends IPv4 or both IPv6 (SA 0x%08x: %N)", ntohl(id->spi),
+			 ipsec_mode_names, d->mode);
 		return NOT_SUPPORTED;
 	}
-	if (d->enc_alg != ENCR_AES_GCM_ICV16 || d->int_alg != AUTH_UNDEFINED ||
-		(d->enc_key.len != 20 && d->enc_key.len != 36))
+	if (d->int_alg != AUTH_UNDEFINED ||
+		!ke_cipher_of(d->enc_alg, d->enc_key.len, &cipher))
 	{
 		DBG1(DBG_KNL, "espresso: %N (key %u bytes) is not AES-GCM-128/256 "
-			 "with a 16-byte ICV: use esp_proposals = aes256gcm16 or "
-			 "aes128gcm16", encryption_algorithm_names, d->enc_alg,
-			 d->enc_key.len);
+			 "with a 16-byte ICV nor ChaCha20-Poly1305: use esp_proposals = "
+			 "aes256gcm16, aes128gcm16 or chacha20poly1305",
+			 encryption_algorithm_names, d->enc_alg, d->enc_key.len);
+		return NOT_SUPPORTED;
+	}
+	if (d->encap && local->get_family(local) == AF_INET6 &&
+		(local->get_port(local) != NATT_PORT ||
+		 remote->get_port(remote) != NATT_PORT))
+	{	/* ports are set by "sa update", which takes IPv4 only */
+		DBG1(DBG_KNL, "espresso: SA 0x%08x: UDP encapsulation over IPv6 "
+			 "between ports other than %u (%#H === %#H)", ntohl(id->spi),
+			 NATT_PORT, local, remote);
 		return NOT_SUPPORTED;
 	}
 	if (lt->packets.rekey || lt->packets.life)
@@ -173,10 +189,20 @@ METHOD(kernel_ipsec_t, add_sa, status_t,
 	return SUCCESS;
 }
 
+/*
+ * A new peer address or new ports (NAT mapping change, MOBIKE). When
+ * espressod followed the peer itself (NAT-T, its "mapping" event, which
+ * made charon call this), the model moved with it and there is nothing to
+ * send: the same place again is a no-op, so espressod's own following and
+ * charon's update never undo each other. espressod's "sa update" moves the
+ * remote end of an IPv4 tunnel only: a new local address, or any move of
+ * an IPv6 tunnel, is NOT_SUPPORTED (charon then rekeys the CHILD_SA; its
+ * tunnel, with the SAs that it still holds, stays where it was).
+ */
 METHOD(kernel_ipsec_t, update_sa, status_t,
 	private_t *this, kernel_ipsec_sa_id_t *id, kernel_ipsec_update_sa_t *d)
 {
-	host_t *local, *remote;
+	host_t *local, *remote, *new_local, *new_remote;
 	char a[64];
 	esa_t *s;
 	tun_t *t;
@@ -185,27 +211,60 @@ METHOD(kernel_ipsec_t, update_sa, status_t,
 	this->lock->lock(this->lock);
 	s = ke_sa_find(this, ntohl(id->spi), id->dst);
 	if (!s)
+	{	/* an outbound SA the model moved already (espressod followed) */
+		s = ke_sa_find(this, ntohl(id->spi), d->new_dst);
+	}
+	if (!s)
 	{
 		this->lock->unlock(this->lock);
 		return NOT_FOUND;
 	}
-	s->src->destroy(s->src);
-	s->dst->destroy(s->dst);
-	s->src = d->new_src->clone(d->new_src);
-	s->dst = d->new_dst->clone(d->new_dst);
 	local = s->out ? s->src : s->dst;
 	remote = s->out ? s->dst : s->src;
+	new_local = s->out ? d->new_src : d->new_dst;
+	new_remote = s->out ? d->new_dst : d->new_src;
 	t = ke_tun_find(this, s->reqid);
+	if (local->equals(local, new_local) && remote->equals(remote, new_remote))
+	{
+		this->lock->unlock(this->lock);
+		DBG2(DBG_KNL, "espresso: SA 0x%08x is at %#H already", s->spi,
+			 new_remote);
+		return SUCCESS;
+	}
+	if (!local->ip_equals(local, new_local) ||
+		new_remote->get_family(new_remote) != AF_INET ||
+		local->get_family(local) != AF_INET)
+	{
+		this->lock->unlock(this->lock);
+		DBG1(DBG_KNL, "espresso: SA 0x%08x: %#H === %#H to %#H === %#H: "
+			 "espressod moves the remote end of IPv4 tunnels only",
+			 s->spi, local, remote, new_local, new_remote);
+		return NOT_SUPPORTED;
+	}
 	if (t && t->encap)
 	{
 		ret = ke_req(this, 0, NULL, FALSE, "sa update 0x%08x remote %s sport %u "
-				  "dport %u", s->spi, ke_addr_of(remote, a, sizeof(a)),
-				  local->get_port(local), remote->get_port(remote));
+				  "dport %u", s->spi, ke_addr_of(new_remote, a, sizeof(a)),
+				  new_local->get_port(new_local),
+				  new_remote->get_port(new_remote));
 	}
 	else if (t)
 	{
 		ret = ke_req(this, 0, NULL, FALSE, "sa update 0x%08x remote %s", s->spi,
-				  ke_addr_of(remote, a, sizeof(a)));
+				  ke_addr_of(new_remote, a, sizeof(a)));
+	}
+	if (ret <= 0)
+	{	/* done, or espressod away: the replay sends it there */
+		s->src->destroy(s->src);
+		s->dst->destroy(s->dst);
+		s->src = d->new_src->clone(d->new_src);
+		s->dst = d->new_dst->clone(d->new_dst);
+		if (t && s->out)
+		{
+			t->remote->destroy(t->remote);
+			t->remote = new_remote->clone(new_remote);
+			t->remote->set_port(t->remote, 0);
+		}
 	}
 	this->lock->unlock(this->lock);
 	return ret > 0 ? FAILED : SUCCESS;
@@ -349,8 +408,8 @@ METHOD(kernel_ipsec_t, add_policy, status_t,
 		{	/* a trap policy: a tunnel without SAs takes the prefix, and its
 			 * first packet raises espressod's "acquire" (AES-GCM-256 and
 			 * raw ESP until the SA says otherwise) */
-			ke_tun_new(this, p->reqid, d->src, d->dst, FALSE, 256, TRUE, 64,
-					&ret);
+			ke_tun_new(this, p->reqid, d->src, d->dst, FALSE, KE_AES_GCM_256,
+					   TRUE, 64, &ret);
 		}
 		else
 		{

@@ -103,6 +103,35 @@ const char *ke_addr_of(host_t *h, char *buf, size_t len)
 	return buf;
 }
 
+/* espresso's cipher for charon's ESP algorithm and key (with its 4-byte
+ * salt): AES-GCM with a 16-byte ICV, ChaCha20-Poly1305 (RFC 7634) */
+bool ke_cipher_of(uint16_t enc_alg, size_t key_len, ke_cipher_t *c)
+{
+	if (enc_alg == ENCR_AES_GCM_ICV16 && key_len == 16 + 4)
+	{
+		*c = KE_AES_GCM_128;
+	}
+	else if (enc_alg == ENCR_AES_GCM_ICV16 && key_len == 32 + 4)
+	{
+		*c = KE_AES_GCM_256;
+	}
+	else if (enc_alg == ENCR_CHACHA20_POLY1305 && key_len == 32 + 4)
+	{
+		*c = KE_CHACHA20_POLY1305;
+	}
+	else
+	{
+		return FALSE;
+	}
+	return TRUE;
+}
+
+const char *ke_cipher_name(ke_cipher_t c)
+{
+	return c == KE_AES_GCM_128 ? "aes-gcm-128" :
+		   c == KE_AES_GCM_256 ? "aes-gcm-256" : "chacha20-poly1305";
+}
+
 /* ---- the model ---- */
 
 tun_t *ke_tun_find(private_t *this, uint32_t reqid)
@@ -127,10 +156,10 @@ static int tun_install(private_t *this, tun_t *t)
 	char l[64], r[64];
 
 	return ke_req(this, EEXIST, NULL, FALSE, "tunnel add %s local %s remote %s "
-			   "encap %s cipher aes-gcm-%d replay-window %u esn %s", t->name,
+			   "encap %s cipher %s replay-window %u esn %s", t->name,
 			   ke_addr_of(t->local, l, sizeof(l)),
 			   ke_addr_of(t->remote, r, sizeof(r)), t->encap ? "udp" : "esp",
-			   t->bits, t->window, t->esn ? "on" : "off");
+			   ke_cipher_name(t->cipher), t->window, t->esn ? "on" : "off");
 }
 
 int ke_route_install(private_t *this, pol_t *p, tun_t *t)
@@ -191,7 +220,7 @@ static int sa_count(private_t *this, uint32_t reqid)
 }
 
 static void tun_set(tun_t *t, host_t *local, host_t *remote, bool encap,
-					int bits, bool esn, uint32_t window)
+					ke_cipher_t cipher, bool esn, uint32_t window)
 {
 	DESTROY_IF(t->local);
 	DESTROY_IF(t->remote);
@@ -200,22 +229,22 @@ static void tun_set(tun_t *t, host_t *local, host_t *remote, bool encap,
 	t->local->set_port(t->local, 0);
 	t->remote->set_port(t->remote, 0);
 	t->encap = encap;
-	t->bits = bits;
+	t->cipher = cipher;
 	t->esn = esn;
 	t->window = window;
 }
 
 /* A new tunnel for reqid (model and espressod), its waiting routes added. */
 tun_t *ke_tun_new(private_t *this, uint32_t reqid, host_t *local,
-					  host_t *remote, bool encap, int bits, bool esn,
-					  uint32_t window, int *ret)
+					  host_t *remote, bool encap, ke_cipher_t cipher,
+					  bool esn, uint32_t window, int *ret)
 {
 	tun_t *t;
 
 	INIT(t,
 		.reqid = reqid,
 	);
-	tun_set(t, local, remote, encap, bits, esn, window);
+	tun_set(t, local, remote, encap, cipher, esn, window);
 	snprintf(t->name, sizeof(t->name), TUN_PREFIX "%u", reqid);
 	*ret = tun_install(this, t);
 	if (*ret > 0 && *ret != EEXIST)
@@ -238,18 +267,24 @@ tun_t *ke_tun_get(private_t *this, uint32_t reqid, host_t *local,
 					  host_t *remote, kernel_ipsec_add_sa_t *d, int *ret)
 {
 	tun_t *t = ke_tun_find(this, reqid);
-	int bits = (d->enc_key.len - 4) * 8;
 	uint32_t window = window_of(d->replay_window);
 	enumerator_t *e;
 	pol_t *p;
 
+	ke_cipher_t cipher;
+
 	*ret = 0;
+	if (!ke_cipher_of(d->enc_alg, d->enc_key.len, &cipher))
+	{	/* add_sa checked it */
+		*ret = EINVAL;
+		return NULL;
+	}
 	if (!t)
 	{
-		return ke_tun_new(this, reqid, local, remote, d->encap, bits, d->esn,
-					   window, ret);
+		return ke_tun_new(this, reqid, local, remote, d->encap, cipher,
+						  d->esn, window, ret);
 	}
-	if (t->bits == bits && t->encap == d->encap && t->esn == d->esn &&
+	if (t->cipher == cipher && t->encap == d->encap && t->esn == d->esn &&
 		t->window == window && local->ip_equals(local, t->local) &&
 		remote->ip_equals(remote, t->remote))
 	{
@@ -257,18 +292,19 @@ tun_t *ke_tun_get(private_t *this, uint32_t reqid, host_t *local,
 	}
 	if (sa_count(this, reqid))
 	{
-		if (t->bits == bits && t->encap == d->encap)
+		if (t->cipher == cipher && t->encap == d->encap)
 		{
 			return t; /* ESN or window of a rekey: the tunnel's stay */
 		}
-		DBG1(DBG_KNL, "espresso: tunnel %s is aes-gcm-%d encap %s: an SA "
-			 "with other settings does not fit", t->name, t->bits,
-			 t->encap ? "udp" : "esp");
+		DBG1(DBG_KNL, "espresso: tunnel %s is %s encap %s: an SA "
+			 "with other settings (%s) does not fit", t->name,
+			 ke_cipher_name(t->cipher), t->encap ? "udp" : "esp",
+			 ke_cipher_name(cipher));
 		*ret = EINVAL;
 		return NULL;
 	}
 	ke_req(this, ENOENT, NULL, FALSE, "tunnel del %s", t->name);
-	tun_set(t, local, remote, d->encap, bits, d->esn, window);
+	tun_set(t, local, remote, d->encap, cipher, d->esn, window);
 	*ret = tun_install(this, t);
 	if (*ret > 0 && *ret != EEXIST)
 	{
@@ -328,6 +364,40 @@ void ke_sa_free(esa_t *s)
 	s->src->destroy(s->src);
 	s->dst->destroy(s->dst);
 	free(s);
+}
+
+/*
+ * espressod followed the peer of tunnel t to remote (address and port:
+ * NAT-T, its "mapping" event): so does the model, for every SA of the
+ * tunnel as espressod did, so that charon's update_sa to the same place is
+ * a no-op and a replay after an espressod restart sends there.
+ */
+void ke_peer_moved(private_t *this, tun_t *t, host_t *remote)
+{
+	enumerator_t *e = this->sas->create_enumerator(this->sas);
+	esa_t *s;
+
+	while (e->enumerate(e, &s))
+	{
+		if (s->reqid != t->reqid)
+		{
+			continue;
+		}
+		if (s->out)
+		{
+			s->dst->destroy(s->dst);
+			s->dst = remote->clone(remote);
+		}
+		else
+		{
+			s->src->destroy(s->src);
+			s->src = remote->clone(remote);
+		}
+	}
+	e->destroy(e);
+	t->remote->destroy(t->remote);
+	t->remote = remote->clone(remote);
+	t->remote->set_port(t->remote, 0);
 }
 
 /* espressod's lifetimes: what is left of charon's since the SA came

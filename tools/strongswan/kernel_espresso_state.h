@@ -21,13 +21,20 @@
 #define RECONNECT_US 100000 /* between tries while espressod is away */
 #define MAX_IN 4            /* inbound SAs a tunnel takes (TUNNEL_MAX_IN) */
 
+/* espresso's ciphers (tunnel add ... cipher NAME) */
+typedef enum {
+	KE_AES_GCM_128,
+	KE_AES_GCM_256,
+	KE_CHACHA20_POLY1305,
+} ke_cipher_t;
+
 /* one espresso tunnel per reqid */
 typedef struct {
 	uint32_t reqid;
 	char name[32];
-	host_t *local, *remote; /* outer addresses, no ports */
+	host_t *local, *remote; /* outer addresses (IPv4 or IPv6), no ports */
 	bool encap;
-	int bits;               /* AES-GCM key: 128 or 256 */
+	ke_cipher_t cipher;
 	bool esn;
 	uint32_t window;        /* espresso's: 32..4096, a multiple of 32 */
 	int refs;               /* its SAs and routed outbound policies */
@@ -38,7 +45,7 @@ typedef struct {
 	bool out;
 	uint32_t reqid;
 	host_t *src, *dst;      /* with the UDP ports when encapsulated */
-	chunk_t key;            /* AES key and 4-byte salt */
+	chunk_t key;            /* the cipher's key and 4-byte salt */
 	uint64_t soft_s, hard_s, soft_b, hard_b; /* 0: none */
 	time_t added;           /* monotonic */
 	bool evicted;           /* inbound: left espressod for a newer one */
@@ -80,9 +87,12 @@ int ke_req(private_t *this, int quiet, char **body, bool secret,
 		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 const char *ke_prefix_of(traffic_selector_t *ts, char *buf, size_t len);
 const char *ke_addr_of(host_t *h, char *buf, size_t len);
+bool ke_cipher_of(uint16_t enc_alg, size_t key_len, ke_cipher_t *c);
+const char *ke_cipher_name(ke_cipher_t c);
+void ke_peer_moved(private_t *this, tun_t *t, host_t *remote);
 tun_t *ke_tun_find(private_t *this, uint32_t reqid);
 tun_t *ke_tun_new(private_t *this, uint32_t reqid, host_t *local,
-				  host_t *remote, bool encap, int bits, bool esn,
+				  host_t *remote, bool encap, ke_cipher_t cipher, bool esn,
 				  uint32_t window, int *ret);
 tun_t *ke_tun_get(private_t *this, uint32_t reqid, host_t *local,
 				  host_t *remote, kernel_ipsec_add_sa_t *d, int *ret);
