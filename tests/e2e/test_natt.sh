@@ -60,8 +60,10 @@ done
 ip -n "$NS_A" route add default via 10.99.1.1
 ip netns exec "$NS_N" sysctl -qw net.ipv4.ip_forward=1
 nat_ports() { # nat_ports LO-HI: masquerade UDP leaving nB to those ports
-	ip netns exec "$NS_N" nft flush ruleset
+	# one transaction: a packet between a flush and the new rules would
+	# leave without NAT, and B would rightly follow A to its own address
 	ip netns exec "$NS_N" nft -f - <<NFT
+flush ruleset
 table ip nat {
 	chain post {
 		type nat hook postrouting priority srcnat;

@@ -10,6 +10,7 @@
  * completion ring to arbitrate.
  */
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <linux/if_ether.h>
 #include <netinet/ip.h>
 #include <string.h>
@@ -64,14 +65,19 @@ static int lan_of(const struct worker_env *env, uint32_t dst)
 }
 
 /* TTL - 1 with the header checksum updated (as the kernel's
- * ip_decrease_ttl). */
-static void ttl_dec(struct iphdr *ip)
+ * ip_decrease_ttl), on the IPv4 header at ip: bytes, since a header in a
+ * frame sits wherever the Ethernet header put it (2 bytes off 4). */
+static void ttl_dec(uint8_t *ip)
 {
-	uint32_t check = ip->check;
+	uint16_t c;
+	uint32_t check;
 
+	memcpy(&c, ip + offsetof(struct iphdr, check), 2);
+	check = c;
 	check += htons(0x0100);
-	ip->check = (uint16_t)(check + (check >= 0xffff));
-	ip->ttl--;
+	c = (uint16_t)(check + (check >= 0xffff));
+	memcpy(ip + offsetof(struct iphdr, check), &c, 2);
+	ip[offsetof(struct iphdr, ttl)]--;
 }
 
 /* Frame addr (len bytes from LAN_TX_OFF) onto LAN l's TX ring. */
@@ -168,8 +174,8 @@ static void tunnel_icmp(struct worker *w, const uint8_t *buf, size_t n)
 static void lan_input(struct worker *w, int l, uint8_t *data, uint32_t len)
 {
 	struct espresso_meta m, *mp = (void *)(data - sizeof(m));
-	uint8_t buf[ICMP_MAX];
-	struct iphdr *ip;
+	uint8_t buf[ICMP_MAX], *ip;
+	struct iphdr h; /* a copy: the header in the frame is not aligned */
 	struct tunnel *t;
 	size_t hlen, tot;
 
@@ -177,16 +183,17 @@ static void lan_input(struct worker *w, int l, uint8_t *data, uint32_t len)
 	    (mp->verdict != ESPRESSO_V_PROTECT &&
 	     mp->verdict != ESPRESSO_V_POLICY) || mp->l3_proto != 4 ||
 	    mp->lan != (uint32_t)l + 1 ||
-	    mp->l3_off + sizeof(*ip) > len) {
+	    mp->l3_off + sizeof(h) > len) {
 		lan_drop(w, NULL, DROP_lan_bad_ip);
 		return;
 	}
 	m = *mp;
 	mp->magic = 0; /* a reused frame must not carry stale meta */
-	ip = (struct iphdr *)(data + m.l3_off);
-	hlen = ip->ihl * 4u;
-	tot = ntohs(ip->tot_len);
-	if (ip->version != 4 || hlen < sizeof(*ip) || tot < hlen ||
+	ip = data + m.l3_off;
+	memcpy(&h, ip, sizeof(h));
+	hlen = h.ihl * 4u;
+	tot = ntohs(h.tot_len);
+	if (h.version != 4 || hlen < sizeof(h) || tot < hlen ||
 	    m.l3_off + tot > len ||
 	    csum_fold(csum_add(0, ip, hlen)) != 0xffff) {
 		lan_drop(w, NULL, DROP_lan_bad_ip);
@@ -196,23 +203,22 @@ static void lan_input(struct worker *w, int l, uint8_t *data, uint32_t len)
 	 * of the routes may be a commit behind), by the flow's hash for an
 	 * ECMP prefix */
 	t = m.verdict == ESPRESSO_V_POLICY ? tables_tunnel(w->tb, m.tunnel) :
-		tables_route_pkt(w->tb, AF_INET, &ip->daddr,
-				 data + m.l3_off, tot);
+		tables_route_pkt(w->tb, AF_INET,
+				 ip + offsetof(struct iphdr, daddr), ip, tot);
 	if (!t) {
 		lan_drop(w, NULL, DROP_lan_no_route);
 		return;
 	}
-	if (ip->ttl <= 1) {
-		lan_icmp_send(w, l, ((struct ethhdr *)data)->h_source, buf,
+	if (h.ttl <= 1) {
+		lan_icmp_send(w, l, data + ETH_ALEN, buf, /* its source MAC */
 			      frag_icmp4_time_exceeded(buf, sizeof(buf),
-						       (uint8_t *)ip, tot,
+						       ip, tot,
 						       &w->env->lans[l].addr));
 		lan_drop(w, t, DROP_lan_ttl);
 		return;
 	}
 	ttl_dec(ip);
-	tx_lan_input(w, t, (uint8_t *)ip, tot, l + 1,
-		     ((struct ethhdr *)data)->h_source);
+	tx_lan_input(w, t, ip, tot, l + 1, data + ETH_ALEN);
 }
 
 unsigned int fwd_lan_rx_burst(struct worker *w, int l)
@@ -312,7 +318,7 @@ int fwd_lan_out(struct worker *w, struct tunnel *t, const uint8_t *pkt,
 	f = lan_frame(w, l, pkt, len, &addr);
 	if (!f)
 		return DROP_lan_no_frame;
-	ttl_dec((struct iphdr *)(f + ETH_HLEN));
+	ttl_dec(f + ETH_HLEN);
 	if (lan_neigh_mac(le->neigh, ip.daddr, ((struct ethhdr *)f)->h_dest))
 		lan_tx_one(w, l, addr, len + ETH_HLEN);
 	else
