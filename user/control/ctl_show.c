@@ -19,6 +19,7 @@
 #include "control/cmd.h"
 #include "control/ctl.h"
 #include "control/daemon.h"
+#include "control/p2mp.h"
 #include "core/worker.h"
 
 static uint64_t mono_ms(void)
@@ -532,6 +533,52 @@ static void text_stats(FILE *f, struct json_object *top)
 	fputc('\n', f);
 }
 
+/*
+ * P2MP: each hub (its template, how many peers), then each peer: the
+ * tunnel "HUB/NEXTHOP" as show tunnels has it, with its hub and next hop.
+ */
+static struct json_object *show_peers(struct espd *d)
+{
+	struct json_object *a = json_object_new_array();
+	struct json_object *tuns = show_tunnels(d);
+	struct live *l = &d->live;
+	size_t i, hl;
+
+	for (i = 0; i < l->nhubs; i++) {
+		const struct cfg_tunnel *h = &l->hubs[i].tmpl;
+		struct json_object *o = json_object_new_object();
+		char a6[INET6_ADDRSTRLEN];
+
+		ADD(o, "name", STR(h->name));
+		ADD(o, "p2mp", STR("hub"));
+		ADD(o, "local", STR(h->family == AF_INET6 ?
+				    inet_ntop(AF_INET6, &h->local6, a6,
+					      sizeof(a6)) :
+				    inet_ntoa(h->local)));
+		ADD(o, "encap", STR(h->encap == ENCAP_UDP ? "udp" : "esp"));
+		ADD(o, "cipher", STR(config_cipher_name(h->cipher)));
+		ADD(o, "peers", json_object_new_int(p2mp_peer_count(l,
+								    h->name)));
+		json_object_array_add(a, o);
+	}
+	for (i = 0; tuns && i < json_object_array_length(tuns); i++) {
+		struct json_object *o = json_object_array_get_idx(tuns, i);
+		const char *n = json_object_get_string(
+			json_object_object_get(o, "name"));
+		char hub[CFG_NAME_MAX];
+
+		if (!n || !p2mp_is_peer(n, &hl) || hl >= sizeof(hub))
+			continue;
+		memcpy(hub, n, hl);
+		hub[hl] = '\0';
+		ADD(o, "hub", STR(hub));
+		ADD(o, "via", STR(n + hl + 1)); /* the overlay next hop */
+		json_object_array_add(a, json_object_get(o));
+	}
+	json_object_put(tuns);
+	return a;
+}
+
 int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 {
 	struct json_object *o = NULL;
@@ -544,6 +591,7 @@ int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 	case SHOW_FRAMES: o = show_frames(d); break;
 	case SHOW_XDP: o = xdp_obj(d); break;
 	case SHOW_POLICIES: o = show_policies(d); break;
+	case SHOW_PEERS: o = show_peers(d); break;
 	}
 	if (!o) {
 		fprintf(f, "show: out of memory");
@@ -560,6 +608,7 @@ int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 		case SHOW_STATS: text_stats(f, o); break;
 		case SHOW_FRAMES: text_rows(f, "queue", "queue", o); break;
 		case SHOW_POLICIES: text_rows(f, "policy", "id", o); break;
+		case SHOW_PEERS: text_rows(f, "peer", "name", o); break;
 		case SHOW_XDP:
 			fprintf(f, "xdp");
 			text_pairs(f, o, NULL);
