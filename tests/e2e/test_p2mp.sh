@@ -7,10 +7,11 @@
 #                                  = wS2 ---- eS2 192.0.2.3  ${P}S2 esp0 10.12.0.1
 #                                  = wS3 ---- eS3 192.0.2.4  ${P}S3 esp0 10.13.0.1
 #
-#   hub (espressoctl):  tunnel add hub local 192.0.2.1 p2mp on
-#     peer i: next hop 10.255.0.(1+i) remote 192.0.2.(1+i), hub -> spoke SPI
-#     0x1i00, spoke -> hub SPI 0x2i00; route add 10.1i.0.0/16 tunnel hub via
-#     10.255.0.(1+i)
+#   hub: P2MP tunnel "hub", local 192.0.2.1; peer i: next hop 10.255.0.(1+i),
+#     remote 192.0.2.(1+i), hub -> spoke SPI 0x1i00, spoke -> hub SPI 0x2i00,
+#     routes 10.1i.0.0/16 and fd00:1i::/64. Peers 1 and 2 from the config
+#     file, peer 3 by espressoctl (peer add, sa add ... peer, route add ...
+#     via).
 #   spoke i (config file): tunnel to-hub, routes 10.1.0.0/16 (+ fd00:1::/64)
 #
 # 1. ping hub -> each spoke, 5 packets: that peer's SA pair counts exactly 5
@@ -20,6 +21,9 @@
 # 3. peer del hub 10.255.0.3: spoke 2 is unreachable both ways (no route at
 #    the hub; its SPI unknown there: drop_unknown_spi), spokes 1 and 3 still
 #    carry exactly 5 pings each. show peers lists the two left.
+# 4. reload with the file's peer 2 removed, then put back: peer 2 comes
+#    back and carries pings; peer 1's SAs are kept (counters not reset);
+#    peer 3 (espressoctl's) stays. tunnel del hub takes every peer.
 source "$(dirname "$0")/lib.sh"
 NS_H=${P}H
 SPOKES="1 2 3"
@@ -70,27 +74,39 @@ start() { # start NAME NS CONF
 	fail "espressod $1 did not start"
 }
 
-# ---- the hub: no tunnels in its file; the P2MP tunnel by espressoctl ----
+# ---- the hub: P2MP tunnel "hub" with peers 1 and 2 in its file, peer 3
+# added by espressoctl ----
+peer_conf() { # peer_conf I: peer i's group
+	cat <<PEER
+      { nexthop = "10.255.0.$((1 + $1))"; remote = "192.0.2.$((1 + $1))";
+        outbound = { spi = 0x1${1}00; key = "$(key $((16 * $1)))"; };
+        inbound = { spi = 0x2${1}00; key = "$(key $((16 * $1 + 100)))"; };
+        routes = [ "10.1$1.0.0/16", "fd00:1$1::/64" ]; }
+PEER
+}
 cat >"$WORK/hub.conf" <<CONF
 espresso: {
   instance = "$P-hub";
   uplink = { name = "eH"; threaded_napi = "$THREADED_NAPI"; };
   tun = { name = "esp0"; mtu = 1400; address = [ "10.1.0.1/32", "fd00:1::1/128" ]; };
-  tunnels = ( );
+  tunnels = (
+    { name = "hub"; local = "192.0.2.1"; cipher = "$CIPHER";
+      peers = (
+$(peer_conf 1),
+$(peer_conf 2)
+      ); }
+  );
 };
 CONF
 chmod 600 "$WORK/hub.conf"
 start hub "$NS_H" "$WORK/hub.conf"
-ctl hub tunnel add hub local 192.0.2.1 p2mp on >/dev/null || fail "tunnel add hub p2mp"
-for i in $SPOKES; do
-	nh=10.255.0.$((1 + i))
-	ctl hub peer add hub "$nh" remote "192.0.2.$((1 + i))" >/dev/null &&
-	ctl hub sa add hub out spi "0x1${i}00" key "$(key $((16 * i)))" peer "$nh" >/dev/null &&
-	ctl hub sa add hub in spi "0x2${i}00" key "$(key $((16 * i + 100)))" peer "$nh" >/dev/null &&
-	ctl hub route add "10.1$i.0.0/16" tunnel hub via "$nh" >/dev/null &&
-	ctl hub route add "fd00:1$i::/64" tunnel hub via "$nh" >/dev/null ||
-		fail "hub: peer $i"
-done
+i=3 nh=10.255.0.4
+ctl hub peer add hub "$nh" remote "192.0.2.$((1 + i))" >/dev/null &&
+ctl hub sa add hub out spi "0x1${i}00" key "$(key $((16 * i)))" peer "$nh" >/dev/null &&
+ctl hub sa add hub in spi "0x2${i}00" key "$(key $((16 * i + 100)))" peer "$nh" >/dev/null &&
+ctl hub route add "10.1$i.0.0/16" tunnel hub via "$nh" >/dev/null &&
+ctl hub route add "fd00:1$i::/64" tunnel hub via "$nh" >/dev/null ||
+	fail "hub: peer $i"
 # what must be refused, with a message
 out=$(ctl hub peer add hub 10.255.0.2 remote 192.0.2.9 2>&1) && fail "a second peer 10.255.0.2 was accepted"
 say "   refused: $out"
@@ -209,6 +225,39 @@ for i in 1 3; do
 	done
 done
 ctl hub show sa | grep -q '0x1200\|0x2200' && fail "peer 2's SAs stayed"
+say "4. reload: peer 2 out of the file, then back in"
+hub_conf() { # hub_conf PEER...: the hub's file with those peers
+	local i sep=
+	cat <<CONF
+espresso: {
+  instance = "$P-hub";
+  uplink = { name = "eH"; threaded_napi = "$THREADED_NAPI"; };
+  tun = { name = "esp0"; mtu = 1400; address = [ "10.1.0.1/32", "fd00:1::1/128" ]; };
+  tunnels = (
+    { name = "hub"; local = "192.0.2.1"; cipher = "$CIPHER";
+      peers = (
+CONF
+	for i in "$@"; do printf '%s' "$sep"; peer_conf "$i"; sep=,; done
+	printf '      ); }\n  );\n};\n'
+}
+npeers() {
+	ctl hub -j show peers | /usr/bin/python3 -c 'import json,sys; print(sum(1 for p in json.load(sys.stdin) if "via" in p))'
+}
+b=$(sa_pkts hub)
+hub_conf 1 >"$WORK/hub.conf"
+ctl hub reload >/dev/null || fail "reload (peer 1 only)"
+[ "$(npeers)" = 2 ] || fail "after a reload with peer 1 only: $(ctl hub show peers)"
+hub_conf 1 2 >"$WORK/hub.conf"
+ctl hub reload >/dev/null || fail "reload (peers 1 and 2)"
+[ "$(npeers)" = 3 ] || fail "reload did not bring peer 2 back: $(ctl hub show peers)"
+ok=
+for _ in 1 2 3; do
+	ip netns exec "$NS_H" ping -c 1 -W 1 -I 10.1.0.1 10.12.0.1 >/dev/null && { ok=1; break; }
+done
+[ -n "$ok" ] || fail "no ping to spoke 2 after the reload"
+a=$(sa_pkts hub)
+[ "$(delta "$b" "$a" $((0x1100)))" = 0 ] || fail "reload touched peer 1's SA"
+[ "$(printf '%s\n' "$a" | awk -v s=$((0x1100)) '$1 == s { print $2 }')" -gt 0 ] || fail "reload reset peer 1's counters"
 ctl hub tunnel del hub >/dev/null || fail "tunnel del hub"
 [ "$(ctl hub show tunnels)" = "" ] || fail "tunnel del hub left peers: $(ctl hub show tunnels)"
 say "PASS"
