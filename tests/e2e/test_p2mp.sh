@@ -61,11 +61,15 @@ wire() { # wire NS DEV WDEV ADDR
 wire "$NS_H" eH wH 192.0.2.1
 for i in $SPOKES; do wire "${P}S$i" "eS$i" "wS$i" "192.0.2.$((1 + i))"; done
 
+# HUB_WRAP: a command the hub's espressod runs under, e.g.
+#   HUB_WRAP="valgrind --leak-check=full --error-exitcode=42 --log-file=/tmp/vg.log"
 start() { # start NAME NS CONF
-	ip netns exec "$2" "$ROOT/espressod" -c "$3" --state-dir "$WORK/state-$1" \
+	local wrap=()
+	[ "$1" = hub ] && [ -n "${HUB_WRAP:-}" ] && read -ra wrap <<<"$HUB_WRAP"
+	ip netns exec "$2" "${wrap[@]}" "$ROOT/espressod" -c "$3" --state-dir "$WORK/state-$1" \
 		>"$WORK/$1.log" 2>&1 &
 	PIDS+=($!)
-	for _ in $(seq 50); do
+	for _ in $(seq $(( ${#wrap[@]} ? 600 : 50 ))); do
 		[ -S "/run/espresso/$P-$1.sock" ] && grep -q running "$WORK/$1.log" && return 0
 		kill -0 "$!" 2>/dev/null || break
 		sleep 0.1
