@@ -1543,3 +1543,18 @@ Test(config, p2mp_errors)
 		"      ); }\n  );\n};\n", &c, false), &c, 7,
 		"tunnels.[0].peers.[0].remote_port", "needs encap");
 }
+
+Test(config, p2mp_policy_needs_p2p)
+{
+	struct cfg c;
+
+	EXPECT_ERR(load_text(P2MP_HEAD
+		"      peers = (\n"
+		"        { nexthop = \"10.255.0.2\"; remote = \"192.0.2.2\";\n"
+		"          outbound = { spi = 0x1100; key = \"" KEY_A "\"; };\n"
+		"          inbound = { spi = 0x2100; key = \"" KEY_B "\"; }; }\n"
+		"      ); }\n  );\n"
+		"  policies = ( { id = 1; dst = \"10.2.0.0/16\"; action = \"protect\";\n"
+		"                 tunnel = \"hub\"; } );\n};\n", &c, false), &c, 13,
+		"policies.[0].tunnel", "is a P2MP tunnel");
+}

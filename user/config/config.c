@@ -1481,6 +1481,11 @@ static int parse_policy(struct ctx *x, const config_setting_t *g,
 				    join(f, gpath, "tunnel"),
 				    "no tunnel named '%s' in this file",
 				    p->tunnel);
+		if (c->tunnels[i].p2mp)
+			return fail(x, config_setting_get_member(g, "tunnel"),
+				    join(f, gpath, "tunnel"),
+				    "'%s' is a P2MP tunnel: a policy protects "
+				    "into a point-to-point tunnel", p->tunnel);
 	}
 	if ((p->action == 1) != !!p->tunnel[0])
 		return fail(x, g, join(f, gpath, "tunnel"), p->tunnel[0] ?
