@@ -67,7 +67,7 @@ int p2mp_add(struct live *l, const struct cfg_tunnel *tmpl, char *err,
 	return 0;
 }
 
-/* The name of the next peer of hub at or after slot *i, or NULL. */
+/* The next peer (tunnel) of hub at or after slot *i, or NULL; *i moves past it. */
 static struct tunnel *next_peer(struct live *l, const char *hub,
 				uint32_t *i)
 {
