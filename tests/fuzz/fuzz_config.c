@@ -204,8 +204,25 @@ static void check_cfg(const struct cfg *c)
 	for (i = 0; i < c->ntunnels; i++) {
 		const struct cfg_tunnel *t = &c->tunnels[i];
 		size_t klen = params_key_len(t->cipher);
+		char hub[CFG_NAME_MAX];
+		const char *sl = strchr(t->name, '/');
 
-		if (!name_ok(t->name) || t->replay_window < 32 ||
+		/* P2MP: a hub has no SAs nor routes; its peers, after it, are
+		 * named "HUB/NEXTHOP" */
+		if (t->p2mp && (!name_ok(t->name) || t->nroutes ||
+				t->out.key_len || t->in.key_len))
+			abort();
+		if (t->p2mp)
+			continue;
+		if (sl) {
+			memcpy(hub, t->name, (size_t)(sl - t->name));
+			hub[sl - t->name] = '\0';
+			for (j = i - 1; j >= 0 && strcmp(c->tunnels[j].name, hub); j--)
+				;
+			if (j < 0 || !c->tunnels[j].p2mp)
+				abort();
+		}
+		if ((!sl && !name_ok(t->name)) || t->replay_window < 32 ||
 		    t->replay_window > CFG_REPLAY_MAX ||
 		    t->replay_window % 32 || t->sa_pairs < 1 ||
 		    t->sa_pairs > CFG_MAX_QUEUES || t->out.key_len != klen ||

@@ -742,3 +742,151 @@ Test(apply, clash_with_ctl_sa)
 	cr_assert_eq(in_sa(0x2005), ctl_sa);
 	cr_assert_not_null(tun("ctl"));
 }
+
+/* ---- P2MP (control/p2mp.h): a hub, its peers as tunnels HUB/NEXTHOP ---- */
+
+#include "config/check.h"
+#include "control/p2mp.h"
+
+/* A hub with peers 10.255.0.(1+i) -> 192.0.2.(1+i), i in first..last. */
+static void p2mp_conf(const char *file, const char *encap, int first,
+		      int last, struct cfg *c)
+{
+	char path[256];
+	FILE *f;
+	int i, ret;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, file);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fchmod(fileno(f), 0600);
+	fprintf(f, "espresso: {\n  instance = \"gw\";\n"
+		"  uplink = { name = \"eth0\"; };\n  tunnels = (\n"
+		"    { name = \"hub\"; local = \"192.0.2.1\"; encap = \"%s\";\n"
+		"      cipher = \"aes-gcm-256\"; peers = (\n", encap);
+	for (i = first; i <= last; i++)
+		fprintf(f, "        { nexthop = \"10.255.0.%d\"; remote = "
+			"\"192.0.2.%d\";\n"
+			"          outbound = { spi = 0x1%d00; key = \"%s\"; };\n"
+			"          inbound = { spi = 0x2%d00; key = \"%s\"; };\n"
+			"          routes = [ \"10.1%d.0.0/16\" ]; }%s\n",
+			1 + i, 1 + i, i, hexkey(10 * i), i,
+			hexkey(10 * i + 1), i, i < last ? "," : "");
+	fprintf(f, "      ); }\n  );\n};\n");
+	fclose(f);
+	ret = config_load(path, c, false, err, sizeof(err));
+	cr_assert_eq(ret, 0, "config_load %s: %d %s", file, ret, err);
+}
+
+Test(apply, p2mp)
+{
+	struct tunnel *p1, *p2;
+	struct cfg_prefix pfx;
+	uint8_t key[36];
+	char name[CFG_NAME_MAX];
+	struct live_sa_args a = {
+		.dir = SA_OUT, .spi = 0x1300, .key = key,
+		.key_len = sizeof(key), .origin = "ctl",
+	};
+
+	p2mp_conf("a.conf", "esp", 1, 2, &A);
+	a_loaded = true;
+	apply_a();
+	cr_assert_not_null(p2mp_find(&L, "hub"));
+	cr_assert_null(tun("hub"), "a hub is no tunnel of the tables");
+	p1 = tun("hub/10.255.0.2");
+	p2 = tun("hub/10.255.0.3");
+	cr_assert_not_null(p1);
+	cr_assert_not_null(p2);
+	cr_assert_eq(p1->remote.s_addr, inet_addr("192.0.2.2"));
+	cr_assert_eq(route_of("10.11.0.1"), p1);
+	cr_assert_eq(route_of("10.12.0.1"), p2);
+	cr_assert_eq(in_sa(0x2100)->tunnel, p1);
+	cr_assert_eq(p2mp_peer_count(&L, "hub"), 2);
+
+	/* espressoctl's way: peer add, sa add ... peer, route add ... via */
+	cr_assert_eq(p2mp_peer_add(&L, "hub", "10.255.0.4", AF_INET,
+				   (struct in_addr){ inet_addr("192.0.2.4") },
+				   NULL, 0, err, sizeof(err)), 0, "%s", err);
+	cr_assert_neq(p2mp_peer_add(&L, "hub", "10.255.0.4", AF_INET,
+				    (struct in_addr){ inet_addr("192.0.2.9") },
+				    NULL, 0, err, sizeof(err)), 0);
+	cr_assert_eq(p2mp_peer_name(&L, "hub", "10.255.0.4", name, err,
+				    sizeof(err)), 0);
+	cr_assert_str_eq(name, "hub/10.255.0.4");
+	cr_assert_eq(p2mp_peer_name(&L, "nohub", "10.255.0.4", name, err,
+				    sizeof(err)), -ENOENT);
+	key_bytes(77, key);
+	a.tunnel = name;
+	cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg_parse_route("10.13.0.0/16", &pfx, err, sizeof(err)), 0);
+	cr_assert_eq(live_route_add(&L, &pfx, name, err, sizeof(err)), 0);
+	cr_assert_eq(live_commit(&L), 0);
+	cr_assert_eq(route_of("10.13.0.1"), tun("hub/10.255.0.4"));
+	cr_assert_eq(out_sa("hub/10.255.0.4")->spi, 0x1300);
+	cr_assert_eq(p2mp_peer_count(&L, "hub"), 3);
+
+	/* peer del: its route and SAs go, the others stay */
+	cr_assert_eq(p2mp_peer_del(&L, "hub", "10.255.0.3", err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(live_commit(&L), 0);
+	cr_assert_null(route_of("10.12.0.1"));
+	cr_assert_eq(route_of("10.11.0.1"), p1);
+	cr_assert_eq(p2mp_peer_del(&L, "hub", "10.255.0.3", err, sizeof(err)),
+		     -ENOENT);
+
+	/* a reload whose hub changed (its encapsulation) replaces every peer
+	 * of the file; the one added by espressoctl goes with the hub */
+	tunnel_get(p1);
+	p2mp_conf("b.conf", "udp", 1, 2, &B);
+	b_loaded = true;
+	cr_assert_eq(apply_reload(&L, &A, &B, err, sizeof(err)), 0, "%s", err);
+	cr_assert_not_null(tun("hub/10.255.0.2"));
+	cr_assert_neq(tun("hub/10.255.0.2"), p1, "the peer was not replaced");
+	cr_assert_eq(tun("hub/10.255.0.2")->encap, ENCAP_UDP);
+	cr_assert_eq(route_of("10.11.0.1"), tun("hub/10.255.0.2"));
+	cr_assert_eq(route_of("10.12.0.1"), tun("hub/10.255.0.3"));
+	cr_assert_null(tun("hub/10.255.0.4"));
+	cr_assert_null(route_of("10.13.0.1"));
+	cr_assert_eq(p2mp_peer_count(&L, "hub"), 2);
+	tunnel_put(p1);
+}
+
+Test(apply, p2mp_reload_keeps_peers)
+{
+	struct tunnel *p1;
+	struct sa *o1;
+
+	p2mp_conf("a.conf", "esp", 1, 2, &A);
+	a_loaded = true;
+	apply_a();
+	p1 = tun("hub/10.255.0.2");
+	o1 = out_sa("hub/10.255.0.2");
+	tunnel_get(p1);
+	sa_get(o1);
+	/* the same hub, peer 2 gone: peer 1 keeps its tunnel and SAs */
+	p2mp_conf("b.conf", "esp", 1, 1, &B);
+	b_loaded = true;
+	cr_assert_eq(apply_reload(&L, &A, &B, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(tun("hub/10.255.0.2"), p1);
+	cr_assert_eq(out_sa("hub/10.255.0.2"), o1);
+	cr_assert_null(tun("hub/10.255.0.3"));
+	cr_assert_null(route_of("10.12.0.1"));
+	cr_assert_eq(route_of("10.11.0.1"), p1);
+	sa_put(o1);
+	tunnel_put(p1);
+}
+
+Test(apply, p2mp_del)
+{
+	p2mp_conf("a.conf", "esp", 1, 3, &A);
+	a_loaded = true;
+	apply_a();
+	cr_assert_eq(p2mp_peer_count(&L, "hub"), 3);
+	cr_assert_eq(p2mp_del(&L, "hub", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(live_commit(&L), 0);
+	cr_assert_null(p2mp_find(&L, "hub"));
+	cr_assert_null(tun("hub/10.255.0.2"));
+	cr_assert_null(route_of("10.11.0.1"));
+	cr_assert_null(in_sa(0x2100));
+}

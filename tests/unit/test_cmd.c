@@ -333,13 +333,15 @@ Test(cmd, no_argument_commands)
 Test(cmd, usage)
 {
 	static const char *const lines[] = {
-		"[-j] show sa|tunnels|routes|stats|frames|xdp|policies|lans\n",
-		"\ntunnel add NAME local ADDR remote ADDR [encap esp|udp]",
+		"[-j] show sa|tunnels|routes|stats|frames|xdp|policies|lans|peers\n",
+		"\ntunnel add NAME local ADDR remote ADDR|p2mp on [encap esp|udp]",
 		"\ntunnel del NAME\n",
 		"\nsa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]",
 		"\nsa del SPI [in|out]\n",
 		"\nsa update SPI remote ADDR [sport N dport N]\n",
-		"\nroute add PREFIX tunnel NAME [ecmp on|off]\n",
+		"\nroute add PREFIX tunnel NAME [via NEXTHOP] [ecmp on|off]\n",
+		"\npeer add HUB NEXTHOP remote ADDR [remote-port N]\n",
+		"\npeer del HUB NEXTHOP\n",
 		"\nroute del PREFIX\n",
 		"\nreload\n", "\nmonitor [ike]\n", "\nbatch begin\n",
 		"\nbatch end\n",
@@ -532,8 +534,8 @@ Test(cmd, unknown_argument)
 		   "tunnel add: unknown argument 'replay_window'");
 	EXPECT_ERR("sa update 4096 remote 10.0.0.1 port 1",
 		   "sa update: unknown argument 'port'", "sport, dport");
-	EXPECT_ERR("route add 10.0.0.0/8 via t",
-		   "route add: unknown argument 'via'", "valid: tunnel");
+	EXPECT_ERR("route add 10.0.0.0/8 gateway t",
+		   "route add: unknown argument 'gateway'", "valid: tunnel");
 	/* A value where a keyword belongs. */
 	EXPECT_ERR("sa add t in spi 4096 4097", "sa add: unknown argument '4097'");
 	/* Unprintable bytes are not echoed. */
@@ -894,4 +896,44 @@ Test(cmd, sa_add_reqid)
 	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " child a.b",
 		   "sa add: child: ");
 	expect_no_key(KEY36);
+}
+
+/* P2MP (control/p2mp.h): a hub without remote, its peers by next hop */
+Test(cmd, p2mp)
+{
+	expect_ok("tunnel add hub local 192.0.2.1 p2mp on encap udp");
+	cr_assert(c.p2mp);
+	cr_assert_eq(c.tunnel.encap, ENCAP_UDP);
+	EXPECT_ERR("tunnel add hub local 192.0.2.1 remote 192.0.2.2 p2mp on",
+		   "tunnel add: remote: a p2mp tunnel has none");
+	EXPECT_ERR("tunnel add t local 192.0.2.1",
+		   "tunnel add: missing remote ADDR");
+	EXPECT_ERR("tunnel add t local 192.0.2.1 p2mp off",
+		   "tunnel add: missing remote ADDR");
+	expect_ok("peer add hub 10.255.0.2 remote 192.0.2.2 remote-port 4501");
+	cr_assert_eq(c.op, CMD_PEER_ADD);
+	cr_assert_str_eq(c.name, "hub");
+	cr_assert_str_eq(c.nexthop, "10.255.0.2");
+	cr_assert_eq(c.tunnel.remote_port, 4501);
+	cr_assert_eq(c.remote_family, AF_INET);
+	expect_ok("peer add hub fd00:0:0::2 remote 2001:db8::2");
+	cr_assert_str_eq(c.nexthop, "fd00::2"); /* canonical */
+	cr_assert_eq(c.remote_family, AF_INET6);
+	EXPECT_ERR("peer add hub 10.255.0.2", "peer add: missing remote ADDR");
+	EXPECT_ERR("peer add hub", "peer add: missing NEXTHOP");
+	EXPECT_ERR("peer add hub x remote 192.0.2.2", "peer add: nexthop: ");
+	expect_ok("peer del hub 10.255.0.2");
+	cr_assert_eq(c.op, CMD_PEER_DEL);
+	EXPECT_ERR("peer del hub 10.255.0.2 x", "peer del: unexpected argument 'x'");
+	expect_ok("sa add hub out spi 4096 key " KEY36 " peer 10.255.0.2");
+	cr_assert_str_eq(c.sa.tunnel, "hub");
+	cr_assert_str_eq(c.nexthop, "10.255.0.2");
+	expect_no_key(KEY36);
+	expect_ok("route add 10.2.0.0/16 tunnel hub via 10.255.0.2");
+	cr_assert_str_eq(c.name, "hub");
+	cr_assert_str_eq(c.nexthop, "10.255.0.2");
+	EXPECT_ERR("route add 10.2.0.0/16 tunnel hub via hub2",
+		   "route add: via: ");
+	expect_ok("show peers");
+	cr_assert_eq(c.show, SHOW_PEERS);
 }

@@ -1429,3 +1429,132 @@ Test(config, policies_errors)
 			     "port = 3; } );", 0),
 		   &c, 35, "policies.[0].port", "unknown setting");
 }
+
+/* ---- P2MP: a tunnel with peers (control/p2mp.h) ---- */
+
+#define P2MP_HEAD \
+	"espresso: {\n" /* 1 */ \
+	"  instance = \"hub\";\n" /* 2 */ \
+	"  uplink = { name = \"lo\"; };\n" /* 3 */ \
+	"  tunnels = (\n" /* 4 */ \
+	"    { name = \"hub\"; local = \"192.0.2.1\"; cipher = \"aes-gcm-256\";\n" /* 5 */
+
+Test(config, p2mp_peers)
+{
+	struct cfg c;
+	int ret = load_text(P2MP_HEAD
+		"      encap = \"udp\"; remote_port = 4600; peers = (\n"
+		"        { nexthop = \"10.255.0.2\"; remote = \"192.0.2.2\";\n"
+		"          outbound = { spi = 0x1100; key = \"" KEY_A "\"; };\n"
+		"          inbound = { spi = 0x2100; key = \"" KEY_B "\"; };\n"
+		"          routes = [ \"10.11.0.0/16\" ]; },\n"
+		"        { nexthop = \"10.255.0.3\"; remote = \"192.0.2.3\"; remote_port = 4700;\n"
+		"          outbound = { spi = 0x1200; key = \"" KEY_C "\"; };\n"
+		"          inbound = { spi = 0x2200; key = \"" KEY_A_SALT2 "\"; }; }\n"
+		"      ); }\n  );\n};\n", &c, false);
+
+	/* KEY_A_SALT2 is KEY_A's AES key: refused, with the peer's path */
+	EXPECT_ERR(ret, &c, 13, "tunnels.[0].peers.[1].inbound.key",
+		   "same AEAD key as tunnels.[0].peers.[0].outbound");
+	ret = load_text(P2MP_HEAD
+		"      encap = \"udp\"; remote_port = 4600; peers = (\n"
+		"        { nexthop = \"10.255.0.2\"; remote = \"192.0.2.2\";\n"
+		"          outbound = { spi = 0x1100; key = \"" KEY_A "\"; };\n"
+		"          inbound = { spi = 0x2100; key = \"" KEY_B "\"; };\n"
+		"          routes = [ \"10.11.0.0/16\" ]; },\n"
+		"        { nexthop = \"10.255.0.3\"; remote = \"192.0.2.3\"; remote_port = 4700;\n"
+		"          outbound = { spi = 0x1200; key = \"" KEY_C "\"; };\n"
+		"          inbound = { spi = 0x2200; key = \"" KEY128_C KEY128_D "\"; }; }\n"
+		"      ); }\n  );\n};\n", &c, false);
+	cr_assert_eq(ret, -EINVAL); /* 40 bytes: not a 36-byte key */
+	config_free(&c);
+	ret = load_text(P2MP_HEAD
+		"      encap = \"udp\"; remote_port = 4600; peers = (\n"
+		"        { nexthop = \"10.255.0.2\"; remote = \"192.0.2.2\";\n"
+		"          outbound = { spi = 0x1100; key = \"" KEY_A "\"; };\n"
+		"          inbound = { spi = 0x2100; key = \"" KEY_B "\"; };\n"
+		"          routes = [ \"10.11.0.0/16\" ]; },\n"
+		"        { nexthop = \"10.255.0.3\"; remote = \"192.0.2.3\"; remote_port = 4700;\n"
+		"          outbound = { spi = 0x1200; key = \"" KEY_C "\"; };\n"
+		"          inbound = { spi = 0x2200; key = \"d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3\"; }; }\n"
+		"      ); }\n  );\n};\n", &c, false);
+	cr_assert_eq(ret, 0, "%s", err);
+	cr_assert_eq(c.ntunnels, 3);
+	cr_assert_str_eq(c.tunnels[0].name, "hub");
+	cr_assert(c.tunnels[0].p2mp);
+	cr_assert_str_eq(c.tunnels[1].name, "hub/10.255.0.2");
+	cr_assert(!c.tunnels[1].p2mp);
+	cr_assert_eq(c.tunnels[1].remote.s_addr, htonl(0xc0000202));
+	cr_assert_eq(c.tunnels[1].local.s_addr, htonl(0xc0000201));
+	cr_assert_eq(c.tunnels[1].encap, ENCAP_UDP);
+	cr_assert_eq(c.tunnels[1].remote_port, 4600); /* the hub's */
+	cr_assert_eq(c.tunnels[1].out.spi, 0x1100);
+	cr_assert_eq(c.tunnels[1].nroutes, 1);
+	cr_assert_str_eq(c.tunnels[2].name, "hub/10.255.0.3");
+	cr_assert_eq(c.tunnels[2].remote_port, 4700); /* its own */
+	cr_assert_eq(c.tunnels[2].in.spi, 0x2200);
+	cr_assert_eq(c.tunnels[2].nroutes, 0);
+	config_free(&c);
+}
+
+Test(config, p2mp_errors)
+{
+	struct cfg c;
+
+	EXPECT_ERR(load_text(P2MP_HEAD
+		"      remote = \"192.0.2.2\"; peers = (\n"
+		"        { nexthop = \"10.255.0.2\"; remote = \"192.0.2.2\";\n"
+		"          outbound = { spi = 0x1100; key = \"" KEY_A "\"; };\n"
+		"          inbound = { spi = 0x2100; key = \"" KEY_B "\"; }; }\n"
+		"      ); }\n  );\n};\n", &c, false), &c, 6,
+		"tunnels.[0].remote", "has no remote of its own");
+	EXPECT_ERR(load_text(P2MP_HEAD
+		"      routes = [ \"10.0.0.0/8\" ]; peers = (\n"
+		"        { nexthop = \"10.255.0.2\"; remote = \"192.0.2.2\";\n"
+		"          outbound = { spi = 0x1100; key = \"" KEY_A "\"; };\n"
+		"          inbound = { spi = 0x2100; key = \"" KEY_B "\"; }; }\n"
+		"      ); }\n  );\n};\n", &c, false), &c, 6,
+		"tunnels.[0].routes", "set it in each peer");
+	EXPECT_ERR(load_text(P2MP_HEAD
+		"      peers = ( ); }\n  );\n};\n", &c, false), &c, 6,
+		"tunnels.[0].peers", "empty");
+	EXPECT_ERR(load_text(P2MP_HEAD
+		"      peers = (\n"
+		"        { nexthop = \"10.255.0.2\"; remote = \"192.0.2.2\";\n"
+		"          outbound = { spi = 0x1100; key = \"" KEY_A "\"; };\n"
+		"          inbound = { spi = 0x2100; key = \"" KEY_B "\"; }; },\n"
+		"        { nexthop = \"10.255.0.2\"; remote = \"192.0.2.3\";\n"
+		"          outbound = { spi = 0x1200; key = \"" KEY_C "\"; };\n"
+		"          inbound = { spi = 0x2200; key = \"d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3\"; }; }\n"
+		"      ); }\n  );\n};\n", &c, false), &c, 10,
+		"tunnels.[0].peers.[1].nexthop", "'hub/10.255.0.2' is already the name");
+	EXPECT_ERR(load_text(P2MP_HEAD
+		"      peers = (\n"
+		"        { nexthop = \"10.255.0.x\"; remote = \"192.0.2.2\";\n"
+		"          outbound = { spi = 0x1100; key = \"" KEY_A "\"; };\n"
+		"          inbound = { spi = 0x2100; key = \"" KEY_B "\"; }; }\n"
+		"      ); }\n  );\n};\n", &c, false), &c, 7,
+		"tunnels.[0].peers.[0].nexthop", "not an IPv4 or IPv6 address");
+	EXPECT_ERR(load_text(P2MP_HEAD
+		"      peers = (\n"
+		"        { nexthop = \"10.255.0.2\"; remote = \"192.0.2.2\"; remote_port = 4501;\n"
+		"          outbound = { spi = 0x1100; key = \"" KEY_A "\"; };\n"
+		"          inbound = { spi = 0x2100; key = \"" KEY_B "\"; }; }\n"
+		"      ); }\n  );\n};\n", &c, false), &c, 7,
+		"tunnels.[0].peers.[0].remote_port", "needs encap");
+}
+
+Test(config, p2mp_policy_needs_p2p)
+{
+	struct cfg c;
+
+	EXPECT_ERR(load_text(P2MP_HEAD
+		"      peers = (\n"
+		"        { nexthop = \"10.255.0.2\"; remote = \"192.0.2.2\";\n"
+		"          outbound = { spi = 0x1100; key = \"" KEY_A "\"; };\n"
+		"          inbound = { spi = 0x2100; key = \"" KEY_B "\"; }; }\n"
+		"      ); }\n  );\n"
+		"  policies = ( { id = 1; dst = \"10.2.0.0/16\"; action = \"protect\";\n"
+		"                 tunnel = \"hub\"; } );\n};\n", &c, false), &c, 13,
+		"policies.[0].tunnel", "is a P2MP tunnel");
+}

@@ -95,7 +95,12 @@ static const char *const tun_keys[] = {
 static const char *const tunnel_keys[] = {
 	"name", "local", "remote", "encap", "cipher", "replay_window", "esn",
 	"fragment", "sa_pairs", "outbound", "inbound", "routes",
-	"remote_port", "keepalive", NULL,
+	"remote_port", "keepalive", "peers", NULL,
+};
+/* a peer of a P2MP tunnel: the rest comes from its hub */
+static const char *const peer_keys[] = {
+	"nexthop", "remote", "remote_port", "outbound", "inbound", "routes",
+	NULL,
 };
 static const char *const sa_keys[] = { "spi", "key", "key_file", NULL };
 static const char *const metrics_keys[] = { "listen", "port", NULL };
@@ -858,6 +863,13 @@ static int parse_endpoints(struct ctx *x, const config_setting_t *tg,
 					config_setting_get_string(s), 0,
 					&t->family, &t->local, &t->local6,
 					WHY(x)));
+	if (!ret && config_setting_get_member(tg, "peers")) {
+		/* a P2MP hub: its peers have the remotes */
+		s = config_setting_get_member(tg, "remote");
+		return s ? fail(x, s, join(f, tpath, "remote"), "a tunnel with "
+				"peers has no remote of its own (each peer has "
+				"one)") : 0;
+	}
 	ret = ret ?: member(x, tg, tpath, "remote", K_STR, true, &s, f);
 	ret = ret ?: checked(x, s, f, cfg_parse_endpoint(
 					config_setting_get_string(s),
@@ -903,6 +915,93 @@ static int parse_routes(struct ctx *x, const config_setting_t *tg,
 		t->nroutes++;
 	}
 	return 0;
+}
+
+/* A P2MP hub: no SAs nor routes of its own (its peers have them). */
+static int parse_hub(struct ctx *x, const config_setting_t *tg,
+		     const char *tpath, struct cfg_tunnel *t)
+{
+	static const char *const own[] = { "outbound", "inbound", "routes" };
+	config_setting_t *s;
+	char f[FIELD_MAX];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		s = config_setting_get_member(tg, own[i]);
+		if (s)
+			return fail(x, s, join(f, tpath, own[i]), "a tunnel "
+				    "with peers has none of its own (set it in "
+				    "each peer)");
+	}
+	ret = member(x, tg, tpath, "peers", K_LIST, true, &s, f);
+	if (!ret && !config_setting_length(s))
+		return fail(x, s, f, "empty (a P2MP tunnel needs a peer: "
+			    "{ nexthop = \"10.255.0.2\"; remote = ...; })");
+	t->p2mp = true;
+	return ret;
+}
+
+/*
+ * Peer pg of hub h into t: the hub's settings, named "HUB/NEXTHOP", with
+ * its own remote (and NAT-T port), SAs and routes.
+ */
+static int parse_peer(struct ctx *x, const config_setting_t *pg,
+		      const char *ppath, const struct cfg_tunnel *h,
+		      struct cfg_tunnel *t)
+{
+	char f[FIELD_MAX], nh[INET6_ADDRSTRLEN], hub[CFG_NAME_MAX];
+	long long rport = 0;
+	config_setting_t *s;
+	struct in6_addr a6;
+	struct in_addr a4;
+	int ret, rf = 0, n;
+
+	*t = *h;
+	t->p2mp = false;
+	t->line = (int)line_of(pg);
+	ret = check_kind(x, pg, ppath, K_GROUP);
+	ret = ret ?: known_only(x, pg, ppath, peer_keys);
+	ret = ret ?: member(x, pg, ppath, "nexthop", K_STR, true, &s, f);
+	if (ret)
+		return ret;
+	if (inet_pton(AF_INET, config_setting_get_string(s), &a4) == 1)
+		inet_ntop(AF_INET, &a4, nh, sizeof(nh));
+	else if (inet_pton(AF_INET6, config_setting_get_string(s), &a6) == 1)
+		inet_ntop(AF_INET6, &a6, nh, sizeof(nh));
+	else
+		return fail(x, s, f, "not an IPv4 or IPv6 address (the peer's "
+			    "address inside the tunnel, like 10.255.0.2)");
+	memcpy(hub, h->name, sizeof(hub));
+	n = snprintf(t->name, sizeof(t->name), "%s/%s", hub, nh);
+	if (n < 0 || n >= (int)sizeof(t->name))
+		return fail(x, s, f, "the peer's name %s/%s is longer than %d "
+			    "characters (use a shorter tunnel name)", hub, nh,
+			    CFG_NAME_MAX - 1);
+	ret = member(x, pg, ppath, "remote", K_STR, true, &s, f);
+	ret = ret ?: checked(x, s, f, cfg_parse_endpoint(
+					config_setting_get_string(s),
+					t->family, &rf, &t->remote,
+					&t->remote6, WHY(x)));
+	if (!ret && t->family == AF_INET6 &&
+	    !memcmp(&t->local6, &t->remote6, sizeof(t->local6)))
+		ret = fail(x, s, f, "same address as local");
+	if (!ret && t->family != AF_INET6)
+		ret = checked(x, s, f, cfg_check_endpoints(t->local, t->remote,
+							   WHY(x)));
+	ret = ret ?: get_int(x, pg, ppath, "remote_port", false, 1, 65535,
+			     &rport);
+	if (ret)
+		return ret;
+	s = config_setting_get_member(pg, "remote_port");
+	if (s && t->encap != ENCAP_UDP)
+		return fail(x, s, join(f, ppath, "remote_port"),
+			    "needs encap = \"udp\" (NAT-T)");
+	if (s)
+		t->remote_port = (uint16_t)rport;
+	ret = parse_sa(x, pg, ppath, "outbound", t->cipher, &t->out);
+	ret = ret ?: parse_sa(x, pg, ppath, "inbound", t->cipher, &t->in);
+	return ret ?: parse_routes(x, pg, ppath, t);
 }
 
 static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
@@ -952,6 +1051,8 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 	t->fragment = frag;
 	t->encap = encap;
 	t->cipher = cipher;
+	if (config_setting_get_member(tg, "peers"))
+		return parse_hub(x, tg, tpath, t);
 	s = config_setting_get_member(tg, "remote");
 	if (t->family == AF_INET)
 		ret = checked(x, s, join(f, tpath, "remote"),
@@ -964,11 +1065,15 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 
 /* ---- checks across tunnels ---- */
 
-/* One SA (sub 0 outbound, 1 inbound), route (sub = index) or tunnel. */
+/* One SA (sub 0 outbound, 1 inbound), route (sub = index) or tunnel; t
+ * its tunnel's index in struct cfg (file order), g and path its group in
+ * the file ("tunnels.[2]", or a P2MP peer's "tunnels.[2].peers.[0]"). */
 struct ref {
 	const struct cfg_tunnel *tun;
 	int t;
 	int sub;
+	const config_setting_t *g;
+	const char *path;
 };
 
 static const struct cfg_sa *ref_sa(const struct ref *r)
@@ -1089,10 +1194,11 @@ static const char *dir_name(const struct ref *r)
 static config_setting_t *sa_setting(const config_setting_t *tunnels,
 				    const struct ref *r, const char *name)
 {
-	config_setting_t *g = config_setting_get_elem(tunnels, r->t);
+	config_setting_t *g;
 	config_setting_t *s;
 
-	g = config_setting_get_member(g, dir_name(r));
+	(void)tunnels;
+	g = config_setting_get_member(r->g, dir_name(r));
 	s = config_setting_get_member(g, name);
 	if (!s && !strcmp(name, "key"))
 		s = config_setting_get_member(g, "key_file");
@@ -1110,7 +1216,7 @@ static int check_spis(struct ctx *x, const config_setting_t *tunnels,
 	for (i = 0; !b && i < n; i++) {
 		if (spi_last(&r[i]) <= UINT32_MAX)
 			continue;
-		snprintf(f, sizeof(f), "tunnels.[%d].%s.spi", r[i].t,
+		snprintf(f, sizeof(f), "%s.%s.spi", r[i].path,
 			 dir_name(&r[i]));
 		return fail(x, sa_setting(tunnels, &r[i], "spi"), f,
 			    "SPI 0x%x + sa_pairs %d passes 0xffffffff",
@@ -1118,17 +1224,17 @@ static int check_spis(struct ctx *x, const config_setting_t *tunnels,
 	}
 	if (!b)
 		return 0;
-	snprintf(f, sizeof(f), "tunnels.[%d].%s.spi", b->t, dir_name(b));
+	snprintf(f, sizeof(f), "%s.%s.spi", b->path, dir_name(b));
 	if (a->tun->sa_pairs > 1 || b->tun->sa_pairs > 1)
 		return fail(x, sa_setting(tunnels, b, "spi"), f,
-			    "SPIs 0x%x..0x%llx overlap 0x%x..0x%llx of tunnels.[%d].%s.spi (line %u) (with sa_pairs = N an SA uses N SPIs from spi up)",
+			    "SPIs 0x%x..0x%llx overlap 0x%x..0x%llx of %s.%s.spi (line %u) (with sa_pairs = N an SA uses N SPIs from spi up)",
 			    ref_sa(b)->spi, (unsigned long long)spi_last(b),
 			    ref_sa(a)->spi, (unsigned long long)spi_last(a),
-			    a->t, dir_name(a),
+			    a->path, dir_name(a),
 			    line_of(sa_setting(tunnels, a, "spi")));
 	return fail(x, sa_setting(tunnels, b, "spi"), f,
-		    "SPI 0x%x is also used by tunnels.[%d].%s.spi (line %u) (every SA needs its own SPI, inbound and outbound alike)",
-		    ref_sa(b)->spi, a->t, dir_name(a),
+		    "SPI 0x%x is also used by %s.%s.spi (line %u) (every SA needs its own SPI, inbound and outbound alike)",
+		    ref_sa(b)->spi, a->path, dir_name(a),
 		    line_of(sa_setting(tunnels, a, "spi")));
 }
 
@@ -1143,20 +1249,20 @@ static int check_keys(struct ctx *x, const config_setting_t *tunnels,
 	if (!b)
 		return 0;
 	s = sa_setting(tunnels, b, "key");
-	snprintf(f, sizeof(f), "tunnels.[%d].%s.%s", b->t, dir_name(b),
+	snprintf(f, sizeof(f), "%s.%s.%s", b->path, dir_name(b),
 		 config_setting_name(s));
 	return fail(x, s, f,
-		    "same AEAD key as tunnels.[%d].%s (line %u) (an AEAD key is never shared by two SAs; generate one per SA, e.g. openssl rand -hex %zu)",
-		    a->t, dir_name(a), line_of(sa_setting(tunnels, a, "key")),
+		    "same AEAD key as %s.%s (line %u) (an AEAD key is never shared by two SAs; generate one per SA, e.g. openssl rand -hex %zu)",
+		    a->path, dir_name(a), line_of(sa_setting(tunnels, a, "key")),
 		    ref_sa(b)->key_len);
 }
 
 static config_setting_t *route_setting(const config_setting_t *tunnels,
 				       const struct ref *r)
 {
-	config_setting_t *g = config_setting_get_elem(tunnels, r->t);
-
-	return config_setting_get_elem(config_setting_get_member(g, "routes"),
+	(void)tunnels;
+	return config_setting_get_elem(config_setting_get_member(r->g,
+								 "routes"),
 				       r->sub);
 }
 
@@ -1169,11 +1275,11 @@ static int check_routes(struct ctx *x, const config_setting_t *tunnels,
 
 	if (!b)
 		return 0;
-	snprintf(f, sizeof(f), "tunnels.[%d].routes.[%d]", b->t, b->sub);
+	snprintf(f, sizeof(f), "%s.routes.[%d]", b->path, b->sub);
 	return fail(x, route_setting(tunnels, b), f,
-		    "%s overlaps %s of tunnels.[%d].routes.[%d] (line %u) (routes must be disjoint so each packet has one tunnel)",
+		    "%s overlaps %s of %s.routes.[%d] (line %u) (routes must be disjoint so each packet has one tunnel)",
 		    cfg_prefix_str(ref_route(b), pb, sizeof(pb)),
-		    cfg_prefix_str(ref_route(a), pa, sizeof(pa)), a->t, a->sub,
+		    cfg_prefix_str(ref_route(a), pa, sizeof(pa)), a->path, a->sub,
 		    line_of(route_setting(tunnels, a)));
 }
 
@@ -1182,41 +1288,51 @@ static int check_names(struct ctx *x, const config_setting_t *tunnels,
 {
 	static const struct check ck = { name_cmp, NULL };
 	struct ref *a, *b = find_clash(r, n, &ck, &a);
-	config_setting_t *g;
+	config_setting_t *s;
 	char f[FIELD_MAX];
 
+	(void)tunnels;
 	if (!b)
 		return 0;
-	g = config_setting_get_elem(tunnels, b->t);
-	snprintf(f, sizeof(f), "tunnels.[%d].name", b->t);
-	return fail(x, config_setting_get_member(g, "name"), f,
-		    "'%s' is already the name of tunnels.[%d] (line %d) (names must be unique)",
-		    b->tun->name, a->t, a->tun->line);
+	/* a peer's name is its hub's and its next hop */
+	s = config_setting_get_member(b->g, "name");
+	if (!s)
+		s = config_setting_get_member(b->g, "nexthop");
+	snprintf(f, sizeof(f), "%s.%s", b->path, config_setting_name(s));
+	return fail(x, s, f,
+		    "'%s' is already the name of %s (line %d) (names must be unique)",
+		    b->tun->name, a->path, a->tun->line);
 }
 
+/* grp[i], path[i]: the group of c->tunnels[i] in the file and its name */
 static int check_tunnels(struct ctx *x, const config_setting_t *tunnels,
-			 const struct cfg *c)
+			 const struct cfg *c, const config_setting_t **grp,
+			 char (*path)[FIELD_MAX])
 {
 	int i, j, n = 0, nroutes = 0, ret;
 	struct ref *r;
 
+#define REF(i, sub) ((struct ref){ &c->tunnels[i], i, sub, grp[i], path[i] })
 	for (i = 0; i < c->ntunnels; i++)
 		nroutes += c->tunnels[i].nroutes;
 	r = calloc((size_t)2 * c->ntunnels + nroutes + 1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	for (i = 0; i < c->ntunnels; i++)
-		r[n++] = (struct ref){ &c->tunnels[i], i, 0 };
+		r[n++] = REF(i, 0);
 	ret = check_names(x, tunnels, r, n);
 	for (i = 0, n = 0; i < c->ntunnels; i++) {
-		r[n++] = (struct ref){ &c->tunnels[i], i, 0 };
-		r[n++] = (struct ref){ &c->tunnels[i], i, 1 };
+		if (c->tunnels[i].p2mp)
+			continue; /* a hub has no SAs */
+		r[n++] = REF(i, 0);
+		r[n++] = REF(i, 1);
 	}
 	ret = ret ?: check_spis(x, tunnels, r, n);
 	ret = ret ?: check_keys(x, tunnels, r, n);
 	for (i = 0, n = 0; i < c->ntunnels; i++)
 		for (j = 0; j < c->tunnels[i].nroutes; j++)
-			r[n++] = (struct ref){ &c->tunnels[i], i, j };
+			r[n++] = REF(i, j);
+#undef REF
 	ret = ret ?: check_routes(x, tunnels, r, n);
 	free(r);
 	return ret;
@@ -1226,8 +1342,10 @@ static int parse_tunnels(struct ctx *x, const config_setting_t *esp,
 			 struct cfg *c)
 {
 	char f[FIELD_MAX], ft[FIELD_MAX];
-	config_setting_t *s;
-	int i, n, ret;
+	const config_setting_t **grp = NULL;
+	char (*path)[FIELD_MAX] = NULL;
+	config_setting_t *s, *p;
+	int i, j, k, n, total, ret;
 
 	ret = member(x, esp, "", "tunnels", K_LIST, true, &s, f);
 	if (ret)
@@ -1237,21 +1355,50 @@ static int parse_tunnels(struct ctx *x, const config_setting_t *esp,
 	 * adds through the control socket (the kernel-espresso plugin) */
 	if (!n)
 		return 0;
-	if (n > ESPRESSO_MAX_SA)
-		return fail(x, s, f, "%d tunnels, at most %d", n,
+	/* P2MP: each peer is one more tunnel, after its hub */
+	for (i = 0, total = n; i < n; i++) {
+		p = config_setting_get_member(config_setting_get_elem(s, i),
+					      "peers");
+		if (p && config_setting_is_list(p))
+			total += config_setting_length(p);
+	}
+	if (total > ESPRESSO_MAX_SA)
+		return fail(x, s, f, "%d tunnels, at most %d", total,
 			    ESPRESSO_MAX_SA);
 	/* they hold the keys: locked memory, out of core dumps */
-	c->tunnels = secret_alloc((size_t)n * sizeof(*c->tunnels));
-	if (!c->tunnels)
-		return -ENOMEM;
-	c->ntunnels = n;
-	for (i = 0; i < n; i++) {
-		ret = parse_tunnel(x, config_setting_get_elem(s, i),
-				   join_idx(ft, "tunnels", i), &c->tunnels[i]);
-		if (ret)
-			return ret;
+	c->tunnels = secret_alloc((size_t)total * sizeof(*c->tunnels));
+	grp = calloc(total, sizeof(*grp));
+	path = calloc(total, sizeof(*path));
+	if (!c->tunnels || !grp || !path) {
+		ret = -ENOMEM;
+		goto out;
 	}
-	return check_tunnels(x, s, c);
+	c->ntunnels = total; /* what config_free gives back (zeroed) */
+	for (i = 0, k = 0; i < n; i++) {
+		int h = k;
+
+		grp[k] = config_setting_get_elem(s, i);
+		join_idx(path[k++], "tunnels", i);
+		ret = parse_tunnel(x, grp[h], path[h], &c->tunnels[h]);
+		if (ret)
+			goto out;
+		p = config_setting_get_member(grp[h], "peers");
+		for (j = 0; c->tunnels[h].p2mp && j < config_setting_length(p);
+		     j++) {
+			join(ft, path[h], "peers");
+			join_idx(path[k], ft, j);
+			grp[k++] = config_setting_get_elem(p, j);
+			ret = parse_peer(x, grp[k - 1], path[k - 1],
+					 &c->tunnels[h], &c->tunnels[k - 1]);
+			if (ret)
+				goto out;
+		}
+	}
+	ret = check_tunnels(x, s, c, grp, path);
+out:
+	free(grp);
+	free(path);
+	return ret;
 }
 
 /* A string member through a check.h validator; absent and optional: 0. */
@@ -1334,6 +1481,11 @@ static int parse_policy(struct ctx *x, const config_setting_t *g,
 				    join(f, gpath, "tunnel"),
 				    "no tunnel named '%s' in this file",
 				    p->tunnel);
+		if (c->tunnels[i].p2mp)
+			return fail(x, config_setting_get_member(g, "tunnel"),
+				    join(f, gpath, "tunnel"),
+				    "'%s' is a P2MP tunnel: a policy protects "
+				    "into a point-to-point tunnel", p->tunnel);
 	}
 	if ((p->action == 1) != !!p->tunnel[0])
 		return fail(x, g, join(f, gpath, "tunnel"), p->tunnel[0] ?

@@ -62,6 +62,10 @@ struct cfg_tunnel {
 	struct cfg_prefix *routes; /* remote prefixes reached through the tunnel */
 	int nroutes;
 	int line; /* line of the tunnel's group in the file, for messages */
+	/* P2MP (control/p2mp.h): a hub, the template of the tunnels after it
+	 * named "HUB/NEXTHOP" (its peers = ( ... ) in the file); a hub has no
+	 * remote, SAs nor routes */
+	bool p2mp;
 };
 
 /* An SPD rule of LAN plaintext (router mode): the config's policies and

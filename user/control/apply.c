@@ -18,6 +18,7 @@
 
 #include "config/check.h"
 #include "control/apply.h"
+#include "control/p2mp.h"
 #include "lib/log.h"
 
 static int add_sa(struct live *l, const struct cfg_tunnel *ct, int dir,
@@ -39,6 +40,8 @@ static int add_tunnel(struct live *l, const struct cfg_tunnel *ct, char *err,
 {
 	int i, ret;
 
+	if (ct->p2mp) /* a hub: its peers follow it in the config */
+		return p2mp_add(l, ct, err, errlen);
 	ret = live_tunnel_add(l, ct, err, errlen);
 	if (!ret)
 		ret = add_sa(l, ct, SA_OUT, err, errlen);
@@ -188,7 +191,8 @@ static int check_clashes(struct live *l, const struct cfg *o,
 							     buf, sizeof(buf)));
 		}
 
-		if (!ot && live_tunnel_find(l, nt->name))
+		if (!ot && (live_tunnel_find(l, nt->name) ||
+			    p2mp_find(l, nt->name)))
 			return errf(err, errlen, -EEXIST, "%s:%d: tunnel %s: "
 				    "a tunnel of that name was added through "
 				    "espressoctl; nothing was changed", n->path,
@@ -276,7 +280,10 @@ int apply_reload(struct live *l, const struct cfg *o, const struct cfg *n,
 		const struct cfg_tunnel *ot = &o->tunnels[i];
 		const struct cfg_tunnel *nt = find(n, ot->name);
 
-		if (!nt || !same_wire(ot, nt))
+		if (ot->p2mp) { /* a hub: with its peers, when it changed */
+			if (!nt || !nt->p2mp || !same_wire(ot, nt))
+				p2mp_del(l, ot->name, msg, sizeof(msg));
+		} else if (!nt || nt->p2mp || !same_wire(ot, nt))
 			live_tunnel_del(l, ot->name, msg, sizeof(msg));
 		else
 			reload_remove(l, ot, nt);
@@ -286,8 +293,10 @@ int apply_reload(struct live *l, const struct cfg *o, const struct cfg *n,
 		const struct cfg_tunnel *nt = &n->tunnels[i];
 		const struct cfg_tunnel *ot = find(o, nt->name);
 
-		if (!ot || !same_wire(ot, nt))
+		if (!ot || ot->p2mp != nt->p2mp || !same_wire(ot, nt))
 			ret = add_tunnel(l, nt, msg, sizeof(msg));
+		else if (nt->p2mp)
+			ret = 0; /* a hub kept as it was */
 		else
 			ret = reload_add(l, ot, nt, msg, sizeof(msg));
 		if (ret) {

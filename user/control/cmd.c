@@ -7,6 +7,7 @@
  * "COMMAND: ARGUMENT: what is wrong" where the config says
  * "FILE:LINE: FIELD: what is wrong", with the same words.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,13 +18,13 @@
 #include "config/check.h"
 #include "control/cmd.h"
 
-#define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp|policies|lans"
-#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS]"
+#define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp|policies|lans|peers"
+#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR|p2mp on [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS]"
 #define U_TUNNEL_DEL "tunnel del NAME"
-#define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N] [child NAME]"
+#define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N] [child NAME] [peer NEXTHOP]"
 #define U_SA_DEL "sa del SPI [in|out]"
 #define U_SA_UPDATE "sa update SPI remote ADDR [sport N dport N]"
-#define U_ROUTE_ADD "route add PREFIX tunnel NAME [ecmp on|off]"
+#define U_ROUTE_ADD "route add PREFIX tunnel NAME [via NEXTHOP] [ecmp on|off]"
 #define U_ROUTE_DEL "route del PREFIX"
 #define U_RELOAD "reload"
 #define U_MONITOR "monitor [ike]"
@@ -35,6 +36,8 @@
 #define U_POLICY_ADD "policy add ID [priority N] [src PREFIX] [dst PREFIX] [proto tcp|udp|icmp|any|N] [sport N[-M]] [dport N[-M]] action protect|bypass|discard [tunnel NAME]"
 #define U_POLICY_DEL "policy del ID"
 #define U_SA_ALLOC "sa alloc"
+#define U_PEER_ADD "peer add HUB NEXTHOP remote ADDR [remote-port N]"
+#define U_PEER_DEL "peer del HUB NEXTHOP"
 
 const char cmd_usage[] =
 	U_SHOW "\n" U_TUNNEL_ADD "\n" U_TUNNEL_DEL "\n" U_SA_ADD "\n"
@@ -42,13 +45,14 @@ const char cmd_usage[] =
 	U_RELOAD "\n" U_MONITOR "\n" U_BATCH_BEGIN "\n" U_BATCH_END "\n"
 	U_TRACE "\n" U_PCAP_START "\n" U_PCAP_STOP "\n"
 	U_POLICY_ADD "\n" U_POLICY_DEL "\n"
-	U_SA_ALLOC "\n";
+	U_SA_ALLOC "\n" U_PEER_ADD "\n" U_PEER_DEL "\n";
 
 static const char *const show_names[] = {
 	[SHOW_SA] = "sa", [SHOW_TUNNELS] = "tunnels", [SHOW_ROUTES] = "routes",
 	[SHOW_STATS] = "stats", [SHOW_FRAMES] = "frames", [SHOW_XDP] = "xdp",
 	[SHOW_POLICIES] = "policies",
 	[SHOW_LANS] = "lans",
+	[SHOW_PEERS] = "peers",
 	NULL,
 };
 static const char *const dir_names[] = {
@@ -111,6 +115,7 @@ enum kind {
 	A_SPI, A_KEY, A_U64, A_PORT, A_KEEPALIVE,
 	A_PRIO, A_SEL4, A_PROTO, A_PRANGE, A_ACTION,
 	A_LOCAL, A_REMOTE, /* tunnel add: IPv4 or IPv6, into struct cmd */
+	A_NH, /* an overlay next hop, IPv4 or IPv6: canonical text */
 };
 
 struct opt {
@@ -125,7 +130,7 @@ struct opt {
 
 static const struct opt tunnel_add_opts[] = {
 	OPT("local", "ADDR", A_LOCAL, tunnel, true),
-	OPT("remote", "ADDR", A_REMOTE, tunnel, true),
+	OPT("remote", "ADDR", A_REMOTE, tunnel, false), /* or p2mp on */
 	OPT("encap", "esp|udp", A_ENCAP, tunnel.encap, false),
 	OPT("cipher", "aes-gcm-128|aes-gcm-256|chacha20-poly1305", A_CIPHER, tunnel.cipher, false),
 	OPT("replay-window", "N", A_REPLAY, tunnel.replay_window, false),
@@ -133,6 +138,7 @@ static const struct opt tunnel_add_opts[] = {
 	OPT("fragment", "inner|outer", A_FRAGMENT, tunnel.fragment, false),
 	OPT("remote-port", "N", A_PORT, tunnel.remote_port, false),
 	OPT("keepalive", "SECONDS", A_KEEPALIVE, tunnel.keepalive_s, false),
+	OPT("p2mp", "on|off", A_ONOFF, p2mp, false),
 	{ 0 },
 };
 static const struct opt sa_add_opts[] = {
@@ -144,6 +150,7 @@ static const struct opt sa_add_opts[] = {
 	OPT("hard-bytes", "N", A_U64, sa.hard_bytes, false),
 	OPT("reqid", "N", A_U64, sa.reqid, false),
 	OPT("child", "NAME", A_NAME, sa.child, false),
+	OPT("peer", "NEXTHOP", A_NH, nexthop, false),
 	{ 0 },
 };
 static const struct opt sa_update_opts[] = {
@@ -155,6 +162,12 @@ static const struct opt sa_update_opts[] = {
 static const struct opt route_add_opts[] = {
 	OPT("tunnel", "NAME", A_NAME, name, true),
 	OPT("ecmp", "on|off", A_ONOFF, ecmp, false),
+	OPT("via", "NEXTHOP", A_NH, nexthop, false),
+	{ 0 },
+};
+static const struct opt peer_add_opts[] = {
+	OPT("remote", "ADDR", A_REMOTE, tunnel, true),
+	OPT("remote-port", "N", A_PORT, tunnel.remote_port, false),
 	{ 0 },
 };
 
@@ -169,6 +182,24 @@ static const struct opt policy_add_opts[] = {
 	OPT("tunnel", "NAME", A_NAME, policy.tunnel, false),
 	{ 0 },
 };
+
+/* An overlay next hop (P2MP), IPv4 or IPv6, as canonical text. */
+static int parse_nexthop(const char *s, char dst[CMD_NH_MAX], char *why,
+			 size_t whylen)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, s, &a4) == 1 &&
+	    inet_ntop(AF_INET, &a4, dst, CMD_NH_MAX))
+		return 0;
+	if (inet_pton(AF_INET6, s, &a6) == 1 &&
+	    inet_ntop(AF_INET6, &a6, dst, CMD_NH_MAX))
+		return 0;
+	snprintf(why, whylen, "not an IPv4 or IPv6 address (the peer's "
+		 "address inside the tunnel, like 10.255.0.2)");
+	return -EINVAL;
+}
 
 /* The value s of keyword o into its place in c. */
 static int parse_value(struct ctx *x, const struct opt *o, const char *s,
@@ -251,6 +282,9 @@ static int parse_value(struct ctx *x, const struct opt *o, const char *s,
 		break;
 	case A_ACTION:
 		ret = cfg_parse_spd_action(s, dst, WHY(x));
+		break;
+	case A_NH:
+		ret = parse_nexthop(s, dst, WHY(x));
 		break;
 	}
 	return checked(x, o->name, ret);
@@ -364,6 +398,14 @@ static int parse_tunnel_add(struct ctx *x, char **argv, int argc,
 	ret = parse_name(x, "name", argv[0], t->name);
 	ret = ret ?: parse_opts(x, argv + 1, argc - 1, tunnel_add_opts, c,
 				&seen);
+	/* 1: remote's index in tunnel_add_opts. P2MP: a hub has no remote;
+	 * its peers do (peer add) */
+	if (!ret && c->p2mp)
+		return seen & 1u << 1 ?
+			fail(x, "remote: a p2mp tunnel has none (its peers "
+			     "have: peer add %s NEXTHOP remote ADDR)", t->name) : 0;
+	if (!ret && !(seen & 1u << 1))
+		return missing(x, "remote ADDR");
 	if (!ret && c->remote_family != t->family)
 		ret = fail(x, "remote: an %s address but local is %s: both "
 			   "ends of a tunnel are of one family",
@@ -386,6 +428,38 @@ static int parse_tunnel_del(struct ctx *x, char **argv, int argc,
 	if (argc > 1)
 		return unexpected(x, argv[1]);
 	return parse_name(x, "name", argv[0], c->name);
+}
+
+static int parse_peer(struct ctx *x, char **argv, int argc, struct cmd *c,
+		      const struct opt *opts)
+{
+	unsigned int seen;
+	int ret;
+
+	if (!argc)
+		return missing(x, "HUB");
+	if (argc < 2)
+		return missing(x, "NEXTHOP");
+	ret = parse_name(x, "hub", argv[0], c->name);
+	ret = ret ?: checked(x, "nexthop", parse_nexthop(argv[1], c->nexthop,
+							 WHY(x)));
+	if (ret)
+		return ret;
+	if (!opts)
+		return argc > 2 ? unexpected(x, argv[2]) : 0;
+	return parse_opts(x, argv + 2, argc - 2, opts, c, &seen);
+}
+
+static int parse_peer_add(struct ctx *x, char **argv, int argc,
+			  struct cmd *c)
+{
+	return parse_peer(x, argv, argc, c, peer_add_opts);
+}
+
+static int parse_peer_del(struct ctx *x, char **argv, int argc,
+			  struct cmd *c)
+{
+	return parse_peer(x, argv, argc, c, NULL);
 }
 
 static int parse_sa_add(struct ctx *x, char **argv, int argc, struct cmd *c)
@@ -706,10 +780,12 @@ static const struct verb verbs[] = {
 	{ "policy", "del", "policy del", U_POLICY_DEL, CMD_POLICY_DEL,
 	  parse_policy_del },
 	{ "sa", "alloc", "sa alloc", U_SA_ALLOC, CMD_SA_ALLOC, parse_none },
+	{ "peer", "add", "peer add", U_PEER_ADD, CMD_PEER_ADD, parse_peer_add },
+	{ "peer", "del", "peer del", U_PEER_DEL, CMD_PEER_DEL, parse_peer_del },
 	{ 0 },
 };
 
-#define COMMANDS "show, tunnel, sa, route, reload, monitor, batch, trace, pcap, policy"
+#define COMMANDS "show, tunnel, sa, route, reload, monitor, batch, trace, pcap, policy, peer"
 
 /* The subcommands of word, "add, del, update". */
 static const char *subs_of(const char *word, char *buf, size_t len)

@@ -8,14 +8,17 @@
  *        [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off]
  *        [fragment inner|outer] [remote-port N]
  *        [keepalive SECONDS]
+ *   tunnel add NAME local ADDR p2mp on [encap ...]  (a hub: no remote)
  *   tunnel del NAME
+ *   peer add HUB NEXTHOP remote ADDR [remote-port N]
+ *   peer del HUB NEXTHOP
  *   sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]
  *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N]
- *        [child NAME]
+ *        [child NAME] [peer NEXTHOP]
  *   sa del SPI [in|out]
  *   sa update SPI remote ADDR [sport N dport N]
  *   sa alloc       (an unused inbound SPI, reserved for a while: IKE's)
- *   route add PREFIX tunnel NAME [ecmp on|off]
+ *   route add PREFIX tunnel NAME [via NEXTHOP] [ecmp on|off]
  *   route del PREFIX
  *   reload
  *   monitor [ike]  (ike: charon's plugin; its IKE SAs go when it hangs up)
@@ -54,12 +57,14 @@ enum cmd_op {
 	CMD_PCAP_STOP,
 	CMD_POLICY_ADD, CMD_POLICY_DEL,
 	CMD_SA_ALLOC,
+	CMD_PEER_ADD, CMD_PEER_DEL,
 };
 
 enum cmd_show {
 	SHOW_SA, SHOW_TUNNELS, SHOW_ROUTES, SHOW_STATS, SHOW_FRAMES, SHOW_XDP,
 	SHOW_POLICIES,
 	SHOW_LANS,
+	SHOW_PEERS,
 };
 
 /* The values of struct cmd_sa's dir (those of enum sa_dir). */
@@ -99,6 +104,8 @@ struct cmd_tap {
 	uint32_t snaplen;          /* pcap start */
 };
 
+#define CMD_NH_MAX 46 /* INET6_ADDRSTRLEN */
+
 struct cmd {
 	enum cmd_op op;
 	bool json;                /* -j: also kept when cmd_parse fails */
@@ -116,6 +123,11 @@ struct cmd {
 	struct cfg_policy policy; /* policy add|del */
 	bool monitor_ike;         /* monitor ike */
 	int remote_family;        /* tunnel add: of remote (local's: tunnel) */
+	/* P2MP (control/p2mp.h): tunnel add ... p2mp on; the overlay next hop
+	 * of peer add|del (hub in name), sa add ... peer NH, route add ... via
+	 * NH, as text ("": none) */
+	bool p2mp;
+	char nexthop[CMD_NH_MAX];
 };
 
 /*

@@ -16,6 +16,7 @@
 #include "control/cmd.h"
 #include "control/ctl.h"
 #include "control/daemon.h"
+#include "control/p2mp.h"
 #include "control/tap_ctl.h"
 #include "lib/log.h"
 
@@ -296,15 +297,46 @@ void ctl_monitors_check(struct espd *d)
 
 /* ---- changes ---- */
 
+/* P2MP: "HUB" and NEXTHOP -> the peer's tunnel "HUB/NEXTHOP", in place
+ * (name holds CFG_NAME_MAX). 0, or -errno with a message in err. */
+static int peer_resolve(struct live *l, char *name, const char *nh,
+			char *err, size_t len)
+{
+	char peer[CFG_NAME_MAX];
+	int ret = p2mp_peer_name(l, name, nh, peer, err, len);
+
+	if (ret)
+		return ret;
+	if (!live_tunnel_find(l, peer))
+		return errf(err, len, -ENOENT, "%s has no peer %s (peer add "
+			    "%s %s remote ADDR)", name, nh, name, nh);
+	memcpy(name, peer, CFG_NAME_MAX);
+	return 0;
+}
+
 static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 {
 	struct live *l = &d->live;
 
 	switch (c->op) {
 	case CMD_TUNNEL_ADD:
+		if (c->p2mp)
+			return p2mp_add(l, &c->tunnel, err, len);
+		if (p2mp_find(l, c->tunnel.name))
+			return errf(err, len, -EEXIST, "tunnel add: %s: exists "
+				    "(a p2mp tunnel)", c->tunnel.name);
 		return live_tunnel_add(l, &c->tunnel, err, len);
 	case CMD_TUNNEL_DEL:
+		if (p2mp_find(l, c->name))
+			return p2mp_del(l, c->name, err, len);
 		return live_tunnel_del(l, c->name, err, len);
+	case CMD_PEER_ADD:
+		return p2mp_peer_add(l, c->name, c->nexthop,
+				     c->remote_family, c->tunnel.remote,
+				     &c->tunnel.remote6,
+				     c->tunnel.remote_port, err, len);
+	case CMD_PEER_DEL:
+		return p2mp_peer_del(l, c->name, c->nexthop, err, len);
 	case CMD_SA_ADD: {
 		struct live_sa_args a = {
 			.tunnel = c->sa.tunnel, .dir = c->sa.dir,
@@ -316,8 +348,11 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 			.reqid = (uint32_t)c->sa.reqid,
 			.child = c->sa.child[0] ? c->sa.child : NULL,
 		};
-		int ret = live_sa_add(l, &a, err, len);
+		/* P2MP: sa add HUB ... peer NH is the peer's tunnel */
+		int ret = c->nexthop[0] ? peer_resolve(l, c->sa.tunnel,
+						       c->nexthop, err, len) : 0;
 
+		ret = ret ?: live_sa_add(l, &a, err, len);
 		if (!ret && a.dir == SA_IN)
 			spialloc_put(&d->larval, a.spi); /* no longer larval */
 		return ret;
@@ -329,6 +364,13 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 		return live_sa_update(l, c->sa.spi, c->sa.remote, c->sa.sport,
 				      c->sa.dport, err, len);
 	case CMD_ROUTE_ADD:
+		if (c->nexthop[0]) {
+			int ret = peer_resolve(l, c->name, c->nexthop, err,
+					       len);
+
+			if (ret)
+				return ret;
+		}
 		if (c->ecmp)
 			return live_route_add_ecmp(l, &c->prefix, c->name, err,
 						   len);

@@ -19,6 +19,7 @@
 #include "control/cmd.h"
 #include "control/ctl.h"
 #include "control/daemon.h"
+#include "control/p2mp.h"
 #include "core/worker.h"
 #include "tables/lanneigh.h"
 
@@ -673,6 +674,53 @@ static void text_stats(FILE *f, struct json_object *top)
 	fputc('\n', f);
 }
 
+/*
+ * P2MP: each hub (its template, how many peers), then each peer: the
+ * tunnel "HUB/NEXTHOP" as show tunnels has it, with its hub and next hop.
+ */
+static struct json_object *show_peers(struct espd *d)
+{
+	struct json_object *a = json_object_new_array();
+	struct live *l = &d->live;
+	uint64_t now = mono_ms();
+	size_t i, hl;
+
+	for (i = 0; i < l->nhubs; i++) {
+		const struct cfg_tunnel *h = &l->hubs[i].tmpl;
+		struct json_object *o = json_object_new_object();
+		char a6[INET6_ADDRSTRLEN];
+
+		ADD(o, "name", STR(h->name));
+		ADD(o, "p2mp", STR("hub"));
+		ADD(o, "local", STR(h->family == AF_INET6 ?
+				    inet_ntop(AF_INET6, &h->local6, a6,
+					      sizeof(a6)) :
+				    inet_ntoa(h->local)));
+		ADD(o, "encap", STR(h->encap == ENCAP_UDP ? "udp" : "esp"));
+		ADD(o, "cipher", STR(config_cipher_name(h->cipher)));
+		ADD(o, "peers", json_object_new_int(p2mp_peer_count(l,
+								    h->name)));
+		json_object_array_add(a, o);
+	}
+	for (i = 0; i < l->ntun; i++) {
+		struct tunnel *t = l->tun[i];
+		struct json_object *o;
+		char hub[CFG_NAME_MAX];
+
+		if (!t || !p2mp_is_peer(t->name, &hl) || hl >= sizeof(hub))
+			continue;
+		o = tunnel_obj(t, now);
+		if (!o)
+			continue;
+		memcpy(hub, t->name, hl);
+		hub[hl] = '\0';
+		ADD(o, "hub", STR(hub));
+		ADD(o, "via", STR(t->name + hl + 1)); /* the overlay next hop */
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 {
 	struct json_object *o = NULL;
@@ -698,6 +746,7 @@ int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 	case SHOW_XDP: o = xdp_obj(d); break;
 	case SHOW_POLICIES: o = show_policies(d); break;
 	case SHOW_LANS: o = show_lans(d); break;
+	case SHOW_PEERS: o = show_peers(d); break;
 	}
 	if (!o) {
 		fprintf(f, "show: out of memory");
@@ -715,6 +764,7 @@ int ctl_show(FILE *f, struct espd *d, const struct cmd *c)
 		case SHOW_FRAMES: text_rows(f, "queue", "queue", o); break;
 		case SHOW_POLICIES: text_rows(f, "policy", "id", o); break;
 		case SHOW_LANS: text_lans(f, o); break;
+		case SHOW_PEERS: text_rows(f, "peer", "name", o); break;
 		case SHOW_XDP:
 			fprintf(f, "xdp");
 			text_pairs(f, o, NULL);

@@ -1389,5 +1389,6 @@ void live_destroy(struct live *l)
 	free(l->pend_spi);
 	free(l->pend_out);
 	free(l->dying);
+	free(l->hubs);
 	memset(l, 0, sizeof(*l));
 }

@@ -124,6 +124,9 @@ struct live {
 	size_t ndying, dying_cap;
 	struct seqstore *store;    /* NULL: nothing persisted */
 	uint64_t last_sync_ms;
+	/* P2MP tunnels: templates whose peers are tunnels (control/p2mp.h) */
+	struct live_hub *hubs;
+	size_t nhubs;
 };
 
 int live_init(struct live *l, int nworkers, int uplink_mtu,
