@@ -61,6 +61,7 @@ struct cfg_tunnel {
 	struct cfg_sa out, in;
 	struct cfg_prefix *routes; /* remote prefixes reached through the tunnel */
 	int nroutes;
+	uint16_t vrf; /* its VRF: 0 the default, else index in cfg.vrfs + 1 */
 	int line; /* line of the tunnel's group in the file, for messages */
 };
 

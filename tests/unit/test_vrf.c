@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VRFs (tables.h, live.c): tunnels bound to routing tables, the same
+ * prefixes in two VRFs, lookups that never cross tables, kernel routes
+ * per VRF, lazy (empty) tables. No BPF, no netlink.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "control/live.h"
+
+static struct live L;
+static char err[512];
+static int kadd[8], kdel[8]; /* kernel routes by VRF (mod 8) */
+
+static int on_add(void *arg, const struct cfg_prefix *p)
+{
+	(void)arg, (void)p;
+	kadd[0]++;
+	return 0;
+}
+
+static void on_del(void *arg, const struct cfg_prefix *p)
+{
+	(void)arg, (void)p;
+	kdel[0]++;
+}
+
+static int on_vadd(void *arg, const struct cfg_prefix *p, uint32_t vrf)
+{
+	(void)arg, (void)p;
+	cr_assert(vrf > 0);
+	kadd[vrf & 7]++;
+	return 0;
+}
+
+static void on_vdel(void *arg, const struct cfg_prefix *p, uint32_t vrf)
+{
+	(void)arg, (void)p;
+	cr_assert(vrf > 0);
+	kdel[vrf & 7]++;
+}
+
+static const struct live_ops OPS = {
+	.route_add = on_add, .route_del = on_del,
+	.vrf_route_add = on_vadd, .vrf_route_del = on_vdel,
+};
+
+static void setup(void)
+{
+	memset(kadd, 0, sizeof(kadd));
+	memset(kdel, 0, sizeof(kdel));
+	cr_assert_eq(live_init(&L, 1, 1500, &OPS, NULL), 0);
+}
+
+static void teardown(void)
+{
+	live_destroy(&L);
+}
+
+TestSuite(vrf, .init = setup, .fini = teardown);
+
+static struct tunnel *tun(const char *name, const char *remote, int vrf)
+{
+	struct cfg_tunnel ct;
+
+	memset(&ct, 0, sizeof(ct));
+	snprintf(ct.name, sizeof(ct.name), "%s", name);
+	inet_pton(AF_INET, "192.0.2.1", &ct.local);
+	inet_pton(AF_INET, remote, &ct.remote);
+	ct.encap = ENCAP_ESP;
+	ct.cipher = CIPHER_AES_GCM_256;
+	ct.replay_window = 1024;
+	ct.sa_pairs = 1;
+	ct.vrf = (uint16_t)vrf;
+	cr_assert_eq(live_tunnel_add(&L, &ct, err, sizeof(err)), 0, "%s", err);
+	return live_tunnel_find(&L, name);
+}
+
+static struct cfg_prefix pfx(const char *s)
+{
+	struct cfg_prefix p;
+
+	cr_assert_eq(config_parse_prefix(s, &p), 0);
+	return p;
+}
+
+static int route(const char *p, const char *t)
+{
+	struct cfg_prefix x = pfx(p);
+
+	return live_route_add(&L, &x, t, err, sizeof(err));
+}
+
+static const struct tables *commit(void)
+{
+	cr_assert_eq(live_commit(&L), 0);
+	return live_tables(&L);
+}
+
+static struct tunnel *look(const struct tables *tb, int vrf, const char *a)
+{
+	uint8_t x[16];
+
+	if (strchr(a, ':')) {
+		cr_assert_eq(inet_pton(AF_INET6, a, x), 1);
+		return tables_route_vrf(tb, vrf, AF_INET6, x);
+	}
+	cr_assert_eq(inet_pton(AF_INET, a, x), 1);
+	return tables_route_vrf(tb, vrf, AF_INET, x);
+}
+
+static bool has(const struct tables *tb, const char *a, struct tunnel *t)
+{
+	uint8_t x[4];
+
+	cr_assert_eq(inet_pton(AF_INET, a, x), 1);
+	return tables_route_has(tb, AF_INET, x, t);
+}
+
+Test(vrf, same_prefixes_isolated)
+{
+	struct tunnel *t0 = tun("def", "198.51.100.1", 0);
+	struct tunnel *red = tun("red", "198.51.100.2", 1);
+	struct tunnel *blue = tun("blue", "198.51.100.3", 2);
+	const struct tables *tb;
+
+	cr_assert_eq(route("10.2.0.0/16", "def"), 0, "%s", err);
+	cr_assert_eq(route("10.2.0.0/16", "red"), 0, "%s", err);
+	cr_assert_eq(route("10.2.0.0/16", "blue"), 0, "%s", err);
+	cr_assert_eq(route("10.9.0.0/16", "blue"), 0, "%s", err);
+	cr_assert_eq(route("fd00:2::/32", "red"), 0, "%s", err);
+	/* the same prefix twice in one VRF is still refused */
+	cr_assert_eq(route("10.2.0.0/16", "red"), -EEXIST);
+	cr_assert_eq(kadd[0], 1);
+	cr_assert_eq(kadd[1], 2);
+	cr_assert_eq(kadd[2], 2);
+	tb = commit();
+	cr_assert_eq(tb->nvrf, 2);
+	cr_assert_eq(look(tb, 0, "10.2.3.4"), t0);
+	cr_assert_eq(look(tb, 1, "10.2.3.4"), red);
+	cr_assert_eq(look(tb, 2, "10.2.3.4"), blue);
+	/* what only blue routes is nowhere else */
+	cr_assert_eq(look(tb, 2, "10.9.0.1"), blue);
+	cr_assert_null(look(tb, 0, "10.9.0.1"));
+	cr_assert_null(look(tb, 1, "10.9.0.1"));
+	cr_assert_eq(look(tb, 1, "fd00:2::1"), red);
+	cr_assert_null(look(tb, 0, "fd00:2::1"));
+	cr_assert_null(look(tb, 2, "fd00:2::1")); /* blue: no IPv6 table */
+	cr_assert_null(tables_fib(tb, 2, AF_INET6));
+	cr_assert_null(look(tb, 3, "10.2.3.4")); /* no such VRF */
+	/* inbound: each tunnel accepts its own VRF's sources only */
+	cr_assert(has(tb, "10.2.3.4", red));
+	cr_assert(has(tb, "10.2.3.4", blue));
+	cr_assert(has(tb, "10.2.3.4", t0));
+	cr_assert(has(tb, "10.9.0.1", blue));
+	cr_assert(!has(tb, "10.9.0.1", red));
+	cr_assert(!has(tb, "10.9.0.1", t0));
+}
+
+Test(vrf, delete_stays_in_its_vrf)
+{
+	struct cfg_prefix p = pfx("10.2.0.0/16");
+	struct tunnel *red = tun("red", "198.51.100.2", 1);
+	const struct tables *tb;
+
+	tun("blue", "198.51.100.3", 2);
+	cr_assert_eq(route("10.2.0.0/16", "red"), 0, "%s", err);
+	cr_assert_eq(route("10.2.0.0/16", "blue"), 0, "%s", err);
+	cr_assert(!live_route_has(&L, &p));
+	cr_assert(live_route_has_vrf(&L, &p, 1));
+	cr_assert_eq(live_route_del(&L, &p, err, sizeof(err)), -ENOENT);
+	cr_assert_eq(live_route_del_vrf(&L, &p, 2, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(kdel[2], 1);
+	cr_assert_eq(kdel[1], 0);
+	tb = commit();
+	cr_assert_eq(look(tb, 1, "10.2.0.1"), red);
+	cr_assert_null(look(tb, 2, "10.2.0.1"));
+	cr_assert_null(tables_fib(tb, 2, AF_INET)); /* empty: no table */
+	/* a tunnel that goes takes its own VRF's routes only */
+	cr_assert_eq(route("10.2.0.0/16", "blue"), 0, "%s", err);
+	cr_assert_eq(live_tunnel_del(&L, "red", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(kdel[1], 1);
+	tb = commit();
+	cr_assert_null(look(tb, 1, "10.2.0.1"));
+	cr_assert_not_null(look(tb, 2, "10.2.0.1"));
+}
+
+Test(vrf, ecmp_within_a_vrf)
+{
+	struct tunnel *a = tun("a", "198.51.100.2", 1);
+	struct tunnel *b = tun("b", "198.51.100.3", 1);
+	struct tunnel *c = tun("c", "198.51.100.4", 2);
+	struct cfg_prefix p = pfx("10.2.0.0/16");
+	const struct tables *tb;
+
+	cr_assert_eq(route("10.2.0.0/16", "a"), 0, "%s", err);
+	cr_assert_eq(live_route_add_ecmp(&L, &p, "b", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(route("10.2.0.0/16", "c"), 0, "%s", err);
+	cr_assert_eq(kadd[1], 1); /* one kernel route for the group */
+	cr_assert_eq(kadd[2], 1);
+	tb = commit();
+	cr_assert(has(tb, "10.2.0.1", a));
+	cr_assert(has(tb, "10.2.0.1", b));
+	cr_assert(has(tb, "10.2.0.1", c));
+	cr_assert_eq(look(tb, 2, "10.2.0.1"), c);
+	cr_assert(look(tb, 1, "10.2.0.1") == a || look(tb, 1, "10.2.0.1") == b);
+}
+
+Test(vrf, thousand_vrfs_small)
+{
+	char name[32], pf[32];
+	const struct tables *tb;
+	size_t mem = 0;
+	int v;
+
+	for (v = 1; v <= 1000; v++) {
+		snprintf(name, sizeof(name), "t%d", v);
+		tun(name, "198.51.100.2", v);
+		snprintf(pf, sizeof(pf), "10.%d.%d.0/24", v / 250, v % 250);
+		cr_assert_eq(route(pf, name), 0, "%s", err);
+	}
+	tb = commit();
+	cr_assert_eq(tb->nvrf, 1000);
+	for (v = 1; v <= 1000; v++) {
+		snprintf(pf, sizeof(pf), "10.%d.%d.9", v / 250, v % 250);
+		cr_assert_eq(look(tb, v, pf)->vrf, v);
+		cr_assert_null(look(tb, v == 1000 ? 1 : v + 1, pf));
+		mem += fib_mem(tables_fib(tb, v, AF_INET)) +
+		       fib_mem(tables_fib(tb, v, AF_INET6));
+	}
+	/* one /24: three 1 KiB nodes, no IPv6 table */
+	cr_assert_lt(mem / 1000, 3 * 1024 + 256, "%zu bytes per VRF", mem / 1000);
+}
