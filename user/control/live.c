@@ -983,7 +983,8 @@ static int build_fib(struct live *l, int family, const uint32_t *idx,
 		memcpy(r[n].addr, lr->prefix.addr, 16);
 		r[n++].len = lr->prefix.len;
 	}
-	*out = fib_build(family, r, n);
+	/* a VRF's table is small more often than not: compact */
+	*out = lazy ? fib_build_compact(family, r, n) : fib_build(family, r, n);
 	free(r);
 	return *out ? 0 : -ENOMEM;
 }
