@@ -135,6 +135,10 @@ echo "== router mode's SPD in XDP (build/bench_spd)"
 ./build/bench_spd | tee "$OUT/spd.txt" || echo "spd: failed"
 
 echo
+echo "== memory per VRF, 1,000 IPv4 VRFs (build/bench_vrf; VPP: 8 MB for 1,000)"
+./build/bench_vrf | tee "$OUT/vrf.csv" || echo "vrf: failed"
+
+echo
 echo "== scaling (tools/scale.sh) on $(nproc) CPUs"
 list=1
 for n in 2 4 8; do [ $((2 * n)) -le "$(nproc)" ] && list="$list $n"; done
