@@ -115,6 +115,7 @@ struct cmd {
 	struct cfg_policy policy; /* policy add|del */
 	bool monitor_ike;         /* monitor ike */
 	int remote_family;        /* tunnel add: of remote (local's: tunnel) */
+	char vrf[CFG_NAME_MAX];   /* tunnel add, route del: a VRF's name */
 };
 
 /*

@@ -299,9 +299,14 @@ void ctl_monitors_check(struct espd *d)
 static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 {
 	struct live *l = &d->live;
+	int vrf;
 
 	switch (c->op) {
 	case CMD_TUNNEL_ADD:
+		vrf = config_vrf_id(&d->cfg, c->vrf);
+		if (vrf < 0)
+			goto no_vrf;
+		c->tunnel.vrf = (uint16_t)vrf;
 		return live_tunnel_add(l, &c->tunnel, err, len);
 	case CMD_TUNNEL_DEL:
 		return live_tunnel_del(l, c->name, err, len);
@@ -334,7 +339,11 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 						   len);
 		return live_route_add(l, &c->prefix, c->name, err, len);
 	case CMD_ROUTE_DEL:
-		return live_route_del(l, &c->prefix, err, len);
+		vrf = config_vrf_id(&d->cfg, c->vrf);
+		if (vrf < 0)
+			goto no_vrf;
+		return live_route_del_vrf(l, &c->prefix, (uint32_t)vrf, err,
+					  len);
 	case CMD_POLICY_ADD:
 		return spd_add(&d->spd, l, &c->policy, err, len);
 	case CMD_POLICY_DEL:
@@ -343,6 +352,9 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 		snprintf(err, len, "not a change");
 		return -EINVAL;
 	}
+no_vrf:
+	snprintf(err, len, "vrf %s: no such VRF (the config's vrfs)", c->vrf);
+	return -ENOENT;
 }
 
 /* One request line; false: the connection is done (or a monitor now).

@@ -30,6 +30,7 @@ struct espd {
 	int nworkers;
 	int tun_ifindex;
 	int tun_fds[CFG_MAX_QUEUES];
+	int vrf_fds[CFG_MAX_VRF][CFG_MAX_QUEUES]; /* each VRF's tun, by queue */
 	struct steer_state steer;
 	struct napi_state napi;
 	struct spd spd; /* router mode: policies of LAN plaintext */

@@ -162,6 +162,50 @@ static void ops_route_del(void *arg, const struct cfg_prefix *p)
 	nl_route_del(d->tun_ifindex, p);
 }
 
+/* A VRF's routes: into its tun, in its kernel table. */
+static int ops_vrf_route_add(void *arg, const struct cfg_prefix *p,
+			     uint32_t vrf)
+{
+	struct espd *d = arg;
+	const struct cfg_vrf *v = &d->cfg.vrfs[vrf - 1];
+
+	if (vrf > (uint32_t)d->cfg.nvrfs || !v->ifindex)
+		return -ENODEV;
+	return nl_route_add_table(v->ifindex, v->table, p);
+}
+
+static void ops_vrf_route_del(void *arg, const struct cfg_prefix *p,
+			      uint32_t vrf)
+{
+	struct espd *d = arg;
+	const struct cfg_vrf *v = &d->cfg.vrfs[vrf - 1];
+
+	if (vrf <= (uint32_t)d->cfg.nvrfs && v->ifindex)
+		nl_route_del_table(v->ifindex, v->table, p);
+}
+
+/* Each VRF's tun, one queue per worker as the default tun's. */
+static int setup_vrf_tuns(struct espd *d)
+{
+	int i, err;
+
+	for (i = 0; i < d->cfg.nvrfs; i++) {
+		struct cfg_vrf *v = &d->cfg.vrfs[i];
+
+		err = tun_open(v->tun, d->cfg.workers.queues, d->vrf_fds[i],
+			       d->cfg.tun.offload);
+		if (err)
+			return err;
+		v->ifindex = (int)if_nametoindex(v->tun);
+		err = tun_setup_vrf(&d->cfg, v, v->ifindex);
+		if (err)
+			return err;
+		log_info("vrf %s: tun %s, kernel table %u", v->name, v->tun,
+			 v->table);
+	}
+	return 0;
+}
+
 static void ops_xdp_route_set(void *arg, const struct cfg_prefix *p,
 			      uint32_t value)
 {
@@ -243,7 +287,7 @@ static void free_rings(struct espd *d)
 /* All workers exist before any starts: they reach into each other. */
 static int setup_workers(struct espd *d)
 {
-	int q, err;
+	int q, i, err;
 
 	d->env.tables = &d->live.cur;
 	d->env.epoch = &d->live.epoch;
@@ -267,6 +311,9 @@ static int setup_workers(struct espd *d)
 
 		err = worker_init(w, q, d->cfg.workers.cpus[q], &d->env,
 				  d->tun_fds[q]);
+		for (i = 0; i < d->cfg.nvrfs; i++)
+			w->vrf_fd[i + 1] = d->vrf_fds[i][q];
+		w->nvrf_fd = 1 + d->cfg.nvrfs;
 		if (!err)
 			err = xsk_port_open(&w->port, d->cfg.uplink.name, q,
 					    d->cfg.uplink.zerocopy,
@@ -425,6 +472,8 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 		.xdp_route_set = ops_xdp_route_set,
 		.xdp_route_del = ops_xdp_route_del,
 		.committed = ops_committed,
+		.vrf_route_add = ops_vrf_route_add,
+		.vrf_route_del = ops_vrf_route_del,
 	};
 	char err[512];
 	int err_n, nq;
@@ -460,6 +509,7 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 		log_warn("tun %s: cannot make it persistent: while espressod "
 			 "is down its routes go", d->cfg.tun.name);
 	err_n = tun_setup(&d->cfg, d->tun_ifindex);
+	err_n = err_n ?: setup_vrf_tuns(d);
 	if (err_n)
 		return err_n;
 	err_n = bpfload_ensure_bpffs();
@@ -529,7 +579,10 @@ static void teardown(struct espd *d)
 		live_persist_final(&d->live);
 		/* a clean stop removes everything: routes, SPIs, the tun */
 		for (i = 0; d->tun_ifindex && i < d->live.nroutes; i++)
-			nl_route_del(d->tun_ifindex, &d->live.routes[i].prefix);
+			if (!d->live.routes[i].t->vrf)
+				nl_route_del(d->tun_ifindex,
+					     &d->live.routes[i].prefix);
+		/* a VRF's routes go with its tun, closed below */
 		live_destroy(&d->live);
 	}
 	spd_free(&d->spd);
@@ -540,6 +593,8 @@ static void teardown(struct espd *d)
 	if (d->tun_fds[0] >= 0)
 		tun_persist(d->tun_fds[0], false);
 	tun_close(d->tun_fds, d->cfg.workers.queues);
+	for (i = 0; i < (size_t)d->cfg.nvrfs; i++)
+		tun_close(d->vrf_fds[i], d->cfg.workers.queues);
 	seqstore_close(d->store);
 	d->store = NULL;
 	config_free(&d->cfg);
@@ -659,6 +714,7 @@ int main(int argc, char **argv)
 	}
 	for (c = 0; c < CFG_MAX_QUEUES; c++)
 		d.tun_fds[c] = -1;
+	memset(d.vrf_fds, 0xff, sizeof(d.vrf_fds)); /* -1: none open */
 	d.natt_fd = -EBADF;
 	libbpf_set_print(lib_print);
 	libxdp_set_print(xdp_print);
