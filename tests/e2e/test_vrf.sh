@@ -185,4 +185,5 @@ inject esp-blue 10.2.2.1 || fail "inject into esp-blue"
 sleep 0.2
 [ "$(stat_sum a tx_no_route)" = $((nr0 + 1)) ] || fail "A: tx_no_route $(stat_sum a tx_no_route), want $((nr0 + 1))"
 ctl a show routes
+ctl a show routes | grep -q "10.2.0.0/16 tunnel red vrf red" || fail "show routes: no VRF"
 say "PASS"

@@ -135,6 +135,11 @@ static struct json_object *show_sa(struct espd *d)
 	return a;
 }
 
+static const char *vrf_name(const struct espd *d, uint32_t vrf)
+{
+	return vrf <= (uint32_t)d->cfg.nvrfs ? d->cfg.vrfs[vrf - 1].name : "?";
+}
+
 static struct json_object *show_tunnels(struct espd *d)
 {
 	struct json_object *a = json_object_new_array();
@@ -174,6 +179,8 @@ static struct json_object *show_tunnels(struct espd *d)
 		ADD(o, "esn", STR(t->esn ? "on" : "off"));
 		ADD(o, "pairs", json_object_new_int(t->npairs));
 		ADD(o, "mtu", U64(t->mtu));
+		if (t->vrf) /* the default VRF's say nothing */
+			ADD(o, "vrf", STR(vrf_name(d, t->vrf)));
 		if (t->encap == ENCAP_UDP) {
 			/* NAT-T: where the peer is now (live.c follows it) */
 			ADD(o, "peer", STR(inet_ntoa(t->peer)));
@@ -252,6 +259,8 @@ static struct json_object *show_routes(struct espd *d)
 		snprintf(pfx, sizeof(pfx), "%s/%u", addr, r->prefix.len);
 		ADD(o, "prefix", STR(pfx));
 		ADD(o, "tunnel", STR(r->t->name));
+		if (r->t->vrf)
+			ADD(o, "vrf", STR(vrf_name(d, r->t->vrf)));
 		json_object_array_add(a, o);
 	}
 	return a;
