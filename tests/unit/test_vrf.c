@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "control/live.h"
 
@@ -292,4 +293,70 @@ Test(vrf, compact_fib_matches_trie)
 		}
 	}
 	cr_assert_null(fib_build_compact(AF_INET, NULL, 1));
+}
+
+/* ---- reload (apply.c) ---- */
+
+#include "control/apply.h"
+
+static void conf_load(struct cfg *c, const char *vrfs, const char *tvrf)
+{
+	static const char *const key =
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223";
+	static const char *const key2 =
+		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3";
+	char path[] = "/tmp/test_vrf.XXXXXX", text[2048];
+	int fd = mkstemp(path);
+	FILE *f;
+
+	cr_assert_geq(fd, 0);
+	f = fdopen(fd, "w");
+	cr_assert(f);
+	snprintf(text, sizeof(text),
+		 "espresso: { instance = \"v\"; uplink = { name = \"lo\"; }; %s\n"
+		 "tunnels = ( { name = \"t\"; local = \"192.0.2.1\"; "
+		 "remote = \"192.0.2.2\"; cipher = \"aes-gcm-256\"; %s "
+		 "outbound = { spi = 0x1000; key = \"%s\"; }; "
+		 "inbound = { spi = 0x2000; key = \"%s\"; }; "
+		 "routes = [ \"10.2.0.0/16\" ]; } ); };\n", vrfs, tvrf, key, key2);
+	fputs(text, f);
+	fclose(f);
+	cr_assert_eq(config_load(path, c, false, err, sizeof(err)), 0, "%s", err);
+	unlink(path);
+}
+
+#define TWO_VRFS "vrfs = ( { name = \"red\"; table = 10; tun = \"r\"; }, " \
+		 "{ name = \"blue\"; table = 20; tun = \"b\"; } );"
+
+Test(vrf, reload_moves_a_tunnel_to_another_vrf)
+{
+	struct cfg o, n, m;
+	struct tunnel *t;
+	struct cfg_prefix p = pfx("10.2.0.0/16");
+
+	conf_load(&o, TWO_VRFS, "vrf = \"red\";");
+	cr_assert_eq(apply_config(&L, &o, err, sizeof(err)), 0, "%s", err);
+	t = live_tunnel_find(&L, "t");
+	cr_assert_eq(t->vrf, 1);
+	cr_assert(live_route_has_vrf(&L, &p, 1));
+	cr_assert_eq(kadd[1], 1);
+	conf_load(&n, TWO_VRFS, "vrf = \"blue\";");
+	cr_assert_eq(apply_reload(&L, &o, &n, err, sizeof(err)), 0, "%s", err);
+	t = live_tunnel_find(&L, "t");
+	cr_assert_eq(t->vrf, 2);
+	cr_assert(!live_route_has_vrf(&L, &p, 1));
+	cr_assert(live_route_has_vrf(&L, &p, 2));
+	cr_assert_eq(kdel[1], 1);
+	cr_assert_eq(kadd[2], 1);
+	cr_assert_eq(look(live_tables(&L), 2, "10.2.0.9"), t);
+	cr_assert_null(look(live_tables(&L), 1, "10.2.0.9"));
+	/* the VRFs themselves (their tuns) take a restart */
+	conf_load(&m, "vrfs = ( { name = \"red\"; table = 11; tun = \"r\"; }, "
+		  "{ name = \"blue\"; table = 20; tun = \"b\"; } );",
+		  "vrf = \"blue\";");
+	cr_assert_eq(apply_reload(&L, &n, &m, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "vrfs changed"), "%s", err);
+	config_free(&o);
+	config_free(&n);
+	config_free(&m);
 }

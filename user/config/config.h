@@ -139,7 +139,6 @@ struct cfg {
 		char tun[IF_NAMESIZE];
 		struct cfg_prefix addrs[CFG_MAX_ADDRS];
 		int naddrs;
-		int ifindex; /* the daemon's, once the tun exists */
 	} vrfs[CFG_MAX_VRF];
 	int nvrfs;
 };

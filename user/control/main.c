@@ -167,21 +167,19 @@ static int ops_vrf_route_add(void *arg, const struct cfg_prefix *p,
 			     uint32_t vrf)
 {
 	struct espd *d = arg;
-	const struct cfg_vrf *v = &d->cfg.vrfs[vrf - 1];
-
-	if (vrf > (uint32_t)d->cfg.nvrfs || !v->ifindex)
+	if (vrf > (uint32_t)d->cfg.nvrfs || !d->vrf_ifindex[vrf - 1])
 		return -ENODEV;
-	return nl_route_add_table(v->ifindex, v->table, p);
+	return nl_route_add_table(d->vrf_ifindex[vrf - 1],
+				  d->cfg.vrfs[vrf - 1].table, p);
 }
 
 static void ops_vrf_route_del(void *arg, const struct cfg_prefix *p,
 			      uint32_t vrf)
 {
 	struct espd *d = arg;
-	const struct cfg_vrf *v = &d->cfg.vrfs[vrf - 1];
-
-	if (vrf <= (uint32_t)d->cfg.nvrfs && v->ifindex)
-		nl_route_del_table(v->ifindex, v->table, p);
+	if (vrf <= (uint32_t)d->cfg.nvrfs && d->vrf_ifindex[vrf - 1])
+		nl_route_del_table(d->vrf_ifindex[vrf - 1],
+				   d->cfg.vrfs[vrf - 1].table, p);
 }
 
 /* Each VRF's tun, one queue per worker as the default tun's. */
@@ -196,8 +194,8 @@ static int setup_vrf_tuns(struct espd *d)
 			       d->cfg.tun.offload);
 		if (err)
 			return err;
-		v->ifindex = (int)if_nametoindex(v->tun);
-		err = tun_setup_vrf(&d->cfg, v, v->ifindex);
+		d->vrf_ifindex[i] = (int)if_nametoindex(v->tun);
+		err = tun_setup_vrf(&d->cfg, v, d->vrf_ifindex[i]);
 		if (err)
 			return err;
 		log_info("vrf %s: tun %s, kernel table %u", v->name, v->tun,
