@@ -195,6 +195,9 @@ static int setup_vrf_tuns(struct espd *d)
 		if (err)
 			return err;
 		d->vrf_ifindex[i] = (int)if_nametoindex(v->tun);
+		/* persistent as the default tun: fail closed while down */
+		if (tun_persist(d->vrf_fds[i][0], true))
+			log_warn("tun %s: cannot make it persistent", v->tun);
 		err = tun_setup_vrf(&d->cfg, v, d->vrf_ifindex[i]);
 		if (err)
 			return err;
@@ -424,14 +427,37 @@ struct stale {
 	struct espd *d;
 	struct cfg_prefix p[256];
 	int n;
+	uint32_t vrf;
 };
 
 static void stale_route(void *arg, const struct cfg_prefix *p)
 {
 	struct stale *s = arg;
 
-	if (!live_route_has(&s->d->live, p) && s->n < 256)
+	if (!live_route_has_vrf(&s->d->live, p, s->vrf) && s->n < 256)
 		s->p[s->n++] = *p;
+}
+
+/* The same for each VRF's persistent tun and kernel table. */
+static int drop_stale_vrf_routes(struct espd *d, struct stale *s)
+{
+	int i, v, total = 0;
+
+	for (v = 0; v < d->cfg.nvrfs; v++) {
+		int ifi = d->vrf_ifindex[v];
+		uint32_t table = d->cfg.vrfs[v].table;
+
+		s->vrf = (uint32_t)v + 1;
+		do {
+			s->n = 0;
+			if (nl_route_dump_table(ifi, table, stale_route, s))
+				break;
+			for (i = 0; i < s->n; i++)
+				nl_route_del_table(ifi, table, &s->p[i]);
+			total += s->n;
+		} while (s->n == 256);
+	}
+	return total;
 }
 
 /*
@@ -454,6 +480,7 @@ static void drop_stale_routes(struct espd *d)
 			nl_route_del(d->tun_ifindex, &s->p[i]);
 		total += s->n;
 	} while (s->n == 256);
+	total += drop_stale_vrf_routes(d, s);
 	if (total)
 		log_info("tun %s: removed %d route(s) of an earlier run that "
 			 "the config no longer has", d->cfg.tun.name, total);
@@ -580,7 +607,7 @@ static void teardown(struct espd *d)
 			if (!d->live.routes[i].t->vrf)
 				nl_route_del(d->tun_ifindex,
 					     &d->live.routes[i].prefix);
-		/* a VRF's routes go with its tun, closed below */
+		/* a VRF's routes go with its tun, not persistent below */
 		live_destroy(&d->live);
 	}
 	spd_free(&d->spd);
@@ -591,8 +618,11 @@ static void teardown(struct espd *d)
 	if (d->tun_fds[0] >= 0)
 		tun_persist(d->tun_fds[0], false);
 	tun_close(d->tun_fds, d->cfg.workers.queues);
-	for (i = 0; i < (size_t)d->cfg.nvrfs; i++)
+	for (i = 0; i < (size_t)d->cfg.nvrfs; i++) {
+		if (d->vrf_fds[i][0] >= 0)
+			tun_persist(d->vrf_fds[i][0], false);
 		tun_close(d->vrf_fds[i], d->cfg.workers.queues);
+	}
 	seqstore_close(d->store);
 	d->store = NULL;
 	config_free(&d->cfg);

@@ -543,6 +543,7 @@ int nl_route_del_table(int ifindex, uint32_t table, const struct cfg_prefix *p)
 
 struct route_dump {
 	int ifindex;
+	uint32_t table;
 	void (*cb)(void *arg, const struct cfg_prefix *p);
 	void *arg;
 };
@@ -570,10 +571,12 @@ static int dump_cb(const struct nlmsghdr *nlh, void *arg)
 	if (nlh->nlmsg_type != RTM_NEWROUTE ||
 	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm) ||
 	    rtm->rtm_protocol != ESPRESSO_RTPROT ||
-	    rtm->rtm_table != RT_TABLE_MAIN ||
+	    (rtm->rtm_table != d->table && rtm->rtm_table != RT_TABLE_UNSPEC) ||
 	    (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6))
 		return MNL_CB_OK;
 	mnl_attr_parse(nlh, sizeof(*rtm), dump_attr_cb, tb);
+	if (tb[RTA_TABLE] && mnl_attr_get_u32(tb[RTA_TABLE]) != d->table)
+		return MNL_CB_OK;
 	if (!tb[RTA_OIF] || (int)mnl_attr_get_u32(tb[RTA_OIF]) != d->ifindex)
 		return MNL_CB_OK;
 	alen = rtm->rtm_family == AF_INET ? 4 : 16;
@@ -589,8 +592,16 @@ int nl_route_dump(int ifindex, void (*cb)(void *arg,
 					  const struct cfg_prefix *p),
 		  void *arg)
 {
+	return nl_route_dump_table(ifindex, RT_TABLE_MAIN, cb, arg);
+}
+
+int nl_route_dump_table(int ifindex, uint32_t table,
+			void (*cb)(void *arg, const struct cfg_prefix *p),
+			void *arg)
+{
 	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN];
-	struct route_dump d = { .ifindex = ifindex, .cb = cb, .arg = arg };
+	struct route_dump d = { .ifindex = ifindex, .table = table, .cb = cb,
+				.arg = arg };
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
 	int ret;

@@ -30,6 +30,10 @@ int nl_route_del(int ifindex, const struct cfg_prefix *p);
 int nl_route_add_table(int ifindex, uint32_t table, const struct cfg_prefix *p);
 int nl_route_del_table(int ifindex, uint32_t table, const struct cfg_prefix *p);
 /* Every route of ours (protocol ESPRESSO_RTPROT, main table) via ifindex. */
+/* The same in kernel table `table` (a VRF's). */
+int nl_route_dump_table(int ifindex, uint32_t table,
+			void (*cb)(void *arg, const struct cfg_prefix *p),
+			void *arg);
 int nl_route_dump(int ifindex, void (*cb)(void *arg,
 					  const struct cfg_prefix *p),
 		  void *arg);
