@@ -263,8 +263,9 @@ static void rx_post(struct worker *w, struct pkt *p)
 	}
 	/* router mode's SPD: the first rule the packet matches (reversed)
 	 * decides, and only a protect by this tunnel accepts it; with no
-	 * rule matching, the routes decide as below */
-	if (w->env->spd && in.family == AF_INET) {
+	 * rule matching, the routes decide as below; the SPD is the
+	 * default VRF's, as the LANs are */
+	if (w->env->spd && in.family == AF_INET && !t->vrf) {
 		const struct spd_snap *snap = atomic_load_explicit(
 			w->env->spd, memory_order_acquire);
 		const struct spd_in_rule *pr = snap ?
