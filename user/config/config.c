@@ -80,7 +80,7 @@ static const char *const policy_keys[] = {
 	"id", "priority", "src", "dst", "proto", "sport", "dport", "action",
 	"tunnel", NULL,
 };
-static const char *const lan_keys[] = { "name", NULL };
+static const char *const lan_keys[] = { "name", "vrf", NULL };
 static const char *const workers_keys[] = {
 	"queues", "cpus", "batch", "busy_poll", "busy_poll_budget", "crypto",
 	"fill_ring",
@@ -750,6 +750,26 @@ static int parse_tunnel_vrf(struct ctx *x, const config_setting_t *tg,
 	return 0;
 }
 
+/* lan.[i].vrf: the LAN's VRF (absent: the default). */
+static int parse_lan_vrf(struct ctx *x, const config_setting_t *g,
+			 const char *gpath, const struct cfg *c,
+			 struct cfg_lan *l)
+{
+	char f[FIELD_MAX];
+	config_setting_t *s;
+	int ret, id;
+
+	ret = member(x, g, gpath, "vrf", K_STR, false, &s, f);
+	if (ret || !s)
+		return ret;
+	id = config_vrf_id(c, config_setting_get_string(s));
+	if (id < 0)
+		return fail(x, s, f, "no VRF '%s' in vrfs",
+			    config_setting_get_string(s));
+	l->vrf = (uint16_t)id;
+	return 0;
+}
+
 /* lan = ( { name = "eth1"; }, ... ): router mode, absent = host mode. */
 static int parse_lans(struct ctx *x, const config_setting_t *esp,
 		      struct cfg *c)
@@ -773,6 +793,7 @@ static int parse_lans(struct ctx *x, const config_setting_t *esp,
 		ret = check_kind(x, g, fe, K_GROUP);
 		ret = ret ?: known_only(x, g, fe, lan_keys);
 		ret = ret ?: get_ifname(x, g, fe, "name", true, l->name, &name);
+		ret = ret ?: parse_lan_vrf(x, g, fe, c, l);
 		if (ret)
 			return ret;
 		join(fn, fe, "name");
@@ -1510,9 +1531,9 @@ static int parse_root(struct ctx *x, const config_setting_t *root,
 	ret = ret ?: parse_workers(x, esp, c);
 	ret = ret ?: parse_uplink(x, esp, c);
 	ret = ret ?: parse_tun(x, esp, c);
+	ret = ret ?: parse_vrfs(x, esp, c); /* before what names them */
 	ret = ret ?: parse_lans(x, esp, c);
 	ret = ret ?: parse_metrics(x, esp, c);
-	ret = ret ?: parse_vrfs(x, esp, c);
 	ret = ret ?: parse_tunnels(x, esp, c);
 	return ret ?: parse_policies(x, esp, c);
 }

@@ -126,6 +126,7 @@ struct cfg {
 	struct cfg_lan {
 		char name[IF_NAMESIZE];
 		int ifindex;
+		uint16_t vrf; /* 0: the default; else index in vrfs + 1 */
 	} lans[CFG_MAX_LAN];
 	int nlans;
 	struct cfg_policy *policies; /* router mode's SPD */

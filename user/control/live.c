@@ -286,12 +286,11 @@ static void route_remove_at(struct live *l, size_t i)
 	j = route_find(l, &gone, vrf);
 	if (j < 0)
 		kroute_del(l, &gone, vrf);
-	/* the XDP copy (router mode's LANs) holds the default VRF only */
-	if (!vrf && j < 0 && l->ops.xdp_route_del)
-		l->ops.xdp_route_del(l->ops.arg, &gone);
-	else if (!vrf && j >= 0 && l->ops.xdp_route_set)
+	if (j < 0 && l->ops.xdp_route_del)
+		l->ops.xdp_route_del(l->ops.arg, &gone, vrf);
+	else if (j >= 0 && l->ops.xdp_route_set)
 		l->ops.xdp_route_set(l->ops.arg, &gone,
-				     l->routes[j].t->slot + 1);
+				     l->routes[j].t->slot + 1, vrf);
 	l->dirty = true;
 }
 
@@ -841,8 +840,8 @@ static int route_add(struct live *l, const struct cfg_prefix *pp,
 	}
 	l->routes[l->nroutes].prefix = p;
 	l->routes[l->nroutes++].t = t;
-	if (l->ops.xdp_route_set && !t->vrf) /* router mode: default VRF */
-		l->ops.xdp_route_set(l->ops.arg, &p, t->slot + 1);
+	if (l->ops.xdp_route_set) /* router mode: keyed by VRF too */
+		l->ops.xdp_route_set(l->ops.arg, &p, t->slot + 1, t->vrf);
 	l->dirty = true;
 	return 0;
 }

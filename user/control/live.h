@@ -74,8 +74,9 @@ struct live_ops {
 	 * (router mode): value = tunnel slot + 1, as the FIB. Workers check
 	 * the FIB again, so this may run ahead of or behind a commit. */
 	void (*xdp_route_set)(void *arg, const struct cfg_prefix *p,
-			      uint32_t value);
-	void (*xdp_route_del)(void *arg, const struct cfg_prefix *p);
+			      uint32_t value, uint32_t vrf);
+	void (*xdp_route_del)(void *arg, const struct cfg_prefix *p,
+			      uint32_t vrf);
 	/* after every live_commit, whether it published or not (the SPD
 	 * pushes its rules again when a tunnel they name changed) */
 	void (*committed)(void *arg);

@@ -208,23 +208,25 @@ static int setup_vrf_tuns(struct espd *d)
 }
 
 static void ops_xdp_route_set(void *arg, const struct cfg_prefix *p,
-			      uint32_t value)
+			      uint32_t value, uint32_t vrf)
 {
 	struct espd *d = arg;
 
 	if (p->family == AF_INET &&
-	    bpfload_route4_set(&d->bpf, p->addr, p->len, value))
+	    bpfload_route4_set(&d->bpf, (uint16_t)vrf, p->addr, p->len,
+			       value))
 		log_rl(LOG_LVL_WARN, 10, "cannot add a route to %s: LAN "
 		       "traffic for it goes to the kernel",
 		       ESPRESSO_MAP_ROUTES4);
 }
 
-static void ops_xdp_route_del(void *arg, const struct cfg_prefix *p)
+static void ops_xdp_route_del(void *arg, const struct cfg_prefix *p,
+			      uint32_t vrf)
 {
 	struct espd *d = arg;
 
 	if (p->family == AF_INET)
-		bpfload_route4_del(&d->bpf, p->addr, p->len);
+		bpfload_route4_del(&d->bpf, (uint16_t)vrf, p->addr, p->len);
 }
 
 static void ops_committed(void *arg)

@@ -308,7 +308,7 @@ inner_src_ok:
 	sw->packets++;
 	sw->bytes += inner_len;
 	sw->last_ms = w->now_ms;
-	if (w->env->nlans && !t->vrf) { /* router mode: for a host on a LAN? */
+	if (w->env->nlans) { /* router mode: for a host on a LAN (of t's VRF)? */
 		r = fwd_lan_out(w, t, inner, inner_len);
 		if (r > 0)
 			drop_rx(w, p, r);

@@ -54,6 +54,8 @@ struct spd_snap;
 #define LAN_PREFIX_MAX 8
 struct lan_env {
 	int ifindex;
+	uint16_t vrf;  /* its VRF: plaintext routed, decrypted packets sent
+			* out on it, in that VRF only */
 	uint8_t mac[6];
 	int mtu;
 	uint32_t addr; /* its first IPv4 address (network order): ICMP source */
