@@ -24,7 +24,8 @@ host_up() { # host_up GWNS HOSTNS DEV NET
 	ip netns add "$2"
 	# IPv4 only: no IPv6 autoconfiguration in the hosts' counters
 	ip netns exec "$2" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-	ip link add h0 netns "$2" type veth peer name "$3" netns "$1"
+	ip link add h0 netns "$2" numrxqueues "$QUEUES" numtxqueues "$QUEUES" \
+		type veth peer name "$3" netns "$1" numrxqueues "$QUEUES" numtxqueues "$QUEUES"
 	ip netns exec "$1" sysctl -qw "net.ipv6.conf.$3.disable_ipv6=1"
 	ip -n "$1" link set "$3" up
 	ip -n "$2" link set h0 up
