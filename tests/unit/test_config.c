@@ -1457,6 +1457,14 @@ Test(config, vrfs_same_routes_in_two)
 	cr_assert_eq(config_vrf_id(&c, "default"), 0);
 	cr_assert_eq(config_vrf_id(&c, "green"), -1);
 	config_free(&c);
+	/* router mode: a LAN in a VRF */
+	cr_assert_eq(load_edit(&c, false, 9, "  };" VRFS " lan = ( { name = "
+			       "\"eth9\"; vrf = \"blue\"; }, { name = "
+			       "\"eth8\"; } );", 0), 0, "%s", err);
+	cr_assert_eq(c.nlans, 2);
+	cr_assert_eq(c.lans[0].vrf, 2);
+	cr_assert_eq(c.lans[1].vrf, 0);
+	config_free(&c);
 }
 
 Test(config, vrf_errors)
@@ -1485,4 +1493,7 @@ Test(config, vrf_errors)
 	EXPECT_ERR(load_edit(&c, false, 9, "  }; vrfs = ( { name = \"x\"; "
 			     "tun = \"t1\"; } );", 0),
 		   &c, 9, "vrfs.[0].table", "missing");
+	EXPECT_ERR(load_edit(&c, false, 9, "  };" VRFS " lan = ( { name = "
+			     "\"eth9\"; vrf = \"green\"; } );", 0),
+		   &c, 9, "lan.[0].vrf", "no VRF 'green'");
 }
