@@ -131,6 +131,10 @@ build/bench_tables: tests/bench/bench_tables.c $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
 
+build/bench_vrf: tests/bench/bench_vrf.c $(LIB_OBJS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+
 # the SPD of router mode in the XDP program, timed by the kernel
 build/bench_spd: tests/bench/bench_spd.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -148,7 +152,7 @@ build/spray: tests/bench/spray.c
 bench: deps-check
 	@tools/deps.sh bench
 	@$(SUBMAKE) build build/bench_esp build/bench_scale build/bench_tables \
-		build/bench_spd build/bench_spread build/spray
+		build/bench_spd build/bench_spread build/spray build/bench_vrf
 	@$(SUBMAKE) strongswan || echo "bench: no kernel-espresso plugin: the espresso-ike row will say so" >&2
 	bash tools/bench.sh
 

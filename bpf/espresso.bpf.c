@@ -408,7 +408,7 @@ static __always_inline int lan_classify(struct xdp_md *ctx,
 	void *data_end = (void *)(long)ctx->data_end;
 	struct espresso_meta m;
 	__u32 tunnel = 0, verdict = ESPRESSO_V_PROTECT;
-	struct espresso_lpm4_key k = { .prefixlen = 32 };
+	struct espresso_lpm4_key k = { .prefixlen = 16 + 32 };
 	struct ethhdr *eth = data;
 	struct espresso_route *rt;
 	struct espresso_spd_ctl *ctl;
@@ -441,7 +441,7 @@ static __always_inline int lan_classify(struct xdp_md *ctx,
 		return XDP_PASS;
 	}
 	ctl = bpf_map_lookup_elem(&espresso_spd_ctl, &zero);
-	if (ctl && ctl->gen_set) {
+	if (ctl && ctl->gen_set && !ifc->vrf) { /* the default VRF's SPD */
 		switch (spd_verdict(ip, data_end, ctl->gen_set, st, &tunnel)) {
 		case ESPRESSO_SPD_PROTECT:
 			verdict = ESPRESSO_V_POLICY;
@@ -457,6 +457,8 @@ static __always_inline int lan_classify(struct xdp_md *ctx,
 		}
 	}
 	__builtin_memcpy(k.addr, &ip->daddr, 4);
+	k.vrf[0] = ifc->vrf >> 8; /* the LAN's VRF: no route of another */
+	k.vrf[1] = ifc->vrf & 0xff;
 	rt = bpf_map_lookup_elem(&espresso_routes4, &k);
 	if (!rt) {
 		COUNT(st, pass_lan_no_route);

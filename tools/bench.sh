@@ -159,6 +159,10 @@ echo "-- the same end to end, through two gateways (tools/bench_spread.sh)"
 bash "$ROOT/tools/bench_spread.sh" "$OUT" || echo "spread end to end: failed"
 
 echo
+echo "== memory per VRF, 1,000 IPv4 VRFs (build/bench_vrf; VPP: 8 MB for 1,000)"
+./build/bench_vrf | tee "$OUT/vrf.csv" || echo "vrf: failed"
+
+echo
 echo "== scaling (tools/scale.sh) on $(nproc) CPUs"
 list=1
 for n in 2 4 8; do [ $((2 * n)) -le "$(nproc)" ] && list="$list $n"; done

@@ -40,13 +40,15 @@
 struct espresso_iface {
 	__u32 lan;    /* LAN index + 1 */
 	__u8 mac[6];  /* the interface's own: other unicast goes to the kernel */
-	__u16 pad;
+	__u16 vrf;    /* its VRF (0: the default): routes4 looked up in it */
 };
 
 /* espresso_routes4 (LPM trie): the tunnels' IPv4 routes, as the FIB. */
 struct espresso_lpm4_key {
-	__u32 prefixlen;
-	__u8 addr[4]; /* network order */
+	__u32 prefixlen; /* 16 (the VRF) + the route's length */
+	__u8 vrf[2];     /* the VRF id, big-endian: a VRF's routes only */
+	__u8 addr[4];    /* network order */
+	__u8 pad[2];     /* zero, beyond every prefix */
 };
 struct espresso_route {
 	__u32 tunnel; /* tunnel slot + 1: the FIB's value */

@@ -924,7 +924,8 @@ Test(bpf, counters_accumulate)
 static void lan_setup(void)
 {
 	struct espresso_iface ifc = { .lan = 1, .mac = { 2, 0, 0, 0, 0, 1 } };
-	struct espresso_lpm4_key k = { .prefixlen = 24, .addr = { 192, 0, 2, 0 } };
+	struct espresso_lpm4_key k = { .prefixlen = 16 + 24, /* VRF 0 */
+				       .addr = { 192, 0, 2, 0 } };
 	struct espresso_route v = { .tunnel = LAN_ROUTE_VALUE };
 	__u32 lo = 1;
 
@@ -992,6 +993,35 @@ Test(bpf, lan_not_covered)
 	lan_tcp(&f, 0);
 	f.b[14 + 16 + 2] = 3; /* 192.0.3.1: no route (checksum not checked) */
 	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_no_route);
+}
+
+/* A LAN of VRF 2: the default VRF's route does not cover it; a route of
+ * VRF 2 does, one of VRF 3 does not. */
+Test(bpf, lan_vrf_routes_only_its_own)
+{
+	struct espresso_iface ifc = { .lan = 1, .mac = { 2, 0, 0, 0, 0, 1 },
+				      .vrf = 2 };
+	struct espresso_lpm4_key k = { .prefixlen = 16 + 24, .vrf = { 0, 3 },
+				       .addr = { 192, 0, 2, 0 } };
+	struct espresso_route v = { .tunnel = LAN_ROUTE_VALUE };
+	struct bpf_map *routes = bpf_object__find_map_by_name(obj,
+						ESPRESSO_MAP_ROUTES4);
+	struct frame f;
+	__u32 lo = 1;
+
+	lan_setup(); /* 192.0.2.0/24 in the default VRF */
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+					  ESPRESSO_MAP_IFACES), &lo, sizeof(lo),
+					  &ifc, sizeof(ifc), BPF_ANY), 0);
+	cr_assert_eq(bpf_map__update_elem(routes, &k, sizeof(k), &v, sizeof(v),
+					  BPF_ANY), 0);
+	lan_tcp(&f, 0);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_no_route);
+	k.vrf[1] = 2;
+	cr_assert_eq(bpf_map__update_elem(routes, &k, sizeof(k), &v, sizeof(v),
+					  BPF_ANY), 0);
+	stats_reset();
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_lan_no_xsk); /* covered */
 }
 
 Test(bpf, lan_gateway_itself)

@@ -313,6 +313,11 @@ Test(cmd, route_add_del)
 	expect_prefix(&c.prefix, "10.1.0.0", 16);
 	expect_ok("route del fd01::/48");
 	expect_prefix(&c.prefix, "fd01::", 48);
+	cr_assert_str_eq(c.vrf, "");
+	expect_ok("route del 10.1.0.0/16 vrf red");
+	cr_assert_str_eq(c.vrf, "red");
+	expect_ok("tunnel add t local 10.0.0.1 remote 10.0.0.2 vrf blue");
+	cr_assert_str_eq(c.vrf, "blue");
 }
 
 Test(cmd, no_argument_commands)
@@ -342,7 +347,7 @@ Test(cmd, usage)
 		"\nroute add PREFIX tunnel NAME [via NEXTHOP] [ecmp on|off]\n",
 		"\npeer add HUB NEXTHOP remote ADDR [remote-port N]\n",
 		"\npeer del HUB NEXTHOP\n",
-		"\nroute del PREFIX\n",
+		"\nroute del PREFIX [vrf NAME]\n",
 		"\nreload\n", "\nmonitor [ike]\n", "\nbatch begin\n",
 		"\nbatch end\n",
 	};
@@ -754,7 +759,7 @@ Test(cmd, extra_argument)
 		   "usage: tunnel del NAME");
 	EXPECT_ERR("sa del 4096 in out", "sa del: unexpected argument 'out'");
 	EXPECT_ERR("route del 10.0.0.0/8 tunnel t",
-		   "route del: unexpected argument 'tunnel'");
+		   "route del: unknown argument 'tunnel'", "valid: vrf");
 	EXPECT_ERR("show sa now", "show: unexpected argument 'now'");
 	EXPECT_ERR("reload all", "reload: unexpected argument 'all'");
 	EXPECT_ERR("monitor sa", "monitor: unexpected argument 'sa'");

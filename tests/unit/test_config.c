@@ -1558,3 +1558,71 @@ Test(config, p2mp_policy_needs_p2p)
 		"                 tunnel = \"hub\"; } );\n};\n", &c, false), &c, 13,
 		"policies.[0].tunnel", "is a P2MP tunnel");
 }
+
+/* ---- VRFs ---- */
+
+#define VRFS "  vrfs = ( { name = \"red\"; table = 10; tun = \"esp-red\"; " \
+	     "address = \"10.9.0.1/32\"; }, { name = \"blue\"; table = 20; " \
+	     "tun = \"esp-blue\"; address = [ \"10.9.1.1/32\" ]; } );"
+
+Test(config, vrfs_same_routes_in_two)
+{
+	struct cfg c;
+
+	/* to-c in red with to-b's 10.1.0.0/16: no overlap across VRFs */
+	cr_assert_eq(load_edit(&c, false, 9, "  };" VRFS,
+			       30, "      esn = false; vrf = \"red\";",
+			       33, "      routes = [ \"10.1.0.0/16\" ];", 0),
+		     0, "%s", err);
+	cr_assert_eq(c.nvrfs, 2);
+	cr_assert_str_eq(c.vrfs[0].name, "red");
+	cr_assert_eq(c.vrfs[0].table, 10);
+	cr_assert_str_eq(c.vrfs[1].tun, "esp-blue");
+	cr_assert_eq(c.vrfs[1].naddrs, 1);
+	expect_prefix(&c.vrfs[0].addrs[0], "10.9.0.1", 32);
+	cr_assert_eq(c.tunnels[0].vrf, 0);
+	cr_assert_eq(c.tunnels[1].vrf, 1);
+	cr_assert_eq(config_vrf_id(&c, "blue"), 2);
+	cr_assert_eq(config_vrf_id(&c, "default"), 0);
+	cr_assert_eq(config_vrf_id(&c, "green"), -1);
+	config_free(&c);
+	/* router mode: a LAN in a VRF */
+	cr_assert_eq(load_edit(&c, false, 9, "  };" VRFS " lan = ( { name = "
+			       "\"eth9\"; vrf = \"blue\"; }, { name = "
+			       "\"eth8\"; } );", 0), 0, "%s", err);
+	cr_assert_eq(c.nlans, 2);
+	cr_assert_eq(c.lans[0].vrf, 2);
+	cr_assert_eq(c.lans[1].vrf, 0);
+	config_free(&c);
+}
+
+Test(config, vrf_errors)
+{
+	struct cfg c;
+
+	/* in one VRF, overlaps are still refused */
+	EXPECT_ERR(load_edit(&c, false, 9, "  };" VRFS,
+			     18, "      esn = true; vrf = \"blue\";",
+			     30, "      esn = false; vrf = \"blue\";",
+			     33, "      routes = [ \"10.1.0.0/16\" ];", 0),
+		   &c, 33, "overlaps");
+	EXPECT_ERR(load_edit(&c, false, 9, "  };" VRFS,
+			     30, "      esn = false; vrf = \"green\";", 0),
+		   &c, 30, "tunnels.[1].vrf", "no VRF 'green'");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; vrfs = ( { name = \"x\"; "
+			     "table = 10; tun = \"esp9\"; } );", 0),
+		   &c, 9, "vrfs.[0].tun", "default tun");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; vrfs = ( { name = \"x\"; "
+			     "table = 10; tun = \"t1\"; }, { name = \"y\"; "
+			     "table = 10; tun = \"t2\"; } );", 0),
+		   &c, 9, "vrfs.[1]", "already");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; vrfs = ( { name = \"x\"; "
+			     "table = 254; tun = \"t1\"; } );", 0),
+		   &c, 9, "vrfs.[0].table");
+	EXPECT_ERR(load_edit(&c, false, 9, "  }; vrfs = ( { name = \"x\"; "
+			     "tun = \"t1\"; } );", 0),
+		   &c, 9, "vrfs.[0].table", "missing");
+	EXPECT_ERR(load_edit(&c, false, 9, "  };" VRFS " lan = ( { name = "
+			     "\"eth9\"; vrf = \"green\"; } );", 0),
+		   &c, 9, "lan.[0].vrf", "no VRF 'green'");
+}

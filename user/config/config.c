@@ -70,14 +70,17 @@ static const char *const root_keys[] = { "espresso", NULL };
 static const char *const espresso_keys[] = {
 	"allow_insecure_key_files",
 	"instance", "workers", "uplink", "tun", "tunnels", "metrics",
-	"lan", "policies",
+	"lan", "policies", "vrfs",
 	NULL,
+};
+static const char *const vrf_keys[] = {
+	"name", "table", "tun", "address", NULL,
 };
 static const char *const policy_keys[] = {
 	"id", "priority", "src", "dst", "proto", "sport", "dport", "action",
 	"tunnel", NULL,
 };
-static const char *const lan_keys[] = { "name", NULL };
+static const char *const lan_keys[] = { "name", "vrf", NULL };
 static const char *const workers_keys[] = {
 	"queues", "cpus", "batch", "busy_poll", "busy_poll_budget", "crypto",
 	"fill_ring",
@@ -95,7 +98,7 @@ static const char *const tun_keys[] = {
 static const char *const tunnel_keys[] = {
 	"name", "local", "remote", "encap", "cipher", "replay_window", "esn",
 	"fragment", "sa_pairs", "outbound", "inbound", "routes",
-	"remote_port", "keepalive", "peers", NULL,
+	"remote_port", "keepalive", "peers", "vrf", NULL,
 };
 /* a peer of a P2MP tunnel: the rest comes from its hub */
 static const char *const peer_keys[] = {
@@ -648,6 +651,130 @@ static int parse_tun(struct ctx *x, const config_setting_t *esp,
 	return 0;
 }
 
+int config_vrf_id(const struct cfg *c, const char *name)
+{
+	int i;
+
+	if (!*name || !strcmp(name, "default"))
+		return 0;
+	for (i = 0; i < c->nvrfs; i++)
+		if (!strcmp(c->vrfs[i].name, name))
+			return i + 1;
+	return -1;
+}
+
+/*
+ * vrfs = ( { name = "red"; table = 10; tun = "esp-red";
+ *            address = "10.1.1.1/32"; }, ... ): VRFs besides the default,
+ * each with its tun (same MTU and offload as tun) and kernel table.
+ */
+static int parse_vrfs(struct ctx *x, const config_setting_t *esp,
+		      struct cfg *c)
+{
+	char f[FIELD_MAX], fe[FIELD_MAX], fa[FIELD_MAX], fi[FIELD_MAX];
+	config_setting_t *s, *g, *name, *a;
+	long long table;
+	int i, j, n, ret;
+
+	ret = member(x, esp, "", "vrfs", K_LIST, false, &s, f);
+	if (ret || !s)
+		return ret;
+	n = config_setting_length(s);
+	if (n > CFG_MAX_VRF)
+		return fail(x, s, f, "%d VRFs, at most %d", n, CFG_MAX_VRF);
+	for (i = 0; i < n; i++) {
+		struct cfg_vrf *v = &c->vrfs[i];
+
+		g = config_setting_get_elem(s, i);
+		join_idx(fe, f, i);
+		table = 0;
+		ret = check_kind(x, g, fe, K_GROUP);
+		ret = ret ?: known_only(x, g, fe, vrf_keys);
+		ret = ret ?: get_ident(x, g, fe, "name", v->name);
+		ret = ret ?: get_int(x, g, fe, "table", true, 1, 252, &table);
+		ret = ret ?: get_ifname(x, g, fe, "tun", true, v->tun, &name);
+		ret = ret ?: member(x, g, fe, "address", K_STR_OR_LIST, false,
+				    &a, fa);
+		if (ret)
+			return ret;
+		v->table = (uint32_t)table;
+		if (!strcmp(v->name, "default"))
+			return fail(x, g, fe, "'default' is the VRF of tunnels "
+				    "without one: choose another name");
+		if (!strcmp(v->tun, c->tun.name) ||
+		    !strcmp(v->tun, c->uplink.name))
+			return fail(x, name, join(fi, fe, "tun"), "'%s' is also "
+				    "the uplink or the default tun", v->tun);
+		for (j = 0; j < i; j++)
+			if (!strcmp(c->vrfs[j].name, v->name) ||
+			    !strcmp(c->vrfs[j].tun, v->tun) ||
+			    c->vrfs[j].table == v->table)
+				return fail(x, g, fe, "name, tun or table "
+					    "already that of vrfs.[%d]", j);
+		for (j = 0; a && j < (config_setting_type(a) ==
+				      CONFIG_TYPE_STRING ? 1 :
+				      config_setting_length(a)); j++) {
+			config_setting_t *e = config_setting_type(a) ==
+				CONFIG_TYPE_STRING ? a :
+				config_setting_get_elem(a, j);
+
+			join_idx(fi, fa, j);
+			ret = check_kind(x, e, fi, K_STR);
+			if (!ret && v->naddrs == CFG_MAX_ADDRS)
+				ret = fail(x, e, fi, "too many addresses (at "
+					   "most %d)", CFG_MAX_ADDRS);
+			ret = ret ?: checked(x, e, fi, cfg_parse_addr_prefix(
+				config_setting_get_string(e),
+				&v->addrs[v->naddrs], WHY(x)));
+			if (ret)
+				return ret;
+			v->naddrs++;
+		}
+		c->nvrfs = i + 1;
+	}
+	return 0;
+}
+
+/* tunnels.[i].vrf: the name of one of vrfs (absent: the default). */
+static int parse_tunnel_vrf(struct ctx *x, const config_setting_t *tg,
+			    const char *tpath, const struct cfg *c,
+			    struct cfg_tunnel *t)
+{
+	char f[FIELD_MAX];
+	config_setting_t *s;
+	int ret, id;
+
+	ret = member(x, tg, tpath, "vrf", K_STR, false, &s, f);
+	if (ret || !s)
+		return ret;
+	id = config_vrf_id(c, config_setting_get_string(s));
+	if (id < 0)
+		return fail(x, s, f, "no VRF '%s' in vrfs",
+			    config_setting_get_string(s));
+	t->vrf = (uint16_t)id;
+	return 0;
+}
+
+/* lan.[i].vrf: the LAN's VRF (absent: the default). */
+static int parse_lan_vrf(struct ctx *x, const config_setting_t *g,
+			 const char *gpath, const struct cfg *c,
+			 struct cfg_lan *l)
+{
+	char f[FIELD_MAX];
+	config_setting_t *s;
+	int ret, id;
+
+	ret = member(x, g, gpath, "vrf", K_STR, false, &s, f);
+	if (ret || !s)
+		return ret;
+	id = config_vrf_id(c, config_setting_get_string(s));
+	if (id < 0)
+		return fail(x, s, f, "no VRF '%s' in vrfs",
+			    config_setting_get_string(s));
+	l->vrf = (uint16_t)id;
+	return 0;
+}
+
 /* lan = ( { name = "eth1"; }, ... ): router mode, absent = host mode. */
 static int parse_lans(struct ctx *x, const config_setting_t *esp,
 		      struct cfg *c)
@@ -671,6 +798,7 @@ static int parse_lans(struct ctx *x, const config_setting_t *esp,
 		ret = check_kind(x, g, fe, K_GROUP);
 		ret = ret ?: known_only(x, g, fe, lan_keys);
 		ret = ret ?: get_ifname(x, g, fe, "name", true, l->name, &name);
+		ret = ret ?: parse_lan_vrf(x, g, fe, c, l);
 		if (ret)
 			return ret;
 		join(fn, fe, "name");
@@ -1128,6 +1256,8 @@ static int route_cmp(const struct ref *a, const struct ref *b)
 	const struct cfg_prefix *x = ref_route(a), *y = ref_route(b);
 	int r;
 
+	if (a->tun->vrf != b->tun->vrf) /* each VRF its own routes */
+		return a->tun->vrf - b->tun->vrf;
 	if (x->family != y->family)
 		return x->family - y->family;
 	r = memcmp(x->addr, y->addr, sizeof(x->addr));
@@ -1141,7 +1271,8 @@ static int name_cmp(const struct ref *a, const struct ref *b)
 
 static bool route_clash(const struct ref *a, const struct ref *b)
 {
-	return prefixes_overlap(ref_route(a), ref_route(b));
+	return a->tun->vrf == b->tun->vrf &&
+	       prefixes_overlap(ref_route(a), ref_route(b));
 }
 
 struct check {
@@ -1380,6 +1511,9 @@ static int parse_tunnels(struct ctx *x, const config_setting_t *esp,
 		grp[k] = config_setting_get_elem(s, i);
 		join_idx(path[k++], "tunnels", i);
 		ret = parse_tunnel(x, grp[h], path[h], &c->tunnels[h]);
+		/* before the peers: a hub's peers are in its VRF */
+		ret = ret ?: parse_tunnel_vrf(x, grp[h], path[h], c,
+					      &c->tunnels[h]);
 		if (ret)
 			goto out;
 		p = config_setting_get_member(grp[h], "peers");
@@ -1550,6 +1684,7 @@ static int parse_root(struct ctx *x, const config_setting_t *root,
 	ret = ret ?: parse_workers(x, esp, c);
 	ret = ret ?: parse_uplink(x, esp, c);
 	ret = ret ?: parse_tun(x, esp, c);
+	ret = ret ?: parse_vrfs(x, esp, c); /* before what names them */
 	ret = ret ?: parse_lans(x, esp, c);
 	ret = ret ?: parse_metrics(x, esp, c);
 	ret = ret ?: parse_tunnels(x, esp, c);

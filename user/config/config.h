@@ -14,6 +14,7 @@
 #define CFG_NAME_MAX 32
 #define CFG_MAX_QUEUES 64
 #define CFG_MAX_ADDRS 8
+#define CFG_MAX_VRF 15 /* VRFs with a tun each, besides the default */
 #define CFG_REPLAY_DEFAULT 1024
 #define CFG_REPLAY_MAX 4096
 #define CFG_METRICS_LISTEN "127.0.0.1"
@@ -61,6 +62,7 @@ struct cfg_tunnel {
 	struct cfg_sa out, in;
 	struct cfg_prefix *routes; /* remote prefixes reached through the tunnel */
 	int nroutes;
+	uint16_t vrf; /* its VRF: 0 the default, else index in cfg.vrfs + 1 */
 	int line; /* line of the tunnel's group in the file, for messages */
 	/* P2MP (control/p2mp.h): a hub, the template of the tunnels after it
 	 * named "HUB/NEXTHOP" (its peers = ( ... ) in the file); a hub has no
@@ -128,11 +130,26 @@ struct cfg {
 	struct cfg_lan {
 		char name[IF_NAMESIZE];
 		int ifindex;
+		uint16_t vrf; /* 0: the default; else index in vrfs + 1 */
 	} lans[CFG_MAX_LAN];
 	int nlans;
 	struct cfg_policy *policies; /* router mode's SPD */
 	int npolicies;
+	/* VRFs besides the default (id = index + 1): each a routing table of
+	 * its tunnels' routes and a tun of its own, whose kernel routes go to
+	 * kernel table `table` (the same prefixes in two VRFs: two tables) */
+	struct cfg_vrf {
+		char name[CFG_NAME_MAX];
+		uint32_t table;
+		char tun[IF_NAMESIZE];
+		struct cfg_prefix addrs[CFG_MAX_ADDRS];
+		int naddrs;
+	} vrfs[CFG_MAX_VRF];
+	int nvrfs;
 };
+
+/* The id of VRF name (0: "default" or ""), -1 if there is none. */
+int config_vrf_id(const struct cfg *c, const char *name);
 
 /*
  * Parse and validate path into *c. On failure returns -EINVAL (or -errno for

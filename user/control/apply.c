@@ -90,7 +90,7 @@ static bool same_wire(const struct cfg_tunnel *a, const struct cfg_tunnel *b)
 	       a->cipher == b->cipher && a->replay_window == b->replay_window &&
 	       a->esn == b->esn && a->fragment == b->fragment &&
 	       a->sa_pairs == b->sa_pairs && a->remote_port == b->remote_port &&
-	       a->keepalive_s == b->keepalive_s;
+	       a->keepalive_s == b->keepalive_s && a->vrf == b->vrf;
 }
 
 static bool same_sa(const struct cfg_sa *a, const struct cfg_sa *b)
@@ -150,6 +150,9 @@ int apply_restart_only(const struct cfg *o, const struct cfg *n, char *err,
 	else if (o->nlans != n->nlans ||
 		 memcmp(o->lans, n->lans, sizeof(o->lans)))
 		what = "lan";
+	else if (o->nvrfs != n->nvrfs ||
+		 memcmp(o->vrfs, n->vrfs, sizeof(o->vrfs)))
+		what = "vrfs"; /* each has a tun, opened at start-up */
 	if (!what)
 		return 0;
 	return errf(err, errlen, -EINVAL, "%s: %s changed: that takes a "
@@ -157,12 +160,13 @@ int apply_restart_only(const struct cfg *o, const struct cfg *n, char *err,
 		    "routes only); nothing was changed", n->path, what);
 }
 
-static bool any_has_route(const struct cfg *c, const struct cfg_prefix *p)
+static bool any_has_route(const struct cfg *c, const struct cfg_prefix *p,
+			  uint16_t vrf)
 {
 	int i;
 
 	for (i = 0; i < c->ntunnels; i++)
-		if (has_route(&c->tunnels[i], p))
+		if (c->tunnels[i].vrf == vrf && has_route(&c->tunnels[i], p))
 			return true;
 	return false;
 }
@@ -181,8 +185,8 @@ static int check_clashes(struct live *l, const struct cfg *o,
 		for (r = 0; r < nt->nroutes; r++) {
 			char buf[64];
 
-			if (any_has_route(o, &nt->routes[r]) ||
-			    !live_route_has(l, &nt->routes[r]))
+			if (any_has_route(o, &nt->routes[r], nt->vrf) ||
+			    !live_route_has_vrf(l, &nt->routes[r], nt->vrf))
 				continue;
 			return errf(err, errlen, -EEXIST, "%s:%d: tunnel %s: "
 				    "route %s was added through espressoctl; "

@@ -19,13 +19,13 @@
 #include "control/cmd.h"
 
 #define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp|policies|lans|peers"
-#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR|p2mp on [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS]"
+#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR|p2mp on [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS] [vrf NAME]"
 #define U_TUNNEL_DEL "tunnel del NAME"
 #define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N] [child NAME] [peer NEXTHOP]"
 #define U_SA_DEL "sa del SPI [in|out]"
 #define U_SA_UPDATE "sa update SPI remote ADDR [sport N dport N]"
 #define U_ROUTE_ADD "route add PREFIX tunnel NAME [via NEXTHOP] [ecmp on|off]"
-#define U_ROUTE_DEL "route del PREFIX"
+#define U_ROUTE_DEL "route del PREFIX [vrf NAME]"
 #define U_RELOAD "reload"
 #define U_MONITOR "monitor [ike]"
 #define U_BATCH_BEGIN "batch begin"
@@ -139,6 +139,11 @@ static const struct opt tunnel_add_opts[] = {
 	OPT("remote-port", "N", A_PORT, tunnel.remote_port, false),
 	OPT("keepalive", "SECONDS", A_KEEPALIVE, tunnel.keepalive_s, false),
 	OPT("p2mp", "on|off", A_ONOFF, p2mp, false),
+	OPT("vrf", "NAME", A_NAME, vrf, false),
+	{ 0 },
+};
+static const struct opt route_del_opts[] = {
+	OPT("vrf", "NAME", A_NAME, vrf, false),
 	{ 0 },
 };
 static const struct opt sa_add_opts[] = {
@@ -544,11 +549,14 @@ static int parse_route_add(struct ctx *x, char **argv, int argc,
 static int parse_route_del(struct ctx *x, char **argv, int argc,
 			   struct cmd *c)
 {
-	if (!argc)
+	unsigned int seen;
+	int ret;
+
+	if (!argc || is_opt(route_del_opts, argv[0]))
 		return missing(x, "PREFIX");
-	if (argc > 1)
-		return unexpected(x, argv[1]);
-	return parse_prefix(x, argv[0], &c->prefix);
+	ret = parse_prefix(x, argv[0], &c->prefix);
+	return ret ?: parse_opts(x, argv + 1, argc - 1, route_del_opts, c,
+				 &seen);
 }
 
 static int parse_policy_id(struct ctx *x, const char *s, struct cmd *c)

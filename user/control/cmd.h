@@ -128,6 +128,7 @@ struct cmd {
 	 * NH, as text ("": none) */
 	bool p2mp;
 	char nexthop[CMD_NH_MAX];
+	char vrf[CFG_NAME_MAX];   /* tunnel add, route del: a VRF's name */
 };
 
 /*

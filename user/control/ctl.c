@@ -317,9 +317,14 @@ static int peer_resolve(struct live *l, char *name, const char *nh,
 static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 {
 	struct live *l = &d->live;
+	int vrf;
 
 	switch (c->op) {
 	case CMD_TUNNEL_ADD:
+		vrf = config_vrf_id(&d->cfg, c->vrf);
+		if (vrf < 0)
+			goto no_vrf;
+		c->tunnel.vrf = (uint16_t)vrf; /* a hub's peers take it too */
 		if (c->p2mp)
 			return p2mp_add(l, &c->tunnel, err, len);
 		if (p2mp_find(l, c->tunnel.name))
@@ -376,7 +381,11 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 						   len);
 		return live_route_add(l, &c->prefix, c->name, err, len);
 	case CMD_ROUTE_DEL:
-		return live_route_del(l, &c->prefix, err, len);
+		vrf = config_vrf_id(&d->cfg, c->vrf);
+		if (vrf < 0)
+			goto no_vrf;
+		return live_route_del_vrf(l, &c->prefix, (uint32_t)vrf, err,
+					  len);
 	case CMD_POLICY_ADD:
 	case CMD_POLICY_DEL: {
 		int ret = c->op == CMD_POLICY_ADD ?
@@ -391,6 +400,9 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 		snprintf(err, len, "not a change");
 		return -EINVAL;
 	}
+no_vrf:
+	snprintf(err, len, "vrf %s: no such VRF (the config's vrfs)", c->vrf);
+	return -ENOENT;
 }
 
 /* One request line; false: the connection is done (or a monitor now).

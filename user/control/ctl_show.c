@@ -182,7 +182,13 @@ static void show_sa(struct espd *d, struct rows *r)
 	live_for_each_sa(&d->live, add_sa, r);
 }
 
-static struct json_object *tunnel_obj(struct tunnel *t, uint64_t now);
+static const char *vrf_name(const struct espd *d, uint32_t vrf)
+{
+	return vrf <= (uint32_t)d->cfg.nvrfs ? d->cfg.vrfs[vrf - 1].name : "?";
+}
+
+static struct json_object *tunnel_obj(const struct espd *d, struct tunnel *t,
+				      uint64_t now);
 
 static void show_tunnels(struct espd *d, struct rows *r)
 {
@@ -191,10 +197,11 @@ static void show_tunnels(struct espd *d, struct rows *r)
 
 	for (i = 0; i < l->ntun; i++)
 		if (l->tun[i])
-			row_out(r, tunnel_obj(l->tun[i], r->now));
+			row_out(r, tunnel_obj(d, l->tun[i], r->now));
 }
 
-static struct json_object *tunnel_obj(struct tunnel *t, uint64_t now)
+static struct json_object *tunnel_obj(const struct espd *d, struct tunnel *t,
+				      uint64_t now)
 {
 	char buf[16];
 	int p;
@@ -226,6 +233,8 @@ static struct json_object *tunnel_obj(struct tunnel *t, uint64_t now)
 		ADD(o, "esn", STR(t->esn ? "on" : "off"));
 		ADD(o, "pairs", json_object_new_int(t->npairs));
 		ADD(o, "mtu", U64(t->mtu));
+		if (t->vrf) /* the default VRF's say nothing */
+			ADD(o, "vrf", STR(vrf_name(d, t->vrf)));
 		if (t->encap == ENCAP_UDP) {
 			/* NAT-T: where the peer is now (live.c follows it) */
 			ADD(o, "peer", STR(inet_ntoa(t->peer)));
@@ -302,6 +311,8 @@ static void show_routes(struct espd *d, struct rows *rows)
 		snprintf(pfx, sizeof(pfx), "%s/%u", addr, r->prefix.len);
 		ADD(o, "prefix", STR(pfx));
 		ADD(o, "tunnel", STR(r->t->name));
+		if (r->t->vrf)
+			ADD(o, "vrf", STR(vrf_name(d, r->t->vrf)));
 		row_out(rows, o);
 	}
 }
@@ -709,7 +720,7 @@ static struct json_object *show_peers(struct espd *d)
 
 		if (!t || !p2mp_is_peer(t->name, &hl) || hl >= sizeof(hub))
 			continue;
-		o = tunnel_obj(t, now);
+		o = tunnel_obj(d, t, now);
 		if (!o)
 			continue;
 		memcpy(hub, t->name, hl);

@@ -30,6 +30,8 @@ struct espd {
 	int nworkers;
 	int tun_ifindex;
 	int tun_fds[CFG_MAX_QUEUES];
+	int vrf_fds[CFG_MAX_VRF][CFG_MAX_QUEUES]; /* each VRF's tun, by queue */
+	int vrf_ifindex[CFG_MAX_VRF]; /* (the VRFs take a restart to change) */
 	struct steer_state steer;
 	struct napi_state napi;
 	struct spd spd; /* router mode: policies of LAN plaintext */

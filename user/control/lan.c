@@ -89,6 +89,7 @@ int lan_setup(struct espd *d, const char *obj)
 		const char *name = d->cfg.lans[l].name;
 
 		le->ifindex = d->cfg.lans[l].ifindex;
+		le->vrf = d->cfg.lans[l].vrf;
 		err = nl_link_info(le->ifindex, le->mac, &le->mtu);
 		if (err) {
 			log_err("LAN %s: cannot read its MAC and MTU", name);
@@ -122,7 +123,7 @@ int lan_setup(struct espd *d, const char *obj)
 			return -EADDRNOTAVAIL;
 		}
 		err = bpfload_attach_lan(&d->bpf, obj, l, d->cfg.lans[l].name,
-					 le->ifindex, le->mac);
+					 le->ifindex, le->mac, le->vrf);
 		if (err)
 			return err;
 		inet_ntop(AF_INET, &le->addr, a, sizeof(a));

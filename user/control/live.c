@@ -195,6 +195,7 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 		.fragment = ct->fragment, .npairs = ct->sa_pairs,
 		.uplink_mtu = l->uplink_mtu,
 		.remote_port = ct->remote_port, .keepalive_s = ct->keepalive_s,
+		.vrf = ct->vrf,
 	};
 	struct tunnel *t;
 	uint32_t slot;
@@ -239,12 +240,32 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 	return 0;
 }
 
-static ssize_t route_find(struct live *l, const struct cfg_prefix *p);
+static ssize_t route_find(struct live *l, const struct cfg_prefix *p,
+			  uint32_t vrf);
+
+/* The kernel's route into the tun of vrf (the default's or a VRF's). */
+static int kroute_add(struct live *l, const struct cfg_prefix *p, uint32_t vrf)
+{
+	if (!vrf)
+		return l->ops.route_add ? l->ops.route_add(l->ops.arg, p) : 0;
+	return l->ops.vrf_route_add ? l->ops.vrf_route_add(l->ops.arg, p, vrf)
+				    : 0;
+}
+
+static void kroute_del(struct live *l, const struct cfg_prefix *p,
+		       uint32_t vrf)
+{
+	if (!vrf && l->ops.route_del)
+		l->ops.route_del(l->ops.arg, p);
+	else if (vrf && l->ops.vrf_route_del)
+		l->ops.vrf_route_del(l->ops.arg, p, vrf);
+}
 
 static void route_remove_at(struct live *l, size_t i)
 {
 	struct live_route *r = &l->routes[i];
 	struct cfg_prefix gone = r->prefix;
+	uint32_t vrf = r->t->vrf;
 	size_t last = l->nroutes - 1;
 	ssize_t j;
 
@@ -262,14 +283,14 @@ static void route_remove_at(struct live *l, size_t i)
 	/* the kernel route goes with the prefix's last tunnel (ECMP); the
 	 * XDP program's copy then names a remaining member (workers pick the
 	 * member by the flow's hash from the FIB again) */
-	j = route_find(l, &gone);
-	if (j < 0 && l->ops.route_del)
-		l->ops.route_del(l->ops.arg, &gone);
+	j = route_find(l, &gone, vrf);
+	if (j < 0)
+		kroute_del(l, &gone, vrf);
 	if (j < 0 && l->ops.xdp_route_del)
-		l->ops.xdp_route_del(l->ops.arg, &gone);
+		l->ops.xdp_route_del(l->ops.arg, &gone, vrf);
 	else if (j >= 0 && l->ops.xdp_route_set)
 		l->ops.xdp_route_set(l->ops.arg, &gone,
-				     l->routes[j].t->slot + 1);
+				     l->routes[j].t->slot + 1, vrf);
 	l->dirty = true;
 }
 
@@ -702,7 +723,10 @@ int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
 
 /* ---- routes ---- */
 
-static ssize_t route_find(struct live *l, const struct cfg_prefix *p)
+/* The first route of prefix p in vrf (hashed by prefix only: the same
+ * prefix in other VRFs shares the bucket and is skipped). */
+static ssize_t route_find(struct live *l, const struct cfg_prefix *p,
+			  uint32_t vrf)
 {
 	uint64_t h = hmap_hash_bytes(p, sizeof(*p));
 	size_t i = 0;
@@ -711,7 +735,8 @@ static ssize_t route_find(struct live *l, const struct cfg_prefix *p)
 	while ((v = hmap_next(&l->route_idx, h, &i))) {
 		size_t idx = (uintptr_t)v - 1;
 
-		if (!memcmp(&l->routes[idx].prefix, p, sizeof(*p)))
+		if (!memcmp(&l->routes[idx].prefix, p, sizeof(*p)) &&
+		    l->routes[idx].t->vrf == vrf)
 			return idx;
 	}
 	return -1;
@@ -739,14 +764,21 @@ static const char *pfx_str(const struct cfg_prefix *p, char *buf, size_t len)
 	return buf;
 }
 
-bool live_route_has(struct live *l, const struct cfg_prefix *p)
+bool live_route_has_vrf(struct live *l, const struct cfg_prefix *p,
+			uint32_t vrf)
 {
 	struct cfg_prefix m = masked(p);
 
-	return route_find(l, &m) >= 0;
+	return route_find(l, &m, vrf) >= 0;
 }
 
-/* How many tunnels route p (ECMP members); *has_t: t among them. */
+bool live_route_has(struct live *l, const struct cfg_prefix *p)
+{
+	return live_route_has_vrf(l, p, 0);
+}
+
+/* How many tunnels route p in t's VRF (ECMP members); *has_t: t among
+ * them. */
 static int route_members(struct live *l, const struct cfg_prefix *p,
 			 const struct tunnel *t, bool *has_t)
 {
@@ -759,7 +791,7 @@ static int route_members(struct live *l, const struct cfg_prefix *p,
 	while ((v = hmap_next(&l->route_idx, h, &i))) {
 		const struct live_route *r = &l->routes[(uintptr_t)v - 1];
 
-		if (memcmp(&r->prefix, p, sizeof(*p)))
+		if (memcmp(&r->prefix, p, sizeof(*p)) || r->t->vrf != t->vrf)
 			continue;
 		n++;
 		*has_t |= r->t == t;
@@ -780,7 +812,7 @@ static int route_add(struct live *l, const struct cfg_prefix *pp,
 	if (!t)
 		return errf(err, errlen, -ENOENT, "route add: tunnel %s: no "
 			    "such tunnel", tunnel);
-	i = route_find(l, &p);
+	i = route_find(l, &p, t->vrf);
 	n = route_members(l, &p, t, &has_t);
 	if (i >= 0 && (!ecmp || has_t))
 		return errf(err, errlen, -EEXIST, "route add: %s: already "
@@ -795,8 +827,8 @@ static int route_add(struct live *l, const struct cfg_prefix *pp,
 	    hmap_add(&l->route_idx, hmap_hash_bytes(&p, sizeof(p)),
 		     (void *)(uintptr_t)(l->nroutes + 1)))
 		return errf(err, errlen, -ENOMEM, "route add: out of memory");
-	if (l->ops.route_add && i < 0) { /* ECMP: the prefix has it already */
-		ret = l->ops.route_add(l->ops.arg, &p);
+	if (i < 0) { /* ECMP: the prefix has it already */
+		ret = kroute_add(l, &p, t->vrf);
 		if (ret && ret != -EEXIST) {
 			hmap_del(&l->route_idx, hmap_hash_bytes(&p, sizeof(p)),
 				 (void *)(uintptr_t)(l->nroutes + 1));
@@ -808,8 +840,8 @@ static int route_add(struct live *l, const struct cfg_prefix *pp,
 	}
 	l->routes[l->nroutes].prefix = p;
 	l->routes[l->nroutes++].t = t;
-	if (l->ops.xdp_route_set)
-		l->ops.xdp_route_set(l->ops.arg, &p, t->slot + 1);
+	if (l->ops.xdp_route_set) /* router mode: keyed by VRF too */
+		l->ops.xdp_route_set(l->ops.arg, &p, t->slot + 1, t->vrf);
 	l->dirty = true;
 	return 0;
 }
@@ -829,8 +861,14 @@ int live_route_add_ecmp(struct live *l, const struct cfg_prefix *pp,
 int live_route_del(struct live *l, const struct cfg_prefix *pp, char *err,
 		   size_t errlen)
 {
+	return live_route_del_vrf(l, pp, 0, err, errlen);
+}
+
+int live_route_del_vrf(struct live *l, const struct cfg_prefix *pp,
+		       uint32_t vrf, char *err, size_t errlen)
+{
 	struct cfg_prefix p = masked(pp);
-	ssize_t i = route_find(l, &p);
+	ssize_t i = route_find(l, &p, vrf);
 	char buf[64];
 
 	if (i < 0)
@@ -838,7 +876,7 @@ int live_route_del(struct live *l, const struct cfg_prefix *pp, char *err,
 			    "route", pfx_str(&p, buf, sizeof(buf)));
 	do /* every tunnel of an ECMP prefix */
 		route_remove_at(l, i);
-	while ((i = route_find(l, &p)) >= 0);
+	while ((i = route_find(l, &p, vrf)) >= 0);
 	return 0;
 }
 
@@ -874,6 +912,7 @@ static uint32_t build_group(struct live *l, size_t first, struct tables *tb,
 			    uint32_t *cap)
 {
 	const struct cfg_prefix *p = &l->routes[first].prefix;
+	uint32_t vrf = l->routes[first].t->vrf;
 	uint64_t h = hmap_hash_bytes(p, sizeof(*p)), id[ECMP_MAX];
 	uint32_t slot1[ECMP_MAX], n = 0;
 	size_t i = 0;
@@ -882,7 +921,7 @@ static uint32_t build_group(struct live *l, size_t first, struct tables *tb,
 	while ((v = hmap_next(&l->route_idx, h, &i)) && n < ECMP_MAX) {
 		const struct live_route *r = &l->routes[(uintptr_t)v - 1];
 
-		if (memcmp(&r->prefix, p, sizeof(*p)))
+		if (memcmp(&r->prefix, p, sizeof(*p)) || r->t->vrf != vrf)
 			continue;
 		slot1[n] = r->t->slot + 1;
 		id[n++] = r->t->id;
@@ -899,29 +938,43 @@ static uint32_t build_group(struct live *l, size_t first, struct tables *tb,
 	return ECMP_FLAG | tb->ngroups++;
 }
 
-static struct fib *build_fib(struct live *l, int family, struct tables *tb,
-			     uint32_t *gcap)
+/*
+ * The FIB of family from the routes idx[0..nidx) (those of one VRF). With
+ * lazy (a VRF other than the default), no route of the family gives no
+ * table: *out NULL. 0 or -ENOMEM.
+ */
+static int build_fib(struct live *l, int family, const uint32_t *idx,
+		     size_t nidx, bool lazy, struct tables *tb,
+		     uint32_t *gcap, struct fib **out)
 {
-	struct fib_route *r = calloc(l->nroutes ? l->nroutes : 1, sizeof(*r));
-	struct fib *f;
-	size_t i, n = 0;
+	struct fib_route *r;
+	size_t i, k, n = 0;
 	bool has_t;
 
+	*out = NULL;
+	for (k = 0; k < nidx; k++)
+		n += l->routes[idx[k]].prefix.family == family;
+	if (!n && lazy)
+		return 0;
+	r = calloc(n ? n : 1, sizeof(*r));
 	if (!r)
-		return NULL;
-	for (i = 0; i < l->nroutes; i++) {
-		const struct live_route *lr = &l->routes[i];
+		return -ENOMEM;
+	n = 0;
+	for (k = 0; k < nidx; k++) {
+		const struct live_route *lr = &l->routes[idx[k]];
 
+		i = idx[k];
 		if (lr->prefix.family != family)
 			continue;
 		/* an ECMP prefix: once, at its first route, as a group */
 		if (route_members(l, &lr->prefix, lr->t, &has_t) > 1) {
-			if (route_find(l, &lr->prefix) != (ssize_t)i)
+			if (route_find(l, &lr->prefix, lr->t->vrf) !=
+			    (ssize_t)i)
 				continue;
 			r[n].value = build_group(l, i, tb, gcap);
 			if (!r[n].value) {
 				free(r);
-				return NULL;
+				return -ENOMEM;
 			}
 		} else {
 			r[n].value = lr->t->slot + 1;
@@ -929,9 +982,59 @@ static struct fib *build_fib(struct live *l, int family, struct tables *tb,
 		memcpy(r[n].addr, lr->prefix.addr, 16);
 		r[n++].len = lr->prefix.len;
 	}
-	f = fib_build(family, r, n);
+	/* a VRF's table is small more often than not: compact */
+	*out = lazy ? fib_build_compact(family, r, n) : fib_build(family, r, n);
 	free(r);
-	return f;
+	return *out ? 0 : -ENOMEM;
+}
+
+/*
+ * The FIBs of every VRF: route indices bucketed by VRF (a counting sort),
+ * then one build per VRF and family from its own routes only. 0 or
+ * -ENOMEM.
+ */
+static int build_fibs(struct live *l, struct tables *tb, uint32_t *gcap)
+{
+	uint32_t nvrf = 0, v, *start = NULL, *idx = NULL;
+	size_t i;
+	int err = -ENOMEM;
+
+	for (i = 0; i < l->ntun; i++)
+		if (l->tun[i] && l->tun[i]->vrf > nvrf)
+			nvrf = l->tun[i]->vrf;
+	start = calloc(nvrf + 2, sizeof(*start));
+	idx = calloc(l->nroutes ? l->nroutes : 1, sizeof(*idx));
+	if (!start || !idx)
+		goto out;
+	if (nvrf) {
+		tb->vrf = calloc(nvrf, sizeof(*tb->vrf));
+		if (!tb->vrf)
+			goto out;
+		tb->nvrf = nvrf;
+	}
+	for (i = 0; i < l->nroutes; i++)
+		start[l->routes[i].t->vrf + 1]++;
+	for (v = 1; v <= nvrf + 1; v++)
+		start[v] += start[v - 1];
+	for (i = 0; i < l->nroutes; i++)
+		idx[start[l->routes[i].t->vrf]++] = i;
+	/* start[v] is now the end of VRF v's routes (and the start of v+1's) */
+	err = build_fib(l, AF_INET, idx, start[0], false, tb, gcap, &tb->fib4);
+	err = err ?: build_fib(l, AF_INET6, idx, start[0], false, tb, gcap,
+			       &tb->fib6);
+	for (v = 1; !err && v <= nvrf; v++) {
+		uint32_t *first = idx + start[v - 1];
+		size_t n = start[v] - start[v - 1];
+
+		err = build_fib(l, AF_INET, first, n, true, tb, gcap,
+				&tb->vrf[v - 1].fib4);
+		err = err ?: build_fib(l, AF_INET6, first, n, true, tb, gcap,
+				       &tb->vrf[v - 1].fib6);
+	}
+out:
+	free(start);
+	free(idx);
+	return err;
 }
 
 static struct tables *build(struct live *l)
@@ -951,10 +1054,8 @@ static struct tables *build(struct live *l)
 	tb->spi_mask = hsize - 1;
 	tb->ntun = l->ntun;
 	tb->tun = calloc(l->ntun ? l->ntun : 1, sizeof(*tb->tun));
-	tb->fib4 = build_fib(l, AF_INET, tb, &gcap);
-	tb->fib6 = build_fib(l, AF_INET6, tb, &gcap);
-	if (!tb->sa_in || !tb->spi_hash || !tb->tun || !tb->fib4 ||
-	    !tb->fib6) {
+	if (!tb->sa_in || !tb->spi_hash || !tb->tun ||
+	    build_fibs(l, tb, &gcap)) {
 		tb->nsa = tb->ntun = 0;
 		tables_free(tb);
 		return NULL;

@@ -74,11 +74,18 @@ struct live_ops {
 	 * (router mode): value = tunnel slot + 1, as the FIB. Workers check
 	 * the FIB again, so this may run ahead of or behind a commit. */
 	void (*xdp_route_set)(void *arg, const struct cfg_prefix *p,
-			      uint32_t value);
-	void (*xdp_route_del)(void *arg, const struct cfg_prefix *p);
+			      uint32_t value, uint32_t vrf);
+	void (*xdp_route_del)(void *arg, const struct cfg_prefix *p,
+			      uint32_t vrf);
 	/* after every live_commit, whether it published or not (the SPD
 	 * pushes its rules again when a tunnel they name changed) */
 	void (*committed)(void *arg);
+	/* kernel routes of a VRF's prefixes into that VRF's tun (vrf > 0;
+	 * the default VRF's go through route_add/route_del) */
+	int (*vrf_route_add)(void *arg, const struct cfg_prefix *p,
+			     uint32_t vrf);
+	void (*vrf_route_del)(void *arg, const struct cfg_prefix *p,
+			      uint32_t vrf);
 };
 
 struct live_route {
@@ -180,6 +187,13 @@ int live_route_del(struct live *l, const struct cfg_prefix *p, char *err,
 int live_route_del_tunnel(struct live *l, const struct cfg_prefix *p,
 			  const char *tunnel, char *err, size_t errlen);
 bool live_route_has(struct live *l, const struct cfg_prefix *p);
+/* VRFs: a route is in its tunnel's VRF (live_route_add takes it from the
+ * tunnel); the same prefix may be in several VRFs. The calls above
+ * without _vrf are about the default VRF (0). */
+int live_route_del_vrf(struct live *l, const struct cfg_prefix *p,
+		       uint32_t vrf, char *err, size_t errlen);
+bool live_route_has_vrf(struct live *l, const struct cfg_prefix *p,
+			uint32_t vrf);
 
 /* Apply what is staged (see the top). 0 or -errno with a logged message. */
 int live_commit(struct live *l);

@@ -163,24 +163,71 @@ static void ops_route_del(void *arg, const struct cfg_prefix *p)
 	nl_route_del(d->tun_ifindex, p);
 }
 
+/* A VRF's routes: into its tun, in its kernel table. */
+static int ops_vrf_route_add(void *arg, const struct cfg_prefix *p,
+			     uint32_t vrf)
+{
+	struct espd *d = arg;
+	if (vrf > (uint32_t)d->cfg.nvrfs || !d->vrf_ifindex[vrf - 1])
+		return -ENODEV;
+	return nl_route_add_table(d->vrf_ifindex[vrf - 1],
+				  d->cfg.vrfs[vrf - 1].table, p);
+}
+
+static void ops_vrf_route_del(void *arg, const struct cfg_prefix *p,
+			      uint32_t vrf)
+{
+	struct espd *d = arg;
+	if (vrf <= (uint32_t)d->cfg.nvrfs && d->vrf_ifindex[vrf - 1])
+		nl_route_del_table(d->vrf_ifindex[vrf - 1],
+				   d->cfg.vrfs[vrf - 1].table, p);
+}
+
+/* Each VRF's tun, one queue per worker as the default tun's. */
+static int setup_vrf_tuns(struct espd *d)
+{
+	int i, err;
+
+	for (i = 0; i < d->cfg.nvrfs; i++) {
+		struct cfg_vrf *v = &d->cfg.vrfs[i];
+
+		err = tun_open(v->tun, d->cfg.workers.queues, d->vrf_fds[i],
+			       d->cfg.tun.offload);
+		if (err)
+			return err;
+		d->vrf_ifindex[i] = (int)if_nametoindex(v->tun);
+		/* persistent as the default tun: fail closed while down */
+		if (tun_persist(d->vrf_fds[i][0], true))
+			log_warn("tun %s: cannot make it persistent", v->tun);
+		err = tun_setup_vrf(&d->cfg, v, d->vrf_ifindex[i]);
+		if (err)
+			return err;
+		log_info("vrf %s: tun %s, kernel table %u", v->name, v->tun,
+			 v->table);
+	}
+	return 0;
+}
+
 static void ops_xdp_route_set(void *arg, const struct cfg_prefix *p,
-			      uint32_t value)
+			      uint32_t value, uint32_t vrf)
 {
 	struct espd *d = arg;
 
 	if (p->family == AF_INET &&
-	    bpfload_route4_set(&d->bpf, p->addr, p->len, value))
+	    bpfload_route4_set(&d->bpf, (uint16_t)vrf, p->addr, p->len,
+			       value))
 		log_rl(LOG_LVL_WARN, 10, "cannot add a route to %s: LAN "
 		       "traffic for it goes to the kernel",
 		       ESPRESSO_MAP_ROUTES4);
 }
 
-static void ops_xdp_route_del(void *arg, const struct cfg_prefix *p)
+static void ops_xdp_route_del(void *arg, const struct cfg_prefix *p,
+			      uint32_t vrf)
 {
 	struct espd *d = arg;
 
 	if (p->family == AF_INET)
-		bpfload_route4_del(&d->bpf, p->addr, p->len);
+		bpfload_route4_del(&d->bpf, (uint16_t)vrf, p->addr, p->len);
 }
 
 static void ops_committed(void *arg)
@@ -244,7 +291,7 @@ static void free_rings(struct espd *d)
 /* All workers exist before any starts: they reach into each other. */
 static int setup_workers(struct espd *d)
 {
-	int q, err;
+	int q, i, err;
 
 	d->env.tables = &d->live.cur;
 	d->env.epoch = &d->live.epoch;
@@ -268,6 +315,9 @@ static int setup_workers(struct espd *d)
 
 		err = worker_init(w, q, d->cfg.workers.cpus[q], &d->env,
 				  d->tun_fds[q]);
+		for (i = 0; i < d->cfg.nvrfs; i++)
+			w->vrf_fd[i + 1] = d->vrf_fds[i][q];
+		w->nvrf_fd = 1 + d->cfg.nvrfs;
 		if (!err)
 			err = xsk_port_open(&w->port, d->cfg.uplink.name, q,
 					    d->cfg.uplink.zerocopy,
@@ -386,14 +436,37 @@ struct stale {
 	struct espd *d;
 	struct cfg_prefix p[256];
 	int n;
+	uint32_t vrf;
 };
 
 static void stale_route(void *arg, const struct cfg_prefix *p)
 {
 	struct stale *s = arg;
 
-	if (!live_route_has(&s->d->live, p) && s->n < 256)
+	if (!live_route_has_vrf(&s->d->live, p, s->vrf) && s->n < 256)
 		s->p[s->n++] = *p;
+}
+
+/* The same for each VRF's persistent tun and kernel table. */
+static int drop_stale_vrf_routes(struct espd *d, struct stale *s)
+{
+	int i, v, total = 0;
+
+	for (v = 0; v < d->cfg.nvrfs; v++) {
+		int ifi = d->vrf_ifindex[v];
+		uint32_t table = d->cfg.vrfs[v].table;
+
+		s->vrf = (uint32_t)v + 1;
+		do {
+			s->n = 0;
+			if (nl_route_dump_table(ifi, table, stale_route, s))
+				break;
+			for (i = 0; i < s->n; i++)
+				nl_route_del_table(ifi, table, &s->p[i]);
+			total += s->n;
+		} while (s->n == 256);
+	}
+	return total;
 }
 
 /*
@@ -416,6 +489,7 @@ static void drop_stale_routes(struct espd *d)
 			nl_route_del(d->tun_ifindex, &s->p[i]);
 		total += s->n;
 	} while (s->n == 256);
+	total += drop_stale_vrf_routes(d, s);
 	if (total)
 		log_info("tun %s: removed %d route(s) of an earlier run that "
 			 "the config no longer has", d->cfg.tun.name, total);
@@ -432,6 +506,8 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 		.xdp_route_set = ops_xdp_route_set,
 		.xdp_route_del = ops_xdp_route_del,
 		.committed = ops_committed,
+		.vrf_route_add = ops_vrf_route_add,
+		.vrf_route_del = ops_vrf_route_del,
 	};
 	char err[512];
 	int err_n, nq;
@@ -467,6 +543,7 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 		log_warn("tun %s: cannot make it persistent: while espressod "
 			 "is down its routes go", d->cfg.tun.name);
 	err_n = tun_setup(&d->cfg, d->tun_ifindex);
+	err_n = err_n ?: setup_vrf_tuns(d);
 	if (err_n)
 		return err_n;
 	err_n = bpfload_ensure_bpffs();
@@ -541,7 +618,10 @@ static void teardown(struct espd *d)
 		live_persist_final(&d->live);
 		/* a clean stop removes everything: routes, SPIs, the tun */
 		for (i = 0; d->tun_ifindex && i < d->live.nroutes; i++)
-			nl_route_del(d->tun_ifindex, &d->live.routes[i].prefix);
+			if (!d->live.routes[i].t->vrf)
+				nl_route_del(d->tun_ifindex,
+					     &d->live.routes[i].prefix);
+		/* a VRF's routes go with its tun, not persistent below */
 		live_destroy(&d->live);
 	}
 	spd_free(&d->spd);
@@ -552,6 +632,11 @@ static void teardown(struct espd *d)
 	if (d->tun_fds[0] >= 0)
 		tun_persist(d->tun_fds[0], false);
 	tun_close(d->tun_fds, d->cfg.workers.queues);
+	for (i = 0; i < (size_t)d->cfg.nvrfs; i++) {
+		if (d->vrf_fds[i][0] >= 0)
+			tun_persist(d->vrf_fds[i][0], false);
+		tun_close(d->vrf_fds[i], d->cfg.workers.queues);
+	}
 	seqstore_close(d->store);
 	d->store = NULL;
 	config_free(&d->cfg);
@@ -671,6 +756,7 @@ int main(int argc, char **argv)
 	}
 	for (c = 0; c < CFG_MAX_QUEUES; c++)
 		d.tun_fds[c] = -1;
+	memset(d.vrf_fds, 0xff, sizeof(d.vrf_fds)); /* -1: none open */
 	d.natt_fd = -EBADF;
 	libbpf_set_print(lib_print);
 	libxdp_set_print(xdp_print);

@@ -472,7 +472,8 @@ int nl_addr_add(int ifindex, const struct cfg_prefix *p)
 
 /* ---- routes ----------------------------------------------------------- */
 
-static int route_change(int type, int ifindex, const struct cfg_prefix *p)
+static int route_change(int type, int ifindex, uint32_t table,
+			const struct cfg_prefix *p)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN], name[IF_NAMESIZE];
 	char pfx[INET6_ADDRSTRLEN + 8];
@@ -498,13 +499,14 @@ static int route_change(int type, int ifindex, const struct cfg_prefix *p)
 	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = p->family;
 	rtm->rtm_dst_len = p->len;
-	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_table = table < 256 ? table : RT_TABLE_UNSPEC;
 	rtm->rtm_protocol = ESPRESSO_RTPROT;
 	/* On delete, NOWHERE matches any scope (as iproute2 does). */
 	rtm->rtm_scope = add ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE;
 	rtm->rtm_type = RTN_UNICAST;
 	mnl_attr_put(nlh, RTA_DST, alen, net);
 	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
+	mnl_attr_put_u32(nlh, RTA_TABLE, table);
 
 	ret = talk(nlh, NULL, NULL, why);
 	if (add && ret == -EEXIST) {
@@ -521,16 +523,27 @@ static int route_change(int type, int ifindex, const struct cfg_prefix *p)
 
 int nl_route_add(int ifindex, const struct cfg_prefix *p)
 {
-	return route_change(RTM_NEWROUTE, ifindex, p);
+	return route_change(RTM_NEWROUTE, ifindex, RT_TABLE_MAIN, p);
 }
 
 int nl_route_del(int ifindex, const struct cfg_prefix *p)
 {
-	return route_change(RTM_DELROUTE, ifindex, p);
+	return route_change(RTM_DELROUTE, ifindex, RT_TABLE_MAIN, p);
+}
+
+int nl_route_add_table(int ifindex, uint32_t table, const struct cfg_prefix *p)
+{
+	return route_change(RTM_NEWROUTE, ifindex, table, p);
+}
+
+int nl_route_del_table(int ifindex, uint32_t table, const struct cfg_prefix *p)
+{
+	return route_change(RTM_DELROUTE, ifindex, table, p);
 }
 
 struct route_dump {
 	int ifindex;
+	uint32_t table;
 	void (*cb)(void *arg, const struct cfg_prefix *p);
 	void *arg;
 };
@@ -558,10 +571,12 @@ static int dump_cb(const struct nlmsghdr *nlh, void *arg)
 	if (nlh->nlmsg_type != RTM_NEWROUTE ||
 	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm) ||
 	    rtm->rtm_protocol != ESPRESSO_RTPROT ||
-	    rtm->rtm_table != RT_TABLE_MAIN ||
+	    (rtm->rtm_table != d->table && rtm->rtm_table != RT_TABLE_UNSPEC) ||
 	    (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6))
 		return MNL_CB_OK;
 	mnl_attr_parse(nlh, sizeof(*rtm), dump_attr_cb, tb);
+	if (tb[RTA_TABLE] && mnl_attr_get_u32(tb[RTA_TABLE]) != d->table)
+		return MNL_CB_OK;
 	if (!tb[RTA_OIF] || (int)mnl_attr_get_u32(tb[RTA_OIF]) != d->ifindex)
 		return MNL_CB_OK;
 	alen = rtm->rtm_family == AF_INET ? 4 : 16;
@@ -577,8 +592,16 @@ int nl_route_dump(int ifindex, void (*cb)(void *arg,
 					  const struct cfg_prefix *p),
 		  void *arg)
 {
+	return nl_route_dump_table(ifindex, RT_TABLE_MAIN, cb, arg);
+}
+
+int nl_route_dump_table(int ifindex, uint32_t table,
+			void (*cb)(void *arg, const struct cfg_prefix *p),
+			void *arg)
+{
 	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN];
-	struct route_dump d = { .ifindex = ifindex, .cb = cb, .arg = arg };
+	struct route_dump d = { .ifindex = ifindex, .table = table, .cb = cb,
+				.arg = arg };
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
 	int ret;

@@ -26,7 +26,14 @@ int nl_addr_add(int ifindex, const struct cfg_prefix *p);
 /* Add or delete a route to prefix p through link ifindex (no gateway). */
 int nl_route_add(int ifindex, const struct cfg_prefix *p);
 int nl_route_del(int ifindex, const struct cfg_prefix *p);
+/* The same in kernel routing table `table` (a VRF's), not main. */
+int nl_route_add_table(int ifindex, uint32_t table, const struct cfg_prefix *p);
+int nl_route_del_table(int ifindex, uint32_t table, const struct cfg_prefix *p);
 /* Every route of ours (protocol ESPRESSO_RTPROT, main table) via ifindex. */
+/* The same in kernel table `table` (a VRF's). */
+int nl_route_dump_table(int ifindex, uint32_t table,
+			void (*cb)(void *arg, const struct cfg_prefix *p),
+			void *arg);
 int nl_route_dump(int ifindex, void (*cb)(void *arg,
 					  const struct cfg_prefix *p),
 		  void *arg);

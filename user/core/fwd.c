@@ -41,13 +41,15 @@ static void lan_drop(struct worker *w, struct tunnel *t, int reason)
  * (through the tun), as a router that does not forward directed
  * broadcasts (RFC 2644).
  */
-static int lan_of(const struct worker_env *env, uint32_t dst)
+static int lan_of(const struct worker_env *env, uint32_t dst, uint16_t vrf)
 {
 	int l, i;
 
 	for (l = 0; l < env->nlans; l++) {
 		const struct lan_env *le = &env->lans[l];
 
+		if (le->vrf != vrf) /* another VRF's LAN: never */
+			continue;
 		for (i = 0; i < le->nprefix; i++)
 			if (dst == le->own[i])
 				return -1;
@@ -157,13 +159,14 @@ void fwd_lan_icmp_needed(struct worker *w, int l, const uint8_t src_mac[6],
 
 /* An ICMP error from LAN l's address, back through the tunnel that routes
  * to the offending packet's source. */
-static void tunnel_icmp(struct worker *w, const uint8_t *buf, size_t n)
+static void tunnel_icmp(struct worker *w, uint16_t vrf, const uint8_t *buf,
+			size_t n)
 {
 	struct tunnel *t;
 
 	if (!n)
 		return;
-	t = tables_route(w->tb, AF_INET, buf + 16); /* its destination */
+	t = tables_route_vrf(w->tb, vrf, AF_INET, buf + 16); /* its dst */
 	if (!t)
 		return;
 	tx_lan_input(w, t, buf, n, 0, NULL);
@@ -202,9 +205,11 @@ static void lan_input(struct worker *w, int l, uint8_t *data, uint32_t len)
 	/* a policy names its tunnel; else the FIB decides (the XDP copy
 	 * of the routes may be a commit behind), by the flow's hash for an
 	 * ECMP prefix */
-	t = m.verdict == ESPRESSO_V_POLICY ? tables_tunnel(w->tb, m.tunnel) :
-		tables_route_pkt(w->tb, AF_INET,
-				 ip + offsetof(struct iphdr, daddr), ip, tot);
+	t = m.verdict == ESPRESSO_V_POLICY && !w->env->lans[l].vrf ?
+		tables_tunnel(w->tb, m.tunnel) :
+		tables_route_pkt_vrf(w->tb, w->env->lans[l].vrf, AF_INET,
+				     ip + offsetof(struct iphdr, daddr), ip,
+				     tot);
 	if (!t) {
 		lan_drop(w, NULL, DROP_lan_no_route);
 		return;
@@ -293,24 +298,23 @@ int fwd_lan_out(struct worker *w, struct tunnel *t, const uint8_t *pkt,
 	uint64_t addr;
 	int l;
 
-	(void)t;
 	if (len < sizeof(ip) || (pkt[0] >> 4) != 4)
 		return -1;
 	memcpy(&ip, pkt, sizeof(ip));
-	l = lan_of(env, ip.daddr);
+	l = lan_of(env, ip.daddr, t->vrf);
 	if (l < 0)
 		return -1;
 	le = &env->lans[l];
 	if (!w->lan[l].open)
 		return DROP_lan_no_xsk;
 	if (ip.ttl <= 1) {
-		tunnel_icmp(w, buf, frag_icmp4_time_exceeded(
+		tunnel_icmp(w, t->vrf, buf, frag_icmp4_time_exceeded(
 			buf, sizeof(buf), pkt, len, &le->addr));
 		return DROP_lan_ttl;
 	}
 	if (len > (size_t)le->mtu) {
 		if (ip.frag_off & htons(IP_DF))
-			tunnel_icmp(w, buf, frag_icmp4_needed(
+			tunnel_icmp(w, t->vrf, buf, frag_icmp4_needed(
 				buf, sizeof(buf), pkt, len, le->mtu,
 				&le->addr));
 		return DROP_lan_too_big;

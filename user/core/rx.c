@@ -264,8 +264,9 @@ static void rx_post(struct worker *w, struct pkt *p)
 	}
 	/* router mode's SPD: the first rule the packet matches (reversed)
 	 * decides, and only a protect by this tunnel accepts it; with no
-	 * rule matching, the routes decide as below */
-	if (w->env->spd && in.family == AF_INET) {
+	 * rule matching, the routes decide as below; the SPD is the
+	 * default VRF's, as the LANs are */
+	if (w->env->spd && in.family == AF_INET && !t->vrf) {
 		const struct spd_snap *snap = atomic_load_explicit(
 			w->env->spd, memory_order_acquire);
 		const struct spd_in_rule *pr = snap ?
@@ -294,10 +295,21 @@ inner_src_ok:
 	if (w->env->mss_clamp &&
 	    frag_mss_clamp(inner, inner_len, t->mtu - 40, t->mtu - 60))
 		w->st.mss_clamped++;
+	if (__builtin_expect(t->vrf != w->cur_vrf, 0)) {
+		/* another VRF's tun: what GRO holds goes to its own first */
+		if (t->vrf >= w->nvrf_fd || w->vrf_fd[t->vrf] < 0) {
+			drop_rx(w, p, DROP_rx_vrf_no_tun);
+			return;
+		}
+		if (gro_flush(&w->gro, worker_tun_write, w))
+			w->st.drops[DROP_rx_tun_write]++;
+		w->tun_fd = w->vrf_fd[t->vrf];
+		w->cur_vrf = t->vrf;
+	}
 	sw->packets++;
 	sw->bytes += inner_len;
 	sw->last_ms = w->now_ms;
-	if (w->env->nlans) { /* router mode: for a host on a LAN? */
+	if (w->env->nlans) { /* router mode: for a host on a LAN (of t's VRF)? */
 		r = fwd_lan_out(w, t, inner, inner_len);
 		if (r > 0)
 			drop_rx(w, p, r);
@@ -343,6 +355,8 @@ static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n)
 	/* GRO points into the frames: write before giving them back */
 	if (gro_flush(&w->gro, worker_tun_write, w))
 		w->st.drops[DROP_rx_tun_write]++;
+	w->tun_fd = w->vrf_fd[0];
+	w->cur_vrf = 0;
 }
 
 unsigned int rx_burst(struct worker *w)

@@ -150,14 +150,15 @@ static struct tunnel *tx_route(struct worker *w, const uint8_t *pkt,
 			       size_t len)
 {
 	/* an ECMP prefix: the member the inner 5-tuple hashes to */
+	/* in the VRF of the tun it came from, and only there */
 	if ((pkt[0] >> 4) == 4 && len >= sizeof(struct iphdr))
-		return tables_route_pkt(w->tb, AF_INET,
-					&((const struct iphdr *)pkt)->daddr,
-					pkt, len);
+		return tables_route_pkt_vrf(w->tb, w->cur_vrf, AF_INET,
+					    &((const struct iphdr *)pkt)->daddr,
+					    pkt, len);
 	if ((pkt[0] >> 4) == 6 && len >= sizeof(struct ip6_hdr))
-		return tables_route_pkt(w->tb, AF_INET6,
-					&((const struct ip6_hdr *)pkt)->ip6_dst,
-					pkt, len);
+		return tables_route_pkt_vrf(w->tb, w->cur_vrf, AF_INET6,
+					    &((const struct ip6_hdr *)pkt)->ip6_dst,
+					    pkt, len);
 	return NULL;
 }
 
@@ -497,7 +498,7 @@ static void tx_flush(struct worker *w)
 	w->ntx = 0;
 }
 
-unsigned int tx_burst(struct worker *w)
+static unsigned int tx_burst_tun(struct worker *w)
 {
 	struct virtio_net_hdr vh = { 0 };
 	unsigned int n = 0;
@@ -551,6 +552,25 @@ unsigned int tx_burst(struct worker *w)
 		tx_input(w, addr, &vh, r);
 	}
 	tx_flush(w);
+	return n;
+}
+
+/* Each tun in turn (the default's, then each VRF's), each routed in its
+ * own VRF; ICMP errors go back into the tun being read (tun_fd). */
+unsigned int tx_burst(struct worker *w)
+{
+	unsigned int n = tx_burst_tun(w);
+	int v;
+
+	for (v = 1; v < w->nvrf_fd; v++) {
+		if (w->vrf_fd[v] < 0)
+			continue;
+		w->tun_fd = w->vrf_fd[v];
+		w->cur_vrf = (uint16_t)v;
+		n += tx_burst_tun(w);
+	}
+	w->tun_fd = w->vrf_fd[0];
+	w->cur_vrf = 0;
 	return n;
 }
 

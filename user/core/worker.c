@@ -114,7 +114,7 @@ static bool lan_waits(const struct worker *w)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct pollfd pfd[3 + ESPRESSO_MAX_LAN] = {
+	struct pollfd pfd[3 + ESPRESSO_MAX_LAN + CFG_MAX_VRF] = {
 		{ .fd = w->port.fd, .events = POLLIN },
 		{ .fd = w->tun_fd, .events = POLLIN },
 		{ .fd = w->evfd, .events = POLLIN },
@@ -125,6 +125,10 @@ static void *worker_main(void *arg)
 	for (l = 0; l < w->env->nlans; l++)
 		if (w->lan[l].open)
 			pfd[npfd++] = (struct pollfd){ .fd = w->lan[l].port.fd,
+						       .events = POLLIN };
+	for (l = 1; l < w->nvrf_fd; l++) /* the VRFs' tuns */
+		if (w->vrf_fd[l] >= 0)
+			pfd[npfd++] = (struct pollfd){ .fd = w->vrf_fd[l],
 						       .events = POLLIN };
 
 	if (w->cpu >= 0) {
@@ -222,6 +226,8 @@ int worker_init(struct worker *w, int id, int cpu, const struct worker_env *env,
 	w->cpu = cpu;
 	w->env = env;
 	w->tun_fd = tun_fd;
+	w->vrf_fd[0] = tun_fd;
+	w->nvrf_fd = 1;
 	w->stall_at_ms = test_stall_at(id);
 	w->ip_id = (uint16_t)(id << 12);
 	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "config/config.h"
 #include "espresso/common.h"
 #include "proto/crypto.h"
 #include "proto/gro.h"
@@ -53,6 +54,8 @@ struct spd_snap;
 #define LAN_PREFIX_MAX 8
 struct lan_env {
 	int ifindex;
+	uint16_t vrf;  /* its VRF: plaintext routed, decrypted packets sent
+			* out on it, in that VRF only */
 	uint8_t mac[6];
 	int mtu;
 	uint32_t addr; /* its first IPv4 address (network order): ICMP source */
@@ -118,7 +121,13 @@ struct worker {
 	int cpu; /* -1: not pinned */
 	const struct worker_env *env;
 	struct xsk_port port;
-	int tun_fd;
+	int tun_fd; /* the tun being read or written now (VRF's or default) */
+	/* this worker's queue of each VRF's tun: [0] the default tun, [v]
+	 * VRF v's (-1: none); tun_fd is one of them while a burst of that
+	 * VRF runs, [0] between bursts */
+	int vrf_fd[1 + CFG_MAX_VRF];
+	int nvrf_fd;          /* entries of vrf_fd in use */
+	uint16_t cur_vrf;     /* the VRF of tun_fd */
 	const struct tables *tb; /* this loop turn's version */
 	const struct tap_cfg *tap; /* this turn's trace/pcap, NULL: off */
 	uint64_t now_ms;         /* this loop turn's worker_now_ms() */

@@ -459,11 +459,12 @@ int bpfload_sa_del(struct bpf_state *b, uint32_t spi)
 }
 
 int bpfload_attach_lan(struct bpf_state *b, const char *obj, int lan,
-		       const char *ifname, int ifindex, const uint8_t mac[6])
+		       const char *ifname, int ifindex, const uint8_t mac[6],
+		       uint16_t vrf)
 {
 	DECLARE_LIBBPF_OPTS(bpf_object_open_opts, opts,
 			    .pin_root_path = b->pin_dir);
-	struct espresso_iface v = { .lan = lan + 1 };
+	struct espresso_iface v = { .lan = lan + 1, .vrf = vrf };
 	struct xdp_program *p;
 	uint32_t key = ifindex;
 	char msg[256];
@@ -518,19 +519,22 @@ int bpfload_attach_lan(struct bpf_state *b, const char *obj, int lan,
 	return 0;
 }
 
-int bpfload_route4_set(struct bpf_state *b, const uint8_t addr[4], int len,
-		       uint32_t value)
+int bpfload_route4_set(struct bpf_state *b, uint16_t vrf,
+		       const uint8_t addr[4], int len, uint32_t value)
 {
-	struct espresso_lpm4_key k = { .prefixlen = len };
+	struct espresso_lpm4_key k = { .prefixlen = 16 + len,
+				       .vrf = { vrf >> 8, vrf & 0xff } };
 	struct espresso_route v = { .tunnel = value };
 
 	memcpy(k.addr, addr, 4);
 	return bpf_map_update_elem(b->routes4_fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 
-int bpfload_route4_del(struct bpf_state *b, const uint8_t addr[4], int len)
+int bpfload_route4_del(struct bpf_state *b, uint16_t vrf,
+		       const uint8_t addr[4], int len)
 {
-	struct espresso_lpm4_key k = { .prefixlen = len };
+	struct espresso_lpm4_key k = { .prefixlen = 16 + len,
+				       .vrf = { vrf >> 8, vrf & 0xff } };
 
 	memcpy(k.addr, addr, 4);
 	return bpf_map_delete_elem(b->routes4_fd, &k) ? -errno : 0;

@@ -61,11 +61,14 @@ int bpfload_sa_del(struct bpf_state *b, uint32_t spi);
  * espresso_ifaces with its MAC. Call after bpfload_attach. 0 or -errno.
  */
 int bpfload_attach_lan(struct bpf_state *b, const char *obj, int lan,
-		       const char *ifname, int ifindex, const uint8_t mac[6]);
-/* The XDP copy of a tunnel route (value: tunnel slot + 1), IPv4 only. */
-int bpfload_route4_set(struct bpf_state *b, const uint8_t addr[4], int len,
-		       uint32_t value);
-int bpfload_route4_del(struct bpf_state *b, const uint8_t addr[4], int len);
+		       const char *ifname, int ifindex, const uint8_t mac[6],
+		       uint16_t vrf);
+/* The XDP copy of a tunnel route of VRF vrf (value: tunnel slot + 1),
+ * IPv4 only: a LAN of that VRF classifies by it. */
+int bpfload_route4_set(struct bpf_state *b, uint16_t vrf,
+		       const uint8_t addr[4], int len, uint32_t value);
+int bpfload_route4_del(struct bpf_state *b, uint16_t vrf,
+		       const uint8_t addr[4], int len);
 /* One of the gateway's own IPv4 addresses: LAN traffic to it is the
  * kernel's even where a tunnel route covers it. */
 int bpfload_local4_add(struct bpf_state *b, uint32_t addr_be);

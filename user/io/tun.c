@@ -152,6 +152,21 @@ int tun_setup(const struct cfg *c, int ifindex)
 	return 0;
 }
 
+int tun_setup_vrf(const struct cfg *c, const struct cfg_vrf *v, int ifindex)
+{
+	int i, ret;
+
+	ret = nl_link_up(ifindex, c->tun.mtu);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < v->naddrs; i++) {
+		ret = nl_addr_add(ifindex, &v->addrs[i]);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 void tun_close(int *fds, int nqueues)
 {
 	int i;

@@ -20,6 +20,8 @@ int tun_open(const char *name, int nqueues, int *fds, bool offload);
  * and go with the live state: control/live.h). 0 or -errno, logged.
  */
 int tun_setup(const struct cfg *c, int ifindex);
+/* The same for a VRF's tun: the MTU of tun, the VRF's addresses. */
+int tun_setup_vrf(const struct cfg *c, const struct cfg_vrf *v, int ifindex);
 void tun_close(int *fds, int nqueues);
 /*
  * Keep the tun (and the routes into it) when the last fd closes: while

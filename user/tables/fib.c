@@ -29,12 +29,19 @@
 #define FIB_INDEX_MAX	0x7fffffffu
 #define FIB_LEN_MAX	128
 
+/* A route of a compact table: the address as two big-endian words. */
+struct fib_lin {
+	uint64_t net[2], mask[2];
+};
+
 struct fib {
 	int family;
-	uint32_t nnodes;
+	uint32_t nnodes;  /* 0: a compact table (nlin routes in lin) */
 	uint32_t nvalues;
 	uint32_t *nodes;  /* nnodes * FIB_FANOUT entries */
 	uint32_t *values; /* nvalues, leaf index -> route value */
+	uint32_t nlin;
+	struct fib_lin *lin; /* longest first; value of lin[i]: values[i + 1] */
 };
 
 /* Build state: the nodes array grows, lens is only needed while building. */
@@ -235,6 +242,97 @@ struct fib *fib_build(int family, const struct fib_route *r, size_t n)
 	return build(family, r, n, true);
 }
 
+static uint64_t be64_at(const uint8_t *a)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | a[i];
+	return v;
+}
+
+/* The two big-endian words of an address of family (IPv4: the first). */
+static void addr_words(int family, const uint8_t *a, uint64_t w[2])
+{
+	if (family == AF_INET) {
+		w[0] = (uint64_t)a[0] << 56 | (uint64_t)a[1] << 48 |
+		       (uint64_t)a[2] << 40 | (uint64_t)a[3] << 32;
+		w[1] = 0;
+	} else {
+		w[0] = be64_at(a);
+		w[1] = be64_at(a + 8);
+	}
+}
+
+static uint64_t len_mask(int len)
+{
+	return len <= 0 ? 0 : len >= 64 ? ~0ull : ~0ull << (64 - len);
+}
+
+struct fib *fib_build_compact(int family, const struct fib_route *r, size_t n)
+{
+	struct fib *f;
+	size_t i, k = 0;
+	int len;
+
+	if (n > FIB_COMPACT_MAX)
+		return fib_build(family, r, n);
+	if (routes_check(family, r, n)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->family = family;
+	f->nvalues = n + 1;
+	f->nlin = n;
+	f->values = malloc(f->nvalues * sizeof(*f->values));
+	f->lin = malloc((n ? n : 1) * sizeof(*f->lin));
+	if (!f->values || !f->lin) {
+		fib_free(f);
+		errno = ENOMEM;
+		return NULL;
+	}
+	f->values[0] = 0;
+	/* longest first; of equal lengths the later route first, so that of
+	 * two routes with one prefix the later wins, as in fib_build */
+	for (len = FIB_LEN_MAX; len >= 0; len--) {
+		for (i = n; i-- > 0;) {
+			struct fib_lin *e = &f->lin[k];
+
+			if (r[i].len != len)
+				continue;
+			e->mask[0] = len_mask(len);
+			e->mask[1] = len_mask(len - 64);
+			addr_words(family, r[i].addr, e->net);
+			e->net[0] &= e->mask[0];
+			e->net[1] &= e->mask[1];
+			f->values[++k] = r[i].value;
+		}
+	}
+	return f;
+}
+
+/* A compact table: the first (longest) route holding addr. */
+static uint32_t __attribute__((noinline))
+lookup_compact(const struct fib *f, const void *addr)
+{
+	uint64_t w[2];
+	uint32_t i;
+
+	addr_words(f->family, addr, w);
+	for (i = 0; i < f->nlin; i++) {
+		const struct fib_lin *e = &f->lin[i];
+
+		if ((w[0] & e->mask[0]) == e->net[0] &&
+		    (w[1] & e->mask[1]) == e->net[1])
+			return f->values[i + 1];
+	}
+	return 0;
+}
+
 struct fib *fib_build_unsorted(int family, const struct fib_route *r,
 			       size_t n)
 {
@@ -247,6 +345,7 @@ void fib_free(struct fib *f)
 		return;
 	free(f->nodes);
 	free(f->values);
+	free(f->lin);
 	free(f);
 }
 
@@ -254,8 +353,12 @@ uint32_t fib_lookup(const struct fib *f, const void *addr)
 {
 	const uint32_t *nodes = f->nodes;
 	const uint8_t *a = addr;
-	uint32_t e = nodes[a[0]];
+	uint32_t e;
 	unsigned int d = 1;
+
+	if (__builtin_expect(!nodes, 0))
+		return lookup_compact(f, addr);
+	e = nodes[a[0]];
 
 	/* The nodes at the last byte of the family hold only leaves. */
 	while (e & FIB_CHILD) {
@@ -271,7 +374,8 @@ size_t fib_mem(const struct fib *f)
 		return 0;
 	return sizeof(*f) +
 	       (size_t)f->nnodes * FIB_FANOUT * sizeof(*f->nodes) +
-	       (size_t)f->nvalues * sizeof(*f->values);
+	       (size_t)f->nvalues * sizeof(*f->values) +
+	       (size_t)f->nlin * sizeof(*f->lin);
 }
 
 size_t fib_nodes(const struct fib *f)

@@ -52,6 +52,17 @@ struct fib *fib_build(int family, const struct fib_route *r, size_t n);
 struct fib *fib_build_unsorted(int family, const struct fib_route *r,
 			       size_t n);
 
+/*
+ * For the many small tables of VRFs: up to FIB_COMPACT_MAX routes are kept
+ * as a list scanned longest prefix first (32 bytes a route, no 1 KiB
+ * nodes: a VRF of a few prefixes costs about 100 bytes, against 3 KiB a
+ * /24 in the trie); more than that, the trie of fib_build. The same
+ * lookups, the same errors.
+ */
+#define FIB_COMPACT_MAX 8
+struct fib *fib_build_compact(int family, const struct fib_route *r,
+			      size_t n);
+
 void fib_free(struct fib *f); /* NULL ok */
 
 /*

@@ -15,6 +15,11 @@ void tables_free(struct tables *tb)
 		tunnel_put(tb->tun[i]);
 	fib_free(tb->fib4);
 	fib_free(tb->fib6);
+	for (i = 0; tb->vrf && i < tb->nvrf; i++) {
+		fib_free(tb->vrf[i].fib4);
+		fib_free(tb->vrf[i].fib6);
+	}
+	free(tb->vrf);
 	free(tb->sa_in);
 	free(tb->spi_hash);
 	free(tb->tun);

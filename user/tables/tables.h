@@ -8,7 +8,11 @@
  *     metadata and for packets reassembled from outer fragments);
  *   - tunnels by slot (held packets find theirs again by slot and id);
  *   - the FIB: an LPM table per family from inner destination to tunnel,
- *     used for the outbound route and the inbound inner-source check.
+ *     used for the outbound route and the inbound inner-source check; one
+ *     per VRF (0, the default, in fib4/fib6; VRF v > 0 in vrf[v - 1]). A
+ *     lookup only ever reads the FIB of one VRF: the tun a packet came
+ *     from, or its tunnel's (struct tunnel.vrf). A VRF without routes of
+ *     a family has no FIB for it (NULL): an empty VRF costs 16 bytes.
  * A version never changes once published. The objects it points to (SAs,
  * tunnels) outlive it: the version holds a reference on each, dropped once
  * its grace period has passed (tables/epoch.h).
@@ -36,7 +40,24 @@ struct tables {
 	struct fib *fib4, *fib6; /* value: tunnel slot + 1, or ECMP_FLAG | group */
 	uint32_t ngroups;
 	struct ecmp_group *groups; /* ECMP: several tunnels for one prefix */
+	uint32_t nvrf;         /* VRFs 1..nvrf besides the default */
+	struct tables_vrf {
+		struct fib *fib4, *fib6; /* NULL: no route of that family */
+	} *vrf;                /* [v - 1] */
 };
+
+/* The FIB of VRF vrf for family, NULL if it has no route of that family. */
+static inline const struct fib *tables_fib(const struct tables *tb,
+					   uint32_t vrf, int family)
+{
+	if (__builtin_expect(vrf != 0, 0)) {
+		if (vrf > tb->nvrf)
+			return NULL;
+		return family == AF_INET ? tb->vrf[vrf - 1].fib4
+					 : tb->vrf[vrf - 1].fib6;
+	}
+	return family == AF_INET ? tb->fib4 : tb->fib6;
+}
 
 static inline struct sa *tables_sa_slot(const struct tables *tb, uint32_t slot,
 					uint32_t spi)
@@ -73,24 +94,35 @@ static inline struct tunnel *tables_tunnel(const struct tables *tb,
 	return v && v <= tb->ntun ? tb->tun[v - 1] : NULL;
 }
 
-/* The tunnel whose routes hold addr (family AF_INET or AF_INET6). */
+/* The tunnel whose routes in VRF vrf hold addr (family AF_INET or
+ * AF_INET6). */
+static inline struct tunnel *tables_route_vrf(const struct tables *tb,
+					      uint32_t vrf, int family,
+					      const void *addr)
+{
+	const struct fib *f = tables_fib(tb, vrf, family);
+
+	return f ? tables_tunnel(tb, fib_lookup(f, addr)) : NULL;
+}
+
+/* The same in the default VRF. */
 static inline struct tunnel *tables_route(const struct tables *tb, int family,
 					  const void *addr)
 {
-	const struct fib *f = family == AF_INET ? tb->fib4 : tb->fib6;
-
-	return f ? tables_tunnel(tb, fib_lookup(f, addr)) : NULL;
+	return tables_route_vrf(tb, 0, family, addr);
 }
 
 /*
  * The outbound route of an inner packet (pkt, len bytes) to addr: the
  * tunnel, or for an ECMP prefix the member its flow hashes to.
  */
-static inline struct tunnel *tables_route_pkt(const struct tables *tb,
-					      int family, const void *addr,
-					      const uint8_t *pkt, size_t len)
+static inline struct tunnel *tables_route_pkt_vrf(const struct tables *tb,
+						  uint32_t vrf, int family,
+						  const void *addr,
+						  const uint8_t *pkt,
+						  size_t len)
 {
-	const struct fib *f = family == AF_INET ? tb->fib4 : tb->fib6;
+	const struct fib *f = tables_fib(tb, vrf, family);
 	uint32_t v = f ? fib_lookup(f, addr) : 0, g;
 
 	if (__builtin_expect(!!(v & ECMP_FLAG), 0)) {
@@ -103,12 +135,21 @@ static inline struct tunnel *tables_route_pkt(const struct tables *tb,
 	return v && v <= tb->ntun ? tb->tun[v - 1] : NULL;
 }
 
-/* Whether addr routes to t, alone or as a member of an ECMP group (the
- * inbound inner source and destination checks). */
+/* The same in the default VRF. */
+static inline struct tunnel *tables_route_pkt(const struct tables *tb,
+					      int family, const void *addr,
+					      const uint8_t *pkt, size_t len)
+{
+	return tables_route_pkt_vrf(tb, 0, family, addr, pkt, len);
+}
+
+/* Whether addr routes to t in t's VRF, alone or as a member of an ECMP
+ * group (the inbound inner source and destination checks: a tunnel of one
+ * VRF never accepts what only another VRF routes to it). */
 static inline bool tables_route_has(const struct tables *tb, int family,
 				    const void *addr, const struct tunnel *t)
 {
-	const struct fib *f = family == AF_INET ? tb->fib4 : tb->fib6;
+	const struct fib *f = tables_fib(tb, t->vrf, family);
 	uint32_t v = f ? fib_lookup(f, addr) : 0, g, i;
 
 	if (__builtin_expect(!!(v & ECMP_FLAG), 0)) {

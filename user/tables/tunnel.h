@@ -53,6 +53,7 @@ struct tunnel {
 	enum cfg_fragment fragment;
 	uint16_t overhead; /* outer IPv4 or IPv6 (+UDP) + ESP + IV + max trailer + ICV */
 	uint16_t mtu;      /* largest inner packet that fits the uplink MTU */
+	uint16_t vrf;      /* its routing table: 0 the default (tables.h) */
 	int npairs;
 	int refs;          /* control thread only */
 	/* control thread only: its inbound SAs, oldest first */
@@ -139,6 +140,7 @@ struct tunnel_spec {
 	int uplink_mtu;
 	uint16_t remote_port;  /* NAT-T: the peer's UDP port, 0: 4500 */
 	uint32_t keepalive_s;  /* NAT-T keepalive period when idle, 0: none */
+	uint16_t vrf;          /* 0: the default VRF */
 };
 
 /* A new tunnel with one reference and no SAs. 0 or -errno. */
