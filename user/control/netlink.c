@@ -886,7 +886,7 @@ static void neigh_ev6(const struct neigh_ev *ev, uint16_t type,
 {
 	const struct nl_listener *l = ev->l;
 
-	if (!l->cb6 || !ni->have_dst6 || (ni->flags & NTF_PROXY))
+	if (!l || !l->cb6 || !ni->have_dst6 || (ni->flags & NTF_PROXY))
 		return;
 	if (type == RTM_DELNEIGH || (ni->state & (NUD_FAILED | NUD_INCOMPLETE)))
 		l->cb6(l->arg6, ni->ifindex, &ni->dst6, NULL);
