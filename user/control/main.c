@@ -121,6 +121,7 @@ static void on_neigh6(void *arg, int ifindex, const struct in6_addr *ip,
 	struct espd *d = arg;
 
 	neigh_update6(&d->live, ifindex, ip, mac);
+	lan_on_neigh6(d, ifindex, ip, mac);
 }
 
 static uint64_t mono_ms(void)
@@ -173,6 +174,11 @@ static void ops_xdp_route_set(void *arg, const struct cfg_prefix *p,
 		log_rl(LOG_LVL_WARN, 10, "cannot add a route to %s: LAN "
 		       "traffic for it goes to the kernel",
 		       ESPRESSO_MAP_ROUTES4);
+	if (p->family == AF_INET6 &&
+	    bpfload_route6_set(&d->bpf, p->addr, p->len, value))
+		log_rl(LOG_LVL_WARN, 10, "cannot add a route to %s: LAN "
+		       "traffic for it goes to the kernel",
+		       ESPRESSO_MAP_ROUTES6);
 }
 
 static void ops_xdp_route_del(void *arg, const struct cfg_prefix *p)
@@ -181,6 +187,8 @@ static void ops_xdp_route_del(void *arg, const struct cfg_prefix *p)
 
 	if (p->family == AF_INET)
 		bpfload_route4_del(&d->bpf, p->addr, p->len);
+	if (p->family == AF_INET6)
+		bpfload_route6_del(&d->bpf, p->addr, p->len);
 }
 
 static void ops_committed(void *arg)
