@@ -20,7 +20,8 @@
  *   gateway's own addresses (espresso_local4)          -> XSK of this queue
  *   IPv6 unicast to this interface's MAC whose destination a tunnel route
  *   covers (espresso_routes6), not link-local (fe80::/10), not multicast
- *   (ff00::/8: NDP), not the gateway's (espresso_local6) -> XSK of this queue
+ *   (ff00::/8: NDP), not the gateway's (espresso_local6), from neither a
+ *   link-local nor a multicast source                  -> XSK of this queue
  *   ARP, NDP, multicast, traffic for the gateway (SSH, IKE, DHCP),
  *   destinations no tunnel covers                     -> kernel
  * The SPD (espresso_spd_*) holds IPv4 selectors only: IPv6 goes by the
@@ -444,7 +445,12 @@ static __always_inline int lan_classify6(struct xdp_md *ctx,
 		return XDP_DROP;
 	}
 	__builtin_memcpy(k.addr, &ip6->daddr, 16);
+	/* a link-local source is never forwarded (RFC 4291 2.5.6): the
+	 * kernel's, which drops it as a host does */
 	if (k.addr[0] == 0xff || (k.addr[0] == 0xfe && (k.addr[1] & 0xc0) == 0x80) ||
+	    ip6->saddr.in6_u.u6_addr8[0] == 0xff ||
+	    (ip6->saddr.in6_u.u6_addr8[0] == 0xfe &&
+	     (ip6->saddr.in6_u.u6_addr8[1] & 0xc0) == 0x80) ||
 	    bpf_map_lookup_elem(&espresso_local6, k.addr)) {
 		COUNT(st, pass_lan_local);
 		return XDP_PASS;

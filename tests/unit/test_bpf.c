@@ -1124,6 +1124,11 @@ Test(bpf, lan6_kernel_keeps)
 		     BPF_ANY), 0);
 	lan6_tcp(&f);
 	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+	/* a link-local source is not forwarded, whatever its destination */
+	lan6_tcp(&f);
+	f.b[14 + 39] = 7;
+	memcpy(f.b + 14 + 8, ll, 16);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
 	/* another host's unicast MAC */
 	lan6_tcp(&f);
 	f.b[14 + 39] = 7;
