@@ -170,8 +170,8 @@ done
 # show lans: the LAN from the config, its kernel facts, and its share of
 # the queues' LAN counters (all of them: one LAN)
 for gw in a b; do
-	net=10.1.0.1/24
-	[ $gw = b ] && net=10.2.0.1/24
+	net=10.1.0.1/24,fd00:1:1::1/64
+	[ $gw = b ] && net=10.2.0.1/24,fd00:2:1::1/64
 	ctl $gw show lans | grep -q "^lan l0 ifindex [0-9]* mac [0-9a-f:]* mtu [0-9]* queues $QUEUES .* addresses $net\$" ||
 		fail "gw-$gw show lans: $(ctl $gw show lans)"
 	ok=
@@ -180,7 +180,7 @@ for gw in a b; do
 import json, sys
 l = json.load(sys.stdin)
 assert len(l) == 1 and l[0]["name"] == "l0" and l[0]["hosts"] >= 1, l
-print(l[0]["rx"], l[0]["tx"], l[0]["addresses"][0])') || fail "gw-$gw show lans -j: $(ctl $gw -j show lans)"
+print(l[0]["rx"], l[0]["tx"], ",".join(l[0]["addresses"]))') || fail "gw-$gw show lans -j: $(ctl $gw -j show lans)"
 		[ "$l" = "$(stat_sum $gw lan_rx) $(stat_sum $gw lan_tx) $net" ] && { ok=1; break; }
 		sleep 0.2
 	done
@@ -237,6 +237,11 @@ wait $srv
 grep receiver "$WORK/iperf6.txt"
 n=$(xdp_counter "$NS_A" l0 redirect_protect)
 [ "$((n - rx6_a))" -ge 100 ] || fail "gw-a XDP redirect_protect moved by $((n - rx6_a)) in iperf3 -6"
+# host B's MAC came from gw-b's kernel (NDP), in its IPv6 neighbour table
+ctl b -j show lans | /usr/bin/python3 -c '
+import json, sys
+l = json.load(sys.stdin)[0]
+assert l["hosts6"] == 1 and l["hosts"] == 1, l' || fail "gw-b show lans: $(ctl b -j show lans)"
 [ "$(forwarded6 "$NS_A")" = "$fwd6_a" ] || fail "gw-a's kernel forwarded IPv6 packets"
 [ "$(forwarded6 "$NS_B")" = "$fwd6_b" ] || fail "gw-b's kernel forwarded IPv6 packets"
 ip netns exec "$NS_HA" /usr/bin/python3 - "$tmtu" "$LAN_B_MTU" <<'PY' || fail "scapy IPv6 checks"
