@@ -21,6 +21,12 @@
 #     through the tunnel; DF too big for the tunnel: fragmentation needed
 #     from gw-a with the tunnel MTU; DF too big for B's LAN: from gw-b with
 #     B's LAN MTU
+#  2b. IPv6 (LANs fd00:X:1::/64, inside the fd00:X::/32 the tunnels route,
+#     net.ipv6.conf.all.forwarding = 0): ping6 and iperf3 -6 host A <->
+#     host B, Ip6OutForwDatagrams unchanged, gw-b's IPv6 neighbour table
+#     (show lans hosts6); scapy: hop limit 64 - 2, time exceeded from each
+#     gateway's LAN address, packet too big with the tunnel MTU and with
+#     B's LAN MTU, the kernel's neighbour advertisement for gw-a's address
 #  3. the gateway itself: a TCP service on gw-a's LAN address answers
 #     host A; host mode (the tun) works beside router mode
 #  4. the SPD on gw-a (scapy's UDP from host A, a receiver on host B):
