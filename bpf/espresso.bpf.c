@@ -18,8 +18,14 @@
  *   IPv4 unicast to this interface's MAC whose destination a tunnel route
  *   covers (espresso_routes4, the FIB's copy), and that is not one of the
  *   gateway's own addresses (espresso_local4)          -> XSK of this queue
- *   ARP, multicast, traffic for the gateway (SSH, IKE, DHCP), IPv6,
+ *   IPv6 unicast to this interface's MAC whose destination a tunnel route
+ *   covers (espresso_routes6), not link-local (fe80::/10), not multicast
+ *   (ff00::/8: NDP), not the gateway's (espresso_local6), from neither a
+ *   link-local nor a multicast source                  -> XSK of this queue
+ *   ARP, NDP, multicast, traffic for the gateway (SSH, IKE, DHCP),
  *   destinations no tunnel covers                     -> kernel
+ * The SPD (espresso_spd_*) holds IPv4 selectors only: IPv6 goes by the
+ * routes alone.
  * A covered destination with no XSK on the queue is dropped (counted): it
  * must never leave in clear through the kernel.
  *
@@ -94,6 +100,27 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } espresso_local4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, ESPRESSO_MAX_ROUTES);
+	__type(key, struct espresso_lpm6_key);
+	__type(value, struct espresso_route);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_routes6 SEC(".maps");
+
+struct espresso_addr6 {
+	__u8 a[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESPRESSO_MAX_LOCAL);
+	__type(key, struct espresso_addr6); /* IPv6 address */
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_local6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -395,6 +422,66 @@ static __always_inline int spd_verdict(struct iphdr *ip, void *data_end,
 }
 
 /*
+ * IPv6 plaintext on a LAN (its Ethernet header checked, unicast to us):
+ * a global unicast destination a tunnel's IPv6 route covers goes to the
+ * XSK; link-local, multicast (NDP, MLD) and the gateway's own addresses
+ * are the kernel's. No SPD: its selectors are IPv4.
+ */
+static __always_inline int lan_classify6(struct xdp_md *ctx,
+					 struct espresso_xdp_stats *st,
+					 const struct espresso_iface *ifc)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct espresso_lpm6_key k = { .prefixlen = 128 };
+	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+	struct espresso_route *rt;
+	struct espresso_meta m;
+	__u32 key;
+
+	if ((void *)(ip6 + 1) > data_end || ip6->version != 6 ||
+	    (void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > data_end) {
+		COUNT(st, drop_malformed);
+		return XDP_DROP;
+	}
+	__builtin_memcpy(k.addr, &ip6->daddr, 16);
+	/* IPv6 on the LANs is the default VRF's (espresso_routes6 has no VRF
+	 * in its key): another VRF's LAN leaves it to the kernel */
+	if (ifc->vrf) {
+		COUNT(st, pass_lan_no_route);
+		return XDP_PASS;
+	}
+	/* a link-local source is never forwarded (RFC 4291 2.5.6): the
+	 * kernel's, which drops it as a host does */
+	if (k.addr[0] == 0xff || (k.addr[0] == 0xfe && (k.addr[1] & 0xc0) == 0x80) ||
+	    ip6->saddr.in6_u.u6_addr8[0] == 0xff ||
+	    (ip6->saddr.in6_u.u6_addr8[0] == 0xfe &&
+	     (ip6->saddr.in6_u.u6_addr8[1] & 0xc0) == 0x80) ||
+	    bpf_map_lookup_elem(&espresso_local6, k.addr)) {
+		COUNT(st, pass_lan_local);
+		return XDP_PASS;
+	}
+	rt = bpf_map_lookup_elem(&espresso_routes6, &k);
+	if (!rt) {
+		COUNT(st, pass_lan_no_route);
+		return XDP_PASS;
+	}
+	key = ESPRESSO_XSK_KEY(ifc->lan, ctx->rx_queue_index);
+	if (ctx->rx_queue_index >= ESPRESSO_MAX_QUEUES ||
+	    !bpf_map_lookup_elem(&espresso_xsks, &key)) {
+		COUNT(st, drop_lan_no_xsk);
+		return XDP_DROP;
+	}
+	m = (struct espresso_meta){
+		.magic = ESPRESSO_META_MAGIC, .verdict = ESPRESSO_V_PROTECT,
+		.l3_proto = 6, .l3_off = sizeof(struct ethhdr),
+		.tunnel = rt->tunnel, .lan = ifc->lan,
+	};
+	COUNT(st, redirect_protect);
+	return meta_redirect_key(ctx, st, &m, key);
+}
+
+/*
  * A frame on a LAN interface (router mode): plaintext a tunnel route
  * covers goes to this queue's XSK of that LAN, with the tunnel in the
  * metadata; the rest is the kernel's. The worker decrements the TTL and
@@ -418,7 +505,8 @@ static __always_inline int lan_classify(struct xdp_md *ctx,
 	COUNT(st, lan_rx_packets);
 	if ((void *)(eth + 1) > data_end)
 		goto malformed;
-	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+	if (eth->h_proto != bpf_htons(ETH_P_IP) &&
+	    eth->h_proto != bpf_htons(ETH_P_IPV6)) {
 		COUNT(st, pass_lan_other);
 		return XDP_PASS;
 	}
@@ -429,6 +517,8 @@ static __always_inline int lan_classify(struct xdp_md *ctx,
 		COUNT(st, pass_lan_local);
 		return XDP_PASS;
 	}
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return lan_classify6(ctx, st, ifc);
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > data_end)
 		goto malformed;

@@ -30,6 +30,8 @@
 #define ESPRESSO_MAP_IFACES "espresso_ifaces"
 #define ESPRESSO_MAP_ROUTES4 "espresso_routes4"
 #define ESPRESSO_MAP_LOCAL4 "espresso_local4"
+#define ESPRESSO_MAP_ROUTES6 "espresso_routes6"
+#define ESPRESSO_MAP_LOCAL6 "espresso_local6"
 #define ESPRESSO_MAP_SPD_RULES "espresso_spd_rules"
 #define ESPRESSO_MAP_SPD_LPM "espresso_spd_lpm"
 #define ESPRESSO_MAP_SPD_CTL "espresso_spd_ctl"
@@ -52,6 +54,12 @@ struct espresso_lpm4_key {
 };
 struct espresso_route {
 	__u32 tunnel; /* tunnel slot + 1: the FIB's value */
+};
+/* espresso_routes6 (LPM trie): the tunnels' IPv6 routes; espresso_local6
+ * (hash, key: 16 bytes) the gateway's own IPv6 addresses. */
+struct espresso_lpm6_key {
+	__u32 prefixlen;
+	__u8 addr[16]; /* network order */
 };
 
 /* espresso_sa_in: key = SPI in host byte order. */
@@ -208,9 +216,9 @@ struct espresso_meta {
 	X(pass_natt_keepalive, "NAT-T keepalive (RFC 3948 0xFF): to the kernel") \
 	X(lan_rx_packets, "frames seen on LAN interfaces (router mode)")     \
 	X(redirect_protect, "LAN plaintext a tunnel route covers: to the XSK") \
-	X(pass_lan_local, "LAN: for the gateway itself, or not unicast to it") \
+	X(pass_lan_local, "LAN: for the gateway, not unicast to it, fe80::/10, ff00::/8") \
 	X(pass_lan_no_route, "LAN: no tunnel route covers it: to the kernel") \
-	X(pass_lan_other, "LAN: not IPv4, or VLAN-tagged: to the kernel")      \
+	X(pass_lan_other, "LAN: not IPv4/IPv6, or VLAN-tagged: to the kernel")      \
 	X(drop_lan_no_xsk, "LAN: a tunnel covers it but no XSK on this queue") \
 	X(spd_cache_hit, "LAN: SPD verdict from the flow cache")              \
 	X(spd_cache_miss, "LAN: SPD looked up (and the verdict cached)")      \

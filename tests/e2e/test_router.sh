@@ -21,6 +21,12 @@
 #     through the tunnel; DF too big for the tunnel: fragmentation needed
 #     from gw-a with the tunnel MTU; DF too big for B's LAN: from gw-b with
 #     B's LAN MTU
+#  2b. IPv6 (LANs fd00:X:1::/64, inside the fd00:X::/32 the tunnels route,
+#     net.ipv6.conf.all.forwarding = 0): ping6 and iperf3 -6 host A <->
+#     host B, Ip6OutForwDatagrams unchanged, gw-b's IPv6 neighbour table
+#     (show lans hosts6); scapy: hop limit 64 - 2, time exceeded from each
+#     gateway's LAN address, packet too big with the tunnel MTU and with
+#     B's LAN MTU, the kernel's neighbour advertisement for gw-a's address
 #  3. the gateway itself: a TCP service on gw-a's LAN address answers
 #     host A; host mode (the tun) works beside router mode
 #  4. the SPD on gw-a (scapy's UDP from host A, a receiver on host B):
@@ -56,11 +62,14 @@ stat_sum() { # stat_sum a|b NAME: a per-queue counter summed over queues
 	ctl "$1" show stats | grep '^queue' |
 		awk -v n="$2" '{for (i = 1; i < NF; i++) if ($i == n) s += $(i + 1)} END {print s + 0}'
 }
+forwarded6() { # forwarded6 NS: the kernel's Ip6OutForwDatagrams
+	ip netns exec "$1" awk '$1 == "Ip6OutForwDatagrams" { print $2 }' /proc/net/snmp6
+}
 forwarded() { # forwarded NS: the kernel's Ip ForwDatagrams
 	ip netns exec "$1" awk '/^Ip:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "ForwDatagrams") c = i; h = 1 } else print $c }' /proc/net/snmp
 }
 
-lan_up() { # lan_up A|B NET MTU: host namespace and LAN veth of gateway x
+lan_up() { # lan_up A|B NET MTU NET6: host namespace and LAN veth of gateway x
 	local gw=${P}$1 host=${P}H$1
 	ip netns add "$host"
 	ip link add h0 netns "$host" numrxqueues "$QUEUES" numtxqueues "$QUEUES" \
@@ -72,6 +81,11 @@ lan_up() { # lan_up A|B NET MTU: host namespace and LAN veth of gateway x
 	ip -n "$gw" addr add "$2.1/24" dev l0
 	ip -n "$host" addr add "$2.2/24" dev h0
 	ip -n "$host" route add default via "$2.1"
+	# IPv6: the LAN fd00:X:1::/64 inside the fd00:X::/32 the peer routes
+	# into its tunnel (the tun's fd00:X::1 stays outside the LAN)
+	ip -n "$gw" addr add "$4::1/64" dev l0 nodad
+	ip -n "$host" addr add "$4::2/64" dev h0 nodad
+	ip -n "$host" -6 route add default via "$4::1"
 	# a veth leaves checksums to the receiver (CHECKSUM_PARTIAL), and an
 	# XSK gets the bytes as they are: complete them here, as a wire would
 	ip netns exec "$host" ethtool -K h0 tx off >/dev/null
@@ -85,12 +99,12 @@ rgw_start() { # rgw_start a|b: gw_start's gateway in router mode
 		ns=$NS_A
 		conf=$(EXTRA_CONF='lan = ( { name = "l0"; } );' gw_conf a eA \
 			10.1.255.1/32 fd00:1::1/128 192.0.2.1 192.0.2.2 \
-			10.2.0.0/16 fd00:2::/64 "$SPI_AB" "$KEY_AB" "$SPI_BA" "$KEY_BA")
+			10.2.0.0/16 fd00:2::/32 "$SPI_AB" "$KEY_AB" "$SPI_BA" "$KEY_BA")
 	else
 		ns=$NS_B
 		conf=$(EXTRA_CONF="lan = ( { name = \"l0\"; } ); ${B_POLICIES:-}" gw_conf b eB \
 			10.2.255.1/32 fd00:2::1/128 192.0.2.2 192.0.2.1 \
-			10.1.0.0/16 fd00:1::/64 "$SPI_BA" "$KEY_BA" "$SPI_AB" "$KEY_AB")
+			10.1.0.0/16 fd00:1::/32 "$SPI_BA" "$KEY_BA" "$SPI_AB" "$KEY_AB")
 	fi
 	log=$WORK/gw-$1.log
 	ip netns exec "$ns" "$ROOT/espressod" ${VERBOSE:+-v} -c "$conf" --state-dir "$WORK/state-$1" \
@@ -109,16 +123,20 @@ rgw_start() { # rgw_start a|b: gw_start's gateway in router mode
 TUN_MTU=0
 B_POLICIES='policies = ( { id = 50; src = "10.2.0.0/24"; dst = "10.1.0.0/24"; proto = "udp"; dport = "6000"; action = "discard"; } );'
 topo_up
-lan_up A 10.1.0 1500
-lan_up B 10.2.0 "$LAN_B_MTU"
+lan_up A 10.1.0 1500 fd00:1:1
+lan_up B 10.2.0 "$LAN_B_MTU" fd00:2:1
 for ns in "$NS_A" "$NS_B"; do
 	[ "$(ip netns exec "$ns" sysctl -n net.ipv4.ip_forward)" = 0 ] ||
 		fail "IP forwarding is on in $ns"
+	[ "$(ip netns exec "$ns" sysctl -n net.ipv6.conf.all.forwarding)" = 0 ] ||
+		fail "IPv6 forwarding is on in $ns"
 done
 rgw_start a
 rgw_start b
 fwd_a=$(forwarded "$NS_A")
 fwd_b=$(forwarded "$NS_B")
+fwd6_a=$(forwarded6 "$NS_A")
+fwd6_b=$(forwarded6 "$NS_B")
 grep -q "LAN l0: router mode" "$WORK/gw-a.log" || fail "gw-a: no LAN: $(cat "$WORK/gw-a.log")"
 
 say "1. ping and iperf3 between the LAN hosts"
@@ -158,8 +176,8 @@ done
 # show lans: the LAN from the config, its kernel facts, and its share of
 # the queues' LAN counters (all of them: one LAN)
 for gw in a b; do
-	net=10.1.0.1/24
-	[ $gw = b ] && net=10.2.0.1/24
+	net=10.1.0.1/24,fd00:1:1::1/64
+	[ $gw = b ] && net=10.2.0.1/24,fd00:2:1::1/64
 	ctl $gw show lans | grep -q "^lan l0 ifindex [0-9]* mac [0-9a-f:]* mtu [0-9]* queues $QUEUES .* addresses $net\$" ||
 		fail "gw-$gw show lans: $(ctl $gw show lans)"
 	ok=
@@ -168,7 +186,7 @@ for gw in a b; do
 import json, sys
 l = json.load(sys.stdin)
 assert len(l) == 1 and l[0]["name"] == "l0" and l[0]["hosts"] >= 1, l
-print(l[0]["rx"], l[0]["tx"], l[0]["addresses"][0])') || fail "gw-$gw show lans -j: $(ctl $gw -j show lans)"
+print(l[0]["rx"], l[0]["tx"], ",".join(l[0]["addresses"]))') || fail "gw-$gw show lans -j: $(ctl $gw -j show lans)"
 		[ "$l" = "$(stat_sum $gw lan_rx) $(stat_sum $gw lan_tx) $net" ] && { ok=1; break; }
 		sleep 0.2
 	done
@@ -207,6 +225,70 @@ print("scapy: TTL 62, time exceeded from 10.1.0.1 and 10.2.0.1, frag needed %d a
 PY
 n=$(ctl a show stats | tr ' ' '\n' | grep -A1 -x lan_ttl | sed -n 2p)
 [ "${n:-0}" -ge 1 ] || fail "gw-a counted no lan_ttl drop: $(ctl a show stats)"
+
+say "2b. IPv6 on the LANs"
+ok=
+for _ in 1 2 3 4 5; do
+	ip netns exec "$NS_HA" ping -6 -c 1 -W 1 fd00:2:1::2 >/dev/null && { ok=1; break; }
+done
+[ -n "$ok" ] || fail "no ping6 host A -> host B: $(ctl a show stats; ctl b show stats)"
+ip netns exec "$NS_HB" ping -6 -c 3 -i 0.2 -W 2 fd00:1:1::2 >/dev/null || fail "no ping6 host B -> host A"
+rx6_a=$(xdp_counter "$NS_A" l0 redirect_protect)
+ip netns exec "$NS_HB" iperf3 -s -1 -B fd00:2:1::2 >/dev/null 2>&1 &
+srv=$!
+sleep 0.5
+ip netns exec "$NS_HA" iperf3 -6 -c fd00:2:1::2 -t 1 >"$WORK/iperf6.txt" 2>&1 ||
+	fail "iperf3 -6: $(cat "$WORK/iperf6.txt")"
+wait $srv
+grep receiver "$WORK/iperf6.txt"
+n=$(xdp_counter "$NS_A" l0 redirect_protect)
+[ "$((n - rx6_a))" -ge 100 ] || fail "gw-a XDP redirect_protect moved by $((n - rx6_a)) in iperf3 -6"
+# host B's MAC came from gw-b's kernel (NDP), in its IPv6 neighbour table
+ctl b -j show lans | /usr/bin/python3 -c '
+import json, sys
+l = json.load(sys.stdin)[0]
+assert l["hosts6"] == 1 and l["hosts"] == 1, l' || fail "gw-b show lans: $(ctl b -j show lans)"
+[ "$(forwarded6 "$NS_A")" = "$fwd6_a" ] || fail "gw-a's kernel forwarded IPv6 packets"
+[ "$(forwarded6 "$NS_B")" = "$fwd6_b" ] || fail "gw-b's kernel forwarded IPv6 packets"
+ip netns exec "$NS_HA" /usr/bin/python3 - "$tmtu" "$LAN_B_MTU" <<'PY' || fail "scapy IPv6 checks"
+import sys
+from scapy.all import (IPv6, ICMPv6EchoRequest, ICMPv6EchoReply, ICMPv6TimeExceeded,
+                       ICMPv6PacketTooBig, ICMPv6ND_NS, ICMPv6ND_NA, ICMPv6NDOptSrcLLAddr,
+                       Ether, Raw, sr1, srp1, conf, get_if_hwaddr, in6_getnsma, in6_getnsmac,
+                       inet_pton, inet_ntop, socket)
+conf.verb = 0
+tmtu, lanb = int(sys.argv[1]), int(sys.argv[2])
+def ask(p, l2=False):
+    for _ in range(3):
+        r = (srp1 if l2 else sr1)(p, timeout=2, iface="h0")
+        if r is not None:
+            return r
+    sys.exit("no answer to %r" % p)
+B = "fd00:2:1::2"
+r = ask(IPv6(dst=B, hlim=64) / ICMPv6EchoRequest(id=7, seq=1))
+assert ICMPv6EchoReply in r and r[IPv6].src == B, r.summary()
+assert r[IPv6].hlim == 62, "echo reply hop limit %d, not 64 - 2 routers" % r[IPv6].hlim
+r = ask(IPv6(dst=B, hlim=1) / ICMPv6EchoRequest(id=7, seq=2))
+assert ICMPv6TimeExceeded in r and r[ICMPv6TimeExceeded].code == 0 and r[IPv6].src == "fd00:1:1::1", r.summary()
+r = ask(IPv6(dst=B, hlim=2) / ICMPv6EchoRequest(id=7, seq=3))
+assert ICMPv6TimeExceeded in r and r[IPv6].src == "fd00:2:1::1", r.summary()
+assert r[IPv6].hlim == 63, "time exceeded from gw-b crossed gw-a: hop limit %d" % r[IPv6].hlim
+r = ask(IPv6(dst=B) / ICMPv6EchoRequest(id=7, seq=4, data=b"x" * (1500 - 48)))
+assert ICMPv6PacketTooBig in r and r[IPv6].src == "fd00:1:1::1", r.summary()
+assert r[ICMPv6PacketTooBig].mtu == tmtu, "PTB MTU %d, tunnel %d" % (r[ICMPv6PacketTooBig].mtu, tmtu)
+r = ask(IPv6(dst=B) / ICMPv6EchoRequest(id=7, seq=5, data=b"x" * (lanb + 8 - 48)))
+assert ICMPv6PacketTooBig in r and r[IPv6].src == "fd00:2:1::1", r.summary()
+assert r[ICMPv6PacketTooBig].mtu == lanb, "PTB MTU %d, LAN %d" % (r[ICMPv6PacketTooBig].mtu, lanb)
+# NDP for the gateway's LAN address: the kernel answers
+gw = "fd00:1:1::1"
+ns = inet_ntop(socket.AF_INET6, in6_getnsma(inet_pton(socket.AF_INET6, gw)))
+mac = get_if_hwaddr("h0")
+r = ask(Ether(src=mac, dst=in6_getnsmac(inet_pton(socket.AF_INET6, ns))) /
+        IPv6(src="fd00:1:1::2", dst=ns, hlim=255) / ICMPv6ND_NS(tgt=gw) /
+        ICMPv6NDOptSrcLLAddr(lladdr=mac), l2=True)
+assert ICMPv6ND_NA in r and r[ICMPv6ND_NA].tgt == gw, r.summary()
+print("scapy: hop limit 62, time exceeded from fd00:1:1::1 and fd00:2:1::1, too big %d and %d, NA for %s" % (tmtu, lanb, gw))
+PY
 
 say "3. the gateways themselves"
 ip netns exec "$NS_A" /usr/bin/python3 -c '

@@ -1055,11 +1055,12 @@ Test(bpf, lan_not_ipv4)
 	eth(&f, 0x0806);
 	put(&f, arp, sizeof(arp));
 	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_other);
+	/* IPv6 is classified (lan6_* below); with no IPv6 route, the kernel's */
 	eth(&f, 0x86dd);
 	ip = ip6(&f, IPPROTO_TCP);
 	tcp_syn(&f);
 	ip6_done(&f, ip);
-	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_other);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_no_route);
 	eth(&f, 0x8100);
 	vlan(&f, 5, 0x0800);
 	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_other);
@@ -1078,6 +1079,106 @@ Test(bpf, lan_malformed)
 	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_malformed);
 	lan_tcp(&f, 0);
 	EXPECT_LAN(f.b, 14 + 10, XDP_DROP, drop_malformed);
+}
+
+/* ---- router mode: IPv6 on a LAN -------------------------------------------- */
+
+/* espresso_routes6: 2001:db8::/32 -> tunnel slot 4 + 1 (with lan_setup). */
+static void lan6_setup(void)
+{
+	struct espresso_lpm6_key k = { .prefixlen = 32,
+				       .addr = { 0x20, 0x01, 0x0d, 0xb8 } };
+	struct espresso_route v = { .tunnel = LAN_ROUTE_VALUE };
+
+	lan_setup();
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+					  ESPRESSO_MAP_ROUTES6), &k, sizeof(k),
+					  &v, sizeof(v), BPF_ANY), 0);
+}
+
+/* A TCP SYN 2001:db8::2 -> 2001:db8::1 (covered by the route). */
+static void lan6_tcp(struct frame *f)
+{
+	size_t ip;
+
+	eth(f, 0x86dd);
+	ip = ip6(f, IPPROTO_TCP);
+	tcp_syn(f);
+	ip6_done(f, ip);
+}
+
+Test(bpf, lan6_covered_no_xsk_fails_closed)
+{
+	struct frame f;
+
+	lan6_setup();
+	lan6_tcp(&f);
+	/* no socket bound: dropped, never passed to the kernel in clear */
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_lan_no_xsk);
+	/* the IPv4 route is not an IPv6 one: 3ffe::1 is not covered */
+	lan6_tcp(&f);
+	f.b[14 + 24] = 0x3f;
+	f.b[14 + 25] = 0xfe;
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_no_route);
+}
+
+Test(bpf, lan6_kernel_keeps)
+{
+	static const unsigned char ll[16] = { 0xfe, 0x80, [15] = 1 };
+	static const unsigned char nsm[16] = { 0xff, 0x02, [11] = 1, [12] = 0xff,
+					       [15] = 1 };
+	static const unsigned char own[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	static const unsigned char ll2[16] = { 0xfe, 0xbf, [15] = 1 };
+	__u32 one = 1;
+	struct frame f;
+
+	lan6_setup();
+	/* link-local (fe80::/10, up to febf::) and multicast (NDP) */
+	lan6_tcp(&f);
+	memcpy(f.b + 14 + 24, ll, 16);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+	lan6_tcp(&f);
+	memcpy(f.b + 14 + 24, ll2, 16);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+	lan6_tcp(&f);
+	memcpy(f.b + 14 + 24, nsm, 16);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+	/* fec0:: is past fe80::/10: the route decides (none) */
+	lan6_tcp(&f);
+	f.b[14 + 24] = 0xfe;
+	f.b[14 + 25] = 0xc0;
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_no_route);
+	/* one of the gateway's own, inside the route */
+	cr_assert_eq(bpf_map__update_elem(bpf_object__find_map_by_name(obj,
+		     ESPRESSO_MAP_LOCAL6), own, 16, &one, sizeof(one),
+		     BPF_ANY), 0);
+	lan6_tcp(&f);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+	/* a link-local source is not forwarded, whatever its destination */
+	lan6_tcp(&f);
+	f.b[14 + 39] = 7;
+	memcpy(f.b + 14 + 8, ll, 16);
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+	/* another host's unicast MAC */
+	lan6_tcp(&f);
+	f.b[14 + 39] = 7;
+	f.b[5] = 9;
+	EXPECT_LAN(f.b, f.len, XDP_PASS, pass_lan_local);
+}
+
+Test(bpf, lan6_malformed)
+{
+	struct frame f;
+
+	lan6_setup();
+	lan6_tcp(&f);
+	set16(&f, 14 + 4, (unsigned int)f.len); /* payload past the frame */
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_malformed);
+	lan6_tcp(&f);
+	f.b[14] = 0x40; /* version 4 in an IPv6 ethertype */
+	EXPECT_LAN(f.b, f.len, XDP_DROP, drop_malformed);
+	lan6_tcp(&f);
+	EXPECT_LAN(f.b, 14 + 39, XDP_DROP, drop_malformed);
 }
 
 /* ---- router mode: the SPD and its flow cache ------------------------------ */

@@ -962,3 +962,27 @@ Test(icmp4, time_exceeded)
 	build_ip4(P, 100, NULL, 0, 6, 0x2001);
 	cr_assert_eq(frag_icmp4_time_exceeded(O, sizeof(O), P, 100, SRC4), 0);
 }
+
+/* An IPv6 router's hop limit ran out (router mode): type 3 code 0, zero
+ * where too big's MTU goes, the same quote and the same silences. */
+Test(icmp6, time_exceeded)
+{
+	size_t n;
+
+	build_ip6(P, 1500, 6);
+	n = frag_icmp6_time_exceeded(O, sizeof(O), P, 1500, SRC6);
+	cr_assert_eq(n, 1280);
+	cr_assert_eq(O[6], 58);
+	cr_assert_eq(memcmp(O + 8, SRC6, 16), 0);
+	cr_assert_eq(memcmp(O + 24, P + 8, 16), 0);
+	cr_assert_eq(O[40], 3);
+	cr_assert_eq(O[41], 0);
+	cr_assert_eq(g16(O + 44) | g16(O + 46), 0, "unused");
+	cr_assert(ref_ok(ref_pseudo6(O, 58, n - 40), O + 40, n - 40),
+		  "ICMPv6 checksum");
+	cr_assert_eq(memcmp(O + 48, P, 1232), 0, "quote");
+	/* an ICMPv6 error is not answered */
+	build_ip6(P, 200, 58);
+	P[40] = 3;
+	cr_assert_eq(frag_icmp6_time_exceeded(O, sizeof(O), P, 200, SRC6), 0);
+}

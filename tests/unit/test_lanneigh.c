@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tables/lanneigh.h"
 
@@ -110,4 +111,51 @@ Test(lanneigh, readers_see_mac_with_address)
 	cr_assert_eq(atomic_load(&r.wrong), 0, "a host seen with another's MAC");
 	cr_assert_gt(atomic_load(&r.seen), 0);
 	free(r.n);
+}
+
+/* IPv6 neighbours: 16-byte addresses, the same rules. */
+static void addr6(uint8_t a[16], uint32_t host)
+{
+	memset(a, 0, 16);
+	a[0] = 0xfd;
+	a[3] = 2;
+	a[5] = 1; /* fd00:2:1::/64 */
+	a[12] = host >> 24;
+	a[13] = host >> 16;
+	a[14] = host >> 8;
+	a[15] = host;
+}
+
+Test(lanneigh, ipv6_set_find_forget_full)
+{
+	struct lan_neigh6 *n = calloc(1, sizeof(*n));
+	uint8_t a[16], mac[6];
+	uint32_t i;
+
+	cr_assert_not_null(n);
+	addr6(a, 2);
+	cr_assert_not(lan_neigh6_mac(n, a, mac));
+	cr_assert_not_null(lan_neigh6_get(n, a)); /* asked: no MAC yet */
+	cr_assert_not(lan_neigh6_mac(n, a, mac));
+	lan_neigh6_set(n, a, MAC_A);
+	cr_assert(lan_neigh6_mac(n, a, mac));
+	cr_assert_arr_eq(mac, MAC_A, 6);
+	lan_neigh6_set(n, a, NULL);
+	cr_assert_not(lan_neigh6_mac(n, a, mac));
+	/* another prefix, same interface identifier: another host */
+	a[5] = 9;
+	cr_assert_null(lan_neigh6_find(n, a));
+	cr_assert_eq(n->count, 1);
+	for (i = 3; n->count < LAN_NEIGH_MAX; i++) {
+		addr6(a, i);
+		lan_neigh6_set(n, a, i & 1 ? MAC_A : MAC_B);
+	}
+	addr6(a, i);
+	cr_assert_null(lan_neigh6_get(n, a));
+	while (--i >= 3) {
+		addr6(a, i);
+		cr_assert(lan_neigh6_mac(n, a, mac), "%u", i);
+		cr_assert_arr_eq(mac, i & 1 ? MAC_A : MAC_B, 6);
+	}
+	free(n);
 }

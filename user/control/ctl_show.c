@@ -358,7 +358,7 @@ static struct json_object *show_policies(struct espd *d)
 static struct json_object *show_lans(struct espd *d)
 {
 	struct json_object *a = json_object_new_array();
-	char buf[INET_ADDRSTRLEN + 4], mac[18];
+	char buf[INET6_ADDRSTRLEN + 5], mac[18];
 	int l, q, i;
 
 	for (l = 0; l < d->env.nlans; l++) {
@@ -405,8 +405,17 @@ static struct json_object *show_lans(struct espd *d)
 				 __builtin_popcount(le->mask[i]));
 			json_object_array_add(ad, STR(buf));
 		}
+		for (i = 0; i < le->nprefix6; i++) { /* IPv6 after IPv4 */
+			size_t n;
+
+			inet_ntop(AF_INET6, le->own6[i], buf, INET6_ADDRSTRLEN);
+			n = strlen(buf);
+			snprintf(buf + n, sizeof(buf) - n, "/%d", le->plen6[i]);
+			json_object_array_add(ad, STR(buf));
+		}
 		ADD(o, "addresses", ad);
 		ADD(o, "hosts", U64(le->neigh ? le->neigh->count : 0));
+		ADD(o, "hosts6", U64(le->neigh6 ? le->neigh6->count : 0));
 		ADD(o, "rx", U64(rx));
 		ADD(o, "rx_bytes", U64(rxb));
 		ADD(o, "tx", U64(tx));

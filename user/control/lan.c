@@ -34,18 +34,68 @@ static int rx_queues(const char *ifname)
 	return n ? n : 1;
 }
 
+static int prefix_len6(const struct sockaddr *mask)
+{
+	const uint8_t *m;
+	int n = 0, b;
+
+	if (!mask)
+		return 128;
+	m = ((const struct sockaddr_in6 *)mask)->sin6_addr.s6_addr;
+	for (b = 0; b < 128 && (m[b / 8] & (0x80 >> (b % 8))); b++)
+		n++;
+	return n;
+}
+
+/* One IPv6 address of the gateway: into espresso_local6 (all of them, the
+ * link-local ones too), and a LAN's global ones are its on-link prefixes. */
+static void addresses6(struct espd *d, const struct ifaddrs *i, int *nlocal6)
+{
+	const uint8_t *a = ((const struct sockaddr_in6 *)i->ifa_addr)
+				   ->sin6_addr.s6_addr;
+	int l, len, b;
+
+	if ((*nlocal6)++ < ESPRESSO_MAX_LOCAL && bpfload_local6_add(&d->bpf, a))
+		log_warn("cannot add a local address to %s",
+			 ESPRESSO_MAP_LOCAL6);
+	/* link-local and multicast are the kernel's (XDP passes them) */
+	if (a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
+		return;
+	len = prefix_len6(i->ifa_netmask);
+	for (l = 0; l < d->cfg.nlans; l++) {
+		struct lan_env *le = &d->env.lans[l];
+		uint8_t *net;
+
+		if (strcmp(i->ifa_name, d->cfg.lans[l].name) ||
+		    le->nprefix6 == LAN_PREFIX_MAX)
+			continue;
+		if (!le->nprefix6)
+			memcpy(le->addr6, a, 16);
+		memcpy(le->own6[le->nprefix6], a, 16);
+		net = le->net6[le->nprefix6];
+		memset(net, 0, 16);
+		for (b = 0; b < len; b++)
+			net[b / 8] |= a[b / 8] & (0x80 >> (b % 8));
+		le->plen6[le->nprefix6++] = (uint8_t)len;
+	}
+}
+
 /* The LAN's IPv4 prefixes, and every IPv4 address of the gateway into
  * the XDP map (traffic for them stays the kernel's). */
 static int addresses(struct espd *d)
 {
 	struct ifaddrs *ifa, *i;
-	int l, nlocal = 0;
+	int l, nlocal = 0, nlocal6 = 0;
 
 	if (getifaddrs(&ifa))
 		return -errno;
 	for (i = ifa; i; i = i->ifa_next) {
 		uint32_t a, m;
 
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET6) {
+			addresses6(d, i, &nlocal6);
+			continue;
+		}
 		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
 			continue;
 		a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
@@ -74,6 +124,10 @@ static int addresses(struct espd *d)
 		log_warn("%d local IPv4 addresses, %d in %s: LAN traffic to the "
 			 "others is routed as any", nlocal, ESPRESSO_MAX_LOCAL,
 			 ESPRESSO_MAP_LOCAL4);
+	if (nlocal6 > ESPRESSO_MAX_LOCAL)
+		log_warn("%d local IPv6 addresses, %d in %s: LAN traffic to the "
+			 "others is routed as any", nlocal6, ESPRESSO_MAX_LOCAL,
+			 ESPRESSO_MAP_LOCAL6);
 	return 0;
 }
 
@@ -97,11 +151,16 @@ int lan_setup(struct espd *d, const char *obj)
 		}
 		le->neigh = calloc(1, sizeof(*le->neigh));
 		le->want = calloc(d->cfg.workers.queues, sizeof(*le->want));
-		if (!le->neigh || !le->want)
+		le->neigh6 = calloc(1, sizeof(*le->neigh6));
+		le->want6 = calloc(d->cfg.workers.queues, sizeof(*le->want6));
+		if (!le->neigh || !le->want || !le->neigh6 || !le->want6)
 			return -ENOMEM;
 		for (q = 0; q < d->cfg.workers.queues; q++) {
 			err = spsc_init(&le->want[q], LAN_WANT_RING,
 					sizeof(uint32_t));
+			if (!err)
+				err = spsc_init(&le->want6[q], LAN_WANT_RING,
+						16);
 			if (err)
 				return err;
 		}
@@ -127,8 +186,9 @@ int lan_setup(struct espd *d, const char *obj)
 		if (err)
 			return err;
 		inet_ntop(AF_INET, &le->addr, a, sizeof(a));
-		log_info("LAN %s: router mode, %s and %d prefix(es), MTU %d",
-			 d->cfg.lans[l].name, a, le->nprefix, le->mtu);
+		log_info("LAN %s: router mode, %s and %d prefix(es), %d IPv6 "
+			 "prefix(es), MTU %d", d->cfg.lans[l].name, a,
+			 le->nprefix, le->nprefix6, le->mtu);
 	}
 	return 0;
 }
@@ -178,17 +238,67 @@ static void ask(struct lan_env *le, uint32_t ip, uint64_t now_ms)
 		nl_neigh_resolve4(le->ifindex, a);
 }
 
+static void ask6(struct lan_env *le, const uint8_t ip[16], uint64_t now_ms)
+{
+	struct lan_neigh6_ent *e = lan_neigh6_get(le->neigh6, ip);
+	struct in6_addr a;
+	uint8_t mac[6];
+
+	if (!e || (atomic_load(&e->mac) & NH_MAC_VALID) ||
+	    now_ms - e->asked_ms < LAN_ASK_MS)
+		return;
+	e->asked_ms = now_ms;
+	memcpy(&a, ip, 16);
+	if (!nl_neigh_get6(le->ifindex, &a, mac))
+		lan_neigh6_set(le->neigh6, ip, mac);
+	else
+		nl_neigh_resolve6(le->ifindex, &a);
+}
+
 void lan_service(struct espd *d, uint64_t now_ms)
 {
 	int l, q;
 	uint32_t ip;
+	uint8_t ip6[16];
 
 	for (l = 0; l < d->env.nlans; l++) {
 		struct lan_env *le = &d->env.lans[l];
 
-		for (q = 0; q < d->cfg.workers.queues; q++)
+		for (q = 0; q < d->cfg.workers.queues; q++) {
 			while (spsc_pop(&le->want[q], &ip))
 				ask(le, ip, now_ms);
+			while (spsc_pop(&le->want6[q], ip6))
+				ask6(le, ip6, now_ms);
+		}
+	}
+}
+
+/* Whether a is in the prefix net/len. */
+static bool in_prefix6(const uint8_t *a, const uint8_t *net, int len)
+{
+	int b;
+
+	for (b = 0; b < len; b++)
+		if ((a[b / 8] ^ net[b / 8]) & (0x80 >> (b % 8)))
+			return false;
+	return true;
+}
+
+void lan_on_neigh6(struct espd *d, int ifindex, const struct in6_addr *ip,
+		   const uint8_t *mac)
+{
+	int l, i;
+
+	for (l = 0; l < d->env.nlans; l++) {
+		struct lan_env *le = &d->env.lans[l];
+
+		if (le->ifindex != ifindex)
+			continue;
+		for (i = 0; i < le->nprefix6; i++)
+			if (in_prefix6(ip->s6_addr, le->net6[i], le->plen6[i]))
+				break;
+		if (i < le->nprefix6)
+			lan_neigh6_set(le->neigh6, ip->s6_addr, mac);
 	}
 }
 
@@ -219,10 +329,16 @@ void lan_free(struct espd *d)
 
 		for (q = 0; le->want && q < d->cfg.workers.queues; q++)
 			spsc_free(&le->want[q]);
+		for (q = 0; le->want6 && q < d->cfg.workers.queues; q++)
+			spsc_free(&le->want6[q]);
 		free(le->want);
 		free(le->neigh);
+		free(le->want6);
+		free(le->neigh6);
 		le->want = NULL;
 		le->neigh = NULL;
+		le->want6 = NULL;
+		le->neigh6 = NULL;
 	}
 	d->env.nlans = 0;
 }

@@ -25,6 +25,9 @@ void lan_service(struct espd *d, uint64_t now_ms);
 /* A neighbour event from the kernel (mac NULL: gone). */
 void lan_on_neigh(struct espd *d, int ifindex, struct in_addr ip,
 		  const uint8_t *mac);
+/* The same for an IPv6 neighbour (a host in one of a LAN's IPv6 prefixes). */
+void lan_on_neigh6(struct espd *d, int ifindex, const struct in6_addr *ip,
+		   const uint8_t *mac);
 /* After the workers are gone. */
 void lan_free(struct espd *d);
 

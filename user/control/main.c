@@ -121,6 +121,7 @@ static void on_neigh6(void *arg, int ifindex, const struct in6_addr *ip,
 	struct espd *d = arg;
 
 	neigh_update6(&d->live, ifindex, ip, mac);
+	lan_on_neigh6(d, ifindex, ip, mac);
 }
 
 static uint64_t mono_ms(void)
@@ -219,6 +220,11 @@ static void ops_xdp_route_set(void *arg, const struct cfg_prefix *p,
 		log_rl(LOG_LVL_WARN, 10, "cannot add a route to %s: LAN "
 		       "traffic for it goes to the kernel",
 		       ESPRESSO_MAP_ROUTES4);
+	if (p->family == AF_INET6 && !vrf && /* the default VRF's only */
+	    bpfload_route6_set(&d->bpf, p->addr, p->len, value))
+		log_rl(LOG_LVL_WARN, 10, "cannot add a route to %s: LAN "
+		       "traffic for it goes to the kernel",
+		       ESPRESSO_MAP_ROUTES6);
 }
 
 static void ops_xdp_route_del(void *arg, const struct cfg_prefix *p,
@@ -228,6 +234,10 @@ static void ops_xdp_route_del(void *arg, const struct cfg_prefix *p,
 
 	if (p->family == AF_INET)
 		bpfload_route4_del(&d->bpf, (uint16_t)vrf, p->addr, p->len);
+	/* IPv6 on the LANs is the default VRF's (espresso_routes6 has no
+	 * VRF in its key) */
+	if (p->family == AF_INET6 && !vrf)
+		bpfload_route6_del(&d->bpf, p->addr, p->len);
 }
 
 static void ops_committed(void *arg)

@@ -27,6 +27,14 @@
 /* Where a LAN frame's Ethernet header starts (TX frames we build). */
 #define LAN_TX_OFF 0
 #define ICMP_MAX 576 /* an ICMP error quotes little: RFC 1812 4.3.2.3 */
+#define ICMP6_MAX 1280 /* ICMPv6: as much as fits the minimum MTU (RFC 4443) */
+#define IP6_HLEN 40
+
+/* Whether LAN le has a global IPv6 address (its ICMPv6 source). */
+static bool lan_has6(const struct lan_env *le)
+{
+	return le->nprefix6 > 0;
+}
 
 static void lan_drop(struct worker *w, struct tunnel *t, int reason)
 {
@@ -125,7 +133,7 @@ static uint8_t *lan_frame(struct worker *w, int l, const uint8_t *pkt,
 	f = xsk_port_frame(port, *addr) + LAN_TX_OFF;
 	eth = (struct ethhdr *)f;
 	memcpy(eth->h_source, w->env->lans[l].mac, ETH_ALEN);
-	eth->h_proto = htons(ETH_P_IP);
+	eth->h_proto = htons((pkt[0] >> 4) == 6 ? ETH_P_IPV6 : ETH_P_IP);
 	memcpy(f + ETH_HLEN, pkt, len);
 	return f;
 }
@@ -150,10 +158,17 @@ static void lan_icmp_send(struct worker *w, int l, const uint8_t dst_mac[6],
 void fwd_lan_icmp_needed(struct worker *w, int l, const uint8_t src_mac[6],
 			 const uint8_t *pkt, size_t len, unsigned int mtu)
 {
-	uint8_t buf[ICMP_MAX];
+	uint8_t buf[ICMP6_MAX];
 
+	if ((pkt[0] >> 4) == 6) {
+		if (lan_has6(&w->env->lans[l]))
+			lan_icmp_send(w, l, src_mac, buf, frag_icmp6_too_big(
+				buf, sizeof(buf), pkt, len, mtu,
+				w->env->lans[l].addr6));
+		return;
+	}
 	lan_icmp_send(w, l, src_mac,
-		      buf, frag_icmp4_needed(buf, sizeof(buf), pkt, len, mtu,
+		      buf, frag_icmp4_needed(buf, ICMP_MAX, pkt, len, mtu,
 					     &w->env->lans[l].addr));
 }
 
@@ -166,11 +181,59 @@ static void tunnel_icmp(struct worker *w, uint16_t vrf, const uint8_t *buf,
 
 	if (!n)
 		return;
-	t = tables_route_vrf(w->tb, vrf, AF_INET, buf + 16); /* its dst */
+	t = (buf[0] >> 4) == 6 ?
+		tables_route_vrf(w->tb, vrf, AF_INET6, buf + 24) :
+		tables_route_vrf(w->tb, vrf, AF_INET, buf + 16); /* its dst */
 	if (!t)
 		return;
 	tx_lan_input(w, t, buf, n, 0, NULL);
 	w->st.lan_icmp++;
+}
+
+/*
+ * An IPv6 plaintext frame of LAN l (the XDP program checked the header
+ * against the frame): the FIB's tunnel, hop limit - 1 (no checksum in
+ * IPv6), ICMPv6 time exceeded back to the host when it runs out. Read by
+ * copy and byte offsets: the header sits 2 bytes off 4 in the frame.
+ */
+static void lan_input6(struct worker *w, int l, uint8_t *data, uint32_t len)
+{
+	struct espresso_meta m, *mp = (void *)(data - sizeof(m));
+	const struct lan_env *le = &w->env->lans[l];
+	uint8_t buf[ICMP6_MAX], *ip;
+	struct tunnel *t;
+	size_t tot;
+
+	m = *mp;
+	mp->magic = 0; /* a reused frame must not carry stale meta */
+	if (m.verdict != ESPRESSO_V_PROTECT || m.lan != (uint32_t)l + 1 ||
+	    m.l3_off + (size_t)IP6_HLEN > len) {
+		lan_drop(w, NULL, DROP_lan_bad_ip);
+		return;
+	}
+	ip = data + m.l3_off;
+	tot = IP6_HLEN + ((size_t)ip[4] << 8 | ip[5]);
+	if ((ip[0] >> 4) != 6 || m.l3_off + tot > (size_t)len) {
+		lan_drop(w, NULL, DROP_lan_bad_ip);
+		return;
+	}
+	t = le->vrf ? NULL : /* IPv6 on LANs: the default VRF's */
+		tables_route_pkt(w->tb, AF_INET6, ip + 24, ip, tot);
+	if (!t) {
+		lan_drop(w, NULL, DROP_lan_no_route);
+		return;
+	}
+	if (ip[7] <= 1) {
+		if (lan_has6(le))
+			lan_icmp_send(w, l, data + ETH_ALEN, buf,
+				      frag_icmp6_time_exceeded(
+					      buf, sizeof(buf), ip, tot,
+					      le->addr6));
+		lan_drop(w, t, DROP_lan_ttl);
+		return;
+	}
+	ip[7]--;
+	tx_lan_input(w, t, ip, tot, l + 1, data + ETH_ALEN);
 }
 
 /* One plaintext frame of LAN l: checks, TTL, into the outbound batch. */
@@ -182,6 +245,10 @@ static void lan_input(struct worker *w, int l, uint8_t *data, uint32_t len)
 	struct tunnel *t;
 	size_t hlen, tot;
 
+	if (mp->magic == ESPRESSO_META_MAGIC && mp->l3_proto == 6) {
+		lan_input6(w, l, data, len);
+		return;
+	}
 	if (mp->magic != ESPRESSO_META_MAGIC ||
 	    (mp->verdict != ESPRESSO_V_PROTECT &&
 	     mp->verdict != ESPRESSO_V_POLICY) || mp->l3_proto != 4 ||
@@ -261,8 +328,9 @@ unsigned int fwd_lan_rx_burst(struct worker *w, int l)
 	return n;
 }
 
+/* dst6: an IPv6 destination (dst unused), or NULL for IPv4's dst. */
 static void lan_hold(struct worker *w, int l, uint64_t addr, uint32_t len,
-		     uint32_t dst)
+		     uint32_t dst, const uint8_t *dst6)
 {
 	struct lan_port *lp = &w->lan[l];
 	struct lan_held *h;
@@ -275,17 +343,92 @@ static void lan_hold(struct worker *w, int l, uint64_t addr, uint32_t len,
 		return;
 	}
 	for (i = 0; i < lp->nhold && !asked; i++)
-		asked = lp->hold[i].ip == dst;
+		asked = dst6 ? lp->hold[i].v6 && !memcmp(lp->hold[i].ip6, dst6, 16)
+			     : !lp->hold[i].v6 && lp->hold[i].ip == dst;
 	/* ring full: the next packet for it asks again */
-	if (!asked)
-		spsc_push(&w->env->lans[l].want[w->id], &dst);
+	if (!asked) {
+		if (dst6)
+			spsc_push(&w->env->lans[l].want6[w->id], dst6);
+		else
+			spsc_push(&w->env->lans[l].want[w->id], &dst);
+	}
 	h = &lp->hold[lp->nhold++];
 	h->addr = addr;
 	h->len = len;
 	h->ip = dst;
+	h->v6 = dst6 != NULL;
+	if (dst6)
+		memcpy(h->ip6, dst6, 16);
 	h->since_ms = w->now_ms;
 	frame_move(&lp->port, addr, FRAME_HELD);
 	w->st.lan_held++;
+}
+
+/* Whether a is in the prefix net/len. */
+static bool in_prefix6(const uint8_t *a, const uint8_t *net, int len)
+{
+	int b;
+
+	for (b = 0; b < len; b++)
+		if ((a[b / 8] ^ net[b / 8]) & (0x80 >> (b % 8)))
+			return false;
+	return true;
+}
+
+/* The LAN whose on-link IPv6 prefixes hold dst, or -1 (also for the
+ * gateway's own addresses: the kernel's, through the tun). */
+static int lan_of6(const struct worker_env *env, const uint8_t *dst)
+{
+	int l, i;
+
+	for (l = 0; l < env->nlans; l++) {
+		const struct lan_env *le = &env->lans[l];
+
+		for (i = 0; i < le->nprefix6; i++)
+			if (!memcmp(dst, le->own6[i], 16))
+				return -1;
+		for (i = 0; i < le->nprefix6; i++)
+			if (in_prefix6(dst, le->net6[i], le->plen6[i]))
+				return l;
+	}
+	return -1;
+}
+
+/* A decrypted IPv6 packet (pkt[0] >> 4 == 6, len >= 40): as fwd_lan_out. */
+static int fwd_lan_out6(struct worker *w, const uint8_t *pkt, size_t len)
+{
+	const struct lan_env *le;
+	uint8_t buf[ICMP6_MAX], *f;
+	uint64_t addr;
+	int l;
+
+	l = lan_of6(w->env, pkt + 24);
+	if (l < 0 || w->env->lans[l].vrf) /* the default VRF's LANs only */
+		return -1;
+	le = &w->env->lans[l];
+	if (!w->lan[l].open)
+		return DROP_lan_no_xsk;
+	if (pkt[7] <= 1) {
+		tunnel_icmp(w, 0, buf, frag_icmp6_time_exceeded(
+			buf, sizeof(buf), pkt, len, le->addr6));
+		return DROP_lan_ttl;
+	}
+	if (len > (size_t)le->mtu) {
+		/* no fragmentation on the way in IPv6: always too big */
+		tunnel_icmp(w, 0, buf, frag_icmp6_too_big(
+			buf, sizeof(buf), pkt, len, (uint32_t)le->mtu,
+			le->addr6));
+		return DROP_lan_too_big;
+	}
+	f = lan_frame(w, l, pkt, len, &addr);
+	if (!f)
+		return DROP_lan_no_frame;
+	f[ETH_HLEN + 7]--; /* hop limit: no checksum */
+	if (lan_neigh6_mac(le->neigh6, pkt + 24, ((struct ethhdr *)f)->h_dest))
+		lan_tx_one(w, l, addr, len + ETH_HLEN);
+	else
+		lan_hold(w, l, addr, len + ETH_HLEN, 0, pkt + 24);
+	return 0;
 }
 
 int fwd_lan_out(struct worker *w, struct tunnel *t, const uint8_t *pkt,
@@ -298,6 +441,9 @@ int fwd_lan_out(struct worker *w, struct tunnel *t, const uint8_t *pkt,
 	uint64_t addr;
 	int l;
 
+	/* IPv6 on the LANs: the default VRF's only */
+	if (len >= IP6_HLEN && (pkt[0] >> 4) == 6)
+		return t->vrf ? -1 : fwd_lan_out6(w, pkt, len);
 	if (len < sizeof(ip) || (pkt[0] >> 4) != 4)
 		return -1;
 	memcpy(&ip, pkt, sizeof(ip));
@@ -326,7 +472,7 @@ int fwd_lan_out(struct worker *w, struct tunnel *t, const uint8_t *pkt,
 	if (lan_neigh_mac(le->neigh, ip.daddr, ((struct ethhdr *)f)->h_dest))
 		lan_tx_one(w, l, addr, len + ETH_HLEN);
 	else
-		lan_hold(w, l, addr, len + ETH_HLEN, ip.daddr);
+		lan_hold(w, l, addr, len + ETH_HLEN, ip.daddr, NULL);
 	return 0;
 }
 
@@ -339,8 +485,10 @@ unsigned int fwd_lan_hold_flush(struct worker *w, int l)
 		struct lan_held *h = &lp->hold[i];
 		uint8_t *f = xsk_port_frame(&lp->port, h->addr) + LAN_TX_OFF;
 
-		if (lan_neigh_mac(w->env->lans[l].neigh, h->ip,
-				  ((struct ethhdr *)f)->h_dest)) {
+		if (h->v6 ? lan_neigh6_mac(w->env->lans[l].neigh6, h->ip6,
+					   ((struct ethhdr *)f)->h_dest) :
+			    lan_neigh_mac(w->env->lans[l].neigh, h->ip,
+					  ((struct ethhdr *)f)->h_dest)) {
 			frame_move(&lp->port, h->addr, FRAME_WORKER);
 			lan_tx_one(w, l, h->addr, h->len);
 			w->st.lan_released++;

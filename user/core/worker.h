@@ -44,6 +44,7 @@ struct held_pkt {
 struct spsc_ring;
 struct worker;
 struct lan_neigh;
+struct lan_neigh6;
 struct spd_snap;
 
 /*
@@ -63,6 +64,14 @@ struct lan_env {
 	uint32_t net[LAN_PREFIX_MAX], mask[LAN_PREFIX_MAX], own[LAN_PREFIX_MAX];
 	struct lan_neigh *neigh;
 	struct spsc_ring *want; /* [worker]: addresses whose MAC is missing */
+	/* IPv6: its first global address (ICMPv6 source; none: all zero),
+	 * its on-link prefixes and the gateway's own, its neighbours */
+	uint8_t addr6[16];
+	int nprefix6;
+	uint8_t net6[LAN_PREFIX_MAX][16], own6[LAN_PREFIX_MAX][16];
+	uint8_t plen6[LAN_PREFIX_MAX];
+	struct lan_neigh6 *neigh6;
+	struct spsc_ring *want6; /* [worker]: 16-byte addresses */
 };
 
 /* A decrypted packet, in a LAN frame, waiting for its host's MAC. */
@@ -71,6 +80,8 @@ struct lan_held {
 	uint32_t len;
 	uint32_t ip;
 	uint64_t since_ms;
+	bool v6; /* its address is ip6 */
+	uint8_t ip6[16];
 };
 
 /* A worker's XSK on one LAN (its own UMEM: see README, router mode). */

@@ -25,7 +25,8 @@ static const char *const map_names[] = { ESPRESSO_MAP_SA_IN, ESPRESSO_MAP_XSKS,
 					 ESPRESSO_MAP_STATS, ESPRESSO_MAP_IFACES,
 					 ESPRESSO_MAP_ROUTES4, ESPRESSO_MAP_LOCAL4,
 					 ESPRESSO_MAP_SPD_RULES, ESPRESSO_MAP_SPD_LPM,
-					 ESPRESSO_MAP_SPD_CTL, ESPRESSO_MAP_FLOW_CACHE };
+					 ESPRESSO_MAP_SPD_CTL, ESPRESSO_MAP_FLOW_CACHE,
+					 ESPRESSO_MAP_ROUTES6, ESPRESSO_MAP_LOCAL6 };
 #define NMAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 int bpfload_ensure_bpffs(void)
@@ -95,7 +96,8 @@ static int open_maps_pinned(struct bpf_state *b)
 {
 	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
 		       &b->routes4_fd, &b->local4_fd, &b->spd_rules_fd,
-		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd };
+		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd,
+		       &b->routes6_fd, &b->local6_fd };
 	char path[PATH_MAX];
 	size_t i;
 
@@ -132,6 +134,8 @@ static void clear_sa_map(struct bpf_state *b)
 	clear_map(b->ifaces_fd);
 	clear_map(b->routes4_fd);
 	clear_map(b->local4_fd);
+	clear_map(b->routes6_fd);
+	clear_map(b->local6_fd);
 	clear_map(b->spd_lpm_fd);
 	clear_map(b->flow_fd);
 	if (b->spd_ctl_fd >= 0) { /* no policy: the SPD is skipped */
@@ -147,6 +151,7 @@ static void init_state(struct bpf_state *b, const struct cfg *c)
 	memset(b, 0, sizeof(*b));
 	b->sa_fd = b->xsks_fd = b->stats_fd = -1;
 	b->ifaces_fd = b->routes4_fd = b->local4_fd = -1;
+	b->routes6_fd = b->local6_fd = -1;
 	b->spd_rules_fd = b->spd_lpm_fd = b->spd_ctl_fd = b->flow_fd = -1;
 	b->ifindex = c->uplink.ifindex;
 	b->mode = c->uplink.xdp_mode == XDPMODE_SKB ? XDP_MODE_SKB
@@ -378,6 +383,8 @@ maps:
 	b->ifaces_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_IFACES));
 	b->routes4_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_ROUTES4));
 	b->local4_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_LOCAL4));
+	b->routes6_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_ROUTES6));
+	b->local6_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_LOCAL6));
 	b->spd_rules_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SPD_RULES));
 	b->spd_lpm_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SPD_LPM));
 	b->spd_ctl_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SPD_CTL));
@@ -385,7 +392,7 @@ maps:
 	if (b->sa_fd < 0 || b->xsks_fd < 0 || b->stats_fd < 0 ||
 	    b->ifaces_fd < 0 || b->routes4_fd < 0 || b->local4_fd < 0 ||
 	    b->spd_rules_fd < 0 || b->spd_lpm_fd < 0 || b->spd_ctl_fd < 0 ||
-	    b->flow_fd < 0) {
+	    b->flow_fd < 0 || b->routes6_fd < 0 || b->local6_fd < 0) {
 		log_err("%s lacks espresso's maps", obj);
 		bpfload_close(b);
 		return -ENOENT;
@@ -397,6 +404,8 @@ maps:
 	b->ifaces_fd = dup(b->ifaces_fd);
 	b->routes4_fd = dup(b->routes4_fd);
 	b->local4_fd = dup(b->local4_fd);
+	b->routes6_fd = dup(b->routes6_fd);
+	b->local6_fd = dup(b->local6_fd);
 	b->spd_rules_fd = dup(b->spd_rules_fd);
 	b->spd_lpm_fd = dup(b->spd_lpm_fd);
 	b->spd_ctl_fd = dup(b->spd_ctl_fd);
@@ -548,6 +557,32 @@ int bpfload_local4_add(struct bpf_state *b, uint32_t addr_be)
 		       -errno : 0;
 }
 
+int bpfload_route6_set(struct bpf_state *b, const uint8_t addr[16], int len,
+		       uint32_t value)
+{
+	struct espresso_lpm6_key k = { .prefixlen = len };
+	struct espresso_route v = { .tunnel = value };
+
+	memcpy(k.addr, addr, 16);
+	return bpf_map_update_elem(b->routes6_fd, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+int bpfload_route6_del(struct bpf_state *b, const uint8_t addr[16], int len)
+{
+	struct espresso_lpm6_key k = { .prefixlen = len };
+
+	memcpy(k.addr, addr, 16);
+	return bpf_map_delete_elem(b->routes6_fd, &k) ? -errno : 0;
+}
+
+int bpfload_local6_add(struct bpf_state *b, const uint8_t addr[16])
+{
+	uint32_t one = 1;
+
+	return bpf_map_update_elem(b->local6_fd, addr, &one, BPF_ANY) ?
+		       -errno : 0;
+}
+
 int bpfload_read_stats(const struct bpf_state *b,
 		       struct espresso_xdp_stats *sum)
 {
@@ -577,7 +612,8 @@ void bpfload_close(struct bpf_state *b)
 {
 	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
 		       &b->routes4_fd, &b->local4_fd, &b->spd_rules_fd,
-		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd };
+		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd,
+		       &b->routes6_fd, &b->local6_fd };
 	const char *done = "XDP program detached, pins removed";
 	char path[PATH_MAX];
 	size_t i;

@@ -29,6 +29,7 @@ struct bpf_state {
 	int mode; /* enum xdp_attach_mode */
 	int sa_fd, xsks_fd, stats_fd;
 	int ifaces_fd, routes4_fd, local4_fd; /* router mode */
+	int routes6_fd, local6_fd;            /* router mode, IPv6 */
 	int spd_rules_fd, spd_lpm_fd, spd_ctl_fd, flow_fd; /* its SPD */
 	char pin_dir[128]; /* ESPRESSO_PIN_ROOT/<instance> */
 	/* router mode: the same object loaded again per LAN, on the maps
@@ -72,6 +73,11 @@ int bpfload_route4_del(struct bpf_state *b, uint16_t vrf,
 /* One of the gateway's own IPv4 addresses: LAN traffic to it is the
  * kernel's even where a tunnel route covers it. */
 int bpfload_local4_add(struct bpf_state *b, uint32_t addr_be);
+/* The same for IPv6: espresso_routes6, espresso_local6. */
+int bpfload_route6_set(struct bpf_state *b, const uint8_t addr[16], int len,
+		       uint32_t value);
+int bpfload_route6_del(struct bpf_state *b, const uint8_t addr[16], int len);
+int bpfload_local6_add(struct bpf_state *b, const uint8_t addr[16]);
 /* The per-CPU counters, summed over CPUs. */
 int bpfload_read_stats(const struct bpf_state *b,
 		       struct espresso_xdp_stats *sum);

@@ -298,8 +298,27 @@ static bool ip6_may_answer(const uint8_t *pkt, size_t tot)
 	return false;
 }
 
+static size_t icmp6_error(uint8_t *out, size_t cap, const uint8_t *pkt,
+			  size_t len, uint8_t type, uint32_t param,
+			  const void *src6);
+
 size_t frag_icmp6_too_big(uint8_t *out, size_t cap, const uint8_t *pkt,
 			  size_t len, uint32_t mtu, const void *src6)
+{
+	return icmp6_error(out, cap, pkt, len, 2, mtu, src6);
+}
+
+size_t frag_icmp6_time_exceeded(uint8_t *out, size_t cap, const uint8_t *pkt,
+				size_t len, const void *src6)
+{
+	/* RFC 4443 3.3: code 0, hop limit exceeded in transit */
+	return icmp6_error(out, cap, pkt, len, 3, 0, src6);
+}
+
+/* An ICMPv6 error of type (code 0) with param (the MTU, or unused). */
+static size_t icmp6_error(uint8_t *out, size_t cap, const uint8_t *pkt,
+			  size_t len, uint8_t type, uint32_t param,
+			  const void *src6)
 {
 	size_t tot, quote, olen;
 	uint32_t sum;
@@ -330,8 +349,8 @@ size_t frag_icmp6_too_big(uint8_t *out, size_t cap, const uint8_t *pkt,
 	memcpy(out + 8, src6, 16);
 	memcpy(out + 24, pkt + 8, 16);
 
-	out[IP6_HLEN] = 2;
-	put32(out + IP6_HLEN + 4, mtu);
+	out[IP6_HLEN] = type;
+	put32(out + IP6_HLEN + 4, param);
 	memmove(out + IP6_HLEN + ICMP_HLEN, pkt, quote);
 	sum = csum_pseudo6(out + 8, out + 24, PROTO_ICMP6,
 			   (uint32_t)(ICMP_HLEN + quote));

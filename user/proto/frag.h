@@ -44,6 +44,10 @@ size_t frag_icmp4_time_exceeded(uint8_t *out, size_t cap, const uint8_t *pkt,
 				size_t len, const void *src4);
 size_t frag_icmp6_too_big(uint8_t *out, size_t cap, const uint8_t *pkt,
 			  size_t len, uint32_t mtu, const void *src6);
+/* ICMPv6 time exceeded (type 3 code 0), for a router whose hop limit ran
+ * out; the same rules as frag_icmp6_too_big. */
+size_t frag_icmp6_time_exceeded(uint8_t *out, size_t cap, const uint8_t *pkt,
+				size_t len, const void *src6);
 
 /*
  * If pkt (IPv4 or IPv6) is a TCP segment with SYN and an MSS option larger

@@ -29,3 +29,34 @@ void lan_neigh_set(struct lan_neigh *n, uint32_t ip, const uint8_t *mac)
 		atomic_store_explicit(&e->mac, mac ? tunnel_mac_pack(mac) : 0,
 				      memory_order_release);
 }
+
+struct lan_neigh6_ent *lan_neigh6_get(struct lan_neigh6 *n,
+				      const uint8_t ip[16])
+{
+	struct lan_neigh6_ent *e = lan_neigh6_find(n, ip);
+	uint32_t i;
+
+	if (e || n->count >= LAN_NEIGH_MAX)
+		return e;
+	for (i = lan_neigh6_hash(ip); atomic_load(&n->e[i].used);
+	     i = (i + 1) & (LAN_NEIGH_SIZE - 1))
+		;
+	e = &n->e[i];
+	memcpy(e->ip, ip, 16);
+	atomic_store_explicit(&e->mac, 0, memory_order_relaxed);
+	e->asked_ms = 0;
+	atomic_store_explicit(&e->used, 1, memory_order_release);
+	n->count++;
+	return e;
+}
+
+void lan_neigh6_set(struct lan_neigh6 *n, const uint8_t ip[16],
+		    const uint8_t *mac)
+{
+	struct lan_neigh6_ent *e = mac ? lan_neigh6_get(n, ip)
+				       : lan_neigh6_find(n, ip);
+
+	if (e)
+		atomic_store_explicit(&e->mac, mac ? tunnel_mac_pack(mac) : 0,
+				      memory_order_release);
+}

@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tables/tunnel.h" /* NH_MAC_VALID, tunnel_mac_pack */
 
@@ -84,5 +85,68 @@ static inline bool lan_neigh_mac(struct lan_neigh *n, uint32_t ip,
 struct lan_neigh_ent *lan_neigh_get(struct lan_neigh *n, uint32_t ip);
 /* Control side: set (mac) or forget (NULL) the MAC of ip. */
 void lan_neigh_set(struct lan_neigh *n, uint32_t ip, const uint8_t *mac);
+
+/*
+ * The same for IPv6 neighbours (RTNLGRP_NEIGH, AF_INET6): an entry's
+ * address is written before its `used` flag is stored (release) and never
+ * changes after, so a reader that sees the flag reads the whole address.
+ */
+struct lan_neigh6_ent {
+	_Atomic uint32_t used; /* 0: empty */
+	uint8_t ip[16];
+	_Atomic uint64_t mac;
+	uint64_t asked_ms;
+};
+
+struct lan_neigh6 {
+	struct lan_neigh6_ent e[LAN_NEIGH_SIZE];
+	uint32_t count;
+};
+
+static inline uint32_t lan_neigh6_hash(const uint8_t ip[16])
+{
+	uint32_t a, b;
+
+	/* the interface identifier varies most */
+	memcpy(&a, ip + 8, 4);
+	memcpy(&b, ip + 12, 4);
+	return ((a ^ b * 2654435761u) * 2654435761u) >> 20;
+}
+
+static inline struct lan_neigh6_ent *lan_neigh6_find(struct lan_neigh6 *n,
+						     const uint8_t ip[16])
+{
+	uint32_t i = lan_neigh6_hash(ip), k;
+
+	for (k = 0; k < LAN_NEIGH_SIZE; k++, i = (i + 1) & (LAN_NEIGH_SIZE - 1)) {
+		if (!atomic_load_explicit(&n->e[i].used, memory_order_acquire))
+			return NULL;
+		if (!memcmp(n->e[i].ip, ip, 16))
+			return &n->e[i];
+	}
+	return NULL;
+}
+
+static inline bool lan_neigh6_mac(struct lan_neigh6 *n, const uint8_t ip[16],
+				  uint8_t mac[6])
+{
+	struct lan_neigh6_ent *e = lan_neigh6_find(n, ip);
+	uint64_t v;
+	int i;
+
+	if (!e)
+		return false;
+	v = atomic_load_explicit(&e->mac, memory_order_acquire);
+	if (!(v & NH_MAC_VALID))
+		return false;
+	for (i = 0; i < 6; i++)
+		mac[i] = v >> (8 * (5 - i));
+	return true;
+}
+
+struct lan_neigh6_ent *lan_neigh6_get(struct lan_neigh6 *n,
+				      const uint8_t ip[16]);
+void lan_neigh6_set(struct lan_neigh6 *n, const uint8_t ip[16],
+		    const uint8_t *mac);
 
 #endif
