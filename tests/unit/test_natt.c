@@ -270,3 +270,194 @@ Test(natt, remote_port_is_where_sas_send)
 	cr_assert_eq(sa_wire(t->out[0])->dport, 4501);
 	cr_assert_eq(sa_wire(t->out[0])->sport, 0, "ours: 4500");
 }
+
+/* ---- IPv6 outer headers: the per-worker slots (tables/peer6.h) ---- */
+
+static struct in6_addr ip6(const char *s)
+{
+	struct in6_addr a;
+
+	cr_assert_eq(inet_pton(AF_INET6, s, &a), 1);
+	return a;
+}
+
+static struct tunnel *tun6(int pairs)
+{
+	struct cfg_tunnel ct;
+	uint8_t key[36];
+	struct live_sa_args a = { .tunnel = "t6", .key = key,
+				  .key_len = sizeof(key) };
+	int d;
+
+	memset(&ct, 0, sizeof(ct));
+	memset(key, 0x5c, sizeof(key));
+	snprintf(ct.name, sizeof(ct.name), "t6");
+	ct.family = AF_INET6;
+	ct.local6 = ip6("2001:db8::1");
+	ct.remote6 = ip6("2001:db8::7");
+	ct.encap = ENCAP_UDP;
+	ct.cipher = CIPHER_CHACHA20_POLY1305;
+	ct.replay_window = 1024;
+	ct.sa_pairs = pairs;
+	cr_assert_eq(live_tunnel_add(&L, &ct, err, sizeof(err)), 0, "%s", err);
+	for (d = SA_IN; d <= SA_OUT; d++) {
+		a.dir = d;
+		a.spi = d == SA_IN ? 0x1000 : 0x2000;
+		cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), 0, "%s",
+			     err);
+	}
+	cr_assert_eq(live_commit(&L), 0);
+	return live_tunnel_find(&L, "t6");
+}
+
+static void all_at6(struct tunnel *t, const char *addr, uint16_t port)
+{
+	struct in6_addr a = ip6(addr);
+	int p;
+
+	cr_assert_eq(memcmp(&t->remote6, &a, 16), 0);
+	cr_assert_eq(t->peer_port, port);
+	for (p = 0; p < t->npairs; p++) {
+		const struct esp_sa_params *w = sa_wire(t->out[p]);
+
+		cr_assert_eq(memcmp(&w->remote6, &a, 16), 0, "out %d", p);
+		cr_assert_eq(w->dport, port, "out pair %d: %u", p, w->dport);
+	}
+	for (p = 0; p < t->nin; p++) {
+		const struct esp_sa_params *w = sa_wire(t->in[p]);
+
+		cr_assert_eq(memcmp(&w->remote6, &a, 16), 0, "in %d", p);
+		cr_assert_eq(w->dport, port, "in %d", p);
+	}
+}
+
+static void seen6(struct sa *sa, int worker, const char *addr, uint16_t port,
+		  uint64_t seq)
+{
+	struct in6_addr a = ip6(addr);
+
+	peer6_put(&sa->pw[worker].peer6, a.s6_addr, port, seq);
+}
+
+Test(natt, v6_follows_every_sa_once)
+{
+	struct tunnel *t = tun6(2);
+	struct sa *in1 = live_sa_find(&L, 0x1001, SA_IN);
+	char o[INET6_ADDRSTRLEN], n[INET6_ADDRSTRLEN];
+
+	all_at6(t, "2001:db8::7", 4500);
+	seen6(in1, 1, "2001:db8:9::9", 31337, 5);
+	live_tick(&L, now_ms());
+	all_at6(t, "2001:db8:9::9", 31337);
+	cr_assert_eq(nev, 1);
+	cr_assert_eq(evs[0].type, LIVE_EV_MAPPING);
+	cr_assert_eq(evs[0].family, AF_INET6);
+	cr_assert_eq(evs[0].spi, 0x1001);
+	inet_ntop(AF_INET6, &evs[0].old6, o, sizeof(o));
+	inet_ntop(AF_INET6, &evs[0].new6, n, sizeof(n));
+	cr_assert_str_eq(o, "2001:db8::7");
+	cr_assert_str_eq(n, "2001:db8:9::9");
+	cr_assert_eq(evs[0].old_port, 4500);
+	cr_assert_eq(evs[0].new_port, 31337);
+	cr_assert_eq(t->mappings, 1);
+	/* taken: nothing again at the next tick; the same place written
+	 * again by the worker is no store (the slot's count stays) */
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 1);
+	{
+		uint32_t g = atomic_load(&in1->pw[1].peer6.gen);
+
+		seen6(in1, 1, "2001:db8:9::9", 31337, 6);
+		cr_assert_eq(atomic_load(&in1->pw[1].peer6.gen), g);
+	}
+	/* another worker's packet of the same move: already there */
+	seen6(live_sa_find(&L, 0x1000, SA_IN), 0, "2001:db8:9::9", 31337, 7);
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 1);
+}
+
+/* two workers saw two sources: the newest packet (sequence) wins */
+Test(natt, v6_newest_of_the_workers)
+{
+	struct tunnel *t = tun6(1);
+
+	seen6(t->in[0], 0, "2001:db8:a::1", 1000, 90);
+	seen6(t->in[0], 1, "2001:db8:b::1", 2000, 80);
+	live_tick(&L, now_ms());
+	all_at6(t, "2001:db8:a::1", 1000);
+	cr_assert_eq(nev, 1);
+}
+
+/* a slot being written (odd count) is left for the next tick */
+Test(natt, v6_torn_slot_waits)
+{
+	struct tunnel *t = tun6(1);
+	struct peer6_slot *s = &t->in[0]->pw[0].peer6;
+
+	seen6(t->in[0], 0, "2001:db8:a::1", 1000, 3);
+	atomic_fetch_add(&s->gen, 1); /* a writer mid-way */
+	live_tick(&L, now_ms());
+	all_at6(t, "2001:db8::7", 4500);
+	cr_assert_eq(nev, 0);
+	atomic_fetch_add(&s->gen, 1); /* done */
+	live_tick(&L, now_ms());
+	all_at6(t, "2001:db8:a::1", 1000);
+	cr_assert_eq(nev, 1);
+}
+
+Test(natt, v6_impossible_peers_ignored)
+{
+	static const struct {
+		const char *addr;
+		uint16_t port;
+	} bad[] = {
+		{ "::", 4500 },	      { "::1", 4500 },
+		{ "ff02::1", 4500 },  { "fe80::1", 4500 },
+		{ "::ffff:203.0.113.9", 4500 }, { "2001:db8:9::9", 0 },
+	};
+	struct tunnel *t = tun6(1);
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		seen6(t->in[0], 0, bad[i].addr, bad[i].port, i + 1);
+		live_tick(&L, now_ms());
+		all_at6(t, "2001:db8::7", 4500);
+	}
+	cr_assert_eq(nev, 0);
+}
+
+/* sa update remote: IPv6 for an IPv6 tunnel; no change of family */
+Test(natt, v6_sa_update)
+{
+	struct tunnel *t = tun6(1);
+	struct in6_addr a = ip6("2001:db8:c::3");
+	struct in_addr v4 = ip("203.0.113.9");
+
+	cr_assert_eq(live_sa_move(&L, 0x2000, AF_INET6, NULL, &a, 0, 4600, err,
+				  sizeof(err)), 0, "%s", err);
+	cr_assert_eq(memcmp(&sa_wire(t->out[0])->remote6, &a, 16), 0);
+	cr_assert_eq(sa_wire(t->out[0])->dport, 4600);
+	cr_assert_eq(memcmp(&t->remote6, &a, 16), 0, "the tunnel's peer");
+	cr_assert_eq(live_sa_move(&L, 0x2000, AF_INET, &v4, NULL, 0, 0, err,
+				  sizeof(err)), -EAFNOSUPPORT);
+	cr_assert_str_eq(err, "sa update: spi 0x2000: tunnel t6 is IPv6 and "
+			 "the remote given is IPv4 (a tunnel does not change "
+			 "family)");
+	cr_assert_eq(live_sa_update(&L, 0x2000, v4, 0, 0, err, sizeof(err)),
+		     -EAFNOSUPPORT);
+	cr_assert_eq(memcmp(&sa_wire(t->out[0])->remote6, &a, 16), 0);
+}
+
+/* and an IPv4 tunnel refuses an IPv6 remote */
+Test(natt, v4_sa_update_refuses_v6)
+{
+	struct tunnel *t = tun("t", ENCAP_UDP, 1, 0);
+	struct in6_addr a = ip6("2001:db8:c::3");
+
+	cr_assert_eq(live_sa_move(&L, 0x2000, AF_INET6, NULL, &a, 0, 0, err,
+				  sizeof(err)), -EAFNOSUPPORT);
+	cr_assert_str_eq(err, "sa update: spi 0x2000: tunnel t is IPv4 and "
+			 "the remote given is IPv6 (a tunnel does not change "
+			 "family)");
+	all_at(t, "198.51.100.7", 4500);
+}

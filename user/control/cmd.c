@@ -116,6 +116,7 @@ enum kind {
 	A_PRIO, A_SEL4, A_PROTO, A_PRANGE, A_ACTION,
 	A_LOCAL, A_REMOTE, /* tunnel add: IPv4 or IPv6, into struct cmd */
 	A_NH, /* an overlay next hop, IPv4 or IPv6: canonical text */
+	A_SA_REMOTE, /* sa update: IPv4 or IPv6, into struct cmd_sa */
 };
 
 struct opt {
@@ -154,7 +155,7 @@ static const struct opt sa_add_opts[] = {
 	{ 0 },
 };
 static const struct opt sa_update_opts[] = {
-	OPT("remote", "ADDR", A_IPV4, sa.remote, true),
+	OPT("remote", "ADDR", A_SA_REMOTE, sa, true),
 	OPT("sport", "N", A_PORT, sa.sport, false),
 	OPT("dport", "N", A_PORT, sa.dport, false),
 	{ 0 },
@@ -225,6 +226,10 @@ static int parse_value(struct ctx *x, const struct opt *o, const char *s,
 		ret = cfg_parse_endpoint(s, 0, &c->remote_family,
 					 &c->tunnel.remote, &c->tunnel.remote6,
 					 WHY(x));
+		break;
+	case A_SA_REMOTE:
+		ret = cfg_parse_endpoint(s, 0, &sa->remote_family, &sa->remote,
+					 &sa->remote6, WHY(x));
 		break;
 	case A_ENCAP:
 		ret = cfg_parse_encap(s, dst, WHY(x));
