@@ -315,7 +315,7 @@ static void all_at6(struct tunnel *t, const char *addr, uint16_t port)
 	struct in6_addr a = ip6(addr);
 	int p;
 
-	cr_assert_eq(memcmp(&t->remote6, &a, 16), 0);
+	cr_assert_eq(memcmp(&t->peer6, &a, 16), 0);
 	cr_assert_eq(t->peer_port, port);
 	for (p = 0; p < t->npairs; p++) {
 		const struct esp_sa_params *w = sa_wire(t->out[p]);
@@ -437,7 +437,7 @@ Test(natt, v6_sa_update)
 				  sizeof(err)), 0, "%s", err);
 	cr_assert_eq(memcmp(&sa_wire(t->out[0])->remote6, &a, 16), 0);
 	cr_assert_eq(sa_wire(t->out[0])->dport, 4600);
-	cr_assert_eq(memcmp(&t->remote6, &a, 16), 0, "the tunnel's peer");
+	cr_assert_eq(memcmp(&t->peer6, &a, 16), 0, "the tunnel's peer");
 	cr_assert_eq(live_sa_move(&L, 0x2000, AF_INET, &v4, NULL, 0, 0, err,
 				  sizeof(err)), -EAFNOSUPPORT);
 	cr_assert_str_eq(err, "sa update: spi 0x2000: tunnel t6 is IPv6 and "

@@ -497,7 +497,7 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 			  .local = a->dir == SA_OUT ? t->local : t->local,
 			  /* where the peer is now (NAT-T may have moved it) */
 			  .remote = t->peer, .family = t->family,
-			  .local6 = t->local6, .remote6 = t->remote6,
+			  .local6 = t->local6, .remote6 = t->peer6,
 			  .dport = t->encap == ENCAP_UDP ? t->peer_port : 0 },
 	};
 	struct sa *sa;
@@ -700,7 +700,7 @@ int live_sa_move(struct live *l, uint32_t spi, int family,
 	if (sa->dir == SA_OUT) {
 		/* the tunnel's peer: for its next SAs, its next hop */
 		if (family == AF_INET6)
-			sa->tunnel->remote6 = *remote6;
+			sa->tunnel->peer6 = *remote6;
 		else
 			sa->tunnel->peer = *remote;
 		if (dport)
@@ -1218,7 +1218,7 @@ static void follow_peer(struct live *l, struct sa *sa, const struct peer_at *to)
 	    to->family != (v6 ? AF_INET6 : AF_INET) || !peer_possible(to))
 		return;
 	if (to->port == t->peer_port &&
-	    (v6 ? !memcmp(&to->addr6, &t->remote6, 16)
+	    (v6 ? !memcmp(&to->addr6, &t->peer6, 16)
 		: to->addr.s_addr == t->peer.s_addr))
 		return; /* already there (a packet of the same move) */
 	for (p = 0; p < t->npairs; p++) {
@@ -1242,10 +1242,10 @@ static void follow_peer(struct live *l, struct sa *sa, const struct peer_at *to)
 		.type = LIVE_EV_MAPPING, .tunnel = t->name, .spi = sa->spi,
 		.dir = SA_IN, .old_addr = t->peer, .old_port = t->peer_port,
 		.new_addr = to->addr, .new_port = to->port,
-		.family = to->family, .old6 = t->remote6, .new6 = to->addr6,
+		.family = to->family, .old6 = t->peer6, .new6 = to->addr6,
 	};
 	if (v6)
-		t->remote6 = to->addr6;
+		t->peer6 = to->addr6;
 	else
 		t->peer = to->addr;
 	t->peer_port = to->port;

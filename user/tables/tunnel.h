@@ -69,6 +69,7 @@ struct tunnel {
 	 * there when no packet went out for keepalive_ms (0: none).
 	 */
 	struct in_addr peer;
+	struct in6_addr peer6;  /* the same for an IPv6 tunnel */
 	uint16_t peer_port;     /* host order */
 	uint32_t keepalive_ms;
 	uint64_t ka_last_ms;    /* the last keepalive (or creation) */
