@@ -281,7 +281,7 @@ static struct in6_addr ip6(const char *s)
 	return a;
 }
 
-static struct tunnel *tun6(int pairs)
+static struct tunnel *tun6_ka(int pairs, uint32_t keepalive_s)
 {
 	struct cfg_tunnel ct;
 	uint8_t key[36];
@@ -299,6 +299,7 @@ static struct tunnel *tun6(int pairs)
 	ct.cipher = CIPHER_CHACHA20_POLY1305;
 	ct.replay_window = 1024;
 	ct.sa_pairs = pairs;
+	ct.keepalive_s = keepalive_s;
 	cr_assert_eq(live_tunnel_add(&L, &ct, err, sizeof(err)), 0, "%s", err);
 	for (d = SA_IN; d <= SA_OUT; d++) {
 		a.dir = d;
@@ -308,6 +309,11 @@ static struct tunnel *tun6(int pairs)
 	}
 	cr_assert_eq(live_commit(&L), 0);
 	return live_tunnel_find(&L, "t6");
+}
+
+static struct tunnel *tun6(int pairs)
+{
+	return tun6_ka(pairs, 0);
 }
 
 static void all_at6(struct tunnel *t, const char *addr, uint16_t port)
@@ -460,4 +466,12 @@ Test(natt, v4_sa_update_refuses_v6)
 			 "the remote given is IPv6 (a tunnel does not change "
 			 "family)");
 	all_at(t, "198.51.100.7", 4500);
+}
+
+/* keepalives leave an IPv4 raw socket: an IPv6 tunnel asks for none */
+Test(natt, v6_no_keepalives)
+{
+	tun6_ka(1, 1);
+	live_tick(&L, now_ms() + 5000);
+	cr_assert_eq(nka, 0);
 }

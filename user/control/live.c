@@ -1306,7 +1306,9 @@ static void natt_tick(struct live *l, uint64_t now)
 		}
 		for (j = 0; t->family == AF_INET6 && j < t->nin; j++)
 			natt_seen6(l, t->in[j]);
-		if (!t->keepalive_ms || !l->ops.keepalive)
+		/* keepalives go out of an IPv4 raw socket: none over IPv6 yet */
+		if (!t->keepalive_ms || !l->ops.keepalive ||
+		    t->family == AF_INET6)
 			continue;
 		/* idle: nothing sent for a period, keepalives included */
 		last = t->ka_last_ms;
