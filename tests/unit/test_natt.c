@@ -42,8 +42,21 @@ static void on_keepalive(void *arg, const struct tunnel *t)
 	nka++;
 }
 
+/* what the XDP program's NAT-T port map was last set to */
+static uint16_t xports[64];
+static int nxports = -1;
+
+static int on_natt_ports(void *arg, const uint16_t *ports, int n)
+{
+	(void)arg;
+	memcpy(xports, ports, n * sizeof(*ports));
+	nxports = n;
+	return 0;
+}
+
 static const struct live_ops OPS = { .event = on_event,
-				     .keepalive = on_keepalive };
+				     .keepalive = on_keepalive,
+				     .natt_ports = on_natt_ports };
 
 static uint64_t now_ms(void)
 {
@@ -268,7 +281,8 @@ Test(natt, remote_port_is_where_sas_send)
 	t = live_tunnel_find(&L, "p");
 	cr_assert_eq(t->peer_port, 4501);
 	cr_assert_eq(sa_wire(t->out[0])->dport, 4501);
-	cr_assert_eq(sa_wire(t->out[0])->sport, 0, "ours: 4500");
+	cr_assert_eq(sa_wire(t->out[0])->sport, 4500, "ours: 4500");
+	cr_assert_eq(t->local_port, 4500);
 }
 
 /* ---- IPv6 outer headers: the per-worker slots (tables/peer6.h) ---- */
@@ -474,4 +488,94 @@ Test(natt, v6_no_keepalives)
 	tun6_ka(1, 1);
 	live_tick(&L, now_ms() + 5000);
 	cr_assert_eq(nka, 0);
+}
+
+/* ---- local_port: our own NAT-T port ---- */
+
+static int add_udp(const char *name, uint16_t local_port, uint32_t spi)
+{
+	struct cfg_tunnel ct;
+	uint8_t key[36] = { 7 };
+	struct live_sa_args a = { .tunnel = name, .dir = SA_OUT, .spi = spi,
+				  .key = key, .key_len = 36 };
+	int ret;
+
+	memset(&ct, 0, sizeof(ct));
+	snprintf(ct.name, sizeof(ct.name), "%s", name);
+	ct.local = ip("192.0.2.1");
+	ct.remote = ip("192.0.2.2");
+	ct.encap = ENCAP_UDP;
+	ct.replay_window = 1024;
+	ct.sa_pairs = 1;
+	ct.cipher = CIPHER_AES_GCM_256;
+	ct.local_port = local_port;
+	ret = live_tunnel_add(&L, &ct, err, sizeof(err));
+	if (ret)
+		return ret;
+	cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), 0, "%s", err);
+	return live_commit(&L);
+}
+
+/* SAs send from it; the XDP program's map holds each distinct port other
+ * than 4500 exactly once, and loses it with its last tunnel */
+Test(natt, local_port)
+{
+	struct tunnel *t;
+
+	cr_assert_eq(add_udp("a", 4600, 0x3000), 0, "%s", err);
+	t = live_tunnel_find(&L, "a");
+	cr_assert_eq(t->local_port, 4600);
+	cr_assert_eq(sa_wire(t->out[0])->sport, 4600);
+	cr_assert_eq(nxports, 1);
+	cr_assert_eq(xports[0], 4600);
+	cr_assert_eq(add_udp("b", 4600, 0x3100), 0, "%s", err);
+	cr_assert_eq(add_udp("c", 0, 0x3200), 0, "%s", err);
+	cr_assert_eq(live_tunnel_find(&L, "c")->local_port, 4500);
+	cr_assert_eq(nxports, 1, "4600 once, 4500 never");
+	cr_assert_eq(add_udp("d", 4700, 0x3300), 0, "%s", err);
+	cr_assert_eq(nxports, 2);
+	cr_assert_eq(xports[0] + xports[1], 4600 + 4700);
+	cr_assert_eq(live_tunnel_del(&L, "a", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(live_commit(&L), 0);
+	cr_assert_eq(nxports, 2, "b still has 4600");
+	cr_assert_eq(live_tunnel_del(&L, "b", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(live_commit(&L), 0);
+	cr_assert_eq(nxports, 1);
+	cr_assert_eq(xports[0], 4700);
+}
+
+/* at most ESPRESSO_MAX_NATT_PORTS distinct ones; raw ESP has none */
+Test(natt, local_port_limits)
+{
+	char name[16];
+	int i;
+
+	for (i = 0; i < ESPRESSO_MAX_NATT_PORTS; i++) {
+		snprintf(name, sizeof(name), "p%d", i);
+		cr_assert_eq(add_udp(name, 5000 + i, 0x4000 + i * 0x10), 0,
+			     "%s", err);
+	}
+	cr_assert_eq(nxports, ESPRESSO_MAX_NATT_PORTS);
+	cr_assert_eq(add_udp("over", 6000, 0x9000), -ENOSPC);
+	cr_assert_str_eq(err, "tunnel add: over: local-port 6000: the XDP "
+			 "program knows 64 NAT-T ports at most");
+	cr_assert_eq(add_udp("same", 5000, 0x9100), 0, "a known one: %s", err);
+	cr_assert_eq(add_udp("std", 4500, 0x9200), 0, "4500: %s", err);
+	{
+		struct cfg_tunnel ct;
+
+		memset(&ct, 0, sizeof(ct));
+		snprintf(ct.name, sizeof(ct.name), "raw");
+		ct.local = ip("192.0.2.1");
+		ct.remote = ip("192.0.2.2");
+		ct.encap = ENCAP_ESP;
+		ct.replay_window = 1024;
+		ct.sa_pairs = 1;
+		ct.local_port = 4600;
+		cr_assert_eq(live_tunnel_add(&L, &ct, err, sizeof(err)),
+			     -EINVAL);
+		cr_assert_str_eq(err, "tunnel add: raw: remote-port, "
+				 "local-port and keepalive need encap udp "
+				 "(NAT-T)");
+	}
 }

@@ -19,7 +19,7 @@
 #include "control/cmd.h"
 
 #define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp|policies|lans|peers"
-#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR|p2mp on [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS]"
+#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR|p2mp on [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS] [local-port N]"
 #define U_TUNNEL_DEL "tunnel del NAME"
 #define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N] [child NAME] [peer NEXTHOP]"
 #define U_SA_DEL "sa del SPI [in|out]"
@@ -139,6 +139,7 @@ static const struct opt tunnel_add_opts[] = {
 	OPT("fragment", "inner|outer", A_FRAGMENT, tunnel.fragment, false),
 	OPT("remote-port", "N", A_PORT, tunnel.remote_port, false),
 	OPT("keepalive", "SECONDS", A_KEEPALIVE, tunnel.keepalive_s, false),
+	OPT("local-port", "N", A_PORT, tunnel.local_port, false),
 	OPT("p2mp", "on|off", A_ONOFF, p2mp, false),
 	{ 0 },
 };

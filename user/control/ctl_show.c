@@ -235,6 +235,7 @@ static struct json_object *tunnel_obj(struct tunnel *t, uint64_t now)
 						     sizeof(p6)) :
 					   inet_ntoa(t->peer)));
 			ADD(o, "peer_port", U64(t->peer_port));
+			ADD(o, "local_port", U64(t->local_port));
 			ADD(o, "mappings", U64(t->mappings));
 			ADD(o, "keepalive_s", U64(t->keepalive_ms / 1000));
 			ADD(o, "keepalives", U64(t->ka_sent));

@@ -182,6 +182,43 @@ void live_for_each_sa(struct live *l, void (*fn)(void *arg, struct sa *sa),
 	}
 }
 
+/* ---- NAT-T local ports ---- */
+
+/* The distinct local ports of UDP tunnels other than 4500 (which the XDP
+ * program always knows): into ports (ESPRESSO_MAX_NATT_PORTS), how many. */
+static int natt_ports(const struct live *l, uint16_t *ports)
+{
+	uint32_t i;
+	int n = 0, j;
+
+	for (i = 0; i < l->ntun; i++) {
+		const struct tunnel *t = l->tun[i];
+
+		if (!t || t->encap != ENCAP_UDP ||
+		    t->local_port == ESPRESSO_NATT_PORT)
+			continue;
+		for (j = 0; j < n && ports[j] != t->local_port; j++)
+			;
+		if (j == n && n < ESPRESSO_MAX_NATT_PORTS)
+			ports[n++] = t->local_port;
+	}
+	return n;
+}
+
+/* Whether a tunnel with local port port (0: 4500) fits the XDP map. */
+static bool natt_port_room(const struct live *l, uint16_t port)
+{
+	uint16_t ports[ESPRESSO_MAX_NATT_PORTS];
+	int n = natt_ports(l, ports), j;
+
+	if (!port || port == ESPRESSO_NATT_PORT)
+		return true;
+	for (j = 0; j < n; j++)
+		if (ports[j] == port)
+			return true;
+	return n < ESPRESSO_MAX_NATT_PORTS;
+}
+
 /* ---- tunnels ---- */
 
 int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
@@ -195,6 +232,7 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 		.fragment = ct->fragment, .npairs = ct->sa_pairs,
 		.uplink_mtu = l->uplink_mtu,
 		.remote_port = ct->remote_port, .keepalive_s = ct->keepalive_s,
+		.local_port = ct->local_port,
 	};
 	struct tunnel *t;
 	uint32_t slot;
@@ -203,9 +241,15 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 	if (live_tunnel_find(l, ct->name))
 		return errf(err, errlen, -EEXIST, "tunnel add: %s: exists",
 			    ct->name);
-	if (ct->encap != ENCAP_UDP && (ct->remote_port || ct->keepalive_s))
-		return errf(err, errlen, -EINVAL, "tunnel add: %s: remote-port "
-			    "and keepalive need encap udp (NAT-T)", ct->name);
+	if (ct->encap != ENCAP_UDP && (ct->remote_port || ct->keepalive_s ||
+					ct->local_port))
+		return errf(err, errlen, -EINVAL, "tunnel add: %s: remote-port, "
+			    "local-port and keepalive need encap udp (NAT-T)",
+			    ct->name);
+	if (ct->encap == ENCAP_UDP && !natt_port_room(l, ct->local_port))
+		return errf(err, errlen, -ENOSPC, "tunnel add: %s: local-port "
+			    "%u: the XDP program knows %d NAT-T ports at most",
+			    ct->name, ct->local_port, ESPRESSO_MAX_NATT_PORTS);
 	if (s.npairs < 1)
 		s.npairs = 1;
 	for (slot = l->tun_hint; slot < l->ntun && l->tun[slot]; slot++)
@@ -498,7 +542,8 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 			  /* where the peer is now (NAT-T may have moved it) */
 			  .remote = t->peer, .family = t->family,
 			  .local6 = t->local6, .remote6 = t->peer6,
-			  .dport = t->encap == ENCAP_UDP ? t->peer_port : 0 },
+			  .dport = t->encap == ENCAP_UDP ? t->peer_port : 0,
+			  .sport = t->encap == ENCAP_UDP ? t->local_port : 0 },
 	};
 	struct sa *sa;
 	size_t icap;
@@ -1045,6 +1090,16 @@ int live_commit(struct live *l)
 	if (old)
 		retire(l, tables_free_cb, old);
 	l->dirty = false;
+	/* NAT-T ports before the SPIs: a frame to a new port must be known */
+	if (l->ops.natt_ports) {
+		uint16_t ports[ESPRESSO_MAX_NATT_PORTS];
+		int n = natt_ports(l, ports);
+
+		ret = l->ops.natt_ports(l->ops.arg, ports, n);
+		if (ret)
+			log_err("cannot set the XDP program's NAT-T ports: %s",
+				strerror(-ret));
+	}
 	/* 4. the XDP program may now send the new SPIs' frames */
 	for (i = 0; i < l->npend_spi; i++) {
 		struct sa *sa = l->pend_spi[i];

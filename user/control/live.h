@@ -70,6 +70,9 @@ struct live_ops {
 	int (*route_add)(void *arg, const struct cfg_prefix *p);
 	void (*route_del)(void *arg, const struct cfg_prefix *p);
 	void (*event)(void *arg, const struct live_event *ev);
+	/* NAT-T: the XDP program's local ports besides 4500 (host order),
+	 * exactly these, at every commit. 0 or -errno. */
+	int (*natt_ports)(void *arg, const uint16_t *ports, int n);
 	/* NAT-T keepalive (RFC 3948 2.3) from t->local:4500 to t->peer */
 	void (*keepalive)(void *arg, const struct tunnel *t);
 	/* the XDP program's copy of the routes, for LAN classification

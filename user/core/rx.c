@@ -144,7 +144,12 @@ static void rx_check(struct worker *w, struct pkt *p,
 		rx_hand(w, p, m);
 		return;
 	}
-	if (m->encap != (t->encap == ENCAP_UDP)) {
+	/* NAT-T: to the tunnel's own port (the XDP program takes 4500 and
+	 * every tunnel's local_port) */
+	if (m->encap != (t->encap == ENCAP_UDP) ||
+	    (m->encap &&
+	     (p->data[m->esp_off - ESP_UDP_LEN + 2] << 8 |
+	      p->data[m->esp_off - ESP_UDP_LEN + 3]) != t->local_port)) {
 		drop_rx(w, p, DROP_rx_encap);
 		return;
 	}

@@ -42,6 +42,7 @@ int tunnel_create(struct tunnel **out, const struct tunnel_spec *s)
 	t->peer = s->remote;
 	t->peer6 = s->remote6;
 	t->peer_port = s->remote_port ? s->remote_port : ESPRESSO_NATT_PORT;
+	t->local_port = s->local_port ? s->local_port : ESPRESSO_NATT_PORT;
 	t->keepalive_ms = s->keepalive_s * 1000u;
 	atomic_init(&t->nh, NULL);
 	atomic_init(&t->nh_wanted, 1); /* resolved at the next turn */
