@@ -204,6 +204,13 @@ Test(cmd, tunnel_add_all_options)
 	cr_assert_eq(c.tunnel.cipher, CIPHER_AES_GCM_256);
 	cr_assert_eq(c.tunnel.fragment, FRAG_INNER);
 	cr_assert_eq(c.tunnel.replay_window, 32);
+	/* NAT-T: our own port */
+	expect_ok("tunnel add t local 10.0.0.1 remote 10.0.0.2 encap udp local-port 4600");
+	cr_assert_eq(c.tunnel.local_port, 4600);
+	expect_ok("tunnel add t local 10.0.0.1 remote 10.0.0.2");
+	cr_assert_eq(c.tunnel.local_port, 0);
+	EXPECT_ERR("tunnel add t local 10.0.0.1 remote 10.0.0.2 local-port 0",
+		   "tunnel add: local-port:");
 	/* Numbers may be hex, like SPIs. */
 	expect_ok("tunnel add t local 10.0.0.1 remote 10.0.0.2 replay-window 0x40");
 	cr_assert_eq(c.tunnel.replay_window, 64);
