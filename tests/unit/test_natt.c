@@ -381,19 +381,33 @@ Test(natt, v6_follows_every_sa_once)
 	cr_assert_eq(evs[0].new_port, 31337);
 	cr_assert_eq(t->mappings, 1);
 	/* taken: nothing again at the next tick; the same place written
-	 * again by the worker is no store (the slot's count stays) */
+	 * again by the worker before it was taken is no store (the count
+	 * stays) */
 	live_tick(&L, now_ms());
 	cr_assert_eq(nev, 1);
 	{
-		uint32_t g = atomic_load(&in1->pw[1].peer6.gen);
+		struct peer6_slot *sl = &in1->pw[0].peer6;
+		uint32_t g;
 
-		seen6(in1, 1, "2001:db8:9::9", 31337, 6);
-		cr_assert_eq(atomic_load(&in1->pw[1].peer6.gen), g);
+		seen6(in1, 0, "2001:db8:8::8", 1000, 6);
+		g = atomic_load(&sl->gen);
+		seen6(in1, 0, "2001:db8:8::8", 1000, 7);
+		cr_assert_eq(atomic_load(&sl->gen), g, "a store per packet");
+		live_tick(&L, now_ms());
+		all_at6(t, "2001:db8:8::8", 1000);
+		cr_assert_eq(nev, 2);
 	}
-	/* another worker's packet of the same move: already there */
-	seen6(live_sa_find(&L, 0x1000, SA_IN), 0, "2001:db8:9::9", 31337, 7);
+	/* back to where it was: the worker's slot holds that place already,
+	 * taken: written again, followed again */
+	seen6(in1, 1, "2001:db8:9::9", 31337, 8);
 	live_tick(&L, now_ms());
-	cr_assert_eq(nev, 1);
+	all_at6(t, "2001:db8:9::9", 31337);
+	cr_assert_eq(nev, 3);
+	/* another worker's packet of the same move: already there */
+	seen6(live_sa_find(&L, 0x1000, SA_IN), 0, "2001:db8:9::9", 31337, 9);
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 3);
+	cr_assert_eq(t->mappings, 3);
 }
 
 /* two workers saw two sources: the newest packet (sequence) wins */

@@ -1325,7 +1325,7 @@ static void natt_seen6(struct live *l, struct sa *sa)
 
 		if (!peer6_peek(s, &c.addr6, &c.port, &seq, &gen))
 			continue;
-		s->taken = gen;
+		atomic_store_explicit(&s->taken, gen, memory_order_relaxed);
 		if (!any || seq > best_seq) {
 			best = c;
 			best_seq = seq;

@@ -6,7 +6,9 @@
  * writes: a sequence counter around the words (odd while writing), the
  * control thread reads the words between two equal even counts and
  * retries at its next tick otherwise. The worker never waits nor locks;
- * it writes only when the source changes (not per packet).
+ * it writes only when the source changes or the control thread took what
+ * is there (as sa->peer_seen, which the control thread zeroes when it takes
+ * it: a peer that comes back to a place it was at is seen again).
  * seq: the packet's ESP sequence number, so that of the slots of several
  * workers the control thread follows the newest.
  */
@@ -24,7 +26,7 @@ struct peer6_slot {
 	_Atomic uint32_t a[4];   /* the address, network order words */
 	_Atomic uint32_t port;   /* host order */
 	_Atomic uint64_t seq;
-	uint32_t taken;          /* control thread only: gen last followed */
+	_Atomic uint32_t taken;  /* written by the control thread: gen taken */
 };
 
 /* Worker (the slot's only writer): src (16 bytes), port host order. */
@@ -35,12 +37,13 @@ static inline void peer6_put(struct peer6_slot *s, const uint8_t *src,
 	int i;
 
 	memcpy(w, src, 16);
-	if (g && atomic_load_explicit(&s->port, memory_order_relaxed) == port &&
+	if (g && g != atomic_load_explicit(&s->taken, memory_order_relaxed) &&
+	    atomic_load_explicit(&s->port, memory_order_relaxed) == port &&
 	    atomic_load_explicit(&s->a[0], memory_order_relaxed) == w[0] &&
 	    atomic_load_explicit(&s->a[1], memory_order_relaxed) == w[1] &&
 	    atomic_load_explicit(&s->a[2], memory_order_relaxed) == w[2] &&
 	    atomic_load_explicit(&s->a[3], memory_order_relaxed) == w[3])
-		return; /* already there: no store per packet */
+		return; /* there, not taken yet: no store per packet */
 	atomic_store_explicit(&s->gen, g + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 	for (i = 0; i < 4; i++)
@@ -58,7 +61,8 @@ static inline bool peer6_peek(struct peer6_slot *s, struct in6_addr *a,
 	uint32_t g = atomic_load_explicit(&s->gen, memory_order_acquire), w[4];
 	int i;
 
-	if (!g || g == s->taken || (g & 1))
+	if (!g || (g & 1) ||
+	    g == atomic_load_explicit(&s->taken, memory_order_relaxed))
 		return false;
 	for (i = 0; i < 4; i++)
 		w[i] = atomic_load_explicit(&s->a[i], memory_order_relaxed);
