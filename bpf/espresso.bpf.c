@@ -5,6 +5,7 @@
  *   ESP (IP proto 50) with an SPI in espresso_sa_in          -> XSK of this queue
  *   UDP to 4500 whose first 4 bytes are not zero (NAT-T ESP)  -> XSK of this queue
  *   UDP to 4500 with the zero non-ESP marker (IKE)            -> kernel
+ *   (4500: or a tunnel's local_port, listed in espresso_natt_ports)
  *   ESP with an unknown SPI                                   -> drop, counted
  *   NAT-T keepalive (one 0xFF byte)                            -> kernel
  *   IPv4/IPv6 fragment of ESP (IP proto 50)                     -> XSK, reassembled there
@@ -51,6 +52,21 @@ struct {
 	__type(value, struct espresso_sa_in);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } espresso_sa_in SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ESPRESSO_MAX_NATT_PORTS);
+	__type(key, __u16);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} espresso_natt_ports SEC(".maps");
+
+/* UDP to one of our NAT-T ports (network order): 4500 or a configured one */
+static __always_inline int natt_port(__u16 dest)
+{
+	return dest == bpf_htons(ESPRESSO_NATT_PORT) ||
+	       bpf_map_lookup_elem(&espresso_natt_ports, &dest) != NULL;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -661,7 +677,7 @@ static __always_inline int frag_natt(struct xdp_md *ctx,
 	}
 	marker = (void *)(udp + 1);
 	if ((void *)(marker + 1) > c->end ||
-	    udp->dest != bpf_htons(ESPRESSO_NATT_PORT) || *marker == 0 ||
+	    !natt_port(udp->dest) || *marker == 0 ||
 	    !bpf_map_lookup_elem(&espresso_sa_in, &(__u32){ bpf_ntohl(*marker) }))
 		goto pass;
 	if (bpf_map_update_elem(&espresso_frag_ids, fk, &now, BPF_ANY))
@@ -744,7 +760,7 @@ int espresso_xdp(struct xdp_md *ctx)
 	udp = c.pos;
 	if ((void *)(udp + 1) > data_end)
 		goto malformed;
-	if (udp->dest != bpf_htons(ESPRESSO_NATT_PORT))
+	if (!natt_port(udp->dest))
 		goto pass;
 	/* The UDP length bounds the payload: a NIC may pad short frames. */
 	ulen = bpf_ntohs(udp->len);

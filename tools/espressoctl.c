@@ -94,7 +94,7 @@ static void help(void)
 	"  show frames    audit of every UMEM frame's owner\n"
 	"  show xdp       the XDP program's counters\n"
 	"  show peers     P2MP tunnels and their peers (next hop, remote, SAs)\n"
-	"  tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS]\n"
+	"  tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS] [local-port N]\n"
 	"  tunnel add NAME local ADDR p2mp on [encap ...] [cipher ...] ...\n"
 	"                 a P2MP tunnel (hub): no remote; peers come with peer add\n"
 	"  tunnel del NAME\n"

@@ -36,6 +36,11 @@
 #define ESPRESSO_MAP_SPD_LPM "espresso_spd_lpm"
 #define ESPRESSO_MAP_SPD_CTL "espresso_spd_ctl"
 #define ESPRESSO_MAP_FLOW_CACHE "espresso_flow_cache"
+/* NAT-T: the local UDP ports of the tunnels (key: __u16, network order;
+ * value: __u32, unused) on which ESP-in-UDP is recognised, besides
+ * ESPRESSO_NATT_PORT, which always is */
+#define ESPRESSO_MAP_NATT_PORTS "espresso_natt_ports"
+#define ESPRESSO_MAX_NATT_PORTS 64
 
 /* espresso_ifaces: key = ifindex. An interface absent from it is the
  * uplink (the program's behaviour before router mode). */

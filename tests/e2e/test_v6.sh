@@ -15,6 +15,12 @@
 # 3. NAT-T over IPv4 (192.0.2.1/.2) in fragments, scapy as A: reassembled by
 #    gw-b (not left to the kernel); a train whose first fragment comes last
 #    is the kernel's (counted pass_fragment).
+# 4. NAT-T following over IPv6, scapy as A (AESGCM sealing, ESN AAD): an
+#    authenticated ESP-in-UDP packet from [2001:db8::3]:5555 moves gw-b's
+#    SAs there (monitor: "mapping ... old [2001:db8::1]:4500 new
+#    [2001:db8::3]:5555", show sa), and the next reply goes there; a forged
+#    one (bad ICV) from [2001:db8::4]:6666 counts rx_auth and moves nothing;
+#    sa update SPI remote IPv6 moves it back, an IPv4 remote is refused.
 source "$(dirname "$0")/lib.sh"
 export OUTER6=1
 OUTER_A=2001:db8::1 OUTER_B=2001:db8::2
@@ -111,9 +117,105 @@ natt_frag4() { # IPv4 NAT-T in fragments, scapy is A
 		fail "NAT-T fragments over IPv4 (see above)"
 }
 
+natt_follow6() { # NAT-T following over IPv6, scapy is A
+	say "scapy <-> espressod, NAT-T over IPv6: gw-b follows an authenticated move"
+	export ENCAP=udp OUTER6=1
+	OUTER_A=2001:db8::1 OUTER_B=2001:db8::2
+	gw_stop a; gw_stop b
+	rm -rf "$WORK/state-b"
+	gw_start b
+	# A's new address answers neighbour solicitations: gw-b's replies go there
+	ip -n "$NS_A" addr add 2001:db8::3/64 dev eA nodad
+	ip netns exec "$NS_A" ping -c 1 -W 2 "$OUTER_B" >/dev/null || fail "no outer connectivity"
+	local mon=$WORK/monitor6.txt monpid
+	ctl b monitor >"$mon" 2>"$WORK/monitor6.err" &
+	monpid=$!
+	sleep 0.3
+	b_peer6() { ctl b -j show sa | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sas = d if isinstance(d, list) else d.get("sas", d.get("sa", []))
+print(" ".join("%s:%s" % (s["remote"], s["dport"]) for s in sas if s["dir"] == sys.argv[1]))' "$1"; }
+	b_err6() { ctl b show sa | awk -v n="$1" '/errors:/{ for (i = 1; i < NF; i++) if ($i == n) v += $(i+1) } END { print v + 0 }'; }
+	[ "$(b_peer6 out)" = "2001:db8::1:4500" ] || { kill $monpid; fail "gw-b starts toward $(b_peer6 out)"; }
+	local auth0
+	auth0=$(b_err6 rx_auth)
+	# seq 1 from the new place; once moved, seq 2 is answered there
+	ip netns exec "$NS_A" /usr/bin/python3 - "$KEY_AB" "$(mac "$NS_A" eA)" "$(mac "$NS_B" eB)" "$ROOT/espressoctl" "$P-b" <<'PY' || { kill $monpid; fail "NAT-T following over IPv6 (see above)"; }
+import os, struct, subprocess, sys, time, logging
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from scapy.all import Ether, IP, IPv6, UDP, Raw, ICMP, sendp, AsyncSniffer, conf
+conf.verb = 0
+key, smac, dmac, ctl, inst = bytes.fromhex(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+eth = Ether(src=smac, dst=dmac)
+spi = 0x1000
+
+def esp(seq, ident):
+    inner = bytes(IP(src="10.1.0.1", dst="10.2.0.1") / ICMP(id=ident, seq=seq) / Raw(b"natt6-follow"))
+    pad = bytes(range(1, (-(len(inner) + 2)) % 4 + 1))
+    pt = inner + pad + bytes([len(pad), 4])
+    iv = struct.pack("!Q", seq)
+    ct = AESGCM(key[:-4]).encrypt(key[-4:] + iv, pt, struct.pack("!III", spi, seq >> 32, seq & 0xffffffff))
+    return struct.pack("!II", spi, seq) + iv + ct
+
+def send(src, sport, payload):
+    sendp(eth / IPv6(src=src, dst="2001:db8::2") / UDP(sport=sport, dport=4500) / Raw(payload), iface="eA")
+
+def out_remote():
+    r = subprocess.run([ctl, "-i", inst, "show", "sa"], capture_output=True, text=True, timeout=10)
+    for line in r.stdout.splitlines():
+        if " out spi " in line:
+            t = line.split()
+            return "%s:%s" % (t[t.index("remote") + 1], t[t.index("dport") + 1])
+    return None
+
+send("2001:db8::3", 5555, esp(1, 61))
+for _ in range(30):
+    if out_remote() == "2001:db8::3:5555":
+        break
+    time.sleep(0.1)
+else:
+    sys.exit("gw-b did not follow to [2001:db8::3]:5555: %s" % out_remote())
+sn = AsyncSniffer(iface="eA", count=1, timeout=5, filter="ip6 src 2001:db8::2 and udp src port 4500")
+sn.start()
+time.sleep(0.3)
+send("2001:db8::3", 5555, esp(2, 62))
+sn.join()
+if not sn.results:
+    sys.exit("no reply from gw-b after the move")
+r = sn.results[0]
+if r[IPv6].dst != "2001:db8::3" or r[UDP].dport != 5555:
+    sys.exit("the reply went to [%s]:%d, not [2001:db8::3]:5555" % (r[IPv6].dst, r[UDP].dport))
+print("   reply to [%s]:%d after the move" % (r[IPv6].dst, r[UDP].dport))
+# forged: the right SPI, a fresh sequence number, garbage for an ICV
+send("2001:db8::4", 6666, struct.pack("!II", spi, 3) + os.urandom(8 + 64 + 16))
+PY
+	sleep 0.5 # two control turns: a move would have happened
+	[ $(( $(b_err6 rx_auth) - auth0 )) = 1 ] || { kill $monpid; fail "rx_auth went $auth0 -> $(b_err6 rx_auth), want +1"; }
+	[ "$(b_peer6 out)" = "2001:db8::3:5555" ] || { kill $monpid; fail "a forged packet moved gw-b to $(b_peer6 out)"; }
+	ctl b -j show tunnels | /usr/bin/python3 -c '
+import json, sys
+t = json.load(sys.stdin)[0]
+got = {k: t.get(k) for k in ("remote", "peer", "peer_port", "mappings")}
+assert got == {"remote": "2001:db8::1", "peer": "2001:db8::3", "peer_port": 5555, "mappings": 1}, got' ||
+		{ kill $monpid; fail "gw-b show tunnels after the move"; }
+	# sa update: back by hand; IPv4 is refused
+	ctl b sa update "$SPI_BA" remote 2001:db8::1 sport 4500 dport 4500 || { kill $monpid; fail "sa update remote IPv6"; }
+	[ "$(b_peer6 out)" = "2001:db8::1:4500" ] || { kill $monpid; fail "sa update: gw-b sends to $(b_peer6 out)"; }
+	local e
+	e=$(ctl b sa update "$SPI_BA" remote 192.0.2.1 2>&1) && { kill $monpid; fail "sa update with an IPv4 remote passed"; }
+	echo "$e" | grep -q "tunnel to-peer is IPv6 and the remote given is IPv4" || { kill $monpid; fail "sa update IPv4: $e"; }
+	kill $monpid; wait $monpid 2>/dev/null
+	printf 'mapping tunnel to-peer spi 0x00001000 in old [2001:db8::1]:4500 new [2001:db8::3]:5555\n' >"$WORK/want6.txt"
+	grep '^mapping' "$mon" | diff - "$WORK/want6.txt" || fail "monitor: $(cat "$mon")"
+	ip -n "$NS_A" addr del 2001:db8::3/64 dev eA
+}
+
 pair esp
 FRAGMENT=outer pair udp
 peer esp
 peer udp
 natt_frag4
+natt_follow6
 say "PASS"

@@ -741,6 +741,58 @@ Test(bpf, udp_other_port)
 	EXPECT(f.b, f.len, XDP_PASS, pass_other);
 }
 
+/*
+ * A tunnel's own NAT-T port (local_port): ESP-in-UDP to it is NAT-T once
+ * the control thread lists it in espresso_natt_ports (key: the port in
+ * network order), IKE's zero marker and keepalives on it go to the kernel
+ * as on 4500, and it is plain UDP again once it leaves the map.
+ */
+static void natt_port_frame(struct frame *f, unsigned int dport,
+			    const void *payload, size_t n)
+{
+	size_t ip, u;
+
+	eth(f, 0x0800);
+	ip = ip4(f, IPPROTO_UDP, 5, 0);
+	u = udp(f, 4600, dport);
+	put(f, payload, n);
+	udp_done(f, u);
+	ip4_done(f, ip);
+}
+
+Test(bpf, natt_configured_port)
+{
+	struct bpf_map *ports = bpf_object__find_map_by_name(
+		obj, ESPRESSO_MAP_NATT_PORTS);
+	unsigned char esp[16] = { 0, 0, 0x10, 0, 0, 0, 0, 1 };
+	unsigned char ike[16] = { 0 }, ka = 0xff;
+	__u16 key = htons(4600);
+	__u32 one = 1;
+	struct frame f;
+
+	cr_assert_not_null(ports);
+	/* not listed: plain UDP */
+	natt_port_frame(&f, 4600, esp, sizeof(esp));
+	EXPECT(f.b, f.len, XDP_PASS, pass_other);
+	cr_assert_eq(bpf_map__update_elem(ports, &key, sizeof(key), &one,
+					  sizeof(one), BPF_ANY), 0);
+	/* listed: the known SPI's ESP goes to the XSK (none in a test run) */
+	natt_port_frame(&f, 4600, esp, sizeof(esp));
+	EXPECT(f.b, f.len, XDP_DROP, drop_no_xsk);
+	natt_port_frame(&f, 4600, ike, sizeof(ike));
+	EXPECT(f.b, f.len, XDP_PASS, pass_ike);
+	natt_port_frame(&f, 4600, &ka, 1);
+	EXPECT(f.b, f.len, XDP_PASS, pass_natt_keepalive);
+	/* another port still is not; 4500 always is */
+	natt_port_frame(&f, 4601, esp, sizeof(esp));
+	EXPECT(f.b, f.len, XDP_PASS, pass_other);
+	natt_port_frame(&f, 4500, esp, sizeof(esp));
+	EXPECT(f.b, f.len, XDP_DROP, drop_no_xsk);
+	cr_assert_eq(bpf_map__delete_elem(ports, &key, sizeof(key), 0), 0);
+	natt_port_frame(&f, 4600, esp, sizeof(esp));
+	EXPECT(f.b, f.len, XDP_PASS, pass_other);
+}
+
 /* ---- not ESP ----------------------------------------------------------------- */
 
 Test(bpf, arp)

@@ -204,6 +204,13 @@ Test(cmd, tunnel_add_all_options)
 	cr_assert_eq(c.tunnel.cipher, CIPHER_AES_GCM_256);
 	cr_assert_eq(c.tunnel.fragment, FRAG_INNER);
 	cr_assert_eq(c.tunnel.replay_window, 32);
+	/* NAT-T: our own port */
+	expect_ok("tunnel add t local 10.0.0.1 remote 10.0.0.2 encap udp local-port 4600");
+	cr_assert_eq(c.tunnel.local_port, 4600);
+	expect_ok("tunnel add t local 10.0.0.1 remote 10.0.0.2");
+	cr_assert_eq(c.tunnel.local_port, 0);
+	EXPECT_ERR("tunnel add t local 10.0.0.1 remote 10.0.0.2 local-port 0",
+		   "tunnel add: local-port:");
 	/* Numbers may be hex, like SPIs. */
 	expect_ok("tunnel add t local 10.0.0.1 remote 10.0.0.2 replay-window 0x40");
 	cr_assert_eq(c.tunnel.replay_window, 64);
@@ -294,6 +301,19 @@ Test(cmd, sa_update)
 	expect_ok("sa update 4096 remote 198.51.100.7 sport 1 dport 0x1194");
 	cr_assert_eq(c.sa.sport, 1);
 	cr_assert_eq(c.sa.dport, 4500);
+	cr_assert_eq(c.sa.remote_family, AF_INET);
+	/* IPv6 (the tunnel's family is checked by the model: live.c) */
+	expect_ok("sa update 4096 remote 2001:db8::9 sport 1 dport 4600");
+	cr_assert_eq(c.sa.remote_family, AF_INET6);
+	{
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, &c.sa.remote6, a, sizeof(a));
+		cr_assert_str_eq(a, "2001:db8::9");
+	}
+	cr_assert_eq(c.sa.dport, 4600);
+	EXPECT_ERR("sa update 4096 remote ff02::1",
+		   "sa update: remote: 'ff02::1' is not a unicast address");
 }
 
 Test(cmd, route_add_del)
@@ -596,7 +616,8 @@ Test(cmd, bad_address)
 	EXPECT_ERR("tunnel add t local 10.0.0.1 remote 10.0.0.1",
 		   "tunnel add: remote: same address as local");
 	EXPECT_ERR("sa update 4096 remote host.example",
-		   "sa update: remote: 'host.example' is not an IPv4 address");
+		   "sa update: remote: 'host.example' is not an IPv4 or IPv6 "
+		   "address");
 }
 
 Test(cmd, bad_prefix)

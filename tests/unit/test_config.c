@@ -594,6 +594,28 @@ Test(config, unknown_encap)
 		   27, "tunnels.[1].encap", "'gre'", "esp, udp");
 }
 
+/* NAT-T: our own UDP port, 1..65535, udp only; 0 (4500) when absent */
+Test(config, local_port)
+{
+	struct cfg c;
+
+	cr_assert_eq(load_edit(&c, false, 27,
+			       "      encap = \"udp\"; local_port = 4600;", 0), 0,
+		     "%s", err);
+	cr_assert_eq(c.tunnels[1].local_port, 4600);
+	cr_assert_eq(c.tunnels[0].local_port, 0);
+	config_free(&c);
+	EXPECT_ERR(load_edit(&c, false, 27,
+			     "      encap = \"udp\"; local_port = 0;", 0),
+		   &c, 27, "tunnels.[1].local_port");
+	EXPECT_ERR(load_edit(&c, false, 27,
+			     "      encap = \"udp\"; local_port = 65536;", 0),
+		   &c, 27, "tunnels.[1].local_port");
+	EXPECT_ERR(load_edit(&c, false, 15,
+			     "      encap = \"esp\"; local_port = 4600;", 0),
+		   &c, 15, "tunnels.[0].local_port", "needs encap");
+}
+
 Test(config, unknown_xdp_mode)
 {
 	struct cfg c;

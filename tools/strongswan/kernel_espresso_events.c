@@ -51,7 +51,8 @@ static void on_acquire(private_t *this, uint32_t reqid)
 
 /*
  * "expire soft|hard tunnel NAME spi 0xSPI in|out reason time|bytes"
- * "mapping tunnel NAME spi 0xSPI in old ADDR:PORT new ADDR:PORT" (NAT-T
+ * "mapping tunnel NAME spi 0xSPI in old ADDR:PORT new ADDR:PORT" (an IPv6
+ * ADDR in brackets, [ADDR]:PORT; NAT-T
  * peer following: an authenticated ESP-in-UDP packet of the inbound SA
  * came from there; espressod sends there already, the model follows, and
  * charon moves the IKE_SA too -- its update_sa then finds nothing to do)
@@ -106,7 +107,7 @@ static void on_event(private_t *this, char *line)
 			spi = strtoul(v, NULL, 16);
 		}
 		else if (!strcmp(tok, "new"))
-		{	/* ADDR:PORT */
+		{	/* ADDR:PORT, an IPv6 ADDR in brackets: [ADDR]:PORT */
 			char *c = strrchr(v, ':');
 
 			if (c)
@@ -114,6 +115,11 @@ static void on_event(private_t *this, char *line)
 				*c = '\0';
 				port = atoi(c + 1);
 				remote = v;
+				if (*v == '[' && c > v + 1 && c[-1] == ']')
+				{
+					c[-1] = '\0';
+					remote = v + 1;
+				}
 			}
 		}
 	}

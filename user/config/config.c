@@ -98,7 +98,7 @@ static const char *const tun_keys[] = {
 static const char *const tunnel_keys[] = {
 	"name", "local", "remote", "encap", "cipher", "replay_window", "esn",
 	"fragment", "sa_pairs", "outbound", "inbound", "routes",
-	"remote_port", "keepalive", "peers", "vrf", NULL,
+	"remote_port", "keepalive", "peers", "vrf", "local_port", NULL,
 };
 /* a peer of a P2MP tunnel: the rest comes from its hub */
 static const char *const peer_keys[] = {
@@ -1137,6 +1137,7 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 {
 	int encap = ENCAP_ESP, cipher = 0, frag = FRAG_INNER, ret;
 	long long replay = CFG_REPLAY_DEFAULT, pairs = 1, rport = 0, ka = 0;
+	long long lport = 0;
 	config_setting_t *s;
 	char f[FIELD_MAX];
 
@@ -1164,16 +1165,21 @@ static int parse_tunnel(struct ctx *x, const config_setting_t *tg,
 	ret = ret ?: get_int(x, tg, tpath, "remote_port", false, 1, 65535,
 			     &rport);
 	ret = ret ?: get_int(x, tg, tpath, "keepalive", false, 0, 3600, &ka);
+	ret = ret ?: get_int(x, tg, tpath, "local_port", false, 1, 65535,
+			     &lport);
 	if (ret)
 		return ret;
 	/* NAT-T settings mean nothing on raw ESP: say so, not ignore them */
 	s = config_setting_get_member(tg, "remote_port");
 	if (!s)
 		s = config_setting_get_member(tg, "keepalive");
+	if (!s)
+		s = config_setting_get_member(tg, "local_port");
 	if (s && encap != ENCAP_UDP)
 		return fail(x, s, join(f, tpath, config_setting_name(s)),
 			    "needs encap = \"udp\" (NAT-T)");
 	t->remote_port = (uint16_t)rport;
+	t->local_port = (uint16_t)lport;
 	t->keepalive_s = (uint32_t)ka;
 	t->sa_pairs = (int)pairs;
 	t->fragment = frag;

@@ -59,6 +59,9 @@ struct cfg_tunnel {
 	 * (RFC 3948 2.3) every keepalive_s seconds of idle (0: none) */
 	uint16_t remote_port;
 	uint32_t keepalive_s;
+	/* NAT-T: our own UDP port, where ESP-in-UDP comes in and goes out
+	 * from (0: 4500) */
+	uint16_t local_port;
 	struct cfg_sa out, in;
 	struct cfg_prefix *routes; /* remote prefixes reached through the tunnel */
 	int nroutes;

@@ -90,7 +90,8 @@ static bool same_wire(const struct cfg_tunnel *a, const struct cfg_tunnel *b)
 	       a->cipher == b->cipher && a->replay_window == b->replay_window &&
 	       a->esn == b->esn && a->fragment == b->fragment &&
 	       a->sa_pairs == b->sa_pairs && a->remote_port == b->remote_port &&
-	       a->keepalive_s == b->keepalive_s && a->vrf == b->vrf;
+	       a->keepalive_s == b->keepalive_s && a->vrf == b->vrf &&
+	       a->local_port == b->local_port;
 }
 
 static bool same_sa(const struct cfg_sa *a, const struct cfg_sa *b)

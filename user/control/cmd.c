@@ -19,7 +19,7 @@
 #include "control/cmd.h"
 
 #define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp|policies|lans|peers"
-#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR|p2mp on [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS] [vrf NAME]"
+#define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR|p2mp on [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS] [local-port N] [vrf NAME]"
 #define U_TUNNEL_DEL "tunnel del NAME"
 #define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N] [child NAME] [peer NEXTHOP]"
 #define U_SA_DEL "sa del SPI [in|out]"
@@ -116,6 +116,7 @@ enum kind {
 	A_PRIO, A_SEL4, A_PROTO, A_PRANGE, A_ACTION,
 	A_LOCAL, A_REMOTE, /* tunnel add: IPv4 or IPv6, into struct cmd */
 	A_NH, /* an overlay next hop, IPv4 or IPv6: canonical text */
+	A_SA_REMOTE, /* sa update: IPv4 or IPv6, into struct cmd_sa */
 };
 
 struct opt {
@@ -138,6 +139,7 @@ static const struct opt tunnel_add_opts[] = {
 	OPT("fragment", "inner|outer", A_FRAGMENT, tunnel.fragment, false),
 	OPT("remote-port", "N", A_PORT, tunnel.remote_port, false),
 	OPT("keepalive", "SECONDS", A_KEEPALIVE, tunnel.keepalive_s, false),
+	OPT("local-port", "N", A_PORT, tunnel.local_port, false),
 	OPT("p2mp", "on|off", A_ONOFF, p2mp, false),
 	OPT("vrf", "NAME", A_NAME, vrf, false),
 	{ 0 },
@@ -159,7 +161,7 @@ static const struct opt sa_add_opts[] = {
 	{ 0 },
 };
 static const struct opt sa_update_opts[] = {
-	OPT("remote", "ADDR", A_IPV4, sa.remote, true),
+	OPT("remote", "ADDR", A_SA_REMOTE, sa, true),
 	OPT("sport", "N", A_PORT, sa.sport, false),
 	OPT("dport", "N", A_PORT, sa.dport, false),
 	{ 0 },
@@ -230,6 +232,10 @@ static int parse_value(struct ctx *x, const struct opt *o, const char *s,
 		ret = cfg_parse_endpoint(s, 0, &c->remote_family,
 					 &c->tunnel.remote, &c->tunnel.remote6,
 					 WHY(x));
+		break;
+	case A_SA_REMOTE:
+		ret = cfg_parse_endpoint(s, 0, &sa->remote_family, &sa->remote,
+					 &sa->remote6, WHY(x));
 		break;
 	case A_ENCAP:
 		ret = cfg_parse_encap(s, dst, WHY(x));

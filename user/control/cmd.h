@@ -78,7 +78,9 @@ struct cmd_sa {
 	uint8_t key[CFG_KEY_MAX];  /* sa add: AES key then 4-byte salt */
 	size_t key_len;            /* 20 or 36 */
 	uint64_t soft_s, hard_s, soft_bytes, hard_bytes; /* 0: none */
-	struct in_addr remote;     /* sa update */
+	struct in_addr remote;     /* sa update: AF_INET */
+	int remote_family;         /* sa update: AF_INET or AF_INET6 */
+	struct in6_addr remote6;   /* sa update: AF_INET6 */
 	uint16_t sport, dport;     /* sa update: host order; 0: not given */
 	uint64_t reqid;            /* sa add: IKE's reqid, 1..2^32-1; 0: none */
 	char child[CFG_NAME_MAX];  /* sa add: IKE's CHILD_SA name; "": none */

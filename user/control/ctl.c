@@ -105,22 +105,31 @@ static const char *const ev_names[] = {
  * daemon's kernel interface (strongSwan's mapping(): the inbound SPI and
  * the peer's new address and port), one line:
  *   mapping tunnel NAME spi 0xSPI in old ADDR:PORT new ADDR:PORT
+ * (an IPv6 ADDR in brackets: [2001:db8::1]:4500; in JSON, bare)
  *   {"event":"mapping","tunnel":..,"spi":"0x..","dir":"in",
  *    "old_addr":..,"old_port":N,"new_addr":..,"new_port":N}
  */
 static int ev_mapping(char *buf, size_t len, const struct live_event *ev,
 		      bool json)
 {
-	char o[INET_ADDRSTRLEN], n[INET_ADDRSTRLEN], spi[16];
+	char o[INET6_ADDRSTRLEN], n[INET6_ADDRSTRLEN], spi[16];
+	bool v6 = ev->family == AF_INET6;
+	const char *l = v6 ? "[" : "", *r6 = v6 ? "]" : "";
 	struct json_object *j;
 	int r;
 
-	inet_ntop(AF_INET, &ev->old_addr, o, sizeof(o));
-	inet_ntop(AF_INET, &ev->new_addr, n, sizeof(n));
+	if (v6) {
+		inet_ntop(AF_INET6, &ev->old6, o, sizeof(o));
+		inet_ntop(AF_INET6, &ev->new6, n, sizeof(n));
+	} else {
+		inet_ntop(AF_INET, &ev->old_addr, o, sizeof(o));
+		inet_ntop(AF_INET, &ev->new_addr, n, sizeof(n));
+	}
 	if (!json)
 		return snprintf(buf, len, "mapping tunnel %s spi 0x%08x in "
-				"old %s:%u new %s:%u\n", ev->tunnel, ev->spi, o,
-				ev->old_port, n, ev->new_port);
+				"old %s%s%s:%u new %s%s%s:%u\n", ev->tunnel,
+				ev->spi, l, o, r6, ev->old_port, l, n, r6,
+				ev->new_port);
 	snprintf(spi, sizeof(spi), "0x%08x", ev->spi);
 	j = json_object_new_object();
 	json_object_object_add(j, "event", json_object_new_string("mapping"));
@@ -366,8 +375,9 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 		return live_sa_del(l, c->sa.spi,
 				   c->sa.dir_given ? c->sa.dir : -1, err, len);
 	case CMD_SA_UPDATE:
-		return live_sa_update(l, c->sa.spi, c->sa.remote, c->sa.sport,
-				      c->sa.dport, err, len);
+		return live_sa_move(l, c->sa.spi, c->sa.remote_family,
+				    &c->sa.remote, &c->sa.remote6, c->sa.sport,
+				    c->sa.dport, err, len);
 	case CMD_ROUTE_ADD:
 		if (c->nexthop[0]) {
 			int ret = peer_resolve(l, c->name, c->nexthop, err,

@@ -237,8 +237,14 @@ static struct json_object *tunnel_obj(const struct espd *d, struct tunnel *t,
 			ADD(o, "vrf", STR(vrf_name(d, t->vrf)));
 		if (t->encap == ENCAP_UDP) {
 			/* NAT-T: where the peer is now (live.c follows it) */
-			ADD(o, "peer", STR(inet_ntoa(t->peer)));
+			char p6[INET6_ADDRSTRLEN];
+
+			ADD(o, "peer", STR(t->family == AF_INET6 ?
+					   inet_ntop(AF_INET6, &t->peer6, p6,
+						     sizeof(p6)) :
+					   inet_ntoa(t->peer)));
 			ADD(o, "peer_port", U64(t->peer_port));
+			ADD(o, "local_port", U64(t->local_port));
 			ADD(o, "mappings", U64(t->mappings));
 			ADD(o, "keepalive_s", U64(t->keepalive_ms / 1000));
 			ADD(o, "keepalives", U64(t->ka_sent));

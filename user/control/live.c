@@ -182,6 +182,43 @@ void live_for_each_sa(struct live *l, void (*fn)(void *arg, struct sa *sa),
 	}
 }
 
+/* ---- NAT-T local ports ---- */
+
+/* The distinct local ports of UDP tunnels other than 4500 (which the XDP
+ * program always knows): into ports (ESPRESSO_MAX_NATT_PORTS), how many. */
+static int natt_ports(const struct live *l, uint16_t *ports)
+{
+	uint32_t i;
+	int n = 0, j;
+
+	for (i = 0; i < l->ntun; i++) {
+		const struct tunnel *t = l->tun[i];
+
+		if (!t || t->encap != ENCAP_UDP ||
+		    t->local_port == ESPRESSO_NATT_PORT)
+			continue;
+		for (j = 0; j < n && ports[j] != t->local_port; j++)
+			;
+		if (j == n && n < ESPRESSO_MAX_NATT_PORTS)
+			ports[n++] = t->local_port;
+	}
+	return n;
+}
+
+/* Whether a tunnel with local port port (0: 4500) fits the XDP map. */
+static bool natt_port_room(const struct live *l, uint16_t port)
+{
+	uint16_t ports[ESPRESSO_MAX_NATT_PORTS];
+	int n = natt_ports(l, ports), j;
+
+	if (!port || port == ESPRESSO_NATT_PORT)
+		return true;
+	for (j = 0; j < n; j++)
+		if (ports[j] == port)
+			return true;
+	return n < ESPRESSO_MAX_NATT_PORTS;
+}
+
 /* ---- tunnels ---- */
 
 int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
@@ -196,6 +233,7 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 		.uplink_mtu = l->uplink_mtu,
 		.remote_port = ct->remote_port, .keepalive_s = ct->keepalive_s,
 		.vrf = ct->vrf,
+		.local_port = ct->local_port,
 	};
 	struct tunnel *t;
 	uint32_t slot;
@@ -204,9 +242,15 @@ int live_tunnel_add(struct live *l, const struct cfg_tunnel *ct, char *err,
 	if (live_tunnel_find(l, ct->name))
 		return errf(err, errlen, -EEXIST, "tunnel add: %s: exists",
 			    ct->name);
-	if (ct->encap != ENCAP_UDP && (ct->remote_port || ct->keepalive_s))
-		return errf(err, errlen, -EINVAL, "tunnel add: %s: remote-port "
-			    "and keepalive need encap udp (NAT-T)", ct->name);
+	if (ct->encap != ENCAP_UDP && (ct->remote_port || ct->keepalive_s ||
+					ct->local_port))
+		return errf(err, errlen, -EINVAL, "tunnel add: %s: remote-port, "
+			    "local-port and keepalive need encap udp (NAT-T)",
+			    ct->name);
+	if (ct->encap == ENCAP_UDP && !natt_port_room(l, ct->local_port))
+		return errf(err, errlen, -ENOSPC, "tunnel add: %s: local-port "
+			    "%u: the XDP program knows %d NAT-T ports at most",
+			    ct->name, ct->local_port, ESPRESSO_MAX_NATT_PORTS);
 	if (s.npairs < 1)
 		s.npairs = 1;
 	for (slot = l->tun_hint; slot < l->ntun && l->tun[slot]; slot++)
@@ -518,8 +562,9 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 			  .local = a->dir == SA_OUT ? t->local : t->local,
 			  /* where the peer is now (NAT-T may have moved it) */
 			  .remote = t->peer, .family = t->family,
-			  .local6 = t->local6, .remote6 = t->remote6,
-			  .dport = t->encap == ENCAP_UDP ? t->peer_port : 0 },
+			  .local6 = t->local6, .remote6 = t->peer6,
+			  .dport = t->encap == ENCAP_UDP ? t->peer_port : 0,
+			  .sport = t->encap == ENCAP_UDP ? t->local_port : 0 },
 	};
 	struct sa *sa;
 	size_t icap;
@@ -682,11 +727,13 @@ int live_sa_del(struct live *l, uint32_t spi, int dir, char *err,
 		    "outbound " : "");
 }
 
-int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
-		   uint16_t sport, uint16_t dport, char *err, size_t errlen)
+int live_sa_move(struct live *l, uint32_t spi, int family,
+		 const struct in_addr *remote, const struct in6_addr *remote6,
+		 uint16_t sport, uint16_t dport, char *err, size_t errlen)
 {
 	struct sa *sa = live_sa_find(l, spi, -1);
 	struct esp_sa_params *w, *old;
+	int tf;
 
 	if (!sa)
 		return errf(err, errlen, -ENOENT, "sa update: spi 0x%x: no "
@@ -695,15 +742,21 @@ int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
 		return errf(err, errlen, -EINVAL, "sa update: spi 0x%x: sport "
 			    "and dport need encap udp (tunnel %s is esp)", spi,
 			    sa->tunnel->name);
-	if (sa->tunnel->family == AF_INET6)
+	tf = sa->tunnel->family == AF_INET6 ? AF_INET6 : AF_INET;
+	if (family != tf)
 		return errf(err, errlen, -EAFNOSUPPORT, "sa update: spi 0x%x: "
-			    "tunnel %s is IPv6 and the remote given is IPv4",
-			    spi, sa->tunnel->name);
+			    "tunnel %s is %s and the remote given is %s (a "
+			    "tunnel does not change family)", spi,
+			    sa->tunnel->name, tf == AF_INET6 ? "IPv6" : "IPv4",
+			    tf == AF_INET6 ? "IPv4" : "IPv6");
 	w = malloc(sizeof(*w));
 	if (!w)
 		return errf(err, errlen, -ENOMEM, "sa update: out of memory");
 	*w = *sa_wire(sa);
-	w->remote = remote;
+	if (family == AF_INET6)
+		w->remote6 = *remote6;
+	else
+		w->remote = *remote;
 	if (sport)
 		w->sport = sport;
 	if (dport)
@@ -712,13 +765,23 @@ int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
 	retire(l, free_cb, old);
 	if (sa->dir == SA_OUT) {
 		/* the tunnel's peer: for its next SAs, its next hop */
-		sa->tunnel->peer = remote;
+		if (family == AF_INET6)
+			sa->tunnel->peer6 = *remote6;
+		else
+			sa->tunnel->peer = *remote;
 		if (dport)
 			sa->tunnel->peer_port = dport;
 		atomic_store(&sa->tunnel->nh_wanted, 1);
 	}
 	l->dirty = true;
 	return 0;
+}
+
+int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
+		   uint16_t sport, uint16_t dport, char *err, size_t errlen)
+{
+	return live_sa_move(l, spi, AF_INET, &remote, NULL, sport, dport, err,
+			    errlen);
 }
 
 /* ---- routes ---- */
@@ -1128,6 +1191,16 @@ int live_commit(struct live *l)
 	if (old)
 		retire(l, tables_free_cb, old);
 	l->dirty = false;
+	/* NAT-T ports before the SPIs: a frame to a new port must be known */
+	if (l->ops.natt_ports) {
+		uint16_t ports[ESPRESSO_MAX_NATT_PORTS];
+		int n = natt_ports(l, ports);
+
+		ret = l->ops.natt_ports(l->ops.arg, ports, n);
+		if (ret)
+			log_err("cannot set the XDP program's NAT-T ports: %s",
+				strerror(-ret));
+	}
 	/* 4. the XDP program may now send the new SPIs' frames */
 	for (i = 0; i < l->npend_spi; i++) {
 		struct sa *sa = l->pend_spi[i];
@@ -1235,74 +1308,133 @@ static void tick_sa(void *arg, struct sa *sa)
 
 /* ---- NAT-T: follow the peer, keepalives ---- */
 
-/* A new copy of sa's wire with the peer at addr:port (the old one is
- * retired: workers may hold it this turn). */
-static int rewire(struct live *l, struct sa *sa, struct in_addr addr,
-		  uint16_t port)
+/* NAT-T: where the peer is (port host order; addr or addr6 by family). */
+struct peer_at {
+	int family;
+	struct in_addr addr;
+	struct in6_addr addr6;
+	uint16_t port;
+};
+
+/* A new copy of sa's wire with the peer at to (the old one is retired:
+ * workers may hold it this turn). */
+static int rewire(struct live *l, struct sa *sa, const struct peer_at *to)
 {
 	struct esp_sa_params *w = malloc(sizeof(*w)), *old;
 
 	if (!w)
 		return -ENOMEM;
 	*w = *sa_wire(sa);
-	w->remote = addr;
-	w->dport = port;
+	if (to->family == AF_INET6)
+		w->remote6 = to->addr6;
+	else
+		w->remote = to->addr;
+	w->dport = to->port;
 	old = atomic_exchange_explicit(&sa->wire, w, memory_order_acq_rel);
 	retire(l, free_cb, old);
 	return 0;
 }
 
+/* Where a peer can be: an address no peer can have (0, loopback,
+ * multicast, broadcast; for IPv6 also link-local and IPv4-mapped) or port
+ * 0 is not followed. */
+static bool peer_possible(const struct peer_at *to)
+{
+	uint32_t a = ntohl(to->addr.s_addr);
+	const struct in6_addr *a6 = &to->addr6;
+
+	if (!to->port)
+		return false;
+	if (to->family == AF_INET6)
+		return !IN6_IS_ADDR_UNSPECIFIED(a6) &&
+		       !IN6_IS_ADDR_LOOPBACK(a6) && !IN6_IS_ADDR_MULTICAST(a6) &&
+		       !IN6_IS_ADDR_LINKLOCAL(a6) && !IN6_IS_ADDR_V4MAPPED(a6);
+	return a && a >> 24 != 127 && a >> 28 < 14; /* 224/4, 240/4 */
+}
+
 /*
  * An authenticated UDP-encapsulated packet of inbound SA sa, the newest of
- * its SA, came from seen (sa_peer_pack) instead of where the tunnel sends:
- * the peer is behind a NAT whose mapping changed, or it moved. Every SA of
- * the tunnel -- the outbound ones of all pairs (mature and larval), the
- * inbound ones -- switches to it in one store each, the next hop is
- * resolved again, and monitors get a mapping event. An address no peer
- * can have (0, loopback, multicast, broadcast) or port 0 is ignored.
+ * its SA, came from to instead of where the tunnel sends: the peer is
+ * behind a NAT whose mapping changed, or it moved. Every SA of the tunnel
+ * -- the outbound ones of all pairs (mature and larval), the inbound ones
+ * -- switches to it in one store each, the next hop is resolved again, and
+ * monitors get a mapping event. IPv4 and IPv6 alike (to->family is the
+ * tunnel's: a packet of the other family never reaches an SA of it).
  */
-static void follow_peer(struct live *l, struct sa *sa, uint64_t seen)
+static void follow_peer(struct live *l, struct sa *sa, const struct peer_at *to)
 {
 	struct tunnel *t = sa->tunnel;
-	struct in_addr addr = { htonl((uint32_t)(seen >> 16)) };
-	uint16_t port = (uint16_t)seen;
-	uint32_t a = (uint32_t)(seen >> 16);
+	bool v6 = t->family == AF_INET6;
+	char a[INET6_ADDRSTRLEN];
 	struct live_event ev;
 	size_t i;
 	int p, err = 0;
 
-	if (t->encap != ENCAP_UDP || t->family != AF_INET ||
-	    sa->state != SA_MATURE || !port ||
-	    !a || a >> 24 == 127 || a >> 28 >= 14 /* 224/4, 240/4 */)
+	if (t->encap != ENCAP_UDP || sa->state != SA_MATURE ||
+	    to->family != (v6 ? AF_INET6 : AF_INET) || !peer_possible(to))
 		return;
-	if (addr.s_addr == t->peer.s_addr && port == t->peer_port)
+	if (to->port == t->peer_port &&
+	    (v6 ? !memcmp(&to->addr6, &t->peer6, 16)
+		: to->addr.s_addr == t->peer.s_addr))
 		return; /* already there (a packet of the same move) */
 	for (p = 0; p < t->npairs; p++) {
 		struct sa *o = atomic_load(&t->out[p]);
 
 		if (o)
-			err |= rewire(l, o, addr, port);
+			err |= rewire(l, o, to);
 	}
 	for (i = 0; i < l->npend_out; i++)
 		if (l->pend_out[i]->tunnel == t)
-			err |= rewire(l, l->pend_out[i], addr, port);
+			err |= rewire(l, l->pend_out[i], to);
 	for (i = 0; i < (size_t)t->nin; i++)
-		err |= rewire(l, t->in[i], addr, port);
+		err |= rewire(l, t->in[i], to);
 	if (err)
 		log_rl(LOG_LVL_ERR, 60, "tunnel %s: out of memory while "
-		       "following the peer to %s:%u", t->name, inet_ntoa(addr),
-		       port);
+		       "following the peer to %s port %u", t->name,
+		       inet_ntop(to->family, v6 ? (const void *)&to->addr6
+						: (const void *)&to->addr,
+				 a, sizeof(a)), to->port);
 	ev = (struct live_event){
 		.type = LIVE_EV_MAPPING, .tunnel = t->name, .spi = sa->spi,
 		.dir = SA_IN, .old_addr = t->peer, .old_port = t->peer_port,
-		.new_addr = addr, .new_port = port,
+		.new_addr = to->addr, .new_port = to->port,
+		.family = to->family, .old6 = t->peer6, .new6 = to->addr6,
 	};
-	t->peer = addr;
-	t->peer_port = port;
+	if (v6)
+		t->peer6 = to->addr6;
+	else
+		t->peer = to->addr;
+	t->peer_port = to->port;
 	t->mappings++;
 	atomic_store(&t->nh_wanted, 1); /* another address: another hop? */
 	if (l->ops.event)
 		l->ops.event(l->ops.arg, &ev);
+}
+
+/* IPv6: of the workers' slots of inbound SA sa written since, the newest
+ * packet's source (peer6.h). */
+static void natt_seen6(struct live *l, struct sa *sa)
+{
+	struct peer_at best = { .family = AF_INET6 }, c = best;
+	uint64_t best_seq = 0, seq;
+	bool any = false;
+	uint32_t gen;
+	int q;
+
+	for (q = 0; q < sa->nworkers; q++) {
+		struct peer6_slot *s = &sa->pw[q].peer6;
+
+		if (!peer6_peek(s, &c.addr6, &c.port, &seq, &gen))
+			continue;
+		atomic_store_explicit(&s->taken, gen, memory_order_relaxed);
+		if (!any || seq > best_seq) {
+			best = c;
+			best_seq = seq;
+			any = true;
+		}
+	}
+	if (any)
+		follow_peer(l, sa, &best);
 }
 
 static void natt_tick(struct live *l, uint64_t now)
@@ -1324,9 +1456,15 @@ static void natt_tick(struct live *l, uint64_t now)
 				continue;
 			seen = atomic_exchange(&t->in[j]->peer_seen, 0);
 			if (seen)
-				follow_peer(l, t->in[j], seen);
+				follow_peer(l, t->in[j], &(struct peer_at){
+					.family = AF_INET, .port = (uint16_t)seen,
+					.addr = { htonl((uint32_t)(seen >> 16)) } });
 		}
-		if (!t->keepalive_ms || !l->ops.keepalive)
+		for (j = 0; t->family == AF_INET6 && j < t->nin; j++)
+			natt_seen6(l, t->in[j]);
+		/* keepalives go out of an IPv4 raw socket: none over IPv6 yet */
+		if (!t->keepalive_ms || !l->ops.keepalive ||
+		    t->family == AF_INET6)
 			continue;
 		/* idle: nothing sent for a period, keepalives included */
 		last = t->ka_last_ms;

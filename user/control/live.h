@@ -57,6 +57,8 @@ struct live_event {
 	 * and after; spi: the inbound SA whose packet showed it */
 	struct in_addr old_addr, new_addr;
 	uint16_t old_port, new_port;
+	int family;                   /* mapping: AF_INET6: old6/new6 */
+	struct in6_addr old6, new6;
 };
 
 struct live_ops {
@@ -68,6 +70,9 @@ struct live_ops {
 	int (*route_add)(void *arg, const struct cfg_prefix *p);
 	void (*route_del)(void *arg, const struct cfg_prefix *p);
 	void (*event)(void *arg, const struct live_event *ev);
+	/* NAT-T: the XDP program's local ports besides 4500 (host order),
+	 * exactly these, at every commit. 0 or -errno. */
+	int (*natt_ports)(void *arg, const uint16_t *ports, int n);
 	/* NAT-T keepalive (RFC 3948 2.3) from t->local:4500 to t->peer */
 	void (*keepalive)(void *arg, const struct tunnel *t);
 	/* the XDP program's copy of the routes, for LAN classification
@@ -173,6 +178,11 @@ int live_sa_del(struct live *l, uint32_t spi, int dir, char *err,
 		size_t errlen);
 int live_sa_update(struct live *l, uint32_t spi, struct in_addr remote,
 		   uint16_t sport, uint16_t dport, char *err, size_t errlen);
+/* The same, IPv4 or IPv6 (family; remote or remote6): the SA's tunnel
+ * must be of that family (-EAFNOSUPPORT otherwise). */
+int live_sa_move(struct live *l, uint32_t spi, int family,
+		 const struct in_addr *remote, const struct in6_addr *remote6,
+		 uint16_t sport, uint16_t dport, char *err, size_t errlen);
 int live_route_add(struct live *l, const struct cfg_prefix *p,
 		   const char *tunnel, char *err, size_t errlen);
 /* ECMP: one more tunnel for a prefix that may have some already (up to

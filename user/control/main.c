@@ -143,6 +143,13 @@ static int ops_spi_add(void *arg, const struct sa *sa)
 							     : ESPRESSO_SA_F_RAW);
 }
 
+static int ops_natt_ports(void *arg, const uint16_t *ports, int n)
+{
+	struct espd *d = arg;
+
+	return bpfload_natt_ports_set(&d->bpf, ports, n);
+}
+
 static void ops_spi_del(void *arg, const struct sa *sa)
 {
 	struct espd *d = arg;
@@ -255,7 +262,8 @@ static void ops_event(void *arg, const struct live_event *ev)
 static void ops_keepalive(void *arg, const struct tunnel *t)
 {
 	struct espd *d = arg;
-	int err = natt_keepalive(d->natt_fd, t->local, t->peer, t->peer_port);
+	int err = natt_keepalive(d->natt_fd, t->local, t->local_port, t->peer,
+				 t->peer_port);
 
 	if (err)
 		log_rl(LOG_LVL_WARN, 60, "tunnel %s: NAT-T keepalive to %s:%u: "
@@ -511,6 +519,7 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 {
 	struct live_ops ops = {
 		.arg = d, .spi_add = ops_spi_add, .spi_del = ops_spi_del,
+		.natt_ports = ops_natt_ports,
 		.route_add = ops_route_add, .route_del = ops_route_del,
 		.event = ops_event, .keepalive = ops_keepalive,
 		.xdp_route_set = ops_xdp_route_set,

@@ -17,8 +17,8 @@ int natt_open(void)
 	return fd < 0 ? -errno : fd;
 }
 
-int natt_keepalive(int fd, struct in_addr local, struct in_addr peer,
-		   uint16_t port)
+int natt_keepalive(int fd, struct in_addr local, uint16_t sport,
+		   struct in_addr peer, uint16_t port)
 {
 	struct {
 		struct iphdr ip;
@@ -38,7 +38,7 @@ int natt_keepalive(int fd, struct in_addr local, struct in_addr peer,
 	pkt.ip.protocol = IPPROTO_UDP;
 	pkt.ip.saddr = local.s_addr;
 	pkt.ip.daddr = peer.s_addr;
-	pkt.udp.source = htons(ESPRESSO_NATT_PORT);
+	pkt.udp.source = htons(sport);
 	pkt.udp.dest = htons(port);
 	pkt.udp.len = htons(sizeof(pkt.udp) + 1);
 	pkt.udp.check = 0; /* RFC 3948 2.3: SHOULD be zero */

@@ -17,8 +17,9 @@
 /* The socket (needs CAP_NET_RAW: open it before capabilities go), or
  * -errno. */
 int natt_open(void);
-/* One keepalive from local:4500 to peer:port. 0 or -errno. */
-int natt_keepalive(int fd, struct in_addr local, struct in_addr peer,
-		   uint16_t port);
+/* One keepalive from local:sport to peer:port (ports host order). 0 or
+ * -errno. */
+int natt_keepalive(int fd, struct in_addr local, uint16_t sport,
+		   struct in_addr peer, uint16_t port);
 
 #endif

@@ -52,12 +52,12 @@ static void refresh6(struct live *l, struct tunnel *t, int uplink_ifindex,
 	uint8_t mac[6];
 	int oif;
 
-	if (nl_route_get6(&t->remote6, &oif, &gw))
+	if (nl_route_get6(&t->peer6, &oif, &gw)) /* NAT-T may have moved it */
 		return;
 	if (oif != uplink_ifindex)
 		log_rl(LOG_LVL_WARN, 60, "tunnel %s: the kernel routes %s via "
 		       "ifindex %d, not the uplink %s", t->name,
-		       inet_ntop(AF_INET6, &t->remote6, a, sizeof(a)), oif,
+		       inet_ntop(AF_INET6, &t->peer6, a, sizeof(a)), oif,
 		       uplink);
 	nh = set_nh6(l, t, oif, &gw);
 	if (!nh)

@@ -29,7 +29,9 @@ struct pkt {
 	bool handed;    /* RX: lent to the SA's owner */
 	int from;       /* RX: the worker whose frame it is (handoff) */
 	uint64_t peer;  /* RX, NAT-T: outer source and port, when not where
-			 * the tunnel sends (sa_peer_pack); else 0 */
+			 * the tunnel sends (sa_peer_pack); else 0.
+			 * IPv6: SA_PEER_V6 | the port, host order */
+	const uint8_t *peer6; /* RX, NAT-T, IPv6: the outer source there */
 	int drop;       /* enum espresso_drop, 0 while the packet lives */
 	uint8_t lan;    /* TX: the LAN index + 1 it came in on (router mode) */
 	uint8_t lan_mac[6]; /* TX from a LAN: the sender's, for ICMP errors */

@@ -73,19 +73,45 @@ static inline void rx_peer(struct pkt *p, const struct sa *sa,
 		p->peer = from;
 }
 
+/* The same for an IPv6 outer header: the source is noted by pointer (the
+ * frame lives until rx_post), written into this worker's slot there. */
+static inline void rx_peer6(struct pkt *p, const struct sa *sa,
+			    const uint8_t *ip6, const uint8_t *udp)
+{
+	struct sa *o = atomic_load_explicit(&sa->tunnel->out[sa->pair],
+					    memory_order_acquire);
+	const struct esp_sa_params *ow;
+	uint16_t sport;
+
+	if (!o)
+		return;
+	ow = sa_wire(o);
+	sport = (uint16_t)(udp[0] << 8 | udp[1]);
+	if (sport != (ow->dport ? ow->dport : ESPRESSO_NATT_PORT) ||
+	    memcmp(ip6 + 8, &ow->remote6, 16)) {
+		p->peer = SA_PEER_V6 | sport;
+		p->peer6 = ip6 + 8;
+	}
+}
+
 /*
  * After the ICV and the replay window passed: hand the new source to the
  * control thread, for the newest packet of the SA only (a late one from
  * the old mapping must not move it back), and only when it changed (no
  * store per packet).
  */
-static inline void rx_peer_seen(struct pkt *p)
+static inline void rx_peer_seen(struct worker *w, struct pkt *p)
 {
 	struct sa *sa = p->sa;
 
 	if (p->seq != atomic_load_explicit(&sa->replay.top,
 					   memory_order_relaxed))
 		return;
+	if (p->peer & SA_PEER_V6) {
+		peer6_put(&sa->pw[w->id].peer6, p->peer6, (uint16_t)p->peer,
+			  p->seq);
+		return;
+	}
 	if (atomic_load_explicit(&sa->peer_seen, memory_order_relaxed) !=
 	    p->peer)
 		atomic_store_explicit(&sa->peer_seen, p->peer,
@@ -118,7 +144,12 @@ static void rx_check(struct worker *w, struct pkt *p,
 		rx_hand(w, p, m);
 		return;
 	}
-	if (m->encap != (t->encap == ENCAP_UDP)) {
+	/* NAT-T: to the tunnel's own port (the XDP program takes 4500 and
+	 * every tunnel's local_port) */
+	if (m->encap != (t->encap == ENCAP_UDP) ||
+	    (m->encap &&
+	     (p->data[m->esp_off - ESP_UDP_LEN + 2] << 8 |
+	      p->data[m->esp_off - ESP_UDP_LEN + 3]) != t->local_port)) {
 		drop_rx(w, p, DROP_rx_encap);
 		return;
 	}
@@ -131,8 +162,11 @@ static void rx_check(struct worker *w, struct pkt *p,
 		drop_rx(w, p, DROP_rx_outer_addr);
 		return;
 	}
-	if (m->encap && m->l3_proto == 4) /* NAT-T following: IPv4 only */
+	if (m->encap && m->l3_proto == 4) /* NAT-T following */
 		rx_peer(p, sa, ip, p->data + m->esp_off - ESP_UDP_LEN);
+	else if (m->encap)
+		rx_peer6(p, sa, p->data + m->l3_off,
+			 p->data + m->esp_off - ESP_UDP_LEN);
 	p->esp = p->data + m->esp_off;
 	p->esp_len = m->l3_off + l3_len - m->esp_off;
 	if (p->esp_len < ESP_MIN_LEN) {
@@ -253,7 +287,7 @@ static void rx_post(struct worker *w, struct pkt *p)
 		return;
 	}
 	if (__builtin_expect(p->peer != 0, 0))
-		rx_peer_seen(p);
+		rx_peer_seen(w, p);
 	r = esp_decap_inner(inner,
 			    p->esp_len - ESP_HDR_LEN - ESP_GCM_IV_LEN -
 				    ESP_GCM_ICV_LEN,

@@ -12,6 +12,7 @@
 #include <linux/if_link.h>
 
 #include <bpf/bpf.h>
+#include <arpa/inet.h>
 #include <bpf/libbpf.h>
 #include <linux/magic.h>
 #include <xdp/libxdp.h>
@@ -26,7 +27,8 @@ static const char *const map_names[] = { ESPRESSO_MAP_SA_IN, ESPRESSO_MAP_XSKS,
 					 ESPRESSO_MAP_ROUTES4, ESPRESSO_MAP_LOCAL4,
 					 ESPRESSO_MAP_SPD_RULES, ESPRESSO_MAP_SPD_LPM,
 					 ESPRESSO_MAP_SPD_CTL, ESPRESSO_MAP_FLOW_CACHE,
-					 ESPRESSO_MAP_ROUTES6, ESPRESSO_MAP_LOCAL6 };
+					 ESPRESSO_MAP_ROUTES6, ESPRESSO_MAP_LOCAL6,
+					 ESPRESSO_MAP_NATT_PORTS };
 #define NMAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 int bpfload_ensure_bpffs(void)
@@ -97,7 +99,7 @@ static int open_maps_pinned(struct bpf_state *b)
 	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
 		       &b->routes4_fd, &b->local4_fd, &b->spd_rules_fd,
 		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd,
-		       &b->routes6_fd, &b->local6_fd };
+		       &b->routes6_fd, &b->local6_fd, &b->natt_ports_fd };
 	char path[PATH_MAX];
 	size_t i;
 
@@ -138,6 +140,7 @@ static void clear_sa_map(struct bpf_state *b)
 	clear_map(b->local6_fd);
 	clear_map(b->spd_lpm_fd);
 	clear_map(b->flow_fd);
+	clear_map(b->natt_ports_fd);
 	if (b->spd_ctl_fd >= 0) { /* no policy: the SPD is skipped */
 		struct espresso_spd_ctl zero = { 0 };
 		uint32_t k = 0;
@@ -153,6 +156,7 @@ static void init_state(struct bpf_state *b, const struct cfg *c)
 	b->ifaces_fd = b->routes4_fd = b->local4_fd = -1;
 	b->routes6_fd = b->local6_fd = -1;
 	b->spd_rules_fd = b->spd_lpm_fd = b->spd_ctl_fd = b->flow_fd = -1;
+	b->natt_ports_fd = -1;
 	b->ifindex = c->uplink.ifindex;
 	b->mode = c->uplink.xdp_mode == XDPMODE_SKB ? XDP_MODE_SKB
 						    : XDP_MODE_NATIVE;
@@ -389,10 +393,12 @@ maps:
 	b->spd_lpm_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SPD_LPM));
 	b->spd_ctl_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_SPD_CTL));
 	b->flow_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_FLOW_CACHE));
+	b->natt_ports_fd = bpf_map__fd(bpf_object__find_map_by_name(bo, ESPRESSO_MAP_NATT_PORTS));
 	if (b->sa_fd < 0 || b->xsks_fd < 0 || b->stats_fd < 0 ||
 	    b->ifaces_fd < 0 || b->routes4_fd < 0 || b->local4_fd < 0 ||
 	    b->spd_rules_fd < 0 || b->spd_lpm_fd < 0 || b->spd_ctl_fd < 0 ||
-	    b->flow_fd < 0 || b->routes6_fd < 0 || b->local6_fd < 0) {
+	    b->flow_fd < 0 || b->routes6_fd < 0 || b->local6_fd < 0 ||
+	    b->natt_ports_fd < 0) {
 		log_err("%s lacks espresso's maps", obj);
 		bpfload_close(b);
 		return -ENOENT;
@@ -410,6 +416,7 @@ maps:
 	b->spd_lpm_fd = dup(b->spd_lpm_fd);
 	b->spd_ctl_fd = dup(b->spd_ctl_fd);
 	b->flow_fd = dup(b->flow_fd);
+	b->natt_ports_fd = dup(b->natt_ports_fd);
 	clear_sa_map(b);
 	log_info("XDP program attached to %s (%s mode), maps pinned in %s",
 		 c->uplink.name, b->mode == XDP_MODE_SKB ? "skb" : "native",
@@ -465,6 +472,42 @@ int bpfload_sa_add(struct bpf_state *b, uint32_t spi, uint32_t sa_index,
 int bpfload_sa_del(struct bpf_state *b, uint32_t spi)
 {
 	return bpf_map_delete_elem(b->sa_fd, &spi) ? -errno : 0;
+}
+
+int bpfload_natt_ports_set(struct bpf_state *b, const uint16_t *ports, int n)
+{
+	uint16_t key, next, gone[ESPRESSO_MAX_NATT_PORTS];
+	uint32_t one = 1;
+	int i, j, ngone = 0, err = 0;
+
+	if (b->natt_ports_fd < 0)
+		return -EBADF;
+	if (n == b->nnatt_ports &&
+	    !memcmp(ports, b->natt_ports, n * sizeof(*ports)))
+		return 0; /* every commit asks: the map only when it changes */
+	/* the new ones first: an SA's SPI may follow at once */
+	for (i = 0; i < n; i++) {
+		key = htons(ports[i]);
+		if (bpf_map_update_elem(b->natt_ports_fd, &key, &one, BPF_ANY))
+			err = -errno;
+	}
+	/* then the ones no tunnel has any more (not deleted while walking) */
+	if (!bpf_map_get_next_key(b->natt_ports_fd, NULL, &next)) {
+		do {
+			key = next;
+			for (j = 0; j < n && htons(ports[j]) != key; j++)
+				;
+			if (j == n && ngone < ESPRESSO_MAX_NATT_PORTS)
+				gone[ngone++] = key;
+		} while (!bpf_map_get_next_key(b->natt_ports_fd, &key, &next));
+	}
+	for (i = 0; i < ngone; i++)
+		bpf_map_delete_elem(b->natt_ports_fd, &gone[i]);
+	if (!err) {
+		memcpy(b->natt_ports, ports, n * sizeof(*ports));
+		b->nnatt_ports = n;
+	}
+	return err;
 }
 
 int bpfload_attach_lan(struct bpf_state *b, const char *obj, int lan,
@@ -613,7 +656,7 @@ void bpfload_close(struct bpf_state *b)
 	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
 		       &b->routes4_fd, &b->local4_fd, &b->spd_rules_fd,
 		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd,
-		       &b->routes6_fd, &b->local6_fd };
+		       &b->routes6_fd, &b->local6_fd, &b->natt_ports_fd };
 	const char *done = "XDP program detached, pins removed";
 	char path[PATH_MAX];
 	size_t i;

@@ -31,6 +31,9 @@ struct bpf_state {
 	int ifaces_fd, routes4_fd, local4_fd; /* router mode */
 	int routes6_fd, local6_fd;            /* router mode, IPv6 */
 	int spd_rules_fd, spd_lpm_fd, spd_ctl_fd, flow_fd; /* its SPD */
+	int natt_ports_fd; /* NAT-T: local ports besides 4500 */
+	uint16_t natt_ports[ESPRESSO_MAX_NATT_PORTS]; /* what it holds */
+	int nnatt_ports;
 	char pin_dir[128]; /* ESPRESSO_PIN_ROOT/<instance> */
 	/* router mode: the same object loaded again per LAN, on the maps
 	 * pinned by the uplink's (LIBBPF_PIN_BY_NAME) */
@@ -56,6 +59,9 @@ int bpfload_use_pinned(struct bpf_state *b, const struct cfg *c);
 int bpfload_sa_add(struct bpf_state *b, uint32_t spi, uint32_t sa_index,
 		   uint32_t flags);
 int bpfload_sa_del(struct bpf_state *b, uint32_t spi);
+/* NAT-T: exactly these local ports (host order, n <= ESPRESSO_MAX_NATT_PORTS)
+ * in espresso_natt_ports (4500 is recognised without). 0 or -errno. */
+int bpfload_natt_ports_set(struct bpf_state *b, const uint16_t *ports, int n);
 /*
  * Router mode: attach the object to LAN interface ifindex (LAN index lan,
  * 0-based), sharing the uplink program's maps, and list it in

@@ -122,8 +122,9 @@ int esp_outer_parse(const uint8_t *ip, size_t len, struct espresso_meta *m)
 	if (tot > len || off > tot)
 		return -1;
 	if (l4 == IPPROTO_UDP) {
+		/* any port (a train the XDP program took as NAT-T):
+		 * rx_check matches it with the SA's tunnel */
 		if (off + ESP_UDP_LEN + ESP_HDR_LEN > tot ||
-		    (ip[off + 2] << 8 | ip[off + 3]) != ESPRESSO_NATT_PORT ||
 		    !memcmp(ip + off + ESP_UDP_LEN, "\0\0\0\0", 4))
 			return -1;
 		off += ESP_UDP_LEN;

@@ -78,8 +78,10 @@ int parse_outer(const uint8_t *frame, size_t len, struct espresso_meta *m,
 		if (m->l3_off + *l3_len < off + sizeof(udp) + 8)
 			return -1;
 		memcpy(&udp, frame + off, sizeof(udp));
-		if (udp.dest != htons(ESPRESSO_NATT_PORT) ||
-		    !memcmp(frame + off + sizeof(udp), "\0\0\0\0", 4))
+		/* any port: the XDP program chose it (4500 or a tunnel's
+		 * local_port); rx_check matches it with the SA's tunnel */
+		(void)udp;
+		if (!memcmp(frame + off + sizeof(udp), "\0\0\0\0", 4))
 			return -1;
 		off += sizeof(udp);
 		m->encap = 1;

@@ -34,6 +34,7 @@
 #include "proto/esp.h"
 #include "proto/params.h"
 #include "proto/replay.h"
+#include "tables/peer6.h"
 
 enum sa_dir { SA_IN = 0, SA_OUT = 1 };
 
@@ -49,6 +50,8 @@ struct sa_worker {
 	uint64_t bytes;
 	uint64_t last_ms; /* worker_now_ms() of the last packet, 0: none */
 	uint64_t errors[DROP_MAX];
+	/* inbound, NAT-T over IPv6: what peer_seen is for IPv4 (peer6.h) */
+	struct peer6_slot peer6;
 };
 
 struct tunnel;
@@ -155,6 +158,7 @@ int sa_derive_key(const uint8_t *key, size_t key_len, uint32_t spi,
 uint64_t sa_seq_reserve(struct sa *sa, uint32_t n);
 
 #define SA_PEER_VALID (1ull << 48)
+#define SA_PEER_V6 (1ull << 49) /* pkt->peer: the source is pkt->peer6 */
 
 /* An outer IPv4 address and UDP port (both network order) in one word. */
 static inline uint64_t sa_peer_pack(uint32_t addr_be, uint16_t port_be)

@@ -40,7 +40,9 @@ int tunnel_create(struct tunnel **out, const struct tunnel_spec *s)
 	}
 	t->refs = 1;
 	t->peer = s->remote;
+	t->peer6 = s->remote6;
 	t->peer_port = s->remote_port ? s->remote_port : ESPRESSO_NATT_PORT;
+	t->local_port = s->local_port ? s->local_port : ESPRESSO_NATT_PORT;
 	t->keepalive_ms = s->keepalive_s * 1000u;
 	t->vrf = s->vrf;
 	atomic_init(&t->nh, NULL);

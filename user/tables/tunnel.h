@@ -70,7 +70,9 @@ struct tunnel {
 	 * there when no packet went out for keepalive_ms (0: none).
 	 */
 	struct in_addr peer;
+	struct in6_addr peer6;  /* the same for an IPv6 tunnel */
 	uint16_t peer_port;     /* host order */
+	uint16_t local_port;    /* ours, host order (4500 unless configured) */
 	uint32_t keepalive_ms;
 	uint64_t ka_last_ms;    /* the last keepalive (or creation) */
 	uint64_t ka_sent, mappings; /* keepalives sent, peer moves followed */
@@ -139,6 +141,7 @@ struct tunnel_spec {
 	int npairs;
 	int uplink_mtu;
 	uint16_t remote_port;  /* NAT-T: the peer's UDP port, 0: 4500 */
+	uint16_t local_port;   /* NAT-T: ours, 0: 4500 */
 	uint32_t keepalive_s;  /* NAT-T keepalive period when idle, 0: none */
 	uint16_t vrf;          /* 0: the default VRF */
 };
