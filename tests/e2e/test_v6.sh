@@ -46,6 +46,7 @@ pair() { # pair ENCAP: both gateways, traffic, counters
 	tunnel_ready
 	ctl a show tunnels | grep -q "2001:db8::2" || fail "tunnel remote is not 2001:db8::2: $(ctl a show tunnels)"
 	local out0 in0
+	sleep 1 # tunnel_ready's pings that were answered late are all through
 	out0=$(sa_field a out packets)
 	in0=$(sa_field b in packets)
 	ip netns exec "$NS_A" ping -q -c 5 -i 0.05 -W 1 10.2.0.1 >/dev/null || fail "4in6 ping"
