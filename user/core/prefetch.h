@@ -23,6 +23,8 @@ struct tunnel;
 void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n);
 /* RX, before pass 2: the cipher contexts of the packets still alive. */
 void rx_prefetch_crypto(struct worker *w, const struct pkt *pkts, uint32_t n);
+/* RX, after pass 2: the inner source check's FIB leaves. */
+void rx_prefetch_inner(struct worker *w, const struct pkt *pkts, uint32_t n);
 /* TX, as a packet's tunnel is found: the tunnel (MTU, next hop, the
  * outbound SA of the first pair). */
 void tx_prefetch_tunnel(const struct tunnel *t);

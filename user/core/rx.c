@@ -383,6 +383,7 @@ static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n)
 			     p->esp, p->esp_len))
 			drop_rx(w, p, DROP_rx_auth);
 	}
+	rx_prefetch_inner(w, pkts, n);
 	for (i = 0; i < n; i++)
 		if (!pkts[i].drop)
 			rx_post(w, &pkts[i]);

@@ -11,6 +11,11 @@
 #include "lib/secret.h"
 
 #define CHUNK_BYTES (64u << 10)
+/* Once a size class holds this much, it grows by chunks of this size in
+ * transparent huge pages: with thousands of SAs carrying traffic, each
+ * packet's key schedule is on a page of its own, and 4 KiB pages cost a
+ * TLB miss each. Small deployments keep 64 KiB chunks (locked memory). */
+#define HUGE_BYTES (2u << 20)
 #define NCLASS 7 /* 64 .. 4096 */
 
 _Static_assert(SECRET_SLOT_MIN << (NCLASS - 1) == SECRET_SLOT_MAX,
@@ -46,13 +51,16 @@ static size_t page_round(size_t size)
 }
 
 /* New pages for secrets: locked, out of core dumps, zero in a child. */
-static void *map_secret(size_t len)
+static void *map_secret(size_t len, bool huge)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
+	/* before mlock faults the pages in; a hint only (THP may be off) */
+	if (huge)
+		(void)madvise(p, len, MADV_HUGEPAGE);
 	if (mlock(p, len) && !stats.lock_failed) {
 		stats.lock_failed = true;
 		log_warn("secret: cannot lock key memory in RAM (%s): keys may "
@@ -75,14 +83,16 @@ static void *map_secret(size_t len)
 /* Carves a new chunk into free slots of class c. 0 or -ENOMEM. */
 static int grow(struct class *k, int c)
 {
-	size_t slot = (size_t)SECRET_SLOT_MIN << c, n = CHUNK_BYTES / slot, i;
+	size_t slot = (size_t)SECRET_SLOT_MIN << c, i;
+	bool huge = k->cap * slot >= HUGE_BYTES;
+	size_t n = (huge ? HUGE_BYTES : CHUNK_BYTES) / slot;
 	void **nf = realloc(k->free, (k->cap + n) * sizeof(*nf));
 	uint8_t *chunk;
 
 	if (!nf)
 		return -ENOMEM;
 	k->free = nf;
-	chunk = map_secret(CHUNK_BYTES);
+	chunk = map_secret(n * slot, huge);
 	if (!chunk)
 		return -ENOMEM;
 	k->cap += n;
@@ -103,7 +113,7 @@ void *secret_alloc(size_t size)
 	}
 	pthread_mutex_lock(&lock);
 	if (size > SECRET_SLOT_MAX) {
-		p = map_secret(page_round(size));
+		p = map_secret(page_round(size), false);
 		goto out;
 	}
 	c = class_of(size);
