@@ -186,6 +186,21 @@ def frames():
     f["tcp4"] = eth(0x0800, tcp(ip4, pay(20), **outer))
     f["arp"] = eth(0x0806, bytes([0, 1, 8, 0, 6, 4, 0, 1]) + bytes(20))
     f["ipv4_truncated"] = eth(0x0800, ip4(50, esp(0x1000), **outer))[:30]
+    # router mode (fuzz_xdp runs each frame as from the LAN too): its SPD
+    # and routes, see the tables at the top of fuzz_xdp.c
+    f["lan_spd_discard"] = eth(0x0800, tcp(ip4, pay(8), dport=22,
+                                           dst="10.2.5.7"))
+    f["lan_spd_bypass_udp53"] = eth(0x0800, udp(ip4, pay(12), dport=53,
+                                                dst="10.2.1.1"))
+    f["lan_spd_protect"] = eth(0x0800, udp(ip4, pay(12), sport=1500,
+                                           dst="10.6.0.1"))
+    f["lan_spd_bypass_any"] = eth(0x0800, icmp4(8, 0, pay(8),
+                                                dst="10.5.0.1"))
+    f["lan_route"] = eth(0x0800, tcp(ip4, pay(8), dst="10.3.0.5"))
+    f["lan_no_route"] = eth(0x0800, tcp(ip4, pay(8), dst="10.7.0.1"))
+    f["lan_local"] = eth(0x0800, tcp(ip4, pay(8), dst="10.9.0.1"))
+    f["lan_later_fragment"] = eth(0x0800, ip4(17, pay(16), frag=8, df=False,
+                                              dst="10.2.5.7"))
     return f
 
 
@@ -505,6 +520,22 @@ def config_seeds():
                              .replace("0xc0000001", "0xffffffc1")
     s["unknown_setting"] = base.replace("batch = 32;", "batch = 32; bach = 1;")
     s["syntax_error"] = base[:200]
+    # outer IPv6 (4in6, 6in6) and a mixed pair (refused)
+    s["tunnel_ipv6"] = re.sub(r'remote = "[^"]*";', 'remote = "2001:db8::2";',
+                              re.sub(r'local = "[^"]*";',
+                                     'local = "2001:db8::1";', base, 1), 1)
+    s["tunnel_mixed_families"] = re.sub(r'local = "[^"]*";',
+                                        'local = "2001:db8::1";', base, 1)
+    # router mode: LAN interfaces and an SPD
+    s["lan_policies"] = base.replace(
+        "  tunnels = (",
+        '  lan = ( { name = "eth7"; }, { name = "eth8"; } );\n'
+        '  policies = ( { id = 7; priority = 1; src = "10.1.0.0/16";'
+        ' dst = "10.2.5.0/24"; proto = "tcp"; dport = "22";'
+        ' action = "discard"; },\n'
+        '    { id = 8; priority = 2; dst = "10.2.0.0/16"; proto = "udp";'
+        ' sport = "1000-2000"; action = "bypass"; } );\n'
+        "  tunnels = (")
     s["metrics"] = base.replace("  tunnels = (",
                                 '  metrics = { listen = "::1"; port = 9101; };\n'
                                 "  tunnels = (")
