@@ -468,6 +468,31 @@ def decap_seeds():
     }
 
 
+# ---- fuzz_spd: [op][args] (see tests/fuzz/fuzz_spd.c) -----------------------
+
+def spd_seeds():
+    def add(pid, prio, src, slen, dst, dlen, proto, sp, dp, action, tun):
+        # action: 0 protect, 1 bypass, 2 discard; proto: 0 any, 1 tcp, 2 udp
+        return bytes([0, pid, prio, src, slen, dst, dlen, proto, sp, dp,
+                      action, tun, 0])
+    sync, probe = bytes([2]), lambda s, d, sp, dp, tcp: bytes(
+        [4, s, d, sp, dp, tcp] + [0] * 5)
+    base = (add(1, 1, 0, 8, 0x12, 24, 1, 0o70, 0o22, 2, 0) +
+            add(2, 2, 0, 0, 0x10, 16, 2, 0o70, 0o33, 1, 0) +
+            add(3, 3, 0x40, 10, 0x80, 10, 0, 0, 0, 0, 1) +
+            add(4, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0))
+    many = b"".join(add(i, i & 7, i * 4, 32, 0x12, 28 + (i & 3), 0, 0, 0,
+                        i % 3, i & 3) for i in range(1, 20))
+    return {
+        "rules_probe": base + sync + probe(0, 0x12, 0, 2, 1) +
+                       probe(0x40, 0x80, 5, 5, 0),
+        "tunnel_gone": base + sync + bytes([3, 0]) + probe(0x40, 0x80, 0, 0, 1),
+        "tunnel_new": base + sync + bytes([3, 0x17]) + sync,
+        "del_resync": base + sync + bytes([1, 0, 1, 3]) + sync,
+        "too_many_cands": many + sync + probe(0x10, 0x12, 0, 0, 1),
+    }
+
+
 # ---- fuzz_cmd and fuzz_config: text ------------------------------------------
 
 def cmd_seeds():
@@ -552,6 +577,7 @@ def main():
                           ("fuzz_netlink", netlink_seeds()),
                           ("fuzz_gso", gso_seeds()),
                           ("fuzz_reasm", reasm_seeds()),
+                          ("fuzz_spd", spd_seeds()),
                           ("fuzz_decap", decap_seeds()),
                           ("fuzz_cmd", cmd_seeds()),
                           ("fuzz_config", config_seeds())):
