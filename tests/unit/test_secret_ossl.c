@@ -236,6 +236,21 @@ Test(secret_ossl, no_allocation_per_packet_and_bounded)
 		    pool.bytes_mapped);
 	/* OpenSSL's start-up tables and the contexts: a few hundred KiB */
 	cr_assert_lt(pool.bytes_mapped, 4u << 20, "%zu bytes", pool.bytes_mapped);
+	/* what one more context of each costs (cipher already fetched) */
+	for (c = 0; c < 3; c++) {
+		struct esp_aead x;
+
+		secret_ossl_get_stats(&before);
+		cr_assert_eq(crypto_aead_init_backend(&x, CRYPTO_OPENSSL,
+						      ciphers[c], key36,
+						      klen[c] + 4, 1), 0);
+		secret_ossl_get_stats(&after);
+		cr_log_info("one more context of cipher %d: %lu blocks held, "
+			    "%zu bytes asked", c, after.held - before.held,
+			    after.held_bytes - before.held_bytes);
+		cr_assert_leq(after.held_bytes - before.held_bytes, 4096u);
+		crypto_aead_free(&x);
+	}
 	for (c = 0; c < 3; c++) {
 		crypto_aead_free(&enc[c]);
 		crypto_aead_free(&dec[c]);
