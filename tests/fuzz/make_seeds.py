@@ -493,6 +493,29 @@ def spd_seeds():
     }
 
 
+# ---- fuzz_tapfmt: a struct tap_trace (user/core/tap.h), native layout -------
+
+def tap_seeds():
+    def rec(hdr, dir=1, drop=0, flags=64, spi=0x1000, seq=7, tunnel=b"to-b",
+            from_=0, length=140, inner=100):
+        return struct.pack("@QQIhHBBBBB3xIIII6s32s64s", 1700000000123456789,
+                           seq, spi, drop, flags, dir, 0, from_, len(hdr), 0,
+                           length, inner, 0x0100000a, 0x0200000a,
+                           bytes([2, 0, 0, 0, 0, 9]), tunnel, hdr)
+    t4 = tcp(ip4, b"")[:40]
+    u6 = udp(ip6, b"")[:48]
+    i4 = icmp4(8, 0, pay(8))[:28]
+    return {
+        "in_tcp4": rec(t4, flags=64 | 128),
+        "in_handed_dropped": rec(u6, flags=1 | 64, drop=3, from_=1),
+        "out_icmp4": rec(i4, dir=2),
+        "out_held": rec(t4, dir=2, flags=8 | 64),
+        "out_later_fragment": rec(ip4(17, pay(8), frag=100, df=False)[:28],
+                                  dir=2),
+        "in_fragment": rec(b"", flags=2, spi=0, seq=0, inner=0),
+    }
+
+
 # ---- fuzz_cmd and fuzz_config: text ------------------------------------------
 
 def cmd_seeds():
@@ -578,6 +601,7 @@ def main():
                           ("fuzz_gso", gso_seeds()),
                           ("fuzz_reasm", reasm_seeds()),
                           ("fuzz_spd", spd_seeds()),
+                          ("fuzz_tapfmt", tap_seeds()),
                           ("fuzz_decap", decap_seeds()),
                           ("fuzz_cmd", cmd_seeds()),
                           ("fuzz_config", config_seeds())):
