@@ -153,7 +153,7 @@ FUZZ_BINS := build/fuzz/fuzz_parse build/fuzz/fuzz_gso build/fuzz/fuzz_reasm \
 	build/fuzz/fuzz_decap build/fuzz/fuzz_cmd build/fuzz/fuzz_gro \
 	build/fuzz/fuzz_frag build/fuzz/fuzz_config build/fuzz/fuzz_esp_sa \
 	build/fuzz/fuzz_netlink build/fuzz/fuzz_xdp build/fuzz/fuzz_spd \
-	build/fuzz/fuzz_tapfmt
+	build/fuzz/fuzz_tapfmt build/fuzz/fuzz_outer
 # the second backend, as the daemon is built (fuzz_esp_sa crosses them)
 FUZZ_IPSECMB := $(if $(filter 1,$(HAVE_IPSECMB)),user/proto/crypto_ipsecmb.c \
 	user/lib/secret.c)
@@ -205,6 +205,11 @@ build/fuzz/fuzz_tapfmt: tests/fuzz/fuzz_tapfmt.c user/control/tap_fmt.c \
 	user/core/stats.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -ljson-c
+# the outer header of a reassembled packet, before decryption (rx.c)
+build/fuzz/fuzz_outer: tests/fuzz/fuzz_outer.c user/proto/esp6.c user/proto/esp.c \
+	user/proto/csum.c user/proto/crypto.c user/lib/log.c tests/fuzz/fuzz_ref.h $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lcrypto
 build/fuzz/%:
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)

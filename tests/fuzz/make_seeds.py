@@ -594,6 +594,9 @@ def main():
     for name, data in frames().items():
         put("fuzz_parse", name, data)
         put("fuzz_xdp", name, data)
+        # fuzz_outer: the IP packet (what reassembly hands on)
+        if data[12:14] in (b"\x08\x00", b"\x86\xdd"):
+            put("fuzz_outer", name, data[14:])
     for target, seeds in (("fuzz_gro", gro_seeds()),
                           ("fuzz_frag", frag_seeds()),
                           ("fuzz_esp_sa", esp_sa_seeds()),
