@@ -1429,3 +1429,19 @@ Test(config, policies_errors)
 			     "port = 3; } );", 0),
 		   &c, 35, "policies.[0].port", "unknown setting");
 }
+
+/* found by fuzz_config: with no tun group, the default tun name (esp0) was
+ * not checked against the uplink's */
+Test(config, default_tun_name_is_not_the_uplink)
+{
+	struct cfg c;
+
+	EXPECT_ERR(load_edit(&c, false, 4, "  uplink = { name = \"esp0\"; };",
+			     5, "", 6, "", 7, "", 8, "", 9, "", 0),
+		   &c, 1, "tun.name", "'esp0' (the default) is also the uplink");
+	cr_assert_eq(load_edit(&c, false, 4, "  uplink = { name = \"esp1\"; };",
+			       5, "", 6, "", 7, "", 8, "", 9, "", 0), 0, "%s",
+		     err);
+	cr_assert_str_eq(c.tun.name, "esp0");
+	config_free(&c);
+}
