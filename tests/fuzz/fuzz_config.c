@@ -193,7 +193,8 @@ static void check_cfg(const struct cfg *c)
 	    !strcmp(c->uplink.name, c->tun.name) ||
 	    (c->tun.mtu && (c->tun.mtu < 576 || c->tun.mtu > 3500)) ||
 	    c->tun.naddrs < 0 || c->tun.naddrs > CFG_MAX_ADDRS ||
-	    c->ntunnels < 1 || !c->tunnels)
+	    /* "tunnels = ( );": an IKE gateway, charon adds them */
+	    c->ntunnels < 0 || (c->ntunnels && !c->tunnels))
 		abort();
 	for (i = 0; i < c->workers.queues; i++)
 		if (c->workers.cpus[i] < -1)
