@@ -165,7 +165,8 @@ FUZZ_CFLAGS += -fno-sanitize-recover=undefined
 FUZZ_BINS := build/fuzz/fuzz_parse build/fuzz/fuzz_gso build/fuzz/fuzz_reasm \
 	build/fuzz/fuzz_decap build/fuzz/fuzz_cmd build/fuzz/fuzz_gro \
 	build/fuzz/fuzz_frag build/fuzz/fuzz_config build/fuzz/fuzz_esp_sa \
-	build/fuzz/fuzz_netlink build/fuzz/fuzz_xdp
+	build/fuzz/fuzz_netlink build/fuzz/fuzz_xdp build/fuzz/fuzz_spd \
+	build/fuzz/fuzz_tapfmt build/fuzz/fuzz_outer
 # the second backend, as the daemon is built (fuzz_esp_sa crosses them)
 FUZZ_IPSECMB := $(if $(filter 1,$(HAVE_IPSECMB)),user/proto/crypto_ipsecmb.c \
 	user/lib/secret.c)
@@ -209,6 +210,19 @@ build/fuzz/fuzz_xdp: tests/fuzz/fuzz_xdp.c user/proto/parse.c tests/fuzz/fuzz_re
 	$(HDRS) | $(BPF_OBJ)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lbpf -lelf -lz
+# the SPD compiler; the target stands in for the BPF maps and the live state
+build/fuzz/fuzz_spd: tests/fuzz/fuzz_spd.c tests/fuzz/fuzz_ref.h user/control/spd.c user/config/check.c \
+	user/tables/fib.c user/lib/hmap.c user/lib/log.c $(HDRS)
+# the trace line and JSON of a record (the packet's first bytes from outside)
+build/fuzz/fuzz_tapfmt: tests/fuzz/fuzz_tapfmt.c user/control/tap_fmt.c \
+	user/core/stats.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -ljson-c
+# the outer header of a reassembled packet, before decryption (rx.c)
+build/fuzz/fuzz_outer: tests/fuzz/fuzz_outer.c user/proto/esp6.c user/proto/esp.c \
+	user/proto/csum.c user/proto/crypto.c user/lib/log.c tests/fuzz/fuzz_ref.h $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lcrypto
 build/fuzz/%:
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)

@@ -193,7 +193,8 @@ static void check_cfg(const struct cfg *c)
 	    !strcmp(c->uplink.name, c->tun.name) ||
 	    (c->tun.mtu && (c->tun.mtu < 576 || c->tun.mtu > 3500)) ||
 	    c->tun.naddrs < 0 || c->tun.naddrs > CFG_MAX_ADDRS ||
-	    c->ntunnels < 1 || !c->tunnels)
+	    /* "tunnels = ( );": an IKE gateway, charon adds them */
+	    c->ntunnels < 0 || (c->ntunnels && !c->tunnels))
 		abort();
 	for (i = 0; i < c->workers.queues; i++)
 		if (c->workers.cpus[i] < -1)
@@ -243,6 +244,45 @@ static void check_cfg(const struct cfg *c)
 		}
 		if (t->out.spi == t->in.spi)
 			abort();
+	}
+	/* router mode: LANs named, distinct, not the uplink; policies with
+	 * unique ids, ordered ranges, an action, IPv4 selectors, and a
+	 * tunnel that exists when they protect */
+	if (c->nlans < 0 || c->nlans > CFG_MAX_LAN || c->npolicies < 0 ||
+	    (c->npolicies && !c->policies))
+		abort();
+	for (i = 0; i < c->nlans; i++) {
+		if (!c->lans[i].name[0] ||
+		    !memchr(c->lans[i].name, '\0', sizeof(c->lans[i].name)) ||
+		    !strcmp(c->lans[i].name, c->uplink.name) ||
+		    !strcmp(c->lans[i].name, c->tun.name))
+			abort();
+		for (j = 0; j < i; j++)
+			if (!strcmp(c->lans[i].name, c->lans[j].name))
+				abort();
+	}
+	for (i = 0; i < c->npolicies; i++) {
+		const struct cfg_policy *p = &c->policies[i];
+
+		if (!p->id || p->priority > 65535 || p->action < 1 ||
+		    p->action > 3 || p->sport[0] > p->sport[1] ||
+		    p->dport[0] > p->dport[1] || !prefix_ok(&p->src) ||
+		    !prefix_ok(&p->dst) || p->src.family != AF_INET ||
+		    p->dst.family != AF_INET ||
+		    (p->action == 1) != !!p->tunnel[0] ||
+		    ((p->sport[0] || p->sport[1] != 65535 || p->dport[0] ||
+		      p->dport[1] != 65535) && p->proto != 6 && p->proto != 17))
+			abort();
+		if (p->action == 1) {
+			for (j = 0; j < c->ntunnels; j++)
+				if (!strcmp(p->tunnel, c->tunnels[j].name))
+					break;
+			if (j == c->ntunnels)
+				abort();
+		}
+		for (j = 0; j < i; j++)
+			if (p->id == c->policies[j].id)
+				abort();
 	}
 }
 

@@ -45,6 +45,21 @@ static void neigh_seen(void *arg, int ifindex, struct in_addr ip,
 	nevents++;
 }
 
+/* IPv6 neighbours: the listener's second callback (nl_neigh_listen6) */
+static void neigh6_seen(void *arg, int ifindex, const struct in6_addr *ip,
+			const uint8_t *mac)
+{
+	int i;
+
+	(void)arg;
+	(void)ifindex;
+	for (i = 0; i < 16; i++)
+		sink ^= ip->s6_addr[i];
+	for (i = 0; mac && i < 6; i++)
+		sink ^= mac[i];
+	nevents++;
+}
+
 /* As talk() runs one reply buffer through its callback. */
 static void run_talk(const uint8_t *buf, size_t len, mnl_cb_t cb, void *data)
 {
@@ -85,7 +100,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct route_dump d = { .ifindex = FUZZ_IFINDEX, .cb = dump_seen };
 	struct route_info ri = { .oif = 0 };
 	struct neigh_info ni = { .family = AF_UNSPEC };
-	struct neigh_ev ev = { .cb = neigh_seen };
+	/* as nl_neigh_read() runs it, IPv6 neighbours listened to */
+	static struct nl_listener l = { .cb6 = neigh6_seen };
+	struct neigh_ev ev = { .cb = neigh_seen, .l = &l };
 	uint8_t *buf;
 
 	size = kernel_like(data, size);

@@ -18,10 +18,20 @@
  * path and the VLAN depth are fed back as extra counters instead.
  * Frames shorter than an Ethernet header or over one page less XDP
  * headroom are refused by the kernel (-EINVAL), and only that.
+ *
+ * Router mode: every frame runs a second time as received on a LAN
+ * interface: lo (where a test run without context arrives, the uplink
+ * above), entered in espresso_ifaces with the seeds' destination MAC for
+ * that run only, where the program classifies plaintext: the local addresses, the
+ * tunnel routes and an SPD (rules, candidates by destination, the flow
+ * cache) are filled from the tables below, and lan_reference() says from
+ * them what the program must count: rx_packets, lan_rx_packets, one of
+ * spd_cache_hit/miss when the SPD was consulted, and one verdict.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <net/if.h>
 #include <linux/bpf.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -48,14 +58,51 @@ static const struct { uint32_t spi, sa_index; } known[] = {
 	{ 0x1000, 3 }, { 0xc0000001, 9 },
 };
 
+/* router mode: the LAN's MAC (the seeds' destination), local addresses,
+ * tunnel routes and the SPD, set 0 in use (gen_set 2: generation 1) */
+static const uint8_t lan_mac[6] = { 2, 0, 0, 0, 0, 1 };
+static const uint32_t lan_local[] = { 0x0a090001 }; /* 10.9.0.1 */
+static const struct { uint32_t addr; uint8_t plen; uint32_t tunnel; } lan_routes[] = {
+	{ 0x0a020000, 16, 1 }, { 0x0a030000, 24, 2 }, { 0x0a040000, 16, 2 },
+};
+static const struct espresso_spd_rule lan_rules[] = {
+	/* 10.2.5.0/24 TCP to port 22: discard */
+	{ .dst = 0x0a020500, .dst_mask = 0xffffff00, .proto = 6,
+	  .sport_hi = 65535, .dport_lo = 22, .dport_hi = 22,
+	  .action = ESPRESSO_SPD_DISCARD, .id = 1 },
+	/* 10.2.0.0/16 UDP to port 53: bypass */
+	{ .dst = 0x0a020000, .dst_mask = 0xffff0000, .proto = 17,
+	  .sport_hi = 65535, .dport_lo = 53, .dport_hi = 53,
+	  .action = ESPRESSO_SPD_BYPASS, .id = 2 },
+	/* 10.1.0.0/16 -> 10.6.0.0/16, source ports 1000-2000: protect, tunnel 2 */
+	{ .src = 0x0a010000, .src_mask = 0xffff0000, .dst = 0x0a060000,
+	  .dst_mask = 0xffff0000, .sport_lo = 1000, .sport_hi = 2000,
+	  .dport_hi = 65535, .action = ESPRESSO_SPD_PROTECT, .tunnel = 2,
+	  .id = 3 },
+	/* anything to 10.5.0.0/16: bypass */
+	{ .dst = 0x0a050000, .dst_mask = 0xffff0000, .sport_hi = 65535,
+	  .dport_hi = 65535, .action = ESPRESSO_SPD_BYPASS, .id = 4 },
+};
+/* the candidates by destination, as the SPD compiler makes them: each
+ * prefix lists every rule whose destination covers it, in order */
+static const struct { uint32_t addr; uint8_t plen; uint32_t n, rule[2]; } lan_cands[] = {
+	{ 0x0a020000, 16, 1, { 1 } }, { 0x0a020500, 24, 2, { 0, 1 } },
+	{ 0x0a060000, 16, 1, { 2 } }, { 0x0a050000, 16, 1, { 3 } },
+};
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 static struct bpf_object *obj;
 static struct bpf_map *stats_map;
-static int prog_fd = -1, ncpus;
+static int prog_fd = -1, ncpus, lan_ifindex;
+static struct bpf_map *ifaces;
+static struct espresso_iface lan_ifc = { .lan = 1 };
 static struct espresso_xdp_stats *percpu, *zero;
 static uint8_t out[MAX_FRAME + 64];
 
 __attribute__((used, section("__libfuzzer_extra_counters")))
 static uint8_t extra[N_COUNTERS * 64];
+__attribute__((used, section("__libfuzzer_extra_counters")))
+static uint8_t lan_extra[N_COUNTERS * 16];
 
 static int quiet_print(enum libbpf_print_level level, const char *fmt,
 		       va_list ap)
@@ -70,6 +117,63 @@ static void die(const char *what, int err)
 	fprintf(stderr, "fuzz_xdp: %s: %s (needs root and bpf/espresso.bpf.o: make bpf/espresso.bpf.o)\n",
 		what, strerror(err));
 	exit(1);
+}
+
+static void put(const char *name, const void *k, size_t kl, const void *v,
+		size_t vl)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, name);
+
+	if (!map || bpf_map__update_elem(map, k, kl, v, vl, BPF_ANY))
+		die(name, map ? errno : ENOENT);
+}
+
+static void lan_setup(void)
+{
+	struct espresso_spd_ctl ctl = { .gen_set = 2 };
+	uint32_t i, one = 1, zero = 0;
+
+	lan_ifindex = (int)if_nametoindex("lo");
+	if (lan_ifindex <= 0)
+		die("lo", errno);
+	memcpy(lan_ifc.mac, lan_mac, 6);
+	ifaces = bpf_object__find_map_by_name(obj, ESPRESSO_MAP_IFACES);
+	if (!ifaces)
+		die(ESPRESSO_MAP_IFACES, ENOENT);
+	for (i = 0; i < NELEM(lan_local); i++) {
+		uint32_t a = htonl(lan_local[i]);
+
+		put(ESPRESSO_MAP_LOCAL4, &a, 4, &one, 4);
+	}
+	for (i = 0; i < NELEM(lan_routes); i++) {
+		struct espresso_lpm4_key k = { .prefixlen = lan_routes[i].plen };
+		struct espresso_route r = { .tunnel = lan_routes[i].tunnel };
+		uint32_t a = htonl(lan_routes[i].addr);
+
+		memcpy(k.addr, &a, 4);
+		put(ESPRESSO_MAP_ROUTES4, &k, sizeof(k), &r, sizeof(r));
+	}
+	for (i = 0; i < NELEM(lan_rules); i++) {
+		struct espresso_spd_rule r = lan_rules[i];
+
+		r.src = htonl(r.src);
+		r.src_mask = htonl(r.src_mask);
+		r.dst = htonl(r.dst);
+		r.dst_mask = htonl(r.dst_mask);
+		put(ESPRESSO_MAP_SPD_RULES, &i, 4, &r, sizeof(r));
+	}
+	for (i = 0; i < NELEM(lan_cands); i++) {
+		struct espresso_spd_lpm_key k = {
+			.prefixlen = 8 + lan_cands[i].plen, .set = 0,
+		};
+		struct espresso_spd_cands c = { .n = lan_cands[i].n };
+		uint32_t a = htonl(lan_cands[i].addr);
+
+		memcpy(k.addr, &a, 4);
+		memcpy(c.rule, lan_cands[i].rule, sizeof(lan_cands[i].rule));
+		put(ESPRESSO_MAP_SPD_LPM, &k, sizeof(k), &c, sizeof(c));
+	}
+	put(ESPRESSO_MAP_SPD_CTL, &zero, 4, &ctl, sizeof(ctl));
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -111,6 +215,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 					 BPF_ANY))
 			die("insert SPI", errno);
 	}
+	lan_setup();
 	return 0;
 }
 
@@ -219,6 +324,171 @@ static int reference(const uint8_t *f, size_t len, int *vlans, int *path)
 						     C_drop_unknown_spi;
 }
 
+/* longest-prefix match of dst among n entries of (addr, plen): index or -1 */
+#define LPM(tab, dst)                                                         \
+	({                                                                    \
+		int best_ = -1;                                               \
+		for (size_t j_ = 0; j_ < NELEM(tab); j_++) {                 \
+			uint32_t m_ = tab[j_].plen ? ~0u << (32 - tab[j_].plen) : 0; \
+			if (((dst) & m_) == tab[j_].addr &&                   \
+			    (best_ < 0 || tab[j_].plen > tab[best_].plen))   \
+				best_ = (int)j_;                              \
+		}                                                             \
+		best_;                                                        \
+	})
+
+/*
+ * The classification of a frame on the LAN, from the rules of
+ * lan_classify() in espresso.bpf.c, with no XSK bound. *spd: the SPD was
+ * consulted (a cache hit or miss counted as well); *path: how far it got.
+ */
+static int lan_reference(const uint8_t *f, size_t len, bool *spd, int *path)
+{
+	uint32_t src, dst, i;
+	uint16_t sport = 0, dport = 0;
+	size_t hl, tot;
+	uint8_t proto;
+	int c;
+
+	*spd = false;
+	*path = 0;
+	if (len < 14)
+		return C_drop_malformed;
+	if (fz_get16(f + 12) != 0x0800)
+		return C_pass_lan_other;
+	if (memcmp(f, lan_mac, 6))
+		return C_pass_lan_local;
+	*path = 1;
+	if (len < 14 + 20 || (f[14] >> 4) != 4 || (f[14] & 15) < 5)
+		return C_drop_malformed;
+	hl = (f[14] & 15) * 4u;
+	tot = fz_get16(f + 16);
+	if (tot < hl || 14 + tot > len)
+		return C_drop_malformed;
+	src = fz_get32(f + 26);
+	dst = fz_get32(f + 30);
+	proto = f[23];
+	for (i = 0; i < NELEM(lan_local); i++)
+		if (dst == lan_local[i])
+			return C_pass_lan_local;
+	*path = 2;
+	*spd = true;
+	/* ports: of the first fragment of TCP or UDP, read within the frame
+	 * (not the IP length: the program bounds them by the frame) */
+	if (!(fz_get16(f + 20) & 0x1fff) && (proto == 6 || proto == 17) &&
+	    14 + hl + 4 <= len) {
+		sport = fz_get16(f + 14 + hl);
+		dport = fz_get16(f + 14 + hl + 2);
+	}
+	c = LPM(lan_cands, dst);
+	for (i = 0; c >= 0 && i < lan_cands[c].n; i++) {
+		const struct espresso_spd_rule *r = &lan_rules[lan_cands[c].rule[i]];
+
+		if ((src & r->src_mask) != r->src ||
+		    (dst & r->dst_mask) != r->dst ||
+		    (r->proto && r->proto != proto) ||
+		    sport < r->sport_lo || sport > r->sport_hi ||
+		    dport < r->dport_lo || dport > r->dport_hi)
+			continue;
+		*path = 3 + r->action;
+		switch (r->action) {
+		case ESPRESSO_SPD_PROTECT:
+			return C_drop_lan_no_xsk;
+		case ESPRESSO_SPD_BYPASS:
+			return C_pass_spd_bypass;
+		case ESPRESSO_SPD_DISCARD:
+			return C_drop_spd_discard;
+		}
+	}
+	*path = 3;
+	return LPM(lan_routes, dst) >= 0 ? C_drop_lan_no_xsk : C_pass_lan_no_route;
+}
+
+/* The frame as received on the LAN (lo, queue 0): the counters must be
+ * rx_packets, lan_rx_packets, a cache hit or miss when the SPD was
+ * consulted, and the verdict lan_reference() says. */
+static void run_lan(const uint8_t *data, size_t size)
+{
+	struct xdp_md ctx = {
+		.data_end = (__u32)size, .ingress_ifindex = (__u32)lan_ifindex,
+	};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data,
+		    .data_size_in = (__u32)size, .data_out = out,
+		    .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	__u64 sum[N_COUNTERS];
+	const __u64 *s;
+	size_t i;
+	int c, moved = -1, want, path, cache = 0;
+	bool spd;
+	__u32 key = 0;
+
+	if (bpf_map__update_elem(stats_map, &key, 4, zero,
+				 sizeof(*zero) * ncpus, BPF_ANY))
+		abort();
+	if (bpf_map__update_elem(ifaces, &lan_ifindex, 4, &lan_ifc,
+				 sizeof(lan_ifc), BPF_ANY))
+		abort();
+	c = bpf_prog_test_run_opts(prog_fd, &opts);
+	if (bpf_map__delete_elem(ifaces, &lan_ifindex, 4, 0))
+		abort();
+	if (c || opts.data_size_out != size || memcmp(out, data, size))
+		abort();
+	if (bpf_map__lookup_elem(stats_map, &key, 4, percpu,
+				 sizeof(*percpu) * ncpus, 0))
+		abort();
+	memset(sum, 0, sizeof(sum));
+	for (c = 0; c < ncpus; c++) {
+		s = (const __u64 *)&percpu[c];
+		for (i = 0; i < N_COUNTERS; i++)
+			sum[i] += s[i];
+	}
+	if (sum[C_rx_packets] != 1 || sum[C_lan_rx_packets] != 1)
+		abort();
+	for (i = 1; i < N_COUNTERS; i++) {
+		if (!sum[i] || i == C_lan_rx_packets)
+			continue;
+		if (sum[i] != 1)
+			abort();
+		if (i == C_spd_cache_hit || i == C_spd_cache_miss) {
+			cache++;
+			continue;
+		}
+		if (moved >= 0)
+			abort();
+		moved = (int)i;
+	}
+	if (moved < 0 || cache > 1) {
+		fprintf(stderr, "fuzz_xdp: LAN: %d verdicts, %d cache counters\n",
+			moved < 0 ? 0 : 1, cache);
+		abort();
+	}
+	switch (moved) {
+	case C_pass_lan_other:
+	case C_pass_lan_local:
+	case C_pass_lan_no_route:
+	case C_pass_spd_bypass:
+		if (opts.retval != XDP_PASS)
+			abort();
+		break;
+	case C_drop_malformed:
+	case C_drop_lan_no_xsk:
+	case C_drop_spd_discard:
+		if (opts.retval != XDP_DROP)
+			abort();
+		break;
+	default: /* redirect_*: no XSK is bound */
+		abort();
+	}
+	want = lan_reference(data, size, &spd, &path);
+	lan_extra[moved * 16 + path] = 1;
+	if (moved != want || cache != spd) {
+		fprintf(stderr, "fuzz_xdp: LAN: counter %d moved, want %d (SPD %d/%d)\n",
+			moved, want, cache, spd);
+		abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data,
@@ -299,5 +569,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    m.l3_off + l3_len > size || m.esp_off + 8 > m.l3_off + l3_len)
 			abort();
 	}
+	run_lan(data, size);
 	return 0;
 }

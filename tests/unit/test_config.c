@@ -1648,3 +1648,19 @@ Test(config, vrf_errors)
 			     "\"eth9\"; vrf = \"green\"; } );", 0),
 		   &c, 9, "lan.[0].vrf", "no VRF 'green'");
 }
+
+/* found by fuzz_config: with no tun group, the default tun name (esp0) was
+ * not checked against the uplink's */
+Test(config, default_tun_name_is_not_the_uplink)
+{
+	struct cfg c;
+
+	EXPECT_ERR(load_edit(&c, false, 4, "  uplink = { name = \"esp0\"; };",
+			     5, "", 6, "", 7, "", 8, "", 9, "", 0),
+		   &c, 1, "tun.name", "'esp0' (the default) is also the uplink");
+	cr_assert_eq(load_edit(&c, false, 4, "  uplink = { name = \"esp1\"; };",
+			       5, "", 6, "", 7, "", 8, "", 9, "", 0), 0, "%s",
+		     err);
+	cr_assert_str_eq(c.tun.name, "esp0");
+	config_free(&c);
+}

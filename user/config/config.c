@@ -628,8 +628,13 @@ static int parse_tun(struct ctx *x, const config_setting_t *esp,
 	c->tun.offload = true;
 	c->tun.mss_clamp = true;
 	ret = member(x, esp, "", "tun", K_GROUP, false, &g, f);
-	if (ret || !g)
+	if (ret)
 		return ret;
+	if (!g) /* the default name must not be the uplink's either */
+		return strcmp(c->tun.name, c->uplink.name) ? 0 :
+		       fail(x, esp, "tun.name", "'%s' (the default) is also the "
+			    "uplink (the TUN device needs its own name: set "
+			    "tun.name)", c->tun.name);
 	ret = known_only(x, g, "tun", tun_keys);
 	ret = ret ?: get_ifname(x, g, "tun", "name", false, c->tun.name, &name);
 	ret = ret ?: get_int(x, g, "tun", "mtu", false, 576, 3500, &mtu);

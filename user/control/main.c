@@ -45,6 +45,7 @@
 #include "control/watchdog.h"
 #include "control/tap_ctl.h"
 #include "lib/log.h"
+#include "lib/secret_ossl.h"
 #include "control/netlink.h"
 #include "io/tun.h"
 #include "espresso/version.h"
@@ -756,6 +757,12 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int c, sfd, r;
 
+	/* first, before anything calls OpenSSL: its allocations (the SAs'
+	 * cipher contexts, with the expanded keys) in locked, non-dumpable
+	 * memory that is wiped when freed (lib/secret_ossl.h) */
+	if (secret_ossl_install())
+		log_warn("OpenSSL allocated before start-up: the cipher "
+			 "contexts are in the ordinary heap");
 	while ((c = getopt_long(argc, argv, "c:tvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config = optarg; break;

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "proto/crypto.h"
+#include "lib/secret_ossl.h"
 #include "lib/log.h"
 
 /* Written once at start-up (crypto_set_backend), read when keying SAs. */
@@ -20,52 +21,16 @@ static enum crypto_backend default_backend = CRYPTO_OPENSSL;
  * Where OpenSSL keeps a context's state. The EVP_CIPHER_CTX points to its
  * provider's context (key schedule, GHASH table), which no public call
  * returns; with thousands of SAs carrying traffic it is the last cache
- * miss of a packet's chain. OpenSSL's allocations go through these hooks
- * (installed before main, so before any); while a context is keyed the
- * largest block allocated is noted: the provider context. A wrong guess
- * costs a useless prefetch, never a fault. If the hooks cannot be
- * installed (something allocated first), nothing is noted.
+ * miss of a packet's chain. OpenSSL's allocations go through
+ * lib/secret_ossl (locked, wiped memory, installed before main); while a
+ * context is keyed it notes the largest block allocated: the provider
+ * context. A wrong guess costs a useless prefetch, never a fault.
  */
-static __thread bool hot_on;
-static __thread void *hot_ptr;
-static __thread size_t hot_len;
-
-static void *hot_malloc(size_t n, const char *file, int line)
-{
-	void *p = malloc(n);
-
-	(void)file;
-	(void)line;
-	if (hot_on && p && n > hot_len) {
-		hot_ptr = p;
-		hot_len = n;
-	}
-	return p;
-}
-
-static void *hot_realloc(void *p, size_t n, const char *file, int line)
-{
-	(void)file;
-	(void)line;
-	return realloc(p, n);
-}
-
-static void hot_free(void *p, const char *file, int line)
-{
-	(void)file;
-	(void)line;
-	free(p);
-}
-
-__attribute__((constructor)) static void hot_hooks(void)
-{
-	CRYPTO_set_mem_functions(hot_malloc, hot_realloc, hot_free);
-}
-
 static int ossl_init(struct esp_aead *a, enum cfg_cipher cipher,
 		     const uint8_t *key, int encrypt)
 {
 	const EVP_CIPHER *c;
+	size_t hot_len;
 	int ok;
 
 	switch (cipher) {
@@ -104,17 +69,15 @@ static int ossl_init(struct esp_aead *a, enum cfg_cipher cipher,
 		return -ENOMEM;
 	/* the AEAD controls are common to GCM and ChaCha20-Poly1305 (the
 	 * EVP_CTRL_GCM_* names are aliases of EVP_CTRL_AEAD_*) */
-	hot_on = true;
-	hot_ptr = NULL;
-	hot_len = 0;
+	secret_ossl_track(true);
 	ok = EVP_CipherInit_ex(a->ctx, c, NULL, NULL, NULL, encrypt) &&
 	     EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_IVLEN,
 				 ESP_GCM_SALT_LEN + ESP_GCM_IV_LEN, NULL) &&
 	     EVP_CipherInit_ex(a->ctx, NULL, NULL, key, NULL, encrypt);
-	hot_on = false;
+	secret_ossl_track(false);
 	if (!ok)
 		return -EINVAL;
-	a->hot = hot_ptr;
+	a->hot = secret_ossl_tracked(&hot_len);
 	a->hot_len = hot_len < 2048 ? hot_len : 2048;
 	return 0;
 }
