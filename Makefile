@@ -176,7 +176,7 @@ build/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c user/proto/parse.c $(HDRS)
 build/fuzz/fuzz_gso: tests/fuzz/fuzz_gso.c user/proto/gso.c user/proto/csum.c $(HDRS)
 build/fuzz/fuzz_reasm: tests/fuzz/fuzz_reasm.c user/proto/reasm.c user/proto/csum.c $(HDRS)
 build/fuzz/fuzz_decap: tests/fuzz/fuzz_decap.c user/proto/esp.c user/proto/csum.c \
-	user/config/config.c user/config/check.c user/proto/crypto.c user/lib/log.c \
+	user/config/config.c user/config/check.c user/proto/crypto.c user/lib/secret_ossl.c user/lib/log.c \
 	user/lib/secret.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lcrypto -lconfig
@@ -195,7 +195,7 @@ build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c user/config/config.c \
 	$(CLANG) $(FUZZ_CFLAGS) -Wl,--wrap=open -o $@ $(filter %.c,$^) \
 		-lcrypto -lconfig
 build/fuzz/fuzz_esp_sa: tests/fuzz/fuzz_esp_sa.c user/proto/esp.c user/proto/csum.c \
-	user/proto/crypto.c $(FUZZ_IPSECMB) user/lib/log.c tests/fuzz/fuzz_ref.h \
+	user/proto/crypto.c user/lib/secret_ossl.c $(FUZZ_IPSECMB) user/lib/log.c tests/fuzz/fuzz_ref.h \
 	build/ipsecmb.flag $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_IPSECMB_DEF) -o $@ $(filter %.c,$^) -lcrypto \
@@ -220,7 +220,8 @@ build/fuzz/fuzz_tapfmt: tests/fuzz/fuzz_tapfmt.c user/control/tap_fmt.c \
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -ljson-c
 # the outer header of a reassembled packet, before decryption (rx.c)
 build/fuzz/fuzz_outer: tests/fuzz/fuzz_outer.c user/proto/esp6.c user/proto/esp.c \
-	user/proto/csum.c user/proto/crypto.c user/lib/log.c tests/fuzz/fuzz_ref.h $(HDRS)
+	user/proto/csum.c user/proto/crypto.c user/lib/log.c user/lib/secret.c \
+	user/lib/secret_ossl.c tests/fuzz/fuzz_ref.h $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lcrypto
 build/fuzz/%:
