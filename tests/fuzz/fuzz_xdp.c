@@ -146,7 +146,7 @@ static void lan_setup(void)
 		put(ESPRESSO_MAP_LOCAL4, &a, 4, &one, 4);
 	}
 	for (i = 0; i < NELEM(lan_routes); i++) {
-		struct espresso_lpm4_key k = { .prefixlen = lan_routes[i].plen };
+		struct espresso_lpm4_key k = { .prefixlen = 16 + lan_routes[i].plen }; /* VRF 0 */
 		struct espresso_route r = { .tunnel = lan_routes[i].tunnel };
 		uint32_t a = htonl(lan_routes[i].addr);
 
@@ -354,10 +354,21 @@ static int lan_reference(const uint8_t *f, size_t len, bool *spd, int *path)
 	*path = 0;
 	if (len < 14)
 		return C_drop_malformed;
-	if (fz_get16(f + 12) != 0x0800)
+	if (fz_get16(f + 12) != 0x0800 && fz_get16(f + 12) != 0x86dd)
 		return C_pass_lan_other;
 	if (memcmp(f, lan_mac, 6))
 		return C_pass_lan_local;
+	if (fz_get16(f + 12) == 0x86dd) {
+		/* IPv6: no SPD; link-local and multicast either way are the
+		 * kernel's; the harness routes no IPv6 prefix */
+		if (len < 14 + 40 || (f[14] >> 4) != 6 ||
+		    14 + 40 + (size_t)fz_get16(f + 18) > len)
+			return C_drop_malformed;
+		if (f[38] == 0xff || (f[38] == 0xfe && (f[39] & 0xc0) == 0x80) ||
+		    f[22] == 0xff || (f[22] == 0xfe && (f[23] & 0xc0) == 0x80))
+			return C_pass_lan_local;
+		return C_pass_lan_no_route;
+	}
 	*path = 1;
 	if (len < 14 + 20 || (f[14] >> 4) != 4 || (f[14] & 15) < 5)
 		return C_drop_malformed;
