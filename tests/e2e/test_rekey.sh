@@ -126,9 +126,14 @@ for gw in a b; do
 done
 
 "$PY" - "$WORK" "$ROUNDS" "$DURATION" <<'EOF' || fail "see above"
-import json, sys
+import json, os, sys
 
 work, rounds, duration = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+# with ASan the daemons run a few times slower, and a burst the veth drops
+# before espresso sees it (no counter of ours moves) costs TCP a 0.5 s
+# retransmission; the rekeys themselves still lose nothing (the counters
+# above), so a sanitized run allows one such timeout
+stall_max = 0.6 if os.environ.get("SANITIZE") == "1" else 0.2
 bad = []
 
 def load(name):
@@ -204,8 +209,8 @@ for side in ("server", "client"):
     covered = sum(e - s for s, e, _ in iv)
     if covered < duration - 0.3:
         bad.append(f"iperf3 {side}: intervals cover only {covered:.2f} s of {duration}")
-    if worst > 0.2 + 1e-3:
-        bad.append(f"iperf3 {side}: TCP stalled {worst:.2f} s at t={worst_at:.1f} s (over 0.2 s)")
+    if worst > stall_max + 1e-3:
+        bad.append(f"iperf3 {side}: TCP stalled {worst:.2f} s at t={worst_at:.1f} s (over {stall_max} s)")
     for k, b in enumerate(secs):
         if b <= 0:
             bad.append(f"iperf3 {side}: nothing {what} in second {k}")
