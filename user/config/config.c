@@ -740,30 +740,10 @@ static int parse_vrfs(struct ctx *x, const config_setting_t *esp,
 	return 0;
 }
 
-/* tunnels.[i].vrf: the name of one of vrfs (absent: the default). */
-static int parse_tunnel_vrf(struct ctx *x, const config_setting_t *tg,
-			    const char *tpath, const struct cfg *c,
-			    struct cfg_tunnel *t)
-{
-	char f[FIELD_MAX];
-	config_setting_t *s;
-	int ret, id;
-
-	ret = member(x, tg, tpath, "vrf", K_STR, false, &s, f);
-	if (ret || !s)
-		return ret;
-	id = config_vrf_id(c, config_setting_get_string(s));
-	if (id < 0)
-		return fail(x, s, f, "no VRF '%s' in vrfs",
-			    config_setting_get_string(s));
-	t->vrf = (uint16_t)id;
-	return 0;
-}
-
-/* lan.[i].vrf: the LAN's VRF (absent: the default). */
-static int parse_lan_vrf(struct ctx *x, const config_setting_t *g,
-			 const char *gpath, const struct cfg *c,
-			 struct cfg_lan *l)
+/* tunnels.[i].vrf, lan.[i].vrf: the name of one of vrfs into *vrf
+ * (absent: the default, left as it is). */
+static int parse_vrf_ref(struct ctx *x, const config_setting_t *g,
+			 const char *gpath, const struct cfg *c, uint16_t *vrf)
 {
 	char f[FIELD_MAX];
 	config_setting_t *s;
@@ -776,7 +756,7 @@ static int parse_lan_vrf(struct ctx *x, const config_setting_t *g,
 	if (id < 0)
 		return fail(x, s, f, "no VRF '%s' in vrfs",
 			    config_setting_get_string(s));
-	l->vrf = (uint16_t)id;
+	*vrf = (uint16_t)id;
 	return 0;
 }
 
@@ -803,7 +783,7 @@ static int parse_lans(struct ctx *x, const config_setting_t *esp,
 		ret = check_kind(x, g, fe, K_GROUP);
 		ret = ret ?: known_only(x, g, fe, lan_keys);
 		ret = ret ?: get_ifname(x, g, fe, "name", true, l->name, &name);
-		ret = ret ?: parse_lan_vrf(x, g, fe, c, l);
+		ret = ret ?: parse_vrf_ref(x, g, fe, c, &l->vrf);
 		if (ret)
 			return ret;
 		join(fn, fe, "name");
@@ -1523,8 +1503,8 @@ static int parse_tunnels(struct ctx *x, const config_setting_t *esp,
 		join_idx(path[k++], "tunnels", i);
 		ret = parse_tunnel(x, grp[h], path[h], &c->tunnels[h]);
 		/* before the peers: a hub's peers are in its VRF */
-		ret = ret ?: parse_tunnel_vrf(x, grp[h], path[h], c,
-					      &c->tunnels[h]);
+		ret = ret ?: parse_vrf_ref(x, grp[h], path[h], c,
+					   &c->tunnels[h].vrf);
 		if (ret)
 			goto out;
 		p = config_setting_get_member(grp[h], "peers");
