@@ -95,6 +95,8 @@ espressoctl: build/tools/espressoctl.o
 build/tests/%: tests/unit/%.c $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJS) $(LIBS) -lcriterion
+# test_reasm counts the allocations of our code (none on the packet path)
+build/tests/test_reasm: LIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
 
 # QSBR alone, with ASan and UBSan: its stress test frees what readers
 # may still hold if the grace periods are wrong.

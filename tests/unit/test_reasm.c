@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unit tests of user/reasm.c: IPv4 reassembly, its drops and bounds, and
- * the round trip through frag_ip4 (user/proto/frag.c).
+ * the round trip through frag_ip4 (user/proto/frag.c); IPv6; the pool:
+ * exhausted (counted), reused after timeouts, and no allocation on the
+ * packet path (this binary is linked with --wrap=malloc,calloc,realloc,
+ * free: see the Makefile, and the wrappers below count our code's calls).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -899,5 +902,261 @@ Test(reasm, ip6_malformed_and_overlap)
 	cr_assert_eq(reasm_add(t, f, n, 0, &out, &out_len), -1);
 	cr_assert_eq(reasm_stats(t)->drop_overlap, 1);
 	cr_assert_eq(reasm_mem(t), 0);
+	reasm_free(t);
+}
+
+/* ---- the pool --------------------------------------------------------- */
+
+/* malloc, calloc, realloc and free called from our code (not from the
+ * libraries: --wrap only renames the references of the objects linked) */
+static __thread unsigned long n_alloc;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t m);
+void *__wrap_realloc(void *p, size_t n);
+void __wrap_free(void *p);
+
+void *__wrap_malloc(size_t n)
+{
+	n_alloc++;
+	return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t m)
+{
+	n_alloc++;
+	return __real_calloc(n, m);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	n_alloc++;
+	return __real_realloc(p, n);
+}
+
+void __wrap_free(void *p)
+{
+	if (p)
+		n_alloc++;
+	__real_free(p);
+}
+
+/* reasm_add, adding to *allocs what our code allocated or freed in it */
+static int add_counted(struct reasm_table *t, const void *f, size_t len,
+		       uint64_t now, unsigned long *allocs, uint8_t **out,
+		       size_t *out_len)
+{
+	unsigned long a = n_alloc;
+	int r = reasm_add(t, f, len, now, out, out_len);
+
+	*allocs += n_alloc - a;
+	return r;
+}
+
+Test(reasm, pool_size)
+{
+	unsigned long a = n_alloc;
+	struct reasm_table *t = reasm_new(4u << 20, 64, 2000);
+	size_t sz = reasm_pool_size(t);
+
+	cr_assert_gt(n_alloc, a, "the wrappers see reasm_new's allocations");
+	/* the daemon's bound (WORKER_REASM_MEM): the pool is the bound, the
+	 * rest (maps, output buffer, table) about 5 % more */
+	cr_assert_geq(sz, 4u << 20);
+	cr_assert_leq(sz, (4u << 20) + (256u << 10), "%zu", sz);
+	cr_log_info("pool of a 4 MiB table: %zu bytes", sz);
+	cr_assert_eq(reasm_mem(t), 0);
+	reasm_free(t);
+}
+
+Test(reasm, pool_exhaustion_counted)
+{
+	/* 10 blocks: trains of one small fragment take 2 (descriptor, data) */
+	struct reasm_table *t = reasm_new(10 * REASM_BLOCK, 64, TIMEOUT);
+	const struct reasm_stats *st = reasm_stats(t);
+	uint8_t *out;
+	size_t out_len;
+	uint16_t id;
+	int i;
+
+	for (id = 0; id < 5; id++) {
+		three(id);
+		cr_assert_eq(add(t, F[0], FL[0], 0), REASM_HELD, "train %u", id);
+	}
+	cr_assert_eq(reasm_mem(t), 10 * REASM_BLOCK, "the pool is full");
+	/* each fragment refused is counted, the trains held are kept */
+	for (i = 0; i < 100; i++) {
+		three((uint16_t)(100 + i));
+		cr_assert_eq(add(t, F[i % 3], FL[i % 3], 0), -1);
+	}
+	cr_assert_eq(st->drop_no_memory, 100);
+	cr_assert_eq(reasm_mem(t), 10 * REASM_BLOCK);
+	/* a train of the pool completes without a new block */
+	three(2);
+	cr_assert_eq(add(t, F[2], FL[2], 0), REASM_HELD);
+	cr_assert_eq(reasm_add(t, F[1], FL[1], 0, &out, &out_len), REASM_DONE);
+	cr_assert_eq(out_len, 60);
+	cr_assert(!memcmp(out + 20, P + 20, 40));
+	cr_assert_eq(reasm_mem(t), 8 * REASM_BLOCK, "its blocks came back");
+	/* and a new train takes them */
+	three(200);
+	cr_assert_eq(add(t, F[0], FL[0], 0), REASM_HELD);
+	cr_assert_eq(reasm_mem(t), 10 * REASM_BLOCK);
+	/* a held train that must grow past the pool goes, counted too */
+	build_ip4(Q, 1000, NULL, 0, 0, 1, 0);
+	FL[3] = make_frag(F[3], Q, 256, 16, true);
+	cr_assert_eq(add(t, F[3], FL[3], 0), -1);
+	cr_assert_eq(st->drop_no_memory, 101);
+	cr_assert_eq(reasm_mem(t), 8 * REASM_BLOCK);
+	cr_assert_eq(st->fragments, 5 + 100 + 2 + 1 + 1);
+	cr_assert_eq(st->reassembled, 1);
+	reasm_free(t);
+}
+
+Test(reasm, pool_reused_after_timeout)
+{
+	/* 8 blocks: 4 trains of one small fragment fill it */
+	struct reasm_table *t = reasm_new(8 * REASM_BLOCK, 64, 1000);
+	const struct reasm_stats *st = reasm_stats(t);
+	unsigned int round, k;
+	uint64_t now = 0;
+
+	for (round = 0; round < 1000; round++, now += 1000) {
+		for (k = 0; k < 4; k++) {
+			three((uint16_t)(round * 4 + k));
+			/* the first of a round expires the last round's four */
+			cr_assert_eq(add(t, F[0], FL[0], now), REASM_HELD,
+				     "round %u train %u", round, k);
+		}
+		three((uint16_t)(60000 + round));
+		cr_assert_eq(add(t, F[0], FL[0], now + 999), -1, "full");
+		cr_assert_eq(st->drop_timeout, round * 4);
+		cr_assert_eq(st->drop_no_memory, round + 1);
+		cr_assert_eq(reasm_mem(t), 8 * REASM_BLOCK);
+	}
+	reasm_expire(t, now);
+	cr_assert_eq(st->drop_timeout, 4000);
+	cr_assert_eq(reasm_mem(t), 0);
+	reasm_free(t);
+}
+
+/*
+ * The packet path allocates nothing: thousands of fragments (IPv4 shuffled
+ * round trips, duplicates, trains left to time out, the pool exhausted and
+ * refilled, IPv6 trains), reasm_add and reasm_expire counted call by call.
+ */
+Test(reasm, no_allocation_on_the_packet_path)
+{
+	struct reasm_table *t = reasm_new(256 * 1024, 64, 1000);
+	const struct reasm_stats *st = reasm_stats(t);
+	unsigned long allocs = 0, nfrag = 0, a;
+	unsigned int seed = 7, iter, bad = 0, refused = 0, left = 0, dups = 0;
+	uint8_t f6[FSZ], orig6[FSZ];
+	uint64_t now = 0;
+	size_t ord[MAXF], out_len = 0;
+	uint8_t *out = NULL;
+	int r;
+
+	cr_assert_not_null(t);
+	for (iter = 0; iter < 1000; iter++) {
+		unsigned int mtu = 576 + rand_r(&seed) % 925;
+		size_t len = mtu + 1 + rand_r(&seed) % 12000, i, j, tmp;
+
+		build_ip4(P, len, NULL, 0, (uint16_t)iter, 1, iter);
+		fragment(P, len, mtu);
+		for (i = 0; i < C.n; i++)
+			ord[i] = i;
+		for (i = C.n - 1; i > 0; i--) {
+			j = rand_r(&seed) % (i + 1);
+			tmp = ord[i];
+			ord[i] = ord[j];
+			ord[j] = tmp;
+		}
+		for (i = 0; i < C.n; i++, nfrag++) {
+			r = add_counted(t, C.data[ord[i]], C.len[ord[i]], now,
+					&allocs, &out, &out_len);
+			bad += r != (i + 1 < C.n ? REASM_HELD : REASM_DONE);
+		}
+		cr_assert_eq(bad, 0, "iteration %u", iter);
+		same_packet(out, out_len, P, len);
+		if (iter % 5 == 0) { /* a duplicate: the train goes */
+			three((uint16_t)(20000 + iter));
+			r = add_counted(t, F[1], FL[1], now, &allocs, &out,
+					&out_len);
+			bad += r != REASM_HELD;
+			r = add_counted(t, F[1], FL[1], now, &allocs, &out,
+					&out_len);
+			bad += r != -1;
+			nfrag += 2;
+			dups++;
+		}
+		if (iter % 7 == 0) { /* a train left to time out */
+			three((uint16_t)(30000 + iter));
+			r = add_counted(t, F[2], FL[2], now, &allocs, &out,
+					&out_len);
+			bad += r != REASM_HELD;
+			nfrag++;
+			left++;
+		}
+		now += 50;
+		if (iter % 20 == 0) {
+			a = n_alloc;
+			reasm_expire(t, now);
+			allocs += n_alloc - a;
+		}
+	}
+	cr_assert_eq(bad, 0);
+	cr_assert_eq(st->drop_no_memory, 0);
+	now += 1000;
+	a = n_alloc;
+	reasm_expire(t, now);
+	allocs += n_alloc - a;
+	cr_assert_eq(reasm_mem(t), 0);
+	/* the pool exhausted by trains of one fragment, then reused */
+	for (iter = 0; iter < 2000; iter++, nfrag++) {
+		three((uint16_t)(40000 + iter));
+		r = add_counted(t, F[0], FL[0], now + iter % 1000, &allocs,
+				&out, &out_len);
+		if (r < 0)
+			refused++;
+		if (iter == 999)
+			now += 10000; /* the first thousand expire */
+	}
+	/* 1024 blocks, 2 per train, the left ones gone */
+	cr_assert_eq(refused, 2 * (1000 - 512), "refused %u", refused);
+	cr_assert_eq(st->drop_no_memory, refused);
+	/* IPv6 trains, in order and reversed */
+	build_ip6(orig6, 1200, true, 9);
+	for (iter = 0; iter < 300; iter++) {
+		static const size_t offs[3] = { 0, 512, 1024 },
+				    lens[3] = { 512, 512, 176 };
+		unsigned int i;
+
+		for (i = 0; i < 3; i++, nfrag++) {
+			unsigned int k = iter & 1 ? 2 - i : i;
+			size_t n = make_frag6(f6, orig6, 48, offs[k], lens[k],
+					      k < 2, 0x1000 + iter);
+
+			r = add_counted(t, f6, n, now + 20000, &allocs, &out,
+					&out_len);
+			bad += r != (i < 2 ? REASM_HELD : REASM_DONE);
+		}
+		bad += out_len != 48 + 1200 || memcmp(out, orig6, out_len);
+	}
+	cr_assert_eq(bad, 0);
+	a = n_alloc;
+	reasm_expire(t, now + 100000);
+	allocs += n_alloc - a;
+	cr_assert_eq(allocs, 0, "%lu allocations on the packet path", allocs);
+	cr_assert_eq(reasm_mem(t), 0);
+	cr_assert_eq(st->fragments, nfrag);
+	cr_assert_eq(st->reassembled, 1000 + 300);
+	cr_assert_eq(st->drop_overlap, dups);
+	cr_assert_eq(st->drop_timeout, left + 2000 - refused);
+	cr_log_info("%lu fragments, %lu allocations", nfrag, allocs);
 	reasm_free(t);
 }

@@ -1,28 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * reasm: IPv4 and IPv6 reassembly with bounds.
+ * reasm: IPv4 and IPv6 reassembly with bounds, from a pool taken once.
  *
- * A train (the fragments of one datagram, keyed by source, destination, id
- * and, for IPv4, protocol) holds one data buffer that grows to the highest end seen
- * (to the exact length once the last fragment is known), a sorted array of
- * the ranges received and the first fragment's header. The buffer keeps
- * 128 bytes of room in front, so that a complete packet is finished in place:
- * the header goes right before the data and the buffer is handed out as it
- * is (kept by the table until the next call, not counted in reasm_mem).
+ * Nothing here allocates after reasm_new: the packet path of a worker
+ * must not (README, ground rules). reasm_new takes the whole memory bound
+ * at once as a pool of BLK-byte blocks (and touches it, so that no page
+ * fault is left for the packet path either) and a buffer for the packet
+ * handed out. A train (the fragments of one datagram, keyed by source,
+ * destination, id and, for IPv4, protocol) holds one block for its
+ * descriptor (the first fragment's header among it) and a chain of data
+ * blocks that covers [0, highest end seen) of its payload; per data block
+ * a 32-bit map says which of its 8-byte units came (fragments start on 8
+ * bytes and only the last may end off it, so the map tells overlaps as
+ * exactly as a list of ranges would). A complete packet is copied, header
+ * first, into the table's output buffer and handed out from there (kept
+ * until the next completion, not counted in reasm_mem); its blocks go
+ * back to the pool at once.
  *
  * Policy, strict on purpose (RFC 5722 for IPv6 says the same):
  *  - any overlap, exact duplicates included, drops the whole train;
  *  - a fragment whose end does not agree with the known end of the packet
  *    (data after the last fragment, two different last fragments) drops the
  *    train, counted as malformed;
- *  - memory: held bytes = per train its struct, its range array and its
- *    buffer. When a fragment would take more than mem_limit, the expired
- *    trains are already gone (every call expires first) and no other train
- *    is evicted: evicting the oldest would let a flood of junk fragments
- *    flush out the trains being completed (FragmentSmack); like Linux since
- *    4.17 we refuse new data instead. The fragment is dropped
+ *  - memory: held bytes = the blocks the trains hold, at most mem_limit
+ *    (the pool). When a fragment needs more blocks than are free, the
+ *    expired trains are already gone (every call expires first) and no
+ *    other train is evicted: evicting the oldest would let a flood of junk
+ *    fragments flush out the trains being completed (FragmentSmack); like
+ *    Linux since 4.17 we refuse new data instead. The fragment is dropped
  *    (drop_no_memory) and so is its train, which can never complete now,
- *    giving its memory back at once;
+ *    giving its blocks back at once;
  *  - a train lives timeout_ms from its first fragment.
  */
 #include <arpa/inet.h>
@@ -44,11 +51,14 @@
 #define IP_MF 0x2000
 #define IP_OFFMASK 0x1fff
 #define NBUCKETS 256
-#define RANGES_MIN 4
+/* A block: a train's descriptor, or BLK bytes of its payload with one bit
+ * per 8-byte unit in its cover map. Small enough that a train of one
+ * 1480-byte fragment wastes little, big enough for the descriptor. */
+#define BLK REASM_BLOCK
+#define BLK_UNITS (BLK / 8)
+#define NONE UINT32_MAX
 
-struct range {
-	uint32_t start, end;
-};
+_Static_assert(BLK_UNITS == 32, "one uint32_t cover map per block");
 
 struct list {
 	struct list *prev, *next;
@@ -75,33 +85,37 @@ struct frag {
 	bool more;
 };
 
+/* A train's descriptor: it lives in a block of the pool. */
 struct train {
 	struct list hash;  /* in its bucket */
 	struct list age;   /* in the table's age list, oldest first */
 	struct frag_key key;
-	uint8_t hlen;      /* the first fragment's header, 0 until it comes */
-	uint8_t nh_off;    /* IPv6: its next header byte to set on completion */
-	uint8_t hdr[HEADROOM];
+	uint8_t hdr[HEADROOM]; /* the first fragment's header */
 	uint64_t born_ms;
 	uint32_t total;    /* payload length once the last fragment came */
-	bool have_last;
 	uint32_t covered;  /* payload bytes received */
 	uint32_t max_end;
-	unsigned int nranges, ranges_cap;
-	struct range *ranges; /* sorted, disjoint */
-	uint8_t *buf;      /* HEADROOM + cap bytes */
-	size_t cap;
-	size_t mem;        /* what the train counts in the table's mem */
+	uint32_t nfrags;
+	uint32_t head, tail; /* data blocks: payload [0, nblocks * BLK) */
+	uint16_t nblocks;
+	uint8_t hlen;      /* the first fragment's header, 0 until it comes */
+	uint8_t nh_off;    /* IPv6: its next header byte to set on completion */
+	bool have_last;
 };
 
+_Static_assert(sizeof(struct train) <= BLK, "a descriptor fits a block");
+
 struct reasm_table {
-	size_t mem_limit, mem;
 	unsigned int max_frags, timeout_ms;
 	uint32_t seed;
 	struct reasm_stats st;
 	struct list age;
 	struct list buckets[NBUCKETS];
-	uint8_t *done; /* the last packet handed out */
+	uint8_t *pool;     /* nblk blocks of BLK bytes */
+	uint32_t *next;    /* per block: the next in its train, or free */
+	uint32_t *cover;   /* per data block: its 8-byte units received */
+	uint32_t nblk, nfree, free_head;
+	uint8_t *done;     /* HEADROOM + REASM_MAX_PACKET: the packet out */
 };
 
 static void list_init(struct list *l)
@@ -129,15 +143,20 @@ static void list_del(struct list *e)
 #define train_of(ptr, member) \
 	((struct train *)((char *)(ptr) - offsetof(struct train, member)))
 
+static uint8_t *blk(const struct reasm_table *t, uint32_t b)
+{
+	return t->pool + (size_t)b * BLK;
+}
+
 struct reasm_table *reasm_new(size_t mem_limit, unsigned int max_frags,
 			      unsigned int timeout_ms)
 {
 	struct reasm_table *t = calloc(1, sizeof(*t));
+	size_t nblk = mem_limit / BLK;
 	unsigned int i;
 
 	if (!t)
 		return NULL;
-	t->mem_limit = mem_limit;
 	t->max_frags = max_frags;
 	t->timeout_ms = timeout_ms;
 	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) !=
@@ -146,23 +165,59 @@ struct reasm_table *reasm_new(size_t mem_limit, unsigned int max_frags,
 	list_init(&t->age);
 	for (i = 0; i < NBUCKETS; i++)
 		list_init(&t->buckets[i]);
+	if (nblk >= NONE)
+		nblk = NONE - 1;
+	/* +1: a pool of no block is a valid (refusing) table */
+	t->pool = malloc(nblk * BLK + 1);
+	t->next = malloc((nblk + 1) * sizeof(*t->next));
+	t->cover = malloc((nblk + 1) * sizeof(*t->cover));
+	t->done = malloc(HEADROOM + REASM_MAX_PACKET);
+	if (!t->pool || !t->next || !t->cover || !t->done) {
+		reasm_free(t);
+		return NULL;
+	}
+	/* fault every page in now, not on the packet path */
+	memset(t->pool, 0, nblk * BLK + 1);
+	memset(t->cover, 0, (nblk + 1) * sizeof(*t->cover));
+	memset(t->done, 0, HEADROOM + REASM_MAX_PACKET);
+	t->nblk = (uint32_t)nblk;
+	t->nfree = t->nblk;
+	t->free_head = nblk ? 0 : NONE;
+	for (i = 0; i < t->nblk; i++)
+		t->next[i] = i + 1 < t->nblk ? i + 1 : NONE;
 	return t;
+}
+
+/* A free block (the caller checked t->nfree), alone. */
+static uint32_t blk_take(struct reasm_table *t)
+{
+	uint32_t b = t->free_head;
+
+	t->free_head = t->next[b];
+	t->nfree--;
+	t->next[b] = NONE;
+	return b;
+}
+
+/* The chain head..tail of n blocks back to the pool, in one step. */
+static void blk_give(struct reasm_table *t, uint32_t head, uint32_t tail,
+		     uint32_t n)
+{
+	if (!n)
+		return;
+	t->next[tail] = t->free_head;
+	t->free_head = head;
+	t->nfree += n;
 }
 
 static void train_free(struct reasm_table *t, struct train *tr)
 {
+	uint32_t d = (uint32_t)(((uint8_t *)tr - t->pool) / BLK);
+
 	list_del(&tr->hash);
 	list_del(&tr->age);
-	t->mem -= tr->mem;
-	free(tr->ranges);
-	free(tr->buf);
-	free(tr);
-}
-
-static void release_done(struct reasm_table *t)
-{
-	free(t->done);
-	t->done = NULL;
+	blk_give(t, tr->head, tr->tail, tr->nblocks);
+	blk_give(t, d, d, 1);
 }
 
 void reasm_free(struct reasm_table *t)
@@ -171,7 +226,10 @@ void reasm_free(struct reasm_table *t)
 		return;
 	while (t->age.next != &t->age)
 		train_free(t, train_of(t->age.next, age));
-	release_done(t);
+	free(t->pool);
+	free(t->next);
+	free(t->cover);
+	free(t->done);
 	free(t);
 }
 
@@ -189,7 +247,6 @@ static void expire(struct reasm_table *t, uint64_t now_ms)
 
 void reasm_expire(struct reasm_table *t, uint64_t now_ms)
 {
-	release_done(t);
 	expire(t, now_ms);
 }
 
@@ -200,7 +257,14 @@ const struct reasm_stats *reasm_stats(const struct reasm_table *t)
 
 size_t reasm_mem(const struct reasm_table *t)
 {
-	return t->mem;
+	return (size_t)(t->nblk - t->nfree) * BLK;
+}
+
+size_t reasm_pool_size(const struct reasm_table *t)
+{
+	return (size_t)t->nblk * BLK +
+	       (size_t)(t->nblk + 1) * (sizeof(*t->next) + sizeof(*t->cover)) +
+	       HEADROOM + REASM_MAX_PACKET + sizeof(*t);
 }
 
 static uint32_t key_hash(const struct reasm_table *t,
@@ -243,55 +307,142 @@ static int drop(struct reasm_table *t, struct train *tr, uint64_t *counter)
 	return -1;
 }
 
-/* Where in tr->ranges [start, end) goes, or -1 if it overlaps. */
-static int range_slot(const struct train *tr, uint32_t start, uint32_t end)
+/* Blocks that hold payload [0, end). */
+static uint32_t blocks_for(size_t end)
 {
-	unsigned int lo = 0, hi = tr->nranges;
-
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-
-		if (tr->ranges[mid].start < start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo > 0 && tr->ranges[lo - 1].end > start)
-		return -1;
-	if (lo < tr->nranges && tr->ranges[lo].start < end)
-		return -1;
-	return (int)lo;
+	return (uint32_t)((end + BLK - 1) / BLK);
 }
 
-/* Bytes the train's buffer must hold for data up to end. */
-static size_t want_cap(const struct train *tr, size_t end)
+/* The k-th data block of tr (k < tr->nblocks). */
+static uint32_t blk_nth(const struct reasm_table *t, const struct train *tr,
+			size_t k)
 {
-	size_t c;
+	uint32_t b = tr->head;
 
-	if (end <= tr->cap)
-		return tr->cap;
-	if (tr->have_last)
-		return tr->total;
-	/* grow by at least half, never past what a packet can hold */
-	c = tr->cap + tr->cap / 2;
-	if (c < end)
-		c = end;
-	if (c > REASM_MAX_PACKET)
-		c = REASM_MAX_PACKET;
-	return c;
+	while (k--)
+		b = t->next[b];
+	return b;
+}
+
+/* Units [lo, hi) of a block's cover map, 0 <= lo < hi <= 32. */
+static uint32_t units(uint32_t lo, uint32_t hi)
+{
+	return (hi - lo == BLK_UNITS ? ~0u : (1u << (hi - lo)) - 1) << lo;
+}
+
+/* Whether none of payload [start, end) came yet (start is on 8 bytes). */
+static bool range_free(const struct reasm_table *t, const struct train *tr,
+		       size_t start, size_t end)
+{
+	size_t u = start / 8, ue = (end + 7) / 8, k = u / BLK_UNITS;
+	uint32_t b;
+
+	if (k >= tr->nblocks)
+		return true;
+	for (b = blk_nth(t, tr, k); u < ue && k < tr->nblocks;
+	     k++, u = k * BLK_UNITS, b = t->next[b]) {
+		size_t hi = ue - k * BLK_UNITS;
+
+		if (t->cover[b] & units((uint32_t)(u % BLK_UNITS),
+					(uint32_t)(hi < BLK_UNITS ? hi : BLK_UNITS)))
+			return false;
+	}
+	return true;
+}
+
+/* Extend tr's chain to n blocks (the caller checked t->nfree). */
+static void grow(struct reasm_table *t, struct train *tr, uint32_t n)
+{
+	while (tr->nblocks < n) {
+		uint32_t b = blk_take(t);
+
+		t->cover[b] = 0;
+		if (tr->nblocks)
+			t->next[tr->tail] = b;
+		else
+			tr->head = b;
+		tr->tail = b;
+		tr->nblocks++;
+	}
+}
+
+/* Copy the payload pl (plen bytes) to start, the blocks there, and mark it. */
+static void put(struct reasm_table *t, const struct train *tr, size_t start,
+		const uint8_t *pl, size_t plen)
+{
+	size_t off = start, end = start + plen;
+	uint32_t b = blk_nth(t, tr, start / BLK);
+
+	while (off < end) {
+		size_t in = off % BLK, n = BLK - in < end - off ? BLK - in :
+								  end - off;
+
+		memcpy(blk(t, b) + in, pl + (off - start), n);
+		t->cover[b] |= units((uint32_t)(in / 8),
+				     (uint32_t)((in + n + 7) / 8));
+		off += n;
+		b = t->next[b];
+	}
+}
+
+/* A new, empty train for f (the caller checked t->nfree). */
+static struct train *train_new(struct reasm_table *t, const struct frag *f,
+			       struct list *bucket, uint64_t now_ms)
+{
+	struct train *tr = (struct train *)blk(t, blk_take(t));
+
+	memset(tr, 0, sizeof(*tr));
+	tr->key = f->key;
+	tr->born_ms = now_ms;
+	tr->head = NONE;
+	tr->tail = NONE;
+	list_add_tail(bucket, &tr->hash);
+	list_add_tail(&t->age, &tr->age);
+	return tr;
+}
+
+/* The whole packet of the complete train tr into t->done; tr goes. */
+static void finish(struct reasm_table *t, struct train *tr, uint8_t **out,
+		   size_t *out_len)
+{
+	uint8_t *h = t->done + HEADROOM - tr->hlen;
+	size_t n = tr->hlen + tr->total, off;
+	uint32_t b;
+	uint16_t c;
+
+	for (off = 0, b = tr->head; off < tr->total; off += BLK, b = t->next[b])
+		memcpy(t->done + HEADROOM + off, blk(t, b),
+		       tr->total - off < BLK ? tr->total - off : BLK);
+	memcpy(h, tr->hdr, tr->hlen);
+	if (tr->key.family == 6) {
+		h[4] = (uint8_t)((n - IP6_HLEN) >> 8);
+		h[5] = (n - IP6_HLEN) & 0xff;
+	} else {
+		h[2] = (uint8_t)(n >> 8);
+		h[3] = n & 0xff;
+		h[6] &= IP_DF >> 8; /* keep DF, clear reserved, MF, offset */
+		h[7] = 0;
+		h[10] = 0;
+		h[11] = 0;
+		c = csum_finish(csum_add(0, h, tr->hlen));
+		memcpy(h + 10, &c, 2);
+	}
+	train_free(t, tr);
+	t->st.reassembled++;
+	*out = h;
+	*out_len = n;
 }
 
 /* The train part: the fragment f into its train; REASM_* or -1. */
 static int train_add(struct reasm_table *t, const struct frag *f,
 		     uint64_t now_ms, uint8_t **out, size_t *out_len)
 {
-	size_t hlen = f->hlen, plen = f->plen, start = f->start, cap, rcap,
-	       need, end = f->start + f->plen;
+	size_t hlen = f->hlen, plen = f->plen, start = f->start,
+	       end = f->start + f->plen;
 	bool more = f->more;
 	struct list *bucket;
 	struct train *tr;
-	uint16_t c;
-	int slot;
+	uint32_t want;
 
 	tr = lookup(t, &f->key, &bucket);
 	if (end > REASM_MAX_PACKET - hlen ||
@@ -299,76 +450,31 @@ static int train_add(struct reasm_table *t, const struct frag *f,
 	    (tr && !start && tr->max_end > REASM_MAX_PACKET - hlen))
 		return drop(t, tr, &t->st.drop_oversize);
 
+	want = blocks_for(end);
 	if (!tr) {
-		need = sizeof(*tr) + RANGES_MIN * sizeof(struct range) +
-		       HEADROOM + end;
-		if (need > t->mem_limit - t->mem || t->mem > t->mem_limit)
+		/* its descriptor and its data, or nothing */
+		if (want >= t->nfree)
 			return drop(t, NULL, &t->st.drop_no_memory);
-		tr = calloc(1, sizeof(*tr));
-		if (!tr)
-			return drop(t, NULL, &t->st.drop_no_memory);
-		tr->key = f->key;
-		tr->born_ms = now_ms;
-		tr->mem = sizeof(*tr);
-		t->mem += tr->mem;
-		list_add_tail(bucket, &tr->hash);
-		list_add_tail(&t->age, &tr->age);
+		tr = train_new(t, f, bucket, now_ms);
 	}
-	if (tr->nranges + 1 > t->max_frags)
+	if (tr->nfrags + 1 > t->max_frags)
 		return drop(t, tr, &t->st.drop_too_many);
-	slot = range_slot(tr, (uint32_t)start, (uint32_t)end);
-	if (slot < 0)
+	if (!range_free(t, tr, start, end))
 		return drop(t, tr, &t->st.drop_overlap);
 	/* the last fragment fixes the end: nothing may lie beyond it */
 	if ((tr->have_last && (end > tr->total || !more)) ||
 	    (!more && tr->max_end > end))
 		return drop(t, tr, &t->st.drop_malformed);
-
-	/* memory: both growths checked before either is done */
 	if (!more) {
 		tr->have_last = true;
 		tr->total = (uint32_t)end;
 	}
-	cap = want_cap(tr, end);
-	rcap = tr->ranges_cap;
-	if (tr->nranges == rcap) {
-		rcap = rcap ? rcap * 2 : RANGES_MIN;
-		if (rcap > t->max_frags)
-			rcap = t->max_frags;
-	}
-	need = (cap > tr->cap ? cap - tr->cap + (tr->buf ? 0 : HEADROOM) : 0) +
-	       (rcap - tr->ranges_cap) * sizeof(struct range);
-	if (need > t->mem_limit - t->mem || t->mem > t->mem_limit)
+	if (want > tr->nblocks && want - tr->nblocks > t->nfree)
 		return drop(t, tr, &t->st.drop_no_memory);
-	if (cap > tr->cap) {
-		uint8_t *nb = realloc(tr->buf, HEADROOM + cap);
+	grow(t, tr, want);
 
-		if (!nb)
-			return drop(t, tr, &t->st.drop_no_memory);
-		need = cap - tr->cap + (tr->buf ? 0 : HEADROOM);
-		tr->buf = nb;
-		tr->cap = cap;
-		tr->mem += need;
-		t->mem += need;
-	}
-	if (rcap > tr->ranges_cap) {
-		struct range *nr = realloc(tr->ranges, rcap * sizeof(*nr));
-
-		if (!nr)
-			return drop(t, tr, &t->st.drop_no_memory);
-		need = (rcap - tr->ranges_cap) * sizeof(*nr);
-		tr->ranges = nr;
-		tr->ranges_cap = rcap;
-		tr->mem += need;
-		t->mem += need;
-	}
-
-	memcpy(tr->buf + HEADROOM + start, f->pl, plen);
-	memmove(tr->ranges + slot + 1, tr->ranges + slot,
-		(tr->nranges - (unsigned int)slot) * sizeof(struct range));
-	tr->ranges[slot].start = (uint32_t)start;
-	tr->ranges[slot].end = (uint32_t)end;
-	tr->nranges++;
+	put(t, tr, start, f->pl, plen);
+	tr->nfrags++;
 	tr->covered += (uint32_t)plen;
 	if (end > tr->max_end)
 		tr->max_end = (uint32_t)end;
@@ -381,34 +487,9 @@ static int train_add(struct reasm_table *t, const struct frag *f,
 	}
 	if (!tr->have_last || tr->covered != tr->total)
 		return REASM_HELD;
-
 	/* complete: no overlaps and total bytes in [0, total) cover it all,
 	 * so the first fragment is here */
-	{
-		uint8_t *h = tr->buf + HEADROOM - tr->hlen;
-		size_t n = tr->hlen + tr->total;
-
-		memcpy(h, tr->hdr, tr->hlen);
-		if (tr->key.family == 6) {
-			h[4] = (uint8_t)((n - IP6_HLEN) >> 8);
-			h[5] = (n - IP6_HLEN) & 0xff;
-		} else {
-			h[2] = (uint8_t)(n >> 8);
-			h[3] = n & 0xff;
-			h[6] &= IP_DF >> 8; /* keep DF, clear reserved, MF, offset */
-			h[7] = 0;
-			h[10] = 0;
-			h[11] = 0;
-			c = csum_finish(csum_add(0, h, tr->hlen));
-			memcpy(h + 10, &c, 2);
-		}
-		t->done = tr->buf;
-		tr->buf = NULL;
-		train_free(t, tr);
-		t->st.reassembled++;
-		*out = h;
-		*out_len = n;
-	}
+	finish(t, tr, out, out_len);
 	return REASM_DONE;
 }
 
@@ -464,7 +545,6 @@ int reasm_add(struct reasm_table *t, const uint8_t *ip, size_t len,
 	size_t hlen, tot;
 	uint16_t fo;
 
-	release_done(t);
 	expire(t, now_ms);
 	t->st.fragments++;
 
