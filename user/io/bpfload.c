@@ -736,3 +736,40 @@ void bpfload_close(struct bpf_state *b)
 	rmdir(ESPRESSO_PIN_ROOT); /* fails, rightly, while others use it */
 	log_info("%s", done);
 }
+
+void bpfload_release(struct bpf_state *b)
+{
+	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
+		       &b->routes4_fd, &b->local4_fd, &b->spd_rules_fd,
+		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd,
+		       &b->routes6_fd, &b->local6_fd, &b->natt_ports_fd };
+	size_t i;
+	int l;
+
+	/* closing an object or a program detaches nothing: the kernel's
+	 * attachment (and libxdp's pinned dispatcher link) holds it */
+	for (l = 0; l < b->nlan; l++) {
+		if (b->lan[l].own_obj)
+			bpf_object__close(b->lan[l].own_obj);
+		b->lan[l].own_obj = NULL;
+		xdp_multiprog__close(b->lan[l].mp);
+		xdp_program__close(b->lan[l].prog);
+		b->lan[l].mp = NULL;
+		b->lan[l].prog = NULL;
+	}
+	b->nlan = 0;
+	for (i = 0; i < NMAPS; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+	if (b->own_obj)
+		bpf_object__close(b->own_obj);
+	b->own_obj = NULL;
+	xdp_multiprog__close(b->mp);
+	b->mp = NULL;
+	xdp_program__close(b->prog);
+	b->prog = NULL;
+	log_info("XDP program left attached, maps pinned in %s, for the next "
+		 "start", b->pin_dir);
+}

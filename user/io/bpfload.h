@@ -96,5 +96,13 @@ int bpfload_read_stats(const struct bpf_state *b,
 bool bpfload_detach_needs_admin(const struct bpf_state *b);
 /* Detach what we attached and unpin; close everything. */
 void bpfload_close(struct bpf_state *b);
+/*
+ * A stop for a restart: close everything but leave the programs attached
+ * (uplink and LANs), the maps pinned and their entries in place, as a
+ * SIGKILL does: ESP of our SPIs is dropped (drop_no_xsk, the XSKs are
+ * gone), LAN plaintext to tunnel routes too (drop_lan_no_xsk), until the
+ * next start adopts them (bpfload_attach replaces the program).
+ */
+void bpfload_release(struct bpf_state *b);
 
 #endif
