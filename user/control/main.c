@@ -865,13 +865,11 @@ int main(int argc, char **argv)
 	teardown(&d, !r && d.quit == ESPD_QUIT_KEEP);
 	close(sfd);
 	log_info("stopped");
-	if (d.quit_fd >= 0) { /* espressoctl stop waits for this */
-		if (d.quit == ESPD_QUIT_KEEP)
-			dprintf(d.quit_fd, "stopped; tun, routes and XDP program "
-				"left for the next start\n");
-		else
-			dprintf(d.quit_fd, "stopped\n");
-		close(d.quit_fd);
-	}
+	/* espressoctl stop: its last line; the connection closes with the
+	 * process (after the exit handlers), which is what it waits for */
+	if (d.quit_fd >= 0)
+		dprintf(d.quit_fd, "%s\n", d.quit == ESPD_QUIT_KEEP ?
+			"stopped; tun, routes and XDP program left for the "
+			"next start" : "stopped");
 	return r ? 1 : 0;
 }
