@@ -425,6 +425,35 @@ static int take_lock(struct espd *d)
 	return 0;
 }
 
+/*
+ * /run/espresso/<instance>.handover: left by a stop for a restart, taken
+ * by the next start (under the instance's lock), which then expects the
+ * XDP program it finds and says so as news rather than as a warning.
+ */
+static void handover_path(const struct espd *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.handover", CTL_DIR, d->cfg.instance);
+}
+
+static void handover_leave(const struct espd *d)
+{
+	char path[128];
+	int fd;
+
+	handover_path(d, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+}
+
+static bool handover_take(const struct espd *d)
+{
+	char path[128];
+
+	handover_path(d, path, sizeof(path));
+	return !unlink(path);
+}
+
 static int open_state(struct espd *d, const char *dir)
 {
 	char path[512], err[512];
@@ -537,6 +566,11 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 	err_n = take_lock(d);
 	if (err_n)
 		return err_n;
+	d->bpf.handover = handover_take(d);
+	if (d->bpf.handover)
+		log_info("the last run of %s stopped for a restart: adopting "
+			 "the tun, routes and XDP program it left",
+			 d->cfg.instance);
 	nq = uplink_queues(d->cfg.uplink.name);
 	if (nq >= 0 && nq < d->cfg.workers.queues) {
 		log_err("%s: workers.queues = %d but %s has %d RX queues (see "
@@ -676,6 +710,8 @@ static void teardown(struct espd *d, bool keep)
 	}
 	seqstore_close(d->store);
 	d->store = NULL;
+	if (keep)
+		handover_leave(d);
 	config_free(&d->cfg);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);

@@ -45,6 +45,10 @@ struct bpf_state {
 		int ifindex;
 	} lan[ESPRESSO_MAX_LAN];
 	int nlan;
+	/* set before bpfload_attach: the last run stopped for a restart
+	 * (bpfload_release), so a program of ours is expected on the
+	 * interfaces: adopting it is logged as info, not as a warning */
+	bool handover;
 };
 
 /* Mount a bpffs on /sys/fs/bpf unless one is there. 0 or -errno. */
