@@ -277,6 +277,9 @@ in_boot journalctl -u espressod@gw-a --no-pager -o cat >"$WORK/journal.txt"
 grep -q 'stopping for a restart' "$WORK/journal.txt" || fail "the upgrade did not stop it for a restart"
 grep -qE '(replaced|detached) the XDP program an earlier espressod left' "$WORK/journal.txt" ||
 	fail "the new espressod did not adopt the XDP program"
+# an upgrade is no crash: no warning about what it adopted
+in_boot journalctl -u espressod@gw-a --no-pager -p warning -o cat | grep 'espressod left' &&
+	fail "the upgrade's adoption was logged as a warning"
 echo "restarted (PID $pid1 -> $pid2), tunnel back; tun $tun1 kept, no route into it deleted, XDP program adopted"
 
 say "systemctl stop espressod@gw-a: tun removed, XDP detached"
