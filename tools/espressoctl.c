@@ -10,6 +10,7 @@
  *           else:   the body is a one-line error message
  *   monitor "ESPRESSO 0 0\n", then event lines until the server closes
  *   trace   the same, one line per packet
+ *   stop    the same, one last line once espressod has stopped, then EOF
  *
  * espressod parses the commands. The client only replaces "key-file FILE" in
  * "sa add" by "key HEX" read from FILE (so no key shows in ps or in the shell's
@@ -121,6 +122,12 @@ static void help(void)
 	"                 addresses, known hosts, frames in and out, held, XSK drops\n"
 	"  policy add ID [priority N] [src PREFIX] [dst PREFIX] [proto tcp|udp|icmp|any|N] [sport N[-M]] [dport N[-M]] action protect|bypass|discard [tunnel NAME]\n"
 	"  policy del ID\n"
+	"  stop           a clean stop, as SIGTERM: workers, routes, tun, XDP\n"
+	"                 program and pins removed; returns once espressod exited\n"
+	"  stop keep      a stop for a restart, as SIGUSR2: the state saved as in a\n"
+	"                 clean stop, but the tun, its routes and the XDP program\n"
+	"                 stay (nothing protected leaves in clear, ESP is dropped)\n"
+	"                 for the next start to adopt\n"
 	"\n"
 	"keys: \"key-file FILE\" is the safe way to give a key: espressoctl reads the hex\n"
 	"  key from FILE (keep it mode 600; whitespace and a 0x prefix are allowed) and\n"
@@ -279,9 +286,11 @@ static int request_build(struct request *rq, char **tok, int ntok, bool json)
 	rq->len = 0;
 	rq->line[0] = '\0';
 	rq->key[0] = '\0';
-	/* monitor and trace: the reply is followed by a stream of lines */
+	/* monitor and trace: the reply is followed by a stream of lines;
+	 * stop: by one line when espressod is gone (EOF at its exit) */
 	rq->monitor = ntok > 0 && (!strcmp(tok[0], "monitor") ||
-				   !strcmp(tok[0], "trace"));
+				   !strcmp(tok[0], "trace") ||
+				   !strcmp(tok[0], "stop"));
 	if (json)
 		request_append(rq, "-j");
 	for (i = 0; i < ntok; i++) {

@@ -21,8 +21,10 @@
 #     `systemctl reload`, `systemd-analyze security` of the running unit
 #     at most MAX_EXPOSURE (0.1 more than offline where the memlock drop-in
 #     below adds CAP_IPC_LOCK),
-#     the package reinstalled as an upgrade (postinst restarts the instance:
-#     a new PID, the tunnel back), `systemctl stop` (tun removed, XDP
+#     the package reinstalled as an upgrade (postinst stops the instance
+#     for a restart and starts it: a new PID, the same tun, no route into
+#     it deleted meanwhile, the XDP program adopted, the tunnel back),
+#     `systemctl stop` (tun removed, XDP
 #     detached), `apt purge` (files and /var/lib/espresso gone).
 #
 #   netns ${P}A: the booted root, espressod@gw-a ==== veth ==== ${P}B: espressod gw-b
@@ -40,7 +42,7 @@ MIRROR=${DEB_MIRROR:-$(sed -n 's#^URIs: *\(.*/debian\)/*$#\1#p' \
 	/etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 R=$WORK/root
-NSPAWN_PID= LEADER=
+NSPAWN_PID= LEADER= MON_PID=
 t_start=$(date +%s)
 
 for t in debootstrap systemd-nspawn dpkg-deb nsenter lintian; do
@@ -59,6 +61,7 @@ in_root() {
 in_boot() { nsenter -t "$LEADER" -a env SYSTEMD_COLORS=0 "$@"; }
 
 cleanup() {
+	[ -n "$MON_PID" ] && kill "$MON_PID" 2>/dev/null
 	if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
 		[ -n "$LEADER" ] && kill -RTMIN+4 "$LEADER" 2>/dev/null # poweroff
 		for _ in $(seq 100); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
@@ -251,14 +254,33 @@ in_boot journalctl -u espressod@gw-a --no-pager -p warning -o cat | grep -v '^--
 sed 's/^/  journal: /' "$WORK/warn.txt"
 grep -v 'libxdp could not use its dispatcher' "$WORK/warn.txt" && fail "warnings in the journal"
 
-say "apt reinstall, as an upgrade: postinst restarts the instance"
+say "apt reinstall, as an upgrade: postinst restarts the instance, fail closed"
+# a stop for a restart (SIGUSR2) and a start: the tun (same ifindex) and
+# the routes into it stay across it, never deleted, so nothing protected
+# follows the default route in clear meanwhile
+tun1=$(ip -n "$NS_A" -o link show esp0 | cut -d: -f1)
+ip -n "$NS_A" monitor route >"$WORK/route-monitor.txt" 2>&1 &
+MON_PID=$!
 in_boot sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall /root/$(basename "$DEB")" \
 	>"$WORK/reinstall.log" 2>&1 || fail "reinstall: $(tail "$WORK/reinstall.log")"
+kill "$MON_PID"
+wait "$MON_PID" 2>/dev/null
 pid2=$(in_boot systemctl show -P MainPID espressod@gw-a)
 [ "$(in_boot systemctl is-active espressod@gw-a)" = active ] && [ "$pid2" != "$pid1" ] && [ "$pid2" != 0 ] ||
 	fail "not restarted by the upgrade (PID $pid1, now $pid2)"
 tunnel_ready
-echo "restarted (PID $pid1 -> $pid2), tunnel back"
+tun2=$(ip -n "$NS_A" -o link show esp0 | cut -d: -f1)
+[ "$tun1" = "$tun2" ] || fail "the tun was removed and made again by the upgrade (ifindex $tun1 -> $tun2)"
+grep -E '^Deleted .*(10\.2\.0\.0/16|fd00:2::/64)' "$WORK/route-monitor.txt" &&
+	fail "the upgrade removed a route into the tun"
+in_boot journalctl -u espressod@gw-a --no-pager -o cat >"$WORK/journal.txt"
+grep -q 'stopping for a restart' "$WORK/journal.txt" || fail "the upgrade did not stop it for a restart"
+grep -qE '(replaced|detached) the XDP program an earlier espressod left' "$WORK/journal.txt" ||
+	fail "the new espressod did not adopt the XDP program"
+# an upgrade is no crash: no warning about what it adopted
+in_boot journalctl -u espressod@gw-a --no-pager -p warning -o cat | grep 'espressod left' &&
+	fail "the upgrade's adoption was logged as a warning"
+echo "restarted (PID $pid1 -> $pid2), tunnel back; tun $tun1 kept, no route into it deleted, XDP program adopted"
 
 say "systemctl stop espressod@gw-a: tun removed, XDP detached"
 in_boot systemctl stop espressod@gw-a || fail "stop"

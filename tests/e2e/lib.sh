@@ -224,3 +224,10 @@ topo_down() {
 	ip netns del "$NS_W" 2>/dev/null || true
 	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
+
+# now: the time in seconds (fractional); elapsed T0 T1: T1 - T0
+now() { date +%s.%N; }
+elapsed() { echo "$2 - $1" | bc; }
+
+# has_xdp NS DEV: whether an XDP program is attached to DEV
+has_xdp() { ip -n "$1" link show "$2" | grep -q 'prog/xdp'; }

@@ -180,7 +180,7 @@ base=$(state) # the configured tunnel and routes: what every section ends with
 ok "tunnel add (aes-gcm-128)" tunnel add t128 local 192.0.2.1 remote 192.0.2.9 cipher aes-gcm-128
 before=$(state)
 refused "unknown command" \
-	"unknown command 'frob'; try: show, tunnel, sa, route, reload, monitor, batch, trace, pcap, policy, peer" frob
+	"unknown command 'frob'; try: show, tunnel, sa, route, reload, monitor, batch, trace, pcap, policy, peer, stop" frob
 refused "sa add: inbound SPI in use" \
 	"sa add: spi 0x2000: already used by tunnel to-peer" \
 	sa add t128 in spi 0x2000 key "$KEY16"

@@ -963,3 +963,19 @@ Test(cmd, p2mp)
 	expect_ok("show peers");
 	cr_assert_eq(c.show, SHOW_PEERS);
 }
+
+/* ---- stop, and stop for a restart ---- */
+
+Test(cmd, stop)
+{
+	expect_ok("stop");
+	cr_assert_eq(c.op, CMD_STOP);
+	cr_assert_not(c.stop_keep);
+	expect_ok("stop keep");
+	cr_assert_eq(c.op, CMD_STOP);
+	cr_assert(c.stop_keep);
+	EXPECT_ERR("stop keep now", "stop: unexpected argument 'now'",
+		   "usage: stop [keep]");
+	EXPECT_ERR("stop now", "stop: unexpected argument 'now'");
+	cr_assert(strstr(cmd_usage, "\nstop [keep]\n"));
+}

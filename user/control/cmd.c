@@ -38,6 +38,7 @@
 #define U_SA_ALLOC "sa alloc"
 #define U_PEER_ADD "peer add HUB NEXTHOP remote ADDR [remote-port N]"
 #define U_PEER_DEL "peer del HUB NEXTHOP"
+#define U_STOP "stop [keep]"
 
 const char cmd_usage[] =
 	U_SHOW "\n" U_TUNNEL_ADD "\n" U_TUNNEL_DEL "\n" U_SA_ADD "\n"
@@ -45,7 +46,8 @@ const char cmd_usage[] =
 	U_RELOAD "\n" U_MONITOR "\n" U_BATCH_BEGIN "\n" U_BATCH_END "\n"
 	U_TRACE "\n" U_PCAP_START "\n" U_PCAP_STOP "\n"
 	U_POLICY_ADD "\n" U_POLICY_DEL "\n"
-	U_SA_ALLOC "\n" U_PEER_ADD "\n" U_PEER_DEL "\n";
+	U_SA_ALLOC "\n" U_PEER_ADD "\n" U_PEER_DEL "\n"
+	U_STOP "\n";
 
 static const char *const show_names[] = {
 	[SHOW_SA] = "sa", [SHOW_TUNNELS] = "tunnels", [SHOW_ROUTES] = "routes",
@@ -622,6 +624,17 @@ static int parse_monitor(struct ctx *x, char **argv, int argc, struct cmd *c)
 	return argc ? unexpected(x, argv[0]) : 0;
 }
 
+/* stop [keep]: keep leaves the fail-closed state for the next start */
+static int parse_stop(struct ctx *x, char **argv, int argc, struct cmd *c)
+{
+	if (argc && !strcmp(argv[0], "keep")) {
+		c->stop_keep = true;
+		argv++;
+		argc--;
+	}
+	return argc ? unexpected(x, argv[0]) : 0;
+}
+
 /* reload, monitor, batch begin|end, sa alloc */
 static int parse_none(struct ctx *x, char **argv, int argc, struct cmd *c)
 {
@@ -796,10 +809,11 @@ static const struct verb verbs[] = {
 	{ "sa", "alloc", "sa alloc", U_SA_ALLOC, CMD_SA_ALLOC, parse_none },
 	{ "peer", "add", "peer add", U_PEER_ADD, CMD_PEER_ADD, parse_peer_add },
 	{ "peer", "del", "peer del", U_PEER_DEL, CMD_PEER_DEL, parse_peer_del },
+	{ "stop", NULL, "stop", U_STOP, CMD_STOP, parse_stop },
 	{ 0 },
 };
 
-#define COMMANDS "show, tunnel, sa, route, reload, monitor, batch, trace, pcap, policy, peer"
+#define COMMANDS "show, tunnel, sa, route, reload, monitor, batch, trace, pcap, policy, peer, stop"
 
 /* The subcommands of word, "add, del, update". */
 static const char *subs_of(const char *word, char *buf, size_t len)

@@ -30,6 +30,7 @@
  *        [proto tcp|udp|icmp|any|N] [sport N[-M]] [dport N[-M]]
  *        action protect|bypass|discard [tunnel NAME]
  *   policy del ID
+ *   stop [keep]    (keep: a stop for a restart, see control/daemon.h)
  *
  * A leading -j (before any command) asks for JSON output. Keyword arguments
  * come in any order, each at most once. Values obey the config file's rules
@@ -58,6 +59,7 @@ enum cmd_op {
 	CMD_POLICY_ADD, CMD_POLICY_DEL,
 	CMD_SA_ALLOC,
 	CMD_PEER_ADD, CMD_PEER_DEL,
+	CMD_STOP,
 };
 
 enum cmd_show {
@@ -131,6 +133,7 @@ struct cmd {
 	bool p2mp;
 	char nexthop[CMD_NH_MAX];
 	char vrf[CFG_NAME_MAX];   /* tunnel add, route del: a VRF's name */
+	bool stop_keep;           /* stop keep */
 };
 
 /*

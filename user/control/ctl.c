@@ -504,6 +504,19 @@ static bool serve_line(int fd, struct espd *d, char *line, bool *batch,
 		snprintf(buf, sizeof(buf), "0x%08x\n", spi);
 		return !reply(fd, 0, buf, strlen(buf));
 	}
+	case CMD_STOP:
+		/* like monitor: the connection stays open until espressod
+		 * exits, so espressoctl stop returns once it is gone */
+		if (*batch)
+			return !reply_err(fd, -EINVAL, "stop: not in a batch");
+		if (d->quit_fd >= 0)
+			return !reply_err(fd, -EALREADY, "stop: already stopping");
+		if (reply(fd, 0, NULL, 0))
+			return false;
+		d->quit = c.stop_keep ? ESPD_QUIT_KEEP : ESPD_QUIT_STOP;
+		d->quit_fd = fd;
+		*kept = true;
+		return false;
 	case CMD_MONITOR:
 		if (*batch)
 			return !reply_err(fd, -EINVAL, "monitor: not in a batch");

@@ -18,6 +18,17 @@
 
 #define ESPD_MONITORS 16
 
+/*
+ * How the control loop was asked to end. QUIT_STOP (SIGTERM, SIGINT,
+ * espressoctl stop) removes everything: routes, tun, XDP program, pins.
+ * QUIT_KEEP (SIGUSR2, espressoctl stop keep), a stop for a restart, saves
+ * the state as a clean stop does but leaves what a SIGKILL leaves: the
+ * persistent tun and its routes (nothing protected leaves in clear), the
+ * XDP program, its pinned maps and their entries (ESP dropped, counted in
+ * drop_no_xsk), threaded NAPI; the next start adopts them.
+ */
+enum espd_quit { ESPD_QUIT_NONE, ESPD_QUIT_STOP, ESPD_QUIT_KEEP };
+
 struct seqstore;
 
 struct espd {
@@ -43,6 +54,8 @@ struct espd {
 	_Atomic int stop;
 	struct tap_state tap; /* espressoctl trace and pcap */
 	struct spialloc larval; /* SPIs handed to IKE by sa alloc */
+	enum espd_quit quit; /* set by a signal or espressoctl stop */
+	int quit_fd; /* espressoctl stop's connection, closed at exit; -1 */
 };
 
 /* Read the config again and apply the difference (SIGHUP, ctl reload).

@@ -3,7 +3,9 @@
  * espressod: the daemon. Reads and checks the config, then sets up in order
  * tun, XDP program, AF_XDP sockets and workers, SPIs, control socket; runs
  * the control loop (signals, neighbours, control requests, watchdog) and
- * tears everything down in reverse on SIGTERM/SIGINT.
+ * tears everything down in reverse on SIGTERM/SIGINT; on SIGUSR2 (or
+ * espressoctl stop keep), a stop for a restart, it leaves the fail-closed
+ * state in place for the next start (control/daemon.h, enum espd_quit).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -423,6 +425,35 @@ static int take_lock(struct espd *d)
 	return 0;
 }
 
+/*
+ * /run/espresso/<instance>.handover: left by a stop for a restart, taken
+ * by the next start (under the instance's lock), which then expects the
+ * XDP program it finds and says so as news rather than as a warning.
+ */
+static void handover_path(const struct espd *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.handover", CTL_DIR, d->cfg.instance);
+}
+
+static void handover_leave(const struct espd *d)
+{
+	char path[128];
+	int fd;
+
+	handover_path(d, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+}
+
+static bool handover_take(const struct espd *d)
+{
+	char path[128];
+
+	handover_path(d, path, sizeof(path));
+	return !unlink(path);
+}
+
 static int open_state(struct espd *d, const char *dir)
 {
 	char path[512], err[512];
@@ -535,6 +566,11 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 	err_n = take_lock(d);
 	if (err_n)
 		return err_n;
+	d->bpf.handover = handover_take(d);
+	if (d->bpf.handover)
+		log_info("the last run of %s stopped for a restart: adopting "
+			 "the tun, routes and XDP program it left",
+			 d->cfg.instance);
 	nq = uplink_queues(d->cfg.uplink.name);
 	if (nq >= 0 && nq < d->cfg.workers.queues) {
 		log_err("%s: workers.queues = %d but %s has %d RX queues (see "
@@ -617,7 +653,10 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 	return 0;
 }
 
-static void teardown(struct espd *d)
+/* keep: a stop for a restart (enum espd_quit): the state is saved as in a
+ * clean stop, and what keeps the protected prefixes from leaking while no
+ * espressod runs stays as a SIGKILL leaves it, for the next start to adopt */
+static void teardown(struct espd *d, bool keep)
 {
 	size_t i;
 	int q;
@@ -632,12 +671,17 @@ static void teardown(struct espd *d)
 	d->nworkers = 0;
 	free_rings(d);
 	lan_free(d);
+	/* the SPI steering rules go either way: the next start puts its
+	 * own, and until then the XDP program drops ESP on any queue */
 	steer_teardown(&d->steer, d->cfg.uplink.name);
-	napi_restore(&d->napi, &d->cfg);
+	/* kept, the note in /run/espresso tells the next start what to put
+	 * back at its clean stop (napi.c) */
+	if (!keep)
+		napi_restore(&d->napi, &d->cfg);
 	if (d->live.nworkers) {
 		live_persist_final(&d->live);
 		/* a clean stop removes everything: routes, SPIs, the tun */
-		for (i = 0; d->tun_ifindex && i < d->live.nroutes; i++)
+		for (i = 0; !keep && d->tun_ifindex && i < d->live.nroutes; i++)
 			if (!d->live.routes[i].t->vrf)
 				nl_route_del(d->tun_ifindex,
 					     &d->live.routes[i].prefix);
@@ -645,20 +689,29 @@ static void teardown(struct espd *d)
 		live_destroy(&d->live);
 	}
 	spd_free(&d->spd);
-	bpfload_close(&d->bpf);
+	if (keep)
+		bpfload_release(&d->bpf);
+	else
+		bpfload_close(&d->bpf);
 	if (d->natt_fd > 0)
 		close(d->natt_fd);
 	d->natt_fd = -EBADF;
-	if (d->tun_fds[0] >= 0)
+	if (d->tun_fds[0] >= 0 && !keep)
 		tun_persist(d->tun_fds[0], false);
 	tun_close(d->tun_fds, d->cfg.workers.queues);
+	if (keep && d->tun_ifindex)
+		log_info("tun %s and its routes left in place: packets to the "
+			 "protected prefixes are dropped there until the next "
+			 "start", d->cfg.tun.name);
 	for (i = 0; i < (size_t)d->cfg.nvrfs; i++) {
-		if (d->vrf_fds[i][0] >= 0)
+		if (d->vrf_fds[i][0] >= 0 && !keep)
 			tun_persist(d->vrf_fds[i][0], false);
 		tun_close(d->vrf_fds[i], d->cfg.workers.queues);
 	}
 	seqstore_close(d->store);
 	d->store = NULL;
+	if (keep)
+		handover_leave(d);
 	config_free(&d->cfg);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
@@ -707,15 +760,29 @@ static int run(struct espd *d, int sfd)
 					char err[512];
 
 					espd_reload(d, err, sizeof(err));
+				} else if (si.ssi_signo == SIGUSR2) {
+					d->quit = ESPD_QUIT_KEEP;
 				} else {
-					log_info("signal %d: stopping",
-						 si.ssi_signo);
-					break;
+					d->quit = ESPD_QUIT_STOP;
 				}
+				if (d->quit)
+					log_info("signal %d: stopping%s",
+						 si.ssi_signo,
+						 d->quit == ESPD_QUIT_KEEP ?
+						 " for a restart" : "");
 			}
 		}
+		if (d->quit)
+			break;
 		if (pfd[1].revents & POLLIN)
 			ctl_serve(ctl_fd, d);
+		if (d->quit) { /* espressoctl stop [keep] */
+			log_info("espressoctl stop%s: stopping%s",
+				 d->quit == ESPD_QUIT_KEEP ? " keep" : "",
+				 d->quit == ESPD_QUIT_KEEP ? " for a restart" :
+				 "");
+			break;
+		}
 		ctl_monitors_check(d);
 		if (pfd[2].revents & POLLIN)
 			nl_neigh_read(nl, on_neigh, d);
@@ -727,7 +794,9 @@ static int run(struct espd *d, int sfd)
 		watchdog_tick(&wd, mono_ms());
 		tap_poll(d, mono_ms());
 	}
-	sd_notify(0, "STOPPING=1");
+	sd_notify(0, d->quit == ESPD_QUIT_KEEP ?
+		  "STOPPING=1\nSTATUS=stopping for a restart: tun, routes and "
+		  "XDP program kept" : "STOPPING=1");
 	tap_close(d);
 	ctl_monitors_close(d);
 	ctl_close(ctl_fd, ctl_path);
@@ -811,11 +880,17 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	/* SIGUSR2: a stop for a restart. A signal, so that systemctl kill
+	 * reaches the unit's main PID without knowing the instance's name
+	 * (the control socket's); an espressod too old to know it dies of
+	 * it without a clean stop, which leaves the same fail-closed state */
+	sigaddset(&mask, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
 	d.lock_fd = -1;
+	d.quit_fd = -1;
 	tap_init(&d.tap);
 	r = setup(&d, obj, xdp_attached, state_dir);
 	if (!r) {
@@ -823,8 +898,14 @@ int main(int argc, char **argv)
 		run(&d, sfd);
 	} else
 		log_err("start-up failed; undoing what was set up");
-	teardown(&d);
+	teardown(&d, !r && d.quit == ESPD_QUIT_KEEP);
 	close(sfd);
 	log_info("stopped");
+	/* espressoctl stop: its last line; the connection closes with the
+	 * process (after the exit handlers), which is what it waits for */
+	if (d.quit_fd >= 0)
+		dprintf(d.quit_fd, "%s\n", d.quit == ESPD_QUIT_KEEP ?
+			"stopped; tun, routes and XDP program left for the "
+			"next start" : "stopped");
 	return r ? 1 : 0;
 }

@@ -149,9 +149,19 @@ static void clear_sa_map(struct bpf_state *b)
 	}
 }
 
+/* A program left by a stop for a restart is expected there: adopting it
+ * is news (info), not a warning as after a crash. */
+static int adopt_level(const struct bpf_state *b)
+{
+	return b->handover ? LOG_LVL_INFO : LOG_LVL_WARN;
+}
+
 static void init_state(struct bpf_state *b, const struct cfg *c)
 {
+	bool handover = b->handover; /* the caller's */
+
 	memset(b, 0, sizeof(*b));
+	b->handover = handover;
 	b->sa_fd = b->xsks_fd = b->stats_fd = -1;
 	b->ifaces_fd = b->routes4_fd = b->local4_fd = -1;
 	b->routes6_fd = b->local6_fd = -1;
@@ -173,7 +183,7 @@ static void init_state(struct bpf_state *b, const struct cfg *c)
  * replace this way (someone else's program is left alone; one of ours in
  * libxdp's dispatcher is detached).
  */
-static int find_stale_on(int ifindex, const char *ifname)
+static int find_stale_on(int ifindex, const char *ifname, int lvl)
 {
 	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
 	struct xdp_program *p = NULL;
@@ -191,7 +201,7 @@ static int find_stale_on(int ifindex, const char *ifname)
 				continue;
 			if (!xdp_program__detach(p, ifindex,
 						 xdp_multiprog__attach_mode(mp), 0))
-				log_warn("%s: detached the XDP program an "
+				log_msg(lvl, "%s: detached the XDP program an "
 					 "earlier espressod left in the "
 					 "dispatcher", ifname);
 			break;
@@ -204,7 +214,7 @@ static int find_stale_on(int ifindex, const char *ifname)
 /* Load obj with libbpf and put it in place of old_fd in one step. */
 static int find_stale(struct bpf_state *b, const char *ifname)
 {
-	return find_stale_on(b->ifindex, ifname);
+	return find_stale_on(b->ifindex, ifname, adopt_level(b));
 }
 
 /* Load obj with libbpf and put it in place of old_fd on ifindex in one
@@ -338,7 +348,8 @@ int bpfload_attach(struct bpf_state *b, const struct cfg *c, const char *obj)
 				strerror(-err));
 			return err;
 		}
-		log_warn("%s: replaced the XDP program an earlier espressod "
+		log_msg(adopt_level(b), "%s: replaced the XDP program an "
+			"earlier espressod "
 			 "left attached", c->uplink.name);
 		bo = b->own_obj;
 		goto maps;
@@ -534,7 +545,7 @@ int bpfload_attach_lan(struct bpf_state *b, const char *obj, int lan,
 	}
 	/* one an espressod killed without its clean stop left there: put
 	 * ours in its place in one step, as on the uplink */
-	err = find_stale_on(ifindex, ifname);
+	err = find_stale_on(ifindex, ifname, adopt_level(b));
 	if (err >= 0) {
 		int old = err;
 
@@ -543,7 +554,8 @@ int bpfload_attach_lan(struct bpf_state *b, const char *obj, int lan,
 				       &b->lan[b->nlan].own_prog_fd);
 		close(old);
 		if (!err) {
-			log_warn("LAN %s: replaced the XDP program an earlier "
+			log_msg(adopt_level(b), "LAN %s: replaced the XDP "
+				"program an earlier "
 				 "espressod left attached", ifname);
 			b->lan[b->nlan++].ifindex = ifindex;
 			return 0;
@@ -735,4 +747,41 @@ void bpfload_close(struct bpf_state *b)
 	rmdir(b->pin_dir);
 	rmdir(ESPRESSO_PIN_ROOT); /* fails, rightly, while others use it */
 	log_info("%s", done);
+}
+
+void bpfload_release(struct bpf_state *b)
+{
+	int *fds[] = { &b->sa_fd, &b->xsks_fd, &b->stats_fd, &b->ifaces_fd,
+		       &b->routes4_fd, &b->local4_fd, &b->spd_rules_fd,
+		       &b->spd_lpm_fd, &b->spd_ctl_fd, &b->flow_fd,
+		       &b->routes6_fd, &b->local6_fd, &b->natt_ports_fd };
+	size_t i;
+	int l;
+
+	/* closing an object or a program detaches nothing: the kernel's
+	 * attachment (and libxdp's pinned dispatcher link) holds it */
+	for (l = 0; l < b->nlan; l++) {
+		if (b->lan[l].own_obj)
+			bpf_object__close(b->lan[l].own_obj);
+		b->lan[l].own_obj = NULL;
+		xdp_multiprog__close(b->lan[l].mp);
+		xdp_program__close(b->lan[l].prog);
+		b->lan[l].mp = NULL;
+		b->lan[l].prog = NULL;
+	}
+	b->nlan = 0;
+	for (i = 0; i < NMAPS; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+	if (b->own_obj)
+		bpf_object__close(b->own_obj);
+	b->own_obj = NULL;
+	xdp_multiprog__close(b->mp);
+	b->mp = NULL;
+	xdp_program__close(b->prog);
+	b->prog = NULL;
+	log_info("XDP program left attached, maps pinned in %s, for the next "
+		 "start", b->pin_dir);
 }

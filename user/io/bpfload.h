@@ -45,6 +45,10 @@ struct bpf_state {
 		int ifindex;
 	} lan[ESPRESSO_MAX_LAN];
 	int nlan;
+	/* set before bpfload_attach: the last run stopped for a restart
+	 * (bpfload_release), so a program of ours is expected on the
+	 * interfaces: adopting it is logged as info, not as a warning */
+	bool handover;
 };
 
 /* Mount a bpffs on /sys/fs/bpf unless one is there. 0 or -errno. */
@@ -96,5 +100,13 @@ int bpfload_read_stats(const struct bpf_state *b,
 bool bpfload_detach_needs_admin(const struct bpf_state *b);
 /* Detach what we attached and unpin; close everything. */
 void bpfload_close(struct bpf_state *b);
+/*
+ * A stop for a restart: close everything but leave the programs attached
+ * (uplink and LANs), the maps pinned and their entries in place, as a
+ * SIGKILL does: ESP of our SPIs is dropped (drop_no_xsk, the XSKs are
+ * gone), LAN plaintext to tunnel routes too (drop_lan_no_xsk), until the
+ * next start adopts them (bpfload_attach replaces the program).
+ */
+void bpfload_release(struct bpf_state *b);
 
 #endif
