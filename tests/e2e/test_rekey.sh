@@ -88,6 +88,12 @@ tcp_stats() {
 		                   for (i = 2; i <= NF; i++) print substr($1, 1, length($1) - 1) n[$1, i], $i }' >"$2"
 }
 
+# veth_drops NS DEV: the veth's own drop counters (ethtool -S), summed:
+# frames lost before any XDP program or espresso saw them (its ring full)
+veth_drops() {
+	ip netns exec "$1" ethtool -S "$2" | awk '/drop/ { n += $2 } END { print n + 0 }'
+}
+
 say "capture of the TCP data segments on B's tun"
 # headers only (-s 64); the filter keeps what carries payload to port 5201
 ip netns exec "$NS_B" dumpcap -P -i esp0 -s 64 -B 64 \
@@ -101,6 +107,8 @@ done
 [ -s "$WORK/tun-b.pcap" ] || fail "dumpcap on B's tun did not start: $(cat "$WORK/dumpcap.err")"
 tcp_stats "$NS_A" "$WORK/tcp-a-0.txt"
 tcp_stats "$NS_B" "$WORK/tcp-b-0.txt"
+ip -n "$NS_A" -j -s link show esp0 >"$WORK/tun-a-0.json"
+echo "$(veth_drops "$NS_A" eA) $(veth_drops "$NS_B" eB)" >"$WORK/veth-0.txt"
 
 say "iperf3 TCP A->B for $((DURATION + 2)) s, 0.1 s intervals"
 ip netns exec "$NS_B" iperf3 -s -1 -B 10.2.0.1 -i 0.1 -J >"$WORK/server.json" 2>&1 &
@@ -150,6 +158,8 @@ kill -0 $cli 2>/dev/null || fail "iperf3 ended before the rekeying did (rounds t
 sleep 1
 tcp_stats "$NS_A" "$WORK/tcp-a-1.txt"
 tcp_stats "$NS_B" "$WORK/tcp-b-1.txt"
+ip -n "$NS_A" -j -s link show esp0 >"$WORK/tun-a-1.json"
+echo "$(veth_drops "$NS_A" eA) $(veth_drops "$NS_B" eB)" >"$WORK/veth-1.txt"
 kill -0 $cli 2>/dev/null || fail "iperf3 ended less than 1 s after the rekeying"
 
 wait $cli || { cat "$WORK/client.json" >&2; fail "iperf3 client failed"; }
@@ -313,6 +323,13 @@ print("   receiver: " + ", ".join(f"{k} +{b1[k] - b0.get(k, 0)}" for k in sorted
                                            "TcpExtTCPRcvQDrop", "TcpExtTCPBacklogDrop",
                                            "TcpExtTCPZeroWindowDrop", "TcpInErrs",
                                            "TcpExtTCPDSACKRecv", "TcpExtTCPDSACKOfoRecv")))
+ta0, ta1 = load("tun-a-0.json")[0]["stats64"], load("tun-a-1.json")[0]["stats64"]
+print(f"   A's tun (where the sender's kernel queues for gw-a): tx_dropped "
+      f"+{ta1['tx']['dropped'] - ta0['tx']['dropped']}, tx_packets +{ta1['tx']['packets'] - ta0['tx']['packets']}")
+v0 = [int(x) for x in open(f"{work}/veth-0.txt").read().split()]
+v1 = [int(x) for x in open(f"{work}/veth-1.txt").read().split()]
+print(f"   veth drops (ring full, before XDP): eA +{v1[0] - v0[0]}, eB +{v1[1] - v0[1]} "
+      "(TCP recovers these; no counter of espresso's can see them)")
 if delta["TcpExtTCPTimeouts"]:
     bad.append(f"sender: {delta['TcpExtTCPTimeouts']} TCP retransmission timeout(s) "
                "(each a stall of 200 ms or more)")
