@@ -25,6 +25,19 @@
 #    tunnel printed; show stats counts 10001 tunnels; -j show sa parses in
 #    under 2 s; a batch of 10,000 tunnel del removes them (kernel routes too).
 # 6. age_s of an SA shown right after it was added is 0 (or 1), not 2^64/1000.
+# 7. show tunnels (text and -j), right after a ping through to-peer: the
+#    time since the last packet each way, last_in_ms and last_out_ms, both
+#    there and under 5000.
+# 8. An outbound SA with hard-lifetime 2 that carries a ping (to-peer, 0x8300,
+#    60 echo requests at 100 ms) expires hard on the monitors (text and -j,
+#    exactly once), the SA carried at least 5 requests before, some were
+#    lost after, and every one lost is one tx_no_sa; to-peer is left with
+#    its inbound SA only.
+# 4 also: a bad config's reload gives one "reload refused: MESSAGE" (text)
+#    and {"event":"reload","type":"refused","message":MESSAGE} (-j), MESSAGE
+#    exactly what espressoctl reload printed; an SA whose sequence numbers were all used before a
+#    restart (a seqstore record at 2^32-1 for SPI 0x8400 out with KEY_AB,
+#    written before gw-a starts; esn off) gives one "exhausted" event.
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
 
@@ -108,6 +121,18 @@ lt() { "$PY" -c 'import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]
 T_START=$(now)
 say "topology, gateways, a first ping"
 topo_up
+# gw-a's seqstore (user/control/seqstore.c has the format) with one record:
+# SPI 0x8400 out under KEY_AB used every number up to 2^32-1 before this
+# "restart"; an SA added with it on an esn off tunnel is exhausted at once
+mkdir -m 700 "$WORK/state-a"
+"$PY" - "$WORK/state-a/seq" "$KEY_AB" <<'PY'
+import hashlib, hmac, struct, sys
+fp = hmac.new(b"espresso seqstore v1", bytes.fromhex(sys.argv[2]), hashlib.sha256).digest()[:16]
+b = b"ESPSEQ1\n" + struct.pack("<IIQ", 1, 40, 1)
+b += struct.pack("<IBBHQ16sQ", 0x8400, 1, 0, 0, 0, fp, 0xffffffff)
+open(sys.argv[1], "wb").write(b + hashlib.sha256(b).digest())
+PY
+chmod 600 "$WORK/state-a/seq"
 gw_start a
 gw_start b
 # The first packet may wait for ARP: warm up.
@@ -387,6 +412,8 @@ grep -qx 'reload done' "$MON" || fail "monitor: no 'reload done' line: [$(cat "$
 grep -qxF '{"event":"reload","type":"done"}' "$MONJ" || fail "monitor -j: no reload done: [$(cat "$MONJ")]"
 nreload=$(grep -c '^reload' "$MON")
 nreloadj=$(grep -c '"reload"' "$MONJ")
+ndone=$(grep -cx 'reload done' "$MON")
+ndonej=$(grep -cxF '{"event":"reload","type":"done"}' "$MONJ")
 [ "$(grep -vx 'reload done' "$MON")" = "" ] || fail "monitor: unexpected events [$(cat "$MON")]"
 [ "$(grep -vxF '{"event":"reload","type":"done"}' "$MONJ")" = "" ] ||
 	fail "monitor -j: unexpected events [$(cat "$MONJ")]"
@@ -450,6 +477,54 @@ t = {x["name"]: x for x in d}
 assert sorted(t) == ["ex", "to-peer"] and t["ex"]["sas"] == [], d
 '
 ok "tunnel del ex" tunnel del ex
+
+say "4. monitor: a refused reload, text and -j, the exact message"
+cp "$WORK/gw-a.conf" "$WORK/gw-a.conf.good"
+sed '3i\  oops = = 1;' "$WORK/gw-a.conf.good" >"$WORK/gw-a.conf"
+ctl a reload >"$OUT" 2>"$ERR"
+rc=$?
+cp "$WORK/gw-a.conf.good" "$WORK/gw-a.conf"
+[ "$rc" = 1 ] || fail "reload of a bad config: exit $rc"
+msg=$(sed 's/^espressoctl: //' "$ERR")
+case $msg in
+"$WORK/gw-a.conf:3: syntax error"*) ;;
+*) fail "reload of a bad config: [$(cat "$ERR")]" ;;
+esac
+for _ in $(seq 30); do
+	grep -q '^reload refused' "$MON" && grep -q '"refused"' "$MONJ" && break
+	sleep 0.1
+done
+sleep 0.2 # a second event would show by now
+[ "$(grep -c '^reload refused' "$MON")" = 1 ] && grep -qxF "reload refused: $msg" "$MON" ||
+	fail "monitor: no 'reload refused: $msg' (once) in [$(cat "$MON")]"
+"$PY" - "$MONJ" "$msg" <<'PY' || fail "monitor -j: reload refused: $(cat "$MONJ")"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+r = [e for e in ev if e.get("type") == "refused"]
+assert r == [{"event": "reload", "type": "refused", "message": sys.argv[2]}], r
+PY
+nreload=$(grep -c '^reload' "$MON")
+nreloadj=$(grep -c '"reload"' "$MONJ")
+ndone=$(grep -cx 'reload done' "$MON")
+ndonej=$(grep -cxF '{"event":"reload","type":"done"}' "$MONJ")
+
+say "4. monitor: an SA whose sequence numbers were used up before a restart"
+ok "tunnel add exh (esn off)" tunnel add exh local 192.0.2.1 remote 192.0.2.42 esn off
+ok "sa add 0x8400 out" sa add exh out spi 0x8400 key "$KEY_AB"
+for _ in $(seq 50); do
+	grep -q '^exhausted' "$MON" && grep -q '"exhausted"' "$MONJ" && break
+	sleep 0.1
+done
+sleep 0.2
+[ "$(grep '^exhausted' "$MON")" = "exhausted tunnel exh spi 0x00008400 out" ] ||
+	fail "monitor: not one exhausted event: [$(cat "$MON")]"
+"$PY" - "$MONJ" <<'PY' || fail "monitor -j: exhausted: $(cat "$MONJ")"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ev = [e for e in ev if e["event"] == "exhausted"]
+assert ev == [{"event": "exhausted", "tunnel": "exh", "spi": "0x00008400", "dir": "out"}], ev
+PY
+ok "tunnel del exh" tunnel del exh
 ok "reload" reload
 for _ in $(seq 30); do
 	[ "$(grep -c '^reload' "$MON")" -gt "$nreload" ] &&
@@ -458,10 +533,10 @@ for _ in $(seq 30); do
 done
 sleep 0.2 # a second event would show by now
 [ "$(grep -c '^reload' "$MON")" = $((nreload + 1)) ] &&
-	[ "$(grep -cx 'reload done' "$MON")" = $((nreload + 1)) ] ||
+	[ "$(grep -cx 'reload done' "$MON")" = $((ndone + 1)) ] ||
 	fail "monitor: not one more 'reload done' after reload: $(cat "$MON")"
 [ "$(grep -c '"reload"' "$MONJ")" = $((nreloadj + 1)) ] &&
-	[ "$(grep -cxF '{"event":"reload","type":"done"}' "$MONJ")" = $((nreloadj + 1)) ] ||
+	[ "$(grep -cxF '{"event":"reload","type":"done"}' "$MONJ")" = $((ndonej + 1)) ] ||
 	fail "monitor -j: not one more reload done after reload: $(cat "$MONJ")"
 [ "$(state)" = "$base" ] || fail "reload changed the state: [$(state)], expected [$base]"
 kill -0 "$MON_PID" && kill -0 "$MONJ_PID" || fail "a monitor exited early"
@@ -555,5 +630,77 @@ tun_age=$(grep "^  sa spi 0x00009100 dir out " "$OUT" | grep -o ' age_s [0-9]*' 
 [ -n "$sa_age" ] && [ "$sa_age" -le 1 ] && [ -n "$tun_age" ] && [ "$tun_age" -le 1 ] ||
 	fail "a new SA's age_s: show sa '$sa_age', show tunnels '$tun_age'; expected 0 or 1"
 ok "tunnel del age" tunnel del age
+
+# ---- 7. time since the last packet each way -------------------------------
+say "7. show tunnels: last_in_ms and last_out_ms right after a ping"
+ip netns exec "$NS_A" ping -q -c2 -i0.2 -W2 10.2.0.1 >/dev/null || fail "ping A->B"
+jcheck "last packet each way" tunnels '
+t = {x["name"]: x for x in d}["to-peer"]
+assert "last_in_ms" in t and "last_out_ms" in t, t
+assert 0 <= t["last_in_ms"] < 5000 and 0 <= t["last_out_ms"] < 5000, t
+print("   -j: last_in_ms %d last_out_ms %d" % (t["last_in_ms"], t["last_out_ms"]))
+'
+ok "show tunnels" show tunnels
+tl=$(grep '^tunnel to-peer ' "$OUT")
+li=$(counter "$tl" last_in_ms) lo=$(counter "$tl" last_out_ms)
+echo "   text: last_in_ms $li last_out_ms $lo"
+[[ $tl == *" last_in_ms "* && $tl == *" last_out_ms "* ]] &&
+	[ "$li" -lt 5000 ] && [ "$lo" -lt 5000 ] ||
+	fail "show tunnels: no recent last_in_ms/last_out_ms in [$tl]"
+
+# ---- 8. hard lifetime under traffic -----------------------------------------
+# last: to-peer is left without an outbound SA (the config's 0x1000 is gone,
+# and one added again through espressoctl would clash with the next reload)
+MON=$WORK/monitor8.txt
+MONJ=$WORK/monitor8.json
+ctl a monitor >"$MON" 2>"$WORK/monitor8.err" &
+MON_PID=$!
+ctl a -j monitor >"$MONJ" 2>"$WORK/monitor8j.err" &
+MONJ_PID=$!
+for _ in $(seq 25); do # both registered: each saw a reload
+	ok "reload (no change)" reload
+	sleep 0.2
+	grep -q '^reload' "$MON" && grep -q '"reload"' "$MONJ" && break
+done
+KEY_H=$(openssl rand -hex 36) # a key of its own: its sequence numbers start at 1
+say "8. monitor: hard lifetime of an outbound SA that carries a ping"
+# sum of a queue drop counter over gw-a's queues
+drop_a() {
+	ctl a -j show stats | "$PY" -c 'import json, sys
+print(sum(q["drops"].get(sys.argv[1], 0) for q in json.load(sys.stdin)["queues"]))' "$1"
+}
+ctl b sa add to-peer in spi 0x8300 key "$KEY_H" || fail "gw-b: sa add 0x8300 in"
+nosa0=$(drop_a tx_no_sa)
+ok "sa add out with hard-lifetime 2" sa add to-peer out spi 0x8300 key "$KEY_H" hard-lifetime 2
+# 6 s: the hard expiry (2 s) may tick late on a loaded machine
+ip netns exec "$NS_A" ping -c 60 -i 0.1 -W 1 10.2.0.1 >"$WORK/ping-hard.txt" 2>&1
+for _ in $(seq 50); do
+	grep -q 'spi 0x00008300' "$MON" && grep -q '"0x00008300"' "$MONJ" && break
+	sleep 0.1
+done
+nosa1=$(drop_a tx_no_sa)
+sent=$(awk '/packets transmitted/ {print $1}' "$WORK/ping-hard.txt")
+got=$(awk '/packets transmitted/ {print $4}' "$WORK/ping-hard.txt")
+echo "   ping: $sent sent, $got received; tx_no_sa $nosa0 -> $nosa1"
+[ "$(grep -F 'spi 0x00008300' "$MON")" = "expire hard tunnel to-peer spi 0x00008300 out reason time" ] ||
+	fail "monitor: not one hard expiry of 0x8300: [$(cat "$MON")]"
+"$PY" - "$MONJ" <<'PY' || fail "monitor -j: hard expiry of 0x8300: $(cat "$MONJ")"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ev = [e for e in ev if e.get("spi") == "0x00008300"]
+assert ev == [{"event": "expire", "type": "hard", "tunnel": "to-peer", "spi": "0x00008300",
+               "dir": "out", "reason": "time"}], ev
+PY
+[ "$got" -ge 5 ] || fail "the SA carried $got of $sent echo requests before its hard expiry"
+[ "$got" -lt "$sent" ] || fail "no echo request lost after the hard expiry ($got of $sent)"
+[ $((nosa1 - nosa0)) = $((sent - got)) ] ||
+	fail "tx_no_sa grew by $((nosa1 - nosa0)), $((sent - got)) echo requests were lost"
+jcheck "to-peer has no outbound SA after the hard expiry" tunnels '
+t = {x["name"]: x for x in d}
+assert [s["spi"] for s in t["to-peer"]["sas"]] == ["0x00002000"], t["to-peer"]
+'
+ctl b sa del 0x8300 in || fail "gw-b: sa del 0x8300 in"
+kill "$MON_PID" "$MONJ_PID"
+wait "$MON_PID" "$MONJ_PID" 2>/dev/null
 
 say "PASS ($(secs "$T_START" "$(now)") s)"

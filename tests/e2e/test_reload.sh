@@ -30,6 +30,9 @@
 # e. A reload whose new tunnel's route is held by an espressoctl-added route
 #    is refused and changes nothing (no half-added tunnel), and the same
 #    file is accepted once that route is gone.
+# f. A reload whose policies cannot load (17 on one destination, the XDP
+#    program reads 16) and that would remove to-c is refused whole: to-c,
+#    its SAs, routes and XDP entry stay, no policy is in force.
 source "$(dirname "$0")/lib.sh"
 flood=
 cleanup() {
@@ -362,4 +365,25 @@ ctl a route del 10.3.0.0/16 || fail "route del 10.3.0.0/16"
 out=$(ctl a reload 2>&1) || fail "reload with to-c refused once the route clash was gone: $out"
 ctl a show tunnels | grep -q '^tunnel to-c ' || fail "to-c not added"
 pings "$NS_A" 10.2.0.1 20
+
+# ---------------------------------------------------------------- f
+say "f. policies that cannot load: refused whole, to-c not removed"
+# 17 policies on one destination (the XDP program reads at most 16): the
+# parser takes them, loading them fails; that is checked before any tunnel
+# changes (before, to-c was removed and the reload still said "refused")
+snap b0
+"$PY" - "$WORK/cur-a.conf" >"$CONF.new" <<'EOF2'
+import sys
+t = open(sys.argv[1]).read()
+pol = "  policies = (\n" + ",\n".join(
+    f'    {{ id = {i}; dst = "10.9.0.0/24"; action = "discard"; }}' for i in range(1, 18)) + "\n  );\n"
+head, sep, tail = t.partition("  tunnels = (")
+assert sep, "no tunnels list"
+sys.stdout.write(head + pol + sep + tail)
+EOF2
+chmod 600 "$CONF.new"
+mv "$CONF.new" "$CONF"
+refused policies "^espressoctl: $CONF: policies\.\[16\] \(id 17\): more than 16 policies would cover 10\.9\.0\.0/24"
+ctl a show tunnels | grep -q '^tunnel to-c ' || fail "policies: to-c removed by a refused reload"
+[ -z "$(ctl a show policies)" ] || fail "policies: in force after a refused reload: $(ctl a show policies)"
 say "PASS"

@@ -979,3 +979,36 @@ Test(cmd, stop)
 	EXPECT_ERR("stop now", "stop: unexpected argument 'now'");
 	cr_assert(strstr(cmd_usage, "\nstop [keep]\n"));
 }
+
+/* pcap start/stop FILE: the path's errors, one test each, exact messages */
+Test(cmd, pcap_path_control_character)
+{
+	cr_assert_eq(parse("pcap start /tmp/a\001b.pcap"), -EINVAL);
+	cr_assert_str_eq(err, "pcap start: FILE: control character in the path");
+	cr_assert_eq(parse("pcap stop /tmp/a\177b.pcap"), -EINVAL);
+	cr_assert_str_eq(err, "pcap stop: FILE: control character in the path");
+}
+
+Test(cmd, pcap_path_too_long)
+{
+	char s[CMD_PATH_MAX + 64];
+	size_t n;
+
+	/* "/" and CMD_PATH_MAX - 1 more: one byte over */
+	n = (size_t)snprintf(s, sizeof(s), "pcap start /");
+	memset(s + n, 'p', CMD_PATH_MAX - 1);
+	s[n + CMD_PATH_MAX - 1] = '\0';
+	cr_assert_eq(parse(s), -EINVAL);
+	cr_assert_str_eq(err, "pcap start: FILE: longer than 1023 bytes");
+	/* the longest there may be is taken */
+	s[n + CMD_PATH_MAX - 2] = '\0';
+	expect_ok(s);
+	cr_assert_eq(strlen(c.tap.path), CMD_PATH_MAX - 1);
+}
+
+Test(cmd, peer_add_missing_hub)
+{
+	cr_assert_eq(parse("peer add"), -EINVAL);
+	cr_assert_str_eq(err, "peer add: missing HUB (usage: peer add HUB NEXTHOP "
+			      "remote ADDR [remote-port N])");
+}

@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 
 #include "control/live.h"
+#include "control/neigh.h"
 #include "control/spialloc.h"
 #include "control/seqstore.h"
 #include "proto/esp.h"
@@ -277,6 +278,77 @@ Test(live, tunnel_del_waits_for_readers)
 	epoch_reclaim(&L.epoch);
 	cr_assert_eq(epoch_pending(&L.epoch), 0u);
 	epoch_offline(&L.epoch, 0);
+}
+
+/* Tunnels whose remotes go through one gateway share one next hop object
+ * (what neigh.c's set_nh does: nexthop_get on the model's list), so one
+ * neighbour update reaches all of them; deleting one tunnel drops only its
+ * reference: the other keeps the object, its MAC and its place in the list. */
+Test(live, nexthop_shared_between_tunnels)
+{
+	const uint8_t mac[6] = { 0x02, 0x00, 0x5e, 0x10, 0x20, 0x30 };
+	struct nexthop *na, *nb, *nc;
+	struct tunnel *a, *b, *c;
+	struct in_addr gw, other;
+	uint8_t got[6];
+
+	inet_pton(AF_INET, "192.0.2.254", &gw);
+	inet_pton(AF_INET, "192.0.2.253", &other);
+	a = tun_add(&L, "a", 1);
+	b = tun_add(&L, "b", 1);
+	c = tun_add(&L, "c", 1);
+	commit_ok(&L);
+	na = nexthop_get(&L.nhs, 7, gw);
+	nb = nexthop_get(&L.nhs, 7, gw);
+	nc = nexthop_get(&L.nhs, 7, other); /* another gateway: its own */
+	cr_assert(na && nb && nc);
+	atomic_store(&a->nh, na);
+	atomic_store(&b->nh, nb);
+	atomic_store(&c->nh, nc);
+	cr_assert_eq(na, nb, "two tunnels via one gateway: two next hops");
+	cr_assert_eq(na->refs, 2);
+	cr_assert_neq(nc, na);
+	cr_assert_eq(nc->refs, 1);
+	cr_assert_eq(L.nhs, nc, "list head: the newest");
+	cr_assert_eq(nc->next, na);
+	cr_assert_null(na->next, "one object per gateway in the list");
+
+	/* one neighbour update: both tunnels see the MAC, c does not */
+	neigh_update(&L, 7, gw, mac);
+	cr_assert(tunnel_nh_mac(a, got) && !memcmp(got, mac, 6));
+	cr_assert(tunnel_nh_mac(b, got) && !memcmp(got, mac, 6));
+	cr_assert_not(tunnel_nh_mac(c, got));
+
+	/* a goes, after a worker that holds the old version is done */
+	epoch_online(&L.epoch, 0);
+	(void)live_tables(&L);
+	cr_assert_eq(live_tunnel_del(&L, "a", err, sizeof(err)), 0, "%s", err);
+	commit_ok(&L);
+	live_tick(&L, now_ms());
+	epoch_quiescent(&L.epoch, 0);
+	epoch_reclaim(&L.epoch);
+	epoch_offline(&L.epoch, 0);
+	live_tick(&L, now_ms());
+	cr_assert_eq(epoch_pending(&L.epoch), 0u);
+	cr_assert_eq(atomic_load(&b->nh), na, "b's next hop is still the shared one");
+	cr_assert_eq(na->refs, 1, "only a's reference dropped");
+	cr_assert_eq(L.nhs, nc);
+	cr_assert_eq(nc->next, na, "b's next hop left the list");
+	cr_assert(tunnel_nh_mac(b, got) && !memcmp(got, mac, 6),
+		  "b lost the MAC with a");
+	/* the next update still reaches b (the object is still found) */
+	neigh_update(&L, 7, gw, NULL);
+	cr_assert_not(tunnel_nh_mac(b, got));
+
+	/* b goes too: its next hop with it; c's stays */
+	cr_assert_eq(live_tunnel_del(&L, "b", err, sizeof(err)), 0, "%s", err);
+	commit_ok(&L);
+	live_tick(&L, now_ms());
+	epoch_reclaim(&L.epoch);
+	cr_assert_eq(epoch_pending(&L.epoch), 0u);
+	cr_assert_eq(L.nhs, nc);
+	cr_assert_null(nc->next, "the last reference freed b's next hop");
+	cr_assert_eq(nc->refs, 1);
 }
 
 /* ---- SAs ---- */

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <systemd/sd-daemon.h>
@@ -34,15 +35,22 @@ int espd_reload(struct espd *d, char *err, size_t errlen)
 		   (unsigned long long)mono_us());
 	ret = config_load(d->cfg.path, &n, true, err, errlen);
 	if (!ret) {
-		/* router mode's policies: a clash with espressoctl's refuses
-		 * the reload before anything changes */
-		ret = spd_check_config(&d->spd, &n, err, errlen);
+		/* router mode's policies: everything that could refuse them
+		 * (an id of espressoctl's, too many covering a destination,
+		 * too many in all) refuses the reload before anything changes */
+		ret = spd_check_reload(&d->spd, &n, err, errlen);
 		ret = ret ?: apply_reload(&d->live, &d->cfg, &n, err, errlen);
 		if (ret)
 			config_free(&n);
 	}
 	if (!ret && spd_load_config(&d->spd, &d->live, &n, err, errlen)) {
-		/* tunnels are changed already: the policies in force stay */
+		/* only out of memory once spd_check_reload passed: the
+		 * tunnels are changed already, the policies in force stay;
+		 * said so, not reported as a reload refused whole */
+		size_t len = strlen(err);
+
+		snprintf(err + len, errlen - len, " (tunnels reloaded, "
+			 "policies not: the old ones stay in force)");
 		log_err("reload: policies not changed: %s", err);
 		ret = -EINVAL;
 		config_free(&d->cfg);

@@ -489,6 +489,38 @@ int spd_check_config(const struct spd *s, const struct cfg *c, char *err,
 	return 0;
 }
 
+int spd_check_reload(const struct spd *s, const struct cfg *c, char *err,
+		     size_t errlen)
+{
+	struct spd tmp = { 0 };
+	char msg[512];
+	const char *m;
+	size_t i;
+	int j, ret;
+
+	ret = spd_check_config(s, c, err, errlen);
+	if (ret)
+		return ret;
+	tmp.cap = s->n ? s->n : 1;
+	tmp.rules = malloc(tmp.cap * sizeof(*tmp.rules));
+	if (!tmp.rules)
+		return errf(err, errlen, -ENOMEM, "policies: out of memory");
+	for (i = 0; i < s->n; i++)
+		if (!s->rules[i].config)
+			tmp.rules[tmp.n++] = s->rules[i];
+	/* the parser checked that each protect tunnel is one of c's, and the
+	 * reload adds every one of those: no tunnel check here (no live) */
+	for (j = 0; !ret && j < c->npolicies; j++)
+		ret = add(&tmp, NULL, &c->policies[j], false, msg, sizeof(msg));
+	free(tmp.rules);
+	if (!ret)
+		return 0;
+	j--;
+	m = strncmp(msg, "policy add: ", 12) ? msg : msg + 12;
+	return errf(err, errlen, ret, "%s: policies.[%d] (id %u): %s", c->path,
+		    j, c->policies[j].id, m);
+}
+
 int spd_load_config(struct spd *s, struct live *l, const struct cfg *c,
 		    char *err, size_t errlen)
 {

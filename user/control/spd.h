@@ -71,6 +71,11 @@ int spd_restore(struct spd *s, struct live *l, const struct cfg_policy *p,
  * spd_check_config is that check alone, before a reload changes anything. */
 int spd_check_config(const struct spd *s, const struct cfg *c, char *err,
 		     size_t errlen);
+/* Everything spd_load_config(c) checks, on a scratch copy of the rules,
+ * changing nothing: a reload runs it before it changes any tunnel, so a
+ * config whose policies cannot load is refused whole. 0 or -errno, err. */
+int spd_check_reload(const struct spd *s, const struct cfg *c, char *err,
+		     size_t errlen);
 int spd_load_config(struct spd *s, struct live *l, const struct cfg *c,
 		    char *err, size_t errlen);
 int spd_del(struct spd *s, uint32_t id, char *err, size_t errlen);
