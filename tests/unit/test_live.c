@@ -1435,7 +1435,7 @@ Test(persist, in_limit_block_follows_rate)
 {
 	struct seqstore *s = start(&L);
 	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
-	uint64_t t0 = now_ms(), lim;
+	uint64_t t0 = now_ms(), lim, hi, v;
 
 	commit_ok(&L);
 	/* 100,000 packets in a second (the window jumps; the limit is not
@@ -1454,18 +1454,28 @@ Test(persist, in_limit_block_follows_rate)
 	/* 49,999 in 1 ms: counted as over a quarter of 500 ms (x 4) */
 	cr_assert_eq(sa->rx_block, (lim - 1 - 100000) * 4);
 	cr_assert_eq(atomic_load(&sa->rx_limit), lim - 1 + sa->rx_block);
-	/* a minute with 100 packets (the rate's start moved to make it
-	 * so): the least block */
-	lim = atomic_load(&sa->rx_limit);
-	sa->rx_rate_top = lim - 2 - 100;
-	live_tick(&L, t0 + 30000);
-	cr_assert_eq(atomic_load(&sa->rx_limit), lim, "not asked for yet");
-	cr_assert_eq(replay_update(&sa->replay, lim - 2), REPLAY_OK);
-	live_tick(&L, t0 + 61001);
+	/* then 30 s without a packet: the limit comes down to the least
+	 * block above the top, published at once, stored after the grace
+	 * period (no worker online here: at this tick's reclaim) */
+	hi = atomic_load(&sa->replay.top);
+	live_tick(&L, t0 + 31001);
 	cr_assert_eq(sa->rx_block, LIVE_RX_BLOCK_MIN);
-	cr_assert_eq(atomic_load(&sa->rx_limit), lim - 2 + LIVE_RX_BLOCK_MIN);
-	/* the least block, because LIVE_RX_BLOCK_MIN * 500 / 60000 is
-	 * below it */
+	cr_assert_eq(atomic_load(&sa->rx_limit), hi + LIVE_RX_BLOCK_MIN);
+	cr_assert_eq(atomic_load(&sa->rx_ask),
+		     hi + LIVE_RX_BLOCK_MIN - LIVE_RX_BLOCK_MIN / 2);
+	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, sa->fp, &v), 0);
+	cr_assert_eq(v, hi + LIVE_RX_BLOCK_MIN);
+	cr_assert(seqstore_dirty(s));
+	live_tick(&L, t0 + 32001);
+	cr_assert_not(seqstore_dirty(s), "the lowered limit written");
+	/* asked again: the new limit is written before it is published */
+	cr_assert(accept_one(sa, hi + LIVE_RX_BLOCK_MIN));
+	cr_assert_not(sa_rx_limit_ok(sa, hi + LIVE_RX_BLOCK_MIN + 1));
+	live_tick(&L, t0 + 32002);
+	cr_assert_gt(atomic_load(&sa->rx_limit), hi + LIVE_RX_BLOCK_MIN + 1);
+	lim = atomic_load(&sa->rx_limit);
+	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, sa->fp, &v), 0);
+	cr_assert_eq(v, lim, "on disk before published");
 	/* a second inbound SA of the tunnel (a rekey) starts with it */
 	sa->rx_block = 4096;
 	sa = sa_add_ok(&L, "a", SA_IN, 0x2001, 2);

@@ -548,8 +548,10 @@ static int seq_restore(struct live *l, struct sa *sa)
 		 * the slow path until then: rx_ask 0) */
 		atomic_store(&sa->rx_limit, v);
 		atomic_store(&sa->rx_ask, 0);
+		sa->rx_durable = v;
 		sa->persisted = v > UINT64_MAX - sa->rx_block ?
 					UINT64_MAX : v + sa->rx_block;
+		sa->rx_pending = sa->persisted;
 		return seqstore_set(l->store, sa->spi, SEQSTORE_IN, fp,
 				    sa->persisted);
 	}
@@ -567,6 +569,20 @@ static int seq_restore(struct live *l, struct sa *sa)
 	return seqstore_set(l->store, sa->spi, SEQSTORE_OUT, fp, v);
 }
 
+/*
+ * Let the workers accept up to lim (on disk: at most rx_durable). The limit
+ * first: a worker that sees the new rx_ask (acquire) sees it too.
+ */
+static void in_publish(struct sa *sa, uint64_t lim)
+{
+	uint64_t half = sa->rx_block / 2;
+
+	atomic_store_explicit(&sa->rx_limit, lim, memory_order_release);
+	atomic_store_explicit(&sa->rx_ask, lim > half ? lim - half : 0,
+			      memory_order_release);
+	atomic_store_explicit(&sa->rx_asked, 0, memory_order_relaxed);
+}
+
 /* After a sync: let the workers use what is now on disk. */
 static void seq_release(void *arg, struct sa *sa)
 {
@@ -574,16 +590,10 @@ static void seq_release(void *arg, struct sa *sa)
 	if (!sa->persist)
 		return;
 	if (sa->dir == SA_IN) {
-		/* the limit first: a worker that sees the new rx_ask (acquire)
-		 * sees this limit too */
-		if (sa->persisted <= atomic_load(&sa->rx_limit))
-			return;
-		atomic_store_explicit(&sa->rx_limit, sa->persisted,
-				      memory_order_release);
-		atomic_store_explicit(&sa->rx_ask,
-				      sa->persisted - sa->rx_block / 2,
-				      memory_order_release);
-		atomic_store_explicit(&sa->rx_asked, 0, memory_order_relaxed);
+		sa->rx_durable = sa->persisted;
+		if (sa->rx_pending > atomic_load(&sa->rx_limit))
+			in_publish(sa, sa->rx_pending);
+		sa->rx_pending = 0;
 		return;
 	}
 	if (sa->persisted > atomic_load(&sa->seq_limit))
@@ -1341,25 +1351,112 @@ static uint64_t in_block(const struct sa *sa, uint64_t hi, uint64_t now)
 	return b;
 }
 
+struct in_lower {
+	struct live *l;
+	struct sa *sa;
+};
+
+/*
+ * After the grace period of a lowered limit: no worker still accepts
+ * against the old one, and whatever it accepted is in the top. The stored
+ * limit comes down to the highest of the new limit, the top and the
+ * wanted number, unless a reservation came meanwhile or the SA went.
+ */
+static void in_lower_cb(void *arg)
+{
+	struct in_lower *p = arg;
+	struct sa *sa = p->sa;
+	uint64_t v = atomic_load(&sa->rx_limit);
+	uint64_t top = atomic_load(&sa->replay.top);
+	uint64_t want = atomic_load(&sa->rx_want);
+
+	sa->rx_lowering = false;
+	if (top > v)
+		v = top;
+	if (want > v)
+		v = want;
+	if (p->l->store && sa->state == SA_MATURE && !sa->rx_pending &&
+	    v < sa->persisted &&
+	    !seqstore_put(p->l->store, sa->spi, SEQSTORE_IN, sa->fp, v)) {
+		sa->persisted = v;
+		if (v < sa->rx_durable)
+			sa->rx_durable = v; /* the next sync writes it */
+	}
+	sa_put(sa);
+	free(p);
+}
+
+/*
+ * The rate fell: a second or more since the last block, and the limit more
+ * than two blocks of the rate since then ahead. Lower the published limit
+ * now, the stored one after a grace period (in_lower_cb): a worker may
+ * still accept against the old limit until it passes a quiescent point.
+ */
+static void in_lower(struct tick_ctx *x, struct sa *sa, uint64_t hi,
+		     uint64_t cur)
+{
+	uint64_t dt = x->now > sa->rx_rate_ms ? x->now - sa->rx_rate_ms : 0;
+	uint64_t dn = hi > sa->rx_rate_top ? hi - sa->rx_rate_top : 0;
+	uint64_t b;
+	struct in_lower *p;
+
+	if (sa->rx_lowering || sa->rx_pending || dt < 1000 ||
+	    sa->state != SA_MATURE)
+		return;
+	if (dn > LIVE_RX_BLOCK_MAX)
+		dn = LIVE_RX_BLOCK_MAX;
+	b = dn * LIVE_RX_BLOCK_MS / dt;
+	if (b < LIVE_RX_BLOCK_MIN)
+		b = LIVE_RX_BLOCK_MIN;
+	if (cur - hi <= 2 * b)
+		return;
+	p = malloc(sizeof(*p));
+	if (!p)
+		return; /* the old limit stays: safe, only costlier */
+	sa->rx_block = b;
+	sa->rx_rate_top = hi;
+	sa->rx_rate_ms = x->now;
+	in_publish(sa, hi + b);
+	sa->rx_lowering = true;
+	sa_get(sa);
+	p->l = x->l;
+	p->sa = sa;
+	epoch_retire(&x->l->epoch, in_lower_cb, p);
+}
+
 static void in_limit_tick(struct tick_ctx *x, struct sa *sa)
 {
 	uint64_t top = atomic_load(&sa->replay.top);
 	uint64_t want = atomic_load(&sa->rx_want);
+	uint64_t cur = atomic_load(&sa->rx_limit);
 	uint64_t hi = top > want ? top : want, b, next;
 
-	if (hi < sa->persisted && sa->persisted - hi > sa->rx_block / 2) {
-		/* a worker's ask that this reservation already covers (or a
-		 * race with it): the next crossing asks again */
-		if (atomic_load(&sa->rx_limit) == sa->persisted)
+	if (hi < cur && cur - hi > sa->rx_block / 2) {
+		/* a worker's ask that this limit already covers (or a race
+		 * with it): the next crossing asks again */
+		if (!sa->rx_pending) {
 			atomic_store(&sa->rx_asked, 0);
+			in_lower(x, sa, hi, cur);
+		}
 		return;
 	}
 	b = in_block(sa, hi, x->now);
 	next = hi > UINT64_MAX - b ? UINT64_MAX : hi + b;
-	if (next <= sa->persisted ||
-	    seqstore_set(x->l->store, sa->spi, SEQSTORE_IN, sa->fp, next))
+	if (next <= sa->rx_pending)
+		return; /* asked for already, waiting for its sync */
+	if (!sa->rx_pending && next <= sa->rx_durable) {
+		/* on disk already (a lowered limit raised again) */
+		sa->rx_block = b;
+		sa->rx_rate_top = hi;
+		sa->rx_rate_ms = x->now;
+		in_publish(sa, next);
 		return;
-	sa->persisted = next;
+	}
+	if (seqstore_set(x->l->store, sa->spi, SEQSTORE_IN, sa->fp, next))
+		return;
+	if (next > sa->persisted)
+		sa->persisted = next;
+	sa->rx_pending = next;
 	sa->rx_block = b;
 	sa->rx_rate_top = hi;
 	sa->rx_rate_ms = x->now;
@@ -1698,8 +1795,10 @@ void live_persist_final(struct live *l)
 
 			if (sa->persist &&
 			    !seqstore_put(l->store, sa->spi, SEQSTORE_IN,
-					  sa->fp, top))
+					  sa->fp, top)) {
 				sa->persisted = top;
+				sa->rx_pending = 0;
+			}
 		}
 	}
 	seq_sync(l);

@@ -42,10 +42,13 @@
  * stored limit: at most one block of the peer's numbers (about
  * LIVE_RX_BLOCK_MS of its traffic) is refused, and at a steady rate each
  * SA costs about 2000 / LIVE_RX_BLOCK_MS writes a second (one fsync a
- * control-loop turn for all SAs together).
+ * control-loop turn for all SAs together). An SA whose rate fell (a
+ * second or more since its last block, the limit more than two blocks of
+ * the new rate ahead) has its limit lowered, after a grace period, so an
+ * idle SA keeps at most 2 * LIVE_RX_BLOCK_MIN ahead.
  */
 #define LIVE_RX_BLOCK_MS 500
-#define LIVE_RX_BLOCK_MIN 128ull
+#define LIVE_RX_BLOCK_MIN 64ull
 #define LIVE_RX_BLOCK_MAX (1ull << 22) /* 4M: 0.4 s at 10 Mpps */
 
 struct seqstore;

@@ -118,8 +118,13 @@ struct sa {
 	_Atomic uint64_t rx_want;
 	_Atomic int rx_asked;
 	int rx_wake_fd;        /* eventfd; -1: none (the next tick sees it) */
-	/* control thread only: the block and the rate it was sized by */
+	/* control thread only: the block and the rate it was sized by; the
+	 * highest limit safe to publish without a sync (what is on disk, and
+	 * after the next sync); a reservation waiting for that sync (0 none);
+	 * a lowering waiting for its grace period (live.c) */
 	uint64_t rx_block, rx_rate_top, rx_rate_ms;
+	uint64_t rx_durable, rx_pending;
+	bool rx_lowering;
 };
 
 _Static_assert(__builtin_offsetof(struct sa, pw) + sizeof(void *) <= CACHELINE,
