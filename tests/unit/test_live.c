@@ -1447,12 +1447,12 @@ Test(persist, in_limit_block_follows_rate)
 	cr_assert_eq(sa->rx_block, 100000 * LIVE_RX_BLOCK_MS / 1000);
 	cr_assert_eq(atomic_load(&sa->rx_limit), 100000 + sa->rx_block);
 	/* asked again sooner than expected (a ramp): at least twice, here
-	 * the rate over a quarter block's time */
+	 * the rate over 10 ms */
 	lim = atomic_load(&sa->rx_limit);
 	cr_assert_eq(replay_update(&sa->replay, lim - 1), REPLAY_OK);
 	live_tick(&L, t0 + 1001);
-	/* 49,999 in 1 ms: counted as over a quarter of 500 ms (x 4) */
-	cr_assert_eq(sa->rx_block, (lim - 1 - 100000) * 4);
+	/* 49,999 in 1 ms: counted as in 10 ms (x 50) */
+	cr_assert_eq(sa->rx_block, (lim - 1 - 100000) * 50);
 	cr_assert_eq(atomic_load(&sa->rx_limit), lim - 1 + sa->rx_block);
 	/* then 30 s without a packet: the limit comes down to the least
 	 * block above the top, published at once, stored after the grace

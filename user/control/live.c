@@ -1322,10 +1322,10 @@ static void event(struct live *l, enum live_ev type, const struct sa *sa,
  * The next inbound limit, once the top (or a refused authenticated number:
  * packets lost on the way) is within half a block of the one reserved:
  * that number plus a block of LIVE_RX_BLOCK_MS at the rate since the last
- * reservation, at least twice the last block when they come within a
- * quarter of that (a ramp: the block doubles each round trip), within [LIVE_RX_BLOCK_MIN, LIVE_RX_BLOCK_MAX]. Synced
- * at the end of this tick with every other reservation, then published
- * (seq_release).
+ * reservation (over 10 ms at least), at least twice the last block when
+ * they come within a quarter of that (a ramp), within [LIVE_RX_BLOCK_MIN,
+ * LIVE_RX_BLOCK_MAX]. Synced at the end of this tick with every other
+ * reservation, then published (seq_release).
  */
 static uint64_t in_block(const struct sa *sa, uint64_t hi, uint64_t now)
 {
@@ -1335,15 +1335,13 @@ static uint64_t in_block(const struct sa *sa, uint64_t hi, uint64_t now)
 
 	if (dn > LIVE_RX_BLOCK_MAX)
 		dn = LIVE_RX_BLOCK_MAX; /* no overflow below */
-	/* a rate over less than a quarter block's time is a burst's: the
-	 * quarter instead, and at least twice the last block */
-	if (dt < LIVE_RX_BLOCK_MS / 4) {
-		b = dn * 4;
-		if (b < 2 * sa->rx_block)
-			b = 2 * sa->rx_block;
-	} else {
-		b = dn * LIVE_RX_BLOCK_MS / dt;
-	}
+	/* asked again within a quarter block's time: a ramp (TCP's slow
+	 * start doubles each round trip, far faster than a write): the rate
+	 * over at least 10 ms, and at least twice the last block. A burst
+	 * that stops leaves a big limit; in_lower takes it back. */
+	b = dn * LIVE_RX_BLOCK_MS / (dt > 10 ? dt : 10);
+	if (dt < LIVE_RX_BLOCK_MS / 4 && b < 2 * sa->rx_block)
+		b = 2 * sa->rx_block;
 	if (b < LIVE_RX_BLOCK_MIN)
 		b = LIVE_RX_BLOCK_MIN;
 	if (b > LIVE_RX_BLOCK_MAX)
