@@ -1358,7 +1358,7 @@ static bool accept_one(struct sa *sa, uint64_t seq)
  */
 Test(persist, in_limit_ahead_of_use)
 {
-	const uint64_t B = LIVE_RX_BLOCK_MIN;
+	const uint64_t B = LIVE_RX_BLOCK_START;
 	struct seqstore *s;
 	struct sa *sa;
 	uint64_t n, v, lim;
@@ -1481,6 +1481,31 @@ Test(persist, in_limit_block_follows_rate)
 	sa = sa_add_ok(&L, "a", SA_IN, 0x2001, 2);
 	commit_ok(&L);
 	cr_assert_eq(atomic_load(&sa->rx_limit), 4096u);
+	crash(&L, s);
+}
+
+/* A deleted inbound SA still takes what is in flight for it during its
+ * grace period: its limit still rises, written first. */
+Test(persist, in_limit_rises_while_dying)
+{
+	struct seqstore *s = start(&L);
+	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	uint64_t lim, v;
+
+	commit_ok(&L);
+	lim = atomic_load(&sa->rx_limit);
+	sa_get(sa);
+	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)), 0);
+	commit_ok(&L);
+	cr_assert_eq(sa->state, SA_DYING);
+	cr_assert(accept_one(sa, lim));
+	cr_assert_not(sa_rx_limit_ok(sa, lim + 1));
+	live_tick(&L, now_ms());
+	cr_assert_gt(atomic_load(&sa->rx_limit), lim);
+	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, sa->fp, &v), 0);
+	cr_assert_eq(v, atomic_load(&sa->rx_limit));
+	cr_assert(accept_one(sa, lim + 1));
+	sa_put(sa);
 	crash(&L, s);
 }
 

@@ -505,20 +505,28 @@ int live_tunnel_del(struct live *l, const char *name, char *err,
 /* ---- SAs ---- */
 
 /*
- * The first block of a new inbound SA: its tunnel's busiest inbound SA's
- * (a rekey: the new SA takes over the old one's traffic at once), else
- * the least.
+ * The first block of a new inbound SA: its tunnel's busiest inbound SA's,
+ * live or dying (a rekey: the new SA takes over the old one's traffic at
+ * once), else LIVE_RX_BLOCK_START.
  */
-static uint64_t in_block_start(const struct sa *sa)
+static uint64_t in_block_start(const struct live *l, const struct sa *sa)
 {
 	const struct tunnel *t = sa->tunnel;
-	uint64_t b = LIVE_RX_BLOCK_MIN;
+	uint64_t b = LIVE_RX_BLOCK_START;
+	size_t k;
 	int i;
 
 	for (i = 0; t && i < t->nin; i++)
 		if (t->in[i] != sa && t->in[i]->persist &&
 		    t->in[i]->rx_block > b)
 			b = t->in[i]->rx_block;
+	/* the one it replaces may have gone first (deleted, then added) */
+	for (k = 0; t && k < l->ndying; k++) {
+		const struct sa *d = l->dying[k].sa;
+
+		if (d && d->tunnel == t && d->persist && d->rx_block > b)
+			b = d->rx_block;
+	}
 	return b;
 }
 
@@ -541,7 +549,7 @@ static int seq_restore(struct live *l, struct sa *sa)
 		if (!seqstore_get(l->store, sa->spi, SEQSTORE_IN, fp, &v))
 			replay_restore(&sa->replay, v);
 		sa->rx_wake_fd = l->wake_fd;
-		sa->rx_block = in_block_start(sa);
+		sa->rx_block = in_block_start(l, sa);
 		sa->rx_rate_top = v;
 		sa->rx_rate_ms = mono_ms();
 		/* nothing above it until the next sync (every packet takes
@@ -617,6 +625,10 @@ static int seq_sync(struct live *l)
 	}
 	l->last_sync_ms = mono_ms();
 	live_for_each_sa(l, seq_release, l);
+	/* a dying inbound SA still takes what is in flight for it */
+	for (size_t i = 0; i < l->ndying; i++)
+		if (l->dying[i].sa)
+			seq_release(l, l->dying[i].sa);
 	return 0;
 }
 
@@ -1735,6 +1747,16 @@ void live_tick(struct live *l, uint64_t now)
 	natt_tick(l, now);
 	tick_acquire(l, now);
 	live_for_each_sa(l, tick_sa, &x);
+	/* a dying inbound SA's limit still rises for what is in flight (its
+	 * record stays retired) */
+	for (i = 0; l->store && i < l->ndying; i++) {
+		struct sa *sa = l->dying[i].sa;
+
+		if (sa && sa->persist) {
+			in_limit_tick(&x, sa);
+			seq_retire(l, sa);
+		}
+	}
 	for (i = 0; i < x.nhard; i++) {
 		struct sa *sa = x.hard[i];
 

@@ -49,6 +49,9 @@
  */
 #define LIVE_RX_BLOCK_MS 500
 #define LIVE_RX_BLOCK_MIN 64ull
+/* the first block of an SA whose tunnel has no busier one: a TCP start's
+ * first round trips outrun a write (lowered after a second if idle) */
+#define LIVE_RX_BLOCK_START 1024ull
 #define LIVE_RX_BLOCK_MAX (1ull << 22) /* 4M: 0.4 s at 10 Mpps */
 
 struct seqstore;
