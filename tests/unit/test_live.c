@@ -1454,25 +1454,25 @@ Test(persist, in_limit_block_follows_rate)
 	/* 49,999 in 1 ms: counted as in 10 ms (x 50) */
 	cr_assert_eq(sa->rx_block, (lim - 1 - 100000) * 50);
 	cr_assert_eq(atomic_load(&sa->rx_limit), lim - 1 + sa->rx_block);
-	/* then 30 s without a packet: the limit comes down to the least
+	/* then 30 s without a packet: the limit comes down to the idle
 	 * block above the top, published at once, stored after the grace
 	 * period (no worker online here: at this tick's reclaim) */
 	hi = atomic_load(&sa->replay.top);
 	live_tick(&L, t0 + 31001);
-	cr_assert_eq(sa->rx_block, LIVE_RX_BLOCK_MIN);
-	cr_assert_eq(atomic_load(&sa->rx_limit), hi + LIVE_RX_BLOCK_MIN);
+	cr_assert_eq(sa->rx_block, LIVE_RX_BLOCK_IDLE);
+	cr_assert_eq(atomic_load(&sa->rx_limit), hi + LIVE_RX_BLOCK_IDLE);
 	cr_assert_eq(atomic_load(&sa->rx_ask),
-		     hi + LIVE_RX_BLOCK_MIN - LIVE_RX_BLOCK_MIN / 2);
+		     hi + LIVE_RX_BLOCK_IDLE - LIVE_RX_BLOCK_IDLE / 2);
 	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, sa->fp, &v), 0);
-	cr_assert_eq(v, hi + LIVE_RX_BLOCK_MIN);
+	cr_assert_eq(v, hi + LIVE_RX_BLOCK_IDLE);
 	cr_assert(seqstore_dirty(s));
 	live_tick(&L, t0 + 32001);
 	cr_assert_not(seqstore_dirty(s), "the lowered limit written");
 	/* asked again: the new limit is written before it is published */
-	cr_assert(accept_one(sa, hi + LIVE_RX_BLOCK_MIN));
-	cr_assert_not(sa_rx_limit_ok(sa, hi + LIVE_RX_BLOCK_MIN + 1));
+	cr_assert(accept_one(sa, hi + LIVE_RX_BLOCK_IDLE));
+	cr_assert_not(sa_rx_limit_ok(sa, hi + LIVE_RX_BLOCK_IDLE + 1));
 	live_tick(&L, t0 + 32002);
-	cr_assert_gt(atomic_load(&sa->rx_limit), hi + LIVE_RX_BLOCK_MIN + 1);
+	cr_assert_gt(atomic_load(&sa->rx_limit), hi + LIVE_RX_BLOCK_IDLE + 1);
 	lim = atomic_load(&sa->rx_limit);
 	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, sa->fp, &v), 0);
 	cr_assert_eq(v, lim, "on disk before published");

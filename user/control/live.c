@@ -1416,8 +1416,8 @@ static void in_lower(struct tick_ctx *x, struct sa *sa, uint64_t hi,
 	if (dn > LIVE_RX_BLOCK_MAX)
 		dn = LIVE_RX_BLOCK_MAX;
 	b = dn * LIVE_RX_BLOCK_MS / dt;
-	if (b < LIVE_RX_BLOCK_MIN)
-		b = LIVE_RX_BLOCK_MIN;
+	if (b < LIVE_RX_BLOCK_IDLE)
+		b = LIVE_RX_BLOCK_IDLE;
 	if (cur - hi <= 2 * b)
 		return;
 	p = malloc(sizeof(*p));

@@ -45,10 +45,13 @@
  * control-loop turn for all SAs together). An SA whose rate fell (a
  * second or more since its last block, the limit more than two blocks of
  * the new rate ahead) has its limit lowered, after a grace period, so an
- * idle SA keeps at most 2 * LIVE_RX_BLOCK_MIN ahead.
+ * idle SA keeps at most 2 * LIVE_RX_BLOCK_IDLE ahead (LIVE_RX_BLOCK_MIN
+ * for a second after it last asked).
  */
 #define LIVE_RX_BLOCK_MS 500
 #define LIVE_RX_BLOCK_MIN 64ull
+/* the least block of a lowered limit: an idle SA keeps 2 x 8 ahead */
+#define LIVE_RX_BLOCK_IDLE 8ull
 /* the first block of an SA whose tunnel has no busier one: a TCP start's
  * first round trips outrun a write (lowered after a second if idle) */
 #define LIVE_RX_BLOCK_START 1024ull
