@@ -9,7 +9,8 @@
  * (apply.c), the control socket (ctl.c), lifetimes (live_tick). Changes
  * are staged and take effect at the next live_commit, in this order:
  *   1. the state directory is written and fsync'd (sequence numbers
- *      reserved for new outbound SAs: never reused across restarts);
+ *      reserved for new outbound SAs: never reused across restarts; the
+ *      first accept limit of new inbound SAs: never accepted twice);
  *   2. outbound SAs switch (one atomic pointer store per pair);
  *   3. the new version is published;
  *   4. new inbound SPIs go into the XDP map (only now can a worker find
