@@ -14,7 +14,6 @@
 #define CFG_NAME_MAX 32
 #define CFG_MAX_QUEUES 64
 #define CFG_MAX_ADDRS 8
-#define CFG_MAX_VRF 15 /* VRFs with a tun each, besides the default */
 #define CFG_REPLAY_DEFAULT 1024
 #define CFG_REPLAY_MAX 4096
 #define CFG_METRICS_LISTEN "127.0.0.1"

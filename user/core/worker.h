@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "config/config.h"
+#include "proto/params.h"
 #include "espresso/common.h"
 #include "proto/crypto.h"
 #include "proto/gro.h"

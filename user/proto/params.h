@@ -8,6 +8,7 @@
 #define ESPRESSO_PARAMS_H
 
 #define CFG_KEY_MAX 36 /* AES-256 key + 4-byte salt */
+#define CFG_MAX_VRF 15 /* VRFs with a tun each, besides the default */
 
 enum cfg_cipher {
 	CIPHER_AES_GCM_128 = 0, /* "aes-gcm-128": 16-byte key + 4-byte salt */
