@@ -231,3 +231,37 @@ elapsed() { echo "$2 - $1" | bc; }
 
 # has_xdp NS DEV: whether an XDP program is attached to DEV
 has_xdp() { ip -n "$1" link show "$2" | grep -q 'prog/xdp'; }
+
+# The wire capture of a restart test (FILE): nothing of the protected
+# prefixes in clear, and ESP enough to say the capture saw the traffic.
+wire_no_clear() {
+	local clear='ip.addr == 10.0.0.0/8 || ipv6.addr == fd00::/16 || icmp || icmpv6.type == 128 || icmpv6.type == 129'
+	local n esp
+	n=$(tshark -r "$1" -Y "$clear" 2>/dev/null | wc -l)
+	[ "$n" = 0 ] || fail "$n frames in clear: $(tshark -r "$1" -Y "$clear" 2>/dev/null | head -5)"
+	esp=$(tshark -r "$1" -Y esp 2>/dev/null | wc -l)
+	[ "$esp" -gt 100 ] || fail "only $esp ESP frames captured"
+	echo "   $esp ESP frames, 0 in clear"
+}
+
+# seq_above FILE SPI DOWN UP: the ESP sequence numbers of SPI in the
+# capture FILE sent after UP (epoch seconds) are all above those sent
+# before DOWN, none between (the daemon was down), some on both sides.
+seq_above() {
+	tshark -r "$1" -Y "esp.spi == $2" -T fields -e frame.time_epoch \
+		-e esp.sequence 2>/dev/null >"$1.seq"
+	${PY:-/usr/bin/python3} - "$1.seq" "$3" "$4" <<'PY'
+import sys
+down, up = float(sys.argv[2]), float(sys.argv[3])
+rows = [(float(t), int(s)) for t, s in (l.split() for l in open(sys.argv[1]))]
+before = [s for t, s in rows if t < down]
+gap = [s for t, s in rows if down <= t < up]
+after = [s for t, s in rows if t >= up]
+if not before or not after:
+    sys.exit(1)
+print("   before: %d packets, %d..%d; while down: %d; after: %d packets, %d..%d" %
+      (len(before), min(before), max(before), len(gap), len(after), min(after), max(after)))
+if gap or min(after) <= max(before):
+    sys.exit(1)
+PY
+}

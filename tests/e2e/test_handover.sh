@@ -136,27 +136,10 @@ wait "$TS_PID" 2>/dev/null
 TS_PID=
 
 say "nothing of the protected prefixes in clear on the wire"
-n=$(tshark -r "$WORK/wire.pcap" -Y 'ip.addr == 10.0.0.0/8 || ipv6.addr == fd00::/16 || icmp || icmpv6.type == 128 || icmpv6.type == 129' 2>/dev/null | wc -l)
-[ "$n" = 0 ] || fail "$n frames in clear: $(tshark -r "$WORK/wire.pcap" -Y 'ip.addr == 10.0.0.0/8 || icmp' 2>/dev/null | head -5)"
-esp=$(tshark -r "$WORK/wire.pcap" -Y esp 2>/dev/null | wc -l)
-[ "$esp" -gt 100 ] || fail "only $esp ESP frames captured"
-echo "   $esp ESP frames, 0 in clear"
+wire_no_clear "$WORK/wire.pcap"
 
 say "gw-a's sequence numbers after the restart are above those before it"
-tshark -r "$WORK/wire.pcap" -Y "esp.spi == $SPI_AB" -T fields -e frame.time_epoch \
-	-e esp.sequence 2>/dev/null >"$WORK/seq_a.txt"
-$PY - "$WORK/seq_a.txt" "$t_stop" "$t_start" <<'PY' || fail "sequence numbers reused, or none"
-import sys
-stop, start = float(sys.argv[2]), float(sys.argv[3])
-rows = [(float(t), int(s)) for t, s in (l.split() for l in open(sys.argv[1]))]
-before = [s for t, s in rows if t < stop]
-gap = [s for t, s in rows if stop <= t < start]
-after = [s for t, s in rows if t >= start]
-print("   before: %d packets, %d..%d; while down: %d; after: %d packets, %d..%d" %
-      (len(before), min(before), max(before), len(gap), len(after), min(after), max(after)))
-if not before or not after or gap or min(after) <= max(before):
-    sys.exit(1)
-PY
+seq_above "$WORK/wire.pcap" "$SPI_AB" "$t_stop" "$t_start" || fail "sequence numbers reused, or none"
 
 say "SIGUSR2: the same stop for a restart"
 kill -USR2 "$PID_A"

@@ -116,25 +116,10 @@ wait "$TS_PID" 2>/dev/null
 TS_PID=
 
 say "nothing of the protected prefixes in clear on the wire"
-n=$(tshark -r "$WORK/wire.pcap" -Y 'ip.addr == 10.0.0.0/8 || ipv6.addr == fd00::/16 || icmp || icmpv6.type == 128 || icmpv6.type == 129' 2>/dev/null | wc -l)
-[ "$n" = 0 ] || fail "$n frames in clear: $(tshark -r "$WORK/wire.pcap" -Y 'ip.addr == 10.0.0.0/8 || icmp' 2>/dev/null | head -5)"
-esp=$(tshark -r "$WORK/wire.pcap" -Y esp 2>/dev/null | wc -l)
-[ "$esp" -gt 100 ] || fail "only $esp ESP frames captured"
-echo "   $esp ESP frames, 0 in clear"
+wire_no_clear "$WORK/wire.pcap"
 
 say "gw-a's sequence numbers after the restart are above those before it"
-tshark -r "$WORK/wire.pcap" -Y 'esp.spi == 0x1000' -T fields -e frame.time_epoch \
-	-e esp.sequence 2>/dev/null >"$WORK/seq_a.txt"
-$PY - "$WORK/seq_a.txt" "$t_kill" <<'PY' || fail "sequence numbers reused"
-import sys
-kill = float(sys.argv[2])
-before = [int(s) for t, s in (l.split() for l in open(sys.argv[1])) if float(t) < kill]
-after = [int(s) for t, s in (l.split() for l in open(sys.argv[1])) if float(t) > kill]
-print("   before: %d packets, %d..%d; after: %d packets, %d..%d" %
-      (len(before), min(before), max(before), len(after), min(after), max(after)))
-if not before or not after or min(after) <= max(before):
-    sys.exit(1)
-PY
+seq_above "$WORK/wire.pcap" 0x1000 "$t_kill" "$t_kill" || fail "sequence numbers reused"
 
 say "an ESP packet from before the restart, replayed to gw-a: dropped as a replay"
 r0=$(in_sa_errors a rx_replay)
