@@ -232,6 +232,19 @@ elapsed() { echo "$2 - $1" | bc; }
 # has_xdp NS DEV: whether an XDP program is attached to DEV
 has_xdp() { ip -n "$1" link show "$2" | grep -q 'prog/xdp'; }
 
+# The end of a restart test's traffic: its pings ($PING_PIDS), a second
+# later, then its capture ($TS_PID), half a second after.
+capture_end() {
+	local p
+	sleep 1
+	for p in $PING_PIDS; do kill "$p" 2>/dev/null; done
+	PING_PIDS=
+	sleep 0.5
+	kill "$TS_PID"
+	wait "$TS_PID" 2>/dev/null
+	TS_PID=
+}
+
 # The wire capture of a restart test (FILE): nothing of the protected
 # prefixes in clear, and ESP enough to say the capture saw the traffic.
 wire_no_clear() {

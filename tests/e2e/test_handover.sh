@@ -127,15 +127,8 @@ echo "   down $(elapsed "$t_stop" "$t_start") s; traffic $resume s after the sta
 grep -q "stopped for a restart: adopting" "$WORK/gw-a.log" &&
 	grep -qE "info: .*(replaced|detached) the XDP program an earlier espressod left" "$WORK/gw-a.log" ||
 	fail "the XDP program left in place was not adopted (at level info): $(cat "$WORK/gw-a.log")"
-sleep 1
-for p in $PING_PIDS; do kill "$p" 2>/dev/null; done
-PING_PIDS=
-sleep 0.5
-kill "$TS_PID"
-wait "$TS_PID" 2>/dev/null
-TS_PID=
-
 say "nothing of the protected prefixes in clear on the wire"
+capture_end
 wire_no_clear "$WORK/wire.pcap"
 
 say "gw-a's sequence numbers after the restart are above those before it"

@@ -107,15 +107,8 @@ echo "   down $(elapsed "$t_kill" "$t_start") s; traffic $resume s after the sta
 [ "$(echo "$resume < 2" | bc)" = 1 ] || fail "traffic resumed after $resume s"
 grep -q "replaced the XDP program" "$WORK/gw-a.log" || fail "the old XDP program was not adopted"
 ! ip -n "$NS_A" route show | grep -q 10.77.0.0 || fail "a stale route stayed in the tun"
-sleep 1
-for p in $PING_PIDS; do kill "$p" 2>/dev/null; done
-PING_PIDS=
-sleep 0.5
-kill "$TS_PID"
-wait "$TS_PID" 2>/dev/null
-TS_PID=
-
 say "nothing of the protected prefixes in clear on the wire"
+capture_end
 wire_no_clear "$WORK/wire.pcap"
 
 say "gw-a's sequence numbers after the restart are above those before it"
