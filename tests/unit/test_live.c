@@ -1601,38 +1601,6 @@ Test(persist, in_clean_stop_exact_top)
 }
 
 /*
- * An inbound SA removed and then added again with the same SPI and key (a
- * P2MP peer taken out of the config and put back, an SA deleted and
- * re-added): once no worker can use the old one, its exact top replaces
- * the limit persisted ahead of it, so the peer's next numbers are not
- * refused; every number it accepted still is. A crash before that keeps
- * the limit (safe).
- */
-Test(persist, in_readded_exact_top)
-{
-	struct seqstore *s = start(&L);
-	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
-	char err[256];
-	uint64_t t;
-
-	commit_ok(&L);
-	cr_assert(accept_one(sa, 10));
-	cr_assert_gt(atomic_load(&sa->rx_limit), 11u);
-	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)), 0,
-		     "%s", err);
-	commit_ok(&L);
-	t = now_ms();
-	live_tick(&L, t + LIVE_IN_GRACE_MS + 1); /* dead, out of the version */
-	live_tick(&L, t + LIVE_IN_GRACE_MS + 2); /* a version without it */
-	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
-	commit_ok(&L);
-	cr_assert_eq(atomic_load(&sa->replay.top), 10u);
-	cr_assert_neq(replay_check(&sa->replay, 10), REPLAY_OK);
-	cr_assert(accept_one(sa, 11), "the peer's next number refused");
-	crash(&L, s);
-}
-
-/*
  * An outbound SA replaced by a new one (a rekey: live_sa_add on a tunnel
  * that has one) is retired from the state directory as a deleted one is:
  * only retired records are ever pruned, so one left live would be written

@@ -381,59 +381,6 @@ static void seq_retire(struct live *l, struct sa *sa)
 			sa->dir == SA_OUT ? SEQSTORE_OUT : SEQSTORE_IN, sa->fp);
 }
 
-/*
- * A removed inbound SA's record holds its limit, ahead of its top: were
- * the same SPI and key added again (a peer taken out of the config and put
- * back), every number up to the limit would be refused, though the peer
- * never sent them. Once no worker can use the SA any more its top is exact
- * and replaces the limit: noted here (in_final), stored by in_finals.
- */
-static void in_final(struct live *l, struct sa *sa)
-{
-	if (!l->store || !sa->persist || sa->dir != SA_IN)
-		return;
-	if (grow((void **)&l->finals, &l->finals_cap, l->nfinals + 1,
-		 sizeof(*l->finals)))
-		return; /* the limit stays: safe, only costlier */
-	sa_get(sa);
-	l->finals[l->nfinals].sa = sa;
-	l->finals[l->nfinals++].published = l->published;
-}
-
-/*
- * Store the exact tops of the SAs in_final noted, once a version without
- * them is published and every worker has passed a quiescent point since
- * (epoch_synchronize: a burst's time). workers_gone: the workers have
- * stopped (a clean stop), no wait.
- */
-static void in_finals(struct live *l, bool workers_gone)
-{
-	size_t i, keep = 0;
-	bool synced = workers_gone;
-
-	for (i = 0; i < l->nfinals; i++) {
-		struct live_final *f = &l->finals[i];
-		uint64_t top;
-
-		/* still in the version the workers use: a later turn */
-		if (!workers_gone && f->published == l->published) {
-			l->finals[keep++] = *f;
-			continue;
-		}
-		if (!synced) {
-			epoch_synchronize(&l->epoch);
-			synced = true;
-		}
-		top = atomic_load(&f->sa->replay.top);
-		if (!seqstore_put(l->store, f->sa->spi, SEQSTORE_IN, f->sa->fp,
-				  top))
-			seqstore_retire(l->store, f->sa->spi, SEQSTORE_IN,
-					f->sa->fp);
-		sa_put(f->sa);
-	}
-	l->nfinals = keep;
-}
-
 /* Out of the XDP map now, out of the version after LIVE_IN_GRACE_MS. */
 /* The SA's SPI leaves the XDP map, unless a newer SA took it over. */
 static void spi_drop(struct live *l, struct sa *sa)
@@ -478,7 +425,6 @@ static void in_sa_remove(struct live *l, struct sa *sa, bool now)
 	/* leaves the version at the next commit */
 	spi_drop(l, sa);
 	sa->state = SA_DEAD;
-	in_final(l, sa);
 	slot_free(l, sa);
 	sa_put(sa); /* the model's reference; versions hold their own */
 }
@@ -599,8 +545,6 @@ static int seq_restore(struct live *l, struct sa *sa)
 	if (ret)
 		return ret;
 	if (sa->dir == SA_IN) {
-		/* the same SA removed before (committed): its exact top */
-		in_finals(l, false);
 		/* any number up to the stored limit may have been accepted */
 		if (!seqstore_get(l->store, sa->spi, SEQSTORE_IN, fp, &v))
 			replay_restore(&sa->replay, v);
@@ -1335,7 +1279,6 @@ int live_commit(struct live *l)
 	if (old)
 		retire(l, tables_free_cb, old);
 	l->dirty = false;
-	l->published++;
 	/* NAT-T ports before the SPIs: a frame to a new port must be known */
 	if (l->ops.natt_ports) {
 		uint16_t ports[ESPRESSO_MAX_NATT_PORTS];
@@ -1838,7 +1781,6 @@ void live_tick(struct live *l, uint64_t now)
 		}
 		spi_drop(l, d->sa);
 		d->sa->state = SA_DEAD;
-		in_final(l, d->sa);
 		slot_free(l, d->sa);
 		sa_put(d->sa);
 	}
@@ -1849,7 +1791,6 @@ void live_tick(struct live *l, uint64_t now)
 	    (x.reserved || now - l->last_sync_ms >= 1000))
 		seq_sync(l);
 	live_commit(l);
-	in_finals(l, false); /* synced at the next tick, or a clean stop */
 	epoch_reclaim(&l->epoch);
 }
 
@@ -1859,7 +1800,6 @@ void live_persist_final(struct live *l)
 
 	if (!l->store)
 		return;
-	in_finals(l, true);
 	/*
 	 * The workers have stopped: nothing above the tops was accepted, so
 	 * the tops replace the limits (seqstore_put may lower), and a clean
@@ -1900,11 +1840,6 @@ void live_destroy(struct live *l)
 			l->sa_in[l->dying[i].sa->slot] = NULL;
 			sa_put(l->dying[i].sa);
 		}
-	for (i = 0; i < l->nfinals; i++)
-		sa_put(l->finals[i].sa);
-	free(l->finals);
-	l->finals = NULL;
-	l->nfinals = 0;
 	for (i = 0; i < l->ntun; i++) {
 		struct tunnel *t = l->tun[i];
 

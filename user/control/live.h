@@ -157,14 +157,6 @@ struct live {
 	size_t npend_out, pend_out_cap;
 	struct live_dying *dying;  /* inbound SAs leaving the version */
 	size_t ndying, dying_cap;
-	/* removed persisted inbound SAs whose exact top is still to be stored
-	 * (in_finals): held by a reference each */
-	struct live_final {
-		struct sa *sa;
-		uint64_t published; /* l->published when removed */
-	} *finals;
-	size_t nfinals, finals_cap;
-	uint64_t published; /* versions published */
 	struct seqstore *store;    /* NULL: nothing persisted */
 	uint64_t last_sync_ms;
 	int wake_fd; /* eventfd: a worker asks for an inbound limit; -1 none */

@@ -281,10 +281,8 @@ static void rx_post(struct worker *w, struct pkt *p)
 	size_t inner_len;
 	int r;
 
-	/* persisted SAs: only numbers already on disk as accepted-up-to
-	 * (above them, this worker waits for the control thread's sync) */
-	if (__builtin_expect(!sa_rx_limit_ok(p->sa, p->seq), 0) &&
-	    !sa_rx_limit_wait(p->sa, p->seq)) {
+	/* persisted SAs: only numbers already on disk as accepted-up-to */
+	if (__builtin_expect(!sa_rx_limit_ok(p->sa, p->seq), 0)) {
 		drop_rx(w, p, DROP_rx_seq_unpersisted);
 		return;
 	}

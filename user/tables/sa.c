@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -223,39 +222,6 @@ bool sa_rx_limit_slow(struct sa *sa, uint64_t seq)
 						      memory_order_relaxed))
 		;
 	return false;
-}
-
-/*
- * A number above the published limit (a new SA's first packets, a jump
- * after the peer restarted, a ramp faster than a write): the control
- * thread is asked (sa_rx_limit_slow) and syncs the next limit in about a
- * write's time. Waiting for it here costs this worker that long, once per
- * block and only then; refusing would cost the packets (and a TCP stall).
- * The worker passes no quiescent point meanwhile, so the SA stays. Bounded
- * (SA_RX_WAIT_MS): a disk that slow, or no control thread to ask, and the
- * caller refuses the packet and counts it. The yield lets the control
- * thread run on a machine with fewer cores than threads.
- */
-bool sa_rx_limit_wait(struct sa *sa, uint64_t seq)
-{
-	struct timespec t0, t;
-
-	if (sa_rx_limit_slow(sa, seq))
-		return true;
-	if (sa->rx_wake_fd < 0)
-		return false;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		sched_yield();
-		if (seq <= atomic_load_explicit(&sa->rx_limit,
-						memory_order_acquire))
-			return true;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000 +
-			    (t.tv_nsec - t0.tv_nsec) / 1000000 >
-		    SA_RX_WAIT_MS)
-			return false;
-	}
 }
 
 void sa_sum(const struct sa *sa, struct sa_worker *sum)

@@ -200,10 +200,6 @@ static inline const struct esp_sa_params *sa_wire(const struct sa *sa)
  * control thread for the next block (once; the slow path, out of line).
  */
 bool sa_rx_limit_slow(struct sa *sa, uint64_t seq);
-/* The same, then wait (at most SA_RX_WAIT_MS) for the control thread to
- * publish a limit that covers seq: the packet path's answer (sa.c). */
-#define SA_RX_WAIT_MS 100
-bool sa_rx_limit_wait(struct sa *sa, uint64_t seq);
 static inline bool sa_rx_limit_ok(struct sa *sa, uint64_t seq)
 {
 	if (__builtin_expect(seq < atomic_load_explicit(&sa->rx_ask,
