@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -108,11 +107,6 @@ int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
 	atomic_init(&sa->seq_limit, sa->seq_max);
 	atomic_init(&sa->exhausted, 0);
 	atomic_init(&sa->blocked, 0);
-	atomic_init(&sa->rx_limit, UINT64_MAX);
-	atomic_init(&sa->rx_ask, UINT64_MAX);
-	atomic_init(&sa->rx_want, 0);
-	atomic_init(&sa->rx_asked, 0);
-	sa->rx_wake_fd = -1;
 	sa->pw = calloc_lines(nworkers, sizeof(*sa->pw));
 	if (!sa->pw) {
 		err = -ENOMEM;
@@ -193,35 +187,6 @@ uint64_t sa_seq_reserve(struct sa *sa, uint32_t n)
 		&sa->seq, &last, last + n, memory_order_relaxed,
 		memory_order_relaxed));
 	return last + 1;
-}
-
-bool sa_rx_limit_slow(struct sa *sa, uint64_t seq)
-{
-	uint64_t limit, want;
-
-	/* test before the exchange: the line is not written per packet */
-	if (!atomic_load_explicit(&sa->rx_asked, memory_order_relaxed) &&
-	    !atomic_exchange_explicit(&sa->rx_asked, 1,
-				      memory_order_relaxed) &&
-	    sa->rx_wake_fd >= 0) {
-		uint64_t one = 1;
-		/* once per block; EAGAIN (counter full) means awake anyway */
-		ssize_t r = write(sa->rx_wake_fd, &one, sizeof(one));
-
-		(void)r;
-	}
-	/* rx_ask was loaded with acquire: this limit is at least the one
-	 * published with it, and only grows */
-	limit = atomic_load_explicit(&sa->rx_limit, memory_order_acquire);
-	if (seq <= limit)
-		return true;
-	want = atomic_load_explicit(&sa->rx_want, memory_order_relaxed);
-	while (seq > want &&
-	       !atomic_compare_exchange_weak_explicit(&sa->rx_want, &want, seq,
-						      memory_order_relaxed,
-						      memory_order_relaxed))
-		;
-	return false;
 }
 
 void sa_sum(const struct sa *sa, struct sa_worker *sum)
