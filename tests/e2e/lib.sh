@@ -232,6 +232,14 @@ elapsed() { echo "$2 - $1" | bc; }
 # has_xdp NS DEV: whether an XDP program is attached to DEV
 has_xdp() { ip -n "$1" link show "$2" | grep -q 'prog/xdp'; }
 
+# A restart test's exit: its capture ($TS_PID), its pings, the topology.
+capture_cleanup() {
+	local p
+	[ -n "$TS_PID" ] && kill "$TS_PID" 2>/dev/null
+	for p in $PING_PIDS; do kill "$p" 2>/dev/null; done
+	topo_down
+}
+
 # The end of a restart test's traffic: its pings ($PING_PIDS), a second
 # later, then its capture ($TS_PID), half a second after.
 capture_end() {

@@ -28,12 +28,7 @@ source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 TS_PID= PING_PIDS=
 
-cleanup() {
-	[ -n "$TS_PID" ] && kill "$TS_PID" 2>/dev/null
-	for p in $PING_PIDS; do kill "$p" 2>/dev/null; done
-	topo_down
-}
-trap cleanup EXIT
+trap capture_cleanup EXIT
 
 # kept_in_place: the tun, its routes and the XDP program are still there
 kept_in_place() {

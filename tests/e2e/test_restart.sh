@@ -29,15 +29,8 @@ source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 TS_PID= PING_PIDS=
 
-cleanup() {
-	[ -n "$TS_PID" ] && kill "$TS_PID" 2>/dev/null
-	for p in $PING_PIDS; do kill "$p" 2>/dev/null; done
-	topo_down
-}
-trap cleanup EXIT
+trap capture_cleanup EXIT
 
-now() { date +%s.%N; }
-elapsed() { echo "$2 - $1" | bc; }
 in_sa_errors() { # in_sa_errors a|b REASON: the inbound SA's count
 	ctl "$1" -j show sa | $PY -c '
 import json, sys

@@ -136,6 +136,21 @@ static void same_packet(const uint8_t *out, size_t out_len,
 
 static uint8_t P[65536], Q[65536];
 
+/* ord: C's fragments, 0 .. C.n - 1, in a random order (Fisher-Yates) */
+static void shuffle_frags(size_t *ord, unsigned int *seed)
+{
+	size_t i, j, tmp;
+
+	for (i = 0; i < C.n; i++)
+		ord[i] = i;
+	for (i = C.n; i > 1; i--) {
+		j = rand_r(seed) % i;
+		tmp = ord[i - 1];
+		ord[i - 1] = ord[j];
+		ord[j] = tmp;
+	}
+}
+
 /* Feed C's fragments in the order ord; the last one completes. */
 static void feed(struct reasm_table *t, const size_t *ord, size_t n,
 		 const uint8_t *orig, size_t len)
@@ -239,7 +254,6 @@ Test(reasm, round_trip_shuffled)
 		size_t olen = rand_r(&seed) % 3 ? 0 : 12;
 		size_t len = 20 + olen + 1 + rand_r(&seed) % 20000;
 		unsigned int mtu = 68 + rand_r(&seed) % 1450;
-		size_t i, j, tmp;
 
 		if (len <= mtu)
 			len = mtu + 1 + rand_r(&seed) % 100;
@@ -249,14 +263,7 @@ Test(reasm, round_trip_shuffled)
 			set_csum(P);
 		}
 		fragment(P, len, mtu);
-		for (i = 0; i < C.n; i++)
-			ord[i] = i;
-		for (i = C.n - 1; i > 0; i--) {
-			j = rand_r(&seed) % (i + 1);
-			tmp = ord[i];
-			ord[i] = ord[j];
-			ord[j] = tmp;
-		}
+		shuffle_frags(ord, &seed);
 		P[6] = 0;
 		set_csum(P);
 		feed(t, ord, C.n, P, len);
@@ -1064,18 +1071,11 @@ Test(reasm, no_allocation_on_the_packet_path)
 	cr_assert_not_null(t);
 	for (iter = 0; iter < 1000; iter++) {
 		unsigned int mtu = 576 + rand_r(&seed) % 925;
-		size_t len = mtu + 1 + rand_r(&seed) % 12000, i, j, tmp;
+		size_t len = mtu + 1 + rand_r(&seed) % 12000, i;
 
 		build_ip4(P, len, NULL, 0, (uint16_t)iter, 1, iter);
 		fragment(P, len, mtu);
-		for (i = 0; i < C.n; i++)
-			ord[i] = i;
-		for (i = C.n - 1; i > 0; i--) {
-			j = rand_r(&seed) % (i + 1);
-			tmp = ord[i];
-			ord[i] = ord[j];
-			ord[j] = tmp;
-		}
+		shuffle_frags(ord, &seed);
 		for (i = 0; i < C.n; i++, nfrag++) {
 			r = add_counted(t, C.data[ord[i]], C.len[ord[i]], now,
 					&allocs, &out, &out_len);

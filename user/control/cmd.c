@@ -614,25 +614,27 @@ static int parse_policy_del(struct ctx *x, char **argv, int argc,
 }
 
 /* monitor [ike]: ike is charon's plugin, which owns the IKE SAs */
-static int parse_monitor(struct ctx *x, char **argv, int argc, struct cmd *c)
+/* CMD [WORD]: *flag set when WORD is there; nothing else may follow */
+static int optional_word(struct ctx *x, char **argv, int argc,
+			 const char *word, bool *flag)
 {
-	if (argc && !strcmp(argv[0], "ike")) {
-		c->monitor_ike = true;
+	if (argc && !strcmp(argv[0], word)) {
+		*flag = true;
 		argv++;
 		argc--;
 	}
 	return argc ? unexpected(x, argv[0]) : 0;
 }
 
+static int parse_monitor(struct ctx *x, char **argv, int argc, struct cmd *c)
+{
+	return optional_word(x, argv, argc, "ike", &c->monitor_ike);
+}
+
 /* stop [keep]: keep leaves the fail-closed state for the next start */
 static int parse_stop(struct ctx *x, char **argv, int argc, struct cmd *c)
 {
-	if (argc && !strcmp(argv[0], "keep")) {
-		c->stop_keep = true;
-		argv++;
-		argc--;
-	}
-	return argc ? unexpected(x, argv[0]) : 0;
+	return optional_word(x, argv, argc, "keep", &c->stop_keep);
 }
 
 /* reload, monitor, batch begin|end, sa alloc */
