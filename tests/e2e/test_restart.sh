@@ -19,8 +19,12 @@
 #    resumes within 2 s of the start;
 #  - every ESP sequence number gw-a sends after the restart is above every
 #    one it sent before (AES-GCM: a reused number is a reused IV);
-#  - an ESP packet of gw-b captured before the restart and replayed to gw-a
-#    after it is dropped and counted as exactly one replay (rx_window + 0);
+#  - the last ESP packet of gw-b captured before the kill (no time given for
+#    anything to reach the disk), replayed to gw-a after the restart, is
+#    dropped and counted as a replay (rx_replay + 1, rx_window + 0): gw-a
+#    accepts only up to an inbound limit persisted ahead of use, and
+#    restarts with its window's top there; no packet of gw-b was refused
+#    for want of a limit (rx_seq_unpersisted 0);
 #  - a second espressod for the same instance is refused, and the first
 #    one's control socket still answers;
 #  - a clean stop takes under 0.5 s, removes the tun and its routes, and
@@ -56,7 +60,7 @@ ip netns exec "$NS_A" ping -6 -q -i 0.02 -W 1 fd00:2::1 >/dev/null 2>&1 &
 PING_PIDS="$PING_PIDS $!"
 ip netns exec "$NS_B" ping -q -i 0.02 -W 1 10.1.0.1 >/dev/null 2>&1 &
 PING_PIDS="$PING_PIDS $!"
-sleep 2.5 # more than a second: gw-a's replay top is on disk
+sleep 1 # traffic both ways; nothing waits for gw-a's state to be written
 
 say "SIGKILL gw-a"
 kill -KILL "$PID_A"
@@ -106,15 +110,24 @@ seq_above "$WORK/wire.pcap" 0x1000 "$t_kill" "$t_kill" || fail "sequence numbers
 say "an ESP packet from before the restart, replayed to gw-a: dropped as a replay"
 r0=$(in_sa_errors a rx_replay)
 w0=$(in_sa_errors a rx_window)
-$PY - "$WORK/wire.pcap" <<'PY' >"$WORK/replay.hex" || fail "no ESP of gw-b captured"
-import sys
+u0=$(in_sa_errors a rx_seq_unpersisted)
+echo "   after the restart: gw-a refused $r0 of gw-b's packets as replays," \
+	"$w0 as too old, $u0 for want of a persisted limit"
+[ "$u0" = 0 ] || fail "$u0 packets of gw-b refused for want of a persisted limit"
+$PY - "$WORK/wire.pcap" "$t_kill" <<'PY' >"$WORK/replay.hex" || fail "no ESP of gw-b captured"
+import struct, sys
 from scapy.all import rdpcap, IP
+kill = float(sys.argv[2])
+last = None
 for p in rdpcap(sys.argv[1]):
-    if IP in p and p[IP].proto == 50 and p[IP].src == "192.0.2.2":
-        print(bytes(p).hex())
-        break
-else:
+    if IP in p and p[IP].proto == 50 and p[IP].src == "192.0.2.2" and float(p.time) < kill:
+        last = p
+if last is None:
     sys.exit(1)
+esp = bytes(last[IP].payload)
+print("   replaying gw-b's last ESP before the kill: spi 0x%08x seq %d" %
+      struct.unpack("!II", esp[:8]), file=sys.stderr)
+print(bytes(last).hex())
 PY
 ip netns exec "$NS_W" $PY - "$(cat "$WORK/replay.hex")" <<'PY'
 import sys

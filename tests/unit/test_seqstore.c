@@ -259,6 +259,32 @@ Test(seqstore, value_never_decreases)
 	seqstore_close(s);
 }
 
+/* seqstore_put sets exactly, lower too (a clean stop's exact inbound
+ * top replacing the limit persisted ahead of it), and survives a reload. */
+Test(seqstore, put_lowers_and_round_trips)
+{
+	struct seqstore *s = open_ok();
+	uint8_t fp[SEQSTORE_FP_LEN];
+
+	fp_of(2, fp);
+	cr_assert_eq(seqstore_set(s, 9, SEQSTORE_IN, fp, 5000), 0);
+	sync_ok(s);
+	cr_assert_eq(seqstore_put(s, 9, SEQSTORE_IN, fp, 5000), 0);
+	cr_assert_not(seqstore_dirty(s), "the same value changes nothing");
+	cr_assert_eq(seqstore_put(s, 9, SEQSTORE_IN, fp, 4321), 0);
+	cr_assert(seqstore_dirty(s));
+	cr_assert_eq(get_ok(s, 9, SEQSTORE_IN, fp), 4321);
+	cr_assert_eq(seqstore_put(s, 10, SEQSTORE_IN, fp, 7), 0, "a new record");
+	cr_assert_eq(seqstore_put(s, 9, 2, fp, 7), -EINVAL);
+	sync_ok(s);
+	seqstore_close(s);
+
+	s = open_ok();
+	cr_assert_eq(get_ok(s, 9, SEQSTORE_IN, fp), 4321);
+	cr_assert_eq(get_ok(s, 10, SEQSTORE_IN, fp), 7);
+	seqstore_close(s);
+}
+
 Test(seqstore, bad_dir_refused)
 {
 	struct seqstore *s = open_ok();

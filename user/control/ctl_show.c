@@ -88,6 +88,9 @@ static struct json_object *sa_obj(const struct sa *sa, uint64_t now)
 		ADD(o, "replay_top",
 		    U64(atomic_load(&((struct sa *)sa)->replay.top)));
 		ADD(o, "window", U64(sa->replay.size));
+		if (sa->persist)
+			ADD(o, "rx_limit",
+			    U64(atomic_load(&((struct sa *)sa)->rx_limit)));
 	}
 	ADD(o, "state", STR(sa->state == SA_MATURE ? "mature" :
 			    sa->state == SA_DYING  ? "dying" :

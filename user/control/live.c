@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -109,8 +111,30 @@ int live_init(struct live *l, int nworkers, int uplink_mtu,
 	l->uplink_mtu = uplink_mtu;
 	l->ops = *ops;
 	l->store = store;
+	l->wake_fd = -1;
+	/* workers ask for inbound limits through it (sa_rx_limit_slow) */
+	if (store) {
+		l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (l->wake_fd < 0)
+			log_warn("eventfd: %s: inbound limits are raised at "
+				 "the control loop's ticks only",
+				 strerror(errno));
+	}
 	l->dirty = true;
 	return live_commit(l);
+}
+
+int live_wake_fd(const struct live *l)
+{
+	return l->wake_fd;
+}
+
+void live_wake_clear(struct live *l)
+{
+	uint64_t n;
+
+	if (l->wake_fd >= 0 && read(l->wake_fd, &n, sizeof(n)) < 0)
+		n = 0; /* EAGAIN: nothing pending */
 }
 
 /* ---- lookups ---- */
@@ -357,6 +381,59 @@ static void seq_retire(struct live *l, struct sa *sa)
 			sa->dir == SA_OUT ? SEQSTORE_OUT : SEQSTORE_IN, sa->fp);
 }
 
+/*
+ * A removed inbound SA's record holds its limit, ahead of its top: were
+ * the same SPI and key added again (a peer taken out of the config and put
+ * back), every number up to the limit would be refused, though the peer
+ * never sent them. Once no worker can use the SA any more its top is exact
+ * and replaces the limit: noted here (in_final), stored by in_finals.
+ */
+static void in_final(struct live *l, struct sa *sa)
+{
+	if (!l->store || !sa->persist || sa->dir != SA_IN)
+		return;
+	if (grow((void **)&l->finals, &l->finals_cap, l->nfinals + 1,
+		 sizeof(*l->finals)))
+		return; /* the limit stays: safe, only costlier */
+	sa_get(sa);
+	l->finals[l->nfinals].sa = sa;
+	l->finals[l->nfinals++].published = l->published;
+}
+
+/*
+ * Store the exact tops of the SAs in_final noted, once a version without
+ * them is published and every worker has passed a quiescent point since
+ * (epoch_synchronize: a burst's time). workers_gone: the workers have
+ * stopped (a clean stop), no wait.
+ */
+static void in_finals(struct live *l, bool workers_gone)
+{
+	size_t i, keep = 0;
+	bool synced = workers_gone;
+
+	for (i = 0; i < l->nfinals; i++) {
+		struct live_final *f = &l->finals[i];
+		uint64_t top;
+
+		/* still in the version the workers use: a later turn */
+		if (!workers_gone && f->published == l->published) {
+			l->finals[keep++] = *f;
+			continue;
+		}
+		if (!synced) {
+			epoch_synchronize(&l->epoch);
+			synced = true;
+		}
+		top = atomic_load(&f->sa->replay.top);
+		if (!seqstore_put(l->store, f->sa->spi, SEQSTORE_IN, f->sa->fp,
+				  top))
+			seqstore_retire(l->store, f->sa->spi, SEQSTORE_IN,
+					f->sa->fp);
+		sa_put(f->sa);
+	}
+	l->nfinals = keep;
+}
+
 /* Out of the XDP map now, out of the version after LIVE_IN_GRACE_MS. */
 /* The SA's SPI leaves the XDP map, unless a newer SA took it over. */
 static void spi_drop(struct live *l, struct sa *sa)
@@ -401,6 +478,7 @@ static void in_sa_remove(struct live *l, struct sa *sa, bool now)
 	/* leaves the version at the next commit */
 	spi_drop(l, sa);
 	sa->state = SA_DEAD;
+	in_final(l, sa);
 	slot_free(l, sa);
 	sa_put(sa); /* the model's reference; versions hold their own */
 }
@@ -480,6 +558,32 @@ int live_tunnel_del(struct live *l, const char *name, char *err,
 
 /* ---- SAs ---- */
 
+/*
+ * The first block of a new inbound SA: its tunnel's busiest inbound SA's,
+ * live or dying (a rekey: the new SA takes over the old one's traffic at
+ * once), else LIVE_RX_BLOCK_START.
+ */
+static uint64_t in_block_start(const struct live *l, const struct sa *sa)
+{
+	const struct tunnel *t = sa->tunnel;
+	uint64_t b = LIVE_RX_BLOCK_START;
+	size_t k;
+	int i;
+
+	for (i = 0; t && i < t->nin; i++)
+		if (t->in[i] != sa && t->in[i]->persist &&
+		    t->in[i]->rx_block > b)
+			b = t->in[i]->rx_block;
+	/* the one it replaces may have gone first (deleted, then added) */
+	for (k = 0; t && k < l->ndying; k++) {
+		const struct sa *d = l->dying[k].sa;
+
+		if (d && d->tunnel == t && d->persist && d->rx_block > b)
+			b = d->rx_block;
+	}
+	return b;
+}
+
 /* Where this SA's sequence numbers start, from the state directory. */
 static int seq_restore(struct live *l, struct sa *sa)
 {
@@ -495,11 +599,25 @@ static int seq_restore(struct live *l, struct sa *sa)
 	if (ret)
 		return ret;
 	if (sa->dir == SA_IN) {
-		if (!seqstore_get(l->store, sa->spi, SEQSTORE_IN, fp, &v)) {
+		/* the same SA removed before (committed): its exact top */
+		in_finals(l, false);
+		/* any number up to the stored limit may have been accepted */
+		if (!seqstore_get(l->store, sa->spi, SEQSTORE_IN, fp, &v))
 			replay_restore(&sa->replay, v);
-			sa->persisted = v;
-		}
-		return 0;
+		sa->rx_wake_fd = l->wake_fd;
+		sa->rx_block = in_block_start(l, sa);
+		sa->rx_rate_top = v;
+		sa->rx_rate_ms = mono_ms();
+		/* nothing above it until the next sync (every packet takes
+		 * the slow path until then: rx_ask 0) */
+		atomic_store(&sa->rx_limit, v);
+		atomic_store(&sa->rx_ask, 0);
+		sa->rx_durable = v;
+		sa->persisted = v > UINT64_MAX - sa->rx_block ?
+					UINT64_MAX : v + sa->rx_block;
+		sa->rx_pending = sa->persisted;
+		return seqstore_set(l->store, sa->spi, SEQSTORE_IN, fp,
+				    sa->persisted);
 	}
 	seqstore_get(l->store, sa->spi, SEQSTORE_OUT, fp, &v);
 	if (v >= sa->seq_max) {
@@ -515,12 +633,33 @@ static int seq_restore(struct live *l, struct sa *sa)
 	return seqstore_set(l->store, sa->spi, SEQSTORE_OUT, fp, v);
 }
 
+/*
+ * Let the workers accept up to lim (on disk: at most rx_durable). The limit
+ * first: a worker that sees the new rx_ask (acquire) sees it too.
+ */
+static void in_publish(struct sa *sa, uint64_t lim)
+{
+	uint64_t half = sa->rx_block / 2;
+
+	atomic_store_explicit(&sa->rx_limit, lim, memory_order_release);
+	atomic_store_explicit(&sa->rx_ask, lim > half ? lim - half : 0,
+			      memory_order_release);
+	atomic_store_explicit(&sa->rx_asked, 0, memory_order_relaxed);
+}
+
 /* After a sync: let the workers use what is now on disk. */
 static void seq_release(void *arg, struct sa *sa)
 {
 	(void)arg;
-	if (!sa->persist || sa->dir != SA_OUT)
+	if (!sa->persist)
 		return;
+	if (sa->dir == SA_IN) {
+		sa->rx_durable = sa->persisted;
+		if (sa->rx_pending > atomic_load(&sa->rx_limit))
+			in_publish(sa, sa->rx_pending);
+		sa->rx_pending = 0;
+		return;
+	}
 	if (sa->persisted > atomic_load(&sa->seq_limit))
 		atomic_store_explicit(&sa->seq_limit, sa->persisted,
 				      memory_order_release);
@@ -536,11 +675,16 @@ static int seq_sync(struct live *l)
 	ret = seqstore_sync(l->store, err, sizeof(err));
 	if (ret) {
 		log_rl(LOG_LVL_ERR, 10, "state directory: %s; outbound SAs "
-		       "stop at their last reserved sequence number", err);
+		       "stop at their last reserved sequence number, inbound "
+		       "ones at their last persisted limit", err);
 		return ret;
 	}
 	l->last_sync_ms = mono_ms();
 	live_for_each_sa(l, seq_release, l);
+	/* a dying inbound SA still takes what is in flight for it */
+	for (size_t i = 0; i < l->ndying; i++)
+		if (l->dying[i].sa)
+			seq_release(l, l->dying[i].sa);
 	return 0;
 }
 
@@ -1191,6 +1335,7 @@ int live_commit(struct live *l)
 	if (old)
 		retire(l, tables_free_cb, old);
 	l->dirty = false;
+	l->published++;
 	/* NAT-T ports before the SPIs: a frame to a new port must be known */
 	if (l->ops.natt_ports) {
 		uint16_t ports[ESPRESSO_MAX_NATT_PORTS];
@@ -1224,7 +1369,7 @@ int live_commit(struct live *l)
 struct tick_ctx {
 	struct live *l;
 	uint64_t now;
-	bool reserved; /* a new outbound block: sync now */
+	bool reserved; /* a new outbound block or inbound limit: sync now */
 	struct sa **hard;
 	size_t nhard, cap;
 };
@@ -1240,6 +1385,150 @@ static void event(struct live *l, enum live_ev type, const struct sa *sa,
 
 	if (l->ops.event)
 		l->ops.event(l->ops.arg, &ev);
+}
+
+/*
+ * The next inbound limit, once the top (or a refused authenticated number:
+ * packets lost on the way) is within half a block of the one reserved:
+ * that number plus a block of LIVE_RX_BLOCK_MS at the rate since the last
+ * reservation (over 10 ms at least), at least twice the last block when
+ * they come within a quarter of that (a ramp), within [LIVE_RX_BLOCK_MIN,
+ * LIVE_RX_BLOCK_MAX]. Synced at the end of this tick with every other
+ * reservation, then published (seq_release).
+ */
+static uint64_t in_block(const struct sa *sa, uint64_t hi, uint64_t now)
+{
+	uint64_t dt = now > sa->rx_rate_ms ? now - sa->rx_rate_ms : 0;
+	uint64_t dn = hi > sa->rx_rate_top ? hi - sa->rx_rate_top : 0;
+	uint64_t b;
+
+	if (dn > LIVE_RX_BLOCK_MAX)
+		dn = LIVE_RX_BLOCK_MAX; /* no overflow below */
+	/* asked again within a quarter block's time: a ramp (TCP's slow
+	 * start doubles each round trip, far faster than a write): the rate
+	 * over at least 10 ms, and at least twice the last block. A burst
+	 * that stops leaves a big limit; in_lower takes it back. */
+	b = dn * LIVE_RX_BLOCK_MS / (dt > 10 ? dt : 10);
+	if (dt < LIVE_RX_BLOCK_MS / 4 && b < 2 * sa->rx_block)
+		b = 2 * sa->rx_block;
+	if (b < LIVE_RX_BLOCK_MIN)
+		b = LIVE_RX_BLOCK_MIN;
+	if (b > LIVE_RX_BLOCK_MAX)
+		b = LIVE_RX_BLOCK_MAX;
+	return b;
+}
+
+struct in_lower {
+	struct live *l;
+	struct sa *sa;
+};
+
+/*
+ * After the grace period of a lowered limit: no worker still accepts
+ * against the old one, and whatever it accepted is in the top. The stored
+ * limit comes down to the highest of the new limit, the top and the
+ * wanted number, unless a reservation came meanwhile or the SA went.
+ */
+static void in_lower_cb(void *arg)
+{
+	struct in_lower *p = arg;
+	struct sa *sa = p->sa;
+	uint64_t v = atomic_load(&sa->rx_limit);
+	uint64_t top = atomic_load(&sa->replay.top);
+	uint64_t want = atomic_load(&sa->rx_want);
+
+	sa->rx_lowering = false;
+	if (top > v)
+		v = top;
+	if (want > v)
+		v = want;
+	if (p->l->store && sa->state == SA_MATURE && !sa->rx_pending &&
+	    v < sa->persisted &&
+	    !seqstore_put(p->l->store, sa->spi, SEQSTORE_IN, sa->fp, v)) {
+		sa->persisted = v;
+		if (v < sa->rx_durable)
+			sa->rx_durable = v; /* the next sync writes it */
+		p->l->lowered = true;
+	}
+	sa_put(sa);
+	free(p);
+}
+
+/*
+ * The rate fell: a second or more since the last block, and the limit more
+ * than two blocks of the rate since then ahead. Lower the published limit
+ * now, the stored one after a grace period (in_lower_cb): a worker may
+ * still accept against the old limit until it passes a quiescent point.
+ */
+static void in_lower(struct tick_ctx *x, struct sa *sa, uint64_t hi,
+		     uint64_t cur)
+{
+	uint64_t dt = x->now > sa->rx_rate_ms ? x->now - sa->rx_rate_ms : 0;
+	uint64_t dn = hi > sa->rx_rate_top ? hi - sa->rx_rate_top : 0;
+	uint64_t b;
+	struct in_lower *p;
+
+	if (sa->rx_lowering || sa->rx_pending || dt < LIVE_RX_LOWER_MS ||
+	    sa->state != SA_MATURE)
+		return;
+	if (dn > LIVE_RX_BLOCK_MAX)
+		dn = LIVE_RX_BLOCK_MAX;
+	b = dn * LIVE_RX_BLOCK_MS / dt;
+	if (b < LIVE_RX_BLOCK_IDLE)
+		b = LIVE_RX_BLOCK_IDLE;
+	if (cur - hi <= 2 * b)
+		return;
+	p = malloc(sizeof(*p));
+	if (!p)
+		return; /* the old limit stays: safe, only costlier */
+	sa->rx_block = b;
+	sa->rx_rate_top = hi;
+	sa->rx_rate_ms = x->now;
+	in_publish(sa, hi + b);
+	sa->rx_lowering = true;
+	sa_get(sa);
+	p->l = x->l;
+	p->sa = sa;
+	epoch_retire(&x->l->epoch, in_lower_cb, p);
+}
+
+static void in_limit_tick(struct tick_ctx *x, struct sa *sa)
+{
+	uint64_t top = atomic_load(&sa->replay.top);
+	uint64_t want = atomic_load(&sa->rx_want);
+	uint64_t cur = atomic_load(&sa->rx_limit);
+	uint64_t hi = top > want ? top : want, b, next;
+
+	if (hi < cur && cur - hi > sa->rx_block / 2) {
+		/* a worker's ask that this limit already covers (or a race
+		 * with it): the next crossing asks again */
+		if (!sa->rx_pending) {
+			atomic_store(&sa->rx_asked, 0);
+			in_lower(x, sa, hi, cur);
+		}
+		return;
+	}
+	b = in_block(sa, hi, x->now);
+	next = hi > UINT64_MAX - b ? UINT64_MAX : hi + b;
+	if (next <= sa->rx_pending)
+		return; /* asked for already, waiting for its sync */
+	if (!sa->rx_pending && next <= sa->rx_durable) {
+		/* on disk already (a lowered limit raised again) */
+		sa->rx_block = b;
+		sa->rx_rate_top = hi;
+		sa->rx_rate_ms = x->now;
+		in_publish(sa, next);
+		return;
+	}
+	if (seqstore_set(x->l->store, sa->spi, SEQSTORE_IN, sa->fp, next))
+		return;
+	if (next > sa->persisted)
+		sa->persisted = next;
+	sa->rx_pending = next;
+	sa->rx_block = b;
+	sa->rx_rate_top = hi;
+	sa->rx_rate_ms = x->now;
+	x->reserved = true;
 }
 
 static void tick_sa(void *arg, struct sa *sa)
@@ -1272,11 +1561,7 @@ static void tick_sa(void *arg, struct sa *sa)
 			}
 		}
 	} else if (sa->persist && sa->dir == SA_IN) {
-		uint64_t top = atomic_load(&sa->replay.top);
-
-		if (top > sa->persisted &&
-		    !seqstore_set(l->store, sa->spi, SEQSTORE_IN, sa->fp, top))
-			sa->persisted = top;
+		in_limit_tick(x, sa);
 	}
 	if (!sa->soft_s && !sa->hard_s && !sa->soft_bytes && !sa->hard_bytes)
 		return;
@@ -1520,6 +1805,16 @@ void live_tick(struct live *l, uint64_t now)
 	natt_tick(l, now);
 	tick_acquire(l, now);
 	live_for_each_sa(l, tick_sa, &x);
+	/* a dying inbound SA's limit still rises for what is in flight (its
+	 * record stays retired) */
+	for (i = 0; l->store && i < l->ndying; i++) {
+		struct sa *sa = l->dying[i].sa;
+
+		if (sa && sa->persist) {
+			in_limit_tick(&x, sa);
+			seq_retire(l, sa);
+		}
+	}
 	for (i = 0; i < x.nhard; i++) {
 		struct sa *sa = x.hard[i];
 
@@ -1544,42 +1839,51 @@ void live_tick(struct live *l, uint64_t now)
 		}
 		spi_drop(l, d->sa);
 		d->sa->state = SA_DEAD;
+		in_final(l, d->sa);
 		slot_free(l, d->sa);
 		sa_put(d->sa);
 	}
 	l->ndying = keep;
-	/* outbound reservations at once; inbound tops once a second */
+	/* reservations (outbound blocks, inbound limits) at once, all in one
+	 * write; the rest (retired records) once a second */
+	/* lowered limits too: until they are written a crash refuses up
+	 * to the old one */
 	if (l->store && seqstore_dirty(l->store) &&
-	    (x.reserved || now - l->last_sync_ms >= 1000))
+	    (x.reserved || l->lowered || now - l->last_sync_ms >= 1000)) {
 		seq_sync(l);
+		l->lowered = false;
+	}
 	live_commit(l);
+	in_finals(l, false); /* synced at the next tick, or a clean stop */
 	epoch_reclaim(&l->epoch);
 }
 
 void live_persist_final(struct live *l)
 {
-	struct tick_ctx x = { .l = l, .now = mono_ms() };
 	uint32_t t;
 
 	if (!l->store)
 		return;
-	/* only the persistence part of the tick: no expiry now */
+	in_finals(l, true);
+	/*
+	 * The workers have stopped: nothing above the tops was accepted, so
+	 * the tops replace the limits (seqstore_put may lower), and a clean
+	 * restart refuses none of the peer's numbers it has not seen.
+	 */
 	for (t = 0; t < l->ntun; t++) {
 		struct tunnel *tn = l->tun[t];
 		int p;
 
 		for (p = 0; tn && p < tn->nin; p++) {
 			struct sa *sa = tn->in[p];
-			uint64_t s = sa->soft_s, h = sa->hard_s;
-			uint64_t sb = sa->soft_bytes, hb = sa->hard_bytes;
+			uint64_t top = atomic_load(&sa->replay.top);
 
-			sa->soft_s = sa->hard_s = sa->soft_bytes =
-				sa->hard_bytes = 0;
-			tick_sa(&x, sa);
-			sa->soft_s = s;
-			sa->hard_s = h;
-			sa->soft_bytes = sb;
-			sa->hard_bytes = hb;
+			if (sa->persist &&
+			    !seqstore_put(l->store, sa->spi, SEQSTORE_IN,
+					  sa->fp, top)) {
+				sa->persisted = top;
+				sa->rx_pending = 0;
+			}
 		}
 	}
 	seq_sync(l);
@@ -1601,6 +1905,11 @@ void live_destroy(struct live *l)
 			l->sa_in[l->dying[i].sa->slot] = NULL;
 			sa_put(l->dying[i].sa);
 		}
+	for (i = 0; i < l->nfinals; i++)
+		sa_put(l->finals[i].sa);
+	free(l->finals);
+	l->finals = NULL;
+	l->nfinals = 0;
 	for (i = 0; i < l->ntun; i++) {
 		struct tunnel *t = l->tun[i];
 
@@ -1618,6 +1927,8 @@ void live_destroy(struct live *l)
 		tunnel_put(t);
 	}
 	epoch_destroy(&l->epoch);
+	if (l->wake_fd >= 0)
+		close(l->wake_fd);
 	hmap_free(&l->tun_names);
 	hmap_free(&l->spis);
 	hmap_free(&l->out_spis);
@@ -1630,4 +1941,5 @@ void live_destroy(struct live *l)
 	free(l->dying);
 	free(l->hubs);
 	memset(l, 0, sizeof(*l));
+	l->wake_fd = -1;
 }

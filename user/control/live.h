@@ -9,7 +9,8 @@
  * (apply.c), the control socket (ctl.c), lifetimes (live_tick). Changes
  * are staged and take effect at the next live_commit, in this order:
  *   1. the state directory is written and fsync'd (sequence numbers
- *      reserved for new outbound SAs: never reused across restarts);
+ *      reserved for new outbound SAs: never reused across restarts; the
+ *      first accept limit of new inbound SAs: never accepted twice);
  *   2. outbound SAs switch (one atomic pointer store per pair);
  *   3. the new version is published;
  *   4. new inbound SPIs go into the XDP map (only now can a worker find
@@ -34,6 +35,31 @@
 #define LIVE_ACQUIRE_MS 1000 /* at most one acquire a tunnel per second */
 /* Outbound sequence numbers reserved (persisted) ahead of use. */
 #define LIVE_SEQ_BLOCK (1ull << 24) /* 16M: 0.8 s of headroom at 10 Mpps */
+/*
+ * Inbound: the limit a worker accepts up to is persisted ahead of use too,
+ * in blocks of about LIVE_RX_BLOCK_MS of the SA's recent packet rate (at
+ * least LIVE_RX_BLOCK_MIN, at most LIVE_RX_BLOCK_MAX), asked for when the
+ * top is half a block from it. After a crash the window's top is the
+ * stored limit: at most one block of the peer's numbers (about
+ * LIVE_RX_BLOCK_MS of its traffic) is refused, and at a steady rate each
+ * SA costs about 2000 / LIVE_RX_BLOCK_MS writes a second (one fsync a
+ * control-loop turn for all SAs together). An SA whose rate fell (a
+ * second or more since its last block, the limit more than two blocks of
+ * the new rate ahead) has its limit lowered, after a grace period, so an
+ * idle SA keeps at most 2 * LIVE_RX_BLOCK_IDLE ahead (LIVE_RX_BLOCK_MIN
+ * for a second after it last asked).
+ */
+#define LIVE_RX_BLOCK_MS 100
+#define LIVE_RX_BLOCK_MIN 2ull
+/* the least block of a lowered limit: an idle SA keeps 2 x 8 ahead */
+#define LIVE_RX_BLOCK_IDLE 1ull
+/* the first block of an SA whose tunnel has no busier one: a TCP start's
+ * first round trips outrun a write (lowered after a second if idle) */
+#define LIVE_RX_BLOCK_START 2ull
+#define LIVE_RX_BLOCK_MAX (1ull << 22) /* 4M: 0.4 s at 10 Mpps */
+/* the rate fell when no block was asked for this long: the limit comes
+ * down (the control loop turns at least this often while one may) */
+#define LIVE_RX_LOWER_MS 100
 
 struct seqstore;
 
@@ -134,8 +160,18 @@ struct live {
 	size_t npend_out, pend_out_cap;
 	struct live_dying *dying;  /* inbound SAs leaving the version */
 	size_t ndying, dying_cap;
+	/* removed persisted inbound SAs whose exact top is still to be stored
+	 * (in_finals): held by a reference each */
+	struct live_final {
+		struct sa *sa;
+		uint64_t published; /* l->published when removed */
+	} *finals;
+	size_t nfinals, finals_cap;
+	uint64_t published; /* versions published */
+	bool lowered; /* a lowered inbound limit waits for the next sync */
 	struct seqstore *store;    /* NULL: nothing persisted */
 	uint64_t last_sync_ms;
+	int wake_fd; /* eventfd: a worker asks for an inbound limit; -1 none */
 	/* P2MP tunnels: templates whose peers are tunnels (control/p2mp.h) */
 	struct live_hub *hubs;
 	size_t nhubs;
@@ -210,7 +246,12 @@ int live_commit(struct live *l);
 /* Once per control loop turn: lifetimes, sequence reservations, dying
  * SAs, then epoch_reclaim. May commit. */
 void live_tick(struct live *l, uint64_t now_ms);
-/* A clean stop: persist the replay tops one last time. */
+/* Poll it (POLLIN), then live_wake_clear and live_tick: a worker asked
+ * for the next inbound limit. -1: none (no state directory). */
+int live_wake_fd(const struct live *l);
+void live_wake_clear(struct live *l);
+/* A clean stop (the workers have stopped): store the replay tops exactly,
+ * in place of the limits, so a clean restart refuses nothing new. */
 void live_persist_final(struct live *l);
 
 /* Drop the model's reference to nh once no worker can hold it. */

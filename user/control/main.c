@@ -724,7 +724,7 @@ static int run(struct espd *d, int sfd)
 	int ctl_fd = ctl_open(d->cfg.instance, ctl_path, sizeof(ctl_path));
 	struct watchdog wd;
 	struct metrics *metrics;
-	struct pollfd pfd[4];
+	struct pollfd pfd[5];
 
 	nl_neigh_listen6(nl, on_neigh6, d);
 
@@ -743,15 +743,20 @@ static int run(struct espd *d, int sfd)
 	pfd[2] = (struct pollfd){ .fd = nl ? nl_listener_fd(nl) : -1,
 				  .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = metrics_fd(metrics), .events = POLLIN };
+	/* a worker asks for the next inbound limit (live_tick raises it) */
+	pfd[4] = (struct pollfd){ .fd = live_wake_fd(&d->live),
+				  .events = POLLIN };
 	for (;;) {
 		/* router mode: workers wait on LAN hosts' MACs (lan.c) */
 		int wait = watchdog_timeout_ms(&wd, mono_ms(),
-					       d->env.nlans ? 20 : 200);
+					       d->env.nlans ? 20 : 50);
 
 		/* trace and pcap drain the workers' rings every few ms */
 		if (tap_timeout_ms(d) >= 0 && tap_timeout_ms(d) < wait)
 			wait = tap_timeout_ms(d);
-		poll(pfd, 4, wait);
+		poll(pfd, 5, wait);
+		if (pfd[4].revents & POLLIN)
+			live_wake_clear(&d->live);
 		if (pfd[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 

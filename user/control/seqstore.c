@@ -550,6 +550,21 @@ int seqstore_set(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 	return 0;
 }
 
+int seqstore_put(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
+		 const uint8_t fp[SEQSTORE_FP_LEN], uint64_t value)
+{
+	struct rec *r;
+
+	if (dir != SEQSTORE_IN && dir != SEQSTORE_OUT)
+		return -EINVAL;
+	r = lookup(s, spi, dir, fp);
+	if (r && r->value > value) {
+		r->value = value;
+		s->dirty = true;
+	}
+	return seqstore_set(s, spi, dir, fp, value);
+}
+
 void seqstore_retire(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 		     const uint8_t fp[SEQSTORE_FP_LEN])
 {

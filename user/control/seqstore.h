@@ -66,6 +66,13 @@ int seqstore_get(const struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 int seqstore_set(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 		 const uint8_t fp[SEQSTORE_FP_LEN], uint64_t value);
 /*
+ * Set in memory to exactly value, lower or not (a clean stop: the inbound
+ * replay top, known exact once the workers stopped, replaces the limit
+ * persisted ahead of it). Otherwise as seqstore_set.
+ */
+int seqstore_put(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
+		 const uint8_t fp[SEQSTORE_FP_LEN], uint64_t value);
+/*
  * The SA went away: keep its record (the same key may come back) but mark
  * it retired with the time. Retired records beyond the newest
  * SEQSTORE_KEEP_RETIRED are dropped at the next sync. A record that is

@@ -281,6 +281,13 @@ static void rx_post(struct worker *w, struct pkt *p)
 	size_t inner_len;
 	int r;
 
+	/* persisted SAs: only numbers already on disk as accepted-up-to
+	 * (above them, this worker waits for the control thread's sync) */
+	if (__builtin_expect(!sa_rx_limit_ok(p->sa, p->seq), 0) &&
+	    !sa_rx_limit_wait(p->sa, p->seq)) {
+		drop_rx(w, p, DROP_rx_seq_unpersisted);
+		return;
+	}
 	r = replay_update(&p->sa->replay, p->seq);
 	if (r) {
 		drop_rx(w, p, r == REPLAY_DUP ? DROP_rx_replay : DROP_rx_window);

@@ -47,7 +47,8 @@
 	X(lan_ring_full, "LAN XSK TX ring full")                            \
 	X(lan_no_xsk, "destination on a LAN with no XSK on this queue")      \
 	X(rx_policy, "decrypted, but its SPD rule does not protect it with this tunnel") \
-	X(rx_vrf_no_tun, "decrypted for a VRF that has no tun")
+	X(rx_vrf_no_tun, "decrypted for a VRF that has no tun")             \
+	X(rx_seq_unpersisted, "sequence number above the inbound limit on disk (raised ahead of use)")
 
 #define ESPRESSO_X_ENUM(name, help) DROP_##name,
 enum espresso_drop { DROP_NONE = 0, ESPRESSO_DROPS(ESPRESSO_X_ENUM) DROP_MAX };

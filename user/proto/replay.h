@@ -61,9 +61,10 @@ static inline void replay_prefetch(const struct replay_window *w, uint64_t seq)
 }
 
 /*
- * After a restart: every number up to top counts as received (the window's
- * top was persisted; what arrived between the last write and the restart
- * cannot be told apart, so it is all refused). Before any update.
+ * After a restart: every number up to top counts as received (top is the
+ * SA's persisted accept limit, control/live.c: nothing above it was ever
+ * accepted, anything up to it may have been, so it is all refused). Before
+ * any update.
  */
 void replay_restore(struct replay_window *w, uint64_t top);
 

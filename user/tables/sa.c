@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -107,6 +109,11 @@ int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
 	atomic_init(&sa->seq_limit, sa->seq_max);
 	atomic_init(&sa->exhausted, 0);
 	atomic_init(&sa->blocked, 0);
+	atomic_init(&sa->rx_limit, UINT64_MAX);
+	atomic_init(&sa->rx_ask, UINT64_MAX);
+	atomic_init(&sa->rx_want, 0);
+	atomic_init(&sa->rx_asked, 0);
+	sa->rx_wake_fd = -1;
 	sa->pw = calloc_lines(nworkers, sizeof(*sa->pw));
 	if (!sa->pw) {
 		err = -ENOMEM;
@@ -187,6 +194,68 @@ uint64_t sa_seq_reserve(struct sa *sa, uint32_t n)
 		&sa->seq, &last, last + n, memory_order_relaxed,
 		memory_order_relaxed));
 	return last + 1;
+}
+
+bool sa_rx_limit_slow(struct sa *sa, uint64_t seq)
+{
+	uint64_t limit, want;
+
+	/* test before the exchange: the line is not written per packet */
+	if (!atomic_load_explicit(&sa->rx_asked, memory_order_relaxed) &&
+	    !atomic_exchange_explicit(&sa->rx_asked, 1,
+				      memory_order_relaxed) &&
+	    sa->rx_wake_fd >= 0) {
+		uint64_t one = 1;
+		/* once per block; EAGAIN (counter full) means awake anyway */
+		ssize_t r = write(sa->rx_wake_fd, &one, sizeof(one));
+
+		(void)r;
+	}
+	/* rx_ask was loaded with acquire: this limit is at least the one
+	 * published with it, and only grows */
+	limit = atomic_load_explicit(&sa->rx_limit, memory_order_acquire);
+	if (seq <= limit)
+		return true;
+	want = atomic_load_explicit(&sa->rx_want, memory_order_relaxed);
+	while (seq > want &&
+	       !atomic_compare_exchange_weak_explicit(&sa->rx_want, &want, seq,
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+	return false;
+}
+
+/*
+ * A number above the published limit (a new SA's first packets, a jump
+ * after the peer restarted, a ramp faster than a write): the control
+ * thread is asked (sa_rx_limit_slow) and syncs the next limit in about a
+ * write's time. Waiting for it here costs this worker that long, once per
+ * block and only then; refusing would cost the packets (and a TCP stall).
+ * The worker passes no quiescent point meanwhile, so the SA stays. Bounded
+ * (SA_RX_WAIT_MS): a disk that slow, or no control thread to ask, and the
+ * caller refuses the packet and counts it. The yield lets the control
+ * thread run on a machine with fewer cores than threads.
+ */
+bool sa_rx_limit_wait(struct sa *sa, uint64_t seq)
+{
+	struct timespec t0, t;
+
+	if (sa_rx_limit_slow(sa, seq))
+		return true;
+	if (sa->rx_wake_fd < 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		sched_yield();
+		if (seq <= atomic_load_explicit(&sa->rx_limit,
+						memory_order_acquire))
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 +
+			    (t.tv_nsec - t0.tv_nsec) / 1000000 >
+		    SA_RX_WAIT_MS)
+			return false;
+	}
 }
 
 void sa_sum(const struct sa *sa, struct sa_worker *sum)

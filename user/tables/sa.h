@@ -103,6 +103,28 @@ struct sa {
 	_Atomic int blocked;   /* seq_limit reached: control must reserve */
 	/* inbound, written per packet: its own line */
 	_Alignas(CACHELINE) struct replay_window replay;
+	/*
+	 * inbound, persisted (control/live.c): a number is accepted only up
+	 * to rx_limit, which is on disk before it is published, so a restart
+	 * (top := the stored limit) never accepts one accepted before. A
+	 * worker whose number reaches rx_ask (limit - block/2) sets rx_asked
+	 * and, the first to, wakes the control thread on rx_wake_fd: once a
+	 * block. rx_want: the highest authenticated number refused, so a gap
+	 * larger than the block (lost packets) is covered by the next limit.
+	 * Not persisted: both UINT64_MAX.
+	 */
+	_Atomic uint64_t rx_limit;
+	_Atomic uint64_t rx_ask;
+	_Atomic uint64_t rx_want;
+	_Atomic int rx_asked;
+	int rx_wake_fd;        /* eventfd; -1: none (the next tick sees it) */
+	/* control thread only: the block and the rate it was sized by; the
+	 * highest limit safe to publish without a sync (what is on disk, and
+	 * after the next sync); a reservation waiting for that sync (0 none);
+	 * a lowering waiting for its grace period (live.c) */
+	uint64_t rx_block, rx_rate_top, rx_rate_ms;
+	uint64_t rx_durable, rx_pending;
+	bool rx_lowering;
 };
 
 _Static_assert(__builtin_offsetof(struct sa, pw) + sizeof(void *) <= CACHELINE,
@@ -170,6 +192,25 @@ static inline const struct esp_sa_params *sa_wire(const struct sa *sa)
 {
 	return atomic_load_explicit(&((struct sa *)sa)->wire,
 				    memory_order_acquire);
+}
+
+/*
+ * Inbound, after the ICV passed and before replay_update: may seq be
+ * accepted, as far as the persisted limit goes? Past rx_ask it asks the
+ * control thread for the next block (once; the slow path, out of line).
+ */
+bool sa_rx_limit_slow(struct sa *sa, uint64_t seq);
+/* The same, then wait (at most SA_RX_WAIT_MS) for the control thread to
+ * publish a limit that covers seq: the packet path's answer (sa.c). */
+#define SA_RX_WAIT_MS 100
+bool sa_rx_limit_wait(struct sa *sa, uint64_t seq);
+static inline bool sa_rx_limit_ok(struct sa *sa, uint64_t seq)
+{
+	if (__builtin_expect(seq < atomic_load_explicit(&sa->rx_ask,
+							 memory_order_acquire),
+			     1))
+		return true;
+	return sa_rx_limit_slow(sa, seq);
 }
 
 /* Counters summed over the workers (read by the control thread). */
