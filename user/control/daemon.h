@@ -30,11 +30,13 @@
 enum espd_quit { ESPD_QUIT_NONE, ESPD_QUIT_STOP, ESPD_QUIT_KEEP };
 
 struct seqstore;
+struct topmap;
 
 struct espd {
 	struct cfg cfg;
 	struct live live;
 	struct seqstore *store;
+	struct topmap *tops; /* exact inbound tops (topmap.h); NULL none */
 	struct bpf_state bpf;
 	struct worker_env env;
 	struct worker *workers;

@@ -13,6 +13,7 @@
 
 #include "control/live.h"
 #include "control/seqstore.h"
+#include "control/topmap.h"
 #include "espresso/common.h"
 #include "lib/log.h"
 
@@ -122,6 +123,11 @@ int live_init(struct live *l, int nworkers, int uplink_mtu,
 	}
 	l->dirty = true;
 	return live_commit(l);
+}
+
+void live_set_tops(struct live *l, struct topmap *tops)
+{
+	l->tops = tops;
 }
 
 int live_wake_fd(const struct live *l)
@@ -429,6 +435,10 @@ static void in_finals(struct live *l, bool workers_gone)
 				  top))
 			seqstore_retire(l->store, f->sa->spi, SEQSTORE_IN,
 					f->sa->fp);
+		/* the seqstore has the exact top now: the record goes (were
+		 * this written to disk after a crash, the limit is there) */
+		topmap_release(l->tops, f->sa->rx_exact);
+		f->sa->rx_exact = NULL;
 		sa_put(f->sa);
 	}
 	l->nfinals = keep;
@@ -584,6 +594,72 @@ static uint64_t in_block_start(const struct live *l, const struct sa *sa)
 	return b;
 }
 
+/*
+ * Let the workers accept up to lim (on disk: at most rx_durable). The limit
+ * first: a worker that sees the new rx_ask (acquire) sees it too.
+ */
+static void in_publish(struct sa *sa, uint64_t lim)
+{
+	uint64_t half = sa->rx_block / 2;
+
+	atomic_store_explicit(&sa->rx_limit, lim, memory_order_release);
+	atomic_store_explicit(&sa->rx_ask, lim > half ? lim - half : 0,
+			      memory_order_release);
+	atomic_store_explicit(&sa->rx_asked, 0, memory_order_relaxed);
+}
+
+/*
+ * Where an inbound SA's window starts. The seqstore holds its limit,
+ * persisted ahead of use: no number above it was ever accepted. The tops
+ * file (topmap.h) holds, in this boot, its exact top: after a crash or a
+ * kill only what was really accepted is refused. After a reboot (no
+ * record) the window starts at the limit: at most the block it was
+ * reserved by (about LIVE_RX_BLOCK_MS of the peer's traffic) is refused.
+ */
+static int in_restore(struct live *l, struct sa *sa)
+{
+	uint64_t stored = 0, top, exact = 0;
+	bool found = false;
+
+	/* the same SA removed before (committed): its exact top */
+	in_finals(l, false);
+	seqstore_get(l->store, sa->spi, SEQSTORE_IN, sa->fp, &stored);
+	top = stored;
+	if (l->tops) {
+		sa->rx_exact = topmap_claim(l->tops, sa->spi, sa->fp, stored,
+					    &exact, &found);
+		if (!sa->rx_exact)
+			log_rl(LOG_LVL_WARN, 10, "state directory: the tops "
+			       "file is full: SA 0x%08x restarts from its "
+			       "limit after a crash", sa->spi);
+		if (found)
+			top = exact;
+	}
+	if (top)
+		replay_restore(&sa->replay, top);
+	sa->rx_wake_fd = l->wake_fd;
+	sa->rx_block = in_block_start(l, sa);
+	sa->rx_rate_top = top;
+	sa->rx_rate_ms = mono_ms();
+	sa->rx_durable = stored;
+	sa->persisted = top > UINT64_MAX - sa->rx_block ? UINT64_MAX
+							 : top + sa->rx_block;
+	if (sa->persisted <= stored) {
+		/* on disk already (a crash left its limit ahead of its top) */
+		sa->persisted = stored;
+		sa->rx_pending = 0;
+		in_publish(sa, stored);
+		return 0;
+	}
+	/* nothing above the top until the next sync (every packet takes
+	 * the slow path until then: rx_ask 0) */
+	atomic_store(&sa->rx_limit, top);
+	atomic_store(&sa->rx_ask, 0);
+	sa->rx_pending = sa->persisted;
+	return seqstore_set(l->store, sa->spi, SEQSTORE_IN, sa->fp,
+			    sa->persisted);
+}
+
 /* Where this SA's sequence numbers start, from the state directory. */
 static int seq_restore(struct live *l, struct sa *sa)
 {
@@ -598,27 +674,8 @@ static int seq_restore(struct live *l, struct sa *sa)
 	ret = seqstore_fingerprint(sa->key, sa->key_len, fp);
 	if (ret)
 		return ret;
-	if (sa->dir == SA_IN) {
-		/* the same SA removed before (committed): its exact top */
-		in_finals(l, false);
-		/* any number up to the stored limit may have been accepted */
-		if (!seqstore_get(l->store, sa->spi, SEQSTORE_IN, fp, &v))
-			replay_restore(&sa->replay, v);
-		sa->rx_wake_fd = l->wake_fd;
-		sa->rx_block = in_block_start(l, sa);
-		sa->rx_rate_top = v;
-		sa->rx_rate_ms = mono_ms();
-		/* nothing above it until the next sync (every packet takes
-		 * the slow path until then: rx_ask 0) */
-		atomic_store(&sa->rx_limit, v);
-		atomic_store(&sa->rx_ask, 0);
-		sa->rx_durable = v;
-		sa->persisted = v > UINT64_MAX - sa->rx_block ?
-					UINT64_MAX : v + sa->rx_block;
-		sa->rx_pending = sa->persisted;
-		return seqstore_set(l->store, sa->spi, SEQSTORE_IN, fp,
-				    sa->persisted);
-	}
+	if (sa->dir == SA_IN)
+		return in_restore(l, sa);
 	seqstore_get(l->store, sa->spi, SEQSTORE_OUT, fp, &v);
 	if (v >= sa->seq_max) {
 		atomic_store(&sa->seq, sa->seq_max);
@@ -631,20 +688,6 @@ static int seq_restore(struct live *l, struct sa *sa)
 	v = v + LIVE_SEQ_BLOCK < sa->seq_max ? v + LIVE_SEQ_BLOCK : sa->seq_max;
 	sa->persisted = v;
 	return seqstore_set(l->store, sa->spi, SEQSTORE_OUT, fp, v);
-}
-
-/*
- * Let the workers accept up to lim (on disk: at most rx_durable). The limit
- * first: a worker that sees the new rx_ask (acquire) sees it too.
- */
-static void in_publish(struct sa *sa, uint64_t lim)
-{
-	uint64_t half = sa->rx_block / 2;
-
-	atomic_store_explicit(&sa->rx_limit, lim, memory_order_release);
-	atomic_store_explicit(&sa->rx_ask, lim > half ? lim - half : 0,
-			      memory_order_release);
-	atomic_store_explicit(&sa->rx_asked, 0, memory_order_relaxed);
 }
 
 /* After a sync: let the workers use what is now on disk. */

@@ -39,24 +39,23 @@
  * Inbound: the limit a worker accepts up to is persisted ahead of use too,
  * in blocks of about LIVE_RX_BLOCK_MS of the SA's recent packet rate (at
  * least LIVE_RX_BLOCK_MIN, at most LIVE_RX_BLOCK_MAX), asked for when the
- * top is half a block from it. After a crash the window's top is the
- * stored limit: at most one block of the peer's numbers (about
- * LIVE_RX_BLOCK_MS of its traffic) is refused, and at a steady rate each
- * SA costs about 2000 / LIVE_RX_BLOCK_MS writes a second (one fsync a
- * control-loop turn for all SAs together). An SA whose rate fell (a
- * second or more since its last block, the limit more than two blocks of
+ * top is half a block from it. It matters after a reboot only: after a
+ * crash, a kill or an upgrade the window restarts from its exact top (the
+ * tops file, topmap.h); after a reboot from the limit, so at most one block
+ * of the peer's numbers (about LIVE_RX_BLOCK_MS of its traffic, or
+ * LIVE_RX_BLOCK_MIN packets) is refused. Blocks this large keep a busy
+ * control thread (a batch of 10,000 tunnels: half a second) from holding
+ * up a worker. An SA whose rate fell (the limit more than two blocks of
  * the new rate ahead) has its limit lowered, after a grace period, so an
- * idle SA keeps at most 2 * LIVE_RX_BLOCK_IDLE ahead (LIVE_RX_BLOCK_MIN
- * for a second after it last asked).
+ * idle SA keeps at most 2 * LIVE_RX_BLOCK_IDLE ahead.
  */
-#define LIVE_RX_BLOCK_MS 100
-#define LIVE_RX_BLOCK_MIN 2ull
-/* the least block of a lowered limit: an idle SA keeps 2 x 8 ahead */
-#define LIVE_RX_BLOCK_IDLE 1ull
-/* the first block of an SA whose tunnel has no busier one: a TCP start's
- * first round trips outrun a write (lowered after a second if idle) */
-#define LIVE_RX_BLOCK_START 2ull
-#define LIVE_RX_BLOCK_MAX (1ull << 22) /* 4M: 0.4 s at 10 Mpps */
+#define LIVE_RX_BLOCK_MS 1000
+#define LIVE_RX_BLOCK_MIN 256ull
+/* the least block of a lowered limit */
+#define LIVE_RX_BLOCK_IDLE 128ull
+/* the first block of an SA whose tunnel has no busier one */
+#define LIVE_RX_BLOCK_START 256ull
+#define LIVE_RX_BLOCK_MAX (1ull << 24) /* 16M: 1.6 s at 10 Mpps */
 /* the rate fell when no block was asked for this long: the limit comes
  * down (the control loop turns at least this often while one may) */
 #define LIVE_RX_LOWER_MS 100
@@ -170,6 +169,7 @@ struct live {
 	uint64_t published; /* versions published */
 	bool lowered; /* a lowered inbound limit waits for the next sync */
 	struct seqstore *store;    /* NULL: nothing persisted */
+	struct topmap *tops;       /* exact inbound tops, this boot; NULL none */
 	uint64_t last_sync_ms;
 	int wake_fd; /* eventfd: a worker asks for an inbound limit; -1 none */
 	/* P2MP tunnels: templates whose peers are tunnels (control/p2mp.h) */
@@ -249,6 +249,10 @@ void live_tick(struct live *l, uint64_t now_ms);
 /* Poll it (POLLIN), then live_wake_clear and live_tick: a worker asked
  * for the next inbound limit. -1: none (no state directory). */
 int live_wake_fd(const struct live *l);
+/* The tops file (topmap.h), before any SA is added; the caller keeps it
+ * open until live_destroy. */
+struct topmap;
+void live_set_tops(struct live *l, struct topmap *tops);
 void live_wake_clear(struct live *l);
 /* A clean stop (the workers have stopped): store the replay tops exactly,
  * in place of the limits, so a clean restart refuses nothing new. */

@@ -38,6 +38,7 @@
 #include "control/neigh.h"
 #include "control/seqstore.h"
 #include "control/spdstore.h"
+#include "control/topmap.h"
 #include "proto/esp.h"
 #include "core/handoff.h"
 #include "control/napi.h"
@@ -469,6 +470,18 @@ static int open_state(struct espd *d, const char *dir)
 		log_err("state directory: %s", err);
 		return ret;
 	}
+	/* the exact inbound tops of this boot (topmap.h) */
+	ret = topmap_open(&d->tops, dir, err, sizeof(err));
+	if (ret) {
+		log_err("state directory: %s", err);
+		return ret;
+	}
+	if (topmap_dropped(d->tops))
+		log_warn("state directory %s: %zu inbound replay tops are from "
+			 "before a reboot: those SAs restart from their limits "
+			 "persisted ahead of use (the peer's next numbers up to "
+			 "them are refused as replays)",
+			 dir, topmap_dropped(d->tops));
 	/* the policies added through espressoctl (spdstore.h) */
 	if ((size_t)snprintf(d->spd.store, sizeof(d->spd.store), "%s/policies",
 			     dir) >= sizeof(d->spd.store)) {
@@ -621,6 +634,7 @@ static int setup(struct espd *d, const char *obj, bool xdp_attached,
 			  &ops, d->store);
 	if (err_n)
 		return err_n;
+	live_set_tops(&d->live, d->tops);
 	err_n = apply_config(&d->live, &d->cfg, err, sizeof(err));
 	if (err_n) {
 		log_err("%s", err);
@@ -708,6 +722,8 @@ static void teardown(struct espd *d, bool keep)
 			tun_persist(d->vrf_fds[i][0], false);
 		tun_close(d->vrf_fds[i], d->cfg.workers.queues);
 	}
+	topmap_close(d->tops);
+	d->tops = NULL;
 	seqstore_close(d->store);
 	d->store = NULL;
 	if (keep)

@@ -293,6 +293,7 @@ static void rx_post(struct worker *w, struct pkt *p)
 		drop_rx(w, p, r == REPLAY_DUP ? DROP_rx_replay : DROP_rx_window);
 		return;
 	}
+	sa_rx_note(p->sa, p->seq);
 	if (__builtin_expect(p->peer != 0, 0))
 		rx_peer_seen(w, p);
 	r = esp_decap_inner(inner,

@@ -115,6 +115,9 @@ struct sa {
 	 */
 	_Atomic uint64_t rx_limit;
 	_Atomic uint64_t rx_ask;
+	/* inbound, persisted: this SA's record in the tops file, the exact
+	 * top that outlives the process (control/topmap.h); NULL: none */
+	_Atomic uint64_t *rx_exact;
 	_Atomic uint64_t rx_want;
 	_Atomic int rx_asked;
 	int rx_wake_fd;        /* eventfd; -1: none (the next tick sees it) */
@@ -211,6 +214,25 @@ static inline bool sa_rx_limit_ok(struct sa *sa, uint64_t seq)
 			     1))
 		return true;
 	return sa_rx_limit_slow(sa, seq);
+}
+
+/*
+ * After replay_update accepted seq, before the packet goes on: the exact
+ * top in the tops file (a store to a shared mapping; only when it rises).
+ */
+static inline void sa_rx_note(struct sa *sa, uint64_t seq)
+{
+	_Atomic uint64_t *t = sa->rx_exact;
+	uint64_t cur;
+
+	if (!t)
+		return;
+	cur = atomic_load_explicit(t, memory_order_relaxed);
+	while (seq > cur &&
+	       !atomic_compare_exchange_weak_explicit(t, &cur, seq,
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
 }
 
 /* Counters summed over the workers (read by the control thread). */
