@@ -19,12 +19,13 @@
 #    resumes within 2 s of the start;
 #  - every ESP sequence number gw-a sends after the restart is above every
 #    one it sent before (AES-GCM: a reused number is a reused IV);
-#  - the last ESP packet of gw-b captured before the kill (no time given for
-#    anything to reach the disk), replayed to gw-a after the restart, is
-#    dropped and counted as a replay (rx_replay + 1, rx_window + 0): gw-a
-#    accepts only up to an inbound limit persisted ahead of use, and
-#    restarts with its window's top there; no packet of gw-b was refused
-#    for want of a limit (rx_seq_unpersisted 0);
+#  - the ESP packet of gw-b that gw-a accepted last before the kill (its
+#    replay top read a few ms before the SIGKILL; no time given for anything
+#    to reach the disk), replayed to gw-a after the restart, is dropped and
+#    counted as a replay (rx_replay + 1, rx_window + 0): gw-a keeps each
+#    inbound SA's exact top in its tops file (a shared mapping the page
+#    cache keeps after the process dies); no packet of gw-b was refused for
+#    want of a persisted limit (rx_seq_unpersisted 0);
 #  - a second espressod for the same instance is refused, and the first
 #    one's control socket still answers;
 #  - a clean stop takes under 0.5 s, removes the tun and its routes, and
@@ -34,6 +35,13 @@ PY=/usr/bin/python3
 TS_PID= PING_PIDS=
 
 trap capture_cleanup EXIT
+
+in_sa_top() { # in_sa_top a|b SPI: the inbound SA's replay top
+	ctl "$1" -j show sa | $PY -c '
+import json, sys
+print(next(s["replay_top"] for s in json.load(sys.stdin)
+           if s["dir"] == "in" and int(s["spi"], 0) == int(sys.argv[1], 0)))' "$2"
+}
 
 in_sa_errors() { # in_sa_errors a|b REASON: the inbound SA's count
 	ctl "$1" -j show sa | $PY -c '
@@ -63,6 +71,7 @@ PING_PIDS="$PING_PIDS $!"
 sleep 1 # traffic both ways; nothing waits for gw-a's state to be written
 
 say "SIGKILL gw-a"
+top_kill=$(in_sa_top a 0x2000)
 kill -KILL "$PID_A"
 wait "$PID_A" 2>/dev/null
 PID_A=
@@ -114,20 +123,20 @@ u0=$(in_sa_errors a rx_seq_unpersisted)
 echo "   after the restart: gw-a refused $r0 of gw-b's packets as replays," \
 	"$w0 as too old, $u0 for want of a persisted limit"
 [ "$u0" = 0 ] || fail "$u0 packets of gw-b refused for want of a persisted limit"
-$PY - "$WORK/wire.pcap" "$t_kill" <<'PY' >"$WORK/replay.hex" || fail "no ESP of gw-b captured"
+$PY - "$WORK/wire.pcap" "$top_kill" <<'PY' >"$WORK/replay.hex" || fail "gw-b's ESP with seq $top_kill not captured"
 import struct, sys
 from scapy.all import rdpcap, IP
-kill = float(sys.argv[2])
-last = None
+top = int(sys.argv[2])
 for p in rdpcap(sys.argv[1]):
-    if IP in p and p[IP].proto == 50 and p[IP].src == "192.0.2.2" and float(p.time) < kill:
-        last = p
-if last is None:
+    if IP in p and p[IP].proto == 50 and p[IP].src == "192.0.2.2":
+        spi, seq = struct.unpack("!II", bytes(p[IP].payload)[:8])
+        if spi == 0x2000 and seq == top:
+            break
+else:
     sys.exit(1)
-esp = bytes(last[IP].payload)
-print("   replaying gw-b's last ESP before the kill: spi 0x%08x seq %d" %
-      struct.unpack("!II", esp[:8]), file=sys.stderr)
-print(bytes(last).hex())
+print("   replaying the last ESP gw-a accepted before the kill: spi 0x%08x "
+      "seq %d" % (spi, seq), file=sys.stderr)
+print(bytes(p).hex())
 PY
 ip netns exec "$NS_W" $PY - "$(cat "$WORK/replay.hex")" <<'PY'
 import sys

@@ -32,6 +32,7 @@
 #include "control/neigh.h"
 #include "control/spialloc.h"
 #include "control/seqstore.h"
+#include "control/topmap.h"
 #include "proto/esp.h"
 
 #define NWORKERS 2
@@ -1632,6 +1633,117 @@ Test(persist, in_readded_exact_top)
 	cr_assert_neq(replay_check(&sa->replay, 2), REPLAY_OK);
 	cr_assert(accept_one(sa, 3), "the peer's next number refused");
 	crash(&L, s);
+}
+
+/* A start with the tops file of the given boot ("boot-1" or another). */
+static struct topmap *tops_open(struct live *l, const char *boot)
+{
+	struct topmap *m;
+	int ret = topmap_open_boot(&m, sdir, boot, err, sizeof(err));
+
+	cr_assert_eq(ret, 0, "topmap_open: %d %s", ret, err);
+	live_set_tops(l, m);
+	return m;
+}
+
+/* A worker's accept as rx_post does it: limit, window, the tops file. */
+static bool accept_noted(struct sa *sa, uint64_t seq)
+{
+	if (!accept_one(sa, seq))
+		return false;
+	sa_rx_note(sa, seq);
+	return true;
+}
+
+/*
+ * A crash (no clean stop, nothing synced since) in the same boot: the
+ * window restarts at the exact top from the tops file, so the last packet
+ * accepted is refused and the peer's next number is not. After a reboot
+ * (the tops file of another boot: its records dropped) the window starts
+ * at the limit persisted ahead of use: nothing accepted before is taken
+ * again, at the cost of the numbers up to the limit.
+ */
+Test(persist, in_crash_exact_top_this_boot)
+{
+	struct seqstore *s = start(&L);
+	struct topmap *m = tops_open(&L, "boot-1");
+	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	uint64_t n, lim, v;
+	uint8_t fp[SEQSTORE_FP_LEN];
+
+	cr_assert_not_null(sa->rx_exact);
+	memcpy(fp, sa->fp, sizeof(fp));
+	commit_ok(&L);
+	for (n = 1; n <= 100; n++)
+		cr_assert(accept_noted(sa, n), "%llu refused",
+			  (unsigned long long)n);
+	lim = atomic_load(&sa->rx_limit);
+	cr_assert_gt(lim, 100u);
+	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, sa->fp, &v), 0);
+	cr_assert_eq(v, lim, "the limit is on disk");
+	crash(&L, s);
+	topmap_close(m);
+
+	/* the same boot: exact */
+	s = start(&L);
+	m = tops_open(&L, "boot-1");
+	cr_assert_eq(topmap_dropped(m), 0u);
+	cr_assert_eq(topmap_count(m), 1u);
+	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	cr_assert_eq(atomic_load(&sa->replay.top), 100u);
+	cr_assert_neq(replay_check(&sa->replay, 100), REPLAY_OK,
+		      "the last packet before the crash accepted again");
+	cr_assert_neq(replay_check(&sa->replay, 37), REPLAY_OK);
+	cr_assert(accept_noted(sa, 101), "the peer's next number refused");
+	crash(&L, s);
+	topmap_close(m);
+
+	/* a reboot: the records go, the window starts at the limit */
+	s = start(&L);
+	m = tops_open(&L, "boot-2");
+	cr_assert_eq(topmap_dropped(m), 1u);
+	cr_assert_eq(topmap_count(m), 0u);
+	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, fp, &v), 0);
+	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	cr_assert_geq(v, 101u);
+	cr_assert_eq(atomic_load(&sa->replay.top), v);
+	for (n = 1; n <= 101; n++)
+		cr_assert_neq(replay_check(&sa->replay, n), REPLAY_OK,
+			      "%llu accepted after the reboot",
+			      (unsigned long long)n);
+	cr_assert(accept_noted(sa, v + 1));
+	crash(&L, s);
+	topmap_close(m);
+}
+
+/* A removed SA's record leaves the tops file once its exact top is in the
+ * seqstore; added again, it finds that top there. */
+Test(persist, in_removed_leaves_tops)
+{
+	struct seqstore *s = start(&L);
+	struct topmap *m = tops_open(&L, "boot-1");
+	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	uint64_t t;
+
+	commit_ok(&L);
+	cr_assert(accept_noted(sa, 7));
+	cr_assert_eq(topmap_count(m), 1u);
+	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)), 0,
+		     "%s", err);
+	commit_ok(&L);
+	t = now_ms();
+	live_tick(&L, t + LIVE_IN_GRACE_MS + 1);
+	live_tick(&L, t + LIVE_IN_GRACE_MS + 2);
+	cr_assert_eq(topmap_count(m), 0u);
+	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	cr_assert_eq(topmap_count(m), 1u);
+	cr_assert_eq(atomic_load(&sa->replay.top), 7u);
+	cr_assert(accept_noted(sa, 8));
+	crash(&L, s);
+	topmap_close(m);
 }
 
 /*
