@@ -26,6 +26,13 @@
 #    inbound SA's exact top in its tops file (a shared mapping the page
 #    cache keeps after the process dies); no packet of gw-b was refused for
 #    want of a persisted limit (rx_seq_unpersisted 0);
+#  - after a reboot (simulated: the tops file's boot id changed, as the page
+#    cache it lives in would be gone), gw-a warns, and its window restarts
+#    at the limit persisted ahead of use: at or above the limit it had
+#    published before the SIGKILL, so nothing it accepted is taken again;
+#    traffic resumes once gw-b's numbers pass it (a ping flood from B's
+#    side drives them there), the
+#    numbers refused meanwhile counted as rx_replay, at most the gap;
 #  - a second espressod for the same instance is refused, and the first
 #    one's control socket still answers;
 #  - a clean stop takes under 0.5 s, removes the tun and its routes, and
@@ -149,6 +156,45 @@ w1=$(in_sa_errors a rx_window)
 echo "   rx_replay $r0 -> $r1, rx_window $w0 -> $w1"
 [ $(( r1 - r0 )) = 1 ] && [ "$w1" = "$w0" ] ||
 	fail "the replayed packet was not dropped as exactly one replay"
+
+say "a reboot (simulated): gw-a restarts its window at the persisted limit"
+in_sa_field() { # in_sa_field a|b SPI FIELD
+	ctl "$1" -j show sa | $PY -c '
+import json, sys
+print(next(s[sys.argv[2]] for s in json.load(sys.stdin)
+           if s["dir"] == "in" and int(s["spi"], 0) == int(sys.argv[1], 0)))' "$2" "$3"
+}
+top_k=$(in_sa_field a 0x2000 replay_top)
+lim_k=$(in_sa_field a 0x2000 rx_limit)
+kill -KILL "$PID_A"
+wait "$PID_A" 2>/dev/null
+PID_A=
+$PY - "$WORK/state-a/tops" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(8)
+    f.write(b"simulated-reboot".ljust(40, b"\0"))
+PY
+gw_start a
+grep -q "from before a reboot" "$WORK/gw-a.log" || fail "no warning about the reboot: $(cat "$WORK/gw-a.log")"
+top_r=$(in_sa_field a 0x2000 replay_top)
+echo "   before: top $top_k, limit $lim_k; restarted at $top_r"
+[ "$top_r" -ge "$lim_k" ] && [ "$top_r" -gt "$top_k" ] ||
+	fail "after the reboot the window starts at $top_r, below the limit $lim_k"
+t_start=$(now)
+# gw-b's numbers up to the limit: its echo requests, quicker than the pings
+ip netns exec "$NS_B" ping -q -i 0.002 -c $(( top_r - top_k + 20 )) -W 0.05 10.1.0.1 >/dev/null 2>&1 || true
+t_up=
+for _ in $(seq 150); do
+	if ip netns exec "$NS_A" ping -c 1 -W 0.1 10.2.0.1 >/dev/null 2>&1; then
+		t_up=$(now)
+		break
+	fi
+done
+[ -n "$t_up" ] || fail "no traffic 15 s after the reboot: $(ctl a -j show sa) $(ctl b -j show sa)"
+refused=$(in_sa_errors a rx_replay)
+echo "   traffic $(elapsed "$t_start" "$t_up") s after the start, $refused of gw-b's numbers refused meanwhile (the gap: $(( top_r - top_k )))"
+[ "$refused" -le $(( top_r - top_k )) ] || fail "$refused refused, more than the gap"
 
 say "one espressod per instance"
 if ip netns exec "$NS_A" "$ROOT/espressod" -c "$WORK/gw-a.conf" \

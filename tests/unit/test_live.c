@@ -1746,6 +1746,39 @@ Test(persist, in_removed_leaves_tops)
 	topmap_close(m);
 }
 
+/* Removed and added again before the old one's top was stored: the old
+ * one's finish neither frees the new one's record nor lowers its limit. */
+Test(persist, in_readded_at_once_keeps_records)
+{
+	struct seqstore *s = start(&L);
+	struct topmap *m = tops_open(&L, "boot-1");
+	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	_Atomic uint64_t *slot;
+	uint64_t t, lim, v;
+
+	commit_ok(&L);
+	cr_assert(accept_noted(sa, 7));
+	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)), 0,
+		     "%s", err);
+	commit_ok(&L);
+	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	slot = sa->rx_exact;
+	cr_assert_eq(atomic_load(&sa->replay.top), 7u);
+	cr_assert(accept_noted(sa, 8));
+	lim = atomic_load(&sa->rx_limit);
+	t = now_ms();
+	live_tick(&L, t + LIVE_IN_GRACE_MS + 1);
+	live_tick(&L, t + LIVE_IN_GRACE_MS + 2);
+	cr_assert_eq(topmap_count(m), 1u);
+	cr_assert_eq(sa->rx_exact, slot);
+	cr_assert_eq(atomic_load(slot), 8u);
+	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, sa->fp, &v), 0);
+	cr_assert_geq(v, lim, "the stored limit went below the published one");
+	crash(&L, s);
+	topmap_close(m);
+}
+
 /*
  * An outbound SA replaced by a new one (a rekey: live_sa_add on a tunnel
  * that has one) is retired from the state directory as a deleted one is:

@@ -406,6 +406,15 @@ static void in_final(struct live *l, struct sa *sa)
 	l->finals[l->nfinals++].published = l->published;
 }
 
+/* An inbound SA with the same SPI and key is in the model again. */
+static bool in_record_taken(struct live *l, const struct sa *gone)
+{
+	const struct sa *cur = in_by_spi(l, gone->spi);
+
+	return cur && cur != gone && cur->persist &&
+	       !memcmp(cur->fp, gone->fp, sizeof(cur->fp));
+}
+
 /*
  * Store the exact tops of the SAs in_final noted, once a version without
  * them is published and every worker has passed a quiescent point since
@@ -431,6 +440,12 @@ static void in_finals(struct live *l, bool workers_gone)
 			synced = true;
 		}
 		top = atomic_load(&f->sa->replay.top);
+		if (in_record_taken(l, f->sa)) {
+			/* added again meanwhile: the new SA owns the records
+			 * (its limit, its slot), not to be lowered or freed */
+			sa_put(f->sa);
+			continue;
+		}
 		if (!seqstore_put(l->store, f->sa->spi, SEQSTORE_IN, f->sa->fp,
 				  top))
 			seqstore_retire(l->store, f->sa->spi, SEQSTORE_IN,
