@@ -43,11 +43,21 @@ TS_PID= PING_PIDS=
 
 trap capture_cleanup EXIT
 
-in_sa_top() { # in_sa_top a|b SPI: the inbound SA's replay top
+in_sa_field() { # in_sa_field a|b SPI FIELD: of the inbound SA's show -j
 	ctl "$1" -j show sa | $PY -c '
 import json, sys
-print(next(s["replay_top"] for s in json.load(sys.stdin)
-           if s["dir"] == "in" and int(s["spi"], 0) == int(sys.argv[1], 0)))' "$2"
+print(next(s[sys.argv[2]] for s in json.load(sys.stdin)
+           if s["dir"] == "in" and int(s["spi"], 0) == int(sys.argv[1], 0)))' "$2" "$3"
+}
+
+ping_up() { # ping_up TRIES: ping through gw-a until one answers; its time
+	for _ in $(seq "$1"); do
+		if ip netns exec "$NS_A" ping -c 1 -W 0.1 10.2.0.1 >/dev/null 2>&1; then
+			now
+			return 0
+		fi
+	done
+	return 1
 }
 
 in_sa_errors() { # in_sa_errors a|b REASON: the inbound SA's count
@@ -78,7 +88,7 @@ PING_PIDS="$PING_PIDS $!"
 sleep 1 # traffic both ways; nothing waits for gw-a's state to be written
 
 say "SIGKILL gw-a"
-top_kill=$(in_sa_top a 0x2000)
+top_kill=$(in_sa_field a 0x2000 replay_top)
 kill -KILL "$PID_A"
 wait "$PID_A" 2>/dev/null
 PID_A=
@@ -103,13 +113,7 @@ sleep 0.5
 say "start gw-a again"
 t_start=$(now)
 gw_start a
-t_up=
-for _ in $(seq 100); do
-	if ip netns exec "$NS_A" ping -c 1 -W 0.1 10.2.0.1 >/dev/null 2>&1; then
-		t_up=$(now)
-		break
-	fi
-done
+t_up=$(ping_up 100)
 [ -n "$t_up" ] || fail "no traffic after the restart: $(cat "$WORK/gw-a.log")"
 resume=$(elapsed "$t_start" "$t_up")
 echo "   down $(elapsed "$t_kill" "$t_start") s; traffic $resume s after the start"
@@ -158,12 +162,6 @@ echo "   rx_replay $r0 -> $r1, rx_window $w0 -> $w1"
 	fail "the replayed packet was not dropped as exactly one replay"
 
 say "a reboot (simulated): gw-a restarts its window at the persisted limit"
-in_sa_field() { # in_sa_field a|b SPI FIELD
-	ctl "$1" -j show sa | $PY -c '
-import json, sys
-print(next(s[sys.argv[2]] for s in json.load(sys.stdin)
-           if s["dir"] == "in" and int(s["spi"], 0) == int(sys.argv[1], 0)))' "$2" "$3"
-}
 top_k=$(in_sa_field a 0x2000 replay_top)
 lim_k=$(in_sa_field a 0x2000 rx_limit)
 kill -KILL "$PID_A"
@@ -184,13 +182,7 @@ echo "   before: top $top_k, limit $lim_k; restarted at $top_r"
 t_start=$(now)
 # gw-b's numbers up to the limit: its echo requests, quicker than the pings
 ip netns exec "$NS_B" ping -q -i 0.002 -c $(( top_r - top_k + 20 )) -W 0.05 10.1.0.1 >/dev/null 2>&1 || true
-t_up=
-for _ in $(seq 150); do
-	if ip netns exec "$NS_A" ping -c 1 -W 0.1 10.2.0.1 >/dev/null 2>&1; then
-		t_up=$(now)
-		break
-	fi
-done
+t_up=$(ping_up 150)
 [ -n "$t_up" ] || fail "no traffic 15 s after the reboot: $(ctl a -j show sa) $(ctl b -j show sa)"
 refused=$(in_sa_errors a rx_replay)
 echo "   traffic $(elapsed "$t_start" "$t_up") s after the start, $refused of gw-b's numbers refused meanwhile (the gap: $(( top_r - top_k )))"

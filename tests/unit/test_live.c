@@ -1423,6 +1423,16 @@ static bool accept_one(struct sa *sa, uint64_t seq)
 	       replay_update(&sa->replay, seq) == REPLAY_OK;
 }
 
+/* Ticks past a deleted inbound SA's grace period: dead, out of the
+ * version, then a version without it (its top stored: in_finals). */
+static void past_grace(struct live *l)
+{
+	uint64_t t = now_ms();
+
+	live_tick(l, t + LIVE_IN_GRACE_MS + 1);
+	live_tick(l, t + LIVE_IN_GRACE_MS + 2);
+}
+
 /*
  * The inbound limit is on disk before a worker accepts up to it; a number
  * above it is refused (rx_seq_unpersisted, counted by rx_post), the next
@@ -1614,19 +1624,16 @@ Test(persist, in_readded_exact_top)
 	struct seqstore *s = start(&L);
 	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
 	char err[256];
-	uint64_t t;
 
 	commit_ok(&L);
 	cr_assert(accept_one(sa, 1));
 	cr_assert(accept_one(sa, 2));
-	live_tick(&L, now_ms()); /* asked at the block's half: raised */
+	live_tick(&L, now_ms());
 	cr_assert_gt(atomic_load(&sa->rx_limit), 2u);
 	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)), 0,
 		     "%s", err);
 	commit_ok(&L);
-	t = now_ms();
-	live_tick(&L, t + LIVE_IN_GRACE_MS + 1); /* dead, out of the version */
-	live_tick(&L, t + LIVE_IN_GRACE_MS + 2); /* a version without it */
+	past_grace(&L);
 	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
 	commit_ok(&L);
 	cr_assert_eq(atomic_load(&sa->replay.top), 2u);
@@ -1725,7 +1732,6 @@ Test(persist, in_removed_leaves_tops)
 	struct seqstore *s = start(&L);
 	struct topmap *m = tops_open(&L, "boot-1");
 	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
-	uint64_t t;
 
 	commit_ok(&L);
 	cr_assert(accept_noted(sa, 7));
@@ -1733,9 +1739,7 @@ Test(persist, in_removed_leaves_tops)
 	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)), 0,
 		     "%s", err);
 	commit_ok(&L);
-	t = now_ms();
-	live_tick(&L, t + LIVE_IN_GRACE_MS + 1);
-	live_tick(&L, t + LIVE_IN_GRACE_MS + 2);
+	past_grace(&L);
 	cr_assert_eq(topmap_count(m), 0u);
 	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
 	commit_ok(&L);
@@ -1754,7 +1758,7 @@ Test(persist, in_readded_at_once_keeps_records)
 	struct topmap *m = tops_open(&L, "boot-1");
 	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
 	_Atomic uint64_t *slot;
-	uint64_t t, lim, v;
+	uint64_t lim, v;
 
 	commit_ok(&L);
 	cr_assert(accept_noted(sa, 7));
@@ -1767,9 +1771,7 @@ Test(persist, in_readded_at_once_keeps_records)
 	cr_assert_eq(atomic_load(&sa->replay.top), 7u);
 	cr_assert(accept_noted(sa, 8));
 	lim = atomic_load(&sa->rx_limit);
-	t = now_ms();
-	live_tick(&L, t + LIVE_IN_GRACE_MS + 1);
-	live_tick(&L, t + LIVE_IN_GRACE_MS + 2);
+	past_grace(&L);
 	cr_assert_eq(topmap_count(m), 1u);
 	cr_assert_eq(sa->rx_exact, slot);
 	cr_assert_eq(atomic_load(slot), 8u);
