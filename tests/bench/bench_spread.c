@@ -43,7 +43,10 @@
  * N = 1; then memory: bytes per tunnel (SA pair, its contexts and
  * counters, routes) from mallinfo2 while building A at each N.
  *   bench_spread [-b openssl|ipsec-mb] [-s SECS] [-l LEN] [-r REPS]
- *                [-n N,N,...] [--csv]
+ *                [-n N,N,...] [-t DIR] [--csv]
+ * -t DIR: B's inbound SAs keep their exact tops in a tops file under DIR
+ * (control/topmap.h), as the daemon's persisted SAs do: the cost of that
+ * store per packet.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -56,10 +59,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "control/live.h"
+#include "control/topmap.h"
 #include "core/pkt.h"
 #include "core/rx.h"
 #include "core/tx.h"
@@ -193,6 +198,7 @@ struct gw {
 	 * pairs (keyed for one worker), the routes, the table version */
 	size_t mem_tun, mem_sa, mem_route, mem_tables;
 	struct sa **in; /* B: inbound SA of tunnel k */
+	struct topmap *tops; /* B with -t: the exact tops */
 	uint32_t *slot; /* B: by tunnel, what the XDP map gives */
 };
 
@@ -359,6 +365,32 @@ static void gw_start(struct gw *g, bool a)
 	g->w.now_ms = worker_now_ms();
 }
 
+/* -t: B's inbound SAs note their tops in DIR/b<i>/tops. */
+static void gw_tops(struct gw *g, const char *dir, int i)
+{
+	char d[512];
+	uint8_t fp[TOPMAP_FP_LEN] = { 0 };
+	uint64_t top;
+	bool found;
+	int k, ret;
+
+	snprintf(d, sizeof(d), "%s/b%d", dir, i);
+	mkdir(dir, 0700);
+	mkdir(d, 0700);
+	ret = topmap_open(&g->tops, d, err, sizeof(err));
+	if (ret)
+		die(err, ret);
+	for (k = 0; k < g->n; k++) {
+		memcpy(fp, &k, sizeof(k));
+		g->in[k]->rx_exact = topmap_claim(g->tops, g->in[k]->spi, fp, 0,
+						  &top, &found);
+		if (!g->in[k]->rx_exact)
+			die("topmap_claim", -ENOSPC);
+		if (found)
+			atomic_store(g->in[k]->rx_exact, 0);
+	}
+}
+
 static void gw_free(struct gw *g)
 {
 	close(g->w.tun_fd);
@@ -368,6 +400,7 @@ static void gw_free(struct gw *g)
 	g->w.port.fd = -1;
 	worker_free(&g->w);
 	live_destroy(&g->l);
+	topmap_close(g->tops);
 	free(g->in);
 	free(g->slot);
 }
@@ -597,6 +630,7 @@ int main(int argc, char **argv)
 	struct wire wi;
 	size_t len = 64;
 	enum crypto_backend backend = CRYPTO_OPENSSL;
+	const char *tops = NULL;
 	bool csv = false;
 
 	for (i = 1; i < argc; i++) {
@@ -625,11 +659,13 @@ int main(int argc, char **argv)
 					"comma-separated\n", NDST);
 				return 2;
 			}
-		} else if (!strcmp(argv[i], "--csv"))
+		} else if (!strcmp(argv[i], "-t") && i + 1 < argc)
+			tops = argv[++i];
+		else if (!strcmp(argv[i], "--csv"))
 			csv = true;
 		else {
 			fprintf(stderr, "usage: bench_spread [-b BACKEND] [-s SECS] [-l LEN] "
-				"[-r REPS] [-n N,N,...] [--csv]\n");
+				"[-r REPS] [-n N,N,...] [-t DIR] [--csv]\n");
 			return 2;
 		}
 	}
@@ -649,6 +685,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < nn; i++) {
 		gw_build(&A[i], ns[i], true);
 		gw_build(&B[i], ns[i], false);
+		if (tops)
+			gw_tops(&B[i], tops, i);
 		gw_start(&A[i], true);
 		gw_start(&B[i], false);
 	}
@@ -678,6 +716,10 @@ int main(int argc, char **argv)
 		}
 	for (i = 0; i < nn; i++) {
 		check(&A[i], &B[i], pos[i], 0);
+		for (j = 0; tops && j < ns[i]; j++)
+			if (atomic_load(B[i].in[j]->rx_exact) !=
+			    atomic_load(&B[i].in[j]->replay.top))
+				die("an exact top was not noted", -EIO);
 		mtx[i] = median(txpps[i], reps);
 		mrx[i] = median(rxpps[i], reps);
 	}

@@ -69,6 +69,9 @@ void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
 			replay_prefetch(&sa->replay,
 					replay_infer(&sa->replay, ntohl(seq_lo)));
 		}
+		/* a persisted SA's exact top (tables/sa.h sa_rx_note) */
+		if (sa->rx_exact)
+			pf_w(sa->rx_exact);
 	}
 	/* the cipher contexts now, so they arrive during pass 1 */
 	for (i = 0; i < n; i++) {
