@@ -35,7 +35,8 @@
 #    numbers refused meanwhile counted as rx_replay, at most the gap;
 #  - a second espressod for the same instance is refused, and the first
 #    one's control socket still answers;
-#  - a clean stop takes under 0.5 s, removes the tun and its routes, and
+#  - a clean stop takes under 0.5 s, empties the tops file (the exact tops
+#    are in the seqstore then), removes the tun and its routes, and
 #    puts back threaded NAPI as it was before the first (killed) run.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -205,6 +206,9 @@ took=$(elapsed "$t0" "$(now)")
 echo "   stopped in $took s"
 [ "$(echo "$took < 0.5" | bc)" = 1 ] || fail "the clean stop took $took s"
 ! ip -n "$NS_A" link show esp0 >/dev/null 2>&1 || fail "the tun stayed after a clean stop"
+# the exact tops went to the seqstore: the tops file holds no record
+hwm=$($PY -c 'import struct, sys; print(struct.unpack_from("<I", open(sys.argv[1], "rb").read(64), 52)[0])' "$WORK/state-a/tops")
+[ "$hwm" = 0 ] || fail "the tops file kept $hwm slots after a clean stop"
 napi=$(ip netns exec "$NS_A" cat /sys/class/net/eA/threaded)
 [ "$napi" = 0 ] || fail "threaded NAPI on eA is $napi after the clean stop, was 0"
 say "PASS"

@@ -1725,6 +1725,50 @@ Test(persist, in_crash_exact_top_this_boot)
 	topmap_close(m);
 }
 
+/*
+ * A clean stop empties the tops file: every record's exact top goes to the
+ * seqstore first, those of SAs this run did not have too (an earlier run
+ * in this boot crashed), so records do not pile up across crash loops.
+ */
+Test(persist, in_clean_stop_empties_tops)
+{
+	struct seqstore *s = start(&L);
+	struct topmap *m = tops_open(&L, "boot-1");
+	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	uint8_t fp[SEQSTORE_FP_LEN];
+	uint64_t v;
+
+	commit_ok(&L);
+	memcpy(fp, sa->fp, sizeof(fp));
+	cr_assert(accept_noted(sa, 50));
+	crash(&L, s);
+	topmap_close(m);
+
+	/* a run without that SA, then a clean stop */
+	s = start(&L);
+	m = tops_open(&L, "boot-1");
+	sa = sa_add_ok(&L, "a", SA_IN, 0x3000, 2);
+	commit_ok(&L);
+	cr_assert(accept_noted(sa, 9));
+	cr_assert_eq(topmap_count(m), 2u);
+	live_persist_final(&L);
+	cr_assert_eq(topmap_count(m), 0u);
+	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, fp, &v), 0);
+	cr_assert_eq(v, 50u, "the exact top replaced the limit");
+	crash(&L, s);
+	topmap_close(m);
+
+	s = start(&L);
+	m = tops_open(&L, "boot-1");
+	cr_assert_eq(topmap_count(m), 0u);
+	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	cr_assert_eq(atomic_load(&sa->replay.top), 50u);
+	cr_assert(accept_noted(sa, 51));
+	crash(&L, s);
+	topmap_close(m);
+}
+
 /* A removed SA's record leaves the tops file once its exact top is in the
  * seqstore; added again, it finds that top there. */
 Test(persist, in_removed_leaves_tops)

@@ -152,3 +152,31 @@ Test(topmap, bad_dir)
 	cr_assert_null(m);
 	cr_assert(strstr(err, "/nonexistent/espresso/tops"), "%s", err);
 }
+
+static void count_cb(void *arg, uint32_t spi, const uint8_t *fp, uint64_t top)
+{
+	uint64_t *sum = arg;
+
+	(void)fp;
+	*sum += spi * 1000 + top;
+}
+
+Test(topmap, each_then_reset)
+{
+	struct topmap *m = open_as("b1");
+	uint64_t top, sum = 0;
+	bool found;
+
+	atomic_store(topmap_claim(m, 1, FP1, 0, &top, &found), 5);
+	atomic_store(topmap_claim(m, 2, FP2, 0, &top, &found), 7);
+	topmap_each(m, count_cb, &sum);
+	cr_assert_eq(sum, 1005u + 2007u);
+	topmap_reset(m);
+	cr_assert_eq(topmap_count(m), 0u);
+	topmap_claim(m, 1, FP1, 3, &top, &found);
+	cr_assert_not(found);
+	topmap_close(m);
+	m = open_as("b1");
+	cr_assert_eq(topmap_count(m), 1u, "only the record claimed after");
+	topmap_close(m);
+}

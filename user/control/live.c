@@ -1916,6 +1916,20 @@ void live_tick(struct live *l, uint64_t now)
 	epoch_reclaim(&l->epoch);
 }
 
+/* A record of the tops file that no live SA owns: its exact top replaces
+ * the limit (lower) in the seqstore, retired (no SA of this run uses it). */
+static void tops_store(void *arg, uint32_t spi,
+		       const uint8_t fp[TOPMAP_FP_LEN], uint64_t top)
+{
+	struct live *l = arg;
+	struct sa *cur = in_by_spi(l, spi);
+
+	if (cur && cur->persist && !memcmp(cur->fp, fp, sizeof(cur->fp)))
+		return; /* stored above, from its window */
+	if (!seqstore_put(l->store, spi, SEQSTORE_IN, fp, top))
+		seqstore_retire(l->store, spi, SEQSTORE_IN, fp);
+}
+
 void live_persist_final(struct live *l)
 {
 	uint32_t t;
@@ -1944,7 +1958,11 @@ void live_persist_final(struct live *l)
 			}
 		}
 	}
-	seq_sync(l);
+	/* the tops file's other records (dying SAs, SAs an earlier run in
+	 * this boot had): their exact tops too, then the file is emptied */
+	topmap_each(l->tops, tops_store, l);
+	if (!seq_sync(l))
+		topmap_reset(l->tops);
 }
 
 void live_destroy(struct live *l)

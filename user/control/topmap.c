@@ -282,3 +282,28 @@ void topmap_release(struct topmap *m, _Atomic uint64_t *top)
 	m->n--;
 	push_free(m, (uint32_t)(s - m->slots));
 }
+
+void topmap_each(const struct topmap *m,
+		 void (*cb)(void *arg, uint32_t spi,
+			    const uint8_t fp[TOPMAP_FP_LEN], uint64_t top),
+		 void *arg)
+{
+	uint32_t i;
+
+	for (i = 0; m && i < m->h->hwm; i++)
+		if (m->slots[i].used == 1)
+			cb(arg, m->slots[i].spi, m->slots[i].fp,
+			   atomic_load(&m->slots[i].top));
+}
+
+void topmap_reset(struct topmap *m)
+{
+	if (!m)
+		return;
+	memset(m->slots, 0, (size_t)m->h->hwm * sizeof(*m->slots));
+	m->h->hwm = 0;
+	hmap_free(&m->idx);
+	memset(&m->idx, 0, sizeof(m->idx));
+	m->nfree = 0;
+	m->n = 0;
+}

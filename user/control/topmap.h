@@ -62,4 +62,14 @@ _Atomic uint64_t *topmap_claim(struct topmap *m, uint32_t spi,
  * goes (its top is in the seqstore by then). */
 void topmap_release(struct topmap *m, _Atomic uint64_t *slot);
 
+/* Each record (a clean stop: its top goes to the seqstore). */
+void topmap_each(const struct topmap *m,
+		 void (*cb)(void *arg, uint32_t spi,
+			    const uint8_t fp[TOPMAP_FP_LEN], uint64_t top),
+		 void *arg);
+/* Every record goes (a clean stop, once the seqstore holds their tops and
+ * is synced; no worker may write a slot any more): a crash loop leaves
+ * records behind, a clean stop none. */
+void topmap_reset(struct topmap *m);
+
 #endif
