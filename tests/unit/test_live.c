@@ -1653,6 +1653,21 @@ static struct topmap *tops_open(struct live *l, const char *boot)
 	return m;
 }
 
+/* A start with the tops file of boot, and its crash. */
+static struct seqstore *start_tops(struct topmap **m, const char *boot)
+{
+	struct seqstore *s = start(&L);
+
+	*m = tops_open(&L, boot);
+	return s;
+}
+
+static void crash_tops(struct seqstore *s, struct topmap *m)
+{
+	crash(&L, s);
+	topmap_close(m);
+}
+
 /* A worker's accept as rx_post does it: limit, window, the tops file. */
 static bool accept_noted(struct sa *sa, uint64_t seq)
 {
@@ -1672,8 +1687,8 @@ static bool accept_noted(struct sa *sa, uint64_t seq)
  */
 Test(persist, in_crash_exact_top_this_boot)
 {
-	struct seqstore *s = start(&L);
-	struct topmap *m = tops_open(&L, "boot-1");
+	struct topmap *m;
+	struct seqstore *s = start_tops(&m, "boot-1");
 	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
 	uint64_t n, lim, v;
 	uint8_t fp[SEQSTORE_FP_LEN];
@@ -1688,12 +1703,10 @@ Test(persist, in_crash_exact_top_this_boot)
 	cr_assert_gt(lim, 100u);
 	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, sa->fp, &v), 0);
 	cr_assert_eq(v, lim, "the limit is on disk");
-	crash(&L, s);
-	topmap_close(m);
+	crash_tops(s, m);
 
 	/* the same boot: exact */
-	s = start(&L);
-	m = tops_open(&L, "boot-1");
+	s = start_tops(&m, "boot-1");
 	cr_assert_eq(topmap_dropped(m), 0u);
 	cr_assert_eq(topmap_count(m), 1u);
 	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
@@ -1703,12 +1716,10 @@ Test(persist, in_crash_exact_top_this_boot)
 		      "the last packet before the crash accepted again");
 	cr_assert_neq(replay_check(&sa->replay, 37), REPLAY_OK);
 	cr_assert(accept_noted(sa, 101), "the peer's next number refused");
-	crash(&L, s);
-	topmap_close(m);
+	crash_tops(s, m);
 
 	/* a reboot: the records go, the window starts at the limit */
-	s = start(&L);
-	m = tops_open(&L, "boot-2");
+	s = start_tops(&m, "boot-2");
 	cr_assert_eq(topmap_dropped(m), 1u);
 	cr_assert_eq(topmap_count(m), 0u);
 	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, fp, &v), 0);
@@ -1721,8 +1732,7 @@ Test(persist, in_crash_exact_top_this_boot)
 			      "%llu accepted after the reboot",
 			      (unsigned long long)n);
 	cr_assert(accept_noted(sa, v + 1));
-	crash(&L, s);
-	topmap_close(m);
+	crash_tops(s, m);
 }
 
 /*
@@ -1732,8 +1742,8 @@ Test(persist, in_crash_exact_top_this_boot)
  */
 Test(persist, in_clean_stop_empties_tops)
 {
-	struct seqstore *s = start(&L);
-	struct topmap *m = tops_open(&L, "boot-1");
+	struct topmap *m;
+	struct seqstore *s = start_tops(&m, "boot-1");
 	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
 	uint8_t fp[SEQSTORE_FP_LEN];
 	uint64_t v;
@@ -1741,12 +1751,10 @@ Test(persist, in_clean_stop_empties_tops)
 	commit_ok(&L);
 	memcpy(fp, sa->fp, sizeof(fp));
 	cr_assert(accept_noted(sa, 50));
-	crash(&L, s);
-	topmap_close(m);
+	crash_tops(s, m);
 
 	/* a run without that SA, then a clean stop */
-	s = start(&L);
-	m = tops_open(&L, "boot-1");
+	s = start_tops(&m, "boot-1");
 	sa = sa_add_ok(&L, "a", SA_IN, 0x3000, 2);
 	commit_ok(&L);
 	cr_assert(accept_noted(sa, 9));
@@ -1755,26 +1763,23 @@ Test(persist, in_clean_stop_empties_tops)
 	cr_assert_eq(topmap_count(m), 0u);
 	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, fp, &v), 0);
 	cr_assert_eq(v, 50u, "the exact top replaced the limit");
-	crash(&L, s);
-	topmap_close(m);
+	crash_tops(s, m);
 
-	s = start(&L);
-	m = tops_open(&L, "boot-1");
+	s = start_tops(&m, "boot-1");
 	cr_assert_eq(topmap_count(m), 0u);
 	sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
 	commit_ok(&L);
 	cr_assert_eq(atomic_load(&sa->replay.top), 50u);
 	cr_assert(accept_noted(sa, 51));
-	crash(&L, s);
-	topmap_close(m);
+	crash_tops(s, m);
 }
 
 /* A removed SA's record leaves the tops file once its exact top is in the
  * seqstore; added again, it finds that top there. */
 Test(persist, in_removed_leaves_tops)
 {
-	struct seqstore *s = start(&L);
-	struct topmap *m = tops_open(&L, "boot-1");
+	struct topmap *m;
+	struct seqstore *s = start_tops(&m, "boot-1");
 	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
 
 	commit_ok(&L);
@@ -1790,16 +1795,15 @@ Test(persist, in_removed_leaves_tops)
 	cr_assert_eq(topmap_count(m), 1u);
 	cr_assert_eq(atomic_load(&sa->replay.top), 7u);
 	cr_assert(accept_noted(sa, 8));
-	crash(&L, s);
-	topmap_close(m);
+	crash_tops(s, m);
 }
 
 /* Removed and added again before the old one's top was stored: the old
  * one's finish neither frees the new one's record nor lowers its limit. */
 Test(persist, in_readded_at_once_keeps_records)
 {
-	struct seqstore *s = start(&L);
-	struct topmap *m = tops_open(&L, "boot-1");
+	struct topmap *m;
+	struct seqstore *s = start_tops(&m, "boot-1");
 	struct sa *sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
 	_Atomic uint64_t *slot;
 	uint64_t lim, v;
@@ -1821,8 +1825,7 @@ Test(persist, in_readded_at_once_keeps_records)
 	cr_assert_eq(atomic_load(slot), 8u);
 	cr_assert_eq(seqstore_get(s, 0x2000, SEQSTORE_IN, sa->fp, &v), 0);
 	cr_assert_geq(v, lim, "the stored limit went below the published one");
-	crash(&L, s);
-	topmap_close(m);
+	crash_tops(s, m);
 }
 
 /*
