@@ -85,6 +85,12 @@ grep -q "chmod 600" "$WORK/perm.log" || fail "no permission warning: $(cat "$WOR
 chmod 600 "$conf"
 
 say "xdp-loader attaches, espressod --xdp-attached uses its maps"
+# xdp-tools' lock: one left by an xdp-loader that died holding it makes
+# every later xdp-loader refuse ("Unable to read PID from lockfile")
+lck=/run/xdp-loader.lck
+if [ -f "$lck" ] && ! kill -0 "$(cat "$lck" 2>/dev/null)" 2>/dev/null; then
+	fail "$lck is stale (pid $(cat "$lck") is gone): xdp-loader refuses to run until it is removed"
+fi
 # and with threaded_napi = off turns threaded NAPI (set by the operator) off
 # while it runs, and back on when it stops
 conf_off=$(THREADED_NAPI=off gw_conf a eA 10.1.0.1/32 fd00:1::1/128 192.0.2.1 \
