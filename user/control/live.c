@@ -439,13 +439,13 @@ static void in_finals(struct live *l, bool workers_gone)
 			epoch_synchronize(&l->epoch);
 			synced = true;
 		}
-		top = atomic_load(&f->sa->replay.top);
 		if (in_record_taken(l, f->sa)) {
 			/* added again meanwhile: the new SA owns the records
 			 * (its limit, its slot), not to be lowered or freed */
 			sa_put(f->sa);
 			continue;
 		}
+		top = atomic_load(&f->sa->replay.top);
 		if (!seqstore_put(l->store, f->sa->spi, SEQSTORE_IN, f->sa->fp,
 				  top))
 			seqstore_retire(l->store, f->sa->spi, SEQSTORE_IN,

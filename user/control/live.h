@@ -57,7 +57,8 @@
 #define LIVE_RX_BLOCK_START 256ull
 #define LIVE_RX_BLOCK_MAX (1ull << 24) /* 16M: 1.6 s at 10 Mpps */
 /* the rate fell when no block was asked for this long: the limit comes
- * down (the control loop turns at least this often while one may) */
+ * down at the control loop's next turn after that (at most 200 ms; only
+ * a restart after a reboot sees the difference) */
 #define LIVE_RX_LOWER_MS 100
 
 struct seqstore;

@@ -765,7 +765,7 @@ static int run(struct espd *d, int sfd)
 	for (;;) {
 		/* router mode: workers wait on LAN hosts' MACs (lan.c) */
 		int wait = watchdog_timeout_ms(&wd, mono_ms(),
-					       d->env.nlans ? 20 : 50);
+					       d->env.nlans ? 20 : 200);
 
 		/* trace and pcap drain the workers' rings every few ms */
 		if (tap_timeout_ms(d) >= 0 && tap_timeout_ms(d) < wait)

@@ -283,7 +283,7 @@ static void rx_post(struct worker *w, struct pkt *p)
 
 	/* persisted SAs: only numbers already on disk as accepted-up-to
 	 * (above them, this worker waits for the control thread's sync) */
-	if (__builtin_expect(!sa_rx_limit_ok(p->sa, p->seq), 0) &&
+	if (!sa_rx_limit_fast(p->sa, p->seq) &&
 	    !sa_rx_limit_wait(p->sa, p->seq)) {
 		drop_rx(w, p, DROP_rx_seq_unpersisted);
 		return;

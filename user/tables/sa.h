@@ -106,7 +106,8 @@ struct sa {
 	/*
 	 * inbound, persisted (control/live.c): a number is accepted only up
 	 * to rx_limit, which is on disk before it is published, so a restart
-	 * (top := the stored limit) never accepts one accepted before. A
+	 * after a reboot (top := the stored limit; in the same boot the exact
+	 * top, rx_exact) never accepts one accepted before. A
 	 * worker whose number reaches rx_ask (limit - block/2) sets rx_asked
 	 * and, the first to, wakes the control thread on rx_wake_fd: once a
 	 * block. rx_want: the highest authenticated number refused, so a gap
@@ -207,13 +208,17 @@ bool sa_rx_limit_slow(struct sa *sa, uint64_t seq);
  * publish a limit that covers seq: the packet path's answer (sa.c). */
 #define SA_RX_WAIT_MS 100
 bool sa_rx_limit_wait(struct sa *sa, uint64_t seq);
+/* Below rx_ask: accepted without a look at the limit (the fast path). */
+static inline bool sa_rx_limit_fast(struct sa *sa, uint64_t seq)
+{
+	return __builtin_expect(seq < atomic_load_explicit(&sa->rx_ask,
+							    memory_order_acquire),
+				1);
+}
+
 static inline bool sa_rx_limit_ok(struct sa *sa, uint64_t seq)
 {
-	if (__builtin_expect(seq < atomic_load_explicit(&sa->rx_ask,
-							 memory_order_acquire),
-			     1))
-		return true;
-	return sa_rx_limit_slow(sa, seq);
+	return sa_rx_limit_fast(sa, seq) || sa_rx_limit_slow(sa, seq);
 }
 
 /*
