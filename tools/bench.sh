@@ -141,11 +141,15 @@ echo "== router mode's SPD in XDP (build/bench_spd)"
 
 echo
 echo "== traffic spread over 1, 1,000 and 10,000 tunnels (build/bench_spread, the worker's rx/tx paths, one core)"
-if ./build/bench_spread -s "${SPREAD_SECS:-15}" -r 5 --csv >"$OUT/spread.all.csv"; then
+if ./build/bench_spread -s "${SPREAD_SECS:-15}" -r 5 -p --csv >"$OUT/spread.all.csv"; then
 	awk -F, '/^tunnels,dir/ {p = 1} /^tunnels,tunnel_bytes/ {p = 0} p' "$OUT/spread.all.csv" >"$OUT/spread.csv"
-	awk -F, '/^tunnels,tunnel_bytes/ {p = 1} p' "$OUT/spread.all.csv" >"$OUT/memory.csv"
+	awk -F, '/^tunnels,tunnel_bytes/ {p = 1} /^tunnels,pass/ {p = 0} p' "$OUT/spread.all.csv" >"$OUT/memory.csv"
+	# where the time goes, pass by pass (ns per packet, and the
+	# difference to one tunnel)
+	awk -F, '/^tunnels,pass/ {p = 1} p' "$OUT/spread.all.csv" >"$OUT/passes.csv"
 	column -t -s, "$OUT/spread.csv"
 	column -t -s, "$OUT/memory.csv"
+	column -t -s, "$OUT/passes.csv"
 	awk -F, 'FNR == 1 {next}
 		FILENAME ~ /spread/ && $1 == 10000 {r[$2] = $4}
 		FILENAME ~ /memory/ && $1 == 10000 {m = sprintf("memory at 10,000 tunnels: %s B per tunnel, %s B per SA pair (1 worker), %s B per route; %s B per tunnel in all", $2, $3, $4, $7)}

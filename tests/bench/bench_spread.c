@@ -43,10 +43,13 @@
  * N = 1; then memory: bytes per tunnel (SA pair, its contexts and
  * counters, routes) from mallinfo2 while building A at each N.
  *   bench_spread [-b openssl|ipsec-mb] [-s SECS] [-l LEN] [-r REPS]
- *                [-n N,N,...] [-t DIR] [--csv]
+ *                [-n N,N,...] [-t DIR] [-p] [--csv]
  * -t DIR: B's inbound SAs keep their exact tops in a tops file under DIR
  * (control/topmap.h), as the daemon's persisted SAs do: the cost of that
  * store per packet.
+ * -p: where the time goes, pass by pass (core/worker.h enum worker_pass):
+ * ns per packet in each pass of A's tx_burst and B's rx_burst over the
+ * timed runs, and what each costs more than with the first N.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -82,6 +85,13 @@
 #define HEADROOM 256   /* XDP_PACKET_HEADROOM: where copy mode puts data */
 
 static char err[512];
+
+static const char *const pass_names[PASS_MAX] = {
+	[PASS_RX_PREFETCH] = "rx prefetch", [PASS_RX_PREPARE] = "rx prepare",
+	[PASS_RX_CRYPTO] = "rx crypto", [PASS_RX_INNER] = "rx inner src",
+	[PASS_RX_POST] = "rx post+tun", [PASS_TX_READ] = "tx read+route",
+	[PASS_TX_CRYPTO] = "tx crypto", [PASS_TX_POST] = "tx post",
+};
 
 static void die(const char *what, int ret)
 {
@@ -607,6 +617,23 @@ static void check(struct gw *a, struct gw *b, uint64_t sent, uint64_t start)
 	free(want);
 }
 
+/* ns per pass_now() tick, against the monotonic clock over 50 ms */
+static double pass_tick_ns(void)
+{
+	struct timespec a, b;
+	uint64_t t0, t1;
+	double ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	t0 = pass_now();
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		ns = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
+	} while (ns < 5e7);
+	t1 = pass_now();
+	return ns / (double)(t1 - t0);
+}
+
 static int cmp_dbl(const void *x, const void *y)
 {
 	double a = *(const double *)x, b = *(const double *)y;
@@ -631,7 +658,9 @@ int main(int argc, char **argv)
 	size_t len = 64;
 	enum crypto_backend backend = CRYPTO_OPENSSL;
 	const char *tops = NULL;
-	bool csv = false;
+	bool csv = false, passes = false;
+	static uint64_t ticks[MAXN][PASS_MAX];
+	double tick_ns = 1;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-b") && i + 1 < argc) {
@@ -661,11 +690,13 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "-t") && i + 1 < argc)
 			tops = argv[++i];
+		else if (!strcmp(argv[i], "-p"))
+			passes = true;
 		else if (!strcmp(argv[i], "--csv"))
 			csv = true;
 		else {
 			fprintf(stderr, "usage: bench_spread [-b BACKEND] [-s SECS] [-l LEN] "
-				"[-r REPS] [-n N,N,...] [-t DIR] [--csv]\n");
+				"[-r REPS] [-n N,N,...] [-t DIR] [-p] [--csv]\n");
 			return 2;
 		}
 	}
@@ -706,6 +737,11 @@ int main(int argc, char **argv)
 		per = secs * 1e9 / reps / nn / c;
 		per = (per + PHASE - 1) / PHASE * PHASE;
 	}
+	/* -p: the passes of the timed runs only; the clock's rate */
+	for (i = 0; passes && i < nn; i++)
+		A[i].w.pass_ticks = B[i].w.pass_ticks = ticks[i];
+	if (passes)
+		tick_ns = pass_tick_ns();
 	for (r = 0; r < reps; r++)
 		for (i = 0; i < nn; i++) {
 			struct totals t = { 0 };
@@ -762,6 +798,22 @@ int main(int argc, char **argv)
 			       (double)g->mem_route / nr, nr, g->mem_tables,
 			       tot);
 	}
+	/* -p: ns per packet in each pass, and more than with the first N */
+	if (passes && csv)
+		printf("tunnels,pass,ns_per_packet,over_first\n");
+	for (i = 0; passes && i < nn; i++)
+		for (j = 0; j < PASS_MAX; j++) {
+			double v = ticks[i][j] * tick_ns / (per * reps),
+			       v0 = ticks[0][j] * tick_ns / (per * reps);
+
+			if (csv)
+				printf("%d,%s,%.1f,%.1f\n", ns[i],
+				       pass_names[j], v, v - v0);
+			else
+				printf("pass N=%-5d %-13s %6.1f ns/packet  "
+				       "%+6.1f against N=%d\n", ns[i],
+				       pass_names[j], v, v - v0, ns[0]);
+		}
 	for (i = 0; i < nn; i++) {
 		gw_free(&A[i]);
 		gw_free(&B[i]);

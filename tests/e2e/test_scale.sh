@@ -35,9 +35,14 @@ say "engine: the worker's rx/tx paths over 1 and $N tunnels (build/bench_spread)
 # no timing asserted: it checks that every packet of the spread traffic was
 # sealed by its tunnel's SA and opened by the peer's, nothing dropped
 [ -x "$ROOT/build/bench_spread" ] || fail "build/bench_spread missing (make check builds it)"
-"$ROOT/build/bench_spread" -s 0.3 -r 1 -n "1,$N" >"$WORK/engine.txt" 2>&1 ||
+"$ROOT/build/bench_spread" -s 0.3 -r 1 -n "1,$N" -p >"$WORK/engine.txt" 2>&1 ||
 	fail "bench_spread: $(tail -3 "$WORK/engine.txt")"
 sed 's/^/   /' "$WORK/engine.txt" | head -4
+# -p: each of the 8 passes of both paths, for each N, a time per packet
+for n in 1 "$N"; do
+	c=$(grep -cE "^pass N=$n +(rx|tx) [a-z+ ]+ +[0-9]+\.[0-9] ns/packet" "$WORK/engine.txt")
+	[ "$c" = 8 ] || fail "bench_spread -p: $c pass lines for N=$n, want 8"
+done
 
 say "topology, gateways, a first ping"
 topo_up

@@ -379,6 +379,7 @@ inner_src_ok:
 /* Passes 2 and 3 over a burst whose pass 1 is done. */
 static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n)
 {
+	uint64_t t = pass_clock(w);
 	uint32_t i;
 
 	rx_prefetch_crypto(w, pkts, n);
@@ -391,13 +392,16 @@ static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n)
 			     p->esp, p->esp_len))
 			drop_rx(w, p, DROP_rx_auth);
 	}
+	pass_mark(w, PASS_RX_CRYPTO, &t);
 	rx_prefetch_inner(w, pkts, n);
+	pass_mark(w, PASS_RX_INNER, &t);
 	for (i = 0; i < n; i++)
 		if (!pkts[i].drop)
 			rx_post(w, &pkts[i]);
 	/* GRO points into the frames: write before giving them back */
 	if (gro_flush(&w->gro, worker_tun_write, w))
 		w->st.drops[DROP_rx_tun_write]++;
+	pass_mark(w, PASS_RX_POST, &t);
 	w->tun_fd = w->vrf_fd[0];
 	w->cur_vrf = 0;
 }
@@ -407,6 +411,7 @@ unsigned int rx_burst(struct worker *w)
 	struct xsk_port *port = &w->port;
 	struct pkt pkts[WORKER_BATCH_MAX];
 	uint32_t idx, n, i;
+	uint64_t t;
 
 	n = xsk_ring_cons__peek(&port->rx, w->env->batch, &idx);
 	if (!n) {
@@ -431,9 +436,12 @@ unsigned int rx_burst(struct worker *w)
 	}
 	xsk_ring_cons__release(&port->rx, n);
 
+	t = pass_clock(w);
 	rx_prefetch(w, pkts, n);
+	pass_mark(w, PASS_RX_PREFETCH, &t);
 	for (i = 0; i < n; i++)
 		rx_prepare(w, &pkts[i]);
+	pass_mark(w, PASS_RX_PREPARE, &t);
 	if (w->kick_mask)
 		worker_kick_peers(w);
 	rx_finish(w, pkts, n);

@@ -478,12 +478,14 @@ static void tx_flush(struct worker *w)
 {
 	struct seq_run run = { 0 };
 	unsigned int i;
+	uint64_t t;
 
 	tx_pending(w);
 	if (!w->ntx)
 		return;
 	if (__builtin_expect(w->tap != NULL, 0))
 		tap_tx_pre(w);
+	t = pass_clock(w);
 	tx_prefetch_burst(w);
 	/* sequence numbers in batch order, then encryption */
 	for (i = 0; i < w->ntx; i++) {
@@ -492,7 +494,9 @@ static void tx_flush(struct worker *w)
 		if (!p->drop && !p->hold && !p->raw)
 			tx_crypto(w, &run, i);
 	}
+	pass_mark(w, PASS_TX_CRYPTO, &t);
 	tx_post(w);
+	pass_mark(w, PASS_TX_POST, &t);
 	if (__builtin_expect(w->tap != NULL, 0))
 		tap_tx_post(w);
 	w->ntx = 0;
@@ -502,8 +506,12 @@ static unsigned int tx_burst_tun(struct worker *w)
 {
 	struct virtio_net_hdr vh = { 0 };
 	unsigned int n = 0;
-	uint64_t addr;
+	uint64_t addr, t = pass_clock(w), flushed = 0;
 	ssize_t r;
+
+	if (w->pass_ticks) /* the flushes' own passes are not reading */
+		flushed = w->pass_ticks[PASS_TX_CRYPTO] +
+			  w->pass_ticks[PASS_TX_POST];
 
 	while (n < (unsigned int)w->env->batch) {
 		struct iovec iov[3];
@@ -552,6 +560,12 @@ static unsigned int tx_burst_tun(struct worker *w)
 		tx_input(w, addr, &vh, r);
 	}
 	tx_flush(w);
+	if (w->pass_ticks) {
+		pass_mark(w, PASS_TX_READ, &t);
+		w->pass_ticks[PASS_TX_READ] -= w->pass_ticks[PASS_TX_CRYPTO] +
+					      w->pass_ticks[PASS_TX_POST] -
+					      flushed;
+	}
 	return n;
 }
 

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "proto/params.h"
 #include "espresso/common.h"
@@ -175,7 +176,57 @@ struct worker {
 	struct tap_snap *tap_tx; /* [2 * WORKER_BATCH_MAX] TX headers */
 	struct lan_port lan[ESPRESSO_MAX_LAN]; /* router mode */
 	struct xsk_audit lan_audit[ESPRESSO_MAX_LAN]; /* with audit */
+	/* the time spent in each pass of the burst paths, in pass_clock()
+	 * ticks (bench_spread -p); NULL: not measured (the daemon) */
+	uint64_t *pass_ticks;
 };
+
+/*
+ * Where a burst's time goes, pass by pass (bench_spread -p): the passes
+ * of rx_burst and of tx_burst_tun. Two clock reads a pass when a
+ * benchmark asks (w->pass_ticks), one predictable branch when not.
+ */
+enum worker_pass {
+	PASS_RX_PREFETCH, /* rx_prefetch: the SA chain of the burst */
+	PASS_RX_PREPARE,  /* pass 1: metadata, SA, outer, replay check */
+	PASS_RX_CRYPTO,   /* the cipher contexts' prefetch and pass 2 */
+	PASS_RX_INNER,    /* rx_prefetch_inner: the inner source lookups */
+	PASS_RX_POST,     /* pass 3 and the tun writes */
+	PASS_TX_READ,     /* tun reads, routes, checks (prefetches) */
+	PASS_TX_CRYPTO,   /* tx_prefetch_burst, sequence numbers, sealing */
+	PASS_TX_POST,     /* Ethernet headers, the TX ring */
+	PASS_MAX
+};
+
+/* the time stamp counter (no syscall); elsewhere the monotonic clock */
+static inline uint64_t pass_now(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_ia32_rdtsc();
+#else
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+#endif
+}
+
+static inline uint64_t pass_clock(const struct worker *w)
+{
+	return w->pass_ticks ? pass_now() : 0;
+}
+
+/* Add the time since *t to pass k and restart *t. */
+static inline void pass_mark(struct worker *w, enum worker_pass k,
+			     uint64_t *t)
+{
+	if (w->pass_ticks) {
+		uint64_t now = pass_now();
+
+		w->pass_ticks[k] += now - *t;
+		*t = now;
+	}
+}
 
 /* Allocate the worker's buffers. 0 or -errno. (SAs key their own
  * contexts for the workers that use them: tables/sa.h.) */
