@@ -183,8 +183,9 @@ struct worker {
 
 /*
  * Where a burst's time goes, pass by pass (bench_spread -p): the passes
- * of rx_burst and of tx_burst_tun. Two clock reads a pass when a
- * benchmark asks (w->pass_ticks), one predictable branch when not.
+ * of rx_burst and of tx_burst_tun. One clock read a pass (and one where
+ * the passes start) when a benchmark asks (w->pass_ticks), one
+ * predictable branch when not.
  */
 enum worker_pass {
 	PASS_RX_PREFETCH, /* rx_prefetch: the SA chain of the burst */
