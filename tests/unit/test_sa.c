@@ -166,6 +166,53 @@ Test(sa, create_copies_keys_and_wire_params)
 	tunnel_put(t);
 }
 
+/*
+ * What the packet path reads of an SA lies in one block, in one run of
+ * lines: line 0, the sequence line, the replay line, the wire parameters,
+ * the workers' parts, the replay slots (sa.h). An update's own wire
+ * parameters are not the block's (sa_wire_owned), and the block's are
+ * never freed on their own (ASan would see that in make check SANITIZE=1).
+ */
+Test(sa, packet_path_state_in_one_block)
+{
+	struct tunnel *t = mk_tunnel(1);
+	uint8_t key[36] = { 1 };
+	struct sa_spec s = mk_spec(SA_IN, 0x2000, 0, 1, key);
+	struct esp_sa_params *moved;
+	struct sa *sa;
+	const char *b, *line0;
+	int q;
+
+	cr_assert_eq(sa_create(&sa, &s, t, 2), 0);
+	b = (const char *)sa;
+	line0 = sa_line0(sa);
+	cr_assert_eq((uintptr_t)line0 % CACHELINE, 0u);
+	cr_assert_eq((const char *)&sa->seq, line0 + CACHELINE);
+	cr_assert_eq((const char *)&sa->replay, line0 + 2 * CACHELINE);
+	cr_assert_eq((const char *)sa_wire(sa), line0 + 3 * CACHELINE);
+	cr_assert_eq(sa_wire(sa), sa->wire0);
+	cr_assert_not(sa_wire_owned(sa, sa_wire(sa)));
+	cr_assert_eq(sa_wire(sa)->spi, 0x2000u);
+	cr_assert_eq((const char *)sa->pw, line0 + 4 * CACHELINE);
+	for (q = 0; q < 2; q++)
+		cr_assert_eq((uintptr_t)&sa->pw[q] % CACHELINE, 0u);
+	/* the slots after the workers' parts, still in the block */
+	cr_assert_geq((const char *)sa->replay.slots,
+		      (const char *)&sa->pw[2]);
+	cr_assert_lt((const char *)sa->replay.slots,
+		     (const char *)&sa->pw[2] + CACHELINE);
+	cr_assert_not(sa->replay.own);
+	cr_assert_gt((const char *)sa->replay.slots, b);
+	/* an update's parameters are its own, freed as before */
+	moved = malloc(sizeof(*moved));
+	cr_assert_not_null(moved);
+	*moved = *sa_wire(sa);
+	atomic_store(&sa->wire, moved);
+	cr_assert(sa_wire_owned(sa, moved));
+	sa_put(sa); /* frees moved, and the block once */
+	tunnel_put(t);
+}
+
 Test(sa, create_without_esn_and_origin_default)
 {
 	uint8_t key[36] = { 1 };

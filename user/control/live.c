@@ -964,7 +964,8 @@ int live_sa_move(struct live *l, uint32_t spi, int family,
 	if (dport)
 		w->dport = dport;
 	old = atomic_exchange_explicit(&sa->wire, w, memory_order_acq_rel);
-	retire(l, free_cb, old);
+	if (sa_wire_owned(sa, old)) /* not the SA block's own */
+		retire(l, free_cb, old);
 	if (sa->dir == SA_OUT) {
 		/* the tunnel's peer: for its next SAs, its next hop */
 		if (family == AF_INET6)
@@ -1674,7 +1675,8 @@ static int rewire(struct live *l, struct sa *sa, const struct peer_at *to)
 		w->remote = to->addr;
 	w->dport = to->port;
 	old = atomic_exchange_explicit(&sa->wire, w, memory_order_acq_rel);
-	retire(l, free_cb, old);
+	if (sa_wire_owned(sa, old)) /* not the SA block's own */
+		retire(l, free_cb, old);
 	return 0;
 }
 

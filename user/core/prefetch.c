@@ -48,7 +48,7 @@ void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
 		sas[i] = m && m->sa_index < tb->nsa ? tb->sa_in[m->sa_index]
 						    : NULL;
 		if (sas[i]) {
-			pf_r(sas[i]);          /* spi .. pw */
+			pf_r(sa_line0(sas[i])); /* spi .. pw */
 			pf_r(&sas[i]->replay); /* top, slots */
 		}
 	}
@@ -158,7 +158,7 @@ void tx_prefetch_sa(struct worker *w, struct tunnel *t)
 	unsigned int j = w->ntx ? w->ntx - 1 : 0;
 
 	if (sa) {
-		pf_r(sa); /* wire, pw */
+		pf_r(sa_line0(sa)); /* wire, pw */
 		pf_w(&sa->seq);
 	}
 	if (j >= 1 && (sa = tx_sa(w, &w->txb[j - 1]))) {

@@ -13,19 +13,39 @@ int replay_init(struct replay_window *w, uint32_t size, bool esn)
 	return replay_init_spread(w, size, esn, false);
 }
 
-int replay_init_spread(struct replay_window *w, uint32_t size, bool esn,
-		       bool spread)
+/* The slots of a window of size: one block more than the window (a power
+ * of 2), so a slot is only reused once its block has left the window
+ * entirely; 0 for a size out of range. */
+static uint32_t nslots_for(uint32_t size)
 {
 	uint32_t nslots = 1;
-	uint8_t shift = spread ? 3 : 0;
 
 	if (size < BLOCK_BITS || size > 4096 || size % BLOCK_BITS)
-		return -EINVAL;
-	/* One block more than the window, so a slot is only reused once its
-	 * block has left the window entirely. */
+		return 0;
 	while (nslots < size / BLOCK_BITS + 1)
 		nslots <<= 1;
-	w->slots = calloc_lines((size_t)nslots << shift, sizeof(*w->slots));
+	return nslots;
+}
+
+size_t replay_slots_size(uint32_t size, bool spread)
+{
+	size_t b = ((size_t)nslots_for(size) << (spread ? 3 : 0)) *
+		   sizeof(uint64_t);
+
+	return (b + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+}
+
+int replay_init_at(struct replay_window *w, uint32_t size, bool esn,
+		   bool spread, void *mem)
+{
+	uint32_t nslots = nslots_for(size);
+	uint8_t shift = spread ? 3 : 0;
+
+	if (!nslots)
+		return -EINVAL;
+	w->own = !mem;
+	w->slots = mem ? mem :
+			 calloc_lines((size_t)nslots << shift, sizeof(*w->slots));
 	if (!w->slots)
 		return -ENOMEM;
 	w->size = size;
@@ -36,9 +56,16 @@ int replay_init_spread(struct replay_window *w, uint32_t size, bool esn,
 	return 0;
 }
 
+int replay_init_spread(struct replay_window *w, uint32_t size, bool esn,
+		       bool spread)
+{
+	return replay_init_at(w, size, esn, spread, NULL);
+}
+
 void replay_free(struct replay_window *w)
 {
-	free(w->slots);
+	if (w->own)
+		free(w->slots);
 	w->slots = NULL;
 }
 

@@ -28,6 +28,7 @@ struct replay_window {
 	uint32_t mask;   /* nslots - 1 */
 	uint8_t shift;   /* slot i is at slots[i << shift] (0, or 3: a line each) */
 	bool esn;
+	bool own;        /* slots allocated here (replay_free frees them) */
 	_Atomic uint64_t top; /* highest authenticated sequence number */
 	_Atomic uint64_t *slots;
 };
@@ -40,6 +41,14 @@ int replay_init(struct replay_window *w, uint32_t size, bool esn);
  */
 int replay_init_spread(struct replay_window *w, uint32_t size, bool esn,
 		       bool spread);
+/*
+ * The same with the slots in memory the caller owns: replay_slots_size()
+ * bytes at mem, zeroed and cache-line aligned (an SA's own block); 0 when
+ * size is invalid. replay_free leaves such slots alone.
+ */
+size_t replay_slots_size(uint32_t size, bool spread);
+int replay_init_at(struct replay_window *w, uint32_t size, bool esn,
+		   bool spread, void *mem);
 void replay_free(struct replay_window *w);
 /*
  * The full 64-bit sequence number for the 32 bits on the wire (ESN): of the

@@ -47,40 +47,60 @@ static uint64_t mono_ms(void)
 
 static void sa_free(struct sa *sa)
 {
+	struct esp_sa_params *w = atomic_load(&sa->wire);
 	int q;
 
 	for (q = 0; sa->pw && q < sa->nworkers; q++)
 		crypto_aead_free(&sa->pw[q].aead);
-	free(sa->pw);
 	replay_free(&sa->replay);
-	free(atomic_load(&sa->wire));
+	if (sa_wire_owned(sa, w))
+		free(w);
 	secret_free(sa->key, CFG_KEY_MAX); /* wipes it */
 	if (sa->tunnel)
 		tunnel_put(sa->tunnel);
-	free(sa);
+	free(sa); /* the block: wire0, pw and the slots too */
+}
+
+/* round up to whole cache lines */
+static size_t lines(size_t n)
+{
+	return (n + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
 }
 
 int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
 	      int nworkers)
 {
 	static uint64_t next_id = 1;
+	size_t off_wire, off_pw, off_slots, slots = 0;
 	struct esp_sa_params *wire;
 	struct sa *sa;
 	int q, err;
 
-	if (s->key_len > CFG_KEY_MAX || nworkers < 1)
+	if (s->key_len > CFG_KEY_MAX || nworkers < 1 ||
+	    nworkers > ESPRESSO_MAX_QUEUES)
 		return -EINVAL;
-	sa = calloc_lines(1, sizeof(*sa));
-	wire = malloc(sizeof(*wire));
-	if (sa)
-		sa->key = secret_alloc(CFG_KEY_MAX);
-	if (!sa || !wire || !sa->key) {
-		if (sa)
-			secret_free(sa->key, CFG_KEY_MAX);
+	/* a pair every worker uses: its window's slots apart (with
+	 * several workers writing neighbouring slots at once) */
+	if (s->dir == SA_IN) {
+		slots = replay_slots_size(s->replay_window,
+					  s->owner < 0 && nworkers > 1);
+		if (!slots)
+			return -EINVAL;
+	}
+	/* the block: the struct, wire0, pw[nworkers], the replay slots */
+	off_wire = lines(sizeof(*sa));
+	off_pw = off_wire + lines(sizeof(*wire));
+	off_slots = off_pw + lines((size_t)nworkers * sizeof(*sa->pw));
+	sa = calloc_lines(1, off_slots + slots);
+	if (!sa)
+		return -ENOMEM;
+	sa->key = secret_alloc(CFG_KEY_MAX);
+	if (!sa->key) {
 		free(sa);
-		free(wire);
 		return -ENOMEM;
 	}
+	wire = sa->wire0 = (struct esp_sa_params *)((char *)sa + off_wire);
+	sa->pw = (struct sa_worker *)((char *)sa + off_pw);
 	*wire = s->wire;
 	atomic_init(&sa->wire, wire);
 	sa->spi = s->spi;
@@ -114,17 +134,13 @@ int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
 	atomic_init(&sa->rx_want, 0);
 	atomic_init(&sa->rx_asked, 0);
 	sa->rx_wake_fd = -1;
-	sa->pw = calloc_lines(nworkers, sizeof(*sa->pw));
-	if (!sa->pw) {
-		err = -ENOMEM;
-		goto fail;
-	}
 	if (s->dir == SA_IN) {
 		/* a pair every worker uses: its window's slots apart (with
 		 * one worker nobody shares them: 8 times less memory, 3.5 KB
 		 * per SA of a 1024 window, at 10,000 tunnels 35 MB) */
-		err = replay_init_spread(&sa->replay, s->replay_window, s->esn,
-					 s->owner < 0 && nworkers > 1);
+		err = replay_init_at(&sa->replay, s->replay_window, s->esn,
+				     s->owner < 0 && nworkers > 1,
+				     (char *)sa + off_slots);
 		if (err)
 			goto fail;
 	}

@@ -56,23 +56,16 @@ struct sa_worker {
 
 struct tunnel;
 
+/*
+ * One allocation (sa_create): this struct, then the initial wire
+ * parameters, the per-worker part and the replay window's slots. The
+ * control thread's fields come first; the packet path's lines follow as
+ * one run (line 0, the sequence line, the replay line, the wire, the
+ * workers', the slots), so that a packet's misses fall on neighbouring
+ * lines, which the hardware fetches faster than scattered ones.
+ */
 struct sa {
-	uint32_t spi;
-	uint32_t slot;  /* inbound: index in the tables and the BPF map */
 	uint64_t id;    /* unique for the daemon's life */
-	int pair;       /* in its tunnel */
-	int owner;      /* the worker that uses it, -1 for any */
-	enum sa_dir dir;
-	enum sa_state state;
-	enum cfg_cipher cipher;
-	bool esn;
-	/* outbound: what the packets carry; inbound: the outer addresses
-	 * expected. Replaced whole (sa update: the peer moved), the old one
-	 * freed after a grace period. */
-	_Atomic(struct esp_sa_params *) wire;
-	/* with the fields above, what every packet reads: the first line */
-	struct tunnel *tunnel; /* holds a reference */
-	struct sa_worker *pw;  /* [nworkers] */
 	uint8_t *key;          /* CFG_KEY_MAX bytes of lib/secret.h memory */
 	size_t key_len;
 	/* lifetimes (0: none), from the control API or IKE */
@@ -86,7 +79,37 @@ struct sa {
 	uint32_t reqid;        /* IKE's reqid (charon's plugin); 0: none */
 	char child[32];        /* IKE's CHILD_SA name; "": none */
 	int refs;              /* control thread only */
+	/* the wire parameters sa_create set, in this block: never freed on
+	 * their own when replaced (sa_wire_owned) */
+	struct esp_sa_params *wire0;
+	/* inbound, persisted, the rare part (the rest in the replay line):
+	 * see rx_limit below */
+	_Atomic int rx_asked;
+	int rx_wake_fd;        /* eventfd; -1: none (the next tick sees it) */
+	/* control thread only: the block and the rate it was sized by; the
+	 * highest limit safe to publish without a sync (what is on disk, and
+	 * after the next sync); a reservation waiting for that sync (0 none);
+	 * a lowering waiting for its grace period (live.c) */
+	uint64_t rx_block, rx_rate_top, rx_rate_ms;
+	uint64_t rx_durable, rx_pending;
+	bool rx_lowering;
+
+	/* line 0: what every packet reads */
+	_Alignas(CACHELINE) uint32_t spi;
+	uint32_t slot;  /* inbound: index in the tables and the BPF map */
 	int nworkers;
+	int pair;       /* in its tunnel */
+	int owner;      /* the worker that uses it, -1 for any */
+	enum sa_dir dir;
+	enum sa_state state;
+	enum cfg_cipher cipher;
+	bool esn;
+	/* outbound: what the packets carry; inbound: the outer addresses
+	 * expected. Replaced whole (sa update: the peer moved), the old one
+	 * freed after a grace period. */
+	_Atomic(struct esp_sa_params *) wire;
+	struct tunnel *tunnel; /* holds a reference */
+	struct sa_worker *pw;  /* [nworkers], in this block */
 
 	/* outbound: the last sequence number handed out; never wraps, and
 	 * never passes seq_limit (what the state directory has reserved).
@@ -120,19 +143,27 @@ struct sa {
 	 * top that outlives the process (control/topmap.h); NULL: none */
 	_Atomic uint64_t *rx_exact;
 	_Atomic uint64_t rx_want;
-	_Atomic int rx_asked;
-	int rx_wake_fd;        /* eventfd; -1: none (the next tick sees it) */
-	/* control thread only: the block and the rate it was sized by; the
-	 * highest limit safe to publish without a sync (what is on disk, and
-	 * after the next sync); a reservation waiting for that sync (0 none);
-	 * a lowering waiting for its grace period (live.c) */
-	uint64_t rx_block, rx_rate_top, rx_rate_ms;
-	uint64_t rx_durable, rx_pending;
-	bool rx_lowering;
 };
 
-_Static_assert(__builtin_offsetof(struct sa, pw) + sizeof(void *) <= CACHELINE,
-	       "the packet path's fields of an SA in its first line");
+_Static_assert(__builtin_offsetof(struct sa, pw) + sizeof(void *) -
+			       __builtin_offsetof(struct sa, spi) <= CACHELINE,
+	       "the packet path's fields of an SA in its line 0");
+_Static_assert(sizeof(struct replay_window) + 4 * sizeof(uint64_t) <= CACHELINE,
+	       "the inbound packet path's per-packet fields in one line");
+
+/* The first line every packet of the SA reads (prefetch.c). */
+static inline const void *sa_line0(const struct sa *sa)
+{
+	return &sa->spi;
+}
+
+/* Whether w is a wire-parameter block of its own (malloc'd by an update),
+ * to be freed when replaced, and not the one in the SA's block. */
+static inline bool sa_wire_owned(const struct sa *sa,
+				 const struct esp_sa_params *w)
+{
+	return w != sa->wire0;
+}
 
 struct sa_spec {
 	uint32_t spi;
