@@ -60,7 +60,7 @@ void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
 
 		if (!sa || sa->spi != m->spi)
 			continue;
-		pf_lines(sa->tunnel, 2 * CACHELINE);
+		pf_r(tunnel_hot(sa->tunnel));
 		pf_r(sa_wire(sa));
 		if (w->id < sa->nworkers)
 			pf_w(&sa->pw[w->id]);
@@ -128,14 +128,14 @@ void rx_prefetch_inner(struct worker *w, const struct pkt *pkts, uint32_t n)
 	}
 }
 
-_Static_assert(__builtin_offsetof(struct tunnel, mtu) <
-		       __builtin_offsetof(struct tunnel, out),
-	       "tx_prefetch_tunnel: the MTU before the outbound SAs");
+_Static_assert(__builtin_offsetof(struct tunnel, out) + sizeof(void *) -
+			       __builtin_offsetof(struct tunnel, id) <= CACHELINE,
+	       "a tunnel's packet path fields and its first outbound SA in one line");
 
 void tx_prefetch_tunnel(const struct tunnel *t)
 {
-	/* from the MTU to the first pair's outbound SA (not the name) */
-	pf_lines(&t->mtu, (const char *)&t->out[1] - (const char *)&t->mtu);
+	/* its line (the first pair's outbound SA with it) */
+	pf_r(tunnel_hot(t));
 }
 
 /* the outbound SA of a packet in the batch still to be sealed, or NULL */

@@ -40,27 +40,17 @@ struct nexthop {
 };
 
 struct tunnel {
+	/* the control thread's part first; what packets read after it */
 	char name[TUNNEL_NAME_MAX];
-	uint64_t id;  /* unique for the daemon's life */
-	uint32_t slot; /* in the table version */
 	struct in_addr local, remote;
-	int family;    /* outer: AF_INET (local/remote) or AF_INET6 */
 	struct in6_addr local6, remote6;
-	enum cfg_encap encap;
 	enum cfg_cipher cipher;
 	uint32_t replay_window;
 	bool esn;
-	enum cfg_fragment fragment;
-	uint16_t overhead; /* outer IPv4 or IPv6 (+UDP) + ESP + IV + max trailer + ICV */
-	uint16_t mtu;      /* largest inner packet that fits the uplink MTU */
-	uint16_t vrf;      /* its routing table: 0 the default (tables.h) */
-	int npairs;
 	int refs;          /* control thread only */
 	/* control thread only: its inbound SAs, oldest first */
 	struct sa **in;
 	int nin, in_cap;
-	_Atomic(struct nexthop *) nh;
-	_Atomic int nh_wanted; /* a worker found no next hop (or MAC) */
 	uint64_t nh_checked_ms; /* control thread only */
 	/*
 	 * NAT-T (control thread only): where the peer is now -- the
@@ -72,16 +62,36 @@ struct tunnel {
 	struct in_addr peer;
 	struct in6_addr peer6;  /* the same for an IPv6 tunnel */
 	uint16_t peer_port;     /* host order */
-	uint16_t local_port;    /* ours, host order (4500 unless configured) */
 	uint32_t keepalive_ms;
 	uint64_t ka_last_ms;    /* the last keepalive (or creation) */
 	uint64_t ka_sent, mappings; /* keepalives sent, peer moves followed */
+	uint64_t acquired_ms;   /* control thread only: the last acquire */
+
+	/* what the packet path reads: one line, the first outbound SAs in
+	 * it too (tunnel_hot) */
+	_Alignas(CACHELINE) uint64_t id; /* unique for the daemon's life */
+	uint32_t slot; /* in the table version */
+	enum cfg_encap encap;
+	int family;    /* outer: AF_INET (local/remote) or AF_INET6 */
+	enum cfg_fragment fragment;
+	uint16_t overhead; /* outer IPv4 or IPv6 (+UDP) + ESP + IV + max trailer + ICV */
+	uint16_t mtu;      /* largest inner packet that fits the uplink MTU */
+	uint16_t vrf;      /* its routing table: 0 the default (tables.h) */
+	uint16_t local_port;    /* ours, host order (4500 unless configured) */
+	int npairs;
+	_Atomic int nh_wanted; /* a worker found no next hop (or MAC) */
 	/* a worker had a packet for it and no outbound SA: the control thread
 	 * raises "acquire" (IKE's trap policies) and clears it */
 	_Atomic int sa_wanted;
-	uint64_t acquired_ms;   /* control thread only: the last acquire */
+	_Atomic(struct nexthop *) nh;
 	_Atomic(struct sa *) out[]; /* npairs */
 };
+
+/* The line every packet of the tunnel reads. */
+static inline const void *tunnel_hot(const struct tunnel *t)
+{
+	return &t->id;
+}
 
 /* The outbound SA worker q sends with, or NULL (none yet, or expired). */
 static inline struct sa *tunnel_out_sa(struct tunnel *t, int q)
