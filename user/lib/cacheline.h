@@ -14,6 +14,12 @@
 
 #define CACHELINE 64
 
+/* n bytes rounded up to whole lines */
+static inline size_t cacheline_round(size_t n)
+{
+	return (n + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+}
+
 /* calloc, but 64-byte aligned and rounded up to whole lines. free() it. */
 static inline void *calloc_lines(size_t n, size_t size)
 {
@@ -22,8 +28,7 @@ static inline void *calloc_lines(size_t n, size_t size)
 
 	if (__builtin_mul_overflow(n, size, &bytes) || bytes > SIZE_MAX / 2)
 		return NULL;
-	bytes = bytes ? (bytes + CACHELINE - 1) & ~(size_t)(CACHELINE - 1) :
-			CACHELINE;
+	bytes = bytes ? cacheline_round(bytes) : CACHELINE;
 	p = aligned_alloc(CACHELINE, bytes);
 	if (p)
 		memset(p, 0, bytes);

@@ -29,10 +29,8 @@ static uint32_t nslots_for(uint32_t size)
 
 size_t replay_slots_size(uint32_t size, bool spread)
 {
-	size_t b = ((size_t)nslots_for(size) << (spread ? 3 : 0)) *
-		   sizeof(uint64_t);
-
-	return (b + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+	return cacheline_round(((size_t)nslots_for(size) << (spread ? 3 : 0)) *
+			       sizeof(uint64_t));
 }
 
 int replay_init_at(struct replay_window *w, uint32_t size, bool esn,
@@ -44,8 +42,7 @@ int replay_init_at(struct replay_window *w, uint32_t size, bool esn,
 	if (!nslots)
 		return -EINVAL;
 	w->own = !mem;
-	w->slots = mem ? mem :
-			 calloc_lines((size_t)nslots << shift, sizeof(*w->slots));
+	w->slots = mem ? mem : calloc_lines(1, replay_slots_size(size, spread));
 	if (!w->slots)
 		return -ENOMEM;
 	w->size = size;
