@@ -24,13 +24,12 @@ import os
 import struct
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import esptest  # noqa: E402
 from esptest import Sa, Counters, fail, say, trailer, inner_pkt, NATT_PORT  # noqa: E402
 from scapy.all import (ICMP, IP, UDP, Ether, ICMPv6EchoReply, ICMPv6EchoRequest,  # noqa: E402
-                       IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, Raw, AsyncSniffer,
+                       IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, Raw,
                        fragment, fragment6, sendp)
 from scapy.layers.ipsec import ESP, SecurityAssociation  # noqa: E402
 
@@ -122,10 +121,8 @@ def cmd_peer(a):
         return bytes(p[ESP])
 
     def exchange(what, frames, inner, want):
-        sn = AsyncSniffer(iface=a.iface, count=1, timeout=5,
-                          filter="ip6 src %s and (ip6 proto 50 or udp port 4500)" % a.b)
-        sn.start()
-        time.sleep(0.3)
+        sn = esptest.sniffer(iface=a.iface, count=1, timeout=5,
+                             filter="ip6 src %s and (ip6 proto 50 or udp port 4500)" % a.b)
         before = ctr.snap()
         for f in frames:
             sendp(eth / f, iface=a.iface)
@@ -252,10 +249,8 @@ def cmd_natt_frag4(a):
         return inner, f
 
     inner, f = frags(1, 0x5501)
-    sn = AsyncSniffer(iface=a.iface, count=1, timeout=5,
-                      filter="ip src %s and udp port 4500" % a.b)
-    sn.start()
-    time.sleep(0.3)
+    sn = esptest.sniffer(iface=a.iface, count=1, timeout=5,
+                         filter="ip src %s and udp port 4500" % a.b)
     before = ctr.snap()
     for x in f:
         sendp(eth / x, iface=a.iface)

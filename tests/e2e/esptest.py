@@ -27,6 +27,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 from cryptography.exceptions import InvalidTag
@@ -51,6 +52,18 @@ def fail(msg):
 
 def say(msg):
     print("   " + msg, flush=True)
+
+
+def sniffer(**kw):
+    """An AsyncSniffer (scapy's keyword arguments), returned once its socket
+    is open: a fixed sleep after start() loses the first packets on a busy
+    machine, when the capture thread starts late."""
+    ready = threading.Event()
+    sn = AsyncSniffer(started_callback=ready.set, **kw)
+    sn.start()
+    if not ready.wait(10):
+        fail("the sniffer on %s did not start within 10 s" % kw.get("iface"))
+    return sn
 
 
 def hexkey(s):
@@ -607,10 +620,8 @@ def cmd_peer(a):
     for n, (fam, inner) in enumerate(cases, 1):
         inner = inner.__class__(bytes(inner))
         pkt = natt_fix(tx.encrypt(inner, seq_num=n, iv=os.urandom(8)))
-        sn = AsyncSniffer(iface=a.iface, filter="ip src %s and (ip proto 50 or udp port 4500)" % a.b,
-                          count=1, timeout=5)
-        sn.start()
-        time.sleep(0.3)
+        sn = sniffer(iface=a.iface, filter="ip src %s and (ip proto 50 or udp port 4500)" % a.b,
+                     count=1, timeout=5)
         before = ctr.snap()
         sendp(eth / pkt, iface=a.iface)
         sn.join()

@@ -9,10 +9,11 @@ check it decrypts to the matching echo reply.
 """
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from esptest import Sa, fail, say  # noqa: E402
-from scapy.all import ICMP, IP, AsyncSniffer, Ether, Raw, fragment, sendp  # noqa: E402
+from esptest import Sa, fail, say, sniffer  # noqa: E402
+from scapy.all import ICMP, IP, Ether, Raw, fragment, sendp  # noqa: E402
 
 iface, dstmac = sys.argv[1], sys.argv[2]
 sa = Sa(int(sys.argv[3], 0), sys.argv[4])
@@ -28,11 +29,8 @@ frags = fragment(outer, fragsize=fragsize)
 if len(frags) != len(order) or sorted(order) != list(range(len(frags))):
     fail("order %s does not fit %d fragments" % (order, len(frags)))
 seen = []
-sniff = AsyncSniffer(iface=iface, filter="ip proto 50 and src 192.0.2.2",
-                     prn=seen.append, store=False)
-sniff.start()
-import time  # noqa: E402
-time.sleep(0.5)
+sniff = sniffer(iface=iface, filter="ip proto 50 and src 192.0.2.2",
+                prn=seen.append, store=False)
 sendp([Ether(dst=dstmac) / frags[i] for i in order], iface=iface, verbose=0)
 say("sent %d-byte ESP in %d fragments, order %s" % (len(esp), len(frags), order))
 deadline = time.time() + 5

@@ -13,10 +13,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from esptest import Sa, fail, hexkey, say  # noqa: E402
+from esptest import Sa, fail, hexkey, say, sniffer  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # noqa: E402
-from scapy.all import ICMP, IP, AsyncSniffer, Ether, Raw, sendp  # noqa: E402
+from scapy.all import ICMP, IP, Ether, Raw, sendp  # noqa: E402
 
 
 def derive(key_hex, spi):
@@ -35,10 +35,8 @@ first = int(sys.argv[10])
 sa = Sa(spi_ab + pair, derive(key_ab, spi_ab + pair))
 back = {spi_ba + i: Sa(spi_ba + i, derive(key_ba, spi_ba + i)) for i in range(pairs)}
 seen = []
-sniff = AsyncSniffer(iface=iface, filter="ip proto 50 and src 192.0.2.2",
-                     prn=seen.append, store=False)
-sniff.start()
-time.sleep(0.5)
+sniff = sniffer(iface=iface, filter="ip proto 50 and src 192.0.2.2",
+                prn=seen.append, store=False)
 frames = []
 for i in range(1, count + 1):
     inner = IP(src="10.1.0.1", dst="10.2.0.1") / ICMP(id=0x5150, seq=i) / Raw(b"handoff %04d" % i)

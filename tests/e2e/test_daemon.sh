@@ -105,7 +105,12 @@ ip netns exec "$NS_A" bash -c "
 	'$ROOT/espressod' --xdp-attached -c '$conf_off' 2>'$WORK/att.log' &
 	pid=\$!
 	for i in \$(seq 50); do grep -q running '$WORK/att.log' && break; sleep 0.1; done
+	# the first packets may wait for a next hop's MAC (tunnel_ready):
+	# a few single pings first, then three that must all come back
+	for i in 1 2 3; do ping -c1 -W1 10.2.0.1 >/dev/null && break; done
+	'$ROOT/espressoctl' -i $P-a show stats > '$WORK/stats-warm-a.txt' || true
 	ping -c3 -i0.3 -W2 10.2.0.1 > '$WORK/ping.txt' || true
+	'$ROOT/espressoctl' -i $P-a show stats > '$WORK/stats-a.txt' || true
 	bpftool map dump pinned /sys/fs/bpf/espresso/$P-a/espresso_sa_in > '$WORK/sa_map.txt'
 	bpftool map dump pinned /sys/fs/bpf/espresso/$P-a/espresso_stats > '$WORK/stats_map.txt'
 	cat /sys/class/net/eA/threaded > '$WORK/napi-during.txt'
@@ -115,7 +120,11 @@ ip netns exec "$NS_A" bash -c "
 	bpftool map dump pinned /sys/fs/bpf/espresso/$P-a/espresso_sa_in > '$WORK/sa_map_after.txt'
 	xdp-loader unload -a eA
 "
-grep -q '3 received' "$WORK/ping.txt" || fail "no traffic with xdp-loader's program: $(cat "$WORK/ping.txt")"
+grep -q '3 received' "$WORK/ping.txt" ||
+	fail "no traffic with xdp-loader's program: $(cat "$WORK/ping.txt")
+A's counters after the first pings: $(cat "$WORK/stats-warm-a.txt")
+and after the three: $(cat "$WORK/stats-a.txt")
+B: $(ctl b show stats)"
 grep -q '"sa_index": 0' "$WORK/sa_map.txt" || fail "SA map: $(cat "$WORK/sa_map.txt")"
 grep -q '"redirect_esp": [1-9]' "$WORK/stats_map.txt" || fail "stats map: $(cat "$WORK/stats_map.txt")"
 grep -q espresso_xdp "$WORK/status.txt" || fail "espressod detached xdp-loader's program"

@@ -133,7 +133,7 @@ mac_b=$(ip -n "$NS_B" -o link show eB | sed 's/.*link\/ether \([0-9a-f:]*\).*/\1
 before=$(stat_sum b rx_reassembled)
 ip netns exec "$NS_A" /usr/bin/python3 "$(dirname "$0")/frag_inject.py" eA "$mac_b" \
 	"$SPI_AB" "$KEY_AB" 5000 "$SPI_BA" "$KEY_BA" 1200 400 2,0,3,1 ||
-	fail "fragmented ESP from scapy"
+	fail "fragmented ESP from scapy; B: $(ctl b show stats)"
 [ $(( $(stat_sum b rx_reassembled) - before )) = 1 ] || fail "reassembled count"
 ctl b show stats | grep reasm:
 
