@@ -92,7 +92,7 @@ espressod: build/user/control/main.o $(LIB_OBJS)
 espressoctl: build/tools/espressoctl.o
 	$(CC) $(CFLAGS) -o $@ $^
 
-build/tests/%: tests/unit/%.c $(LIB_OBJS) $(HDRS)
+build/tests/%: tests/unit/%.c tests/fakexsk.h $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJS) $(LIBS) -lcriterion
 # test_reasm counts the allocations of our code (none on the packet path)
@@ -142,9 +142,9 @@ build/bench_spd: tests/bench/bench_spd.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
 
-build/bench_spread: tests/bench/bench_spread.c $(LIB_OBJS) $(HDRS)
+build/bench_spread: tests/bench/bench_spread.c tests/fakexsk.h $(LIB_OBJS) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB_OBJS) $(LIBS)
 
 # the traffic generator of tools/bench_spread.sh (no espresso code in it)
 build/spray: tests/bench/spray.c

@@ -72,6 +72,7 @@
 #include "core/rx.h"
 #include "core/tx.h"
 #include "core/worker.h"
+#include "fakexsk.h"
 
 #define NDST 10000     /* destinations */
 #define NSEQ 65536     /* the destination order, cycled (a power of 2) */
@@ -124,73 +125,6 @@ static uint32_t rnd(void) /* xorshift64* */
 	rng ^= rng << 25;
 	rng ^= rng >> 27;
 	return (rng * 2685821657736338717ull) >> 32;
-}
-
-/* ---- a ring in plain memory, the kernel's side played by the harness */
-
-struct mring {
-	uint32_t prod, cons, flags; /* what the kernel shares */
-	void *descs;
-};
-
-static void mring_init(struct mring *m, void *r, bool prod, uint32_t size,
-		       size_t esize)
-{
-	struct xsk_ring_prod *x = r; /* same layout as xsk_ring_cons */
-
-	memset(m, 0, sizeof(*m));
-	m->descs = calloc(size, esize);
-	if (!m->descs)
-		die("calloc", -ENOMEM);
-	x->producer = &m->prod;
-	x->consumer = &m->cons;
-	x->flags = &m->flags; /* no XDP_RING_NEED_WAKEUP: no kicks */
-	x->ring = m->descs;
-	x->mask = size - 1;
-	x->size = size;
-	x->cached_prod = 0;
-	x->cached_cons = prod ? size : 0;
-}
-
-struct fport {
-	struct mring fill, comp, rx, tx;
-};
-
-static void fport_init(struct xsk_port *p, struct fport *f)
-{
-	size_t size = (size_t)XSK_NUM_FRAMES * XSK_FRAME_SIZE;
-	uint32_t i;
-
-	memset(p, 0, sizeof(*p));
-	p->area = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	p->free_stack = calloc(XSK_NUM_FRAMES, sizeof(*p->free_stack));
-	p->owner = calloc(XSK_NUM_FRAMES, sizeof(*p->owner));
-	if (p->area == MAP_FAILED || !p->free_stack || !p->owner)
-		die("UMEM", -ENOMEM);
-	p->fd = -1;
-	mring_init(&f->fill, &p->fill, true, FILL, sizeof(uint64_t));
-	mring_init(&f->comp, &p->comp, false, XSK_COMP_SIZE, sizeof(uint64_t));
-	mring_init(&f->rx, &p->rx, false, XSK_RX_SIZE, sizeof(struct xdp_desc));
-	mring_init(&f->tx, &p->tx, true, XSK_TX_SIZE, sizeof(struct xdp_desc));
-	for (i = 0; i < XSK_NUM_FRAMES; i++)
-		p->free_stack[i] = (uint64_t)(XSK_NUM_FRAMES - 1 - i) *
-				   XSK_FRAME_SIZE;
-	p->nfree = XSK_NUM_FRAMES;
-	p->n_state[FRAME_FREE] = XSK_NUM_FRAMES;
-	xsk_port_refill(p);
-}
-
-static void fport_free(struct xsk_port *p, struct fport *f)
-{
-	munmap(p->area, (size_t)XSK_NUM_FRAMES * XSK_FRAME_SIZE);
-	free(p->free_stack);
-	free(p->owner);
-	free(f->fill.descs);
-	free(f->comp.descs);
-	free(f->rx.descs);
-	free(f->tx.descs);
-	memset(p, 0, sizeof(*p));
 }
 
 /* ---- one gateway ---- */
@@ -370,7 +304,7 @@ static void gw_start(struct gw *g, bool a)
 	ret = worker_init(&g->w, 0, -1, &g->env, sp[1]);
 	if (ret)
 		die("worker_init", ret);
-	fport_init(&g->w.port, &g->f);
+	fport_init(&g->w.port, &g->f, FILL);
 	g->w.tb = live_tables(&g->l);
 	g->w.now_ms = worker_now_ms();
 }
@@ -407,7 +341,6 @@ static void gw_free(struct gw *g)
 	if (g->tun_in >= 0)
 		close(g->tun_in);
 	fport_free(&g->w.port, &g->f);
-	g->w.port.fd = -1;
 	worker_free(&g->w);
 	live_destroy(&g->l);
 	topmap_close(g->tops);
@@ -456,20 +389,15 @@ struct totals {
 /* A's TX ring -> the wire; the frames go to the completion ring. */
 static void drain_tx(struct gw *a, struct wire *wi)
 {
-	struct fport *f = &a->f;
-	uint64_t *comp = f->comp.descs;
+	const struct xdp_desc *d;
 
-	while (f->tx.cons != f->tx.prod) {
-		struct xdp_desc *d = (struct xdp_desc *)f->tx.descs +
-				     (f->tx.cons & (XSK_TX_SIZE - 1));
-
+	while ((d = fport_tx_peek(&a->f))) {
 		if (d->len > wi->stride)
 			die("frame too long", -EMSGSIZE);
 		memcpy(wi->buf + wi->n * wi->stride,
 		       xsk_port_frame(&a->w.port, d->addr), d->len);
 		wi->len[wi->n++] = d->len;
-		comp[f->comp.prod++ & (XSK_COMP_SIZE - 1)] = d->addr;
-		f->tx.cons++;
+		fport_tx_done(&a->f, d->addr);
 	}
 }
 

@@ -767,6 +767,62 @@ Test(fib, random_ipv6_naive)
 	random_vs_naive(AF_INET6, 2000, 8000);
 }
 
+/* fib_walk_* step by step: a trie walk reads one entry per address byte,
+ * then the value (at most 4 + 1 steps for IPv4, 16 + 1 for IPv6); a compact
+ * table is done at once. */
+static uint32_t walk_lookup(const struct fib *f, const uint8_t *a, int family)
+{
+	int max = (family == AF_INET ? 4 : 16) + 1, steps = 0;
+	struct fib_walk k;
+
+	fib_walk_begin(f, a, &k);
+	if (!f->nodes)
+		cr_assert_null(fib_walk_next(&k), "a compact table: done at once");
+	while (!fib_walk_step(f, a, &k)) {
+		cr_assert_not_null(fib_walk_next(&k));
+		cr_assert_lt(++steps, max, "a walk of more than %d steps", max);
+	}
+	cr_assert_null(fib_walk_next(&k));
+	return k.value;
+}
+
+static void walk_vs_lookup(int family, size_t n, size_t nl)
+{
+	uint64_t seed = seed_get(), s = rnd_init(seed, 200 + family);
+	struct fib_route *r;
+	struct fib *f, *c;
+	uint8_t a[16];
+	size_t i;
+
+	r = calloc(n, sizeof(*r));
+	cr_assert_not_null(r);
+	if (family == AF_INET)
+		gen4(&s, r, n);
+	else
+		gen6(&s, r, n);
+	f = fib_build(family, r, n);
+	c = fib_build_compact(family, r, FIB_COMPACT_MAX);
+	cr_assert_not_null(f);
+	cr_assert_not_null(c);
+	for (i = 0; i < nl; i++) {
+		gen_lookup(&s, r, n, family, a);
+		cr_assert_eq(walk_lookup(f, a, family), fib_lookup(f, a),
+			     "seed %#llx, lookup %zu", (unsigned long long)seed, i);
+		cr_assert_eq(walk_lookup(c, a, family), fib_lookup(c, a),
+			     "seed %#llx, compact, lookup %zu",
+			     (unsigned long long)seed, i);
+	}
+	fib_free(f);
+	fib_free(c);
+	free(r);
+}
+
+Test(fib, walk_matches_lookup)
+{
+	walk_vs_lookup(AF_INET, 3000, 20000);
+	walk_vs_lookup(AF_INET6, 2000, 20000);
+}
+
 /* Longest first: every short prefix is pushed under the longer ones. */
 Test(fib, unsorted_longest_first)
 {

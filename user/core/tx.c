@@ -206,6 +206,111 @@ static void tx_pending(struct worker *w)
 }
 
 /* One packet read from the tun. */
+/*
+ * Routing across tun reads. Each read takes about as long as a miss to
+ * memory, and a route is a chain of them with many tunnels (the FIB's
+ * entries, the value, the tunnel slot, the tunnel): so a packet read
+ * takes one step of that chain per later read, each step's line
+ * prefetched by the one before, and joins the batch when its tunnel is
+ * known, in the order read (routing_done). The chain's misses are then
+ * hidden behind the reads instead of following each.
+ */
+enum route_stage { ROUTE_FIB, ROUTE_SLOT, ROUTE_DONE };
+
+static struct tx_routing *routing_at(struct worker *w, unsigned int i)
+{
+	return &w->routing[(w->routing_head + i) % TX_ROUTE_MAX];
+}
+
+/* One load further for every packet being routed. */
+static void routing_step(struct worker *w)
+{
+	const struct tables *tb = w->tb;
+	unsigned int i;
+
+	for (i = 0; i < w->nrouting; i++) {
+		struct tx_routing *r = routing_at(w, i);
+
+		switch (r->stage) {
+		case ROUTE_FIB:
+			if (!fib_walk_step(r->f, r->dst, &r->k)) {
+				__builtin_prefetch(fib_walk_next(&r->k));
+				break;
+			}
+			r->slot = tables_route_member(
+				tb, r->k.value,
+				xsk_port_frame(&w->port, r->addr) +
+					WORKER_TX_INNER_OFF,
+				r->len);
+			r->stage = r->slot ? ROUTE_SLOT : ROUTE_DONE;
+			if (r->slot)
+				__builtin_prefetch(&tb->tun[r->slot - 1]);
+			break;
+		case ROUTE_SLOT:
+			r->t = tb->tun[r->slot - 1];
+			if (r->t)
+				tx_prefetch_tunnel(r->t);
+			r->stage = ROUTE_DONE;
+			break;
+		}
+	}
+}
+
+/* The packet just read (frame addr, len bytes, a plain IP packet) starts
+ * its route: its first entry is prefetched. */
+static void routing_add(struct worker *w, uint64_t addr, uint32_t len)
+{
+	const uint8_t *pkt = xsk_port_frame(&w->port, addr) + WORKER_TX_INNER_OFF;
+	int v6 = (pkt[0] >> 4) == 6;
+	struct tx_routing *r = routing_at(w, w->nrouting++);
+
+	r->addr = addr;
+	r->len = len;
+	r->t = NULL;
+	r->slot = 0;
+	r->dst = pkt + (v6 ? offsetof(struct ip6_hdr, ip6_dst)
+			   : offsetof(struct iphdr, daddr));
+	r->f = tables_fib(w->tb, w->cur_vrf, v6 ? AF_INET6 : AF_INET);
+	r->stage = r->f ? ROUTE_FIB : ROUTE_DONE;
+	if (r->f) {
+		fib_walk_begin(r->f, r->dst, &r->k);
+		__builtin_prefetch(fib_walk_next(&r->k));
+	}
+}
+
+/* The routed packets at the head of the ring into the batch, in the order
+ * read; all: every packet, stepping until each is routed. */
+static void routing_done(struct worker *w, bool all)
+{
+	while (w->nrouting) {
+		struct tx_routing *r = routing_at(w, 0);
+		struct pkt *p;
+
+		if (r->stage != ROUTE_DONE) {
+			if (!all)
+				return;
+			routing_step(w);
+			continue;
+		}
+		if (w->ntx >= WORKER_BATCH_MAX)
+			tx_flush(w);
+		tx_pending(w);
+		p = tx_slot(w, WORKER_BATCH_MAX);
+		p->addr = r->addr;
+		p->data = xsk_port_frame(&w->port, r->addr) +
+			  WORKER_TX_INNER_OFF;
+		p->len = r->len;
+		p->t = r->t;
+		w->routing_head = (w->routing_head + 1) % TX_ROUTE_MAX;
+		w->nrouting--;
+		if (!p->t) {
+			drop_tx(w, p, DROP_tx_no_route);
+			continue;
+		}
+		w->tx_pend = w->ntx; /* p is the last: tx_check later */
+	}
+}
+
 static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hdr *vh,
 		     size_t len)
 {
@@ -214,27 +319,31 @@ static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hd
 	struct pkt *p;
 	int r;
 
-	tx_pending(w);
 	if (vh->gso_type == VIRTIO_NET_HDR_GSO_NONE && len <= FRAME_CAP) {
-		p = tx_slot(w, WORKER_BATCH_MAX);
-		p->addr = addr;
-		p->data = frame;
-		p->len = len;
 		if (!ip_ok(frame, len) || gso_csum_complete(vh, frame, len)) {
+			routing_done(w, true); /* the drop in its place */
+			tx_pending(w);
+			p = tx_slot(w, WORKER_BATCH_MAX);
+			p->addr = addr;
+			p->data = frame;
+			p->len = len;
 			drop_tx(w, p, DROP_tx_malformed);
 			return;
 		}
-		p->t = tx_route(w, frame, len);
-		if (!p->t) {
-			drop_tx(w, p, DROP_tx_no_route);
-			return;
+		/* full (long walks: IPv6): step them all until the head
+		 * is routed */
+		while (w->nrouting == TX_ROUTE_MAX) {
+			routing_step(w);
+			routing_done(w, false);
 		}
-		tx_prefetch_tunnel(p->t);
-		w->tx_pend = w->ntx; /* p is the last: tx_check later */
+		routing_add(w, addr, len);
 		return;
 	}
-	/* A super-packet: the part read into the frame joins the rest in the
-	 * staging buffer, and gso_segment copies segments into new frames. */
+	/* A super-packet: what was read before goes first. The part read
+	 * into the frame joins the rest in the staging buffer, and
+	 * gso_segment copies segments into new frames. */
+	routing_done(w, true);
+	tx_pending(w);
 	memcpy(w->big, frame, FRAME_CAP);
 	xsk_port_free(&w->port, addr);
 	w->st.gso_super++;
@@ -524,7 +633,8 @@ static unsigned int tx_burst_tun(struct worker *w)
 		 * super-packet may make 45 segments). What stays in the tun
 		 * queue slows the host down, instead of being dropped here.
 		 */
-		if (xsk_prod_nb_free(&w->port.tx, TX_ROOM) < TX_ROOM + w->ntx) {
+		if (xsk_prod_nb_free(&w->port.tx, TX_ROOM) <
+		    TX_ROOM + w->ntx + w->nrouting) {
 			tx_flush(w);
 			xsk_port_kick(&w->port);
 			w->st.tx_completed += xsk_port_complete(&w->port);
@@ -557,8 +667,11 @@ static unsigned int tx_burst_tun(struct worker *w)
 			drop_tx(w, &dummy, DROP_tx_malformed);
 			continue;
 		}
+		routing_step(w); /* the lines asked for before this read */
+		routing_done(w, false);
 		tx_input(w, addr, &vh, r);
 	}
+	routing_done(w, true);
 	tx_flush(w);
 	if (w->pass_ticks) {
 		pass_mark(w, PASS_TX_READ, &t);

@@ -42,6 +42,24 @@ struct held_pkt {
 	uint64_t since_ms;
 };
 
+/*
+ * A packet read from the tun whose route is being looked up, one load per
+ * tun read (tx.c): its FIB walk, then its tunnel's slot, then the tunnel,
+ * each prefetched while the next packet is read. It joins the batch when
+ * its route is known, in the order read.
+ */
+#define TX_ROUTE_MAX 8
+struct tx_routing {
+	uint64_t addr;         /* the frame */
+	uint32_t len;
+	uint32_t slot;         /* once the FIB gave it: the tunnel slot + 1 */
+	uint8_t stage;         /* tx.c enum route_stage */
+	const uint8_t *dst;    /* in the frame */
+	const struct fib *f;
+	struct tunnel *t;      /* once done; NULL: no route */
+	struct fib_walk k;
+};
+
 struct spsc_ring;
 struct worker;
 struct lan_neigh;
@@ -152,6 +170,8 @@ struct worker {
 	unsigned int ntx;
 	unsigned int tx_pend; /* txb index + 1 of the packet whose checks
 			       * wait for its tunnel's prefetch (tx.c), 0 */
+	struct tx_routing routing[TX_ROUTE_MAX]; /* a ring, in read order */
+	unsigned int routing_head, nrouting;
 	struct tunnel *cur_t; /* for the gso/frag callbacks */
 	uint8_t cur_mac[6];
 	uint64_t last_expire_ms;

@@ -24,25 +24,8 @@
 
 #include "tables/fib.h"
 
-#define FIB_FANOUT	256
-#define FIB_CHILD	0x80000000u
 #define FIB_INDEX_MAX	0x7fffffffu
 #define FIB_LEN_MAX	128
-
-/* A route of a compact table: the address as two big-endian words. */
-struct fib_lin {
-	uint64_t net[2], mask[2];
-};
-
-struct fib {
-	int family;
-	uint32_t nnodes;  /* 0: a compact table (nlin routes in lin) */
-	uint32_t nvalues;
-	uint32_t *nodes;  /* nnodes * FIB_FANOUT entries */
-	uint32_t *values; /* nvalues, leaf index -> route value */
-	uint32_t nlin;
-	struct fib_lin *lin; /* longest first; value of lin[i]: values[i + 1] */
-};
 
 /* Build state: the nodes array grows, lens is only needed while building. */
 struct builder {

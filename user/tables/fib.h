@@ -22,6 +22,7 @@
 #ifndef ESPRESSO_FIB_H
 #define ESPRESSO_FIB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,8 +32,26 @@ struct fib_route {
 	uint32_t value;   /* != 0; what a lookup returns */
 };
 
-/* Immutable once built: read by many threads without locks. */
-struct fib;
+#define FIB_FANOUT	256
+#define FIB_CHILD	0x80000000u
+
+/* A route of a compact table: the address as two big-endian words. */
+struct fib_lin {
+	uint64_t net[2], mask[2];
+};
+
+/* Immutable once built: read by many threads without locks. Its fields
+ * are here for the inline walk below; everything else goes through the
+ * functions. */
+struct fib {
+	int family;
+	uint32_t nnodes;  /* 0: a compact table (nlin routes in lin) */
+	uint32_t nvalues;
+	uint32_t *nodes;  /* nnodes * FIB_FANOUT entries */
+	uint32_t *values; /* nvalues, leaf index -> route value */
+	uint32_t nlin;
+	struct fib_lin *lin; /* longest first; value of lin[i]: values[i + 1] */
+};
 
 /*
  * Build a table for family (AF_INET or AF_INET6) from n routes, in any
@@ -70,6 +89,63 @@ void fib_free(struct fib *f); /* NULL ok */
  * order, as the family of f), 0 if none.
  */
 uint32_t fib_lookup(const struct fib *f, const void *addr);
+
+/*
+ * The same lookup split at its loads, so that many can have their cache
+ * misses in flight at once (a batch walked level by level; on TX, one step
+ * per tun read): fib_walk_begin points the walk at its first entry; each
+ * fib_walk_step reads the one fib_walk_next names (prefetch it first) and
+ * points at the next, until it returns true with the value in k->value,
+ * what fib_lookup gives. A compact table is looked up at once. addr (4 or
+ * 16 bytes, network order) must stay in place until the walk is done.
+ */
+struct fib_walk {
+	const uint32_t *at; /* the entry, or last the value, to read; NULL: done */
+	uint32_t value;     /* once done */
+	uint8_t d;          /* the byte of the address that indexes the next node */
+	bool leaf;          /* at is in values[]: the last read */
+};
+
+static inline void fib_walk_begin(const struct fib *f, const uint8_t *addr,
+				  struct fib_walk *k)
+{
+	k->d = 1;
+	k->leaf = false;
+	k->value = 0;
+	k->at = f->nodes ? &f->nodes[addr[0]] : NULL;
+	if (!f->nodes)
+		k->value = fib_lookup(f, addr);
+}
+
+/* the line the next step reads, NULL when the walk is done */
+static inline const void *fib_walk_next(const struct fib_walk *k)
+{
+	return k->at;
+}
+
+static inline bool fib_walk_step(const struct fib *f, const uint8_t *addr,
+				 struct fib_walk *k)
+{
+	uint32_t e;
+
+	if (!k->at)
+		return true;
+	e = *k->at;
+	if (k->leaf) {
+		k->value = e;
+		k->at = NULL;
+		return true;
+	}
+	if (e & FIB_CHILD) {
+		/* the nodes at the family's last byte hold only leaves */
+		k->at = &f->nodes[(size_t)(e & ~FIB_CHILD) * FIB_FANOUT +
+				  addr[k->d++]];
+	} else {
+		k->at = &f->values[e];
+		k->leaf = true;
+	}
+	return false;
+}
 
 size_t fib_mem(const struct fib *f);      /* bytes allocated, for reports */
 size_t fib_nodes(const struct fib *f);    /* trie nodes, for reports */

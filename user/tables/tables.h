@@ -113,6 +113,27 @@ static inline struct tunnel *tables_route(const struct tables *tb, int family,
 }
 
 /*
+ * What a route's value v (a FIB lookup's) sends the inner packet pkt (len
+ * bytes) to: the tunnel slot + 1, for an ECMP prefix the member its flow
+ * hashes to, 0 for none (no route, or a value past the tunnels).
+ */
+static inline uint32_t tables_route_member(const struct tables *tb,
+					   uint32_t v, const uint8_t *pkt,
+					   size_t len)
+{
+	uint32_t g;
+
+	if (__builtin_expect(!!(v & ECMP_FLAG), 0)) {
+		g = v & ~ECMP_FLAG;
+		v = g < tb->ngroups
+			    ? tb->groups[g].bucket[ecmp_flow_hash(pkt, len) %
+						   ECMP_BUCKETS]
+			    : 0;
+	}
+	return v <= tb->ntun ? v : 0;
+}
+
+/*
  * The outbound route of an inner packet (pkt, len bytes) to addr: the
  * tunnel, or for an ECMP prefix the member its flow hashes to.
  */
@@ -123,16 +144,10 @@ static inline struct tunnel *tables_route_pkt_vrf(const struct tables *tb,
 						  size_t len)
 {
 	const struct fib *f = tables_fib(tb, vrf, family);
-	uint32_t v = f ? fib_lookup(f, addr) : 0, g;
+	uint32_t v = tables_route_member(tb, f ? fib_lookup(f, addr) : 0, pkt,
+					 len);
 
-	if (__builtin_expect(!!(v & ECMP_FLAG), 0)) {
-		g = v & ~ECMP_FLAG;
-		v = g < tb->ngroups
-			    ? tb->groups[g].bucket[ecmp_flow_hash(pkt, len) %
-						   ECMP_BUCKETS]
-			    : 0;
-	}
-	return v && v <= tb->ntun ? tb->tun[v - 1] : NULL;
+	return v ? tb->tun[v - 1] : NULL;
 }
 
 /* The same in the default VRF. */

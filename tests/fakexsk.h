@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * fakexsk: an XSK port (io/xsk.h) whose rings are plain memory, for
+ * programs that run the worker's burst paths without a kernel socket
+ * (bench_spread, unit tests): the caller plays the kernel's side, taking
+ * frames off the TX ring and completing them, or writing RX descriptors.
+ * No XDP_RING_NEED_WAKEUP: the worker never kicks.
+ */
+#ifndef ESPRESSO_TESTS_FAKEXSK_H
+#define ESPRESSO_TESTS_FAKEXSK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "io/xsk.h"
+
+struct mring {
+	uint32_t prod, cons, flags; /* what the kernel shares */
+	void *descs;
+};
+
+struct fport {
+	struct mring fill, comp, rx, tx;
+};
+
+static inline void fakexsk_die(const char *what)
+{
+	fprintf(stderr, "fakexsk: %s: out of memory\n", what);
+	abort();
+}
+
+static inline void mring_init(struct mring *m, void *r, bool prod,
+			      uint32_t size, size_t esize)
+{
+	struct xsk_ring_prod *x = r; /* same layout as xsk_ring_cons */
+
+	memset(m, 0, sizeof(*m));
+	m->descs = calloc(size, esize);
+	if (!m->descs)
+		fakexsk_die("ring");
+	x->producer = &m->prod;
+	x->consumer = &m->cons;
+	x->flags = &m->flags;
+	x->ring = m->descs;
+	x->mask = size - 1;
+	x->size = size;
+	x->cached_prod = 0;
+	x->cached_cons = prod ? size : 0;
+}
+
+/* p: every frame free, the fill ring filled as xsk_port_refill does */
+static inline void fport_init(struct xsk_port *p, struct fport *f,
+			      uint32_t fill_size)
+{
+	size_t size = (size_t)XSK_NUM_FRAMES * XSK_FRAME_SIZE;
+	uint32_t i;
+
+	memset(p, 0, sizeof(*p));
+	p->area = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	p->free_stack = calloc(XSK_NUM_FRAMES, sizeof(*p->free_stack));
+	p->owner = calloc(XSK_NUM_FRAMES, sizeof(*p->owner));
+	if (p->area == MAP_FAILED || !p->free_stack || !p->owner)
+		fakexsk_die("UMEM");
+	p->fd = -1;
+	mring_init(&f->fill, &p->fill, true, fill_size, sizeof(uint64_t));
+	mring_init(&f->comp, &p->comp, false, XSK_COMP_SIZE, sizeof(uint64_t));
+	mring_init(&f->rx, &p->rx, false, XSK_RX_SIZE, sizeof(struct xdp_desc));
+	mring_init(&f->tx, &p->tx, true, XSK_TX_SIZE, sizeof(struct xdp_desc));
+	for (i = 0; i < XSK_NUM_FRAMES; i++)
+		p->free_stack[i] = (uint64_t)(XSK_NUM_FRAMES - 1 - i) *
+				   XSK_FRAME_SIZE;
+	p->nfree = XSK_NUM_FRAMES;
+	p->n_state[FRAME_FREE] = XSK_NUM_FRAMES;
+	xsk_port_refill(p);
+}
+
+static inline void fport_free(struct xsk_port *p, struct fport *f)
+{
+	munmap(p->area, (size_t)XSK_NUM_FRAMES * XSK_FRAME_SIZE);
+	free(p->free_stack);
+	free(p->owner);
+	free(f->fill.descs);
+	free(f->comp.descs);
+	free(f->rx.descs);
+	free(f->tx.descs);
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+}
+
+/* The next frame on the TX ring (its descriptor), or NULL when empty;
+ * fport_tx_done completes it (the completion ring), as the kernel would
+ * once sent. */
+static inline const struct xdp_desc *fport_tx_peek(struct fport *f)
+{
+	if (f->tx.cons == f->tx.prod)
+		return NULL;
+	return (const struct xdp_desc *)f->tx.descs +
+	       (f->tx.cons & (XSK_TX_SIZE - 1));
+}
+
+static inline void fport_tx_done(struct fport *f, uint64_t addr)
+{
+	uint64_t *comp = f->comp.descs;
+
+	comp[f->comp.prod++ & (XSK_COMP_SIZE - 1)] = addr;
+	f->tx.cons++;
+}
+
+#endif

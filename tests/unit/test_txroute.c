@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The outbound path's routing across tun reads (core/tx.c routing_*): a
+ * packet's route is looked up one load per later read, and it joins the
+ * batch when known. What must hold whatever the mix: the ESP packets leave
+ * in the order their inner packets were read, each in its route's tunnel
+ * (IPv4, IPv6 with its long walks, the ring of routes in progress full),
+ * and what has no route or is malformed is dropped and counted, once.
+ *
+ * The worker's own tx_burst over tables the control code builds
+ * (control/live.c), its tun a datagram socket pair, its XSK rings plain
+ * memory (fakexsk.h). Every ESP packet on the TX ring is opened here with
+ * OpenSSL's EVP (not espresso's crypto code) to read the inner packet's
+ * number.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
+#include <openssl/evp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "control/live.h"
+#include "core/tx.h"
+#include "core/worker.h"
+#include "fakexsk.h"
+
+#define NTUN 3
+#define NPKT 600
+#define KEY_LEN 36 /* AES-GCM-256 and its salt */
+
+enum kind { K_T0, K_T1, K_T2_V4, K_T2_V6, K_NOROUTE, K_MALFORMED, K_MAX };
+
+static void key_of(int k, uint8_t *key)
+{
+	int i;
+
+	for (i = 0; i < KEY_LEN; i++)
+		key[i] = (uint8_t)(k * 77 + i * 5 + 1);
+}
+
+static void route(struct live *l, const char *prefix, const char *tunnel)
+{
+	struct cfg_prefix p;
+	char err[256];
+
+	cr_assert_eq(config_parse_prefix(prefix, &p), 0, "%s", prefix);
+	cr_assert_eq(live_route_add(l, &p, tunnel, err, sizeof(err)), 0,
+		     "%s: %s", prefix, err);
+}
+
+/* tunnels t0..t2, outbound SPI 0x1000 + k; routes as enum kind says */
+static void build(struct live *l)
+{
+	static const struct live_ops ops;
+	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 2 };
+	struct in_addr gwip = { htonl(0xc0000202) };
+	struct nexthop *nh;
+	char name[8], err[256];
+	int k;
+
+	cr_assert_eq(live_init(l, 1, 1500, &ops, NULL), 0);
+	nh = nexthop_get(&l->nhs, 1, gwip);
+	cr_assert_not_null(nh);
+	atomic_store(&nh->mac, tunnel_mac_pack(mac));
+	for (k = 0; k < NTUN; k++) {
+		uint8_t key[KEY_LEN];
+		struct cfg_tunnel ct = { 0 };
+		struct live_sa_args sa = {
+			.tunnel = name, .dir = SA_OUT, .spi = 0x1000 + k,
+			.key = key, .key_len = sizeof(key), .origin = "ctl",
+		};
+		struct tunnel *t;
+
+		snprintf(name, sizeof(name), "t%d", k);
+		snprintf(ct.name, sizeof(ct.name), "%s", name);
+		ct.local.s_addr = htonl(0xc0000201);
+		ct.remote.s_addr = htonl(0xc0000202);
+		ct.encap = ENCAP_ESP;
+		ct.cipher = CIPHER_AES_GCM_256;
+		ct.replay_window = 64;
+		ct.esn = false;
+		ct.fragment = FRAG_INNER;
+		ct.sa_pairs = 1;
+		cr_assert_eq(live_tunnel_add(l, &ct, err, sizeof(err)), 0, "%s",
+			     err);
+		t = live_tunnel_find(l, name);
+		nh->refs++; /* one per tunnel, as neigh.c's set_nh */
+		atomic_store(&t->nh, nh);
+		key_of(k, key);
+		cr_assert_eq(live_sa_add(l, &sa, err, sizeof(err)), 0, "%s", err);
+	}
+	nexthop_put(&l->nhs, nh);
+	route(l, "10.0.0.0/24", "t0");
+	route(l, "10.1.0.0/24", "t1");
+	route(l, "10.2.0.0/16", "t2");
+	route(l, "fd00:1:2:3::/64", "t2");
+	cr_assert_eq(live_commit(l), 0);
+}
+
+/* Packet i of kind k: UDP carrying i; malformed: 10 bytes of a header. */
+static size_t packet(uint8_t *buf, enum kind k, uint32_t i)
+{
+	static const uint8_t v6dst[16] = { 0xfd, 0, 0, 1, 0, 2, 0, 3,
+					   0, 0, 0, 0, 0, 0, 0, 9 };
+	static const uint8_t v6src[16] = { 0xfd, 0, 0, 9, [15] = 1 };
+	uint32_t n = htonl(i);
+
+	memset(buf, 0, 64);
+	if (k == K_MALFORMED) {
+		buf[0] = 0x45;
+		return 10;
+	}
+	if (k == K_T2_V6) {
+		struct ip6_hdr *ip6 = (void *)buf;
+
+		ip6->ip6_flow = htonl(6u << 28);
+		ip6->ip6_plen = htons(8 + 4);
+		ip6->ip6_nxt = IPPROTO_UDP;
+		ip6->ip6_hlim = 64;
+		memcpy(&ip6->ip6_src, v6src, 16);
+		memcpy(&ip6->ip6_dst, v6dst, 16);
+		buf[44] = 0;
+		buf[45] = 12; /* UDP length */
+		memcpy(buf + 48, &n, 4);
+		return 52;
+	} else {
+		static const uint32_t dst[K_MAX] = {
+			[K_T0] = 0x0a000005, [K_T1] = 0x0a010005,
+			[K_T2_V4] = 0x0a02a005, [K_NOROUTE] = 0x0b000001,
+		};
+		struct iphdr *ip = (void *)buf;
+
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tot_len = htons(20 + 8 + 4);
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_UDP;
+		ip->saddr = htonl(0xc0a80001);
+		ip->daddr = htonl(dst[k]);
+		ip->check = esp_ip_csum(ip, 20);
+		buf[24] = 0;
+		buf[25] = 12;
+		memcpy(buf + 28, &n, 4);
+		return 32;
+	}
+}
+
+/* Open one ESP frame (Ethernet, IPv4, ESP) with EVP: its tunnel and the
+ * number its inner packet carries. */
+static void open_frame(const uint8_t *f, uint32_t len, int *tun, uint32_t *num)
+{
+	const uint8_t *esp = f + 14 + 20;
+	int elen = (int)len - 14 - 20, ctlen = elen - 8 - 8 - 16, out = 0, fin;
+	uint8_t key[KEY_LEN], nonce[12], pt[256];
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	uint32_t spi;
+
+	cr_assert_eq(f[12], 0x08);
+	cr_assert_eq(f[13], 0x00);
+	cr_assert_eq(f[14 + 9], IPPROTO_ESP);
+	cr_assert(ctlen > 0 && ctlen <= (int)sizeof(pt), "ESP of %d bytes", elen);
+	memcpy(&spi, esp, 4);
+	*tun = (int)ntohl(spi) - 0x1000;
+	cr_assert(*tun >= 0 && *tun < NTUN, "SPI %#x", ntohl(spi));
+	key_of(*tun, key);
+	memcpy(nonce, key + 32, 4);
+	memcpy(nonce + 4, esp + 8, 8);
+	cr_assert_not_null(c);
+	cr_assert(EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL));
+	cr_assert(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL));
+	cr_assert(EVP_DecryptInit_ex(c, NULL, NULL, key, nonce));
+	cr_assert(EVP_DecryptUpdate(c, NULL, &out, esp, 8)); /* SPI, seq */
+	cr_assert(EVP_DecryptUpdate(c, pt, &out, esp + 16, ctlen));
+	cr_assert(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16,
+				      (void *)(esp + 16 + ctlen)));
+	cr_assert(EVP_DecryptFinal_ex(c, pt + out, &fin) == 1,
+		  "the ICV of an ESP packet of SA %#x", ntohl(spi));
+	EVP_CIPHER_CTX_free(c);
+	if ((pt[0] >> 4) == 6) {
+		cr_assert_eq(pt[ctlen - 1], 41, "next header IPv6");
+		memcpy(num, pt + 48, 4);
+	} else {
+		cr_assert_eq(pt[ctlen - 1], 4, "next header IPv4");
+		memcpy(num, pt + 28, 4);
+	}
+	*num = ntohl(*num);
+}
+
+Test(txroute, order_and_tunnels_kept_across_reads)
+{
+	static struct live l;
+	static struct worker w;
+	static struct worker_env env;
+	static struct fport f;
+	static enum kind kinds[NPKT];
+	_Atomic int stop = 0;
+	uint32_t want[NPKT], got = 0, nwant = 0, i, sent = 0;
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+	uint64_t drops_noroute = 0, drops_bad = 0;
+	int sp[2];
+
+	build(&l);
+	env.tables = &l.cur;
+	env.epoch = &l.epoch;
+	env.workers = &w;
+	env.nworkers = 1;
+	env.uplink_mtu = 1500;
+	env.batch = 64;
+	env.stop = &stop;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sp), 0);
+	cr_assert_eq(worker_init(&w, 0, -1, &env, sp[1]), 0);
+	fport_init(&w.port, &f, 1024);
+	w.tb = live_tables(&l);
+	w.now_ms = worker_now_ms();
+
+	/* runs of one kind (IPv6: the ring of routes fills) and mixes */
+	for (i = 0; i < NPKT; i++) {
+		rng ^= rng >> 12;
+		rng ^= rng << 25;
+		rng ^= rng >> 27;
+		kinds[i] = i >= 100 && i < 130 ? K_T2_V6 :
+			   i >= 200 && i < 230 ? K_T1 :
+			   (enum kind)((rng * 2685821657736338717ull >> 33) % K_MAX);
+		if (kinds[i] == K_NOROUTE)
+			drops_noroute++;
+		else if (kinds[i] == K_MALFORMED)
+			drops_bad++;
+		else
+			want[nwant++] = i;
+	}
+	while (sent < NPKT || got < nwant) {
+		const struct xdp_desc *d;
+		uint8_t buf[64];
+		unsigned int n;
+
+		/* up to 100 queued in the socket, read by bursts of 64 */
+		for (n = 0; n < 100 && sent < NPKT; n++, sent++)
+			cr_assert_eq(send(sp[0], buf,
+					  packet(buf, kinds[sent], sent), 0),
+				     (ssize_t)packet(buf, kinds[sent], sent),
+				     "send: %s", strerror(errno));
+		while (tx_burst(&w))
+			;
+		while ((d = fport_tx_peek(&f))) {
+			uint32_t num;
+			int t;
+
+			open_frame(xsk_port_frame(&w.port, d->addr), d->len, &t,
+				   &num);
+			cr_assert_lt(got, nwant, "more ESP packets than routed");
+			cr_assert_eq(num, want[got],
+				     "ESP packet %u carries inner packet %u, "
+				     "want %u (read order)", got, num, want[got]);
+			cr_assert_eq(t, kinds[num] == K_T0 ? 0 :
+					kinds[num] == K_T1 ? 1 : 2,
+				     "inner packet %u in tunnel t%d", num, t);
+			fport_tx_done(&f, d->addr);
+			got++;
+		}
+		xsk_port_complete(&w.port);
+		cr_assert(sent == NPKT || got <= sent, "no progress");
+		if (sent == NPKT && got < nwant)
+			cr_assert_fail("%u of %u routed packets came out",
+				       got, nwant);
+	}
+	cr_assert_eq(w.st.drops[DROP_tx_no_route], drops_noroute);
+	cr_assert_eq(w.st.drops[DROP_tx_malformed], drops_bad);
+	cr_assert_eq(w.st.tun_rx, NPKT);
+	cr_assert_eq(w.nrouting, 0, "nothing left in the routing ring");
+	cr_assert_eq(w.port.n_state[FRAME_FREE] + w.port.n_state[FRAME_FILL],
+		     XSK_NUM_FRAMES, "every frame back");
+
+	close(sp[0]);
+	close(w.tun_fd);
+	fport_free(&w.port, &f);
+	worker_free(&w);
+	live_destroy(&l);
+}
