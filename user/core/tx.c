@@ -216,44 +216,53 @@ static void tx_pending(struct worker *w)
  * hidden behind the reads instead of following each.
  */
 enum route_stage { ROUTE_FIB, ROUTE_SLOT, ROUTE_DONE };
+#define TX_ROUTE_SMALL_NODES 16     /* 16 KiB of trie */
+#define TX_ROUTE_SMALL_TUNNELS 256  /* 2 KiB of tunnel slots */
+
+_Static_assert(!(TX_ROUTE_MAX & (TX_ROUTE_MAX - 1)), "a power of 2");
 
 static struct tx_routing *routing_at(struct worker *w, unsigned int i)
 {
-	return &w->routing[(w->routing_head + i) % TX_ROUTE_MAX];
+	return &w->routing[(w->routing_head + i) & (TX_ROUTE_MAX - 1)];
+}
+
+/* One load further for r. */
+static void route_step(const struct tables *tb, struct tx_routing *r)
+{
+	if (r->stage == ROUTE_FIB) {
+		if (!fib_walk_step(r->f, r->dst, &r->k)) {
+			__builtin_prefetch(fib_walk_next(&r->k));
+			return;
+		}
+		r->slot = tables_route_member(tb, r->k.value, r->pkt, r->len);
+		r->stage = r->slot ? ROUTE_SLOT : ROUTE_DONE;
+		if (r->slot)
+			__builtin_prefetch(&tb->tun[r->slot - 1]);
+	} else if (r->stage == ROUTE_SLOT) {
+		r->t = tb->tun[r->slot - 1];
+		if (r->t)
+			tx_prefetch_tunnel(r->t);
+		r->stage = ROUTE_DONE;
+	}
 }
 
 /* One load further for every packet being routed. */
 static void routing_step(struct worker *w)
 {
-	const struct tables *tb = w->tb;
 	unsigned int i;
 
-	for (i = 0; i < w->nrouting; i++) {
-		struct tx_routing *r = routing_at(w, i);
+	for (i = 0; i < w->nrouting; i++)
+		route_step(w->tb, routing_at(w, i));
+}
 
-		switch (r->stage) {
-		case ROUTE_FIB:
-			if (!fib_walk_step(r->f, r->dst, &r->k)) {
-				__builtin_prefetch(fib_walk_next(&r->k));
-				break;
-			}
-			r->slot = tables_route_member(
-				tb, r->k.value,
-				xsk_port_frame(&w->port, r->addr) +
-					WORKER_TX_INNER_OFF,
-				r->len);
-			r->stage = r->slot ? ROUTE_SLOT : ROUTE_DONE;
-			if (r->slot)
-				__builtin_prefetch(&tb->tun[r->slot - 1]);
-			break;
-		case ROUTE_SLOT:
-			r->t = tb->tun[r->slot - 1];
-			if (r->t)
-				tx_prefetch_tunnel(r->t);
-			r->stage = ROUTE_DONE;
-			break;
-		}
-	}
+/* Whether the tables are small enough to be in cache: the default VRF's
+ * IPv4 FIB of at most TX_ROUTE_SMALL_NODES nodes, and few tunnels. */
+static bool tx_route_small(const struct worker *w)
+{
+	const struct tables *tb = w->tb;
+
+	return (!tb->fib4 || fib_nodes(tb->fib4) <= TX_ROUTE_SMALL_NODES) &&
+	       tb->ntun <= TX_ROUTE_SMALL_TUNNELS;
 }
 
 /* The packet just read (frame addr, len bytes, a plain IP packet) starts
@@ -265,6 +274,7 @@ static void routing_add(struct worker *w, uint64_t addr, uint32_t len)
 	struct tx_routing *r = routing_at(w, w->nrouting++);
 
 	r->addr = addr;
+	r->pkt = pkt;
 	r->len = len;
 	r->t = NULL;
 	r->slot = 0;
@@ -274,7 +284,7 @@ static void routing_add(struct worker *w, uint64_t addr, uint32_t len)
 	r->stage = r->f ? ROUTE_FIB : ROUTE_DONE;
 	if (r->f) {
 		fib_walk_begin(r->f, r->dst, &r->k);
-		__builtin_prefetch(fib_walk_next(&r->k));
+		route_step(w->tb, r); /* the root's entry: every packet's */
 	}
 }
 
@@ -297,11 +307,10 @@ static void routing_done(struct worker *w, bool all)
 		tx_pending(w);
 		p = tx_slot(w, WORKER_BATCH_MAX);
 		p->addr = r->addr;
-		p->data = xsk_port_frame(&w->port, r->addr) +
-			  WORKER_TX_INNER_OFF;
+		p->data = (uint8_t *)r->pkt;
 		p->len = r->len;
 		p->t = r->t;
-		w->routing_head = (w->routing_head + 1) % TX_ROUTE_MAX;
+		w->routing_head = (w->routing_head + 1) & (TX_ROUTE_MAX - 1);
 		w->nrouting--;
 		if (!p->t) {
 			drop_tx(w, p, DROP_tx_no_route);
@@ -328,6 +337,23 @@ static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hd
 			p->data = frame;
 			p->len = len;
 			drop_tx(w, p, DROP_tx_malformed);
+			return;
+		}
+		/* small tables, in cache: no miss to hide, only the steps'
+		 * own cost; routed at once, as soon as nothing waits */
+		if (!w->nrouting && tx_route_small(w)) {
+			tx_pending(w);
+			p = tx_slot(w, WORKER_BATCH_MAX);
+			p->addr = addr;
+			p->data = frame;
+			p->len = len;
+			p->t = tx_route(w, frame, len);
+			if (!p->t) {
+				drop_tx(w, p, DROP_tx_no_route);
+				return;
+			}
+			tx_prefetch_tunnel(p->t);
+			w->tx_pend = w->ntx; /* p is the last: tx_check later */
 			return;
 		}
 		/* full (long walks: IPv6): step them all until the head

@@ -51,6 +51,7 @@ struct held_pkt {
 #define TX_ROUTE_MAX 8
 struct tx_routing {
 	uint64_t addr;         /* the frame */
+	const uint8_t *pkt;    /* the inner packet in it */
 	uint32_t len;
 	uint32_t slot;         /* once the FIB gave it: the tunnel slot + 1 */
 	uint8_t stage;         /* tx.c enum route_stage */
@@ -170,8 +171,6 @@ struct worker {
 	unsigned int ntx;
 	unsigned int tx_pend; /* txb index + 1 of the packet whose checks
 			       * wait for its tunnel's prefetch (tx.c), 0 */
-	struct tx_routing routing[TX_ROUTE_MAX]; /* a ring, in read order */
-	unsigned int routing_head, nrouting;
 	struct tunnel *cur_t; /* for the gso/frag callbacks */
 	uint8_t cur_mac[6];
 	uint64_t last_expire_ms;
@@ -199,6 +198,10 @@ struct worker {
 	/* the time spent in each pass of the burst paths, in pass_clock()
 	 * ticks (bench_spread -p); NULL: not measured (the daemon) */
 	uint64_t *pass_ticks;
+	/* TX: packets read whose route is being looked up (tx.c), a ring
+	 * in read order; last, not to move the fields above */
+	unsigned int routing_head, nrouting;
+	struct tx_routing routing[TX_ROUTE_MAX];
 };
 
 /*
