@@ -51,8 +51,10 @@ static void route(struct live *l, const char *prefix, const char *tunnel)
 		     "%s: %s", prefix, err);
 }
 
-/* tunnels t0..t2, outbound SPI 0x1000 + k; routes as enum kind says */
-static void build(struct live *l)
+/* tunnels t0..t2, outbound SPI 0x1000 + k; routes as enum kind says;
+ * big: 24 more /24s elsewhere, so that the FIB is too big to be routed at
+ * once (tx.c tx_route_small) and every packet goes through the ring */
+static void build(struct live *l, bool big)
 {
 	static const struct live_ops ops;
 	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 2 };
@@ -97,7 +99,16 @@ static void build(struct live *l)
 	route(l, "10.1.0.0/24", "t1");
 	route(l, "10.2.0.0/16", "t2");
 	route(l, "fd00:1:2:3::/64", "t2");
+	for (k = 0; big && k < 24; k++) {
+		char pfx[32];
+
+		snprintf(pfx, sizeof(pfx), "10.%d.7.0/24", 100 + k);
+		route(l, pfx, "t1");
+	}
 	cr_assert_eq(live_commit(l), 0);
+	cr_assert_eq(fib_nodes(live_tables(l)->fib4) > 16, big,
+		     "the FIB's size: %zu nodes",
+		     fib_nodes(live_tables(l)->fib4));
 }
 
 /* Packet i of kind k: UDP carrying i; malformed: 10 bytes of a header. */
@@ -189,7 +200,7 @@ static void open_frame(const uint8_t *f, uint32_t len, int *tun, uint32_t *num)
 	*num = ntohl(*num);
 }
 
-Test(txroute, order_and_tunnels_kept_across_reads)
+static void run_mix(bool big)
 {
 	static struct live l;
 	static struct worker w;
@@ -202,7 +213,10 @@ Test(txroute, order_and_tunnels_kept_across_reads)
 	uint64_t drops_noroute = 0, drops_bad = 0;
 	int sp[2];
 
-	build(&l);
+	memset(&l, 0, sizeof(l));
+	memset(&w, 0, sizeof(w));
+	memset(&env, 0, sizeof(env));
+	build(&l, big);
 	env.tables = &l.cur;
 	env.epoch = &l.epoch;
 	env.workers = &w;
@@ -278,4 +292,16 @@ Test(txroute, order_and_tunnels_kept_across_reads)
 	fport_free(&w.port, &f);
 	worker_free(&w);
 	live_destroy(&l);
+}
+
+/* the ring: every packet's route across later reads */
+Test(txroute, order_and_tunnels_kept_across_reads)
+{
+	run_mix(true);
+}
+
+/* small tables: each packet routed as it is read */
+Test(txroute, order_and_tunnels_kept_small_tables)
+{
+	run_mix(false);
 }
