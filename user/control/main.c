@@ -733,9 +733,8 @@ static void teardown(struct espd *d, bool keep)
 		close(d->lock_fd);
 }
 
-static int run(struct espd *d, int sfd)
+static int run(struct espd *d, int sfd, struct nl_listener *nl)
 {
-	struct nl_listener *nl = nl_neigh_listen();
 	char ctl_path[128];
 	int ctl_fd = ctl_open(d->cfg.instance, ctl_path, sizeof(ctl_path));
 	struct watchdog wd;
@@ -805,8 +804,11 @@ static int run(struct espd *d, int sfd)
 			break;
 		}
 		ctl_monitors_check(d);
-		if (pfd[2].revents & POLLIN)
-			nl_neigh_read(nl, on_neigh, d);
+		/* events lost to an overflow: every next hop looked up
+		 * again, as the recheck budget allows */
+		if ((pfd[2].revents & POLLIN) &&
+		    nl_neigh_read(nl, on_neigh, d) == -ENOBUFS)
+			neigh_recheck_all(&d->live);
 		metrics_serve(metrics); /* each turn: its timeouts too */
 		neigh_refresh(&d->live, d->cfg.uplink.ifindex,
 			      d->cfg.uplink.name, mono_ms());
@@ -822,8 +824,6 @@ static int run(struct espd *d, int sfd)
 	ctl_monitors_close(d);
 	ctl_close(ctl_fd, ctl_path);
 	metrics_close(metrics);
-	if (nl)
-		nl_listener_close(nl);
 	return 0;
 }
 
@@ -845,6 +845,7 @@ int main(int argc, char **argv)
 	bool test = false, xdp_attached = false;
 	char err[512];
 	sigset_t mask;
+	struct nl_listener *nl;
 	int c, sfd, r;
 
 	/* first, before anything calls OpenSSL: its allocations (the SAs'
@@ -913,13 +914,18 @@ int main(int argc, char **argv)
 	d.lock_fd = -1;
 	d.quit_fd = -1;
 	tap_init(&d.tap);
+	/* the neighbour listener first: the next hops setup asks the
+	 * kernel to resolve must not answer before anyone listens */
+	nl = nl_neigh_listen();
 	r = setup(&d, obj, xdp_attached, state_dir);
 	if (!r) {
 		privs_drop(&d); /* what run() and teardown() need, no more */
-		run(&d, sfd);
+		run(&d, sfd, nl);
 	} else
 		log_err("start-up failed; undoing what was set up");
 	teardown(&d, !r && d.quit == ESPD_QUIT_KEEP);
+	if (nl)
+		nl_listener_close(nl);
 	close(sfd);
 	log_info("stopped");
 	/* espressoctl stop: its last line; the connection closes with the

@@ -127,6 +127,15 @@ void neigh_refresh(struct live *l, int uplink_ifindex, const char *uplink,
 	}
 }
 
+void neigh_recheck_all(struct live *l)
+{
+	uint32_t i;
+
+	for (i = 0; i < l->ntun; i++)
+		if (l->tun[i])
+			l->tun[i]->nh_checked_ms = 0;
+}
+
 void neigh_update(struct live *l, int ifindex, struct in_addr ip,
 		  const uint8_t *mac)
 {

@@ -23,6 +23,8 @@
  * MAC: resolved through the kernel), and those whose recheck is due. */
 void neigh_refresh(struct live *l, int uplink_ifindex, const char *uplink,
 		   uint64_t now_ms);
+/* Every tunnel's next hop due for a recheck (neighbour events were lost). */
+void neigh_recheck_all(struct live *l);
 /* A neighbour table change from the kernel (mac NULL: gone). */
 void neigh_update(struct live *l, int ifindex, struct in_addr ip,
 		  const uint8_t *mac);
