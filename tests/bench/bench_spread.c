@@ -43,18 +43,22 @@
  * N = 1; then memory: bytes per tunnel (SA pair, its contexts and
  * counters, routes) from mallinfo2 while building A at each N.
  *   bench_spread [-b openssl|ipsec-mb] [-s SECS] [-l LEN] [-r REPS]
- *                [-n N,N,...] [-t DIR] [-p] [--csv]
+ *                [-n N,N,...] [-t DIR] [-p] [-P MB] [--csv]
  * -t DIR: B's inbound SAs keep their exact tops in a tops file under DIR
  * (control/topmap.h), as the daemon's persisted SAs do: the cost of that
  * store per packet.
  * -p: where the time goes, pass by pass (core/worker.h enum worker_pass):
  * ns per packet in each pass of A's tx_burst and B's rx_burst over the
  * timed runs, and what each costs more than with the first N.
+ * -P MB: with a neighbour on another CPU streaming through MB of memory
+ * during the runs (pressure_start): the rates on a busy machine.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
 #include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <stdio.h>
@@ -63,6 +67,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -545,6 +550,61 @@ static void check(struct gw *a, struct gw *b, uint64_t sent, uint64_t start)
 	free(want);
 }
 
+/* -P: a neighbour on another CPU streaming through MB of its own memory,
+ * one load and store per line, for as long as the runs last: the L3 and
+ * memory bandwidth a busy machine's other tenants take. Its CPU time is
+ * not counted (the timed thread's is); what it evicts is. */
+struct pressure {
+	pthread_t th;
+	size_t bytes;
+	_Atomic int stop;
+};
+
+static void *pressure_main(void *arg)
+{
+	struct pressure *pr = arg;
+	volatile uint64_t *a = malloc(pr->bytes);
+	size_t i, n = pr->bytes / sizeof(*a);
+
+	if (!a)
+		die("pressure", -ENOMEM);
+	memset((void *)a, 1, pr->bytes);
+	while (!atomic_load_explicit(&pr->stop, memory_order_relaxed))
+		for (i = 0; i < n; i += 64 / sizeof(*a))
+			a[i]++;
+	free((void *)a);
+	return NULL;
+}
+
+static void pressure_start(struct pressure *pr, size_t mb)
+{
+	int self = sched_getcpu(), cpu, ncpu = get_nprocs();
+	pthread_attr_t at;
+	cpu_set_t set;
+
+	pr->bytes = mb << 20;
+	atomic_store(&pr->stop, 0);
+	pthread_attr_init(&at);
+	CPU_ZERO(&set);
+	for (cpu = 0; cpu < ncpu; cpu++)
+		if (cpu != self)
+			CPU_SET(cpu, &set);
+	if (CPU_COUNT(&set))
+		pthread_attr_setaffinity_np(&at, sizeof(set), &set);
+	else
+		fprintf(stderr, "bench_spread: -P: one CPU, the neighbour "
+			"shares it\n");
+	if (pthread_create(&pr->th, &at, pressure_main, pr))
+		die("pthread_create", -errno);
+	pthread_attr_destroy(&at);
+}
+
+static void pressure_stop(struct pressure *pr)
+{
+	atomic_store(&pr->stop, 1);
+	pthread_join(pr->th, NULL);
+}
+
 /* ns per pass_now() tick, against the monotonic clock over 50 ms */
 static double pass_tick_ns(void)
 {
@@ -587,6 +647,8 @@ int main(int argc, char **argv)
 	enum crypto_backend backend = CRYPTO_OPENSSL;
 	const char *tops = NULL;
 	bool csv = false, passes = false;
+	struct pressure pr;
+	long pressure_mb = 0;
 	static uint64_t ticks[MAXN][PASS_MAX];
 	double tick_ns = 1;
 
@@ -620,16 +682,19 @@ int main(int argc, char **argv)
 			tops = argv[++i];
 		else if (!strcmp(argv[i], "-p"))
 			passes = true;
+		else if (!strcmp(argv[i], "-P") && i + 1 < argc)
+			pressure_mb = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--csv"))
 			csv = true;
 		else {
 			fprintf(stderr, "usage: bench_spread [-b BACKEND] [-s SECS] [-l LEN] "
-				"[-r REPS] [-n N,N,...] [-t DIR] [-p] [--csv]\n");
+				"[-r REPS] [-n N,N,...] [-t DIR] [-p] [-P MB] [--csv]\n");
 			return 2;
 		}
 	}
-	if (secs <= 0 || len < 8 || len > 1400 || reps < 1 || reps > MAXREPS) {
-		fprintf(stderr, "bench_spread: bad -s, -l or -r\n");
+	if (secs <= 0 || len < 8 || len > 1400 || reps < 1 || reps > MAXREPS ||
+	    pressure_mb < 0 || pressure_mb > 4096) {
+		fprintf(stderr, "bench_spread: bad -s, -l, -r or -P\n");
 		return 2;
 	}
 	if (crypto_set_backend(backend) || crypto_thread_init())
@@ -649,6 +714,8 @@ int main(int argc, char **argv)
 		gw_start(&A[i], true);
 		gw_start(&B[i], false);
 	}
+	if (pressure_mb)
+		pressure_start(&pr, pressure_mb);
 	/* calibrate on N = the first: packets for secs / reps / nn per run
 	 * (this also warms everything up) */
 	{
@@ -678,6 +745,8 @@ int main(int argc, char **argv)
 			txpps[i][r] = t.pkts * 1e9 / t.tx_ns;
 			rxpps[i][r] = t.pkts * 1e9 / t.rx_ns;
 		}
+	if (pressure_mb)
+		pressure_stop(&pr);
 	for (i = 0; i < nn; i++) {
 		check(&A[i], &B[i], pos[i], 0);
 		for (j = 0; tops && j < ns[i]; j++)

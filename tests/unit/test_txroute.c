@@ -54,7 +54,7 @@ static void route(struct live *l, const char *prefix, const char *tunnel)
 /* tunnels t0..t2, outbound SPI 0x1000 + k; routes as enum kind says;
  * big: 24 more /24s elsewhere, so that the FIB is too big to be routed at
  * once (tx.c tx_route_small) and every packet goes through the ring */
-static void build(struct live *l, bool big)
+static void build(struct live *l, bool big, int mtu)
 {
 	static const struct live_ops ops;
 	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 2 };
@@ -63,7 +63,7 @@ static void build(struct live *l, bool big)
 	char name[8], err[256];
 	int k;
 
-	cr_assert_eq(live_init(l, 1, 1500, &ops, NULL), 0);
+	cr_assert_eq(live_init(l, 1, mtu, &ops, NULL), 0);
 	nh = nexthop_get(&l->nhs, 1, gwip);
 	cr_assert_not_null(nh);
 	atomic_store(&nh->mac, tunnel_mac_pack(mac));
@@ -161,11 +161,12 @@ static size_t packet(uint8_t *buf, enum kind k, uint32_t i)
 
 /* Open one ESP frame (Ethernet, IPv4, ESP) with EVP: its tunnel and the
  * number its inner packet carries. */
-static void open_frame(const uint8_t *f, uint32_t len, int *tun, uint32_t *num)
+static void open_frame(const uint8_t *f, uint32_t len, int *tun, uint32_t *num,
+		       uint8_t *inner)
 {
 	const uint8_t *esp = f + 14 + 20;
 	int elen = (int)len - 14 - 20, ctlen = elen - 8 - 8 - 16, out = 0, fin;
-	uint8_t key[KEY_LEN], nonce[12], pt[256];
+	uint8_t key[KEY_LEN], nonce[12], pt[2048];
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	uint32_t spi;
 
@@ -190,6 +191,8 @@ static void open_frame(const uint8_t *f, uint32_t len, int *tun, uint32_t *num)
 	cr_assert(EVP_DecryptFinal_ex(c, pt + out, &fin) == 1,
 		  "the ICV of an ESP packet of SA %#x", ntohl(spi));
 	EVP_CIPHER_CTX_free(c);
+	if (inner)
+		memcpy(inner, pt, ctlen);
 	if ((pt[0] >> 4) == 6) {
 		cr_assert_eq(pt[ctlen - 1], 41, "next header IPv6");
 		memcpy(num, pt + 48, 4);
@@ -216,7 +219,7 @@ static void run_mix(bool big)
 	memset(&l, 0, sizeof(l));
 	memset(&w, 0, sizeof(w));
 	memset(&env, 0, sizeof(env));
-	build(&l, big);
+	build(&l, big, 1500);
 	env.tables = &l.cur;
 	env.epoch = &l.epoch;
 	env.workers = &w;
@@ -263,7 +266,7 @@ static void run_mix(bool big)
 			int t;
 
 			open_frame(xsk_port_frame(&w.port, d->addr), d->len, &t,
-				   &num);
+				   &num, NULL);
 			cr_assert_lt(got, nwant, "more ESP packets than routed");
 			cr_assert_eq(num, want[got],
 				     "ESP packet %u carries inner packet %u, "
@@ -304,4 +307,109 @@ Test(txroute, order_and_tunnels_kept_across_reads)
 Test(txroute, order_and_tunnels_kept_small_tables)
 {
 	run_mix(false);
+}
+
+/*
+ * Inner fragmentation (a 1400-byte packet, DF clear, over a 576-byte
+ * uplink) with the largest batch: the fragments of the packet whose checks
+ * were pending can fill the batch just as the next packet read needs a
+ * slot (tx_next flushes it). Every fragment out, in order, none lost.
+ */
+static void fill_batch(bool big)
+{
+	static struct live l;
+	static struct worker w;
+	static struct worker_env env;
+	static struct fport f;
+	_Atomic int stop = 0;
+	uint32_t sent = 0, frames = 0, last_id = 0, last_off = 0, nfrag = 0;
+	int sp[2];
+
+	memset(&l, 0, sizeof(l));
+	memset(&w, 0, sizeof(w));
+	memset(&env, 0, sizeof(env));
+	build(&l, big, 576);
+	env.tables = &l.cur;
+	env.epoch = &l.epoch;
+	env.workers = &w;
+	env.nworkers = 1;
+	env.uplink_mtu = 576;
+	env.batch = 256;
+	env.stop = &stop;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sp), 0);
+	/* 200 packets queued: more than a batch reads (root: past wmem_max) */
+	cr_assert_eq(setsockopt(sp[0], SOL_SOCKET, SO_SNDBUFFORCE,
+				&(int){ 8 << 20 }, sizeof(int)), 0,
+		     "SO_SNDBUFFORCE: %s", strerror(errno));
+	cr_assert_eq(worker_init(&w, 0, -1, &env, sp[1]), 0);
+	fport_init(&w.port, &f, 1024);
+	w.tb = live_tables(&l);
+	w.now_ms = worker_now_ms();
+	while (sent < 800) {
+		const struct xdp_desc *d;
+		uint8_t buf[1400], in[2048];
+		struct iphdr *ip = (void *)buf;
+		unsigned int n;
+
+		for (n = 0; n < 200; n++, sent++) {
+			memset(buf, 0, sizeof(buf));
+			ip->version = 4;
+			ip->ihl = 5;
+			ip->tot_len = htons(sizeof(buf));
+			ip->id = htons((uint16_t)sent);
+			ip->ttl = 64;
+			ip->protocol = IPPROTO_UDP;
+			ip->saddr = htonl(0xc0a80001);
+			ip->daddr = htonl(0x0a000005);
+			ip->check = esp_ip_csum(ip, 20);
+			cr_assert_eq(send(sp[0], buf, sizeof(buf), 0),
+				     (ssize_t)sizeof(buf), "send: %s",
+				     strerror(errno));
+		}
+		while (tx_burst(&w))
+			;
+		while ((d = fport_tx_peek(&f))) {
+			const struct iphdr *fr = (const void *)in;
+			uint32_t num, id, off;
+			int t;
+
+			open_frame(xsk_port_frame(&w.port, d->addr), d->len, &t,
+				   &num, in);
+			id = ntohs(fr->id);
+			off = ntohs(fr->frag_off) & 0x1fff;
+			cr_assert_eq(t, 0);
+			if (frames && id == last_id) {
+				cr_assert_gt(off, last_off, "packet %u: fragments "
+					     "in order", id);
+			} else {
+				cr_assert_eq(id, frames ? last_id + 1 : 0,
+					     "packet %u after %u", id, last_id);
+				cr_assert_eq(off, 0, "packet %u starts at 0", id);
+				if (frames && !nfrag)
+					nfrag = frames;
+			}
+			last_id = id;
+			last_off = off;
+			frames++;
+			fport_tx_done(&f, d->addr);
+		}
+		xsk_port_complete(&w.port);
+	}
+	cr_assert_gt(nfrag, 1, "packets cut in fragments (%u)", nfrag);
+	cr_assert_eq(frames, sent * nfrag, "%u frames for %u packets of %u "
+		     "fragments", frames, sent, nfrag);
+	cr_assert_eq(last_id, sent - 1);
+	cr_assert_eq(w.port.n_state[FRAME_FREE] + w.port.n_state[FRAME_FILL],
+		     XSK_NUM_FRAMES, "every frame back");
+	close(sp[0]);
+	close(w.tun_fd);
+	fport_free(&w.port, &f);
+	worker_free(&w);
+	live_destroy(&l);
+}
+
+Test(txroute, inner_fragments_fill_the_batch)
+{
+	fill_batch(false);
+	fill_batch(true);
 }

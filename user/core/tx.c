@@ -221,6 +221,16 @@ enum route_stage { ROUTE_FIB, ROUTE_SLOT, ROUTE_DONE };
 
 _Static_assert(!(TX_ROUTE_MAX & (TX_ROUTE_MAX - 1)), "a power of 2");
 
+/* The slot of the next packet read, after the pending one's checks (which
+ * may add its inner fragments up to a full batch: flushed then). */
+static struct pkt *tx_next(struct worker *w)
+{
+	tx_pending(w);
+	if (w->ntx >= WORKER_BATCH_MAX)
+		tx_flush(w);
+	return tx_slot(w, WORKER_BATCH_MAX);
+}
+
 static struct tx_routing *routing_at(struct worker *w, unsigned int i)
 {
 	return &w->routing[(w->routing_head + i) & (TX_ROUTE_MAX - 1)];
@@ -302,10 +312,7 @@ static void routing_done(struct worker *w, bool all)
 			routing_step(w);
 			continue;
 		}
-		if (w->ntx >= WORKER_BATCH_MAX)
-			tx_flush(w);
-		tx_pending(w);
-		p = tx_slot(w, WORKER_BATCH_MAX);
+		p = tx_next(w);
 		p->addr = r->addr;
 		p->data = (uint8_t *)r->pkt;
 		p->len = r->len;
@@ -331,8 +338,7 @@ static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hd
 	if (vh->gso_type == VIRTIO_NET_HDR_GSO_NONE && len <= FRAME_CAP) {
 		if (!ip_ok(frame, len) || gso_csum_complete(vh, frame, len)) {
 			routing_done(w, true); /* the drop in its place */
-			tx_pending(w);
-			p = tx_slot(w, WORKER_BATCH_MAX);
+			p = tx_next(w);
 			p->addr = addr;
 			p->data = frame;
 			p->len = len;
@@ -342,8 +348,7 @@ static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hd
 		/* small tables, in cache: no miss to hide, only the steps'
 		 * own cost; routed at once, as soon as nothing waits */
 		if (!w->nrouting && tx_route_small(w)) {
-			tx_pending(w);
-			p = tx_slot(w, WORKER_BATCH_MAX);
+			p = tx_next(w);
 			p->addr = addr;
 			p->data = frame;
 			p->len = len;
