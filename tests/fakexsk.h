@@ -57,7 +57,6 @@ static inline void fport_init(struct xsk_port *p, struct fport *f,
 			      uint32_t fill_size)
 {
 	size_t size = (size_t)XSK_NUM_FRAMES * XSK_FRAME_SIZE;
-	uint32_t i;
 
 	memset(p, 0, sizeof(*p));
 	p->area = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -71,12 +70,7 @@ static inline void fport_init(struct xsk_port *p, struct fport *f,
 	mring_init(&f->comp, &p->comp, false, XSK_COMP_SIZE, sizeof(uint64_t));
 	mring_init(&f->rx, &p->rx, false, XSK_RX_SIZE, sizeof(struct xdp_desc));
 	mring_init(&f->tx, &p->tx, true, XSK_TX_SIZE, sizeof(struct xdp_desc));
-	for (i = 0; i < XSK_NUM_FRAMES; i++)
-		p->free_stack[i] = (uint64_t)(XSK_NUM_FRAMES - 1 - i) *
-				   XSK_FRAME_SIZE;
-	p->nfree = XSK_NUM_FRAMES;
-	p->n_state[FRAME_FREE] = XSK_NUM_FRAMES;
-	xsk_port_refill(p);
+	xsk_port_frames_init(p);
 }
 
 static inline void fport_free(struct xsk_port *p, struct fport *f)

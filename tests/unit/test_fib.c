@@ -585,6 +585,19 @@ static void gen6(uint64_t *s, struct fib_route *r, size_t n)
 }
 
 /* a += 1 (up) or a -= 1, as a big-endian number, wrapping. */
+/* n random routes of family (calloc'd: the caller frees them) */
+static struct fib_route *gen_routes(uint64_t *s, int family, size_t n)
+{
+	struct fib_route *r = calloc(n, sizeof(*r));
+
+	cr_assert_not_null(r);
+	if (family == AF_INET)
+		gen4(s, r, n);
+	else
+		gen6(s, r, n);
+	return r;
+}
+
 static void addr_step(uint8_t *a, int nbytes, bool up)
 {
 	int i;
@@ -666,12 +679,7 @@ static void random_vs_ref(int family, size_t n, size_t nl)
 	uint8_t a[16];
 	size_t i;
 
-	r = calloc(n, sizeof(*r));
-	cr_assert_not_null(r);
-	if (family == AF_INET)
-		gen4(&s, r, n);
-	else
-		gen6(&s, r, n);
+	r = gen_routes(&s, family, n);
 	t0 = now_ms();
 	f = fib_build(family, r, n);
 	t1 = now_ms();
@@ -722,12 +730,7 @@ static void random_vs_naive(int family, size_t n, size_t nl)
 	uint8_t a[16];
 	size_t i;
 
-	r = calloc(n, sizeof(*r));
-	cr_assert_not_null(r);
-	if (family == AF_INET)
-		gen4(&s, r, n);
-	else
-		gen6(&s, r, n);
+	r = gen_routes(&s, family, n);
 	f = fib_build(family, r, n);
 	u = fib_build_unsorted(family, r, n);
 	cr_assert_not_null(f);
@@ -794,12 +797,7 @@ static void walk_vs_lookup(int family, size_t n, size_t nl)
 	uint8_t a[16];
 	size_t i;
 
-	r = calloc(n, sizeof(*r));
-	cr_assert_not_null(r);
-	if (family == AF_INET)
-		gen4(&s, r, n);
-	else
-		gen6(&s, r, n);
+	r = gen_routes(&s, family, n);
 	f = fib_build(family, r, n);
 	c = fib_build_compact(family, r, FIB_COMPACT_MAX);
 	cr_assert_not_null(f);

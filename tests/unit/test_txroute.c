@@ -203,35 +203,63 @@ static void open_frame(const uint8_t *f, uint32_t len, int *tun, uint32_t *num,
 	*num = ntohl(*num);
 }
 
+/* One worker over the tables of build(), its tun a socket pair (the test
+ * writes into sp[0]), its XSK rings plain memory. */
+static struct rig {
+	struct live l;
+	struct worker w;
+	struct worker_env env;
+	struct fport f;
+	_Atomic int stop;
+	int sp[2];
+} rig;
+
+static void rig_up(bool big, int mtu, int batch)
+{
+	memset(&rig, 0, sizeof(rig));
+	build(&rig.l, big, mtu);
+	rig.env.tables = &rig.l.cur;
+	rig.env.epoch = &rig.l.epoch;
+	rig.env.workers = &rig.w;
+	rig.env.nworkers = 1;
+	rig.env.uplink_mtu = mtu;
+	rig.env.batch = batch;
+	rig.env.stop = &rig.stop;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0,
+				rig.sp), 0);
+	/* more packets queued than a batch reads (root: past wmem_max) */
+	cr_assert_eq(setsockopt(rig.sp[0], SOL_SOCKET, SO_SNDBUFFORCE,
+				&(int){ 8 << 20 }, sizeof(int)), 0,
+		     "SO_SNDBUFFORCE: %s", strerror(errno));
+	cr_assert_eq(worker_init(&rig.w, 0, -1, &rig.env, rig.sp[1]), 0);
+	fport_init(&rig.w.port, &rig.f, 1024);
+	rig.w.tb = live_tables(&rig.l);
+	rig.w.now_ms = worker_now_ms();
+}
+
+/* every frame back, nothing left in the routing ring; then all freed */
+static void rig_down(void)
+{
+	cr_assert_eq(rig.w.nrouting, 0, "nothing left in the routing ring");
+	cr_assert_eq(rig.w.port.n_state[FRAME_FREE] +
+			     rig.w.port.n_state[FRAME_FILL],
+		     XSK_NUM_FRAMES, "every frame back");
+	close(rig.sp[0]);
+	close(rig.w.tun_fd);
+	fport_free(&rig.w.port, &rig.f);
+	worker_free(&rig.w);
+	live_destroy(&rig.l);
+}
+
 static void run_mix(bool big)
 {
-	static struct live l;
-	static struct worker w;
-	static struct worker_env env;
-	static struct fport f;
 	static enum kind kinds[NPKT];
-	_Atomic int stop = 0;
 	uint32_t want[NPKT], got = 0, nwant = 0, i, sent = 0;
 	uint64_t rng = 0x2545f4914f6cdd1dull;
 	uint64_t drops_noroute = 0, drops_bad = 0;
-	int sp[2];
+	struct worker *w = &rig.w;
 
-	memset(&l, 0, sizeof(l));
-	memset(&w, 0, sizeof(w));
-	memset(&env, 0, sizeof(env));
-	build(&l, big, 1500);
-	env.tables = &l.cur;
-	env.epoch = &l.epoch;
-	env.workers = &w;
-	env.nworkers = 1;
-	env.uplink_mtu = 1500;
-	env.batch = 64;
-	env.stop = &stop;
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sp), 0);
-	cr_assert_eq(worker_init(&w, 0, -1, &env, sp[1]), 0);
-	fport_init(&w.port, &f, 1024);
-	w.tb = live_tables(&l);
-	w.now_ms = worker_now_ms();
+	rig_up(big, 1500, 64);
 
 	/* runs of one kind (IPv6: the ring of routes fills) and mixes */
 	for (i = 0; i < NPKT; i++) {
@@ -255,17 +283,17 @@ static void run_mix(bool big)
 
 		/* up to 100 queued in the socket, read by bursts of 64 */
 		for (n = 0; n < 100 && sent < NPKT; n++, sent++)
-			cr_assert_eq(send(sp[0], buf,
+			cr_assert_eq(send(rig.sp[0], buf,
 					  packet(buf, kinds[sent], sent), 0),
 				     (ssize_t)packet(buf, kinds[sent], sent),
 				     "send: %s", strerror(errno));
-		while (tx_burst(&w))
+		while (tx_burst(w))
 			;
-		while ((d = fport_tx_peek(&f))) {
+		while ((d = fport_tx_peek(&rig.f))) {
 			uint32_t num;
 			int t;
 
-			open_frame(xsk_port_frame(&w.port, d->addr), d->len, &t,
+			open_frame(xsk_port_frame(&w->port, d->addr), d->len, &t,
 				   &num, NULL);
 			cr_assert_lt(got, nwant, "more ESP packets than routed");
 			cr_assert_eq(num, want[got],
@@ -274,27 +302,19 @@ static void run_mix(bool big)
 			cr_assert_eq(t, kinds[num] == K_T0 ? 0 :
 					kinds[num] == K_T1 ? 1 : 2,
 				     "inner packet %u in tunnel t%d", num, t);
-			fport_tx_done(&f, d->addr);
+			fport_tx_done(&rig.f, d->addr);
 			got++;
 		}
-		xsk_port_complete(&w.port);
+		xsk_port_complete(&w->port);
 		cr_assert(sent == NPKT || got <= sent, "no progress");
 		if (sent == NPKT && got < nwant)
 			cr_assert_fail("%u of %u routed packets came out",
 				       got, nwant);
 	}
-	cr_assert_eq(w.st.drops[DROP_tx_no_route], drops_noroute);
-	cr_assert_eq(w.st.drops[DROP_tx_malformed], drops_bad);
-	cr_assert_eq(w.st.tun_rx, NPKT);
-	cr_assert_eq(w.nrouting, 0, "nothing left in the routing ring");
-	cr_assert_eq(w.port.n_state[FRAME_FREE] + w.port.n_state[FRAME_FILL],
-		     XSK_NUM_FRAMES, "every frame back");
-
-	close(sp[0]);
-	close(w.tun_fd);
-	fport_free(&w.port, &f);
-	worker_free(&w);
-	live_destroy(&l);
+	cr_assert_eq(w->st.drops[DROP_tx_no_route], drops_noroute);
+	cr_assert_eq(w->st.drops[DROP_tx_malformed], drops_bad);
+	cr_assert_eq(w->st.tun_rx, NPKT);
+	rig_down();
 }
 
 /* the ring: every packet's route across later reads */
@@ -317,34 +337,10 @@ Test(txroute, order_and_tunnels_kept_small_tables)
  */
 static void fill_batch(bool big)
 {
-	static struct live l;
-	static struct worker w;
-	static struct worker_env env;
-	static struct fport f;
-	_Atomic int stop = 0;
 	uint32_t sent = 0, frames = 0, last_id = 0, last_off = 0, nfrag = 0;
-	int sp[2];
+	struct worker *w = &rig.w;
 
-	memset(&l, 0, sizeof(l));
-	memset(&w, 0, sizeof(w));
-	memset(&env, 0, sizeof(env));
-	build(&l, big, 576);
-	env.tables = &l.cur;
-	env.epoch = &l.epoch;
-	env.workers = &w;
-	env.nworkers = 1;
-	env.uplink_mtu = 576;
-	env.batch = 256;
-	env.stop = &stop;
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sp), 0);
-	/* 200 packets queued: more than a batch reads (root: past wmem_max) */
-	cr_assert_eq(setsockopt(sp[0], SOL_SOCKET, SO_SNDBUFFORCE,
-				&(int){ 8 << 20 }, sizeof(int)), 0,
-		     "SO_SNDBUFFORCE: %s", strerror(errno));
-	cr_assert_eq(worker_init(&w, 0, -1, &env, sp[1]), 0);
-	fport_init(&w.port, &f, 1024);
-	w.tb = live_tables(&l);
-	w.now_ms = worker_now_ms();
+	rig_up(big, 576, 256);
 	while (sent < 800) {
 		const struct xdp_desc *d;
 		uint8_t buf[1400], in[2048];
@@ -362,18 +358,18 @@ static void fill_batch(bool big)
 			ip->saddr = htonl(0xc0a80001);
 			ip->daddr = htonl(0x0a000005);
 			ip->check = esp_ip_csum(ip, 20);
-			cr_assert_eq(send(sp[0], buf, sizeof(buf), 0),
+			cr_assert_eq(send(rig.sp[0], buf, sizeof(buf), 0),
 				     (ssize_t)sizeof(buf), "send: %s",
 				     strerror(errno));
 		}
-		while (tx_burst(&w))
+		while (tx_burst(w))
 			;
-		while ((d = fport_tx_peek(&f))) {
+		while ((d = fport_tx_peek(&rig.f))) {
 			const struct iphdr *fr = (const void *)in;
 			uint32_t num, id, off;
 			int t;
 
-			open_frame(xsk_port_frame(&w.port, d->addr), d->len, &t,
+			open_frame(xsk_port_frame(&w->port, d->addr), d->len, &t,
 				   &num, in);
 			id = ntohs(fr->id);
 			off = ntohs(fr->frag_off) & 0x1fff;
@@ -391,21 +387,15 @@ static void fill_batch(bool big)
 			last_id = id;
 			last_off = off;
 			frames++;
-			fport_tx_done(&f, d->addr);
+			fport_tx_done(&rig.f, d->addr);
 		}
-		xsk_port_complete(&w.port);
+		xsk_port_complete(&w->port);
 	}
 	cr_assert_gt(nfrag, 1, "packets cut in fragments (%u)", nfrag);
 	cr_assert_eq(frames, sent * nfrag, "%u frames for %u packets of %u "
 		     "fragments", frames, sent, nfrag);
 	cr_assert_eq(last_id, sent - 1);
-	cr_assert_eq(w.port.n_state[FRAME_FREE] + w.port.n_state[FRAME_FILL],
-		     XSK_NUM_FRAMES, "every frame back");
-	close(sp[0]);
-	close(w.tun_fd);
-	fport_free(&w.port, &f);
-	worker_free(&w);
-	live_destroy(&l);
+	rig_down();
 }
 
 Test(txroute, inner_fragments_fill_the_batch)

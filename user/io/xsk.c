@@ -45,7 +45,6 @@ int xsk_port_open_key(struct xsk_port *p, const char *ifname, int queue,
 		.frame_headroom = 0,
 	};
 	size_t size = (size_t)XSK_NUM_FRAMES * XSK_FRAME_SIZE;
-	uint32_t i;
 	int err;
 
 	memset(p, 0, sizeof(*p));
@@ -101,13 +100,20 @@ int xsk_port_open_key(struct xsk_port *p, const char *ifname, int queue,
 		xsk_port_close(p);
 		return err;
 	}
+	xsk_port_frames_init(p);
+	return 0;
+}
+
+void xsk_port_frames_init(struct xsk_port *p)
+{
+	uint32_t i;
+
 	for (i = 0; i < XSK_NUM_FRAMES; i++)
 		p->free_stack[i] = (uint64_t)(XSK_NUM_FRAMES - 1 - i) *
 				   XSK_FRAME_SIZE;
 	p->nfree = XSK_NUM_FRAMES;
 	p->n_state[FRAME_FREE] = XSK_NUM_FRAMES;
 	xsk_port_refill(p);
-	return 0;
 }
 
 void xsk_port_close(struct xsk_port *p)
