@@ -205,7 +205,6 @@ static void tx_pending(struct worker *w)
 	tx_check(w, &w->txb[i - 1]);
 }
 
-/* One packet read from the tun. */
 /*
  * Routing across tun reads. Each read takes about as long as a miss to
  * memory, and a route is a chain of them with many tunnels (the FIB's
@@ -266,7 +265,8 @@ static void routing_step(struct worker *w)
 }
 
 /* Whether the tables are small enough to be in cache: the default VRF's
- * IPv4 FIB of at most TX_ROUTE_SMALL_NODES nodes, and few tunnels. */
+ * IPv4 FIB of at most TX_ROUTE_SMALL_NODES nodes, and few tunnels (a
+ * heuristic for every VRF and family: a wrong guess costs speed only). */
 static bool tx_route_small(const struct worker *w)
 {
 	const struct tables *tb = w->tb;
@@ -327,6 +327,7 @@ static void routing_done(struct worker *w, bool all)
 	}
 }
 
+/* One packet read from the tun. */
 static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hdr *vh,
 		     size_t len)
 {
@@ -669,7 +670,8 @@ static unsigned int tx_burst_tun(struct worker *w)
 			tx_flush(w);
 			xsk_port_kick(&w->port);
 			w->st.tx_completed += xsk_port_complete(&w->port);
-			if (xsk_prod_nb_free(&w->port.tx, TX_ROOM) < TX_ROOM)
+			if (xsk_prod_nb_free(&w->port.tx, TX_ROOM) <
+			    TX_ROOM + w->nrouting)
 				break;
 		}
 		if (!xsk_port_alloc(&w->port, &addr))
