@@ -656,6 +656,7 @@ static unsigned int tx_burst_tun(struct worker *w)
 
 	while (n < (unsigned int)w->env->batch) {
 		struct iovec iov[3];
+		uint32_t room;
 		int k = 0;
 
 		if (w->ntx >= WORKER_BATCH_MAX)
@@ -665,13 +666,15 @@ static unsigned int tx_burst_tun(struct worker *w)
 		 * super-packet may make 45 segments). What stays in the tun
 		 * queue slows the host down, instead of being dropped here.
 		 */
-		if (xsk_prod_nb_free(&w->port.tx, TX_ROOM) <
-		    TX_ROOM + w->ntx + w->nrouting) {
+		room = TX_ROOM + w->ntx + w->nrouting;
+		/* (nb_free looks at the consumer again only below what it
+		 * is asked for: ask for all that is needed) */
+		if (xsk_prod_nb_free(&w->port.tx, room) < room) {
 			tx_flush(w);
 			xsk_port_kick(&w->port);
 			w->st.tx_completed += xsk_port_complete(&w->port);
-			if (xsk_prod_nb_free(&w->port.tx, TX_ROOM) <
-			    TX_ROOM + w->nrouting)
+			room = TX_ROOM + w->nrouting;
+			if (xsk_prod_nb_free(&w->port.tx, room) < room)
 				break;
 		}
 		if (!xsk_port_alloc(&w->port, &addr))
