@@ -584,7 +584,6 @@ static void gen6(uint64_t *s, struct fib_route *r, size_t n)
 	}
 }
 
-/* a += 1 (up) or a -= 1, as a big-endian number, wrapping. */
 /* n random routes of family (calloc'd: the caller frees them) */
 static struct fib_route *gen_routes(uint64_t *s, int family, size_t n)
 {
@@ -598,6 +597,7 @@ static struct fib_route *gen_routes(uint64_t *s, int family, size_t n)
 	return r;
 }
 
+/* a += 1 (up) or a -= 1, as a big-endian number, wrapping. */
 static void addr_step(uint8_t *a, int nbytes, bool up)
 {
 	int i;

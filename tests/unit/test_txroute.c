@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <linux/virtio_net.h>
 #include <netinet/ip.h>
 #include <netinet/ip6.h>
 #include <openssl/evp.h>
@@ -54,7 +55,11 @@ static void route(struct live *l, const char *prefix, const char *tunnel)
 /* tunnels t0..t2, outbound SPI 0x1000 + k; routes as enum kind says;
  * big: 24 more /24s elsewhere, so that the FIB is too big to be routed at
  * once (tx.c tx_route_small) and every packet goes through the ring */
-static void build(struct live *l, bool big, int mtu)
+/* rig_up's flags */
+#define RIG_OFFLOAD 1  /* the tun with virtio headers (GSO) */
+#define RIG_T0_OUTER 2 /* t0 with fragment = "outer" */
+
+static void build(struct live *l, bool big, int mtu, int flags)
 {
 	static const struct live_ops ops;
 	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 2 };
@@ -84,7 +89,8 @@ static void build(struct live *l, bool big, int mtu)
 		ct.cipher = CIPHER_AES_GCM_256;
 		ct.replay_window = 64;
 		ct.esn = false;
-		ct.fragment = FRAG_INNER;
+		ct.fragment = k == 0 && (flags & RIG_T0_OUTER) ? FRAG_OUTER
+							       : FRAG_INNER;
 		ct.sa_pairs = 1;
 		cr_assert_eq(live_tunnel_add(l, &ct, err, sizeof(err)), 0, "%s",
 			     err);
@@ -214,16 +220,17 @@ static struct rig {
 	int sp[2];
 } rig;
 
-static void rig_up(bool big, int mtu, int batch)
+static void rig_up(bool big, int mtu, int batch, int flags)
 {
 	memset(&rig, 0, sizeof(rig));
-	build(&rig.l, big, mtu);
+	build(&rig.l, big, mtu, flags);
 	rig.env.tables = &rig.l.cur;
 	rig.env.epoch = &rig.l.epoch;
 	rig.env.workers = &rig.w;
 	rig.env.nworkers = 1;
 	rig.env.uplink_mtu = mtu;
 	rig.env.batch = batch;
+	rig.env.offload = flags & RIG_OFFLOAD;
 	rig.env.stop = &rig.stop;
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0,
 				rig.sp), 0);
@@ -259,7 +266,7 @@ static void run_mix(bool big)
 	uint64_t drops_noroute = 0, drops_bad = 0;
 	struct worker *w = &rig.w;
 
-	rig_up(big, 1500, 64);
+	rig_up(big, 1500, 64, 0);
 
 	/* runs of one kind (IPv6: the ring of routes fills) and mixes */
 	for (i = 0; i < NPKT; i++) {
@@ -335,12 +342,12 @@ Test(txroute, order_and_tunnels_kept_small_tables)
  * were pending can fill the batch just as the next packet read needs a
  * slot (tx_next flushes it). Every fragment out, in order, none lost.
  */
-static void fill_batch(bool big)
+static void fill_batch(bool big, size_t size)
 {
 	uint32_t sent = 0, frames = 0, last_id = 0, last_off = 0, nfrag = 0;
 	struct worker *w = &rig.w;
 
-	rig_up(big, 576, 256);
+	rig_up(big, 576, 256, 0);
 	while (sent < 800) {
 		const struct xdp_desc *d;
 		uint8_t buf[1400], in[2048];
@@ -351,16 +358,15 @@ static void fill_batch(bool big)
 			memset(buf, 0, sizeof(buf));
 			ip->version = 4;
 			ip->ihl = 5;
-			ip->tot_len = htons(sizeof(buf));
+			ip->tot_len = htons(size);
 			ip->id = htons((uint16_t)sent);
 			ip->ttl = 64;
 			ip->protocol = IPPROTO_UDP;
 			ip->saddr = htonl(0xc0a80001);
 			ip->daddr = htonl(0x0a000005);
 			ip->check = esp_ip_csum(ip, 20);
-			cr_assert_eq(send(rig.sp[0], buf, sizeof(buf), 0),
-				     (ssize_t)sizeof(buf), "send: %s",
-				     strerror(errno));
+			cr_assert_eq(send(rig.sp[0], buf, size, 0),
+				     (ssize_t)size, "send: %s", strerror(errno));
 		}
 		while (tx_burst(w))
 			;
@@ -398,8 +404,105 @@ static void fill_batch(bool big)
 	rig_down();
 }
 
+/* 1400 bytes: 3 fragments, 4 slots a packet, which divides 256: the
+ * fragments fill the batch exactly; 1000 bytes: 2 fragments, 3 slots, so
+ * the batch fills while a packet is cut (the version before sealed it
+ * whole then, and freed its frame under the cutting) */
 Test(txroute, inner_fragments_fill_the_batch)
 {
-	fill_batch(false);
-	fill_batch(true);
+	fill_batch(false, 1400);
+	fill_batch(true, 1400);
+	fill_batch(false, 1000);
+	fill_batch(true, 1000);
+}
+
+/*
+ * A batch flushed while a super-packet is being segmented (GSO), with a
+ * packet of a fragment = "outer" tunnel in it, cut into outer fragments by
+ * that flush: the segments after the flush still go into their own
+ * tunnel (the version before sealed them in the other one).
+ */
+Test(txroute, segments_keep_their_tunnel_across_outer_fragments)
+{
+	static uint8_t buf[sizeof(struct virtio_net_hdr) + 65536];
+	struct virtio_net_hdr *vh = (void *)buf;
+	struct iphdr *ip = (void *)(buf + sizeof(*vh));
+	struct worker *w = &rig.w;
+	const struct xdp_desc *d;
+	unsigned int frames = 0, outer_frags = 0, in_t0 = 0, in_t1 = 0, k;
+	size_t plen = 60000, len;
+	uint8_t in[2048];
+
+	rig_up(false, 1500, 64, RIG_OFFLOAD | RIG_T0_OUTER);
+	/* 1: 1480 bytes of UDP to t0, DF clear: its ESP packet is cut into
+	 * outer fragments when sealed */
+	memset(buf, 0, sizeof(buf));
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tot_len = htons(1480);
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_UDP;
+	ip->saddr = htonl(0xc0a80001);
+	ip->daddr = htonl(0x0a000005);
+	ip->check = esp_ip_csum(ip, 20);
+	cr_assert_eq(send(rig.sp[0], buf, sizeof(*vh) + 1480, 0),
+		     (ssize_t)(sizeof(*vh) + 1480));
+	/* 2..7: TCP super-packets of 60,000 bytes to t1, 47 segments each:
+	 * the batch of 256 fills during the sixth */
+	for (k = 0; k < 6; k++) {
+		memset(buf, 0, sizeof(buf));
+		vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		vh->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+		vh->hdr_len = 40;
+		vh->gso_size = 1300;
+		vh->csum_start = 20;
+		vh->csum_offset = 16;
+		len = 40 + plen;
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tot_len = htons(len);
+		ip->id = htons(k);
+		ip->frag_off = htons(IP_DF);
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_TCP;
+		ip->saddr = htonl(0xc0a80001);
+		ip->daddr = htonl(0x0a010005);
+		ip->check = esp_ip_csum(ip, 20);
+		buf[sizeof(*vh) + 20 + 12] = 5 << 4; /* data offset */
+		buf[sizeof(*vh) + 20 + 13] = 0x10;   /* ACK */
+		cr_assert_eq(send(rig.sp[0], buf, sizeof(*vh) + len, 0),
+			     (ssize_t)(sizeof(*vh) + len), "send: %s",
+			     strerror(errno));
+	}
+	while (tx_burst(w))
+		;
+	while ((d = fport_tx_peek(&rig.f))) {
+		const uint8_t *f = xsk_port_frame(&w->port, d->addr);
+		const struct iphdr *outer = (const void *)(f + 14);
+		uint32_t num;
+		int t;
+
+		frames++;
+		if (outer->frag_off & htons(IP_MF | IP_OFFMASK)) {
+			outer_frags++; /* t0's packet, cut after sealing */
+			fport_tx_done(&rig.f, d->addr);
+			continue;
+		}
+		open_frame(f, d->len, &t, &num, in);
+		if (((const struct iphdr *)in)->daddr == htonl(0x0a000005)) {
+			cr_assert_eq(t, 0, "the UDP packet in t0");
+			in_t0++;
+		} else {
+			cr_assert_eq(t, 1, "segment %u of the TCP super-packets "
+				     "in t%d, not t1", in_t1, t);
+			in_t1++;
+		}
+		fport_tx_done(&rig.f, d->addr);
+	}
+	xsk_port_complete(&w->port);
+	cr_assert_eq(outer_frags, 2, "t0's ESP packet in 2 outer fragments");
+	cr_assert_eq(in_t0, 0);
+	cr_assert_eq(in_t1, 6 * ((plen + 1299) / 1300), "%u segments", in_t1);
+	cr_assert_eq(frames, outer_frags + in_t1);
+	rig_down();
 }

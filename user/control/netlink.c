@@ -946,9 +946,10 @@ int nl_neigh_read(struct nl_listener *l, nl_neigh_cb cb, void *arg)
 				ret = -ENOBUFS;
 				continue;
 			}
-			ret = -errno;
 			log_err("netlink: reading neighbour events failed: %s",
-				strerror(-ret));
+				strerror(errno));
+			if (ret != -ENOBUFS) /* what was lost, first */
+				ret = -errno;
 			break;
 		}
 		/* Notifications: no sequence number or port to check. */

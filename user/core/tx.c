@@ -104,26 +104,45 @@ static void tx_icmp(struct worker *w, struct pkt *p)
 static int emit_inner(void *arg, const uint8_t *hdr, size_t hlen,
 		      const uint8_t *pl, size_t plen);
 
-/* Too big for the tunnel: ICMP back, or fragment before encryption. */
-static void tx_too_big(struct worker *w, struct pkt *p)
+/*
+ * Too big for the tunnel: ICMP back, or fragment before encryption.
+ * Returns p, or where it moved: its fragments go into the batch behind it,
+ * and the batch is never flushed while they are cut (a flush would seal
+ * the packet whole and free its frame under frag_ip4), so when they may
+ * not fit, what is before p is flushed first and p becomes the first.
+ */
+static struct pkt *tx_too_big(struct worker *w, struct pkt *p)
 {
 	const struct iphdr *ip = (const void *)p->data;
+	unsigned int step = (p->t->mtu - 60) & ~7u, nfrag;
 
 	if ((p->data[0] >> 4) == 6 || (ip->frag_off & htons(IP_DF))) {
 		tx_icmp(w, p);
 		drop_tx(w, p, DROP_tx_too_big);
-		return;
+		return p;
 	}
 	/* an outer IPv6 packet is never fragmented: inner fragments */
 	if (p->t->fragment == FRAG_OUTER && p->t->family != AF_INET6 &&
 	    p->len + p->t->overhead <= FRAME_CAP)
-		return; /* encrypted whole, the ESP packet is cut in tx_crypto */
+		return p; /* encrypted whole, the ESP packet is cut in tx_crypto */
+	/* at most this many (a header of 60 bytes, 8-byte steps) */
+	nfrag = p->t->mtu > 68 ? (p->len + step - 1) / step + 1 : 1;
+	if (w->ntx + nfrag > WORKER_BATCH_MAX && w->ntx &&
+	    p == &w->txb[w->ntx - 1]) {
+		struct pkt saved = *p;
+
+		w->ntx--;
+		tx_flush(w);
+		p = tx_slot(w, WORKER_BATCH_MAX);
+		*p = saved;
+	}
 	w->cur_t = p->t;
 	if (frag_ip4(p->data, p->len, p->t->mtu, emit_inner, w) < 0) {
 		drop_tx(w, p, DROP_tx_too_big);
-		return;
+		return p;
 	}
 	p->drop = -1; /* replaced by its fragments */
+	return p;
 }
 
 /* Pass 1 for a packet whose tunnel is known: MSS, size, next hop. */
@@ -135,7 +154,7 @@ static void tx_check(struct worker *w, struct pkt *p)
 	    frag_mss_clamp(p->data, p->len, t->mtu - 40, t->mtu - 60))
 		w->st.mss_clamped++;
 	if (p->len > t->mtu) {
-		tx_too_big(w, p);
+		p = tx_too_big(w, p);
 		if (p->drop)
 			return;
 	}
@@ -271,7 +290,7 @@ static bool tx_route_small(const struct worker *w)
 {
 	const struct tables *tb = w->tb;
 
-	return (!tb->fib4 || fib_nodes(tb->fib4) <= TX_ROUTE_SMALL_NODES) &&
+	return (!tb->fib4 || tb->fib4->nnodes <= TX_ROUTE_SMALL_NODES) &&
 	       tb->ntun <= TX_ROUTE_SMALL_TUNNELS;
 }
 
@@ -411,8 +430,8 @@ static int emit_outer(void *arg, const uint8_t *hdr, size_t hlen,
 	if (!p)
 		return 0;
 	p->raw = true;
-	p->t = w->cur_t;
-	memcpy(p->mac, w->cur_mac, 6);
+	p->t = w->out_t;
+	memcpy(p->mac, w->out_mac, 6);
 	p->esp = p->data;
 	p->esp_len = p->len;
 	w->st.frag_out++;
@@ -527,8 +546,8 @@ static void tx_crypto(struct worker *w, struct seq_run *run, unsigned int i)
 		((struct iphdr *)outer)->frag_off = 0;
 		((struct iphdr *)outer)->check = 0;
 		((struct iphdr *)outer)->check = esp_ip_csum(outer, 20);
-		w->cur_t = t;
-		memcpy(w->cur_mac, p->mac, 6);
+		w->out_t = t;
+		memcpy(w->out_mac, p->mac, 6);
 		if (frag_ip4(outer, outer_len, w->env->uplink_mtu, emit_outer,
 			     w) < 0)
 			drop_tx(w, p, DROP_tx_too_big);

@@ -171,8 +171,13 @@ struct worker {
 	unsigned int ntx;
 	unsigned int tx_pend; /* txb index + 1 of the packet whose checks
 			       * wait for its tunnel's prefetch (tx.c), 0 */
-	struct tunnel *cur_t; /* for the gso/frag callbacks */
-	uint8_t cur_mac[6];
+	/* the tunnel of the packet being cut into segments or inner
+	 * fragments (emit_inner), and apart from it, since a flush may seal
+	 * meanwhile, of the ESP packet being cut into outer fragments
+	 * (emit_outer) with its next hop */
+	struct tunnel *cur_t;
+	struct tunnel *out_t;
+	uint8_t out_mac[6];
 	uint64_t last_expire_ms;
 	uint16_t ip_id;
 	uint32_t handoff_out[ESPRESSO_MAX_QUEUES]; /* frames lent to each owner */

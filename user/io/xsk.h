@@ -124,7 +124,8 @@ static inline void xsk_port_free(struct xsk_port *p, uint64_t addr)
 int xsk_port_busy_poll(struct xsk_port *p, int budget);
 /* Free stack -> fill ring, as much as fits. Returns frames given. */
 unsigned int xsk_port_refill(struct xsk_port *p);
-/* Every frame free, then the fill ring filled (xsk_port_open; a port
+/* Every frame free, then the fill ring filled: for a port just set up,
+ * its free stack allocated and its counts zero (xsk_port_open; a port
  * whose rings are plain memory, tests/fakexsk.h). */
 void xsk_port_frames_init(struct xsk_port *p);
 /* Completion ring -> free stack. Returns frames completed. */
