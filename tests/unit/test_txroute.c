@@ -340,7 +340,7 @@ Test(txroute, order_and_tunnels_kept_small_tables)
  * Inner fragmentation (a 1400-byte packet, DF clear, over a 576-byte
  * uplink) with the largest batch: the fragments of the packet whose checks
  * were pending can fill the batch just as the next packet read needs a
- * slot (tx_next flushes it). Every fragment out, in order, none lost.
+ * slot (tx_take flushes it). Every fragment out, in order, none lost.
  */
 static void fill_batch(bool big, size_t size)
 {

@@ -114,7 +114,7 @@ static int emit_inner(void *arg, const uint8_t *hdr, size_t hlen,
 static struct pkt *tx_too_big(struct worker *w, struct pkt *p)
 {
 	const struct iphdr *ip = (const void *)p->data;
-	unsigned int step = (p->t->mtu - 60) & ~7u, nfrag;
+	unsigned int step, nfrag = 1;
 
 	if ((p->data[0] >> 4) == 6 || (ip->frag_off & htons(IP_DF))) {
 		tx_icmp(w, p);
@@ -126,7 +126,10 @@ static struct pkt *tx_too_big(struct worker *w, struct pkt *p)
 	    p->len + p->t->overhead <= FRAME_CAP)
 		return p; /* encrypted whole, the ESP packet is cut in tx_crypto */
 	/* at most this many (a header of 60 bytes, 8-byte steps) */
-	nfrag = p->t->mtu > 68 ? (p->len + step - 1) / step + 1 : 1;
+	if (p->t->mtu > 68) {
+		step = (p->t->mtu - 60) & ~7u;
+		nfrag = (p->len + step - 1) / step + 1;
+	}
 	if (w->ntx + nfrag > WORKER_BATCH_MAX && w->ntx &&
 	    p == &w->txb[w->ntx - 1]) {
 		struct pkt saved = *p;
@@ -239,14 +242,33 @@ enum route_stage { ROUTE_FIB, ROUTE_SLOT, ROUTE_DONE };
 
 _Static_assert(!(TX_ROUTE_MAX & (TX_ROUTE_MAX - 1)), "a power of 2");
 
-/* The slot of the next packet read, after the pending one's checks (which
- * may add its inner fragments up to a full batch: flushed then). */
-static struct pkt *tx_next(struct worker *w)
+/* The slot of a packet read (frame addr, its inner packet at data, len
+ * bytes), after the pending one's checks (which may add its inner
+ * fragments up to a full batch: flushed then). */
+static struct pkt *tx_take(struct worker *w, uint64_t addr, uint8_t *data,
+			   uint32_t len)
 {
+	struct pkt *p;
+
 	tx_pending(w);
 	if (w->ntx >= WORKER_BATCH_MAX)
 		tx_flush(w);
-	return tx_slot(w, WORKER_BATCH_MAX);
+	p = tx_slot(w, WORKER_BATCH_MAX);
+	p->addr = addr;
+	p->data = data;
+	p->len = len;
+	return p;
+}
+
+/* p's route is known (p->t, NULL: none): its checks wait one read, for
+ * its tunnel's lines (tx_pending). */
+static void tx_routed(struct worker *w, struct pkt *p)
+{
+	if (!p->t) {
+		drop_tx(w, p, DROP_tx_no_route);
+		return;
+	}
+	w->tx_pend = w->ntx; /* p is the last */
 }
 
 static struct tx_routing *routing_at(struct worker *w, unsigned int i)
@@ -331,18 +353,11 @@ static void routing_done(struct worker *w, bool all)
 			routing_step(w);
 			continue;
 		}
-		p = tx_next(w);
-		p->addr = r->addr;
-		p->data = (uint8_t *)r->pkt;
-		p->len = r->len;
+		p = tx_take(w, r->addr, (uint8_t *)r->pkt, r->len);
 		p->t = r->t;
 		w->routing_head = (w->routing_head + 1) & (TX_ROUTE_MAX - 1);
 		w->nrouting--;
-		if (!p->t) {
-			drop_tx(w, p, DROP_tx_no_route);
-			continue;
-		}
-		w->tx_pend = w->ntx; /* p is the last: tx_check later */
+		tx_routed(w, p);
 	}
 }
 
@@ -358,27 +373,18 @@ static void tx_input(struct worker *w, uint64_t addr, const struct virtio_net_hd
 	if (vh->gso_type == VIRTIO_NET_HDR_GSO_NONE && len <= FRAME_CAP) {
 		if (!ip_ok(frame, len) || gso_csum_complete(vh, frame, len)) {
 			routing_done(w, true); /* the drop in its place */
-			p = tx_next(w);
-			p->addr = addr;
-			p->data = frame;
-			p->len = len;
+			p = tx_take(w, addr, frame, len);
 			drop_tx(w, p, DROP_tx_malformed);
 			return;
 		}
 		/* small tables, in cache: no miss to hide, only the steps'
 		 * own cost; routed at once, as soon as nothing waits */
 		if (!w->nrouting && tx_route_small(w)) {
-			p = tx_next(w);
-			p->addr = addr;
-			p->data = frame;
-			p->len = len;
+			p = tx_take(w, addr, frame, len);
 			p->t = tx_route(w, frame, len);
-			if (!p->t) {
-				drop_tx(w, p, DROP_tx_no_route);
-				return;
-			}
-			tx_prefetch_tunnel(p->t);
-			w->tx_pend = w->ntx; /* p is the last: tx_check later */
+			if (p->t)
+				tx_prefetch_tunnel(p->t);
+			tx_routed(w, p);
 			return;
 		}
 		/* full (long walks: IPv6): step them all until the head

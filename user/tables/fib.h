@@ -92,8 +92,8 @@ uint32_t fib_lookup(const struct fib *f, const void *addr);
 
 /*
  * The same lookup split at its loads, so that many can have their cache
- * misses in flight at once (a batch walked level by level; on TX, one step
- * per tun read): fib_walk_begin points the walk at its first entry; each
+ * misses in flight at once (on TX, one step per tun read):
+ * fib_walk_begin points the walk at its first entry; each
  * fib_walk_step reads the one fib_walk_next names (prefetch it first) and
  * points at the next, until it returns true with the value in k->value,
  * what fib_lookup gives. A compact table is looked up at once. addr (4 or
@@ -112,9 +112,11 @@ static inline void fib_walk_begin(const struct fib *f, const uint8_t *addr,
 	k->d = 1;
 	k->leaf = false;
 	k->value = 0;
-	k->at = f->nodes ? &f->nodes[addr[0]] : NULL;
-	if (!f->nodes)
-		k->value = fib_lookup(f, addr);
+	k->at = NULL;
+	if (f->nodes)
+		k->at = &f->nodes[addr[0]];
+	else
+		k->value = fib_lookup(f, addr); /* compact: done */
 }
 
 /* the line the next step reads, NULL when the walk is done */
