@@ -17,6 +17,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <ftw.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1510,6 +1511,59 @@ Test(persist, in_limit_ahead_of_use)
 	commit_ok(&L);
 	cr_assert_eq(atomic_load(&sa->rx_limit), lim + B);
 	cr_assert(accept_one(sa, lim + 1));
+	crash(&L, s);
+}
+
+struct waiter {
+	struct sa *sa;
+	uint64_t seq;
+	bool ok;
+};
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->ok = sa_rx_limit_wait(w->sa, w->seq);
+	return NULL;
+}
+
+/*
+ * A tick that ran between a worker's ask and its wanted number saw the
+ * old number, found the limit enough and cleared the ask: the waiting
+ * worker asks again, and the next tick covers it (CI once lost a
+ * reassembled packet far above the limit this way, rx_seq_unpersisted).
+ */
+Test(persist, in_limit_wait_asks_again)
+{
+	const uint64_t B = LIVE_RX_BLOCK_START;
+	struct pollfd pfd;
+	struct seqstore *s = start(&L);
+	struct waiter w;
+	pthread_t th;
+	int i;
+
+	w.sa = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	wakes(&L);
+	cr_assert_eq(atomic_load(&w.sa->rx_limit), B);
+	/* an ask already out: the worker's first look writes no wake */
+	atomic_store(&w.sa->rx_asked, 1);
+	w.seq = B + 1000;
+	pthread_create(&th, NULL, wait_thread, &w);
+	for (i = 0; i < 1000 && atomic_load(&w.sa->rx_want) != w.seq; i++)
+		usleep(1000);
+	cr_assert_eq(atomic_load(&w.sa->rx_want), w.seq);
+	/* the tick that read the wanted number before it was there */
+	atomic_store(&w.sa->rx_asked, 0);
+	pfd.fd = live_wake_fd(&L);
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, SA_RX_WAIT_MS / 2), 1, "not asked again");
+	wakes(&L);
+	live_tick(&L, now_ms());
+	pthread_join(th, NULL);
+	cr_assert(w.ok, "refused though the limit was raised");
+	cr_assert_gt(atomic_load(&w.sa->rx_limit), w.seq);
 	crash(&L, s);
 }
 

@@ -207,11 +207,25 @@ uint64_t sa_seq_reserve(struct sa *sa, uint32_t n)
 bool sa_rx_limit_slow(struct sa *sa, uint64_t seq)
 {
 	uint64_t limit, want;
+	bool ok;
 
+	/* rx_ask was loaded with acquire: this limit is at least the one
+	 * published with it, and only grows */
+	limit = atomic_load_explicit(&sa->rx_limit, memory_order_acquire);
+	ok = seq <= limit;
+	/* the number wanted is in place before the control thread is woken:
+	 * woken first, it could read the old one, find the limit enough and
+	 * clear the ask (in_limit_tick), and nothing would raise it */
+	want = atomic_load_explicit(&sa->rx_want, memory_order_relaxed);
+	while (!ok && seq > want &&
+	       !atomic_compare_exchange_weak_explicit(&sa->rx_want, &want, seq,
+						      memory_order_release,
+						      memory_order_relaxed))
+		;
 	/* test before the exchange: the line is not written per packet */
 	if (!atomic_load_explicit(&sa->rx_asked, memory_order_relaxed) &&
 	    !atomic_exchange_explicit(&sa->rx_asked, 1,
-				      memory_order_relaxed) &&
+				      memory_order_acq_rel) &&
 	    sa->rx_wake_fd >= 0) {
 		uint64_t one = 1;
 		/* once per block; EAGAIN (counter full) means awake anyway */
@@ -219,18 +233,7 @@ bool sa_rx_limit_slow(struct sa *sa, uint64_t seq)
 
 		(void)r;
 	}
-	/* rx_ask was loaded with acquire: this limit is at least the one
-	 * published with it, and only grows */
-	limit = atomic_load_explicit(&sa->rx_limit, memory_order_acquire);
-	if (seq <= limit)
-		return true;
-	want = atomic_load_explicit(&sa->rx_want, memory_order_relaxed);
-	while (seq > want &&
-	       !atomic_compare_exchange_weak_explicit(&sa->rx_want, &want, seq,
-						      memory_order_relaxed,
-						      memory_order_relaxed))
-		;
-	return false;
+	return ok;
 }
 
 /*
@@ -255,8 +258,9 @@ bool sa_rx_limit_wait(struct sa *sa, uint64_t seq)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		sched_yield();
-		if (seq <= atomic_load_explicit(&sa->rx_limit,
-						memory_order_acquire))
+		/* asks again if the control thread cleared the ask meanwhile
+		 * (a tick that ran between this worker's want and its ask) */
+		if (sa_rx_limit_slow(sa, seq))
 			return true;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000 +
