@@ -119,6 +119,8 @@ void rx_prefetch_inner(struct worker *w, const struct pkt *pkts, uint32_t n)
 		if ((in[0] >> 4) != 4 && (in[0] >> 4) != 6)
 			continue;
 		v6 = (in[0] >> 4) == 6;
+		if (!v6 && sa_src_cached(&p->sa->pw[w->id], tb->gen, in + 12))
+			continue; /* rx_post needs no lookup */
 		f = tables_fib(tb, p->t->vrf, v6 ? AF_INET6 : AF_INET);
 		if (!f)
 			continue;

@@ -271,6 +271,35 @@ static void rx_prepare(struct worker *w, struct pkt *p)
 	rx_check(w, p, &m, &ip, l3_len);
 }
 
+/*
+ * The inner source must route to t (tables_route_has). With thousands of
+ * tunnels that lookup is a chain of cold lines (the trie's nodes, the
+ * tunnel slot); a tunnel's packets mostly come from the few prefixes
+ * behind it. So the SA remembers, per worker, the range of IPv4 sources
+ * that the trie's leaf of the last lookup covers (every address in it has
+ * the same route) and the table version it holds for (sa_src_cached).
+ */
+static bool rx_inner_src_ok(struct worker *w, struct sa_worker *sw,
+			    const struct esp_inner *in, const struct tunnel *t)
+{
+	const struct fib *f;
+	unsigned int nb;
+	uint32_t v;
+
+	if (in->family != AF_INET)
+		return tables_route_has(w->tb, in->family, in->src, t);
+	if (sa_src_cached(sw, w->tb->gen, in->src))
+		return true;
+	f = tables_fib(w->tb, t->vrf, AF_INET);
+	v = f ? fib_lookup_span(f, in->src, &nb) : 0;
+	if (!tables_value_has(w->tb, v, t))
+		return false;
+	memcpy(&sw->src_net, in->src, 4);
+	sw->src_mask = htonl(nb >= 4 ? 0xffffffffu : ~(0xffffffffu >> (8 * nb)));
+	sw->src_gen = w->tb->gen;
+	return true;
+}
+
 /* Pass 3: replay update now that the ICV passed, trailer, inner checks. */
 static void rx_post(struct worker *w, struct pkt *p)
 {
@@ -324,7 +353,7 @@ static void rx_post(struct worker *w, struct pkt *p)
 	}
 	/* the inner source must be one the tunnel protects (the FIB's
 	 * longest match), and the destination must not be sent back in */
-	if (!tables_route_has(w->tb, in.family, in.src, t)) { /* ECMP: a member */
+	if (!rx_inner_src_ok(w, sw, &in, t)) { /* ECMP: a member */
 		drop_rx(w, p, DROP_rx_inner_src);
 		return;
 	}

@@ -351,6 +351,27 @@ uint32_t fib_lookup(const struct fib *f, const void *addr)
 	return f->values[e];
 }
 
+uint32_t fib_lookup_span(const struct fib *f, const void *addr,
+			 unsigned int *bytes)
+{
+	const uint32_t *nodes = f->nodes;
+	const uint8_t *a = addr;
+	uint32_t e;
+	unsigned int d = 1;
+
+	if (__builtin_expect(!nodes, 0)) {
+		*bytes = f->family == AF_INET ? 4 : 16;
+		return lookup_compact(f, addr);
+	}
+	e = nodes[a[0]];
+	while (e & FIB_CHILD) {
+		e = nodes[(size_t)(e & ~FIB_CHILD) * FIB_FANOUT + a[d]];
+		d++;
+	}
+	*bytes = d;
+	return f->values[e];
+}
+
 size_t fib_mem(const struct fib *f)
 {
 	if (!f)

@@ -91,6 +91,14 @@ void fib_free(struct fib *f); /* NULL ok */
 uint32_t fib_lookup(const struct fib *f, const void *addr);
 
 /*
+ * The same lookup, and in *bytes how many leading bytes of addr decided
+ * it: every address that shares them has the same value (the trie's leaf
+ * covers them all). A compact table gives the family's whole length.
+ */
+uint32_t fib_lookup_span(const struct fib *f, const void *addr,
+			 unsigned int *bytes);
+
+/*
  * The same lookup split at its loads, so that many can have their cache
  * misses in flight at once (on TX, one step per tun read):
  * fib_walk_begin points the walk at its first entry; each

@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/stats.h"
 #include "lib/cacheline.h"
@@ -49,10 +50,30 @@ struct sa_worker {
 	uint64_t packets;
 	uint64_t bytes;
 	uint64_t last_ms; /* worker_now_ms() of the last packet, 0: none */
+	/* inbound, the inner source check's last answer (core/rx.c): the
+	 * IPv4 sources in src_net/src_mask route to this SA's tunnel in
+	 * table version src_gen (0: none); in the line of the counters
+	 * above, written per packet anyway */
+	uint64_t src_gen;
+	uint32_t src_net, src_mask;
 	uint64_t errors[DROP_MAX];
 	/* inbound, NAT-T over IPv6: what peer_seen is for IPv4 (peer6.h) */
 	struct peer6_slot peer6;
 };
+
+_Static_assert(__builtin_offsetof(struct sa_worker, src_gen) + 8 <= CACHELINE,
+	       "a worker's SA counters and its source check's gen in one line");
+
+/* Does the inbound source check's last answer (src_*) cover the IPv4
+ * address src (4 bytes, network order) in table version gen? */
+static inline bool sa_src_cached(const struct sa_worker *sw, uint64_t gen,
+				 const uint8_t *src)
+{
+	uint32_t a;
+
+	memcpy(&a, src, 4);
+	return sw->src_gen == gen && !((a ^ sw->src_net) & sw->src_mask);
+}
 
 struct tunnel;
 

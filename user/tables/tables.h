@@ -158,14 +158,11 @@ static inline struct tunnel *tables_route_pkt(const struct tables *tb,
 	return tables_route_pkt_vrf(tb, 0, family, addr, pkt, len);
 }
 
-/* Whether addr routes to t in t's VRF, alone or as a member of an ECMP
- * group (the inbound inner source and destination checks: a tunnel of one
- * VRF never accepts what only another VRF routes to it). */
-static inline bool tables_route_has(const struct tables *tb, int family,
-				    const void *addr, const struct tunnel *t)
+/* Is t the tunnel of route value v (a member, if v is an ECMP group)? */
+static inline bool tables_value_has(const struct tables *tb, uint32_t v,
+				    const struct tunnel *t)
 {
-	const struct fib *f = tables_fib(tb, t->vrf, family);
-	uint32_t v = f ? fib_lookup(f, addr) : 0, g, i;
+	uint32_t g, i;
 
 	if (__builtin_expect(!!(v & ECMP_FLAG), 0)) {
 		g = v & ~ECMP_FLAG;
@@ -175,6 +172,17 @@ static inline bool tables_route_has(const struct tables *tb, int family,
 		return false;
 	}
 	return v && v == t->slot + 1 && v <= tb->ntun && tb->tun[v - 1] == t;
+}
+
+/* Whether addr routes to t in t's VRF, alone or as a member of an ECMP
+ * group (the inbound inner source and destination checks: a tunnel of one
+ * VRF never accepts what only another VRF routes to it). */
+static inline bool tables_route_has(const struct tables *tb, int family,
+				    const void *addr, const struct tunnel *t)
+{
+	const struct fib *f = tables_fib(tb, t->vrf, family);
+
+	return tables_value_has(tb, f ? fib_lookup(f, addr) : 0, t);
 }
 
 /* The tunnel in slot, if it is still the one with this id. */

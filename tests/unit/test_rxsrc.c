@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The inbound inner source check (core/rx.c rx_inner_src_ok): a decrypted
+ * packet's source must route to the tunnel of its SA. Each SA remembers,
+ * per worker, the range of IPv4 sources the FIB's leaf of its last lookup
+ * covers, and the table version; what must hold is that this answer is
+ * never used where the FIB would answer otherwise: a more specific route
+ * inside the covering prefix (to another tunnel), a new table version
+ * (the route gone, or moved), a packet of the same burst.
+ *
+ * The worker's own rx_burst over tables the control code builds
+ * (control/live.c), its RX ring plain memory (fakexsk.h) filled with ESP
+ * frames sealed here with OpenSSL's EVP (not espresso's crypto code), its
+ * tun a datagram socket pair read back here.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
+#include <openssl/evp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "control/live.h"
+#include "core/rx.h"
+#include "core/worker.h"
+#include "fakexsk.h"
+
+#define NTUN 2
+#define KEY_LEN 36 /* AES-GCM-256 and its salt */
+#define HEADROOM 256 /* XDP_PACKET_HEADROOM: where copy mode puts data */
+#define LOCAL 0xc0000201u
+#define REMOTE 0xc0000202u
+
+static void key_of(int k, uint8_t *key)
+{
+	int i;
+
+	for (i = 0; i < KEY_LEN; i++)
+		key[i] = (uint8_t)(k * 91 + i * 3 + 7);
+}
+
+static struct rig {
+	struct live l;
+	struct worker w;
+	struct worker_env env;
+	struct fport f;
+	_Atomic int stop;
+	int sp[2];
+	uint32_t seq[NTUN];
+} rig;
+
+static void route(const char *prefix, const char *tunnel, bool add)
+{
+	struct cfg_prefix p;
+	char err[256];
+
+	cr_assert_eq(config_parse_prefix(prefix, &p), 0, "%s", prefix);
+	if (add)
+		cr_assert_eq(live_route_add(&rig.l, &p, tunnel, err,
+					    sizeof(err)), 0, "%s: %s", prefix,
+			     err);
+	else
+		cr_assert_eq(live_route_del(&rig.l, &p, err, sizeof(err)), 0,
+			     "%s: %s", prefix, err);
+}
+
+static void commit(void)
+{
+	cr_assert_eq(live_commit(&rig.l), 0);
+	rig.w.tb = live_tables(&rig.l);
+}
+
+/* tunnels t0, t1, inbound SPI 0x2000 + k; routes: 10.1.0.0/16 and
+ * fd00:1::/32 to t0, 10.1.5.0/24 inside it to t1, 24 more /24s (a trie,
+ * not a compact table) */
+static void rig_up(void)
+{
+	static const struct live_ops ops;
+	char name[8], err[256];
+	int k;
+
+	memset(&rig, 0, sizeof(rig));
+	cr_assert_eq(live_init(&rig.l, 1, 1500, &ops, NULL), 0);
+	for (k = 0; k < NTUN; k++) {
+		uint8_t key[KEY_LEN];
+		struct cfg_tunnel ct = { 0 };
+		struct live_sa_args sa = {
+			.tunnel = name, .dir = SA_IN, .spi = 0x2000 + k,
+			.key = key, .key_len = sizeof(key), .origin = "ctl",
+		};
+
+		snprintf(name, sizeof(name), "t%d", k);
+		snprintf(ct.name, sizeof(ct.name), "%s", name);
+		ct.local.s_addr = htonl(LOCAL);
+		ct.remote.s_addr = htonl(REMOTE);
+		ct.encap = ENCAP_ESP;
+		ct.cipher = CIPHER_AES_GCM_256;
+		ct.replay_window = 64;
+		ct.sa_pairs = 1;
+		cr_assert_eq(live_tunnel_add(&rig.l, &ct, err, sizeof(err)), 0,
+			     "%s", err);
+		key_of(k, key);
+		cr_assert_eq(live_sa_add(&rig.l, &sa, err, sizeof(err)), 0,
+			     "%s", err);
+	}
+	route("10.1.0.0/16", "t0", true);
+	route("fd00:1::/32", "t0", true);
+	route("10.1.5.0/24", "t1", true);
+	for (k = 0; k < 24; k++) {
+		char pfx[32];
+
+		snprintf(pfx, sizeof(pfx), "10.%d.7.0/24", 100 + k);
+		route(pfx, "t1", true);
+	}
+	cr_assert_eq(live_commit(&rig.l), 0);
+	cr_assert_gt(fib_nodes(live_tables(&rig.l)->fib4), 0, "a trie");
+	rig.env.tables = &rig.l.cur;
+	rig.env.epoch = &rig.l.epoch;
+	rig.env.workers = &rig.w;
+	rig.env.nworkers = 1;
+	rig.env.uplink_mtu = 1500;
+	rig.env.batch = 64;
+	rig.env.stop = &rig.stop;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0,
+				rig.sp), 0);
+	cr_assert_eq(worker_init(&rig.w, 0, -1, &rig.env, rig.sp[1]), 0);
+	fport_init(&rig.w.port, &rig.f, 1024);
+	rig.w.tb = live_tables(&rig.l);
+	rig.w.now_ms = worker_now_ms();
+}
+
+static void rig_down(void)
+{
+	cr_assert_eq(rig.w.port.n_state[FRAME_FREE] +
+			     rig.w.port.n_state[FRAME_FILL],
+		     XSK_NUM_FRAMES, "every frame back");
+	close(rig.sp[0]);
+	close(rig.w.tun_fd);
+	fport_free(&rig.w.port, &rig.f);
+	worker_free(&rig.w);
+	live_destroy(&rig.l);
+}
+
+/* The inner packet: UDP from src (IPv4 dotted or IPv6) to the host. */
+static size_t inner(uint8_t *buf, const char *src)
+{
+	memset(buf, 0, 64);
+	if (strchr(src, ':')) {
+		struct ip6_hdr *ip6 = (void *)buf;
+
+		ip6->ip6_flow = htonl(6u << 28);
+		ip6->ip6_plen = htons(8);
+		ip6->ip6_nxt = IPPROTO_UDP;
+		ip6->ip6_hlim = 64;
+		cr_assert_eq(inet_pton(AF_INET6, src, &ip6->ip6_src), 1);
+		cr_assert_eq(inet_pton(AF_INET6, "fd00:2::1", &ip6->ip6_dst), 1);
+		buf[45] = 8; /* UDP length */
+		return 48;
+	} else {
+		struct iphdr *ip = (void *)buf;
+
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tot_len = htons(20 + 8);
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_UDP;
+		cr_assert_eq(inet_pton(AF_INET, src, &ip->saddr), 1);
+		ip->daddr = htonl(0x0a020001); /* 10.2.0.1: no route */
+		ip->check = esp_ip_csum(ip, 20);
+		buf[25] = 8;
+		return 28;
+	}
+}
+
+/* An Ethernet/IPv4/ESP frame of tunnel k's SA carrying the inner packet
+ * from src, sealed with EVP, into the next fill frame and the RX ring
+ * with the metadata the XDP program writes. */
+static void inject(int k, const char *src)
+{
+	uint8_t pt[128], key[KEY_LEN], nonce[12], *f, *esp;
+	struct fport *fp = &rig.f;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	struct espresso_meta *m;
+	struct xdp_desc *d;
+	struct iphdr *ip;
+	size_t n = inner(pt, src), pad, ctlen;
+	uint32_t spi = htonl(0x2000 + k), seq = htonl(++rig.seq[k]);
+	uint64_t addr, iv = rig.seq[k];
+	int out = 0, fin;
+
+	cr_assert_neq(fp->fill.cons, fp->fill.prod, "fill ring empty");
+	addr = ((uint64_t *)fp->fill.descs)[fp->fill.cons++ & 1023];
+	f = xsk_port_frame(&rig.w.port, addr) + HEADROOM;
+	memset(f, 0, 14 + 20);
+	f[12] = 0x08;
+	ip = (struct iphdr *)(f + 14);
+	esp = f + 14 + 20;
+	/* the trailer: padding 1, 2, ..., its length, next header */
+	for (pad = 0; (n + pad + 2) % 4; pad++)
+		pt[n + pad] = (uint8_t)(pad + 1);
+	pt[n + pad] = (uint8_t)pad;
+	pt[n + pad + 1] = strchr(src, ':') ? 41 : 4;
+	ctlen = n + pad + 2;
+	memcpy(esp, &spi, 4);
+	memcpy(esp + 4, &seq, 4);
+	memcpy(esp + 8, &iv, 8);
+	key_of(k, key);
+	memcpy(nonce, key + 32, 4);
+	memcpy(nonce + 4, esp + 8, 8);
+	cr_assert_not_null(c);
+	cr_assert(EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL));
+	cr_assert(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL));
+	cr_assert(EVP_EncryptInit_ex(c, NULL, NULL, key, nonce));
+	cr_assert(EVP_EncryptUpdate(c, NULL, &out, esp, 8)); /* SPI, seq */
+	cr_assert(EVP_EncryptUpdate(c, esp + 16, &out, pt, (int)ctlen));
+	cr_assert(EVP_EncryptFinal_ex(c, esp + 16 + out, &fin));
+	cr_assert(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16,
+				      esp + 16 + ctlen));
+	EVP_CIPHER_CTX_free(c);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tot_len = htons((uint16_t)(20 + 16 + ctlen + 16));
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_ESP;
+	ip->saddr = htonl(REMOTE);
+	ip->daddr = htonl(LOCAL);
+	ip->check = esp_ip_csum(ip, 20);
+
+	m = (void *)(f - sizeof(*m));
+	memset(m, 0, sizeof(*m));
+	m->magic = ESPRESSO_META_MAGIC;
+	m->verdict = ESPRESSO_V_ESP_IN;
+	m->l3_proto = 4;
+	m->l3_off = 14;
+	m->esp_off = 14 + 20;
+	m->spi = 0x2000 + k;
+	m->sa_index = tables_sa_spi(rig.w.tb, 0x2000 + k)->slot;
+	d = (struct xdp_desc *)fp->rx.descs + (fp->rx.prod & (XSK_RX_SIZE - 1));
+	d->addr = addr + HEADROOM;
+	d->len = (uint32_t)(14 + ntohs(ip->tot_len));
+	fp->rx.prod++;
+}
+
+struct want {
+	int k;
+	const char *src;
+	bool ok; /* delivered; else dropped as rx_inner_src */
+};
+
+/* One burst of these packets: exactly the ones to be delivered reach
+ * the tun, in order, and the rest are counted as rx_inner_src. */
+static void burst(const struct want *x, size_t n)
+{
+	uint64_t drops0 = rig.w.st.drops[DROP_rx_inner_src], ndrop = 0;
+	uint8_t buf[256];
+	size_t i;
+	ssize_t r;
+
+	for (i = 0; i < n; i++)
+		inject(x[i].k, x[i].src);
+	cr_assert_eq(rx_burst(&rig.w), n);
+	for (i = 0; i < n; i++) {
+		char got[INET6_ADDRSTRLEN];
+
+		if (!x[i].ok) {
+			ndrop++;
+			continue;
+		}
+		r = recv(rig.sp[0], buf, sizeof(buf), 0);
+		cr_assert_gt(r, 20, "packet %zu (t%d from %s) not delivered",
+			     i, x[i].k, x[i].src);
+		if ((buf[0] >> 4) == 6)
+			inet_ntop(AF_INET6, buf + 8, got, sizeof(got));
+		else
+			inet_ntop(AF_INET, buf + 12, got, sizeof(got));
+		cr_assert_str_eq(got, x[i].src, "packet %zu: from %s, want %s",
+				 i, got, x[i].src);
+	}
+	r = recv(rig.sp[0], buf, sizeof(buf), 0);
+	cr_assert_eq(r, -1, "a packet too many reached the tun");
+	cr_assert_eq(rig.w.st.drops[DROP_rx_inner_src] - drops0, ndrop);
+}
+
+Test(rxsrc, the_last_answer_never_overrides_the_fib)
+{
+	/* one burst: the first lookup's /24 covers the second; a more
+	 * specific route to t1 inside t0's /16; IPv6, uncached */
+	static const struct want b1[] = {
+		{ 0, "10.1.1.1", true },   /* looked up: 10.1.1.0/24 */
+		{ 0, "10.1.1.200", true }, /* the same range */
+		{ 0, "10.1.5.1", false },  /* t1's /24 inside t0's /16 */
+		{ 1, "10.1.5.1", true },
+		{ 0, "10.1.2.1", true },
+		{ 1, "10.1.2.1", false },  /* t1's range misses, t0's */
+		{ 0, "10.9.0.1", false },  /* no route */
+		{ 0, "fd00:1::5", true },
+		{ 1, "fd00:1::5", false },
+		{ 0, "10.1.1.7", true },
+	};
+	/* each alone: the answers kept from the burst before */
+	static const struct want b2[] = {
+		{ 0, "10.1.2.9", true }, { 0, "10.1.5.9", false },
+		{ 1, "10.1.5.9", true }, { 1, "10.1.1.9", false },
+	};
+	size_t i;
+
+	rig_up();
+	burst(b1, sizeof(b1) / sizeof(b1[0]));
+	for (i = 0; i < sizeof(b2) / sizeof(b2[0]); i++)
+		burst(&b2[i], 1);
+
+	/* a new table version: 10.1.2.0/24 moved to t1; the /16 gone */
+	route("10.1.2.0/24", "t1", true);
+	commit();
+	{
+		static const struct want b3[] = {
+			{ 0, "10.1.2.9", false }, { 1, "10.1.2.9", true },
+			{ 0, "10.1.1.9", true },
+		};
+		burst(b3, 3);
+	}
+	route("10.1.0.0/16", NULL, false);
+	commit();
+	{
+		static const struct want b4[] = {
+			{ 0, "10.1.1.9", false }, { 0, "10.1.1.1", false },
+			{ 1, "10.1.5.2", true },
+		};
+		burst(b4, 3);
+	}
+	cr_assert_eq(rig.w.st.drops[DROP_rx_inner_src], 4 + 2 + 1 + 2);
+	rig_down();
+}
