@@ -78,7 +78,7 @@ static int ossl_init(struct esp_aead *a, enum cfg_cipher cipher,
 	if (!ok)
 		return -EINVAL;
 	a->hot = secret_ossl_tracked(&hot_len);
-	a->hot_len = hot_len < 2048 ? hot_len : 2048;
+	a->hot_len16 = (uint8_t)(((hot_len < 2048 ? hot_len : 2048) + 15) / 16);
 	return 0;
 }
 
@@ -401,7 +401,7 @@ void crypto_aead_prefetch(const struct esp_aead *a, size_t len)
 	 * reads (a prefetch of only its first 640 bytes measured slower) */
 	crypto_prefetch_range(a->ctx, 200, 0);
 	if (a->hot)
-		crypto_prefetch_range(a->hot, a->hot_len, 1);
+		crypto_prefetch_range(a->hot, (size_t)a->hot_len16 * 16, 1);
 }
 
 int crypto_aead_seal(struct esp_aead *a, const uint8_t iv[ESP_GCM_IV_LEN],

@@ -48,12 +48,16 @@ struct esp_aead {
 	uint8_t encrypt;
 	uint8_t backend; /* enum crypto_backend */
 	uint8_t cipher;  /* enum cfg_cipher */
+	uint8_t hot_len16; /* hot's length in 16-byte units, rounded up */
 	/* OpenSSL: its provider's state for this context (key schedule,
 	 * GHASH table), as seen allocated while keying; only ever
 	 * prefetched (crypto_aead_prefetch), NULL when unknown */
 	const void *hot;
-	uint16_t hot_len;
 };
+
+/* 24 bytes: with an SA's per-worker counters and more in one line
+ * (tables/sa.h struct sa_worker) */
+_Static_assert(sizeof(struct esp_aead) <= 24, "struct esp_aead in 24 bytes");
 
 /*
  * Select the backend of the contexts keyed from now on (process-wide; call

@@ -53,7 +53,8 @@ struct sa_worker {
 	/* inbound, the inner source check's last answer (core/rx.c): the
 	 * IPv4 sources in src_net/src_mask route to this SA's tunnel in
 	 * table version src_gen (0: none); in the line of the counters
-	 * above, written per packet anyway */
+	 * above, written per packet anyway (a line further, each packet
+	 * would wait for it in rx_post, between two tun writes) */
 	uint64_t src_gen;
 	uint32_t src_net, src_mask;
 	uint64_t errors[DROP_MAX];
@@ -61,8 +62,8 @@ struct sa_worker {
 	struct peer6_slot peer6;
 };
 
-_Static_assert(__builtin_offsetof(struct sa_worker, src_gen) + 8 <= CACHELINE,
-	       "a worker's SA counters and its source check's gen in one line");
+_Static_assert(__builtin_offsetof(struct sa_worker, src_mask) + 4 <= CACHELINE,
+	       "a worker's SA context, counters and source check in one line");
 
 /* Does the inbound source check's last answer (src_*) cover the IPv4
  * address src (4 bytes, network order) in table version gen? */
