@@ -30,6 +30,15 @@ static inline const struct espresso_meta *rx_meta(const struct pkt *p)
 		       NULL;
 }
 
+/* The ciphertext of an ESP packet of esp_len bytes (header, IV, ICV
+ * off; at least 1: crypto_aead_prefetch reads 0 as "all"). */
+static inline size_t esp_ct_len(size_t esp_len)
+{
+	const size_t over = ESP_HDR_LEN + ESP_GCM_IV_LEN + ESP_GCM_ICV_LEN;
+
+	return esp_len > over ? esp_len - over : 1;
+}
+
 void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
 {
 	const struct tables *tb = w->tb;
@@ -80,7 +89,7 @@ void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
 
 		if (sa && sa->spi == m->spi && w->id < sa->nworkers)
 			crypto_aead_prefetch(&sa->pw[w->id].aead,
-					     pkts[i].len);
+					     esp_ct_len(pkts[i].len - m->esp_off));
 	}
 }
 
@@ -91,7 +100,7 @@ void rx_prefetch_crypto(struct worker *w, const struct pkt *pkts, uint32_t n)
 	for (i = 0; i < n; i++)
 		if (!pkts[i].drop)
 			crypto_aead_prefetch(&pkts[i].sa->pw[w->id].aead,
-					     pkts[i].esp_len);
+					     esp_ct_len(pkts[i].esp_len));
 }
 
 /*

@@ -68,7 +68,8 @@ static IMB_ARCH mgr_arch;
  * The AVX-512 code keeps the round keys first and the hash keys last,
  * H^48 down to H^1 (measured: prefetching the round keys and the last
  * 256 bytes beats the whole 1 KB for 64-byte packets): a message of n
- * blocks, the AAD's included, reads H^n .. H^1. Other code paths lay the
+ * blocks, the AAD's included, reads H^n .. H^1. len: the plaintext's or
+ * ciphertext's length, without ESP's header, IV and ICV. Other code paths lay the
  * keys out otherwise: all of it. A wrong guess costs speed, never a fault.
  */
 void crypto_imb_prefetch(const struct esp_aead *a, size_t len)
@@ -76,6 +77,10 @@ void crypto_imb_prefetch(const struct esp_aead *a, size_t len)
 	const uint8_t *k = (const uint8_t *)&a->imb->key;
 	size_t end = sizeof(a->imb->key), hk;
 
+	if (a->cipher == CIPHER_CHACHA20_POLY1305) {
+		crypto_prefetch_range(k, sizeof(a->imb->chacha_key), 0);
+		return;
+	}
 	if (mgr_arch != IMB_ARCH_AVX512 || !len) {
 		crypto_prefetch_range(k, end, 0);
 		return;
@@ -83,7 +88,9 @@ void crypto_imb_prefetch(const struct esp_aead *a, size_t len)
 	hk = 16 * ((len + 15) / 16 + 1);
 	if (hk > end - 16 * 15)
 		hk = end - 16 * 15;
-	crypto_prefetch_range(k, 16 * 15, 0);
+	/* AES-128 has 11 round keys, AES-256 15 */
+	crypto_prefetch_range(k, 16 * (a->cipher == CIPHER_AES_GCM_128 ? 11
+								       : 15), 0);
 	crypto_prefetch_range(k + end - hk, hk, 0);
 }
 
