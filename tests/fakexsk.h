@@ -16,10 +16,15 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "espresso/common.h"
 #include "io/xsk.h"
+
+/* XDP_PACKET_HEADROOM: where copy mode puts a received frame's data */
+#define FAKEXSK_HEADROOM 256
 
 struct mring {
 	uint32_t prod, cons, flags; /* what the kernel shares */
+	uint32_t mask;              /* size - 1 */
 	void *descs;
 };
 
@@ -39,6 +44,7 @@ static inline void mring_init(struct mring *m, void *r, bool prod,
 	struct xsk_ring_prod *x = r; /* same layout as xsk_ring_cons */
 
 	memset(m, 0, sizeof(*m));
+	m->mask = size - 1;
 	m->descs = calloc(size, esize);
 	if (!m->descs)
 		fakexsk_die("ring");
@@ -103,6 +109,42 @@ static inline void fport_tx_done(struct fport *f, uint64_t addr)
 
 	comp[f->comp.prod++ & (XSK_COMP_SIZE - 1)] = addr;
 	f->tx.cons++;
+}
+
+/* The next fill frame, as the kernel takes one to receive into (its
+ * data goes at FAKEXSK_HEADROOM); aborts when the fill ring is empty. */
+static inline uint64_t fport_fill_take(struct fport *f)
+{
+	if (f->fill.cons == f->fill.prod) {
+		fprintf(stderr, "fakexsk: fill ring empty\n");
+		abort();
+	}
+	return ((uint64_t *)f->fill.descs)[f->fill.cons++ & f->fill.mask];
+}
+
+/* An Ethernet/IPv4/ESP frame of len bytes received into the fill frame at
+ * addr (its data at FAKEXSK_HEADROOM, data pointing there): the metadata
+ * the XDP program writes in front of it (the SPI and the slot its map
+ * gave), then its descriptor on the RX ring. */
+static inline void fport_rx_esp4(struct fport *f, uint8_t *data,
+				 uint64_t addr, uint32_t len, uint32_t spi,
+				 uint32_t slot)
+{
+	struct espresso_meta *m = (void *)(data - sizeof(*m));
+	struct xdp_desc *d;
+
+	memset(m, 0, sizeof(*m));
+	m->magic = ESPRESSO_META_MAGIC;
+	m->verdict = ESPRESSO_V_ESP_IN;
+	m->l3_proto = 4;
+	m->l3_off = 14;
+	m->esp_off = 14 + 20;
+	m->spi = spi;
+	m->sa_index = slot;
+	d = (struct xdp_desc *)f->rx.descs + (f->rx.prod & f->rx.mask);
+	d->addr = addr + FAKEXSK_HEADROOM;
+	d->len = len;
+	f->rx.prod++;
 }
 
 #endif

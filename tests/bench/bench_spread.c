@@ -88,7 +88,6 @@
 #define MTU 1500
 #define KEY_LEN 36     /* AES-GCM-256 + salt */
 #define FILL 1024
-#define HEADROOM 256   /* XDP_PACKET_HEADROOM: where copy mode puts data */
 
 static char err[512];
 
@@ -410,41 +409,23 @@ static void drain_tx(struct gw *a, struct wire *wi)
 static void inject_rx(struct gw *b, const struct wire *wi, unsigned int from,
 		      unsigned int n)
 {
-	struct fport *f = &b->f;
 	unsigned int i;
 
 	for (i = 0; i < n; i++) {
 		const uint8_t *pkt = wi->buf + (from + i) * wi->stride;
-		struct xdp_desc *d;
-		struct espresso_meta *m;
-		uint64_t addr;
-		uint8_t *data;
+		uint64_t addr = fport_fill_take(&b->f);
+		uint8_t *data = xsk_port_frame(&b->w.port, addr) +
+				FAKEXSK_HEADROOM;
 		uint32_t spi;
 		struct sa *sa;
 
-		if (f->fill.cons == f->fill.prod)
-			die("fill ring empty", -ENOBUFS);
-		addr = ((uint64_t *)f->fill.descs)[f->fill.cons++ & (FILL - 1)];
-		data = xsk_port_frame(&b->w.port, addr) + HEADROOM;
 		memcpy(data, pkt, wi->len[from + i]);
 		/* as espresso.bpf.c: the SPI map gives the slot */
 		memcpy(&spi, pkt + 14 + 20, 4);
 		spi = ntohl(spi);
 		sa = tables_sa_spi(b->w.tb, spi);
-		m = (void *)(data - sizeof(*m));
-		memset(m, 0, sizeof(*m));
-		m->magic = ESPRESSO_META_MAGIC;
-		m->verdict = ESPRESSO_V_ESP_IN;
-		m->l3_proto = 4;
-		m->l3_off = 14;
-		m->esp_off = 14 + 20;
-		m->spi = spi;
-		m->sa_index = sa ? sa->slot : UINT32_MAX;
-		d = (struct xdp_desc *)f->rx.descs +
-		    (f->rx.prod & (XSK_RX_SIZE - 1));
-		d->addr = addr + HEADROOM;
-		d->len = wi->len[from + i];
-		f->rx.prod++;
+		fport_rx_esp4(&b->f, data, addr, wi->len[from + i], spi,
+			      sa ? sa->slot : UINT32_MAX);
 	}
 }
 

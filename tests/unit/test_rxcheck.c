@@ -32,10 +32,10 @@
 #include "core/rx.h"
 #include "core/worker.h"
 #include "fakexsk.h"
+#include "rig.h"
 
 #define NTUN 2
 #define KEY_LEN 36 /* AES-GCM-256 and its salt */
-#define HEADROOM 256 /* XDP_PACKET_HEADROOM: where copy mode puts data */
 #define LOCAL 0xc0000201u
 #define REMOTE 0xc0000202u
 
@@ -47,15 +47,8 @@ static void key_of(int k, uint8_t *key)
 		key[i] = (uint8_t)(k * 91 + i * 3 + 7);
 }
 
-static struct rig {
-	struct live l;
-	struct worker w;
-	struct worker_env env;
-	struct fport f;
-	_Atomic int stop;
-	int sp[2];
-	uint32_t seq[NTUN];
-} rig;
+static struct rig rig;          /* rig.h */
+static uint32_t sent[NTUN];    /* the last number sent on t0, t1 */
 
 static void route(const char *prefix, const char *tunnel, bool add)
 {
@@ -88,6 +81,7 @@ static void rig_up(void)
 	int k;
 
 	memset(&rig, 0, sizeof(rig));
+	memset(sent, 0, sizeof(sent));
 	cr_assert_eq(live_init(&rig.l, 1, 1500, &ops, NULL), 0);
 	for (k = 0; k < NTUN; k++) {
 		uint8_t key[KEY_LEN];
@@ -122,31 +116,7 @@ static void rig_up(void)
 	}
 	cr_assert_eq(live_commit(&rig.l), 0);
 	cr_assert_gt(fib_nodes(live_tables(&rig.l)->fib4), 0, "a trie");
-	rig.env.tables = &rig.l.cur;
-	rig.env.epoch = &rig.l.epoch;
-	rig.env.workers = &rig.w;
-	rig.env.nworkers = 1;
-	rig.env.uplink_mtu = 1500;
-	rig.env.batch = 64;
-	rig.env.stop = &rig.stop;
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0,
-				rig.sp), 0);
-	cr_assert_eq(worker_init(&rig.w, 0, -1, &rig.env, rig.sp[1]), 0);
-	fport_init(&rig.w.port, &rig.f, 1024);
-	rig.w.tb = live_tables(&rig.l);
-	rig.w.now_ms = worker_now_ms();
-}
-
-static void rig_down(void)
-{
-	cr_assert_eq(rig.w.port.n_state[FRAME_FREE] +
-			     rig.w.port.n_state[FRAME_FILL],
-		     XSK_NUM_FRAMES, "every frame back");
-	close(rig.sp[0]);
-	close(rig.w.tun_fd);
-	fport_free(&rig.w.port, &rig.f);
-	worker_free(&rig.w);
-	live_destroy(&rig.l);
+	rig_worker_up(&rig, 1500, 64, false);
 }
 
 /* The inner packet: UDP from src (IPv4 dotted or IPv6) to the host. */
@@ -189,17 +159,14 @@ static void inject_at(int k, const char *src, uint32_t from, uint32_t to)
 	uint8_t key[KEY_LEN], nonce[12], *f, *esp;
 	struct fport *fp = &rig.f;
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	struct espresso_meta *m;
-	struct xdp_desc *d;
 	struct iphdr ip = { 0 }; /* the frame's is at 2 mod 4: copied */
 	size_t n = inner(pt, src), pad, ctlen;
-	uint32_t spi = htonl(0x2000 + k), seq = htonl(++rig.seq[k]);
-	uint64_t addr, iv = rig.seq[k];
+	uint32_t spi = htonl(0x2000 + k), seq = htonl(++sent[k]);
+	uint64_t addr, iv = sent[k];
 	int out = 0, fin;
 
-	cr_assert_neq(fp->fill.cons, fp->fill.prod, "fill ring empty");
-	addr = ((uint64_t *)fp->fill.descs)[fp->fill.cons++ & 1023];
-	f = xsk_port_frame(&rig.w.port, addr) + HEADROOM;
+	addr = fport_fill_take(fp);
+	f = xsk_port_frame(&rig.w.port, addr) + FAKEXSK_HEADROOM;
 	memset(f, 0, 14 + 20);
 	f[12] = 0x08;
 	esp = f + 14 + 20;
@@ -235,19 +202,8 @@ static void inject_at(int k, const char *src, uint32_t from, uint32_t to)
 	ip.check = esp_ip_csum(&ip, 20);
 	memcpy(f + 14, &ip, sizeof(ip));
 
-	m = (void *)(f - sizeof(*m));
-	memset(m, 0, sizeof(*m));
-	m->magic = ESPRESSO_META_MAGIC;
-	m->verdict = ESPRESSO_V_ESP_IN;
-	m->l3_proto = 4;
-	m->l3_off = 14;
-	m->esp_off = 14 + 20;
-	m->spi = 0x2000 + k;
-	m->sa_index = tables_sa_spi(rig.w.tb, 0x2000 + k)->slot;
-	d = (struct xdp_desc *)fp->rx.descs + (fp->rx.prod & (XSK_RX_SIZE - 1));
-	d->addr = addr + HEADROOM;
-	d->len = (uint32_t)(14 + ntohs(ip.tot_len));
-	fp->rx.prod++;
+	fport_rx_esp4(fp, f, addr, (uint32_t)(14 + ntohs(ip.tot_len)),
+		      0x2000 + k, tables_sa_spi(rig.w.tb, 0x2000 + k)->slot);
 }
 
 static void inject(int k, const char *src)
@@ -343,7 +299,7 @@ Test(rxcheck, inner_source_range_never_overrides_the_fib)
 		burst(b4, 3);
 	}
 	cr_assert_eq(rig.w.st.drops[DROP_rx_inner_src], 4 + 2 + 1 + 2);
-	rig_down();
+	rig_worker_down(&rig);
 }
 
 /* Frames of t0 from from to to, one burst: how many reach the tun, and
@@ -380,5 +336,5 @@ Test(rxcheck, outer_addresses_follow_an_update)
 	outer(REMOTE, LOCAL, 2, 0);           /* the old peer */
 	outer(moved, LOCAL, 3, 3);
 	outer(moved, LOCAL + 7, 1, 0);
-	rig_down();
+	rig_worker_down(&rig);
 }

@@ -27,6 +27,7 @@
 #include "core/tx.h"
 #include "core/worker.h"
 #include "fakexsk.h"
+#include "rig.h"
 
 #define NTUN 3
 #define NPKT 600
@@ -209,53 +210,21 @@ static void open_frame(const uint8_t *f, uint32_t len, int *tun, uint32_t *num,
 	*num = ntohl(*num);
 }
 
-/* One worker over the tables of build(), its tun a socket pair (the test
- * writes into sp[0]), its XSK rings plain memory. */
-static struct rig {
-	struct live l;
-	struct worker w;
-	struct worker_env env;
-	struct fport f;
-	_Atomic int stop;
-	int sp[2];
-} rig;
+/* One worker over the tables of build() (rig.h) */
+static struct rig rig;
 
 static void rig_up(bool big, int mtu, int batch, int flags)
 {
 	memset(&rig, 0, sizeof(rig));
 	build(&rig.l, big, mtu, flags);
-	rig.env.tables = &rig.l.cur;
-	rig.env.epoch = &rig.l.epoch;
-	rig.env.workers = &rig.w;
-	rig.env.nworkers = 1;
-	rig.env.uplink_mtu = mtu;
-	rig.env.batch = batch;
-	rig.env.offload = flags & RIG_OFFLOAD;
-	rig.env.stop = &rig.stop;
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0,
-				rig.sp), 0);
-	/* more packets queued than a batch reads (root: past wmem_max) */
-	cr_assert_eq(setsockopt(rig.sp[0], SOL_SOCKET, SO_SNDBUFFORCE,
-				&(int){ 8 << 20 }, sizeof(int)), 0,
-		     "SO_SNDBUFFORCE: %s", strerror(errno));
-	cr_assert_eq(worker_init(&rig.w, 0, -1, &rig.env, rig.sp[1]), 0);
-	fport_init(&rig.w.port, &rig.f, 1024);
-	rig.w.tb = live_tables(&rig.l);
-	rig.w.now_ms = worker_now_ms();
+	rig_worker_up(&rig, mtu, batch, flags & RIG_OFFLOAD);
 }
 
-/* every frame back, nothing left in the routing ring; then all freed */
+/* nothing left in the routing ring, every frame back; then all freed */
 static void rig_down(void)
 {
 	cr_assert_eq(rig.w.nrouting, 0, "nothing left in the routing ring");
-	cr_assert_eq(rig.w.port.n_state[FRAME_FREE] +
-			     rig.w.port.n_state[FRAME_FILL],
-		     XSK_NUM_FRAMES, "every frame back");
-	close(rig.sp[0]);
-	close(rig.w.tun_fd);
-	fport_free(&rig.w.port, &rig.f);
-	worker_free(&rig.w);
-	live_destroy(&rig.l);
+	rig_worker_down(&rig);
 }
 
 static void run_mix(bool big)

@@ -332,44 +332,39 @@ void fib_free(struct fib *f)
 	free(f);
 }
 
-uint32_t fib_lookup(const struct fib *f, const void *addr)
+/* The trie's walk: the value, and in *d the bytes of a it read. */
+static inline uint32_t lookup_trie(const struct fib *f, const uint8_t *a,
+				   unsigned int *d)
 {
 	const uint32_t *nodes = f->nodes;
-	const uint8_t *a = addr;
-	uint32_t e;
-	unsigned int d = 1;
+	uint32_t e = nodes[a[0]];
 
-	if (__builtin_expect(!nodes, 0))
-		return lookup_compact(f, addr);
-	e = nodes[a[0]];
-
+	*d = 1;
 	/* The nodes at the last byte of the family hold only leaves. */
 	while (e & FIB_CHILD) {
-		e = nodes[(size_t)(e & ~FIB_CHILD) * FIB_FANOUT + a[d]];
-		d++;
+		e = nodes[(size_t)(e & ~FIB_CHILD) * FIB_FANOUT + a[*d]];
+		(*d)++;
 	}
 	return f->values[e];
+}
+
+uint32_t fib_lookup(const struct fib *f, const void *addr)
+{
+	unsigned int d;
+
+	if (__builtin_expect(!f->nodes, 0))
+		return lookup_compact(f, addr);
+	return lookup_trie(f, addr, &d);
 }
 
 uint32_t fib_lookup_span(const struct fib *f, const void *addr,
 			 unsigned int *bytes)
 {
-	const uint32_t *nodes = f->nodes;
-	const uint8_t *a = addr;
-	uint32_t e;
-	unsigned int d = 1;
-
-	if (__builtin_expect(!nodes, 0)) {
+	if (__builtin_expect(!f->nodes, 0)) {
 		*bytes = f->family == AF_INET ? 4 : 16;
 		return lookup_compact(f, addr);
 	}
-	e = nodes[a[0]];
-	while (e & FIB_CHILD) {
-		e = nodes[(size_t)(e & ~FIB_CHILD) * FIB_FANOUT + a[d]];
-		d++;
-	}
-	*bytes = d;
-	return f->values[e];
+	return lookup_trie(f, addr, bytes);
 }
 
 size_t fib_mem(const struct fib *f)
