@@ -39,6 +39,13 @@ static inline size_t esp_ct_len(size_t esp_len)
 	return esp_len > over ? esp_len - over : 1;
 }
 
+/* What is sealed of an inner packet of len bytes: it, the padding to 4
+ * bytes and the trailer's two. */
+static inline size_t esp_pt_len(size_t len)
+{
+	return (len + 2 + 3) & ~(size_t)3;
+}
+
 void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
 {
 	const struct tables *tb = w->tb;
@@ -177,7 +184,8 @@ void tx_prefetch_sa(struct worker *w, struct tunnel *t)
 		pf_w(&sa->pw[w->id]);
 	}
 	if (j >= 2 && (sa = tx_sa(w, &w->txb[j - 2])))
-		crypto_aead_prefetch(&sa->pw[w->id].aead, w->txb[j - 2].len);
+		crypto_aead_prefetch(&sa->pw[w->id].aead,
+				     esp_pt_len(w->txb[j - 2].len));
 }
 
 void tx_prefetch_burst(struct worker *w)
@@ -204,6 +212,7 @@ void tx_prefetch_burst(struct worker *w)
 			continue;
 		sa = tunnel_out_sa(p->t, w->id);
 		if (sa)
-			crypto_aead_prefetch(&sa->pw[w->id].aead, p->len);
+			crypto_aead_prefetch(&sa->pw[w->id].aead,
+					     esp_pt_len(p->len));
 	}
 }

@@ -258,6 +258,9 @@ bool sa_rx_limit_wait(struct sa *sa, uint64_t seq)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		sched_yield();
+		if (seq <= atomic_load_explicit(&sa->rx_limit,
+						memory_order_acquire))
+			return true;
 		/* asks again if the control thread cleared the ask meanwhile
 		 * (a tick that ran between this worker's want and its ask) */
 		if (sa_rx_limit_slow(sa, seq))

@@ -73,7 +73,9 @@ static inline bool sa_src_cached(const struct sa_worker *sw, uint64_t gen,
 	uint32_t a;
 
 	memcpy(&a, src, 4);
-	return sw->src_gen == gen && !((a ^ sw->src_net) & sw->src_mask);
+	/* gen 0: no version (a zeroed part's mask would match anything) */
+	return sw->src_gen == gen && gen &&
+	       !((a ^ sw->src_net) & sw->src_mask);
 }
 
 struct tunnel;
