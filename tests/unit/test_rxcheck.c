@@ -156,14 +156,12 @@ static size_t inner(uint8_t *buf, const char *src)
 static void inject_at(int k, const char *src, uint32_t from, uint32_t to)
 {
 	uint8_t pt[128] __attribute__((aligned(8)));
-	uint8_t key[KEY_LEN], nonce[12], *f, *esp;
+	uint8_t key[KEY_LEN], *f, *esp;
 	struct fport *fp = &rig.f;
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	struct iphdr ip = { 0 }; /* the frame's is at 2 mod 4: copied */
 	size_t n = inner(pt, src), pad, ctlen;
 	uint32_t spi = htonl(0x2000 + k), seq = htonl(++sent[k]);
 	uint64_t addr, iv = sent[k];
-	int out = 0, fin;
 
 	addr = fport_fill_take(fp);
 	f = xsk_port_frame(&rig.w.port, addr) + FAKEXSK_HEADROOM;
@@ -180,18 +178,7 @@ static void inject_at(int k, const char *src, uint32_t from, uint32_t to)
 	memcpy(esp + 4, &seq, 4);
 	memcpy(esp + 8, &iv, 8);
 	key_of(k, key);
-	memcpy(nonce, key + 32, 4);
-	memcpy(nonce + 4, esp + 8, 8);
-	cr_assert_not_null(c);
-	cr_assert(EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL));
-	cr_assert(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL));
-	cr_assert(EVP_EncryptInit_ex(c, NULL, NULL, key, nonce));
-	cr_assert(EVP_EncryptUpdate(c, NULL, &out, esp, 8)); /* SPI, seq */
-	cr_assert(EVP_EncryptUpdate(c, esp + 16, &out, pt, (int)ctlen));
-	cr_assert(EVP_EncryptFinal_ex(c, esp + 16 + out, &fin));
-	cr_assert(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16,
-				      esp + 16 + ctlen));
-	EVP_CIPHER_CTX_free(c);
+	evp_esp(true, key, esp, pt, (int)ctlen);
 	ip.version = 4;
 	ip.ihl = 5;
 	ip.tot_len = htons((uint16_t)(20 + 16 + ctlen + 16));

@@ -172,9 +172,8 @@ static void open_frame(const uint8_t *f, uint32_t len, int *tun, uint32_t *num,
 		       uint8_t *inner)
 {
 	const uint8_t *esp = f + 14 + 20;
-	int elen = (int)len - 14 - 20, ctlen = elen - 8 - 8 - 16, out = 0, fin;
-	uint8_t key[KEY_LEN], nonce[12], pt[2048];
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int elen = (int)len - 14 - 20, ctlen = elen - 8 - 8 - 16;
+	uint8_t key[KEY_LEN], pt[2048];
 	uint32_t spi;
 
 	cr_assert_eq(f[12], 0x08);
@@ -185,19 +184,8 @@ static void open_frame(const uint8_t *f, uint32_t len, int *tun, uint32_t *num,
 	*tun = (int)ntohl(spi) - 0x1000;
 	cr_assert(*tun >= 0 && *tun < NTUN, "SPI %#x", ntohl(spi));
 	key_of(*tun, key);
-	memcpy(nonce, key + 32, 4);
-	memcpy(nonce + 4, esp + 8, 8);
-	cr_assert_not_null(c);
-	cr_assert(EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL));
-	cr_assert(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL));
-	cr_assert(EVP_DecryptInit_ex(c, NULL, NULL, key, nonce));
-	cr_assert(EVP_DecryptUpdate(c, NULL, &out, esp, 8)); /* SPI, seq */
-	cr_assert(EVP_DecryptUpdate(c, pt, &out, esp + 16, ctlen));
-	cr_assert(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16,
-				      (void *)(esp + 16 + ctlen)));
-	cr_assert(EVP_DecryptFinal_ex(c, pt + out, &fin) == 1,
+	cr_assert(evp_esp(false, key, (uint8_t *)esp, pt, ctlen),
 		  "the ICV of an ESP packet of SA %#x", ntohl(spi));
-	EVP_CIPHER_CTX_free(c);
 	if (inner)
 		memcpy(inner, pt, ctlen);
 	if ((pt[0] >> 4) == 6) {
