@@ -22,7 +22,7 @@ ike_skip_unless_ready() {
 
 # espresso_ike_start a|b UPLINK TUN-ADDRESS...: espressod with tunnels = ( )
 espresso_ike_start() {
-	local x=$1 ns log=$WORK/gw-$1.log up=$2 addrs a
+	local x=$1 ns log=$WORK/gw-$1.log up=$2 addrs a n0
 	if [ "$x" = a ]; then ns=$NS_A; else ns=$NS_B; fi
 	shift 2
 	addrs=
@@ -36,15 +36,11 @@ espresso: {
 };
 CONF
 	chmod 600 "$WORK/gw-$x.conf"
+	n0=$(running_lines "$log")
 	ip netns exec "$ns" "$ROOT/espressod" -c "$WORK/gw-$x.conf" \
 		--state-dir "$WORK/state-$x" >>"$log" 2>&1 &
 	eval "PID_${x^^}=$!"
-	for _ in $(seq 50); do
-		[ -S "/run/espresso/$P-$x.sock" ] && grep -q running "$log" && return 0
-		sleep 0.1
-	done
-	cat "$log" >&2
-	fail "espressod $x did not start"
+	gw_wait_running "$x" "$log" "$n0" $!
 }
 
 # ike_pki: a CA and a certificate for gw-a.example and gw-b.example

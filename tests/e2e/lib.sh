@@ -133,16 +133,35 @@ gw_start() { # gw_start a|b
 	# GW_WRAP_A/B: a command the daemon runs under (valgrind), which
 	# also takes longer to start (GW_START_TRIES tenths of a second)
 	eval "wrap=(\${GW_WRAP_${1^^}:-})"
+	# a killed instance's log and socket may still be there: emptied
+	# here, where the wait below cannot see the old "running" first
+	: >"$log"
 	ip netns exec "$ns" "${wrap[@]}" "$ROOT/espressod" -c "$conf" --state-dir "$WORK/state-$1" \
 		>"$log" 2>&1 &
 	eval "PID_${1^^}=$!"
-	for _ in $(seq "${GW_START_TRIES:-50}"); do
-		[ -S "/run/espresso/$P-$1.sock" ] && grep -q running "$log" && return 0
-		kill -0 "$!" 2>/dev/null || break
+	gw_wait_running "gw-$1" "$log" 0 $! "${GW_START_TRIES:-50}"
+}
+
+running_lines() { # running_lines LOG: its "running" lines so far (0: none, no file)
+	local n
+	n=$(grep -c running "$1" 2>/dev/null)
+	echo "${n:-0}"
+}
+
+# gw_wait_running NAME LOG N0 PID [TRIES]: until espressod PID has its
+# control socket and says "running" in LOG, appended to, once more than
+# the N0 times before its start (a killed instance's line and socket are
+# still there); fails after TRIES tenths of a second or if PID exits
+gw_wait_running() {
+	local x=${1#gw-} _
+	for _ in $(seq "${5:-50}"); do
+		[ -S "/run/espresso/$P-$x.sock" ] &&
+			[ "$(running_lines "$2")" -gt "${3:-0}" ] && return 0
+		kill -0 "$4" 2>/dev/null || break
 		sleep 0.1
 	done
-	cat "$log" >&2
-	fail "espressod gw-$1 did not start"
+	cat "$2" >&2
+	fail "espressod $1 did not start"
 }
 
 gw_stop() { # gw_stop a|b: SIGTERM and wait

@@ -88,15 +88,13 @@ start() { # start a|b LOCAL REMOTE
 			10.1.0.0/16 fd00:1::/64 "$SPI_BA" "$KEY_BA" "$SPI_AB" "$KEY_AB")
 	fi
 	log=$WORK/gw-$1.log
+	# a killed instance's log and socket may still be there: emptied
+	# here, where the wait below cannot see the old "running" first
+	: >"$log"
 	ip netns exec "$ns" "$ROOT/espressod" -c "$conf" --state-dir "$WORK/state-$1" \
 		>"$log" 2>&1 &
 	eval "PID_${1^^}=$!"
-	for _ in $(seq 50); do
-		[ -S "/run/espresso/$P-$1.sock" ] && grep -q running "$log" && return 0
-		sleep 0.1
-	done
-	cat "$log" >&2
-	fail "espressod gw-$1 did not start"
+	gw_wait_running "gw-$1" "$log" 0 $!
 }
 export ENCAP=udp
 start b 192.0.2.2 192.0.2.254
