@@ -96,7 +96,9 @@ void rx_prefetch(struct worker *w, const struct pkt *pkts, uint32_t n)
 
 		if (sa && sa->spi == m->spi && w->id < sa->nworkers)
 			crypto_aead_prefetch(&sa->pw[w->id].aead,
-					     esp_ct_len(pkts[i].len - m->esp_off));
+					     esp_ct_len(pkts[i].len > m->esp_off ?
+							pkts[i].len - m->esp_off :
+							0));
 	}
 }
 

@@ -69,8 +69,9 @@ static IMB_ARCH mgr_arch;
  * H^48 down to H^1 (measured: prefetching the round keys and the last
  * 256 bytes beats the whole 1 KB for 64-byte packets): a message of n
  * blocks, the AAD's included, reads H^n .. H^1. len: the plaintext's or
- * ciphertext's length, without ESP's header, IV and ICV. Other code paths lay the
- * keys out otherwise: all of it. A wrong guess costs speed, never a fault.
+ * ciphertext's length, without ESP's header, IV and ICV. Other code paths
+ * lay the keys out otherwise: all of it. A wrong guess costs speed, never
+ * a fault.
  */
 void crypto_imb_prefetch(const struct esp_aead *a, size_t len)
 {
