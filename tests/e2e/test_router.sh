@@ -41,6 +41,9 @@
 #     from its config and a reload without it removes it; a reload that
 #     changes the LAN list is refused (a restart is needed)
 #     (1. also: show lans, text and JSON, its counters those of show stats)
+#  4b. neighbour events lost (gw-b stopped while thousands overflow its
+#     socket): the kernel's table read again, host B's changed MAC taken
+#     from it; host B's entry deleted meanwhile: resolved again
 #  5. gw-a killed (SIGKILL) and started again: traffic flows, the
 #     policies added through espressoctl are back (state directory), one
 #     deleted stays deleted, a damaged policies file stops the start with
@@ -431,6 +434,50 @@ mv "$WORK/gw-b.conf.lan" "$WORK/gw-b.conf"
 ctl b show lans | grep -q "^lan l0 " || fail "gw-b: LAN gone after a refused reload: $(ctl b show lans)"
 bpf_dump a espresso_flow_cache | grep -q rule_id || fail "bpftool: no rule_id field in the flow cache"
 bpf_dump a espresso_spd_lpm | grep -q '"rule"' || fail "bpftool: no candidates in espresso_spd_lpm"
+
+say "4b. neighbour events lost: gw-b reads the kernel's table again"
+# gw-b stopped while thousands of neighbour events (entries outside its
+# LANs, added and deleted) overflow its listener's socket; meanwhile host
+# B's MAC changes. Round 1: gw-b's kernel is told the new MAC (an event
+# lost with the others): after SIGCONT gw-b logs the loss, reads the table
+# and sends to the new MAC. Round 2: host B's entry is deleted from gw-b's
+# kernel instead: the table no longer lists it, so gw-b has the kernel
+# resolve it again (ARP) and takes the MAC from the answer.
+for i in $(seq 1 3000); do
+	echo "neigh add 10.99.$((i / 250)).$((i % 250 + 1)) lladdr 02:00:00:00:$(printf %02x:%02x $((i / 256)) $((i % 256))) dev l0 nud permanent"
+done >"$WORK/neigh.add"
+sed 's/^neigh add \([^ ]*\) .*/neigh del \1 dev l0/' "$WORK/neigh.add" |
+	cat "$WORK/neigh.add" - >"$WORK/neigh.batch"
+lost_round() { # lost_round replace|delete NEW_MAC
+	local n0 r0 ok=
+	n0=$(grep -c "neighbour events were lost" "$WORK/gw-b.log")
+	r0=$(grep -c "neighbour table read again" "$WORK/gw-b.log")
+	kill -STOP "$PID_B"
+	ip -n "$NS_B" -batch "$WORK/neigh.batch" || { kill -CONT "$PID_B"; fail "ip -batch"; }
+	ip -n "$NS_HB" link set h0 address "$2"
+	if [ "$1" = replace ]; then
+		ip -n "$NS_B" neigh replace 10.2.0.2 lladdr "$2" dev l0 nud reachable
+	else
+		ip -n "$NS_B" neigh del 10.2.0.2 dev l0
+	fi
+	kill -CONT "$PID_B"
+	for _ in $(seq 50); do
+		[ "$(grep -c "neighbour table read again" "$WORK/gw-b.log")" -gt "$r0" ] && break
+		sleep 0.1
+	done
+	[ "$(grep -c "neighbour events were lost" "$WORK/gw-b.log")" -gt "$n0" ] ||
+		fail "$1: gw-b saw no loss of neighbour events: $(tail -5 "$WORK/gw-b.log")"
+	[ "$(grep -c "neighbour table read again" "$WORK/gw-b.log")" -gt "$r0" ] ||
+		fail "$1: gw-b did not read the neighbour table again: $(tail -5 "$WORK/gw-b.log")"
+	for _ in 1 2 3 4 5; do
+		ip netns exec "$NS_HA" ping -c 1 -W 1 10.2.0.2 >/dev/null && { ok=1; break; }
+	done
+	[ -n "$ok" ] || fail "$1: no ping host A -> host B after its MAC changed to $2"
+}
+lost_round replace 02:00:5e:00:b0:01
+lost_round delete 02:00:5e:00:b0:02
+grep "neighbour table read again" "$WORK/gw-b.log" | tail -1 | grep -Eq "; [1-9][0-9]* neighbour" ||
+	fail "gw-b asked for no neighbour again after its entry was deleted: $(grep "neighbour table read again" "$WORK/gw-b.log")"
 
 say "5. restart after SIGKILL, and a clean stop"
 # the policies added through espressoctl are kept in the state directory

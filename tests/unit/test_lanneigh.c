@@ -159,3 +159,89 @@ Test(lanneigh, ipv6_set_find_forget_full)
 	}
 	free(n);
 }
+
+/* lan_neigh_sweep's callback: the addresses it was given, in order. */
+struct swept {
+	uint32_t ip[8];
+	uint8_t ip6[8][16];
+	int n;
+};
+
+static void note(void *arg, uint32_t ip)
+{
+	struct swept *s = arg;
+
+	cr_assert_lt(s->n, 8);
+	s->ip[s->n++] = ip;
+}
+
+static void note6(void *arg, const uint8_t ip[16])
+{
+	struct swept *s = arg;
+
+	cr_assert_lt(s->n, 8);
+	memcpy(s->ip6[s->n++], ip, 16);
+}
+
+/*
+ * After lost neighbour events, a sync: what the kernel's dump lists is set
+ * (a changed MAC, a failed host forgotten); a host with a MAC that the dump
+ * does not list is handed to the callback, once, its MAC kept; a host
+ * without a MAC (asked, not answered) is not; a second sync starts afresh.
+ */
+Test(lanneigh, sync_sweeps_what_the_dump_missed)
+{
+	struct lan_neigh *n = calloc(1, sizeof(*n));
+	uint32_t moved = htonl(0x0a010002), gone = htonl(0x0a010003),
+		 failed = htonl(0x0a010004), asked = htonl(0x0a010005);
+	struct swept s = { .n = 0 };
+	uint8_t mac[6];
+
+	cr_assert_not_null(n);
+	lan_neigh_set(n, moved, MAC_A);
+	lan_neigh_set(n, gone, MAC_A);
+	lan_neigh_set(n, failed, MAC_A);
+	cr_assert_not_null(lan_neigh_get(n, asked));
+
+	lan_neigh_sync_begin(n);
+	lan_neigh_set(n, moved, MAC_B); /* the dump: moved and failed only */
+	lan_neigh_set(n, failed, NULL);
+	cr_assert_eq(lan_neigh_sweep(n, note, &s), 1);
+	cr_assert_eq(s.n, 1);
+	cr_assert_eq(s.ip[0], gone);
+	cr_assert(lan_neigh_mac(n, moved, mac));
+	cr_assert_arr_eq(mac, MAC_B, 6);
+	cr_assert(lan_neigh_mac(n, gone, mac), "a swept host keeps its MAC");
+	cr_assert_arr_eq(mac, MAC_A, 6);
+	cr_assert_not(lan_neigh_mac(n, failed, mac));
+
+	/* the next sync: only what it sets counts */
+	s.n = 0;
+	lan_neigh_sync_begin(n);
+	lan_neigh_set(n, gone, MAC_B);
+	cr_assert_eq(lan_neigh_sweep(n, note, &s), 1);
+	cr_assert_eq(s.ip[0], moved);
+	free(n);
+}
+
+Test(lanneigh, ipv6_sync_sweeps_what_the_dump_missed)
+{
+	struct lan_neigh6 *n = calloc(1, sizeof(*n));
+	struct swept s = { .n = 0 };
+	uint8_t a[16], b[16], mac[6];
+
+	cr_assert_not_null(n);
+	addr6(a, 2);
+	addr6(b, 3);
+	lan_neigh6_set(n, a, MAC_A);
+	lan_neigh6_set(n, b, MAC_A);
+	lan_neigh6_sync_begin(n);
+	lan_neigh6_set(n, a, MAC_B);
+	cr_assert_eq(lan_neigh6_sweep(n, note6, &s), 1);
+	cr_assert_arr_eq(s.ip6[0], b, 16);
+	cr_assert(lan_neigh6_mac(n, b, mac));
+	cr_assert_arr_eq(mac, MAC_A, 6);
+	cr_assert(lan_neigh6_mac(n, a, mac));
+	cr_assert_arr_eq(mac, MAC_B, 6);
+	free(n);
+}

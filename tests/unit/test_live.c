@@ -353,6 +353,57 @@ Test(live, nexthop_shared_between_tunnels)
 	cr_assert_eq(nc->refs, 1);
 }
 
+/* neigh_sweep's callback: what it was asked for. */
+static int swept_family[4], swept_ifindex[4], nswept;
+static struct in_addr swept_ip[4];
+
+static void note_swept(void *arg, int family, int ifindex, const void *addr)
+{
+	(void)arg;
+	cr_assert_lt(nswept, 4);
+	swept_family[nswept] = family;
+	swept_ifindex[nswept] = ifindex;
+	memcpy(&swept_ip[nswept], addr, sizeof(struct in_addr));
+	nswept++;
+}
+
+/* After lost neighbour events (neigh.h): a next hop the kernel's dump
+ * lists gets its MAC from it; one with a MAC that the dump does not list
+ * is asked for again and keeps its MAC; one without a MAC is not asked
+ * (the workers' want does that). */
+Test(live, nexthop_sync_sweeps_what_the_dump_missed)
+{
+	const uint8_t old[6] = { 2, 0, 0, 0, 0, 1 }, new[6] = { 2, 0, 0, 0, 0, 2 };
+	struct in_addr g1, g2, g3;
+	struct nexthop *n1, *n2, *n3;
+	uint8_t got[6];
+
+	inet_pton(AF_INET, "192.0.2.251", &g1);
+	inet_pton(AF_INET, "192.0.2.252", &g2);
+	inet_pton(AF_INET, "192.0.2.253", &g3);
+	n1 = nexthop_get(&L.nhs, 7, g1);
+	n2 = nexthop_get(&L.nhs, 8, g2);
+	n3 = nexthop_get(&L.nhs, 7, g3);
+	cr_assert(n1 && n2 && n3);
+	neigh_update(&L, 7, g1, old);
+	neigh_update(&L, 8, g2, old);
+	nswept = 0;
+	neigh_sync_begin(&L);
+	neigh_update(&L, 7, g1, new); /* the dump lists g1 only */
+	cr_assert_eq(neigh_sweep(&L, note_swept, NULL), 1);
+	cr_assert_eq(nswept, 1);
+	cr_assert_eq(swept_family[0], AF_INET);
+	cr_assert_eq(swept_ifindex[0], 8);
+	cr_assert_eq(swept_ip[0].s_addr, g2.s_addr);
+	cr_assert(nexthop_mac(n1, got) && !memcmp(got, new, 6));
+	cr_assert(nexthop_mac(n2, got) && !memcmp(got, old, 6),
+		  "a swept next hop keeps its MAC until the kernel answers");
+	cr_assert_not(nexthop_mac(n3, got));
+	nexthop_put(&L.nhs, n3);
+	nexthop_put(&L.nhs, n2);
+	nexthop_put(&L.nhs, n1);
+}
+
 /* ---- SAs ---- */
 
 Test(live, sa_add_checks_key_and_spi)

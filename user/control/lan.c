@@ -320,6 +320,46 @@ void lan_on_neigh(struct espd *d, int ifindex, struct in_addr ip,
 	}
 }
 
+void lan_sync_begin(struct espd *d)
+{
+	int l;
+
+	for (l = 0; l < d->env.nlans; l++) {
+		lan_neigh_sync_begin(d->env.lans[l].neigh);
+		lan_neigh6_sync_begin(d->env.lans[l].neigh6);
+	}
+}
+
+static void sweep_ask(void *arg, uint32_t ip)
+{
+	const struct lan_env *le = arg;
+	struct in_addr a = { .s_addr = ip };
+
+	nl_neigh_resolve4(le->ifindex, a);
+}
+
+static void sweep_ask6(void *arg, const uint8_t ip[16])
+{
+	const struct lan_env *le = arg;
+	struct in6_addr a;
+
+	memcpy(&a, ip, 16);
+	nl_neigh_resolve6(le->ifindex, &a);
+}
+
+int lan_sweep(struct espd *d)
+{
+	int l, n = 0;
+
+	for (l = 0; l < d->env.nlans; l++) {
+		struct lan_env *le = &d->env.lans[l];
+
+		n += lan_neigh_sweep(le->neigh, sweep_ask, le);
+		n += lan_neigh6_sweep(le->neigh6, sweep_ask6, le);
+	}
+	return n;
+}
+
 void lan_free(struct espd *d)
 {
 	int l, q;

@@ -29,6 +29,11 @@ void lan_on_neigh(struct espd *d, int ifindex, struct in_addr ip,
 void lan_on_neigh6(struct espd *d, int ifindex, const struct in6_addr *ip,
 		   const uint8_t *mac);
 /* After the workers are gone. */
+/* After lost neighbour events: around a dump of the kernel's table (see
+ * lan_neigh_sweep), each LAN host still known but no longer listed is
+ * resolved again; returns how many. */
+void lan_sync_begin(struct espd *d);
+int lan_sweep(struct espd *d);
 void lan_free(struct espd *d);
 
 #endif

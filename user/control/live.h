@@ -153,6 +153,7 @@ struct live {
 	size_t nroutes, routes_cap;
 	struct hmap route_idx; /* ptr = index + 1 */
 	struct nexthop *nhs;
+	uint32_t neigh_gen;    /* the neighbour sync under way (neigh.h) */
 	/* staged until the next commit */
 	struct sa **pend_spi;      /* inbound SAs to add to the XDP map */
 	size_t npend_spi, pend_spi_cap;

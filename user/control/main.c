@@ -128,6 +128,37 @@ static void on_neigh6(void *arg, int ifindex, const struct in6_addr *ip,
 	lan_on_neigh6(d, ifindex, ip, mac);
 }
 
+static void resync_ask(void *arg, int family, int ifindex, const void *addr)
+{
+	(void)arg;
+	if (family == AF_INET6)
+		nl_neigh_resolve6(ifindex, addr);
+	else
+		nl_neigh_resolve4(ifindex, *(const struct in_addr *)addr);
+}
+
+/*
+ * Neighbour events were lost to an overflow: the kernel's whole table
+ * read again, each next hop and LAN host set from it; those it no longer
+ * lists, resolved again (their MACs kept until the kernel answers). If
+ * the dump fails, every next hop is looked up again, as the recheck
+ * budget allows.
+ */
+static void neigh_resync(struct espd *d, struct nl_listener *nl)
+{
+	int n;
+
+	neigh_sync_begin(&d->live);
+	lan_sync_begin(d);
+	if (nl_neigh_dump(nl, on_neigh, d)) {
+		neigh_recheck_all(&d->live);
+		return;
+	}
+	n = neigh_sweep(&d->live, resync_ask, NULL) + lan_sweep(d);
+	log_info("netlink: neighbour table read again; %d neighbour(s) no "
+		 "longer listed asked for again", n);
+}
+
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -804,11 +835,9 @@ static int run(struct espd *d, int sfd, struct nl_listener *nl)
 			break;
 		}
 		ctl_monitors_check(d);
-		/* events lost to an overflow: every next hop looked up
-		 * again, as the recheck budget allows */
 		if ((pfd[2].revents & POLLIN) &&
 		    nl_neigh_read(nl, on_neigh, d) == -ENOBUFS)
-			neigh_recheck_all(&d->live);
+			neigh_resync(d, nl);
 		metrics_serve(metrics); /* each turn: its timeouts too */
 		neigh_refresh(&d->live, d->cfg.uplink.ifindex,
 			      d->cfg.uplink.name, mono_ms());

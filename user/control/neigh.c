@@ -146,6 +146,7 @@ void neigh_update(struct live *l, int ifindex, struct in_addr ip,
 		    nh->ip.s_addr != ip.s_addr)
 			continue;
 		atomic_store(&nh->mac, mac ? tunnel_mac_pack(mac) : 0);
+		nh->seen = l->neigh_gen;
 	}
 }
 
@@ -159,5 +160,28 @@ void neigh_update6(struct live *l, int ifindex, const struct in6_addr *ip,
 		    memcmp(&nh->ip6, ip, sizeof(*ip)))
 			continue;
 		atomic_store(&nh->mac, mac ? tunnel_mac_pack(mac) : 0);
+		nh->seen = l->neigh_gen;
 	}
+}
+
+void neigh_sync_begin(struct live *l)
+{
+	l->neigh_gen++;
+}
+
+int neigh_sweep(struct live *l, neigh_ask_fn ask, void *arg)
+{
+	struct nexthop *nh;
+	int asked = 0;
+
+	for (nh = l->nhs; nh; nh = nh->next) {
+		if (nh->seen == l->neigh_gen ||
+		    !(atomic_load(&nh->mac) & NH_MAC_VALID))
+			continue;
+		ask(arg, nh->family, nh->ifindex,
+		    nh->family == AF_INET6 ? (const void *)&nh->ip6
+					   : (const void *)&nh->ip);
+		asked++;
+	}
+	return asked;
 }

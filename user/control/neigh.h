@@ -25,6 +25,18 @@ void neigh_refresh(struct live *l, int uplink_ifindex, const char *uplink,
 		   uint64_t now_ms);
 /* Every tunnel's next hop due for a recheck (neighbour events were lost). */
 void neigh_recheck_all(struct live *l);
+/*
+ * After lost neighbour events, a sync: neigh_sync_begin, then
+ * neigh_update/neigh_update6 for every entry of the kernel's table (a
+ * dump), then neigh_sweep: each next hop that has a MAC the dump did not
+ * list (deleted while its event was lost, or aged out) is passed to ask,
+ * which has the kernel resolve it again; the MAC is kept until the
+ * kernel's answer (an event). Returns how many were asked.
+ */
+typedef void (*neigh_ask_fn)(void *arg, int family, int ifindex,
+			     const void *addr);
+void neigh_sync_begin(struct live *l);
+int neigh_sweep(struct live *l, neigh_ask_fn ask, void *arg);
 /* A neighbour table change from the kernel (mac NULL: gone). */
 void neigh_update(struct live *l, int ifindex, struct in_addr ip,
 		  const uint8_t *mac);

@@ -942,7 +942,7 @@ int nl_neigh_read(struct nl_listener *l, nl_neigh_cb cb, void *arg)
 			if (errno == EINTR)
 				continue;
 			if (errno == ENOBUFS) {
-				log_warn("netlink: neighbour events were lost (socket overflow); re-reading next hops");
+				log_warn("netlink: neighbour events were lost (socket overflow); reading the neighbour table again");
 				ret = -ENOBUFS;
 				continue;
 			}
@@ -959,6 +959,26 @@ int nl_neigh_read(struct nl_listener *l, nl_neigh_cb cb, void *arg)
 				 strerror(errno));
 	}
 	free(buf);
+	return ret;
+}
+
+int nl_neigh_dump(struct nl_listener *l, nl_neigh_cb cb, void *arg)
+{
+	struct neigh_ev ev = { .cb = cb, .arg = arg, .l = l };
+	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN];
+	struct nlmsghdr *nlh;
+	struct ndmsg *ndm;
+	int ret;
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETNEIGH;
+	nlh->nlmsg_flags = NLM_F_DUMP;
+	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+	ndm->ndm_family = AF_UNSPEC; /* both */
+	ret = talk(nlh, neigh_ev_cb, &ev, why);
+	if (ret < 0)
+		log_err("netlink: cannot dump the neighbour table: %s%s", why,
+			hint(-ret));
 	return ret;
 }
 

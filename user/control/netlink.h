@@ -70,6 +70,9 @@ int nl_listener_fd(const struct nl_listener *l);
 typedef void (*nl_neigh_cb)(void *arg, int ifindex, struct in_addr ip,
 			    const uint8_t *mac);
 int nl_neigh_read(struct nl_listener *l, nl_neigh_cb cb, void *arg);
+/* The kernel's whole neighbour table (both families), each entry passed to
+ * the callbacks as an event would be: after lost events. 0 or -errno. */
+int nl_neigh_dump(struct nl_listener *l, nl_neigh_cb cb, void *arg);
 void nl_listener_close(struct nl_listener *l);
 
 /* The same for IPv6 (outer IPv6 tunnels): route, neighbour, resolution

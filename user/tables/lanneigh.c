@@ -25,9 +25,30 @@ void lan_neigh_set(struct lan_neigh *n, uint32_t ip, const uint8_t *mac)
 	struct lan_neigh_ent *e = mac ? lan_neigh_get(n, ip)
 				      : lan_neigh_find(n, ip);
 
-	if (e)
-		atomic_store_explicit(&e->mac, mac ? tunnel_mac_pack(mac) : 0,
-				      memory_order_release);
+	if (!e)
+		return;
+	atomic_store_explicit(&e->mac, mac ? tunnel_mac_pack(mac) : 0,
+			      memory_order_release);
+	e->seen = n->gen;
+}
+
+int lan_neigh_sweep(struct lan_neigh *n, void (*cb)(void *arg, uint32_t ip),
+		    void *arg)
+{
+	int i, asked = 0;
+
+	for (i = 0; i < LAN_NEIGH_SIZE; i++) {
+		struct lan_neigh_ent *e = &n->e[i];
+		uint32_t ip = atomic_load_explicit(&e->ip,
+						   memory_order_relaxed);
+
+		if (!ip || e->seen == n->gen ||
+		    !(atomic_load(&e->mac) & NH_MAC_VALID))
+			continue;
+		cb(arg, ip);
+		asked++;
+	}
+	return asked;
 }
 
 struct lan_neigh6_ent *lan_neigh6_get(struct lan_neigh6 *n,
@@ -56,7 +77,26 @@ void lan_neigh6_set(struct lan_neigh6 *n, const uint8_t ip[16],
 	struct lan_neigh6_ent *e = mac ? lan_neigh6_get(n, ip)
 				       : lan_neigh6_find(n, ip);
 
-	if (e)
-		atomic_store_explicit(&e->mac, mac ? tunnel_mac_pack(mac) : 0,
-				      memory_order_release);
+	if (!e)
+		return;
+	atomic_store_explicit(&e->mac, mac ? tunnel_mac_pack(mac) : 0,
+			      memory_order_release);
+	e->seen = n->gen;
+}
+
+int lan_neigh6_sweep(struct lan_neigh6 *n,
+		     void (*cb)(void *arg, const uint8_t ip[16]), void *arg)
+{
+	int i, asked = 0;
+
+	for (i = 0; i < LAN_NEIGH_SIZE; i++) {
+		struct lan_neigh6_ent *e = &n->e[i];
+
+		if (!atomic_load_explicit(&e->used, memory_order_relaxed) ||
+		    e->seen == n->gen || !(atomic_load(&e->mac) & NH_MAC_VALID))
+			continue;
+		cb(arg, e->ip);
+		asked++;
+	}
+	return asked;
 }

@@ -28,6 +28,7 @@
 
 struct lan_neigh_ent {
 	_Atomic uint32_t ip;  /* network order; 0: empty */
+	uint32_t seen;        /* control thread: the last sync that set it */
 	_Atomic uint64_t mac; /* 6 bytes + NH_MAC_VALID; 0: unknown */
 	uint64_t asked_ms;    /* control thread: last resolution asked */
 };
@@ -35,6 +36,7 @@ struct lan_neigh_ent {
 struct lan_neigh {
 	struct lan_neigh_ent e[LAN_NEIGH_SIZE];
 	uint32_t count; /* control thread */
+	uint32_t gen;   /* control thread: the sync under way (lan_neigh_sweep) */
 };
 
 static inline uint32_t lan_neigh_hash(uint32_t ip)
@@ -87,6 +89,21 @@ struct lan_neigh_ent *lan_neigh_get(struct lan_neigh *n, uint32_t ip);
 void lan_neigh_set(struct lan_neigh *n, uint32_t ip, const uint8_t *mac);
 
 /*
+ * Control side, after lost neighbour events: a sync. lan_neigh_sync_begin,
+ * then lan_neigh_set for every entry of the kernel's table (a dump), then
+ * lan_neigh_sweep: each entry that still has a MAC but was not set since
+ * the begin (the kernel no longer lists it: deleted while its event was
+ * lost, or aged out) is passed to cb, which asks the kernel again; the MAC
+ * is kept until the kernel answers (an event). Returns how many.
+ */
+static inline void lan_neigh_sync_begin(struct lan_neigh *n)
+{
+	n->gen++;
+}
+int lan_neigh_sweep(struct lan_neigh *n, void (*cb)(void *arg, uint32_t ip),
+		    void *arg);
+
+/*
  * The same for IPv6 neighbours (RTNLGRP_NEIGH, AF_INET6): an entry's
  * address is written before its `used` flag is stored (release) and never
  * changes after, so a reader that sees the flag reads the whole address.
@@ -94,6 +111,7 @@ void lan_neigh_set(struct lan_neigh *n, uint32_t ip, const uint8_t *mac);
 struct lan_neigh6_ent {
 	_Atomic uint32_t used; /* 0: empty */
 	uint8_t ip[16];
+	uint32_t seen;
 	_Atomic uint64_t mac;
 	uint64_t asked_ms;
 };
@@ -101,6 +119,7 @@ struct lan_neigh6_ent {
 struct lan_neigh6 {
 	struct lan_neigh6_ent e[LAN_NEIGH_SIZE];
 	uint32_t count;
+	uint32_t gen;
 };
 
 static inline uint32_t lan_neigh6_hash(const uint8_t ip[16])
@@ -148,5 +167,11 @@ struct lan_neigh6_ent *lan_neigh6_get(struct lan_neigh6 *n,
 				      const uint8_t ip[16]);
 void lan_neigh6_set(struct lan_neigh6 *n, const uint8_t ip[16],
 		    const uint8_t *mac);
+static inline void lan_neigh6_sync_begin(struct lan_neigh6 *n)
+{
+	n->gen++;
+}
+int lan_neigh6_sweep(struct lan_neigh6 *n,
+		     void (*cb)(void *arg, const uint8_t ip[16]), void *arg);
 
 #endif

@@ -36,6 +36,7 @@ struct nexthop {
 	struct in6_addr ip6;
 	_Atomic uint64_t mac; /* 6 bytes + NH_MAC_VALID, 0 when unknown */
 	int refs;             /* control thread only */
+	uint32_t seen;        /* control thread: the last sync that set it */
 	struct nexthop *next; /* the control thread's list */
 };
 
