@@ -541,6 +541,25 @@ int nl_route_del_table(int ifindex, uint32_t table, const struct cfg_prefix *p)
 	return route_change(RTM_DELROUTE, ifindex, table, p);
 }
 
+/*
+ * A dump of every object of a type (RTM_GETROUTE, RTM_GETNEIGH), both
+ * families: hdr_len is the size of the type's header, whose first byte
+ * is the family (AF_UNSPEC); each reply goes to cb.
+ */
+static int talk_dump(uint16_t type, size_t hdr_len, mnl_cb_t cb, void *data,
+		     char *why)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	uint8_t *family;
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_DUMP;
+	family = mnl_nlmsg_put_extra_header(nlh, hdr_len); /* zeroed */
+	family[0] = AF_UNSPEC;
+	return talk(nlh, cb, data, why);
+}
+
 struct route_dump {
 	int ifindex;
 	uint32_t table;
@@ -599,19 +618,12 @@ int nl_route_dump_table(int ifindex, uint32_t table,
 			void (*cb)(void *arg, const struct cfg_prefix *p),
 			void *arg)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN];
 	struct route_dump d = { .ifindex = ifindex, .table = table, .cb = cb,
 				.arg = arg };
-	struct nlmsghdr *nlh;
-	struct rtmsg *rtm;
+	char why[WHY_LEN];
 	int ret;
 
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETROUTE;
-	nlh->nlmsg_flags = NLM_F_DUMP;
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = AF_UNSPEC;
-	ret = talk(nlh, dump_cb, &d, why);
+	ret = talk_dump(RTM_GETROUTE, sizeof(struct rtmsg), dump_cb, &d, why);
 	if (ret < 0)
 		log_warn("netlink: cannot list the routes: %s", why);
 	return ret;
@@ -965,17 +977,11 @@ int nl_neigh_read(struct nl_listener *l, nl_neigh_cb cb, void *arg)
 int nl_neigh_dump(struct nl_listener *l, nl_neigh_cb cb, void *arg)
 {
 	struct neigh_ev ev = { .cb = cb, .arg = arg, .l = l };
-	char buf[MNL_SOCKET_BUFFER_SIZE], why[WHY_LEN];
-	struct nlmsghdr *nlh;
-	struct ndmsg *ndm;
+	char why[WHY_LEN];
 	int ret;
 
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETNEIGH;
-	nlh->nlmsg_flags = NLM_F_DUMP;
-	ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
-	ndm->ndm_family = AF_UNSPEC; /* both */
-	ret = talk(nlh, neigh_ev_cb, &ev, why);
+	ret = talk_dump(RTM_GETNEIGH, sizeof(struct ndmsg), neigh_ev_cb, &ev,
+			why);
 	if (ret < 0)
 		log_err("netlink: cannot dump the neighbour table: %s%s", why,
 			hint(-ret));
