@@ -16,6 +16,7 @@
 #    intel-ipsec-mb's dlmopen copies where it is built in), files written
 #    only where ProtectSystem=strict leaves room (/dev, /proc, /sys,
 #    RuntimeDirectory=, StateDirectory=, PrivateTmp=), devices in DeviceAllow=
+#  - workers.crypto = "auto" takes intel-ipsec-mb where it can be used
 #  - the man pages: groff -ww finds nothing to warn about, man -l renders
 #    them; `make install` puts them under share/man
 #
@@ -106,6 +107,15 @@ ip netns exec "$NS_A" "$ROOT/espressod" -t -c "$conf" >/dev/null 2>&1 || {
 		10.2.0.0/16 fd00:2::/64 "$SPI_AB" "$KEY_AB" "$SPI_BA" "$KEY_BA")
 }
 echo "crypto: $crypto"
+# workers.crypto = "auto" (the default) takes the same backend, and says so
+auto=$(CRYPTO=auto gw_conf a eA 10.1.0.1/32 fd00:1::1/128 192.0.2.1 192.0.2.2 \
+	10.2.0.0/16 fd00:2::/64 "$SPI_AB" "$KEY_AB" "$SPI_BA" "$KEY_BA")
+out=$(ip netns exec "$NS_A" "$ROOT/espressod" -t -c "$auto" 2>&1) ||
+	fail "crypto = \"auto\": $out"
+[[ $out == *"crypto: $crypto (workers.crypto = \"auto\")"* ]] ||
+	fail "crypto = \"auto\" did not take $crypto: $out"
+conf=$(CRYPTO=$crypto gw_conf a eA 10.1.0.1/32 fd00:1::1/128 192.0.2.1 192.0.2.2 \
+	10.2.0.0/16 fd00:2::/64 "$SPI_AB" "$KEY_AB" "$SPI_BA" "$KEY_BA")
 rm -rf "$STATE"
 
 # a_run N KILL: espressod gw-a under strace, setpriv and prlimit; wait

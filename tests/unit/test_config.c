@@ -357,6 +357,7 @@ Test(config, defaults)
 		cr_assert_eq(c.workers.cpus[i], -1);
 	cr_assert_eq(c.workers.batch, 64);
 	cr_assert_eq(c.workers.fill_ring, 1024);
+	cr_assert_eq(c.workers.crypto, CFG_CRYPTO_AUTO);
 	cr_assert_eq(c.uplink.xdp_mode, XDPMODE_NATIVE);
 	cr_assert_eq(c.uplink.zerocopy, CFG_AUTO);
 	cr_assert_eq(c.uplink.threaded_napi, CFG_AUTO);
@@ -754,6 +755,8 @@ Test(config, out_of_range)
 		   &c, 3, "workers.batch", "1..256");
 	EXPECT_ERR(load_edit(&c, false, 3, "  workers = { batch = 0; };", 0),
 		   &c, 3, "workers.batch", "1..256");
+	EXPECT_ERR(load_edit(&c, false, 3, "  workers = { crypto = \"aesni\"; };", 0),
+		   &c, 3, "workers.crypto", "auto)");
 	EXPECT_ERR(load_edit(&c, false, 3, "  workers = { fill_ring = 32; };", 0),
 		   &c, 3, "workers.fill_ring", "64..4096");
 	EXPECT_ERR(load_edit(&c, false, 3, "  workers = { fill_ring = 8192; };", 0),

@@ -87,7 +87,8 @@ static const char *const workers_keys[] = {
 	NULL,
 };
 static const char *const crypto_names[] = {
-	[CRYPTO_OPENSSL] = "openssl", [CRYPTO_IPSECMB] = "ipsec-mb", NULL,
+	[CRYPTO_OPENSSL] = "openssl", [CRYPTO_IPSECMB] = "ipsec-mb",
+	[CFG_CRYPTO_AUTO] = "auto", NULL,
 };
 static const char *const uplink_keys[] = {
 	"name", "xdp_mode", "zerocopy", "threaded_napi", NULL,
@@ -497,7 +498,7 @@ static int parse_workers(struct ctx *x, const config_setting_t *esp,
 			 struct cfg *c)
 {
 	long long queues = 1, batch = 64, budget = 64, fill = 1024;
-	int crypto = CRYPTO_OPENSSL;
+	int crypto = CFG_CRYPTO_AUTO;
 	char f[FIELD_MAX];
 	config_setting_t *g;
 	int i, ret;
@@ -508,6 +509,7 @@ static int parse_workers(struct ctx *x, const config_setting_t *esp,
 	c->workers.batch = 64;
 	c->workers.busy_poll_budget = 64;
 	c->workers.fill_ring = 1024;
+	c->workers.crypto = CFG_CRYPTO_AUTO;
 	ret = member(x, esp, "", "workers", K_GROUP, false, &g, f);
 	if (ret || !g)
 		return ret;

@@ -11,6 +11,11 @@
 
 #include "proto/params.h"
 
+/* workers.crypto = "auto": intel-ipsec-mb where it can be used (built in,
+ * the CPU has AES-NI and PCLMULQDQ, its self-test passes), else OpenSSL
+ * (beside enum crypto_backend's values) */
+#define CFG_CRYPTO_AUTO 2
+
 #define CFG_NAME_MAX 32
 #define CFG_MAX_QUEUES 64
 #define CFG_MAX_ADDRS 8
@@ -98,7 +103,8 @@ struct cfg {
 		int busy_poll_budget;    /* SO_BUSY_POLL_BUDGET, 1..1024, 64 */
 		int fill_ring;  /* frames given to the kernel to receive into:
 				 * 64..4096, a power of 2, default 1024 */
-		int crypto;  /* enum crypto_backend: "openssl" (default), "ipsec-mb" */
+		int crypto;  /* enum crypto_backend: "openssl", "ipsec-mb"; or
+			      * CFG_CRYPTO_AUTO ("auto", the default) */
 	} workers;
 	struct {
 		char name[IF_NAMESIZE];

@@ -159,6 +159,18 @@ static void neigh_resync(struct espd *d, struct nl_listener *nl)
 		 "longer listed asked for again", n);
 }
 
+/* workers.crypto = "auto": intel-ipsec-mb where it can be used, which
+ * crypto_set_backend checks (and self-tests against OpenSSL), else
+ * OpenSSL, which always can. */
+static void crypto_auto(void)
+{
+	if (crypto_backend_available(CRYPTO_IPSECMB) ||
+	    crypto_set_backend(CRYPTO_IPSECMB))
+		crypto_set_backend(CRYPTO_OPENSSL);
+	log_info("crypto: %s (workers.crypto = \"auto\")",
+		 crypto_backend_name(crypto_get_backend()));
+}
+
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -911,7 +923,9 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 1;
 	}
-	if (crypto_set_backend((enum crypto_backend)d.cfg.workers.crypto)) {
+	if (d.cfg.workers.crypto == CFG_CRYPTO_AUTO) {
+		crypto_auto();
+	} else if (crypto_set_backend((enum crypto_backend)d.cfg.workers.crypto)) {
 		log_err("%s: workers.crypto = \"%s\" cannot be used here",
 			config, crypto_backend_name(
 				(enum crypto_backend)d.cfg.workers.crypto));
