@@ -28,12 +28,12 @@ void lan_on_neigh(struct espd *d, int ifindex, struct in_addr ip,
 /* The same for an IPv6 neighbour (a host in one of a LAN's IPv6 prefixes). */
 void lan_on_neigh6(struct espd *d, int ifindex, const struct in6_addr *ip,
 		   const uint8_t *mac);
-/* After the workers are gone. */
 /* After lost neighbour events: around a dump of the kernel's table (see
  * lan_neigh_sweep), each LAN host still known but no longer listed is
  * resolved again; returns how many. */
 void lan_sync_begin(struct espd *d);
 int lan_sweep(struct espd *d);
+/* After the workers are gone. */
 void lan_free(struct espd *d);
 
 #endif

@@ -142,7 +142,7 @@ static void resync_ask(void *arg, int family, int ifindex, const void *addr)
  * read again, each next hop and LAN host set from it; those it no longer
  * lists, resolved again (their MACs kept until the kernel answers). If
  * the dump fails, every next hop is looked up again, as the recheck
- * budget allows.
+ * budget allows, and every LAN host with a MAC is resolved again.
  */
 static void neigh_resync(struct espd *d, struct nl_listener *nl)
 {
@@ -152,6 +152,8 @@ static void neigh_resync(struct espd *d, struct nl_listener *nl)
 	lan_sync_begin(d);
 	if (nl_neigh_dump(nl, on_neigh, d)) {
 		neigh_recheck_all(&d->live);
+		n = lan_sweep(d); /* nothing was marked: all of them */
+		log_warn("netlink: %d LAN neighbour(s) asked for again", n);
 		return;
 	}
 	n = neigh_sweep(&d->live, resync_ask, NULL) + lan_sweep(d);
@@ -164,9 +166,14 @@ static void neigh_resync(struct espd *d, struct nl_listener *nl)
  * OpenSSL, which always can. */
 static void crypto_auto(void)
 {
-	if (crypto_backend_available(CRYPTO_IPSECMB) ||
-	    crypto_set_backend(CRYPTO_IPSECMB))
+	if (crypto_backend_available(CRYPTO_IPSECMB)) {
 		crypto_set_backend(CRYPTO_OPENSSL);
+	} else if (crypto_set_backend(CRYPTO_IPSECMB)) {
+		/* its self-test failed (logged): OpenSSL instead */
+		log_warn("crypto: ipsec-mb cannot be used here: openssl "
+			 "instead (workers.crypto = \"auto\")");
+		crypto_set_backend(CRYPTO_OPENSSL);
+	}
 	log_info("crypto: %s (workers.crypto = \"auto\")",
 		 crypto_backend_name(crypto_get_backend()));
 }
@@ -783,6 +790,9 @@ static int run(struct espd *d, int sfd, struct nl_listener *nl)
 	struct watchdog wd;
 	struct metrics *metrics;
 	struct pollfd pfd[5];
+	/* lost neighbour events: a resync due, and when the last one ran */
+	bool resync_due = false;
+	uint64_t resync_ms = 0;
 
 	nl_neigh_listen6(nl, on_neigh6, d);
 
@@ -849,7 +859,14 @@ static int run(struct espd *d, int sfd, struct nl_listener *nl)
 		ctl_monitors_check(d);
 		if ((pfd[2].revents & POLLIN) &&
 		    nl_neigh_read(nl, on_neigh, d) == -ENOBUFS)
+			resync_due = true;
+		/* at most once a second: what a resync asks for comes back
+		 * as events, which must not overflow into the next one */
+		if (resync_due && mono_ms() - resync_ms >= NEIGH_RESYNC_MS) {
 			neigh_resync(d, nl);
+			resync_ms = mono_ms();
+			resync_due = false;
+		}
 		metrics_serve(metrics); /* each turn: its timeouts too */
 		neigh_refresh(&d->live, d->cfg.uplink.ifindex,
 			      d->cfg.uplink.name, mono_ms());

@@ -18,6 +18,8 @@
  * tunnels a turn (10,000 tunnels: one netlink lookup each, spread out). */
 #define NEIGH_RECHECK_MS 5000
 #define NEIGH_RECHECK_BUDGET 256
+/* Lost events make the whole table read again at most this often. */
+#define NEIGH_RESYNC_MS 1000
 
 /* Each control loop turn: the tunnels a worker asked about (no next hop or
  * MAC: resolved through the kernel), and those whose recheck is due. */

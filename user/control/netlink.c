@@ -933,8 +933,8 @@ static int neigh_ev_cb(const struct nlmsghdr *nlh, void *arg)
 /*
  * Reads until the socket is empty. Returns 0, or -ENOBUFS when the kernel
  * dropped events because the socket overflowed: everything pending was
- * still delivered, but the caller should look its next hops up again
- * (nl_neigh_get4) since some changes were lost.
+ * still delivered, but some changes were lost, and the caller should read
+ * the whole table again (nl_neigh_dump).
  */
 int nl_neigh_read(struct nl_listener *l, nl_neigh_cb cb, void *arg)
 {
