@@ -167,20 +167,22 @@ struct swept {
 	int n;
 };
 
-static void note(void *arg, uint32_t ip)
+static void note(void *arg, int family, const void *addr)
 {
 	struct swept *s = arg;
 
+	cr_assert_eq(family, AF_INET);
 	cr_assert_lt(s->n, 8);
-	s->ip[s->n++] = ip;
+	memcpy(&s->ip[s->n++], addr, 4);
 }
 
-static void note6(void *arg, const uint8_t ip[16])
+static void note6(void *arg, int family, const void *addr)
 {
 	struct swept *s = arg;
 
+	cr_assert_eq(family, AF_INET6);
 	cr_assert_lt(s->n, 8);
-	memcpy(s->ip6[s->n++], ip, 16);
+	memcpy(s->ip6[s->n++], addr, 16);
 }
 
 /*

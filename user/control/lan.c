@@ -330,21 +330,11 @@ void lan_sync_begin(struct espd *d)
 	}
 }
 
-static void sweep_ask(void *arg, uint32_t ip)
+static void sweep_ask(void *arg, int family, const void *addr)
 {
 	const struct lan_env *le = arg;
-	struct in_addr a = { .s_addr = ip };
 
-	nl_neigh_resolve4(le->ifindex, a);
-}
-
-static void sweep_ask6(void *arg, const uint8_t ip[16])
-{
-	const struct lan_env *le = arg;
-	struct in6_addr a;
-
-	memcpy(&a, ip, 16);
-	nl_neigh_resolve6(le->ifindex, &a);
+	nl_neigh_resolve(family, le->ifindex, addr);
 }
 
 int lan_sweep(struct espd *d)
@@ -355,7 +345,7 @@ int lan_sweep(struct espd *d)
 		struct lan_env *le = &d->env.lans[l];
 
 		n += lan_neigh_sweep(le->neigh, sweep_ask, le);
-		n += lan_neigh6_sweep(le->neigh6, sweep_ask6, le);
+		n += lan_neigh6_sweep(le->neigh6, sweep_ask, le);
 	}
 	return n;
 }

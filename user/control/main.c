@@ -131,10 +131,7 @@ static void on_neigh6(void *arg, int ifindex, const struct in6_addr *ip,
 static void resync_ask(void *arg, int family, int ifindex, const void *addr)
 {
 	(void)arg;
-	if (family == AF_INET6)
-		nl_neigh_resolve6(ifindex, addr);
-	else
-		nl_neigh_resolve4(ifindex, *(const struct in_addr *)addr);
+	nl_neigh_resolve(family, ifindex, addr);
 }
 
 /*

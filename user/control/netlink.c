@@ -1075,6 +1075,16 @@ int nl_neigh_resolve6(int ifindex, const struct in6_addr *nexthop)
 			     fmt_ip6(nexthop, ip), "neighbour discovery");
 }
 
+int nl_neigh_resolve(int family, int ifindex, const void *addr)
+{
+	struct in_addr a;
+
+	if (family == AF_INET6)
+		return nl_neigh_resolve6(ifindex, addr);
+	memcpy(&a, addr, sizeof(a));
+	return nl_neigh_resolve4(ifindex, a);
+}
+
 void nl_neigh_listen6(struct nl_listener *l, nl_neigh6_cb cb, void *arg)
 {
 	if (!l)

@@ -82,6 +82,9 @@ int nl_route_get6(const struct in6_addr *dst, int *oif,
 		  struct in6_addr *nexthop);
 int nl_neigh_get6(int ifindex, const struct in6_addr *nexthop, uint8_t mac[6]);
 int nl_neigh_resolve6(int ifindex, const struct in6_addr *nexthop);
+/* Either, by family (AF_INET: addr is a struct in_addr, AF_INET6: an
+ * in6_addr; both network order). */
+int nl_neigh_resolve(int family, int ifindex, const void *addr);
 void nl_neigh_listen6(struct nl_listener *l, nl_neigh6_cb cb, void *arg);
 
 #endif

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <sys/socket.h>
+
 #include "tables/lanneigh.h"
 
 struct lan_neigh_ent *lan_neigh_get(struct lan_neigh *n, uint32_t ip)
@@ -32,8 +34,7 @@ void lan_neigh_set(struct lan_neigh *n, uint32_t ip, const uint8_t *mac)
 	e->seen = n->gen;
 }
 
-int lan_neigh_sweep(struct lan_neigh *n, void (*cb)(void *arg, uint32_t ip),
-		    void *arg)
+int lan_neigh_sweep(struct lan_neigh *n, lan_neigh_ask_fn cb, void *arg)
 {
 	int i, asked = 0;
 
@@ -45,7 +46,7 @@ int lan_neigh_sweep(struct lan_neigh *n, void (*cb)(void *arg, uint32_t ip),
 		if (!ip || e->seen == n->gen ||
 		    !(atomic_load(&e->mac) & NH_MAC_VALID))
 			continue;
-		cb(arg, ip);
+		cb(arg, AF_INET, &ip);
 		asked++;
 	}
 	return asked;
@@ -84,8 +85,7 @@ void lan_neigh6_set(struct lan_neigh6 *n, const uint8_t ip[16],
 	e->seen = n->gen;
 }
 
-int lan_neigh6_sweep(struct lan_neigh6 *n,
-		     void (*cb)(void *arg, const uint8_t ip[16]), void *arg)
+int lan_neigh6_sweep(struct lan_neigh6 *n, lan_neigh_ask_fn cb, void *arg)
 {
 	int i, asked = 0;
 
@@ -95,7 +95,7 @@ int lan_neigh6_sweep(struct lan_neigh6 *n,
 		if (!atomic_load_explicit(&e->used, memory_order_relaxed) ||
 		    e->seen == n->gen || !(atomic_load(&e->mac) & NH_MAC_VALID))
 			continue;
-		cb(arg, e->ip);
+		cb(arg, AF_INET6, e->ip);
 		asked++;
 	}
 	return asked;

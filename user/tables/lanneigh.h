@@ -96,12 +96,13 @@ void lan_neigh_set(struct lan_neigh *n, uint32_t ip, const uint8_t *mac);
  * lost, or aged out) is passed to cb, which asks the kernel again; the MAC
  * is kept until the kernel answers (an event). Returns how many.
  */
+typedef void (*lan_neigh_ask_fn)(void *arg, int family, const void *addr);
 static inline void lan_neigh_sync_begin(struct lan_neigh *n)
 {
 	n->gen++;
 }
-int lan_neigh_sweep(struct lan_neigh *n, void (*cb)(void *arg, uint32_t ip),
-		    void *arg);
+/* cb gets AF_INET and the address (4 bytes, network order). */
+int lan_neigh_sweep(struct lan_neigh *n, lan_neigh_ask_fn cb, void *arg);
 
 /*
  * The same for IPv6 neighbours (RTNLGRP_NEIGH, AF_INET6): an entry's
@@ -171,7 +172,7 @@ static inline void lan_neigh6_sync_begin(struct lan_neigh6 *n)
 {
 	n->gen++;
 }
-int lan_neigh6_sweep(struct lan_neigh6 *n,
-		     void (*cb)(void *arg, const uint8_t ip[16]), void *arg);
+/* cb gets AF_INET6 and the 16-byte address. */
+int lan_neigh6_sweep(struct lan_neigh6 *n, lan_neigh_ask_fn cb, void *arg);
 
 #endif
