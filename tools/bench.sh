@@ -14,8 +14,10 @@
 #   spread:  traffic to 10,000 destinations spread over 1, 1,000 and 10,000
 #            tunnels through the real worker paths (build/bench_spread):
 #            packets/s each way and the ratio to 1 tunnel; memory per
-#            tunnel, per SA pair, per route; then end to end through two
-#            gateways (tools/bench_spread.sh, build/spray as the sender)
+#            tunnel, per SA pair, per route (espressod's default backend,
+#            "auto"); 10,000 against 1 tunnel by backend and cipher; then
+#            end to end through two gateways (tools/bench_spread.sh,
+#            build/spray as the sender)
 #   scaling: tools/scale.sh, up to the cores this machine has
 #   router:  LAN host to LAN host through router mode against DPDK's
 #            ipsec-secgw on AF_XDP in the same four-namespace shape, same
@@ -141,6 +143,8 @@ echo "== router mode's SPD in XDP (build/bench_spd)"
 
 echo
 echo "== traffic spread over 1, 1,000 and 10,000 tunnels (build/bench_spread, the worker's rx/tx paths, one core)"
+# as the systemd unit runs espressod: malloc on huge pages
+export GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 if ./build/bench_spread -s "${SPREAD_SECS:-15}" -r 5 -p --csv >"$OUT/spread.all.csv"; then
 	awk -F, '/^tunnels,dir/ {p = 1} /^tunnels,tunnel_bytes/ {p = 0} p' "$OUT/spread.all.csv" >"$OUT/spread.csv"
 	awk -F, '/^tunnels,tunnel_bytes/ {p = 1} /^tunnels,pass/ {p = 0} p' "$OUT/spread.all.csv" >"$OUT/memory.csv"
@@ -159,6 +163,21 @@ if ./build/bench_spread -s "${SPREAD_SECS:-15}" -r 5 -p --csv >"$OUT/spread.all.
 else
 	echo "spread: failed"
 fi
+echo "-- 10,000 tunnels against 1, by backend and cipher (build/bench_spread -n 1,10000 -r 3)"
+for b in ipsec-mb openssl; do
+	for c in aes-gcm-256 aes-gcm-128 chacha20-poly1305; do
+		if ./build/bench_spread -b $b -c $c -s "${SPREAD_CIPHER_SECS:-6}" \
+			-r 3 -n 1,10000 --csv 2>/dev/null >"$OUT/spread.$b.$c.csv"; then
+			awk -F, -v b=$b -v c=$c '$1 == 1 {p[$2] = $3}
+				$1 == 10000 && $2 ~ /^(tx|rx)$/ {r[$2] = $4}
+				END {printf "%-9s %-18s one tunnel TX %.0f RX %.0f pkt/s; 10,000: TX %s RX %s\n", b, c, p["tx"], p["rx"], r["tx"], r["rx"]}' \
+				"$OUT/spread.$b.$c.csv"
+		else
+			echo "$b $c: not available here"
+		fi
+	done
+done | tee "$OUT/spread_ciphers.txt"
+unset GLIBC_TUNABLES
 echo "-- the same end to end, through two gateways (tools/bench_spread.sh)"
 bash "$ROOT/tools/bench_spread.sh" "$OUT" || echo "spread end to end: failed"
 

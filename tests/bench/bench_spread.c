@@ -42,8 +42,12 @@
  * alternated within each rep so drift hits all alike) and the ratio to
  * N = 1; then memory: bytes per tunnel (SA pair, its contexts and
  * counters, routes) from mallinfo2 while building A at each N.
- *   bench_spread [-b openssl|ipsec-mb] [-s SECS] [-l LEN] [-r REPS]
- *                [-n N,N,...] [-t DIR] [-p] [-P MB] [--csv]
+ *   bench_spread [-b auto|openssl|ipsec-mb] [-c CIPHER] [-s SECS] [-l LEN]
+ *                [-r REPS] [-n N,N,...] [-t DIR] [-p] [-P MB] [--csv]
+ * -b: the crypto backend; auto (the default, as espressod's) takes
+ * intel-ipsec-mb wherever it can be used. -c: the tunnels' cipher, as
+ * the config names it (aes-gcm-256 unless told; aes-gcm-128,
+ * chacha20-poly1305). Both are said on stderr.
  * -t DIR: B's inbound SAs keep their exact tops in a tops file under DIR
  * (control/topmap.h), as the daemon's persisted SAs do: the cost of that
  * store per packet.
@@ -72,6 +76,7 @@
 #include <unistd.h>
 
 #include "control/live.h"
+#include "config/check.h"
 #include "control/topmap.h"
 #include "core/pkt.h"
 #include "core/rx.h"
@@ -86,7 +91,9 @@
 #define BURST 64
 #define PHASE 4096     /* packets per phase (A then B) */
 #define MTU 1500
-#define KEY_LEN 36     /* AES-GCM-256 + salt */
+#define KEY_LEN 36     /* the longest: a 32-byte key + salt */
+
+static enum cfg_cipher cipher = CIPHER_AES_GCM_256; /* -c */
 #define FILL 1024
 
 static char err[512];
@@ -217,7 +224,7 @@ static void gw_build(struct gw *g, int n, bool a)
 		ct.local.s_addr = htonl(a ? 0xc0000201 : 0xc0000202);
 		ct.remote.s_addr = htonl(a ? 0xc0000202 : 0xc0000201);
 		ct.encap = ENCAP_ESP;
-		ct.cipher = CIPHER_AES_GCM_256;
+		ct.cipher = cipher;
 		ct.replay_window = 1024;
 		ct.esn = true;
 		ct.fragment = FRAG_INNER;
@@ -243,7 +250,8 @@ static void gw_build(struct gw *g, int n, bool a)
 			struct live_sa_args sa = {
 				.tunnel = name, .dir = dir,
 				.spi = (ab ? 0x100000 : 0x200000) + k,
-				.key = key, .key_len = sizeof(key),
+				.key = key,
+				.key_len = config_cipher_key_len(cipher),
 				.origin = "ctl",
 			};
 
@@ -626,6 +634,7 @@ int main(int argc, char **argv)
 	struct wire wi;
 	size_t len = 64;
 	enum crypto_backend backend = CRYPTO_OPENSSL;
+	bool autob = true; /* -b auto: as espressod's default */
 	const char *tops = NULL;
 	bool csv = false, passes = false;
 	struct pressure pr;
@@ -635,8 +644,18 @@ int main(int argc, char **argv)
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-b") && i + 1 < argc) {
-			if (crypto_backend_parse(argv[++i], &backend)) {
-				fprintf(stderr, "bench_spread: -b openssl|ipsec-mb\n");
+			autob = !strcmp(argv[++i], "auto");
+			if (!autob && crypto_backend_parse(argv[i], &backend)) {
+				fprintf(stderr, "bench_spread: -b auto|openssl|"
+					"ipsec-mb\n");
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+			char why[128];
+
+			if (cfg_parse_cipher(argv[++i], &cipher, why,
+					     sizeof(why))) {
+				fprintf(stderr, "bench_spread: -c: %s\n", why);
 				return 2;
 			}
 		} else if (!strcmp(argv[i], "-s") && i + 1 < argc)
@@ -668,7 +687,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--csv"))
 			csv = true;
 		else {
-			fprintf(stderr, "usage: bench_spread [-b BACKEND] [-s SECS] [-l LEN] "
+			fprintf(stderr, "usage: bench_spread [-b BACKEND] [-c CIPHER] [-s SECS] [-l LEN] "
 				"[-r REPS] [-n N,N,...] [-t DIR] [-p] [-P MB] [--csv]\n");
 			return 2;
 		}
@@ -678,8 +697,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_spread: bad -s, -l, -r or -P\n");
 		return 2;
 	}
+	/* "auto": intel-ipsec-mb where it can be used, as espressod picks */
+	if (autob && !crypto_backend_available(CRYPTO_IPSECMB))
+		backend = CRYPTO_IPSECMB;
 	if (crypto_set_backend(backend) || crypto_thread_init())
 		return 1;
+	fprintf(stderr, "bench_spread: %s, %s\n", crypto_backend_name(backend),
+		config_cipher_name(cipher));
 	for (i = 0; i < NSEQ; i++)
 		order[i] = rnd() % NDST;
 	wi.stride = (len + 28 + 128 + 63) & ~(size_t)63;

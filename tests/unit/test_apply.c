@@ -117,9 +117,10 @@ struct ctun {
 struct csys {
 	int queues;
 	const char *uplink, *tun;
+	const char *crypto; /* workers.crypto; NULL: not set ("auto") */
 };
 
-static const struct csys SYS = { 2, "eth0", "esp0" };
+static const struct csys SYS = { 2, "eth0", "esp0", NULL };
 
 static void write_conf(const char *file, const struct csys *sys,
 		       const struct ctun *t, int n, struct cfg *c)
@@ -133,10 +134,12 @@ static void write_conf(const char *file, const struct csys *sys,
 	cr_assert_not_null(f);
 	fchmod(fileno(f), 0600);
 	fprintf(f, "espresso: {\n  instance = \"gw\";\n"
-		"  workers = { queues = %d; };\n"
+		"  workers = { queues = %d;%s%s%s };\n"
 		"  uplink = { name = \"%s\"; };\n"
 		"  tun = { name = \"%s\"; };\n  tunnels = (\n",
-		sys->queues, sys->uplink, sys->tun);
+		sys->queues, sys->crypto ? " crypto = \"" : "",
+		sys->crypto ? sys->crypto : "", sys->crypto ? "\";" : "",
+		sys->uplink, sys->tun);
 	for (i = 0; i < n; i++)
 		fprintf(f, "    { name = \"%s\"; local = \"192.0.2.1\"; "
 			"remote = \"%s\"; encap = \"%s\"; cipher = "
@@ -630,6 +633,42 @@ Test(apply, restart_only_queues)
 
 	s.queues = 3;
 	restart_only(&s, "workers.queues");
+}
+
+/*
+ * workers.crypto: "auto" is the backend it chose at start-up, so naming
+ * that one (or going back to "auto") reloads; naming the other takes a
+ * restart. Here the running backend is OpenSSL (this process never set
+ * another).
+ */
+Test(apply, reload_crypto_auto_is_what_runs)
+{
+	struct csys s = SYS;
+	struct cfg run;
+
+	cr_assert_eq(crypto_get_backend(), CRYPTO_OPENSSL);
+	load_a(TA, N(TA)); /* "auto", which chose OpenSSL here */
+	s.crypto = "openssl";
+	load_b(&s, TA, N(TA));
+	cr_assert_eq(apply_restart_only(&A, &B, err, sizeof(err)), 0, "%s",
+		     err);
+	/* and back: explicit "openssl" -> "auto", which would pick
+	 * ipsec-mb wherever it can be used */
+	run = A;
+	A = B;
+	B = run;
+	cr_assert_eq(apply_restart_only(&A, &B, err, sizeof(err)),
+		     crypto_backend_available(CRYPTO_IPSECMB) ? 0 : -EINVAL,
+		     "%s", err);
+	B = A;
+	A = run;
+	s.crypto = "ipsec-mb";
+	config_free(&B);
+	b_loaded = false;
+	load_b(&s, TA, N(TA));
+	cr_assert_eq(apply_restart_only(&A, &B, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "workers.crypto") && strstr(err, "restart"),
+		  "%s", err);
 }
 
 Test(apply, restart_only_uplink)

@@ -19,6 +19,7 @@
 #include "config/check.h"
 #include "control/apply.h"
 #include "control/p2mp.h"
+#include "proto/crypto.h"
 #include "lib/log.h"
 
 static int add_sa(struct live *l, const struct cfg_tunnel *ct, int dir,
@@ -112,6 +113,26 @@ static bool has_route(const struct cfg_tunnel *t, const struct cfg_prefix *p)
 	return false;
 }
 
+/*
+ * workers.crypto: does n ask for another backend than the one running?
+ * "auto" is a choice made at start-up (main.c crypto_auto): o's, whatever
+ * it said, is the running backend; n's "auto" would pick intel-ipsec-mb
+ * wherever it can be used. So "auto" -> the backend it chose, or back,
+ * changes nothing.
+ */
+static bool crypto_changes(const struct cfg *o, const struct cfg *n)
+{
+	int want = n->workers.crypto;
+
+	if (want == o->workers.crypto)
+		return false;
+	if (want == CFG_CRYPTO_AUTO)
+		want = crypto_backend_available(CRYPTO_IPSECMB) ?
+			       CRYPTO_OPENSSL :
+			       CRYPTO_IPSECMB;
+	return want != (int)crypto_get_backend();
+}
+
 int apply_restart_only(const struct cfg *o, const struct cfg *n, char *err,
 		       size_t errlen)
 {
@@ -127,9 +148,10 @@ int apply_restart_only(const struct cfg *o, const struct cfg *n, char *err,
 	else if (o->workers.batch != n->workers.batch ||
 		 o->workers.busy_poll != n->workers.busy_poll ||
 		 o->workers.busy_poll_budget != n->workers.busy_poll_budget ||
-		 o->workers.fill_ring != n->workers.fill_ring ||
-		 o->workers.crypto != n->workers.crypto)
+		 o->workers.fill_ring != n->workers.fill_ring)
 		what = "workers";
+	else if (crypto_changes(o, n))
+		what = "workers.crypto";
 	else if (strcmp(o->uplink.name, n->uplink.name) ||
 		 o->uplink.xdp_mode != n->uplink.xdp_mode ||
 		 o->uplink.zerocopy != n->uplink.zerocopy ||
