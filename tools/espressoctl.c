@@ -102,7 +102,7 @@ static void help(void)
 	"  peer add HUB NEXTHOP remote ADDR [remote-port N]\n"
 	"                 a peer of P2MP tunnel HUB: routes via NEXTHOP go to ADDR\n"
 	"  peer del HUB NEXTHOP   the peer, its SAs and routes\n"
-	"  sa add TUNNEL in|out spi SPI key HEX|key-file FILE [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N] [child NAME] [peer NEXTHOP]\n"
+	"  sa add TUNNEL in|out spi SPI key HEX|key-file FILE [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [soft-packets N] [hard-packets N] [reqid N] [child NAME] [peer NEXTHOP]\n"
 	"  sa del SPI [in|out]\n"
 	"  sa alloc       an unused inbound SPI, reserved for 180 s (IKE's get_spi)\n"
 	"  sa update SPI remote ADDR [sport N dport N]   new peer address and ports\n"

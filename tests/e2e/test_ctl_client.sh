@@ -85,7 +85,7 @@ for s in "usage: espressoctl [-i INSTANCE | -s SOCKET] [-j] COMMAND [ARGS...]" \
 	"show sa" "show tunnels" "show routes" "show stats" "show frames" "show xdp" \
 	"tunnel add NAME local ADDR remote ADDR [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS]" \
 	"tunnel del NAME" \
-	"sa add TUNNEL in|out spi SPI key HEX|key-file FILE [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]" \
+	"sa add TUNNEL in|out spi SPI key HEX|key-file FILE [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [soft-packets N] [hard-packets N]" \
 	"sa del SPI [in|out]" "sa update SPI remote ADDR [sport N dport N]" \
 	"route add PREFIX tunnel NAME [via NEXTHOP] [ecmp on|off]" "route del PREFIX" "reload" "monitor" \
 	"show peers" "tunnel add NAME local ADDR p2mp on" "peer add HUB NEXTHOP remote ADDR [remote-port N]" \

@@ -41,6 +41,10 @@
 #  9. start_action = trap: the prefix routed into a tunnel without SAs; the
 #     first ping's packet raises espressod's "acquire", charon negotiates,
 #     the tunnel is made again with the SA's settings and the ping goes.
+# 10. packet limits: a CHILD_SA with rekey_packets 20, life_packets 60 and
+#     no time limit; espresso's SAs carry them (show sa), 25 pings make
+#     espressod's soft expire, charon rekeys on it (the old SPI named),
+#     the new SAs carry the limits too, and traffic goes on.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/ike_lib.sh"
 srv= cap= cap_other=
@@ -395,4 +399,66 @@ ctl a show tunnels | grep -q "encap udp cipher aes-gcm-256" || fail "trap tunnel
 n=$(ike_sas | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n" = 2 ] || fail "$n SAs after the acquire, want 2"
 echo "   acquire: $(grep -c 'creating acquire job' "$WORK/a/charon.log") job(s), tx_no_sa $(stat_sum tx_no_sa) while IKE ran"
+
+# ---- 10. packet-count lifetimes ----
+
+say "rekey_packets 20, life_packets 60: espresso's soft expire by packets makes charon rekey"
+sw a --uninstall --child nett >/dev/null || fail "swanctl --uninstall (trap)"
+sw a --terminate --ike gwt --timeout 5 >/dev/null || fail "swanctl --terminate --ike gwt"
+for _ in $(seq 50); do
+	ctl a show tunnels | grep -q "ike-" || break
+	sleep 0.1
+done
+! ctl a show tunnels | grep -q "ike-" || fail "tunnel left after --terminate gwt: $(ctl a show tunnels)"
+sed -e 's/gwt {/gwp {/; s/nett {/netp {/' \
+	-e 's/start_action = trap/rekey_time = 0\n        rekey_packets = 20\n        rand_packets = 0\n        life_packets = 60/' \
+	"$WORK/a/swanctl-trap.conf" >"$WORK/a/swanctl-pkts.conf"
+sw a --load-all --file "$WORK/a/swanctl-pkts.conf" >/dev/null || fail "swanctl --load-all (packets)"
+sw a --initiate --child netp --ike gwp --timeout 10 >/dev/null ||
+	{ tail -30 "$WORK/a/charon.log" >&2; fail "swanctl --initiate --child netp"; }
+limits() { # the ike SAs' [spi, dir, soft_packets, hard_packets], sorted
+	ike_sas | $PY -c '
+import json, sys
+print(json.dumps(sorted([s["spi"], s["dir"], s.get("soft_packets"), s.get("hard_packets")] for s in json.load(sys.stdin))))'
+}
+# charon gives the soft limit to the inbound SA only (it rekeys once)
+check_limits() {
+	$PY -c '
+import json, sys
+s = json.load(sys.stdin)
+i = [x for x in s if x[1] == "in"]
+o = [x for x in s if x[1] == "out"]
+assert len(o) == 1 and len(i) >= 1, s
+assert i[-1][2:] == [20, 60] and o[0][3] == 60 and o[0][2] in (None, 20), s'
+}
+lim0=$(limits)
+echo "$lim0" | check_limits || fail "packet limits not on the SAs: $lim0"
+out0=$(echo "$lim0" | $PY -c 'import json,sys; print([x[0] for x in json.load(sys.stdin) if x[1] == "out"][0])')
+in0=$(echo "$lim0" | $PY -c 'import json,sys; print([x[0] for x in json.load(sys.stdin) if x[1] == "in"][0])')
+ip netns exec "$NS_A" ping -q -c 25 -i 0.02 -W 1 10.2.0.1 >/dev/null || true
+rekeyed=
+for _ in $(seq 50); do
+	if ! ike_sas | grep -q "\"spi\": \"$out0\"" &&
+	   [ "$(ike_sas | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')" -ge 2 ]; then
+		rekeyed=1
+		break
+	fi
+	sleep 0.1
+done
+[ -n "$rekeyed" ] || { tail -20 "$WORK/a/charon.log" >&2; fail "no rekey after 25 packets: $(limits)"; }
+# 25 replies: the inbound SA reached its soft limit of 20
+grep -qi "creating rekey job for CHILD_SA ESP/$in0/" "$WORK/a/charon.log" ||
+	fail "charon's rekey was not for espresso's expire of $in0: $(grep -i 'rekey job' "$WORK/a/charon.log" | tail -3)"
+lim1=$(limits)
+ike_sas | $PY -c '
+import json, sys
+s = json.load(sys.stdin); old = sys.argv[1]
+new = [[x["spi"], x["dir"], x.get("soft_packets"), x.get("hard_packets")] for x in s if x["spi"] != old]
+print(json.dumps(new))' "$in0" | check_limits || fail "the new SAs: $lim1"
+ip netns exec "$NS_A" ping -q -c 3 -i 0.2 -W 2 10.2.0.1 >/dev/null || fail "ping after the rekey by packets"
+for c in rx_auth rx_replay; do
+	v=$(stat_sum "$c")
+	[ "$v" = 0 ] || fail "espresso counted $v $c (packet limits)"
+done
+echo "   rekeyed by packets: out SA $out0 -> $(echo "$lim1" | $PY -c 'import json,sys; print([x[0] for x in json.load(sys.stdin) if x[1] == "out"][0])')"
 say "PASS"

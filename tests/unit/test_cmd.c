@@ -235,10 +235,12 @@ Test(cmd, sa_add)
 	cr_assert(c.sa.dir_given);
 	cr_assert_eq(c.sa.spi, 4096);
 	expect_key(KEY36);
-	cr_assert_eq(c.sa.soft_s, 0);
-	cr_assert_eq(c.sa.hard_s, 0);
-	cr_assert_eq(c.sa.soft_bytes, 0);
-	cr_assert_eq(c.sa.hard_bytes, 0);
+	cr_assert_eq(c.sa.life.soft_s, 0);
+	cr_assert_eq(c.sa.life.hard_s, 0);
+	cr_assert_eq(c.sa.life.soft_bytes, 0);
+	cr_assert_eq(c.sa.life.hard_bytes, 0);
+	cr_assert_eq(c.sa.life.soft_packets, 0);
+	cr_assert_eq(c.sa.life.hard_packets, 0);
 	expect_no_key(KEY36);
 
 	expect_ok("sa add to-b out key 0x" KEY20 " spi 0xC0000001");
@@ -259,17 +261,23 @@ Test(cmd, sa_add)
 Test(cmd, sa_add_lifetimes)
 {
 	expect_ok("sa add t in hard-bytes 18446744073709551615 spi 0x1000 soft-lifetime 3000 key " KEY36 " soft-bytes 1000000 hard-lifetime 3600");
-	cr_assert_eq(c.sa.soft_s, 3000);
-	cr_assert_eq(c.sa.hard_s, 3600);
-	cr_assert_eq(c.sa.soft_bytes, 1000000);
-	cr_assert_eq(c.sa.hard_bytes, UINT64_MAX);
+	cr_assert_eq(c.sa.life.soft_s, 3000);
+	cr_assert_eq(c.sa.life.hard_s, 3600);
+	cr_assert_eq(c.sa.life.soft_bytes, 1000000);
+	cr_assert_eq(c.sa.life.hard_bytes, UINT64_MAX);
 	expect_key(KEY36);
 	/* 0 is none: any soft limit goes with it. */
 	expect_ok("sa add t in spi 0x1000 key " KEY36 " soft-lifetime 50 hard-lifetime 0 soft-bytes 0 hard-bytes 0x10");
-	cr_assert_eq(c.sa.soft_s, 50);
-	cr_assert_eq(c.sa.hard_s, 0);
-	cr_assert_eq(c.sa.hard_bytes, 16);
+	cr_assert_eq(c.sa.life.soft_s, 50);
+	cr_assert_eq(c.sa.life.hard_s, 0);
+	cr_assert_eq(c.sa.life.hard_bytes, 16);
 	expect_ok("sa add t in spi 0x1000 key " KEY36 " soft-lifetime 0 hard-lifetime 1");
+	/* packets (strongSwan's rekey_packets, life_packets) */
+	expect_ok("sa add t out spi 0x1000 key " KEY36 " hard-packets 0x100000000 soft-packets 4000000000 reqid 7");
+	cr_assert_eq(c.sa.life.soft_packets, 4000000000u);
+	cr_assert_eq(c.sa.life.hard_packets, 0x100000000u);
+	cr_assert_eq(c.sa.reqid, 7, "reqid after the packet limits");
+	cr_assert_eq(c.sa.life.soft_bytes, 0);
 }
 
 Test(cmd, sa_del)
@@ -753,6 +761,9 @@ Test(cmd, soft_not_below_hard)
 		   "sa add: soft-lifetime: 11 is not below hard-lifetime 10");
 	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " soft-bytes 0x100 hard-bytes 255",
 		   "sa add: soft-bytes: 256 is not below hard-bytes 255");
+	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " soft-packets 20 hard-packets 20",
+		   "sa add: soft-packets: 20 is not below hard-packets 20");
+	expect_no_key(KEY36);
 }
 
 Test(cmd, bad_numbers)
@@ -903,7 +914,7 @@ Test(cmd, sa_add_reqid)
 	expect_ok("sa add t out spi 4096 key " KEY20 " reqid 4294967295 "
 		  "soft-lifetime 5 hard-lifetime 10");
 	cr_assert_eq(c.sa.reqid, 4294967295u);
-	cr_assert_eq(c.sa.soft_s, 5);
+	cr_assert_eq(c.sa.life.soft_s, 5);
 	expect_ok("sa add t out spi 4096 key " KEY20);
 	cr_assert_eq(c.sa.reqid, 0);
 	EXPECT_ERR("sa add t in spi 4096 key " KEY36 " reqid 4294967296",

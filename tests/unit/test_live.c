@@ -1080,7 +1080,9 @@ Test(live, sa_hash_churn, .timeout = 20)
 
 /* ---- lifetimes ---- */
 
-static struct sa *lifetime_sa(int dir, bool bytes)
+enum life_kind { LIFE_TIME, LIFE_BYTES, LIFE_PACKETS };
+
+static struct sa *lifetime_sa(int dir, enum life_kind kind)
 {
 	uint8_t key[36];
 	struct live_sa_args a = {
@@ -1089,10 +1091,12 @@ static struct sa *lifetime_sa(int dir, bool bytes)
 	};
 	int ret;
 
-	if (bytes)
-		a.soft_bytes = 1000, a.hard_bytes = 2000;
+	if (kind == LIFE_BYTES)
+		a.life.soft_bytes = 1000, a.life.hard_bytes = 2000;
+	else if (kind == LIFE_PACKETS)
+		a.life.soft_packets = 10, a.life.hard_packets = 20;
 	else
-		a.soft_s = 1, a.hard_s = 2;
+		a.life.soft_s = 1, a.life.hard_s = 2;
 	key_fill(key, 36, 77);
 	tun_add(&L, "a", 1);
 	ret = live_sa_add(&L, &a, err, sizeof(err));
@@ -1127,7 +1131,7 @@ static void check_hard_gone(int dir)
 
 static void lifetime_time(int dir)
 {
-	struct sa *sa = lifetime_sa(dir, false);
+	struct sa *sa = lifetime_sa(dir, LIFE_TIME);
 	uint64_t c = sa->created_ms;
 
 	live_tick(&L, c + 500);
@@ -1161,7 +1165,7 @@ Test(live, lifetime_time_in)
 
 static void lifetime_bytes(int dir)
 {
-	struct sa *sa = lifetime_sa(dir, true);
+	struct sa *sa = lifetime_sa(dir, LIFE_BYTES);
 
 	sa->pw[0].bytes = 999;
 	live_tick(&L, now_ms());
@@ -1192,6 +1196,43 @@ Test(live, lifetime_bytes_out)
 Test(live, lifetime_bytes_in)
 {
 	lifetime_bytes(SA_IN);
+}
+
+/* Packet counts (strongSwan's rekey_packets / life_packets), summed over
+ * the workers; bytes far below theirs do not matter. */
+static void lifetime_packets(int dir)
+{
+	struct sa *sa = lifetime_sa(dir, LIFE_PACKETS);
+
+	sa->pw[0].packets = 9;
+	sa->pw[0].bytes = 1u << 30;
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 0);
+	sa->pw[1].packets = 1;
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 1);
+	check_event(0, LIVE_EV_SOFT_EXPIRE, dir, "packets");
+	sa->pw[0].packets = 18;
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 1, "soft expire again");
+	cr_assert_eq(live_sa_find(&L, 0x5000, dir), sa);
+	sa->pw[1].packets = 2;
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 2);
+	check_event(1, LIVE_EV_HARD_EXPIRE, dir, "packets");
+	check_hard_gone(dir);
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 2);
+}
+
+Test(live, lifetime_packets_out)
+{
+	lifetime_packets(SA_OUT);
+}
+
+Test(live, lifetime_packets_in)
+{
+	lifetime_packets(SA_IN);
 }
 
 Test(live, exhausted_reported)

@@ -119,7 +119,7 @@ Test(sa, create_copies_keys_and_wire_params)
 	for (i = 0; i < 36; i++)
 		key[i] = 0xa0 + i;
 	s = mk_spec(SA_OUT, 0x1000, 0, 1, key);
-	s.soft_s = 10, s.hard_s = 20, s.soft_bytes = 30, s.hard_bytes = 40;
+	s.life = (struct sa_life){ 10, 20, 30, 40, 50, 60 };
 	s.origin = "config";
 	cr_assert_eq(sa_create(&sa, &s, t, 3), 0);
 	/* the SA holds the tunnel */
@@ -133,10 +133,12 @@ Test(sa, create_copies_keys_and_wire_params)
 	cr_assert_eq(sa->nworkers, 3);
 	cr_assert_eq(sa->key_len, 36u);
 	cr_assert_arr_eq(sa->key, key, 36);
-	cr_assert_eq(sa->soft_s, 10u);
-	cr_assert_eq(sa->hard_s, 20u);
-	cr_assert_eq(sa->soft_bytes, 30u);
-	cr_assert_eq(sa->hard_bytes, 40u);
+	cr_assert_eq(sa->life.soft_s, 10u);
+	cr_assert_eq(sa->life.hard_s, 20u);
+	cr_assert_eq(sa->life.soft_bytes, 30u);
+	cr_assert_eq(sa->life.hard_bytes, 40u);
+	cr_assert_eq(sa->life.soft_packets, 50u);
+	cr_assert_eq(sa->life.hard_packets, 60u);
 	cr_assert_str_eq(sa->origin, "config");
 	cr_assert_gt(sa->created_ms, 0u);
 	/* esn: 64-bit space, nothing used, nothing held back */

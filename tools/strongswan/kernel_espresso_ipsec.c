@@ -144,11 +144,6 @@ METHOD(kernel_ipsec_t, add_sa, status_t,
 			 NATT_PORT, local, remote);
 		return NOT_SUPPORTED;
 	}
-	if (lt->packets.rekey || lt->packets.life)
-	{
-		DBG1(DBG_KNL, "espresso: packet limits are not enforced (time and "
-			 "bytes are)");
-	}
 	INIT(s,
 		.spi = ntohl(id->spi),
 		.out = !d->inbound,
@@ -160,6 +155,8 @@ METHOD(kernel_ipsec_t, add_sa, status_t,
 		.hard_s = lt->time.life,
 		.soft_b = lt->bytes.rekey,
 		.hard_b = lt->bytes.life,
+		.soft_p = lt->packets.rekey,
+		.hard_p = lt->packets.life,
 		.added = time_monotonic(NULL),
 	);
 	ke_child_name(d->reqid, s->child, sizeof(s->child));

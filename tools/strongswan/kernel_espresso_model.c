@@ -400,6 +400,25 @@ void ke_peer_moved(private_t *this, tun_t *t, host_t *remote)
 	t->remote->set_port(t->remote, 0);
 }
 
+/* " soft-WHAT S hard-WHAT H" after n bytes of buf: a count limit (bytes,
+ * packets; 0 none), the soft one only below the hard one as espressod
+ * wants. Returns the new length (at most len - 1). */
+static int count_limits(char *buf, size_t len, int n, const char *what,
+						uint64_t soft, uint64_t hard)
+{
+	if (soft && (!hard || soft < hard) && (size_t)n < len)
+	{
+		n += snprintf(buf + n, len - n, " soft-%s %llu", what,
+					  (unsigned long long)soft);
+	}
+	if (hard && (size_t)n < len)
+	{
+		n += snprintf(buf + n, len - n, " hard-%s %llu", what,
+					  (unsigned long long)hard);
+	}
+	return (size_t)n < len ? n : (int)len - 1;
+}
+
 /* espressod's lifetimes: what is left of charon's since the SA came
  * (a replay after a restart), soft strictly below hard as it wants */
 static void lifetimes(esa_t *s, char *buf, size_t len)
@@ -430,22 +449,14 @@ static void lifetimes(esa_t *s, char *buf, size_t len)
 		n += snprintf(buf + n, len - n, " hard-lifetime %llu",
 					  (unsigned long long)hard);
 	}
-	if (s->soft_b && (!s->hard_b || s->soft_b < s->hard_b))
-	{
-		n += snprintf(buf + n, len - n, " soft-bytes %llu",
-					  (unsigned long long)s->soft_b);
-	}
-	if (s->hard_b)
-	{
-		snprintf(buf + n, len - n, " hard-bytes %llu",
-				 (unsigned long long)s->hard_b);
-	}
+	n = count_limits(buf, len, n, "bytes", s->soft_b, s->hard_b);
+	count_limits(buf, len, n, "packets", s->soft_p, s->hard_p);
 }
 
 /* quiet: an errno espressod may answer that the caller handles */
 static int sa_install(private_t *this, tun_t *t, esa_t *s, int quiet)
 {
-	char hex[2 * 36 + 1], life[160], a[64];
+	char hex[2 * 36 + 1], life[256], a[64];
 	host_t *local = s->out ? s->src : s->dst;
 	host_t *remote = s->out ? s->dst : s->src;
 	int ret;

@@ -47,6 +47,7 @@ typedef struct {
 	host_t *src, *dst;      /* with the UDP ports when encapsulated */
 	chunk_t key;            /* the cipher's key and 4-byte salt */
 	uint64_t soft_s, hard_s, soft_b, hard_b; /* 0: none */
+	uint64_t soft_p, hard_p; /* packets; 0: none */
 	time_t added;           /* monotonic */
 	bool evicted;           /* inbound: left espressod for a newer one */
 	char child[32];         /* the CHILD_SA's name, as espressod takes names */

@@ -21,7 +21,7 @@
 #define U_SHOW "[-j] show sa|tunnels|routes|stats|frames|xdp|policies|lans|peers"
 #define U_TUNNEL_ADD "tunnel add NAME local ADDR remote ADDR|p2mp on [encap esp|udp] [cipher aes-gcm-128|aes-gcm-256|chacha20-poly1305] [replay-window N] [esn on|off] [fragment inner|outer] [remote-port N] [keepalive SECONDS] [local-port N] [vrf NAME]"
 #define U_TUNNEL_DEL "tunnel del NAME"
-#define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N] [child NAME] [peer NEXTHOP]"
+#define U_SA_ADD "sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [soft-packets N] [hard-packets N] [reqid N] [child NAME] [peer NEXTHOP]"
 #define U_SA_DEL "sa del SPI [in|out]"
 #define U_SA_UPDATE "sa update SPI remote ADDR [sport N dport N]"
 #define U_ROUTE_ADD "route add PREFIX tunnel NAME [via NEXTHOP] [ecmp on|off]"
@@ -153,10 +153,12 @@ static const struct opt route_del_opts[] = {
 static const struct opt sa_add_opts[] = {
 	OPT("spi", "SPI", A_SPI, sa.spi, true),
 	OPT("key", "HEX", A_KEY, sa, true),
-	OPT("soft-lifetime", "SECONDS", A_U64, sa.soft_s, false),
-	OPT("hard-lifetime", "SECONDS", A_U64, sa.hard_s, false),
-	OPT("soft-bytes", "N", A_U64, sa.soft_bytes, false),
-	OPT("hard-bytes", "N", A_U64, sa.hard_bytes, false),
+	OPT("soft-lifetime", "SECONDS", A_U64, sa.life.soft_s, false),
+	OPT("hard-lifetime", "SECONDS", A_U64, sa.life.hard_s, false),
+	OPT("soft-bytes", "N", A_U64, sa.life.soft_bytes, false),
+	OPT("hard-bytes", "N", A_U64, sa.life.hard_bytes, false),
+	OPT("soft-packets", "N", A_U64, sa.life.soft_packets, false),
+	OPT("hard-packets", "N", A_U64, sa.life.hard_packets, false),
 	OPT("reqid", "N", A_U64, sa.reqid, false),
 	OPT("child", "NAME", A_NAME, sa.child, false),
 	OPT("peer", "NEXTHOP", A_NH, nexthop, false),
@@ -488,17 +490,22 @@ static int parse_sa_add(struct ctx *x, char **argv, int argc, struct cmd *c)
 	ret = parse_name(x, "tunnel", argv[0], sa->tunnel);
 	ret = ret ?: parse_dir(x, argv[1], sa);
 	ret = ret ?: parse_opts(x, argv + 2, argc - 2, sa_add_opts, c, &seen);
-	/* 6: reqid's index in sa_add_opts; "reqid 0" is no reqid */
-	if (!ret && (sa->reqid > UINT32_MAX || (seen & 1u << 6 && !sa->reqid)))
+	/* 8: reqid's index in sa_add_opts; "reqid 0" is no reqid */
+	if (!ret && (sa->reqid > UINT32_MAX || (seen & 1u << 8 && !sa->reqid)))
 		return fail(x, "reqid: %llu is out of range (1..4294967295)",
 			    (unsigned long long)sa->reqid);
 	ret = ret ?: checked(x, "soft-lifetime",
-			     cfg_check_soft_hard(sa->soft_s, sa->hard_s,
+			     cfg_check_soft_hard(sa->life.soft_s,
+						 sa->life.hard_s,
 						 "hard-lifetime", WHY(x)));
-	return ret ?: checked(x, "soft-bytes",
-			      cfg_check_soft_hard(sa->soft_bytes,
-						  sa->hard_bytes, "hard-bytes",
-						  WHY(x)));
+	ret = ret ?: checked(x, "soft-bytes",
+			     cfg_check_soft_hard(sa->life.soft_bytes,
+						 sa->life.hard_bytes,
+						 "hard-bytes", WHY(x)));
+	return ret ?: checked(x, "soft-packets",
+			      cfg_check_soft_hard(sa->life.soft_packets,
+						  sa->life.hard_packets,
+						  "hard-packets", WHY(x)));
 }
 
 static int parse_sa_del(struct ctx *x, char **argv, int argc, struct cmd *c)

@@ -13,8 +13,9 @@
  *   peer add HUB NEXTHOP remote ADDR [remote-port N]
  *   peer del HUB NEXTHOP
  *   sa add TUNNEL in|out spi SPI key HEX [soft-lifetime SECONDS]
- *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [reqid N]
- *        [child NAME] [peer NEXTHOP]
+ *        [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N]
+ *        [soft-packets N] [hard-packets N] [reqid N] [child NAME]
+ *        [peer NEXTHOP]
  *   sa del SPI [in|out]
  *   sa update SPI remote ADDR [sport N dport N]
  *   sa alloc       (an unused inbound SPI, reserved for a while: IKE's)
@@ -79,7 +80,7 @@ struct cmd_sa {
 	uint32_t spi;              /* host order, 256.. */
 	uint8_t key[CFG_KEY_MAX];  /* sa add: AES key then 4-byte salt */
 	size_t key_len;            /* 20 or 36 */
-	uint64_t soft_s, hard_s, soft_bytes, hard_bytes; /* 0: none */
+	struct sa_life life;       /* sa add; 0s: none */
 	struct in_addr remote;     /* sa update: AF_INET */
 	int remote_family;         /* sa update: AF_INET or AF_INET6 */
 	struct in6_addr remote6;   /* sa update: AF_INET6 */

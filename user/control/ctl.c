@@ -355,9 +355,7 @@ static int do_change(struct espd *d, struct cmd *c, char *err, size_t len)
 		struct live_sa_args a = {
 			.tunnel = c->sa.tunnel, .dir = c->sa.dir,
 			.spi = c->sa.spi, .key = c->sa.key,
-			.key_len = c->sa.key_len, .soft_s = c->sa.soft_s,
-			.hard_s = c->sa.hard_s, .soft_bytes = c->sa.soft_bytes,
-			.hard_bytes = c->sa.hard_bytes,
+			.key_len = c->sa.key_len, .life = c->sa.life,
 			.origin = c->sa.reqid ? "ike" : "ctl",
 			.reqid = (uint32_t)c->sa.reqid,
 			.child = c->sa.child[0] ? c->sa.child : NULL,

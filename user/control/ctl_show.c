@@ -115,14 +115,18 @@ static struct json_object *sa_obj(const struct sa *sa, uint64_t now)
 		ADD(o, "sport", U64(w->sport ? w->sport : ESPRESSO_NATT_PORT));
 		ADD(o, "dport", U64(w->dport ? w->dport : ESPRESSO_NATT_PORT));
 	}
-	if (sa->soft_s)
-		ADD(o, "soft_lifetime", U64(sa->soft_s));
-	if (sa->hard_s)
-		ADD(o, "hard_lifetime", U64(sa->hard_s));
-	if (sa->soft_bytes)
-		ADD(o, "soft_bytes", U64(sa->soft_bytes));
-	if (sa->hard_bytes)
-		ADD(o, "hard_bytes", U64(sa->hard_bytes));
+	if (sa->life.soft_s)
+		ADD(o, "soft_lifetime", U64(sa->life.soft_s));
+	if (sa->life.hard_s)
+		ADD(o, "hard_lifetime", U64(sa->life.hard_s));
+	if (sa->life.soft_bytes)
+		ADD(o, "soft_bytes", U64(sa->life.soft_bytes));
+	if (sa->life.hard_bytes)
+		ADD(o, "hard_bytes", U64(sa->life.hard_bytes));
+	if (sa->life.soft_packets)
+		ADD(o, "soft_packets", U64(sa->life.soft_packets));
+	if (sa->life.hard_packets)
+		ADD(o, "hard_packets", U64(sa->life.hard_packets));
 	ADD(o, "errors", errors_obj(s.errors));
 	return o;
 }

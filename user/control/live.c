@@ -757,8 +757,7 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 		.npairs = t->npairs,
 		.cipher = t->cipher, .esn = t->esn,
 		.replay_window = t->replay_window, .key = a->key,
-		.key_len = a->key_len, .soft_s = a->soft_s, .hard_s = a->hard_s,
-		.soft_bytes = a->soft_bytes, .hard_bytes = a->hard_bytes,
+		.key_len = a->key_len, .life = a->life,
 		.origin = a->origin, .reqid = a->reqid, .child = a->child,
 		.wire = { .spi = a->spi + p, .esn = t->esn, .encap = t->encap,
 			  .local = a->dir == SA_OUT ? t->local : t->local,
@@ -1590,13 +1589,29 @@ static void in_limit_tick(struct tick_ctx *x, struct sa *sa)
 	x->reserved = true;
 }
 
+/* Which limit of one kind (soft or hard: seconds, bytes, packets; 0
+ * none) an SA of this age and traffic reached: "time", "bytes",
+ * "packets", or NULL. */
+static const char *life_reached(uint64_t age_s, const struct sa_worker *sum,
+				uint64_t s, uint64_t bytes, uint64_t packets)
+{
+	if (s && age_s >= s)
+		return "time";
+	if (bytes && sum->bytes >= bytes)
+		return "bytes";
+	if (packets && sum->packets >= packets)
+		return "packets";
+	return NULL;
+}
+
 static void tick_sa(void *arg, struct sa *sa)
 {
 	struct tick_ctx *x = arg;
 	struct live *l = x->l;
 	uint64_t age_s = (x->now - sa->created_ms) / 1000;
 	struct sa_worker sum;
-	const char *hard = NULL, *soft = NULL;
+	const struct sa_life *f = &sa->life;
+	const char *hard, *soft;
 
 	if (atomic_exchange(&sa->exhausted, 0) == 1) {
 		log_rl(LOG_LVL_ERR, 60, "tunnel %s: outbound SA 0x%08x has used "
@@ -1622,13 +1637,12 @@ static void tick_sa(void *arg, struct sa *sa)
 	} else if (sa->persist && sa->dir == SA_IN) {
 		in_limit_tick(x, sa);
 	}
-	if (!sa->soft_s && !sa->hard_s && !sa->soft_bytes && !sa->hard_bytes)
+	if (!f->soft_s && !f->hard_s && !f->soft_bytes && !f->hard_bytes &&
+	    !f->soft_packets && !f->hard_packets)
 		return;
 	sa_sum(sa, &sum);
-	if (sa->hard_s && age_s >= sa->hard_s)
-		hard = "time";
-	else if (sa->hard_bytes && sum.bytes >= sa->hard_bytes)
-		hard = "bytes";
+	hard = life_reached(age_s, &sum, f->hard_s, f->hard_bytes,
+			    f->hard_packets);
 	if (hard) {
 		event(l, LIVE_EV_HARD_EXPIRE, sa, hard);
 		if (!grow((void **)&x->hard, &x->cap, x->nhard + 1,
@@ -1640,10 +1654,8 @@ static void tick_sa(void *arg, struct sa *sa)
 	}
 	if (sa->soft_fired)
 		return;
-	if (sa->soft_s && age_s >= sa->soft_s)
-		soft = "time";
-	else if (sa->soft_bytes && sum.bytes >= sa->soft_bytes)
-		soft = "bytes";
+	soft = life_reached(age_s, &sum, f->soft_s, f->soft_bytes,
+			    f->soft_packets);
 	if (soft) {
 		sa->soft_fired = true;
 		event(l, LIVE_EV_SOFT_EXPIRE, sa, soft);

@@ -203,7 +203,7 @@ struct live_sa_args {
 	uint32_t spi;  /* of pair 0; pair i uses spi + i */
 	const uint8_t *key;
 	size_t key_len;
-	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
+	struct sa_life life;
 	const char *origin;
 	bool replace; /* outbound: may take the SPI of the tunnel's own SA */
 	uint32_t reqid; /* IKE's, shown by show sa; 0: none */

@@ -10,6 +10,20 @@
 #define CFG_KEY_MAX 36 /* AES-256 key + 4-byte salt */
 #define CFG_MAX_VRF 15 /* VRFs with a tun each, besides the default */
 
+#include <stdint.h>
+
+/*
+ * An SA's lifetimes (RFC 4301 4.4.2.1), as the control API and IKE give
+ * them: the soft limit raises an event (IKE rekeys), the hard one removes
+ * the SA. In seconds since it was added, and in bytes and packets it
+ * carried (its inner packets, all workers together). 0: none.
+ */
+struct sa_life {
+	uint64_t soft_s, hard_s;
+	uint64_t soft_bytes, hard_bytes;
+	uint64_t soft_packets, hard_packets;
+};
+
 enum cfg_cipher {
 	CIPHER_AES_GCM_128 = 0, /* "aes-gcm-128": 16-byte key + 4-byte salt */
 	CIPHER_AES_GCM_256 = 1, /* "aes-gcm-256": 32-byte key + 4-byte salt */

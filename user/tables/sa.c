@@ -109,10 +109,7 @@ int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
 	sa->esn = s->esn;
 	memcpy(sa->key, s->key, s->key_len);
 	sa->key_len = s->key_len;
-	sa->soft_s = s->soft_s;
-	sa->hard_s = s->hard_s;
-	sa->soft_bytes = s->soft_bytes;
-	sa->hard_bytes = s->hard_bytes;
+	sa->life = s->life;
 	sa->created_ms = mono_ms();
 	snprintf(sa->origin, sizeof(sa->origin), "%s",
 		 s->origin ? s->origin : "ctl");

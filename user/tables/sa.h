@@ -92,8 +92,7 @@ struct sa {
 	uint64_t id;    /* unique for the daemon's life */
 	uint8_t *key;          /* CFG_KEY_MAX bytes of lib/secret.h memory */
 	size_t key_len;
-	/* lifetimes (0: none), from the control API or IKE */
-	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
+	struct sa_life life;   /* from the control API or IKE */
 	uint64_t created_ms;   /* monotonic */
 	bool soft_fired;
 	bool persist;          /* sequence state kept in the state directory */
@@ -201,7 +200,7 @@ struct sa_spec {
 	uint32_t replay_window;
 	const uint8_t *key;
 	size_t key_len;
-	uint64_t soft_s, hard_s, soft_bytes, hard_bytes;
+	struct sa_life life;
 	const char *origin;
 	uint32_t reqid;
 	const char *child; /* NULL: none */
