@@ -135,15 +135,6 @@ METHOD(kernel_ipsec_t, add_sa, status_t,
 			 encryption_algorithm_names, d->enc_alg, d->enc_key.len);
 		return NOT_SUPPORTED;
 	}
-	if (d->encap && local->get_family(local) == AF_INET6 &&
-		(local->get_port(local) != NATT_PORT ||
-		 remote->get_port(remote) != NATT_PORT))
-	{	/* ports are set by "sa update", which takes IPv4 only */
-		DBG1(DBG_KNL, "espresso: SA 0x%08x: UDP encapsulation over IPv6 "
-			 "between ports other than %u (%#H === %#H)", ntohl(id->spi),
-			 NATT_PORT, local, remote);
-		return NOT_SUPPORTED;
-	}
 	INIT(s,
 		.spi = ntohl(id->spi),
 		.out = !d->inbound,
@@ -229,13 +220,13 @@ METHOD(kernel_ipsec_t, update_sa, status_t,
 		return SUCCESS;
 	}
 	if (!local->ip_equals(local, new_local) ||
-		new_remote->get_family(new_remote) != AF_INET ||
-		local->get_family(local) != AF_INET)
-	{
+		new_remote->get_family(new_remote) != local->get_family(local))
+	{	/* "sa update" moves the remote end, IPv4 or IPv6 */
 		this->lock->unlock(this->lock);
 		DBG1(DBG_KNL, "espresso: SA 0x%08x: %#H === %#H to %#H === %#H: "
-			 "espressod moves the remote end of IPv4 tunnels only",
-			 s->spi, local, remote, new_local, new_remote);
+			 "espressod moves the remote end of a tunnel only, within "
+			 "its address family", s->spi, local, remote, new_local,
+			 new_remote);
 		return NOT_SUPPORTED;
 	}
 	if (t && t->encap)
