@@ -57,6 +57,15 @@ cleanup() {
 ike_skip_unless_ready libipsec
 trap cleanup EXIT
 
+terminate() { # terminate IKE: swanctl --terminate on A; espresso keeps no tunnel of it
+	sw a --terminate --ike "$1" --timeout 5 >/dev/null || fail "swanctl --terminate --ike $1"
+	for _ in $(seq 50); do
+		ctl a show tunnels | grep -q "ike-" || break
+		sleep 0.1
+	done
+	! ctl a show tunnels | grep -q "ike-" || fail "tunnel left after --terminate $1: $(ctl a show tunnels)"
+}
+
 # ---- 1. up ----
 
 say "topology, espressod on A, charon on A (kernel-espresso) and B (kernel-libipsec)"
@@ -339,12 +348,7 @@ for c in rx_auth rx_replay rx_no_sa; do
 	v=$(stat_sum "$c")
 	[ "$v" = 0 ] || fail "espresso counted $v $c (chacha20-poly1305)"
 done
-sw a --terminate --ike gw --timeout 5 >/dev/null || fail "swanctl --terminate --ike gw"
-for _ in $(seq 50); do
-	ctl a show tunnels | grep -q "ike-" || break
-	sleep 0.1
-done
-! ctl a show tunnels | grep -q "ike-" || fail "tunnel left after --terminate: $(ctl a show tunnels)"
+terminate gw
 
 # ---- 9. a trap policy: the first packet starts IKE ----
 
@@ -404,12 +408,7 @@ echo "   acquire: $(grep -c 'creating acquire job' "$WORK/a/charon.log") job(s),
 
 say "rekey_packets 20, life_packets 60: espresso's soft expire by packets makes charon rekey"
 sw a --uninstall --child nett >/dev/null || fail "swanctl --uninstall (trap)"
-sw a --terminate --ike gwt --timeout 5 >/dev/null || fail "swanctl --terminate --ike gwt"
-for _ in $(seq 50); do
-	ctl a show tunnels | grep -q "ike-" || break
-	sleep 0.1
-done
-! ctl a show tunnels | grep -q "ike-" || fail "tunnel left after --terminate gwt: $(ctl a show tunnels)"
+terminate gwt
 sed -e 's/gwt {/gwp {/; s/nett {/netp {/' \
 	-e 's/start_action = trap/rekey_time = 0\n        rekey_packets = 20\n        rand_packets = 0\n        life_packets = 60/' \
 	"$WORK/a/swanctl-trap.conf" >"$WORK/a/swanctl-pkts.conf"

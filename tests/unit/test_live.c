@@ -1163,26 +1163,35 @@ Test(live, lifetime_time_in)
 	lifetime_time(SA_IN);
 }
 
-static void lifetime_bytes(int dir)
+/* A count limit (bytes: soft 1000, hard 2000; packets: 10, 20), summed
+ * over the workers; the other count, far past its own, does not matter
+ * (it has none). */
+static void lifetime_count(int dir, enum life_kind kind)
 {
-	struct sa *sa = lifetime_sa(dir, LIFE_BYTES);
+	struct sa *sa = lifetime_sa(dir, kind);
+	bool b = kind == LIFE_BYTES;
+	uint64_t *w0 = b ? &sa->pw[0].bytes : &sa->pw[0].packets;
+	uint64_t *w1 = b ? &sa->pw[1].bytes : &sa->pw[1].packets;
+	uint64_t soft = b ? 1000 : 10;
+	const char *what = b ? "bytes" : "packets";
 
-	sa->pw[0].bytes = 999;
+	*(b ? &sa->pw[0].packets : &sa->pw[0].bytes) = 1u << 30;
+	*w0 = soft - 1;
 	live_tick(&L, now_ms());
 	cr_assert_eq(nev, 0);
-	sa->pw[0].bytes = 600;
-	sa->pw[1].bytes = 400; /* summed over the workers */
+	*w0 = soft * 6 / 10;
+	*w1 = soft * 4 / 10;
 	live_tick(&L, now_ms());
 	cr_assert_eq(nev, 1);
-	check_event(0, LIVE_EV_SOFT_EXPIRE, dir, "bytes");
-	sa->pw[0].bytes = 1500;
+	check_event(0, LIVE_EV_SOFT_EXPIRE, dir, what);
+	*w0 = soft * 15 / 10;
 	live_tick(&L, now_ms());
 	cr_assert_eq(nev, 1, "soft expire again");
 	cr_assert_eq(live_sa_find(&L, 0x5000, dir), sa);
-	sa->pw[0].bytes = 1600;
+	*w0 = soft * 16 / 10; /* and pw[1]'s: the hard limit */
 	live_tick(&L, now_ms());
 	cr_assert_eq(nev, 2);
-	check_event(1, LIVE_EV_HARD_EXPIRE, dir, "bytes");
+	check_event(1, LIVE_EV_HARD_EXPIRE, dir, what);
 	check_hard_gone(dir);
 	live_tick(&L, now_ms());
 	cr_assert_eq(nev, 2);
@@ -1190,49 +1199,23 @@ static void lifetime_bytes(int dir)
 
 Test(live, lifetime_bytes_out)
 {
-	lifetime_bytes(SA_OUT);
+	lifetime_count(SA_OUT, LIFE_BYTES);
 }
 
 Test(live, lifetime_bytes_in)
 {
-	lifetime_bytes(SA_IN);
+	lifetime_count(SA_IN, LIFE_BYTES);
 }
 
-/* Packet counts (strongSwan's rekey_packets / life_packets), summed over
- * the workers; bytes far below theirs do not matter. */
-static void lifetime_packets(int dir)
-{
-	struct sa *sa = lifetime_sa(dir, LIFE_PACKETS);
-
-	sa->pw[0].packets = 9;
-	sa->pw[0].bytes = 1u << 30;
-	live_tick(&L, now_ms());
-	cr_assert_eq(nev, 0);
-	sa->pw[1].packets = 1;
-	live_tick(&L, now_ms());
-	cr_assert_eq(nev, 1);
-	check_event(0, LIVE_EV_SOFT_EXPIRE, dir, "packets");
-	sa->pw[0].packets = 18;
-	live_tick(&L, now_ms());
-	cr_assert_eq(nev, 1, "soft expire again");
-	cr_assert_eq(live_sa_find(&L, 0x5000, dir), sa);
-	sa->pw[1].packets = 2;
-	live_tick(&L, now_ms());
-	cr_assert_eq(nev, 2);
-	check_event(1, LIVE_EV_HARD_EXPIRE, dir, "packets");
-	check_hard_gone(dir);
-	live_tick(&L, now_ms());
-	cr_assert_eq(nev, 2);
-}
-
+/* strongSwan's rekey_packets and life_packets */
 Test(live, lifetime_packets_out)
 {
-	lifetime_packets(SA_OUT);
+	lifetime_count(SA_OUT, LIFE_PACKETS);
 }
 
 Test(live, lifetime_packets_in)
 {
-	lifetime_packets(SA_IN);
+	lifetime_count(SA_IN, LIFE_PACKETS);
 }
 
 Test(live, exhausted_reported)
