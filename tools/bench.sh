@@ -167,13 +167,14 @@ echo "-- 10,000 tunnels against 1, by backend and cipher (build/bench_spread -n 
 for b in ipsec-mb openssl; do
 	for c in aes-gcm-256 aes-gcm-128 chacha20-poly1305; do
 		if ./build/bench_spread -b $b -c $c -s "${SPREAD_CIPHER_SECS:-6}" \
-			-r 3 -n 1,10000 --csv 2>/dev/null >"$OUT/spread.$b.$c.csv"; then
+			-r 3 -n 1,10000 --csv 2>"$OUT/spread.$b.$c.err" \
+			>"$OUT/spread.$b.$c.csv"; then
 			awk -F, -v b=$b -v c=$c '$1 == 1 {p[$2] = $3}
 				$1 == 10000 && $2 ~ /^(tx|rx)$/ {r[$2] = $4}
-				END {printf "%-9s %-18s one tunnel TX %.0f RX %.0f pkt/s; 10,000: TX %s RX %s\n", b, c, p["tx"], p["rx"], r["tx"], r["rx"]}' \
+				END {printf "%-9s %-18s one tunnel TX %.0f RX %.0f pkt/s; 10,000 tunnels over one: TX %s RX %s\n", b, c, p["tx"], p["rx"], r["tx"], r["rx"]}' \
 				"$OUT/spread.$b.$c.csv"
 		else
-			echo "$b $c: not available here"
+			echo "$b $c: failed: $(tail -1 "$OUT/spread.$b.$c.err")"
 		fi
 	done
 done | tee "$OUT/spread_ciphers.txt"

@@ -697,9 +697,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_spread: bad -s, -l, -r or -P\n");
 		return 2;
 	}
-	/* "auto": intel-ipsec-mb where it can be used, as espressod picks */
-	if (autob && !crypto_backend_available(CRYPTO_IPSECMB))
-		backend = CRYPTO_IPSECMB;
+	if (autob) /* as espressod picks */
+		backend = crypto_auto_backend();
 	if (crypto_set_backend(backend) || crypto_thread_init())
 		return 1;
 	fprintf(stderr, "bench_spread: %s, %s\n", crypto_backend_name(backend),

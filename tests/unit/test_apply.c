@@ -644,7 +644,6 @@ Test(apply, restart_only_queues)
 Test(apply, reload_crypto_auto_is_what_runs)
 {
 	struct csys s = SYS;
-	struct cfg run;
 
 	cr_assert_eq(crypto_get_backend(), CRYPTO_OPENSSL);
 	load_a(TA, N(TA)); /* "auto", which chose OpenSSL here */
@@ -652,16 +651,11 @@ Test(apply, reload_crypto_auto_is_what_runs)
 	load_b(&s, TA, N(TA));
 	cr_assert_eq(apply_restart_only(&A, &B, err, sizeof(err)), 0, "%s",
 		     err);
-	/* and back: explicit "openssl" -> "auto", which would pick
-	 * ipsec-mb wherever it can be used */
-	run = A;
-	A = B;
-	B = run;
-	cr_assert_eq(apply_restart_only(&A, &B, err, sizeof(err)),
-		     crypto_backend_available(CRYPTO_IPSECMB) ? 0 : -EINVAL,
+	/* and back: explicit "openssl" running -> "auto", which takes
+	 * ipsec-mb wherever it can be used (and passes its self-test) */
+	cr_assert_eq(apply_restart_only(&B, &A, err, sizeof(err)),
+		     crypto_auto_backend() == CRYPTO_OPENSSL ? 0 : -EINVAL,
 		     "%s", err);
-	B = A;
-	A = run;
 	s.crypto = "ipsec-mb";
 	config_free(&B);
 	b_loaded = false;

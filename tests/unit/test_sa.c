@@ -119,7 +119,9 @@ Test(sa, create_copies_keys_and_wire_params)
 	for (i = 0; i < 36; i++)
 		key[i] = 0xa0 + i;
 	s = mk_spec(SA_OUT, 0x1000, 0, 1, key);
-	s.life = (struct sa_life){ 10, 20, 30, 40, 50, 60 };
+	s.life = (struct sa_life){ .soft_s = 10, .hard_s = 20,
+				   .soft_bytes = 30, .hard_bytes = 40,
+				   .soft_packets = 50, .hard_packets = 60 };
 	s.origin = "config";
 	cr_assert_eq(sa_create(&sa, &s, t, 3), 0);
 	/* the SA holds the tunnel */

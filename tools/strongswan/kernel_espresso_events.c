@@ -50,7 +50,7 @@ static void on_acquire(private_t *this, uint32_t reqid)
 }
 
 /*
- * "expire soft|hard tunnel NAME spi 0xSPI in|out reason time|bytes"
+ * "expire soft|hard tunnel NAME spi 0xSPI in|out reason time|bytes|packets"
  * "mapping tunnel NAME spi 0xSPI in old ADDR:PORT new ADDR:PORT" (an IPv6
  * ADDR in brackets, [ADDR]:PORT; NAT-T
  * peer following: an authenticated ESP-in-UDP packet of the inbound SA

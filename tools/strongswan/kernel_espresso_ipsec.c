@@ -183,9 +183,10 @@ METHOD(kernel_ipsec_t, add_sa, status_t,
  * made charon call this), the model moved with it and there is nothing to
  * send: the same place again is a no-op, so espressod's own following and
  * charon's update never undo each other. espressod's "sa update" moves the
- * remote end of an IPv4 tunnel only: a new local address, or any move of
- * an IPv6 tunnel, is NOT_SUPPORTED (charon then rekeys the CHILD_SA; its
- * tunnel, with the SAs that it still holds, stays where it was).
+ * remote end of a tunnel, IPv4 or IPv6, within its family: a new local
+ * address, or a move to the other family, is NOT_SUPPORTED (charon then
+ * rekeys the CHILD_SA; its tunnel, with the SAs that it still holds, stays
+ * where it was).
  */
 METHOD(kernel_ipsec_t, update_sa, status_t,
 	private_t *this, kernel_ipsec_sa_id_t *id, kernel_ipsec_update_sa_t *d)

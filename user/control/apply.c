@@ -115,10 +115,9 @@ static bool has_route(const struct cfg_tunnel *t, const struct cfg_prefix *p)
 
 /*
  * workers.crypto: does n ask for another backend than the one running?
- * "auto" is a choice made at start-up (main.c crypto_auto): o's, whatever
- * it said, is the running backend; n's "auto" would pick intel-ipsec-mb
- * wherever it can be used. So "auto" -> the backend it chose, or back,
- * changes nothing.
+ * o's setting, whatever it said, is the running backend; n's "auto" is
+ * what auto takes here (crypto_auto_backend, as main.c's start-up). So
+ * "auto" -> the backend it chose, or back, changes nothing.
  */
 static bool crypto_changes(const struct cfg *o, const struct cfg *n)
 {
@@ -127,9 +126,7 @@ static bool crypto_changes(const struct cfg *o, const struct cfg *n)
 	if (want == o->workers.crypto)
 		return false;
 	if (want == CFG_CRYPTO_AUTO)
-		want = crypto_backend_available(CRYPTO_IPSECMB) ?
-			       CRYPTO_OPENSSL :
-			       CRYPTO_IPSECMB;
+		want = crypto_auto_backend();
 	return want != (int)crypto_get_backend();
 }
 

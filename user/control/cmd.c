@@ -348,6 +348,17 @@ static int parse_opts(struct ctx *x, char **argv, int argc,
 	return 0;
 }
 
+/* Was the option called name (one of opts) given, by parse_opts's seen? */
+static bool given(const struct opt *opts, unsigned int seen, const char *name)
+{
+	int i;
+
+	for (i = 0; opts[i].name; i++)
+		if (!strcmp(opts[i].name, name))
+			return seen & 1u << i;
+	return false;
+}
+
 /* ---- verbs: argv holds what follows the command words ---- */
 
 static int parse_show(struct ctx *x, char **argv, int argc, struct cmd *c)
@@ -413,13 +424,12 @@ static int parse_tunnel_add(struct ctx *x, char **argv, int argc,
 	ret = parse_name(x, "name", argv[0], t->name);
 	ret = ret ?: parse_opts(x, argv + 1, argc - 1, tunnel_add_opts, c,
 				&seen);
-	/* 1: remote's index in tunnel_add_opts. P2MP: a hub has no remote;
-	 * its peers do (peer add) */
+	/* P2MP: a hub has no remote; its peers do (peer add) */
 	if (!ret && c->p2mp)
-		return seen & 1u << 1 ?
+		return given(tunnel_add_opts, seen, "remote") ?
 			fail(x, "remote: a p2mp tunnel has none (its peers "
 			     "have: peer add %s NEXTHOP remote ADDR)", t->name) : 0;
-	if (!ret && !(seen & 1u << 1))
+	if (!ret && !given(tunnel_add_opts, seen, "remote"))
 		return missing(x, "remote ADDR");
 	if (!ret && c->remote_family != t->family)
 		ret = fail(x, "remote: an %s address but local is %s: both "
@@ -490,8 +500,9 @@ static int parse_sa_add(struct ctx *x, char **argv, int argc, struct cmd *c)
 	ret = parse_name(x, "tunnel", argv[0], sa->tunnel);
 	ret = ret ?: parse_dir(x, argv[1], sa);
 	ret = ret ?: parse_opts(x, argv + 2, argc - 2, sa_add_opts, c, &seen);
-	/* 8: reqid's index in sa_add_opts; "reqid 0" is no reqid */
-	if (!ret && (sa->reqid > UINT32_MAX || (seen & 1u << 8 && !sa->reqid)))
+	/* "reqid 0" is no reqid */
+	if (!ret && (sa->reqid > UINT32_MAX ||
+		     (given(sa_add_opts, seen, "reqid") && !sa->reqid)))
 		return fail(x, "reqid: %llu is out of range (1..4294967295)",
 			    (unsigned long long)sa->reqid);
 	ret = ret ?: checked(x, "soft-lifetime",

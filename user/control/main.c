@@ -163,14 +163,15 @@ static void neigh_resync(struct espd *d, struct nl_listener *nl)
  * OpenSSL, which always can. */
 static void crypto_auto(void)
 {
-	if (crypto_backend_available(CRYPTO_IPSECMB)) {
-		crypto_set_backend(CRYPTO_OPENSSL);
-	} else if (crypto_set_backend(CRYPTO_IPSECMB)) {
-		/* its self-test failed (logged): OpenSSL instead */
-		log_warn("crypto: ipsec-mb cannot be used here: openssl "
-			 "instead (workers.crypto = \"auto\")");
-		crypto_set_backend(CRYPTO_OPENSSL);
-	}
+	enum crypto_backend b = crypto_auto_backend();
+
+	/* built in and the CPU has what it needs, yet refused: its
+	 * self-test failed */
+	if (b != CRYPTO_IPSECMB && !crypto_backend_available(CRYPTO_IPSECMB))
+		log_warn("crypto: ipsec-mb fails its self-test against "
+			 "OpenSSL here: openssl instead (workers.crypto = "
+			 "\"auto\")");
+	crypto_set_backend(b);
 	log_info("crypto: %s (workers.crypto = \"auto\")",
 		 crypto_backend_name(crypto_get_backend()));
 }

@@ -288,6 +288,27 @@ static int selftest(enum crypto_backend b)
 	return err;
 }
 
+/* selftest's answer, once per backend: the library and the CPU stay */
+static int selftest_once(enum crypto_backend b)
+{
+	static bool done[CRYPTO_IPSECMB + 1];
+	static int err[CRYPTO_IPSECMB + 1];
+
+	if (!done[b]) {
+		err[b] = selftest(b);
+		done[b] = true;
+	}
+	return err[b];
+}
+
+enum crypto_backend crypto_auto_backend(void)
+{
+	return !crypto_backend_available(CRYPTO_IPSECMB) &&
+			       !selftest_once(CRYPTO_IPSECMB) ?
+		       CRYPTO_IPSECMB :
+		       CRYPTO_OPENSSL;
+}
+
 int crypto_set_backend(enum crypto_backend b)
 {
 	int err = crypto_backend_available(b);
@@ -313,7 +334,7 @@ int crypto_set_backend(enum crypto_backend b)
 			strerror(-err));
 		return err;
 	}
-	if (b != CRYPTO_OPENSSL && (err = selftest(b))) {
+	if (b != CRYPTO_OPENSSL && (err = selftest_once(b))) {
 		log_err("crypto: backend %s fails its self-test against "
 			"OpenSSL; use openssl",
 			crypto_backend_name(b));

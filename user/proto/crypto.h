@@ -71,6 +71,10 @@ int crypto_set_backend(enum crypto_backend b);
 enum crypto_backend crypto_get_backend(void);
 /* Whether backend b can be used here, without logging: 0 or as above. */
 int crypto_backend_available(enum crypto_backend b);
+/* What workers.crypto = "auto" takes here: intel-ipsec-mb where it can be
+ * used and passes its self-test (run once, its answer kept), else
+ * OpenSSL. Logs nothing. */
+enum crypto_backend crypto_auto_backend(void);
 /* "openssl" / "ipsec-mb", and back (0 or -EINVAL). */
 const char *crypto_backend_name(enum crypto_backend b);
 int crypto_backend_parse(const char *s, enum crypto_backend *b);
