@@ -230,6 +230,7 @@ for m in json.load(sys.stdin)["map_ids"]:
 
 topo_down() {
 	local f
+	neigh_gc_restore
 	gw_stop a
 	gw_stop b
 	# make check SANITIZE=1: UBSan reports go to the daemons' stderr (their
@@ -242,6 +243,47 @@ topo_down() {
 	ip netns del "$NS_B" 2>/dev/null || true
 	ip netns del "$NS_W" 2>/dev/null || true
 	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+}
+
+# neigh_gc NS DEV ADDR: the kernel's garbage collection deletes ADDR's
+# neighbour entry on DEV in NS ("Deleted ADDR dev DEV ... STALE"), as it
+# does, minutes after it went stale, to an entry nothing in the kernel
+# uses (espresso's packets never pass the kernel's neighbour code) once
+# the kernel's table holds gc_thresh1 (128) entries, all namespaces
+# together. To see it in seconds: the entry made stale (its MAC kept),
+# DEV's gc_stale_time 1 s, and for as long as it takes (20 s at most) the
+# global gc_thresh1 0 and base_reachable_time 1 s (the GC runs every half
+# of it), restored after (and by topo_down). 0 once deleted, else 1.
+NEIGH_GC_SAVED=
+neigh_gc() {
+	local ns=$1 dev=$2 addr=$3 v=ipv4 mac k rc=1
+	[[ $addr == *:* ]] && v=ipv6
+	mac=$(ip -n "$ns" neigh show "$addr" dev "$dev" | grep -o 'lladdr [0-9a-f:]*' | cut -d' ' -f2)
+	[ -n "$mac" ] || return 1
+	NEIGH_GC_SAVED=
+	for k in net.$v.neigh.default.gc_thresh1 net.$v.neigh.default.base_reachable_time_ms; do
+		NEIGH_GC_SAVED="$NEIGH_GC_SAVED $k=$(sysctl -n "$k")"
+	done
+	ip netns exec "$ns" sysctl -qw "net.$v.neigh.$dev.gc_stale_time=1" \
+		"net.$v.neigh.$dev.base_reachable_time_ms=1000"
+	ip -n "$ns" monitor neigh >"$WORK/neigh_gc.mon" 2>&1 &
+	local mon=$!
+	sleep 0.2
+	sysctl -qw "net.$v.neigh.default.gc_thresh1=0" "net.$v.neigh.default.base_reachable_time_ms=1000"
+	ip -n "$ns" neigh change "$addr" dev "$dev" lladdr "$mac" nud stale
+	for _ in $(seq 200); do
+		grep -q "^Deleted $addr dev $dev " "$WORK/neigh_gc.mon" && { rc=0; break; }
+		sleep 0.1
+	done
+	neigh_gc_restore
+	kill "$mon" 2>/dev/null
+	wait "$mon" 2>/dev/null
+	return $rc
+}
+neigh_gc_restore() {
+	# shellcheck disable=SC2086
+	[ -z "$NEIGH_GC_SAVED" ] || sysctl -qw $NEIGH_GC_SAVED
+	NEIGH_GC_SAVED=
 }
 
 # now: the time in seconds (fractional); elapsed T0 T1: T1 - T0

@@ -484,6 +484,23 @@ lost_round delete 02:00:5e:00:b0:02
 grep "neighbour table read again" "$WORK/gw-b.log" | tail -1 | grep -Eq "; [1-9][0-9]* neighbour" ||
 	fail "gw-b asked for no neighbour again after its entry was deleted: $(grep "neighbour table read again" "$WORK/gw-b.log")"
 
+say "4c. the kernel's GC deletes host B's entry on gw-b: gw-b keeps its MAC"
+# espresso's frames to LAN hosts never pass the kernel's neighbour code:
+# their entries go stale and are garbage-collected (lib.sh neigh_gc makes
+# it happen in seconds); gw-b keeps the MAC while the kernel resolves the
+# host again, so no frame waits
+ip netns exec "$NS_HA" ping -q -c 2 -i 0.2 -W 1 10.2.0.2 >/dev/null || fail "ping host A -> host B before 4c"
+h0=$(drop_b lan_held)
+neigh_gc "$NS_B" l0 10.2.0.2 || fail "the kernel did not delete host B's entry: $(cat "$WORK/neigh_gc.mon")"
+ip netns exec "$NS_HA" ping -q -c 20 -i 0.02 -W 1 10.2.0.2 >/dev/null ||
+	fail "ping host A -> host B after the kernel deleted its entry"
+[ "$(drop_b lan_held)" = "$h0" ] || fail "gw-b held $(( $(drop_b lan_held) - h0 )) frame(s) for the MAC it had"
+for _ in $(seq 30); do
+	ip -n "$NS_B" neigh show 10.2.0.2 dev l0 | grep -q lladdr && break
+	sleep 0.1
+done
+ip -n "$NS_B" neigh show 10.2.0.2 dev l0 | grep -q lladdr || fail "gw-b's kernel did not resolve host B again"
+
 say "5. restart after SIGKILL, and a clean stop"
 # the policies added through espressoctl are kept in the state directory
 pol_a=$(ctl a show policies)

@@ -316,10 +316,16 @@ Test(live, nexthop_shared_between_tunnels)
 	cr_assert_null(na->next, "one object per gateway in the list");
 
 	/* one neighbour update: both tunnels see the MAC, c does not */
+	cr_assert_not(neigh_has_mac(&L, AF_INET, 7, &gw));
 	neigh_update(&L, 7, gw, mac);
 	cr_assert(tunnel_nh_mac(a, got) && !memcmp(got, mac, 6));
 	cr_assert(tunnel_nh_mac(b, got) && !memcmp(got, mac, 6));
 	cr_assert_not(tunnel_nh_mac(c, got));
+	/* what a deleted kernel entry asks (main.c): is it a next hop's? */
+	cr_assert(neigh_has_mac(&L, AF_INET, 7, &gw));
+	cr_assert_not(neigh_has_mac(&L, AF_INET, 8, &gw), "another interface");
+	cr_assert_not(neigh_has_mac(&L, AF_INET, 7, &other), "no MAC yet");
+	cr_assert_not(neigh_has_mac(&L, AF_INET6, 7, &gw), "another family");
 
 	/* a goes, after a worker that holds the old version is done */
 	epoch_online(&L.epoch, 0);

@@ -320,6 +320,27 @@ void lan_on_neigh(struct espd *d, int ifindex, struct in_addr ip,
 	}
 }
 
+bool lan_has_mac(const struct espd *d, int family, int ifindex,
+		 const void *addr)
+{
+	uint8_t mac[6];
+	uint32_t ip4;
+	int l;
+
+	memcpy(&ip4, addr, 4);
+	for (l = 0; l < d->env.nlans; l++) {
+		const struct lan_env *le = &d->env.lans[l];
+
+		if (le->ifindex != ifindex)
+			continue;
+		if (family == AF_INET6 ? le->neigh6 &&
+					      lan_neigh6_mac(le->neigh6, addr, mac)
+				       : le->neigh && lan_neigh_mac(le->neigh, ip4, mac))
+			return true;
+	}
+	return false;
+}
+
 void lan_sync_begin(struct espd *d)
 {
 	int l;

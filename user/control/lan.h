@@ -32,6 +32,10 @@ void lan_on_neigh6(struct espd *d, int ifindex, const struct in6_addr *ip,
  * lan_neigh_sweep), each LAN host still known but no longer listed is
  * resolved again; returns how many. */
 void lan_sync_begin(struct espd *d);
+/* Does a LAN host (family, ifindex, addr: a struct in_addr or in6_addr)
+ * have a MAC in its LAN's cache? */
+bool lan_has_mac(const struct espd *d, int family, int ifindex,
+		 const void *addr);
 int lan_sweep(struct espd *d);
 /* After the workers are gone. */
 void lan_free(struct espd *d);

@@ -110,11 +110,32 @@ static int uplink_queues(const char *ifname)
 	return n;
 }
 
+/*
+ * A deleted kernel entry (nl_neigh_deleted). The kernel's GC removes stale
+ * entries that nothing uses, once its table holds gc_thresh1 (128) of them
+ * all namespaces together, and espresso's packets never pass the kernel's
+ * neighbour code: a next hop or LAN host that carries traffic all day goes
+ * stale and is deleted about a minute later. What has its MAC keeps it,
+ * and the kernel resolves it again (ARP, neighbour solicitation): its
+ * answer, or its failure, comes back as an event. Nothing waits.
+ */
+static void on_neigh_deleted(struct espd *d, int family, int ifindex,
+			     const void *addr)
+{
+	if (neigh_has_mac(&d->live, family, ifindex, addr) ||
+	    lan_has_mac(d, family, ifindex, addr))
+		nl_neigh_resolve(family, ifindex, addr);
+}
+
 static void on_neigh(void *arg, int ifindex, struct in_addr ip,
 		     const uint8_t *mac)
 {
 	struct espd *d = arg;
 
+	if (mac == nl_neigh_deleted) {
+		on_neigh_deleted(d, AF_INET, ifindex, &ip);
+		return;
+	}
 	neigh_update(&d->live, ifindex, ip, mac);
 	lan_on_neigh(d, ifindex, ip, mac);
 }
@@ -124,6 +145,10 @@ static void on_neigh6(void *arg, int ifindex, const struct in6_addr *ip,
 {
 	struct espd *d = arg;
 
+	if (mac == nl_neigh_deleted) {
+		on_neigh_deleted(d, AF_INET6, ifindex, ip);
+		return;
+	}
 	neigh_update6(&d->live, ifindex, ip, mac);
 	lan_on_neigh6(d, ifindex, ip, mac);
 }

@@ -169,6 +169,21 @@ void neigh_sync_begin(struct live *l)
 	l->neigh_gen++;
 }
 
+bool neigh_has_mac(const struct live *l, int family, int ifindex,
+		   const void *addr)
+{
+	const struct nexthop *nh;
+
+	for (nh = l->nhs; nh; nh = nh->next)
+		if (nh->family == family && nh->ifindex == ifindex &&
+		    !memcmp(family == AF_INET6 ? (const void *)&nh->ip6
+					       : (const void *)&nh->ip,
+			    addr, family == AF_INET6 ? 16 : 4) &&
+		    (atomic_load(&nh->mac) & NH_MAC_VALID))
+			return true;
+	return false;
+}
+
 int neigh_sweep(struct live *l, neigh_ask_fn ask, void *arg)
 {
 	struct nexthop *nh;

@@ -38,6 +38,11 @@ void neigh_recheck_all(struct live *l);
 typedef void (*neigh_ask_fn)(void *arg, int family, int ifindex,
 			     const void *addr);
 void neigh_sync_begin(struct live *l);
+/* Does a next hop (family, ifindex, addr: a struct in_addr or in6_addr)
+ * have a MAC? (A deleted kernel entry: then it keeps it while the kernel
+ * resolves it again.) */
+bool neigh_has_mac(const struct live *l, int family, int ifindex,
+		   const void *addr);
 int neigh_sweep(struct live *l, neigh_ask_fn ask, void *arg);
 /* A neighbour table change from the kernel (mac NULL: gone). */
 void neigh_update(struct live *l, int ifindex, struct in_addr ip,

@@ -893,23 +893,41 @@ struct neigh_ev {
 	const struct nl_listener *l;
 };
 
+const uint8_t nl_neigh_deleted[6];
+
+bool nl_neigh_event(uint16_t type, uint16_t state, const uint8_t *mac,
+		    const uint8_t **out)
+{
+	if (state & (NUD_FAILED | NUD_INCOMPLETE))
+		*out = NULL;
+	else if (type == RTM_DELNEIGH)
+		*out = nl_neigh_deleted;
+	else if (type == RTM_NEWNEIGH && (state & NUD_USABLE) && mac)
+		*out = mac;
+	else
+		return false;
+	return true;
+}
+
 static void neigh_ev6(const struct neigh_ev *ev, uint16_t type,
 		      const struct neigh_info *ni)
 {
 	const struct nl_listener *l = ev->l;
 
-	if (!l || !l->cb6 || !ni->have_dst6 || (ni->flags & NTF_PROXY))
+	const uint8_t *mac;
+
+	if (!l || !l->cb6 || !ni->have_dst6 || (ni->flags & NTF_PROXY) ||
+	    !nl_neigh_event(type, ni->state, ni->have_mac ? ni->mac : NULL,
+			    &mac))
 		return;
-	if (type == RTM_DELNEIGH || (ni->state & (NUD_FAILED | NUD_INCOMPLETE)))
-		l->cb6(l->arg6, ni->ifindex, &ni->dst6, NULL);
-	else if ((ni->state & NUD_USABLE) && ni->have_mac)
-		l->cb6(l->arg6, ni->ifindex, &ni->dst6, ni->mac);
+	l->cb6(l->arg6, ni->ifindex, &ni->dst6, mac);
 }
 
 static int neigh_ev_cb(const struct nlmsghdr *nlh, void *arg)
 {
 	struct neigh_ev *ev = arg;
 	struct neigh_info ni;
+	const uint8_t *mac;
 
 	if (nlh->nlmsg_type != RTM_NEWNEIGH && nlh->nlmsg_type != RTM_DELNEIGH)
 		return MNL_CB_OK;
@@ -922,11 +940,9 @@ static int neigh_ev_cb(const struct nlmsghdr *nlh, void *arg)
 	if (ni.family != AF_INET || !ni.have_dst || (ni.flags & NTF_PROXY))
 		return MNL_CB_OK;
 
-	if (nlh->nlmsg_type == RTM_DELNEIGH ||
-	    (ni.state & (NUD_FAILED | NUD_INCOMPLETE)))
-		ev->cb(ev->arg, ni.ifindex, ni.dst, NULL);
-	else if ((ni.state & NUD_USABLE) && ni.have_mac)
-		ev->cb(ev->arg, ni.ifindex, ni.dst, ni.mac);
+	if (nl_neigh_event(nlh->nlmsg_type, ni.state,
+			   ni.have_mac ? ni.mac : NULL, &mac))
+		ev->cb(ev->arg, ni.ifindex, ni.dst, mac);
 	return MNL_CB_OK;
 }
 

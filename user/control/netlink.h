@@ -59,10 +59,22 @@ int nl_neigh_resolve4(int ifindex, struct in_addr nexthop);
 /*
  * Neighbour listener: a socket subscribed to RTNLGRP_NEIGH. nl_neigh_listen
  * returns the fd to poll (non-blocking); nl_neigh_read reads what is pending
- * and calls cb for each IPv4 neighbour that got a usable MAC (mac != NULL)
- * or lost it (mac == NULL).
+ * and calls cb for each IPv4 neighbour that got a usable MAC, failed (mac
+ * NULL: unreachable, or being resolved) or was deleted (mac ==
+ * nl_neigh_deleted: the kernel's GC of a stale entry, ip neigh del, a
+ * flush; the MAC it had may well be right still).
  */
 struct nl_listener;
+extern const uint8_t nl_neigh_deleted[6];
+/*
+ * What a neighbour message (type RTM_NEWNEIGH or RTM_DELNEIGH, its NUD_
+ * state, its MAC or NULL) tells the callbacks: *out a usable MAC, NULL
+ * (failed, or being resolved: an `ip neigh del` fails the entry first) or
+ * nl_neigh_deleted (deleted otherwise: the kernel's garbage collection of
+ * a stale entry). false: nothing (no MAC yet, a NUD_NONE entry).
+ */
+bool nl_neigh_event(uint16_t type, uint16_t state, const uint8_t *mac,
+		    const uint8_t **out);
 typedef void (*nl_neigh6_cb)(void *arg, int ifindex, const struct in6_addr *ip,
 			     const uint8_t *mac);
 struct nl_listener *nl_neigh_listen(void);
