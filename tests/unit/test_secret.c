@@ -71,16 +71,21 @@ static bool has_flag(const char *flags, const char *flag)
 
 Test(secret, zeroed_aligned_and_wiped_on_free)
 {
-	uint8_t *p = secret_alloc(36), *q;
-	struct secret_stats st;
+	struct secret_stats st0, st;
+	uint8_t *p, *q;
 
+	secret_get_stats(&st0);
+	p = secret_alloc(36);
 	cr_assert_not_null(p);
 	cr_assert_eq((uintptr_t)p % 64, 0u, "a 36-byte slot is 64-aligned");
 	cr_assert(all_zero(p, 64));
 	memset(p, 0xa5, 64);
 	secret_get_stats(&st);
-	cr_assert_geq(st.slots_used, 1u);
+	cr_assert_eq(st.slots_used, st0.slots_used + 1);
+	cr_assert_eq(st.bytes_used, st0.bytes_used + 64, "a 64-byte slot");
 	secret_free(p, 36);
+	secret_get_stats(&st);
+	cr_assert_eq(st.bytes_used, st0.bytes_used);
 	/* still mapped (the pool keeps its chunks): the bytes are gone */
 	cr_assert(all_zero(p, 64), "the whole slot is wiped on free");
 	q = secret_alloc(40); /* the same class: the slot comes back */

@@ -113,17 +113,21 @@ void *secret_alloc(size_t size)
 	}
 	pthread_mutex_lock(&lock);
 	if (size > SECRET_SLOT_MAX) {
-		p = map_secret(page_round(size), false);
+		size = page_round(size);
+		p = map_secret(size, false);
 		goto out;
 	}
 	c = class_of(size);
 	k = &classes[c];
+	size = (size_t)SECRET_SLOT_MIN << c;
 	if (!k->nfree && grow(k, c))
 		goto out;
 	p = k->free[--k->nfree]; /* zero: fresh, or wiped when freed */
 out:
-	if (p)
+	if (p) {
 		stats.slots_used++;
+		stats.bytes_used += size;
+	}
 	pthread_mutex_unlock(&lock);
 	if (!p)
 		errno = ENOMEM;
@@ -143,14 +147,17 @@ void secret_free(void *p, size_t size)
 		pthread_mutex_lock(&lock);
 		stats.bytes_mapped -= size;
 		stats.slots_used--;
+		stats.bytes_used -= size;
 		pthread_mutex_unlock(&lock);
 		return;
 	}
 	k = &classes[class_of(size ? size : 1)];
-	explicit_bzero(p, (size_t)SECRET_SLOT_MIN << class_of(size ? size : 1));
+	size = (size_t)SECRET_SLOT_MIN << class_of(size ? size : 1);
+	explicit_bzero(p, size);
 	pthread_mutex_lock(&lock);
 	k->free[k->nfree++] = p; /* cap counts every slot: always room */
 	stats.slots_used--;
+	stats.bytes_used -= size;
 	pthread_mutex_unlock(&lock);
 }
 

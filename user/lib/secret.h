@@ -34,6 +34,7 @@ void secret_free(void *p, size_t size);
 struct secret_stats {
 	size_t bytes_mapped;  /* chunks and large mappings */
 	size_t slots_used;    /* allocations outstanding */
+	size_t bytes_used;    /* what they take: their slots, or pages */
 	bool lock_failed;     /* mlock refused some of it (warned once) */
 };
 void secret_get_stats(struct secret_stats *st);
