@@ -325,3 +325,110 @@ Test(rxcheck, outer_addresses_follow_an_update)
 	outer(moved, LOCAL + 7, 1, 0);
 	rig_worker_down(&rig);
 }
+
+/*
+ * The look-ahead across bursts (core/prefetch.h rx_ahead) reads the next
+ * burst's descriptors, metadata and SAs while this one is written out:
+ * hints only. With more than a burst on the RX ring -- frames whose
+ * metadata names no slot or the slot of another SPI, and a route deleted
+ * between two bursts, after the next burst was looked at under the old
+ * table version -- every frame is decided exactly as without it.
+ */
+#define AHEAD_FRAMES 150
+
+struct ahead_run {
+	uint32_t src[AHEAD_FRAMES]; /* the inner sources delivered, in order */
+	unsigned int ndelivered;
+	uint64_t drops[DROP_MAX];
+};
+
+/* the metadata of the frame injected last */
+static struct espresso_meta *last_meta(void)
+{
+	const struct xdp_desc *d = (const struct xdp_desc *)rig.f.rx.descs +
+				   ((rig.f.rx.prod - 1) & rig.f.rx.mask);
+
+	return (struct espresso_meta *)(xsk_port_frame(&rig.w.port, d->addr) -
+					sizeof(struct espresso_meta));
+}
+
+static void ahead_collect(struct ahead_run *run)
+{
+	uint8_t buf[256];
+	uint32_t a;
+
+	while (recv(rig.sp[0], buf, sizeof(buf), 0) > 0) {
+		cr_assert_lt(run->ndelivered, AHEAD_FRAMES);
+		memcpy(&a, buf + 12, 4);
+		run->src[run->ndelivered++] = ntohl(a);
+	}
+}
+
+static void ahead_run(bool ahead, struct ahead_run *run)
+{
+	char src[32];
+	int i;
+
+	rig_up();
+	rig.env.no_rx_ahead = !ahead;
+	memset(run, 0, sizeof(*run));
+	for (i = 0; i < AHEAD_FRAMES; i++) {
+		if (i % 5 == 0) { /* t1's: its route goes after a burst */
+			snprintf(src, sizeof(src), "10.1.5.%d", i);
+			inject(1, src);
+			continue;
+		}
+		snprintf(src, sizeof(src), "10.1.1.%d", i);
+		inject(0, src);
+		if (i % 7 == 3)
+			last_meta()->sa_index = 999; /* no such slot */
+		else if (i % 11 == 4)
+			last_meta()->spi = 0x2001; /* t1's SPI, t0's slot */
+	}
+	cr_assert_eq(rx_burst(&rig.w), 64);
+	/* the next burst was looked at (or not) */
+	cr_assert_eq(rig.w.ahead_n, ahead ? 64u : 0u);
+	ahead_collect(run);
+	route("10.1.5.0/24", NULL, false); /* t1's sources: t0's now */
+	commit();
+	cr_assert_eq(rx_burst(&rig.w), 64);
+	ahead_collect(run);
+	cr_assert_eq(rx_burst(&rig.w), AHEAD_FRAMES - 128);
+	ahead_collect(run);
+	cr_assert_eq(rx_burst(&rig.w), 0);
+	memcpy(run->drops, rig.w.st.drops, sizeof(run->drops));
+	rig_worker_down(&rig);
+}
+
+Test(rxcheck, look_ahead_decides_nothing)
+{
+	static struct ahead_run with, without;
+	unsigned int i, want = 0, no_sa = 0, inner = 0;
+
+	ahead_run(true, &with);
+	ahead_run(false, &without);
+	/* delivered: t0's frames with sound metadata, t1's of the first
+	 * burst; t0's others dropped as rx_no_sa (the slot is trusted only
+	 * for its own SPI, never looked up again), t1's later ones as
+	 * rx_inner_src */
+	for (i = 0; i < AHEAD_FRAMES; i++) {
+		if (i % 5 == 0 && i >= 64)
+			inner++;
+		else if (i % 5 && (i % 7 == 3 || i % 11 == 4))
+			no_sa++;
+		else
+			want++;
+	}
+	cr_assert_eq(with.ndelivered, want, "with look-ahead: %u delivered, "
+		     "want %u", with.ndelivered, want);
+	cr_assert_eq(without.ndelivered, want);
+	cr_assert_eq(memcmp(with.src, without.src, sizeof(with.src)), 0,
+		     "the same packets in the same order");
+	cr_assert_eq(memcmp(with.drops, without.drops, sizeof(with.drops)), 0,
+		     "the same drops");
+	cr_assert_eq(with.drops[DROP_rx_no_sa], no_sa, "rx_no_sa: %llu, want %u",
+		     (unsigned long long)with.drops[DROP_rx_no_sa], no_sa);
+	cr_assert_eq(with.drops[DROP_rx_inner_src], inner,
+		     "rx_inner_src: %llu, want %u",
+		     (unsigned long long)with.drops[DROP_rx_inner_src], inner);
+}
