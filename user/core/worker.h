@@ -124,7 +124,9 @@ struct worker_env {
 	struct spsc_ring *hand;  /* [s * nworkers + d]: s hands frames to d */
 	struct spsc_ring *back;  /* [d * nworkers + s]: d gives them back */
 	bool busy_poll;
-	bool no_rx_ahead; /* bench_spread -A: no look-ahead (prefetch.h) */
+	/* the RX look-ahead (core/prefetch.h): 0 with many SAs, 1 always,
+	 * -1 never (tests; bench_spread -A) */
+	int rx_ahead;
 	uint8_t uplink_mac[6];
 	int uplink_mtu;
 	int batch;
