@@ -308,7 +308,7 @@ static void gw_start(struct gw *g, bool a)
 	g->env.nworkers = 1;
 	g->env.uplink_mtu = MTU;
 	g->env.batch = BURST;
-	g->env.rx_ahead = no_ahead ? -1 : 0;
+	g->env.no_rx_ahead = no_ahead;
 	g->env.offload = false;
 	g->env.mss_clamp = true;
 	g->env.stop = &g->stop;

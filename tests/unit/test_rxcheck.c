@@ -370,7 +370,7 @@ static void ahead_run(bool ahead, struct ahead_run *run)
 	int i;
 
 	rig_up();
-	rig.env.rx_ahead = ahead ? 1 : -1; /* 2 SAs: not on its own */
+	rig.env.no_rx_ahead = !ahead;
 	memset(run, 0, sizeof(*run));
 	for (i = 0; i < AHEAD_FRAMES; i++) {
 		if (i % 5 == 0) { /* t1's: its route goes after a burst */

@@ -145,9 +145,6 @@ void rx_ahead_start(struct worker *w, struct rx_ahead *a)
 	}
 }
 
-/* The ciphertext length whose key lines the look-ahead fetches. */
-#define RX_AHEAD_CT_MAX 128
-
 /* Ahead, link 1: the packet's slot in the table. */
 static void rx_ahead_slot(struct worker *w, struct rx_ahead *a, uint32_t i)
 {
@@ -180,16 +177,7 @@ static void rx_ahead_rest(struct worker *w, struct rx_ahead *a, uint32_t i)
 	if (!sa || sa->spi != m->spi)
 		return;
 	rx_pf_sa_rest(w, sa, a->data[i], a->len[i], m);
-	/* the key lines any packet reads; a long one's further hash key
-	 * powers are left to rx_prefetch_crypto's pass, one tight loop
-	 * (spread over the writes they cost more) */
-	if (w->id < sa->nworkers) {
-		size_t ct = esp_ct_len(a->len[i] > m->esp_off ?
-					       a->len[i] - m->esp_off : 0);
-
-		crypto_aead_prefetch(&sa->pw[w->id].aead,
-				     ct < RX_AHEAD_CT_MAX ? ct : RX_AHEAD_CT_MAX);
-	}
+	rx_pf_ctx(w, sa, a->len[i], m);
 }
 
 /* Each link RX_AHEAD_LAG steps behind the one before it. */

@@ -35,9 +35,6 @@ struct sa;
  * SAs are the table version w->tb's, alive until the worker's quiescent
  * point. Hints only.
  */
-/* Inbound SA slots below which rx_burst does not look ahead. */
-#define RX_AHEAD_MIN_SAS 256
-
 struct rx_ahead {
 	uint32_t idx, n;
 	uint32_t done[3]; /* packets past each link */

@@ -450,15 +450,6 @@ static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n,
 	w->cur_vrf = 0;
 }
 
-/* Whether to look ahead (core/prefetch.h): not with few SAs, whose state
- * stays in cache (the look-ahead's own steps would cost more than the
- * prefetch pass it saves: 2.6 % of one tunnel's rate, bench_spread) */
-static bool rx_ahead_worth(const struct worker *w)
-{
-	return w->env->rx_ahead ? w->env->rx_ahead > 0
-				: w->tb->nsa > RX_AHEAD_MIN_SAS;
-}
-
 unsigned int rx_burst(struct worker *w)
 {
 	struct xsk_port *port = &w->port;
@@ -502,7 +493,7 @@ unsigned int rx_burst(struct worker *w)
 	pass_mark(w, PASS_RX_PREPARE, &t);
 	if (w->kick_mask)
 		worker_kick_peers(w);
-	rx_finish(w, pkts, n, rx_ahead_worth(w) ? &ah : NULL);
+	rx_finish(w, pkts, n, w->env->no_rx_ahead ? NULL : &ah);
 	if (__builtin_expect(w->tap != NULL, 0))
 		tap_rx_burst(w, pkts, n);
 	for (i = 0; i < n; i++)

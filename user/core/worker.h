@@ -124,9 +124,7 @@ struct worker_env {
 	struct spsc_ring *hand;  /* [s * nworkers + d]: s hands frames to d */
 	struct spsc_ring *back;  /* [d * nworkers + s]: d gives them back */
 	bool busy_poll;
-	/* the RX look-ahead (core/prefetch.h): 0 with many SAs, 1 always,
-	 * -1 never (tests; bench_spread -A) */
-	int rx_ahead;
+	bool no_rx_ahead; /* bench_spread -A: no look-ahead (prefetch.h) */
 	uint8_t uplink_mac[6];
 	int uplink_mtu;
 	int batch;
