@@ -43,7 +43,7 @@
  * N = 1; then memory: bytes per tunnel (SA pair, its contexts and
  * counters, routes) from mallinfo2 while building A at each N.
  *   bench_spread [-b auto|openssl|ipsec-mb] [-c CIPHER] [-s SECS] [-l LEN]
- *                [-r REPS] [-n N,N,...] [-t DIR] [-A] [-p] [-P MB] [--csv]
+ *                [-r REPS] [-n N,N,...] [-t DIR] [-p] [-P MB] [--csv]
  * -b: the crypto backend; auto (the default, as espressod's) takes
  * intel-ipsec-mb wherever it can be used. -c: the tunnels' cipher, as
  * the config names it (aes-gcm-256 unless told; aes-gcm-128,
@@ -51,9 +51,6 @@
  * -t DIR: B's inbound SAs keep their exact tops in a tops file under DIR
  * (control/topmap.h), as the daemon's persisted SAs do: the cost of that
  * store per packet.
- * -A: without the RX look-ahead across bursts (core/prefetch.h
- * rx_ahead), to measure what it brings. The harness always puts the next
- * burst on B's RX ring before timing one, as a loaded port has it.
  * -p: where the time goes, pass by pass (core/worker.h enum worker_pass):
  * ns per packet in each pass of A's tx_burst and B's rx_burst over the
  * timed runs, and what each costs more than with the first N.
@@ -98,7 +95,6 @@
 #define KEY_LEN 36     /* the longest: a 32-byte key + salt */
 
 static enum cfg_cipher cipher = CIPHER_AES_GCM_256; /* -c */
-static bool no_ahead; /* -A */
 #define FILL 1024
 
 static char err[512];
@@ -308,7 +304,6 @@ static void gw_start(struct gw *g, bool a)
 	g->env.nworkers = 1;
 	g->env.uplink_mtu = MTU;
 	g->env.batch = BURST;
-	g->env.no_rx_ahead = no_ahead;
 	g->env.offload = false;
 	g->env.mss_clamp = true;
 	g->env.stop = &g->stop;
@@ -484,18 +479,12 @@ static void run(struct gw *a, struct gw *b, uint64_t npkts, size_t len,
 		a->w.st.tx_completed += xsk_port_complete(&a->w.port);
 		if (wi->n != np)
 			die("frames on the wire", -EIO);
-		/* B: the wire, burst by burst, the next one already on the
-		 * RX ring as under load (core/prefetch.h rx_ahead) */
-		b->w.tb = live_tables(&b->l);
-		inject_rx(b, wi, 0, np < BURST ? np : BURST);
+		/* B: the wire, burst by burst */
 		for (i = 0; i < np; i += BURST) {
 			unsigned int nb = np - i < BURST ? np - i : BURST;
 			double t0;
 
-			if (i + BURST < np)
-				inject_rx(b, wi, i + BURST,
-					  np - i - BURST < BURST ?
-						  np - i - BURST : BURST);
+			inject_rx(b, wi, i, nb);
 			b->w.tb = live_tables(&b->l);
 			t0 = now_ns();
 			b->w.now_ms = worker_now_ms();
@@ -696,8 +685,6 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "-t") && i + 1 < argc)
 			tops = argv[++i];
-		else if (!strcmp(argv[i], "-A"))
-			no_ahead = true;
 		else if (!strcmp(argv[i], "-p"))
 			passes = true;
 		else if (!strcmp(argv[i], "-P") && i + 1 < argc)
@@ -706,7 +693,7 @@ int main(int argc, char **argv)
 			csv = true;
 		else {
 			fprintf(stderr, "usage: bench_spread [-b BACKEND] [-c CIPHER] [-s SECS] [-l LEN] "
-				"[-r REPS] [-n N,N,...] [-t DIR] [-A] [-p] [-P MB] [--csv]\n");
+				"[-r REPS] [-n N,N,...] [-t DIR] [-p] [-P MB] [--csv]\n");
 			return 2;
 		}
 	}

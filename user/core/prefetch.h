@@ -14,38 +14,9 @@
 
 #include <stdint.h>
 
-#include "core/worker.h"
-
+struct worker;
 struct pkt;
 struct tunnel;
-struct sa;
-
-/*
- * The next burst, looked at while this one's packets are written to the
- * tun (rx_finish's last pass: a syscall each, time in which the memory
- * answers). Under load the RX ring already holds it: rx_ahead_start
- * peeks at its descriptors (taking none) and prefetches the frames; then,
- * one call per packet written, rx_ahead_step walks the chain rx_prefetch
- * walks (slot, SA, what the SA points at and the cipher context) for q
- * more of the next burst's packets, each link a few calls behind the one
- * before, so that a syscall's worth of misses is in flight at a time
- * (all at once, they would stall the writes: the line fill buffers are
- * few); rx_ahead_finish does what is left. The next rx_burst's prefetch
- * pass then finds the lines in cache. Nothing is kept past rx_burst: the
- * SAs are the table version w->tb's, alive until the worker's quiescent
- * point. Hints only.
- */
-struct rx_ahead {
-	uint32_t idx, n;
-	uint32_t done[3]; /* packets past each link */
-	uint32_t len[WORKER_BATCH_MAX];
-	const uint8_t *data[WORKER_BATCH_MAX];
-	struct sa *sa[WORKER_BATCH_MAX];
-};
-
-void rx_ahead_start(struct worker *w, struct rx_ahead *a);
-void rx_ahead_step(struct worker *w, struct rx_ahead *a, uint32_t q);
-void rx_ahead_finish(struct worker *w, struct rx_ahead *a);
 
 /* RX, before pass 1: the slots the metadata names, their SAs, then the
  * SAs' tunnels, wire parameters, counters and replay slots. */

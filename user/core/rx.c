@@ -405,13 +405,11 @@ inner_src_ok:
 		drop_rx(w, p, DROP_rx_tun_write);
 }
 
-/* Passes 2 and 3 over a burst whose pass 1 is done; ah: the next burst
- * to look at meanwhile (core/prefetch.h), or NULL. */
-static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n,
-		      struct rx_ahead *ah)
+/* Passes 2 and 3 over a burst whose pass 1 is done. */
+static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n)
 {
 	uint64_t t = pass_clock(w);
-	uint32_t i, q = 0;
+	uint32_t i;
 
 	rx_prefetch_crypto(w, pkts, n);
 	for (i = 0; i < n; i++) {
@@ -426,22 +424,9 @@ static void rx_finish(struct worker *w, struct pkt *pkts, uint32_t n,
 	pass_mark(w, PASS_RX_CRYPTO, &t);
 	rx_prefetch_inner(w, pkts, n);
 	pass_mark(w, PASS_RX_INNER, &t);
-	if (ah) {
-		rx_ahead_start(w, ah);
-		q = (ah->n + n - 1) / n; /* the next burst's packets per write */
-	}
-	for (i = 0; i < n; i++) {
-		if (ah && ah->n)
-			rx_ahead_step(w, ah, q);
+	for (i = 0; i < n; i++)
 		if (!pkts[i].drop)
 			rx_post(w, &pkts[i]);
-	}
-	if (ah && ah->n) {
-		rx_ahead_finish(w, ah);
-		w->ahead_idx = ah->idx;
-		w->ahead_n = ah->n;
-		w->ahead_tb = w->tb;
-	}
 	/* GRO points into the frames: write before giving them back */
 	if (gro_flush(&w->gro, worker_tun_write, w))
 		w->st.drops[DROP_rx_tun_write]++;
@@ -454,8 +439,7 @@ unsigned int rx_burst(struct worker *w)
 {
 	struct xsk_port *port = &w->port;
 	struct pkt pkts[WORKER_BATCH_MAX];
-	struct rx_ahead ah;
-	uint32_t idx, n, i, warm;
+	uint32_t idx, n, i;
 	uint64_t t;
 
 	n = xsk_ring_cons__peek(&port->rx, w->env->batch, &idx);
@@ -482,18 +466,14 @@ unsigned int rx_burst(struct worker *w)
 	xsk_ring_cons__release(&port->rx, n);
 
 	t = pass_clock(w);
-	/* the part of the burst the last one looked ahead at is warm */
-	warm = w->ahead_n && idx == w->ahead_idx && w->ahead_tb == w->tb ?
-		       (n < w->ahead_n ? n : w->ahead_n) : 0;
-	w->ahead_n = 0;
-	rx_prefetch(w, pkts + warm, n - warm);
+	rx_prefetch(w, pkts, n);
 	pass_mark(w, PASS_RX_PREFETCH, &t);
 	for (i = 0; i < n; i++)
 		rx_prepare(w, &pkts[i]);
 	pass_mark(w, PASS_RX_PREPARE, &t);
 	if (w->kick_mask)
 		worker_kick_peers(w);
-	rx_finish(w, pkts, n, w->env->no_rx_ahead ? NULL : &ah);
+	rx_finish(w, pkts, n);
 	if (__builtin_expect(w->tap != NULL, 0))
 		tap_rx_burst(w, pkts, n);
 	for (i = 0; i < n; i++)
@@ -538,7 +518,7 @@ unsigned int rx_handoff_burst(struct worker *w)
 		if (!n)
 			continue;
 		w->st.handoff_in += n;
-		rx_finish(w, pkts, n, NULL);
+		rx_finish(w, pkts, n);
 		if (__builtin_expect(w->tap != NULL, 0))
 			tap_rx_burst(w, pkts, n);
 		/* back to their owner: the return ring cannot be full */

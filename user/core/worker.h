@@ -124,7 +124,6 @@ struct worker_env {
 	struct spsc_ring *hand;  /* [s * nworkers + d]: s hands frames to d */
 	struct spsc_ring *back;  /* [d * nworkers + s]: d gives them back */
 	bool busy_poll;
-	bool no_rx_ahead; /* bench_spread -A: no look-ahead (prefetch.h) */
 	uint8_t uplink_mac[6];
 	int uplink_mtu;
 	int batch;
@@ -183,11 +182,6 @@ struct worker {
 	uint16_t ip_id;
 	uint32_t handoff_out[ESPRESSO_MAX_QUEUES]; /* frames lent to each owner */
 	uint64_t kick_mask;   /* workers to wake after this burst */
-	/* the RX ring's entries the last burst looked ahead at (core/
-	 * prefetch.h rx_ahead), under table version ahead_tb: the next
-	 * burst skips their prefetch pass. A hint: never dereferenced. */
-	uint32_t ahead_idx, ahead_n;
-	const void *ahead_tb;
 	int evfd;             /* eventfd: another worker has work for us */
 	struct held_pkt hold[WORKER_HOLD_MAX];
 	unsigned int nhold;

@@ -95,8 +95,8 @@ int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
 		free(sa);
 		return -ENOMEM;
 	}
-	wire = sa->wire0 = sa_wire0_at(sa);
-	sa->pw = sa_pw_at(sa, 0);
+	wire = sa->wire0 = (struct esp_sa_params *)((char *)sa + off_wire);
+	sa->pw = (struct sa_worker *)((char *)sa + off_pw);
 	*wire = s->wire;
 	atomic_init(&sa->wire, wire);
 	sa->spi = s->spi;

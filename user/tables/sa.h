@@ -180,22 +180,6 @@ static inline const void *sa_line0(const struct sa *sa)
 	return &sa->spi;
 }
 
-/* Where sa_create places the initial wire parameters and worker q's part
- * in an SA's block: known from the SA's address alone, before its line 0
- * is read (core/prefetch.c looks ahead). Past pw[nworkers] for a q the
- * SA has no part for: a prefetch only. */
-static inline struct esp_sa_params *sa_wire0_at(const struct sa *sa)
-{
-	return (struct esp_sa_params *)((char *)sa +
-					cacheline_round(sizeof(*sa)));
-}
-
-static inline struct sa_worker *sa_pw_at(const struct sa *sa, int q)
-{
-	return (struct sa_worker *)((char *)sa_wire0_at(sa) +
-			cacheline_round(sizeof(struct esp_sa_params))) + q;
-}
-
 /* Whether w is a wire-parameter block of its own (malloc'd by an update),
  * to be freed when replaced, and not the one in the SA's block. */
 static inline bool sa_wire_owned(const struct sa *sa,
