@@ -33,6 +33,11 @@
 #    exactly once), the SA carried at least 5 requests before, some were
 #    lost after, and every one lost is one tx_no_sa; to-peer is left with
 #    its inbound SA only.
+# 9. An outbound SA with hard-packets 10 under 30 echo requests 2 ms apart
+#    (all within one tick of the control thread): gw-b decrypts exactly 10
+#    under it, the other 20 are counted on gw-a (tx_seq_exhausted, then
+#    tx_no_sa once the SA is gone), the monitor says "expire hard ...
+#    reason packets" once and nothing of "exhausted".
 # 4 also: a bad config's reload gives one "reload refused: MESSAGE" (text)
 #    and {"event":"reload","type":"refused","message":MESSAGE} (-j), MESSAGE
 #    exactly what espressoctl reload printed; an SA whose sequence numbers were all used before a
@@ -700,6 +705,39 @@ t = {x["name"]: x for x in d}
 assert [s["spi"] for s in t["to-peer"]["sas"]] == ["0x00002000"], t["to-peer"]
 '
 ctl b sa del 0x8300 in || fail "gw-b: sa del 0x8300 in"
+
+say "9. hard-packets on an outbound SA is exact: 30 echo requests in 60 ms, 10 carried"
+KEY_P=$(openssl rand -hex 36)
+ctl b sa add to-peer in spi 0x8500 key "$KEY_P" || fail "gw-b: sa add 0x8500 in"
+ex0=$(drop_a tx_seq_exhausted)
+nosa0=$(drop_a tx_no_sa)
+ok "sa add out with hard-packets 10" sa add to-peer out spi 0x8500 key "$KEY_P" hard-packets 10
+# faster than the control thread's tick (200 ms): only the sequence
+# numbers can stop them at 10
+ip netns exec "$NS_A" ping -c 30 -i 0.002 -W 1 10.2.0.1 >"$WORK/ping-pk.txt" 2>&1
+for _ in $(seq 50); do
+	grep -q 'spi 0x00008500' "$MON" && grep -q '"0x00008500"' "$MONJ" && break
+	sleep 0.1
+done
+ex1=$(drop_a tx_seq_exhausted)
+nosa1=$(drop_a tx_no_sa)
+sent=$(awk '/packets transmitted/ {print $1}' "$WORK/ping-pk.txt")
+got=$(awk '/packets transmitted/ {print $4}' "$WORK/ping-pk.txt")
+ctl b -j show sa >"$WORK/sa-b.json" || fail "gw-b: show sa"
+carried=$("$PY" -c 'import json, sys
+print(sum(s["packets"] for s in json.load(open(sys.argv[1]))
+          if s["spi"] == "0x00008500" and s["dir"] == "in"))' "$WORK/sa-b.json")
+echo "   ping: $sent sent, $got received; gw-b decrypted $carried under 0x8500;" \
+	"tx_seq_exhausted $ex0 -> $ex1, tx_no_sa $nosa0 -> $nosa1"
+[ "$sent" = 30 ] || fail "ping sent $sent echo requests, not 30"
+[ "$carried" = 10 ] || fail "gw-b decrypted $carried packets of SA 0x8500, not its limit 10"
+[ "$got" -le 10 ] || fail "$got echo replies for 10 requests carried"
+[ $((ex1 - ex0 + nosa1 - nosa0)) = 20 ] ||
+	fail "tx_seq_exhausted + tx_no_sa grew by $((ex1 - ex0 + nosa1 - nosa0)), not 20"
+[ $((ex1 - ex0)) -ge 1 ] || fail "no tx_seq_exhausted: the tick stopped the SA, not its numbers"
+[ "$(grep -F 'spi 0x00008500' "$MON")" = "expire hard tunnel to-peer spi 0x00008500 out reason packets" ] ||
+	fail "monitor: not one hard expiry by packets of 0x8500: [$(cat "$MON")]"
+ctl b sa del 0x8500 in || fail "gw-b: sa del 0x8500 in"
 kill "$MON_PID" "$MONJ_PID"
 wait "$MON_PID" "$MONJ_PID" 2>/dev/null
 

@@ -1224,6 +1224,35 @@ Test(live, lifetime_packets_in)
 	lifetime_count(SA_IN, LIFE_PACKETS);
 }
 
+/* An outbound hard packet limit is exact: the SA hands out numbers 1 to
+ * the limit and no more, whatever the tick has seen; the tick then
+ * removes it as a hard expiry by packets, not as exhausted. */
+Test(live, hard_packets_out_exact)
+{
+	struct sa *sa = lifetime_sa(SA_OUT, LIFE_PACKETS); /* hard 20 */
+	uint64_t first;
+	int i;
+
+	cr_assert_eq(sa->seq_max, 20u);
+	first = sa_seq_reserve(sa, 8);
+	cr_assert_eq(first, 1u);
+	cr_assert_eq(sa_seq_reserve(sa, 16), 0u, "past the limit at once");
+	cr_assert_eq(atomic_load(&sa->exhausted), 0, "12 still left");
+	for (i = 9; i <= 20; i++)
+		cr_assert_eq(sa_seq_reserve(sa, 1), (uint64_t)i);
+	cr_assert_eq(sa_seq_reserve(sa, 1), 0u, "number 21");
+	cr_assert_eq(atomic_load(&sa->exhausted), 1);
+	/* the workers counted fewer (some reserved numbers were dropped
+	 * after): the numbers decide */
+	sa->pw[0].packets = 17;
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 1, "got %d events", nev);
+	check_event(0, LIVE_EV_HARD_EXPIRE, SA_OUT, "packets");
+	check_hard_gone(SA_OUT);
+	live_tick(&L, now_ms());
+	cr_assert_eq(nev, 1);
+}
+
 Test(live, exhausted_reported)
 {
 	struct sa *sa;

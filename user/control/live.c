@@ -1612,8 +1612,13 @@ static void tick_sa(void *arg, struct sa *sa)
 	struct sa_worker sum;
 	const struct sa_life *f = &sa->life;
 	const char *hard, *soft;
+	/* an outbound SA whose numbers end at its hard packet limit
+	 * (sa_create): its last number used is that limit reached */
+	bool at_limit = sa->dir == SA_OUT && f->hard_packets &&
+			sa->seq_max == f->hard_packets;
+	bool exhausted = atomic_exchange(&sa->exhausted, 0) == 1;
 
-	if (atomic_exchange(&sa->exhausted, 0) == 1) {
+	if (exhausted && !at_limit) {
 		log_rl(LOG_LVL_ERR, 60, "tunnel %s: outbound SA 0x%08x has used "
 		       "all its sequence numbers and stopped sending; it needs "
 		       "a new SA", sa->tunnel->name, sa->spi);
@@ -1643,6 +1648,8 @@ static void tick_sa(void *arg, struct sa *sa)
 	sa_sum(sa, &sum);
 	hard = life_reached(age_s, &sum, f->hard_s, f->hard_bytes,
 			    f->hard_packets);
+	if (!hard && exhausted && at_limit)
+		hard = "packets"; /* numbers reserved, not all counted sent */
 	if (hard) {
 		event(l, LIVE_EV_HARD_EXPIRE, sa, hard);
 		if (!grow((void **)&x->hard, &x->cap, x->nhard + 1,

@@ -31,7 +31,7 @@
 	X(tx_malformed, "packet from the tun is not valid IPv4/IPv6")        \
 	X(tx_no_route, "no tunnel for the destination")                      \
 	X(tx_too_big, "too big for the uplink MTU after encapsulation")      \
-	X(tx_seq_exhausted, "sequence numbers used up: the SA needs a rekey") \
+	X(tx_seq_exhausted, "sequence numbers (or the hard packet limit) used up: the SA needs a rekey") \
 	X(tx_no_sa, "no outbound SA: none added yet, deleted or expired")   \
 	X(tx_seq_unreserved, "sequence numbers not yet reserved on disk")  \
 	X(tx_no_neigh, "next-hop MAC unresolved: hold list full or timed out") \

@@ -118,6 +118,12 @@ int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
 	sa->refs = 1;
 	sa->nworkers = nworkers;
 	sa->seq_max = s->esn ? UINT64_MAX : UINT32_MAX;
+	/* an outbound hard packet limit, exact: packet k carries number k,
+	 * so none past the limit is sent (the control thread's tick would
+	 * see the count up to a tick late: thousands more at speed) */
+	if (s->dir == SA_OUT && s->life.hard_packets &&
+	    s->life.hard_packets < sa->seq_max)
+		sa->seq_max = s->life.hard_packets;
 	atomic_init(&sa->seq, 0);
 	atomic_init(&sa->seq_limit, sa->seq_max);
 	atomic_init(&sa->exhausted, 0);
