@@ -113,7 +113,7 @@ unit: deps-check
 	bash tests/run.sh unit
 
 check: deps-check
-	@$(SUBMAKE) build $(UNIT_BINS) $(FUZZ_BINS) build/bench_spread
+	@$(SUBMAKE) build $(UNIT_BINS) $(FUZZ_BINS) build/bench_spread build/spray
 	@$(SUBMAKE) strongswan || echo "check: no kernel-espresso plugin: the IKE tests will skip" >&2
 	SANITIZE='$(SANITIZE)' bash tests/run.sh
 

@@ -9,7 +9,9 @@
  * SECS seconds, then prints the datagrams handed to the kernel.
  *   spray SECS
  */
+#ifndef _GNU_SOURCE /* the Makefile's CFLAGS define it */
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/ip.h>
