@@ -146,6 +146,20 @@ import json, sys
 for s in json.load(sys.stdin):
     print(int(s["spi"], 16), s["packets"])'
 }
+# the hub's SA counters once they stop moving: the last segments of the
+# connection before (a FIN, a late ACK) may still cross after its iperf3
+# exited (a SANITIZE run once counted one on the previous spoke's SA)
+sa_pkts_settled() {
+	local x y
+	x=$(sa_pkts hub)
+	for _ in $(seq 20); do
+		sleep 0.2
+		y=$(sa_pkts hub)
+		[ "$x" = "$y" ] && break
+		x=$y
+	done
+	printf '%s\n' "$x"
+}
 # delta BEFORE AFTER SPI: packets of SPI (decimal) between two sa_pkts
 delta() {
 	local a b
@@ -185,7 +199,7 @@ done
 say "2. iperf3 hub -> each spoke and back"
 for i in $SPOKES; do
 	for rev in "" -R; do
-		b=$(sa_pkts hub)
+		b=$(sa_pkts_settled)
 		ip netns exec "${P}S$i" iperf3 -s -1 -B "10.1$i.0.1" >/dev/null 2>&1 &
 		srv=$!
 		for _ in $(seq 30); do
