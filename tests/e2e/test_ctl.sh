@@ -674,18 +674,25 @@ drop_a() {
 	ctl a -j show stats | "$PY" -c 'import json, sys
 print(sum(q["drops"].get(sys.argv[1], 0) for q in json.load(sys.stdin)["queues"]))' "$1"
 }
+# mon_wait SPI: until both monitors have said something of SPI (5 s at most)
+mon_wait() {
+	for _ in $(seq 50); do
+		grep -q "spi $1" "$MON" && grep -q "\"$1\"" "$MONJ" && break
+		sleep 0.1
+	done
+}
+# ping_counts FILE: "SENT GOT" of a ping's summary
+ping_counts() {
+	awk '/packets transmitted/ {print $1, $4}' "$1"
+}
 ctl b sa add to-peer in spi 0x8300 key "$KEY_H" || fail "gw-b: sa add 0x8300 in"
 nosa0=$(drop_a tx_no_sa)
 ok "sa add out with hard-lifetime 2" sa add to-peer out spi 0x8300 key "$KEY_H" hard-lifetime 2
 # 6 s: the hard expiry (2 s) may tick late on a loaded machine
 ip netns exec "$NS_A" ping -c 60 -i 0.1 -W 1 10.2.0.1 >"$WORK/ping-hard.txt" 2>&1
-for _ in $(seq 50); do
-	grep -q 'spi 0x00008300' "$MON" && grep -q '"0x00008300"' "$MONJ" && break
-	sleep 0.1
-done
+mon_wait 0x00008300
 nosa1=$(drop_a tx_no_sa)
-sent=$(awk '/packets transmitted/ {print $1}' "$WORK/ping-hard.txt")
-got=$(awk '/packets transmitted/ {print $4}' "$WORK/ping-hard.txt")
+read -r sent got < <(ping_counts "$WORK/ping-hard.txt") || true
 echo "   ping: $sent sent, $got received; tx_no_sa $nosa0 -> $nosa1"
 [ "$(grep -F 'spi 0x00008300' "$MON")" = "expire hard tunnel to-peer spi 0x00008300 out reason time" ] ||
 	fail "monitor: not one hard expiry of 0x8300: [$(cat "$MON")]"
@@ -715,14 +722,10 @@ ok "sa add out with hard-packets 10" sa add to-peer out spi 0x8500 key "$KEY_P" 
 # faster than the control thread's tick (200 ms): only the sequence
 # numbers can stop them at 10
 ip netns exec "$NS_A" ping -c 30 -i 0.002 -W 1 10.2.0.1 >"$WORK/ping-pk.txt" 2>&1
-for _ in $(seq 50); do
-	grep -q 'spi 0x00008500' "$MON" && grep -q '"0x00008500"' "$MONJ" && break
-	sleep 0.1
-done
+mon_wait 0x00008500
 ex1=$(drop_a tx_seq_exhausted)
 nosa1=$(drop_a tx_no_sa)
-sent=$(awk '/packets transmitted/ {print $1}' "$WORK/ping-pk.txt")
-got=$(awk '/packets transmitted/ {print $4}' "$WORK/ping-pk.txt")
+read -r sent got < <(ping_counts "$WORK/ping-pk.txt") || true
 ctl b -j show sa >"$WORK/sa-b.json" || fail "gw-b: show sa"
 carried=$("$PY" -c 'import json, sys
 print(sum(s["packets"] for s in json.load(open(sys.argv[1]))

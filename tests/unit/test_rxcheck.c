@@ -76,40 +76,45 @@ static void commit(void)
 	rig.w.tb = live_tables(&rig.l);
 }
 
+/* tunnel tK (LOCAL to REMOTE, raw ESP, AES-GCM-256) with inbound SPI
+ * 0x2000 + k keyed by key_of(k) */
+static void tunnel_with_sa(int k)
+{
+	char name[8], err[256];
+	uint8_t key[KEY_LEN];
+	struct cfg_tunnel ct = { 0 };
+	struct live_sa_args sa = {
+		.tunnel = name, .dir = SA_IN, .spi = 0x2000 + k,
+		.key = key, .key_len = sizeof(key), .origin = "ctl",
+	};
+
+	snprintf(name, sizeof(name), "t%d", k);
+	snprintf(ct.name, sizeof(ct.name), "%s", name);
+	ct.local.s_addr = htonl(LOCAL);
+	ct.remote.s_addr = htonl(REMOTE);
+	ct.encap = ENCAP_ESP;
+	ct.cipher = CIPHER_AES_GCM_256;
+	ct.replay_window = 64;
+	ct.sa_pairs = 1;
+	cr_assert_eq(live_tunnel_add(&rig.l, &ct, err, sizeof(err)), 0, "%s",
+		     err);
+	key_of(k, key);
+	cr_assert_eq(live_sa_add(&rig.l, &sa, err, sizeof(err)), 0, "%s", err);
+}
+
 /* tunnels t0, t1, inbound SPI 0x2000 + k; routes: 10.1.0.0/16 and
  * fd00:1::/32 to t0, 10.1.5.0/24 inside it to t1, 24 more /24s (a trie,
  * not a compact table) */
 static void rig_up(void)
 {
 	static const struct live_ops ops;
-	char name[8], err[256];
 	int k;
 
 	memset(&rig, 0, sizeof(rig));
 	memset(sent, 0, sizeof(sent));
 	cr_assert_eq(live_init(&rig.l, 1, 1500, &ops, NULL), 0);
-	for (k = 0; k < NTUN; k++) {
-		uint8_t key[KEY_LEN];
-		struct cfg_tunnel ct = { 0 };
-		struct live_sa_args sa = {
-			.tunnel = name, .dir = SA_IN, .spi = 0x2000 + k,
-			.key = key, .key_len = sizeof(key), .origin = "ctl",
-		};
-
-		snprintf(name, sizeof(name), "t%d", k);
-		snprintf(ct.name, sizeof(ct.name), "%s", name);
-		ct.local.s_addr = htonl(LOCAL);
-		ct.remote.s_addr = htonl(REMOTE);
-		ct.encap = ENCAP_ESP;
-		ct.cipher = CIPHER_AES_GCM_256;
-		ct.replay_window = 64;
-		ct.sa_pairs = 1;
-		cr_assert_eq(live_tunnel_add(&rig.l, &ct, err, sizeof(err)), 0,
-			     "%s", err);
-		key_of(k, key);
-		cr_assert_eq(live_sa_add(&rig.l, &sa, err, sizeof(err)), 0,
-			     "%s", err);
-	}
+	for (k = 0; k < NTUN; k++)
+		tunnel_with_sa(k);
 	route("10.1.0.0/16", "t0", true);
 	route("fd00:1::/32", "t0", true);
 	route("10.1.5.0/24", "t1", true);
@@ -371,26 +376,8 @@ Test(rxcheck, limits_asked_for_the_whole_burst_at_once)
 	memset(sent, 0, sizeof(sent));
 	cr_assert_eq(live_init(&rig.l, 1, 1500, &ops, st), 0);
 	for (k = 0; k < LIM_SAS; k++) {
-		uint8_t key[KEY_LEN];
-		struct cfg_tunnel ct = { 0 };
-		struct live_sa_args sa = {
-			.tunnel = name, .dir = SA_IN, .spi = 0x2000 + k,
-			.key = key, .key_len = sizeof(key), .origin = "ctl",
-		};
-
+		tunnel_with_sa(k);
 		snprintf(name, sizeof(name), "t%d", k);
-		snprintf(ct.name, sizeof(ct.name), "%s", name);
-		ct.local.s_addr = htonl(LOCAL);
-		ct.remote.s_addr = htonl(REMOTE);
-		ct.encap = ENCAP_ESP;
-		ct.cipher = CIPHER_AES_GCM_256;
-		ct.replay_window = 64;
-		ct.sa_pairs = 1;
-		cr_assert_eq(live_tunnel_add(&rig.l, &ct, err_buf,
-					     sizeof(err_buf)), 0, "%s", err_buf);
-		key_of(k, key);
-		cr_assert_eq(live_sa_add(&rig.l, &sa, err_buf, sizeof(err_buf)),
-			     0, "%s", err_buf);
 		snprintf(pfx, sizeof(pfx), "10.1.%d.0/24", k);
 		route(pfx, name, true);
 	}
