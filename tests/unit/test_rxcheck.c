@@ -80,7 +80,7 @@ static void commit(void)
  * 0x2000 + k keyed by key_of(k) */
 static void tunnel_with_sa(int k)
 {
-	char name[8], err[256];
+	char name[16], err[256];
 	uint8_t key[KEY_LEN];
 	struct cfg_tunnel ct = { 0 };
 	struct live_sa_args sa = {
@@ -358,7 +358,7 @@ static void *burst_thread(void *arg)
 Test(rxcheck, limits_asked_for_the_whole_burst_at_once)
 {
 	static const struct live_ops ops;
-	char dir[] = "/tmp/espresso-rxlim.XXXXXX", name[8], pfx[32];
+	char dir[] = "/tmp/espresso-rxlim.XXXXXX", name[16], pfx[32];
 	char src[LIM_SAS][32], cmd[64];
 	struct seqstore *st;
 	struct sa *sas[LIM_SAS];
