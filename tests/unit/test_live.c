@@ -1519,12 +1519,8 @@ Test(persist, in_replay_top_survives)
 /* How many times workers woke the control thread since the last call. */
 static uint64_t wakes(struct live *l)
 {
-	uint64_t n = 0;
-
 	cr_assert_geq(live_wake_fd(l), 0);
-	if (read(live_wake_fd(l), &n, sizeof(n)) != sizeof(n))
-		n = 0;
-	return n;
+	return live_wake_clear(l);
 }
 
 /* A worker's accept: the limit, then the window (as rx_post does). */
@@ -1621,6 +1617,80 @@ Test(persist, in_limit_ahead_of_use)
 	commit_ok(&L);
 	cr_assert_eq(atomic_load(&sa->rx_limit), lim + B);
 	cr_assert(accept_one(sa, lim + 1));
+	crash(&L, s);
+}
+
+/*
+ * live_asks serves the SAs that asked, not every SA: two of three cross
+ * their ask points, one wake tells of both, and a turn for asks raises
+ * those two (on disk, then published) and leaves the third alone; the
+ * write waits up to LIVE_ASK_SYNC_MS after the last one unless a worker
+ * already refuses numbers above a limit.
+ */
+Test(persist, in_asks_serve_the_askers)
+{
+	const uint64_t B = LIVE_RX_BLOCK_START;
+	struct seqstore *s = start(&L);
+	struct sa *sa[3];
+	uint64_t n, v, t;
+	int k;
+
+	tun_add(&L, "b", 1);
+	tun_add(&L, "c", 1);
+	sa[0] = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	sa[1] = sa_add_ok(&L, "b", SA_IN, 0x2100, 2);
+	sa[2] = sa_add_ok(&L, "c", SA_IN, 0x2200, 3);
+	commit_ok(&L);
+	live_tick(&L, now_ms());
+	wakes(&L);
+	for (k = 0; k < 3; k++)
+		cr_assert_eq(atomic_load(&sa[k]->rx_limit), B);
+	/* SAs 0 and 2 past their ask points, SA 1 below its own */
+	for (n = 1; n <= B / 2 + 1; n++) {
+		cr_assert(accept_one(sa[0], n));
+		cr_assert(accept_one(sa[2], n));
+	}
+	cr_assert(accept_one(sa[1], 1));
+	cr_assert_eq(wakes(&L), 1u, "one wake for both asks");
+	cr_assert_eq(atomic_load(&sa[1]->rx_asked), 0);
+
+	/* a write a moment ago: the reservations wait for the next one */
+	t = now_ms();
+	L.last_sync_ms = t;
+	live_asks(&L, t);
+	for (k = 0; k < 3; k++)
+		cr_assert_eq(atomic_load(&sa[k]->rx_limit), B,
+			     "SA %d published before its write", k);
+	cr_assert_eq(L.nrel, 2u);
+	cr_assert_gt(sa[0]->rx_pending, B);
+	cr_assert_gt(sa[2]->rx_pending, B);
+	cr_assert_eq(sa[1]->rx_pending, 0u, "asked for nothing");
+	cr_assert_eq(live_timeout_ms(&L, t), LIVE_ASK_SYNC_MS);
+	cr_assert_eq(live_timeout_ms(&L, t + LIVE_ASK_SYNC_MS), 0);
+	/* the write is due: both raised, on disk first */
+	live_asks(&L, t + LIVE_ASK_SYNC_MS);
+	cr_assert_eq(L.nrel, 0u);
+	cr_assert_eq(live_timeout_ms(&L, now_ms()), -1);
+	for (k = 0; k < 3; k += 2) {
+		cr_assert_gt(atomic_load(&sa[k]->rx_limit), B);
+		cr_assert_eq(seqstore_get(s, sa[k]->spi, SEQSTORE_IN,
+					  sa[k]->fp, &v), 0);
+		cr_assert_eq(v, atomic_load(&sa[k]->rx_limit));
+		cr_assert_eq(atomic_load(&sa[k]->rx_asked), 0);
+		cr_assert_eq(sa[k]->rx_pending, 0u);
+	}
+	cr_assert_eq(atomic_load(&sa[1]->rx_limit), B);
+
+	/* a worker refuses numbers above SA 1's limit: no waiting then */
+	cr_assert_not(sa_rx_limit_ok(sa[1], B + 10));
+	cr_assert_eq(wakes(&L), 1u);
+	t = now_ms();
+	L.last_sync_ms = t;
+	live_asks(&L, t);
+	cr_assert_gt(atomic_load(&sa[1]->rx_limit), B + 10,
+		     "a waiting worker's limit waited for the write");
+	cr_assert_eq(L.nrel, 0u);
+	cr_assert(accept_one(sa[1], B + 10));
 	crash(&L, s);
 }
 

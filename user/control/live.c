@@ -112,15 +112,17 @@ int live_init(struct live *l, int nworkers, int uplink_mtu,
 	l->uplink_mtu = uplink_mtu;
 	l->ops = *ops;
 	l->store = store;
-	l->wake_fd = -1;
 	/* workers ask for inbound limits through it (sa_rx_limit_slow) */
-	if (store) {
-		l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (l->wake_fd < 0)
-			log_warn("eventfd: %s: inbound limits are raised at "
-				 "the control loop's ticks only",
-				 strerror(errno));
+	if (store && (l->asks = calloc(1, sizeof(*l->asks)))) {
+		l->asks->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (l->asks->fd < 0) {
+			free(l->asks);
+			l->asks = NULL;
+		}
 	}
+	if (store && !l->asks)
+		log_warn("eventfd: %s: inbound limits are raised at the "
+			 "control loop's ticks only", strerror(errno));
 	l->dirty = true;
 	return live_commit(l);
 }
@@ -132,15 +134,12 @@ void live_set_tops(struct live *l, struct topmap *tops)
 
 int live_wake_fd(const struct live *l)
 {
-	return l->wake_fd;
+	return l->asks ? l->asks->fd : -1;
 }
 
-void live_wake_clear(struct live *l)
+uint64_t live_wake_clear(struct live *l)
 {
-	uint64_t n;
-
-	if (l->wake_fd >= 0 && read(l->wake_fd, &n, sizeof(n)) < 0)
-		n = 0; /* EAGAIN: nothing pending */
+	return l->asks ? sa_asks_clear(l->asks) : 0;
 }
 
 /* ---- lookups ---- */
@@ -652,7 +651,7 @@ static int in_restore(struct live *l, struct sa *sa)
 	}
 	if (top)
 		replay_restore(&sa->replay, top);
-	sa->rx_wake_fd = l->wake_fd;
+	sa->asks = l->asks;
 	sa->rx_block = in_block_start(l, sa);
 	sa->rx_rate_top = top;
 	sa->rx_rate_ms = mono_ms();
@@ -705,6 +704,23 @@ static int seq_restore(struct live *l, struct sa *sa)
 	return seqstore_set(l->store, sa->spi, SEQSTORE_OUT, fp, v);
 }
 
+static void seq_release(void *arg, struct sa *sa);
+
+/* The SAs live_asks reserved for: published (after a sync), or only let
+ * go (a full release follows). */
+static void rel_release(struct live *l, bool publish)
+{
+	size_t i;
+
+	for (i = 0; i < l->nrel; i++) {
+		if (publish)
+			seq_release(l, l->rel[i]);
+		l->rel[i]->rel_listed = false;
+		sa_put(l->rel[i]);
+	}
+	l->nrel = 0;
+}
+
 /* After a sync: let the workers use what is now on disk. */
 static void seq_release(void *arg, struct sa *sa)
 {
@@ -723,7 +739,9 @@ static void seq_release(void *arg, struct sa *sa)
 				      memory_order_release);
 }
 
-static int seq_sync(struct live *l)
+/* Write the store; then publish what it reserved: for every SA (all),
+ * or for those live_asks listed. */
+static int seq_sync_for(struct live *l, bool all)
 {
 	char err[256];
 	int ret;
@@ -738,12 +756,20 @@ static int seq_sync(struct live *l)
 		return ret;
 	}
 	l->last_sync_ms = mono_ms();
+	rel_release(l, !all); /* all: the scan below publishes them */
+	if (!all)
+		return 0;
 	live_for_each_sa(l, seq_release, l);
 	/* a dying inbound SA still takes what is in flight for it */
 	for (size_t i = 0; i < l->ndying; i++)
 		if (l->dying[i].sa)
 			seq_release(l, l->dying[i].sa);
 	return 0;
+}
+
+static int seq_sync(struct live *l)
+{
+	return seq_sync_for(l, true);
 }
 
 static int sa_add_pair(struct live *l, struct tunnel *t,
@@ -1876,11 +1902,75 @@ static void tick_acquire(struct live *l, uint64_t now)
 	}
 }
 
+/* An inbound SA waits for its next limit: a worker holds packets above
+ * it (sa_rx_limit_wait), or refuses them. */
+static bool in_waits(struct sa *sa)
+{
+	return atomic_load(&sa->rx_want) > atomic_load(&sa->rx_limit);
+}
+
+void live_asks(struct live *l, uint64_t now)
+{
+	struct tick_ctx x = { .l = l, .now = now };
+	uint64_t bits[ESPRESSO_MAX_SA / 64];
+	bool urgent = false, full = false;
+	size_t i;
+
+	if (!l->asks)
+		return;
+	sa_asks_take(l->asks, bits);
+	for (i = 0; i < ESPRESSO_MAX_SA / 64; i++) {
+		while (bits[i]) {
+			uint32_t slot = i * 64 + __builtin_ctzll(bits[i]);
+			struct sa *sa = slot < l->nsa ? l->sa_in[slot] : NULL;
+
+			bits[i] &= bits[i] - 1;
+			/* the slot's SA now: another than the one that asked
+			 * costs a look that finds its limit enough */
+			if (!sa || !sa->persist || sa->state == SA_DEAD)
+				continue;
+			x.reserved = false;
+			in_limit_tick(&x, sa);
+			if (x.reserved && !sa->rel_listed) {
+				if (grow((void **)&l->rel, &l->rel_cap,
+					 l->nrel + 1, sizeof(*l->rel))) {
+					full = true; /* seq_sync publishes all */
+				} else {
+					sa_get(sa);
+					sa->rel_listed = true;
+					l->rel[l->nrel++] = sa;
+				}
+			}
+			urgent |= in_waits(sa);
+		}
+	}
+	/* one write for every ask since the last; sooner only for a worker
+	 * that waits (a burst's asks come together: rx_finish) */
+	if (full || (l->nrel && (urgent || now - l->last_sync_ms >=
+						   LIVE_ASK_SYNC_MS)))
+		seq_sync_for(l, full);
+}
+
+int live_timeout_ms(const struct live *l, uint64_t now)
+{
+	if (!l->nrel)
+		return -1;
+	if (now - l->last_sync_ms >= LIVE_ASK_SYNC_MS)
+		return 0;
+	return (int)(l->last_sync_ms + LIVE_ASK_SYNC_MS - now);
+}
+
 void live_tick(struct live *l, uint64_t now)
 {
 	struct tick_ctx x = { .l = l, .now = now };
 	size_t i, keep = 0;
 
+	/* every SA is looked at below: the asks so far are answered */
+	if (l->asks) {
+		uint64_t bits[ESPRESSO_MAX_SA / 64];
+
+		sa_asks_take(l->asks, bits);
+	}
 	natt_tick(l, now);
 	tick_acquire(l, now);
 	live_for_each_sa(l, tick_sa, &x);
@@ -1928,7 +2018,8 @@ void live_tick(struct live *l, uint64_t now)
 	/* lowered limits too: until they are written a crash refuses up
 	 * to the old one */
 	if (l->store && seqstore_dirty(l->store) &&
-	    (x.reserved || l->lowered || now - l->last_sync_ms >= 1000)) {
+	    (x.reserved || l->lowered || l->nrel ||
+	     now - l->last_sync_ms >= 1000)) {
 		seq_sync(l);
 		l->lowered = false;
 	}
@@ -2023,9 +2114,13 @@ void live_destroy(struct live *l)
 		live_retire_nexthop(l, atomic_exchange(&t->nh, NULL));
 		tunnel_put(t);
 	}
+	rel_release(l, false);
+	free(l->rel);
 	epoch_destroy(&l->epoch);
-	if (l->wake_fd >= 0)
-		close(l->wake_fd);
+	if (l->asks) {
+		close(l->asks->fd);
+		free(l->asks);
+	}
 	hmap_free(&l->tun_names);
 	hmap_free(&l->spis);
 	hmap_free(&l->out_spis);
@@ -2038,5 +2133,4 @@ void live_destroy(struct live *l)
 	free(l->dying);
 	free(l->hubs);
 	memset(l, 0, sizeof(*l));
-	l->wake_fd = -1;
 }

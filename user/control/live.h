@@ -173,7 +173,12 @@ struct live {
 	struct seqstore *store;    /* NULL: nothing persisted */
 	struct topmap *tops;       /* exact inbound tops, this boot; NULL none */
 	uint64_t last_sync_ms;
-	int wake_fd; /* eventfd: a worker asks for an inbound limit; -1 none */
+	/* workers ask for inbound limits here (tables/sa.h); NULL: none */
+	struct sa_asks *asks;
+	/* inbound SAs whose limits live_asks reserved, to publish after the
+	 * next sync (a reference each) */
+	struct sa **rel;
+	size_t nrel, rel_cap;
 	/* P2MP tunnels: templates whose peers are tunnels (control/p2mp.h) */
 	struct live_hub *hubs;
 	size_t nhubs;
@@ -248,14 +253,28 @@ int live_commit(struct live *l);
 /* Once per control loop turn: lifetimes, sequence reservations, dying
  * SAs, then epoch_reclaim. May commit. */
 void live_tick(struct live *l, uint64_t now_ms);
-/* Poll it (POLLIN), then live_wake_clear and live_tick: a worker asked
- * for the next inbound limit. -1: none (no state directory). */
+/*
+ * A turn that only workers' asks woke (live_wake_fd), within
+ * LIVE_TICK_FULL_MS of the last live_tick: the next limits of the SAs
+ * that asked, not a scan of them all; synced at most every
+ * LIVE_ASK_SYNC_MS unless a worker waits for one (its packets above the
+ * limit), then published.
+ */
+#define LIVE_TICK_FULL_MS 100
+#define LIVE_ASK_SYNC_MS 50
+void live_asks(struct live *l, uint64_t now_ms);
+/* How long the control loop may sleep before live_asks has a sync due
+ * (ms), -1: none due. */
+int live_timeout_ms(const struct live *l, uint64_t now_ms);
+/* Poll it (POLLIN), then live_wake_clear and live_tick (or live_asks): a
+ * worker asked for the next inbound limit. -1: none (no state directory). */
 int live_wake_fd(const struct live *l);
 /* The tops file (topmap.h), before any SA is added; the caller keeps it
  * open until live_destroy. */
 struct topmap;
 void live_set_tops(struct live *l, struct topmap *tops);
-void live_wake_clear(struct live *l);
+/* The wakes since the last call (0: none); the next ask wakes again. */
+uint64_t live_wake_clear(struct live *l);
 /* A clean stop (the workers have stopped): store the replay tops exactly,
  * in place of the limits, so a clean restart refuses nothing new. */
 void live_persist_final(struct live *l);

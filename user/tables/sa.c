@@ -132,7 +132,7 @@ int sa_create(struct sa **out, const struct sa_spec *s, struct tunnel *t,
 	atomic_init(&sa->rx_ask, UINT64_MAX);
 	atomic_init(&sa->rx_want, 0);
 	atomic_init(&sa->rx_asked, 0);
-	sa->rx_wake_fd = -1;
+	sa->asks = NULL;
 	if (s->dir == SA_IN) {
 		err = replay_init_at(&sa->replay, s->replay_window, s->esn,
 				     spread, (char *)sa + off_slots);
@@ -207,6 +207,8 @@ uint64_t sa_seq_reserve(struct sa *sa, uint32_t n)
 	return last + 1;
 }
 
+static void sa_ask(struct sa_asks *a, uint32_t slot);
+
 bool sa_rx_limit_slow(struct sa *sa, uint64_t seq)
 {
 	uint64_t limit, want;
@@ -229,14 +231,47 @@ bool sa_rx_limit_slow(struct sa *sa, uint64_t seq)
 	if (!atomic_load_explicit(&sa->rx_asked, memory_order_relaxed) &&
 	    !atomic_exchange_explicit(&sa->rx_asked, 1,
 				      memory_order_acq_rel) &&
-	    sa->rx_wake_fd >= 0) {
-		uint64_t one = 1;
-		/* once per block; EAGAIN (counter full) means awake anyway */
-		ssize_t r = write(sa->rx_wake_fd, &one, sizeof(one));
-
-		(void)r;
-	}
+	    sa->asks)
+		sa_ask(sa->asks, sa->slot);
 	return ok;
+}
+
+/* Once per block: the SA's bit, then a wake unless one is pending. */
+static void sa_ask(struct sa_asks *a, uint32_t slot)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	atomic_fetch_or_explicit(&a->bits[slot / 64], 1ull << (slot % 64),
+				 memory_order_release);
+	if (atomic_exchange_explicit(&a->wake, 1, memory_order_acq_rel))
+		return;
+	/* EAGAIN (counter full) means awake anyway */
+	r = write(a->fd, &one, sizeof(one));
+	(void)r;
+}
+
+uint64_t sa_asks_clear(struct sa_asks *a)
+{
+	uint64_t n = 0;
+
+	if (read(a->fd, &n, sizeof(n)) != sizeof(n))
+		n = 0; /* EAGAIN: nothing pending */
+	/* before the bits are taken: an ask after this writes a wake */
+	atomic_store_explicit(&a->wake, 0, memory_order_seq_cst);
+	return n;
+}
+
+void sa_asks_take(struct sa_asks *a, uint64_t *out)
+{
+	size_t i;
+
+	for (i = 0; i < ESPRESSO_MAX_SA / 64; i++)
+		out[i] = atomic_load_explicit(&a->bits[i],
+					      memory_order_relaxed) ?
+				 atomic_exchange_explicit(&a->bits[i], 0,
+							  memory_order_acq_rel) :
+				 0;
 }
 
 /*
@@ -256,7 +291,7 @@ bool sa_rx_limit_wait(struct sa *sa, uint64_t seq)
 
 	if (sa_rx_limit_slow(sa, seq))
 		return true;
-	if (sa->rx_wake_fd < 0)
+	if (!sa->asks)
 		return false;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {

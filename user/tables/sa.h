@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "core/stats.h"
+#include "espresso/common.h"
 #include "lib/cacheline.h"
 #include "proto/crypto.h"
 #include "proto/esp.h"
@@ -81,6 +82,27 @@ static inline bool sa_src_cached(const struct sa_worker *sw, uint64_t gen,
 struct tunnel;
 
 /*
+ * Where inbound SAs ask the control thread for their next limit (one per
+ * live state): a bit per slot, so that the control thread serves the SAs
+ * that asked, not all of them (10,000 tunnels asked about 2,000 times a
+ * second, and a scan of every SA per ask took a core), and an eventfd
+ * written by the worker that finds no wake pending. The control thread
+ * clears wake before it reads bits (sa_asks_clear, sa_asks_take).
+ */
+struct sa_asks {
+	_Atomic uint64_t bits[ESPRESSO_MAX_SA / 64];
+	_Atomic int wake;
+	int fd; /* eventfd */
+};
+
+/* Control thread: the wake is read (the eventfd's count, 0 none); asks
+ * from now on write it again. */
+uint64_t sa_asks_clear(struct sa_asks *a);
+/* Control thread: take the slots that asked, word by word (ESPRESSO_MAX_SA
+ * / 64 words into out). */
+void sa_asks_take(struct sa_asks *a, uint64_t *out);
+
+/*
  * One allocation (sa_create): this struct, then the initial wire
  * parameters, the per-worker part and the replay window's slots. The
  * control thread's fields come first; the packet path's lines follow as
@@ -108,7 +130,7 @@ struct sa {
 	/* inbound, persisted, the rare part (the rest in the replay line):
 	 * see rx_limit below */
 	_Atomic int rx_asked;
-	int rx_wake_fd;        /* eventfd; -1: none (the next tick sees it) */
+	struct sa_asks *asks;  /* where it asks; NULL: none (ticks see it) */
 	/* control thread only: the block and the rate it was sized by; the
 	 * highest limit safe to publish without a sync (what is on disk, and
 	 * after the next sync); a reservation waiting for that sync (0 none);
@@ -116,6 +138,7 @@ struct sa {
 	uint64_t rx_block, rx_rate_top, rx_rate_ms;
 	uint64_t rx_durable, rx_pending;
 	bool rx_lowering;
+	bool rel_listed; /* in live's list of limits to publish after a sync */
 
 	/* line 0: what every packet reads */
 	_Alignas(CACHELINE) uint32_t spi;
@@ -155,7 +178,7 @@ struct sa {
 	 * after a reboot (top := the stored limit; in the same boot the exact
 	 * top, rx_exact) never accepts one accepted before. A
 	 * worker whose number reaches rx_ask (limit - block/2) sets rx_asked
-	 * and, the first to, wakes the control thread on rx_wake_fd: once a
+	 * and, the first to, marks its slot in asks (sa_asks): once a
 	 * block. rx_want: the highest authenticated number refused, so a gap
 	 * larger than the block (lost packets) is covered by the next limit.
 	 * Not persisted: both UINT64_MAX.
