@@ -706,8 +706,8 @@ static int seq_restore(struct live *l, struct sa *sa)
 
 static void seq_release(void *arg, struct sa *sa);
 
-/* The SAs live_asks reserved for: published (after a sync), or only let
- * go (a full release follows). */
+/* The SAs reserved for since the last sync (rel_note): published (after
+ * a sync), or only let go (a full release follows). */
 static void rel_release(struct live *l, bool publish)
 {
 	size_t i;
@@ -719,6 +719,22 @@ static void rel_release(struct live *l, bool publish)
 		sa_put(l->rel[i]);
 	}
 	l->nrel = 0;
+}
+
+/* sa reserved (an inbound limit, an outbound block): published after
+ * the next sync; when it cannot be listed, that sync publishes all. */
+static void rel_note(struct live *l, struct sa *sa)
+{
+	if (sa->rel_listed)
+		return;
+	if (grow((void **)&l->rel, &l->rel_cap, l->nrel + 1,
+		 sizeof(*l->rel))) {
+		l->rel_all = true;
+		return;
+	}
+	sa_get(sa);
+	sa->rel_listed = true;
+	l->rel[l->nrel++] = sa;
 }
 
 /* After a sync: let the workers use what is now on disk. */
@@ -756,6 +772,8 @@ static int seq_sync_for(struct live *l, bool all)
 		return ret;
 	}
 	l->last_sync_ms = mono_ms();
+	all |= l->rel_all;
+	l->rel_all = false;
 	rel_release(l, !all); /* all: the scan below publishes them */
 	if (!all)
 		return 0;
@@ -1613,6 +1631,7 @@ static void in_limit_tick(struct tick_ctx *x, struct sa *sa)
 	sa->rx_rate_top = hi;
 	sa->rx_rate_ms = x->now;
 	x->reserved = true;
+	rel_note(x->l, sa);
 }
 
 /* Which limit of one kind (soft or hard: seconds, bytes, packets; 0
@@ -1663,6 +1682,7 @@ static void tick_sa(void *arg, struct sa *sa)
 					  sa->fp, want)) {
 				sa->persisted = want;
 				x->reserved = true;
+				rel_note(l, sa);
 			}
 		}
 	} else if (sa->persist && sa->dir == SA_IN) {
@@ -1913,7 +1933,7 @@ void live_asks(struct live *l, uint64_t now)
 {
 	struct tick_ctx x = { .l = l, .now = now };
 	uint64_t bits[ESPRESSO_MAX_SA / 64];
-	bool urgent = false, full = false;
+	bool urgent = false;
 	size_t i;
 
 	if (!l->asks)
@@ -1929,26 +1949,15 @@ void live_asks(struct live *l, uint64_t now)
 			 * costs a look that finds its limit enough */
 			if (!sa || !sa->persist || sa->state == SA_DEAD)
 				continue;
-			x.reserved = false;
 			in_limit_tick(&x, sa);
-			if (x.reserved && !sa->rel_listed) {
-				if (grow((void **)&l->rel, &l->rel_cap,
-					 l->nrel + 1, sizeof(*l->rel))) {
-					full = true; /* seq_sync publishes all */
-				} else {
-					sa_get(sa);
-					sa->rel_listed = true;
-					l->rel[l->nrel++] = sa;
-				}
-			}
 			urgent |= in_waits(sa);
 		}
 	}
 	/* one write for every ask since the last; sooner only for a worker
 	 * that waits (a burst's asks come together: rx_finish) */
-	if (full || (l->nrel && (urgent || now - l->last_sync_ms >=
-						   LIVE_ASK_SYNC_MS)))
-		seq_sync_for(l, full);
+	if ((l->nrel || l->rel_all) &&
+	    (urgent || now - l->last_sync_ms >= LIVE_ASK_SYNC_MS))
+		seq_sync_for(l, false);
 }
 
 int live_timeout_ms(const struct live *l, uint64_t now)
@@ -2020,7 +2029,7 @@ void live_tick(struct live *l, uint64_t now)
 	if (l->store && seqstore_dirty(l->store) &&
 	    (x.reserved || l->lowered || l->nrel ||
 	     now - l->last_sync_ms >= 1000)) {
-		seq_sync(l);
+		seq_sync_for(l, false); /* what was reserved: rel_note */
 		l->lowered = false;
 	}
 	live_commit(l);

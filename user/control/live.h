@@ -175,10 +175,11 @@ struct live {
 	uint64_t last_sync_ms;
 	/* workers ask for inbound limits here (tables/sa.h); NULL: none */
 	struct sa_asks *asks;
-	/* inbound SAs whose limits live_asks reserved, to publish after the
-	 * next sync (a reference each) */
+	/* SAs reserved for (inbound limits, outbound blocks), to publish
+	 * after the next sync (a reference each) */
 	struct sa **rel;
 	size_t nrel, rel_cap;
+	bool rel_all; /* one could not be listed: publish every SA's */
 	/* P2MP tunnels: templates whose peers are tunnels (control/p2mp.h) */
 	struct live_hub *hubs;
 	size_t nhubs;
@@ -260,7 +261,7 @@ void live_tick(struct live *l, uint64_t now_ms);
  * LIVE_ASK_SYNC_MS unless a worker waits for one (its packets above the
  * limit), then published.
  */
-#define LIVE_TICK_FULL_MS 100
+#define LIVE_TICK_FULL_MS 200
 #define LIVE_ASK_SYNC_MS 50
 void live_asks(struct live *l, uint64_t now_ms);
 /* How long the control loop may sleep before live_asks has a sync due
