@@ -1950,6 +1950,8 @@ void live_asks(struct live *l, uint64_t now)
 			if (!sa || !sa->persist || sa->state == SA_DEAD)
 				continue;
 			in_limit_tick(&x, sa);
+			if (sa->state == SA_DYING) /* as live_tick does */
+				seq_retire(l, sa);
 			urgent |= in_waits(sa);
 		}
 	}
@@ -1962,7 +1964,7 @@ void live_asks(struct live *l, uint64_t now)
 
 int live_timeout_ms(const struct live *l, uint64_t now)
 {
-	if (!l->nrel)
+	if (!l->nrel && !l->rel_all)
 		return -1;
 	if (now - l->last_sync_ms >= LIVE_ASK_SYNC_MS)
 		return 0;
@@ -2027,7 +2029,7 @@ void live_tick(struct live *l, uint64_t now)
 	/* lowered limits too: until they are written a crash refuses up
 	 * to the old one */
 	if (l->store && seqstore_dirty(l->store) &&
-	    (x.reserved || l->lowered || l->nrel ||
+	    (x.reserved || l->lowered || l->nrel || l->rel_all ||
 	     now - l->last_sync_ms >= 1000)) {
 		seq_sync_for(l, false); /* what was reserved: rel_note */
 		l->lowered = false;
