@@ -1634,6 +1634,15 @@ static void in_limit_tick(struct tick_ctx *x, struct sa *sa)
 	rel_note(x->l, sa);
 }
 
+/* in_limit_tick; a dying SA's record stays retired (the reservation
+ * set it again) */
+static void in_limit_serve(struct tick_ctx *x, struct sa *sa)
+{
+	in_limit_tick(x, sa);
+	if (sa->state == SA_DYING)
+		seq_retire(x->l, sa);
+}
+
 /* Which limit of one kind (soft or hard: seconds, bytes, packets; 0
  * none) an SA of this age and traffic reached: "time", "bytes",
  * "packets", or NULL. */
@@ -1949,9 +1958,7 @@ void live_asks(struct live *l, uint64_t now)
 			 * costs a look that finds its limit enough */
 			if (!sa || !sa->persist || sa->state == SA_DEAD)
 				continue;
-			in_limit_tick(&x, sa);
-			if (sa->state == SA_DYING) /* as live_tick does */
-				seq_retire(l, sa);
+			in_limit_serve(&x, sa);
 			urgent |= in_waits(sa);
 		}
 	}
@@ -1977,11 +1984,8 @@ void live_tick(struct live *l, uint64_t now)
 	size_t i, keep = 0;
 
 	/* every SA is looked at below: the asks so far are answered */
-	if (l->asks) {
-		uint64_t bits[ESPRESSO_MAX_SA / 64];
-
-		sa_asks_take(l->asks, bits);
-	}
+	if (l->asks)
+		sa_asks_take(l->asks, NULL);
 	natt_tick(l, now);
 	tick_acquire(l, now);
 	live_for_each_sa(l, tick_sa, &x);
@@ -1990,10 +1994,8 @@ void live_tick(struct live *l, uint64_t now)
 	for (i = 0; l->store && i < l->ndying; i++) {
 		struct sa *sa = l->dying[i].sa;
 
-		if (sa && sa->persist) {
-			in_limit_tick(&x, sa);
-			seq_retire(l, sa);
-		}
+		if (sa && sa->persist)
+			in_limit_serve(&x, sa);
 	}
 	for (i = 0; i < x.nhard; i++) {
 		struct sa *sa = x.hard[i];

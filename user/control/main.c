@@ -843,6 +843,7 @@ static int run(struct espd *d, int sfd, struct nl_listener *nl)
 					       d->env.nlans ? 20 : 200);
 
 		bool asks_only, cheap;
+		uint64_t now;
 		int n;
 
 		/* trace and pcap drain the workers' rings every few ms */
@@ -904,9 +905,10 @@ static int run(struct espd *d, int sfd, struct nl_listener *nl)
 		 * about 2,000 a second): their limits, not a scan of every
 		 * tunnel and SA, which waits for a turn LIVE_TICK_FULL_MS
 		 * after the last */
-		cheap = (asks_only || (n == 0 && live_timeout_ms(
-							 &d->live, mono_ms()) == 0)) &&
-			mono_ms() - last_tick_ms < LIVE_TICK_FULL_MS;
+		now = mono_ms();
+		cheap = (asks_only ||
+			 (n == 0 && live_timeout_ms(&d->live, now) == 0)) &&
+			now - last_tick_ms < LIVE_TICK_FULL_MS;
 		if (!cheap)
 			neigh_refresh(&d->live, d->cfg.uplink.ifindex,
 				      d->cfg.uplink.name, mono_ms());

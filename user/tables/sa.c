@@ -207,7 +207,20 @@ uint64_t sa_seq_reserve(struct sa *sa, uint32_t n)
 	return last + 1;
 }
 
-static void sa_ask(struct sa_asks *a, uint32_t slot);
+/* Once per block: the SA's bit, then a wake unless one is pending. */
+static void sa_ask(struct sa_asks *a, uint32_t slot)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	atomic_fetch_or_explicit(&a->bits[slot / 64], 1ull << (slot % 64),
+				 memory_order_release);
+	if (atomic_exchange_explicit(&a->wake, 1, memory_order_acq_rel))
+		return;
+	/* EAGAIN (counter full) means awake anyway */
+	r = write(a->fd, &one, sizeof(one));
+	(void)r;
+}
 
 bool sa_rx_limit_slow(struct sa *sa, uint64_t seq)
 {
@@ -236,21 +249,6 @@ bool sa_rx_limit_slow(struct sa *sa, uint64_t seq)
 	return ok;
 }
 
-/* Once per block: the SA's bit, then a wake unless one is pending. */
-static void sa_ask(struct sa_asks *a, uint32_t slot)
-{
-	uint64_t one = 1;
-	ssize_t r;
-
-	atomic_fetch_or_explicit(&a->bits[slot / 64], 1ull << (slot % 64),
-				 memory_order_release);
-	if (atomic_exchange_explicit(&a->wake, 1, memory_order_acq_rel))
-		return;
-	/* EAGAIN (counter full) means awake anyway */
-	r = write(a->fd, &one, sizeof(one));
-	(void)r;
-}
-
 uint64_t sa_asks_clear(struct sa_asks *a)
 {
 	uint64_t n = 0;
@@ -266,12 +264,16 @@ void sa_asks_take(struct sa_asks *a, uint64_t *out)
 {
 	size_t i;
 
-	for (i = 0; i < ESPRESSO_MAX_SA / 64; i++)
-		out[i] = atomic_load_explicit(&a->bits[i],
-					      memory_order_relaxed) ?
-				 atomic_exchange_explicit(&a->bits[i], 0,
-							  memory_order_acq_rel) :
-				 0;
+	for (i = 0; i < ESPRESSO_MAX_SA / 64; i++) {
+		uint64_t v = atomic_load_explicit(&a->bits[i],
+						  memory_order_relaxed);
+
+		if (v)
+			v = atomic_exchange_explicit(&a->bits[i], 0,
+						     memory_order_acq_rel);
+		if (out)
+			out[i] = v;
+	}
 }
 
 /*

@@ -99,7 +99,7 @@ struct sa_asks {
  * from now on write it again. */
 uint64_t sa_asks_clear(struct sa_asks *a);
 /* Control thread: take the slots that asked, word by word (ESPRESSO_MAX_SA
- * / 64 words into out). */
+ * / 64 words into out; out NULL: cleared only). */
 void sa_asks_take(struct sa_asks *a, uint64_t *out);
 
 /*
