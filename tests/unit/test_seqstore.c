@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -337,14 +340,14 @@ Test(seqstore, failed_sync_stays_dirty)
 {
 	struct seqstore *s = open_ok();
 	uint8_t fp[SEQSTORE_FP_LEN];
-	char tmp[192];
+	struct rlimit old, lim;
+	char tmp[192], log[192];
 	int ret;
 
 	fp_of(1, fp);
+	/* the first sync writes "seq": a directory where its temp file
+	 * goes makes that fail */
 	cr_assert_eq(seqstore_set(s, 1, SEQSTORE_OUT, fp, 100), 0);
-	sync_ok(s);
-	cr_assert_eq(seqstore_set(s, 1, SEQSTORE_OUT, fp, 200), 0);
-	/* a directory where the temp file goes: its creation fails */
 	snprintf(tmp, sizeof(tmp), "%s/seq.tmp", dir);
 	cr_assert_eq(mkdir(tmp, 0700), 0);
 	ret = seqstore_sync(s, err, sizeof(err));
@@ -352,6 +355,22 @@ Test(seqstore, failed_sync_stays_dirty)
 	cr_assert(strstr(err, tmp), "message names the temp file: %s", err);
 	cr_assert(seqstore_dirty(s));
 	cr_assert_eq(rmdir(tmp), 0);
+	sync_ok(s);
+
+	/* later syncs append to the journal: a file size limit at its
+	 * size makes that fail (EFBIG) */
+	cr_assert_eq(seqstore_set(s, 1, SEQSTORE_OUT, fp, 200), 0);
+	snprintf(log, sizeof(log), "%s/seq.log", dir);
+	cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = file_size(log);
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ret = seqstore_sync(s, err, sizeof(err));
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	cr_assert_lt(ret, 0);
+	cr_assert(strstr(err, log), "message names the journal: %s", err);
+	cr_assert(seqstore_dirty(s));
 	seqstore_close(s);
 
 	s = open_ok();
@@ -361,6 +380,328 @@ Test(seqstore, failed_sync_stays_dirty)
 	seqstore_close(s);
 	s = open_ok();
 	cr_assert_eq(get_ok(s, 1, SEQSTORE_OUT, fp), 200);
+	seqstore_close(s);
+}
+
+/* ---- the journal ---- */
+
+#define LOG_HDR 48
+#define BATCH(n) (8 + 40 * (n) + 32)
+
+static void log_path(char *p, size_t len)
+{
+	snprintf(p, len, "%s/seq.log", dir);
+}
+
+static ino_t ino_of(const char *path)
+{
+	struct stat st;
+
+	cr_assert_eq(stat(path, &st), 0, "stat %s", path);
+	return st.st_ino;
+}
+
+/* records 0..n-1 of SPI 1000 + i, outbound, value v + i */
+static void set_range(struct seqstore *s, uint32_t from, uint32_t n,
+		      uint64_t v)
+{
+	uint8_t fp[SEQSTORE_FP_LEN];
+
+	for (uint32_t i = from; i < from + n; i++) {
+		fp_of(i, fp);
+		cr_assert_eq(seqstore_set(s, 1000 + i, SEQSTORE_OUT, fp, v + i), 0);
+	}
+}
+
+static void expect_range(struct seqstore *s, uint32_t from, uint32_t n,
+			 uint64_t v)
+{
+	uint8_t fp[SEQSTORE_FP_LEN];
+
+	for (uint32_t i = from; i < from + n; i++) {
+		fp_of(i, fp);
+		cr_assert_eq(get_ok(s, 1000 + i, SEQSTORE_OUT, fp), v + i,
+			     "record %u", i);
+	}
+}
+
+Test(seqstore, journal_appends_only_what_changed)
+{
+	struct seqstore *s = open_ok();
+	char log[192];
+	ino_t ino;
+	off_t base;
+
+	log_path(log, sizeof(log));
+	set_range(s, 0, 1000, 100);
+	sync_ok(s);
+	base = file_size(file);
+	ino = ino_of(file);
+	cr_assert_eq(base, 24 + 40 * 1000 + 32);
+	cr_assert_eq(file_size(log), LOG_HDR);
+	/* ten syncs of five changes each: "seq" stays, the journal grows
+	 * by one batch of five each */
+	for (int r = 1; r <= 10; r++) {
+		set_range(s, 5 * r, 5, 100 + 1000 * r);
+		sync_ok(s);
+		cr_assert_eq(file_size(log), LOG_HDR + r * BATCH(5));
+	}
+	/* nothing changed: nothing written */
+	sync_ok(s);
+	cr_assert_eq(file_size(log), LOG_HDR + 10 * BATCH(5));
+	cr_assert_eq(ino_of(file), ino, "seq was not rewritten");
+	cr_assert_eq(file_size(file), base);
+	/* a lowering (a clean stop) and a retire go the same way */
+	{
+		uint8_t fp[SEQSTORE_FP_LEN];
+
+		fp_of(900, fp);
+		cr_assert_eq(seqstore_put(s, 1900, SEQSTORE_OUT, fp, 7), 0);
+		fp_of(901, fp);
+		seqstore_retire(s, 1901, SEQSTORE_OUT, fp);
+		sync_ok(s);
+		cr_assert_eq(file_size(log), LOG_HDR + 10 * BATCH(5) + BATCH(2));
+	}
+	seqstore_close(s);
+
+	s = open_ok();
+	expect_range(s, 0, 5, 100);
+	for (int r = 1; r <= 10; r++)
+		expect_range(s, 5 * r, 5, 100 + 1000 * r);
+	expect_range(s, 55, 845, 100);
+	{
+		uint8_t fp[SEQSTORE_FP_LEN];
+
+		fp_of(900, fp);
+		cr_assert_eq(get_ok(s, 1900, SEQSTORE_OUT, fp), 7);
+	}
+	expect_range(s, 901, 99, 100);
+	/* the next append follows the last batch */
+	set_range(s, 0, 1, 5000);
+	sync_ok(s);
+	cr_assert_eq(file_size(log), LOG_HDR + 10 * BATCH(5) + BATCH(2) + BATCH(1));
+	seqstore_close(s);
+	s = open_ok();
+	expect_range(s, 0, 1, 5000);
+	seqstore_close(s);
+}
+
+Test(seqstore, journal_compacted_when_long)
+{
+	struct seqstore *s = open_ok();
+	char log[192];
+	ino_t ino;
+	off_t prev;
+	int r, compacted = 0;
+
+	log_path(log, sizeof(log));
+	set_range(s, 0, 100, 0);
+	sync_ok(s);
+	ino = ino_of(file);
+	prev = file_size(log);
+	/* 100 changes a sync, 4,040 bytes: past 256 KiB within 70 */
+	for (r = 1; r <= 70; r++) {
+		set_range(s, 0, 100, 1000 * r);
+		sync_ok(s);
+		if (file_size(log) < prev) {
+			compacted = r;
+			break;
+		}
+		prev = file_size(log);
+	}
+	cr_assert(compacted, "the journal was compacted");
+	cr_assert_eq(file_size(log), LOG_HDR);
+	cr_assert_neq(ino_of(file), ino, "seq was rewritten");
+	cr_assert_leq(prev + BATCH(100), 2 * 256 * 1024);
+	cr_assert_gt(prev + BATCH(100), 256 * 1024);
+	seqstore_close(s);
+	s = open_ok();
+	expect_range(s, 0, 100, 1000 * compacted);
+	seqstore_close(s);
+}
+
+static void append_bytes(const char *path, const void *b, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_APPEND);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, b, n), (ssize_t)n);
+	close(fd);
+}
+
+Test(seqstore, journal_torn_end_cut)
+{
+	struct seqstore *s = open_ok();
+	static const uint8_t zeros[200];
+	uint8_t part[BATCH(2)] = { 'B', 'T', 'C', 'H', 2 };
+	char log[192];
+	off_t good;
+
+	log_path(log, sizeof(log));
+	set_range(s, 0, 3, 10);
+	sync_ok(s);
+	set_range(s, 0, 1, 20);
+	sync_ok(s);
+	seqstore_close(s);
+	good = file_size(log);
+	cr_assert_eq(good, LOG_HDR + BATCH(1));
+
+	/* a batch cut short by a crash */
+	append_bytes(log, part, 30);
+	s = open_ok();
+	expect_range(s, 0, 1, 20);
+	expect_range(s, 1, 2, 10);
+	cr_assert_eq(file_size(log), good, "the torn batch was cut off");
+	seqstore_close(s);
+
+	/* one at full length whose checksum was never written */
+	append_bytes(log, part, sizeof(part));
+	s = open_ok();
+	cr_assert_eq(file_size(log), good);
+	/* zeros where the size grew and no data came */
+	seqstore_close(s);
+	append_bytes(log, zeros, sizeof(zeros));
+	s = open_ok();
+	cr_assert_eq(file_size(log), good);
+	expect_range(s, 0, 1, 20);
+	set_range(s, 2, 1, 30);
+	sync_ok(s);
+	seqstore_close(s);
+	s = open_ok();
+	expect_range(s, 0, 1, 20);
+	expect_range(s, 2, 1, 30);
+	seqstore_close(s);
+}
+
+static void flip_at(const char *path, off_t off)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, &b, 1, off), 1);
+	b ^= 0x01;
+	cr_assert_eq(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+Test(seqstore, journal_corrupt_refused)
+{
+	struct seqstore *s = open_ok();
+	struct seqstore *t = (void *)1;
+	char log[192];
+
+	log_path(log, sizeof(log));
+	set_range(s, 0, 2, 10);
+	sync_ok(s);
+	set_range(s, 0, 1, 20);
+	sync_ok(s);
+	set_range(s, 1, 1, 30);
+	sync_ok(s);
+	seqstore_close(s);
+
+	/* the first batch's value, a batch after it */
+	flip_at(log, LOG_HDR + 8 + 32);
+	cr_assert_eq(seqstore_open(&t, dir, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "seq.log: checksum mismatch"), "%s", err);
+	flip_at(log, LOG_HDR + 8 + 32);
+	/* the last batch: written whole, then corrupted, is no torn one */
+	flip_at(log, LOG_HDR + 2 * BATCH(1) - 1);
+	cr_assert_eq(seqstore_open(&t, dir, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "checksum mismatch"), "%s", err);
+	flip_at(log, LOG_HDR + 2 * BATCH(1) - 1);
+	/* its header */
+	flip_at(log, 0);
+	cr_assert_eq(seqstore_open(&t, dir, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "bad header"), "%s", err);
+	flip_at(log, 0);
+	/* a batch's magic, with a batch after it */
+	flip_at(log, LOG_HDR);
+	cr_assert_eq(seqstore_open(&t, dir, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "bad batch"), "%s", err);
+	flip_at(log, LOG_HDR);
+
+	s = open_ok();
+	expect_range(s, 0, 1, 20);
+	expect_range(s, 1, 1, 30);
+	seqstore_close(s);
+}
+
+Test(seqstore, journal_of_an_older_seq_ignored)
+{
+	struct seqstore *s = open_ok();
+	char log[192], old[200], cmd[512];
+
+	log_path(log, sizeof(log));
+	snprintf(old, sizeof(old), "%s/old.log", tmpdir);
+	set_range(s, 0, 2, 10);
+	sync_ok(s);
+	set_range(s, 0, 1, 50);
+	sync_ok(s);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", log, old);
+	cr_assert_eq(system(cmd), 0);
+	/* a compaction (a pruned record): a new "seq", then its journal */
+	seqstore_set_keep_retired(s, 0);
+	{
+		uint8_t fp[SEQSTORE_FP_LEN];
+
+		fp_of(1, fp);
+		seqstore_retire(s, 1001, SEQSTORE_OUT, fp);
+	}
+	sync_ok(s);
+	cr_assert_eq(file_size(log), LOG_HDR);
+	seqstore_close(s);
+	/* a crash between the two renames: the old journal is still there,
+	 * and must not be applied to the new "seq" */
+	snprintf(cmd, sizeof(cmd), "cp %s %s", old, log);
+	cr_assert_eq(system(cmd), 0);
+	s = open_ok();
+	expect_range(s, 0, 1, 50);
+	{
+		uint8_t fp[SEQSTORE_FP_LEN];
+		uint64_t v;
+
+		fp_of(1, fp);
+		cr_assert_eq(seqstore_get(s, 1001, SEQSTORE_OUT, fp, &v), -ENOENT,
+			     "the pruned record stays gone");
+	}
+	/* the next sync starts a journal of its own */
+	set_range(s, 0, 1, 70);
+	sync_ok(s);
+	seqstore_close(s);
+	s = open_ok();
+	expect_range(s, 0, 1, 70);
+	seqstore_close(s);
+}
+
+Test(seqstore, version_1_read)
+{
+	struct seqstore *s = open_ok();
+	uint8_t buf[24 + 40 + 32];
+	char log[192];
+	int fd;
+
+	log_path(log, sizeof(log));
+	set_range(s, 0, 1, 42);
+	sync_ok(s);
+	seqstore_close(s);
+	/* as an espressod without a journal wrote it */
+	fd = open(file, O_RDWR);
+	cr_assert_eq(read(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	cr_assert_eq(buf[8], 2, "written as version 2");
+	buf[8] = 1;
+	cr_assert(EVP_Digest(buf, sizeof(buf) - 32, buf + sizeof(buf) - 32,
+			     NULL, EVP_sha256(), NULL));
+	cr_assert_eq(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	close(fd);
+	cr_assert_eq(unlink(log), 0);
+	s = open_ok();
+	expect_range(s, 0, 1, 42);
+	set_range(s, 0, 1, 43);
+	sync_ok(s);
+	seqstore_close(s);
+	s = open_ok();
+	expect_range(s, 0, 1, 43);
 	seqstore_close(s);
 }
 

@@ -6,7 +6,7 @@
  *
  *   header, 24 bytes
  *     0   8  magic "ESPSEQ1\n"
- *     8   4  version, 1
+ *     8   4  version: 2 (1, without a journal, is read too)
  *    12   4  record size, 40
  *    16   8  record count n
  *   n records, 40 bytes each
@@ -24,9 +24,37 @@
  * truncation and corruption are refused rather than read as "no records".
  * No two records share (spi, dir, fp).
  *
+ * The journal "seq.log": the records changed since "seq" was written,
+ * appended by each sync (one write and one fdatasync, however many records
+ * the store holds), so that a busy store does not rewrite every record many
+ * times a second:
+ *
+ *   header, 48 bytes
+ *     0   8  magic "ESPSEQL1"
+ *     8   4  version, 1
+ *    12   4  record size, 40
+ *    16  32  the trailer (checksum) of the "seq" it follows
+ *   batches, one per sync:
+ *     0   4  magic "BTCH"
+ *     4   4  record count n (at least 1)
+ *     8  40n records, as above: each the whole state of its record
+ *     .  32  SHA-256 of the header's base checksum and the batch before this
+ *
+ * Loading applies the batches in order (a record's last state wins). A
+ * journal whose base checksum is not the "seq" read is one a later "seq"
+ * replaced (a crash between the two renames of a compaction), and is
+ * ignored. A crash in an append leaves a short last batch, or one whose
+ * checksum and all after it read as zeros, never synced: it is cut off.
+ * Any other bad batch is corruption, refused like a corrupt "seq". Once the journal would grow past
+ * max(LOG_MIN, 2 x "seq"), or retired records are pruned, sync compacts:
+ * "seq" rewritten (temp, fsync, rename), then a new empty journal for it
+ * (the same way). Version 2 of "seq" keeps an espressod that knows no
+ * journal from starting on a store whose journal it would miss.
+ *
  * In memory: an array of records and an open-addressing (linear probing)
- * table of indices into it, at most half full. Records go away only when
- * sync prunes retired ones; the table is rebuilt then.
+ * table of indices into it, at most half full; the indices of the records
+ * changed since the last sync. Records go away only when a compaction
+ * prunes retired ones; the table is rebuilt then.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,7 +74,16 @@
 #define FILE_NAME "seq"
 #define TMP_NAME "seq.tmp"
 #define MAGIC "ESPSEQ1\n"
-#define VERSION 1
+#define VERSION 2
+#define VERSION_NOLOG 1
+#define LOG_NAME "seq.log"
+#define LOG_TMP_NAME "seq.log.tmp"
+#define LOG_MAGIC "ESPSEQL1"
+#define LOG_VERSION 1
+#define LOG_HDR_SIZE 48
+#define BATCH_MAGIC "BTCH"
+#define BATCH_HDR_SIZE 8
+#define LOG_MIN (256u << 10) /* a journal may grow to this much at least */
 #define HDR_SIZE 24
 #define REC_SIZE 40
 #define SUM_SIZE 32
@@ -60,6 +97,7 @@ struct rec {
 	uint64_t retired_time;
 	uint8_t fp[SEQSTORE_FP_LEN];
 	uint64_t value;
+	bool chg; /* in memory only: changed since the last sync */
 };
 
 struct seqstore {
@@ -73,6 +111,17 @@ struct seqstore {
 	uint64_t last_retired;
 	bool dirty;
 	bool fresh;
+	/* the journal, open to append (-1: the next sync compacts), its
+	 * length so far, and what binds it to "seq" (its trailer, length) */
+	int logfd;
+	uint64_t log_len;
+	uint8_t base_sum[SUM_SIZE];
+	uint64_t base_len;
+	/* indices into recs of the records with chg set; chg_all: the list
+	 * could not grow (the next sync compacts) */
+	uint32_t *chg;
+	size_t nchg, chgcap;
+	bool chg_all;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -229,6 +278,35 @@ static int sha256(const uint8_t *buf, size_t len, uint8_t sum[SUM_SIZE])
 	return EVP_Digest(buf, len, sum, NULL, EVP_sha256(), NULL) ? 0 : -EIO;
 }
 
+/* A record in the file's 40 bytes at p. */
+static void rec_encode(uint8_t *p, const struct rec *r)
+{
+	memset(p, 0, REC_SIZE);
+	put32(p, r->spi);
+	p[4] = r->dir;
+	p[5] = r->flags;
+	put64(p + 8, r->retired_time);
+	memcpy(p + 16, r->fp, SEQSTORE_FP_LEN);
+	put64(p + 32, r->value);
+}
+
+/* The record at p: 0, or -EINVAL when its dir, flags or padding are bad. */
+static int rec_decode(const uint8_t *p, struct rec *r)
+{
+	*r = (struct rec){
+		.spi = get32(p),
+		.dir = p[4],
+		.flags = p[5],
+		.retired_time = get64(p + 8),
+		.value = get64(p + 32),
+	};
+	memcpy(r->fp, p + 16, SEQSTORE_FP_LEN);
+	if (r->dir > SEQSTORE_OUT || r->flags & ~FLAG_RETIRED || p[6] ||
+	    p[7] || (!(r->flags & FLAG_RETIRED) && r->retired_time))
+		return -EINVAL;
+	return 0;
+}
+
 /* Check and take in the file image buf[0..len). */
 static int parse(struct seqstore *s, const uint8_t *buf, size_t len,
 		 char *err, size_t errlen)
@@ -246,7 +324,8 @@ static int parse(struct seqstore *s, const uint8_t *buf, size_t len,
 		set_err(err, errlen, "bad magic, not a seqstore file");
 		return -EINVAL;
 	}
-	if (get32(buf + 8) != VERSION || get32(buf + 12) != REC_SIZE) {
+	if ((get32(buf + 8) != VERSION && get32(buf + 8) != VERSION_NOLOG) ||
+	    get32(buf + 12) != REC_SIZE) {
 		set_err(err, errlen, "version %u record size %u, expected %u and %u",
 			get32(buf + 8), get32(buf + 12), VERSION, REC_SIZE);
 		return -EINVAL;
@@ -280,18 +359,10 @@ static int parse(struct seqstore *s, const uint8_t *buf, size_t len,
 	}
 	for (uint64_t k = 0; k < n; k++) {
 		const uint8_t *p = buf + HDR_SIZE + k * REC_SIZE;
-		struct rec r = {
-			.spi = get32(p),
-			.dir = p[4],
-			.flags = p[5],
-			.retired_time = get64(p + 8),
-			.value = get64(p + 32),
-		};
+		struct rec r;
 		size_t i;
 
-		memcpy(r.fp, p + 16, SEQSTORE_FP_LEN);
-		if (r.dir > SEQSTORE_OUT || r.flags & ~FLAG_RETIRED || p[6] ||
-		    p[7] || (!(r.flags & FLAG_RETIRED) && r.retired_time)) {
+		if (rec_decode(p, &r)) {
 			set_err(err, errlen, "record %llu (spi 0x%08x) has bad dir, flags or padding",
 				(unsigned long long)k, r.spi);
 			return -EINVAL;
@@ -307,43 +378,44 @@ static int parse(struct seqstore *s, const uint8_t *buf, size_t len,
 		if (r.retired_time > s->last_retired)
 			s->last_retired = r.retired_time;
 	}
+	memcpy(s->base_sum, buf + len - SUM_SIZE, SUM_SIZE);
+	s->base_len = len;
 	return 0;
 }
 
-static int load(struct seqstore *s, char *err, size_t errlen)
+/* The whole of the file name in the store's directory, in *out (freed by
+ * the caller): 0, -ENOENT when there is none, or -errno with why said. */
+static int slurp(struct seqstore *s, const char *name, uint8_t **out,
+		 size_t *outlen, char *why, size_t whylen)
 {
-	char why[160] = "";
 	uint8_t *buf = NULL;
 	struct stat st;
-	size_t len, got = 0;
-	int fd, ret;
+	size_t len = 0, got = 0;
+	int fd, ret = 0;
 
-	fd = openat(s->dirfd, FILE_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	*out = NULL;
+	fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		if (errno == ENOENT) {
-			s->fresh = true;
-			return 0;
-		}
 		ret = -errno;
-		set_err(err, errlen, "seqstore: %s/%s: open: %s", s->dir,
-			FILE_NAME, strerror(-ret));
+		if (ret != -ENOENT)
+			snprintf(why, whylen, "open: %s", strerror(-ret));
 		return ret;
 	}
 	if (fstat(fd, &st)) {
 		ret = -errno;
-		snprintf(why, sizeof(why), "fstat: %s", strerror(-ret));
+		snprintf(why, whylen, "fstat: %s", strerror(-ret));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > SIZE_MAX / 2) {
 		ret = -EINVAL;
-		snprintf(why, sizeof(why), "not a regular file of a sane size");
+		snprintf(why, whylen, "not a regular file of a sane size");
 		goto out;
 	}
 	len = st.st_size;
 	buf = malloc(len ? len : 1);
 	if (!buf) {
 		ret = -ENOMEM;
-		snprintf(why, sizeof(why), "out of memory for %zu bytes", len);
+		snprintf(why, whylen, "out of memory for %zu bytes", len);
 		goto out;
 	}
 	while (got < len) {
@@ -353,20 +425,182 @@ static int load(struct seqstore *s, char *err, size_t errlen)
 			continue;
 		if (r <= 0) {
 			ret = r ? -errno : -EIO;
-			snprintf(why, sizeof(why), "read: %s",
+			snprintf(why, whylen, "read: %s",
 				 r ? strerror(errno) : "file shrank while read");
 			goto out;
 		}
 		got += r;
 	}
-	ret = parse(s, buf, len, why, sizeof(why));
 out:
+	close(fd);
+	if (ret)
+		free(buf);
+	else
+		*out = buf, *outlen = len;
+	return ret;
+}
+
+/* SHA-256 of a then b. */
+static int sha256_2(const uint8_t *a, size_t alen, const uint8_t *b,
+		    size_t blen, uint8_t sum[SUM_SIZE])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+		 EVP_DigestUpdate(c, a, alen) && EVP_DigestUpdate(c, b, blen) &&
+		 EVP_DigestFinal_ex(c, sum, NULL);
+
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : -EIO;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	while (n--)
+		if (*p++)
+			return false;
+	return true;
+}
+
+/* A journal record: its state replaces the record's (or adds it). */
+static int rec_apply(struct seqstore *s, const struct rec *r)
+{
+	struct rec *cur = lookup(s, r->spi, r->dir, r->fp);
+
+	if (cur) {
+		*cur = *r;
+	} else {
+		size_t i;
+		int ret = reserve(s, s->n + 1);
+
+		if (ret)
+			return ret;
+		i = slot_find(s, r->spi, r->dir, r->fp);
+		s->recs[s->n] = *r;
+		s->slots[i] = ++s->n;
+	}
+	if (r->retired_time > s->last_retired)
+		s->last_retired = r->retired_time;
+	return 0;
+}
+
+/*
+ * The journal of the "seq" just read, applied; opened to append after its
+ * last good batch (a torn one cut off). None, or another "seq"'s: nothing
+ * applied, and the first sync compacts. -EINVAL: corrupt (why says).
+ */
+static int log_load(struct seqstore *s, char *why, size_t whylen)
+{
+	uint8_t *buf, sum[SUM_SIZE];
+	size_t len, pos = LOG_HDR_SIZE;
+	int fd, ret;
+
+	ret = slurp(s, LOG_NAME, &buf, &len, why, whylen);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		return ret;
+	ret = -EINVAL;
+	if (len < LOG_HDR_SIZE || memcmp(buf, LOG_MAGIC, 8) ||
+	    get32(buf + 8) != LOG_VERSION || get32(buf + 12) != REC_SIZE) {
+		snprintf(why, whylen, "%s: bad header (corrupt)", LOG_NAME);
+		goto out;
+	}
+	if (s->fresh || memcmp(buf + 16, s->base_sum, SUM_SIZE)) {
+		ret = 0; /* a compaction's leftover: "seq" has it all */
+		goto out;
+	}
+	while (pos < len) {
+		size_t left = len - pos, bsize;
+		uint32_t n;
+
+		if (left < BATCH_HDR_SIZE || memcmp(buf + pos, BATCH_MAGIC, 4)) {
+			if (left < BATCH_HDR_SIZE || all_zero(buf + pos, left))
+				break; /* torn: never synced */
+			snprintf(why, whylen, "%s: bad batch at byte %zu (corrupt)",
+				 LOG_NAME, pos);
+			goto out;
+		}
+		n = get32(buf + pos + 4);
+		bsize = BATCH_HDR_SIZE + (size_t)n * REC_SIZE + SUM_SIZE;
+		if (!n) {
+			snprintf(why, whylen, "%s: empty batch at byte %zu (corrupt)",
+				 LOG_NAME, pos);
+			goto out;
+		}
+		if (bsize > left)
+			break; /* the last append did not finish */
+		if (sha256_2(s->base_sum, SUM_SIZE, buf + pos, bsize - SUM_SIZE,
+			     sum)) {
+			snprintf(why, whylen, "SHA-256 failed in libcrypto");
+			ret = -EIO;
+			goto out;
+		}
+		if (memcmp(sum, buf + pos + bsize - SUM_SIZE, SUM_SIZE)) {
+			/* torn: its checksum, and all after it, never
+			 * written (what a crash leaves reads as zeros) */
+			if (all_zero(buf + pos + bsize - SUM_SIZE,
+				     left - bsize + SUM_SIZE))
+				break;
+			snprintf(why, whylen, "%s: checksum mismatch in the batch at byte %zu (corrupt)",
+				 LOG_NAME, pos);
+			goto out;
+		}
+		for (uint32_t k = 0; k < n; k++) {
+			struct rec r;
+
+			if (rec_decode(buf + pos + BATCH_HDR_SIZE + k * REC_SIZE,
+				       &r)) {
+				snprintf(why, whylen, "%s: record %u of the batch at byte %zu has bad dir, flags or padding",
+					 LOG_NAME, k, pos);
+				goto out;
+			}
+			if (rec_apply(s, &r)) {
+				snprintf(why, whylen, "out of memory");
+				ret = -ENOMEM;
+				goto out;
+			}
+		}
+		pos += bsize;
+	}
+	fd = openat(s->dirfd, LOG_NAME,
+		    O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || (pos < len && (ftruncate(fd, pos) || fsync(fd)))) {
+		ret = -errno;
+		snprintf(why, whylen, "%s: cutting its torn end: %s", LOG_NAME,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	s->logfd = fd;
+	s->log_len = pos;
+	ret = 0;
+out:
+	free(buf);
+	return ret;
+}
+
+static int load(struct seqstore *s, char *err, size_t errlen)
+{
+	char why[192] = "";
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	ret = slurp(s, FILE_NAME, &buf, &len, why, sizeof(why));
+	if (ret == -ENOENT) {
+		s->fresh = true;
+		ret = 0;
+	} else if (!ret) {
+		ret = parse(s, buf, len, why, sizeof(why));
+	}
+	if (!ret)
+		ret = log_load(s, why, sizeof(why));
 	if (ret)
 		set_err(err, errlen,
 			"seqstore: %s/%s: %s; refusing to start: restore the file, or move it aside only if every static key has changed",
 			s->dir, FILE_NAME, why);
 	free(buf);
-	close(fd);
 	return ret;
 }
 
@@ -450,6 +684,7 @@ int seqstore_open(struct seqstore **out, const char *dir, char *err,
 		return -ENOMEM;
 	}
 	s->dirfd = -1;
+	s->logfd = -1;
 	s->keep_retired = SEQSTORE_KEEP_RETIRED;
 	ret = mkdir_p(dir, err, errlen);
 	if (ret)
@@ -466,11 +701,13 @@ int seqstore_open(struct seqstore **out, const char *dir, char *err,
 			dir, strerror(errno));
 		goto fail;
 	}
-	/* a temp file left by a crash in sync: "seq" is still the last good one */
-	if (unlinkat(s->dirfd, TMP_NAME, 0) && errno != ENOENT) {
+	/* temp files left by a crash in sync: "seq" and "seq.log" are still
+	 * the last good ones */
+	if ((unlinkat(s->dirfd, TMP_NAME, 0) && errno != ENOENT) ||
+	    (unlinkat(s->dirfd, LOG_TMP_NAME, 0) && errno != ENOENT)) {
 		ret = -errno;
-		set_err(err, errlen, "seqstore: remove stale %s/%s: %s", dir,
-			TMP_NAME, strerror(-ret));
+		set_err(err, errlen, "seqstore: remove stale temp files in %s: %s",
+			dir, strerror(-ret));
 		goto fail;
 	}
 	ret = table_build(s, 0);
@@ -494,6 +731,9 @@ void seqstore_close(struct seqstore *s)
 		return;
 	if (s->dirfd >= 0)
 		close(s->dirfd);
+	if (s->logfd >= 0)
+		close(s->logfd);
+	free(s->chg);
 	free(s->recs);
 	free(s->slots);
 	free(s->dir);
@@ -503,6 +743,43 @@ void seqstore_close(struct seqstore *s)
 bool seqstore_fresh(const struct seqstore *s)
 {
 	return s->fresh;
+}
+
+/* r changed: the next sync writes it. */
+static void touch(struct seqstore *s, struct rec *r)
+{
+	s->dirty = true;
+	if (r->chg)
+		return;
+	r->chg = true;
+	if (s->chg_all)
+		return;
+	if (s->nchg == s->chgcap) {
+		size_t cap = s->chgcap ? 2 * s->chgcap : 64;
+		uint32_t *c = reallocarray(s->chg, cap, sizeof(*c));
+
+		if (!c) {
+			s->chg_all = true; /* the next sync writes them all */
+			return;
+		}
+		s->chg = c;
+		s->chgcap = cap;
+	}
+	s->chg[s->nchg++] = (uint32_t)(r - s->recs);
+}
+
+/* After a sync: nothing changed since. */
+static void chg_clear(struct seqstore *s)
+{
+	if (s->chg_all)
+		for (size_t k = 0; k < s->n; k++)
+			s->recs[k].chg = false;
+	else
+		for (size_t k = 0; k < s->nchg; k++)
+			s->recs[s->chg[k]].chg = false;
+	s->nchg = 0;
+	s->chg_all = false;
+	s->dirty = false;
 }
 
 int seqstore_get(const struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
@@ -529,12 +806,12 @@ int seqstore_set(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 	if (r) {
 		if (r->value < value) {
 			r->value = value;
-			s->dirty = true;
+			touch(s, r);
 		}
 		if (r->flags & FLAG_RETIRED) {
 			r->flags &= ~FLAG_RETIRED;
 			r->retired_time = 0;
-			s->dirty = true;
+			touch(s, r);
 		}
 		return 0;
 	}
@@ -546,7 +823,7 @@ int seqstore_set(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 	*r = (struct rec){ .spi = spi, .dir = dir, .value = value };
 	memcpy(r->fp, fp, SEQSTORE_FP_LEN);
 	s->slots[i] = ++s->n;
-	s->dirty = true;
+	touch(s, r);
 	return 0;
 }
 
@@ -560,7 +837,7 @@ int seqstore_put(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 	r = lookup(s, spi, dir, fp);
 	if (r && r->value > value) {
 		r->value = value;
-		s->dirty = true;
+		touch(s, r);
 	}
 	return seqstore_set(s, spi, dir, fp, value);
 }
@@ -582,7 +859,7 @@ void seqstore_retire(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 	s->last_retired = now;
 	r->flags |= FLAG_RETIRED;
 	r->retired_time = now;
-	s->dirty = true;
+	touch(s, r);
 }
 
 bool seqstore_dirty(const struct seqstore *s)
@@ -709,19 +986,95 @@ fail_unlink:
 	return ret;
 }
 
-int seqstore_sync(struct seqstore *s, char *err, size_t errlen)
+/* A new empty journal for the "seq" just written, open to append. On
+ * failure none (logfd -1): "seq" holds everything, the next sync compacts
+ * again, and the old journal, another "seq"'s, is ignored at load. */
+static void log_reset(struct seqstore *s)
 {
-	uint64_t cutoff, n = 0;
-	uint8_t *buf, *p;
-	size_t len, k, j;
-	bool prune;
+	uint8_t hdr[LOG_HDR_SIZE] = { 0 };
+	int fd;
+
+	if (s->logfd >= 0)
+		close(s->logfd);
+	s->logfd = -1;
+	memcpy(hdr, LOG_MAGIC, 8);
+	put32(hdr + 8, LOG_VERSION);
+	put32(hdr + 12, REC_SIZE);
+	memcpy(hdr + 16, s->base_sum, SUM_SIZE);
+	fd = openat(s->dirfd, LOG_TMP_NAME,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	if (write_all(fd, hdr, sizeof(hdr)) || fsync(fd) ||
+	    renameat(s->dirfd, LOG_TMP_NAME, s->dirfd, LOG_NAME) ||
+	    fsync(s->dirfd)) {
+		close(fd);
+		unlinkat(s->dirfd, LOG_TMP_NAME, 0);
+		return;
+	}
+	close(fd);
+	fd = openat(s->dirfd, LOG_NAME,
+		    O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	s->logfd = fd;
+	s->log_len = LOG_HDR_SIZE;
+}
+
+/* The changed records appended to the journal as one batch of blen
+ * bytes, on disk when it returns 0. */
+static int log_append(struct seqstore *s, size_t blen, char *err,
+		      size_t errlen)
+{
+	uint8_t *buf = malloc(blen);
 	int ret;
 
-	ret = prune_cutoff(s, &prune, &cutoff);
-	if (ret) {
-		set_err(err, errlen, "seqstore: out of memory");
-		return ret;
+	if (!buf) {
+		set_err(err, errlen, "seqstore: out of memory for %zu bytes", blen);
+		return -ENOMEM;
 	}
+	memcpy(buf, BATCH_MAGIC, 4);
+	put32(buf + 4, (uint32_t)s->nchg);
+	for (size_t k = 0; k < s->nchg; k++)
+		rec_encode(buf + BATCH_HDR_SIZE + k * REC_SIZE,
+			   &s->recs[s->chg[k]]);
+	ret = sha256_2(s->base_sum, SUM_SIZE, buf, blen - SUM_SIZE,
+		       buf + blen - SUM_SIZE);
+	if (ret) {
+		set_err(err, errlen, "seqstore: SHA-256 failed in libcrypto");
+		goto out;
+	}
+	ret = write_all(s->logfd, buf, blen);
+	if (!ret && fdatasync(s->logfd))
+		ret = -errno;
+	if (ret) {
+		set_err(err, errlen, "seqstore: append to %s/%s: %s", s->dir,
+			LOG_NAME, strerror(-ret));
+		/* what part of it was written goes; if that fails, the
+		 * next sync compacts (a new journal) */
+		if (ftruncate(s->logfd, s->log_len)) {
+			close(s->logfd);
+			s->logfd = -1;
+		}
+		goto out;
+	}
+	s->log_len += blen;
+	chg_clear(s);
+out:
+	free(buf);
+	return ret;
+}
+
+/* "seq" rewritten with every record (those pruned left out), then a new
+ * journal for it. */
+static int compact(struct seqstore *s, bool prune, uint64_t cutoff,
+		   char *err, size_t errlen)
+{
+	uint64_t n = 0;
+	uint8_t *buf, *p;
+	size_t len, k, j;
+	int ret;
+
 	len = HDR_SIZE + s->n * REC_SIZE + SUM_SIZE;
 	buf = calloc(1, len);
 	if (!buf) {
@@ -734,12 +1087,7 @@ int seqstore_sync(struct seqstore *s, char *err, size_t errlen)
 
 		if (pruned(s, r, prune, cutoff))
 			continue;
-		put32(p, r->spi);
-		p[4] = r->dir;
-		p[5] = r->flags;
-		put64(p + 8, r->retired_time);
-		memcpy(p + 16, r->fp, SEQSTORE_FP_LEN);
-		put64(p + 32, r->value);
+		rec_encode(p, r);
 		p += REC_SIZE;
 		n++;
 	}
@@ -753,9 +1101,16 @@ int seqstore_sync(struct seqstore *s, char *err, size_t errlen)
 		set_err(err, errlen, "seqstore: SHA-256 failed in libcrypto");
 	else
 		ret = replace_file(s, buf, len, err, errlen);
+	if (!ret) {
+		memcpy(s->base_sum, p, SUM_SIZE);
+		s->base_len = len;
+		s->fresh = false;
+	}
 	free(buf);
 	if (ret)
 		return ret;
+	log_reset(s);
+	chg_clear(s);
 
 	if (n != s->n) {
 		for (k = j = 0; k < s->n; k++)
@@ -770,6 +1125,30 @@ int seqstore_sync(struct seqstore *s, char *err, size_t errlen)
 			s->slots[slot_find(s, r->spi, r->dir, r->fp)] = k + 1;
 		}
 	}
-	s->dirty = false;
 	return 0;
+}
+
+int seqstore_sync(struct seqstore *s, char *err, size_t errlen)
+{
+	uint64_t cutoff, lmax;
+	size_t blen;
+	bool prune;
+	int ret;
+
+	ret = prune_cutoff(s, &prune, &cutoff);
+	if (ret) {
+		set_err(err, errlen, "seqstore: out of memory");
+		return ret;
+	}
+	if (!prune && s->logfd >= 0 && !s->chg_all) {
+		if (!s->nchg) {
+			s->dirty = false; /* on disk as it is */
+			return 0;
+		}
+		lmax = 2 * s->base_len > LOG_MIN ? 2 * s->base_len : LOG_MIN;
+		blen = BATCH_HDR_SIZE + s->nchg * REC_SIZE + SUM_SIZE;
+		if (s->log_len + blen <= lmax)
+			return log_append(s, blen, err, errlen);
+	}
+	return compact(s, prune, cutoff, err, errlen);
 }

@@ -9,8 +9,11 @@
  * SPI starts fresh and an old key that comes back finds its numbers again.
  * The caller persists AHEAD of use: set the high-water mark of a block it
  * has not used yet, seqstore_sync, and only after sync returns 0 use the
- * numbers below that mark. The store lives in one file, "seq" in its
- * directory, replaced atomically (temp file, fsync, rename, fsync dir).
+ * numbers below that mark. The store lives in "seq" in its directory,
+ * replaced atomically (temp file, fsync, rename, fsync dir), and a journal
+ * beside it, "seq.log", to which each sync appends only the records that
+ * changed since the last (one write, one fdatasync); "seq" is rewritten
+ * when the journal grows past twice its size (seqstore.c has the formats).
  *
  * One thread (control) uses a store. The directory is locked (flock) while
  * open, so two daemons cannot share it.
@@ -83,10 +86,14 @@ void seqstore_retire(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 /* Changes in memory that seqstore_sync has not yet made durable. */
 bool seqstore_dirty(const struct seqstore *s);
 /*
- * Write every record durably: a temp file in the same directory, fsync,
- * rename over "seq", fsync the directory. Only after this returns 0 may the
- * caller use the values it set. 0 or -errno (message in err); on failure the
- * store stays dirty and the file on disk is the previous one.
+ * Make every change durable: the records changed since the last sync
+ * appended to the journal and fdatasync'd; or, when the journal would grow
+ * past twice "seq" (256 KiB at least), when retired records are pruned, or
+ * on the first sync of an open, every record written to a temp file in the
+ * same directory, fsync, rename over "seq", fsync the directory, then a new
+ * empty journal. Only after this returns 0 may the caller use the values it
+ * set. 0 or -errno (message in err); on failure the store stays dirty and
+ * what a later open reads is what the last successful sync left.
  */
 int seqstore_sync(struct seqstore *s, char *err, size_t errlen);
 /* Records held, live and retired. */
