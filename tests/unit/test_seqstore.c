@@ -332,7 +332,7 @@ Test(seqstore, many_records)
 	       N, t_set, t_sync, t_open, t_get, (long long)file_size(file));
 	fflush(stdout);
 	cr_expect_lt(t_sync, 100.0, "sync took %.2f ms", t_sync);
-	cr_assert_eq(file_size(file), 24 + 40 * N + 32);
+	cr_assert_eq(file_size(file), 32 + 40 * N + 32);
 	seqstore_close(s);
 }
 
@@ -386,7 +386,7 @@ Test(seqstore, failed_sync_stays_dirty)
 /* ---- the journal ---- */
 
 #define LOG_HDR 48
-#define BATCH(n) (8 + 40 * (n) + 32)
+#define BATCH(n) (16 + 40 * (n) + 32)
 
 static void log_path(char *p, size_t len)
 {
@@ -437,7 +437,7 @@ Test(seqstore, journal_appends_only_what_changed)
 	sync_ok(s);
 	base = file_size(file);
 	ino = ino_of(file);
-	cr_assert_eq(base, 24 + 40 * 1000 + 32);
+	cr_assert_eq(base, 32 + 40 * 1000 + 32);
 	cr_assert_eq(file_size(log), LOG_HDR);
 	/* ten syncs of five changes each: "seq" stays, the journal grows
 	 * by one batch of five each */
@@ -533,7 +533,9 @@ Test(seqstore, journal_torn_end_cut)
 {
 	struct seqstore *s = open_ok();
 	static const uint8_t zeros[200];
-	uint8_t part[BATCH(2)] = { 'B', 'T', 'C', 'H', 2 };
+	/* magic, count 2 and its complement, then nothing written */
+	uint8_t part[BATCH(2)] = { 'B', 'T', 'C', 'H', 2, 0, 0, 0,
+				   0xfd, 0xff, 0xff, 0xff };
 	char log[192];
 	off_t good;
 
@@ -601,10 +603,21 @@ Test(seqstore, journal_corrupt_refused)
 	seqstore_close(s);
 
 	/* the first batch's value, a batch after it */
-	flip_at(log, LOG_HDR + 8 + 32);
+	flip_at(log, LOG_HDR + 16 + 32);
 	cr_assert_eq(seqstore_open(&t, dir, err, sizeof(err)), -EINVAL);
 	cr_assert(strstr(err, "seq.log: checksum mismatch"), "%s", err);
-	flip_at(log, LOG_HDR + 8 + 32);
+	flip_at(log, LOG_HDR + 16 + 32);
+	/* its count (high bit: as if it ran past the end, a torn batch
+	 * were it not for the complement) */
+	flip_at(log, LOG_HDR + 7);
+	cr_assert_eq(seqstore_open(&t, dir, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "bad batch"), "%s", err);
+	flip_at(log, LOG_HDR + 7);
+	/* the header's checksum of "seq": not taken for another seq's */
+	flip_at(log, 20);
+	cr_assert_eq(seqstore_open(&t, dir, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "bad header"), "%s", err);
+	flip_at(log, 20);
 	/* the last batch: written whole, then corrupted, is no torn one */
 	flip_at(log, LOG_HDR + 2 * BATCH(1) - 1);
 	cr_assert_eq(seqstore_open(&t, dir, err, sizeof(err)), -EINVAL);
@@ -677,7 +690,7 @@ Test(seqstore, journal_of_an_older_seq_ignored)
 Test(seqstore, version_1_read)
 {
 	struct seqstore *s = open_ok();
-	uint8_t buf[24 + 40 + 32];
+	uint8_t buf[32 + 40 + 32], v1[24 + 40 + 32];
 	char log[192];
 	int fd;
 
@@ -685,14 +698,19 @@ Test(seqstore, version_1_read)
 	set_range(s, 0, 1, 42);
 	sync_ok(s);
 	seqstore_close(s);
-	/* as an espressod without a journal wrote it */
+	/* as an espressod without a journal wrote it: version 1, no
+	 * generation */
 	fd = open(file, O_RDWR);
 	cr_assert_eq(read(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
 	cr_assert_eq(buf[8], 2, "written as version 2");
-	buf[8] = 1;
-	cr_assert(EVP_Digest(buf, sizeof(buf) - 32, buf + sizeof(buf) - 32,
+	cr_assert_eq(buf[24], 1, "generation 1");
+	memcpy(v1, buf, 24);
+	memcpy(v1 + 24, buf + 32, 40);
+	v1[8] = 1;
+	cr_assert(EVP_Digest(v1, sizeof(v1) - 32, v1 + sizeof(v1) - 32,
 			     NULL, EVP_sha256(), NULL));
-	cr_assert_eq(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	cr_assert_eq(ftruncate(fd, 0), 0);
+	cr_assert_eq(pwrite(fd, v1, sizeof(v1), 0), (ssize_t)sizeof(v1));
 	close(fd);
 	cr_assert_eq(unlink(log), 0);
 	s = open_ok();
@@ -702,6 +720,52 @@ Test(seqstore, version_1_read)
 	seqstore_close(s);
 	s = open_ok();
 	expect_range(s, 0, 1, 43);
+	seqstore_close(s);
+	/* written again as version 2 */
+	fd = open(file, O_RDONLY);
+	cr_assert_eq(read(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	close(fd);
+	cr_assert_eq(buf[8], 2);
+	cr_assert_eq(buf[24], 1);
+}
+
+/* Two "seq" alike but for their generation: a journal of the first is
+ * never applied to the second (a lowered limit, raised back, compacted
+ * into the same records, then a crash between the two renames). */
+Test(seqstore, journal_bound_to_one_generation)
+{
+	struct seqstore *s = open_ok();
+	uint8_t fp[SEQSTORE_FP_LEN];
+	char log[192], old[200], cmd[512];
+
+	log_path(log, sizeof(log));
+	snprintf(old, sizeof(old), "%s/old.log", tmpdir);
+	fp_of(7, fp);
+	cr_assert_eq(seqstore_set(s, 7, SEQSTORE_IN, fp, 200), 0);
+	sync_ok(s);
+	cr_assert_eq(seqstore_put(s, 7, SEQSTORE_IN, fp, 100), 0);
+	sync_ok(s);
+	/* a journal of generation 1 whose last word is 100 */
+	snprintf(cmd, sizeof(cmd), "cp %s %s", log, old);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(seqstore_set(s, 7, SEQSTORE_IN, fp, 200), 0);
+	sync_ok(s);
+	/* 200 acknowledged; then compactions (a journal past its size)
+	 * until one writes 200, the records of generation 1's "seq" */
+	for (int r = 0; r < 7000; r++) {
+		cr_assert_eq(seqstore_put(s, 7, SEQSTORE_IN, fp, 100), 0);
+		sync_ok(s);
+		cr_assert_eq(seqstore_set(s, 7, SEQSTORE_IN, fp, 200), 0);
+		sync_ok(s);
+		if (file_size(log) == LOG_HDR)
+			break;
+	}
+	cr_assert_eq(file_size(log), LOG_HDR, "compacted");
+	seqstore_close(s);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", old, log);
+	cr_assert_eq(system(cmd), 0);
+	s = open_ok();
+	cr_assert_eq(get_ok(s, 7, SEQSTORE_IN, fp), 200);
 	seqstore_close(s);
 }
 

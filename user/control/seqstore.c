@@ -4,11 +4,13 @@
  *
  * The file "seq" in the store directory, all integers little-endian:
  *
- *   header, 24 bytes
+ *   header, 32 bytes (24 in version 1, without the generation)
  *     0   8  magic "ESPSEQ1\n"
  *     8   4  version: 2 (1, without a journal, is read too)
  *    12   4  record size, 40
  *    16   8  record count n
+ *    24   8  generation: one more than the "seq" it replaced, so that no
+ *            two are alike, and a journal binds to one alone
  *   n records, 40 bytes each
  *     0   4  spi
  *     4   1  dir: 0 inbound, 1 outbound
@@ -37,13 +39,17 @@
  *   batches, one per sync:
  *     0   4  magic "BTCH"
  *     4   4  record count n (at least 1)
- *     8  40n records, as above: each the whole state of its record
+ *     8   4  n with every bit flipped (a damaged count is seen as such)
+ *    12   4  0
+ *    16  40n records, as above: each the whole state of its record
  *     .  32  SHA-256 of the header's base checksum and the batch before this
  *
  * Loading applies the batches in order (a record's last state wins). A
  * journal whose base checksum is not the "seq" read is one a later "seq"
  * replaced (a crash between the two renames of a compaction), and is
- * ignored. A crash in an append leaves a short last batch, or one whose
+ * ignored (a journal whose header names another "seq" but whose first
+ * batch does not verify against that one is a damaged header, refused).
+ * A crash in an append leaves a short last batch, or one whose
  * checksum and all after it read as zeros, never synced: it is cut off.
  * Any other bad batch is corruption, refused like a corrupt "seq". Once the journal would grow past
  * max(LOG_MIN, 2 x "seq"), or retired records are pruned, sync compacts:
@@ -82,9 +88,10 @@
 #define LOG_VERSION 1
 #define LOG_HDR_SIZE 48
 #define BATCH_MAGIC "BTCH"
-#define BATCH_HDR_SIZE 8
+#define BATCH_HDR_SIZE 16
 #define LOG_MIN (256u << 10) /* a journal may grow to this much at least */
-#define HDR_SIZE 24
+#define HDR_SIZE 32
+#define HDR_SIZE_V1 24
 #define REC_SIZE 40
 #define SUM_SIZE 32
 #define FLAG_RETIRED 0x01
@@ -117,6 +124,7 @@ struct seqstore {
 	uint64_t log_len;
 	uint8_t base_sum[SUM_SIZE];
 	uint64_t base_len;
+	uint64_t gen; /* the generation of "seq" (0: version 1, or none) */
 	/* indices into recs of the records with chg set; chg_all: the list
 	 * could not grow (the next sync compacts) */
 	uint32_t *chg;
@@ -312,10 +320,13 @@ static int parse(struct seqstore *s, const uint8_t *buf, size_t len,
 		 char *err, size_t errlen)
 {
 	uint8_t sum[SUM_SIZE];
+	size_t hdr = HDR_SIZE;
 	uint64_t n;
 	int ret;
 
-	if (len < HDR_SIZE + SUM_SIZE) {
+	if (len >= 12 && get32(buf + 8) == VERSION_NOLOG)
+		hdr = HDR_SIZE_V1;
+	if (len < hdr + SUM_SIZE) {
 		set_err(err, errlen, "%zu bytes, shorter than header and checksum (truncated)",
 			len);
 		return -EINVAL;
@@ -331,14 +342,14 @@ static int parse(struct seqstore *s, const uint8_t *buf, size_t len,
 		return -EINVAL;
 	}
 	n = get64(buf + 16);
-	if (n > (len - HDR_SIZE - SUM_SIZE) / REC_SIZE) {
+	if (n > (len - hdr - SUM_SIZE) / REC_SIZE) {
 		set_err(err, errlen, "header says %llu records, more than %zu bytes hold (truncated)",
 			(unsigned long long)n, len);
 		return -EINVAL;
 	}
-	if (HDR_SIZE + n * REC_SIZE + SUM_SIZE != len) {
+	if (hdr + n * REC_SIZE + SUM_SIZE != len) {
 		set_err(err, errlen, "%zu bytes, expected %llu for %llu records (truncated or corrupt)",
-			len, (unsigned long long)(HDR_SIZE + n * REC_SIZE + SUM_SIZE),
+			len, (unsigned long long)(hdr + n * REC_SIZE + SUM_SIZE),
 			(unsigned long long)n);
 		return -EINVAL;
 	}
@@ -358,7 +369,7 @@ static int parse(struct seqstore *s, const uint8_t *buf, size_t len,
 		return ret;
 	}
 	for (uint64_t k = 0; k < n; k++) {
-		const uint8_t *p = buf + HDR_SIZE + k * REC_SIZE;
+		const uint8_t *p = buf + hdr + k * REC_SIZE;
 		struct rec r;
 		size_t i;
 
@@ -380,6 +391,7 @@ static int parse(struct seqstore *s, const uint8_t *buf, size_t len,
 	}
 	memcpy(s->base_sum, buf + len - SUM_SIZE, SUM_SIZE);
 	s->base_len = len;
+	s->gen = hdr == HDR_SIZE ? get64(buf + 24) : 0;
 	return 0;
 }
 
@@ -483,6 +495,23 @@ static int rec_apply(struct seqstore *s, const struct rec *r)
 	return 0;
 }
 
+/* Whether the batch at b (left bytes from there on) is whole and verifies
+ * against the "seq" of checksum base. */
+static bool batch_ok(const uint8_t *base, const uint8_t *b, size_t left)
+{
+	uint8_t sum[SUM_SIZE];
+	uint32_t n;
+	size_t bsize;
+
+	if (left < BATCH_HDR_SIZE || memcmp(b, BATCH_MAGIC, 4))
+		return false;
+	n = get32(b + 4);
+	bsize = BATCH_HDR_SIZE + (size_t)n * REC_SIZE + SUM_SIZE;
+	return n && get32(b + 8) == ~n && bsize <= left &&
+	       !sha256_2(base, SUM_SIZE, b, bsize - SUM_SIZE, sum) &&
+	       !memcmp(sum, b + bsize - SUM_SIZE, SUM_SIZE);
+}
+
 /*
  * The journal of the "seq" just read, applied; opened to append after its
  * last good batch (a torn one cut off). None, or another "seq"'s: nothing
@@ -506,7 +535,15 @@ static int log_load(struct seqstore *s, char *why, size_t whylen)
 		goto out;
 	}
 	if (s->fresh || memcmp(buf + 16, s->base_sum, SUM_SIZE)) {
-		ret = 0; /* a compaction's leftover: "seq" has it all */
+		/* a compaction's leftover: "seq" has it all; unless its
+		 * first batch does not verify against the "seq" its header
+		 * names either: then that header is damaged */
+		if (len >= LOG_HDR_SIZE + BATCH_HDR_SIZE + REC_SIZE + SUM_SIZE &&
+		    !batch_ok(buf + 16, buf + LOG_HDR_SIZE, len - LOG_HDR_SIZE)) {
+			snprintf(why, whylen, "%s: bad header (corrupt)", LOG_NAME);
+			goto out;
+		}
+		ret = 0;
 		goto out;
 	}
 	while (pos < len) {
@@ -522,8 +559,8 @@ static int log_load(struct seqstore *s, char *why, size_t whylen)
 		}
 		n = get32(buf + pos + 4);
 		bsize = BATCH_HDR_SIZE + (size_t)n * REC_SIZE + SUM_SIZE;
-		if (!n) {
-			snprintf(why, whylen, "%s: empty batch at byte %zu (corrupt)",
+		if (!n || get32(buf + pos + 8) != ~n || get32(buf + pos + 12)) {
+			snprintf(why, whylen, "%s: bad batch at byte %zu (corrupt)",
 				 LOG_NAME, pos);
 			goto out;
 		}
@@ -1035,6 +1072,8 @@ static int log_append(struct seqstore *s, size_t blen, char *err,
 	}
 	memcpy(buf, BATCH_MAGIC, 4);
 	put32(buf + 4, (uint32_t)s->nchg);
+	put32(buf + 8, ~(uint32_t)s->nchg);
+	put32(buf + 12, 0);
 	for (size_t k = 0; k < s->nchg; k++)
 		rec_encode(buf + BATCH_HDR_SIZE + k * REC_SIZE,
 			   &s->recs[s->chg[k]]);
@@ -1095,6 +1134,7 @@ static int compact(struct seqstore *s, bool prune, uint64_t cutoff,
 	put32(buf + 8, VERSION);
 	put32(buf + 12, REC_SIZE);
 	put64(buf + 16, n);
+	put64(buf + 24, s->gen + 1);
 	len = p - buf + SUM_SIZE;
 	ret = sha256(buf, p - buf, p);
 	if (ret)
@@ -1104,11 +1144,18 @@ static int compact(struct seqstore *s, bool prune, uint64_t cutoff,
 	if (!ret) {
 		memcpy(s->base_sum, p, SUM_SIZE);
 		s->base_len = len;
-		s->fresh = false;
+		s->gen++;
 	}
 	free(buf);
-	if (ret)
+	if (ret) {
+		/* "seq" may be the new one (renamed, its directory not
+		 * synced): the journal may no longer follow the "seq" on
+		 * disk, so none is appended to until a compaction succeeds */
+		if (s->logfd >= 0)
+			close(s->logfd);
+		s->logfd = -1;
 		return ret;
+	}
 	log_reset(s);
 	chg_clear(s);
 

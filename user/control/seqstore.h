@@ -89,7 +89,9 @@ bool seqstore_dirty(const struct seqstore *s);
  * Make every change durable: the records changed since the last sync
  * appended to the journal and fdatasync'd; or, when the journal would grow
  * past twice "seq" (256 KiB at least), when retired records are pruned, or
- * on the first sync of an open, every record written to a temp file in the
+ * when there is no journal for the "seq" on disk (a new store, a journal
+ * left by a crash in a compaction, a compaction that failed), every record
+ * written to a temp file in the
  * same directory, fsync, rename over "seq", fsync the directory, then a new
  * empty journal. Only after this returns 0 may the caller use the values it
  * set. 0 or -errno (message in err); on failure the store stays dirty and
