@@ -100,6 +100,28 @@ static off_t file_size(const char *path)
 	return st.st_size;
 }
 
+/* a bit of the file at path */
+static void flip_at(const char *path, off_t off)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, &b, 1, off), 1);
+	b ^= 0x01;
+	cr_assert_eq(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+/* cp from to */
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "cp %s %s", from, to);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
 Test(seqstore, fingerprint_stable_and_distinct)
 {
 	static const uint8_t k1[16] = { 1, 2, 3 }, k2[16] = { 1, 2, 4 };
@@ -575,18 +597,6 @@ Test(seqstore, journal_torn_end_cut)
 	seqstore_close(s);
 }
 
-static void flip_at(const char *path, off_t off)
-{
-	int fd = open(path, O_RDWR);
-	uint8_t b;
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pread(fd, &b, 1, off), 1);
-	b ^= 0x01;
-	cr_assert_eq(pwrite(fd, &b, 1, off), 1);
-	close(fd);
-}
-
 Test(seqstore, journal_corrupt_refused)
 {
 	struct seqstore *s = open_ok();
@@ -643,7 +653,7 @@ Test(seqstore, journal_corrupt_refused)
 Test(seqstore, journal_of_an_older_seq_ignored)
 {
 	struct seqstore *s = open_ok();
-	char log[192], old[200], cmd[512];
+	char log[192], old[200];
 
 	log_path(log, sizeof(log));
 	snprintf(old, sizeof(old), "%s/old.log", tmpdir);
@@ -651,8 +661,7 @@ Test(seqstore, journal_of_an_older_seq_ignored)
 	sync_ok(s);
 	set_range(s, 0, 1, 50);
 	sync_ok(s);
-	snprintf(cmd, sizeof(cmd), "cp %s %s", log, old);
-	cr_assert_eq(system(cmd), 0);
+	copy_file(log, old);
 	/* a compaction (a pruned record): a new "seq", then its journal */
 	seqstore_set_keep_retired(s, 0);
 	{
@@ -666,8 +675,7 @@ Test(seqstore, journal_of_an_older_seq_ignored)
 	seqstore_close(s);
 	/* a crash between the two renames: the old journal is still there,
 	 * and must not be applied to the new "seq" */
-	snprintf(cmd, sizeof(cmd), "cp %s %s", old, log);
-	cr_assert_eq(system(cmd), 0);
+	copy_file(old, log);
 	s = open_ok();
 	expect_range(s, 0, 1, 50);
 	{
@@ -736,7 +744,7 @@ Test(seqstore, journal_bound_to_one_generation)
 {
 	struct seqstore *s = open_ok();
 	uint8_t fp[SEQSTORE_FP_LEN];
-	char log[192], old[200], cmd[512];
+	char log[192], old[200];
 
 	log_path(log, sizeof(log));
 	snprintf(old, sizeof(old), "%s/old.log", tmpdir);
@@ -746,8 +754,7 @@ Test(seqstore, journal_bound_to_one_generation)
 	cr_assert_eq(seqstore_put(s, 7, SEQSTORE_IN, fp, 100), 0);
 	sync_ok(s);
 	/* a journal of generation 1 whose last word is 100 */
-	snprintf(cmd, sizeof(cmd), "cp %s %s", log, old);
-	cr_assert_eq(system(cmd), 0);
+	copy_file(log, old);
 	cr_assert_eq(seqstore_set(s, 7, SEQSTORE_IN, fp, 200), 0);
 	sync_ok(s);
 	/* 200 acknowledged; then compactions (a journal past its size)
@@ -762,8 +769,7 @@ Test(seqstore, journal_bound_to_one_generation)
 	}
 	cr_assert_eq(file_size(log), LOG_HDR, "compacted");
 	seqstore_close(s);
-	snprintf(cmd, sizeof(cmd), "cp %s %s", old, log);
-	cr_assert_eq(system(cmd), 0);
+	copy_file(old, log);
 	s = open_ok();
 	cr_assert_eq(get_ok(s, 7, SEQSTORE_IN, fp), 200);
 	seqstore_close(s);
@@ -795,16 +801,10 @@ static void expect_refused(const char *words)
 	cr_assert(strstr(err, words), "message says '%s': %s", words, err);
 }
 
+/* a bit of "seq" */
 static void flip_byte(off_t off)
 {
-	int fd = open(file, O_RDWR);
-	uint8_t b;
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pread(fd, &b, 1, off), 1);
-	b ^= 0x01;
-	cr_assert_eq(pwrite(fd, &b, 1, off), 1);
-	close(fd);
+	flip_at(file, off);
 }
 
 Test(seqstore, corrupt_refused)

@@ -279,6 +279,20 @@ static int reserve(struct seqstore *s, size_t want)
 	return 0;
 }
 
+/* r, which the store does not hold, added: the new record, or NULL (no
+ * memory). */
+static struct rec *rec_insert(struct seqstore *s, const struct rec *r)
+{
+	size_t i;
+
+	if (reserve(s, s->n + 1))
+		return NULL;
+	i = slot_find(s, r->spi, r->dir, r->fp);
+	s->recs[s->n] = *r;
+	s->slots[i] = ++s->n;
+	return &s->recs[s->n - 1];
+}
+
 /* --- the file ------------------------------------------------------- */
 
 static int sha256(const uint8_t *buf, size_t len, uint8_t sum[SUM_SIZE])
@@ -478,18 +492,10 @@ static int rec_apply(struct seqstore *s, const struct rec *r)
 {
 	struct rec *cur = lookup(s, r->spi, r->dir, r->fp);
 
-	if (cur) {
+	if (cur)
 		*cur = *r;
-	} else {
-		size_t i;
-		int ret = reserve(s, s->n + 1);
-
-		if (ret)
-			return ret;
-		i = slot_find(s, r->spi, r->dir, r->fp);
-		s->recs[s->n] = *r;
-		s->slots[i] = ++s->n;
-	}
+	else if (!rec_insert(s, r))
+		return -ENOMEM;
 	if (r->retired_time > s->last_retired)
 		s->last_retired = r->retired_time;
 	return 0;
@@ -507,7 +513,7 @@ static bool batch_ok(const uint8_t *base, const uint8_t *b, size_t left)
 		return false;
 	n = get32(b + 4);
 	bsize = BATCH_HDR_SIZE + (size_t)n * REC_SIZE + SUM_SIZE;
-	return n && get32(b + 8) == ~n && bsize <= left &&
+	return n && get32(b + 8) == ~n && !get32(b + 12) && bsize <= left &&
 	       !sha256_2(base, SUM_SIZE, b, bsize - SUM_SIZE, sum) &&
 	       !memcmp(sum, b + bsize - SUM_SIZE, SUM_SIZE);
 }
@@ -833,9 +839,7 @@ int seqstore_get(const struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 int seqstore_set(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 		 const uint8_t fp[SEQSTORE_FP_LEN], uint64_t value)
 {
-	struct rec *r;
-	size_t i;
-	int ret;
+	struct rec *r, n = { .spi = spi, .dir = dir, .value = value };
 
 	if (dir != SEQSTORE_IN && dir != SEQSTORE_OUT)
 		return -EINVAL;
@@ -852,14 +856,10 @@ int seqstore_set(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 		}
 		return 0;
 	}
-	ret = reserve(s, s->n + 1);
-	if (ret)
-		return ret;
-	i = slot_find(s, spi, dir, fp);
-	r = &s->recs[s->n];
-	*r = (struct rec){ .spi = spi, .dir = dir, .value = value };
-	memcpy(r->fp, fp, SEQSTORE_FP_LEN);
-	s->slots[i] = ++s->n;
+	memcpy(n.fp, fp, SEQSTORE_FP_LEN);
+	r = rec_insert(s, &n);
+	if (!r)
+		return -ENOMEM;
 	touch(s, r);
 	return 0;
 }
