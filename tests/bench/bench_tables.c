@@ -30,6 +30,11 @@
  * both; the median is printed, then the ratio of the medians (10001 / 1),
  * then memory: fib_mem of the IPv4 FIB per N and what building the whole
  * state at N = 10001 allocated (mallinfo2, before and after), per tunnel.
+ * Last, the control thread's full turn (live_tick: every SA's lifetime
+ * and persisted numbers, every LIVE_TICK_FULL_MS) at N = 10001, the SAs
+ * persisted in a seqstore in a temporary directory, the caches evicted
+ * before each turn (64 MiB walked) as the workers' traffic evicts them:
+ * the median of TICKS turns, and the share of a core it takes.
  *   bench_tables [-s SECS] [-w WORKERS] [--csv]
  * SECS: per case, all repetitions together (default 1); WORKERS: what the
  * SAs are keyed for (default 1, as the e2e gateways' one queue).
@@ -42,9 +47,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "control/live.h"
+#include "control/seqstore.h"
 
 #define MANY 10001     /* the active tunnel + 10,000 */
 #define NADDR 65536    /* addresses per array, a power of 2 */
@@ -53,6 +61,8 @@
 #define ACTIVE_IN 0x2000
 #define MTU 1500
 #define KEY_LEN 36     /* AES-GCM-256 + salt */
+#define TICKS 21
+#define EVICT_BYTES (64u << 20)
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -63,6 +73,7 @@ struct state {
 	struct tunnel *t;      /* the active one */
 	uint32_t slot;         /* its inbound SA's */
 	size_t bytes;          /* allocated while building */
+	struct seqstore *store; /* NULL: nothing persisted */
 };
 
 /* one received packet of the spread case: the SA's slot and SPI, the
@@ -160,7 +171,8 @@ static uint32_t spread_net(unsigned int i) /* tunnel i's /24 */
 	return ip4(100, 64 + i / 256, i % 256, 0);
 }
 
-static void build(struct state *s, unsigned int n, int nworkers)
+static void build(struct state *s, unsigned int n, int nworkers,
+		  struct seqstore *store)
 {
 	static const struct live_ops ops; /* all NULL */
 	size_t before = mem_now();
@@ -170,7 +182,8 @@ static void build(struct state *s, unsigned int n, int nworkers)
 	int ret;
 
 	s->n = n;
-	ret = live_init(&s->l, nworkers, MTU, &ops, NULL);
+	s->store = store;
+	ret = live_init(&s->l, nworkers, MTU, &ops, store);
 	if (ret)
 		die("live_init", ret);
 	tunnel_add(&s->l, "to-peer", "192.0.2.2", ACTIVE_OUT, ACTIVE_IN,
@@ -375,6 +388,40 @@ static void arrays_fill(struct arrays *ar, struct state *sn)
 	}
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static int cmp_dbl(const void *a, const void *b);
+static double median(double *v, int n);
+
+/* The control thread's full turn over s, the caches evicted first: the
+ * median of TICKS, in ns. */
+static double tick_ns(struct state *s)
+{
+	uint8_t *evict = malloc(EVICT_BYTES);
+	double t[TICKS], t0;
+	size_t i;
+	int r;
+
+	if (!evict)
+		die("malloc", -ENOMEM);
+	memset(evict, 1, EVICT_BYTES);
+	for (r = 0; r < TICKS; r++) {
+		for (i = 0; i < EVICT_BYTES; i += 64)
+			evict[i]++;
+		sink += evict[r];
+		t0 = now_ns();
+		live_tick(&s->l, (uint64_t)(t0 / 1e6));
+		t[r] = now_ns() - t0;
+	}
+	free(evict);
+	return median(t, TICKS);
+}
+
 static int cmp_dbl(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -414,8 +461,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_tables: bad -s or -w\n");
 		return 2;
 	}
-	build(&S1, 1, nworkers);
-	build(&SN, MANY, nworkers);
+	char sdir[] = "/tmp/bench_tables.XXXXXX";
+	struct seqstore *store;
+	double tick;
+
+	if (!mkdtemp(sdir))
+		die("mkdtemp", -errno);
+	if (seqstore_open(&store, sdir, err, sizeof(err)))
+		die("seqstore_open", -EIO);
+	build(&S1, 1, nworkers, NULL);
+	build(&SN, MANY, nworkers, store);
 	arrays_fill(&ar, &SN);
 
 	/* calibrate: iterations for secs / REPS per repetition (this also
@@ -489,7 +544,20 @@ int main(int argc, char **argv)
 		       SN.bytes, (double)SN.bytes / MANY, nworkers,
 		       nworkers == 1 ? "" : "s");
 	}
+	tick = tick_ns(&SN);
+	if (csv) {
+		printf("%u,control_tick,%.0f,us\n", MANY, tick / 1e3);
+		printf("%u,control_tick_core,%.2f,%%\n", MANY,
+		       100 * tick / (LIVE_TICK_FULL_MS * 1e6));
+	} else {
+		printf("tables N=%u control thread's full turn %.0f us (caches "
+		       "evicted; every %d ms: %.2f %% of a core)\n", MANY,
+		       tick / 1e3, LIVE_TICK_FULL_MS,
+		       100 * tick / (LIVE_TICK_FULL_MS * 1e6));
+	}
 	live_destroy(&SN.l);
 	live_destroy(&S1.l);
+	seqstore_close(store);
+	nftw(sdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	return 0;
 }

@@ -1670,7 +1670,14 @@ static void tick_sa(void *arg, struct sa *sa)
 	 * (sa_create): its last number used is that limit reached */
 	bool at_limit = sa->dir == SA_OUT && f->hard_packets &&
 			sa->seq_max == f->hard_packets;
-	bool exhausted = atomic_exchange(&sa->exhausted, 0) == 1;
+	/* only outbound SAs reserve numbers (sa_seq_reserve); the flags are
+	 * on the line the workers write per packet: read, written only when
+	 * set (20,000 locked exchanges a tick were a cold miss each, and
+	 * took the line from the workers) */
+	bool exhausted = sa->dir == SA_OUT &&
+			 atomic_load_explicit(&sa->exhausted,
+					      memory_order_relaxed) &&
+			 atomic_exchange(&sa->exhausted, 0) == 1;
 
 	if (exhausted && !at_limit) {
 		log_rl(LOG_LVL_ERR, 60, "tunnel %s: outbound SA 0x%08x has used "
@@ -1681,7 +1688,8 @@ static void tick_sa(void *arg, struct sa *sa)
 	if (sa->persist && sa->dir == SA_OUT) {
 		uint64_t seq = atomic_load(&sa->seq);
 
-		atomic_store(&sa->blocked, 0);
+		if (atomic_load_explicit(&sa->blocked, memory_order_relaxed))
+			atomic_store(&sa->blocked, 0);
 		if (sa->persisted < sa->seq_max &&
 		    sa->persisted - seq < LIVE_SEQ_BLOCK / 2) {
 			uint64_t want = seq + LIVE_SEQ_BLOCK < sa->seq_max ?
