@@ -410,6 +410,43 @@ Test(live, nexthop_sync_sweeps_what_the_dump_missed)
 	nexthop_put(&L.nhs, n1);
 }
 
+/* When the table is read again (neigh.h): not before events are lost, at
+ * once the first time, then at most every second; a failed read stays
+ * due, tried again 2, 4 ... 64 s later (never more), and a good one ends
+ * it and the backoff. */
+Test(live, resync_retried_later_after_a_failed_read)
+{
+	struct neigh_resync r = { .due = false };
+	uint64_t t = 5000;
+	int i;
+
+	cr_assert_not(neigh_resync_ready(&r, t));
+	neigh_resync_lost(&r);
+	cr_assert(neigh_resync_ready(&r, t), "the first read at once");
+	neigh_resync_ran(&r, t, true);
+	cr_assert_not(neigh_resync_ready(&r, t + 5000), "nothing lost since");
+	neigh_resync_lost(&r);
+	cr_assert_not(neigh_resync_ready(&r, t + 999));
+	cr_assert(neigh_resync_ready(&r, t + 1000));
+	t += 1000;
+	for (i = 1; i <= 9; i++) { /* reads that fail */
+		uint64_t w = i < 7 ? 1000ull << i : 64000;
+
+		neigh_resync_ran(&r, t, false);
+		cr_assert_eq(r.fails, i);
+		cr_assert_eq(neigh_resync_wait_ms(&r), w, "after %d: %llu", i,
+			     (unsigned long long)neigh_resync_wait_ms(&r));
+		cr_assert_not(neigh_resync_ready(&r, t + w - 1));
+		cr_assert(neigh_resync_ready(&r, t + w), "still due");
+		t += w;
+	}
+	neigh_resync_ran(&r, t, true);
+	cr_assert_eq(r.fails, 0);
+	cr_assert_not(neigh_resync_ready(&r, t + 100000));
+	neigh_resync_lost(&r);
+	cr_assert(neigh_resync_ready(&r, t + 1000), "the backoff is over");
+}
+
 /* ---- SAs ---- */
 
 Test(live, sa_add_checks_key_and_spi)

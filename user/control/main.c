@@ -162,25 +162,26 @@ static void resync_ask(void *arg, int family, int ifindex, const void *addr)
 /*
  * Neighbour events were lost to an overflow: the kernel's whole table
  * read again, each next hop and LAN host set from it; those it no longer
- * lists, resolved again (their MACs kept until the kernel answers). If
- * the dump fails, every next hop is looked up again, as the recheck
- * budget allows, and every LAN host with a MAC is resolved again.
+ * lists, resolved again (their MACs kept until the kernel answers).
+ * 0, or the dump's error: then every next hop is looked up again, as the
+ * recheck budget allows; LAN hosts keep their MACs until a later read
+ * (neigh_resync_ran) says which the kernel no longer lists.
  */
-static void neigh_resync(struct espd *d, struct nl_listener *nl)
+static int neigh_resync(struct espd *d, struct nl_listener *nl)
 {
-	int n;
+	int n, ret;
 
 	neigh_sync_begin(&d->live);
 	lan_sync_begin(d);
-	if (nl_neigh_dump(nl, on_neigh, d)) {
+	ret = nl_neigh_dump(nl, on_neigh, d);
+	if (ret) {
 		neigh_recheck_all(&d->live);
-		n = lan_sweep(d); /* nothing was marked: all of them */
-		log_warn("netlink: %d LAN neighbour(s) asked for again", n);
-		return;
+		return ret;
 	}
 	n = neigh_sweep(&d->live, resync_ask, NULL) + lan_sweep(d);
 	log_info("netlink: neighbour table read again; %d neighbour(s) no "
 		 "longer listed asked for again", n);
+	return 0;
 }
 
 /* workers.crypto = "auto": intel-ipsec-mb where it can be used, which
@@ -813,9 +814,9 @@ static int run(struct espd *d, int sfd, struct nl_listener *nl)
 	struct watchdog wd;
 	struct metrics *metrics;
 	struct pollfd pfd[5];
-	/* lost neighbour events: a resync due, and when the last one ran */
-	bool resync_due = false;
-	uint64_t resync_ms = 0, last_tick_ms = 0;
+	/* lost neighbour events: when the table is read again */
+	struct neigh_resync resync = { .due = false };
+	uint64_t last_tick_ms = 0;
 
 	nl_neigh_listen6(nl, on_neigh6, d);
 
@@ -892,13 +893,21 @@ static int run(struct espd *d, int sfd, struct nl_listener *nl)
 		ctl_monitors_check(d);
 		if ((pfd[2].revents & POLLIN) &&
 		    nl_neigh_read(nl, on_neigh, d) == -ENOBUFS)
-			resync_due = true;
+			neigh_resync_lost(&resync);
 		/* at most once a second: what a resync asks for comes back
 		 * as events, which must not overflow into the next one */
-		if (resync_due && mono_ms() - resync_ms >= NEIGH_RESYNC_MS) {
-			neigh_resync(d, nl);
-			resync_ms = mono_ms();
-			resync_due = false;
+		if (neigh_resync_ready(&resync, mono_ms())) {
+			int ret = neigh_resync(d, nl);
+
+			neigh_resync_ran(&resync, mono_ms(), !ret);
+			if (ret)
+				log_warn("netlink: the neighbour table could "
+					 "not be read again (%d time(s) in a "
+					 "row): next hops looked up again, LAN "
+					 "hosts keep their MACs; trying again "
+					 "in %llu s", resync.fails,
+					 (unsigned long long)
+					 neigh_resync_wait_ms(&resync) / 1000);
 		}
 		metrics_serve(metrics); /* each turn: its timeouts too */
 		/* a turn for the workers' asks alone (with 10,000 tunnels

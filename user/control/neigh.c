@@ -127,6 +127,31 @@ void neigh_refresh(struct live *l, int uplink_ifindex, const char *uplink,
 	}
 }
 
+uint64_t neigh_resync_wait_ms(const struct neigh_resync *r)
+{
+	int f = r->fails < 7 ? r->fails : 7; /* 64 s */
+	uint64_t w = (uint64_t)NEIGH_RESYNC_MS << f;
+
+	return w < NEIGH_RESYNC_MAX_MS ? w : NEIGH_RESYNC_MAX_MS;
+}
+
+bool neigh_resync_ready(const struct neigh_resync *r, uint64_t now_ms)
+{
+	return r->due && (!r->last_ms ||
+			  now_ms - r->last_ms >= neigh_resync_wait_ms(r));
+}
+
+void neigh_resync_ran(struct neigh_resync *r, uint64_t now_ms, bool ok)
+{
+	r->last_ms = now_ms ? now_ms : 1;
+	if (ok) {
+		r->due = false;
+		r->fails = 0;
+	} else if (r->fails < 1000) {
+		r->fails++;
+	}
+}
+
 void neigh_recheck_all(struct live *l)
 {
 	uint32_t i;

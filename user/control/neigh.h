@@ -18,8 +18,35 @@
  * tunnels a turn (10,000 tunnels: one netlink lookup each, spread out). */
 #define NEIGH_RECHECK_MS 5000
 #define NEIGH_RECHECK_BUDGET 256
-/* Lost events make the whole table read again at most this often. */
+/* Lost events make the whole table read again at most this often; after a
+ * read that failed, twice as long each time, up to NEIGH_RESYNC_MAX_MS. */
 #define NEIGH_RESYNC_MS 1000
+#define NEIGH_RESYNC_MAX_MS 64000
+
+/*
+ * When the kernel's neighbour table is read again (lost events). A read
+ * that fails is tried again later, never given up on and never replaced
+ * by asking for every neighbour at once: that was thousands of ARP
+ * requests in one turn, whose answers overflowed the socket again.
+ */
+struct neigh_resync {
+	bool due;          /* events were lost since the last good read */
+	int fails;         /* reads failed in a row */
+	uint64_t last_ms;  /* the last read (monotonic; 0: none yet) */
+};
+
+/* Events were lost (the socket overflowed). */
+static inline void neigh_resync_lost(struct neigh_resync *r)
+{
+	r->due = true;
+}
+/* How long after the last read the next may run. */
+uint64_t neigh_resync_wait_ms(const struct neigh_resync *r);
+/* Is a read due now? */
+bool neigh_resync_ready(const struct neigh_resync *r, uint64_t now_ms);
+/* A read ran at now_ms: ok, none is due until events are lost again;
+ * failed, it stays due, a longer wait later. */
+void neigh_resync_ran(struct neigh_resync *r, uint64_t now_ms, bool ok);
 
 /* Each control loop turn: the tunnels a worker asked about (no next hop or
  * MAC: resolved through the kernel), and those whose recheck is due. */
