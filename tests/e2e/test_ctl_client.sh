@@ -87,7 +87,8 @@ for s in "usage: espressoctl [-i INSTANCE | -s SOCKET] [-j] COMMAND [ARGS...]" \
 	"tunnel del NAME" \
 	"sa add TUNNEL in|out spi SPI key HEX|key-file FILE [soft-lifetime SECONDS] [hard-lifetime SECONDS] [soft-bytes N] [hard-bytes N] [soft-packets N] [hard-packets N]" \
 	"sa del SPI [in|out]" "sa update SPI remote ADDR [sport N dport N]" \
-	"route add PREFIX tunnel NAME [via NEXTHOP] [ecmp on|off]" "route del PREFIX" "reload" "monitor" \
+	"route add PREFIX tunnel NAME [via NEXTHOP] [ecmp on|off]" "route del PREFIX [vrf NAME]" "reload" "monitor" "monitor ike" \
+	"[keepalive SECONDS] [local-port N] [vrf NAME]" \
 	"show peers" "tunnel add NAME local ADDR p2mp on" "peer add HUB NEXTHOP remote ADDR [remote-port N]" \
 	"peer del HUB NEXTHOP" "[child NAME] [peer NEXTHOP]" \
 	'"key-file FILE" is the safe way' "shows in ps" "/run/espresso/INSTANCE.sock"; do
