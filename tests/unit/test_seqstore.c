@@ -447,6 +447,17 @@ static void expect_range(struct seqstore *s, uint32_t from, uint32_t n,
 	}
 }
 
+/* s closed, the store opened again: records from .. from + n - 1 at v
+ * there; closed. */
+static void reopen_expect(struct seqstore *s, uint32_t from, uint32_t n,
+			  uint64_t v)
+{
+	seqstore_close(s);
+	s = open_ok();
+	expect_range(s, from, n, v);
+	seqstore_close(s);
+}
+
 Test(seqstore, journal_appends_only_what_changed)
 {
 	struct seqstore *s = open_ok();
@@ -502,10 +513,7 @@ Test(seqstore, journal_appends_only_what_changed)
 	set_range(s, 0, 1, 5000);
 	sync_ok(s);
 	cr_assert_eq(file_size(log), LOG_HDR + 10 * BATCH(5) + BATCH(2) + BATCH(1));
-	seqstore_close(s);
-	s = open_ok();
-	expect_range(s, 0, 1, 5000);
-	seqstore_close(s);
+	reopen_expect(s, 0, 1, 5000);
 }
 
 Test(seqstore, journal_compacted_when_long)
@@ -536,10 +544,7 @@ Test(seqstore, journal_compacted_when_long)
 	cr_assert_neq(ino_of(file), ino, "seq was rewritten");
 	cr_assert_leq(prev + BATCH(100), 2 * 256 * 1024);
 	cr_assert_gt(prev + BATCH(100), 256 * 1024);
-	seqstore_close(s);
-	s = open_ok();
-	expect_range(s, 0, 100, 1000 * compacted);
-	seqstore_close(s);
+	reopen_expect(s, 0, 100, 1000 * compacted);
 }
 
 static void append_bytes(const char *path, const void *b, size_t n)
@@ -689,10 +694,7 @@ Test(seqstore, journal_of_an_older_seq_ignored)
 	/* the next sync starts a journal of its own */
 	set_range(s, 0, 1, 70);
 	sync_ok(s);
-	seqstore_close(s);
-	s = open_ok();
-	expect_range(s, 0, 1, 70);
-	seqstore_close(s);
+	reopen_expect(s, 0, 1, 70);
 }
 
 Test(seqstore, version_1_read)
@@ -725,10 +727,7 @@ Test(seqstore, version_1_read)
 	expect_range(s, 0, 1, 42);
 	set_range(s, 0, 1, 43);
 	sync_ok(s);
-	seqstore_close(s);
-	s = open_ok();
-	expect_range(s, 0, 1, 43);
-	seqstore_close(s);
+	reopen_expect(s, 0, 1, 43);
 	/* written again as version 2 */
 	fd = open(file, O_RDONLY);
 	cr_assert_eq(read(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));

@@ -189,26 +189,30 @@ struct sa *live_sa_find(struct live *l, uint32_t spi, int dir)
 	return sa;
 }
 
+/* fn on each SA of t: the outbound ones of its pairs, then the inbound */
+static void tunnel_for_each_sa(struct tunnel *t,
+			       void (*fn)(void *arg, struct sa *sa), void *arg)
+{
+	int p;
+
+	for (p = 0; p < t->npairs; p++) {
+		struct sa *sa = atomic_load(&t->out[p]);
+
+		if (sa)
+			fn(arg, sa);
+	}
+	for (p = 0; p < t->nin; p++)
+		fn(arg, t->in[p]);
+}
+
 void live_for_each_sa(struct live *l, void (*fn)(void *arg, struct sa *sa),
 		      void *arg)
 {
 	uint32_t i;
-	int p;
 
-	for (i = 0; i < l->ntun; i++) {
-		struct tunnel *t = l->tun[i];
-
-		if (!t)
-			continue;
-		for (p = 0; p < t->npairs; p++) {
-			struct sa *sa = atomic_load(&t->out[p]);
-
-			if (sa)
-				fn(arg, sa);
-		}
-		for (p = 0; p < t->nin; p++)
-			fn(arg, t->in[p]);
-	}
+	for (i = 0; i < l->ntun; i++)
+		if (l->tun[i])
+			tunnel_for_each_sa(l->tun[i], fn, arg);
 }
 
 /* ---- NAT-T local ports ---- */
@@ -2035,17 +2039,8 @@ static void tick_all(struct live *l, struct tick_ctx *x)
 		if (i + TICK_AHEAD < n && (t = l->tun[i + TICK_AHEAD]))
 			for (p = 0; p < t->nin; p++)
 				tick_prefetch_sa(t->in[p], true);
-		t = l->tun[i];
-		if (!t)
-			continue;
-		for (p = 0; p < t->npairs; p++) {
-			struct sa *sa = atomic_load(&t->out[p]);
-
-			if (sa)
-				tick_sa(x, sa);
-		}
-		for (p = 0; p < t->nin; p++)
-			tick_sa(x, t->in[p]);
+		if (l->tun[i])
+			tunnel_for_each_sa(l->tun[i], tick_sa, x);
 	}
 }
 

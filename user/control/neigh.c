@@ -129,10 +129,8 @@ void neigh_refresh(struct live *l, int uplink_ifindex, const char *uplink,
 
 uint64_t neigh_resync_wait_ms(const struct neigh_resync *r)
 {
-	int f = r->fails < 7 ? r->fails : 7; /* 64 s */
-	uint64_t w = (uint64_t)NEIGH_RESYNC_MS << f;
-
-	return w < NEIGH_RESYNC_MAX_MS ? w : NEIGH_RESYNC_MAX_MS;
+	return r->fails < 6 ? (uint64_t)NEIGH_RESYNC_MS << r->fails
+			    : NEIGH_RESYNC_MAX_MS; /* 1 s << 6 */
 }
 
 bool neigh_resync_ready(const struct neigh_resync *r, uint64_t now_ms)
@@ -147,7 +145,7 @@ void neigh_resync_ran(struct neigh_resync *r, uint64_t now_ms, bool ok)
 	if (ok) {
 		r->due = false;
 		r->fails = 0;
-	} else if (r->fails < 1000) {
+	} else {
 		r->fails++;
 	}
 }
