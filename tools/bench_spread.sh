@@ -32,12 +32,16 @@ for n in (1000, 10000):
     for gw in "ab":
         out = []
         for k in range(n):
-            key = "%02x" % (k % 251) * 32 + "%08x" % k  # a test key per tunnel
+            # a test key per SA: espressod refuses a key another SA holds
+            ka2b, kb2a = ("%08x" % (2 * k + d) + "%02x" % (k % 251) * 28 +
+                          "%08x" % k for d in (0, 1))
             a2b, b2a = 0x100000 + k, 0x200000 + k
             loc, rem = ("192.0.2.1", "192.0.2.2") if gw == "a" else ("192.0.2.2", "192.0.2.1")
             out.append("tunnel add s%d local %s remote %s" % (k, loc, rem))
-            out.append("sa add s%d out spi 0x%x key %s" % (k, a2b if gw == "a" else b2a, key))
-            out.append("sa add s%d in spi 0x%x key %s" % (k, b2a if gw == "a" else a2b, key))
+            out.append("sa add s%d out spi 0x%x key %s" % (k, a2b if gw == "a" else b2a,
+                                                 ka2b if gw == "a" else kb2a))
+            out.append("sa add s%d in spi 0x%x key %s" % (k, b2a if gw == "a" else a2b,
+                                                kb2a if gw == "a" else ka2b))
         for d in range(10000):
             out.append("route add 100.%d.%d.0/24 tunnel s%d" %
                        ((64 if gw == "a" else 128) + d // 256, d % 256, d % n))

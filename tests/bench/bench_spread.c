@@ -167,12 +167,15 @@ static uint32_t net24(unsigned int base, unsigned int d)
 	return htonl((100u << 24 | base << 16) + d * 256);
 }
 
+/* SA k's key (k: 2 * tunnel + direction, A -> B 0): one of its own, as
+ * live.c wants */
 static void key_of(unsigned int k, uint8_t *key)
 {
 	unsigned int i;
 
 	for (i = 0; i < KEY_LEN; i++)
 		key[i] = (uint8_t)(k * 131 + i * 7 + (k >> 8));
+	memcpy(key, &k, sizeof(k));
 }
 
 static void route_add(struct live *l, uint32_t net, int len, const char *t)
@@ -248,7 +251,6 @@ static void gw_build(struct gw *g, int n, bool a)
 		uint8_t key[KEY_LEN];
 
 		snprintf(name, sizeof(name), "t%u", k);
-		key_of(k, key);
 		for (dir = SA_IN; dir <= SA_OUT; dir++) {
 			/* A -> B: 0x100000 + k; B -> A: 0x200000 + k */
 			bool ab = (dir == SA_OUT) == a;
@@ -260,6 +262,7 @@ static void gw_build(struct gw *g, int n, bool a)
 				.origin = "ctl",
 			};
 
+			key_of(2 * k + !ab, key);
 			ret = live_sa_add(&g->l, &sa, err, sizeof(err));
 			if (ret)
 				die("sa add", ret);

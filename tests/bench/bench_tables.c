@@ -149,6 +149,10 @@ static void tunnel_add(struct live *l, const char *name, const char *remote,
 			.key = key, .key_len = sizeof(key), .origin = "ctl",
 		};
 
+		/* a key per SA (live.c refuses a key another SA holds) */
+		memcpy(key, &a.spi, sizeof(a.spi));
+		key[4] = (uint8_t)d;
+
 		ret = live_sa_add(l, &a, err, sizeof(err));
 		if (ret)
 			die("sa add", ret);

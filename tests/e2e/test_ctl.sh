@@ -41,7 +41,7 @@
 # 4 also: a bad config's reload gives one "reload refused: MESSAGE" (text)
 #    and {"event":"reload","type":"refused","message":MESSAGE} (-j), MESSAGE
 #    exactly what espressoctl reload printed; an SA whose sequence numbers were all used before a
-#    restart (a seqstore record at 2^32-1 for SPI 0x8400 out with KEY_AB,
+#    restart (a seqstore record at 2^32-1 for SPI 0x8400 out with KEY_EXH,
 #    written before gw-a starts; esn off) gives one "exhausted" event.
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
@@ -50,6 +50,10 @@ PY=/usr/bin/python3
 export LC_ALL=C
 # aes-gcm-128: 16-byte key + 4-byte salt (the 256 ones are KEY_AB, KEY_BA)
 KEY16=303132333435363738393a3b3c3d3e3f40414243
+# key36 N: a 36-byte key of its own for each N (espressod refuses a key
+# another SA holds; the config's SAs hold KEY_AB and KEY_BA)
+key36() { printf '%08x%064x' "$1" "$1"; }
+KEY_EXH=$(key36 1)
 OUT=$WORK/ctl.out
 ERR=$WORK/ctl.err
 
@@ -127,10 +131,10 @@ T_START=$(now)
 say "topology, gateways, a first ping"
 topo_up
 # gw-a's seqstore (user/control/seqstore.c has the format) with one record:
-# SPI 0x8400 out under KEY_AB used every number up to 2^32-1 before this
+# SPI 0x8400 out under KEY_EXH used every number up to 2^32-1 before this
 # "restart"; an SA added with it on an esn off tunnel is exhausted at once
 mkdir -m 700 "$WORK/state-a"
-"$PY" - "$WORK/state-a/seq" "$KEY_AB" <<'PY'
+"$PY" - "$WORK/state-a/seq" "$KEY_EXH" <<'PY'
 import hashlib, hmac, struct, sys
 fp = hmac.new(b"espresso seqstore v1", bytes.fromhex(sys.argv[2]), hashlib.sha256).digest()[:16]
 b = b"ESPSEQ1\n" + struct.pack("<IIQ", 1, 40, 1)
@@ -232,6 +236,9 @@ refused "sa add: 20-byte key on aes-gcm-256" \
 	sa add to-peer in spi 0x5001 key "$KEY16"
 refused "sa add to an unknown tunnel" "sa add: tunnel nope: no such tunnel" \
 	sa add nope out spi 0x5002 key "$KEY_AB"
+refused "sa add: a key another SA holds" \
+	"sa add: spi 0x5003: its key is the key of outbound SA 0x1000 (tunnel to-peer): an AEAD key serves one SA, or two would send the same nonces; give each SA a key of its own" \
+	sa add to-peer in spi 0x5003 key "$KEY_AB"
 refused "route add to an unknown tunnel" "route add: tunnel nope: no such tunnel" \
 	route add 10.9.0.0/16 tunnel nope
 refused "route add of a routed prefix" \
@@ -255,8 +262,8 @@ after=$(state)
 
 say "2. good forms: tunnel add (encap udp), sa add, sa update, sa del"
 ok "tunnel add (encap udp)" tunnel add tu local 192.0.2.1 remote 192.0.2.7 encap udp
-ok "sa add out" sa add tu out spi 0x3000 key "$KEY_AB"
-ok "sa add in" sa add tu in spi 0x3001 key "$KEY_BA"
+ok "sa add out" sa add tu out spi 0x3000 key "$(key36 2)"
+ok "sa add in" sa add tu in spi 0x3001 key "$(key36 3)"
 ok "sa add (aes-gcm-128)" sa add t128 out spi 0x5000 key "$KEY16"
 jcheck "after tunnel add and sa add" tunnels '
 t = {x["name"]: x for x in d}
@@ -348,7 +355,7 @@ tunnel add b1 local 192.0.2.1 remote 192.0.2.31
    # an indented comment
 route add 10.31.0.0/16 tunnel b1
 	
-sa add b1 out spi 0x7100 key $KEY_AB
+sa add b1 out spi 0x7100 key $(key36 4)
 route add 10.32.0.0/16 tunnel nosuch
 tunnel add b2 local 192.0.2.1 remote 192.0.2.32
 route add 10.33.0.0/16 tunnel b1
@@ -358,7 +365,7 @@ rc=$?
 [ "$rc" = 1 ] || fail "-b with a bad line: exit $rc, expected 1"
 [ "$(cat "$ERR")" = "espressoctl: $B:8: route add: tunnel nosuch: no such tunnel" ] ||
 	fail "-b with a bad line: stderr [$(cat "$ERR")]"
-grep -q "$KEY_AB" "$ERR" "$OUT" && fail "-b: the key was printed"
+grep -q "$(key36 4)" "$ERR" "$OUT" && fail "-b: the key was printed"
 jcheck "after the failed batch" tunnels '
 t = {x["name"]: x for x in d}
 assert sorted(t) == ["b1", "to-peer"], sorted(t)
@@ -372,7 +379,7 @@ assert got == [("10.2.0.0/16", "to-peer"), ("10.31.0.0/16", "b1"), ("fd00:2::/64
 	fail "kernel routes after the failed batch: $(ip -n "$NS_A" route show dev esp0)"
 
 say "3. -b -: standard input; a good batch exits 0 silently"
-printf '# from stdin\n\ntunnel add b3 local 192.0.2.1 remote 192.0.2.33\nsa add b3 in spi 0x7300 key %s\nroute add fd00:33::/64 tunnel b3\n' "$KEY_BA" |
+printf '# from stdin\n\ntunnel add b3 local 192.0.2.1 remote 192.0.2.33\nsa add b3 in spi 0x7300 key %s\nroute add fd00:33::/64 tunnel b3\n' "$(key36 5)" |
 	ctl a -b - >"$OUT" 2>"$ERR" || fail "-b -: exit $?: $(cat "$ERR")"
 [ ! -s "$ERR" ] && [ ! -s "$OUT" ] || fail "-b -: output [$(cat "$OUT")] [$(cat "$ERR")]"
 jcheck "after -b -" tunnels '
@@ -424,8 +431,8 @@ ndonej=$(grep -cxF '{"event":"reload","type":"done"}' "$MONJ")
 	fail "monitor -j: unexpected events [$(cat "$MONJ")]"
 ok "tunnel add ex" tunnel add ex local 192.0.2.1 remote 192.0.2.41
 t_ex=$(now)
-ok "sa add out with lifetimes" sa add ex out spi 0x8100 key "$KEY_AB" soft-lifetime 1 hard-lifetime 2
-ok "sa add in with lifetimes" sa add ex in spi 0x8101 key "$KEY_BA" soft-lifetime 1 hard-lifetime 2
+ok "sa add out with lifetimes" sa add ex out spi 0x8100 key "$(key36 6)" soft-lifetime 1 hard-lifetime 2
+ok "sa add in with lifetimes" sa add ex in spi 0x8101 key "$(key36 7)" soft-lifetime 1 hard-lifetime 2
 jcheck "lifetimes shown" sa '
 s = {x["spi"]: x for x in d if x["tunnel"] == "ex"}
 assert sorted(s) == ["0x00008100", "0x00008101"], s
@@ -515,7 +522,7 @@ ndonej=$(grep -cxF '{"event":"reload","type":"done"}' "$MONJ")
 
 say "4. monitor: an SA whose sequence numbers were used up before a restart"
 ok "tunnel add exh (esn off)" tunnel add exh local 192.0.2.1 remote 192.0.2.42 esn off
-ok "sa add 0x8400 out" sa add exh out spi 0x8400 key "$KEY_AB"
+ok "sa add 0x8400 out" sa add exh out spi 0x8400 key "$KEY_EXH"
 for _ in $(seq 50); do
 	grep -q '^exhausted' "$MON" && grep -q '"exhausted"' "$MONJ" && break
 	sleep 0.1
@@ -627,7 +634,7 @@ ip netns exec "$NS_A" ping -q -c3 -i0.2 -W2 10.2.0.1 >/dev/null || fail "ping A-
 # (once wrapped to 2^64/1000: the show's clock was coarser than the SA's)
 say "6. age_s of an SA shown right after its sa add"
 ok "tunnel add age" tunnel add age local 192.0.2.1 remote 192.0.2.51
-ok "sa add age" sa add age out spi 0x9100 key "$KEY_AB"
+ok "sa add age" sa add age out spi 0x9100 key "$(key36 8)"
 ok "show sa" show sa
 sa_age=$(grep "^sa age out spi 0x00009100 " "$OUT" | grep -o ' age_s [0-9]*' | awk '{print $2}')
 ok "show tunnels" show tunnels

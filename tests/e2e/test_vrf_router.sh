@@ -58,6 +58,9 @@ ip netns exec "$NS_A" ping -c 1 -W 2 192.0.2.2 >/dev/null || fail "no outer conn
 
 K1=b0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3
 K2=e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff00010203
+# a key per SA (espressod refuses a key another SA holds)
+K3=c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3
+K4=101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f30313233
 vtun() { # vtun GW NAME LOCAL REMOTE OUTSPI OUTKEY INSPI INKEY ROUTE
 	ctl "$1" tunnel add "$2" local "$3" remote "$4" vrf "$2" >/dev/null &&
 	ctl "$1" sa add "$2" out spi "$5" key "$6" >/dev/null &&
@@ -65,9 +68,9 @@ vtun() { # vtun GW NAME LOCAL REMOTE OUTSPI OUTKEY INSPI INKEY ROUTE
 	ctl "$1" route add "$9" tunnel "$2" >/dev/null || fail "gw-$1: tunnel $2"
 }
 vtun b red 192.0.2.2 192.0.2.1 0x2200 "$K2" 0x1200 "$K1" 10.1.0.0/16
-vtun b blue 192.0.2.2 192.0.2.1 0x2300 "$K1" 0x1300 "$K2" 10.1.0.0/16
+vtun b blue 192.0.2.2 192.0.2.1 0x2300 "$K4" 0x1300 "$K3" 10.1.0.0/16
 vtun a red 192.0.2.1 192.0.2.2 0x1200 "$K1" 0x2200 "$K2" 10.2.0.0/16
-vtun a blue 192.0.2.1 192.0.2.2 0x1300 "$K2" 0x2300 "$K1" 10.2.0.0/16
+vtun a blue 192.0.2.1 192.0.2.2 0x1300 "$K3" 0x2300 "$K4" 10.2.0.0/16
 
 out_pkts() { # out_pkts GW SPI
 	ctl "$1" -j show sa | /usr/bin/python3 -c '

@@ -126,6 +126,9 @@ static void key_fill(uint8_t *k, size_t n, unsigned int seed)
 
 	for (i = 0; i < n; i++)
 		k[i] = (uint8_t)(seed * 31 + i * 7 + 1);
+	/* a key per seed (live refuses a key another SA holds) */
+	for (i = 0; i < 4 && i < n; i++)
+		k[i] = (uint8_t)(seed >> (8 * i));
 }
 
 static int sa_add_x(struct live *l, const char *tunnel, int dir, uint32_t spi,
@@ -499,6 +502,65 @@ Test(live, sa_add_checks_key_and_spi)
 	cr_assert(strstr(err, "0x9999"), "%s", err);
 }
 
+/* One key, one SA: whatever direction, tunnel or salt (the config's
+ * check says the same of a file, config/check.c). */
+Test(live, sa_key_serves_one_sa)
+{
+	uint8_t key[CFG_KEY_MAX];
+	struct live_sa_args a = { .tunnel = "b", .dir = SA_OUT, .spi = 0x3000,
+				  .key = key, .key_len = 36 };
+	struct sa *in;
+	int ret;
+
+	tun_add(&L, "a", 1);
+	tun_add(&L, "b", 1);
+	in = sa_add_ok(&L, "a", SA_IN, 0x2000, 1);
+	commit_ok(&L);
+	/* the peer's key as our outbound key: both ends would send the
+	 * same numbers under it */
+	ret = sa_add_x(&L, "a", SA_OUT, 0x1000, 1, 36);
+	cr_assert_eq(ret, -EEXIST);
+	cr_assert(strstr(err, "spi 0x1000") && strstr(err, "inbound SA "
+		  "0x2000 (tunnel a)") && strstr(err, "one SA"), "%s", err);
+	cr_assert_null(live_sa_find(&L, 0x1000, SA_OUT));
+	/* another tunnel, another direction or the same: refused */
+	cr_assert_eq(sa_add_x(&L, "b", SA_IN, 0x2001, 1, 36), -EEXIST);
+	cr_assert_eq(sa_add_x(&L, "b", SA_OUT, 0x3000, 1, 36), -EEXIST);
+	cr_assert_eq(live_tunnel_find(&L, "b")->nin, 0);
+	/* the same key with another salt is the same key */
+	key_fill(key, sizeof(key), 1);
+	key[35] ^= 0xff;
+	cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), -EEXIST, "%s",
+		     err);
+	/* another key is welcome */
+	key[0] ^= 0xff;
+	cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), 0, "%s", err);
+	/* once the SA is gone (dying or not), its key may serve a new one
+	 * (outbound, its numbers then go on: persist.out_key_new_spi) */
+	cr_assert_eq(live_sa_del(&L, 0x2000, SA_IN, err, sizeof(err)), 0);
+	cr_assert_eq(in->state, SA_DYING);
+	sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	commit_ok(&L);
+}
+
+/* The pairs of one add share its key; another add may not take it. */
+Test(live, sa_key_pairs_share_it)
+{
+	tun_add(&L, "p", 4);
+	sa_add_ok(&L, "p", SA_OUT, 0x1000, 7);
+	cr_assert_not_null(live_sa_find(&L, 0x1003, SA_OUT));
+	cr_assert_eq(sa_add_x(&L, "p", SA_IN, 0x2000, 7, 36), -EEXIST);
+	cr_assert(strstr(err, "outbound SA 0x100"), "%s", err);
+	sa_add_ok(&L, "p", SA_IN, 0x2000, 8);
+	commit_ok(&L);
+	/* all four pairs gone: the key is free */
+	cr_assert_eq(live_tunnel_del(&L, "p", err, sizeof(err)), 0);
+	commit_ok(&L);
+	tun_add(&L, "q", 1);
+	sa_add_ok(&L, "q", SA_IN, 0x2000, 7);
+	commit_ok(&L);
+}
+
 Test(live, sa_in_out_published)
 {
 	struct tunnel *a = tun_add(&L, "a", 1);
@@ -829,7 +891,7 @@ Test(live, sa_in_at_most_four_per_pair)
 
 	/* per pair: a 2-pair tunnel takes 4 sets of 2 */
 	for (i = 0; i < TUNNEL_MAX_IN; i++)
-		sa_add_ok(&L, "b", SA_IN, 0x3000 + 0x10 * i, i);
+		sa_add_ok(&L, "b", SA_IN, 0x3000 + 0x10 * i, 100 + i);
 	cr_assert_eq(sa_add_x(&L, "b", SA_IN, 0x3100, 9, 36), -ENOSPC);
 	cr_assert_eq(live_tunnel_find(&L, "b")->nin, 2 * TUNNEL_MAX_IN);
 }
@@ -1507,6 +1569,50 @@ Test(persist, out_seq_never_reused)
 	/* a new key under the same SPI starts at 1 */
 	cr_assert_eq(live_sa_del(&L, 0x1000, SA_OUT, err, sizeof(err)), 0);
 	sa = sa_add_ok(&L, "a", SA_OUT, 0x1000, 2);
+	commit_ok(&L);
+	cr_assert_eq(sa_seq_reserve(sa, 1), 1u);
+	crash(&L, s);
+}
+
+/* The same key under another SPI (deleted, added again with a new SPI;
+ * a config that changed the SPI alone): its numbers go on, across a
+ * restart too. */
+Test(persist, out_key_new_spi)
+{
+	struct seqstore *s;
+	struct sa *sa;
+	uint64_t lim;
+
+	s = start(&L);
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	commit_ok(&L);
+	atomic_store(&sa->seq, 5000); /* in use */
+	lim = atomic_load(&sa->seq_limit);
+	cr_assert_eq(lim, LIVE_SEQ_BLOCK);
+	cr_assert_eq(live_sa_del(&L, 0x1000, SA_OUT, err, sizeof(err)), 0);
+	commit_ok(&L);
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x1001, 1);
+	commit_ok(&L);
+	cr_assert_eq(sa_seq_reserve(sa, 1), lim + 1);
+	crash(&L, s);
+
+	/* after a restart, under a third SPI: above both */
+	s = start(&L);
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x1002, 1);
+	commit_ok(&L);
+	cr_assert_eq(sa_seq_reserve(sa, 1), 2 * LIVE_SEQ_BLOCK + 1);
+	/* another key under that SPI starts at 1 */
+	cr_assert_eq(live_sa_del(&L, 0x1002, SA_OUT, err, sizeof(err)), 0);
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x1002, 2);
+	commit_ok(&L);
+	cr_assert_eq(sa_seq_reserve(sa, 1), 1u);
+	/* an inbound SA's record (its limit) is not an outbound one's */
+	sa = sa_add_ok(&L, "a", SA_IN, 0x3000, 3);
+	commit_ok(&L);
+	cr_assert_gt(atomic_load(&sa->rx_limit), 0u);
+	cr_assert_eq(live_sa_del(&L, 0x3000, SA_IN, err, sizeof(err)), 0);
+	commit_ok(&L);
+	sa = sa_add_ok(&L, "a", SA_OUT, 0x3001, 3);
 	commit_ok(&L);
 	cr_assert_eq(sa_seq_reserve(sa, 1), 1u);
 	crash(&L, s);

@@ -113,6 +113,7 @@ static struct tunnel *tun(const char *name, enum cfg_encap encap, int pairs,
 		a.spi = d == SA_IN ? 0x1000 : 0x2000;
 		if (strcmp(name, "t"))
 			a.spi += 0x100;
+		memcpy(key, &a.spi, sizeof(a.spi)); /* a key per SA */
 		cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), 0, "%s",
 			     err);
 	}
@@ -318,6 +319,7 @@ static struct tunnel *tun6_ka(int pairs, uint32_t keepalive_s)
 	for (d = SA_IN; d <= SA_OUT; d++) {
 		a.dir = d;
 		a.spi = d == SA_IN ? 0x1000 : 0x2000;
+		memcpy(key, &a.spi, sizeof(a.spi)); /* a key per SA */
 		cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), 0, "%s",
 			     err);
 	}
@@ -513,6 +515,8 @@ static int add_udp(const char *name, uint16_t local_port, uint32_t spi)
 	struct live_sa_args a = { .tunnel = name, .dir = SA_OUT, .spi = spi,
 				  .key = key, .key_len = 36 };
 	int ret;
+
+	memcpy(key + 1, &spi, sizeof(spi)); /* a key per SA */
 
 	memset(&ct, 0, sizeof(ct));
 	snprintf(ct.name, sizeof(ct.name), "%s", name);

@@ -1009,3 +1009,63 @@ Test(seqstore, table_grows_after_prune)
 	}
 	seqstore_close(s);
 }
+
+/* A key's highest outbound value under any SPI, retired or not: after a
+ * reopen (journal and compaction), a prune, and with many keys whose runs
+ * in the table meet. */
+Test(seqstore, get_key_any_spi)
+{
+	enum { N = 2000 };
+	struct seqstore *s = open_ok();
+	uint8_t fp[SEQSTORE_FP_LEN], other[SEQSTORE_FP_LEN];
+	uint64_t v = 1;
+
+	fp_of(1, fp);
+	fp_of(2, other);
+	cr_assert_eq(seqstore_get_key(s, SEQSTORE_OUT, fp, &v), -ENOENT);
+	cr_assert_eq(v, 0);
+	cr_assert_eq(seqstore_set(s, 10, SEQSTORE_OUT, fp, 300), 0);
+	cr_assert_eq(seqstore_set(s, 11, SEQSTORE_OUT, fp, 700), 0);
+	cr_assert_eq(seqstore_set(s, 12, SEQSTORE_OUT, fp, 500), 0);
+	/* another direction, another key: not counted */
+	cr_assert_eq(seqstore_set(s, 13, SEQSTORE_IN, fp, 9000), 0);
+	cr_assert_eq(seqstore_set(s, 14, SEQSTORE_OUT, other, 8000), 0);
+	/* many more keys, so that runs meet and the table grows */
+	for (uint32_t i = 0; i < N; i++) {
+		uint8_t f[SEQSTORE_FP_LEN];
+
+		fp_of(1000 + i, f);
+		cr_assert_eq(seqstore_set(s, 20 + i, SEQSTORE_OUT, f, i), 0);
+	}
+	cr_assert_eq(seqstore_get_key(s, SEQSTORE_OUT, fp, &v), 0);
+	cr_assert_eq(v, 700);
+	cr_assert_eq(seqstore_get_key(s, SEQSTORE_IN, fp, &v), 0);
+	cr_assert_eq(v, 9000);
+	seqstore_retire(s, 11, SEQSTORE_OUT, fp);
+	sync_ok(s);
+	cr_assert_eq(seqstore_set(s, 12, SEQSTORE_OUT, fp, 600), 0);
+	sync_ok(s); /* a journal append */
+	seqstore_close(s);
+
+	s = open_ok();
+	cr_assert_eq(seqstore_count(s), N + 5);
+	cr_assert_eq(seqstore_get_key(s, SEQSTORE_OUT, fp, &v), 0);
+	cr_assert_eq(v, 700, "the retired record counts");
+	cr_assert_eq(seqstore_get_key(s, SEQSTORE_OUT, other, &v), 0);
+	cr_assert_eq(v, 8000);
+	for (uint32_t i = 0; i < N; i += 97) {
+		uint8_t f[SEQSTORE_FP_LEN];
+
+		fp_of(1000 + i, f);
+		cr_assert_eq(seqstore_get_key(s, SEQSTORE_OUT, f, &v), 0);
+		cr_assert_eq(v, i);
+	}
+	/* the retired one pruned (a compaction): the live ones remain */
+	seqstore_set_keep_retired(s, 0);
+	sync_ok(s);
+	cr_assert_eq(seqstore_count(s), N + 4);
+	cr_assert_eq(seqstore_get_key(s, SEQSTORE_OUT, fp, &v), 0);
+	cr_assert_eq(v, 600);
+	cr_assert_eq(get_ok(s, 10, SEQSTORE_OUT, fp), 300);
+	seqstore_close(s);
+}

@@ -10,7 +10,10 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
+#include "config/check.h"
 #include "control/live.h"
 #include "control/seqstore.h"
 #include "control/topmap.h"
@@ -176,6 +179,63 @@ static struct sa *out_by_spi(struct live *l, uint32_t spi)
 		if (sa->spi == spi)
 			return sa;
 	return NULL;
+}
+
+/*
+ * One key, one SA. Two SAs under one AEAD key would send the same nonces
+ * (each counts its sequence numbers from 1; and both ends' outbound SAs,
+ * were a tunnel's inbound and outbound keys the same). The config's check
+ * refuses such a file (config/check.c); this is the same rule for every
+ * SA the model takes, whatever added it. A key's identity: HMAC-SHA256,
+ * keyed with a label, of the key without its salt (the same key with
+ * another salt is refused too, as the config's check does); the pairs of
+ * one "sa add" share their base key's.
+ */
+static int key_id(const uint8_t *key, size_t len, uint8_t kid[16])
+{
+	static const char label[] = "espresso key identity v1";
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int ok;
+
+	if (len <= CFG_SALT_LEN)
+		return -EINVAL;
+	ok = HMAC(EVP_sha256(), label, sizeof(label) - 1, key,
+		  len - CFG_SALT_LEN, md, &mdlen) && mdlen >= 16;
+	if (ok)
+		memcpy(kid, md, 16);
+	OPENSSL_cleanse(md, sizeof(md));
+	return ok ? 0 : -EIO;
+}
+
+static uint64_t kid_hash(const uint8_t kid[16])
+{
+	uint64_t h;
+
+	memcpy(&h, kid, sizeof(h));
+	return hmap_hash_u64(h);
+}
+
+/* An SA of the model under the key kid, or NULL. */
+static struct sa *key_holder(struct live *l, const uint8_t kid[16])
+{
+	struct sa *sa;
+	size_t i = 0;
+
+	while ((sa = hmap_next(&l->keys, kid_hash(kid), &i)))
+		if (!memcmp(sa->kid, kid, sizeof(sa->kid)))
+			return sa;
+	return NULL;
+}
+
+/* sa leaves the model: its key is free for a new SA (whose outbound
+ * numbers then start above this one's, seq_restore), its record retired. */
+static void seq_retire(struct live *l, struct sa *sa);
+
+static void sa_leave(struct live *l, struct sa *sa)
+{
+	hmap_del(&l->keys, kid_hash(sa->kid), sa);
+	seq_retire(l, sa);
 }
 
 struct sa *live_sa_find(struct live *l, uint32_t spi, int dir)
@@ -495,7 +555,7 @@ static void in_sa_remove(struct live *l, struct sa *sa, bool now)
 			break;
 		}
 	}
-	seq_retire(l, sa);
+	sa_leave(l, sa);
 	sa->state = SA_DYING;
 	if (!now && !grow((void **)&l->dying, &l->dying_cap, l->ndying + 1,
 			  sizeof(*l->dying))) {
@@ -518,7 +578,7 @@ static void out_sa_remove(struct live *l, struct tunnel *t, int p)
 	if (!old)
 		return;
 	hmap_del(&l->out_spis, hmap_hash_u64(old->spi), old);
-	seq_retire(l, old);
+	sa_leave(l, old);
 	old->state = SA_DEAD;
 	retire(l, put_sa_cb, old);
 }
@@ -538,7 +598,7 @@ static void out_sa_drop(struct live *l, struct sa *sa)
 		if (l->pend_out[i] == sa)
 			l->pend_out[i] = NULL;
 	hmap_del(&l->out_spis, hmap_hash_u64(sa->spi), sa);
-	seq_retire(l, sa);
+	sa_leave(l, sa);
 	sa_put(sa);
 }
 
@@ -682,7 +742,7 @@ static int in_restore(struct live *l, struct sa *sa)
 static int seq_restore(struct live *l, struct sa *sa)
 {
 	uint8_t *fp = sa->fp;
-	uint64_t v = 0;
+	uint64_t v = 0, own = 0;
 	int ret;
 
 	_Static_assert(sizeof(sa->fp) == SEQSTORE_FP_LEN, "fingerprint size");
@@ -694,7 +754,15 @@ static int seq_restore(struct live *l, struct sa *sa)
 		return ret;
 	if (sa->dir == SA_IN)
 		return in_restore(l, sa);
-	seqstore_get(l->store, sa->spi, SEQSTORE_OUT, fp, &v);
+	/* under any SPI: the same key under a new SPI (deleted and added
+	 * again, a config that changed the SPI alone) goes on where the
+	 * key's numbers stopped, not at 1 */
+	seqstore_get(l->store, sa->spi, SEQSTORE_OUT, fp, &own);
+	seqstore_get_key(l->store, SEQSTORE_OUT, fp, &v);
+	if (v > own)
+		log_info("sa 0x%08x: its key sent before under another SPI: "
+			 "its sequence numbers start above %llu", sa->spi,
+			 (unsigned long long)v);
 	if (v >= sa->seq_max) {
 		atomic_store(&sa->seq, sa->seq_max);
 		atomic_store(&sa->exhausted, 1);
@@ -795,8 +863,8 @@ static int seq_sync(struct live *l)
 }
 
 static int sa_add_pair(struct live *l, struct tunnel *t,
-		       const struct live_sa_args *a, int p, char *err,
-		       size_t errlen)
+		       const struct live_sa_args *a, const uint8_t kid[16],
+		       int p, char *err, size_t errlen)
 {
 	uint8_t key[CFG_KEY_MAX];
 	struct sa_spec s = {
@@ -832,6 +900,7 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 	if (ret)
 		return errf(err, errlen, ret, "sa add: spi 0x%x: %s", s.spi,
 			    strerror(-ret));
+	memcpy(sa->kid, kid, sizeof(sa->kid));
 	ret = seq_restore(l, sa);
 	if (ret) {
 		sa_put(sa);
@@ -843,7 +912,13 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 		 * then every worker switches to it in one store */
 		if (grow((void **)&l->pend_out, &l->pend_out_cap,
 			 l->npend_out + 1, sizeof(*l->pend_out)) ||
-		    hmap_add(&l->out_spis, hmap_hash_u64(sa->spi), sa)) {
+		    hmap_add(&l->keys, kid_hash(sa->kid), sa)) {
+			sa_put(sa);
+			return errf(err, errlen, -ENOMEM, "sa add: out of "
+				    "memory");
+		}
+		if (hmap_add(&l->out_spis, hmap_hash_u64(sa->spi), sa)) {
+			hmap_del(&l->keys, kid_hash(sa->kid), sa);
 			sa_put(sa);
 			return errf(err, errlen, -ENOMEM, "sa add: out of "
 				    "memory");
@@ -871,7 +946,12 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 	if (grow((void **)&t->in, &icap, t->nin + 1, sizeof(*t->in)) ||
 	    grow((void **)&l->pend_spi, &l->pend_spi_cap, l->npend_spi + 1,
 		 sizeof(*l->pend_spi)) ||
-	    hmap_add(&l->spis, hmap_hash_u64(sa->spi), sa)) {
+	    hmap_add(&l->keys, kid_hash(sa->kid), sa)) {
+		sa_put(sa);
+		return errf(err, errlen, -ENOMEM, "sa add: out of memory");
+	}
+	if (hmap_add(&l->spis, hmap_hash_u64(sa->spi), sa)) {
+		hmap_del(&l->keys, kid_hash(sa->kid), sa);
 		sa_put(sa);
 		return errf(err, errlen, -ENOMEM, "sa add: out of memory");
 	}
@@ -892,6 +972,8 @@ int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 		size_t errlen)
 {
 	struct tunnel *t = live_tunnel_find(l, a->tunnel);
+	uint8_t kid[16];
+	struct sa *o;
 	size_t want;
 	int p, ret;
 
@@ -909,7 +991,6 @@ int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 			    "run past 0xffffffff", a->spi, t->npairs);
 	for (p = 0; p < t->npairs; p++) {
 		uint32_t spi = a->spi + p;
-		struct sa *o;
 
 		if (a->dir == SA_IN) {
 			o = in_by_spi(l, spi);
@@ -933,8 +1014,20 @@ int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 		return errf(err, errlen, -ENOSPC, "sa add: tunnel %s has %d "
 			    "inbound SAs, the most it takes: delete the oldest "
 			    "first", t->name, TUNNEL_MAX_IN);
+	ret = key_id(a->key, a->key_len, kid);
+	if (ret)
+		return errf(err, errlen, ret, "sa add: spi 0x%x: cannot tell "
+			    "its key from the others' (libcrypto)", a->spi);
+	o = key_holder(l, kid);
+	if (o)
+		return errf(err, errlen, -EEXIST, "sa add: spi 0x%x: its key "
+			    "is the key of %s SA 0x%x (tunnel %s): an AEAD key "
+			    "serves one SA, or two would send the same nonces; "
+			    "give each SA a key of its own", a->spi,
+			    o->dir == SA_IN ? "inbound" : "outbound", o->spi,
+			    o->tunnel->name);
 	for (p = 0; p < t->npairs; p++) {
-		ret = sa_add_pair(l, t, a, p, err, errlen);
+		ret = sa_add_pair(l, t, a, kid, p, err, errlen);
 		if (ret) {
 			while (p-- > 0) {
 				struct sa *sa = live_sa_find(l, a->spi + p,
@@ -1423,7 +1516,7 @@ int live_commit(struct live *l)
 		old = tunnel_set_out(sa->tunnel, sa->pair, sa);
 		if (old) {
 			hmap_del(&l->out_spis, hmap_hash_u64(old->spi), old);
-			seq_retire(l, old);
+			sa_leave(l, old);
 			old->state = SA_DEAD;
 			retire(l, put_sa_cb, old);
 		}
@@ -2203,6 +2296,7 @@ void live_destroy(struct live *l)
 	hmap_free(&l->tun_names);
 	hmap_free(&l->spis);
 	hmap_free(&l->out_spis);
+	hmap_free(&l->keys);
 	hmap_free(&l->route_idx);
 	free(l->tun);
 	free(l->sa_in);

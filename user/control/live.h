@@ -148,6 +148,7 @@ struct live {
 	uint32_t sa_hint;
 	struct hmap spis;
 	struct hmap out_spis; /* outbound SAs by SPI */
+	struct hmap keys;     /* SAs in either by key (sa->kid) */
 	/* routes, and by prefix */
 	struct live_route *routes;
 	size_t nroutes, routes_cap;

@@ -113,7 +113,8 @@ struct seqstore {
 	struct rec *recs;
 	size_t n, cap;
 	uint32_t *slots;   /* index + 1 into recs, 0 empty */
-	size_t nslots;     /* a power of two, >= 2 n */
+	uint32_t *kslots;  /* the same by (dir, fp) alone: seqstore_get_key */
+	size_t nslots;     /* a power of two, >= 2 n (both tables) */
 	size_t keep_retired;
 	uint64_t last_retired;
 	bool dirty;
@@ -231,27 +232,58 @@ static struct rec *lookup(const struct seqstore *s, uint32_t spi, uint8_t dir,
 	return s->slots[i] ? &s->recs[s->slots[i] - 1] : NULL;
 }
 
-/* Size the table for want records and index recs[0..n) into it. */
+/* The first slot of (dir, fp)'s run in kslots: every record of that key,
+ * whatever its SPI, is at or after it before an empty slot. */
+static size_t kslot_start(const struct seqstore *s, uint8_t dir,
+			  const uint8_t *fp)
+{
+	return hash(0, dir, fp) & (s->nslots - 1);
+}
+
+/* Record k (recs[k]) into both tables. */
+static void index_rec(struct seqstore *s, size_t k)
+{
+	const struct rec *r = &s->recs[k];
+	size_t mask = s->nslots - 1, i = kslot_start(s, r->dir, r->fp);
+
+	s->slots[slot_find(s, r->spi, r->dir, r->fp)] = k + 1;
+	while (s->kslots[i])
+		i = (i + 1) & mask;
+	s->kslots[i] = k + 1;
+}
+
+/* Both tables again from recs[0..n) (emptied first; the size kept). */
+static void index_all(struct seqstore *s)
+{
+	memset(s->slots, 0, s->nslots * sizeof(*s->slots));
+	memset(s->kslots, 0, s->nslots * sizeof(*s->kslots));
+	for (size_t k = 0; k < s->n; k++)
+		index_rec(s, k);
+}
+
+/* Size the tables for want records and index recs[0..n) into them. */
 static int table_build(struct seqstore *s, size_t want)
 {
 	size_t nslots = 64;
-	uint32_t *slots;
+	uint32_t *slots, *kslots;
 
 	if (want > UINT32_MAX - 1)
 		return -ENOMEM;
 	while (nslots < 2 * want)
 		nslots *= 2;
 	slots = calloc(nslots, sizeof(*slots));
-	if (!slots)
+	kslots = calloc(nslots, sizeof(*kslots));
+	if (!slots || !kslots) {
+		free(slots);
+		free(kslots);
 		return -ENOMEM;
-	free(s->slots);
-	s->slots = slots;
-	s->nslots = nslots;
-	for (size_t k = 0; k < s->n; k++) {
-		const struct rec *r = &s->recs[k];
-
-		s->slots[slot_find(s, r->spi, r->dir, r->fp)] = k + 1;
 	}
+	free(s->slots);
+	free(s->kslots);
+	s->slots = slots;
+	s->kslots = kslots;
+	s->nslots = nslots;
+	index_all(s);
 	return 0;
 }
 
@@ -283,14 +315,11 @@ static int reserve(struct seqstore *s, size_t want)
  * memory). */
 static struct rec *rec_insert(struct seqstore *s, const struct rec *r)
 {
-	size_t i;
-
 	if (reserve(s, s->n + 1))
 		return NULL;
-	i = slot_find(s, r->spi, r->dir, r->fp);
 	s->recs[s->n] = *r;
-	s->slots[i] = ++s->n;
-	return &s->recs[s->n - 1];
+	index_rec(s, s->n);
+	return &s->recs[s->n++];
 }
 
 /* --- the file ------------------------------------------------------- */
@@ -399,7 +428,7 @@ static int parse(struct seqstore *s, const uint8_t *buf, size_t len,
 			return -EINVAL;
 		}
 		s->recs[s->n] = r;
-		s->slots[i] = ++s->n;
+		index_rec(s, s->n++);
 		if (r.retired_time > s->last_retired)
 			s->last_retired = r.retired_time;
 	}
@@ -779,6 +808,7 @@ void seqstore_close(struct seqstore *s)
 	free(s->chg);
 	free(s->recs);
 	free(s->slots);
+	free(s->kslots);
 	free(s->dir);
 	free(s);
 }
@@ -834,6 +864,25 @@ int seqstore_get(const struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 		return -ENOENT;
 	*value = r->value;
 	return 0;
+}
+
+int seqstore_get_key(const struct seqstore *s, enum seqstore_dir dir,
+		     const uint8_t fp[SEQSTORE_FP_LEN], uint64_t *value)
+{
+	size_t mask = s->nslots - 1, i = kslot_start(s, dir, fp);
+	bool found = false;
+
+	*value = 0;
+	for (; s->kslots[i]; i = (i + 1) & mask) {
+		const struct rec *r = &s->recs[s->kslots[i] - 1];
+
+		if (r->dir != dir || memcmp(r->fp, fp, SEQSTORE_FP_LEN))
+			continue;
+		if (r->value > *value)
+			*value = r->value;
+		found = true;
+	}
+	return found ? 0 : -ENOENT;
 }
 
 int seqstore_set(struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
@@ -1164,13 +1213,7 @@ static int compact(struct seqstore *s, bool prune, uint64_t cutoff,
 			if (!pruned(s, &s->recs[k], prune, cutoff))
 				s->recs[j++] = s->recs[k];
 		s->n = j;
-		/* never fails: the table shrinks or keeps its size */
-		memset(s->slots, 0, s->nslots * sizeof(*s->slots));
-		for (k = 0; k < s->n; k++) {
-			const struct rec *r = &s->recs[k];
-
-			s->slots[slot_find(s, r->spi, r->dir, r->fp)] = k + 1;
-		}
+		index_all(s); /* never fails: the tables keep their size */
 	}
 	return 0;
 }

@@ -6,7 +6,8 @@
  * accepts replays of everything sent before the restart.
  *
  * Records are keyed by (spi, dir, key fingerprint), so a new key under an old
- * SPI starts fresh and an old key that comes back finds its numbers again.
+ * SPI starts fresh and an old key that comes back finds its numbers again
+ * (outbound, under any SPI: seqstore_get_key).
  * The caller persists AHEAD of use: set the high-water mark of a block it
  * has not used yet, seqstore_sync, and only after sync returns 0 use the
  * numbers below that mark. The store lives in "seq" in its directory,
@@ -60,6 +61,14 @@ int seqstore_fingerprint(const uint8_t *key, size_t key_len,
 /* The stored value for (spi, dir, fp), retired or not: 0, or -ENOENT. */
 int seqstore_get(const struct seqstore *s, uint32_t spi, enum seqstore_dir dir,
 		 const uint8_t fp[SEQSTORE_FP_LEN], uint64_t *value);
+/*
+ * The highest value stored for the key fp in direction dir under any SPI,
+ * retired or not: 0, or -ENOENT (value 0). An outbound SA starts above
+ * it, so a key that comes back under another SPI never sends a number it
+ * sent before.
+ */
+int seqstore_get_key(const struct seqstore *s, enum seqstore_dir dir,
+		     const uint8_t fp[SEQSTORE_FP_LEN], uint64_t *value);
 /*
  * Set in memory; the larger of the stored and the given value is kept, so
  * read it back with seqstore_get when the caller's may be lower. Makes the

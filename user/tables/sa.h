@@ -119,6 +119,9 @@ struct sa {
 	bool soft_fired;
 	bool persist;          /* sequence state kept in the state directory */
 	uint8_t fp[16];        /* the key's fingerprint there (seqstore.h) */
+	/* which key it is, the salt and a pair's derivation left out: SAs
+	 * of one "sa add" share it, no other SA may (control/live.c) */
+	uint8_t kid[16];
 	uint64_t persisted;    /* the value last written there */
 	char origin[16];       /* "config", "ctl", "ike" */
 	uint32_t reqid;        /* IKE's reqid (charon's plugin); 0: none */
