@@ -1618,6 +1618,38 @@ Test(persist, out_key_new_spi)
 	crash(&L, s);
 }
 
+/* A reload that changed an outbound SA's SPI alone (apply.c: replace):
+ * the new SA takes the key over and goes on above its numbers; without
+ * replace, or from another tunnel, the key stays refused. */
+Test(persist, out_replaced_same_key_new_spi)
+{
+	uint8_t key[CFG_KEY_MAX];
+	struct live_sa_args a = { .tunnel = "a", .dir = SA_OUT, .spi = 0x1001,
+				  .key = key, .key_len = 36, .replace = true };
+	struct seqstore *s;
+	struct sa *old, *sa;
+
+	s = start(&L);
+	tun_add(&L, "b", 1);
+	old = sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
+	commit_ok(&L);
+	atomic_store(&old->seq, 5000); /* in use */
+	cr_assert_eq(sa_add_x(&L, "a", SA_OUT, 0x1001, 1, 36), -EEXIST);
+	key_fill(key, sizeof(key), 1);
+	a.tunnel = "b";
+	cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), -EEXIST, "%s",
+		     err);
+	a.tunnel = "a";
+	cr_assert_eq(live_sa_add(&L, &a, err, sizeof(err)), 0, "%s", err);
+	commit_ok(&L);
+	sa = live_sa_find(&L, 0x1001, SA_OUT);
+	cr_assert_not_null(sa);
+	cr_assert_eq(tunnel_out_sa(live_tunnel_find(&L, "a"), 0), sa);
+	cr_assert_null(live_sa_find(&L, 0x1000, SA_OUT));
+	cr_assert_eq(sa_seq_reserve(sa, 1), LIVE_SEQ_BLOCK + 1);
+	crash(&L, s);
+}
+
 Test(persist, in_replay_top_survives)
 {
 	static const uint64_t seen[] = { 5, 100, 1000, 998 };

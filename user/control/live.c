@@ -1019,6 +1019,13 @@ int live_sa_add(struct live *l, const struct live_sa_args *a, char *err,
 		return errf(err, errlen, ret, "sa add: spi 0x%x: cannot tell "
 			    "its key from the others' (libcrypto)", a->spi);
 	o = key_holder(l, kid);
+	/* but the outbound SA this one replaces may hold it (a reload that
+	 * changed the SPI alone): with a state directory the new SA starts
+	 * above every number reserved for the key (seq_restore), and the
+	 * commit switches the tunnel to it before another is reserved */
+	if (o && a->replace && a->dir == SA_OUT && o->dir == SA_OUT &&
+	    o->tunnel == t && l->store)
+		o = NULL;
 	if (o)
 		return errf(err, errlen, -EEXIST, "sa add: spi 0x%x: its key "
 			    "is the key of %s SA 0x%x (tunnel %s): an AEAD key "
