@@ -1518,6 +1518,20 @@ static void crash(struct live *l, struct seqstore *s)
 	seqstore_close(s);
 }
 
+/* Tunnel a's outbound SA old_spi deleted, then one under new_spi with
+ * key seed added, each committed: the new SA. */
+static struct sa *out_again(uint32_t old_spi, uint32_t new_spi,
+			    unsigned int seed)
+{
+	struct sa *sa;
+
+	cr_assert_eq(live_sa_del(&L, old_spi, SA_OUT, err, sizeof(err)), 0);
+	commit_ok(&L);
+	sa = sa_add_ok(&L, "a", SA_OUT, new_spi, seed);
+	commit_ok(&L);
+	return sa;
+}
+
 Test(persist, out_seq_never_reused)
 {
 	struct seqstore *s;
@@ -1554,10 +1568,7 @@ Test(persist, out_seq_never_reused)
 	cr_assert_eq(sa_seq_reserve(sa, 20), 2 * LIVE_SEQ_BLOCK - 9);
 
 	/* deleted and added again (the same key comes back): above */
-	cr_assert_eq(live_sa_del(&L, 0x1000, SA_OUT, err, sizeof(err)), 0);
-	commit_ok(&L);
-	sa = sa_add_ok(&L, "a", SA_OUT, 0x1000, 1);
-	commit_ok(&L);
+	sa = out_again(0x1000, 0x1000, 1);
 	cr_assert_geq(sa_seq_reserve(sa, 1), lim + 1);
 	crash(&L, s);
 
@@ -1567,9 +1578,7 @@ Test(persist, out_seq_never_reused)
 	commit_ok(&L);
 	cr_assert_geq(sa_seq_reserve(sa, 1), lim + 1);
 	/* a new key under the same SPI starts at 1 */
-	cr_assert_eq(live_sa_del(&L, 0x1000, SA_OUT, err, sizeof(err)), 0);
-	sa = sa_add_ok(&L, "a", SA_OUT, 0x1000, 2);
-	commit_ok(&L);
+	sa = out_again(0x1000, 0x1000, 2);
 	cr_assert_eq(sa_seq_reserve(sa, 1), 1u);
 	crash(&L, s);
 }
@@ -1589,10 +1598,7 @@ Test(persist, out_key_new_spi)
 	atomic_store(&sa->seq, 5000); /* in use */
 	lim = atomic_load(&sa->seq_limit);
 	cr_assert_eq(lim, LIVE_SEQ_BLOCK);
-	cr_assert_eq(live_sa_del(&L, 0x1000, SA_OUT, err, sizeof(err)), 0);
-	commit_ok(&L);
-	sa = sa_add_ok(&L, "a", SA_OUT, 0x1001, 1);
-	commit_ok(&L);
+	sa = out_again(0x1000, 0x1001, 1);
 	cr_assert_eq(sa_seq_reserve(sa, 1), lim + 1);
 	crash(&L, s);
 
@@ -1602,9 +1608,7 @@ Test(persist, out_key_new_spi)
 	commit_ok(&L);
 	cr_assert_eq(sa_seq_reserve(sa, 1), 2 * LIVE_SEQ_BLOCK + 1);
 	/* another key under that SPI starts at 1 */
-	cr_assert_eq(live_sa_del(&L, 0x1002, SA_OUT, err, sizeof(err)), 0);
-	sa = sa_add_ok(&L, "a", SA_OUT, 0x1002, 2);
-	commit_ok(&L);
+	sa = out_again(0x1002, 0x1002, 2);
 	cr_assert_eq(sa_seq_reserve(sa, 1), 1u);
 	/* an inbound SA's record (its limit) is not an outbound one's */
 	sa = sa_add_ok(&L, "a", SA_IN, 0x3000, 3);

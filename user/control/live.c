@@ -228,12 +228,27 @@ static struct sa *key_holder(struct live *l, const uint8_t kid[16])
 	return NULL;
 }
 
-/* sa leaves the model: its key is free for a new SA (whose outbound
- * numbers then start above this one's, seq_restore), its record retired. */
+/* sa into the model's maps: by SPI (spis: inbound or outbound) and by
+ * key. 0, or -ENOMEM in neither. */
+static int sa_index(struct live *l, struct hmap *spis, struct sa *sa)
+{
+	if (hmap_add(&l->keys, kid_hash(sa->kid), sa))
+		return -ENOMEM;
+	if (hmap_add(spis, hmap_hash_u64(sa->spi), sa)) {
+		hmap_del(&l->keys, kid_hash(sa->kid), sa);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static void seq_retire(struct live *l, struct sa *sa);
 
-static void sa_leave(struct live *l, struct sa *sa)
+/* sa leaves the model (sa_index's maps): its key is free for a new SA
+ * (whose outbound numbers then start above this one's, seq_restore),
+ * its record retired. */
+static void sa_leave(struct live *l, struct hmap *spis, struct sa *sa)
 {
+	hmap_del(spis, hmap_hash_u64(sa->spi), sa);
 	hmap_del(&l->keys, kid_hash(sa->kid), sa);
 	seq_retire(l, sa);
 }
@@ -543,7 +558,7 @@ static void in_sa_remove(struct live *l, struct sa *sa, bool now)
 
 	if (sa->state == SA_DYING || sa->state == SA_DEAD)
 		return;
-	hmap_del(&l->spis, hmap_hash_u64(sa->spi), sa);
+	sa_leave(l, &l->spis, sa);
 	for (i = 0; i < l->npend_spi; i++)
 		if (l->pend_spi[i] == sa)
 			l->pend_spi[i] = NULL;
@@ -555,7 +570,6 @@ static void in_sa_remove(struct live *l, struct sa *sa, bool now)
 			break;
 		}
 	}
-	sa_leave(l, sa);
 	sa->state = SA_DYING;
 	if (!now && !grow((void **)&l->dying, &l->dying_cap, l->ndying + 1,
 			  sizeof(*l->dying))) {
@@ -577,8 +591,7 @@ static void out_sa_remove(struct live *l, struct tunnel *t, int p)
 
 	if (!old)
 		return;
-	hmap_del(&l->out_spis, hmap_hash_u64(old->spi), old);
-	sa_leave(l, old);
+	sa_leave(l, &l->out_spis, old);
 	old->state = SA_DEAD;
 	retire(l, put_sa_cb, old);
 }
@@ -597,8 +610,7 @@ static void out_sa_drop(struct live *l, struct sa *sa)
 	for (i = 0; i < l->npend_out; i++)
 		if (l->pend_out[i] == sa)
 			l->pend_out[i] = NULL;
-	hmap_del(&l->out_spis, hmap_hash_u64(sa->spi), sa);
-	sa_leave(l, sa);
+	sa_leave(l, &l->out_spis, sa);
 	sa_put(sa);
 }
 
@@ -912,13 +924,7 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 		 * then every worker switches to it in one store */
 		if (grow((void **)&l->pend_out, &l->pend_out_cap,
 			 l->npend_out + 1, sizeof(*l->pend_out)) ||
-		    hmap_add(&l->keys, kid_hash(sa->kid), sa)) {
-			sa_put(sa);
-			return errf(err, errlen, -ENOMEM, "sa add: out of "
-				    "memory");
-		}
-		if (hmap_add(&l->out_spis, hmap_hash_u64(sa->spi), sa)) {
-			hmap_del(&l->keys, kid_hash(sa->kid), sa);
+		    sa_index(l, &l->out_spis, sa)) {
 			sa_put(sa);
 			return errf(err, errlen, -ENOMEM, "sa add: out of "
 				    "memory");
@@ -946,12 +952,7 @@ static int sa_add_pair(struct live *l, struct tunnel *t,
 	if (grow((void **)&t->in, &icap, t->nin + 1, sizeof(*t->in)) ||
 	    grow((void **)&l->pend_spi, &l->pend_spi_cap, l->npend_spi + 1,
 		 sizeof(*l->pend_spi)) ||
-	    hmap_add(&l->keys, kid_hash(sa->kid), sa)) {
-		sa_put(sa);
-		return errf(err, errlen, -ENOMEM, "sa add: out of memory");
-	}
-	if (hmap_add(&l->spis, hmap_hash_u64(sa->spi), sa)) {
-		hmap_del(&l->keys, kid_hash(sa->kid), sa);
+	    sa_index(l, &l->spis, sa)) {
 		sa_put(sa);
 		return errf(err, errlen, -ENOMEM, "sa add: out of memory");
 	}
@@ -1522,8 +1523,7 @@ int live_commit(struct live *l)
 		sa->state = SA_MATURE;
 		old = tunnel_set_out(sa->tunnel, sa->pair, sa);
 		if (old) {
-			hmap_del(&l->out_spis, hmap_hash_u64(old->spi), old);
-			sa_leave(l, old);
+			sa_leave(l, &l->out_spis, old);
 			old->state = SA_DEAD;
 			retire(l, put_sa_cb, old);
 		}
